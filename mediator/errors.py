@@ -1,0 +1,263 @@
+"""The error tree of mediator: one base, subclasses by what the caller can do.
+
+    MediatorError
+    ├── ActorError                     the actor runtime
+    │   ├── MailboxFull                tell_nowait on a full mailbox: wait (tell) or shed load
+    │   ├── ActorStopped               the actor is gone; its pending asks fail with this
+    │   └── AskTimeout                 no reply within the deadline (also a TimeoutError)
+    ├── PolicyError                    a policy refused the call for now
+    │   ├── CircuitOpen                the system is failing: retry after `retry_after`
+    │   ├── RateLimited                over the rate: retry after `retry_after`
+    │   ├── QuotaExhausted             the period's allowance is spent: resumes at `resets_at`
+    │   ├── BulkheadFull               too many concurrent calls and the wait ran out
+    │   └── PostingWindowClosed        finance calendar closed: opens at `opens_at`
+    ├── ConnectorError                 talking to an external system failed
+    │   ├── ConnectorTimeout           a deadline passed (connect, read or total)
+    │   ├── ConnectorUnavailable       refused, reset, 5xx: the system is not there now
+    │   ├── AuthenticationFailed       credentials rejected after a refresh
+    │   └── RemoteRejected             the system answered with an error (status, code)
+    ├── CodecError                     data does not fit the canonical model or a wire format
+    │   └── DecodeError                with the field path and the system it came from
+    ├── JournalError                   the durable log cannot be used (file and reason)
+    └── ConfigError                    a configuration file is wrong (file, key, line)
+
+Context lives in attributes and is rendered by ``__str__``; nobody needs to parse a message.
+Foreign exceptions (aiohttp, sqlite3, msgspec) are translated once, at the edge, with
+``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorError",
+    "ActorStopped",
+    "AskTimeout",
+    "AuthenticationFailed",
+    "BulkheadFull",
+    "CircuitOpen",
+    "CodecError",
+    "ConfigError",
+    "ConnectorError",
+    "ConnectorTimeout",
+    "ConnectorUnavailable",
+    "DecodeError",
+    "JournalError",
+    "MailboxFull",
+    "MediatorError",
+    "PolicyError",
+    "PostingWindowClosed",
+    "QuotaExhausted",
+    "RateLimited",
+    "RemoteRejected",
+]
+
+
+class MediatorError(Exception):
+    """Base of every error mediator raises on purpose."""
+
+
+# -- actors -------------------------------------------------------------------------------
+
+
+class ActorError(MediatorError):
+    """A problem delivering to or running an actor."""
+
+
+class MailboxFull(ActorError):
+    """`tell_nowait` found the mailbox at capacity; `await tell()` would have waited."""
+
+    def __init__(self, actor: str, capacity: int) -> None:
+        super().__init__(actor, capacity)
+        self.actor = actor
+        self.capacity = capacity
+
+    def __str__(self) -> str:
+        return f"mailbox of {self.actor} is full ({self.capacity} messages)"
+
+
+class ActorStopped(ActorError):
+    """The actor has stopped (or is stopping) and will not handle the message."""
+
+    def __init__(self, actor: str) -> None:
+        super().__init__(actor)
+        self.actor = actor
+
+    def __str__(self) -> str:
+        return f"actor {self.actor} is stopped"
+
+
+class AskTimeout(ActorError, TimeoutError):
+    """`ask` got no reply within its timeout; the message may still be handled later."""
+
+    def __init__(self, actor: str, timeout: float) -> None:
+        super().__init__(actor, timeout)
+        self.actor = actor
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return f"no reply from {self.actor} within {self.timeout:g} s"
+
+
+# -- policies -----------------------------------------------------------------------------
+
+
+class PolicyError(MediatorError):
+    """A resilience policy refused the call for now."""
+
+
+class CircuitOpen(PolicyError):
+    """The circuit of `system` is open; calls are refused until `retry_after` seconds pass."""
+
+    def __init__(self, system: str, retry_after: float) -> None:
+        super().__init__(system, retry_after)
+        self.system = system
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"circuit of {self.system} is open; retry after {self.retry_after:.3g} s"
+
+
+class RateLimited(PolicyError):
+    """`system` is over its rate limit; retry after `retry_after` seconds."""
+
+    def __init__(self, system: str, retry_after: float) -> None:
+        super().__init__(system, retry_after)
+        self.system = system
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.system} is rate limited; retry after {self.retry_after:.3g} s"
+
+
+class QuotaExhausted(PolicyError):
+    """The allowance of `system` for this period is spent (for `priority`); resets at `resets_at`.
+
+    `resets_at` is a wall-clock time in epoch seconds.
+    """
+
+    def __init__(self, system: str, resets_at: float, *, priority: str = "") -> None:
+        super().__init__(system, resets_at, priority)
+        self.system = system
+        self.resets_at = resets_at
+        self.priority = priority
+
+    def __str__(self) -> str:
+        who = f" for {self.priority} work" if self.priority else ""
+        return f"quota of {self.system} exhausted{who}; resets at epoch {self.resets_at:.0f}"
+
+
+class BulkheadFull(PolicyError):
+    """All `limit` concurrent slots of `target` stayed busy for the whole wait."""
+
+    def __init__(self, target: str, limit: int) -> None:
+        super().__init__(target, limit)
+        self.target = target
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"bulkhead of {self.target} is full ({self.limit} concurrent calls)"
+
+
+class PostingWindowClosed(PolicyError):
+    """The finance calendar does not allow this posting now; it opens at `opens_at` (epoch s)."""
+
+    def __init__(self, window: str, opens_at: float | None) -> None:
+        super().__init__(window, opens_at)
+        self.window = window
+        self.opens_at = opens_at
+
+    def __str__(self) -> str:
+        when = f"opens at epoch {self.opens_at:.0f}" if self.opens_at is not None else "never opens"
+        return f"posting window {self.window} is closed; {when}"
+
+
+# -- connectors ---------------------------------------------------------------------------
+
+
+class ConnectorError(MediatorError):
+    """A call to the external system `system` failed."""
+
+    def __init__(self, system: str, detail: str = "") -> None:
+        super().__init__(system, detail)
+        self.system = system
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.system}: {self.detail}" if self.detail else self.system
+
+
+class ConnectorTimeout(ConnectorError):
+    """A deadline passed while talking to the system (which phase is in `detail`)."""
+
+
+class ConnectorUnavailable(ConnectorError):
+    """The system refused the connection, reset it or answered 5xx: it is not there now."""
+
+
+class AuthenticationFailed(ConnectorError):
+    """The system rejected the credentials even after a fresh login."""
+
+
+class RemoteRejected(ConnectorError):
+    """The system answered with an error: HTTP `status` and the system's own error `code`."""
+
+    def __init__(self, system: str, status: int, code: str = "", detail: str = "") -> None:
+        super().__init__(system, detail)
+        self.status = status
+        self.code = code
+
+    def __str__(self) -> str:
+        code = f" {self.code}" if self.code else ""
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{self.system} rejected the call with {self.status}{code}{detail}"
+
+
+# -- codecs -------------------------------------------------------------------------------
+
+
+class CodecError(MediatorError):
+    """Data does not fit the canonical model or a system's wire format."""
+
+
+class DecodeError(CodecError):
+    """A payload from `system` is invalid at `path` (a JSON path such as ``$.entries[3].hours``)."""
+
+    def __init__(self, system: str, path: str, reason: str) -> None:
+        super().__init__(system, path, reason)
+        self.system = system
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.system} payload invalid at {self.path}: {self.reason}"
+
+
+# -- journal and config -------------------------------------------------------------------
+
+
+class JournalError(MediatorError):
+    """The journal at `path` cannot be used: `reason` says why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"journal {self.path}: {self.reason}"
+
+
+class ConfigError(MediatorError):
+    """The configuration in `file` is wrong at `key` (and `line` when known)."""
+
+    def __init__(self, file: str, key: str, reason: str, *, line: int | None = None) -> None:
+        super().__init__(file, key, reason, line)
+        self.file = file
+        self.key = key
+        self.reason = reason
+        self.line = line
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        key = f" [{self.key}]" if self.key else ""
+        return f"{where}{key}: {self.reason}"
