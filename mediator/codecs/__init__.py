@@ -1,3 +1,5 @@
 """Canonical business entities and each external system's wire mapping."""
 
-__all__: list[str] = []
+from mediator.codecs.envelope import Envelope, new_id
+
+__all__ = ["Envelope", "new_id"]
