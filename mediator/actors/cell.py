@@ -1,0 +1,236 @@
+"""The machinery behind one actor: its mailbox, its run loop, and failure handling."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opentelemetry.trace import SpanContext, SpanKind
+
+from mediator.actors.actor import Actor
+from mediator.actors.mailbox import Mailbox
+from mediator.actors.strategy import Decision, Strategy
+from mediator.actors.tracing import Tracing
+from mediator.clock import Clock
+from mediator.errors import ActorStopped
+
+if TYPE_CHECKING:
+    from mediator.actors.strategy import _Tracker
+
+__all__: list[str] = []
+
+log = logging.getLogger("mediator.actors")
+
+# One mailbox slot: the message, the reply future of an `ask` (None for `tell`), the sender's span.
+Envelope = tuple[Any, "asyncio.Future[object] | None", SpanContext | None]
+
+_HOOK_TIMEOUT = 10.0  # bound on on_stop/on_failure hooks run during shutdown
+
+
+class _Parent(Protocol):
+    def _child_stopped(self, cell: ActorCell) -> None: ...
+    def _child_escalated(self, cell: ActorCell, exc: BaseException) -> None: ...
+
+
+class ActorCell:
+    """One actor's mailbox, task and counters; survives restarts of the actor instance."""
+
+    __slots__ = (
+        "_instance",
+        "_started",
+        "_stop_requested",
+        "_tracker",
+        "after",
+        "backing_off",
+        "clock",
+        "escalation",
+        "factory",
+        "failures",
+        "last_active",
+        "mailbox",
+        "mailbox_size",
+        "name",
+        "observer",
+        "parent",
+        "processed",
+        "restarts",
+        "retired",
+        "stopped",
+        "strategy",
+        "task",
+        "tracing",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        factory: Callable[[], Actor[Any]],
+        mailbox_size: int,
+        strategy: Strategy,
+        parent: _Parent,
+        clock: Clock,
+        tracing: Tracing,
+    ) -> None:
+        self.name = name
+        self.factory = factory
+        self.mailbox_size = mailbox_size
+        self.strategy = strategy
+        self.parent = parent
+        self.clock = clock
+        self.tracing = tracing
+        self.mailbox: Mailbox[Envelope] = Mailbox(mailbox_size, name=name)
+        self._tracker: _Tracker = strategy.tracker()
+        self._instance: Actor[Any] | None = None
+        self._started = False
+        self._stop_requested = False
+        self.processed = 0
+        self.failures = 0
+        self.restarts = 0
+        self.backing_off = False
+        self.retired = False
+        self.escalation: BaseException | None = None
+        self.last_active = clock.monotonic()
+        self.stopped = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        # Set by the entity registry: a predecessor to outlive, and who to tell when stopped.
+        self.after: asyncio.Event | None = None
+        self.observer: Callable[[ActorCell], None] | None = None
+
+    def request_stop(self) -> None:
+        """Refuse new messages; the loop drains what is inside, then stops."""
+        self._stop_requested = True
+        self.mailbox.close()
+
+    async def run(self) -> None:
+        """The actor's task: start the instance, then handle messages until asked to stop."""
+        try:
+            if self.after is not None:
+                await self.after.wait()  # the same entity's previous actor is still draining
+            if not await self._start_instance():
+                return
+            mailbox = self.mailbox
+            while True:
+                if not mailbox.depth:
+                    if self._stop_requested or mailbox.closed:
+                        return
+                    await mailbox.wait_readable()
+                    continue
+                message, reply, parent = mailbox.get_nowait()
+                if not await self._handle(message, reply, parent):
+                    return
+        finally:
+            await self._finish()
+
+    async def _handle(
+        self, message: object, reply: asyncio.Future[object] | None, parent: SpanContext | None
+    ) -> bool:
+        instance = self._instance
+        assert instance is not None
+        try:
+            if self.tracing.enabled:
+                with self.tracing.tracer.start_as_current_span(
+                    f"{self.name} receive",
+                    context=self.tracing.parent_context(parent),
+                    kind=SpanKind.CONSUMER,
+                    attributes={"mediator.actor": self.name, "mediator.message": _kind(message)},
+                ):
+                    result = await instance.receive(message)
+            else:
+                result = await instance.receive(message)
+        except Exception as exc:  # noqa: BLE001 - the supervisor's catch-all: a failure is data here
+            self.failures += 1
+            if reply is not None and not reply.done():
+                reply.set_exception(exc)
+            decision = await self._failed(message, exc)
+            return decision.action == "restart" and await self._start_instance()
+        except BaseException:  # cancelled mid-message (stop deadline): the asker must hear of it
+            if reply is not None and not reply.done():
+                reply.set_exception(ActorStopped(self.name))
+            raise
+        self.processed += 1
+        self.last_active = self.clock.monotonic()
+        if reply is not None and not reply.done():
+            reply.set_result(result)
+        return True
+
+    async def _start_instance(self) -> bool:
+        while True:
+            instance = self.factory()
+            instance.name = self.name
+            self._instance = instance
+            self._started = False
+            try:
+                await instance.on_start()
+            except Exception as exc:  # noqa: BLE001 - supervised like a failed message
+                self.failures += 1
+                if (await self._failed(None, exc)).action != "restart":
+                    return False
+                continue
+            self._started = True
+            return True
+
+    async def _failed(self, message: object, exc: Exception) -> Decision:
+        instance = self._instance
+        assert instance is not None
+        try:
+            await instance.on_failure(message, exc)
+        except Exception:  # a broken hook must not take the supervisor's decision away
+            log.exception("on_failure of %s raised while handling %r", self.name, exc)
+        decision = self._tracker.decide(self.clock.monotonic())
+        log.warning(
+            "actor %s failed (%s: %s); supervisor decides %s%s",
+            self.name,
+            type(exc).__name__,
+            exc,
+            decision.action,
+            f" after {decision.delay:.3g} s" if decision.delay else "",
+        )
+        await self._stop_instance()
+        if decision.action == "escalate":
+            self.escalation = exc
+        elif decision.action == "restart":
+            self.restarts += 1
+            if decision.delay > 0:
+                self.backing_off = True
+                try:
+                    await self.clock.sleep(decision.delay)
+                finally:
+                    self.backing_off = False
+        return decision
+
+    async def _stop_instance(self) -> None:
+        instance, started = self._instance, self._started
+        self._instance, self._started = None, False
+        if instance is not None and started:
+            try:
+                async with asyncio.timeout(_HOOK_TIMEOUT):
+                    await instance.on_stop()
+            except Exception:
+                log.exception("on_stop of %s raised", self.name)
+
+    async def _finish(self) -> None:
+        self.mailbox.close()
+        dropped = 0
+        for _, reply, _ in self.mailbox.drain():
+            if reply is None:
+                dropped += 1
+            elif not reply.done():
+                reply.set_exception(ActorStopped(self.name))
+        if dropped:
+            # Durable work is journaled and re-dispatched; this only says what was in memory.
+            log.warning("actor %s stopped with %d unhandled messages", self.name, dropped)
+        await self._stop_instance()
+        self.stopped.set()
+        if self.escalation is not None:
+            self.parent._child_escalated(self, self.escalation)
+        self.parent._child_stopped(self)
+        if self.observer is not None:
+            self.observer(self)
+
+
+def _kind(message: object) -> str:
+    kind = getattr(message, "kind", None)
+    return kind if isinstance(kind, str) else type(message).__name__

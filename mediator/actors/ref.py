@@ -1,0 +1,122 @@
+"""`ActorRef`: the only way to reach an actor (`tell`, `tell_nowait`, `ask`) and its statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from mediator.actors.cell import ActorCell
+from mediator.actors.tracing import current_span_context
+from mediator.errors import ActorStopped, AskTimeout
+
+__all__ = ["ActorRef", "ActorStatistics"]
+
+M = TypeVar("M")
+
+DEFAULT_ASK_TIMEOUT = 30.0
+
+
+class ActorStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of one actor: mailbox depth and peak, senders waiting, work done."""
+
+    name: str
+    depth: int
+    peak_depth: int
+    capacity: int
+    blocked_senders: int
+    processed: int
+    failures: int
+    restarts: int
+    stopped: bool
+
+
+class ActorRef(Generic[M]):
+    """A handle to a running actor; cheap to copy and safe to share between tasks."""
+
+    __slots__ = ("_cell",)
+
+    def __init__(self, cell: ActorCell) -> None:
+        self._cell = cell
+
+    @property
+    def name(self) -> str:
+        """The actor's name."""
+        return self._cell.name
+
+    async def tell(self, message: M) -> None:
+        """Deliver `message`, waiting while the mailbox is full (back-pressure).
+
+        Raises `ActorStopped` if the actor is stopped or stops while the sender waits.
+        """
+        await self._cell.mailbox.put((message, None, current_span_context()))
+
+    def tell_nowait(self, message: M) -> None:
+        """Deliver `message` now or raise `MailboxFull` (or `ActorStopped`); never waits."""
+        self._cell.mailbox.put_nowait((message, None, current_span_context()))
+
+    async def ask(self, message: M, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> object:
+        """Deliver `message` and return the actor's reply.
+
+        Waits for room in the mailbox and then for the reply, both within `timeout` seconds of
+        the runtime's clock; raises `AskTimeout` when it passes (the message may still be
+        handled later), `ActorStopped` if the actor stops first, or the exception `receive`
+        raised for this message.
+        """
+        cell = self._cell
+        reply: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+        def expire() -> None:
+            if not reply.done():
+                reply.set_exception(AskTimeout(cell.name, timeout))
+
+        timer = cell.clock.call_later(timeout, expire)
+        try:
+            put = cell.mailbox.put((message, reply, current_span_context()))
+            if cell.mailbox.depth < cell.mailbox.capacity and not cell.mailbox.blocked_senders:
+                await put  # room: completes without suspending
+            else:
+                await _put_or_expire(put, reply)
+            return await reply
+        finally:
+            timer.cancel()
+
+    def statistics(self) -> ActorStatistics:
+        """Return a snapshot of the mailbox and of the work done so far."""
+        cell = self._cell
+        box = cell.mailbox
+        return ActorStatistics(
+            name=cell.name,
+            depth=box.depth,
+            peak_depth=box.peak,
+            capacity=box.capacity,
+            blocked_senders=box.blocked_senders,
+            processed=cell.processed,
+            failures=cell.failures,
+            restarts=cell.restarts,
+            stopped=cell.stopped.is_set(),
+        )
+
+    async def wait_stopped(self) -> None:
+        """Wait until the actor has stopped for good."""
+        await self._cell.stopped.wait()
+
+    def __repr__(self) -> str:
+        return f"<ActorRef {self._cell.name}>"
+
+
+async def _put_or_expire(put: Coroutine[Any, Any, None], reply: asyncio.Future[object]) -> None:
+    """Wait for room in the mailbox, but give up when the ask's deadline fails `reply` first."""
+    put_task = asyncio.ensure_future(put)
+    waiting: set[asyncio.Future[Any]] = {put_task, reply}
+    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    if put_task in done:
+        put_task.result()
+        return
+    put_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, ActorStopped):
+        await put_task
+    reply.result()  # raises the AskTimeout

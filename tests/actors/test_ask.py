@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mediator.actors import Actor, open_supervisor
+from mediator.errors import ActorStopped, AskTimeout
+from mediator.testing import FakeClock
+
+from .support import Recorder, settle
+
+
+class Doubler(Actor[int]):
+    async def receive(self, message: int) -> object:
+        if message < 0:
+            raise ValueError(f"negative: {message}")
+        return message * 2
+
+
+async def test_ask_returns_the_reply_and_raises_what_receive_raised() -> None:
+    async with open_supervisor() as sup:
+        ref = sup.spawn(Doubler, name="doubler")
+        assert await ref.ask(21) == 42
+        with pytest.raises(ValueError, match="negative"):
+            await ref.ask(-1)
+        # The default strategy stops a failed actor; later asks are refused.
+        await ref.wait_stopped()
+        with pytest.raises(ActorStopped):
+            await ref.ask(1)
+
+
+async def test_ask_times_out_on_the_runtime_clock() -> None:
+    clock = FakeClock()
+    gate = asyncio.Event()
+    handled: list[object] = []
+    async with open_supervisor(clock=clock) as sup:
+        ref = sup.spawn(lambda: Recorder(handled, gate), name="stuck")
+        asking = asyncio.create_task(ref.ask("hello", timeout=5))
+        await clock.wait_for_timers()
+        await clock.advance(4.9)
+        assert not asking.done()
+        await clock.advance(0.2)
+        with pytest.raises(AskTimeout) as info:
+            await asking
+        assert info.value.timeout == 5
+        assert isinstance(info.value, TimeoutError)
+        gate.set()
+        await settle()
+    assert handled == ["hello"]  # the message itself was still handled
+
+
+async def test_ask_times_out_while_waiting_for_room() -> None:
+    clock = FakeClock()
+    gate = asyncio.Event()
+    async with open_supervisor(clock=clock) as sup:
+        ref = sup.spawn(lambda: Recorder([], gate), name="full", mailbox_size=1)
+        await ref.tell(1)
+        await settle()
+        await ref.tell(2)
+        asking = asyncio.create_task(ref.ask(3, timeout=1))
+        await clock.wait_for_timers()
+        await clock.advance(1)
+        with pytest.raises(AskTimeout):
+            await asking
+        assert ref.statistics().blocked_senders == 0
+        gate.set()
+
+
+async def test_pending_asks_fail_with_actor_stopped_at_the_stop_deadline() -> None:
+    gate = asyncio.Event()
+    async with open_supervisor(stop_timeout=0.01) as sup:
+        ref = sup.spawn(lambda: Recorder([], gate), name="never")
+        first = asyncio.create_task(ref.ask("in receive"))
+        second = asyncio.create_task(ref.ask("queued"))
+        await settle()
+    with pytest.raises(ActorStopped):
+        await second
+    with pytest.raises(ActorStopped):
+        await first

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mediator.actors import open_supervisor
+from mediator.errors import ActorStopped, MailboxFull
+
+from .support import Recorder, settle
+
+
+async def test_producer_blocks_exactly_when_full_and_resumes_in_order() -> None:
+    handled: list[object] = []
+    gate = asyncio.Event()
+    sent: list[int] = []
+    async with open_supervisor() as sup:
+        ref = sup.spawn(lambda: Recorder(handled, gate), name="slow", mailbox_size=4)
+
+        async def produce() -> None:
+            for i in range(20):
+                await ref.tell(i)
+                sent.append(i)
+
+        producer = asyncio.create_task(produce())
+        await settle()
+        # The actor holds message 0 in receive (behind the gate); 4 more fill the mailbox.
+        stats = ref.statistics()
+        assert sent == [0, 1, 2, 3, 4]
+        assert (stats.depth, stats.blocked_senders, stats.peak_depth) == (4, 1, 4)
+        with pytest.raises(MailboxFull):
+            ref.tell_nowait(99)
+        gate.set()
+        await producer
+        await settle()
+    assert handled == list(range(20))
+    assert ref.statistics().processed == 20
+
+
+async def test_waiting_senders_are_admitted_first_come_first_served() -> None:
+    handled: list[object] = []
+    gate = asyncio.Event()
+    async with open_supervisor() as sup:
+        ref = sup.spawn(lambda: Recorder(handled, gate), name="fifo", mailbox_size=1)
+        await ref.tell("held")
+        await settle()
+        await ref.tell("queued")
+        senders = [asyncio.create_task(ref.tell(f"waiter{i}")) for i in range(5)]
+        await settle()
+        assert ref.statistics().blocked_senders == 5
+        gate.set()
+        await asyncio.gather(*senders)
+        await settle()
+    assert handled == ["held", "queued", *(f"waiter{i}" for i in range(5))]
+
+
+async def test_cancelled_sender_withdraws_its_message() -> None:
+    handled: list[object] = []
+    gate = asyncio.Event()
+    async with open_supervisor() as sup:
+        ref = sup.spawn(lambda: Recorder(handled, gate), name="c", mailbox_size=1)
+        await ref.tell(1)
+        await settle()
+        await ref.tell(2)
+        blocked = asyncio.create_task(ref.tell(3))
+        await settle()
+        blocked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        assert ref.statistics().blocked_senders == 0
+        gate.set()
+    assert handled == [1, 2]
+
+
+async def test_stop_with_a_full_mailbox_drains_it_and_refuses_new_messages() -> None:
+    handled: list[object] = []
+    gate = asyncio.Event()
+    async with open_supervisor() as sup:
+        ref = sup.spawn(lambda: Recorder(handled, gate), name="full", mailbox_size=3)
+        for i in range(4):
+            await ref.tell(i)
+        blocked = asyncio.create_task(ref.tell("late"))
+        await settle()
+        closing = asyncio.create_task(sup.aclose(timeout=5))
+        await settle()
+        with pytest.raises(ActorStopped):
+            await blocked  # not admitted before the stop: the sender is told, nothing is lost
+        with pytest.raises(ActorStopped):
+            await ref.tell("after stop")
+        gate.set()
+        await closing
+    assert handled == [0, 1, 2, 3]
+    assert ref.statistics().stopped

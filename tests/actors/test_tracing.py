@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from mediator.actors import (
+    Actor,
+    ActorRef,
+    context_from_traceparent,
+    format_traceparent,
+    open_supervisor,
+    parse_traceparent,
+)
+
+from .support import Recorder, settle
+
+
+async def test_spans_link_sender_and_receiver_across_tell_and_ask() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    log: list[object] = []
+
+    class Forwarder(Actor[str]):
+        def __init__(self, target: ActorRef[object]) -> None:
+            self.target = target
+
+        async def receive(self, message: str) -> object:
+            await self.target.tell(f"told {message}")
+            return await self.target.ask(f"asked {message}")
+
+    async with open_supervisor(tracer_provider=provider) as sup:
+        sink = sup.spawn(lambda: Recorder(log), name="sink")
+        forwarder = sup.spawn(lambda: Forwarder(sink), name="forwarder")
+        with tracer.start_as_current_span("webhook") as root:
+            assert await forwarder.ask("x") == "asked x"
+        await settle()
+
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    forward = spans["forwarder receive"]
+    assert forward.parent is not None
+    assert forward.parent.span_id == root.get_span_context().span_id
+    sink_spans = [s for s in exporter.get_finished_spans() if s.name == "sink receive"]
+    assert len(sink_spans) == 2
+    for span in sink_spans:
+        assert span.parent is not None
+        assert span.parent.span_id == forward.context.span_id
+        assert span.context.trace_id == root.get_span_context().trace_id
+    assert log == ["told x", "asked x"]
+
+
+async def test_a_failed_message_marks_its_span_as_error() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    class Broken(Actor[str]):
+        async def receive(self, message: str) -> object:
+            raise RuntimeError("bad")
+
+    async with open_supervisor(tracer_provider=provider) as sup:
+        ref = sup.spawn(Broken, name="broken")
+        await ref.tell("x")
+        await ref.wait_stopped()
+    (span,) = exporter.get_finished_spans()
+    assert not span.status.is_ok
+    assert span.events[0].name == "exception"
+
+
+def test_traceparent_round_trip_and_rejects() -> None:
+    value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    ctx = parse_traceparent(value)
+    assert ctx is not None
+    assert format_traceparent(ctx) == value
+    assert context_from_traceparent(value) is not None
+    for bad in [None, "", "garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01", value + "x"]:
+        assert parse_traceparent(bad) is None
