@@ -1,0 +1,150 @@
+"""Fault injection for the sandboxes: latency, errors, outages, limit storms, dropped responses.
+
+A `FaultPlan` says what to inject; a `FaultInjector` draws, request by request, what happens
+to each one from a `random.Random` seeded by the plan, so the same plan and the same sequence
+of requests give the same faults. Outage windows are measured on the sandbox's clock from the
+moment the plan was installed, so a `FakeClock` moves a sandbox into and out of an outage.
+"""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+
+from mediator.clock import Clock
+
+__all__ = ["Decision", "FaultInjector", "FaultPlan", "FaultStatistics", "Outage"]
+
+
+class Outage(msgspec.Struct, frozen=True, kw_only=True):
+    """A window, in seconds after the plan was installed, during which every request gets 503."""
+
+    start: float
+    end: float
+
+
+class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What to inject into a sandbox; the default plan injects nothing.
+
+    - `latency` (+ a uniform draw up to `jitter`) delays every response on the sandbox's clock.
+    - `error_rate` of requests are answered with `error_status` before the product sees them.
+    - `outages` answer 503 inside their windows.
+    - `storm` requests in a row get the product's own limit answer (Salesforce 403
+      REQUEST_LIMIT_EXCEEDED, Stripe and Harvest 429, Tryton 429) with `retry_after`.
+    - `drop_rate` of requests, and the next `drop_next` ones, are carried out (committed) and
+      then their connection is closed with no response: the client cannot tell it worked.
+    - `paths`: path prefixes the plan applies to; empty means every product path.
+    """
+
+    seed: int = 0
+    latency: float = 0.0
+    jitter: float = 0.0
+    error_rate: float = 0.0
+    error_status: int = 500
+    outages: tuple[Outage, ...] = ()
+    storm: int = 0
+    retry_after: float = 1.0
+    drop_rate: float = 0.0
+    drop_next: int = 0
+    paths: tuple[str, ...] = ()
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """What happens to one request: a delay, maybe an injected answer, maybe a dropped reply."""
+
+    delay: float = 0.0
+    answer: str | None = None  # "error" | "outage" | "storm"
+    drop: bool = False
+
+
+class FaultStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Counts of injected faults since the plan was installed."""
+
+    decided: int
+    errors: int
+    outages: int
+    storms: int
+    drops: int
+    storm_left: int
+    drops_left: int
+
+
+class FaultInjector:
+    """Draws a `Decision` for each request from the installed `FaultPlan`."""
+
+    def __init__(self, clock: Clock, plan: FaultPlan | None = None) -> None:
+        self._clock = clock
+        self._plan = plan or FaultPlan()
+        self._installed_at: float | None = None
+        self._reset()
+
+    @property
+    def plan(self) -> FaultPlan:
+        """The plan in force."""
+        return self._plan
+
+    def install(self, plan: FaultPlan) -> None:
+        """Replace the plan: reseed, restart outage windows and counters from now."""
+        self._plan = plan
+        self._installed_at = self._clock.monotonic()
+        self._reset()
+
+    def start(self) -> None:
+        """Start the outage windows of the initial plan (called when the server starts)."""
+        if self._installed_at is None:
+            self._installed_at = self._clock.monotonic()
+
+    def decide(self, path: str) -> Decision:
+        """Draw the fate of one request to `path` (call once per request, in arrival order)."""
+        plan = self._plan
+        if plan.paths and not path.startswith(plan.paths):
+            return Decision()
+        self._decided += 1
+        delay = plan.latency + (self._rng.uniform(0.0, plan.jitter) if plan.jitter else 0.0)
+        answer: str | None = None
+        if self._in_outage():
+            answer = "outage"
+            self._outages += 1
+        elif self._storm_left > 0:
+            self._storm_left -= 1
+            self._storms += 1
+            answer = "storm"
+        elif plan.error_rate and self._rng.random() < plan.error_rate:
+            self._errors += 1
+            answer = "error"
+        drop = False
+        if answer is None:
+            if self._drops_left > 0:
+                self._drops_left -= 1
+                drop = True
+            elif plan.drop_rate and self._rng.random() < plan.drop_rate:
+                drop = True
+            self._drops += drop
+        return Decision(delay=delay, answer=answer, drop=drop)
+
+    def statistics(self) -> FaultStatistics:
+        """Return the counts of faults injected under the current plan."""
+        return FaultStatistics(
+            decided=self._decided,
+            errors=self._errors,
+            outages=self._outages,
+            storms=self._storms,
+            drops=self._drops,
+            storm_left=self._storm_left,
+            drops_left=self._drops_left,
+        )
+
+    def _in_outage(self) -> bool:
+        if not self._plan.outages:
+            return False
+        self.start()
+        assert self._installed_at is not None
+        elapsed = self._clock.monotonic() - self._installed_at
+        return any(o.start <= elapsed < o.end for o in self._plan.outages)
+
+    def _reset(self) -> None:
+        self._rng = random.Random(self._plan.seed)
+        self._storm_left = self._plan.storm
+        self._drops_left = self._plan.drop_next
+        self._decided = self._errors = self._outages = self._storms = self._drops = 0

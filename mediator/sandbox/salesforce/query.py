@@ -1,0 +1,164 @@
+"""Running SOQL against the store: field resolution, relationship fields, sorting, shaping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mediator.sandbox.salesforce.schema import ObjectSchema
+from mediator.sandbox.salesforce.soql import Query
+from mediator.sandbox.salesforce.store import ApiError, SalesforceStore
+
+__all__ = ["attributes", "run_query", "shape_record"]
+
+Record = dict[str, object]
+
+
+def attributes(schema: ObjectSchema, record_id: object, version: str) -> dict[str, object]:
+    """Return the `attributes` object every record in a response carries."""
+    return {
+        "type": schema.name,
+        "url": f"/services/data/v{version}/sobjects/{schema.name}/{record_id}",
+    }
+
+
+def shape_record(schema: ObjectSchema, record: Record, version: str) -> Record:
+    """Return a whole record as `GET /sobjects/<Object>/<Id>` answers it."""
+    shaped: Record = {"attributes": attributes(schema, record["Id"], version)}
+    for name in ("Id", *schema.fields, *schema.read_only):
+        shaped[name] = record.get(name)
+    shaped.update(record)
+    return shaped
+
+
+def run_query(
+    store: SalesforceStore, query: Query, *, version: str, include_deleted: bool
+) -> tuple[int, list[Record]]:
+    """Return the total count and the shaped rows of `query` (all of them, before paging)."""
+    schema = store.schema(query.obj)
+    rows = store.records(schema.name, include_deleted=include_deleted)
+    for path in query.fields:
+        _resolve(store, schema, path)  # unknown fields fail before any row is read
+
+    def getter(record: Record) -> Callable[[str], object]:
+        return lambda path: _lookup(store, schema, record, path)
+
+    if query.where is not None:
+        where = query.where
+        rows = [r for r in rows if where(getter(r))]
+    for name, desc, nulls_last in reversed(query.order):
+        _resolve(store, schema, name)
+        present = [r for r in rows if _lookup(store, schema, r, name) is not None]
+        absent = [r for r in rows if _lookup(store, schema, r, name) is None]
+        present.sort(key=lambda r, n=name: _sort_key(_lookup(store, schema, r, n)), reverse=desc)  # type: ignore[misc, arg-type]  # keys of one field share a type
+        rows = present + absent if nulls_last else absent + present
+    total = len(rows)
+    rows = rows[query.offset :]
+    if query.limit is not None:
+        rows = rows[: query.limit]
+        total = min(total, query.limit)
+    if query.count_only:
+        return total, []
+    return total, [_shape(store, schema, r, query.fields, version) for r in rows]
+
+
+def _sort_key(value: object) -> object:
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _resolve(store: SalesforceStore, schema: ObjectSchema, path: str) -> tuple[str, ...]:
+    parts = path.split(".")
+    if len(parts) == 1:
+        return (_field(schema, parts[0]),)
+    if len(parts) != 2:
+        raise ApiError(400, "MALFORMED_QUERY", f"unsupported relationship path: {path}")
+    reference, target = _relationship(store, schema, parts[0])
+    return reference, _field(store.schema(target), parts[1])
+
+
+def _field(schema: ObjectSchema, name: str) -> str:
+    found = schema.canonical(name)
+    if found is None and name.lower().endswith("__c"):
+        return name
+    if found is None:
+        raise ApiError(
+            400,
+            "INVALID_FIELD",
+            f"No such column '{name}' on entity '{schema.name}'. If you are attempting to use a "
+            "custom field, be sure to append the '__c' after the custom field name.",
+        )
+    return found
+
+
+def _relationship(store: SalesforceStore, schema: ObjectSchema, name: str) -> tuple[str, str]:
+    wanted = name.lower()
+    for field, target in schema.references.items():
+        rel = field[:-3] + "__r" if field.endswith("__c") else field.removesuffix("Id")
+        if rel.lower() == wanted:
+            return field, target
+    raise ApiError(
+        400,
+        "INVALID_FIELD",
+        f"Didn't understand relationship '{name}' in field path. If you are attempting to use a "
+        "custom relationship, be sure to append the '__r' after the custom relationship name.",
+    )
+
+
+def _value(record: Record, name: str) -> object:
+    if name in record:
+        return record[name]
+    wanted = name.lower()
+    for key, value in record.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def _lookup(store: SalesforceStore, schema: ObjectSchema, record: Record, path: str) -> object:
+    resolved = _resolve(store, schema, path)
+    value = _value(record, resolved[0])
+    if len(resolved) == 1 or value is None:
+        return value
+    target = store.schema(schema.references[resolved[0]])
+    parent = store.records(target.name, include_deleted=True)
+    for row in parent:
+        if row["Id"] == value:
+            return _value(row, resolved[1])
+    return None
+
+
+def _shape(
+    store: SalesforceStore, schema: ObjectSchema, record: Record, fields: list[str], version: str
+) -> Record:
+    shaped: Record = {"attributes": attributes(schema, record["Id"], version)}
+    for path in fields:
+        resolved = _resolve(store, schema, path)
+        if len(resolved) == 1:
+            shaped[resolved[0]] = _value(record, resolved[0])
+            continue
+        reference = _value(record, resolved[0])
+        rel = path.split(".")[0]
+        rel_name = next(
+            (k for k in shaped if k.lower() == rel.lower() and isinstance(shaped[k], dict)), None
+        )
+        if reference is None:
+            shaped.setdefault(rel_name or rel, None)
+            continue
+        target = store.schema(schema.references[resolved[0]])
+        parent = store.get(target.name, str(reference), include_deleted=True)
+        existing = shaped.get(rel_name) if rel_name else None
+        nested: Record = (
+            existing
+            if isinstance(existing, dict)
+            else {"attributes": attributes(target, reference, version)}
+        )
+        shaped[_relationship_label(schema, resolved[0])] = nested
+        nested[resolved[1]] = _value(parent, resolved[1])
+    return shaped
+
+
+def _relationship_label(schema: ObjectSchema, field: str) -> str:
+    return field[:-3] + "__r" if field.endswith("__c") else field.removesuffix("Id")

@@ -1,0 +1,283 @@
+"""The SOQL subset a connector emits: SELECT fields FROM object, WHERE, ORDER BY, LIMIT, OFFSET.
+
+WHERE takes comparisons (`= != <> < <= > >=`, `LIKE`, `IN`, `NOT IN`) joined by AND, OR, NOT
+and parentheses, with string, number, boolean, null, date, datetime and `TODAY`/`YESTERDAY`/
+`LAST_N_DAYS:n` literals. Text compares case-insensitively, as in SOQL. `SELECT COUNT()` and
+one level of parent relationship fields (`Account.Name`) are supported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from mediator.sandbox.salesforce.store import ApiError
+
+__all__ = ["Query", "parse_soql"]
+
+Record = dict[str, object]
+Predicate = Callable[[Callable[[str], object]], bool]
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<str>'(?:[^'\\]|\\.)*')
+    | (?P<dt>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
+    | (?P<date>\d{4}-\d{2}-\d{2})
+    | (?P<num>-?\d+(?:\.\d+)?)
+    | (?P<op><=|>=|!=|<>|=|<|>)
+    | (?P<punct>[(),])
+    | (?P<word>[A-Za-z_][A-Za-z0-9_.]*(?::\d+)?)
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass
+class Query:
+    """A parsed SOQL statement."""
+
+    obj: str
+    fields: list[str]
+    count_only: bool = False
+    where: Predicate | None = None
+    order: list[tuple[str, bool, bool]] = field(default_factory=list)  # field, desc, nulls_last
+    limit: int | None = None
+    offset: int = 0
+
+
+def malformed(message: str) -> ApiError:
+    """Return the 400 MALFORMED_QUERY error."""
+    return ApiError(400, "MALFORMED_QUERY", message)
+
+
+def parse_soql(text: str, *, today: date) -> Query:
+    """Parse `text` into a `Query`, or raise `ApiError` 400 MALFORMED_QUERY."""
+    return _Parser(_tokens(text), today).query()
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            raise malformed(f"unexpected token: '{text[pos:].split()[0]}'")
+        kind = match.lastgroup or ""
+        out.append((kind, match.group(kind)))
+        pos = match.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]], today: date) -> None:
+        self._tokens = tokens
+        self._pos = 0
+        self._today = today
+
+    def query(self) -> Query:
+        self._keyword("SELECT")
+        fields: list[str] = []
+        count_only = False
+        if self._peek_word("COUNT"):
+            self._pos += 1
+            self._expect("(")
+            self._expect(")")
+            count_only = True
+        else:
+            fields.append(self._word())
+            while self._accept(","):
+                fields.append(self._word())
+        self._keyword("FROM")
+        query = Query(obj=self._word(), fields=fields, count_only=count_only)
+        if self._accept_word("WHERE"):
+            query.where = self._or()
+        if self._accept_word("ORDER"):
+            self._keyword("BY")
+            while True:
+                name = self._word()
+                desc = self._accept_word("DESC")
+                if not desc:
+                    self._accept_word("ASC")
+                nulls_last = desc
+                if self._accept_word("NULLS"):
+                    nulls_last = self._accept_word("LAST")
+                    if not nulls_last:
+                        self._keyword("FIRST")
+                query.order.append((name, desc, nulls_last))
+                if not self._accept(","):
+                    break
+        if self._accept_word("LIMIT"):
+            query.limit = int(self._next("num"))
+        if self._accept_word("OFFSET"):
+            query.offset = int(self._next("num"))
+        if self._pos != len(self._tokens):
+            raise malformed(f"unexpected token: '{self._tokens[self._pos][1]}'")
+        return query
+
+    # -- conditions -------------------------------------------------------------------------
+
+    def _or(self) -> Predicate:
+        parts = [self._and()]
+        while self._accept_word("OR"):
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else (lambda get: any(p(get) for p in parts))
+
+    def _and(self) -> Predicate:
+        parts = [self._not()]
+        while self._accept_word("AND"):
+            parts.append(self._not())
+        return parts[0] if len(parts) == 1 else (lambda get: all(p(get) for p in parts))
+
+    def _not(self) -> Predicate:
+        if self._accept_word("NOT"):
+            inner = self._not()
+            return lambda get: not inner(get)
+        if self._accept("("):
+            inner = self._or()
+            self._expect(")")
+            return inner
+        return self._comparison()
+
+    def _comparison(self) -> Predicate:
+        name = self._word()
+        negate = self._accept_word("NOT")
+        if self._accept_word("IN"):
+            self._expect("(")
+            values = [self._literal()]
+            while self._accept(","):
+                values.append(self._literal())
+            self._expect(")")
+            return lambda get: any(_equal(get(name), v) for v in values) != negate
+        if negate:
+            raise malformed("expecting IN after NOT")
+        if self._accept_word("LIKE"):
+            pattern = self._literal()
+            regex = re.compile(
+                "^" + re.escape(str(pattern)).replace("%", ".*").replace("_", ".") + "$",
+                re.IGNORECASE | re.DOTALL,
+            )
+            return lambda get: regex.match(str(get(name) or "")) is not None
+        op = self._next("op")
+        value = self._literal()
+        return _compare(name, op, value)
+
+    def _literal(self) -> object:
+        kind, text = self._take()
+        if kind == "str":
+            return re.sub(r"\\(.)", r"\1", text[1:-1])
+        if kind == "num":
+            return float(text)
+        if kind == "date":
+            return date.fromisoformat(text)
+        if kind == "dt":
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if kind == "word":
+            upper = text.upper()
+            if upper in ("TRUE", "FALSE"):
+                return upper == "TRUE"
+            if upper == "NULL":
+                return None
+            if upper == "TODAY":
+                return self._today
+            if upper == "YESTERDAY":
+                return self._today - timedelta(days=1)
+            if upper.startswith("LAST_N_DAYS:"):
+                return self._today - timedelta(days=int(upper.split(":")[1]))
+        raise malformed(f"unexpected token: '{text}'")
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def _take(self) -> tuple[str, str]:
+        if self._pos >= len(self._tokens):
+            raise malformed("unexpected end of query")
+        token = self._tokens[self._pos]
+        self._pos += 1
+        return token
+
+    def _next(self, kind: str) -> str:
+        got, text = self._take()
+        if got != kind:
+            raise malformed(f"unexpected token: '{text}'")
+        return text
+
+    def _word(self) -> str:
+        return self._next("word")
+
+    def _keyword(self, word: str) -> None:
+        if not self._accept_word(word):
+            found = self._tokens[self._pos][1] if self._pos < len(self._tokens) else "end"
+            raise malformed(f"unexpected token: '{found}', expecting {word}")
+
+    def _peek_word(self, word: str) -> bool:
+        return (
+            self._pos < len(self._tokens)
+            and self._tokens[self._pos][0] == "word"
+            and self._tokens[self._pos][1].upper() == word
+        )
+
+    def _accept_word(self, word: str) -> bool:
+        if self._peek_word(word):
+            self._pos += 1
+            return True
+        return False
+
+    def _accept(self, punct: str) -> bool:
+        if self._pos < len(self._tokens) and self._tokens[self._pos] == ("punct", punct):
+            self._pos += 1
+            return True
+        return False
+
+    def _expect(self, punct: str) -> None:
+        if not self._accept(punct):
+            raise malformed(f"expecting '{punct}'")
+
+
+def comparable(value: object, like: object) -> object:
+    """Coerce a stored value to the type of a literal, so dates and datetimes compare."""
+    if value is None or like is None:
+        return value
+    if isinstance(like, datetime) and isinstance(value, str):
+        return datetime.fromisoformat(value.replace("+0000", "+00:00").replace("Z", "+00:00"))
+    if isinstance(like, date) and isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    if isinstance(like, float) and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(like, str):
+        return str(value).lower()
+    return value
+
+
+def _equal(value: object, literal: object) -> bool:
+    if isinstance(literal, str):
+        return value is not None and str(value).lower() == literal.lower()
+    return comparable(value, literal) == literal
+
+
+def _compare(name: str, op: str, literal: object) -> Predicate:
+    if op == "=":
+        return lambda get: _equal(get(name), literal)
+    if op in ("!=", "<>"):
+        return lambda get: not _equal(get(name), literal)
+    key = literal.lower() if isinstance(literal, str) else literal
+    if isinstance(key, datetime) and key.tzinfo is None:
+        key = key.replace(tzinfo=UTC)
+
+    def check(get: Callable[[str], object]) -> bool:
+        value = comparable(get(name), key)
+        if value is None or key is None:
+            return False
+        try:
+            if op == "<":
+                return bool(value < key)  # type: ignore[operator]  # same type after coercion
+            if op == "<=":
+                return bool(value <= key)  # type: ignore[operator]  # same type after coercion
+            if op == ">":
+                return bool(value > key)  # type: ignore[operator]  # same type after coercion
+            return bool(value >= key)  # type: ignore[operator]  # same type after coercion
+        except TypeError:
+            return False
+
+    return check

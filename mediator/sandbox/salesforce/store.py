@@ -1,0 +1,273 @@
+"""The in-memory Salesforce org: records, validation, derived fields and an undo log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from mediator.clock import Clock
+from mediator.sandbox.salesforce.schema import (
+    STAGES,
+    ObjectSchema,
+    default_objects,
+    salesforce_id,
+)
+
+__all__ = ["ApiError", "SalesforceStore", "format_datetime"]
+
+Record = dict[str, object]
+
+_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
+_USER_ID = salesforce_id("005", 1)
+
+
+class ApiError(Exception):
+    """A refused request: the HTTP status and one `{message, errorCode, fields}` entry."""
+
+    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
+        super().__init__(status, code, message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+    def body(self) -> list[dict[str, object]]:
+        """Return the REST error array (`fields` only when the error names fields)."""
+        entry: dict[str, object] = {"message": self.message, "errorCode": self.code}
+        if self.fields is not None:
+            entry["fields"] = self.fields
+        return [entry]
+
+
+def format_datetime(epoch: float) -> str:
+    """Format epoch seconds the way the REST API does: `2026-11-26T22:20:31.000+0000`."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def not_found() -> ApiError:
+    """Return the error for a resource or record that does not exist."""
+    return ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+class SalesforceStore:
+    """Records of every object, keyed by 18-character id; deleted ones kept for `queryAll`."""
+
+    def __init__(self, clock: Clock, objects: dict[str, ObjectSchema] | None = None) -> None:
+        self._clock = clock
+        self.objects = objects or default_objects()
+        self._records: dict[str, dict[str, Record]] = {name: {} for name in self.objects}
+        self._counter = 0
+        self._undo: list[Callable[[], None]] | None = None
+
+    def schema(self, obj: str) -> ObjectSchema:
+        """Return the schema of `obj` (case-insensitive) or raise 404 NOT_FOUND."""
+        found = self.objects.get(obj.lower())
+        if found is None:
+            raise not_found()
+        return found
+
+    def records(self, obj: str, *, include_deleted: bool = False) -> list[Record]:
+        """Return the records of `obj` in creation order."""
+        rows = self._records[self.schema(obj).name.lower()].values()
+        return [r for r in rows if include_deleted or not r["IsDeleted"]]
+
+    def get(self, obj: str, record_id: str, *, include_deleted: bool = False) -> Record:
+        """Return one record or raise 404 NOT_FOUND."""
+        record = self._records[self.schema(obj).name.lower()].get(full_id(record_id))
+        if record is None or (record["IsDeleted"] and not include_deleted):
+            raise not_found()
+        return record
+
+    def find_by(self, obj: str, field: str, value: object) -> list[Record]:
+        """Return the live records whose external id `field` equals `value`, ignoring case."""
+        wanted = str(value).lower()
+        return [r for r in self.records(obj) if str(r.get(field, "")).lower() == wanted]
+
+    def create(self, obj: str, values: Record) -> str:
+        """Validate and insert a record; return its new id."""
+        schema = self.schema(obj)
+        clean = self._clean(schema, values, creating=True)
+        self._counter += 1
+        record_id = salesforce_id(schema.prefix, self._counter)
+        now = format_datetime(self._clock.time())
+        record: Record = {
+            "Id": record_id,
+            "IsDeleted": False,
+            "CreatedDate": now,
+            "CreatedById": _USER_ID,
+            "LastModifiedDate": now,
+            "LastModifiedById": _USER_ID,
+            "SystemModstamp": now,
+        }
+        if schema.name == "Contract":
+            record["ContractNumber"] = f"{self._counter:08d}"
+            clean.setdefault("Status", "Draft")
+        record.update(clean)
+        _derive(schema, record)
+        table = self._records[schema.name.lower()]
+        table[record_id] = record
+        self._log(lambda: table.pop(record_id, None))
+        return record_id
+
+    def update(self, obj: str, record_id: str, values: Record) -> None:
+        """Validate and apply changes to a live record; bump its modification stamps."""
+        schema = self.schema(obj)
+        record = self.get(obj, record_id)
+        clean = self._clean(schema, values, creating=False)
+        before = dict(record)
+
+        def restore() -> None:
+            record.clear()
+            record.update(before)
+
+        self._log(restore)
+        record.update(clean)
+        now = format_datetime(self._clock.time())
+        record["LastModifiedDate"] = record["SystemModstamp"] = now
+        _derive(schema, record)
+
+    def delete(self, obj: str, record_id: str) -> None:
+        """Move a live record to the recycle bin (`IsDeleted`, still visible to `queryAll`)."""
+        record = self.get(obj, record_id)
+        self._log(lambda: record.update(IsDeleted=False))
+        record["IsDeleted"] = True
+        record["SystemModstamp"] = format_datetime(self._clock.time())
+
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[[], None]]:
+        """Group mutations; the yielded function undoes every one made so far (allOrNone)."""
+        outer, self._undo = self._undo, []
+        undo = self._undo
+
+        def rollback() -> None:
+            while undo:
+                undo.pop()()
+
+        try:
+            yield rollback
+        finally:
+            self._undo = outer
+
+    def snapshot(self) -> dict[str, list[Record]]:
+        """Return every live record by object name."""
+        return {
+            schema.name: [dict(r) for r in self.records(schema.name)]
+            for schema in self.objects.values()
+        }
+
+    def _log(self, undo: Callable[[], object]) -> None:
+        if self._undo is not None:
+            self._undo.append(lambda: _discard(undo()))
+
+    def _clean(self, schema: ObjectSchema, values: Record, *, creating: bool) -> Record:
+        clean: Record = {}
+        for key, value in values.items():
+            if key == "attributes":
+                continue
+            name = schema.canonical(key)
+            if name is None and key.endswith("__c"):
+                name = key
+            if name is None:
+                raise ApiError(
+                    400,
+                    "INVALID_FIELD",
+                    f"No such column '{key}' on sobject of type {schema.name}",
+                    [key],
+                )
+            if name in schema.read_only or name in (
+                "Id",
+                "IsDeleted",
+                "CreatedDate",
+                "LastModifiedDate",
+                "SystemModstamp",
+                "CreatedById",
+                "LastModifiedById",
+            ):
+                raise ApiError(
+                    400,
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {name}. Please check the security "
+                    "settings of this field and verify that it is read/write for your profile "
+                    "or permission set.",
+                    [name],
+                )
+            target = schema.references.get(name)
+            if target is not None and value is not None:
+                self._check_reference(name, target, value)
+            clean[name] = value
+        missing = [
+            f
+            for f in schema.required
+            if (creating and clean.get(f) is None) or (f in clean and clean[f] is None)
+        ]
+        if missing:
+            raise ApiError(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                f"Required fields are missing: [{', '.join(missing)}]",
+                missing,
+            )
+        stage = clean.get("StageName")
+        if stage is not None and str(stage).lower() not in STAGES:
+            raise ApiError(
+                400,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"Stage: bad value for restricted picklist field: {stage}",
+                ["StageName"],
+            )
+        return clean
+
+    def _check_reference(self, field: str, target: str, value: object) -> None:
+        if not isinstance(value, str) or not _ID.match(value):
+            raise ApiError(
+                400,
+                "MALFORMED_ID",
+                f"{field}: id value of incorrect type: {value}",
+                [field],
+            )
+        if full_id(value) not in self._records[target.lower()]:
+            raise ApiError(
+                400,
+                "INVALID_CROSS_REFERENCE_KEY",
+                f"invalid cross reference id: {value}",
+                [field],
+            )
+
+
+def _derive(schema: ObjectSchema, record: Record) -> None:
+    # IsClosed/IsWon come from the stage table, exactly as the org's OpportunityStage does.
+    if schema.name != "Opportunity":
+        return
+    stage = STAGES[str(record["StageName"]).lower()]
+    record["StageName"] = stage.name
+    record["IsClosed"] = stage.closed
+    record["IsWon"] = stage.won
+    if record.get("Probability") is None:
+        record["Probability"] = stage.probability
+    record["ForecastCategory"] = (
+        "Closed" if stage.won else "Omitted" if stage.closed else "Pipeline"
+    )
+
+
+def full_id(record_id: str) -> str:
+    """Return the 18-character form of a 15- or 18-character id."""
+    if len(record_id) != 15:
+        return record_id
+    return salesforce_id_from_short(record_id)
+
+
+def salesforce_id_from_short(short: str) -> str:
+    """Append the case-folding checksum to a 15-character id."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+    suffix = ""
+    for chunk in range(3):
+        bits = sum(1 << i for i, c in enumerate(short[chunk * 5 : chunk * 5 + 5]) if c.isupper())
+        suffix += alphabet[bits]
+    return short + suffix
+
+
+def _discard(value: object) -> None:
+    return None

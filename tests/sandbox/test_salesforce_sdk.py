@@ -1,0 +1,69 @@
+"""simple-salesforce, unchanged, creates, upserts and queries accounts against the sandbox."""
+
+import asyncio
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce, SalesforceExpiredSession
+
+from mediator.sandbox.salesforce import SalesforceSandbox
+from mediator.sandbox.serving import open_sandbox
+from mediator.testing import FakeClock
+
+
+class _PlainHTTP(HTTPAdapter):
+    # simple-salesforce hard-codes https://; the sandbox speaks plain HTTP on loopback.
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        request.url = request.url.replace("https://", "http://", 1)
+        return super().send(request, *args, **kwargs)
+
+
+def _client(url: str, token: str) -> Salesforce:
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("https://127.0.0.1", _PlainHTTP())
+    return Salesforce(instance_url=url, session_id=token, session=session, version="59.0")
+
+
+def _scenario(sf: Salesforce) -> dict[str, Any]:
+    created = sf.Account.create({"Name": "ACME", "External_Id__c": "C-42"})
+    status_update = sf.Account.upsert("External_Id__c/C-42", {"Industry": "Consulting"})
+    status_create = sf.Account.upsert("External_Id__c/C-43", {"Name": "Beta"})
+    fetched = sf.Account.get(created["id"])
+    by_ext = sf.Account.get_by_custom_id("External_Id__c", "C-43")
+    everything = sf.query_all("SELECT Id, Name, Industry FROM Account ORDER BY Name")
+    return {
+        "created": created,
+        "update": status_update,
+        "create": status_create,
+        "fetched": fetched,
+        "by_ext": by_ext,
+        "all": everything,
+    }
+
+
+async def test_simple_salesforce_round_trip(clock: FakeClock) -> None:
+    box = SalesforceSandbox(clock=clock, query_batch_size=1)
+    async with open_sandbox(box) as url:
+        sf = _client(url, box.issue_token())
+        out = await asyncio.to_thread(_scenario, sf)
+    assert out["created"]["success"] is True
+    assert out["update"] == 200
+    assert out["create"] == 201
+    assert out["fetched"]["Industry"] == "Consulting"
+    assert out["by_ext"]["Name"] == "Beta"
+    assert out["all"]["totalSize"] == 2
+    assert [r["Name"] for r in out["all"]["records"]] == ["ACME", "Beta"]  # two pages of one
+    assert box.requests.matching("GET", "/services/data/v59.0/query/01g")
+
+
+async def test_simple_salesforce_sees_expired_session(clock: FakeClock) -> None:
+    box = SalesforceSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        sf = _client(url, box.issue_token(ttl=1))
+        await clock.advance(2)
+        with pytest.raises(SalesforceExpiredSession) as caught:
+            await asyncio.to_thread(sf.query, "SELECT Id FROM Account")
+    assert caught.value.status == 401
