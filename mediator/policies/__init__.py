@@ -1,3 +1,75 @@
-"""Rate limits, quota budgets, circuit breakers, retries, timeouts, bulkheads, posting windows: pure and clock-injected."""
+"""Resilience policies: rate limits, quotas, breakers, retries, timeouts, bulkheads, windows.
 
-__all__: list[str] = []
+Pure, clock-injected decision objects (`mediator.clock.Clock`); only waiting is async
+(`await limiter.acquire()`, `await bulkhead.acquire()`, `await quota.wait_available()`).
+Named policies come from TOML (`load_policy_config`), and a `PolicyRegistry` owned by the
+`Mediator` hands each connector call its shared `PolicySet`.
+"""
+
+from mediator.policies.breaker import BreakerState, BreakerStatistics, CircuitBreaker
+from mediator.policies.bulkhead import Bulkhead, BulkheadStatistics
+from mediator.policies.classify import Classification, Classifier, Verdict, error_code_of
+from mediator.policies.config import (
+    PolicyConfig,
+    default_policy_config,
+    load_policy_config,
+    parse_policy_config,
+)
+from mediator.policies.headers import LimitHint, parse_limit_headers
+from mediator.policies.periods import DailyPeriod, RollingPeriod
+from mediator.policies.quota import QuotaBudget, QuotaSnapshot, QuotaStatistics
+from mediator.policies.ratelimit import RateLimiter, RateLimiterStatistics
+from mediator.policies.registry import PolicyRegistry, PolicySet, PolicyStatistics
+from mediator.policies.retry import RetryDecision, RetrySchedule
+from mediator.policies.specs import (
+    BreakerSpec,
+    BulkheadSpec,
+    QuotaSpec,
+    RateLimitSpec,
+    RetrySpec,
+    TargetSpec,
+    WindowSpec,
+)
+from mediator.policies.timeouts import Timeouts
+from mediator.policies.window import ApprovalRule, ApprovalRules, PostingWindow
+
+__all__ = [
+    "ApprovalRule",
+    "ApprovalRules",
+    "BreakerSpec",
+    "BreakerState",
+    "BreakerStatistics",
+    "Bulkhead",
+    "BulkheadSpec",
+    "BulkheadStatistics",
+    "CircuitBreaker",
+    "Classification",
+    "Classifier",
+    "DailyPeriod",
+    "LimitHint",
+    "PolicyConfig",
+    "PolicyRegistry",
+    "PolicySet",
+    "PolicyStatistics",
+    "PostingWindow",
+    "QuotaBudget",
+    "QuotaSnapshot",
+    "QuotaSpec",
+    "QuotaStatistics",
+    "RateLimitSpec",
+    "RateLimiter",
+    "RateLimiterStatistics",
+    "RetryDecision",
+    "RetrySchedule",
+    "RetrySpec",
+    "RollingPeriod",
+    "TargetSpec",
+    "Timeouts",
+    "Verdict",
+    "WindowSpec",
+    "default_policy_config",
+    "error_code_of",
+    "load_policy_config",
+    "parse_limit_headers",
+    "parse_policy_config",
+]

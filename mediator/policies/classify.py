@@ -1,0 +1,222 @@
+"""Sort the outcome of a call into success, retry or dead, and say whether the system is failing.
+
+Evidence is read most specific first: the exception type, then the system's own error code from
+the body (Salesforce ``errorCode``, Stripe ``error.type``, Tryton exception name), then the HTTP
+status. The code outranks the status because Salesforce answers 403 ``REQUEST_LIMIT_EXCEEDED``
+(retry later) where a bare 403 means "not allowed" (dead). Only `system_failure` outcomes count
+against a circuit breaker: a 422 is the message's fault, not the system's.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+import msgspec
+
+from mediator.errors import (
+    AuthenticationFailed,
+    CodecError,
+    ConnectorTimeout,
+    ConnectorUnavailable,
+    PolicyError,
+    QuotaExhausted,
+    RemoteRejected,
+)
+
+__all__ = ["Classification", "Classifier", "Verdict", "error_code_of"]
+
+
+class Verdict(enum.StrEnum):
+    """What to do with a call's outcome."""
+
+    SUCCESS = "success"
+    RETRY = "retry"
+    DEAD = "dead"
+
+
+class Classification(msgspec.Struct, frozen=True, kw_only=True):
+    """The verdict on one outcome, why, and what it says about the system.
+
+    `system_failure` counts against the breaker; `retry_after` is the server's own wait, if it
+    gave one; `exhausted` means the period's allowance is spent (quota, not rate).
+    """
+
+    verdict: Verdict
+    reason: str
+    system_failure: bool = False
+    retry_after: float | None = None
+    exhausted: bool = False
+
+
+# Codes that mean "the system is busy or briefly broken: the same call may succeed later".
+RETRY_CODES: frozenset[str] = frozenset(
+    {
+        # Salesforce errorCode
+        "REQUEST_LIMIT_EXCEEDED",
+        "UNABLE_TO_LOCK_ROW",
+        "SERVER_UNAVAILABLE",
+        "QUERY_TIMEOUT",
+        # Stripe error.type and error.code
+        "rate_limit_error",
+        "api_error",
+        "lock_timeout",
+        # Tryton exception names
+        "ConcurrencyException",
+        "RateLimitException",
+    }
+)
+# Retryable codes that also mean the system itself is failing (they trip the breaker).
+SYSTEM_FAILURE_CODES: frozenset[str] = frozenset({"SERVER_UNAVAILABLE", "api_error"})
+# Codes that mean the allowance of the period is spent.
+EXHAUSTED_CODES: frozenset[str] = frozenset({"REQUEST_LIMIT_EXCEEDED"})
+# Codes that mean "this message will never succeed as it is": dead letter with the reason.
+DEAD_CODES: frozenset[str] = frozenset(
+    {
+        "INVALID_FIELD",
+        "REQUIRED_FIELD_MISSING",
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "DUPLICATE_VALUE",
+        "MALFORMED_ID",
+        "INVALID_SESSION_ID",
+        "NOT_FOUND",
+        "card_error",
+        "invalid_request_error",
+        "idempotency_error",
+        "authentication_error",
+        "UserError",
+        "UserWarning",
+        "AccessError",
+        "LoginException",
+    }
+)
+_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_FAILURE_STATUSES = frozenset({408, 500, 502, 503, 504})
+
+
+class Classifier:
+    """Classify call outcomes; extra codes from the config extend the built-in tables."""
+
+    def __init__(
+        self,
+        *,
+        retry_codes: Iterable[str] = (),
+        dead_codes: Iterable[str] = (),
+        system_failure_codes: Iterable[str] = (),
+    ) -> None:
+        self._retry = RETRY_CODES | frozenset(retry_codes)
+        self._failure = SYSTEM_FAILURE_CODES | frozenset(system_failure_codes)
+        self._dead = (DEAD_CODES | frozenset(dead_codes)) - frozenset(retry_codes)
+
+    def classify(
+        self,
+        *,
+        error: BaseException | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        should_retry: bool | None = None,
+    ) -> Classification:
+        """Classify one outcome from whatever evidence there is.
+
+        `status` and `code` come from the response (or from a `RemoteRejected` error);
+        `retry_after` and `should_retry` from its headers (`LimitHint`). Stripe's
+        ``Stripe-Should-Retry`` overrides the verdict on a failure. No evidence is success.
+        """
+        result = self._classify(error, status, code)
+        if result.verdict is not Verdict.SUCCESS and should_retry is not None:
+            verdict = Verdict.RETRY if should_retry else Verdict.DEAD
+            if verdict is not result.verdict:
+                result = msgspec.structs.replace(
+                    result,
+                    verdict=verdict,
+                    reason=f"{result.reason}; server says should-retry={str(should_retry).lower()}",
+                )
+        if retry_after is not None and result.verdict is Verdict.RETRY:
+            result = msgspec.structs.replace(result, retry_after=retry_after)
+        return result
+
+    def _classify(
+        self, error: BaseException | None, status: int | None, code: str | None
+    ) -> Classification:
+        if isinstance(error, RemoteRejected):
+            status = error.status if status is None else status
+            code = code or error.code or None
+        elif error is not None:
+            return _by_exception(error)
+        if code:
+            if code in self._retry:
+                return Classification(
+                    verdict=Verdict.RETRY,
+                    reason=f"{code} is transient",
+                    system_failure=code in self._failure,
+                    exhausted=code in EXHAUSTED_CODES,
+                )
+            if code in self._dead:
+                return Classification(verdict=Verdict.DEAD, reason=f"{code} will not succeed as is")
+        if status is None or 200 <= status < 400:
+            if error is not None:
+                return Classification(verdict=Verdict.DEAD, reason=f"rejected: {error}")
+            if code:  # an error envelope on a 200 (JSON-RPC) with a code no table knows
+                return Classification(verdict=Verdict.DEAD, reason=f"unknown error {code}")
+            return Classification(verdict=Verdict.SUCCESS, reason="ok")
+        coded = f" {code}" if code else ""
+        if status in _RETRY_STATUSES:
+            return Classification(
+                verdict=Verdict.RETRY,
+                reason=f"HTTP {status}{coded} is transient",
+                system_failure=status in _FAILURE_STATUSES,
+            )
+        if status >= 500:
+            return Classification(
+                verdict=Verdict.RETRY, reason=f"HTTP {status}{coded}", system_failure=True
+            )
+        return Classification(verdict=Verdict.DEAD, reason=f"HTTP {status}{coded} is permanent")
+
+
+def _by_exception(error: BaseException) -> Classification:
+    name = type(error).__name__
+    if isinstance(error, QuotaExhausted):
+        return Classification(verdict=Verdict.RETRY, reason=str(error), exhausted=True)
+    if isinstance(error, PolicyError):
+        # refused locally (breaker open, rate, bulkhead, window): not evidence against the system
+        retry_after = getattr(error, "retry_after", None)
+        return Classification(
+            verdict=Verdict.RETRY,
+            reason=str(error),
+            retry_after=retry_after if isinstance(retry_after, float | int) else None,
+        )
+    if isinstance(error, ConnectorTimeout | ConnectorUnavailable | TimeoutError | ConnectionError):
+        return Classification(verdict=Verdict.RETRY, reason=f"{name}: {error}", system_failure=True)
+    if isinstance(error, AuthenticationFailed):
+        return Classification(verdict=Verdict.DEAD, reason=f"credentials rejected: {error}")
+    if isinstance(error, CodecError):
+        return Classification(verdict=Verdict.DEAD, reason=f"{name}: {error}")
+    if isinstance(error, OSError):
+        return Classification(verdict=Verdict.RETRY, reason=f"{name}: {error}", system_failure=True)
+    # a bug, not a bad day: retrying would repeat it
+    return Classification(verdict=Verdict.DEAD, reason=f"unexpected {name}: {error}")
+
+
+def error_code_of(body: object) -> str | None:
+    """Return the system's own error code from a decoded JSON error body, if it has one.
+
+    Salesforce: a list of ``{message, errorCode, fields}`` (the first entry's ``errorCode``).
+    Stripe: ``{"error": {"type": ..., "code": ...}}`` (the ``type``; a ``code`` the tables know,
+    such as ``lock_timeout``, wins). Tryton JSON-RPC: ``{"error": ["UserError", [...]]}`` (the
+    exception name). Anything else: `None`.
+    """
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        code = body[0].get("errorCode")
+        return code if isinstance(code, str) else None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        code, kind = error.get("code"), error.get("type")
+        if isinstance(code, str) and code in RETRY_CODES | DEAD_CODES:
+            return code
+        return kind if isinstance(kind, str) else None
+    if isinstance(error, list) and error and isinstance(error[0], str):
+        return error[0]
+    return None
