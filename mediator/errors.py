@@ -17,7 +17,8 @@
     │   ├── AuthenticationFailed       credentials rejected after a refresh
     │   └── RemoteRejected             the system answered with an error (status, code)
     ├── CodecError                     data does not fit the canonical model or a wire format
-    │   └── DecodeError                with the field path and the system it came from
+    │   ├── DecodeError                with the field path and the system it came from
+    │   └── CurrencyMismatch           arithmetic or comparison across two currencies
     ├── JournalError                   the durable log cannot be used (file and reason)
     └── ConfigError                    a configuration file is wrong (file, key, line)
 
@@ -40,6 +41,7 @@ __all__ = [
     "ConnectorError",
     "ConnectorTimeout",
     "ConnectorUnavailable",
+    "CurrencyMismatch",
     "DecodeError",
     "JournalError",
     "MailboxFull",
@@ -230,6 +232,18 @@ class DecodeError(CodecError):
 
     def __str__(self) -> str:
         return f"{self.system} payload invalid at {self.path}: {self.reason}"
+
+
+class CurrencyMismatch(CodecError, ValueError):
+    """Money in `left` and `right` currencies was added, subtracted or compared: a bug upstream."""
+
+    def __init__(self, left: str, right: str) -> None:
+        super().__init__(left, right)
+        self.left = left
+        self.right = right
+
+    def __str__(self) -> str:
+        return f"cannot combine {self.left} with {self.right}"
 
 
 # -- journal and config -------------------------------------------------------------------

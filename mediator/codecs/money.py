@@ -1,0 +1,149 @@
+"""Money: an integer count of minor units in one ISO 4217 currency. Never a float.
+
+``Money(amount=150050, currency="USD")`` is 1,500.50 USD; ``Money(amount=1500, currency="JPY")``
+is ¥1,500. Arithmetic and ordering only combine amounts of one currency; mixing raises
+`CurrencyMismatch`, because silently adding euros to dollars is how ledgers drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated
+
+import msgspec
+
+from mediator.codecs.currencies import exponent
+from mediator.errors import CurrencyMismatch
+
+__all__ = ["MAX_MINOR_UNITS", "Money", "require_currency", "sum_money"]
+
+MAX_MINOR_UNITS = 2**63 - 1
+"""The largest amount in minor units: what a signed 64-bit column (SQLite, PostgreSQL) holds."""
+
+_Minor = Annotated[int, msgspec.Meta(ge=-MAX_MINOR_UNITS, le=MAX_MINOR_UNITS)]
+
+
+class Money(msgspec.Struct, frozen=True, kw_only=True):
+    """An amount of `currency` in its minor units (cents, fils, yen).
+
+    Constructing or decoding Money with a currency that is not ISO 4217 raises `ValueError`
+    (msgspec reports it as a validation error with the field path).
+    """
+
+    amount: _Minor
+    currency: str
+
+    def __post_init__(self) -> None:
+        exponent(self.currency)  # validates the code: unknown currencies never get in
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        """Return nothing of `currency`."""
+        return cls(amount=0, currency=currency)
+
+    @classmethod
+    def from_decimal(
+        cls, value: Decimal | int | str, currency: str, *, rounding: str = ROUND_HALF_UP
+    ) -> Money:
+        """Return `value` major units of `currency` (``Decimal("12.345")`` USD is 1235 cents).
+
+        Rounds to the minor unit with `rounding` (half up, as invoices do by default). Raises
+        `ValueError` for NaN, infinities, text that is not a number, or an amount too large.
+        """
+        try:
+            number = Decimal(value)
+            minor = number.scaleb(exponent(currency)).to_integral_value(rounding=rounding)
+        except InvalidOperation as exc:
+            raise ValueError(f"not an amount: {value!r:.40}") from exc
+        if not minor.is_finite() or abs(minor) > MAX_MINOR_UNITS:
+            raise ValueError(f"amount out of range: {value!r:.40}")
+        return cls(amount=int(minor), currency=currency)
+
+    def to_decimal(self) -> Decimal:
+        """Return the amount in major units, exact (``Decimal("1500.50")``)."""
+        return Decimal(self.amount).scaleb(-exponent(self.currency))
+
+    def scale(self, factor: Decimal | int, *, rounding: str = ROUND_HALF_UP) -> Money:
+        """Return this amount times `factor`, rounded once to the minor unit (rate × hours)."""
+        product = (Decimal(self.amount) * Decimal(factor)).to_integral_value(rounding=rounding)
+        if abs(product) > MAX_MINOR_UNITS:
+            raise ValueError(f"{self} × {factor} is out of range")
+        return Money(amount=int(product), currency=self.currency)
+
+    def allocate(self, ratios: Sequence[int]) -> list[Money]:
+        """Split into parts proportional to `ratios` that add up exactly to this amount.
+
+        Remainders go one minor unit at a time to the first parts (largest-remainder rule is
+        not needed for invoices: the order of lines decides, and it is stable).
+        """
+        total = sum(ratios)
+        if total <= 0 or any(ratio < 0 for ratio in ratios):
+            raise ValueError("ratios must be non-negative with a positive sum")
+        shares = [self.amount * ratio // total for ratio in ratios]
+        for index in range(self.amount - sum(shares)):
+            shares[index % len(shares)] += 1
+        return [Money(amount=share, currency=self.currency) for share in shares]
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise CurrencyMismatch(self.currency, other.currency)
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(amount=self.amount + other.amount, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(amount=self.amount - other.amount, currency=self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(amount=-self.amount, currency=self.currency)
+
+    def __mul__(self, times: int) -> Money:
+        if isinstance(times, bool) or not isinstance(times, int):
+            return NotImplemented
+        return Money(amount=self.amount * times, currency=self.currency)
+
+    __rmul__ = __mul__
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
+    def __bool__(self) -> bool:
+        return self.amount != 0
+
+    def __str__(self) -> str:
+        return f"{self.to_decimal():,f} {self.currency}"
+
+
+def sum_money(amounts: Sequence[Money], currency: str) -> Money:
+    """Add up `amounts`, all in `currency` (an empty sum is zero of it)."""
+    total = Money.zero(currency)
+    for amount in amounts:
+        total = total + amount
+    return total
+
+
+def require_currency(currency: str, *amounts: Money | None) -> None:
+    """Check that `currency` is ISO 4217 and that every given amount is in it.
+
+    Raises `ValueError` (which msgspec reports with the path of the Struct being decoded).
+    """
+    exponent(currency)
+    for amount in amounts:
+        if amount is not None and amount.currency != currency:
+            raise ValueError(f"{amount.currency} amount in a {currency} record")
