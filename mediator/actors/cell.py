@@ -41,6 +41,7 @@ class ActorCell:
         "_instance",
         "_started",
         "_stop_requested",
+        "_stopped",
         "_tracker",
         "after",
         "backing_off",
@@ -48,6 +49,7 @@ class ActorCell:
         "escalation",
         "factory",
         "failures",
+        "is_stopped",
         "last_active",
         "mailbox",
         "mailbox_size",
@@ -57,7 +59,6 @@ class ActorCell:
         "processed",
         "restarts",
         "retired",
-        "stopped",
         "strategy",
         "task",
         "tracing",
@@ -82,7 +83,7 @@ class ActorCell:
         self.clock = clock
         self.tracing = tracing
         self.mailbox: Mailbox[Envelope] = Mailbox(mailbox_size, name=name)
-        self._tracker: _Tracker = strategy.tracker()
+        self._tracker: _Tracker | None = None  # made on the first failure
         self._instance: Actor[Any] | None = None
         self._started = False
         self._stop_requested = False
@@ -93,11 +94,20 @@ class ActorCell:
         self.retired = False
         self.escalation: BaseException | None = None
         self.last_active = clock.monotonic()
-        self.stopped = asyncio.Event()
+        self.is_stopped = False
+        self._stopped: asyncio.Event | None = None  # made on demand: most are never awaited
         self.task: asyncio.Task[None] | None = None
         # Set by the entity registry: a predecessor to outlive, and who to tell when stopped.
         self.after: asyncio.Event | None = None
         self.observer: Callable[[ActorCell], None] | None = None
+
+    def stopped_event(self) -> asyncio.Event:
+        """An event set once the actor has stopped for good."""
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+            if self.is_stopped:
+                self._stopped.set()
+        return self._stopped
 
     def request_stop(self) -> None:
         """Refuse new messages; the loop drains what is inside, then stops."""
@@ -112,49 +122,51 @@ class ActorCell:
             if not await self._start_instance():
                 return
             mailbox = self.mailbox
+            traced = self.tracing.enabled
             while True:
                 if not mailbox.depth:
                     if self._stop_requested or mailbox.closed:
                         return
-                    await mailbox.wait_readable()
+                    waiter = mailbox.readable()
+                    if waiter is not None:
+                        await waiter
                     continue
                 message, reply, parent = mailbox.get_nowait()
-                if not await self._handle(message, reply, parent):
-                    return
+                instance = self._instance
+                assert instance is not None
+                try:
+                    if traced:
+                        result = await self._traced_receive(instance, message, parent)
+                    else:  # the hot path stays free of extra coroutines (bench/actors.py)
+                        result = await instance.receive(message)
+                except Exception as exc:  # noqa: BLE001 - the supervisor's catch-all
+                    self.failures += 1
+                    if reply is not None and not reply.done():
+                        reply.set_exception(exc)
+                    decision = await self._failed(message, exc)
+                    if not (decision.action == "restart" and await self._start_instance()):
+                        return
+                    continue
+                except BaseException:  # cancelled mid-message (stop deadline): tell the asker
+                    if reply is not None and not reply.done():
+                        reply.set_exception(ActorStopped(self.name))
+                    raise
+                self.processed += 1
+                if reply is not None and not reply.done():
+                    reply.set_result(result)
         finally:
             await self._finish()
 
-    async def _handle(
-        self, message: object, reply: asyncio.Future[object] | None, parent: SpanContext | None
-    ) -> bool:
-        instance = self._instance
-        assert instance is not None
-        try:
-            if self.tracing.enabled:
-                with self.tracing.tracer.start_as_current_span(
-                    f"{self.name} receive",
-                    context=self.tracing.parent_context(parent),
-                    kind=SpanKind.CONSUMER,
-                    attributes={"mediator.actor": self.name, "mediator.message": _kind(message)},
-                ):
-                    result = await instance.receive(message)
-            else:
-                result = await instance.receive(message)
-        except Exception as exc:  # noqa: BLE001 - the supervisor's catch-all: a failure is data here
-            self.failures += 1
-            if reply is not None and not reply.done():
-                reply.set_exception(exc)
-            decision = await self._failed(message, exc)
-            return decision.action == "restart" and await self._start_instance()
-        except BaseException:  # cancelled mid-message (stop deadline): the asker must hear of it
-            if reply is not None and not reply.done():
-                reply.set_exception(ActorStopped(self.name))
-            raise
-        self.processed += 1
-        self.last_active = self.clock.monotonic()
-        if reply is not None and not reply.done():
-            reply.set_result(result)
-        return True
+    async def _traced_receive(
+        self, instance: Actor[Any], message: object, parent: SpanContext | None
+    ) -> object:
+        with self.tracing.tracer.start_as_current_span(
+            f"{self.name} receive",
+            context=self.tracing.parent_context(parent),
+            kind=SpanKind.CONSUMER,
+            attributes={"mediator.actor": self.name, "mediator.message": _kind(message)},
+        ):
+            return await instance.receive(message)
 
     async def _start_instance(self) -> bool:
         while True:
@@ -179,6 +191,8 @@ class ActorCell:
             await instance.on_failure(message, exc)
         except Exception:  # a broken hook must not take the supervisor's decision away
             log.exception("on_failure of %s raised while handling %r", self.name, exc)
+        if self._tracker is None:
+            self._tracker = self.strategy.tracker()
         decision = self._tracker.decide(self.clock.monotonic())
         log.warning(
             "actor %s failed (%s: %s); supervisor decides %s%s",
@@ -223,7 +237,9 @@ class ActorCell:
             # Durable work is journaled and re-dispatched; this only says what was in memory.
             log.warning("actor %s stopped with %d unhandled messages", self.name, dropped)
         await self._stop_instance()
-        self.stopped.set()
+        self.is_stopped = True
+        if self._stopped is not None:
+            self._stopped.set()
         if self.escalation is not None:
             self.parent._child_escalated(self, self.escalation)
         self.parent._child_stopped(self)

@@ -52,11 +52,17 @@ class ActorRef(Generic[M]):
 
         Raises `ActorStopped` if the actor is stopped or stops while the sender waits.
         """
-        await self._cell.mailbox.put((message, None, current_span_context()))
+        cell = self._cell
+        item = (message, None, current_span_context() if cell.tracing.enabled else None)
+        if not cell.mailbox.offer(item):
+            await cell.mailbox.put(item)
 
     def tell_nowait(self, message: M) -> None:
         """Deliver `message` now or raise `MailboxFull` (or `ActorStopped`); never waits."""
-        self._cell.mailbox.put_nowait((message, None, current_span_context()))
+        cell = self._cell
+        cell.mailbox.put_nowait(
+            (message, None, current_span_context() if cell.tracing.enabled else None)
+        )
 
     async def ask(self, message: M, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> object:
         """Deliver `message` and return the actor's reply.
@@ -75,11 +81,9 @@ class ActorRef(Generic[M]):
 
         timer = cell.clock.call_later(timeout, expire)
         try:
-            put = cell.mailbox.put((message, reply, current_span_context()))
-            if cell.mailbox.depth < cell.mailbox.capacity and not cell.mailbox.blocked_senders:
-                await put  # room: completes without suspending
-            else:
-                await _put_or_expire(put, reply)
+            item = (message, reply, current_span_context() if cell.tracing.enabled else None)
+            if not cell.mailbox.offer(item):
+                await _put_or_expire(cell.mailbox.put(item), reply)
             return await reply
         finally:
             timer.cancel()
@@ -97,12 +101,12 @@ class ActorRef(Generic[M]):
             processed=cell.processed,
             failures=cell.failures,
             restarts=cell.restarts,
-            stopped=cell.stopped.is_set(),
+            stopped=cell.is_stopped,
         )
 
     async def wait_stopped(self) -> None:
         """Wait until the actor has stopped for good."""
-        await self._cell.stopped.wait()
+        await self._cell.stopped_event().wait()
 
     def __repr__(self) -> str:
         return f"<ActorRef {self._cell.name}>"

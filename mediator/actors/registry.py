@@ -13,6 +13,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Generic, TypeVar
 
 import msgspec
@@ -70,6 +71,7 @@ class EntityRegistry(Generic[M]):
         self._spawned = 0
         self._passivated = 0
         self._evicted = 0
+        self._sweeps = 0  # passivation sweeps done: the registry's coarse clock
 
     def ref_for(self, key: str) -> EntityRef[M]:
         """Return a ref to the entity actor for `key`; it is spawned on the first message."""
@@ -77,9 +79,11 @@ class EntityRegistry(Generic[M]):
 
     async def tell(self, key: str, message: M) -> None:
         """Deliver `message` to the entity `key`, waiting while its mailbox is full."""
-        item = (message, None, current_span_context())
+        cell = self._cell_for(key)
+        item = (message, None, current_span_context() if cell.tracing.enabled else None)
+        if cell.mailbox.offer(item):  # the hot path: room, nobody waiting, no coroutine made
+            return
         while True:
-            cell = self._cell_for(key)
             try:
                 await cell.mailbox.put(item)
                 return
@@ -87,6 +91,7 @@ class EntityRegistry(Generic[M]):
                 if not cell.retired:
                     raise
                 # The entity retired while we waited for room: its successor takes the message.
+            cell = self._cell_for(key)
 
     async def ask(self, key: str, message: M, *, timeout: float = 30.0) -> object:
         """Deliver `message` to the entity `key` and return its reply (see `ActorRef.ask`)."""
@@ -108,41 +113,47 @@ class EntityRegistry(Generic[M]):
         )
 
     def passivate_idle(self) -> int:
-        """Retire every entity idle for `idle_timeout` with nothing queued; return how many."""
-        if self.idle_timeout is None:
-            return 0
-        horizon = self._supervisor.clock.monotonic() - self.idle_timeout
-        idle = []
-        for key, cell in self._live.items():  # oldest first: stop at the first recent one
-            if cell.last_active > horizon:
-                break
-            if not cell.mailbox.depth:
-                idle.append(key)
+        """Retire every entity with nothing queued and no message for `idle_timeout`.
+
+        Called by the registry's sweep, every quarter of `idle_timeout`; an entity is idle when
+        no message was sent to it during the last four sweeps, so it is passivated between one
+        and one and a quarter `idle_timeout` after its last message.
+        """
+        self._sweeps += 1
+        horizon = self._sweeps - 5
+        idle = [
+            k for k, c in self._live.items() if c.last_active <= horizon and not c.mailbox.depth
+        ]
         for key in idle:
             self._retire(key)
         self._passivated += len(idle)
         return len(idle)
 
     def _cell_for(self, key: str) -> ActorCell:
-        live = self._live
-        cell = live.get(key)
+        cell = self._live.get(key)
         if cell is not None:
-            live.move_to_end(key)
-            cell.last_active = self._supervisor.clock.monotonic()
+            # Sweep counts, not clock reads, on this per-message path (bench/actors.py).
+            cell.last_active = self._sweeps
+            if self._max_live is not None:
+                self._live.move_to_end(key)  # LRU order is only needed for eviction
             return cell
+        return self._spawn(key)
+
+    def _spawn(self, key: str) -> ActorCell:
+        live = self._live
         if self._max_live is not None and len(live) >= self._max_live:
             self._retire(next(iter(live)))
             self._evicted += 1
         predecessor = self._retiring.get(key)
-        factory = self._factory
         cell = self._supervisor.spawn_cell(
-            lambda: factory(key),
+            partial(self._factory, key),
             name=f"{self._name}:{key}",
             mailbox_size=self._mailbox_size,
             strategy=self._strategy,
         )
-        cell.after = predecessor.stopped if predecessor is not None else None
+        cell.after = predecessor.stopped_event() if predecessor is not None else None
         cell.observer = self._stopped
+        cell.last_active = self._sweeps
         live[key] = cell
         self._spawned += 1
         if len(live) > self._peak_live:
@@ -185,7 +196,8 @@ class EntityRef(Generic[M]):
     def tell_nowait(self, message: M) -> None:
         """Deliver `message` now or raise `MailboxFull`; never waits."""
         cell = self._registry._cell_for(self._key)
-        cell.mailbox.put_nowait((message, None, current_span_context()))
+        parent = current_span_context() if cell.tracing.enabled else None
+        cell.mailbox.put_nowait((message, None, parent))
 
     async def ask(self, message: M, *, timeout: float = 30.0) -> object:
         """Deliver `message` and return the reply; see `ActorRef.ask` for the errors."""

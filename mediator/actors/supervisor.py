@@ -123,7 +123,7 @@ class Supervisor:
             tracing=self.tracing,
         )
         self._cells.add(cell)
-        cell.task = self._group.create_task(cell.run(), name=f"actor {name}")
+        cell.task = self._group.create_task(cell.run(), name=name)
         return cell
 
     def spawn_supervisor(self, *, name: str, strategy: Strategy | None = None) -> Supervisor:

@@ -1,0 +1,219 @@
+"""Actor runtime throughput, against same-run baselines; prints JSON.
+
+  (a) one producer -> 1,000 entity actors routed by key: messages/s
+      baseline: raw asyncio.Queue fan-out to 1,000 consumer tasks routed by key
+  (b) ask round trips/s (one asker, and 100 concurrent askers)
+  (c) pykka ThreadingActor tell to 1,000 actors (the library a Python team might reach for)
+  (d) peak RSS with 100,000 live entities (child process, so the figure is its own)
+Each figure runs on the standard asyncio loop and, when installed, on uvloop.
+
+    python bench/actors.py            # full run
+    python bench/actors.py --quick    # a tenth of the volume
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from mediator.actors import Actor, open_entity_registry, open_supervisor
+
+ENTITIES = 1_000
+MAILBOX = 100
+
+
+class Counter(Actor[int]):
+    def __init__(self, totals: list[int]) -> None:
+        self.totals = totals
+
+    async def receive(self, message: int) -> object:
+        self.totals[0] += 1
+        return message
+
+
+async def entity_fanout(messages: int) -> float:
+    keys = [f"project:P-{i}" for i in range(ENTITIES)]
+    totals = [0]
+    async with open_supervisor() as sup:
+        async with open_entity_registry(
+            sup, lambda key: Counter(totals), idle_timeout=None, mailbox_size=MAILBOX
+        ) as registry:
+            for key in keys:  # spawn outside the timed part, as the baseline starts its tasks
+                await registry.tell(key, 0)
+            while totals[0] < ENTITIES:
+                await asyncio.sleep(0)
+            tell = registry.tell
+            start = time.perf_counter()
+            for i in range(messages):
+                await tell(keys[i % ENTITIES], i)
+            while totals[0] < messages + ENTITIES:
+                await asyncio.sleep(0)
+            elapsed = time.perf_counter() - start
+    return messages / elapsed
+
+
+async def queue_fanout(messages: int) -> float:
+    keys = [f"project:P-{i}" for i in range(ENTITIES)]
+    queues: dict[str, asyncio.Queue[int | None]] = {k: asyncio.Queue(MAILBOX) for k in keys}
+    totals = [0]
+
+    async def consume(queue: asyncio.Queue[int | None]) -> None:
+        while (item := await queue.get()) is not None:
+            totals[0] += 1
+
+    async with asyncio.TaskGroup() as tg:
+        for q in queues.values():
+            tg.create_task(consume(q))
+        await asyncio.sleep(0)
+        start = time.perf_counter()
+        for i in range(messages):
+            await queues[keys[i % ENTITIES]].put(i)
+        while totals[0] < messages:
+            await asyncio.sleep(0)
+        elapsed = time.perf_counter() - start
+        for q in queues.values():
+            await q.put(None)
+    return messages / elapsed
+
+
+async def ask_round_trips(count: int, concurrency: int) -> float:
+    totals = [0]
+    async with open_supervisor() as sup:
+        refs = [sup.spawn(lambda: Counter(totals), name=f"a{i}") for i in range(concurrency)]
+
+        async def asker(ref: Any, n: int) -> None:
+            ask = ref.ask
+            for i in range(n):
+                await ask(i)
+
+        start = time.perf_counter()
+        async with asyncio.TaskGroup() as tg:
+            for ref in refs:
+                tg.create_task(asker(ref, count // concurrency))
+        elapsed = time.perf_counter() - start
+    return (count // concurrency) * concurrency / elapsed
+
+
+def pykka_tell(messages: int) -> float:
+    import pykka
+
+    class PCounter(pykka.ThreadingActor):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = 0
+
+        def on_receive(self, message: Any) -> Any:
+            self.count += 1
+            if message == "done?":
+                return self.count
+            return None
+
+    refs = [PCounter.start() for _ in range(ENTITIES)]
+    try:
+        start = time.perf_counter()
+        for i in range(messages):
+            refs[i % ENTITIES].tell(i)
+        for ref in refs:
+            ref.ask("done?")
+        return messages / (time.perf_counter() - start)
+    finally:
+        pykka.ActorRegistry.stop_all()
+
+
+async def live_entities(count: int) -> int:
+    totals = [0]
+    async with open_supervisor() as sup:
+        async with open_entity_registry(
+            sup, lambda key: Counter(totals), idle_timeout=None, mailbox_size=MAILBOX
+        ) as registry:
+            for i in range(count):
+                await registry.tell(f"client:C-{i}", i)
+            while totals[0] < count:
+                await asyncio.sleep(0)
+            assert registry.statistics().live == count
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
+def run_on(loop: str, coro: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro())
+    return asyncio.run(coro())
+
+
+def child(part: str, loop: str, n: int) -> None:
+    if part == "rss":
+        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = run_on(loop, lambda: live_entities(n))
+        print(json.dumps({"peak_rss_mb": peak / 1024, "interpreter_rss_mb": baseline / 1024}))
+
+
+def measure_rss(loop: str, n: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "rss", "--loop", loop, "--n", str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return dict(json.loads(out))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--child")
+    parser.add_argument("--loop", default="asyncio")
+    parser.add_argument("--n", type=int, default=0)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.loop, args.n)
+        return
+    scale = 10 if args.quick else 1
+    messages, asks, live = 1_000_000 // scale, 200_000 // scale, 100_000
+    loops = ["asyncio"]
+    try:
+        import uvloop  # noqa: F401
+
+        loops.append("uvloop")
+    except ImportError:
+        pass
+    result: dict[str, Any] = {"bench": "actors", "messages": messages, "entities": ENTITIES}
+    for loop in loops:
+        fan = run_on(loop, lambda: entity_fanout(messages))
+        raw = run_on(loop, lambda: queue_fanout(messages))
+        ask1 = run_on(loop, lambda: ask_round_trips(asks, 1))
+        ask100 = run_on(loop, lambda: ask_round_trips(asks, 100))
+        rss = measure_rss(loop, live)
+        result[loop] = {
+            "entity_fanout_msgs_per_s": round(fan),
+            "baseline_queue_fanout_msgs_per_s": round(raw),
+            "ratio_to_queue_fanout": round(fan / raw, 3),
+            "ask_round_trips_per_s_1_asker": round(ask1),
+            "ask_round_trips_per_s_100_askers": round(ask100),
+            "live_entities": live,
+            "peak_rss_mb": round(rss["peak_rss_mb"], 1),
+            "interpreter_rss_mb": round(rss["interpreter_rss_mb"], 1),
+        }
+    pykka_rate = pykka_tell(messages // 10)
+    result["pykka_threading_tell_msgs_per_s"] = round(pykka_rate)
+    result["ratio_entity_fanout_to_pykka"] = round(
+        result["asyncio"]["entity_fanout_msgs_per_s"] / pykka_rate, 1
+    )
+    result["targets"] = {
+        "fanout_ratio_min": 0.5,
+        "ask_round_trips_per_s_min": 100_000,
+        "peak_rss_mb_max": 300,
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
