@@ -1,4 +1,4 @@
-"""Time as an injected dependency: every place the runtime reads time or waits goes through a `Clock`.
+"""Time as an injected dependency: the runtime reads time and waits only through a `Clock`.
 
 Production code uses `SystemClock` (the event loop's monotonic clock and the wall clock);
 tests use `mediator.testing.FakeClock`, whose time only moves when the test advances it, so
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["Clock", "Timer", "SystemClock"]
+__all__ = ["Clock", "SystemClock", "Timer"]
 
 
 class Timer(Protocol):

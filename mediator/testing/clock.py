@@ -85,7 +85,7 @@ class FakeClock:
         return self._timers[0].deadline if self._timers else None
 
     async def advance(self, seconds: float) -> None:
-        """Move time forward by `seconds`, firing due timers in order and letting woken tasks run."""
+        """Move time on by `seconds`, firing due timers in order and letting woken tasks run."""
         target = self._now + seconds
         await _settle()
         while True:
