@@ -1,0 +1,305 @@
+"""The writes of the SQLite journal, each a function run inside a group-commit transaction.
+
+Every op takes the connection and the batch's time and must not raise for a business reason
+(an unknown id is a no-op, a version conflict is a None result): an exception aborts the whole
+transaction, and with it every append gathered into it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import msgspec
+
+from mediator.codecs.envelope import Envelope, new_id
+from mediator.journal._rows import (
+    CHUNK,
+    INSERT_ACCEPTED,
+    INSERT_REPLAY,
+    accepted_row,
+    dead_letter_query,
+    envelope_of,
+    select_entries,
+    stored_time,
+)
+from mediator.journal.records import (
+    Appended,
+    DeadLetterFilter,
+    Entry,
+    EntryState,
+    FlowState,
+    ReleaseReport,
+    ReplayReport,
+    Watermark,
+    XrefRecord,
+)
+
+# "state < 6" repeats the partial index's condition so that SQLite may use that index.
+_OPEN_DEAD = f"state IN ({EntryState.DEAD:d}, {EntryState.QUARANTINED:d}) AND state < 6"
+
+
+def insert_envelopes(
+    conn: sqlite3.Connection, now: float, envelopes: list[Envelope]
+) -> list[Appended]:
+    """Insert new envelopes; a known idempotency key (in the file or earlier in the batch)
+    yields the entry that was there first, marked duplicate."""
+    first: dict[str, int] = {}
+    rows = []
+    for index, env in enumerate(envelopes):
+        if first.setdefault(env.idempotency_key, index) == index:
+            rows.append(accepted_row(env, now))
+    inserted = conn.executemany(INSERT_ACCEPTED, rows).rowcount
+    if inserted == len(envelopes):  # the common case: all new, nothing to look up
+        return [Appended(envelope=env, duplicate=False) for env in envelopes]
+    stored: dict[str, Envelope] = {}
+    keys = list(first)
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        cur = conn.execute(
+            "SELECT id, idem, key, kind, source, occurred_at, schema_version, traceparent, "
+            f"attempt, payload FROM entries WHERE idem IN ({','.join('?' * len(chunk))}) "
+            "AND replay_of IS NULL",
+            chunk,
+        )
+        stored.update((row[1], envelope_of(row)) for row in cur)
+    results = []
+    for index, env in enumerate(envelopes):
+        there = stored.get(env.idempotency_key)
+        if there is None:  # same id under another key: the id itself was already journaled
+            row = conn.execute(
+                "SELECT id, idem, key, kind, source, occurred_at, schema_version, traceparent, "
+                "attempt, payload FROM entries WHERE id = ?",
+                (bytes.fromhex(env.id),),
+            ).fetchone()
+            there = envelope_of(row) if row is not None else env
+        own = first[env.idempotency_key] == index and there.id == env.id
+        results.append(Appended(envelope=there, duplicate=not own))
+    return results
+
+
+def set_state(conn: sqlite3.Connection, now: float, ids: Sequence[str], state: EntryState) -> None:
+    """Move open entries to `state`; entering IN_FLIGHT counts an attempt."""
+    bump = 1 if state is EntryState.IN_FLIGHT else 0
+    conn.executemany(
+        "UPDATE entries SET state = ?, updated_at = ?, attempts = attempts + ?, due_at = NULL "
+        f"WHERE id = ? AND state < {EntryState.DONE:d}",
+        [(int(state), now, bump, bytes.fromhex(i)) for i in ids],
+    )
+
+
+def set_retry(
+    conn: sqlite3.Connection, now: float, entry_id: str, at: float, error: str, error_class: str
+) -> None:
+    """Schedule an open entry's next attempt at `at`."""
+    conn.execute(
+        "UPDATE entries SET state = ?, updated_at = ?, due_at = ?, error = ?, error_class = ? "
+        f"WHERE id = ? AND state < {EntryState.DONE:d}",
+        (int(EntryState.RETRY), now, at, error, error_class, bytes.fromhex(entry_id)),
+    )
+
+
+def set_dead(
+    conn: sqlite3.Connection,
+    now: float,
+    entry_id: str,
+    reason: str,
+    error_class: str,
+    system: str | None,
+) -> None:
+    """Make an open entry a dead letter."""
+    conn.execute(
+        "UPDATE entries SET state = ?, updated_at = ?, due_at = NULL, reason = ?, "
+        "error = coalesce(error, ?), error_class = ?, system = ? "
+        f"WHERE id = ? AND state < {EntryState.DONE:d}",
+        (int(EntryState.DEAD), now, reason, reason, error_class, system,
+         bytes.fromhex(entry_id)),
+    )  # fmt: skip
+
+
+def replay(
+    conn: sqlite3.Connection, now: float, where: DeadLetterFilter, dry_run: bool, max_replays: int
+) -> ReplayReport:
+    """Replay the matching dead letters as new entries (or say what would happen)."""
+    clause, params = dead_letter_query(where, now)
+    sent: list[Entry] = []
+    quarantined: list[Entry] = []
+    keys: list[str] = []
+    for dead in select_entries(conn, clause + " ORDER BY id", params):
+        if dead.state is EntryState.QUARANTINED:
+            continue  # only a release closes a quarantined entry
+        if dead.replay_count >= max_replays:
+            quarantined.append(_moved(dead, EntryState.QUARANTINED, now))
+            if not dry_run:
+                conn.execute(
+                    "UPDATE entries SET state = ?, updated_at = ? WHERE id = ?",
+                    (int(EntryState.QUARANTINED), now, bytes.fromhex(dead.id)),
+                )
+            continue
+        env = dead.envelope
+        fresh = Entry(
+            envelope=Envelope(
+                id="" if dry_run else new_id(),
+                key=env.key,
+                kind=env.kind,
+                source=env.source,
+                idempotency_key=env.idempotency_key,
+                occurred_at=env.occurred_at,
+                schema_version=env.schema_version,
+                traceparent=env.traceparent,
+                payload=env.payload,
+            ),
+            state=EntryState.ACCEPTED,
+            accepted_at=now,
+            updated_at=now,
+            replay_of=dead.id,
+            replay_count=dead.replay_count + 1,
+        )
+        sent.append(fresh)
+        keys.append(env.key)
+        if not dry_run:
+            e = fresh.envelope
+            conn.execute(
+                INSERT_REPLAY,
+                (bytes.fromhex(e.id), e.idempotency_key, e.key, e.kind, e.source,
+                 stored_time(e.occurred_at), e.schema_version, e.traceparent, 0, bytes(e.payload),
+                 now, now, bytes.fromhex(dead.id), fresh.replay_count),
+            )  # fmt: skip
+            conn.execute(
+                "UPDATE entries SET state = ?, updated_at = ? WHERE id = ?",
+                (int(EntryState.REPLAYED), now, bytes.fromhex(dead.id)),
+            )
+    unparked = _unpark(conn, now, keys, dry_run)
+    return ReplayReport(
+        dry_run=dry_run, sent=tuple(sent), quarantined=tuple(quarantined), unparked=unparked
+    )
+
+
+def release(
+    conn: sqlite3.Connection, now: float, entry_id: str, reason: str, by: str
+) -> ReleaseReport | None:
+    """Close an open dead letter without sending it; None if there is no such dead letter."""
+    found = select_entries(conn, f"id = ? AND {_OPEN_DEAD}", (bytes.fromhex(entry_id),))
+    if not found:
+        return None
+    conn.execute(
+        "UPDATE entries SET state = ?, updated_at = ?, released_by = ?, release_reason = ? "
+        "WHERE id = ?",
+        (int(EntryState.RELEASED), now, by, reason, bytes.fromhex(entry_id)),
+    )
+    released = msgspec.structs.replace(
+        found[0], state=EntryState.RELEASED, updated_at=now, released_by=by, release_reason=reason
+    )
+    return ReleaseReport(released=released, unparked=_unpark(conn, now, [released.key], False))
+
+
+def _unpark(
+    conn: sqlite3.Connection, now: float, keys: list[str], dry_run: bool
+) -> tuple[Entry, ...]:
+    # A key is free once none of its dead letters stays open. In a dry run the ones about to be
+    # replayed are still open in the file, so count what the real run would leave.
+    ready: list[Entry] = []
+    for key in dict.fromkeys(keys):
+        still_dead = conn.execute(
+            f"SELECT count(*) FROM entries WHERE key = ? AND {_OPEN_DEAD}", (key,)
+        ).fetchone()[0]
+        if dry_run:
+            still_dead -= sum(1 for k in keys if k == key)
+        if still_dead > 0:
+            continue
+        parked = select_entries(
+            conn, f"key = ? AND state = {EntryState.PARKED:d} AND state < 6 ORDER BY id", (key,)
+        )
+        ready.extend(_moved(p, EntryState.ACCEPTED, now) for p in parked)
+        if not dry_run:
+            conn.execute(
+                "UPDATE entries SET state = ?, updated_at = ? "
+                "WHERE key = ? AND state = ? AND state < 6",
+                (int(EntryState.ACCEPTED), now, key, int(EntryState.PARKED)),
+            )
+    return tuple(ready)
+
+
+def _moved(entry: Entry, state: EntryState, now: float) -> Entry:
+    return msgspec.structs.replace(entry, state=state, updated_at=now)
+
+
+def set_watermark(conn: sqlite3.Connection, now: float, mark: Watermark) -> None:
+    """Advance a named cursor."""
+    conn.execute(
+        "INSERT INTO watermarks (name, value, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (mark.name, mark.value, now),
+    )
+
+
+def record_xref(conn: sqlite3.Connection, now: float, record: XrefRecord) -> XrefRecord:
+    """Record a mapping, replacing this entity's older id in that system and any other entity
+    that held this system id."""
+    conn.execute(
+        "DELETE FROM xref WHERE system = ? AND entity_type = ? AND system_id = ?",
+        (record.system, record.entity_type, record.system_id),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO xref (entity_type, canonical_id, system, system_id, recorded_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (record.entity_type, record.canonical_id, record.system, record.system_id, now),
+    )
+    return msgspec.structs.replace(record, recorded_at=now)
+
+
+def save_flow(
+    conn: sqlite3.Connection, now: float, flow: str, entity: str, state: bytes, expected: int
+) -> FlowState | None:
+    """Write the flow state if its stored version is `expected` (0: absent); None otherwise."""
+    if expected == 0:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO flows (flow, entity, state, version, updated_at) "
+            "VALUES (?, ?, ?, 1, ?)",
+            (flow, entity, state, now),
+        )
+    else:
+        cur = conn.execute(
+            "UPDATE flows SET state = ?, version = version + 1, updated_at = ? "
+            "WHERE flow = ? AND entity = ? AND version = ?",
+            (state, now, flow, entity, expected),
+        )
+    if cur.rowcount != 1:
+        return None
+    return FlowState(flow=flow, entity=entity, state=state, version=expected + 1, updated_at=now)
+
+
+def compact_chunk(
+    conn: sqlite3.Connection,
+    now: float,
+    after: bytes,
+    limit: int,
+    closed_before: float,
+    forget_before: float,
+) -> tuple[bytes | None, int, int]:
+    """Compact up to `limit` entries past id `after`; return the last id seen and the counts.
+
+    Walking the primary key in chunks keeps each transaction short, so appends keep flowing.
+    """  # fmt: skip
+    ids = [r[0] for r in conn.execute(
+        "SELECT id FROM entries WHERE id > ? ORDER BY id LIMIT ?", (after, limit))]  # fmt: skip
+    if not ids:
+        return None, 0, 0
+    lo, hi = ids[0], ids[-1]
+    compacted = conn.execute(
+        "UPDATE entries SET state = ?, payload = NULL, traceparent = NULL, error = NULL "
+        "WHERE id BETWEEN ? AND ? AND state IN (?, ?, ?) AND updated_at < ?",
+        (int(EntryState.COMPACTED), lo, hi, int(EntryState.DONE), int(EntryState.RELEASED),
+         int(EntryState.REPLAYED), closed_before),
+    ).rowcount  # fmt: skip
+    forgotten = conn.execute(
+        "DELETE FROM entries WHERE id BETWEEN ? AND ? AND state = ? AND accepted_at < ?",
+        (lo, hi, int(EntryState.COMPACTED), forget_before),
+    ).rowcount
+    return hi, compacted, forgotten
+
+
+def entry_or_none(conn: sqlite3.Connection, entry_id: str) -> Entry | None:
+    """Return one entry by id."""
+    found = select_entries(conn, "id = ?", (bytes.fromhex(entry_id),))
+    return found[0] if found else None

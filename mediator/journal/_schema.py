@@ -1,0 +1,129 @@
+"""The SQLite journal's schema, its versions, and opening a file safely (runs in the writer thread).
+
+A journal file is marked with `application_id` (so a foreign SQLite file is recognised) and
+`user_version` (the schema version). Older versions are migrated forward in one transaction;
+a newer version is refused, since this code cannot know what it means.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from mediator.errors import JournalError
+
+APPLICATION_ID = 0x4D454449  # "MEDI"
+
+# Entries are keyed by their 16-byte UUIDv7 id in a WITHOUT ROWID table: ids grow with time, so
+# inserts land at the right edge of the one B-tree that holds the rows (no separate rowid tree).
+# The partial index covers only open states, so it stays small however long the history grows.
+# occurred_at has no declared type (so no affinity): UTC times are integer microseconds, others
+# ISO text, each kept exactly as written (see _rows.stored_time).
+_V1 = [
+    """CREATE TABLE entries (
+        id BLOB PRIMARY KEY,
+        idem TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        occurred_at NOT NULL,
+        schema_version INTEGER NOT NULL,
+        traceparent TEXT,
+        attempt INTEGER NOT NULL,
+        payload BLOB,
+        accepted_at REAL NOT NULL,
+        state INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_at REAL,
+        error TEXT,
+        error_class TEXT,
+        reason TEXT
+    ) WITHOUT ROWID""",
+    "CREATE UNIQUE INDEX entries_idem ON entries(idem)",
+    "CREATE INDEX entries_open ON entries(state, due_at) WHERE state < 6",
+    """CREATE TABLE watermarks (
+        name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL
+    )""",
+    """CREATE TABLE xref (
+        entity_type TEXT NOT NULL, canonical_id TEXT NOT NULL,
+        system TEXT NOT NULL, system_id TEXT NOT NULL, recorded_at REAL NOT NULL,
+        PRIMARY KEY (entity_type, canonical_id, system)
+    ) WITHOUT ROWID""",
+    "CREATE UNIQUE INDEX xref_reverse ON xref(system, entity_type, system_id)",
+]
+
+# v2: replay lineage and release records on entries (replays share their original's
+# idempotency key, so uniqueness now covers originals only), the failing system, flow state.
+_V2 = [
+    "ALTER TABLE entries ADD COLUMN system TEXT",
+    "ALTER TABLE entries ADD COLUMN replay_of BLOB",
+    "ALTER TABLE entries ADD COLUMN replay_count INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE entries ADD COLUMN released_by TEXT",
+    "ALTER TABLE entries ADD COLUMN release_reason TEXT",
+    "DROP INDEX entries_idem",
+    "CREATE UNIQUE INDEX entries_idem ON entries(idem) WHERE replay_of IS NULL",
+    """CREATE TABLE flows (
+        flow TEXT NOT NULL, entity TEXT NOT NULL, state BLOB NOT NULL,
+        version INTEGER NOT NULL, updated_at REAL NOT NULL,
+        PRIMARY KEY (flow, entity)
+    ) WITHOUT ROWID""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
+    """Open (creating or migrating) the journal at `path`; raise `JournalError` if unusable."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise JournalError(str(path), f"cannot open: {exc}") from exc
+    try:
+        _prepare(conn, path, synchronous)
+    except JournalError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise JournalError(str(path), f"not a usable SQLite database ({exc})") from exc
+    return conn
+
+
+def _prepare(conn: sqlite3.Connection, path: Path, synchronous: str) -> None:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    has_tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] > 0
+    if app_id != APPLICATION_ID and (app_id != 0 or has_tables):
+        raise JournalError(str(path), f"not a mediator journal (SQLite application_id {app_id:#x})")
+    if version > SCHEMA_VERSION:
+        raise JournalError(
+            str(path),
+            f"written by a newer mediator (schema {version}; this one reads up to "
+            f"{SCHEMA_VERSION})",
+        )
+    if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
+        raise JournalError(str(path), "cannot switch to WAL mode")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    # 64 MiB of page cache: the idempotency index of a few million keys stays in memory.
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    if version < SCHEMA_VERSION:
+        _migrate(conn, path, version)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statements in MIGRATIONS[version:]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK")
+        raise JournalError(
+            str(path), f"migration from schema {version} to {SCHEMA_VERSION} failed: {exc}"
+        ) from exc

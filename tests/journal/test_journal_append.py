@@ -1,0 +1,83 @@
+"""Appending: durable receipts, idempotency under concurrency, batches with watermarks."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import msgspec
+import pytest
+from conftest import envelope
+
+from mediator.journal import EntryState, SqliteJournal, Watermark, open_journal
+from mediator.testing import FakeClock
+
+
+async def test_append_then_duplicate_returns_first_entry(journal: SqliteJournal) -> None:
+    first = await journal.append(envelope("harvest:time_entry:1", n=1))
+    again = await journal.append(envelope("harvest:time_entry:1", n=2))
+    assert not first.duplicate
+    assert again.duplicate
+    assert again.envelope == first.envelope  # the stored one, payload and all
+    stored = await journal.get(first.envelope.id)
+    assert stored is not None
+    assert stored.envelope == first.envelope
+    assert stored.state is EntryState.ACCEPTED
+
+
+async def test_entries_survive_reopen(path: Path, clock: FakeClock) -> None:
+    async with open_journal(path, clock=clock) as journal:
+        sent = [await journal.append(envelope(f"evt_{i}", n=i)) for i in range(3)]
+    async with open_journal(path, clock=clock) as journal:
+        recovered = await journal.recover()
+    assert [e.envelope for e in recovered] == [a.envelope for a in sent]
+
+
+async def test_thousand_concurrent_appenders_one_entry_per_key(journal: SqliteJournal) -> None:
+    seed = random.randrange(1 << 30)
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+    keys = [f"evt_{rng.randrange(300)}" for _ in range(1000)]
+
+    results = await asyncio.gather(*(journal.append(envelope(k)) for k in keys))
+
+    by_key: dict[str, set[str]] = {}
+    for key, result in zip(keys, results, strict=True):
+        assert result.envelope.idempotency_key == key
+        by_key.setdefault(key, set()).add(result.envelope.id)
+    assert all(len(ids) == 1 for ids in by_key.values())  # everyone saw the same entry
+    fresh = [r for r in results if not r.duplicate]
+    assert len(fresh) == len(set(keys))
+    assert len(await journal.recover()) == len(set(keys))
+    stats = journal.statistics()
+    assert stats.duplicates == 1000 - len(set(keys))
+    assert stats.transactions < 100  # they were gathered, not committed one by one
+
+
+async def test_batch_with_watermark_is_one_transaction(journal: SqliteJournal) -> None:
+    await journal.append(envelope("harvest:time_entry:1"))
+    batch = [envelope(f"harvest:time_entry:{i}") for i in (1, 2, 3, 2)]
+    mark = Watermark(name="harvest:time_entries", value="2026-11-02T10:00:00Z")
+
+    results = await journal.append_many(batch, watermark=mark)
+
+    assert [r.duplicate for r in results] == [True, False, False, True]
+    assert results[3].envelope == results[1].envelope
+    assert await journal.get_watermark(mark.name) == mark
+    assert journal.statistics().transactions == 2
+
+
+async def test_malformed_envelope_fails_alone(path: Path, clock: FakeClock) -> None:
+    async with open_journal(path, clock=clock) as journal:
+        await journal.set_watermark(Watermark(name="w", value="1"))
+        bad = msgspec.structs.replace(envelope("evt_bad"), id="not-a-uuid")
+        other = asyncio.ensure_future(journal.append(envelope("evt_other")))
+        with pytest.raises(ValueError, match="32 hex digits"):
+            await journal.append_many(
+                [envelope("evt_ok"), bad], watermark=Watermark(name="w", value="2")
+            )
+        assert not (await other).duplicate
+    async with open_journal(path, clock=clock) as journal:
+        assert await journal.get_watermark("w") == Watermark(name="w", value="1")
+        assert [e.envelope.idempotency_key for e in await journal.recover()] == ["evt_other"]
