@@ -228,7 +228,8 @@ def _build_template(cache: Path, venv: Path, final: Path, *, timeout: float) -> 
     (build / "setup.json").write_text(ids)
     for leftover in (password, config):
         leftover.unlink()
-    shutil.rmtree(final, ignore_errors=True)
+    for stale in cache.glob("template-*-*"):  # other years or recipes: never used again
+        shutil.rmtree(stale, ignore_errors=True)
     build.rename(final)  # setup.json appears atomically with the database
 
 

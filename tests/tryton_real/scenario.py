@@ -64,7 +64,19 @@ def answer_shape(answer: Answer) -> dict[str, object]:
         "content_type": answer.content_type,
         "www_authenticate": answer.headers.get("WWW-Authenticate"),
         "body": shape(answer.wire) if answer.wire is not None else "<not JSON>",
+        "error_head": _error_head(answer.wire),
     }
+
+
+_NAMED_ERRORS = {"UserError", "UserWarning", "LoginException", "ConcurrencyException"}
+
+
+def _error_head(wire: object) -> str | None:
+    """The exception name of an error envelope; unexpected errors carry their text there."""
+    if not isinstance(wire, dict) or not isinstance(wire.get("error"), list) or not wire["error"]:
+        return None
+    head = wire["error"][0]
+    return head if head in _NAMED_ERRORS else "<unexpected exception text>"
 
 
 async def business_flow(client: TrytonClient, login: str, password: str, *, tag: str) -> Run:
