@@ -1,6 +1,7 @@
 """Actors, refs, bounded mailboxes, supervisors and the entity registry."""
 
 from mediator.actors.actor import Actor
+from mediator.actors.batch import BatchActor
 from mediator.actors.mailbox import Mailbox
 from mediator.actors.ref import ActorRef, ActorStatistics
 from mediator.actors.registry import (
@@ -28,6 +29,7 @@ __all__ = [
     "Actor",
     "ActorRef",
     "ActorStatistics",
+    "BatchActor",
     "Decision",
     "EntityRef",
     "EntityRegistry",

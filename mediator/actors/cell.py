@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from opentelemetry.trace import SpanContext, SpanKind
 
 from mediator.actors.actor import Actor
+from mediator.actors.batch import BatchActor
 from mediator.actors.mailbox import Mailbox
 from mediator.actors.strategy import Decision, Strategy
 from mediator.actors.tracing import Tracing
@@ -134,6 +135,10 @@ class ActorCell:
                 message, reply, parent = mailbox.get_nowait()
                 instance = self._instance
                 assert instance is not None
+                if isinstance(instance, BatchActor):
+                    if not await self._handle_batch(instance, (message, reply, parent)):
+                        return
+                    continue
                 try:
                     if traced:
                         result = await self._traced_receive(instance, message, parent)
@@ -156,6 +161,49 @@ class ActorCell:
                     reply.set_result(result)
         finally:
             await self._finish()
+
+    async def _handle_batch(self, instance: BatchActor[Any], first: Envelope) -> bool:
+        if instance.linger > 0 and self.mailbox.depth < instance.max_batch - 1:
+            await self.clock.sleep(instance.linger)
+        batch = [first]
+        while len(batch) < instance.max_batch and self.mailbox.depth:
+            batch.append(self.mailbox.get_nowait())
+        messages = [message for message, _, _ in batch]
+        try:
+            results = await instance.receive_batch(messages)
+            if len(results) != len(batch):
+                raise RuntimeError(
+                    f"receive_batch returned {len(results)} results for {len(batch)} messages"
+                )
+        except Exception as exc:  # noqa: BLE001 - the supervisor's catch-all
+            self.failures += 1
+            for _, reply, _ in batch:
+                if reply is not None and not reply.done():
+                    reply.set_exception(exc)
+            decision = await self._failed(messages, exc)  # on_failure sees the whole batch
+            return decision.action == "restart" and await self._start_instance()
+        except BaseException:
+            for _, reply, _ in batch:
+                if reply is not None and not reply.done():
+                    reply.set_exception(ActorStopped(self.name))
+            raise
+        for (message, reply, _), result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                if reply is not None and not reply.done():
+                    reply.set_exception(result)
+                if isinstance(result, Exception):
+                    await self._notify_failure(instance, message, result)
+            else:
+                self.processed += 1
+                if reply is not None and not reply.done():
+                    reply.set_result(result)
+        return True
+
+    async def _notify_failure(self, instance: Actor[Any], message: object, exc: Exception) -> None:
+        try:
+            await instance.on_failure(message, exc)
+        except Exception:  # a broken hook must not take the supervisor's decision away
+            log.exception("on_failure of %s raised while handling %r", self.name, exc)
 
     async def _traced_receive(
         self, instance: Actor[Any], message: object, parent: SpanContext | None
@@ -187,10 +235,7 @@ class ActorCell:
     async def _failed(self, message: object, exc: Exception) -> Decision:
         instance = self._instance
         assert instance is not None
-        try:
-            await instance.on_failure(message, exc)
-        except Exception:  # a broken hook must not take the supervisor's decision away
-            log.exception("on_failure of %s raised while handling %r", self.name, exc)
+        await self._notify_failure(instance, message, exc)
         if self._tracker is None:
             self._tracker = self.strategy.tracker()
         decision = self._tracker.decide(self.clock.monotonic())

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from mediator.actors import BatchActor, Restart, open_supervisor
+from mediator.testing import FakeClock
+
+from .support import settle
+
+
+class BulkWriter(BatchActor[int]):
+    """Writes ints in bulk; odd ones are rejected item by item, 666 breaks the whole batch."""
+
+    max_batch = 5
+
+    def __init__(self, batches: list[list[int]], failed: list[object]) -> None:
+        self.batches = batches
+        self.failed = failed
+
+    async def receive_batch(self, messages: Sequence[int]) -> Sequence[object]:
+        if 666 in messages:
+            raise ConnectionError("bulk endpoint down")
+        self.batches.append(list(messages))
+        return [ValueError(f"odd {m}") if m % 2 else m * 10 for m in messages]
+
+    async def on_failure(self, message: object, exc: Exception) -> None:
+        self.failed.append((message, str(exc)))
+
+
+async def test_queued_messages_are_taken_as_batches_up_to_the_limit() -> None:
+    batches: list[list[int]] = []
+    failed: list[object] = []
+    gate = asyncio.Event()
+    async with open_supervisor() as sup:
+        ref = sup.spawn(lambda: BulkWriter(batches, failed), name="bulk", mailbox_size=100)
+        first = asyncio.create_task(ref.ask(0))
+        await settle()  # the first message is handled alone: nothing else was queued
+        asks = [asyncio.create_task(ref.ask(i)) for i in range(2, 14, 2)]
+        odd = asyncio.create_task(ref.ask(7))
+        gate.set()
+        assert await first == 0
+        assert [await a for a in asks] == [i * 10 for i in range(2, 14, 2)]
+        with pytest.raises(ValueError, match="odd 7"):
+            await odd
+    assert batches == [[0], [2, 4, 6, 8, 10], [12, 7]]
+    assert failed == [(7, "odd 7")]
+    assert ref.statistics().processed == 7
+    assert ref.statistics().failures == 0
+
+
+async def test_linger_waits_on_the_clock_for_a_fuller_batch() -> None:
+    clock = FakeClock()
+    batches: list[list[int]] = []
+
+    class Lingering(BulkWriter):
+        linger = 0.5
+
+    async with open_supervisor(clock=clock) as sup:
+        ref = sup.spawn(lambda: Lingering(batches, []), name="linger")
+        await ref.tell(2)
+        await clock.wait_for_timers()
+        await ref.tell(4)
+        assert batches == []
+        await clock.advance(0.5)
+        assert batches == [[2, 4]]
+
+
+async def test_a_batch_that_raises_fails_every_ask_and_is_supervised() -> None:
+    batches: list[list[int]] = []
+    failed: list[object] = []
+    async with open_supervisor() as sup:
+        ref = sup.spawn(
+            lambda: BulkWriter(batches, failed), name="flaky", strategy=Restart(max_restarts=3)
+        )
+        gate_task = asyncio.create_task(ref.ask(2))
+        await gate_task
+        asks = [asyncio.create_task(ref.ask(m)) for m in (4, 666, 6)]
+        results = await asyncio.gather(*asks, return_exceptions=True)
+        assert all(isinstance(r, ConnectionError) for r in results)
+        assert await ref.ask(8) == 80
+    assert failed == [([4, 666, 6], "bulk endpoint down")]
+    assert ref.statistics().restarts == 1
