@@ -316,19 +316,19 @@ def _run(
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(argv)}\n".encode())
         out.flush()
-        process = subprocess.Popen(
+        with subprocess.Popen(  # its exit closes the pipe and reaps the process
             argv,
             env=dict(env or _clean_env()),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if capture else out,
             stderr=out,
             start_new_session=True,
-        )
-        try:
-            stdout, _ = process.communicate(timeout=max(deadline - time.monotonic(), 0.0))
-        except subprocess.TimeoutExpired:
-            _stop(process)
-            raise TrytonFixtureError(step, "timed out", log=log) from None
+        ) as process:
+            try:
+                stdout, _ = process.communicate(timeout=max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                _stop(process)
+                raise TrytonFixtureError(step, "timed out", log=log) from None
     if process.returncode != 0:
         raise TrytonFixtureError(step, f"exited with {process.returncode}", log=log)
     return stdout.decode() if capture else ""
