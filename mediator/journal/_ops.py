@@ -124,7 +124,6 @@ def replay(
     clause, params = dead_letter_query(where, now)
     sent: list[Entry] = []
     quarantined: list[Entry] = []
-    keys: list[str] = []
     for dead in select_entries(conn, clause + " ORDER BY id", params):
         if dead.state is EntryState.QUARANTINED:
             continue  # only a release closes a quarantined entry
@@ -156,7 +155,6 @@ def replay(
             replay_count=dead.replay_count + 1,
         )
         sent.append(fresh)
-        keys.append(env.key)
         if not dry_run:
             e = fresh.envelope
             conn.execute(
@@ -169,10 +167,7 @@ def replay(
                 "UPDATE entries SET state = ?, updated_at = ? WHERE id = ?",
                 (int(EntryState.REPLAYED), now, bytes.fromhex(dead.id)),
             )
-    unparked = _unpark(conn, now, keys, dry_run)
-    return ReplayReport(
-        dry_run=dry_run, sent=tuple(sent), quarantined=tuple(quarantined), unparked=unparked
-    )
+    return ReplayReport(dry_run=dry_run, sent=tuple(sent), quarantined=tuple(quarantined))
 
 
 def release(
@@ -190,34 +185,55 @@ def release(
     released = msgspec.structs.replace(
         found[0], state=EntryState.RELEASED, updated_at=now, released_by=by, release_reason=reason
     )
-    return ReleaseReport(released=released, unparked=_unpark(conn, now, [released.key], False))
+    return ReleaseReport(released=released, unparked=_unpark(conn, now, [released.key]))
 
 
-def _unpark(
-    conn: sqlite3.Connection, now: float, keys: list[str], dry_run: bool
-) -> tuple[Entry, ...]:
-    # A key is free once none of its dead letters stays open. In a dry run the ones about to be
-    # replayed are still open in the file, so count what the real run would leave.
+def set_done(conn: sqlite3.Connection, now: float, ids: Sequence[str]) -> tuple[Entry, ...]:
+    """Close entries as delivered; return the entries unparked because a replay among them was
+    the last thing their entity waited for."""
+    set_state(conn, now, ids, EntryState.DONE)
+    keys: list[str] = []
+    raw = [bytes.fromhex(i) for i in ids]
+    for start in range(0, len(raw), CHUNK):
+        chunk = raw[start : start + CHUNK]
+        keys.extend(r[0] for r in conn.execute(
+            f"SELECT DISTINCT key FROM entries WHERE id IN ({','.join('?' * len(chunk))}) "
+            "AND replay_of IS NOT NULL", chunk))  # fmt: skip
+    return _unpark(conn, now, keys) if keys else ()
+
+
+def _unpark(conn: sqlite3.Connection, now: float, keys: list[str]) -> tuple[Entry, ...]:
+    # A key is free once it has no open dead letter and no open replay: its parked entries then
+    # follow the corrections, in their original order.
     ready: list[Entry] = []
     for key in dict.fromkeys(keys):
-        still_dead = conn.execute(
-            f"SELECT count(*) FROM entries WHERE key = ? AND {_OPEN_DEAD}", (key,)
-        ).fetchone()[0]
-        if dry_run:
-            still_dead -= sum(1 for k in keys if k == key)
-        if still_dead > 0:
+        if conn.execute(_STILL_HELD, (key,)).fetchone() is not None:
             continue
         parked = select_entries(
             conn, f"key = ? AND state = {EntryState.PARKED:d} AND state < 6 ORDER BY id", (key,)
         )
         ready.extend(_moved(p, EntryState.ACCEPTED, now) for p in parked)
-        if not dry_run:
-            conn.execute(
-                "UPDATE entries SET state = ?, updated_at = ? "
-                "WHERE key = ? AND state = ? AND state < 6",
-                (int(EntryState.ACCEPTED), now, key, int(EntryState.PARKED)),
-            )
+        conn.execute(
+            "UPDATE entries SET state = ?, updated_at = ? "
+            "WHERE key = ? AND state = ? AND state < 6",
+            (int(EntryState.ACCEPTED), now, key, int(EntryState.PARKED)),
+        )
     return tuple(ready)
+
+
+_STILL_HELD = (
+    "SELECT 1 FROM entries WHERE key = ? AND state < 6 AND ("
+    f"state IN ({EntryState.DEAD:d}, {EntryState.QUARANTINED:d}) OR (replay_of IS NOT NULL "
+    f"AND state IN ({EntryState.ACCEPTED:d}, {EntryState.IN_FLIGHT:d}, {EntryState.RETRY:d})))"
+    " LIMIT 1"
+)
+
+HELD_KEYS = (
+    "SELECT DISTINCT key FROM entries WHERE state < 6 AND ("
+    f"state IN ({EntryState.DEAD:d}, {EntryState.QUARANTINED:d}, {EntryState.PARKED:d}) OR "
+    f"(replay_of IS NOT NULL AND state IN ({EntryState.ACCEPTED:d}, {EntryState.IN_FLIGHT:d}, "
+    f"{EntryState.RETRY:d})))"
+)
 
 
 def _moved(entry: Entry, state: EntryState, now: float) -> Entry:

@@ -47,8 +47,12 @@ class Journal(Protocol):
         """Record that delivery of these entries begins (counts an attempt each)."""
         ...
 
-    async def mark_done(self, ids: Sequence[str]) -> None:
-        """Record these entries as delivered."""
+    async def mark_done(self, ids: Sequence[str]) -> list[Entry]:
+        """Record these entries as delivered; return the entries this unparks, oldest first.
+
+        Entries parked behind a dead letter are unparked when its replay is done, if the entity
+        has no other open dead letter or replay.
+        """
         ...
 
     async def mark_retry(self, entry_id: str, *, at: float, error: str, error_class: str) -> None:
@@ -77,8 +81,9 @@ class Journal(Protocol):
         """Return the retries whose time has come by `now`, soonest first."""
         ...
 
-    async def dead_keys(self) -> set[str]:
-        """Return the entity keys that have an open dead letter (dead or quarantined)."""
+    async def held_keys(self) -> set[str]:
+        """Return the entity keys whose new entries must wait: those with an open dead letter,
+        an open replay, or parked entries."""
         ...
 
     # -- dead letters ------------------------------------------------------------------------
@@ -90,11 +95,15 @@ class Journal(Protocol):
     async def replay(
         self, where: DeadLetterFilter, *, dry_run: bool = True, max_replays: int = 3
     ) -> ReplayReport:
-        """Send matching dead letters again as new entries (a dry run by default)."""
+        """Send matching dead letters again as new entries (a dry run by default).
+
+        Replays keep their original's idempotency key, so external systems deduplicate.
+        """
         ...
 
     async def release(self, entry_id: str, *, reason: str, by: str) -> ReleaseReport:
-        """Close a dead letter without sending it, recording why and who."""
+        """Close a dead letter without sending it, recording why and who; the report lists the
+        entries this unparks. Raises `LookupError` if `entry_id` is no open dead letter."""
         ...
 
     # -- xref, watermarks, flows ---------------------------------------------------------------

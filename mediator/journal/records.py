@@ -146,14 +146,13 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
 
     `sent` are the new entries, each with `replay_of` and `replay_count`; in a dry run their
     envelope ids are empty, since ids are assigned only when written. `quarantined` are the dead
-    letters the `max_replays` guard moved aside instead; `unparked` are entries that waited behind
-    the replayed dead letters and are ready again, in their original order.
+    letters the `max_replays` guard moved aside instead. Entries parked behind a replayed dead
+    letter stay parked until its replay is done (see `Journal.mark_done`).
     """
 
     dry_run: bool
     sent: tuple[Entry, ...]
     quarantined: tuple[Entry, ...]
-    unparked: tuple[Entry, ...]
 
 
 class ReleaseReport(msgspec.Struct, frozen=True, kw_only=True):

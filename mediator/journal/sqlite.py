@@ -130,9 +130,12 @@ class SqliteJournal:
         """Record that delivery of these entries begins (counts an attempt each)."""
         await self._set_state(ids, EntryState.IN_FLIGHT)
 
-    async def mark_done(self, ids: Sequence[str]) -> None:
-        """Record these entries as delivered."""
-        await self._set_state(ids, EntryState.DONE)
+    async def mark_done(self, ids: Sequence[str]) -> list[Entry]:
+        """Record these entries as delivered; return the entries this unparks, oldest first."""
+        if not ids:
+            return []
+        unparked = await self._writer.op(partial(_ops.set_done, ids=list(ids)))
+        return list(cast(tuple[Entry, ...], unparked))
 
     async def park(self, ids: Sequence[str]) -> None:
         """Hold these entries behind their entity's dead letter."""
@@ -175,12 +178,11 @@ class SqliteJournal:
         where = f"state = {EntryState.RETRY:d} AND state < 6 AND due_at <= ? ORDER BY due_at"
         return await self._writer.read(partial(select_entries, where=where, params=(now,)))
 
-    async def dead_keys(self) -> set[str]:
-        """Return the entity keys that have an open dead letter."""
+    async def held_keys(self) -> set[str]:
+        """Return the entity keys with an open dead letter, an open replay or parked entries."""
 
         def keys(conn: sqlite3.Connection) -> set[str]:
-            clause, params = dead_letter_query(DeadLetterFilter(), 0.0)
-            return {r[0] for r in conn.execute(f"SELECT key FROM entries WHERE {clause}", params)}
+            return {r[0] for r in conn.execute(_ops.HELD_KEYS)}
 
         return await self._writer.read(keys)
 
@@ -201,7 +203,7 @@ class SqliteJournal:
 
         A dry run (the default) changes nothing and reports what would be sent. A dead letter
         already replayed `max_replays` times is quarantined instead; quarantined entries are
-        never replayed. Entries parked behind a replayed dead letter are reported as unparked.
+        never replayed. Parked entries stay parked until the replay is done.
         """
         op = partial(_ops.replay, where=where, dry_run=dry_run, max_replays=max_replays)
         if dry_run:
