@@ -1,0 +1,356 @@
+"""The in-memory Stripe account: customers, invoice items, invoices and their state machine.
+
+Every change appends an event (`customer.created`, `invoice.finalized`, …) carrying a snapshot
+of the object and, for updates, `previous_attributes`; the app lists them at `/v1/events` and
+the webhook sender delivers them.
+
+Invoice lifecycle, as Stripe documents it: `draft` → finalize → `open` (a zero total is paid
+at once) → pay → `paid`; `open` → void → `void`; `open` → mark_uncollectible →
+`uncollectible` (which can still be paid or voided); only drafts can be deleted or take items.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import string
+from collections.abc import Callable
+
+from mediator.clock import Clock
+from mediator.sandbox.stripe.errors import StripeError, missing
+
+__all__ = ["StripeObject", "StripeStore"]
+
+StripeObject = dict[str, object]
+EventSink = Callable[[str, StripeObject, StripeObject | None], None]
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+class StripeStore:
+    """Objects by id, in creation order, with ids drawn from a seeded generator."""
+
+    def __init__(self, clock: Clock, *, seed: int = 0) -> None:
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self.customers: dict[str, StripeObject] = {}
+        self.invoiceitems: dict[str, StripeObject] = {}
+        self.invoices: dict[str, StripeObject] = {}
+        self.events: dict[str, StripeObject] = {}
+        self._sinks: list[EventSink] = []
+        self._invoice_numbers: dict[str, int] = {}
+
+    def new_id(self, prefix: str) -> str:
+        """Return a fresh id like `cus_NffrFeUfNV2Hib`."""
+        return prefix + "_" + "".join(self._rng.choice(_ALPHABET) for _ in range(14))
+
+    def now(self) -> int:
+        """Return the clock's epoch seconds, as Stripe's `created` fields carry."""
+        return int(self._clock.time())
+
+    def on_event(self, sink: EventSink) -> None:
+        """Call `sink(type, object, previous_attributes)` for every change."""
+        self._sinks.append(sink)
+
+    def emit(self, kind: str, obj: StripeObject, previous: StripeObject | None = None) -> None:
+        """Announce a change to every sink (the event log, the webhook sender)."""
+        for sink in self._sinks:
+            sink(kind, copy.deepcopy(obj), previous)
+
+    # -- customers --------------------------------------------------------------------------
+
+    def create_customer(self, fields: StripeObject) -> StripeObject:
+        """Create a customer; its invoice prefix is 8 upper-case characters."""
+        customer_id = self.new_id("cus")
+        customer: StripeObject = {
+            "id": customer_id,
+            "object": "customer",
+            "address": None,
+            "balance": 0,
+            "created": self.now(),
+            "currency": None,
+            "default_source": None,
+            "delinquent": False,
+            "description": None,
+            "discount": None,
+            "email": None,
+            "invoice_prefix": "".join(self._rng.choice(string.ascii_uppercase) for _ in range(8)),
+            "invoice_settings": {
+                "custom_fields": None,
+                "default_payment_method": None,
+                "footer": None,
+                "rendering_options": None,
+            },
+            "livemode": False,
+            "metadata": {},
+            "name": None,
+            "phone": None,
+            "preferred_locales": [],
+            "shipping": None,
+            "tax_exempt": "none",
+            "test_clock": None,
+        }
+        customer.update(fields)
+        self.customers[customer_id] = customer
+        self.emit("customer.created", customer)
+        return customer
+
+    def update(self, obj: StripeObject, fields: StripeObject, kind: str) -> StripeObject:
+        """Apply `fields` to `obj` (metadata merges key by key) and emit `<kind>.updated`."""
+        previous: StripeObject = {}
+        for key, value in fields.items():
+            if key == "metadata" and isinstance(value, dict) and value:
+                merged = dict(obj["metadata"])  # type: ignore[call-overload]
+                for k, v in value.items():
+                    if v == "":
+                        merged.pop(k, None)
+                    else:
+                        merged[k] = v
+                value = merged
+            if obj.get(key) != value:
+                previous[key] = copy.deepcopy(obj.get(key))
+                obj[key] = value
+        if previous:
+            self.emit(f"{kind}.updated", obj, previous)
+        return obj
+
+    def customer(self, customer_id: str, param: str = "id") -> StripeObject:
+        """Return a live customer or raise 404 resource_missing."""
+        found = self.customers.get(customer_id)
+        if found is None or found.get("deleted"):
+            raise missing("customer", customer_id, param)
+        return found
+
+    def delete_customer(self, customer_id: str) -> StripeObject:
+        """Delete a customer; return Stripe's deletion stub."""
+        customer = self.customer(customer_id)
+        del self.customers[customer_id]
+        self.emit("customer.deleted", customer)
+        return {"id": customer_id, "object": "customer", "deleted": True}
+
+    # -- invoice items ----------------------------------------------------------------------
+
+    def create_invoiceitem(self, fields: StripeObject, invoice_id: str | None) -> StripeObject:
+        """Create a pending item, or attach it to `invoice_id`, which must be a draft."""
+        customer = self.customer(str(fields["customer"]), "customer")
+        invoice = self.invoice(invoice_id, "invoice") if invoice_id else None
+        if invoice is not None:
+            if invoice["status"] != "draft":
+                raise StripeError(
+                    400, "You can only add invoice items to draft invoices.", param="invoice"
+                )
+            if invoice["customer"] != customer["id"]:
+                raise StripeError(400, "The invoice belongs to another customer.", param="invoice")
+        item_id = self.new_id("ii")
+        item: StripeObject = {
+            "id": item_id,
+            "object": "invoiceitem",
+            "date": self.now(),
+            "discountable": True,
+            "discounts": [],
+            "invoice": invoice_id,
+            "livemode": False,
+            "metadata": {},
+            "period": {"start": self.now(), "end": self.now()},
+            "proration": False,
+            "tax_rates": [],
+            "test_clock": None,
+            "description": None,
+        }
+        item.update(fields)
+        self.invoiceitems[item_id] = item
+        self.emit("invoiceitem.created", item)
+        if invoice is not None:
+            self._recompute(invoice)
+        return item
+
+    def invoiceitem(self, item_id: str) -> StripeObject:
+        """Return an invoice item or raise 404."""
+        found = self.invoiceitems.get(item_id)
+        if found is None:
+            raise missing("invoiceitem", item_id)
+        return found
+
+    # -- invoices ---------------------------------------------------------------------------
+
+    def create_invoice(self, fields: StripeObject, *, include_pending: bool) -> StripeObject:
+        """Create a draft invoice; with `include_pending`, pending items of the customer join."""
+        customer = self.customer(str(fields["customer"]), "customer")
+        invoice_id = self.new_id("in")
+        now = self.now()
+        invoice: StripeObject = {
+            "id": invoice_id,
+            "object": "invoice",
+            "account_country": "US",
+            "amount_due": 0,
+            "amount_paid": 0,
+            "amount_remaining": 0,
+            "attempt_count": 0,
+            "attempted": False,
+            "auto_advance": False,
+            "collection_method": "charge_automatically",
+            "created": now,
+            "currency": customer.get("currency") or "usd",
+            "customer_email": customer["email"],
+            "customer_name": customer["name"],
+            "description": None,
+            "due_date": None,
+            "days_until_due": None,
+            "ending_balance": None,
+            "hosted_invoice_url": None,
+            "invoice_pdf": None,
+            "livemode": False,
+            "metadata": {},
+            "number": None,
+            "paid": False,
+            "paid_out_of_band": False,
+            "period_end": now,
+            "period_start": now,
+            "status": "draft",
+            "subtotal": 0,
+            "total": 0,
+            "status_transitions": {
+                "finalized_at": None,
+                "marked_uncollectible_at": None,
+                "paid_at": None,
+                "voided_at": None,
+            },
+        }
+        invoice.update(fields)
+        self.invoices[invoice_id] = invoice
+        if include_pending:
+            for item in self.invoiceitems.values():
+                if item["customer"] == customer["id"] and item["invoice"] is None:
+                    item["invoice"] = invoice_id
+        self._recompute(invoice)
+        self.emit("invoice.created", invoice)
+        return invoice
+
+    def invoice(self, invoice_id: str, param: str = "id") -> StripeObject:
+        """Return an invoice or raise 404."""
+        found = self.invoices.get(invoice_id)
+        if found is None:
+            raise missing("invoice", invoice_id, param)
+        return found
+
+    def finalize(self, invoice_id: str) -> StripeObject:
+        """draft → open: assign the number and hosted URL; a zero total is paid at once."""
+        invoice = self._in_state(invoice_id, ("draft",), "finalize")
+        customer = self.customers.get(str(invoice["customer"]))
+        prefix = str(customer["invoice_prefix"]) if customer else "SANDBOX0"
+        self._invoice_numbers[prefix] = self._invoice_numbers.get(prefix, 0) + 1
+        now = self.now()
+        invoice.update(
+            status="open",
+            number=f"{prefix}-{self._invoice_numbers[prefix]:04d}",
+            hosted_invoice_url=f"https://invoice.stripe.com/i/sandbox/{invoice_id}",
+            invoice_pdf=f"https://pay.stripe.com/invoice/sandbox/{invoice_id}/pdf",
+            ending_balance=0,
+        )
+        if invoice["collection_method"] == "send_invoice" and invoice["days_until_due"]:
+            invoice["due_date"] = now + 86_400 * int(invoice["days_until_due"])  # type: ignore[call-overload]
+        self._transition(invoice, "finalized_at", now)
+        self.emit("invoice.finalized", invoice, {"status": "draft"})
+        if invoice["amount_due"] == 0:
+            self._mark_paid(invoice, out_of_band=False)
+        return invoice
+
+    def pay(self, invoice_id: str, *, out_of_band: bool) -> StripeObject:
+        """open/uncollectible → paid; a customer marked to decline gets 402 card_declined."""
+        invoice = self._in_state(invoice_id, ("open", "uncollectible"), "pay")
+        customer = self.customers.get(str(invoice["customer"]))
+        declines = customer is not None and customer["metadata"].get("sandbox_payment") == "decline"  # type: ignore[attr-defined]
+        invoice["attempted"] = True
+        invoice["attempt_count"] = int(invoice["attempt_count"]) + 1  # type: ignore[call-overload]
+        if declines and not out_of_band:
+            self.emit("invoice.payment_failed", invoice)
+            raise StripeError(
+                402, "Your card was declined.", type="card_error", code="card_declined", store=True
+            )
+        self._mark_paid(invoice, out_of_band=out_of_band)
+        return invoice
+
+    def void(self, invoice_id: str) -> StripeObject:
+        """open/uncollectible → void."""
+        invoice = self._in_state(invoice_id, ("open", "uncollectible"), "void")
+        previous = invoice["status"]
+        invoice.update(status="void", amount_remaining=0)
+        self._transition(invoice, "voided_at", self.now())
+        self.emit("invoice.voided", invoice, {"status": previous})
+        return invoice
+
+    def mark_uncollectible(self, invoice_id: str) -> StripeObject:
+        """open → uncollectible."""
+        invoice = self._in_state(invoice_id, ("open",), "mark uncollectible")
+        invoice["status"] = "uncollectible"
+        self._transition(invoice, "marked_uncollectible_at", self.now())
+        self.emit("invoice.marked_uncollectible", invoice, {"status": "open"})
+        return invoice
+
+    def delete_invoice(self, invoice_id: str) -> StripeObject:
+        """Delete a draft invoice (its items become pending again)."""
+        invoice = self._in_state(invoice_id, ("draft",), "delete")
+        del self.invoices[invoice_id]
+        for item in self.invoiceitems.values():
+            if item["invoice"] == invoice_id:
+                item["invoice"] = None
+        self.emit("invoice.deleted", invoice)
+        return {"id": invoice_id, "object": "invoice", "deleted": True}
+
+    def lines(self, invoice: StripeObject) -> list[StripeObject]:
+        """Return the invoice's line items as `line_item` objects."""
+        return [
+            {
+                "id": "il_" + str(item["id"])[3:],
+                "object": "line_item",
+                "amount": item["amount"],
+                "currency": item["currency"],
+                "description": item["description"],
+                "invoice": invoice["id"],
+                "invoice_item": item["id"],
+                "livemode": False,
+                "metadata": item["metadata"],
+                "period": item["period"],
+                "quantity": item["quantity"],
+                "type": "invoiceitem",
+            }
+            for item in self.invoiceitems.values()
+            if item["invoice"] == invoice["id"]
+        ]
+
+    def _in_state(self, invoice_id: str, states: tuple[str, ...], action: str) -> StripeObject:
+        invoice = self.invoice(invoice_id)
+        if invoice["status"] not in states:
+            raise StripeError(
+                400,
+                f"You can only {action} an invoice whose status is "
+                f"{' or '.join(states)}; this invoice is {invoice['status']}.",
+                code="invoice_not_editable" if action == "delete" else None,
+            )
+        return invoice
+
+    def _mark_paid(self, invoice: StripeObject, *, out_of_band: bool) -> None:
+        previous = invoice["status"]
+        invoice.update(
+            status="paid",
+            paid=True,
+            paid_out_of_band=out_of_band,
+            amount_paid=invoice["amount_due"],
+            amount_remaining=0,
+        )
+        self._transition(invoice, "paid_at", self.now())
+        self.emit("invoice.paid", invoice, {"status": previous})
+        self.emit("invoice.payment_succeeded", invoice)
+
+    def _transition(self, invoice: StripeObject, name: str, at: int) -> None:
+        transitions = dict(invoice["status_transitions"])  # type: ignore[call-overload]
+        transitions[name] = at
+        invoice["status_transitions"] = transitions
+
+    def _recompute(self, invoice: StripeObject) -> None:
+        total = sum(
+            int(str(i["amount"]))
+            for i in self.invoiceitems.values()
+            if i["invoice"] == invoice["id"]
+        )
+        invoice.update(subtotal=total, total=total, amount_due=total, amount_remaining=total)

@@ -1,0 +1,324 @@
+"""The Stripe sandbox: auth, form bodies, idempotency, lists, errors, limits, invoices, webhooks."""
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+import stripe
+from aiohttp import web
+
+from mediator.codecs import encode_form
+from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.stripe import StripeSandbox
+from mediator.testing import FakeClock
+
+KEY = "sk_test_sandbox"
+
+
+@dataclass
+class Account:
+    box: StripeSandbox
+    url: str
+    http: aiohttp.ClientSession
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, object] | None = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, object], aiohttp.typedefs.LooseHeaders]:
+        all_headers = {"Authorization": f"Bearer {KEY}", **(headers or {})}
+        data = None
+        url = self.url + path
+        if method == "POST":
+            data = encode_form(params or {})
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+            if key:
+                all_headers["Idempotency-Key"] = key
+        elif params:
+            url += "?" + encode_form(params)
+        async with self.http.request(method, url, data=data, headers=all_headers) as resp:
+            return resp.status, await resp.json(), resp.headers
+
+
+@pytest.fixture
+async def account(clock: FakeClock, http: aiohttp.ClientSession) -> AsyncIterator[Account]:
+    box = StripeSandbox(clock=clock, rate_limit=1000)
+    async with open_sandbox(box) as url:
+        yield Account(box, url, http)
+
+
+async def test_auth_bearer_basic_and_errors(account: Account) -> None:
+    status, body, headers = await account.call(
+        "GET", "/v1/customers", headers={"Authorization": "Bearer sk_test_wrong"}
+    )
+    assert status == 401
+    assert body["error"]["type"] == "invalid_request_error"
+    assert headers["Request-Id"].startswith("req_")
+    basic = "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()
+    status, body, _ = await account.call("GET", "/v1/customers", headers={"Authorization": basic})
+    assert status == 200
+    assert body == {"object": "list", "url": "/v1/customers", "has_more": False, "data": []}
+    status, body, _ = await account.call("GET", "/v1/nothing")
+    assert status == 404
+    assert body["error"]["type"] == "invalid_request_error"
+
+
+async def test_customer_form_nesting_and_validation(account: Account) -> None:
+    status, customer, headers = await account.call(
+        "POST",
+        "/v1/customers",
+        {
+            "name": "ACME",
+            "email": "ap@acme.example",
+            "tax_exempt": "reverse",
+            "metadata": {"erp_party": "42"},
+            "address": {"country": "DE", "city": "Berlin"},
+        },
+    )
+    assert status == 200
+    assert customer["id"].startswith("cus_")
+    assert customer["metadata"] == {"erp_party": "42"}
+    assert customer["address"] == {"country": "DE", "city": "Berlin"}
+    assert headers["Stripe-Version"]
+    status, body, _ = await account.call("POST", "/v1/customers", {"nmae": "typo"})
+    assert status == 400
+    assert body["error"] == {
+        "message": "Received unknown parameter: nmae",
+        "type": "invalid_request_error",
+        "code": "parameter_unknown",
+        "doc_url": "https://stripe.com/docs/error-codes/parameter-unknown",
+        "param": "nmae",
+    }
+    status, body, _ = await account.call("POST", "/v1/customers", {"tax_exempt": "maybe"})
+    assert status == 400
+    status, body, _ = await account.call("GET", "/v1/customers/cus_missing")
+    assert status == 404
+    assert body["error"]["code"] == "resource_missing"
+
+
+async def test_list_pagination_newest_first(account: Account) -> None:
+    ids = []
+    for i in range(5):
+        _, customer, _ = await account.call("POST", "/v1/customers", {"name": f"C{i}"})
+        ids.append(customer["id"])
+    newest_first = ids[::-1]
+    _, page, _ = await account.call("GET", "/v1/customers", {"limit": 2})
+    assert [c["id"] for c in page["data"]] == newest_first[:2]
+    assert page["has_more"] is True
+    _, page, _ = await account.call(
+        "GET", "/v1/customers", {"limit": 2, "starting_after": newest_first[1]}
+    )
+    assert [c["id"] for c in page["data"]] == newest_first[2:4]
+    _, page, _ = await account.call(
+        "GET", "/v1/customers", {"limit": 2, "ending_before": newest_first[4]}
+    )
+    assert [c["id"] for c in page["data"]] == newest_first[2:4]
+    assert page["has_more"] is True
+    status, _, _ = await account.call("GET", "/v1/customers", {"limit": 101})
+    assert status == 400
+    status, _, _ = await account.call(
+        "GET", "/v1/customers", {"starting_after": ids[0], "ending_before": ids[1]}
+    )
+    assert status == 400
+
+
+async def test_idempotency_replay_and_mismatch(account: Account) -> None:
+    status, first, _ = await account.call("POST", "/v1/customers", {"name": "A"}, key="k1")
+    status, again, headers = await account.call("POST", "/v1/customers", {"name": "A"}, key="k1")
+    assert status == 200
+    assert again == first
+    assert headers["Idempotent-Replayed"] == "true"
+    assert len(account.box.store.customers) == 1
+    status, body, _ = await account.call("POST", "/v1/customers", {"name": "B"}, key="k1")
+    assert status == 400
+    assert body["error"]["type"] == "idempotency_error"
+    # a validation failure stores nothing: the corrected retry with the same key goes through
+    status, _, _ = await account.call("POST", "/v1/customers", {"bad": "x"}, key="k2")
+    assert status == 400
+    status, _, _ = await account.call("POST", "/v1/customers", {"name": "C"}, key="k2")
+    assert status == 200
+
+
+async def test_idempotency_keys_expire_after_a_day(account: Account, clock: FakeClock) -> None:
+    await account.call("POST", "/v1/customers", {"name": "A"}, key="k")
+    await clock.advance(86_401)
+    _, _, headers = await account.call("POST", "/v1/customers", {"name": "A"}, key="k")
+    assert "Idempotent-Replayed" not in headers
+    assert len(account.box.store.customers) == 2
+
+
+async def test_concurrent_same_key_is_409(clock: FakeClock, http: aiohttp.ClientSession) -> None:
+    box = StripeSandbox(clock=clock, processing_time=1.0)
+    async with open_sandbox(box) as url:
+        account = Account(box, url, http)
+        first = asyncio.ensure_future(
+            account.call("POST", "/v1/customers", {"name": "A"}, key="same")
+        )
+        await clock.wait_for_timers(1)
+        status, body, _ = await account.call("POST", "/v1/customers", {"name": "A"}, key="same")
+        assert status == 409
+        assert body["error"]["code"] == "idempotency_key_in_use"
+        await clock.advance(1.0)
+        status, _, _ = await first
+        assert status == 200
+
+
+async def test_per_second_rate_limit(clock: FakeClock, http: aiohttp.ClientSession) -> None:
+    box = StripeSandbox(clock=clock, rate_limit=3)
+    async with open_sandbox(box) as url:
+        account = Account(box, url, http)
+        for _ in range(3):
+            status, _, _ = await account.call("GET", "/v1/customers")
+            assert status == 200
+        status, body, headers = await account.call("GET", "/v1/customers")
+        assert status == 429
+        assert body["error"]["code"] == "rate_limit"
+        assert headers["Stripe-Should-Retry"] == "true"
+        await clock.advance(1.0)
+        status, _, _ = await account.call("GET", "/v1/customers")
+        assert status == 200
+
+
+async def test_invoice_state_machine(account: Account) -> None:
+    _, customer, _ = await account.call("POST", "/v1/customers", {"name": "ACME"})
+    _, invoice, _ = await account.call(
+        "POST",
+        "/v1/invoices",
+        {"customer": customer["id"], "collection_method": "send_invoice", "days_until_due": 30},
+    )
+    assert invoice["status"] == "draft"
+    assert invoice["number"] is None
+    for hours, rate in ((3, 15000), (2, 12000)):
+        status, item, _ = await account.call(
+            "POST",
+            "/v1/invoiceitems",
+            {
+                "customer": customer["id"],
+                "invoice": invoice["id"],
+                "currency": "eur",
+                "quantity": hours,
+                "unit_amount": rate,
+                "description": "Consulting",
+            },
+        )
+        assert status == 200
+        assert item["amount"] == hours * rate
+    status, body, _ = await account.call("POST", f"/v1/invoices/{invoice['id']}/pay")
+    assert status == 400
+    assert "open" in body["error"]["message"]
+    _, invoice, _ = await account.call("POST", f"/v1/invoices/{invoice['id']}/finalize")
+    assert invoice["status"] == "open"
+    assert invoice["amount_due"] == 69000
+    assert invoice["lines"]["total_count"] == 2
+    assert invoice["number"] == f"{customer['invoice_prefix']}-0001"
+    status, _body, _ = await account.call(
+        "POST",
+        "/v1/invoiceitems",
+        {"customer": customer["id"], "invoice": invoice["id"], "amount": 1, "currency": "eur"},
+    )
+    assert status == 400
+    status, _, _ = await account.call("DELETE", f"/v1/invoices/{invoice['id']}")
+    assert status == 400
+    _, invoice, _ = await account.call(
+        "POST", f"/v1/invoices/{invoice['id']}/pay", {"paid_out_of_band": True}
+    )
+    assert invoice["status"] == "paid"
+    assert invoice["amount_paid"] == 69000
+    status, _, _ = await account.call("POST", f"/v1/invoices/{invoice['id']}/void")
+    assert status == 400
+    _, second, _ = await account.call("POST", "/v1/invoices", {"customer": customer["id"]})
+    await account.call(
+        "POST",
+        "/v1/invoiceitems",
+        {"customer": customer["id"], "invoice": second["id"], "amount": 500, "currency": "eur"},
+    )
+    await account.call("POST", f"/v1/invoices/{second['id']}/finalize")
+    _, second, _ = await account.call("POST", f"/v1/invoices/{second['id']}/mark_uncollectible")
+    assert second["status"] == "uncollectible"
+    _, second, _ = await account.call("POST", f"/v1/invoices/{second['id']}/void")
+    assert second["status"] == "void"
+    _, events, _ = await account.call("GET", "/v1/events", {"type": "invoice.*", "limit": 100})
+    kinds = [e["type"] for e in events["data"]][::-1]
+    assert kinds == [
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.marked_uncollectible",
+        "invoice.voided",
+    ]
+
+
+async def test_declined_payment_is_a_402_card_error(account: Account) -> None:
+    _, customer, _ = await account.call(
+        "POST", "/v1/customers", {"name": "Broke", "metadata": {"sandbox_payment": "decline"}}
+    )
+    _, invoice, _ = await account.call("POST", "/v1/invoices", {"customer": customer["id"]})
+    await account.call(
+        "POST",
+        "/v1/invoiceitems",
+        {"customer": customer["id"], "invoice": invoice["id"], "amount": 100, "currency": "usd"},
+    )
+    await account.call("POST", f"/v1/invoices/{invoice['id']}/finalize")
+    status, body, _ = await account.call("POST", f"/v1/invoices/{invoice['id']}/pay", key="p1")
+    assert status == 402
+    assert body["error"]["type"] == "card_error"
+    # an error raised once execution began is stored and replayed
+    status, _, headers = await account.call("POST", f"/v1/invoices/{invoice['id']}/pay", key="p1")
+    assert status == 402
+    assert headers["Idempotent-Replayed"] == "true"
+
+
+async def test_signed_webhooks_retry_until_2xx(
+    clock: FakeClock, http: aiohttp.ClientSession
+) -> None:
+    received: list[tuple[bytes, str]] = []
+    answers = iter([500, 200, 200])
+    arrived = asyncio.Event()
+
+    async def endpoint(request: web.Request) -> web.Response:
+        received.append((await request.read(), request.headers["Stripe-Signature"]))
+        arrived.set()
+        return web.Response(status=next(answers))
+
+    hook_app = web.Application()
+    hook_app.router.add_post("/hook", endpoint)
+    runner = web.AppRunner(hook_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        box = StripeSandbox(clock=clock, webhook_url=hook_url, webhook_secret="whsec_test")
+        async with open_sandbox(box) as url, box.delivering() as sender:
+            assert sender is not None
+            account = Account(box, url, http)
+            await account.call("POST", "/v1/customers", {"name": "ACME"}, key="c1")
+            await arrived.wait()
+            await sender.wait_idle()
+            assert [a.status for a in sender.attempts] == [500]
+            arrived.clear()
+            await clock.advance(60)
+            await arrived.wait()
+            await sender.wait_idle()
+            assert [a.status for a in sender.attempts] == [500, 200]
+    finally:
+        await runner.cleanup()
+    payload, signature = received[-1]
+    event = stripe.Webhook.construct_event(
+        payload.decode(), signature, "whsec_test", tolerance=None
+    )
+    assert event["type"] == "customer.created"
+    assert event["request"]["idempotency_key"] == "c1"
+    assert received[0] == received[1] or received[0][0] == received[1][0]
+    assert json.loads(payload)["data"]["object"]["name"] == "ACME"
