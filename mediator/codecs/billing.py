@@ -17,7 +17,7 @@ InvoiceStatus: TypeAlias = Literal["draft", "open", "paid", "void", "uncollectib
 """Stripe's invoice states, which the ERP's draft → posted → paid / cancelled map onto."""
 
 
-class InvoiceLine(msgspec.Struct, frozen=True, kw_only=True):
+class InvoiceLine(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One charge: `quantity` × `unit_amount` = `amount`, and what it bills (`origin_id`).
 
     `origin_id` is the canonical key of what the line bills (``time_entry:123``,

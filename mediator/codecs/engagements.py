@@ -84,7 +84,7 @@ class Milestone(Entity, frozen=True, kw_only=True):
     approved_on: datetime.date | None = None
 
 
-class RateChange(msgspec.Struct, frozen=True, kw_only=True):
+class RateChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A new bill (and cost) rate for a role, or for one consultant when `consultant_id` is set."""
 
     role: str

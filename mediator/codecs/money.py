@@ -24,7 +24,7 @@ MAX_MINOR_UNITS = 2**63 - 1
 _Minor = Annotated[int, msgspec.Meta(ge=-MAX_MINOR_UNITS, le=MAX_MINOR_UNITS)]
 
 
-class Money(msgspec.Struct, frozen=True, kw_only=True):
+class Money(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An amount of `currency` in its minor units (cents, fils, yen).
 
     Constructing or decoding Money with a currency that is not ISO 4217 raises `ValueError`

@@ -12,7 +12,7 @@ from mediator.codecs.entity import Entity
 __all__ = ["Address", "Client", "Consultant", "TaxProfile"]
 
 
-class Address(msgspec.Struct, frozen=True, kw_only=True):
+class Address(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A postal address; `country` is an ISO 3166 alpha-2 code when the source has one."""
 
     street: str | None = None
@@ -22,7 +22,7 @@ class Address(msgspec.Struct, frozen=True, kw_only=True):
     country: str | None = None
 
 
-class TaxProfile(msgspec.Struct, frozen=True, kw_only=True):
+class TaxProfile(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """How a client is taxed: its tax id (VAT, EIN...) and whether it is exempt.
 
     `exempt` follows Stripe's vocabulary: ``reverse`` is the EU reverse charge.

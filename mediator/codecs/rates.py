@@ -34,7 +34,7 @@ class Assignment(Entity, frozen=True, kw_only=True):
         )
 
 
-class RateCardLine(msgspec.Struct, frozen=True, kw_only=True):
+class RateCardLine(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The standard hourly rates of one role."""
 
     role: str

@@ -39,10 +39,20 @@ Text = Annotated[str, msgspec.Meta(max_length=100_000)]
 _AT = re.compile(r"^(?P<reason>.*?) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
 
 
-def decode_error(system: str, exc: Exception) -> DecodeError:
-    """Translate a msgspec (or Unicode, or recursion) failure into a `DecodeError` with a path."""
+def decode_error(system: str, exc: Exception, data: bytes | str | None = None) -> DecodeError:
+    """Translate a msgspec (or Unicode, or recursion) failure into a `DecodeError` with a path.
+
+    Given the input `data`, an invalid UTF-8 error names the offset in the whole body (msgspec
+    reports it relative to the string it was reading).
+    """
     if isinstance(exc, UnicodeDecodeError):
-        return DecodeError(system, "$", f"invalid UTF-8 at byte {exc.start}")
+        start = exc.start
+        if isinstance(data, bytes | bytearray | memoryview):
+            try:
+                bytes(data).decode("utf-8")
+            except UnicodeDecodeError as whole:
+                start = whole.start
+        return DecodeError(system, "$", f"invalid UTF-8 at byte {start}")
     if isinstance(exc, RecursionError):
         return DecodeError(system, "$", "nested too deeply")
     message = str(exc)
@@ -71,7 +81,7 @@ class WireDecoder(Generic[T]):
         try:
             return self._decoder.decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise decode_error(self.system, exc) from exc
+            raise decode_error(self.system, exc, data) from exc
 
 
 def convert(system: str, value: object, type: type[T]) -> T:
