@@ -8,10 +8,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import envelope
 
 from mediator.journal import EntryState, SqliteJournal, Watermark, open_journal
 from mediator.testing import FakeClock
+from tests.journal.support import envelope
 
 
 async def test_append_then_duplicate_returns_first_entry(journal: SqliteJournal) -> None:

@@ -6,11 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import envelope
 
 from mediator.errors import JournalError
 from mediator.journal import DeadLetterFilter, EntryState, open_journal
 from mediator.testing import FakeClock
+from tests.journal.support import envelope
 
 # The schema as version 1 shipped it, verbatim: the fixture an upgraded installation starts from.
 V1_DDL = """

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import envelope
-
 from mediator.journal import EntryState, SqliteJournal
 from mediator.testing import FakeClock
+from tests.journal.support import envelope
 
 DAY = 86_400.0
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import envelope
-
 from mediator.journal import DeadLetterFilter, EntryState, SqliteJournal, open_journal
 from mediator.testing import FakeClock
+from tests.journal.support import envelope
 
 
 async def test_in_flight_entries_are_recovered_after_a_crash(path: Path, clock: FakeClock) -> None:
