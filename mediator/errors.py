@@ -201,12 +201,24 @@ class AuthenticationFailed(ConnectorError):
 
 
 class RemoteRejected(ConnectorError):
-    """The system answered with an error: HTTP `status` and the system's own error `code`."""
+    """The system answered with an error: HTTP `status` and the system's own error `code`.
 
-    def __init__(self, system: str, status: int, code: str = "", detail: str = "") -> None:
+    `retry_after` is the wait the server asked for (``Retry-After`` and kin), when it gave one.
+    """
+
+    def __init__(
+        self,
+        system: str,
+        status: int,
+        code: str = "",
+        detail: str = "",
+        *,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(system, detail)
         self.status = status
         self.code = code
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         code = f" {self.code}" if self.code else ""

@@ -1,3 +1,18 @@
 """One connector per external product, run as a system actor."""
 
-__all__: list[str] = []
+from mediator.systems.actor import SystemActor
+from mediator.systems.connector import Command, Connector, ConnectorStatistics
+from mediator.systems.http import HttpResponse, HttpTransport, TransportStatistics
+from mediator.systems.secrets import Secret, load_secret
+
+__all__ = [
+    "Command",
+    "Connector",
+    "ConnectorStatistics",
+    "HttpResponse",
+    "HttpTransport",
+    "Secret",
+    "SystemActor",
+    "TransportStatistics",
+    "load_secret",
+]

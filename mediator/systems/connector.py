@@ -1,0 +1,121 @@
+"""The base of every connector: its transport, in-process retries, and its statistics.
+
+One layer owns retries, and it is this one for a single call: `run_with_retries` retries what
+the endpoint's `RetrySchedule` calls transient, while the delay is short enough to hold in
+memory (`inline_retry_cap`). Beyond that — a long `Retry-After`, a quota that resets tomorrow,
+attempts used up — the error goes up to the journal, which schedules the entry again or
+dead-letters it; the attempt number travels with the command, so attempts count end to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import msgspec
+
+from mediator.errors import MediatorError, RemoteRejected
+from mediator.policies import PolicyStatistics, Verdict
+from mediator.systems.http import HttpTransport, TransportStatistics
+
+__all__ = ["Command", "Connector", "ConnectorStatistics"]
+
+T = TypeVar("T")
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True):
+    """An effect on an external system, with the key that makes repeating it harmless.
+
+    `idempotency_key` is derived from the journal entry that caused the command, so a retry
+    after a lost response finds the first write instead of making a second. `attempt` counts
+    from 1 across in-process retries and journal retries alike.
+    """
+
+    idempotency_key: str
+    attempt: int = 1
+
+
+class ConnectorStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Calls, batches and errors of one connector, with its policies' state."""
+
+    system: str
+    transport: TransportStatistics
+    batches: int
+    batched_commands: int
+    average_batch: float
+    retries: int
+    policies: PolicyStatistics
+
+
+class Connector:
+    """Shared machinery of the connectors; subclasses add auth, reads and writes.
+
+    A connector is used by one system actor; `execute_batch` is what that actor calls.
+    """
+
+    system: str = ""
+
+    def __init__(self, transport: HttpTransport, *, inline_retry_cap: float = 30.0) -> None:
+        self.transport = transport
+        self.clock = transport.clock
+        self.inline_retry_cap = inline_retry_cap
+        self._batches = 0
+        self._batched = 0
+        self._retries = 0
+
+    async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
+        """Carry out `commands`, in bulk where the system allows; a result or error for each."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement execute_batch()")
+
+    async def run_with_retries(
+        self, call: Callable[[], Awaitable[T]], *, endpoint: str, attempt: int = 1
+    ) -> T:
+        """Run `call`, retrying transient failures on the clock while the wait is short.
+
+        Raises the last error when the schedule says dead, or when the next wait is longer
+        than `inline_retry_cap` (the journal then holds the work durably instead).
+        """
+        policy = self.transport.policy_for(endpoint)
+        started = self.clock.monotonic()
+        while True:
+            try:
+                return await call()
+            except MediatorError as exc:
+                outcome = policy.classifier.classify(
+                    error=exc, retry_after=getattr(exc, "retry_after", None)
+                )
+                if isinstance(exc, RemoteRejected) and exc.retry_after is not None:
+                    outcome = msgspec.structs.replace(outcome, retry_after=exc.retry_after)
+                decision = policy.decide(
+                    outcome, attempt=attempt, elapsed=self.clock.monotonic() - started
+                )
+                if (
+                    decision.verdict is not Verdict.RETRY
+                    or decision.deferred
+                    or decision.delay > self.inline_retry_cap
+                ):
+                    raise
+                self._retries += 1
+                attempt += 1
+                await self.clock.sleep(decision.delay)
+
+    def count_batch(self, size: int) -> None:
+        """Record one bulk call carrying `size` commands (for `statistics()`)."""
+        self._batches += 1
+        self._batched += size
+
+    def statistics(self) -> ConnectorStatistics:
+        """Return calls, batches, average batch size, errors by class and policy state."""
+        return ConnectorStatistics(
+            system=self.system,
+            transport=self.transport.statistics(),
+            batches=self._batches,
+            batched_commands=self._batched,
+            average_batch=self._batched / self._batches if self._batches else 0.0,
+            retries=self._retries,
+            policies=self.transport.policies.statistics(),
+        )
+
+    async def aclose(self) -> None:
+        """Release the HTTP session."""
+        await self.transport.aclose()
