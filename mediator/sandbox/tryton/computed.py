@@ -1,0 +1,153 @@
+"""Model behaviour beyond generic storage: function fields, creation hooks, write locks.
+
+- party.party: `code` from a sequence (unique), `email`, `tax_identifier`;
+- project.work: `timesheet_available` creates its timesheet.work (origin `project.work,<id>`);
+- timesheet.line: a unique `uuid`, and a duration that must not be negative;
+- account.invoice: amounts from the lines; anything but a draft is read-only, and so are
+  its lines, with trytond's own message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from mediator.sandbox.tryton.errors import user_error
+
+if TYPE_CHECKING:
+    from mediator.sandbox.tryton.database import Record, TrytonDatabase
+
+__all__ = ["COMPUTED", "check_write", "invoice_total", "new_uuid", "on_create"]
+
+_CENT = Decimal("0.01")
+
+
+def new_uuid(db: TrytonDatabase) -> str:
+    """Return a uuid4 drawn from the database's seeded generator."""
+    return str(uuid.UUID(int=db.rng.getrandbits(128), version=4))
+
+
+def _email(db: TrytonDatabase, party: Record) -> object:
+    for mechanism in db.tables["party.contact_mechanism"].values():
+        if mechanism["party"] == party["id"] and mechanism["type"] == "email":
+            return mechanism["value"]
+    return ""
+
+
+def _tax_identifier(db: TrytonDatabase, party: Record) -> object:
+    for identifier in db.tables["party.identifier"].values():
+        if identifier["party"] == party["id"] and identifier["type"]:
+            return identifier["id"]
+    return None
+
+
+def _template(name: str) -> Callable[[TrytonDatabase, Record], object]:
+    def get(db: TrytonDatabase, product: Record) -> object:
+        return db.record("product.template", product["template"]).get(name)
+
+    return get
+
+
+def _timesheet_works(db: TrytonDatabase, work: Record) -> object:
+    origin = f"project.work,{work['id']}"
+    return [w["id"] for w in db.tables["timesheet.work"].values() if w["origin"] == origin]
+
+
+def line_amount(db: TrytonDatabase, line: Record) -> Decimal:
+    """Return quantity × unit price, rounded to the cent (no taxes in the sandbox)."""
+    price = line.get("unit_price") or Decimal(0)
+    quantity = Decimal(str(line.get("quantity") or 0))
+    return (quantity * price).quantize(_CENT)  # type: ignore[operator]  # numeric is Decimal
+
+
+def invoice_total(db: TrytonDatabase, invoice: Record) -> Decimal:
+    """Return the sum of the invoice's line amounts."""
+    lines = [
+        line
+        for line in db.tables["account.invoice.line"].values()
+        if line["invoice"] == invoice["id"]
+    ]
+    return sum((line_amount(db, line) for line in lines), Decimal("0.00"))
+
+
+def _amount_to_pay(db: TrytonDatabase, invoice: Record) -> object:
+    if invoice["state"] != "posted":
+        return Decimal("0.00")
+    paid = invoice.get("paid_amount") or Decimal("0.00")
+    return invoice_total(db, invoice) - paid  # type: ignore[operator]  # Decimal
+
+
+COMPUTED: dict[tuple[str, str], Callable[[TrytonDatabase, Record], object]] = {
+    ("party.party", "email"): _email,
+    ("party.party", "tax_identifier"): _tax_identifier,
+    ("product.product", "name"): _template("name"),
+    ("product.product", "default_uom"): _template("default_uom"),
+    ("product.product", "list_price"): _template("list_price"),
+    ("project.work", "timesheet_works"): _timesheet_works,
+    ("account.invoice", "untaxed_amount"): invoice_total,
+    ("account.invoice", "tax_amount"): lambda db, invoice: Decimal("0.00"),
+    ("account.invoice", "total_amount"): invoice_total,
+    ("account.invoice", "amount_to_pay"): _amount_to_pay,
+    ("account.invoice.line", "amount"): line_amount,
+}
+"""Function fields, by (model, field)."""
+
+
+def on_create(db: TrytonDatabase, model: str, record: Record) -> None:
+    """Fill what trytond fills on creation (sequences, uuids, linked timesheet works)."""
+    if model == "party.party":
+        if not record.get("code"):
+            db.sequences["party"] = db.sequences.get("party", 0) + 1
+            record["code"] = str(db.sequences["party"])
+        if any(
+            p["code"] == record["code"] and p is not record
+            for p in db.tables["party.party"].values()
+        ):
+            raise user_error("The code on party must be unique.")
+    elif model == "project.work" and record.get("timesheet_available"):
+        db.create(
+            "timesheet.work",
+            [
+                {
+                    "name": record["name"],
+                    "origin": f"project.work,{record['id']}",
+                    "company": record["company"],
+                }
+            ],
+        )
+    elif model == "timesheet.line":
+        if not record.get("uuid"):
+            record["uuid"] = new_uuid(db)
+        if any(
+            t["uuid"] == record["uuid"] and t is not record
+            for t in db.tables["timesheet.line"].values()
+        ):
+            raise user_error("The UUID of timesheet line must be unique.")
+        duration = record.get("duration")
+        if isinstance(duration, timedelta) and duration < timedelta(0):
+            raise user_error(
+                f'The duration of line "{db.rec_name(model, record)}" must be positive.'
+            )
+
+
+def check_write(db: TrytonDatabase, model: str, record: Record, values: Record | None) -> None:
+    """Refuse changes to invoices that left draft (and to their lines), and bad durations."""
+    invoice: Record | None = None
+    if model == "account.invoice":
+        invoice = record
+    elif model == "account.invoice.line" and record.get("invoice"):
+        invoice = db.tables["account.invoice"].get(int(str(record["invoice"])))
+    if invoice is not None and invoice["state"] != "draft":
+        label = invoice.get("number") or f"({invoice['id']})"
+        raise user_error(
+            f'You cannot modify invoice "{label}" because it is posted, paid or cancelled.'
+        )
+    if model == "timesheet.line" and values is not None:
+        duration = values.get("duration")
+        if isinstance(duration, timedelta) and duration < timedelta(0):
+            raise user_error(
+                f'The duration of line "{db.rec_name(model, record)}" must be positive.'
+            )

@@ -1,0 +1,75 @@
+"""Tryton domains: `[field, operator, value]` leaves under optional 'AND'/'OR' heads.
+
+Operators: = != < <= > >= in, not in, like, ilike, not like, not ilike (with % and _), and
+dotted paths through many2one fields (`party.name`). An unknown field raises the KeyError
+trytond raises, which reaches the client as `["'field'", ""]`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from mediator.codecs import TrytonFault
+from mediator.sandbox.tryton.errors import RpcFault
+
+__all__ = ["matches"]
+
+Getter = Callable[[str], object]
+
+
+def matches(domain: object, get: Getter) -> bool:
+    """Return whether a record (read through `get(path)`) satisfies `domain`."""
+    if not isinstance(domain, list):
+        raise RpcFault(TrytonFault.server_error(f"Invalid domain: {domain!r:.80}"))
+    if not domain:
+        return True
+    if _is_leaf(domain):
+        return _leaf(domain, get)
+    head, items = "AND", domain
+    if isinstance(domain[0], str) and domain[0] in ("AND", "OR"):
+        head, items = domain[0], domain[1:]
+    results = (matches(item, get) for item in items)
+    return any(results) if head == "OR" else all(results)
+
+
+def _is_leaf(domain: list[object]) -> bool:
+    return (
+        len(domain) in (3, 4)
+        and isinstance(domain[0], str)
+        and domain[0] not in ("AND", "OR")
+        and isinstance(domain[1], str)
+    )
+
+
+def _leaf(leaf: list[object], get: Getter) -> bool:
+    path, op, value = str(leaf[0]), str(leaf[1]).lower(), leaf[2]
+    actual = get(path)
+    if op in ("in", "not in"):
+        if not isinstance(value, list):
+            raise RpcFault(TrytonFault.server_error(f"Invalid value for {op}: {value!r:.80}"))
+        found = actual in value or (isinstance(actual, list) and any(a in value for a in actual))
+        return found if op == "in" else not found
+    if op in ("like", "ilike", "not like", "not ilike"):
+        flags = re.IGNORECASE if "ilike" in op else 0
+        pattern = "^" + re.escape(str(value)).replace("%", ".*").replace("_", ".") + "$"
+        hit = actual is not None and re.match(pattern, str(actual), flags | re.DOTALL) is not None
+        return hit if not op.startswith("not") else not hit
+    if op == "=":
+        return actual == value or (isinstance(actual, list) and value in actual)
+    if op == "!=":
+        return actual != value
+    if actual is None or value is None:
+        return False
+    try:
+        if op == "<":
+            return bool(actual < value)  # type: ignore[operator]  # like SQL: same-typed
+        if op == "<=":
+            return bool(actual <= value)  # type: ignore[operator]
+        if op == ">":
+            return bool(actual > value)  # type: ignore[operator]
+        if op == ">=":
+            return bool(actual >= value)  # type: ignore[operator]
+    except TypeError:
+        return False
+    raise RpcFault(TrytonFault.server_error(f"Invalid operator: {op!r}"))

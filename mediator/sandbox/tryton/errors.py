@@ -1,0 +1,30 @@
+"""How the Tryton sandbox fails: a Tryton exception (a fault) or a plain HTTP refusal."""
+
+from __future__ import annotations
+
+from mediator.codecs import TrytonFault
+
+__all__ = ["HttpRefusal", "RpcFault", "user_error"]
+
+
+class RpcFault(Exception):
+    """A Tryton exception: answered in the envelope, or as an HTTP status without one."""
+
+    def __init__(self, fault: TrytonFault) -> None:
+        super().__init__(fault.name, fault.message)
+        self.fault = fault
+
+
+class HttpRefusal(Exception):
+    """A refusal trytond gives at the HTTP level whatever the envelope (401, 403, 422, 503)."""
+
+    def __init__(self, status: int, text: str = "", headers: dict[str, str] | None = None):
+        super().__init__(status, text)
+        self.status = status
+        self.text = text
+        self.headers = headers or {}
+
+
+def user_error(message: str, description: str = "") -> RpcFault:
+    """Return a `UserError` fault (validation or business rule)."""
+    return RpcFault(TrytonFault.user_error(message, description))

@@ -1,0 +1,121 @@
+"""The customer invoice workflow and the pay wizard of account_invoice.
+
+Buttons act as trytond's `@Workflow.transition` does: records not in a state the transition
+starts from are skipped silently. draft → validate_invoice → validated → post → posted (number
+`INV<year>-<n>`, invoice date defaulted, a move created); draft/validated → cancel →
+cancelled; validated/cancelled → draft. Payment goes through `wizard.account.invoice.pay`
+(create, execute with the amount, delete); a posted invoice paid in full becomes `paid`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from mediator.codecs import TrytonFault
+from mediator.sandbox.tryton.computed import invoice_total
+from mediator.sandbox.tryton.errors import RpcFault, user_error
+
+if TYPE_CHECKING:
+    from mediator.sandbox.tryton.database import Record, TrytonDatabase
+
+__all__ = ["BUTTONS", "PayWizard", "run_button"]
+
+_FROM = {
+    "validate_invoice": (("draft",), "validated"),
+    "post": (("draft", "validated"), "posted"),
+    "cancel": (("draft", "validated"), "cancelled"),
+    "draft": (("validated", "cancelled"), "draft"),
+}
+BUTTONS = tuple(_FROM)
+
+
+def run_button(db: TrytonDatabase, button: str, ids: object) -> None:
+    """Apply an invoice workflow button to `ids`."""
+    sources, target = _FROM[button]
+    for invoice_id in ids if isinstance(ids, list) else []:
+        invoice = db.record("account.invoice", invoice_id)
+        if invoice["state"] not in sources:
+            continue
+        db.remember(invoice)
+        if button == "post":
+            _post(db, invoice)
+        invoice["state"] = target
+        invoice["write_date"] = dt.datetime.fromtimestamp(db.clock.time(), dt.UTC).replace(
+            tzinfo=None
+        )
+
+
+def _post(db: TrytonDatabase, invoice: Record) -> None:
+    today = dt.datetime.fromtimestamp(db.clock.time(), dt.UTC).date()
+    if invoice.get("invoice_date") is None:
+        invoice["invoice_date"] = today
+    if not any(
+        line["invoice"] == invoice["id"] for line in db.tables["account.invoice.line"].values()
+    ):
+        raise user_error(f'To post invoice "({invoice["id"]})", you must add lines.')
+    if not invoice.get("number"):
+        year = invoice["invoice_date"].year  # type: ignore[attr-defined]  # a date
+        key = f"invoice-{year}"
+        db.sequences[key] = db.sequences.get(key, 0) + 1
+        invoice["number"] = f"INV{year}-{db.sequences[key]}"
+    db.sequences["move"] = db.sequences.get("move", 0) + 1
+    invoice["move"] = db.sequences["move"]
+    invoice["paid_amount"] = Decimal("0.00")
+
+
+class PayWizard:
+    """`wizard.account.invoice.pay`: sessions holding the invoice being paid."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[int, int | None] = {}
+        self._next = 0
+
+    def create(self) -> list[object]:
+        """Start a wizard session: `[session_id, start_state, end_state]`."""
+        self._next += 1
+        self._sessions[self._next] = None
+        return [self._next, "start", "end"]
+
+    def delete(self, session_id: object) -> None:
+        """End a wizard session."""
+        if isinstance(session_id, int):
+            self._sessions.pop(session_id, None)
+
+    def execute(
+        self, db: TrytonDatabase, session_id: object, data: object, state: object, context: Record
+    ) -> dict[str, object]:
+        """Run a wizard state: `start` shows the defaults, `choice`/`pay` pays the amount."""
+        if session_id not in self._sessions:
+            raise RpcFault(TrytonFault.server_error(f"Unknown wizard session {session_id!r}"))
+        invoice = db.record("account.invoice", context.get("active_id"))
+        if invoice["state"] != "posted":
+            label = invoice.get("number") or f"({invoice['id']})"
+            raise user_error(f'You cannot pay invoice "{label}" because it is not posted.')
+        due = invoice_total(db, invoice) - (invoice.get("paid_amount") or Decimal(0))  # type: ignore[operator]
+        if state == "start":
+            return {
+                "view": {
+                    "state": "start",
+                    "defaults": {
+                        "amount": due,
+                        "currency": invoice["currency"],
+                        "description": invoice.get("number"),
+                        "date": invoice.get("invoice_date"),
+                    },
+                    "buttons": [
+                        {"state": "end", "string": "Cancel"},
+                        {"state": "choice", "string": "OK", "default": True},
+                    ],
+                }
+            }
+        form = data.get("start") if isinstance(data, dict) else None
+        amount = form.get("amount") if isinstance(form, dict) else None
+        if not isinstance(amount, Decimal) or amount <= 0:
+            raise user_error('A value is required for field "Amount" in "Pay Invoice".')
+        db.remember(invoice)
+        invoice["paid_amount"] = (invoice.get("paid_amount") or Decimal(0)) + amount  # type: ignore[operator]
+        if amount >= due:
+            invoice["state"] = "paid"
+        return {"actions": []}

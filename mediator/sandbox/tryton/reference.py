@@ -1,0 +1,94 @@
+"""The business set-up a fresh Tryton needs before invoices can be posted.
+
+What `shared/reference/tryton/setup_company.py` does on a real server: a currency, the
+company and its admin user, a chart with receivable and revenue accounts and their defaults,
+a revenue journal, the stock payment terms, project statuses and the service product
+"Consulting hour" (unit Hour, list price 100).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from mediator.sandbox.tryton.database import TrytonDatabase
+
+__all__ = ["CompanySetup", "install_company"]
+
+
+class CompanySetup(msgspec.Struct, frozen=True, kw_only=True):
+    """The ids of the reference records a connector needs in its calls."""
+
+    company: int
+    currency: int
+    receivable: int
+    revenue: int
+    journal: int
+    payment_term: int
+    product: int
+    unit: int
+    user: int
+
+
+def install_company(
+    db: TrytonDatabase,
+    *,
+    name: str = "Sandbox Consulting",
+    currency: str = "USD",
+    login: str = "admin",
+) -> CompanySetup:
+    """Create the company and its accounting set-up in `db`; return their ids."""
+    [currency_id] = db.create(
+        "currency.currency", [{"name": currency, "code": currency, "symbol": currency}]
+    )
+    [party] = db.create("party.party", [{"name": name}])
+    [company] = db.create("company.company", [{"party": party, "currency": currency_id}])
+    [user] = db.create(
+        "res.user",
+        [{"name": "Administrator", "login": login, "company": company, "language": "en"}],
+    )
+    receivable, revenue = db.create(
+        "account.account",
+        [
+            {"name": "Main Receivable", "code": "1200", "type": "receivable", "company": company},
+            {"name": "Main Revenue", "code": "4000", "type": "revenue", "company": company},
+        ],
+    )
+    db.create(
+        "account.configuration",
+        [{"default_account_receivable": receivable, "default_account_revenue": revenue}],
+    )
+    [journal] = db.create("account.journal", [{"name": "Revenue", "type": "revenue"}])
+    terms = db.create(
+        "account.invoice.payment_term",
+        [{"name": "Upon Receipt", "days": 0}, {"name": "Net 30 days", "days": 30}],
+    )
+    db.create(
+        "project.work.status",
+        [{"name": "Open", "progress": Decimal(0)}, {"name": "Done", "progress": Decimal(1)}],
+    )
+    [unit] = db.create("product.uom", [{"name": "Hour", "symbol": "h"}])
+    [template] = db.create(
+        "product.template",
+        [
+            {
+                "name": "Consulting hour",
+                "type": "service",
+                "default_uom": unit,
+                "list_price": Decimal("100"),
+            }
+        ],
+    )
+    [product] = db.create("product.product", [{"template": template, "code": "HOUR"}])
+    return CompanySetup(
+        company=company,
+        currency=currency_id,
+        receivable=receivable,
+        revenue=revenue,
+        journal=journal,
+        payment_term=terms[0],
+        product=product,
+        unit=unit,
+        user=user,
+    )
