@@ -1,6 +1,8 @@
 """The durable log: group-committed appends, idempotency, retries, dead letters and replay,
 the xref map, watermarks and flow state."""
 
+from mediator.journal.decide import default_decider
+from mediator.journal.dispatch import Dispatcher, DispatcherStatistics, Recipient, open_dispatcher
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
     OPEN_STATES,
@@ -23,15 +25,20 @@ __all__ = [
     "Appended",
     "CompactionReport",
     "DeadLetterFilter",
+    "Dispatcher",
+    "DispatcherStatistics",
     "Entry",
     "EntryState",
     "FlowState",
     "Journal",
     "JournalStatistics",
+    "Recipient",
     "ReleaseReport",
     "ReplayReport",
     "SqliteJournal",
     "Watermark",
     "XrefRecord",
+    "default_decider",
+    "open_dispatcher",
     "open_journal",
 ]

@@ -1,0 +1,278 @@
+"""Delivering journaled entries to their entity actors: done, retry-at or dead, and parking.
+
+Entries of one entity are delivered one at a time in journal order (a per-key queue drained by
+one task), entries of different entities concurrently. A delivery is an `ask` of the entity's
+actor; its reply is success, its exception goes through `decide`. While a retry waits, the
+entity's later entries wait behind it; while an entity has a dead letter (or a replay of one
+is still open), its later entries are parked in the journal, unless `parks(kind)` says that kind
+need not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Protocol
+
+import msgspec
+
+from mediator.clock import Clock
+from mediator.codecs.envelope import Envelope
+from mediator.journal.decide import Decide, default_decider
+from mediator.journal.protocol import Journal
+from mediator.journal.records import (
+    Appended,
+    DeadLetterFilter,
+    Entry,
+    EntryState,
+    ReleaseReport,
+    ReplayReport,
+)
+from mediator.policies.classify import Verdict
+
+__all__ = ["Dispatcher", "DispatcherStatistics", "Recipient", "open_dispatcher"]
+
+
+class Recipient(Protocol):
+    """What the dispatcher delivers to: an `ActorRef` or an `EntityRef` both are one."""
+
+    async def ask(self, message: Envelope, *, timeout: float) -> object:
+        """Deliver the envelope and return the reply; raise what handling it raised."""
+        ...
+
+
+class DispatcherStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters of a dispatcher: entries queued now and what became of the others."""
+
+    pending: int
+    delivered: int
+    retried: int
+    dead: int
+    parked: int
+
+
+class Dispatcher:
+    """Delivers entries to entity actors and records the outcome; see `open_dispatcher`."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        route: Callable[[str], Recipient],
+        group: asyncio.TaskGroup,
+        *,
+        clock: Clock,
+        decide: Decide,
+        parks: Callable[[str], bool],
+        timeout: float,
+        capacity: int,
+        held: set[str],
+    ) -> None:
+        self._journal = journal
+        self._route = route
+        self._group = group
+        self._clock = clock
+        self._decide = decide
+        self._parks = parks
+        self._timeout = timeout
+        self._capacity = capacity
+        self._room = asyncio.Event()
+        self._room.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._held = held
+        self._queues: dict[str, collections.deque[Entry]] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._busy = 0  # delivery tasks not asleep until a retry is due
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._pending = self._delivered = self._retried = self._dead = self._parked = 0
+
+    async def accept(self, envelope: Envelope) -> Appended:
+        """Journal the envelope (durably) and queue it for delivery unless it is a duplicate."""
+        appended = await self._journal.append(envelope)
+        if not appended.duplicate:
+            stored = await self._journal.get(envelope.id)
+            if stored is not None:
+                await self.submit([stored])
+        return appended
+
+    async def submit(self, entries: Iterable[Entry]) -> None:
+        """Queue journaled entries for delivery, waiting while `capacity` entries are pending."""
+        for entry in entries:
+            while self._pending >= self._capacity:
+                self._room.clear()
+                await self._room.wait()
+            self._enqueue(entry, front=False)
+
+    async def replay(
+        self, where: DeadLetterFilter, *, dry_run: bool = True, max_replays: int = 3
+    ) -> ReplayReport:
+        """Replay dead letters through the journal (a dry run by default) and deliver them."""
+        report = await self._journal.replay(where, dry_run=dry_run, max_replays=max_replays)
+        if not dry_run:
+            await self.submit(report.sent)
+        return report
+
+    async def release(self, entry_id: str, *, reason: str, by: str) -> ReleaseReport:
+        """Release a dead letter and deliver the entries it no longer parks."""
+        report = await self._journal.release(entry_id, reason=reason, by=by)
+        await self._resume(report.released.key, report.unparked)
+        return report
+
+    def cancel_deliveries(self) -> None:
+        """Cancel every delivery in progress (their entries stay in flight in the journal)."""
+        for task in self._tasks:
+            task.cancel()
+
+    async def wait_idle(self) -> None:
+        """Wait until no entry is queued, being delivered or waiting for its retry."""
+        await self._idle.wait()
+
+    async def wait_settled(self) -> None:
+        """Wait until every delivery left is asleep until its retry is due (or none is left):
+        what a test awaits before it advances a fake clock."""
+        await self._settled.wait()
+
+    def statistics(self) -> DispatcherStatistics:
+        """Return the dispatcher's counters."""
+        return DispatcherStatistics(
+            pending=self._pending,
+            delivered=self._delivered,
+            retried=self._retried,
+            dead=self._dead,
+            parked=self._parked,
+        )
+
+    # -- per-key delivery ---------------------------------------------------------------------
+
+    def _enqueue(self, entry: Entry, *, front: bool) -> None:
+        self._pending += 1
+        self._idle.clear()
+        queue = self._queues.get(entry.key)
+        if queue is None:
+            queue = self._queues[entry.key] = collections.deque()
+            self._awake(+1)  # now, not when the task starts: `wait_settled` must see it
+            task = self._group.create_task(self._drain(entry.key, queue), name=entry.key)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if front:
+            queue.appendleft(entry)
+        else:
+            queue.append(entry)
+
+    async def _resume(self, key: str, unparked: Iterable[Entry]) -> None:
+        if key not in await self._journal.held_keys():
+            self._held.discard(key)
+        # Older than anything queued for the key since: they go first, in their own order. They
+        # skip the capacity wait: a delivery task must not wait for room that only it can free.
+        for entry in reversed(list(unparked)):
+            self._enqueue(entry, front=True)
+
+    async def _drain(self, key: str, queue: collections.deque[Entry]) -> None:
+        while queue:
+            entry = queue.popleft()
+            try:
+                await self._deliver(entry)
+            finally:
+                self._pending -= 1
+                self._room.set()
+        del self._queues[key]
+        if not self._queues:
+            self._idle.set()
+        self._awake(-1)
+
+    def _awake(self, change: int) -> None:
+        self._busy += change
+        if self._busy:
+            self._settled.clear()
+        else:
+            self._settled.set()
+
+    async def _sleep_until(self, due: float) -> None:
+        self._awake(-1)
+        try:
+            await self._clock.sleep(due - self._clock.time())
+        finally:
+            self._awake(+1)
+
+    async def _deliver(self, entry: Entry) -> None:
+        if entry.key in self._held and entry.replay_of is None and self._parks(entry.envelope.kind):
+            await self._journal.park([entry.id])
+            self._parked += 1
+            return
+        if entry.state is EntryState.RETRY and entry.due_at is not None:
+            await self._sleep_until(entry.due_at)
+        attempts = entry.attempts
+        while True:
+            await self._journal.mark_in_flight([entry.id])
+            attempts += 1
+            envelope = msgspec.structs.replace(entry.envelope, attempt=attempts)
+            try:
+                await self._route(entry.key).ask(envelope, timeout=self._timeout)
+            except Exception as exc:  # noqa: BLE001 - not swallowed: recorded as retry or dead
+                decision = self._decide(exc, attempts)
+                error = f"{type(exc).__name__}: {exc}"
+                if decision.verdict is Verdict.RETRY:
+                    self._retried += 1
+                    at = self._clock.time() + decision.delay
+                    await self._journal.mark_retry(
+                        entry.id, at=at, error=error, error_class=type(exc).__name__
+                    )
+                    await self._sleep_until(at)
+                    continue
+                system = getattr(exc, "system", None)
+                await self._journal.mark_dead(
+                    entry.id,
+                    reason=decision.reason,
+                    error_class=type(exc).__name__,
+                    system=system if isinstance(system, str) else None,
+                )
+                self._held.add(entry.key)
+                self._dead += 1
+                return
+            self._delivered += 1
+            unparked = await self._journal.mark_done([entry.id])
+            if entry.replay_of is not None:
+                await self._resume(entry.key, unparked)
+            return
+
+
+@contextlib.asynccontextmanager
+async def open_dispatcher(
+    journal: Journal,
+    route: Callable[[str], Recipient],
+    *,
+    clock: Clock,
+    decide: Decide | None = None,
+    parks: Callable[[str], bool] = lambda kind: True,
+    timeout: float = 30.0,
+    capacity: int = 10_000,
+) -> AsyncIterator[Dispatcher]:
+    """Run a dispatcher over `journal` for the block, starting with what the journal recovers.
+
+    `route(key)` returns the recipient of an entity key (e.g. `EntityRegistry.ref_for`).
+    `decide` turns a failure and the attempt count into retry or dead (`default_decider()`).
+    `parks(kind)` says whether entries of that kind wait behind their entity's dead letter.
+    `timeout` bounds each `ask`. On the way out, deliveries still running are cancelled; their
+    entries stay in flight in the journal and are recovered at the next open. Opening waits
+    until the recovered backlog fits in `capacity`, so that it is queued before anything new.
+    """
+    async with asyncio.TaskGroup() as group:
+        dispatcher = Dispatcher(
+            journal,
+            route,
+            group,
+            clock=clock,
+            decide=decide or default_decider(),
+            parks=parks,
+            timeout=timeout,
+            capacity=capacity,
+            held=await journal.held_keys(),
+        )
+        await dispatcher.submit(await journal.recover())
+        try:
+            yield dispatcher
+        finally:
+            dispatcher.cancel_deliveries()
