@@ -3,6 +3,10 @@
 Entities are frozen msgspec Structs carrying their source system and id; money is `Money`
 (integer minor units + ISO 4217 code). Every decoder is built once and raises only
 `mediator.errors.DecodeError(system, path, reason)`.
+
+Per system, import from its modules: `harvest` (+ `harvest_wire`), `salesforce`
+(+ `salesforce_wire`), `stripe_billing` (+ `stripe_wire`, `stripe_form`), `tryton_erp`
+(+ `tryton_wire`, `tryton_rpc`, `tryton_values`).
 """
 
 from mediator.codecs.billing import Invoice, InvoiceLine, Payment
@@ -18,6 +22,7 @@ from mediator.codecs.entity import Entity
 from mediator.codecs.envelope import Envelope, new_id
 from mediator.codecs.kinds import CANONICAL
 from mediator.codecs.money import MAX_MINOR_UNITS, Money, require_currency, sum_money
+from mediator.codecs.page import Page
 from mediator.codecs.parties import Address, Client, Consultant, TaxProfile
 from mediator.codecs.payloads import PayloadRegistry, PayloadSchema, Upcaster
 from mediator.codecs.rates import Assignment, RateCard, RateCardLine
@@ -55,6 +60,7 @@ __all__ = [
     "InvoiceLine",
     "Milestone",
     "Money",
+    "Page",
     "PayloadRegistry",
     "PayloadSchema",
     "Payment",

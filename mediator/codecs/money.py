@@ -8,7 +8,7 @@ is ¥1,500. Arithmetic and ordering only combine amounts of one currency; mixing
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, DecimalException
 from typing import Annotated
 
 import msgspec
@@ -54,7 +54,7 @@ class Money(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         try:
             number = Decimal(value)
             minor = number.scaleb(exponent(currency)).to_integral_value(rounding=rounding)
-        except InvalidOperation as exc:
+        except DecimalException as exc:  # not a number, or an exponent beyond the context
             raise ValueError(f"not an amount: {value!r:.40}") from exc
         if not minor.is_finite() or abs(minor) > MAX_MINOR_UNITS:
             raise ValueError(f"amount out of range: {value!r:.40}")
@@ -66,8 +66,11 @@ class Money(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     def scale(self, factor: Decimal | int, *, rounding: str = ROUND_HALF_UP) -> Money:
         """Return this amount times `factor`, rounded once to the minor unit (rate × hours)."""
-        product = (Decimal(self.amount) * Decimal(factor)).to_integral_value(rounding=rounding)
-        if abs(product) > MAX_MINOR_UNITS:
+        try:
+            product = (Decimal(self.amount) * Decimal(factor)).to_integral_value(rounding=rounding)
+        except DecimalException as exc:
+            raise ValueError(f"{self} × {factor} is out of range") from exc
+        if not product.is_finite() or abs(product) > MAX_MINOR_UNITS:
             raise ValueError(f"{self} × {factor} is out of range")
         return Money(amount=int(product), currency=self.currency)
 

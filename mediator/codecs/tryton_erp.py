@@ -1,0 +1,277 @@
+"""Tryton ↔ canonical: the values the flows create in the ERP, and the records they read back.
+
+Writes are plain ``create`` values for `party.party`, `project.work`, `timesheet.line` and
+`account.invoice` (with its lines as a ``[["create", [...]]]`` action). Tryton runs no
+``on_change`` over RPC, so every value the desktop client would fill in is passed explicitly;
+the ERP ids they need (company, journal, accounts, product, unit) come in `ErpSetup`.
+Reads validate ``read``/``search_read`` results (already untagged by `tryton_rpc`) with the
+record's path in the answer: ``$.result[3].total_amount``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Final, TypeVar
+
+import msgspec
+
+from mediator.codecs import tryton_wire as wire
+from mediator.codecs.billing import Invoice, InvoiceLine, InvoiceStatus, Payment
+from mediator.codecs.engagements import Project
+from mediator.codecs.money import Money
+from mediator.codecs.parties import Client, TaxProfile
+from mediator.codecs.tryton_values import RpcValue
+from mediator.codecs.validation import convert
+from mediator.codecs.work import TimeEntry
+from mediator.errors import DecodeError
+
+__all__ = [
+    "ErpSetup",
+    "invoice_to_tryton",
+    "party_to_tryton",
+    "pay_wizard_start",
+    "project_to_tryton",
+    "read_invoices",
+    "read_parties",
+    "read_timesheet_lines",
+    "timesheet_line_to_tryton",
+    "timesheet_uuid",
+]
+
+SYSTEM: Final = "tryton"
+R = TypeVar("R")
+_NAMESPACE = uuid.UUID("6f1c9d2a-4b7e-5c3d-9a8b-0e1f2a3b4c5d")  # mediator's, fixed forever
+_STATES: Mapping[str, InvoiceStatus] = MappingProxyType(
+    {"draft": "draft", "validated": "draft", "posted": "open", "paid": "paid", "cancelled": "void"}
+)
+_MICROS_PER_HOUR = Decimal(3_600_000_000)
+
+
+class ErpSetup(msgspec.Struct, frozen=True, kw_only=True):
+    """The ERP ids every create needs: what the Tryton client would have filled in."""
+
+    company: int
+    currency: int
+    journal: int
+    receivable_account: int
+    revenue_account: int
+    payment_term: int
+    product: int
+    unit: int
+    employee_by_consultant: dict[str, int] = {}
+
+
+def party_to_tryton(client: Client, *, tax_scheme: str = "eu_vat") -> dict[str, RpcValue]:
+    """Return ``party.party`` create values for `client` (address, email, tax identifier)."""
+    values: dict[str, RpcValue] = {"name": client.name}  # the code comes from Tryton's sequence
+    address = client.billing_address
+    if address is not None:
+        values["addresses"] = [
+            [
+                "create",
+                [
+                    {
+                        "street": address.street or "",
+                        "city": address.city or "",
+                        "postal_code": address.postal_code or "",
+                    }
+                ],
+            ]
+        ]
+    if client.email:
+        values["contact_mechanisms"] = [["create", [{"type": "email", "value": client.email}]]]
+    if client.tax.tax_id:
+        scheme = client.tax.scheme or tax_scheme
+        values["identifiers"] = [["create", [{"type": scheme, "code": client.tax.tax_id}]]]
+    return values
+
+
+def project_to_tryton(project: Project, *, party: int, setup: ErpSetup) -> dict[str, RpcValue]:
+    """Return ``project.work`` create values: invoiced on timesheets at the hourly rate."""
+    t_and_m = project.billing_model == "time_and_materials"
+    return {
+        "name": project.name,
+        "type": "project",
+        "company": setup.company,
+        "party": party,
+        "timesheet_available": True,
+        "project_invoice_method": "timesheet" if t_and_m else "manual",
+        "product": setup.product,
+        "list_price": None if project.hourly_rate is None else project.hourly_rate.to_decimal(),
+    }
+
+
+def timesheet_uuid(entry: TimeEntry, revision: int = 0) -> str:
+    """Return the ``timesheet.line`` uuid of `entry` at `revision`, the same on every retry.
+
+    Tryton's uuid is unique, so a re-sent create cannot duplicate a line; a corrected entry
+    is sent under the next revision, so it is a new line and never a silent overwrite.
+    """
+    name = f"{entry.source_system}:{entry.source_id}:{revision}"
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
+def timesheet_line_to_tryton(
+    entry: TimeEntry, *, work: int, setup: ErpSetup, revision: int = 0
+) -> dict[str, RpcValue]:
+    """Return ``timesheet.line`` create values for `entry` under the uuid of `revision`.
+
+    Raises `KeyError` when `setup` maps the consultant to no ERP employee (a setup gap).
+    """
+    employee = setup.employee_by_consultant.get(entry.consultant_id)
+    if employee is None:
+        raise KeyError(f"no ERP employee for consultant {entry.consultant_id!r}")
+    return {
+        "company": setup.company,
+        "employee": employee,
+        "work": work,
+        "date": entry.spent_on,
+        "duration": datetime.timedelta(microseconds=int(entry.hours * _MICROS_PER_HOUR)),
+        "description": entry.notes or entry.task or "",
+        "uuid": timesheet_uuid(entry, revision),
+    }
+
+
+def invoice_to_tryton(
+    invoice: Invoice, *, party: int, invoice_address: int, setup: ErpSetup
+) -> dict[str, RpcValue]:
+    """Return ``account.invoice`` create values for a customer invoice and its lines.
+
+    The billing invoice's number travels as `reference`, which reconciliation matches on.
+    """
+    lines: list[RpcValue] = [
+        {
+            "type": "line",
+            "product": setup.product,
+            "description": line.description,
+            "quantity": float(line.quantity),
+            "unit": setup.unit,
+            "unit_price": line.unit_amount.to_decimal(),
+            "account": setup.revenue_account,
+            **({} if line.origin_id is None else {"note": line.origin_id}),
+        }
+        for line in invoice.lines
+    ]
+    return {
+        "type": "out",
+        "company": setup.company,
+        "party": party,
+        "invoice_address": invoice_address,
+        "currency": setup.currency,
+        "journal": setup.journal,
+        "account": setup.receivable_account,
+        "payment_term": setup.payment_term,
+        "invoice_date": invoice.issued_on,
+        "reference": invoice.number or invoice.source_id,
+        "description": invoice.source_id,
+        "lines": [["create", lines]],
+    }
+
+
+def pay_wizard_start(payment: Payment, *, payment_method: int) -> dict[str, RpcValue]:
+    """Return the ``start`` state of the ``account.invoice.pay`` wizard for `payment`."""
+    return {
+        "amount": payment.amount.to_decimal(),
+        "date": payment.received_on,
+        "description": payment.reference or payment.source_id,
+        "payment_method": payment_method,
+    }
+
+
+def _records(result: RpcValue, kind: type[R]) -> list[R]:
+    try:
+        return convert(SYSTEM, result, list[kind])  # type: ignore[valid-type]  # a type var
+    except DecodeError as exc:
+        raise DecodeError(SYSTEM, "$.result" + exc.path[1:], exc.reason) from exc
+
+
+def read_parties(result: RpcValue) -> list[Client]:
+    """Map a ``party.party`` read of ``name, code, tax_identifier.code``."""
+    return [
+        Client(
+            source_system=SYSTEM,
+            source_id=str(party.id),
+            name=party.name,
+            tax=TaxProfile(
+                tax_id=None if party.tax_identifier is None else party.tax_identifier.code
+            ),
+            is_active=party.active,
+        )
+        for party in _records(result, wire.TrParty)
+    ]
+
+
+def read_timesheet_lines(result: RpcValue) -> list[TimeEntry]:
+    """Map ``timesheet.line`` records: `project_id` is the timesheet work, hours exact to 1 µs."""
+    entries = []
+    for index, line in enumerate(_records(result, wire.TrTimesheetLine)):
+        if line.duration < datetime.timedelta(0):
+            raise DecodeError(SYSTEM, f"$.result[{index}].duration", "negative duration")
+        micros = line.duration // datetime.timedelta(microseconds=1)
+        hours = (Decimal(micros) / _MICROS_PER_HOUR).quantize(Decimal("0.000001")).normalize()
+        entries.append(
+            TimeEntry(
+                source_system=SYSTEM,
+                source_id=str(line.id),
+                project_id=str(line.work),
+                consultant_id=str(line.employee),
+                spent_on=line.date,
+                hours=hours,
+                notes=line.description or "",
+                billable=False,
+                external_reference=line.uuid,
+            )
+        )
+    return entries
+
+
+def read_invoices(
+    result: RpcValue, *, party_to_client: dict[int, str] | None = None
+) -> list[Invoice]:
+    """Map ``account.invoice`` records read with ``currency.code`` and ``lines.*``.
+
+    `client_id` is the party id, or the canonical id `party_to_client` gives for it.
+    """
+    invoices = []
+    for index, record in enumerate(_records(result, wire.TrInvoice)):
+        path = f"$.result[{index}]"
+        state = _STATES.get(record.state)
+        if state is None:
+            raise DecodeError(SYSTEM, f"{path}.state", f"unknown state {record.state!r:.20}")
+        currency = record.currency.code
+        try:
+            lines = tuple(
+                InvoiceLine(
+                    description=line.description or "",
+                    quantity=line.quantity,
+                    unit_amount=Money.from_decimal(line.unit_price, currency),
+                    amount=Money.from_decimal(line.amount, currency),
+                    origin_id=line.origin,
+                )
+                for line in record.lines
+            )
+            total = Money.from_decimal(record.total_amount, currency)
+            due = record.amount_to_pay if record.amount_to_pay is not None else record.total_amount
+            invoices.append(
+                Invoice(
+                    source_system=SYSTEM,
+                    source_id=str(record.id),
+                    client_id=(party_to_client or {}).get(record.party, str(record.party)),
+                    number=record.number,
+                    status=state,
+                    currency=currency,
+                    lines=lines,
+                    subtotal=Money.from_decimal(record.untaxed_amount, currency),
+                    tax=Money.from_decimal(record.tax_amount, currency),
+                    total=total,
+                    amount_due=Money.from_decimal(due, currency),
+                    issued_on=record.invoice_date,
+                )
+            )
+        except ValueError as exc:
+            raise DecodeError(SYSTEM, path, str(exc)) from exc
+    return invoices
