@@ -89,6 +89,7 @@ def default_objects() -> dict[str, ObjectSchema]:
                 "Website",
                 "Description",
                 "OwnerId",
+                "CurrencyIsoCode",
                 *address,
             ),
             required=("Name",),

@@ -59,8 +59,11 @@ class StripeStore:
 
     # -- customers --------------------------------------------------------------------------
 
-    def create_customer(self, fields: StripeObject) -> StripeObject:
-        """Create a customer; its invoice prefix is 8 upper-case characters."""
+    def create_customer(self, fields: StripeObject, *, announce: bool = True) -> StripeObject:
+        """Create a customer; its invoice prefix is 8 upper-case characters.
+
+        `announce=False` (seeding pre-existing data) records no event and sends no webhook.
+        """
         customer_id = self.new_id("cus")
         customer: StripeObject = {
             "id": customer_id,
@@ -92,7 +95,8 @@ class StripeStore:
         }
         customer.update(fields)
         self.customers[customer_id] = customer
-        self.emit("customer.created", customer)
+        if announce:
+            self.emit("customer.created", customer)
         return customer
 
     def update(self, obj: StripeObject, fields: StripeObject, kind: str) -> StripeObject:

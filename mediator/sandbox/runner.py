@@ -1,0 +1,104 @@
+"""Serving sandboxes on loopback ports: one, or all four together.
+
+`open_sandbox` serves one `Sandbox` and yields its base URL; `open_sandboxes` starts the
+products asked for (all four by default), seeds them from a generated firm if one is given, and
+yields a `Sandboxes` with each one and its URL. Port 0 picks a free ephemeral port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+from mediator.clock import Clock
+from mediator.sandbox.base import Sandbox
+from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.generator import Firm
+from mediator.sandbox.harvest import HarvestSandbox
+from mediator.sandbox.salesforce import SalesforceSandbox
+from mediator.sandbox.seeding import SeedIndex, seed_sandboxes
+from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.stripe import StripeSandbox
+from mediator.sandbox.tryton import TrytonSandbox
+
+__all__ = ["PRODUCTS", "Sandboxes", "open_sandboxes"]
+
+PRODUCTS = ("salesforce", "harvest", "stripe", "tryton")
+
+
+@dataclass
+class Sandboxes:
+    """The running sandboxes, their base URLs by product name, and where the firm went."""
+
+    salesforce: SalesforceSandbox | None = None
+    harvest: HarvestSandbox | None = None
+    stripe: StripeSandbox | None = None
+    tryton: TrytonSandbox | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+    index: SeedIndex = field(default_factory=SeedIndex)
+
+    def all(self) -> dict[str, Sandbox]:
+        """Return the running sandboxes by product name."""
+        found: dict[str, Sandbox | None] = {
+            "salesforce": self.salesforce,
+            "harvest": self.harvest,
+            "stripe": self.stripe,
+            "tryton": self.tryton,
+        }
+        return {name: box for name, box in found.items() if box is not None}
+
+
+@asynccontextmanager
+async def open_sandboxes(
+    *,
+    products: Iterable[str] = PRODUCTS,
+    host: str = "127.0.0.1",
+    ports: Mapping[str, int] | None = None,
+    clock: Clock | None = None,
+    seed: int = 0,
+    firm: Firm | None = None,
+    faults: Mapping[str, FaultPlan] | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str = "whsec_sandbox",
+) -> AsyncIterator[Sandboxes]:
+    """Start the named products (default all four) and yield them with their URLs.
+
+    Each sandbox gets the same `clock` and `seed`, its own entry of `faults`, and (if `firm`
+    is given) that firm's data. Stripe signs and posts its events to `webhook_url` if set.
+    """
+    wanted = list(products)
+    unknown = sorted(set(wanted) - set(PRODUCTS))
+    if unknown:
+        raise ValueError(f"unknown sandbox products: {', '.join(unknown)}")
+    ports = ports or {}
+    faults = faults or {}
+    boxes = Sandboxes()
+    if "salesforce" in wanted:
+        boxes.salesforce = SalesforceSandbox(
+            clock=clock, seed=seed, faults=faults.get("salesforce")
+        )
+    if "harvest" in wanted:
+        boxes.harvest = HarvestSandbox(clock=clock, seed=seed, faults=faults.get("harvest"))
+    if "stripe" in wanted:
+        boxes.stripe = StripeSandbox(
+            clock=clock,
+            seed=seed,
+            faults=faults.get("stripe"),
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+        )
+    if "tryton" in wanted:
+        boxes.tryton = TrytonSandbox(clock=clock, seed=seed, faults=faults.get("tryton"))
+    if firm is not None:
+        boxes.index = seed_sandboxes(
+            firm, boxes.salesforce, boxes.harvest, boxes.stripe, boxes.tryton
+        )
+    async with AsyncExitStack() as stack:
+        for name, box in boxes.all().items():
+            boxes.urls[name] = await stack.enter_async_context(
+                open_sandbox(box, host=host, port=ports.get(name, 0))
+            )
+        if boxes.stripe is not None:
+            await stack.enter_async_context(boxes.stripe.delivering())
+        yield boxes

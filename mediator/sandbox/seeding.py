@@ -1,0 +1,363 @@
+"""Loading a generated `Firm` into the sandboxes, each in its own product's terms.
+
+- Salesforce: every client as an Account (hierarchy through `ParentId`, tax profile and legal
+  entity as custom fields, `External_Id__c` = client key), every deal as an Opportunity
+  (won ones `Closed Won`, with a Contract), fixed-fee milestones as `Milestone__c`.
+- Harvest: the onboarded projects with their clients, every consultant as a user, rates as
+  user assignments, tasks, expense categories, and the month's time entries and expenses;
+  those approved on or before `as_of` (all, by default) are approved and locked.
+- Stripe: a customer per client of an onboarded project (no events: they pre-date the run).
+- Tryton: a party per such client, an employee per consultant, and the onboarded projects.
+
+Returns a `SeedIndex`: each firm key's id in each product, for tests and the demo.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import msgspec
+
+from mediator.sandbox.generator import Firm, Project
+from mediator.sandbox.harvest import HarvestSandbox
+from mediator.sandbox.salesforce import SalesforceSandbox
+from mediator.sandbox.stripe import StripeSandbox
+from mediator.sandbox.tryton import TrytonSandbox
+
+__all__ = ["SeedIndex", "seed_sandboxes"]
+
+_TAX_EXEMPT = {"standard": "none", "exempt": "exempt", "reverse_charge": "reverse"}
+_IDENTIFIER = {"US": "us_ein", "GB": "gb_vat", "DE": "de_vat"}
+
+
+class SeedIndex(msgspec.Struct, kw_only=True):
+    """Firm key → product id, per product (`salesforce`, `harvest`, `stripe`, `tryton`)."""
+
+    salesforce: dict[str, str] = {}
+    harvest: dict[str, int] = {}
+    stripe: dict[str, str] = {}
+    tryton: dict[str, int] = {}
+
+
+def seed_sandboxes(
+    firm: Firm,
+    salesforce: SalesforceSandbox | None = None,
+    harvest: HarvestSandbox | None = None,
+    stripe: StripeSandbox | None = None,
+    tryton: TrytonSandbox | None = None,
+    *,
+    as_of: date | None = None,
+) -> SeedIndex:
+    """Load `firm` into whichever sandboxes are given; return where everything went."""
+    index = SeedIndex()
+    if salesforce is not None:
+        _salesforce(firm, salesforce, index)
+    if harvest is not None:
+        _harvest(firm, harvest, index, as_of)
+    if stripe is not None:
+        _stripe(firm, stripe, index)
+    if tryton is not None:
+        _tryton(firm, tryton, index)
+    return index
+
+
+def _salesforce(firm: Firm, box: SalesforceSandbox, index: SeedIndex) -> None:
+    store = box.store
+    for client in firm.clients:  # parents come before their subsidiaries
+        index.salesforce[client.key] = store.create(
+            "Account",
+            {
+                "Name": client.name,
+                "ParentId": index.salesforce.get(client.parent or ""),
+                "Industry": client.industry,
+                "BillingStreet": client.street,
+                "BillingCity": client.city,
+                "BillingPostalCode": client.postal_code,
+                "BillingCountryCode": client.country,
+                "CurrencyIsoCode": client.currency,
+                "External_Id__c": client.key,
+                "Legal_Entity__c": client.legal_entity,
+                "Tax_Id__c": client.tax_id,
+                "Tax_Profile__c": client.tax_profile,
+                "Billing_Email__c": client.email,
+            },
+        )
+    projects = {p.key: p for p in firm.projects}
+    for deal in firm.opportunities:
+        account = index.salesforce[deal.client]
+        project = projects.get(deal.project or "")
+        fields: dict[str, object] = {
+            "Name": deal.name,
+            "AccountId": account,
+            "StageName": deal.stage,
+            "CloseDate": deal.close_date.isoformat(),
+            "Amount": deal.amount / 100,
+            "CurrencyIsoCode": deal.currency,
+            "External_Id__c": deal.key,
+        }
+        if project is not None:
+            contract = store.create(
+                "Contract",
+                {
+                    "AccountId": account,
+                    "StartDate": project.starts_on.isoformat(),
+                    "EndDate": project.ends_on.isoformat(),
+                    "ContractTerm": max(1, (project.ends_on - project.starts_on).days // 30),
+                    "External_Id__c": f"K-{project.key}",
+                },
+            )
+            index.salesforce[f"K-{project.key}"] = contract
+            fields.update(
+                ContractId=contract,
+                Project_Key__c=project.key,
+                Billing_Model__c=project.billing_model,
+                Service_Line__c=project.service_line,
+                Delivery_Region__c=project.region,
+            )
+        index.salesforce[deal.key] = store.create("Opportunity", fields)
+    for milestone in firm.milestones:
+        deal_key = projects[milestone.project].opportunity
+        index.salesforce[milestone.key] = store.create(
+            "Milestone__c",
+            {
+                "Name": milestone.name,
+                "Opportunity__c": index.salesforce[deal_key],
+                "Amount__c": milestone.amount / 100,
+                "Due_Date__c": milestone.due_date.isoformat(),
+                "Status__c": "Approved" if milestone.approved else "Planned",
+                "External_Id__c": milestone.key,
+            },
+        )
+
+
+def _harvest(firm: Firm, box: HarvestSandbox, index: SeedIndex, as_of: date | None) -> None:
+    store = box.store
+
+    def add(key: str, resource: str, body: dict[str, object]) -> int:
+        record_id = int(str(store.create(resource, body)["id"]))
+        index.harvest[key] = record_id
+        return record_id
+
+    for person in firm.consultants:
+        add(
+            person.key,
+            "users",
+            {
+                "first_name": person.first_name,
+                "last_name": person.last_name,
+                "email": person.email,
+                "roles": [person.role],
+                "cost_rate": person.cost_rate / 100,
+                "default_hourly_rate": person.bill_rate / 100,
+            },
+        )
+    box.me = index.harvest[firm.consultants[0].key]
+    consulting = add("task:Consulting", "tasks", {"name": "Consulting"})
+    internal = add("task:Internal", "tasks", {"name": "Internal", "billable_by_default": False})
+    categories = {}
+    for name in ("Travel", "Lodging", "Meals", "Software"):
+        categories[name] = add(f"category:{name}", "expense_categories", {"name": name})
+    clients = {c.key: c for c in firm.clients}
+    for project in (p for p in firm.projects if p.onboarded):
+        client = clients[project.client]
+        if client.key not in index.harvest:
+            add(
+                client.key,
+                "clients",
+                {
+                    "name": client.name,
+                    "currency": client.currency,
+                    "address": f"{client.street}\n{client.city}",
+                },
+            )
+        project_id = add(
+            project.key,
+            "projects",
+            {
+                "client_id": index.harvest[client.key],
+                "name": project.name,
+                "code": project.key,
+                "starts_on": project.starts_on.isoformat(),
+                "ends_on": project.ends_on.isoformat(),
+                **_billing(project),
+            },
+        )
+        store.create("task_assignments", {"project_id": project_id, "task_id": consulting})
+        store.create(
+            "task_assignments", {"project_id": project_id, "task_id": internal, "billable": False}
+        )
+    for assignment in firm.assignments:
+        if assignment.project in index.harvest:
+            store.create(
+                "user_assignments",
+                {
+                    "project_id": index.harvest[assignment.project],
+                    "user_id": index.harvest[assignment.consultant],
+                    "hourly_rate": assignment.bill_rate / 100,
+                },
+            )
+    for entry in firm.time_entries:
+        entry_id = add(
+            entry.key,
+            "time_entries",
+            {
+                "project_id": index.harvest[entry.project],
+                "task_id": consulting if entry.billable else internal,
+                "user_id": index.harvest[entry.consultant],
+                "spent_date": entry.spent_date.isoformat(),
+                "hours": entry.hours,
+                "notes": entry.notes,
+                "external_reference": {"id": entry.key},
+            },
+        )
+        if entry.approved_on is not None and (as_of is None or entry.approved_on <= as_of):
+            store.approve("time_entries", entry_id)
+    for expense in firm.expenses:
+        expense_id = add(
+            expense.key,
+            "expenses",
+            {
+                "project_id": index.harvest[expense.project],
+                "expense_category_id": categories[expense.category],
+                "user_id": index.harvest[expense.consultant],
+                "spent_date": expense.spent_date.isoformat(),
+                "total_cost": expense.amount / 100,
+                "billable": expense.billable,
+                "notes": expense.category,
+            },
+        )
+        if expense.approved_on is not None and (as_of is None or expense.approved_on <= as_of):
+            store.approve("expenses", expense_id)
+
+
+def _billing(project: Project) -> dict[str, object]:
+    amount = project.budget / 100
+    if project.billing_model == "fixed_fee":
+        return {
+            "is_billable": True,
+            "is_fixed_fee": True,
+            "fee": amount,
+            "bill_by": "People",
+            "budget_by": "project_cost",
+            "budget": amount,
+        }
+    if project.billing_model == "retainer":
+        return {
+            "is_billable": True,
+            "bill_by": "Project",
+            "hourly_rate": 150.0,
+            "budget_by": "project_cost",
+            "budget": amount,
+            "budget_is_monthly": True,
+        }
+    return {"is_billable": True, "bill_by": "People", "budget_by": "project_cost", "budget": amount}
+
+
+def _onboarded_clients(firm: Firm) -> list[str]:
+    seen: dict[str, None] = {}
+    for project in firm.projects:
+        if project.onboarded:
+            seen.setdefault(project.client)
+    return list(seen)
+
+
+def _stripe(firm: Firm, box: StripeSandbox, index: SeedIndex) -> None:
+    clients = {c.key: c for c in firm.clients}
+    for key in _onboarded_clients(firm):
+        client = clients[key]
+        customer = box.store.create_customer(
+            {
+                "name": client.legal_entity,
+                "email": client.email,
+                "currency": client.currency.lower(),
+                "tax_exempt": _TAX_EXEMPT[client.tax_profile],
+                "address": {
+                    "line1": client.street,
+                    "city": client.city,
+                    "postal_code": client.postal_code,
+                    "country": client.country,
+                },
+                "metadata": {"client_key": client.key},
+            },
+            announce=False,
+        )
+        index.stripe[key] = str(customer["id"])
+
+
+def _tryton(firm: Firm, box: TrytonSandbox, index: SeedIndex) -> None:
+    db, setup = box.db, box.setup
+    clients = {c.key: c for c in firm.clients}
+    with db.transaction():
+        for key in _onboarded_clients(firm):
+            client = clients[key]
+            [party] = db.create(
+                "party.party",
+                [
+                    {
+                        "name": client.legal_entity,
+                        "code": client.key,
+                        "addresses": [
+                            [
+                                "create",
+                                [
+                                    {
+                                        "street": client.street,
+                                        "city": client.city,
+                                        "postal_code": client.postal_code,
+                                        "country": client.country,
+                                        "invoice": True,
+                                    }
+                                ],
+                            ]
+                        ],
+                        "identifiers": [
+                            [
+                                "create",
+                                [
+                                    {
+                                        "type": _IDENTIFIER.get(client.country, "eu_vat"),
+                                        "code": client.tax_id,
+                                    }
+                                ],
+                            ]
+                        ],
+                        "contact_mechanisms": [
+                            ["create", [{"type": "email", "value": client.email}]]
+                        ],
+                    }
+                ],
+            )
+            index.tryton[key] = party
+        for person in firm.consultants:
+            [party] = db.create(
+                "party.party",
+                [{"name": f"{person.first_name} {person.last_name}", "code": person.key}],
+            )
+            [employee] = db.create(
+                "company.employee",
+                [{"party": party, "company": setup.company, "start_date": date(2020, 1, 1)}],
+            )
+            index.tryton[person.key] = employee
+        for project in (p for p in firm.projects if p.onboarded):
+            [work] = db.create(
+                "project.work",
+                [
+                    {
+                        "name": project.name,
+                        "type": "project",
+                        "company": setup.company,
+                        "party": index.tryton[project.client],
+                        "number": project.key,
+                        "timesheet_available": True,
+                        "product": setup.product,
+                        "list_price": Decimal(project.budget) / 100
+                        if project.billing_model == "retainer"
+                        else Decimal("100"),
+                        "project_invoice_method": "timesheet"
+                        if project.billing_model == "time_and_materials"
+                        else "manual",
+                    }
+                ],
+            )
+            index.tryton[project.key] = work

@@ -1,0 +1,99 @@
+"""All four sandboxes together: seeded from a generated firm, served, read back, stopped."""
+
+import asyncio
+import collections
+import contextlib
+from datetime import date
+
+import aiohttp
+
+from mediator.sandbox import (
+    PRODUCTS,
+    Sandboxes,
+    generate_firm,
+    main,
+    open_sandboxes,
+    serve_sandboxes,
+)
+from mediator.testing import FakeClock
+
+
+def test_generator_is_deterministic_and_realistic() -> None:
+    firm = generate_firm(seed=5, size=12)
+    assert firm == generate_firm(seed=5, size=12)
+    assert firm != generate_firm(seed=6, size=12)
+    assert len(firm.clients) == 12
+    keys = {c.key for c in firm.clients}
+    assert any(c.parent in keys for c in firm.clients)  # a hierarchy
+    assert {c.tax_profile for c in firm.clients} >= {"standard", "reverse_charge"}
+    assert {p.billing_model for p in firm.projects} == {
+        "time_and_materials",
+        "fixed_fee",
+        "retainer",
+    }
+    won = [o for o in firm.opportunities if o.stage == "Closed Won"]
+    assert len(won) == len(firm.projects)
+    assert all(isinstance(e.amount, int) for e in firm.expenses)
+    assert {a.consultant for a in firm.assignments} <= {c.key for c in firm.consultants}
+    # the month-end surge: most approvals land in the last two working days
+    approvals = collections.Counter(e.approved_on for e in firm.time_entries)
+    assert all(d is None or d.weekday() < 5 for d in approvals)
+    last_two = [date(2026, 11, 27), date(2026, 11, 30)]  # Friday and Monday
+    assert sum(approvals[d] for d in last_two) > len(firm.time_entries) / 2
+    assert all(e.spent_date.month == 11 for e in firm.time_entries)
+    assert firm.month == date(2026, 11, 1)
+
+
+async def test_open_sandboxes_seeds_and_serves_all_four(
+    clock: FakeClock, http: aiohttp.ClientSession
+) -> None:
+    firm = generate_firm(seed=2, size=4)
+    async with open_sandboxes(clock=clock, seed=2, firm=firm) as boxes:
+        assert set(boxes.urls) == set(PRODUCTS)
+        states = {}
+        for name, url in boxes.urls.items():
+            async with http.get(url + "/__sandbox/state") as resp:
+                assert resp.status == 200
+                states[name] = await resp.json()
+        assert boxes.salesforce is not None
+        token = boxes.salesforce.issue_token()
+        q = "SELECT Id, Name, Account.Name FROM Opportunity WHERE IsWon = true"
+        async with http.get(
+            boxes.urls["salesforce"] + "/services/data/v59.0/query",
+            params={"q": q},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp:
+            won = await resp.json()
+    assert won["totalSize"] == len(firm.projects)
+    assert len(states["salesforce"]["objects"]["Account"]) == 4
+    onboarded = [p for p in firm.projects if p.onboarded]
+    assert len(states["harvest"]["projects"]) == len(onboarded)
+    entries = states["harvest"]["time_entries"]
+    assert len(entries) == len(firm.time_entries)
+    assert sum(e["is_locked"] for e in entries) == sum(
+        e.approved_on is not None for e in firm.time_entries
+    )
+    assert len(states["stripe"]["customers"]) == len({p.client for p in onboarded})
+    assert states["stripe"]["events"] == []  # pre-existing customers announce nothing
+    parties = states["tryton"]["tables"]["party.party"]
+    assert {p["code"] for p in parties} >= {p.client for p in onboarded}
+    assert boxes.index.harvest[onboarded[0].key] in {p["id"] for p in states["harvest"]["projects"]}
+
+
+async def test_serve_sandboxes_runs_until_cancelled(clock: FakeClock) -> None:
+    ready: asyncio.Future[Sandboxes] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(
+        serve_sandboxes(
+            products=["stripe", "tryton"], size=None, clock=clock, ready=ready.set_result
+        )
+    )
+    boxes = await ready
+    assert set(boxes.urls) == {"stripe", "tryton"}
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+
+
+def test_main_rejects_unknown_products() -> None:
+    assert main(["--products", "salesforce,sap"]) == 2
