@@ -61,11 +61,14 @@ async def open_sandboxes(
     faults: Mapping[str, FaultPlan] | None = None,
     webhook_url: str | None = None,
     webhook_secret: str = "whsec_sandbox",
+    prepared: Sandboxes | None = None,
 ) -> AsyncIterator[Sandboxes]:
     """Start the named products (default all four) and yield them with their URLs.
 
     Each sandbox gets the same `clock` and `seed`, its own entry of `faults`, and (if `firm`
     is given) that firm's data. Stripe signs and posts its events to `webhook_url` if set.
+    Sandboxes already built in `prepared` (to set product options such as a Salesforce
+    `query_batch_size` or a Harvest `rate_limit`) are served as they are, in place of new ones.
     """
     wanted = list(products)
     unknown = sorted(set(wanted) - set(PRODUCTS))
@@ -73,7 +76,8 @@ async def open_sandboxes(
         raise ValueError(f"unknown sandbox products: {', '.join(unknown)}")
     ports = ports or {}
     faults = faults or {}
-    boxes = Sandboxes()
+    boxes = prepared or Sandboxes()
+    wanted = [name for name in wanted if name not in boxes.all()]
     if "salesforce" in wanted:
         boxes.salesforce = SalesforceSandbox(
             clock=clock, seed=seed, faults=faults.get("salesforce")
@@ -91,7 +95,7 @@ async def open_sandboxes(
     if "tryton" in wanted:
         boxes.tryton = TrytonSandbox(clock=clock, seed=seed, faults=faults.get("tryton"))
     if firm is not None:
-        boxes.index = seed_sandboxes(
+        boxes.index = seed_sandboxes(  # prepared sandboxes are seeded too
             firm, boxes.salesforce, boxes.harvest, boxes.stripe, boxes.tryton
         )
     async with AsyncExitStack() as stack:

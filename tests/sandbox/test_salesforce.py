@@ -329,3 +329,14 @@ async def test_daily_allowance_gives_403_and_limits_resource(org: Org) -> None:
     assert body == [
         {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
     ]
+
+
+async def test_updated_window_is_limited_to_30_days(org: Org) -> None:
+    status, body, _ = await org.call(
+        "GET",
+        "/sobjects/Account/updated/",
+        params={"start": "2026-08-01T00:00:00+00:00", "end": "2026-09-21T00:00:00+00:00"},
+    )
+    assert status == 400
+    assert isinstance(body, list)
+    assert body[0]["errorCode"] == "INVALID_REPLICATION_DATE"

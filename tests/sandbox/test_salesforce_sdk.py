@@ -1,6 +1,7 @@
 """simple-salesforce, unchanged, creates, upserts and queries accounts against the sandbox."""
 
 import asyncio
+import datetime
 from typing import Any
 
 import pytest
@@ -34,6 +35,9 @@ def _scenario(sf: Salesforce) -> dict[str, Any]:
     fetched = sf.Account.get(created["id"])
     by_ext = sf.Account.get_by_custom_id("External_Id__c", "C-43")
     everything = sf.query_all("SELECT Id, Name, Industry FROM Account ORDER BY Name")
+    sf.Account.delete(by_ext["Id"])
+    start = datetime.datetime(2026, 9, 21, 14, 0, tzinfo=datetime.UTC)
+    end = datetime.datetime(2026, 9, 21, 15, 0, tzinfo=datetime.UTC)
     return {
         "created": created,
         "update": status_update,
@@ -41,6 +45,9 @@ def _scenario(sf: Salesforce) -> dict[str, Any]:
         "fetched": fetched,
         "by_ext": by_ext,
         "all": everything,
+        "updated": sf.Account.updated(start, end),
+        "deleted": sf.Account.deleted(start, end),
+        "describe": sf.Account.describe(),
     }
 
 
@@ -57,6 +64,10 @@ async def test_simple_salesforce_round_trip(clock: FakeClock) -> None:
     assert out["all"]["totalSize"] == 2
     assert [r["Name"] for r in out["all"]["records"]] == ["ACME", "Beta"]  # two pages of one
     assert box.requests.matching("GET", "/services/data/v59.0/query/01g")
+    assert out["updated"]["ids"] == [out["created"]["id"]]
+    assert [d["id"] for d in out["deleted"]["deletedRecords"]] == [out["by_ext"]["Id"]]
+    assert out["describe"]["keyPrefix"] == "001"
+    assert {"External_Id__c", "Name"} <= {f["name"] for f in out["describe"]["fields"]}
 
 
 async def test_simple_salesforce_sees_expired_session(clock: FakeClock) -> None:

@@ -322,3 +322,36 @@ async def test_signed_webhooks_retry_until_2xx(
     assert event["request"]["idempotency_key"] == "c1"
     assert received[0] == received[1] or received[0][0] == received[1][0]
     assert json.loads(payload)["data"]["object"]["name"] == "ACME"
+
+
+async def test_webhook_duplicates_are_deterministic(
+    clock: FakeClock, http: aiohttp.ClientSession
+) -> None:
+    seen: list[str] = []
+
+    async def endpoint(request: web.Request) -> web.Response:
+        seen.append(json.loads(await request.read())["id"])
+        return web.Response()
+
+    hook_app = web.Application()
+    hook_app.router.add_post("/hook", endpoint)
+    runner = web.AppRunner(hook_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    hook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        box = StripeSandbox(clock=clock, seed=3, webhook_url=hook_url, webhook_duplicate_rate=0.5)
+        async with open_sandbox(box) as url, box.delivering() as sender:
+            assert sender is not None
+            account = Account(box, url, http)
+            for i in range(8):
+                await account.call("POST", "/v1/customers", {"name": f"C{i}"})
+            while len(sender.attempts) < 8 or sender.pending:
+                await sender.wait_idle()
+                await asyncio.sleep(0)
+            duplicates = [a.event_id for a in sender.attempts if a.duplicate]
+    finally:
+        await runner.cleanup()
+    assert len(set(seen)) == 8
+    assert duplicates  # some events arrived twice, as Stripe warns they may
+    assert sorted(seen) == sorted([*set(seen), *duplicates])

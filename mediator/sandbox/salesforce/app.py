@@ -15,6 +15,7 @@ from aiohttp import web
 from mediator.clock import Clock
 from mediator.sandbox.base import Handler, Sandbox, json_response
 from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.salesforce.changes import add_change_routes
 from mediator.sandbox.salesforce.collections import add_collection_routes
 from mediator.sandbox.salesforce.query import run_query, shape_record
 from mediator.sandbox.salesforce.schema import ObjectSchema
@@ -126,6 +127,7 @@ class SalesforceSandbox(Sandbox):
             ("GET", "/sobjects/{obj}/{field}/{value}", self._read_by_external_id),
             ("PATCH", "/sobjects/{obj}/{field}/{value}", self._upsert),
         ]
+        add_change_routes(app, base, self.store, self.clock)  # before `<obj>/<id>` catches them
         for method, path, handler in routes:
             app.router.add_route(method, base + path, handler)
             app.router.add_route(method, base + path + "/", handler)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["STAGES", "ObjectSchema", "Stage", "default_objects", "salesforce_id"]
+__all__ = [
+    "STAGES",
+    "SYSTEM_FIELDS",
+    "ObjectSchema",
+    "Stage",
+    "default_objects",
+    "salesforce_id",
+]
 
 
 class Stage(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,7 +40,7 @@ STAGES: dict[str, Stage] = {
     )
 }
 
-SYSTEM_FIELDS = (
+SYSTEM_FIELDS: tuple[str, ...] = (
     "Id",
     "IsDeleted",
     "CreatedDate",

@@ -15,7 +15,14 @@ from mediator.sandbox.salesforce.schema import (
     salesforce_id,
 )
 
-__all__ = ["ApiError", "SalesforceStore", "format_datetime"]
+__all__ = [
+    "ApiError",
+    "SalesforceStore",
+    "format_datetime",
+    "full_id",
+    "not_found",
+    "salesforce_id_from_short",
+]
 
 Record = dict[str, object]
 
