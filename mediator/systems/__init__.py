@@ -4,6 +4,7 @@ from mediator.systems.actor import SystemActor
 from mediator.systems.connector import Command, Connector, ConnectorStatistics
 from mediator.systems.http import HttpResponse, HttpTransport, TransportStatistics
 from mediator.systems.secrets import Secret, load_secret
+from mediator.systems.stripe import StripeConnector
 
 __all__ = [
     "Command",
@@ -12,6 +13,7 @@ __all__ = [
     "HttpResponse",
     "HttpTransport",
     "Secret",
+    "StripeConnector",
     "SystemActor",
     "TransportStatistics",
     "load_secret",

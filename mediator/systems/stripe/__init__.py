@@ -1,0 +1,27 @@
+"""The Stripe connector: secret key, form bodies, idempotent POSTs, lists to the last page."""
+
+from mediator.systems.stripe.commands import (
+    AddInvoiceItem,
+    CreateCustomer,
+    CreateDraftInvoice,
+    FinalizeInvoice,
+    PayInvoice,
+    StripeCommand,
+    VoidInvoice,
+    idempotency_header,
+)
+from mediator.systems.stripe.connector import API_VERSION, StripeConnector, stripe_error_code
+
+__all__ = [
+    "API_VERSION",
+    "AddInvoiceItem",
+    "CreateCustomer",
+    "CreateDraftInvoice",
+    "FinalizeInvoice",
+    "PayInvoice",
+    "StripeCommand",
+    "StripeConnector",
+    "VoidInvoice",
+    "idempotency_header",
+    "stripe_error_code",
+]

@@ -1,0 +1,124 @@
+"""The effects a flow asks of Stripe, each one POST with its own `Idempotency-Key`.
+
+A command's wire key is derived from its `idempotency_key` (the journal entry's) and its kind,
+so a retry of the same command — in process or after a restart — sends the same key and Stripe
+replays the first answer instead of acting twice; two different commands of one journal entry
+(a customer and its first invoice item) never share a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from mediator.codecs.billing import InvoiceLine
+from mediator.codecs.parties import Client
+from mediator.codecs.stripe_billing import customer_params, invoice_item_params, invoice_params
+from mediator.systems.connector import Command
+
+__all__ = [
+    "AddInvoiceItem",
+    "CreateCustomer",
+    "CreateDraftInvoice",
+    "FinalizeInvoice",
+    "PayInvoice",
+    "StripeCommand",
+    "VoidInvoice",
+    "idempotency_header",
+]
+
+
+class StripeCommand(Command, frozen=True, kw_only=True):
+    """A Stripe write: `request()` says which POST, with which form parameters."""
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return (path, policy endpoint, form parameters) of this command's POST."""
+        raise NotImplementedError(f"{type(self).__name__} does not define its request")
+
+
+class CreateCustomer(StripeCommand, frozen=True, kw_only=True):
+    """Create the customer for `client` (``POST /v1/customers``); the result is `StCustomer`."""
+
+    client: Client
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return the customers POST."""
+        return "/v1/customers", "/v1/customers", customer_params(self.client)
+
+
+class AddInvoiceItem(StripeCommand, frozen=True, kw_only=True):
+    """Bill `line` to `customer`, pending or on the draft `invoice`; the result is `StInvoiceItem`.
+
+    `line.origin_id` travels in ``metadata[mediator_origin]`` for reconciliation.
+    """
+
+    customer: str
+    line: InvoiceLine
+    invoice: str | None = None
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return the invoice items POST."""
+        params = invoice_item_params(self.line, customer=self.customer, invoice=self.invoice)
+        return "/v1/invoiceitems", "/v1/invoiceitems", params
+
+
+class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
+    """Open a draft invoice for `customer` in `currency` (ISO), due `days_until_due` after
+    finalizing; the result is `StInvoice`."""
+
+    customer: str
+    currency: str
+    days_until_due: int = 30
+    engagement_id: str | None = None
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return the invoices POST."""
+        params = invoice_params(
+            customer=self.customer,
+            currency=self.currency,
+            days_until_due=self.days_until_due,
+            engagement_id=self.engagement_id,
+        )
+        return "/v1/invoices", "/v1/invoices", params
+
+
+class FinalizeInvoice(StripeCommand, frozen=True, kw_only=True):
+    """draft → open: Stripe numbers the invoice (`StInvoice`)."""
+
+    invoice: str
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return the finalize POST."""
+        path = f"/v1/invoices/{self.invoice}/finalize"
+        return path, "/v1/invoices/{id}/finalize", {}
+
+
+class PayInvoice(StripeCommand, frozen=True, kw_only=True):
+    """open → paid, charged or (`paid_out_of_band`) recorded as paid elsewhere (`StInvoice`)."""
+
+    invoice: str
+    paid_out_of_band: bool = False
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return the pay POST."""
+        params: dict[str, object] = {"paid_out_of_band": True} if self.paid_out_of_band else {}
+        return f"/v1/invoices/{self.invoice}/pay", "/v1/invoices/{id}/pay", params
+
+
+class VoidInvoice(StripeCommand, frozen=True, kw_only=True):
+    """open → void: the finance-aware way to cancel a finalized invoice (`StInvoice`)."""
+
+    invoice: str
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return the void POST."""
+        return f"/v1/invoices/{self.invoice}/void", "/v1/invoices/{id}/void", {}
+
+
+def idempotency_header(command: StripeCommand) -> str:
+    """Return the `Idempotency-Key` of `command`: stable across every retry of it.
+
+    A digest rather than the journal key itself: Stripe allows 255 characters, and the kind is
+    mixed in so commands of one journal entry get distinct keys.
+    """
+    digest = hashlib.sha256(f"{type(command).__name__}\0{command.idempotency_key}".encode())
+    return "mediator-" + digest.hexdigest()[:40]

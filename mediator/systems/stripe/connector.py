@@ -1,0 +1,278 @@
+"""`StripeConnector`: Stripe API v1 with a secret key, form bodies and idempotent POSTs.
+
+Stripe has no bulk endpoint, so a batch runs command by command, a few at a time
+(`concurrency`), every call passing the shared 25 requests/s limiter. Each POST carries the
+command's `Idempotency-Key`, so a retry after a lost answer gets Stripe's stored first answer.
+A 401 re-reads the key once from `key_source` (a rotated key file or variable) before giving
+up with `AuthenticationFailed`. Lists are read with ``starting_after`` while ``has_more``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+import aiohttp
+import msgspec
+
+from mediator.clock import Clock
+from mediator.codecs import encode_form
+from mediator.codecs import stripe_wire as wire
+from mediator.codecs.stripe_billing import decode_stripe
+from mediator.errors import AuthenticationFailed, MediatorError, RemoteRejected
+from mediator.policies import PolicyRegistry, error_code_of
+from mediator.systems.connector import Command, Connector
+from mediator.systems.http import HttpResponse, HttpTransport
+from mediator.systems.secrets import Secret
+from mediator.systems.stripe.commands import (
+    AddInvoiceItem,
+    CreateCustomer,
+    StripeCommand,
+    idempotency_header,
+)
+
+__all__ = ["API_VERSION", "StripeConnector", "stripe_error_code"]
+
+API_VERSION = "2026-10-28.endive"  # what the stripe 16.1 SDK pins (tryton/REPORT.md §7)
+
+T = TypeVar("T")
+_FORM = "application/x-www-form-urlencoded"
+_DECODE_JSON = msgspec.json.Decoder()
+_RETRYABLE = {"rate_limit": "rate_limit_error", "idempotency_key_in_use": "lock_timeout"}
+
+
+def stripe_error_code(status: int, body: bytes) -> str | None:
+    """Read Stripe's error code from an error answer, for the retry classifier.
+
+    Two codes are read as the retryable ones the classifier knows, since their ``type`` is
+    ``invalid_request_error`` (dead) and the code outranks the status: a 429's ``rate_limit``
+    as ``rate_limit_error``, and a 409 for a key still in flight (``idempotency_key_in_use``)
+    as ``lock_timeout`` — both mean "another request holds this object's lock", and retrying
+    later replays the first request's stored answer. Success answers are not parsed.
+    """
+    if status < 400:
+        return None
+    try:
+        parsed = _DECODE_JSON.decode(body)
+    except msgspec.DecodeError:
+        return None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if code in _RETRYABLE:
+        return _RETRYABLE[code]
+    return error_code_of(parsed)
+
+
+class StripeConnector(Connector):
+    """Stripe for one account: `execute_batch` for writes, `list_*` reads to the last page.
+
+    `key_source` returns the secret key; it is called once up front and again after a 401.
+    """
+
+    system = "stripe"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        policies: PolicyRegistry,
+        clock: Clock,
+        key_source: Callable[[], Secret],
+        session: aiohttp.ClientSession | None = None,
+        concurrency: int = 4,
+        inline_retry_cap: float = 30.0,
+    ) -> None:
+        transport = HttpTransport(
+            system=self.system,
+            base_url=base_url,
+            policies=policies,
+            clock=clock,
+            error_code=stripe_error_code,
+            session=session,
+        )
+        super().__init__(transport, inline_retry_cap=inline_retry_cap)
+        self._key_source = key_source
+        self._key: Secret | None = None
+        self._concurrency = concurrency
+        self.key_loads = 0
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
+        """POST each command (a few at once); its decoded object, or the error, per command."""
+        results: list[object] = [None] * len(commands)
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def run(index: int, command: Command) -> None:
+            async with gate:
+                results[index] = await self._outcome(command)
+
+        async with asyncio.TaskGroup() as group:
+            for index, command in enumerate(commands):
+                group.create_task(run(index, command))
+        return results
+
+    async def execute(self, command: StripeCommand) -> object:
+        """Carry out one command; return its decoded object or raise its error."""
+        path, endpoint, params = command.request()
+        body = encode_form(params).encode()
+        headers = {"Idempotency-Key": idempotency_header(command), "Content-Type": _FORM}
+        response = await self.run_with_retries(
+            lambda: self._send("POST", path, endpoint, body=body, headers=headers),
+            endpoint=endpoint,
+            attempt=command.attempt,
+        )
+        self.count_batch(1)  # no bulk endpoint: every command is its own call
+        if isinstance(command, CreateCustomer):
+            return decode_stripe(response.body, wire.StCustomer)
+        if isinstance(command, AddInvoiceItem):
+            return decode_stripe(response.body, wire.StInvoiceItem)
+        return decode_stripe(response.body, wire.StInvoice)
+
+    async def _outcome(self, command: Command) -> object:
+        if not isinstance(command, StripeCommand):
+            return TypeError(f"not a Stripe command: {type(command).__name__}")
+        try:
+            return await self.execute(command)
+        except MediatorError as exc:
+            return exc
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def get_invoice(self, invoice: str) -> wire.StInvoice:
+        """Read one invoice with its lines."""
+        response = await self._get(f"/v1/invoices/{invoice}", "/v1/invoices/{id}", {})
+        return decode_stripe(response.body, wire.StInvoice)
+
+    async def list_customers(
+        self, *, email: str | None = None, page_size: int = 100
+    ) -> list[wire.StCustomer]:
+        """Every customer (with `email`, if given), newest first, reading every page."""
+        params = {"email": email} if email else {}
+        return await self._list("/v1/customers", wire.StList[wire.StCustomer], params, page_size)
+
+    async def list_invoice_items(
+        self,
+        *,
+        customer: str | None = None,
+        invoice: str | None = None,
+        pending: bool | None = None,
+        page_size: int = 100,
+    ) -> list[wire.StInvoiceItem]:
+        """Every invoice item matching the filters, newest first."""
+        params = {"customer": customer, "invoice": invoice}
+        if pending is not None:
+            params["pending"] = "true" if pending else "false"
+        return await self._list(
+            "/v1/invoiceitems", wire.StList[wire.StInvoiceItem], params, page_size
+        )
+
+    async def list_invoices(
+        self, *, customer: str | None = None, status: str | None = None, page_size: int = 100
+    ) -> list[wire.StInvoice]:
+        """Every invoice matching the filters, newest first."""
+        params = {"customer": customer, "status": status}
+        return await self._list("/v1/invoices", wire.StList[wire.StInvoice], params, page_size)
+
+    async def list_events(
+        self, *, event_type: str | None = None, since: str | None = None, page_size: int = 100
+    ) -> list[wire.StEvent]:
+        """Events newer than the event `since` (all when None), oldest first: a change feed.
+
+        Stripe lists newest first, so pages are read until `since` appears; `event_type` may end in
+        ``.*`` (``invoice.*``).
+        """
+        found: list[wire.StEvent] = []
+        after: str | None = None
+        while True:
+            page = await self._page(
+                "/v1/events", wire.StList[wire.StEvent], {"type": event_type}, after
+            )
+            for event in page.data:
+                if event.id == since:
+                    return found[::-1]
+                found.append(event)
+            if not page.has_more or not page.data:
+                return found[::-1]
+            after = page.data[-1].id
+
+    async def _list(
+        self,
+        path: str,
+        kind: type[wire.StList[T]],
+        params: Mapping[str, str | None],
+        page_size: int,
+    ) -> list[T]:
+        rows: list[T] = []
+        after: str | None = None
+        while True:
+            page = await self._page(path, kind, params, after, page_size)
+            rows.extend(page.data)
+            if not page.has_more or not page.data:
+                return rows
+            after = getattr(page.data[-1], "id", None)
+            if after is None:  # every listed Stripe object has an id; a page without is broken
+                raise RemoteRejected(self.system, 200, "", f"{path}: a listed object has no id")
+
+    async def _page(
+        self,
+        path: str,
+        kind: type[wire.StList[T]],
+        params: Mapping[str, str | None],
+        after: str | None,
+        page_size: int = 100,
+    ) -> wire.StList[T]:
+        query = {k: v for k, v in params.items() if v is not None}
+        query["limit"] = str(page_size)
+        if after is not None:
+            query["starting_after"] = after
+        response = await self._get(path, path, query)
+        return decode_stripe(response.body, kind)
+
+    async def _get(self, path: str, endpoint: str, query: Mapping[str, str]) -> HttpResponse:
+        return await self.run_with_retries(
+            lambda: self._send("GET", path, endpoint, params=query), endpoint=endpoint
+        )
+
+    # -- auth ---------------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        key = self._key or self._reload(None)
+        reloaded = False
+        while True:
+            sent = {
+                **(headers or {}),
+                "Authorization": f"Bearer {key.reveal()}",
+                "Stripe-Version": API_VERSION,
+            }
+            try:
+                return await self.transport.send(
+                    method, path, endpoint=endpoint, params=params, body=body, headers=sent
+                )
+            except RemoteRejected as exc:
+                if exc.status != 401:
+                    raise
+                if reloaded:
+                    # the message names the key's source, never the key (Secret's repr)
+                    raise AuthenticationFailed(
+                        self.system, f"key from {key!r} refused after reloading it"
+                    ) from exc
+                reloaded = True
+                key = self._reload(key)
+
+    def _reload(self, stale: Secret | None) -> Secret:
+        # Concurrent calls refused with the same stale key reload it once between them.
+        if self._key is None or self._key is stale:
+            self._key = self._key_source()
+            self.key_loads += 1
+        return self._key
