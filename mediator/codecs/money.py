@@ -8,7 +8,7 @@ is ¥1,500. Arithmetic and ordering only combine amounts of one currency; mixing
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal, DecimalException
+from decimal import ROUND_HALF_EVEN, Decimal, DecimalException
 from typing import Annotated
 
 import msgspec
@@ -44,11 +44,11 @@ class Money(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     @classmethod
     def from_decimal(
-        cls, value: Decimal | int | str, currency: str, *, rounding: str = ROUND_HALF_UP
+        cls, value: Decimal | int | str, currency: str, *, rounding: str = ROUND_HALF_EVEN
     ) -> Money:
         """Return `value` major units of `currency` (``Decimal("12.345")`` USD is 1235 cents).
 
-        Rounds to the minor unit with `rounding` (half up, as invoices do by default). Raises
+        Rounds to the minor unit with `rounding` (half even: see `scale`). Raises
         `ValueError` for NaN, infinities, text that is not a number, or an amount too large.
         """
         try:
@@ -64,8 +64,12 @@ class Money(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         """Return the amount in major units, exact (``Decimal("1500.50")``)."""
         return Decimal(self.amount).scaleb(-exponent(self.currency))
 
-    def scale(self, factor: Decimal | int, *, rounding: str = ROUND_HALF_UP) -> Money:
-        """Return this amount times `factor`, rounded once to the minor unit (rate × hours)."""
+    def scale(self, factor: Decimal | int, *, rounding: str = ROUND_HALF_EVEN) -> Money:
+        """Return this amount times `factor`, rounded once to the minor unit (rate × hours).
+
+        Half even by default because the ERP rounds so (Tryton's ``currency.round``): 7.25 h at
+        180.50 is 1308.62 there, and an invoice line must be the same amount everywhere.
+        """
         try:
             product = (Decimal(self.amount) * Decimal(factor)).to_integral_value(rounding=rounding)
         except DecimalException as exc:

@@ -11,7 +11,7 @@ record's path in the answer: ``$.result[3].total_amount``.
 from __future__ import annotations
 
 import datetime
-import uuid
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -38,13 +38,13 @@ __all__ = [
     "read_invoices",
     "read_parties",
     "read_timesheet_lines",
+    "timesheet_key",
     "timesheet_line_to_tryton",
-    "timesheet_uuid",
 ]
 
 SYSTEM: Final = "tryton"
 R = TypeVar("R")
-_NAMESPACE = uuid.UUID("6f1c9d2a-4b7e-5c3d-9a8b-0e1f2a3b4c5d")  # mediator's, fixed forever
+_KEY = re.compile(r"\[mediator (?P<key>[^\]]{1,200})\]$")
 _STATES: Mapping[str, InvoiceStatus] = MappingProxyType(
     {"draft": "draft", "validated": "draft", "posted": "open", "paid": "paid", "cancelled": "void"}
 )
@@ -105,34 +105,35 @@ def project_to_tryton(project: Project, *, party: int, setup: ErpSetup) -> dict[
     }
 
 
-def timesheet_uuid(entry: TimeEntry, revision: int = 0) -> str:
-    """Return the ``timesheet.line`` uuid of `entry` at `revision`, the same on every retry.
+def timesheet_key(entry: TimeEntry, revision: int = 0) -> str:
+    """Return the key that marks `entry`'s ``timesheet.line`` at `revision`, stable on retries.
 
-    Tryton's uuid is unique, so a re-sent create cannot duplicate a line; a corrected entry
-    is sent under the next revision, so it is a new line and never a silent overwrite.
+    JSON-RPC cannot set a line's ``uuid`` (trytond 8.2: "You are not allowed to modify the
+    field UUID"), so the key rides at the end of the description as ``[mediator <key>]``,
+    where the connector searches for it before creating and `read_timesheet_lines` finds it.
+    A corrected entry goes out under the next revision.
     """
-    name = f"{entry.source_system}:{entry.source_id}:{revision}"
-    return str(uuid.uuid5(_NAMESPACE, name))
+    return f"{entry.source_system}:{entry.source_id}:r{revision}"
 
 
 def timesheet_line_to_tryton(
     entry: TimeEntry, *, work: int, setup: ErpSetup, revision: int = 0
 ) -> dict[str, RpcValue]:
-    """Return ``timesheet.line`` create values for `entry` under the uuid of `revision`.
+    """Return ``timesheet.line`` create values for `entry`, marked with its `timesheet_key`.
 
     Raises `KeyError` when `setup` maps the consultant to no ERP employee (a setup gap).
     """
     employee = setup.employee_by_consultant.get(entry.consultant_id)
     if employee is None:
         raise KeyError(f"no ERP employee for consultant {entry.consultant_id!r}")
+    text = entry.notes or entry.task or ""
     return {
         "company": setup.company,
         "employee": employee,
         "work": work,
         "date": entry.spent_on,
         "duration": datetime.timedelta(microseconds=int(entry.hours * _MICROS_PER_HOUR)),
-        "description": entry.notes or entry.task or "",
-        "uuid": timesheet_uuid(entry, revision),
+        "description": f"{text} [mediator {timesheet_key(entry, revision)}]".lstrip(),
     }
 
 
@@ -143,19 +144,7 @@ def invoice_to_tryton(
 
     The billing invoice's number travels as `reference`, which reconciliation matches on.
     """
-    lines: list[RpcValue] = [
-        {
-            "type": "line",
-            "product": setup.product,
-            "description": line.description,
-            "quantity": float(line.quantity),
-            "unit": setup.unit,
-            "unit_price": line.unit_amount.to_decimal(),
-            "account": setup.revenue_account,
-            **({} if line.origin_id is None else {"note": line.origin_id}),
-        }
-        for line in invoice.lines
-    ]
+    lines: list[RpcValue] = [_invoice_line(line, setup) for line in invoice.lines]
     return {
         "type": "out",
         "company": setup.company,
@@ -170,6 +159,28 @@ def invoice_to_tryton(
         "description": invoice.source_id,
         "lines": [["create", lines]],
     }
+
+
+def _invoice_line(line: InvoiceLine, setup: ErpSetup) -> dict[str, RpcValue]:
+    # Tryton computes the amount itself: round(Decimal(str(quantity)) × unit_price), half even.
+    # When that would not give the line's amount (a price with more digits than the currency),
+    # bill one unit at the amount, so the ERP's receivable equals what billing charged.
+    quantity, unit_price = float(line.quantity), line.unit_amount.to_decimal()
+    recomputed = Money.from_decimal(Decimal(str(quantity)) * unit_price, line.amount.currency)
+    if recomputed != line.amount:
+        quantity, unit_price = 1.0, line.amount.to_decimal()
+    values: dict[str, RpcValue] = {
+        "type": "line",
+        "product": setup.product,
+        "description": line.description,
+        "quantity": quantity,
+        "unit": setup.unit,
+        "unit_price": unit_price,
+        "account": setup.revenue_account,
+    }
+    if line.origin_id is not None:
+        values["note"] = line.origin_id
+    return values
 
 
 def pay_wizard_start(payment: Payment, *, payment_method: int) -> dict[str, RpcValue]:
@@ -199,20 +210,23 @@ def read_parties(result: RpcValue) -> list[Client]:
             tax=TaxProfile(
                 tax_id=None if party.tax_identifier is None else party.tax_identifier.code
             ),
-            is_active=party.active,
+            is_active=bool(party.active),
         )
         for party in _records(result, wire.TrParty)
     ]
 
 
 def read_timesheet_lines(result: RpcValue) -> list[TimeEntry]:
-    """Map ``timesheet.line`` records: `project_id` is the timesheet work, hours exact to 1 µs."""
+    """Map ``timesheet.line`` records: `project_id` is the timesheet work, hours exact to 1 µs,
+    and the `timesheet_key` marker (when present) becomes `external_reference`."""
     entries = []
     for index, line in enumerate(_records(result, wire.TrTimesheetLine)):
         if line.duration < datetime.timedelta(0):
             raise DecodeError(SYSTEM, f"$.result[{index}].duration", "negative duration")
         micros = line.duration // datetime.timedelta(microseconds=1)
         hours = (Decimal(micros) / _MICROS_PER_HOUR).quantize(Decimal("0.000001")).normalize()
+        description = line.description or ""
+        marker = _KEY.search(description)
         entries.append(
             TimeEntry(
                 source_system=SYSTEM,
@@ -221,9 +235,9 @@ def read_timesheet_lines(result: RpcValue) -> list[TimeEntry]:
                 consultant_id=str(line.employee),
                 spent_on=line.date,
                 hours=hours,
-                notes=line.description or "",
+                notes=_KEY.sub("", description).rstrip(),
                 billable=False,
-                external_reference=line.uuid,
+                external_reference=None if marker is None else marker["key"],
             )
         )
     return entries
@@ -232,7 +246,8 @@ def read_timesheet_lines(result: RpcValue) -> list[TimeEntry]:
 def read_invoices(
     result: RpcValue, *, party_to_client: dict[int, str] | None = None
 ) -> list[Invoice]:
-    """Map ``account.invoice`` records read with ``currency.code`` and ``lines.*``.
+    """Map ``account.invoice`` records read with ``currency.code`` and ``lines.*`` (with
+    ``lines.note``, which carries each line's `origin_id`).
 
     `client_id` is the party id, or the canonical id `party_to_client` gives for it.
     """
@@ -250,7 +265,7 @@ def read_invoices(
                     quantity=line.quantity,
                     unit_amount=Money.from_decimal(line.unit_price, currency),
                     amount=Money.from_decimal(line.amount, currency),
-                    origin_id=line.origin,
+                    origin_id=line.note,
                 )
                 for line in record.lines
             )

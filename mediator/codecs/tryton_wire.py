@@ -47,7 +47,7 @@ class TrParty(_Record, frozen=True, kw_only=True):
 
     name: Name
     code: Identifier | None = None
-    active: bool = True
+    active: bool | Annotated[int, msgspec.Meta(ge=0, le=1)] = True  # SQLite answers 1/0
     tax_identifier: _CodeRef | None = msgspec.field(default=None, name="tax_identifier.")
 
 
@@ -80,7 +80,7 @@ class TrInvoiceLine(_Record, frozen=True, kw_only=True):
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
-    origin: Text | None = None
+    note: Text | None = None  # where the mediator keeps the canonical key of what it bills
 
 
 class TrInvoice(_Record, frozen=True, kw_only=True):

@@ -266,5 +266,7 @@ def test_our_setup_bodies_are_accepted_and_read_back_from_the_sandbox() -> None:
     assert isinstance(mapped, TimeEntry)
     assert mapped.approved
     assert mapped.locked
-    assert mapped.billable_amount() == Money(amount=130_863, currency="EUR")  # 7.25 × 180.50
+    assert mapped.billable_amount() == Money(
+        amount=130_862, currency="EUR"
+    )  # 7.25 × 180.50, half even
     assert mapped.cost_rate == Money(amount=9_500, currency="USD")

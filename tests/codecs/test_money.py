@@ -45,16 +45,17 @@ def test_exponents_follow_iso_4217(code: str, digits: int) -> None:
     assert Money.from_decimal("1", code).amount == 10**digits
 
 
-def test_decimals_round_half_up_to_the_minor_unit() -> None:
-    assert Money.from_decimal(Decimal("10.005"), "USD").amount == 1001
-    assert Money.from_decimal(Decimal("10.5"), "JPY").amount == 11
-    assert Money.from_decimal(Decimal("1.0005"), "KWD").amount == 1001
+def test_decimals_round_half_even_to_the_minor_unit_as_the_erp_does() -> None:
+    assert Money.from_decimal(Decimal("10.005"), "USD").amount == 1000
+    assert Money.from_decimal(Decimal("10.015"), "USD").amount == 1002
+    assert Money.from_decimal(Decimal("10.5"), "JPY").amount == 10
+    assert Money.from_decimal(Decimal("1.0005"), "KWD").amount == 1000
 
 
 def test_rate_times_hours_rounds_once() -> None:
     rate = Money(amount=15_000, currency="USD")  # 150.00 an hour
     assert rate.scale(Decimal("7.25")) == Money(amount=108_750, currency="USD")
-    assert Money(amount=3333, currency="USD").scale(Decimal("0.5")).amount == 1667
+    assert Money(amount=3333, currency="USD").scale(Decimal("0.5")).amount == 1666
 
 
 def test_currencies_never_mix() -> None:

@@ -33,8 +33,8 @@ from mediator.codecs.tryton_erp import (
     read_invoices,
     read_parties,
     read_timesheet_lines,
+    timesheet_key,
     timesheet_line_to_tryton,
-    timesheet_uuid,
 )
 from mediator.errors import DecodeError
 
@@ -104,8 +104,9 @@ def test_timesheet_lines_are_exact_and_idempotent_per_revision() -> None:
     assert values["duration"] == dt.timedelta(hours=2, minutes=6, seconds=36)
     assert values["employee"] == 11
     again = timesheet_line_to_tryton(_entry(Decimal("2.11")), work=3, setup=_SETUP)
-    assert values["uuid"] == again["uuid"]
-    assert timesheet_uuid(_entry(), 1) != timesheet_uuid(_entry(), 0)
+    assert values["description"] == again["description"]
+    assert values["description"] == "Ingestion pipeline [mediator harvest:636708723:r0]"
+    assert timesheet_key(_entry(), 1) != timesheet_key(_entry(), 0)
     with pytest.raises(KeyError, match="no ERP employee"):
         timesheet_line_to_tryton(_entry(consultant_id="99"), work=3, setup=_SETUP)
 
@@ -117,6 +118,8 @@ def test_hours_survive_the_trip_through_a_timesheet_line(hours: Decimal) -> None
     read = tryton_loads(tryton_dumps([{"id": 1, **values}]))
     (line,) = read_timesheet_lines(read)
     assert line.hours == hours
+    assert line.notes == "Ingestion pipeline"
+    assert line.external_reference == "harvest:636708723:r0"
     assert line.spent_on == dt.date(2026, 10, 30)
 
 
@@ -156,7 +159,7 @@ def test_invoice_values_and_payment_wizard() -> None:
         amount=line.amount,
         received_on=dt.date(2026, 11, 20),
     )
-    assert pay_wizard_start(payment, payment_method=12)["amount"] == Decimal("1308.63")
+    assert pay_wizard_start(payment, payment_method=12)["amount"] == Decimal("1308.62")
 
 
 def _invoice_record(**changes: object) -> dict[str, object]:
@@ -240,3 +243,26 @@ def test_a_negative_duration_is_refused() -> None:
     with pytest.raises(DecodeError) as info:
         read_timesheet_lines(result)
     assert info.value.path == "$.result[0].duration"
+
+
+def test_a_line_tryton_would_round_differently_is_sent_as_one_unit_at_its_amount() -> None:
+    rate = Money(amount=18_050, currency="EUR")
+    line = InvoiceLine(
+        description="discounted",
+        quantity=Decimal("7.25"),
+        unit_amount=rate,
+        amount=Money(amount=120_000, currency="EUR"),
+    )
+    invoice = Invoice(
+        source_system="stripe",
+        source_id="in_2",
+        client_id="cus_1",
+        currency="EUR",
+        lines=(line,),
+        subtotal=line.amount,
+        total=line.amount,
+        amount_due=line.amount,
+    )
+    values = invoice_to_tryton(invoice, party=9, invoice_address=10, setup=_SETUP)
+    ((_, (created,)),) = values["lines"]  # type: ignore[misc]
+    assert (created["quantity"], created["unit_price"]) == (1.0, Decimal("1200.00"))
