@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import msgspec
 
-from mediator.errors import MediatorError, RemoteRejected
+from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
 from mediator.policies import PolicyStatistics, Verdict
 from mediator.systems.http import HttpTransport, TransportStatistics
 
@@ -81,9 +81,11 @@ class Connector:
             try:
                 return await call()
             except MediatorError as exc:
-                outcome = policy.classifier.classify(
-                    error=exc, retry_after=getattr(exc, "retry_after", None)
-                )
+                wait = getattr(exc, "retry_after", None)
+                if isinstance(exc, QuotaExhausted):
+                    # resets in hours, not seconds: the journal holds the work until then
+                    wait = max(exc.resets_at - self.clock.time(), 0.0)
+                outcome = policy.classifier.classify(error=exc, retry_after=wait)
                 if isinstance(exc, RemoteRejected) and exc.retry_after is not None:
                     outcome = msgspec.structs.replace(outcome, retry_after=exc.retry_after)
                 decision = policy.decide(
