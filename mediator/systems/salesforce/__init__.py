@@ -1,0 +1,21 @@
+"""The Salesforce connector: OAuth2 client credentials, SOQL reads, collection upserts."""
+
+from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, SalesforceSession
+from mediator.systems.salesforce.commands import ChangedRecords, Upserted, UpsertRecord
+from mediator.systems.salesforce.connector import (
+    SalesforceConnector,
+    salesforce_error_code,
+    soql_datetime,
+)
+
+__all__ = [
+    "ChangedRecords",
+    "ClientCredentials",
+    "SalesforceAuth",
+    "SalesforceConnector",
+    "SalesforceSession",
+    "UpsertRecord",
+    "Upserted",
+    "salesforce_error_code",
+    "soql_datetime",
+]

@@ -1,0 +1,94 @@
+"""sObject Collections upsert bodies and their per-record results.
+
+Collection results name their error code ``statusCode`` where single-record resources say
+``errorCode`` (Salesforce REST guide, "sObject Collections"); the codec's `SfSaveResult`
+requires ``errorCode``, so the collection shape is declared here and accepts either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from mediator.errors import DecodeError, RemoteRejected
+from mediator.systems.salesforce.commands import Upserted, UpsertRecord
+
+__all__ = ["MAX_RECORDS", "chunk_upserts", "collection_body", "read_results"]
+
+MAX_RECORDS = 200  # per sObject Collections call
+
+
+class _ItemError(msgspec.Struct, frozen=True, kw_only=True):
+    message: str = ""
+    statusCode: str | None = None
+    errorCode: str | None = None
+    fields: list[str] = []
+
+
+class _ItemResult(msgspec.Struct, frozen=True, kw_only=True):
+    id: str | None = None
+    success: bool
+    created: bool | None = None
+    errors: list[_ItemError] = []
+
+
+_decode_results = msgspec.json.Decoder(list[_ItemResult]).decode
+_encode = msgspec.json.Encoder(decimal_format="number").encode
+
+
+def chunk_upserts(
+    items: Sequence[tuple[int, UpsertRecord]],
+) -> list[list[tuple[int, UpsertRecord]]]:
+    """Split one object's upserts into calls of at most 200 with no external id twice in one.
+
+    Items are (position in the batch, command). A repeated key starts a new call, so the later
+    write lands after the earlier one (Salesforce refuses a collection with a key twice).
+    """
+    chunks: list[list[tuple[int, UpsertRecord]]] = []
+    current: list[tuple[int, UpsertRecord]] = []
+    keys: set[str] = set()
+    for item in items:
+        key = item[1].idempotency_key.lower()  # external ids match case-insensitively
+        if len(current) >= MAX_RECORDS or key in keys:
+            chunks.append(current)
+            current, keys = [], set()
+        current.append(item)
+        keys.add(key)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def collection_body(sobject: str, field: str, commands: Sequence[UpsertRecord]) -> bytes:
+    """The JSON body of ``PATCH /composite/sobjects/<sobject>/<field>`` (allOrNone false)."""
+    records = [
+        {**c.fields, "attributes": {"type": sobject}, field: c.idempotency_key} for c in commands
+    ]
+    return _encode({"allOrNone": False, "records": records})
+
+
+def read_results(system: str, body: bytes, count: int) -> list[Upserted | RemoteRejected]:
+    """Map the per-record results back, in request order: `Upserted` or the item's rejection.
+
+    Raises `DecodeError` when the answer is not a list of `count` results.
+    """
+    try:
+        results = _decode_results(body)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(system, "$", str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise DecodeError(system, "$", "collection answer is not JSON") from exc
+    if len(results) != count:
+        raise DecodeError(system, "$", f"{len(results)} results for {count} records")
+    out: list[Upserted | RemoteRejected] = []
+    for i, result in enumerate(results):
+        if result.success and result.id:
+            out.append(Upserted(id=result.id, created=bool(result.created)))
+            continue
+        first = result.errors[0] if result.errors else _ItemError(message="no error given")
+        code = first.statusCode or first.errorCode or ""
+        fields = f" [{', '.join(first.fields)}]" if first.fields else ""
+        # the call succeeded (200); the record was refused as it is: a 400 for the classifier
+        out.append(RemoteRejected(system, 400, code, f"record {i}: {first.message}{fields}"))
+    return out

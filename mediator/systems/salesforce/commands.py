@@ -1,0 +1,46 @@
+"""What a flow asks of Salesforce: upserts by external id, and what comes back from reads."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Generic, TypeVar
+
+import msgspec
+
+from mediator.systems.connector import Command
+
+__all__ = ["ChangedRecords", "UpsertRecord", "Upserted"]
+
+R = TypeVar("R")
+
+
+class UpsertRecord(Command, frozen=True, kw_only=True):
+    """Create or update one `sobject` record found by its external id.
+
+    The external id value is the command's `idempotency_key`, written to `external_id_field`
+    (default: the connector's field for that object), so a retry after a lost response
+    updates the record the first attempt created. `priority` is the quota class it spends.
+    """
+
+    sobject: str
+    fields: dict[str, object]
+    external_id_field: str | None = None
+    priority: str | None = None
+
+
+class Upserted(msgspec.Struct, frozen=True, kw_only=True):
+    """The result of an `UpsertRecord`: the record's id and whether this call created it."""
+
+    id: str
+    created: bool
+
+
+class ChangedRecords(msgspec.Struct, Generic[R], frozen=True, kw_only=True):
+    """Records changed after a watermark, oldest change first, and the watermark to keep.
+
+    `watermark` is the newest ``SystemModstamp`` read (the old one if nothing changed); the
+    poller stores it (e.g. `Watermark(value=watermark.isoformat())`) with the records' entries.
+    """
+
+    records: list[R]
+    watermark: datetime.datetime | None

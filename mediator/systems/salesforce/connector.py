@@ -1,0 +1,299 @@
+"""`SalesforceConnector`: SOQL reads to the last page, upserts batched into sObject Collections.
+
+Every call carries the OAuth session; a 401 ``INVALID_SESSION_ID`` gets one fresh grant and
+the call once more. Salesforce signals its limits with 403 ``REQUEST_LIMIT_EXCEEDED`` and no
+``Retry-After``: when the daily allowance (``Sforce-Limit-Info``, fed to the shared quota by
+the transport) is spent the call fails with `QuotaExhausted` and the journal holds the work
+until the reset; otherwise the refusal is the concurrent-request limit and the connector
+pauses `limit_pause` seconds before trying again.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+import msgspec
+
+from mediator.codecs.salesforce import decode_salesforce
+from mediator.codecs.salesforce_wire import SfMilestone, SfOpportunity, SoqlPage
+from mediator.errors import AuthenticationFailed, MediatorError, QuotaExhausted, RemoteRejected
+from mediator.policies import error_code_of
+from mediator.systems.connector import Command, Connector
+from mediator.systems.http import HttpResponse, HttpTransport
+from mediator.systems.salesforce._collections import chunk_upserts, collection_body, read_results
+from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, SalesforceSession
+from mediator.systems.salesforce.commands import ChangedRecords, UpsertRecord
+
+__all__ = ["SalesforceConnector", "salesforce_error_code", "soql_datetime"]
+
+R = TypeVar("R")
+
+QUERY = "/services/data/query"
+COLLECTIONS = "/services/data/composite/sobjects"
+
+
+def salesforce_error_code(status: int, body: bytes) -> str | None:
+    """Read ``errorCode`` from a Salesforce error array (or an OAuth error's ``error``)."""
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
+        return str(decoded["error"])  # OAuth: {"error": "invalid_client", ...}
+    return error_code_of(decoded)
+
+
+class SalesforceConnector(Connector):
+    """Reads and writes one Salesforce org over REST; `execute_batch` takes `UpsertRecord`s.
+
+    `external_ids` names the external id field per object (default `default_external_id`).
+    `query_batch_size` asks for smaller SOQL pages (``Sforce-Query-Options``, 200-2000).
+    `multi_currency` selects ``CurrencyIsoCode`` (only multi-currency orgs have the field).
+    """
+
+    system = "salesforce"
+
+    def __init__(
+        self,
+        transport: HttpTransport,
+        *,
+        credentials: ClientCredentials,
+        api_version: str = "61.0",
+        external_ids: Mapping[str, str] | None = None,
+        default_external_id: str = "External_Id__c",
+        query_batch_size: int | None = None,
+        multi_currency: bool = False,
+        limit_pause: float = 5.0,
+        inline_retry_cap: float = 30.0,
+    ) -> None:
+        super().__init__(transport, inline_retry_cap=inline_retry_cap)
+        self.auth = SalesforceAuth(transport, credentials)
+        self.api_version = api_version
+        self._external_ids = {k.lower(): v for k, v in (external_ids or {}).items()}
+        self._default_external_id = default_external_id
+        self._query_options = (
+            {}
+            if query_batch_size is None
+            else {"Sforce-Query-Options": f"batchSize={query_batch_size}"}
+        )
+        self._multi_currency = multi_currency
+        self.limit_pause = limit_pause
+
+    @property
+    def data_path(self) -> str:
+        """The REST root of the API version in use, e.g. ``/services/data/v61.0``."""
+        return f"/services/data/v{self.api_version}"
+
+    def external_id_field(self, sobject: str) -> str:
+        """The external id field upserts of `sobject` match on."""
+        return self._external_ids.get(sobject.lower(), self._default_external_id)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def pages(
+        self, soql: str, record_type: type[R], *, priority: str | None = None
+    ) -> AsyncIterator[SoqlPage[R]]:
+        """Yield every page of `soql`, following ``nextRecordsUrl`` until ``done``.
+
+        `record_type` is a wire record (``SfAccount``, ``SfOpportunity``, ``SfMilestone``...);
+        a record that does not fit raises `DecodeError` with its path. Each page is one call,
+        retried in process while transient.
+        """
+        page_type = cast(Any, SoqlPage)[record_type]
+        path, params = f"{self.data_path}/query", {"q": soql}
+        next_url: str | None = path
+        while next_url is not None:
+            url, query = next_url, params if next_url is path else None
+
+            async def fetch(url: str = url, query: dict[str, str] | None = query) -> HttpResponse:
+                return await self._call(
+                    "GET",
+                    url,
+                    endpoint=QUERY,
+                    params=query,
+                    headers=self._query_options,
+                    priority=priority,
+                )
+
+            response = await self.run_with_retries(fetch, endpoint=QUERY)
+            page = cast(SoqlPage[R], decode_salesforce(response.body, page_type))
+            yield page
+            next_url = None if page.done else page.nextRecordsUrl
+
+    async def query_all(
+        self, soql: str, record_type: type[R], *, priority: str | None = None
+    ) -> list[R]:
+        """Return every record of `soql` (all pages)."""
+        records: list[R] = []
+        async for page in self.pages(soql, record_type, priority=priority):
+            records.extend(page.records)
+        return records
+
+    async def won_opportunities(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfOpportunity]:
+        """Won Opportunities whose ``SystemModstamp`` is after `since` (all, when None)."""
+        return await self._changed("Opportunity", SfOpportunity, "IsWon = true", since, priority)
+
+    async def milestones(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfMilestone]:
+        """``Milestone__c`` records changed after `since` (all, when None)."""
+        return await self._changed("Milestone__c", SfMilestone, None, since, priority)
+
+    async def _changed(
+        self,
+        sobject: str,
+        record_type: type[Any],
+        where: str | None,
+        since: datetime.datetime | None,
+        priority: str | None,
+    ) -> ChangedRecords[Any]:
+        conditions = [where] if where else []
+        if since is not None:
+            conditions.append(f"SystemModstamp > {soql_datetime(since)}")
+        soql = f"SELECT {', '.join(self._select(record_type))} FROM {sobject}"
+        if conditions:
+            soql += " WHERE " + " AND ".join(conditions)
+        # oldest change first, so a watermark taken part-way never skips a record
+        soql += " ORDER BY SystemModstamp ASC, Id ASC"
+        records = await self.query_all(soql, record_type, priority=priority)
+        stamps = [r.SystemModstamp for r in records if r.SystemModstamp is not None]
+        return ChangedRecords(records=records, watermark=max(stamps, default=since))
+
+    def _select(self, record_type: type[Any]) -> list[str]:
+        names = [f.encode_name for f in msgspec.structs.fields(record_type)]
+        skip = {"attributes"} | (set() if self._multi_currency else {"CurrencyIsoCode"})
+        return [n for n in names if n not in skip]
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
+        """Upsert the batch through sObject Collections: one call per object and 200 records.
+
+        Returns, per command, `Upserted` or the error for that command: a record Salesforce
+        refused is a `RemoteRejected` with its status code while the others commit
+        (``allOrNone`` false); a call that failed as a whole fails each of its records.
+        """
+        results: list[object] = [None] * len(commands)
+        groups: dict[tuple[str, str, str | None], list[tuple[int, UpsertRecord]]] = {}
+        for index, command in enumerate(commands):
+            if not isinstance(command, UpsertRecord):
+                results[index] = TypeError(f"salesforce cannot run {type(command).__name__}")
+                continue
+            field = command.external_id_field or self.external_id_field(command.sobject)
+            key = (command.sobject, field, command.priority)
+            groups.setdefault(key, []).append((index, command))
+        for (sobject, field, priority), items in groups.items():
+            for chunk in chunk_upserts(items):
+                for index, outcome in zip(
+                    (i for i, _ in chunk),
+                    await self._upsert_chunk(sobject, field, priority, [c for _, c in chunk]),
+                    strict=True,
+                ):
+                    results[index] = outcome
+        return results
+
+    async def _upsert_chunk(
+        self, sobject: str, field: str, priority: str | None, commands: list[UpsertRecord]
+    ) -> Sequence[object]:
+        body = collection_body(sobject, field, commands)
+        path = f"{self.data_path}/composite/sobjects/{sobject}/{field}"
+
+        async def upsert() -> HttpResponse:
+            return await self._call(
+                "PATCH",
+                path,
+                endpoint=COLLECTIONS,
+                body=body,
+                headers={"Content-Type": "application/json"},
+                priority=priority,
+            )
+
+        self.count_batch(len(commands))
+        try:
+            response = await self.run_with_retries(
+                upsert, endpoint=COLLECTIONS, attempt=min(c.attempt for c in commands)
+            )
+            return read_results(self.system, response.body, len(commands))
+        except MediatorError as exc:
+            return [exc] * len(commands)
+
+    # -- one authorized call --------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        priority: str | None = None,
+    ) -> HttpResponse:
+        session = await self.auth.session()
+        try:
+            return await self._send(
+                session, method, path, endpoint, params, body, headers, priority
+            )
+        except RemoteRejected as exc:
+            if exc.status != 401:
+                raise
+        fresh = await self.auth.refresh(session)
+        try:
+            return await self._send(fresh, method, path, endpoint, params, body, headers, priority)
+        except RemoteRejected as exc:
+            if exc.status == 401:
+                raise AuthenticationFailed(
+                    self.system, f"a fresh session was refused too: {exc.code}"
+                ) from exc
+            raise
+
+    async def _send(
+        self,
+        session: SalesforceSession,
+        method: str,
+        path: str,
+        endpoint: str,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+        priority: str | None,
+    ) -> HttpResponse:
+        url = path if path.startswith(("http://", "https://")) else session.instance_url + path
+        try:
+            return await self.transport.send(
+                method,
+                url,
+                endpoint=endpoint,
+                params=params,
+                body=body,
+                headers={**(headers or {}), **session.authorization()},
+                priority=priority,
+            )
+        except RemoteRejected as exc:
+            if exc.code == "REQUEST_LIMIT_EXCEEDED" and exc.retry_after is None:
+                raise self._limit_refusal(exc, endpoint, priority) from exc
+            raise
+
+    def _limit_refusal(
+        self, exc: RemoteRejected, endpoint: str, priority: str | None
+    ) -> MediatorError:
+        quota = self.transport.policy_for(endpoint).quota
+        if quota is not None and quota.available(priority=priority) < 1:
+            resets = quota.resets_at(priority=priority)
+            return QuotaExhausted(self.system, resets, priority=priority or "")
+        return RemoteRejected(
+            self.system, exc.status, exc.code, exc.detail, retry_after=self.limit_pause
+        )
+
+
+def soql_datetime(moment: datetime.datetime) -> str:
+    """Format `moment` as a SOQL datetime literal in UTC with milliseconds."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    utc = moment.astimezone(datetime.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
