@@ -1,4 +1,4 @@
-"""Harvest v2 ↔ canonical: read clients, projects, people, rates, time and expenses; write setup.
+"""Harvest v2 → canonical: clients, projects, people, rates, time, expenses (writes: harvest_write).
 
 Money: a client's rates and fees are in the client's currency (``client.currency``); cost
 rates are in the account's currency, which the caller passes as `account_currency`.
@@ -29,18 +29,13 @@ from mediator.errors import DecodeError
 __all__ = [
     "assignment_from_harvest",
     "client_from_harvest",
-    "client_to_harvest",
     "consultant_from_harvest",
     "decode_harvest",
-    "encode_harvest",
     "expense_from_harvest",
     "expenses_from_harvest",
     "project_from_harvest",
-    "project_to_harvest",
-    "task_assignment_to_harvest",
     "time_entries_from_harvest",
     "time_entry_from_harvest",
-    "user_assignment_to_harvest",
 ]
 
 SYSTEM: Final = "harvest"
@@ -58,7 +53,6 @@ _DECODERS: Mapping[type[msgspec.Struct], WireDecoder[msgspec.Struct]] = MappingP
         )
     }
 )  # fmt: skip
-_ENCODER = msgspec.json.Encoder(decimal_format="number")  # Harvest takes rates as numbers
 
 
 def decode_harvest(body: bytes | str, type: type[W]) -> W:
@@ -69,11 +63,6 @@ def decode_harvest(body: bytes | str, type: type[W]) -> W:
     result = decoder.decode(body)
     assert isinstance(result, type)
     return result
-
-
-def encode_harvest(body: dict[str, object]) -> bytes:
-    """Encode a request body for Harvest: JSON, Decimals as numbers, None values left out."""
-    return _ENCODER.encode({key: value for key, value in body.items() if value is not None})
 
 
 _Memo = dict[tuple[Decimal, str], Money]
@@ -266,75 +255,3 @@ def expenses_from_harvest(body: bytes | str, *, account_currency: str) -> Page[E
         for i, expense in enumerate(page.expenses)
     ]
     return Page(items=items, next_url=page.links.next, total=page.total_entries)
-
-
-def client_to_harvest(client: Client) -> dict[str, object]:
-    """Return the body that creates or updates `client` in Harvest."""
-    address = client.billing_address
-    lines = (
-        None
-        if address is None
-        else "\n".join(
-            part
-            for part in (
-                address.street,
-                " ".join(p for p in (address.postal_code, address.city) if p),
-                address.region,
-                address.country,
-            )
-            if part
-        )
-    )
-    return {
-        "name": client.name,
-        "currency": client.currency,
-        "is_active": client.is_active,
-        "address": lines,
-    }
-
-
-def project_to_harvest(project: Project, *, harvest_client_id: int) -> dict[str, object]:
-    """Return the body that creates `project` under the Harvest client `harvest_client_id`.
-
-    Time-and-materials projects bill by person (each assignment's rate); fixed-fee and
-    retainer projects are billed from milestones and schedules, so Harvest bills nothing.
-    """
-    fixed = project.billing_model == "fixed_fee"
-    t_and_m = project.billing_model == "time_and_materials"
-    return {
-        "client_id": harvest_client_id,
-        "name": project.name,
-        "code": project.code,
-        "is_active": project.is_active,
-        "is_billable": project.is_billable,
-        "is_fixed_fee": fixed,
-        "fee": None if project.fee is None else project.fee.to_decimal(),
-        "bill_by": "People" if t_and_m else "none",
-        "budget_by": "project_cost" if project.budget is not None else "none",
-        "cost_budget": None if project.budget is None else project.budget.to_decimal(),
-        "starts_on": project.starts_on,
-        "ends_on": project.ends_on,
-    }
-
-
-def user_assignment_to_harvest(
-    assignment: Assignment, *, harvest_user_id: int
-) -> dict[str, object]:
-    """Return the body of ``POST /v2/projects/{id}/user_assignments`` for `assignment`."""
-    rate = assignment.bill_rate
-    return {
-        "user_id": harvest_user_id,
-        "is_active": True,
-        "hourly_rate": None if rate is None else rate.to_decimal(),
-    }
-
-
-def task_assignment_to_harvest(
-    *, harvest_task_id: int, billable: bool, hourly_rate: Money | None = None
-) -> dict[str, object]:
-    """Return the body of ``POST /v2/projects/{id}/task_assignments``."""
-    return {
-        "task_id": harvest_task_id,
-        "billable": billable,
-        "hourly_rate": None if hourly_rate is None else hourly_rate.to_decimal(),
-    }

@@ -12,8 +12,6 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, TypeVar
 
-import msgspec
-
 from mediator.codecs import salesforce_wire as wire
 from mediator.codecs.engagements import (
     BillingModel,
@@ -30,18 +28,14 @@ from mediator.codecs.validation import WireDecoder
 from mediator.errors import DecodeError
 
 __all__ = [
-    "account_sync_fields",
-    "account_to_salesforce",
     "accounts_from_soql",
     "change_order_from_salesforce",
     "client_from_salesforce",
     "decode_salesforce",
-    "encode_salesforce",
     "engagement_from_salesforce",
     "milestone_from_salesforce",
     "milestones_from_soql",
     "opportunities_from_soql",
-    "opportunity_to_salesforce",
 ]
 
 SYSTEM: Final = "salesforce"
@@ -57,7 +51,6 @@ _WIRE_TYPES: tuple[object, ...] = (
 _DECODERS: Mapping[object, WireDecoder[object]] = MappingProxyType(
     {kind: WireDecoder(SYSTEM, kind) for kind in _WIRE_TYPES}  # type: ignore[arg-type]  # aliases
 )
-_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 _MODELS: Mapping[str, BillingModel] = MappingProxyType(
     {
@@ -68,9 +61,6 @@ _MODELS: Mapping[str, BillingModel] = MappingProxyType(
         "fixed-fee": "fixed_fee",
         "retainer": "retainer",
     }
-)
-_MODEL_LABELS: Mapping[BillingModel, str] = MappingProxyType(
-    {"time_and_materials": "Time & Materials", "fixed_fee": "Fixed Fee", "retainer": "Retainer"}
 )
 _STATUSES: Mapping[str, MilestoneStatus] = MappingProxyType(
     {"planned": "planned", "approved": "approved", "invoiced": "invoiced", "cancelled": "cancelled"}
@@ -85,11 +75,6 @@ def decode_salesforce(body: bytes | str, type: type[T]) -> T:
     if decoder is None:
         raise TypeError(f"{type!r} is not a Salesforce wire type")
     return decoder.decode(body)  # type: ignore[return-value]  # keyed by the same type
-
-
-def encode_salesforce(fields: Mapping[str, object]) -> bytes:
-    """Encode an sObject body: JSON with Decimals as numbers and dates as ISO text."""
-    return _ENCODER.encode(dict(fields))
 
 
 def _fail(path: str, field: str, reason: str) -> DecodeError:
@@ -270,61 +255,3 @@ def milestones_from_soql(body: bytes | str, *, org_currency: str) -> Page[Milest
         for i, m in enumerate(page.records)
     ]
     return Page(items=items, next_url=page.nextRecordsUrl, total=page.totalSize)
-
-
-def account_sync_fields(
-    *,
-    erp_party_id: str | None = None,
-    psa_client_id: str | None = None,
-    billing_customer_id: str | None = None,
-    status: str | None = None,
-) -> dict[str, object]:
-    """Return the Account fields the flows write back (only those given), for a PATCH."""
-    fields = {
-        "ERP_Party_Id__c": erp_party_id,
-        "PSA_Client_Id__c": psa_client_id,
-        "Billing_Customer_Id__c": billing_customer_id,
-        "Sync_Status__c": status,
-    }
-    return {name: value for name, value in fields.items() if value is not None}
-
-
-def account_to_salesforce(client: Client) -> dict[str, object]:
-    """Return the Account fields that represent `client` (seeding a sandbox, the demo)."""
-    address = client.billing_address or Address()
-    exempt = {"exempt": "Exempt", "reverse": "Reverse charge"}.get(client.tax.exempt)
-    fields: dict[str, object | None] = {
-        "Name": client.name,
-        "ParentId": client.parent_id,
-        "BillingStreet": address.street,
-        "BillingCity": address.city,
-        "BillingState": address.region,
-        "BillingPostalCode": address.postal_code,
-        "BillingCountryCode": address.country,
-        "Tax_Id__c": client.tax.tax_id,
-        "Tax_Exempt__c": exempt,
-        "Legal_Entity__c": client.legal_entity,
-        "CurrencyIsoCode": client.currency,
-    }
-    return {name: value for name, value in fields.items() if value is not None}
-
-
-def opportunity_to_salesforce(
-    engagement: Engagement, *, stage: str = "Closed Won"
-) -> dict[str, object]:
-    """Return the Opportunity fields that represent `engagement` (seeding a sandbox, the demo)."""
-    fields: dict[str, object | None] = {
-        "Name": engagement.name,
-        "AccountId": engagement.client_id,
-        "StageName": stage,
-        "CloseDate": engagement.won_on,
-        "Amount": None if engagement.value is None else engagement.value.to_decimal(),
-        "CurrencyIsoCode": engagement.currency,
-        "Billing_Model__c": _MODEL_LABELS[engagement.billing_model],
-        "Service_Line__c": engagement.service_line,
-        "Delivery_Region__c": engagement.delivery_region,
-        "Legal_Entity__c": engagement.legal_entity,
-        "Payment_Terms_Days__c": engagement.payment_terms_days,
-        "Retainer_Interval__c": engagement.retainer_interval,
-    }
-    return {name: value for name, value in fields.items() if value is not None}

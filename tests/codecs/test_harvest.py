@@ -16,22 +16,24 @@ from mediator.codecs import Assignment, Client, Money, Project, TimeEntry
 from mediator.codecs.harvest import (
     assignment_from_harvest,
     client_from_harvest,
-    client_to_harvest,
     consultant_from_harvest,
     decode_harvest,
-    encode_harvest,
     expenses_from_harvest,
     project_from_harvest,
-    project_to_harvest,
-    task_assignment_to_harvest,
     time_entries_from_harvest,
-    user_assignment_to_harvest,
 )
 from mediator.codecs.harvest_wire import (
     HvClientPage,
     HvProjectPage,
     HvUserAssignmentPage,
     HvUserPage,
+)
+from mediator.codecs.harvest_write import (
+    client_to_harvest,
+    encode_harvest,
+    project_to_harvest,
+    task_assignment_to_harvest,
+    user_assignment_to_harvest,
 )
 from mediator.errors import DecodeError
 from mediator.sandbox.harvest.listing import list_page

@@ -13,17 +13,13 @@ from hypothesis import strategies as st
 
 from mediator.codecs import Address, Client, Engagement, Money, TaxProfile
 from mediator.codecs.salesforce import (
-    account_sync_fields,
-    account_to_salesforce,
     accounts_from_soql,
     change_order_from_salesforce,
     client_from_salesforce,
     decode_salesforce,
-    encode_salesforce,
     engagement_from_salesforce,
     milestones_from_soql,
     opportunities_from_soql,
-    opportunity_to_salesforce,
 )
 from mediator.codecs.salesforce_wire import (
     SfAccount,
@@ -32,6 +28,12 @@ from mediator.codecs.salesforce_wire import (
     SfError,
     SfOpportunity,
     SfSaveResult,
+)
+from mediator.codecs.salesforce_write import (
+    account_sync_fields,
+    account_to_salesforce,
+    encode_salesforce,
+    opportunity_to_salesforce,
 )
 from mediator.errors import DecodeError
 
