@@ -15,11 +15,11 @@ import msgspec
 from mediator.codecs.envelope import Envelope, new_id
 from mediator.journal._rows import (
     CHUNK,
-    INSERT_ACCEPTED,
     INSERT_REPLAY,
     accepted_row,
     dead_letter_query,
     envelope_of,
+    insert_accepted,
     select_entries,
     stored_time,
 )
@@ -49,7 +49,7 @@ def insert_envelopes(
     for index, env in enumerate(envelopes):
         if first.setdefault(env.idempotency_key, index) == index:
             rows.append(accepted_row(env, now))
-    inserted = conn.executemany(INSERT_ACCEPTED, rows).rowcount
+    inserted = insert_accepted(conn, rows)
     if inserted == len(envelopes):  # the common case: all new, nothing to look up
         return [Appended(envelope=env, duplicate=False) for env in envelopes]
     stored: dict[str, Envelope] = {}

@@ -23,6 +23,14 @@ INSERT_ACCEPTED = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
 )
 
+_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
+# Multi-row statements of a few fixed sizes (so they stay in the statement cache). One statement
+# of 256 rows is one trip into SQLite without the GIL, where executemany takes 256 trips and must
+# win the GIL back from the event loop after each (bench/journal: `writer_choice` and the
+# executemany ceiling).
+_SHAPES = (256, 64, 16, 4, 1)
+_INSERT_MANY = {n: INSERT_ACCEPTED.replace(_VALUES, ", ".join([_VALUES] * n)) for n in _SHAPES}
+
 INSERT_REPLAY = (
     "INSERT INTO entries (id, idem, key, kind, source, occurred_at, schema_version, "
     "traceparent, attempt, payload, accepted_at, state, updated_at, replay_of, replay_count) "
@@ -70,6 +78,19 @@ def accepted_row(envelope: Envelope, now: float) -> Row:
         now,
         now,
     )
+
+
+def insert_accepted(conn: sqlite3.Connection, rows: list[Row]) -> int:
+    """Insert rows of `accepted_row` (ignoring known ids and keys); return how many went in."""
+    inserted = 0
+    start, total = 0, len(rows)
+    for size in _SHAPES:
+        statement = _INSERT_MANY[size]
+        while total - start >= size:
+            params = [value for row in rows[start : start + size] for value in row]
+            inserted += conn.execute(statement, params).rowcount
+            start += size
+    return inserted
 
 
 def envelope_of(row: Sequence[object]) -> Envelope:
