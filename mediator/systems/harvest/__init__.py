@@ -1,0 +1,24 @@
+"""The Harvest v2 connector: three headers, cursor pages, writes made idempotent by look-ups."""
+
+from mediator.systems.harvest.commands import (
+    AssignTask,
+    AssignUser,
+    ChangedEntries,
+    CreateClient,
+    CreateProject,
+    CreateTimeEntry,
+    HarvestWritten,
+)
+from mediator.systems.harvest.connector import HarvestConnector, harvest_error_code
+
+__all__ = [
+    "AssignTask",
+    "AssignUser",
+    "ChangedEntries",
+    "CreateClient",
+    "CreateProject",
+    "CreateTimeEntry",
+    "HarvestConnector",
+    "HarvestWritten",
+    "harvest_error_code",
+]

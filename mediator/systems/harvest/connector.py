@@ -1,0 +1,312 @@
+"""`HarvestConnector`: Harvest API v2 with its three headers, cursor pages, idempotent writes.
+
+Every call sends ``Authorization: Bearer``, ``Harvest-Account-Id`` and a ``User-Agent`` naming
+the app and a contact (Harvest refuses a call without one). Personal access tokens do not
+refresh: on 401 the token is loaded again from its source (an env variable or a file that an
+operator or a secret manager rotates) and the call is made once more. 429 answers carry
+``Retry-After``; the transport pauses the shared limiter (100 requests / 15 s by default) and
+`run_with_retries` waits it out. Harvest has no bulk endpoint, so a batch is one look-up per
+scope and then one call per command, `concurrency` at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import re
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from typing import TypeVar
+
+import msgspec
+
+from mediator.codecs import harvest_wire as wire
+from mediator.codecs.harvest import decode_harvest
+from mediator.errors import AuthenticationFailed, DecodeError, MediatorError, RemoteRejected
+from mediator.systems.connector import Command, Connector
+from mediator.systems.harvest._kinds import KINDS, Kind, Listing
+from mediator.systems.harvest.commands import ChangedEntries, HarvestWritten
+from mediator.systems.http import HttpResponse, HttpTransport
+from mediator.systems.secrets import Secret
+
+__all__ = ["HarvestConnector", "harvest_error_code"]
+
+P = TypeVar("P", bound=wire.HvPage)
+MAX_PER_PAGE = 2000
+_CODE = re.compile(r"^[a-z_]+$")
+_encode = msgspec.json.Encoder(decimal_format="number").encode  # Harvest takes rates as numbers
+
+
+def harvest_error_code(status: int, body: bytes) -> str | None:
+    """Read Harvest's OAuth-style ``error`` code (``invalid_token``...), if the body has one."""
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    code = decoded.get("error") if isinstance(decoded, dict) else None
+    return code if isinstance(code, str) and _CODE.match(code) else None
+
+
+class HarvestConnector(Connector):
+    """Reads and writes one Harvest account; `execute_batch` takes the commands of `commands`.
+
+    `token` loads the access token (e.g. ``lambda: load_secret("file:/run/harvest-token")``);
+    it is called at the first request and again after a 401. `per_page` sizes list pages.
+    """
+
+    system = "harvest"
+
+    def __init__(
+        self,
+        transport: HttpTransport,
+        *,
+        account_id: str,
+        token: Callable[[], Secret],
+        user_agent: str,
+        per_page: int = MAX_PER_PAGE,
+        concurrency: int = 4,
+        inline_retry_cap: float = 30.0,
+    ) -> None:
+        super().__init__(transport, inline_retry_cap=inline_retry_cap)
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be 1 to {MAX_PER_PAGE}")
+        self.account_id = account_id
+        self.per_page = per_page
+        self.concurrency = concurrency
+        self._load_token = token
+        self._token: Secret | None = None
+        self._user_agent = user_agent
+        self.logins = 0
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def pages(
+        self,
+        path: str,
+        page_type: type[P],
+        params: Mapping[str, str] | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> AsyncIterator[P]:
+        """Yield every page of a list, following ``links.next`` until it is null.
+
+        The first request carries `params` and ``per_page``; the next ones are exactly the
+        links Harvest gave (opaque cursors, never built here). `endpoint` names the policy
+        target (default `path`).
+        """
+        target = endpoint or path
+        url: str | None = path
+        query: dict[str, str] | None = {"per_page": str(self.per_page), **(params or {})}
+        while url is not None:
+
+            async def fetch(url: str = url, query: dict[str, str] | None = query) -> HttpResponse:
+                return await self._call("GET", url, endpoint=target, params=query)
+
+            response = await self.run_with_retries(fetch, endpoint=target)
+            page = decode_harvest(response.body, page_type)
+            yield page
+            url, query = page.links.next, None
+
+    async def approved_time_entries(
+        self, *, since: datetime.datetime | None = None
+    ) -> ChangedEntries[wire.HvTimeEntry]:
+        """Approved time entries updated at or after `since` (all, when None)."""
+        entries: list[wire.HvTimeEntry] = []
+        async for page in self.pages(
+            "/v2/time_entries", wire.HvTimeEntryPage, _approved_since(since)
+        ):
+            entries.extend(e for e in page.time_entries if _approved(e.is_closed, e))
+        return _changed(entries, since)
+
+    async def approved_expenses(
+        self, *, since: datetime.datetime | None = None
+    ) -> ChangedEntries[wire.HvExpense]:
+        """Approved expenses updated at or after `since` (all, when None)."""
+        expenses: list[wire.HvExpense] = []
+        async for page in self.pages("/v2/expenses", wire.HvExpensePage, _approved_since(since)):
+            expenses.extend(e for e in page.expenses if _approved(e.is_closed, e))
+        return _changed(expenses, since)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
+        """Write each command once: look its record up, create it if absent (or update it).
+
+        One listing per scope (all clients; a client's projects; a project's assignments or
+        time entries for the batch's dates) serves the whole batch. Returns `HarvestWritten`
+        or the error of each command; a failed look-up fails the commands of its scope.
+        """
+        results: list[object] = [None] * len(commands)
+        scopes: dict[tuple[type[Command], Hashable], list[int]] = {}
+        for index, command in enumerate(commands):
+            kind = KINDS.get(type(command))
+            if kind is None:
+                results[index] = TypeError(f"harvest cannot run {type(command).__name__}")
+                continue
+            scopes.setdefault((type(command), kind.scope(command)), []).append(index)
+        self.count_batch(len(commands))
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def run_scope(kind: Kind, indexes: list[int]) -> None:
+            members = [commands[i] for i in indexes]
+            try:
+                async with gate:
+                    known = await self._index(kind, kind.listing(members))
+            except MediatorError as exc:
+                for i in indexes:
+                    results[i] = exc
+                return
+            # the same record twice in one batch: the later write must see the earlier one
+            by_key: dict[str, list[int]] = {}
+            for i in indexes:
+                by_key.setdefault(kind.key(commands[i]), []).append(i)
+            async with asyncio.TaskGroup() as group:
+                for same in by_key.values():
+                    group.create_task(run_key(kind, same, known))
+
+        async def run_key(kind: Kind, indexes: list[int], known: dict[str, int]) -> None:
+            for i in indexes:
+                async with gate:
+                    results[i] = await self._write(kind, commands[i], known)
+
+        async with asyncio.TaskGroup() as group:
+            for (command_type, _), indexes in scopes.items():
+                group.create_task(run_scope(KINDS[command_type], indexes))
+        return results
+
+    async def _index(self, kind: Kind, listing: Listing) -> dict[str, int]:
+        known: dict[str, int] = {}
+        pages = self.pages(listing.path, listing.page, listing.params, endpoint=kind.endpoint)
+        async for page in pages:
+            known.update(kind.keys_of(page))
+        return known
+
+    async def _write(self, kind: Kind, command: Command, known: dict[str, int]) -> object:
+        key = kind.key(command)
+        first = True
+
+        async def attempt() -> HarvestWritten:
+            nonlocal first
+            if not first:
+                # the last try may have been carried out with its answer lost: look again
+                again = await self._index(kind, kind.listing([command]))
+                known.update(again)
+            first = False
+            found = known.get(key)
+            if found is not None:
+                if kind.updates_existing:
+                    path, body = kind.update(command, found)
+                    await self._call("PATCH", path, endpoint=kind.endpoint, body=body)
+                return HarvestWritten(id=found, created=False)
+            path, body = kind.create(command)
+            response = await self._call("POST", path, endpoint=kind.endpoint, body=body)
+            made = _created_id(self.system, response)
+            known[key] = made
+            return HarvestWritten(id=made, created=True)
+
+        try:
+            return await self.run_with_retries(
+                attempt, endpoint=kind.endpoint, attempt=command.attempt
+            )
+        except MediatorError as exc:
+            return exc
+
+    # -- one authorized call --------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+        body: dict[str, object] | None = None,
+    ) -> HttpResponse:
+        token = self._current_token()
+        try:
+            return await self._send(token, method, path, endpoint, params, body)
+        except RemoteRejected as exc:
+            if exc.status != 401:
+                raise
+        fresh = self._reload_token(token)
+        try:
+            return await self._send(fresh, method, path, endpoint, params, body)
+        except RemoteRejected as exc:
+            if exc.status == 401:
+                raise AuthenticationFailed(
+                    self.system, f"a reloaded token was refused too: {exc.code}"
+                ) from exc
+            raise
+
+    async def _send(
+        self,
+        token: Secret,
+        method: str,
+        path: str,
+        endpoint: str,
+        params: Mapping[str, str] | None,
+        body: dict[str, object] | None,
+    ) -> HttpResponse:
+        headers = {
+            "Authorization": f"Bearer {token.reveal()}",
+            "Harvest-Account-Id": self.account_id,
+            "User-Agent": self._user_agent,
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return await self.transport.send(
+            method,
+            path,
+            endpoint=endpoint,
+            params=params,
+            body=None
+            if body is None
+            else _encode({k: v for k, v in body.items() if v is not None}),
+            headers=headers,
+        )
+
+    def _current_token(self) -> Secret:
+        if self._token is None:
+            self.logins += 1
+            self._token = self._load_token()
+        return self._token
+
+    def _reload_token(self, refused: Secret) -> Secret:
+        if self._token is not None and self._token != refused:
+            return self._token  # another call already loaded a newer one
+        self.logins += 1
+        fresh = self._load_token()
+        if fresh == refused:
+            raise AuthenticationFailed(self.system, "token refused and its source has no newer")
+        self._token = fresh
+        return fresh
+
+
+class _Created(msgspec.Struct, frozen=True):
+    id: int
+
+
+def _created_id(system: str, response: HttpResponse) -> int:
+    try:
+        return msgspec.json.decode(response.body, type=_Created).id
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise DecodeError(system, "$.id", f"created record without an id: {exc}") from exc
+
+
+def _approved_since(since: datetime.datetime | None) -> dict[str, str]:
+    params = {"approval_status": "approved"}
+    if since is not None:
+        utc = since.astimezone(datetime.UTC) if since.tzinfo else since
+        params["updated_since"] = utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return params
+
+
+def _approved(closed: bool, entry: wire.HvTimeEntry | wire.HvExpense) -> bool:
+    return closed or entry.approval_status == "approved"
+
+
+R = TypeVar("R", wire.HvTimeEntry, wire.HvExpense)
+
+
+def _changed(records: list[R], since: datetime.datetime | None) -> ChangedEntries[R]:
+    stamps = [r.updated_at for r in records if r.updated_at is not None]
+    return ChangedEntries(records=records, watermark=max(stamps, default=since))
