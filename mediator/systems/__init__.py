@@ -2,7 +2,9 @@
 
 from mediator.systems.actor import SystemActor
 from mediator.systems.connector import Command, Connector, ConnectorStatistics
+from mediator.systems.harvest import HarvestConnector
 from mediator.systems.http import HttpResponse, HttpTransport, TransportStatistics
+from mediator.systems.salesforce import SalesforceConnector
 from mediator.systems.secrets import Secret, load_secret
 from mediator.systems.stripe import StripeConnector
 
@@ -10,8 +12,10 @@ __all__ = [
     "Command",
     "Connector",
     "ConnectorStatistics",
+    "HarvestConnector",
     "HttpResponse",
     "HttpTransport",
+    "SalesforceConnector",
     "Secret",
     "StripeConnector",
     "SystemActor",
