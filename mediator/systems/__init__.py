@@ -7,6 +7,7 @@ from mediator.systems.http import HttpResponse, HttpTransport, TransportStatisti
 from mediator.systems.salesforce import SalesforceConnector
 from mediator.systems.secrets import Secret, load_secret
 from mediator.systems.stripe import StripeConnector
+from mediator.systems.tryton import TrytonConnector
 
 __all__ = [
     "Command",
@@ -20,5 +21,6 @@ __all__ = [
     "StripeConnector",
     "SystemActor",
     "TransportStatistics",
+    "TrytonConnector",
     "load_secret",
 ]

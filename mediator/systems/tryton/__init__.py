@@ -1,0 +1,29 @@
+"""The Tryton connector: JSON-RPC sessions, paged reads, idempotent batched creates, postings."""
+
+from mediator.systems.tryton.commands import (
+    REFERENCE_FIELDS,
+    CreateRecord,
+    PostedInvoice,
+    PostInvoice,
+    RecordRef,
+)
+from mediator.systems.tryton.connector import TrytonConnector
+from mediator.systems.tryton.session import (
+    FRESH_METHODS,
+    TrytonSession,
+    TrytonSessions,
+    tryton_error_code,
+)
+
+__all__ = [
+    "FRESH_METHODS",
+    "REFERENCE_FIELDS",
+    "CreateRecord",
+    "PostInvoice",
+    "PostedInvoice",
+    "RecordRef",
+    "TrytonConnector",
+    "TrytonSession",
+    "TrytonSessions",
+    "tryton_error_code",
+]

@@ -1,0 +1,90 @@
+"""The effects a flow asks of Tryton, and what comes back.
+
+Tryton has no idempotency key, so every write names an external reference that the record
+itself carries in a searchable field, and the connector looks it up before creating: a retry
+after a lost answer finds the first record instead of making a second. The field per model
+(`REFERENCE_FIELDS`) was chosen against a real trytond 8.2, where read-only fields cannot be
+written over RPC ("You are not allowed to modify the field …"):
+
+- ``party.party.code``: unique, and taken as given instead of drawn from the sequence;
+- ``project.work.name``: ``number`` is read-only (sequence-drawn) and there is no other
+  writable unique field, so the flow names projects uniquely (``P-1042 Website relaunch``);
+- ``timesheet.line.description``: ``uuid`` is unique but read-only over RPC, so the flow puts
+  the time entry's key in the description (``Design review [time_entry:123]``);
+- ``account.invoice.reference``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from types import MappingProxyType
+
+import msgspec
+
+from mediator.codecs import RpcValue
+from mediator.systems.connector import Command
+
+__all__ = [
+    "REFERENCE_FIELDS",
+    "CreateRecord",
+    "PostInvoice",
+    "PostedInvoice",
+    "RecordRef",
+]
+
+REFERENCE_FIELDS = MappingProxyType(
+    {
+        "party.party": "code",
+        "project.work": "name",
+        "timesheet.line": "description",
+        "account.invoice": "reference",
+    }
+)
+"""The field that carries a record's external reference, per model."""
+
+
+class CreateRecord(Command, frozen=True, kw_only=True):
+    """Create one `model` record from `values` unless one with `reference` exists.
+
+    The connector writes `reference` into the model's reference field (a value already there
+    must equal it). Queued creates of one model go to Tryton as one list ``create``; the
+    result is a `RecordRef`.
+    """
+
+    model: str
+    values: dict[str, RpcValue]
+    reference: str
+
+
+class PostInvoice(Command, frozen=True, kw_only=True):
+    """Create the customer invoice `values` (lines as a ``create`` action), validate and post it.
+
+    `reference` goes to ``account.invoice.reference`` and is looked up first, so a retry
+    continues an invoice left in draft or validated and never makes a second one. The result
+    is a `PostedInvoice`.
+    """
+
+    values: dict[str, RpcValue]
+    reference: str
+
+
+class RecordRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A record made (or found) for a `CreateRecord`; `existed` when the lookup found it."""
+
+    model: str
+    id: int
+    reference: str
+    existed: bool
+
+
+class PostedInvoice(msgspec.Struct, frozen=True, kw_only=True):
+    """A posted customer invoice as Tryton numbered and totalled it."""
+
+    id: int
+    reference: str
+    number: str
+    state: str
+    invoice_date: dt.date | None
+    total_amount: Decimal
+    existed: bool

@@ -1,0 +1,159 @@
+"""`TrytonConnector`: a Tryton ERP database over JSON-RPC, as one system actor's connector.
+
+Reads are ``search_read`` in pages of `page_size` (offset/limit, ordered by id) until a short
+page. Writes are `CreateRecord` (queued creates of one model coalesced into one list
+``create`` after one lookup of their references) and `PostInvoice` (create, validate, post);
+`mediator.systems.tryton.writes` has the how. Every call goes through the shared policies
+(bulkhead: trytond serves SQLite with one worker) and `run_with_retries`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aiohttp
+
+from mediator.clock import Clock
+from mediator.codecs import RpcValue
+from mediator.errors import DecodeError, MediatorError
+from mediator.policies import PolicyRegistry
+from mediator.systems.connector import Command, Connector
+from mediator.systems.http import HttpTransport
+from mediator.systems.secrets import Secret
+from mediator.systems.tryton.commands import CreateRecord, PostInvoice
+from mediator.systems.tryton.session import TrytonSession, TrytonSessions, tryton_error_code
+from mediator.systems.tryton.writes import create_records, post_invoice
+
+__all__ = ["TrytonConnector"]
+
+Row = dict[str, RpcValue]
+
+
+class TrytonConnector(Connector):
+    """One Tryton database, logged in as `login` with `password`.
+
+    `fresh_window` should be below the server's ``[session] timeout`` (300 s by default): an
+    invoice is posted from a session used within it. `max_create` bounds one list ``create``.
+    """
+
+    system = "tryton"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        database: str,
+        login: str,
+        password: Secret,
+        policies: PolicyRegistry,
+        clock: Clock,
+        session: aiohttp.ClientSession | None = None,
+        fresh_window: float = 240.0,
+        page_size: int = 100,
+        max_create: int = 100,
+        inline_retry_cap: float = 30.0,
+    ) -> None:
+        transport = HttpTransport(
+            system=self.system,
+            base_url=base_url,
+            policies=policies,
+            clock=clock,
+            error_code=tryton_error_code,
+            session=session,
+        )
+        super().__init__(transport, inline_retry_cap=inline_retry_cap)
+        self.sessions = TrytonSessions(
+            transport,
+            clock,
+            database=database,
+            login=login,
+            password=password,
+            fresh_window=fresh_window,
+        )
+        self.page_size = page_size
+        self.max_create = max_create
+
+    @property
+    def logins(self) -> int:
+        """How many times this connector has logged in."""
+        return self.sessions.logins
+
+    @property
+    def session(self) -> TrytonSession | None:
+        """The session in use, if logged in."""
+        return self.sessions.session
+
+    # -- calls --------------------------------------------------------------------------------
+
+    async def call(self, method: str, *args: RpcValue, attempt: int = 1) -> RpcValue:
+        """Call `method` (``model.party.party.read``) with `args`; the context is appended.
+
+        Transient failures are retried on the clock (`run_with_retries`); a lost session is
+        replaced once per call. Raises `RemoteRejected` with the exception name as `code`
+        (``UserError``) when Tryton refuses.
+        """
+        return await self.run_with_retries(
+            lambda: self.call_once(method, *args), endpoint=method, attempt=attempt
+        )
+
+    async def call_once(self, method: str, *args: RpcValue) -> RpcValue:
+        """Call `method` once, without retries (for steps retried as a unit)."""
+        return await self.sessions.call(method, list(args))
+
+    async def search_read(
+        self,
+        model: str,
+        domain: list[RpcValue],
+        fields: Sequence[str],
+        *,
+        page_size: int | None = None,
+    ) -> list[Row]:
+        """Every `model` record matching `domain`, by id, reading page after page to the end."""
+        limit = page_size or self.page_size
+        rows: list[Row] = []
+        while True:
+            page = await self.call(
+                f"model.{model}.search_read",
+                domain,
+                len(rows),
+                limit,
+                [["id", "ASC"]],
+                list(fields),
+            )
+            found = _rows(page, model)
+            rows.extend(found)
+            if len(found) < limit:
+                return rows
+
+    async def read(self, model: str, ids: Sequence[int], fields: Sequence[str]) -> list[Row]:
+        """Read `fields` of the `model` records `ids`, in that order."""
+        return _rows(await self.call(f"model.{model}.read", list(ids), list(fields)), model)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
+        """Creates of one model as one list create each; invoices one by one.
+
+        Returns a `RecordRef` or `PostedInvoice` per command, or the error that command met.
+        """
+        results: list[object] = [None] * len(commands)
+        creates = [(i, c) for i, c in enumerate(commands) if isinstance(c, CreateRecord)]
+        for (index, _), result in zip(
+            creates, await create_records(self, [c for _, c in creates]), strict=True
+        ):
+            results[index] = result
+        for index, command in enumerate(commands):
+            if isinstance(command, PostInvoice):
+                try:
+                    results[index] = await post_invoice(self, command)
+                except MediatorError as exc:
+                    results[index] = exc
+            elif not isinstance(command, CreateRecord):
+                results[index] = TypeError(f"not a Tryton command: {type(command).__name__}")
+        return results
+
+
+def _rows(answer: RpcValue, model: str) -> list[Row]:
+    if not isinstance(answer, list) or not all(isinstance(row, dict) for row in answer):
+        raise DecodeError("tryton", "$.result", f"{model}: expected a list of records")
+    return answer  # type: ignore[return-value]  # checked: a list of dicts

@@ -1,0 +1,188 @@
+"""Tryton's JSON-RPC calls with a session: login, the `Session` header, relogin, freshness.
+
+``common.db.login`` answers ``[user_id, key, bus]``; every later call carries
+``Authorization: Session base64(login:user_id:key)``. A 401 means the session is gone (idle
+past ``[session] timeout``, logged out, or the server restarted): log in again once and
+repeat the call; a second 401 is `AuthenticationFailed`. Methods declared ``fresh_session``
+(``account.invoice.post``) also answer 401 when the session was idle longer than the server's
+timeout, and the server then deletes it (shared/reference/tryton/REPORT.md pitfall 5), so
+before such a call a session idle longer than `fresh_window` is replaced up front.
+
+A JSON-RPC error arrives as HTTP 200 with ``{"id", "error": [name, args]}``;
+`tryton_error_code` hands the exception name (``UserError``, ``ConcurrencyException``) to
+the classifier, so the transport raises `RemoteRejected(200, name)` and retries only what is
+transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+
+import msgspec
+
+from mediator.clock import Clock
+from mediator.codecs import (
+    RpcValue,
+    TrytonFault,
+    TrytonRequest,
+    decode_tryton_response,
+    encode_tryton_request,
+)
+from mediator.errors import AuthenticationFailed, DecodeError, RemoteRejected
+from mediator.systems.http import HttpTransport
+from mediator.systems.secrets import Secret
+
+__all__ = ["FRESH_METHODS", "TrytonSession", "TrytonSessions", "tryton_error_code"]
+
+FRESH_METHODS = frozenset({"model.account.invoice.post"})
+"""Methods trytond 8.2 declares with ``fresh_session=True`` that the connector calls."""
+
+_JSON = {"Content-Type": "application/json"}
+_HEAD = 64  # the envelope's first keys are within this many bytes: {"id":123,"error":
+
+
+def tryton_error_code(status: int, body: bytes) -> str | None:
+    """Return the exception name of an error envelope (``ServerError`` for an unexpected one).
+
+    Only the head of a body is looked at unless it is an error envelope, so a large
+    ``search_read`` answer is not parsed twice.
+    """
+    head = body[:_HEAD]
+    at = head.find(b'"error":')
+    if at < 0 or 0 <= head.find(b'"result":') < at:
+        return None
+    try:
+        return decode_tryton_response(body).error.name  # type: ignore[union-attr]  # has error
+    except (DecodeError, AttributeError):
+        return None
+
+
+class TrytonSession(msgspec.Struct, frozen=True, kw_only=True):
+    """A logged-in session; `key` is a credential and prints as `Secret` does."""
+
+    login: str
+    user_id: int
+    key: Secret
+
+    def authorization(self) -> str:
+        """Return the ``Authorization`` header value: ``Session base64(login:id:key)``."""
+        token = f"{self.login}:{self.user_id}:{self.key.reveal()}".encode()
+        return "Session " + base64.b64encode(token).decode()
+
+
+class TrytonSessions:
+    """Sessions for one database: `call` logs in when needed and relogs in once on 401."""
+
+    def __init__(
+        self,
+        transport: HttpTransport,
+        clock: Clock,
+        *,
+        database: str,
+        login: str,
+        password: Secret,
+        language: str = "en",
+        fresh_window: float = 240.0,
+    ) -> None:
+        self._transport = transport
+        self._clock = clock
+        self.path = f"/{database}/rpc/"  # the slash matters: without it trytond answers 308
+        self._login_name = login
+        self._password = password
+        self._language = language
+        self._fresh_window = fresh_window
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self.session: TrytonSession | None = None
+        self.context: dict[str, RpcValue] = {}
+        self.logins = 0
+        self._last_used = 0.0
+
+    async def call(self, method: str, params: list[RpcValue]) -> RpcValue:
+        """Call `method` with `params` (context not included) in a live session."""
+        session = await self._current(method)
+        try:
+            return await self._post(method, [*params, self.context], session)
+        except RemoteRejected as exc:
+            if exc.status != 401:
+                raise
+        session = await self._relogin(session)
+        try:
+            return await self._post(method, [*params, self.context], session)
+        except RemoteRejected as exc:
+            if exc.status == 401:
+                raise AuthenticationFailed(
+                    "tryton", f"{method} refused the session just opened for {self._login_name}"
+                ) from exc
+            raise
+
+    async def _current(self, method: str) -> TrytonSession:
+        session = self.session
+        if session is None:
+            return await self._relogin(None)
+        idle = self._clock.monotonic() - self._last_used
+        if method in FRESH_METHODS and idle > self._fresh_window:
+            return await self._relogin(session)
+        return session
+
+    async def _relogin(self, stale: TrytonSession | None) -> TrytonSession:
+        async with self._lock:
+            # Calls refused with the same stale session log in once between them.
+            if self.session is not None and self.session is not stale:
+                return self.session
+            self.session = None
+            params: list[RpcValue] = [
+                self._login_name,
+                {"password": self._password.reveal()},
+                self._language,
+            ]
+            try:
+                answer = await self._post("common.db.login", params, None)
+            except RemoteRejected as exc:
+                if exc.status == 401 or exc.code == "LoginException":
+                    raise AuthenticationFailed(
+                        "tryton", f"login {self._login_name} refused ({exc.status} {exc.code})"
+                    ) from exc
+                raise
+            if not (isinstance(answer, list) and len(answer) >= 2):
+                raise DecodeError("tryton", "$.result", "login answer is not [user_id, key]")
+            user_id, key = answer[0], answer[1]
+            if not isinstance(user_id, int) or not isinstance(key, str):
+                raise DecodeError("tryton", "$.result", "login answer is not [user_id, key]")
+            session = TrytonSession(
+                login=self._login_name, user_id=user_id, key=Secret(key, source="tryton login")
+            )
+            self.logins += 1
+            if not self.context:
+                preferences = await self._post(
+                    "model.res.user.get_preferences", [True, {}], session
+                )
+                if not isinstance(preferences, dict):
+                    raise DecodeError("tryton", "$.result", "preferences are not a map")
+                self.context = preferences
+            self.session = session
+            return session
+
+    async def _post(
+        self, method: str, params: list[RpcValue], session: TrytonSession | None
+    ) -> RpcValue:
+        body = encode_tryton_request(
+            TrytonRequest(id=next(self._ids), method=method, params=params)
+        )
+        headers = dict(_JSON)
+        if session is not None:
+            headers["Authorization"] = session.authorization()
+        response = await self._transport.send(
+            "POST", self.path, endpoint=method, body=body, headers=headers
+        )
+        self._last_used = self._clock.monotonic()
+        answer = decode_tryton_response(response.body)
+        if answer.error is not None:  # an error the classifier took for success: still one
+            raise _rejected(answer.error, response.status)
+        return answer.result
+
+
+def _rejected(fault: TrytonFault, status: int) -> RemoteRejected:
+    return RemoteRejected("tryton", status, fault.name, fault.message[:300])
