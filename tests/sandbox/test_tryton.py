@@ -302,8 +302,8 @@ async def test_bare_requests_get_http_statuses(erp: tuple[TrytonSandbox, Client]
             "params": [[{"code": "x"}], c.context],
         },
     )
-    assert status == 400
-    assert body[0] == "UserError"
+    assert status == 400  # a UserError without the envelope is a werkzeug page
+    assert b"A value is required" in body
     status, _, headers = await c.post("/tryton/rpc", {"id": 3, "method": "x", "params": []})
     assert status == 308
     assert headers["Location"] == "/tryton/rpc/"
@@ -315,7 +315,7 @@ async def test_bare_requests_get_http_statuses(erp: tuple[TrytonSandbox, Client]
         "/nosuchdb/rpc/",
         {"id": 4, "method": "common.db.login", "params": ["admin", {"password": "x"}, "en"]},
     )
-    assert status == 503
+    assert status == 404  # trytond 8.2 under gunicorn (the threaded server on SQLite: 503)
 
 
 async def test_authentication_and_throttling(
@@ -336,7 +336,10 @@ async def test_authentication_and_throttling(
     assert "WWW-Authenticate" not in headers
     with pytest.raises(Failure) as caught:
         await anonymous.rpc("common.db.login", ["admin", {}, "en"])
-    assert caught.value.payload == ["LoginException", ["password", "Password", "password"]]
+    assert caught.value.payload == [
+        "LoginException",
+        ["password", "Password for admin", "password"],
+    ]
     for _ in range(5):
         with pytest.raises(Failure) as caught:
             await anonymous.rpc("common.db.login", ["intruder", {"password": "bad"}, "en"])
@@ -382,7 +385,11 @@ async def test_post_needs_a_fresh_session(
     with pytest.raises(Failure) as caught:
         await c.call("account.invoice", "post", [invoice])
     assert caught.value.status == 401
-    await c.call("account.invoice", "post", [invoice])  # the failed call refreshed the session
+    with pytest.raises(Failure) as caught:  # the stale session was deleted
+        await c.call("party.party", "search_count", [])
+    assert caught.value.status == 401
+    await c.login()
+    await c.call("account.invoice", "post", [invoice])
     [row] = await c.call("account.invoice", "read", [invoice], ["state", "invoice_date"])
     assert row["state"] == "posted"
     assert isinstance(row["invoice_date"], dt.date)

@@ -1,17 +1,20 @@
-"""The Tryton JSON-RPC sandbox: routes, the exact envelope rule, login and sessions.
+"""The Tryton JSON-RPC sandbox: routes, the exact envelope rule, login, sessions and access.
 
-`POST /<db>/rpc/` and `POST /<db>/` take database calls (`/<db>/rpc` without the slash is a
-308, as werkzeug answers); `POST /` and `/rpc/` take server calls (`common.server.version`,
-`common.db.list`). A body with exactly the keys id, method and params gets the envelope
-`{id, result}` / `{id, error}` with HTTP 200; any other body gets the bare result and errors
-as HTTP statuses (UserError 400, LoginException 403, UserWarning 409, Concurrency 423, others
-500). Authentication, the method whitelist and the context rule answer 401/403/422
-whatever the envelope.
+`POST /<db>/rpc/` takes database calls (`/<db>/rpc` without the slash is a 308, as werkzeug
+answers); `POST /<db>/`, the route of trytond 6 and 7, is served too unless `legacy_root` is
+off (trytond 8.2 answers 405 there). `POST /` and `/rpc/` take server calls. A body with exactly
+the keys id, method and params gets the envelope `{id, result}` / `{id, error}` with HTTP 200;
+any other body gets the bare result, and errors as werkzeug HTML pages with a status (UserError
+400, LoginException 403, UserWarning 409, Concurrency 423, others 500). Authentication, the
+method whitelist and the context rule answer 401/403/422 whatever the envelope. Every answer
+carries `Connection: close`. The wording was checked against trytond 8.2 under gunicorn
+(tests/tryton_real).
 """
 
 from __future__ import annotations
 
 import base64
+import html
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -28,16 +31,16 @@ from mediator.codecs import (
     tryton_dumps,
 )
 from mediator.errors import DecodeError
-from mediator.sandbox.base import Sandbox
+from mediator.sandbox.base import Handler, Sandbox
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.tryton.database import TrytonDatabase
-from mediator.sandbox.tryton.errors import HttpRefusal, RpcFault
+from mediator.sandbox.tryton.errors import HttpRefusal, RpcFault, user_error
 from mediator.sandbox.tryton.invoices import PayWizard
 from mediator.sandbox.tryton.reference import CompanySetup, install_company
 from mediator.sandbox.tryton.rpc import call_model, call_wizard, known_methods
-from mediator.sandbox.tryton.sessions import Sessions
+from mediator.sandbox.tryton.sessions import Session, Sessions
 
-__all__ = ["TrytonSandbox"]
+__all__ = ["TrytonSandbox", "session_header"]
 
 _BARE_STATUS = {
     "UserError": 400,
@@ -46,42 +49,82 @@ _BARE_STATUS = {
     "ConcurrencyException": 423,
     "RateLimitException": 429,
 }
-_REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
+# werkzeug's reasons and default descriptions, which trytond's aborts show
+_PAGES = {
+    400: (
+        "Bad Request",
+        "The browser (or proxy) sent a request that this server could not understand.",
+    ),
+    401: (
+        "Unauthorized",
+        "The server could not verify that you are authorized to access the "
+        "URL requested. You either supplied the wrong credentials (e.g. a bad password), or "
+        "your browser doesn't understand how to supply the credentials required.",
+    ),
+    403: (
+        "Forbidden",
+        "You don't have the permission to access the requested resource. It is "
+        "either read-protected or not readable by the server.",
+    ),
+    404: (
+        "Not Found",
+        "The requested URL was not found on the server. If you entered the URL "
+        "manually please check your spelling and try again.",
+    ),
+    405: ("Method Not Allowed", "The method is not allowed for the requested URL."),
+    409: ("Conflict", "A conflict happened while processing the request."),
+    422: (
+        "Unprocessable Entity",
+        "The request was well-formed but was unable to be followed due to semantic errors.",
+    ),
+    423: ("Locked", "The resource that is being accessed is locked."),
+    429: (
+        "Too Many Requests",
+        "This user has exceeded an allotted request count. Try again later.",
+    ),
+    500: (
+        "Internal Server Error",
+        "The server encountered an internal error and was unable to complete your request.",
+    ),
+    503: ("Service Unavailable", "The server is temporarily unable to service your request."),
+}
+# models whose ir.model.access needs a group (a user in no group gets an AccessError)
+_GUARDED = {
+    "account.invoice": "Account Invoice",
+    "account.invoice.line": "Account Invoice Line",
+    "account.account": "Account",
+    "account.journal": "Account Journal",
 }
 
 
-def _html(status: int, text: str = "", headers: Mapping[str, str] | None = None) -> web.Response:
-    # werkzeug's error page, which is what trytond's aborts produce
-    reason = _REASONS.get(status, "Error")
+def _page(status: int, text: str = "", headers: Mapping[str, str] | None = None) -> web.Response:
+    reason, default = _PAGES.get(status, ("Error", ""))
     body = (
-        (
-            f"<!doctype html>\n<html lang=en>\n<title>{status} {reason}</title>\n"
-            f"<h1>{reason}</h1>\n<p>{text}</p>\n"
-        )
-        if text
-        else ""
+        f"<!doctype html>\n<html lang=en>\n<title>{status} {reason}</title>\n"
+        f"<h1>{reason}</h1>\n<p>{html.escape(text or default)}</p>\n"
     )
     return web.Response(
-        status=status, text=body, content_type="text/html", headers=dict(headers or {})
+        status=status,
+        text=body,
+        content_type="text/html",
+        charset="utf-8",
+        headers=dict(headers or {}),
     )
+
+
+def session_header(login: str, user_id: int, key: str) -> str:
+    """Return the `Authorization` value for a session: `Session base64(login:id:key)`."""
+    return "Session " + base64.b64encode(f"{login}:{user_id}:{key}".encode()).decode()
 
 
 class TrytonSandbox(Sandbox):
     """A trytond 8.2 server over JSON-RPC with one database, in memory.
 
-    `users` maps logins to passwords (the first is the administrator of the company that
-    `setup` describes). Sessions idle longer than `session_timeout` are no longer "fresh"
-    (`account.invoice.post` then answers 401); more than `max_attempts` failed logins for a
-    name within `session_timeout` answer 429.
+    `users` maps logins to passwords of administrators (the first one administers the company
+    that `setup` describes); users created over RPC with a password can log in too, but belong
+    to no group, so accounting models refuse them. Sessions idle longer than
+    `session_timeout` are no longer "fresh"; more than `max_attempts` failed logins for a name
+    within `session_timeout` answer 429.
     """
 
     product: ClassVar[str] = "tryton"
@@ -96,91 +139,132 @@ class TrytonSandbox(Sandbox):
         users: Mapping[str, str] | None = None,
         session_timeout: float = 300.0,
         max_attempts: int = 5,
+        legacy_root: bool = True,
     ) -> None:
         super().__init__(clock=clock, seed=seed, faults=faults)
         self.database = database
-        self.users = dict(users or {"admin": "admin"})
+        self.legacy_root = legacy_root
+        admins = dict(users or {"admin": "admin"})
         self.db = TrytonDatabase(self.clock, seed=seed)
-        self.setup: CompanySetup = install_company(self.db, login=next(iter(self.users)))
+        first, *others = admins.items()
+        self.setup: CompanySetup = install_company(self.db, login=first[0], password=first[1])
+        for login, password in others:
+            [user] = self.db.create(
+                "res.user",
+                [
+                    {
+                        "name": login,
+                        "login": login,
+                        "password": password,
+                        "company": self.setup.company,
+                    }
+                ],
+            )
+            self.db.tables["res.user"][user]["_groups"] = ["administration", "account"]
         self.sessions = Sessions(self.clock, timeout=session_timeout, max_attempts=max_attempts)
         self.wizards = {"account.invoice.pay": PayWizard()}
         self.employee: int | None = None
 
     def state(self) -> dict[str, object]:
-        """Return every table (tagged values encoded as Tryton JSON would carry them)."""
+        """Return every non-empty table."""
         return {
-            "tables": {model: list(rows.values()) for model, rows in self.db.tables.items() if rows}
+            "tables": {
+                model: [
+                    {k: v for k, v in r.items() if not k.startswith("_") and k != "password"}
+                    for r in rows.values()
+                ]
+                for model, rows in self.db.tables.items()
+                if rows
+            }
         }
 
     def limit_response(self, retry_after: float) -> web.Response:
         """Answer 429, which Tryton only sends from its login throttle."""
-        return _html(429, "Too many requests")
+        return _page(429)
 
     def error_response(self, status: int, message: str) -> web.Response:
-        """Answer werkzeug's HTML error page."""
-        return _html(status, message)
+        """Answer werkzeug's HTML error page for `status`."""
+        return _page(status)
 
     def add_routes(self, app: web.Application) -> None:
         """Add the server-level and database-level JSON-RPC routes."""
+        app.middlewares.append(self._close)
         for path in ("/", "/rpc/"):
             app.router.add_post(path, self._server)
         app.router.add_post("/{db}/rpc/", self._call)
-        app.router.add_post("/{db}/", self._call)
+        app.router.add_post("/{db}/", self._call if self.legacy_root else self._not_allowed)
         app.router.add_post("/{db}/rpc", self._redirect)
 
-    def preferences(self) -> dict[str, object]:
-        """Return what `res.user.get_preferences` answers: the user context."""
-        setup = self.setup
+    def preferences(self, user_id: int) -> dict[str, object]:
+        """Return what `res.user.get_preferences` answers: the user's context."""
+        user = self.db.tables["res.user"].get(user_id, {})
+        company = user.get("company") or self.setup.company
+        employee = user.get("employee") or self.employee
         return {
-            "company": setup.company,
-            "companies": [setup.company],
-            "employee": self.employee,
-            "employees": [self.employee] if self.employee else [],
+            "company": company,
+            "companies": [company],
+            "employee": employee,
+            "employees": [employee] if employee else [],
             "language": "en",
             "language_direction": "ltr",
+            "groups": [],
             "locale": {
                 "date": "%m/%d/%Y",
                 "decimal_point": ".",
                 "thousands_sep": ",",
                 "grouping": [3, 3, 0],
             },
-            "groups": [1],
         }
+
+    @web.middleware
+    async def _close(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # trytond under werkzeug/gunicorn closes every connection
+        response = await handler(request)
+        response.force_close()
+        response.headers["Connection"] = "close"
+        return response
 
     async def _redirect(self, request: web.Request) -> web.Response:
         return web.Response(status=308, headers={"Location": request.path + "/"})
+
+    async def _not_allowed(self, request: web.Request) -> web.Response:
+        return _page(405)
 
     async def _server(self, request: web.Request) -> web.Response:
         return await self._answer(request, None)
 
     async def _call(self, request: web.Request) -> web.Response:
         if request.match_info["db"] != self.database:
-            return _html(503, f"Database '{request.match_info['db']}' doesn't exist!")
+            return _page(404)
         return await self._answer(request, self.database)
 
     async def _answer(self, request: web.Request, database: str | None) -> web.Response:
         if "json" not in request.content_type:
-            return _html(400, "Not a RPC request")
+            return _page(400, "Not a RPC request")
         try:
             call = decode_tryton_request(await request.read())
         except DecodeError:
-            return _html(400, "Unable to get RPC method")
+            return _page(400, "Unable to get RPC method")
         try:
             with self.db.transaction():
                 result = self._dispatch(request, call, database)
         except HttpRefusal as refusal:
-            return _html(refusal.status, refusal.text, refusal.headers)
+            if refusal.plain:
+                return web.Response(
+                    status=refusal.status,
+                    text="",
+                    content_type="text/plain",
+                    charset="utf-8",
+                    headers=refusal.headers,
+                )
+            return _page(refusal.status, refusal.text, refusal.headers)
         except RpcFault as exc:
             if call.envelope:
                 body = encode_tryton_response(TrytonResponse(id=call.id, error=exc.fault))
                 return web.Response(body=body, content_type="application/json")
-            return web.Response(
-                body=tryton_dumps(exc.fault.to_wire()),
-                content_type="application/json",
-                status=_BARE_STATUS.get(exc.fault.name, 500),
-            )
+            return _page(_BARE_STATUS.get(exc.fault.name, 500), exc.fault.message)
         if call.envelope:
-            body = encode_tryton_response(TrytonResponse(id=call.id, result=result))  # type: ignore[arg-type]
+            body = encode_tryton_response(TrytonResponse(id=call.id, result=result))  # type: ignore[arg-type]  # results are RpcValues
         else:
             body = tryton_dumps(result)
         return web.Response(body=body, content_type="application/json")
@@ -194,45 +278,50 @@ class TrytonSandbox(Sandbox):
                 return [self.database]
             if method == "common.authentication.services":
                 return []
-            raise HttpRefusal(404, f"Method {method} not found")
+            raise HttpRefusal(403)
         if method == "common.db.login":
             return self._login(params)
-        if method == "system.listMethods":
-            return known_methods()
-        session = self.sessions.authenticate(request.headers, self.users)
+        session = self.sessions.authenticate(request.headers, self._verify)
         if method == "common.db.logout":
             self.sessions.logout(session)
             return None
+        if method == "system.listMethods":
+            return known_methods()
         kind, _, rest = method.partition(".")
         name, _, verb = rest.rpartition(".")
         if kind == "model":
             if (name, verb) == ("account.invoice", "post"):
-                self.sessions.require_fresh(session)
-            return call_model(self.db, name, verb, params, self.preferences())
+                self.sessions.require_fresh(session, request.headers)
+            self._check_access(session, name)
+            return call_model(self.db, name, verb, params, self.preferences(session.user_id))
         if kind == "wizard":
+            self._check_access(session, "account.invoice")
             return call_wizard(self.db, self.wizards, name, verb, params)
-        raise HttpRefusal(403, f"Calling {method} is not allowed.")
+        raise HttpRefusal(403)
+
+    def _check_access(self, session: Session, model: str) -> None:
+        label = _GUARDED.get(model)
+        user = self.db.tables["res.user"].get(session.user_id, {})
+        if label is not None and not user.get("_groups"):
+            raise user_error(f'You are not allowed to access "{label}".', "Within groups: ")
+
+    def _verify(self, login: str, password: str) -> int | None:
+        for user in self.db.tables["res.user"].values():
+            if user["login"] == login and user.get("password") == password:
+                return int(str(user["id"]))
+        return None
 
     def _login(self, params: list[RpcValue]) -> object:
         login = params[0] if params and isinstance(params[0], str) else ""
         parameters = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
         password = parameters.get("password")
         if not isinstance(password, str):
-            raise RpcFault(TrytonFault.login_exception("password", "Password", "password"))
+            raise RpcFault(TrytonFault.login_exception("password", f"Password for {login}"))
         self.sessions.check_attempts(login)
-        if self.users.get(login) != password:
+        user_id = self._verify(login, password)
+        if user_id is None:
             self.sessions.failed(login)
-            raise HttpRefusal(401, "The server could not verify that you are authorized.")
-        user_id = (
-            self.setup.user
-            if login == next(iter(self.users))
-            else 1 + list(self.users).index(login)
-        )
+            raise HttpRefusal(401)
         key = f"{self.db.rng.getrandbits(256):064x}"  # seeded, so runs are reproducible
         self.sessions.open(login, user_id, key)
         return [user_id, key, None]
-
-
-def session_header(login: str, user_id: int, key: str) -> str:
-    """Return the `Authorization` value for a session: `Session base64(login:id:key)`."""
-    return "Session " + base64.b64encode(f"{login}:{user_id}:{key}".encode()).decode()

@@ -73,9 +73,36 @@ def invoice_total(db: TrytonDatabase, invoice: Record) -> Decimal:
     return sum((line_amount(db, line) for line in lines), Decimal("0.00"))
 
 
+def _timesheet_lines(db: TrytonDatabase, work: Record) -> list[Record]:
+    origin = f"project.work,{work['id']}"
+    works = {w["id"] for w in db.tables["timesheet.work"].values() if w["origin"] == origin}
+    return [line for line in db.tables["timesheet.line"].values() if line["work"] in works]
+
+
+def _timesheet_duration(db: TrytonDatabase, work: Record) -> object:
+    durations = [line["duration"] for line in _timesheet_lines(db, work)]
+    return sum((d for d in durations if isinstance(d, timedelta)), timedelta(0))
+
+
+def _amount_to_invoice(db: TrytonDatabase, work: Record) -> object:
+    # project_invoice's "timesheet" method: uninvoiced hours at the project's list price
+    if work.get("project_invoice_method") != "timesheet":
+        return Decimal("0.00")
+    price = work.get("list_price") or Decimal(0)
+    hours = sum(
+        (
+            Decimal(str(line["duration"].total_seconds())) / 3600  # type: ignore[attr-defined]
+            for line in _timesheet_lines(db, work)
+            if line.get("invoice_line") is None
+        ),
+        Decimal(0),
+    )
+    return (hours * price).quantize(_CENT)  # type: ignore[operator]  # numeric is Decimal
+
+
 def _amount_to_pay(db: TrytonDatabase, invoice: Record) -> object:
     if invoice["state"] != "posted":
-        return Decimal("0.00")
+        return Decimal("0")
     paid = invoice.get("paid_amount") or Decimal("0.00")
     return invoice_total(db, invoice) - paid  # type: ignore[operator]  # Decimal
 
@@ -87,6 +114,8 @@ COMPUTED: dict[tuple[str, str], Callable[[TrytonDatabase, Record], object]] = {
     ("product.product", "default_uom"): _template("default_uom"),
     ("product.product", "list_price"): _template("list_price"),
     ("project.work", "timesheet_works"): _timesheet_works,
+    ("project.work", "timesheet_duration"): _timesheet_duration,
+    ("project.work", "amount_to_invoice"): _amount_to_invoice,
     ("account.invoice", "untaxed_amount"): invoice_total,
     ("account.invoice", "tax_amount"): lambda db, invoice: Decimal("0.00"),
     ("account.invoice", "total_amount"): invoice_total,

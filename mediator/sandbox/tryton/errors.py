@@ -18,11 +18,19 @@ class RpcFault(Exception):
 class HttpRefusal(Exception):
     """A refusal trytond gives at the HTTP level whatever the envelope (401, 403, 422, 503)."""
 
-    def __init__(self, status: int, text: str = "", headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        text: str = "",
+        headers: dict[str, str] | None = None,
+        *,
+        plain: bool = False,
+    ) -> None:
         super().__init__(status, text)
         self.status = status
-        self.text = text
+        self.text = text  # empty: werkzeug's default description for the status
         self.headers = headers or {}
+        self.plain = plain  # an empty text/plain answer (the 401 challenge) instead of a page
 
 
 def user_error(message: str, description: str = "") -> RpcFault:

@@ -37,8 +37,9 @@ def install_company(
     name: str = "Sandbox Consulting",
     currency: str = "USD",
     login: str = "admin",
+    password: str = "admin",
 ) -> CompanySetup:
-    """Create the company and its accounting set-up in `db`; return their ids."""
+    """Create the company, its administrator and accounting set-up in `db`; return their ids."""
     [currency_id] = db.create(
         "currency.currency", [{"name": currency, "code": currency, "symbol": currency}]
     )
@@ -46,13 +47,31 @@ def install_company(
     [company] = db.create("company.company", [{"party": party, "currency": currency_id}])
     [user] = db.create(
         "res.user",
-        [{"name": "Administrator", "login": login, "company": company, "language": "en"}],
+        [
+            {
+                "name": "Administrator",
+                "login": login,
+                "password": password,
+                "company": company,
+                "language": "en",
+            }
+        ],
+    )
+    db.tables["res.user"][user]["_groups"] = ["administration", "account", "project"]
+    receivable_type, revenue_type = db.create(
+        "account.account.type",
+        [{"name": "Receivable", "receivable": True}, {"name": "Revenue", "revenue": True}],
     )
     receivable, revenue = db.create(
         "account.account",
         [
-            {"name": "Main Receivable", "code": "1200", "type": "receivable", "company": company},
-            {"name": "Main Revenue", "code": "4000", "type": "revenue", "company": company},
+            {
+                "name": "Main Receivable",
+                "code": "1200",
+                "type": receivable_type,
+                "company": company,
+            },
+            {"name": "Main Revenue", "code": "4000", "type": revenue_type, "company": company},
         ],
     )
     db.create(

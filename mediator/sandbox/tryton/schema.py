@@ -16,8 +16,8 @@ __all__ = ["MODELS", "Field", "ModelDef"]
 class Field:
     """One field: its type, label, and constraints."""
 
-    kind: str  # char text integer numeric boolean date datetime timedelta selection
-    # many2one one2many reference function
+    kind: str  # char text password integer float numeric boolean date datetime timedelta
+    # selection many2one one2many reference function
     string: str
     relation: str | None = None
     inverse: str | None = None  # one2many: the many2one on `relation` pointing back
@@ -52,11 +52,23 @@ _MODELS = (
         {
             "name": _f("char", "Name", required=True),
             "login": _f("char", "Login", required=True),
+            "password": _f("password", "Password"),
             "company": _f("many2one", "Current Company", relation="company.company"),
             "employee": _f("many2one", "Current Employee", relation="company.employee"),
             "language": _f("char", "Language"),
         },
         buttons=("get_preferences",),
+    ),
+    ModelDef(
+        "account.account.type",
+        "Account Type",
+        {
+            "name": _f("char", "Name", required=True),
+            "receivable": _f("boolean", "Receivable", default=False),
+            "payable": _f("boolean", "Payable", default=False),
+            "revenue": _f("boolean", "Revenue", default=False),
+            "expense": _f("boolean", "Expense", default=False),
+        },
     ),
     ModelDef(
         "company.company",
@@ -196,11 +208,7 @@ _MODELS = (
         {
             "name": _f("char", "Name", required=True),
             "code": _f("char", "Code"),
-            "type": _f(
-                "selection",
-                "Type",
-                selection=("receivable", "payable", "revenue", "expense", "other"),
-            ),
+            "type": _f("many2one", "Type", relation="account.account.type"),
             "company": _f("many2one", "Company", relation="company.company", required=True),
             "closed": _f("boolean", "Closed", default=False),
         },
@@ -261,6 +269,8 @@ _MODELS = (
             "effort_duration": _f("timedelta", "Effort"),
             "timesheet_available": _f("boolean", "Available on timesheets", default=False),
             "timesheet_works": _f("function", "Timesheet Works", relation="timesheet.work"),
+            "timesheet_duration": _f("function", "Duration"),
+            "amount_to_invoice": _f("function", "Amount to Invoice"),
             "project_invoice_method": _f(
                 "selection",
                 "Invoice Method",
