@@ -64,9 +64,13 @@ class SalesforceHarness:
 
 
 @asynccontextmanager
-async def open_harness() -> AsyncIterator[SalesforceHarness]:
+async def open_harness(
+    *, daily_api_requests: int = 100_000, client_secret: str = "sandbox-secret"
+) -> AsyncIterator[SalesforceHarness]:
     clock = FakeClock()
-    sandbox = SalesforceSandbox(clock=clock, query_batch_size=PAGE_SIZE)
+    sandbox = SalesforceSandbox(
+        clock=clock, query_batch_size=PAGE_SIZE, daily_api_requests=daily_api_requests
+    )
     async with open_sandbox(sandbox) as url:
         registry = PolicyRegistry(default_policy_config(), clock=clock, random=lambda: 0.5)
         transport = HttpTransport(
@@ -79,11 +83,12 @@ async def open_harness() -> AsyncIterator[SalesforceHarness]:
         connector = SalesforceConnector(
             transport,
             credentials=ClientCredentials(
-                login_url=url, client_id="mediator", client_secret=Secret("sandbox-secret")
+                login_url=url, client_id="mediator", client_secret=Secret(client_secret)
             ),
         )
         try:
-            await connector.auth.session()  # log in first: injected faults then hit API calls
+            if client_secret == "sandbox-secret":
+                await connector.auth.session()  # log in first: faults then hit API calls
             yield SalesforceHarness(clock, sandbox, connector)
         finally:
             await connector.aclose()
