@@ -18,7 +18,7 @@ __all__ = ["Decision", "FaultInjector", "FaultPlan", "FaultStatistics", "Outage"
 
 
 class Outage(msgspec.Struct, frozen=True, kw_only=True):
-    """A window, in seconds after the plan was installed, during which every request gets 503."""
+    """A window, in seconds after the plan was installed (an outage, or a limit storm)."""
 
     start: float
     end: float
@@ -30,8 +30,9 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     - `latency` (+ a uniform draw up to `jitter`) delays every response on the sandbox's clock.
     - `error_rate` of requests are answered with `error_status` before the product sees them.
     - `outages` answer 503 inside their windows.
-    - `storm` requests in a row get the product's own limit answer (Salesforce 403
-      REQUEST_LIMIT_EXCEEDED, Stripe and Harvest 429, Tryton 429) with `retry_after`.
+    - `storm` requests in a row, and every request inside `storm_windows`, get the product's
+      own limit answer (Salesforce 403 REQUEST_LIMIT_EXCEEDED, Stripe and Harvest 429,
+      Tryton 429) with `retry_after`.
     - `drop_rate` of requests, and the next `drop_next` ones, are carried out (committed) and
       then their connection is closed with no response: the client cannot tell it worked.
     - `paths`: path prefixes the plan applies to; empty means every product path.
@@ -44,6 +45,7 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     error_status: int = 500
     outages: tuple[Outage, ...] = ()
     storm: int = 0
+    storm_windows: tuple[Outage, ...] = ()
     retry_after: float = 1.0
     drop_rate: float = 0.0
     drop_next: int = 0
@@ -77,6 +79,9 @@ class FaultInjector:
         self._clock = clock
         self._plan = plan or FaultPlan()
         self._installed_at: float | None = None
+        self._rng = random.Random(self._plan.seed)
+        self._storm_left = self._drops_left = 0
+        self._decided = self._errors = self._outages = self._storms = self._drops = 0
         self._reset()
 
     @property
@@ -103,11 +108,11 @@ class FaultInjector:
         self._decided += 1
         delay = plan.latency + (self._rng.uniform(0.0, plan.jitter) if plan.jitter else 0.0)
         answer: str | None = None
-        if self._in_outage():
+        if self._within(plan.outages):
             answer = "outage"
             self._outages += 1
-        elif self._storm_left > 0:
-            self._storm_left -= 1
+        elif self._storm_left > 0 or self._within(plan.storm_windows):
+            self._storm_left = max(self._storm_left - 1, 0)
             self._storms += 1
             answer = "storm"
         elif plan.error_rate and self._rng.random() < plan.error_rate:
@@ -135,13 +140,13 @@ class FaultInjector:
             drops_left=self._drops_left,
         )
 
-    def _in_outage(self) -> bool:
-        if not self._plan.outages:
+    def _within(self, windows: tuple[Outage, ...]) -> bool:
+        if not windows:
             return False
         self.start()
         assert self._installed_at is not None
         elapsed = self._clock.monotonic() - self._installed_at
-        return any(o.start <= elapsed < o.end for o in self._plan.outages)
+        return any(w.start <= elapsed < w.end for w in windows)
 
     def _reset(self) -> None:
         self._rng = random.Random(self._plan.seed)

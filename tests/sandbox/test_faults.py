@@ -183,3 +183,18 @@ async def test_requests_are_recorded_and_traceparent_echoed(
         async with http.delete(url + "/__sandbox/requests"):
             pass
     assert len(box.requests) == 0
+
+
+async def test_storm_window_follows_the_clock(
+    clock: FakeClock, http: aiohttp.ClientSession
+) -> None:
+    box = HarvestSandbox(
+        clock=clock, faults=FaultPlan(storm_windows=(Outage(start=5, end=8),), retry_after=3)
+    )
+    async with open_sandbox(box) as url:
+        statuses = []
+        for step in (0, 5, 2, 1):
+            await clock.advance(step)
+            async with http.get(url + "/v2/clients", headers=HARVEST) as resp:
+                statuses.append(resp.status)
+    assert statuses == [200, 429, 429, 200]

@@ -189,6 +189,10 @@ async def test_cursor_pages_and_updated_since(account: Account, clock: FakeClock
         seen += [e["spent_date"] for e in page["time_entries"]]
         next_url = page["links"]["next"]
     assert seen == [f"2026-11-0{d}" for d in (5, 4, 3, 2, 1)]
+    _, body, _ = await account.call(
+        "GET", "/v2/time_entries", params={"external_reference_id": "nope"}
+    )
+    assert body["time_entries"] == []
     status, body, _ = await account.call("GET", "/v2/time_entries", params={"per_page": "2001"})
     assert status == 422
     await clock.advance(60)

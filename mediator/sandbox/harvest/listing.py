@@ -194,6 +194,11 @@ def _matches(
             value = project["client_id"] if project else None
         if str(value).lower() != wanted.lower():
             return False
+    reference = query.get("external_reference_id")
+    if reference is not None:
+        external = record.get("external_reference")
+        if not isinstance(external, dict) or str(external.get("id")) != reference:
+            return False
     since = query.get("updated_since")
     if since and str(record["updated_at"]) < since.replace("+00:00", "Z"):
         return False
