@@ -78,3 +78,36 @@ async def test_simple_salesforce_sees_expired_session(clock: FakeClock) -> None:
         with pytest.raises(SalesforceExpiredSession) as caught:
             await asyncio.to_thread(sf.query, "SELECT Id FROM Account")
     assert caught.value.status == 401
+
+
+async def test_simple_salesforce_maps_our_errors(clock: FakeClock) -> None:
+    from simple_salesforce.exceptions import (
+        SalesforceMalformedRequest,
+        SalesforceMoreThanOneRecord,
+        SalesforceRefusedRequest,
+    )
+
+    box = SalesforceSandbox(clock=clock, daily_api_requests=5)
+    async with open_sandbox(box) as url:
+        sf = _client(url, box.issue_token())
+
+        def scenario() -> dict[str, Exception]:
+            caught: dict[str, Exception] = {}
+            sf.Account.create({"Name": "A", "External_Id__c": "X"})
+            sf.Account.create({"Name": "B", "External_Id__c": "x"})
+            for name, call in (
+                ("ambiguous", lambda: sf.Account.upsert("External_Id__c/X", {"Name": "C"})),
+                ("invalid", lambda: sf.Opportunity.create({"Name": "no stage"})),
+                ("limit", lambda: [sf.query("SELECT Id FROM Account") for _ in range(5)]),
+            ):
+                try:
+                    call()
+                except Exception as exc:  # noqa: BLE001 - the SDK's class is what is checked
+                    caught[name] = exc
+            return caught
+
+        caught = await asyncio.to_thread(scenario)
+    assert isinstance(caught["ambiguous"], SalesforceMoreThanOneRecord)
+    assert isinstance(caught["invalid"], SalesforceMalformedRequest)
+    assert isinstance(caught["limit"], SalesforceRefusedRequest)
+    assert caught["limit"].content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"

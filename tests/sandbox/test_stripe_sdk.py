@@ -122,3 +122,31 @@ async def test_sdk_retry_replays_a_dropped_create(clock: FakeClock) -> None:
     assert len(keys) == 2
     assert keys[0] == keys[1]
     assert [r.dropped for r in box.requests.matching("POST")] == [True, False]
+
+
+async def test_sdk_sees_idempotency_errors(clock: FakeClock) -> None:
+    box = StripeSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        client = stripe.StripeClient(
+            "sk_test_sandbox", base_addresses={"api": url}, max_network_retries=0
+        )
+
+        def scenario() -> tuple[object, object, Exception | None]:
+            first = client.v1.customers.create(
+                params={"name": "A"}, options={"idempotency_key": "same"}
+            )
+            again = client.v1.customers.create(
+                params={"name": "A"}, options={"idempotency_key": "same"}
+            )
+            try:
+                client.v1.customers.create(
+                    params={"name": "B"}, options={"idempotency_key": "same"}
+                )
+            except stripe.IdempotencyError as exc:
+                return first, again, exc
+            return first, again, None
+
+        first, again, error = await asyncio.to_thread(scenario)
+    assert first == again
+    assert isinstance(error, stripe.IdempotencyError)
+    assert len(box.store.customers) == 1
