@@ -116,9 +116,9 @@ def seed_account(sandbox: HarvestSandbox) -> dict[str, int]:
 
 
 @asynccontextmanager
-async def open_harness() -> AsyncIterator[HarvestHarness]:
+async def open_harness(*, rate_limit: int = 100) -> AsyncIterator[HarvestHarness]:
     clock = FakeClock()
-    sandbox = HarvestSandbox(clock=clock, tokens={"first-token": ACCOUNT})
+    sandbox = HarvestSandbox(clock=clock, tokens={"first-token": ACCOUNT}, rate_limit=rate_limit)
     ids = seed_account(sandbox)
     with tempfile.TemporaryDirectory() as folder:
         token_file = Path(folder) / "harvest-token"
