@@ -32,9 +32,8 @@ class QuotaSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     system: str
     allowance: int
     buckets: tuple[tuple[float, int], ...]
-    server_used: int | None = None
-    server_seen_at: float | None = None
-    since_server: int = 0
+    external: int = 0
+    external_seen_at: float | None = None
 
 
 class QuotaStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,9 +82,10 @@ class QuotaBudget:
         self._shares = shares
         self._default = default
         self._buckets: collections.deque[list[float]] = collections.deque()
-        self._server_used: int | None = None
-        self._server_seen_at: float | None = None
-        self._since_server = 0
+        # Usage by others (other apps on the same account), inferred from the server's count:
+        # it has no timestamps, so it holds until the next reading or the period's end.
+        self._external = 0
+        self._external_at: float | None = None
         self._spent = 0
         self._refused = 0
 
@@ -120,7 +120,6 @@ class QuotaBudget:
             self._buckets[-1][1] += cost
         else:
             self._buckets.append([slot, float(cost)])
-        self._since_server += cost
         self._spent += cost
 
     def resets_at(self, cost: int = 1, *, priority: str | None = None) -> float:
@@ -133,11 +132,11 @@ class QuotaBudget:
         if isinstance(self._period, DailyPeriod):
             return self._period.end(now)
         local = self._local(now)
-        if used > local:
-            # the server's count includes other apps' calls, whose times we cannot see: look
-            # again in an hour (the next response's header corrects the figure anyway)
+        if local + cost <= ceiling:
+            # only others' calls block, and we cannot see when they age out: look again in an
+            # hour (the next response's header corrects the figure anyway)
             return now + self._period.window / 24
-        excess = used + cost - ceiling
+        excess = local + cost - ceiling
         for slot, count in self._buckets:
             excess -= int(count)
             if excess <= 0:
@@ -161,15 +160,15 @@ class QuotaBudget:
             return
         if hint.usage_max:
             self._allowance = hint.usage_max
-        self._server_used = hint.usage_used
-        self._server_seen_at = self._clock.time()
-        self._since_server = 0
+        now = self._clock.time()
+        self._external = max(hint.usage_used - self._local(now), 0)
+        self._external_at = now
 
     def mark_exhausted(self) -> None:
         """The server refused for the allowance (Salesforce 403 ``REQUEST_LIMIT_EXCEEDED``)."""
-        self._server_used = max(self._allowance, self._server_used or 0)
-        self._server_seen_at = self._clock.time()
-        self._since_server = 0
+        now = self._clock.time()
+        self._external = max(self._allowance - self._local(now), self._external, 0)
+        self._external_at = now
 
     # -- persistence and status ---------------------------------------------------------------
 
@@ -180,9 +179,8 @@ class QuotaBudget:
             system=self.system,
             allowance=self._allowance,
             buckets=tuple((slot, int(count)) for slot, count in self._buckets),
-            server_used=self._server_used,
-            server_seen_at=self._server_seen_at,
-            since_server=self._since_server,
+            external=self._external,
+            external_seen_at=self._external_at,
         )
 
     def restore(self, snapshot: QuotaSnapshot) -> None:
@@ -191,9 +189,8 @@ class QuotaBudget:
             raise ValueError(f"snapshot of {snapshot.system!r}, not {self.system!r}")
         self._allowance = snapshot.allowance
         self._buckets = collections.deque([slot, float(n)] for slot, n in snapshot.buckets)
-        self._server_used = snapshot.server_used
-        self._server_seen_at = snapshot.server_seen_at
-        self._since_server = snapshot.since_server
+        self._external = snapshot.external
+        self._external_at = snapshot.external_seen_at
         self._used()
 
     def statistics(self) -> QuotaStatistics:
@@ -223,12 +220,10 @@ class QuotaBudget:
     def _used(self) -> int:
         now = self._clock.time()
         local = self._local(now)
-        start = self._period.start(now)
-        seen = self._server_seen_at
-        if self._server_used is None or seen is None or seen < start:
-            self._server_used = self._server_seen_at = None
-            return local
-        return max(local, self._server_used + self._since_server)
+        seen = self._external_at
+        if seen is None or seen < self._period.start(now):
+            self._external, self._external_at = 0, None
+        return local + self._external
 
     def _local(self, now: float) -> int:
         start = self._period.start(now)
