@@ -240,7 +240,13 @@ async def test_business_flow_party_project_timesheets_invoice(
         "wizard.account.invoice.pay.execute",
         [
             session,
-            {"start": {"amount": Decimal("550.00"), "date": dt.date(2026, 12, 5)}},
+            {
+                "start": {
+                    "amount": Decimal("550.00"),
+                    "date": dt.date(2026, 12, 5),
+                    "payment_method": setup.payment_method,
+                }
+            },
             "choice",
             ctx,
         ],
@@ -408,3 +414,68 @@ async def test_timestamp_conflict(erp: tuple[TrytonSandbox, Client], clock: Fake
         "ConcurrencyException",
         "Records were modified in the meanwhile",
     ]
+
+
+async def test_project_invoice_button_bills_uninvoiced_timesheets(
+    erp: tuple[TrytonSandbox, Client],
+) -> None:
+    box, c = erp
+    setup = box.setup
+    company = c.context["company"]
+    party, _ = await _party(c)
+    [emp_party] = await c.call("party.party", "create", [{"name": "Jane Dev"}])
+    [employee] = await c.call(
+        "company.employee", "create", [{"party": emp_party, "company": company}]
+    )
+    [project] = await c.call(
+        "project.work",
+        "create",
+        [
+            {
+                "name": "Audit",
+                "type": "project",
+                "company": company,
+                "party": party,
+                "timesheet_available": True,
+                "project_invoice_method": "timesheet",
+                "product": setup.product,
+                "list_price": Decimal("120"),
+            }
+        ],
+    )
+    [work] = await c.call("project.work", "read", [project], ["timesheet_works"])
+    await c.call(
+        "timesheet.line",
+        "create",
+        [
+            {
+                "company": company,
+                "employee": employee,
+                "work": work["timesheet_works"][0],
+                "date": dt.date(2026, 11, 2),
+                "duration": dt.timedelta(hours=h),
+            }
+            for h in (2, 1.5)
+        ],
+    )
+    [before] = await c.call(
+        "project.work", "read", [project], ["amount_to_invoice", "timesheet_duration"]
+    )
+    assert before["amount_to_invoice"] == Decimal("420.00")
+    assert before["timesheet_duration"] == dt.timedelta(hours=3.5)
+    assert await c.call("project.work", "invoice", [project]) is None
+    [invoice] = await c.call(
+        "account.invoice",
+        "search_read",
+        [["party", "=", party], ["state", "=", "draft"]],
+        0,
+        None,
+        None,
+        ["total_amount", "description", "lines"],
+    )
+    assert invoice["total_amount"] == Decimal("420.00")
+    assert invoice["description"] == "Audit"
+    [after] = await c.call("project.work", "read", [project], ["amount_to_invoice"])
+    assert after["amount_to_invoice"] == Decimal("0.00")
+    await c.call("project.work", "invoice", [project])  # nothing left: no second invoice
+    assert await c.call("account.invoice", "search_count", [["party", "=", party]]) == 1

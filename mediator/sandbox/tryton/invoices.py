@@ -112,8 +112,11 @@ class PayWizard:
             }
         form = data.get("start") if isinstance(data, dict) else None
         amount = form.get("amount") if isinstance(form, dict) else None
+        method = form.get("payment_method") if isinstance(form, dict) else None
         if not isinstance(amount, Decimal) or amount <= 0:
             raise user_error('A value is required for field "Amount" in "Pay Invoice".')
+        if method not in db.tables["account.invoice.payment.method"]:
+            raise user_error('A value is required for field "Payment Method" in "Pay Invoice".')
         db.remember(invoice)
         invoice["paid_amount"] = (invoice.get("paid_amount") or Decimal(0)) + amount  # type: ignore[operator]
         if amount >= due:

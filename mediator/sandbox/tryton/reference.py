@@ -26,6 +26,7 @@ class CompanySetup(msgspec.Struct, frozen=True, kw_only=True):
     revenue: int
     journal: int
     payment_term: int
+    payment_method: int
     product: int
     unit: int
     user: int
@@ -79,6 +80,10 @@ def install_company(
         [{"default_account_receivable": receivable, "default_account_revenue": revenue}],
     )
     [journal] = db.create("account.journal", [{"name": "Revenue", "type": "revenue"}])
+    [cash] = db.create("account.journal", [{"name": "Cash", "type": "cash"}])
+    [method] = db.create(
+        "account.invoice.payment.method", [{"name": "Bank", "company": company, "journal": cash}]
+    )
     terms = db.create(
         "account.invoice.payment_term",
         [{"name": "Upon Receipt", "days": 0}, {"name": "Net 30 days", "days": 30}],
@@ -107,6 +112,7 @@ def install_company(
         revenue=revenue,
         journal=journal,
         payment_term=terms[0],
+        payment_method=method,
         product=product,
         unit=unit,
         user=user,

@@ -11,6 +11,7 @@ from mediator.codecs import RpcValue
 from mediator.sandbox.tryton.database import Record, TrytonDatabase
 from mediator.sandbox.tryton.errors import HttpRefusal
 from mediator.sandbox.tryton.invoices import PayWizard, run_button
+from mediator.sandbox.tryton.projects import invoice_projects
 from mediator.sandbox.tryton.schema import MODELS
 
 __all__ = ["call_model", "call_wizard", "split_context"]
@@ -54,6 +55,9 @@ def call_model(
         return len(db.search(model, _arg(args, 0, [])))
     if model == "res.user" and method == "get_preferences":
         return preferences
+    if model == "project.work" and method == "invoice":
+        invoice_projects(db, _arg(args, 0, []))
+        return None
     run_button(db, method, _arg(args, 0, []))
     return None
 

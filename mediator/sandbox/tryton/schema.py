@@ -235,6 +235,15 @@ _MODELS = (
         rec_name=None,
     ),
     ModelDef(
+        "account.invoice.payment.method",
+        "Invoice Payment Method",
+        {
+            "name": _f("char", "Name", required=True),
+            "company": _f("many2one", "Company", relation="company.company", required=True),
+            "journal": _f("many2one", "Journal", relation="account.journal", required=True),
+        },
+    ),
+    ModelDef(
         "account.invoice.payment_term",
         "Payment Term",
         {
@@ -280,6 +289,7 @@ _MODELS = (
             "product": _f("many2one", "Product", relation="product.product"),
             "list_price": _f("numeric", "List Price"),
         },
+        buttons=("invoice",),
     ),
     ModelDef(
         "timesheet.work",
