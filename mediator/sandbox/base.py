@@ -138,6 +138,8 @@ class Sandbox(ABC):
                 status=None if decision.drop else response.status,
                 fault=decision.answer or ("drop" if decision.drop else None),
                 dropped=decision.drop,
+                response_headers=dict(response.headers),
+                response_body=_body_of(response),
             )
         )
         if decision.drop and request.transport is not None:
@@ -162,6 +164,8 @@ class Sandbox(ABC):
                 "status": e.status,
                 "fault": e.fault,
                 "dropped": e.dropped,
+                "response_headers": e.response_headers,
+                "response_body": e.response_body.decode("utf-8", "replace"),
             }
             for e in self.requests
         ]
@@ -187,6 +191,11 @@ class Sandbox(ABC):
     async def _delete_faults(self, request: web.Request) -> web.Response:
         self.faults.install(FaultPlan())
         return json_response({"plan": self.faults.plan})
+
+
+def _body_of(response: web.StreamResponse) -> bytes:
+    body = response.body if isinstance(response, web.Response) else None
+    return bytes(body) if isinstance(body, bytes | bytearray) else b""
 
 
 def _echo_traceparent(request: web.Request, response: web.StreamResponse) -> None:

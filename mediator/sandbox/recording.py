@@ -27,10 +27,16 @@ class RecordedRequest(msgspec.Struct, frozen=True, kw_only=True):
     status: int | None
     fault: str | None = None
     dropped: bool = False
+    response_headers: dict[str, str] = {}
+    response_body: bytes = b""
 
     def text(self) -> str:
         """Return the body decoded as UTF-8 (undecodable bytes replaced)."""
         return self.body.decode("utf-8", "replace")
+
+    def json(self) -> object:
+        """Return the response body parsed as JSON (None when it is empty)."""
+        return msgspec.json.decode(self.response_body) if self.response_body else None
 
     def header(self, name: str) -> str | None:
         """Return a request header by case-insensitive name."""

@@ -179,10 +179,16 @@ async def test_requests_are_recorded_and_traceparent_echoed(
             ("GET", "/v1/customers", 200),
         ]
         assert log[0]["body"] == "name=ACME"
+        assert '"name":"ACME"' in log[0]["response_body"]
         assert box.requests.matching("POST")[0].header("traceparent") == trace
+        assert (
+            box.requests.matching("POST")[0].json()
+            == box.store.customers[next(iter(box.store.customers))]
+        )
         async with http.delete(url + "/__sandbox/requests"):
             pass
     assert len(box.requests) == 0
+    assert box.requests.evicted == 0
 
 
 async def test_storm_window_follows_the_clock(
