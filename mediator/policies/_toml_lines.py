@@ -18,13 +18,15 @@ Path = list[str | int]
 
 
 def find_line(text: str, key: str) -> int | None:
-    """The 1-based line defining `key` (``a.b[2].c``), or the closest enclosing one."""
+    """The 1-based line defining `key` (``a.b[2].c``), else the first inside it, else the
+    closest enclosing one."""
     wanted = _key_path(key)
     if not wanted:
         return None
     current: Path = []
     arrays: dict[tuple[str | int, ...], int] = {}
     best_line, best_len = None, 0
+    first_inside: int | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         if line.lstrip().startswith("#"):
             continue
@@ -43,9 +45,11 @@ def find_line(text: str, key: str) -> int | None:
             continue
         if candidate == wanted:
             return number
+        if first_inside is None and candidate[: len(wanted)] == wanted:
+            first_inside = number  # `[a.b.c]` defines `a.b` implicitly
         if len(candidate) > best_len and wanted[: len(candidate)] == candidate:
             best_line, best_len = number, len(candidate)
-    return best_line
+    return first_inside if first_inside is not None else best_line
 
 
 def _key_path(key: str) -> Path:

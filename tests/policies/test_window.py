@@ -1,0 +1,94 @@
+"""The finance calendar: days, hours, blackouts in a zone; approval rules."""
+
+import datetime as dt
+
+import pytest
+
+from mediator.errors import PostingWindowClosed
+from mediator.policies import ApprovalRule, ApprovalRules, PostingWindow
+
+PARIS = dt.timezone(dt.timedelta(hours=1))  # CET, for readable expectations in winter
+
+
+def _t(*args: int) -> float:
+    return dt.datetime(*args, tzinfo=PARIS).timestamp()
+
+
+def _window(**kwargs: object) -> PostingWindow:
+    options: dict[str, object] = {
+        "zone": "Europe/Paris",
+        "weekdays": (0, 1, 2, 3, 4),
+        "opens": "08:00",
+        "closes": "18:00",
+    }
+    options.update(kwargs)
+    return PostingWindow("finance", **options)  # type: ignore[arg-type]  # test helper forwards keywords
+
+
+def test_open_on_working_hours_of_working_days() -> None:
+    window = _window()
+    assert window.is_open(_t(2026, 1, 7, 9, 0))  # a Wednesday
+    assert not window.is_open(_t(2026, 1, 7, 18, 0))
+    assert not window.is_open(_t(2026, 1, 10, 9, 0))  # a Saturday
+
+
+def test_next_open_skips_evenings_and_weekends() -> None:
+    window = _window()
+    assert window.next_open(_t(2026, 1, 7, 6, 30)) == _t(2026, 1, 7, 8, 0)
+    assert window.next_open(_t(2026, 1, 9, 19, 0)) == _t(2026, 1, 12, 8, 0)  # Fri -> Mon
+    assert window.next_open(_t(2026, 1, 7, 9, 0)) == _t(2026, 1, 7, 9, 0)
+
+
+def test_blackout_for_period_close_moves_the_next_opening_past_it() -> None:
+    window = _window(blackouts=[("2026-01-29T18:00", "2026-02-03T12:00")])
+    assert window.next_open(_t(2026, 1, 30, 9, 0)) == _t(2026, 2, 3, 12, 0)
+    with pytest.raises(PostingWindowClosed) as caught:
+        window.check(_t(2026, 2, 2, 10, 0))
+    assert caught.value.opens_at == _t(2026, 2, 3, 12, 0)
+    window.check(_t(2026, 2, 3, 12, 0))
+
+
+def test_hours_follow_the_zone_across_dst() -> None:
+    window = _window(weekdays=range(7))
+    summer = dt.datetime(2026, 7, 1, 6, 0, tzinfo=dt.UTC).timestamp()  # 08:00 in Paris (CEST)
+    assert window.next_open(summer - 60) == summer
+
+
+def test_a_window_with_no_days_never_opens() -> None:
+    window = _window(weekdays=())
+    assert window.next_open(_t(2026, 1, 7, 9, 0)) is None
+    with pytest.raises(PostingWindowClosed) as caught:
+        window.check(_t(2026, 1, 7, 9, 0))
+    assert "never opens" in str(caught.value)
+
+
+def test_bad_windows_are_refused() -> None:
+    with pytest.raises(ValueError, match="after opens"):
+        _window(opens="18:00", closes="08:00")
+    with pytest.raises(ValueError, match="HH:MM"):
+        _window(opens="8am")
+    with pytest.raises(ValueError, match="ends before"):
+        _window(blackouts=[("2026-02-03", "2026-02-01")])
+
+
+def test_approval_rules_hold_large_invoices_of_their_kinds() -> None:
+    rules = ApprovalRules(
+        [
+            ApprovalRule(
+                name="large", kinds=frozenset({"customer_invoice"}), amount_at_least=5_000_000
+            ),
+            ApprovalRule(name="credit-notes", kinds=frozenset({"credit_note"})),
+        ]
+    )
+    assert rules.hold_reason(kind="customer_invoice", amount=4_999_999, currency="EUR") is None
+    reason = rules.hold_reason(kind="customer_invoice", amount=5_000_000, currency="EUR")
+    assert reason is not None
+    assert "large" in reason
+    assert rules.hold_reason(kind="credit_note", amount=1, currency="EUR") is not None
+    assert rules.hold_reason(kind="payment", amount=10**9, currency="EUR") is None
+
+
+def test_an_approval_rule_can_be_for_one_currency() -> None:
+    rule = ApprovalRule(name="usd", amount_at_least=100, currency="USD")
+    assert rule.matches(kind="x", amount=100, currency="USD")
+    assert not rule.matches(kind="x", amount=100, currency="EUR")
