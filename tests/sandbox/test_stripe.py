@@ -122,6 +122,10 @@ async def test_list_pagination_newest_first(account: Account) -> None:
     )
     assert [c["id"] for c in page["data"]] == newest_first[2:4]
     assert page["has_more"] is True
+    _, page, _ = await account.call("GET", "/v1/customers", {"created": {"gt": 1}})
+    assert len(page["data"]) == 5
+    _, page, _ = await account.call("GET", "/v1/customers", {"created": {"lt": 1}})
+    assert page["data"] == []
     status, _, _ = await account.call("GET", "/v1/customers", {"limit": 101})
     assert status == 400
     status, _, _ = await account.call(

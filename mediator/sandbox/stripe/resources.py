@@ -31,6 +31,7 @@ def list_objects(objects: list[StripeObject], params: Params, url: str, kind: st
             "This value must be less than or equal to 100 and greater than or equal to 1.",
             param="limit",
         )
+    objects = [o for o in objects if _created_matches(o, params)]
     after, before = params.text("starting_after"), params.text("ending_before")
     if after and before:
         raise StripeError(
@@ -86,7 +87,9 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
 
     @route("GET", "/v1/customers")
     async def list_customers(request: web.Request) -> web.Response:
-        p = params_of(request).only(("limit", "starting_after", "ending_before", "email"))
+        p = params_of(request).only(
+            ("limit", "starting_after", "ending_before", "email", "created")
+        )
         email = p.text("email")
         rows = [c for c in store.customers.values() if email is None or c["email"] == email]
         return json_response(list_objects(rows, p, "/v1/customers", "customer"))
@@ -153,7 +156,15 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
     @route("GET", "/v1/invoiceitems")
     async def list_items(request: web.Request) -> web.Response:
         p = params_of(request).only(
-            ("limit", "starting_after", "ending_before", "customer", "invoice", "pending")
+            (
+                "limit",
+                "starting_after",
+                "ending_before",
+                "customer",
+                "invoice",
+                "pending",
+                "created",
+            )
         )
         customer, invoice, pending = p.text("customer"), p.text("invoice"), p.boolean("pending")
         rows = [
@@ -215,7 +226,15 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
     @route("GET", "/v1/invoices")
     async def list_invoices(request: web.Request) -> web.Response:
         p = params_of(request).only(
-            ("limit", "starting_after", "ending_before", "customer", "status", "collection_method")
+            (
+                "limit",
+                "starting_after",
+                "ending_before",
+                "customer",
+                "status",
+                "collection_method",
+                "created",
+            )
         )
         customer, status = p.text("customer"), p.text("status")
         rows = [
@@ -292,7 +311,15 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
     @route("GET", "/v1/events")
     async def list_events(request: web.Request) -> web.Response:
         p = params_of(request).only(
-            ("limit", "starting_after", "ending_before", "type", "types", "delivery_success")
+            (
+                "limit",
+                "starting_after",
+                "ending_before",
+                "type",
+                "types",
+                "delivery_success",
+                "created",
+            )
         )
         kinds = p.values.get("types")
         wanted = set(kinds) if isinstance(kinds, list) else None
@@ -314,6 +341,36 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
 
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
+
+
+def _created_matches(obj: StripeObject, params: Params) -> bool:
+    # `created=<ts>` or `created[gt|gte|lt|lte]=<ts>`, as every Stripe list takes
+    value = params.values.get("created")
+    if value is None:
+        return True
+    bounds = value if isinstance(value, dict) else {"eq": value}
+    created = obj.get("created")
+    for op, raw in bounds.items():
+        if not isinstance(raw, str) or not raw.lstrip("-").isdigit():
+            raise StripeError(400, f"Invalid integer: {raw}", param=f"created[{op}]")
+        limit = int(raw)
+        ok = {
+            "eq": created == limit,
+            "gt": isinstance(created, int) and created > limit,
+            "gte": isinstance(created, int) and created >= limit,
+            "lt": isinstance(created, int) and created < limit,
+            "lte": isinstance(created, int) and created <= limit,
+        }.get(op)
+        if ok is None:
+            raise StripeError(
+                400,
+                f"Received unknown parameter: created[{op}]",
+                code="parameter_unknown",
+                param=f"created[{op}]",
+            )
+        if not ok:
+            return False
+    return True
 
 
 def _type_matches(kind: str, pattern: str) -> bool:
