@@ -86,12 +86,14 @@ class HarvestConnector(Connector):
         params: Mapping[str, str] | None = None,
         *,
         endpoint: str | None = None,
+        retry: bool = True,
     ) -> AsyncIterator[P]:
         """Yield every page of a list, following ``links.next`` until it is null.
 
         The first request carries `params` and ``per_page``; the next ones are exactly the
         links Harvest gave (opaque cursors, never built here). `endpoint` names the policy
-        target (default `path`).
+        target (default `path`). Each page is retried in process while transient, unless
+        `retry` is false (a caller that owns the retries itself).
         """
         target = endpoint or path
         url: str | None = path
@@ -101,7 +103,7 @@ class HarvestConnector(Connector):
             async def fetch(url: str = url, query: dict[str, str] | None = query) -> HttpResponse:
                 return await self._call("GET", url, endpoint=target, params=query)
 
-            response = await self.run_with_retries(fetch, endpoint=target)
+            response = await (self.run_with_retries(fetch, endpoint=target) if retry else fetch())
             page = decode_harvest(response.body, page_type)
             yield page
             url, query = page.links.next, None
@@ -173,9 +175,11 @@ class HarvestConnector(Connector):
                 group.create_task(run_scope(KINDS[command_type], indexes))
         return results
 
-    async def _index(self, kind: Kind, listing: Listing) -> dict[str, int]:
+    async def _index(self, kind: Kind, listing: Listing, *, retry: bool = True) -> dict[str, int]:
         known: dict[str, int] = {}
-        pages = self.pages(listing.path, listing.page, listing.params, endpoint=kind.endpoint)
+        pages = self.pages(
+            listing.path, listing.page, listing.params, endpoint=kind.endpoint, retry=retry
+        )
         async for page in pages:
             known.update(kind.keys_of(page))
         return known
@@ -188,7 +192,8 @@ class HarvestConnector(Connector):
             nonlocal first
             if not first:
                 # the last try may have been carried out with its answer lost: look again
-                again = await self._index(kind, kind.listing([command]))
+                # (inside this write's own retries: the look-up is not retried on its own)
+                again = await self._index(kind, kind.listing([command]), retry=False)
                 known.update(again)
             first = False
             found = known.get(key)
