@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import math
 from collections.abc import Callable
 
 import msgspec
@@ -94,7 +95,7 @@ class CircuitBreaker:
         self._level = 0  # trips in a row without a settled closed period
         self._open_for = 0.0
         self._open_until = 0.0
-        self._closed_at = clock.monotonic()
+        self._closed_at = -math.inf  # not read from the clock: no loop may be running yet
         self._probes_in_flight = 0
         self._probe_successes = 0
         self._trips = 0

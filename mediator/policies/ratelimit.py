@@ -80,7 +80,9 @@ class RateLimiter:
         # `_tokens` is the level at `_as_of`, which lies in the future while paused; it is
         # negative while waiters hold reservations.
         self._tokens = burst
-        self._as_of = clock.monotonic()
+        # -inf: full as of any time; and the clock is not read here, because a system clock
+        # needs a running loop and a limiter may be built before one runs
+        self._as_of = -math.inf
         self._generation = 0  # bumped by every pause: sleepers then re-reserve
         self._waiting = 0
         self._admitted = 0
