@@ -9,14 +9,12 @@ from mediator.systems.tryton.commands import (
 )
 from mediator.systems.tryton.connector import TrytonConnector
 from mediator.systems.tryton.session import (
-    FRESH_METHODS,
     TrytonSession,
     TrytonSessions,
     tryton_error_code,
 )
 
 __all__ = [
-    "FRESH_METHODS",
     "REFERENCE_FIELDS",
     "CreateRecord",
     "PostInvoice",

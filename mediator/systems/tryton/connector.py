@@ -32,8 +32,7 @@ Row = dict[str, RpcValue]
 class TrytonConnector(Connector):
     """One Tryton database, logged in as `login` with `password`.
 
-    `fresh_window` should be below the server's ``[session] timeout`` (300 s by default): an
-    invoice is posted from a session used within it. `max_create` bounds one list ``create``.
+    `max_create` bounds one list ``create``; `page_size` is the default page of reads.
     """
 
     system = "tryton"
@@ -48,7 +47,6 @@ class TrytonConnector(Connector):
         policies: PolicyRegistry,
         clock: Clock,
         session: aiohttp.ClientSession | None = None,
-        fresh_window: float = 240.0,
         page_size: int = 100,
         max_create: int = 100,
         inline_retry_cap: float = 30.0,
@@ -64,11 +62,9 @@ class TrytonConnector(Connector):
         super().__init__(transport, inline_retry_cap=inline_retry_cap)
         self.sessions = TrytonSessions(
             transport,
-            clock,
             database=database,
             login=login,
             password=password,
-            fresh_window=fresh_window,
         )
         self.page_size = page_size
         self.max_create = max_create

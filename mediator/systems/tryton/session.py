@@ -1,12 +1,16 @@
 """Tryton's JSON-RPC calls with a session: login, the `Session` header, relogin, freshness.
 
 ``common.db.login`` answers ``[user_id, key, bus]``; every later call carries
-``Authorization: Session base64(login:user_id:key)``. A 401 means the session is gone (idle
-past ``[session] timeout``, logged out, or the server restarted): log in again once and
-repeat the call; a second 401 is `AuthenticationFailed`. Methods declared ``fresh_session``
-(``account.invoice.post``) also answer 401 when the session was idle longer than the server's
-timeout, and the server then deletes it (shared/reference/tryton/REPORT.md pitfall 5), so
-before such a call a session idle longer than `fresh_window` is replaced up front.
+``Authorization: Session base64(login:user_id:key)``. A 401 means the session is gone (logged
+out, past ``[session] max_age``, the server's database restored): log in again once and repeat
+the call; a second 401 is `AuthenticationFailed`.
+
+The fresh-session rule (shared/reference/tryton/REPORT.md pitfall 5): methods declared
+``fresh_session`` (``account.invoice.post``) answer 401 and delete the
+session when it was idle longer than ``[session] timeout``. trytond restarts that idle clock on
+every call (``ir.session.reset``), and the invoice flow reads the invoice just before posting
+it, so a post normally runs in a fresh session; when one is refused anyway, the relogin above
+replaces the deleted session and the post is repeated in the new one.
 
 A JSON-RPC error arrives as HTTP 200 with ``{"id", "error": [name, args]}``;
 `tryton_error_code` hands the exception name (``UserError``, ``ConcurrencyException``) to
@@ -22,7 +26,6 @@ import itertools
 
 import msgspec
 
-from mediator.clock import Clock
 from mediator.codecs import (
     RpcValue,
     TrytonFault,
@@ -34,10 +37,7 @@ from mediator.errors import AuthenticationFailed, DecodeError, RemoteRejected
 from mediator.systems.http import HttpTransport
 from mediator.systems.secrets import Secret
 
-__all__ = ["FRESH_METHODS", "TrytonSession", "TrytonSessions", "tryton_error_code"]
-
-FRESH_METHODS = frozenset({"model.account.invoice.post"})
-"""Methods trytond 8.2 declares with ``fresh_session=True`` that the connector calls."""
+__all__ = ["TrytonSession", "TrytonSessions", "tryton_error_code"]
 
 _JSON = {"Content-Type": "application/json"}
 _HEAD = 64  # the envelope's first keys are within this many bytes: {"id":123,"error":
@@ -78,31 +78,26 @@ class TrytonSessions:
     def __init__(
         self,
         transport: HttpTransport,
-        clock: Clock,
         *,
         database: str,
         login: str,
         password: Secret,
         language: str = "en",
-        fresh_window: float = 240.0,
     ) -> None:
         self._transport = transport
-        self._clock = clock
         self.path = f"/{database}/rpc/"  # the slash matters: without it trytond answers 308
         self._login_name = login
         self._password = password
         self._language = language
-        self._fresh_window = fresh_window
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
         self.session: TrytonSession | None = None
         self.context: dict[str, RpcValue] = {}
         self.logins = 0
-        self._last_used = 0.0
 
     async def call(self, method: str, params: list[RpcValue]) -> RpcValue:
         """Call `method` with `params` (context not included) in a live session."""
-        session = await self._current(method)
+        session = self.session or await self._relogin(None)
         try:
             return await self._post(method, [*params, self.context], session)
         except RemoteRejected as exc:
@@ -117,15 +112,6 @@ class TrytonSessions:
                     "tryton", f"{method} refused the session just opened for {self._login_name}"
                 ) from exc
             raise
-
-    async def _current(self, method: str) -> TrytonSession:
-        session = self.session
-        if session is None:
-            return await self._relogin(None)
-        idle = self._clock.monotonic() - self._last_used
-        if method in FRESH_METHODS and idle > self._fresh_window:
-            return await self._relogin(session)
-        return session
 
     async def _relogin(self, stale: TrytonSession | None) -> TrytonSession:
         async with self._lock:
@@ -177,7 +163,6 @@ class TrytonSessions:
         response = await self._transport.send(
             "POST", self.path, endpoint=method, body=body, headers=headers
         )
-        self._last_used = self._clock.monotonic()
         answer = decode_tryton_response(response.body)
         if answer.error is not None:  # an error the classifier took for success: still one
             raise _rejected(answer.error, response.status)

@@ -1,0 +1,318 @@
+"""TrytonConnector against the Tryton sandbox over loopback: batching, references, sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from decimal import Decimal
+from typing import TypeVar
+
+import msgspec
+import pytest
+
+from mediator.codecs import tryton_loads
+from mediator.errors import AuthenticationFailed, DecodeError, RemoteRejected
+from mediator.policies import PolicyRegistry, default_policy_config
+from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.tryton.sessions import Session
+from mediator.systems import Secret
+from mediator.systems.tryton import (
+    CreateRecord,
+    PostedInvoice,
+    PostInvoice,
+    RecordRef,
+    TrytonConnector,
+)
+
+from .harness_tryton import DATABASE, TrytonHarness, open_harness, timesheet_line
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[TrytonHarness]:
+    async with open_harness() as found:
+        yield found
+
+
+async def drive(harness: TrytonHarness, call: Awaitable[T]) -> T:
+    """Await `call`, advancing the fake clock whenever it waits on it (backoff, Retry-After)."""
+    task = asyncio.ensure_future(call)
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.002)
+        if not task.done() and harness.clock.next_deadline() is not None:
+            await harness.clock.advance_to_next()
+    return task.result()
+
+
+def methods(harness: TrytonHarness) -> list[str]:
+    """The JSON-RPC methods the sandbox received, in order."""
+    found = []
+    for request in harness.sandbox.requests:
+        body = tryton_loads(request.body)
+        assert isinstance(body, dict)
+        found.append(str(body["method"]))
+    return found
+
+
+def line(harness: TrytonHarness, key: str, *, valid: bool = True) -> CreateRecord:
+    company = harness.sandbox.setup.company
+    return timesheet_line(
+        key, work=harness.work, employee=harness.employee, company=company, valid=valid
+    )
+
+
+async def test_creates_of_one_model_are_one_lookup_and_one_list_create(
+    harness: TrytonHarness,
+) -> None:
+    results = await harness.connector.execute_batch([line(harness, f"k{i}") for i in range(5)])
+
+    assert all(isinstance(r, RecordRef) and not r.existed for r in results)
+    assert len({r.id for r in results if isinstance(r, RecordRef)}) == 5
+    assert methods(harness) == [
+        "common.db.login",
+        "model.res.user.get_preferences",
+        "model.timesheet.line.search_read",
+        "model.timesheet.line.create",
+    ]
+    stats = harness.connector.statistics()
+    assert (stats.batches, stats.batched_commands, stats.average_batch) == (1, 5, 5.0)
+
+
+async def test_a_repeated_batch_finds_its_records_and_creates_nothing(
+    harness: TrytonHarness,
+) -> None:
+    batch = [line(harness, f"again-{i}") for i in range(3)]
+    first = await harness.connector.execute_batch(batch)
+    harness.sandbox.requests.clear()
+
+    second = await harness.connector.execute_batch(batch)
+
+    assert [r.id for r in second] == [r.id for r in first]  # type: ignore[attr-defined]
+    assert all(isinstance(r, RecordRef) and r.existed for r in second)
+    assert methods(harness) == ["model.timesheet.line.search_read"]
+
+
+async def test_one_reference_twice_in_a_batch_makes_one_record(harness: TrytonHarness) -> None:
+    results = await harness.connector.execute_batch([line(harness, "twin"), line(harness, "twin")])
+
+    assert results[0] == results[1]
+    assert await harness.count_written("twin") == 1
+
+
+async def test_a_refused_record_is_found_item_by_item_and_the_rest_commit(
+    harness: TrytonHarness,
+) -> None:
+    commands = [line(harness, f"mix-{i}", valid=i != 2) for i in range(4)]
+
+    results = await harness.connector.execute_batch(commands)
+
+    bad = results[2]
+    assert isinstance(bad, RemoteRejected)
+    assert (bad.status, bad.code) == (200, "UserError")
+    assert "must be positive" in bad.detail
+    assert [isinstance(r, RecordRef) for r in results] == [True, True, False, True]
+    for i in (0, 1, 3):
+        assert await harness.count_written(f"mix-{i}") == 1
+    # one list create refused as a whole, then each item alone: its own lookup and create
+    sent = methods(harness)[2:]
+    assert sent[:2] == ["model.timesheet.line.search_read", "model.timesheet.line.create"]
+    assert sent[2:].count("model.timesheet.line.create") == 4
+
+
+async def test_a_malformed_command_is_refused_without_costing_the_others(
+    harness: TrytonHarness,
+) -> None:
+    good = line(harness, "fine")
+    unencodable = msgspec.structs.replace(
+        line(harness, "odd"),
+        values={**line(harness, "odd").values, "duration": object()},  # type: ignore[dict-item]
+    )
+    unknown = CreateRecord(idempotency_key="u", model="sale.sale", values={}, reference="S-1")
+    clash = msgspec.structs.replace(
+        line(harness, "clash"), values={**line(harness, "clash").values, "description": "other"}
+    )
+
+    results = await harness.connector.execute_batch([unencodable, good, unknown, clash])
+
+    assert isinstance(results[1], RecordRef)
+    assert [type(r) for r in (results[0], results[2], results[3])] == [DecodeError] * 3
+    assert methods(harness).count("model.timesheet.line.create") == 1
+
+
+async def test_reads_page_through_search_read_to_the_last_page(harness: TrytonHarness) -> None:
+    seeded = await harness.seed_readable(12)
+
+    rows = await harness.connector.search_read(
+        "party.party", [["code", "like", "SEED-%"]], ["id", "name"], page_size=5
+    )
+
+    assert [str(r["id"]) for r in rows] == list(seeded)
+    offsets = [
+        tryton_loads(r.body)["params"][1]  # type: ignore[index, call-overload]
+        for r in harness.sandbox.requests
+        if b"search_read" in r.body
+    ]
+    assert offsets == [0, 5, 10]
+
+
+async def test_an_error_envelope_is_rejected_with_the_exception_name_once(
+    harness: TrytonHarness,
+) -> None:
+    with pytest.raises(RemoteRejected) as refused:
+        await harness.connector.call("model.party.party.read", [424242], ["name"])
+
+    assert (refused.value.status, refused.value.code) == (200, "UserError")
+    assert "don't exist" in refused.value.detail
+    assert methods(harness).count("model.party.party.read") == 1  # dead: not retried
+
+
+async def test_a_session_ended_at_the_server_is_replaced_once(harness: TrytonHarness) -> None:
+    await harness.connector.execute_batch([line(harness, "before")])
+    await harness.expire_credentials()
+
+    (result,) = await harness.connector.execute_batch([line(harness, "after")])
+
+    assert isinstance(result, RecordRef)
+    assert harness.connector.logins == 2
+    statuses = [r.status for r in harness.sandbox.requests]
+    assert statuses.count(401) == 1
+
+
+async def test_a_refused_password_is_authentication_failed_without_the_password(
+    harness: TrytonHarness,
+) -> None:
+    connector = TrytonConnector(
+        base_url=harness.url,
+        database=DATABASE,
+        login="admin",
+        password=Secret("not-the-password"),
+        policies=PolicyRegistry(default_policy_config(), clock=harness.clock),
+        clock=harness.clock,
+    )
+    try:
+        with pytest.raises(AuthenticationFailed) as refused:
+            await connector.call("model.party.party.search_count", [])
+    finally:
+        await connector.aclose()
+    assert "not-the-password" not in str(refused.value)
+    assert "not-the-password" not in repr(refused.value.__cause__)
+
+
+def invoice(harness: TrytonHarness, reference: str, party: int, address: int) -> PostInvoice:
+    setup = harness.sandbox.setup
+    return PostInvoice(
+        idempotency_key=f"invoice:{reference}",
+        reference=reference,
+        values={
+            "company": setup.company,
+            "party": party,
+            "invoice_address": address,
+            "currency": setup.currency,
+            "journal": setup.journal,
+            "account": setup.receivable,
+            "payment_term": setup.payment_term,
+            "invoice_date": dt.date(2026, 11, 30),
+            "lines": [
+                [
+                    "create",
+                    [
+                        {
+                            "product": setup.product,
+                            "description": "Consulting, November",
+                            "quantity": 10.5,
+                            "unit": setup.unit,
+                            "unit_price": Decimal("120.00"),
+                            "account": setup.revenue,
+                        }
+                    ],
+                ]
+            ],
+        },
+    )
+
+
+async def _customer(harness: TrytonHarness) -> tuple[int, int]:
+    (party,) = await harness.connector.execute_batch(
+        [
+            CreateRecord(
+                idempotency_key="client:C-7",
+                model="party.party",
+                values={"name": "Initech", "addresses": [["create", [{"city": "Austin"}]]]},
+                reference="C-7",
+            )
+        ]
+    )
+    assert isinstance(party, RecordRef)
+    (row,) = await harness.connector.read("party.party", [party.id], ["addresses"])
+    (address,) = row["addresses"]  # type: ignore[misc]
+    return party.id, int(address)  # type: ignore[call-overload]
+
+
+async def test_an_invoice_is_created_validated_posted_and_found_on_retry(
+    harness: TrytonHarness,
+) -> None:
+    party, address = await _customer(harness)
+
+    (posted,) = await harness.connector.execute_batch(
+        [invoice(harness, "INV-EXT-1", party, address)]
+    )
+    (again,) = await harness.connector.execute_batch(
+        [invoice(harness, "INV-EXT-1", party, address)]
+    )
+
+    assert isinstance(posted, PostedInvoice)
+    assert (posted.state, posted.total_amount, posted.existed) == (
+        "posted",
+        Decimal("1260.00"),
+        False,
+    )
+    assert posted.number.startswith("INV2026-")
+    assert again == msgspec.structs.replace(posted, existed=True)
+    sent = methods(harness)
+    assert sent.count("model.account.invoice.create") == 1
+    assert sent.count("model.account.invoice.post") == 1
+    assert sent.index("model.account.invoice.validate_invoice") < sent.index(
+        "model.account.invoice.post"
+    )
+
+
+async def test_a_post_refused_as_stale_is_repeated_in_a_new_session(
+    harness: TrytonHarness,
+) -> None:
+    party, address = await _customer(harness)
+    sessions = harness.sandbox.sessions
+    fresh = sessions.require_fresh
+    refused: list[str] = []
+
+    def stale_once(session: Session, headers: Mapping[str, str]) -> None:
+        if not refused:  # as trytond answers past [session] timeout: deleted, then 401
+            refused.append(session.key)
+            session.fresh = False
+        fresh(session, headers)
+
+    sessions.require_fresh = stale_once  # type: ignore[method-assign]
+    (posted,) = await drive(
+        harness, harness.connector.execute_batch([invoice(harness, "INV-STALE", party, address)])
+    )
+
+    assert isinstance(posted, PostedInvoice)
+    assert posted.state == "posted"
+    assert harness.connector.logins == 2
+    assert [r.status for r in harness.sandbox.requests].count(401) == 1
+
+
+async def test_lost_answers_never_make_a_second_record(harness: TrytonHarness) -> None:
+    await harness.connector.execute_batch([line(harness, "warm-up")])
+    harness.install_faults(FaultPlan(seed=3, drop_rate=0.4))
+    keys = [f"lossy-{i}" for i in range(8)]
+
+    for key in keys:  # the journal's retry: the same command again until it lands
+        for _ in range(20):
+            (result,) = await drive(harness, harness.connector.execute_batch([line(harness, key)]))
+            if isinstance(result, RecordRef):
+                break
+
+    assert harness.sandbox.faults.statistics().drops > 3
+    assert [await harness.count_written(key) for key in keys] == [1] * len(keys)
