@@ -13,6 +13,7 @@ from pathlib import Path
 from mediator.errors import JournalError
 
 APPLICATION_ID = 0x4D454449  # "MEDI"
+WAL_LIMIT = 64 << 20  # bytes of WAL before a checkpoint makes the writer start it over
 
 # Entries are keyed by their 16-byte UUIDv7 id in a WITHOUT ROWID table: ids grow with time, so
 # inserts land at the right edge of the one B-tree that holds the rows (no separate rowid tree).
@@ -109,6 +110,9 @@ def _prepare(conn: sqlite3.Connection, path: Path, synchronous: str) -> None:
     # 64 MiB of page cache: the idempotency index of a few million keys stays in memory.
     conn.execute("PRAGMA cache_size=-65536")
     conn.execute("PRAGMA temp_store=MEMORY")
+    # Checkpoints run on a connection of their own (see _checkpoint); a reset WAL is cut back.
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
     if version < SCHEMA_VERSION:
         _migrate(conn, path, version)
 

@@ -1,11 +1,13 @@
 """Group commit: one writer gathers concurrent writes into one transaction, one fsync per batch.
 
-Why a plain `sqlite3` connection in one dedicated thread rather than aiosqlite: a batch is
-several statements (the insert, the duplicate look-up, state changes, a watermark) that must
-run back to back inside one transaction; aiosqlite would make each of them a separate hop
-through its queue and `call_soon_threadsafe`. Measured in bench/journal.py (`aiosqlite` line):
-the same 1,000-row batches committed through aiosqlite ran at roughly 0.8× the throughput of
-this writer on the same file.
+Why a plain `sqlite3` connection in one dedicated thread rather than aiosqlite: a batch is a
+function of several statements (multi-row inserts, the duplicate look-up, state changes, a
+watermark) that must run back to back inside one transaction; here that is one hop to the
+thread, with aiosqlite it is a hop through its queue and back through the loop per statement,
+and aiosqlite has no public way to run a function on its thread. For the simplest batch
+(BEGIN, one executemany of 1,000 rows, COMMIT) bench/journal.py (`writer_choice`) measures the
+two within noise of each other (aiosqlite at 0.8-1.2× across runs); the difference is in the
+batches with more statements, and in not paying a loop turn between them.
 
 Every caller of one batch awaits one shared future. That future ignores cancellation: a
 cancelled appender still waits until its batch is durable (a few milliseconds), and one
@@ -24,6 +26,7 @@ from typing import TypeVar
 from mediator.clock import Clock
 from mediator.codecs.envelope import Envelope
 from mediator.errors import JournalError
+from mediator.journal._checkpoint import Checkpointer
 from mediator.journal._ops import insert_envelopes
 from mediator.journal.records import Appended, JournalStatistics
 
@@ -57,6 +60,7 @@ class GroupCommitWriter:
         self,
         conn: sqlite3.Connection,
         executor: ThreadPoolExecutor,
+        checkpointer: Checkpointer,
         *,
         path: str,
         clock: Clock,
@@ -65,6 +69,7 @@ class GroupCommitWriter:
     ) -> None:
         self._conn = conn
         self._executor = executor
+        self._checkpointer = checkpointer
         self._path = path
         self._clock = clock
         self._max_batch = max_batch
@@ -194,6 +199,7 @@ class GroupCommitWriter:
             raise
         # (on cancellation the batch stays listed, and `run` fails its waiters on the way out)
         self._committing.remove(batch)
+        self._checkpointer.committed()
         self._transactions += 1
         self._appends += len(batch.envelopes)
         self._duplicates += sum(1 for a in outcome[0] if a.duplicate)

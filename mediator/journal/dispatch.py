@@ -90,12 +90,19 @@ class Dispatcher:
         self._pending = self._delivered = self._retried = self._dead = self._parked = 0
 
     async def accept(self, envelope: Envelope) -> Appended:
-        """Journal the envelope (durably) and queue it for delivery unless it is a duplicate."""
+        """Journal the envelope (durably) and queue it for delivery unless it is a duplicate.
+
+        Waits while `capacity` entries are pending. This is the way in for new messages while a
+        dispatcher runs: an entry appended to the journal directly is delivered only at the
+        next open, by recovery.
+        """
         appended = await self._journal.append(envelope)
         if not appended.duplicate:
-            stored = await self._journal.get(envelope.id)
-            if stored is not None:
-                await self.submit([stored])
+            now = self._clock.time()
+            entry = Entry(
+                envelope=envelope, state=EntryState.ACCEPTED, accepted_at=now, updated_at=now
+            )
+            await self.submit([entry])
         return appended
 
     async def submit(self, entries: Iterable[Entry]) -> None:

@@ -19,6 +19,7 @@ from typing import Literal, cast
 from mediator.clock import Clock
 from mediator.codecs.envelope import Envelope
 from mediator.journal import _ops, _schema
+from mediator.journal._checkpoint import Checkpointer
 from mediator.journal._rows import dead_letter_query, select_entries
 from mediator.journal._writer import GroupCommitWriter, Op
 from mediator.journal.records import (
@@ -72,8 +73,15 @@ async def open_journal(
     except BaseException:
         executor.shutdown(wait=False)
         raise
+    checkpointer = Checkpointer(file)
     writer = GroupCommitWriter(
-        conn, executor, path=str(file), clock=clock, max_batch=max_batch, max_delay=max_delay
+        conn,
+        executor,
+        checkpointer,
+        path=str(file),
+        clock=clock,
+        max_batch=max_batch,
+        max_delay=max_delay,
     )
     try:
         async with asyncio.TaskGroup() as tg:
@@ -83,6 +91,7 @@ async def open_journal(
             finally:
                 writer.close()
     finally:
+        await checkpointer.aclose()  # first: the writer's connection closes last, checkpointing
         with contextlib.suppress(sqlite3.Error):  # closing after a failed write must not mask it
             await loop.run_in_executor(executor, conn.close)
         executor.shutdown(wait=True)
