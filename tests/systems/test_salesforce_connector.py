@@ -9,8 +9,10 @@ from typing import TypeVar
 
 import pytest
 
+from mediator.actors import open_supervisor
 from mediator.errors import AuthenticationFailed, QuotaExhausted, RemoteRejected
 from mediator.sandbox.faults import FaultPlan
+from mediator.systems import SystemActor
 from mediator.systems.salesforce import Upserted, UpsertRecord
 from mediator.testing.clock import FakeClock
 from tests.systems.harness_salesforce import SalesforceHarness, open_harness
@@ -202,3 +204,20 @@ async def test_a_spent_daily_allowance_defers_writes_to_the_journal() -> None:
         assert isinstance(refused, QuotaExhausted)
         assert refused.resets_at > harness.clock.time() + 60.0
         assert harness.sandbox.api_usage() <= 3
+
+
+async def test_a_system_actor_coalesces_queued_upserts_into_collection_calls(
+    harness: SalesforceHarness,
+) -> None:
+    async with open_supervisor() as supervisor:
+        ref = supervisor.spawn(lambda: SystemActor(harness.connector), name="salesforce")
+        asks = [
+            asyncio.create_task(ref.ask(upsert(f"k{i}", None if i == 7 else f"Client {i}")))
+            for i in range(30)
+        ]
+        done = await asyncio.gather(*asks, return_exceptions=True)
+    assert isinstance(done[7], RemoteRejected)
+    assert all(isinstance(r, Upserted) for i, r in enumerate(done) if i != 7)
+    calls = harness.sandbox.requests.matching("PATCH", COLLECTIONS)
+    assert len(calls) <= 2  # the first ask may go alone; the rest queue into one collection
+    assert harness.connector.statistics().batched_commands == 30
