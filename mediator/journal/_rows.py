@@ -103,9 +103,9 @@ def envelope_of(row: Sequence[object]) -> Envelope:
         source=str(source),
         idempotency_key=str(idem),
         occurred_at=loaded_time(occurred),
-        schema_version=int(str(version)),
+        schema_version=_int(version),
         traceparent=None if trace is None else str(trace),
-        attempt=int(str(attempt)),
+        attempt=_int(attempt),
         payload=msgspec.Raw(payload if isinstance(payload, bytes) else b"null"),
     )
 
@@ -116,17 +116,17 @@ def entry_of(row: Sequence[object]) -> Entry:
      replay_of, replay_count, released_by, release_reason) = row[10:]  # fmt: skip
     return Entry(
         envelope=envelope_of(row),
-        state=EntryState(int(str(state))),
+        state=EntryState(_int(state)),
         accepted_at=_float(accepted_at),
         updated_at=_float(updated_at),
-        attempts=int(str(attempts)),
+        attempts=_int(attempts),
         due_at=None if due_at is None else _float(due_at),
         error=_text(error),
         error_class=_text(error_class),
         system=_text(system),
         reason=_text(reason),
         replay_of=replay_of.hex() if isinstance(replay_of, bytes) else None,
-        replay_count=int(str(replay_count)),
+        replay_count=_int(replay_count),
         released_by=_text(released_by),
         release_reason=_text(release_reason),
     )
@@ -173,6 +173,10 @@ def dead_letter_query(where: DeadLetterFilter, now: float) -> tuple[str, list[ob
         clauses.append("updated_at >= ?")
         params.append(now - where.newer_than)
     return " AND ".join(clauses), params
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else int(str(value))
 
 
 def _float(value: object) -> float:
