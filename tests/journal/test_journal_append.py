@@ -81,3 +81,15 @@ async def test_malformed_envelope_fails_alone(path: Path, clock: FakeClock) -> N
     async with open_journal(path, clock=clock) as journal:
         assert await journal.get_watermark("w") == Watermark(name="w", value="1")
         assert [e.envelope.idempotency_key for e in await journal.recover()] == ["evt_other"]
+
+
+async def test_cancelling_one_appender_does_not_cancel_its_batch(journal: SqliteJournal) -> None:
+    first = asyncio.ensure_future(journal.append(envelope("evt_1")))
+    second = asyncio.ensure_future(journal.append(envelope("evt_2")))
+    await asyncio.sleep(0)  # both joined the batch
+    first.cancel()
+    assert not (await second).duplicate
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    # the cancelled caller's entry was committed with the batch: its key is known
+    assert (await journal.append(envelope("evt_1"))).duplicate
