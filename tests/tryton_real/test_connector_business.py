@@ -1,0 +1,196 @@
+"""The business round trip through the Tryton connector against a real trytond 8.2.
+
+A client becomes a party with an address and an e-mail, its engagement a project invoiced on
+timesheets, consultants' time entries timesheet lines (one list create), and the month's
+billing a posted customer invoice; everything is read back from the server and checked, and
+every write repeated leaves the server as it was (found by reference, nothing created).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from mediator.systems.tryton import CreateRecord, PostedInvoice, PostInvoice, RecordRef
+from mediator.testing.tryton_server import TrytonServer
+
+from .conftest import INSTALL_TIMEOUT
+from .connector_harness import RealTrytonHarness, open_real_harness
+
+pytestmark = [pytest.mark.tryton, pytest.mark.timeout(INSTALL_TIMEOUT)]
+
+
+@pytest.fixture
+async def harness(tryton_server: TrytonServer, tag: str) -> AsyncIterator[RealTrytonHarness]:
+    async with open_real_harness(tryton_server, tag) as found:
+        yield found
+
+
+def _client(harness: RealTrytonHarness) -> CreateRecord:
+    tag = harness.tag
+    return CreateRecord(
+        idempotency_key=f"client:{tag}",
+        model="party.party",
+        values={
+            "name": f"Initech {tag}",
+            "addresses": [["create", [{"street": "4120 Freidrich Ln", "city": "Austin"}]]],
+            "contact_mechanisms": [["create", [{"type": "email", "value": "ap@initech.test"}]]],
+        },
+        reference=f"C-{tag}",
+    )
+
+
+def _project(harness: RealTrytonHarness, party: int) -> CreateRecord:
+    setup, tag = harness.server.setup, harness.tag
+    return CreateRecord(
+        idempotency_key=f"engagement:{tag}",
+        model="project.work",
+        values={
+            "type": "project",
+            "company": setup.company,
+            "party": party,
+            "timesheet_available": True,
+            "project_invoice_method": "timesheet",
+            "product": setup.product,
+            "list_price": Decimal("120.00"),
+        },
+        reference=f"P-{tag} Website relaunch",
+    )
+
+
+async def test_party_project_timesheets_and_posted_invoice_read_back(
+    harness: RealTrytonHarness,
+) -> None:
+    connector, setup, tag = harness.connector, harness.server.setup, harness.tag
+    (party,) = await connector.execute_batch([_client(harness)])
+    assert isinstance(party, RecordRef)
+    (project,) = await connector.execute_batch([_project(harness, party.id)])
+    assert isinstance(project, RecordRef)
+    (prow,) = await connector.read("project.work", [project.id], ["timesheet_works", "party"])
+    (work,) = prow["timesheet_works"]  # type: ignore[misc]
+    entries = [
+        CreateRecord(
+            idempotency_key=f"time_entry:{tag}:{i}",
+            model="timesheet.line",
+            values={
+                "company": setup.company,
+                "employee": setup.employee,
+                "work": work,
+                "date": dt.date.today(),
+                "duration": dt.timedelta(hours=hours),
+            },
+            reference=f"Design review [time_entry:{tag}:{i}]",
+        )
+        for i, hours in enumerate((3.0, 2.5))
+    ]
+    lines = await connector.execute_batch(entries)
+    assert all(isinstance(line, RecordRef) for line in lines)
+
+    (party_row,) = await connector.read(
+        "party.party", [party.id], ["name", "code", "email", "addresses"]
+    )
+    assert (party_row["name"], party_row["code"], party_row["email"]) == (
+        f"Initech {tag}",
+        f"C-{tag}",
+        "ap@initech.test",
+    )
+    (address,) = party_row["addresses"]  # type: ignore[misc]
+    assert prow["party"] == party.id
+    booked = await connector.search_read(
+        "timesheet.line", [["work", "=", work]], ["duration", "description", "employee"]
+    )
+    assert sorted(row["duration"] for row in booked) == [  # type: ignore[type-var]
+        dt.timedelta(hours=2.5),
+        dt.timedelta(hours=3),
+    ]
+    assert {row["employee"] for row in booked} == {setup.employee}
+
+    invoice = PostInvoice(
+        idempotency_key=f"invoice:{tag}",
+        reference=f"INV-{tag}",
+        values={
+            "company": setup.company,
+            "party": party.id,
+            "invoice_address": address,
+            "currency": setup.currency,
+            "journal": setup.revenue_journal,
+            "account": setup.receivable_account,
+            "payment_term": setup.payment_term,
+            "invoice_date": dt.date.today(),
+            "lines": [
+                [
+                    "create",
+                    [
+                        {
+                            "product": setup.product,
+                            "description": "Design review, 5.5 h",
+                            "quantity": 5.5,
+                            "unit": setup.uom_hour,
+                            "unit_price": Decimal("120.00"),
+                            "account": setup.revenue_account,
+                        }
+                    ],
+                ]
+            ],
+        },
+    )
+    (posted,) = await connector.execute_batch([invoice])
+
+    assert isinstance(posted, PostedInvoice), posted
+    assert (posted.state, posted.total_amount, posted.existed) == (
+        "posted",
+        Decimal("660.00"),
+        False,
+    )
+    assert posted.number
+    assert posted.invoice_date == dt.date.today()
+    (row,) = await connector.read(
+        "account.invoice", [posted.id], ["state", "number", "party", "reference", "move"]
+    )
+    assert (row["state"], row["number"], row["party"], row["reference"]) == (
+        "posted",
+        posted.number,
+        party.id,
+        f"INV-{tag}",
+    )
+    assert isinstance(row["move"], int)  # posting made the accounting move
+
+    # Every write again, as a journal replay would send it: all found, nothing new.
+    again = await connector.execute_batch([_client(harness), *entries, invoice])
+    assert [getattr(r, "existed", None) for r in again] == [True, True, True, True]
+    assert again[-1] == PostedInvoice(**{**_fields(posted), "existed": True})
+    assert (
+        await connector.call(
+            "model.account.invoice.search_count", [["reference", "=", f"INV-{tag}"]]
+        )
+        == 1
+    )
+
+
+def _fields(invoice: PostedInvoice) -> dict[str, object]:
+    return {name: getattr(invoice, name) for name in invoice.__struct_fields__}
+
+
+async def test_an_invalid_invoice_is_rejected_with_trytons_message(
+    harness: RealTrytonHarness,
+) -> None:
+    setup = harness.server.setup
+    refused = PostInvoice(
+        idempotency_key=f"invoice:bad:{harness.tag}",
+        reference=f"INV-BAD-{harness.tag}",
+        values={"company": setup.company, "currency": setup.currency, "lines": []},
+    )
+
+    (result,) = await harness.connector.execute_batch([refused])
+
+    assert not isinstance(result, PostedInvoice)
+    assert "UserError" in repr(result) or "required" in str(result)
+    assert (
+        await harness.connector.call(
+            "model.account.invoice.search_count", [["reference", "=", f"INV-BAD-{harness.tag}"]]
+        )
+        == 0
+    )
