@@ -8,14 +8,15 @@ every write repeated leaves the server as it was (found by reference, nothing cr
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
 import pytest
 
 from mediator.systems.tryton import CreateRecord, PostedInvoice, PostInvoice, RecordRef
-from mediator.testing.tryton_server import TrytonServer
+from mediator.testing.tryton_server import TrytonServer, open_tryton_server
 
 from .conftest import INSTALL_TIMEOUT
 from .connector_harness import RealTrytonHarness, open_real_harness
@@ -194,3 +195,65 @@ async def test_an_invalid_invoice_is_rejected_with_trytons_message(
         )
         == 0
     )
+
+
+WINDOW = 2.0  # the short server's [session] timeout: idle seconds before a session is stale
+
+
+@pytest.fixture(scope="module")
+def stale_sessions_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
+    """A server whose sessions stop being fresh after `WINDOW` idle seconds."""
+    with open_tryton_server(
+        work_dir=tmp_path_factory.mktemp("tryton-stale"), session_timeout=WINDOW
+    ) as server:
+        yield server
+
+
+@pytest.mark.slow
+async def test_a_post_from_an_idle_session_is_repeated_after_a_new_login(
+    stale_sessions_server: TrytonServer, tag: str
+) -> None:
+    async with open_real_harness(stale_sessions_server, tag) as harness:
+        (party,) = await harness.connector.execute_batch([_client(harness)])
+        assert isinstance(party, RecordRef)
+        setup = stale_sessions_server.setup
+        (row,) = await harness.connector.read("party.party", [party.id], ["addresses"])
+        (address,) = row["addresses"]  # type: ignore[misc]
+        (draft,) = await harness.connector.call(  # type: ignore[misc]
+            "model.account.invoice.create",
+            [
+                {
+                    "type": "out",
+                    "company": setup.company,
+                    "party": party.id,
+                    "invoice_address": address,
+                    "currency": setup.currency,
+                    "journal": setup.revenue_journal,
+                    "account": setup.receivable_account,
+                    "payment_term": setup.payment_term,
+                    "invoice_date": dt.date.today(),
+                    "lines": [
+                        [
+                            "create",
+                            [
+                                {
+                                    "product": setup.product,
+                                    "quantity": 1.0,
+                                    "unit": setup.uom_hour,
+                                    "unit_price": Decimal("120.00"),
+                                    "account": setup.revenue_account,
+                                }
+                            ],
+                        ]
+                    ],
+                }
+            ],
+        )
+        # trytond reads its own wall clock: real idle time it is
+        await asyncio.sleep(WINDOW + 0.5)
+
+        await harness.connector.call("model.account.invoice.post", [draft])
+
+        (row,) = await harness.connector.read("account.invoice", [draft], ["state"])
+        assert row["state"] == "posted"
+        assert harness.connector.logins == 2  # the stale session was deleted: one new login
