@@ -31,8 +31,10 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     - `error_rate` of requests are answered with `error_status` before the product sees them.
     - `outages` answer 503 inside their windows.
     - `storm` requests in a row, and every request inside `storm_windows`, get the product's
-      own limit answer (Salesforce 403 REQUEST_LIMIT_EXCEEDED, Stripe and Harvest 429,
-      Tryton 429) with `retry_after`.
+      own limit answer: Salesforce 403 REQUEST_LIMIT_EXCEEDED, Harvest 429 with `Retry-After`
+      of `retry_after` seconds, Stripe 429 `rate_limit` with `Stripe-Should-Retry: true`,
+      Tryton 429. Only Harvest states a wait, as the real products do (the official Stripe SDK
+      reads no Retry-After); a test that needs one from the others can subclass and add it.
     - `drop_rate` of requests, and the next `drop_next` ones, are carried out (committed) and
       then their connection is closed with no response: the client cannot tell it worked.
     - `paths`: path prefixes the plan applies to; empty means every product path.
