@@ -18,12 +18,22 @@ from mediator.testing.tryton_server import TrytonServer, open_tryton_server
 from .client import TrytonClient
 
 INSTALL_TIMEOUT = 600  # seconds, for the first test only: install + template, bounded inside too
+SHORT_SESSION = 2.0  # idle seconds before a session is stale; wide enough for a loaded CI machine
 
 
 @pytest.fixture(scope="session")
 def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
     """A real trytond serving a fresh copy of the set-up database for this test session."""
     with open_tryton_server(work_dir=tmp_path_factory.mktemp("tryton")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def short_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
+    """A second server whose sessions stop being fresh after `SHORT_SESSION` idle seconds."""
+    with open_tryton_server(
+        work_dir=tmp_path_factory.mktemp("tryton-fresh"), session_timeout=SHORT_SESSION
+    ) as server:
         yield server
 
 

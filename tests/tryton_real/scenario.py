@@ -79,15 +79,9 @@ def _error_head(wire: object) -> str | None:
     return head if head in _NAMED_ERRORS else "<unexpected exception text>"
 
 
-async def business_flow(client: TrytonClient, login: str, password: str, *, tag: str) -> Run:
-    """Log in, create a party, an employee, a project, timesheets and a posted invoice."""
-    run = Run()
-    login_result = await client.login(login, password)
-    run.answers["login"] = client.login_answer
-    run.facts["login_arity"] = len(login_result)
+async def references(run: Run, client: TrytonClient) -> dict[str, Any]:
+    """Find the set-up records an invoice needs, by name and type, as a connector would."""
     company = client.context["company"]
-    today = dt.date.today()
-
     (product,) = await run.model(
         "find_product",
         client,
@@ -143,6 +137,67 @@ async def business_flow(client: TrytonClient, login: str, password: str, *, tag:
     (company_row,) = await run.model(
         "read_company", client, "company.company", "read", [company], ["currency", "rec_name"]
     )
+    return {
+        "company": company,
+        "product": product,
+        "journal": journal,
+        "receivable": configuration["default_account_receivable"],
+        "revenue": revenue,
+        "term": term,
+        "currency": company_row["currency"],
+    }
+
+
+def invoice_values(
+    refs: dict[str, Any], *, party: int, address: int, hours: float, description: str
+) -> dict[str, object]:
+    """A customer invoice of `hours` consulting hours at 100, with all on_change values given."""
+    product = refs["product"]
+    return {
+        "type": "out",
+        "company": refs["company"],
+        "party": party,
+        "invoice_address": address,
+        "account": refs["receivable"],
+        "journal": refs["journal"]["id"],
+        "payment_term": refs["term"]["id"],
+        "currency": refs["currency"],
+        "invoice_date": dt.date.today(),
+        "description": description,
+        "lines": [
+            [
+                "create",
+                [
+                    {
+                        "type": "line",
+                        "product": product["id"],
+                        "description": "Consulting",
+                        "quantity": hours,
+                        "unit": product["default_uom"],
+                        "unit_price": Decimal("100.0000"),
+                        "account": refs["revenue"]["id"],
+                    }
+                ],
+            ]
+        ],
+    }
+
+
+async def business_flow(
+    client: TrytonClient, login: str, password: str, *, tag: str, run: Run | None = None
+) -> Run:
+    """Log in, create a party, an employee, a project, timesheets and a posted invoice.
+
+    `run` collects the answers (pass one to keep them if a step raises).
+    """
+    run = run if run is not None else Run()
+    login_result = await client.login(login, password)
+    run.answers["login"] = client.login_answer
+    run.facts["login_arity"] = len(login_result)
+    company = client.context["company"]
+    today = dt.date.today()
+    refs = await references(run, client)
+    product = refs["product"]
 
     (party,) = await run.model(
         "create_party",
@@ -267,34 +322,13 @@ async def business_flow(client: TrytonClient, login: str, password: str, *, tag:
         "account.invoice",
         "create",
         [
-            {
-                "type": "out",
-                "company": company,
-                "party": party,
-                "invoice_address": party_row["addresses"][0],
-                "account": configuration["default_account_receivable"],
-                "journal": journal["id"],
-                "payment_term": term["id"],
-                "currency": company_row["currency"],
-                "invoice_date": today,
-                "description": f"Retainer {tag}",
-                "lines": [
-                    [
-                        "create",
-                        [
-                            {
-                                "type": "line",
-                                "product": product["id"],
-                                "description": "Consulting",
-                                "quantity": 10.0,
-                                "unit": product["default_uom"],
-                                "unit_price": Decimal("100.0000"),
-                                "account": revenue["id"],
-                            }
-                        ],
-                    ]
-                ],
-            }
+            invoice_values(
+                refs,
+                party=party,
+                address=party_row["addresses"][0],
+                hours=10.0,
+                description=f"Retainer {tag}",
+            )
         ],
     )
     fields = [
@@ -338,9 +372,14 @@ async def business_flow(client: TrytonClient, login: str, password: str, *, tag:
     return run
 
 
-async def error_cases(client: TrytonClient, login: str, password: str, *, tag: str) -> Run:
-    """Provoke each error a connector must handle and keep the raw answers."""
-    run = Run()
+async def error_cases(
+    client: TrytonClient, login: str, password: str, *, tag: str, run: Run | None = None
+) -> Run:
+    """Provoke each error a connector must handle and keep the raw answers.
+
+    `run` collects the answers (pass one to keep them if a step raises).
+    """
+    run = run if run is not None else Run()
     await client.login(login, password)
     company = client.context["company"]
     ctx = client.context

@@ -10,29 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 
 import aiohttp
 import pytest
 
-from mediator.testing.tryton_server import TrytonServer, open_tryton_server
+from mediator.testing.tryton_server import TrytonServer
 
 from .client import CallFailed, TrytonClient
-from .conftest import INSTALL_TIMEOUT
+from .conftest import INSTALL_TIMEOUT, SHORT_SESSION
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow, pytest.mark.timeout(INSTALL_TIMEOUT)]
-
-WINDOW = 2.0  # idle seconds before a session is stale; wide enough for a loaded CI machine
-
-
-@pytest.fixture(scope="module")
-def short_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
-    """A second server whose sessions stop being fresh after `WINDOW` seconds."""
-    with open_tryton_server(
-        work_dir=tmp_path_factory.mktemp("tryton-fresh"), session_timeout=WINDOW
-    ) as server:
-        yield server
 
 
 async def _draft_invoice(client: TrytonClient, server: TrytonServer) -> int:
@@ -86,7 +74,7 @@ async def test_post_after_an_idle_session_is_refused_until_a_new_login(
     invoice = await _draft_invoice(client, server)
 
     # trytond reads its own wall clock; nothing can be injected into it, so real idle time it is.
-    await asyncio.sleep(WINDOW + 0.5)
+    await asyncio.sleep(SHORT_SESSION + 0.5)
     with pytest.raises(CallFailed) as refused:
         await client.model("account.invoice", "post", [invoice])
     answer = refused.value.answer
