@@ -14,6 +14,7 @@ own vendor style (`limit_response`, `error_response`). The control routes live u
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -114,7 +115,10 @@ class Sandbox(ABC):
             await self.clock.sleep(decision.delay)
         response: web.StreamResponse
         if decision.answer == "storm":
-            response = self.limit_response(self.faults.plan.retry_after)
+            plan = self.faults.plan
+            response = self.limit_response(plan.retry_after)
+            if plan.retry_after_header and "Retry-After" not in response.headers:
+                response.headers["Retry-After"] = str(max(1, math.ceil(plan.retry_after)))
         elif decision.answer == "outage":
             response = self.error_response(503, "Service Unavailable")
         elif decision.answer == "error":

@@ -34,7 +34,8 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
       own limit answer: Salesforce 403 REQUEST_LIMIT_EXCEEDED, Harvest 429 with `Retry-After`
       of `retry_after` seconds, Stripe 429 `rate_limit` with `Stripe-Should-Retry: true`,
       Tryton 429. Only Harvest states a wait, as the real products do (the official Stripe SDK
-      reads no Retry-After); a test that needs one from the others can subclass and add it.
+      reads no Retry-After); `retry_after_header` adds `Retry-After` to every product's storm
+      answer, for a test that must see the wait honoured whatever the product.
     - `drop_rate` of requests, and the next `drop_next` ones, are carried out (committed) and
       then their connection is closed with no response: the client cannot tell it worked.
     - `paths`: path prefixes the plan applies to; empty means every product path.
@@ -49,6 +50,7 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     storm: int = 0
     storm_windows: tuple[Outage, ...] = ()
     retry_after: float = 1.0
+    retry_after_header: bool = False
     drop_rate: float = 0.0
     drop_next: int = 0
     paths: tuple[str, ...] = ()
