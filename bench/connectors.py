@@ -37,6 +37,7 @@ from typing import Any
 
 import aiohttp
 import msgspec
+from connectors_stripe_tryton import bench_stripe, bench_tryton  # a bench/ sibling
 
 from mediator.clock import SystemClock
 from mediator.policies import PolicyConfig, PolicyRegistry, default_policy_config
@@ -385,6 +386,8 @@ async def bench_harvest(options: Options) -> dict[str, object]:
 SYSTEMS: dict[str, Callable[[Options], Awaitable[dict[str, object]]]] = {
     "salesforce": bench_salesforce,
     "harvest": bench_harvest,
+    "stripe": bench_stripe,
+    "tryton": bench_tryton,
 }
 
 
