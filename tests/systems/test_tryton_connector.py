@@ -11,12 +11,13 @@ from typing import TypeVar
 import msgspec
 import pytest
 
+from mediator.actors import open_supervisor
 from mediator.codecs import tryton_loads
 from mediator.errors import AuthenticationFailed, DecodeError, RemoteRejected
 from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.tryton.sessions import Session
-from mediator.systems import Secret
+from mediator.systems import Secret, SystemActor
 from mediator.systems.tryton import (
     CreateRecord,
     PostedInvoice,
@@ -316,3 +317,48 @@ async def test_lost_answers_never_make_a_second_record(harness: TrytonHarness) -
 
     assert harness.sandbox.faults.statistics().drops > 3
     assert [await harness.count_written(key) for key in keys] == [1] * len(keys)
+
+
+async def test_a_system_actor_coalesces_queued_creates_into_list_creates(
+    harness: TrytonHarness,
+) -> None:
+    async with open_supervisor() as supervisor:
+        ref = supervisor.spawn(lambda: SystemActor(harness.connector), name="tryton")
+        asks = [
+            asyncio.create_task(ref.ask(line(harness, f"actor-{i}", valid=i != 7)))
+            for i in range(30)
+        ]
+        done = await asyncio.gather(*asks, return_exceptions=True)
+
+    assert isinstance(done[7], RemoteRejected)
+    assert all(isinstance(r, RecordRef) for i, r in enumerate(done) if i != 7)
+    # the first ask may go alone; the rest queue into one list create, which the bad record
+    # sinks, so its batch is retried item by item
+    lists = [
+        r
+        for r in harness.sandbox.requests
+        if b"timesheet.line.create" in r.body and r.body.count(b'"duration"') > 1
+    ]
+    assert 1 <= len(lists) <= 2
+    assert [await harness.count_written(f"actor-{i}") for i in range(30)] == [
+        0 if i == 7 else 1 for i in range(30)
+    ]
+
+
+async def test_changed_since_reads_what_was_created_or_written_after_the_watermark(
+    harness: TrytonHarness,
+) -> None:
+    db = harness.sandbox.db
+    old, touched = db.create("party.party", [{"name": "Old"}, {"name": "Touched"}])
+    await harness.clock.advance(60.0)
+    watermark = dt.datetime.fromtimestamp(harness.clock.time(), dt.UTC)
+    await harness.clock.advance(1.0)
+    [new] = db.create("party.party", [{"name": "New"}])
+    db.write("party.party", [[touched], {"name": "Touched again"}], {})
+
+    rows = await harness.connector.changed_since(
+        "party.party", watermark, ["name", "write_date"], page_size=1
+    )
+
+    assert [row["id"] for row in rows] == [touched, new]
+    assert old not in [row["id"] for row in rows]

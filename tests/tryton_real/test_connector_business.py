@@ -257,3 +257,23 @@ async def test_a_post_from_an_idle_session_is_repeated_after_a_new_login(
         (row,) = await harness.connector.read("account.invoice", [draft], ["state"])
         assert row["state"] == "posted"
         assert harness.connector.logins == 2  # the stale session was deleted: one new login
+
+
+async def test_changed_since_finds_what_was_just_written(harness: RealTrytonHarness) -> None:
+    watermark = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    (party,) = await harness.connector.execute_batch([_client(harness)])
+    assert isinstance(party, RecordRef)
+
+    rows = await harness.connector.changed_since(
+        "party.party",
+        watermark,
+        ["code", "create_date"],
+        domain=[["code", "=", f"C-{harness.tag}"]],
+    )
+
+    assert [(row["id"], row["code"]) for row in rows] == [(party.id, f"C-{harness.tag}")]
+    assert isinstance(rows[0]["create_date"], dt.datetime)
+    later = await harness.connector.changed_since(
+        "party.party", dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5), ["id"]
+    )
+    assert later == []
