@@ -80,9 +80,7 @@ def render(store: HarvestStore, resource: str, record: Record) -> Record:
             "unit_name": category["unit_name"],
         }
     if resource in ("time_entries", "expenses"):
-        ua = store.find(
-            "user_assignments", project_id=record["project_id"], user_id=record["user_id"]
-        )
+        ua = store.assigned("user_assignments", record["project_id"], record["user_id"])
         out["user_assignment"] = ua and {
             k: ua[0][k]
             for k in (
@@ -96,9 +94,7 @@ def render(store: HarvestStore, resource: str, record: Record) -> Record:
             )
         }
     if resource == "time_entries":
-        ta = store.find(
-            "task_assignments", project_id=record["project_id"], task_id=record["task_id"]
-        )
+        ta = store.assigned("task_assignments", record["project_id"], record["task_id"])
         out["task_assignment"] = ta and {
             k: ta[0][k]
             for k in (

@@ -151,6 +151,8 @@ class HarvestStore:
         self._clock = clock
         self.tables: dict[str, dict[int, Record]] = {name: {} for name in RESOURCES}
         self._next_id = first_id
+        # (project, user|task) → assignments; rebuilt after any change to assignments
+        self._assignments: dict[str, dict[tuple[object, object], list[Record]]] = {}
 
     def create(self, resource: str, body: Record, *, user_id: int | None = None) -> Record:
         """Validate and insert a record from a request body; return the stored record."""
@@ -173,6 +175,7 @@ class HarvestStore:
             )
         self._derive(resource, record)
         self.tables[resource][self._next_id] = record
+        self._assignments.pop(resource, None)
         return record
 
     def update(self, resource: str, record_id: int, body: Record) -> Record:
@@ -186,6 +189,7 @@ class HarvestStore:
             changed["hours"] = None
         self._validate(resource, changed)
         record.update(changed)
+        self._assignments.pop(resource, None)
         record["updated_at"] = format_timestamp(self._clock.time())
         self._derive(resource, record)
         return record
@@ -196,6 +200,7 @@ class HarvestStore:
         if record.get("is_locked"):
             raise HarvestError(422, f"This entry is locked: {record['locked_reason']}")
         del self.tables[resource][record_id]
+        self._assignments.pop(resource, None)
 
     def get(self, resource: str, record_id: int) -> Record:
         """Return a stored record or raise 404."""
@@ -228,6 +233,17 @@ class HarvestStore:
         )
         return record
 
+    def assigned(self, resource: str, project_id: object, other_id: object) -> list[Record]:
+        """Return the user or task assignments of a project for one user or task (indexed)."""
+        index = self._assignments.get(resource)
+        if index is None:
+            index = {}
+            other = "user_id" if resource == "user_assignments" else "task_id"
+            for row in self.tables[resource].values():
+                index.setdefault((row["project_id"], row[other]), []).append(row)
+            self._assignments[resource] = index
+        return index.get((project_id, other_id), [])
+
     def find(self, resource: str, **where: object) -> list[Record]:
         """Return the records whose fields equal every given value."""
         return [
@@ -258,10 +274,10 @@ class HarvestStore:
 
     def _validate_time(self, record: Record) -> None:
         project, task, user = record["project_id"], record["task_id"], record["user_id"]
-        if not self.find("task_assignments", project_id=project, task_id=task, is_active=True):
+        if not any(a["is_active"] for a in self.assigned("task_assignments", project, task)):
             raise HarvestError(422, "Task is not assigned to the project")
-        if user is not None and not self.find(
-            "user_assignments", project_id=project, user_id=user, is_active=True
+        if user is not None and not any(
+            a["is_active"] for a in self.assigned("user_assignments", project, user)
         ):
             raise HarvestError(422, "User is not assigned to the project")
         hours = record.get("hours")
@@ -282,12 +298,8 @@ class HarvestStore:
         record["hours_without_timer"] = hours
         record["rounded_hours"] = math.ceil(hours * 4 - 1e-9) / 4  # quarter-hour rounding
         project = self.tables["projects"][record["project_id"]]  # type: ignore[index]
-        assignment = self.find(
-            "task_assignments", project_id=project["id"], task_id=record["task_id"]
-        )[0]
-        user_assignment = self.find(
-            "user_assignments", project_id=project["id"], user_id=record["user_id"]
-        )
+        assignment = self.assigned("task_assignments", project["id"], record["task_id"])[0]
+        user_assignment = self.assigned("user_assignments", project["id"], record["user_id"])
         user = lookup(self.tables["users"], record["user_id"])
         record["billable"] = bool(project["is_billable"] and assignment["billable"])
         rate: object = None

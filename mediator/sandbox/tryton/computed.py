@@ -131,10 +131,7 @@ def on_create(db: TrytonDatabase, model: str, record: Record) -> None:
         if not record.get("code"):
             db.sequences["party"] = db.sequences.get("party", 0) + 1
             record["code"] = str(db.sequences["party"])
-        if any(
-            p["code"] == record["code"] and p is not record
-            for p in db.tables["party.party"].values()
-        ):
+        if _taken(db, model, "code", record):
             raise user_error("The code on party must be unique.")
     elif model == "project.work" and record.get("timesheet_available"):
         db.create(
@@ -150,16 +147,29 @@ def on_create(db: TrytonDatabase, model: str, record: Record) -> None:
     elif model == "timesheet.line":
         if not record.get("uuid"):
             record["uuid"] = new_uuid(db)
-        if any(
-            t["uuid"] == record["uuid"] and t is not record
-            for t in db.tables["timesheet.line"].values()
-        ):
+        if _taken(db, model, "uuid", record):
             raise user_error("The UUID of timesheet line must be unique.")
         duration = record.get("duration")
         if isinstance(duration, timedelta) and duration < timedelta(0):
             raise user_error(
                 f'The duration of line "{db.rec_name(model, record)}" must be positive.'
             )
+
+
+def _taken(db: TrytonDatabase, model: str, field: str, record: Record) -> bool:
+    """Whether another record of `model` holds `record`'s value of `field`; index it if not."""
+    index = db.unique.setdefault((model, field), {})
+    value = record.get(field)
+    owner = index.get(value)
+    if owner is not None and owner != record["id"]:
+        other = db.tables[model].get(owner)
+        if other is not None and other.get(field) == value:
+            return True
+        # a stale entry: look properly, once
+        if any(r.get(field) == value and r is not record for r in db.tables[model].values()):
+            return True
+    index[value] = int(str(record["id"]))
+    return False
 
 
 def check_write(db: TrytonDatabase, model: str, record: Record, values: Record | None) -> None:
@@ -174,6 +184,15 @@ def check_write(db: TrytonDatabase, model: str, record: Record, values: Record |
         raise user_error(
             f'You cannot modify invoice "{label}" because it is posted, paid or cancelled.'
         )
+    unique = {"timesheet.line": "uuid", "party.party": "code"}.get(model)
+    if (
+        unique is not None
+        and values is not None
+        and unique in values
+        and _taken(db, model, unique, {**record, unique: values[unique]})
+    ):
+        what = "UUID of timesheet line" if unique == "uuid" else "code on party"
+        raise user_error(f"The {what} must be unique.")
     if model == "timesheet.line" and values is not None:
         duration = values.get("duration")
         if isinstance(duration, timedelta) and duration < timedelta(0):

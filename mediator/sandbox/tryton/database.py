@@ -42,6 +42,9 @@ class TrytonDatabase:
         self.tables: dict[str, dict[int, Record]] = {name: {} for name in MODELS}
         self._next: dict[str, int] = dict.fromkeys(MODELS, 0)
         self.sequences: dict[str, int] = {}
+        # value → record id for unique fields (party code, timesheet uuid); entries are checked
+        # against the table on use, so stale ones (after a delete or a rollback) do no harm
+        self.unique: dict[tuple[str, str], dict[object, int]] = {}
         self._undo: list[Callable[[], None]] | None = None
 
     # -- lookup -----------------------------------------------------------------------------
