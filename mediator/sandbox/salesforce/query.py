@@ -123,11 +123,11 @@ def _lookup(store: SalesforceStore, schema: ObjectSchema, record: Record, path: 
     if len(resolved) == 1 or value is None:
         return value
     target = store.schema(schema.references[resolved[0]])
-    parent = store.records(target.name, include_deleted=True)
-    for row in parent:
-        if row["Id"] == value:
-            return _value(row, resolved[1])
-    return None
+    try:
+        parent = store.get(target.name, str(value), include_deleted=True)
+    except ApiError:  # a dangling reference reads as null, as in SOQL
+        return None
+    return _value(parent, resolved[1])
 
 
 def _shape(
