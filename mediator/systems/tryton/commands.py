@@ -9,8 +9,9 @@ written over RPC ("You are not allowed to modify the field …"):
 - ``party.party.code``: unique, and taken as given instead of drawn from the sequence;
 - ``project.work.name``: ``number`` is read-only (sequence-drawn) and there is no other
   writable unique field, so the flow names projects uniquely (``P-1042 Website relaunch``);
-- ``timesheet.line.description``: ``uuid`` is unique but read-only over RPC, so the flow puts
-  the time entry's key in the description (``Design review [time_entry:123]``);
+- ``timesheet.line.description``: ``uuid`` is unique but read-only over RPC, so the whole
+  description is the reference, with the time entry's key in it
+  (`mediator.codecs.tryton_erp.timesheet_line_to_tryton` writes ``… [mediator <key>]``);
 - ``account.invoice.reference``.
 """
 
@@ -70,7 +71,11 @@ class PostInvoice(Command, frozen=True, kw_only=True):
 
 
 class RecordRef(msgspec.Struct, frozen=True, kw_only=True):
-    """A record made (or found) for a `CreateRecord`; `existed` when the lookup found it."""
+    """A record made (or found) for a `CreateRecord`.
+
+    `existed` is True when the lookup found the record: made earlier, by another command with
+    the same reference, or by this command's own attempt whose answer was lost.
+    """
 
     model: str
     id: int
