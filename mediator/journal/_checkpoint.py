@@ -5,8 +5,9 @@ copies pages into the database file (and fsyncs it) while every appender waits. 
 writer's automatic checkpoint is off and a second connection copies pages concurrently
 (PASSIVE: it never blocks the writer), asked for every 4 commits. A passive checkpoint cannot
 finish while the writer keeps appending, so once the WAL passes `wal_limit` bytes a RESTART
-checkpoint makes the writer pause briefly and start the WAL over. Measured (bench/journal,
-300,000 prefilled entries, FULL): 68-95k appends/s against 54k with the automatic checkpoint.
+checkpoint makes the writer pause briefly and start the WAL over. Measured with the inserts of
+bench/journal on a 300,000-entry file (FULL, 1,000-row transactions, two runs): 68k and 95k
+rows/s with this checkpointer against 54k and 53k with SQLite's automatic checkpoint.
 """
 
 from __future__ import annotations
