@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import aiohttp
 import msgspec
@@ -36,7 +36,13 @@ __all__ = ["API_VERSION", "StripeConnector", "stripe_error_code"]
 
 API_VERSION = "2026-10-28.endive"  # what the stripe 16.1 SDK pins (tryton/REPORT.md §7)
 
-T = TypeVar("T")
+
+class _Listed(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Listed)
 _FORM = "application/x-www-form-urlencoded"
 _DECODE_JSON = msgspec.json.Decoder()
 _RETRYABLE = {"rate_limit": "rate_limit_error", "idempotency_key_in_use": "lock_timeout"}
@@ -211,9 +217,7 @@ class StripeConnector(Connector):
             rows.extend(page.data)
             if not page.has_more or not page.data:
                 return rows
-            after = getattr(page.data[-1], "id", None)
-            if after is None:  # every listed Stripe object has an id; a page without is broken
-                raise RemoteRejected(self.system, 200, "", f"{path}: a listed object has no id")
+            after = page.data[-1].id
 
     async def _page(
         self,
