@@ -199,7 +199,7 @@ class GroupCommitWriter:
             raise
         # (on cancellation the batch stays listed, and `run` fails its waiters on the way out)
         self._committing.remove(batch)
-        self._checkpointer.committed()
+        self._checkpointer.committed(len(batch))
         self._transactions += 1
         self._appends += len(batch.envelopes)
         self._duplicates += sum(1 for a in outcome[0] if a.duplicate)
