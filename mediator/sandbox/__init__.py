@@ -14,7 +14,7 @@ from mediator.sandbox.harvest import HarvestSandbox
 from mediator.sandbox.recording import RecordedRequest, RequestLog
 from mediator.sandbox.runner import PRODUCTS, Sandboxes, open_sandboxes
 from mediator.sandbox.salesforce import SalesforceSandbox
-from mediator.sandbox.seeding import SeedIndex, seed_sandboxes
+from mediator.sandbox.seeding import SeedIndex, approve_through, seed_sandboxes
 from mediator.sandbox.serve import configure_parser, main, run, serve_sandboxes
 from mediator.sandbox.serving import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
@@ -38,6 +38,7 @@ __all__ = [
     "SeedIndex",
     "StripeSandbox",
     "TrytonSandbox",
+    "approve_through",
     "configure_parser",
     "generate_firm",
     "json_response",

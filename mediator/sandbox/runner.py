@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 
 from mediator.clock import Clock
 from mediator.sandbox.base import Sandbox
@@ -38,6 +39,28 @@ class Sandboxes:
     urls: dict[str, str] = field(default_factory=dict)
     index: SeedIndex = field(default_factory=SeedIndex)
 
+    def credentials(self) -> dict[str, dict[str, str]]:
+        """Return, per running product, what a connector needs to authenticate to it."""
+        found: dict[str, dict[str, str]] = {}
+        if self.salesforce is not None:
+            client_id, secret = next(iter(self.salesforce.clients.items()))
+            found["salesforce"] = {"client_id": client_id, "client_secret": secret}
+        if self.harvest is not None:
+            token, account = next(iter(self.harvest.tokens.items()))
+            found["harvest"] = {"token": token, "account_id": str(account)}
+        if self.stripe is not None:
+            found["stripe"] = {"api_key": sorted(self.stripe.api_keys)[0]}
+            if self.stripe.webhooks is not None:
+                found["stripe"]["webhook_secret"] = self.stripe.webhooks.secret
+        if self.tryton is not None:
+            login = self.tryton.admin_login
+            found["tryton"] = {
+                "database": self.tryton.database,
+                "login": login,
+                "password": self.tryton.admin_password,
+            }
+        return found
+
     def all(self) -> dict[str, Sandbox]:
         """Return the running sandboxes by product name."""
         found: dict[str, Sandbox | None] = {
@@ -62,11 +85,13 @@ async def open_sandboxes(
     webhook_url: str | None = None,
     webhook_secret: str = "whsec_sandbox",
     prepared: Sandboxes | None = None,
+    as_of: date | None = None,
 ) -> AsyncIterator[Sandboxes]:
     """Start the named products (default all four) and yield them with their URLs.
 
     Each sandbox gets the same `clock` and `seed`, its own entry of `faults`, and (if `firm`
-    is given) that firm's data. Stripe signs and posts its events to `webhook_url` if set.
+    is given) that firm's data, with the approvals due by `as_of` made (all when None).
+    Stripe signs and posts its events to `webhook_url` if set.
     Sandboxes already built in `prepared` (to set product options such as a Salesforce
     `query_batch_size` or a Harvest `rate_limit`) are served as they are, in place of new ones.
     """
@@ -96,7 +121,7 @@ async def open_sandboxes(
         boxes.tryton = TrytonSandbox(clock=clock, seed=seed, faults=faults.get("tryton"))
     if firm is not None:
         boxes.index = seed_sandboxes(  # prepared sandboxes are seeded too
-            firm, boxes.salesforce, boxes.harvest, boxes.stripe, boxes.tryton
+            firm, boxes.salesforce, boxes.harvest, boxes.stripe, boxes.tryton, as_of=as_of
         )
     async with AsyncExitStack() as stack:
         for name, box in boxes.all().items():

@@ -25,7 +25,7 @@ from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.sandbox.tryton import TrytonSandbox
 
-__all__ = ["SeedIndex", "seed_sandboxes"]
+__all__ = ["SeedIndex", "approve_through", "seed_sandboxes"]
 
 _TAX_EXEMPT = {"standard": "none", "exempt": "exempt", "reverse_charge": "reverse"}
 _IDENTIFIER = {"US": "us_ein", "GB": "gb_vat", "DE": "de_vat"}
@@ -229,6 +229,24 @@ def _harvest(firm: Firm, box: HarvestSandbox, index: SeedIndex, as_of: date | No
         )
         if expense.approved_on is not None and (as_of is None or expense.approved_on <= as_of):
             store.approve("expenses", expense_id)
+
+
+def approve_through(firm: Firm, harvest: HarvestSandbox, index: SeedIndex, day: date) -> int:
+    """Approve the firm's entries and expenses due for approval by `day`; return how many.
+
+    With `seed_sandboxes(..., as_of=first_day)`, calling this day by day plays the month's
+    approvals out in order, the month-end surge last. Already approved ones are left alone.
+    """
+    count = 0
+    for resource, items in (("time_entries", firm.time_entries), ("expenses", firm.expenses)):
+        for item in items:
+            if item.approved_on is None or item.approved_on > day or item.key not in index.harvest:
+                continue
+            record = harvest.store.get(resource, index.harvest[item.key])
+            if not record["is_closed"]:
+                harvest.store.approve(resource, index.harvest[item.key])
+                count += 1
+    return count
 
 
 def _billing(project: Project) -> dict[str, object]:

@@ -10,6 +10,7 @@ import aiohttp
 from mediator.sandbox import (
     PRODUCTS,
     Sandboxes,
+    approve_through,
     generate_firm,
     main,
     open_sandboxes,
@@ -78,6 +79,22 @@ async def test_open_sandboxes_seeds_and_serves_all_four(
     parties = states["tryton"]["tables"]["party.party"]
     assert {p["code"] for p in parties} >= {p.client for p in onboarded}
     assert boxes.index.harvest[onboarded[0].key] in {p["id"] for p in states["harvest"]["projects"]}
+
+
+async def test_approvals_play_out_day_by_day(clock: FakeClock) -> None:
+    firm = generate_firm(seed=4, size=3)
+    first = date(2026, 11, 1)
+    async with open_sandboxes(clock=clock, firm=firm, products=["harvest"], as_of=first) as boxes:
+        assert boxes.harvest is not None
+        store = boxes.harvest.store
+        # nothing is approved on the first day: the month plays out from there
+        assert not any(e["is_locked"] for e in store.tables["time_entries"].values())
+        early = approve_through(firm, boxes.harvest, boxes.index, date(2026, 11, 26))
+        surge = approve_through(firm, boxes.harvest, boxes.index, date(2026, 11, 30))
+        assert approve_through(firm, boxes.harvest, boxes.index, date(2026, 11, 30)) == 0
+    assert 0 < early < surge  # the month-end surge is the larger wave
+    credentials = boxes.credentials()
+    assert credentials["harvest"]["token"] == "sandbox-token"
 
 
 async def test_serve_sandboxes_runs_until_cancelled(clock: FakeClock) -> None:

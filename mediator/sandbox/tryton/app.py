@@ -147,6 +147,7 @@ class TrytonSandbox(Sandbox):
         admins = dict(users or {"admin": "admin"})
         self.db = TrytonDatabase(self.clock, seed=seed)
         first, *others = admins.items()
+        self.admin_login, self.admin_password = first
         self.setup: CompanySetup = install_company(self.db, login=first[0], password=first[1])
         for login, password in others:
             [user] = self.db.create(
