@@ -48,6 +48,7 @@ def _scenario(sf: Salesforce) -> dict[str, Any]:
         "updated": sf.Account.updated(start, end),
         "deleted": sf.Account.deleted(start, end),
         "describe": sf.Account.describe(),
+        "global": sf.describe(),
     }
 
 
@@ -67,6 +68,7 @@ async def test_simple_salesforce_round_trip(clock: FakeClock) -> None:
     assert out["updated"]["ids"] == [out["created"]["id"]]
     assert [d["id"] for d in out["deleted"]["deletedRecords"]] == [out["by_ext"]["Id"]]
     assert out["describe"]["keyPrefix"] == "001"
+    assert "Milestone__c" in {o["name"] for o in out["global"]["sobjects"]}
     assert {"External_Id__c", "Name"} <= {f["name"] for f in out["describe"]["fields"]}
 
 

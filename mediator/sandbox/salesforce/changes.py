@@ -24,7 +24,8 @@ _WINDOW = timedelta(days=30)
 def add_change_routes(
     app: web.Application, base: str, store: SalesforceStore, clock: Clock
 ) -> None:
-    """Add the updated, deleted and describe resources under `base` (before `<obj>/<id>`)."""
+    """Add the version root, global describe, and each object's updated, deleted and describe
+    resources under `base` (before `<obj>/<id>` would catch them)."""
 
     def window(request: web.Request) -> tuple[datetime, datetime]:
         try:
@@ -105,7 +106,40 @@ def add_change_routes(
             }
         )
 
+    async def resources(request: web.Request) -> web.Response:
+        root = f"/services/data/v{request.match_info['version']}"
+        return json_response(
+            {name: f"{root}/{name}" for name in ("sobjects", "query", "queryAll", "limits")}
+        )
+
+    async def global_describe(request: web.Request) -> web.Response:
+        root = f"/services/data/v{request.match_info['version']}/sobjects"
+        return json_response(
+            {
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [
+                    {
+                        "name": o.name,
+                        "label": o.name.removesuffix("__c"),
+                        "keyPrefix": o.prefix,
+                        "custom": o.name.endswith("__c"),
+                        "queryable": True,
+                        "createable": True,
+                        "urls": {
+                            "sobject": f"{root}/{o.name}",
+                            "describe": f"{root}/{o.name}/describe",
+                            "rowTemplate": f"{root}/{o.name}/{{ID}}",
+                        },
+                    }
+                    for o in store.objects.values()
+                ],
+            }
+        )
+
+    app.router.add_get(base, resources)
     for suffix in ("", "/"):
+        app.router.add_get(base + "/sobjects" + suffix, global_describe)
         app.router.add_get(base + "/sobjects/{obj}/updated" + suffix, updated)
         app.router.add_get(base + "/sobjects/{obj}/deleted" + suffix, deleted)
         app.router.add_get(base + "/sobjects/{obj}/describe" + suffix, describe)
