@@ -82,7 +82,7 @@ class TrytonHarness:
                 }
             ],
         )
-        [self.work] = [w for w in db.tables["timesheet.work"] if w]
+        [self.work] = list(db.tables["timesheet.work"])  # the project's, made with it
 
     def install_faults(self, plan: FaultPlan) -> None:
         self.sandbox.faults.install(plan)
