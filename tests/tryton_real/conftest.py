@@ -16,6 +16,9 @@ import pytest
 from mediator.testing.tryton_server import TrytonServer, open_tryton_server
 
 from .client import TrytonClient
+from .scenario import Run
+
+RealRuns = dict[str, tuple[str, Run]]
 
 INSTALL_TIMEOUT = 600  # seconds, for the first test only: install + template, bounded inside too
 SHORT_SESSION = 2.0  # idle seconds before a session is stale; wide enough for a loaded CI machine
@@ -35,6 +38,13 @@ def short_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
         work_dir=tmp_path_factory.mktemp("tryton-fresh"), session_timeout=SHORT_SESSION
     ) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def real_runs() -> RealRuns:
+    """Scenario runs against the real server by name, with their tag, kept for the fidelity
+    check: each scenario then runs once per session against trytond, not twice."""
+    return {}
 
 
 @pytest.fixture

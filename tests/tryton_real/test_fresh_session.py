@@ -9,86 +9,43 @@ answer the same way. A server with a two-second window makes the rule observable
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from decimal import Decimal
 
 import aiohttp
 import pytest
 
+from mediator.codecs.tryton_rpc import decode_response
 from mediator.testing.tryton_server import TrytonServer
 
-from .client import CallFailed, TrytonClient
-from .conftest import INSTALL_TIMEOUT, SHORT_SESSION
+from .client import TrytonClient
+from .conftest import INSTALL_TIMEOUT, SHORT_SESSION, RealRuns
+from .edges import fresh_session
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow, pytest.mark.timeout(INSTALL_TIMEOUT)]
 
 
-async def _draft_invoice(client: TrytonClient, server: TrytonServer) -> int:
-    setup = server.setup
-    (party,) = await client.model(
-        "party.party",
-        "create",
-        [{"name": "Hooli", "addresses": [["create", [{"city": "Palo Alto"}]]]}],
-    )
-    (address,) = (await client.model("party.party", "read", [party], ["addresses"]))[0]["addresses"]
-    (invoice,) = await client.model(
-        "account.invoice",
-        "create",
-        [
-            {
-                "type": "out",
-                "company": setup.company,
-                "party": party,
-                "invoice_address": address,
-                "account": setup.receivable_account,
-                "journal": setup.revenue_journal,
-                "payment_term": setup.payment_term,
-                "currency": setup.currency,
-                "invoice_date": dt.date.today(),
-                "lines": [
-                    [
-                        "create",
-                        [
-                            {
-                                "product": setup.product,
-                                "quantity": 2.0,
-                                "unit": setup.uom_hour,
-                                "unit_price": Decimal("150.0000"),
-                                "account": setup.revenue_account,
-                            }
-                        ],
-                    ]
-                ],
-            }
-        ],
-    )
-    return invoice
-
-
 async def test_post_after_an_idle_session_is_refused_until_a_new_login(
-    http: aiohttp.ClientSession, short_session_server: TrytonServer
+    http: aiohttp.ClientSession, short_session_server: TrytonServer, real_runs: RealRuns
 ) -> None:
     server = short_session_server
-    client = TrytonClient(http, server.rpc_url)
-    await client.login(server.login, server.password)
-    invoice = await _draft_invoice(client, server)
 
-    # trytond reads its own wall clock; nothing can be injected into it, so real idle time it is.
-    await asyncio.sleep(SHORT_SESSION + 0.5)
-    with pytest.raises(CallFailed) as refused:
-        await client.model("account.invoice", "post", [invoice])
-    answer = refused.value.answer
+    async def wait_out_the_window() -> None:
+        await asyncio.sleep(SHORT_SESSION + 0.5)  # trytond reads its own wall clock
+
+    client = TrytonClient(http, server.rpc_url)
+    run = await fresh_session(client, server.login, server.password, idle=wait_out_the_window)
+    real_runs["fresh_session"] = ("", run)  # the fidelity check compares the sandbox with it
+
+    stale = run.answers["post_stale"]
     # Unlike a missing or unknown session (empty text/plain with WWW-Authenticate), the stale
     # session is refused by werkzeug's abort(401): its HTML page and no WWW-Authenticate.
-    assert (answer.status, answer.content_type) == (401, "text/html")
-    assert b"401 Unauthorized" in answer.body
-    assert "WWW-Authenticate" not in answer.headers
+    assert (stale.status, stale.content_type) == (401, "text/html")
+    assert b"401 Unauthorized" in stale.body
+    assert "WWW-Authenticate" not in stale.headers
     # The stale session was deleted: even calls that need no fresh session are refused now.
-    with pytest.raises(CallFailed) as gone:
-        await client.model("account.invoice", "read", [invoice], ["state"])
-    assert (gone.value.answer.status, gone.value.answer.body) == (401, b"")
-
-    await client.login(server.login, server.password)
-    await client.model("account.invoice", "post", [invoice])
-    (row,) = await client.model("account.invoice", "read", [invoice], ["state", "total_amount"])
-    assert row == {"id": invoice, "state": "posted", "total_amount": Decimal("300.00")}
+    gone = run.answers["after_stale"]
+    assert (gone.status, gone.body) == (401, b"")
+    assert gone.headers["WWW-Authenticate"] == 'Basic realm="Tryton"'
+    # After a new login the same post goes through.
+    (row,) = decode_response(run.answers["read_fresh"].body).result
+    assert (row["state"], row["total_amount"]) == ("posted", Decimal("100.00"))

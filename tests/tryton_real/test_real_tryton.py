@@ -17,7 +17,7 @@ import pytest
 from mediator.testing.tryton_server import TrytonServer
 
 from .client import CallFailed, TrytonClient
-from .conftest import INSTALL_TIMEOUT
+from .conftest import INSTALL_TIMEOUT, RealRuns
 from .scenario import business_flow, error_cases
 
 pytestmark = [pytest.mark.tryton, pytest.mark.timeout(INSTALL_TIMEOUT)]
@@ -178,9 +178,10 @@ async def test_project_timesheet_lines_are_read_back_and_priced(
 
 @pytest.mark.slow
 async def test_business_flow_ends_with_a_posted_customer_invoice(
-    client: TrytonClient, tryton_server: TrytonServer, tag: str
+    client: TrytonClient, tryton_server: TrytonServer, tag: str, real_runs: RealRuns
 ) -> None:
     run = await business_flow(client, tryton_server.login, tryton_server.password, tag=tag)
+    real_runs["business_flow"] = (tag, run)
 
     year = dt.date.today().year
     assert run.facts == {
@@ -224,7 +225,7 @@ async def test_business_flow_ends_with_a_posted_customer_invoice(
 
 @pytest.mark.slow
 async def test_error_answers_as_the_real_server_sends_them(
-    client: TrytonClient, tryton_server: TrytonServer, tag: str
+    client: TrytonClient, tryton_server: TrytonServer, tag: str, real_runs: RealRuns
 ) -> None:
     """Every error a connector meets, as trytond 8.2 under gunicorn answers it.
 
@@ -256,6 +257,7 @@ async def test_error_answers_as_the_real_server_sends_them(
     ``Connection: close``; bodies over 1400 bytes come chunked with ``Content-Encoding: gzip``.
     """
     run = await error_cases(client, tryton_server.login, tryton_server.password, tag=tag)
+    real_runs["error_cases"] = (tag, run)
     a = run.answers
 
     for case in ("bad_method", "private_method"):

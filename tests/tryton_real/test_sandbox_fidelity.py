@@ -21,7 +21,7 @@ from mediator.testing import FakeClock
 from mediator.testing.tryton_server import TrytonServer
 
 from .client import CallFailed, TrytonClient
-from .conftest import INSTALL_TIMEOUT, SHORT_SESSION
+from .conftest import INSTALL_TIMEOUT, SHORT_SESSION, RealRuns
 from .edges import fresh_session, protocol_edges
 from .fidelity import differences
 from .scenario import Run, business_flow, error_cases
@@ -86,11 +86,18 @@ KNOWN_GAPS: dict[str, set[str]] = {
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_sandbox_answers_like_the_real_server(
-    name: str, http: aiohttp.ClientSession, tryton_server: TrytonServer, tag: str
+    name: str,
+    http: aiohttp.ClientSession,
+    tryton_server: TrytonServer,
+    tag: str,
+    real_runs: RealRuns,
 ) -> None:
     scenario = SCENARIOS[name]
     login, password = tryton_server.login, tryton_server.password
-    real = await scenario(TrytonClient(http, tryton_server.rpc_url), login, password, tag=tag)
+    if name in real_runs:  # test_real_tryton ran it already: same answers, same tag
+        tag, real = real_runs[name]
+    else:
+        real = await scenario(TrytonClient(http, tryton_server.rpc_url), login, password, tag=tag)
 
     sandbox = TrytonSandbox(
         database=tryton_server.database, users={login: password}, legacy_root=False
@@ -103,7 +110,7 @@ async def test_sandbox_answers_like_the_real_server(
 
 
 async def test_sandbox_refuses_a_stale_session_like_the_real_server(
-    http: aiohttp.ClientSession, short_session_server: TrytonServer
+    http: aiohttp.ClientSession, short_session_server: TrytonServer, real_runs: RealRuns
 ) -> None:
     server = short_session_server
     login, password = server.login, server.password
@@ -111,8 +118,11 @@ async def test_sandbox_refuses_a_stale_session_like_the_real_server(
     async def wait_out_the_window() -> None:
         await asyncio.sleep(SHORT_SESSION + 0.5)  # trytond reads its own wall clock
 
-    client = TrytonClient(http, server.rpc_url)
-    real = await fresh_session(client, login, password, idle=wait_out_the_window)
+    if "fresh_session" in real_runs:  # test_fresh_session ran it already
+        real = real_runs["fresh_session"][1]
+    else:
+        client = TrytonClient(http, server.rpc_url)
+        real = await fresh_session(client, login, password, idle=wait_out_the_window)
 
     clock = FakeClock()
     sandbox = TrytonSandbox(
