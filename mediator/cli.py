@@ -1,4 +1,4 @@
-"""The `mediator` command line: `mediator demo` and, as their issues land, `run` and `sandbox`.
+"""The `mediator` command line: `mediator demo`, `mediator sandbox` and, later, `mediator run`.
 
 Errors a user can fix (a bad config file, a missing key) are printed as one line naming the
 file and the key, with exit status 2; never a traceback.
@@ -23,6 +23,15 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the embedded demo and print a summary")
     demo.add_argument("--entities", type=int, default=1_000, help="entity actors to route to")
     demo.add_argument("--messages", type=int, default=100_000, help="messages to send")
+    from mediator.sandbox.serve import configure_parser
+
+    configure_parser(
+        commands.add_parser(
+            "sandbox",
+            help="serve the Salesforce, Harvest, Stripe and Tryton "
+            "sandboxes on loopback until interrupted",
+        )
+    )
     return parser
 
 
@@ -35,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mediator.demo import run_demo
 
             asyncio.run(run_demo(entities=args.entities, messages=args.messages))
+        elif args.command == "sandbox":
+            from mediator.sandbox.serve import run
+
+            return run(args)
     except MediatorError as exc:
         print(f"mediator: {exc}", file=sys.stderr)
         return 2
