@@ -29,44 +29,64 @@ ENTITIES = 1_000
 MAILBOX = 100
 
 
+class Tally:
+    """Counts handled messages and wakes a waiter when a target is reached."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.target = 0
+        self.reached = asyncio.Event()
+
+    def add(self) -> None:
+        self.count += 1
+        if self.count == self.target:
+            self.reached.set()
+
+    async def wait_for(self, target: int) -> None:
+        self.target = target
+        self.reached.clear()
+        if self.count < target:
+            await self.reached.wait()
+
+
 class Counter(Actor[int]):
-    def __init__(self, totals: list[int]) -> None:
-        self.totals = totals
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
 
     async def receive(self, message: int) -> object:
-        self.totals[0] += 1
+        self.tally.add()
         return message
 
 
 async def entity_fanout(messages: int) -> float:
     keys = [f"project:P-{i}" for i in range(ENTITIES)]
-    totals = [0]
-    async with open_supervisor() as sup:
-        async with open_entity_registry(
-            sup, lambda key: Counter(totals), idle_timeout=None, mailbox_size=MAILBOX
-        ) as registry:
-            for key in keys:  # spawn outside the timed part, as the baseline starts its tasks
-                await registry.tell(key, 0)
-            while totals[0] < ENTITIES:
-                await asyncio.sleep(0)
-            tell = registry.tell
-            start = time.perf_counter()
-            for i in range(messages):
-                await tell(keys[i % ENTITIES], i)
-            while totals[0] < messages + ENTITIES:
-                await asyncio.sleep(0)
-            elapsed = time.perf_counter() - start
+    tally = Tally()
+    async with (
+        open_supervisor() as sup,
+        open_entity_registry(
+            sup, lambda key: Counter(tally), idle_timeout=None, mailbox_size=MAILBOX
+        ) as registry,
+    ):
+        for key in keys:  # spawn outside the timed part, as the baseline starts its tasks
+            await registry.tell(key, 0)
+        await tally.wait_for(ENTITIES)
+        tell = registry.tell
+        start = time.perf_counter()
+        for i in range(messages):
+            await tell(keys[i % ENTITIES], i)
+        await tally.wait_for(messages + ENTITIES)
+        elapsed = time.perf_counter() - start
     return messages / elapsed
 
 
 async def queue_fanout(messages: int) -> float:
     keys = [f"project:P-{i}" for i in range(ENTITIES)]
     queues: dict[str, asyncio.Queue[int | None]] = {k: asyncio.Queue(MAILBOX) for k in keys}
-    totals = [0]
+    tally = Tally()
 
     async def consume(queue: asyncio.Queue[int | None]) -> None:
-        while (item := await queue.get()) is not None:
-            totals[0] += 1
+        while await queue.get() is not None:
+            tally.add()
 
     async with asyncio.TaskGroup() as tg:
         for q in queues.values():
@@ -75,8 +95,7 @@ async def queue_fanout(messages: int) -> float:
         start = time.perf_counter()
         for i in range(messages):
             await queues[keys[i % ENTITIES]].put(i)
-        while totals[0] < messages:
-            await asyncio.sleep(0)
+        await tally.wait_for(messages)
         elapsed = time.perf_counter() - start
         for q in queues.values():
             await q.put(None)
@@ -84,9 +103,9 @@ async def queue_fanout(messages: int) -> float:
 
 
 async def ask_round_trips(count: int, concurrency: int) -> float:
-    totals = [0]
+    tally = Tally()
     async with open_supervisor() as sup:
-        refs = [sup.spawn(lambda: Counter(totals), name=f"a{i}") for i in range(concurrency)]
+        refs = [sup.spawn(lambda: Counter(tally), name=f"a{i}") for i in range(concurrency)]
 
         async def asker(ref: Any, n: int) -> None:
             ask = ref.ask
@@ -128,17 +147,18 @@ def pykka_tell(messages: int) -> float:
 
 
 async def live_entities(count: int) -> int:
-    totals = [0]
-    async with open_supervisor() as sup:
-        async with open_entity_registry(
-            sup, lambda key: Counter(totals), idle_timeout=None, mailbox_size=MAILBOX
-        ) as registry:
-            for i in range(count):
-                await registry.tell(f"client:C-{i}", i)
-            while totals[0] < count:
-                await asyncio.sleep(0)
-            assert registry.statistics().live == count
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    tally = Tally()
+    async with (
+        open_supervisor() as sup,
+        open_entity_registry(
+            sup, lambda key: Counter(tally), idle_timeout=None, mailbox_size=MAILBOX
+        ) as registry,
+    ):
+        for i in range(count):
+            await registry.tell(f"client:C-{i}", i)
+        await tally.wait_for(count)
+        assert registry.statistics().live == count
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
 def run_on(loop: str, coro: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
