@@ -35,6 +35,7 @@ __all__ = [
     "AskTimeout",
     "AuthenticationFailed",
     "BulkheadFull",
+    "BusinessRejected",
     "CircuitOpen",
     "CodecError",
     "ConfigError",
@@ -256,6 +257,22 @@ class CurrencyMismatch(CodecError, ValueError):
 
     def __str__(self) -> str:
         return f"cannot combine {self.left} with {self.right}"
+
+
+class BusinessRejected(MediatorError):
+    """A message the business rules refuse: `what` it is about and `why`.
+
+    Never retried as is: it becomes a dead letter with this reason, for an operator to fix the
+    cause and replay, or to release.
+    """
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(what, why)
+        self.what = what
+        self.why = why
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.why}"
 
 
 # -- journal and config -------------------------------------------------------------------

@@ -16,6 +16,7 @@ import msgspec
 
 from mediator.errors import (
     AuthenticationFailed,
+    BusinessRejected,
     CodecError,
     ConnectorTimeout,
     ConnectorUnavailable,
@@ -192,6 +193,8 @@ def _by_exception(error: BaseException) -> Classification:
         return Classification(verdict=Verdict.DEAD, reason=f"credentials rejected: {error}")
     if isinstance(error, CodecError):
         return Classification(verdict=Verdict.DEAD, reason=f"{name}: {error}")
+    if isinstance(error, BusinessRejected):
+        return Classification(verdict=Verdict.DEAD, reason=f"rejected: {error}")
     if isinstance(error, OSError):
         return Classification(verdict=Verdict.RETRY, reason=f"{name}: {error}", system_failure=True)
     # a bug, not a bad day: retrying would repeat it

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mediator.errors import (
+    BusinessRejected,
     CircuitOpen,
     ConnectorTimeout,
     ConnectorUnavailable,
@@ -72,6 +73,7 @@ def test_request_limit_exceeded_means_the_allowance_is_spent() -> None:
         (RemoteRejected("salesforce", 400, "INVALID_FIELD"), DEAD, False),
         (RemoteRejected("salesforce", 503), RETRY, True),
         (DecodeError("harvest", "$.hours", "not a number"), DEAD, False),
+        (BusinessRejected("project", "not onboarded"), DEAD, False),
         (CircuitOpen("tryton", 4.0), RETRY, False),
         (KeyError("bug"), DEAD, False),
     ],
@@ -81,6 +83,8 @@ def test_classification_by_exception(
 ) -> None:
     outcome = classify(error=error)
     assert (outcome.verdict, outcome.system_failure) == (verdict, system_failure)
+    if isinstance(error, BusinessRejected):
+        assert outcome.reason == "rejected: project: not onboarded"
 
 
 def test_a_policy_refusal_carries_its_wait_and_quota_is_exhausted() -> None:
