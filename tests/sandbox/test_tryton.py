@@ -479,3 +479,56 @@ async def test_project_invoice_button_bills_uninvoiced_timesheets(
     assert after["amount_to_invoice"] == Decimal("0.00")
     await c.call("project.work", "invoice", [project])  # nothing left: no second invoice
     assert await c.call("account.invoice", "search_count", [["party", "=", party]]) == 1
+
+
+async def test_read_only_fields_are_refused_over_rpc(erp: tuple[TrytonSandbox, Client]) -> None:
+    # trytond 8.2 as observed: static read-only fields are refused in RPC creates and writes
+    # (nested ones too), whatever the value; tests/sandbox/test_tryton_fidelity.py compares.
+    _, c = erp
+    company = c.context["company"]
+    [project] = await c.call(
+        "project.work", "create", [{"name": "Ops", "type": "project", "company": company}]
+    )
+    [row] = await c.call("project.work", "read", [project], ["number"])
+    assert row["number"] == "1"  # drawn from the sequence
+    [party] = await c.call("party.party", "create", [{"name": "Ada"}])
+    [employee] = await c.call("company.employee", "create", [{"party": party, "company": company}])
+    [work] = await c.call("timesheet.work", "create", [{"name": "Ops", "company": company}])
+    line = {"company": company, "employee": employee, "work": work, "date": dt.date(2026, 11, 2)}
+    [line_id] = await c.call("timesheet.line", "create", [{**line, "duration": dt.timedelta(1)}])
+    assert await c.call("timesheet.line", "read", [line_id], ["uuid"]) == [
+        {"id": line_id, "uuid": None}
+    ]
+
+    def refused(field: str, model: str) -> list[object]:
+        message = f'You are not allowed to modify the field "{field}" of "{model}".'
+        return ["UserError", [message, "", None]]
+
+    calls = [
+        ("timesheet.line", "write", [line_id], {"uuid": "u"}),
+        ("timesheet.line", "write", [line_id], {"description": "d", "uuid": None}),
+        ("timesheet.line", "create", [{**line, "duration": dt.timedelta(1), "uuid": "u"}]),
+        ("project.work", "write", [project], {"number": "N-1"}),
+        ("project.work", "create", [{"name": "X", "company": company, "number": "N-2"}]),
+        (
+            "project.work",
+            "write",
+            [project],
+            {"children": [["create", [{"name": "Y", "company": company, "number": "N"}]]]},
+        ),
+        ("project.work", "write", [project], {"amount_to_invoice": 3}),
+    ]
+    expected = [refused("UUID", "Timesheet Line")] * 3 + [refused("Number", "Project Work")] * 3
+    expected.append(refused("Amount to Invoice", "Project Work"))
+    answers = []
+    for model, method, *args in calls:
+        with pytest.raises(Failure) as caught:
+            await c.call(model, method, *args)
+        assert caught.value.status == 200
+        answers.append(caught.value.payload)
+    assert answers == expected
+    with pytest.raises(Failure) as caught:  # an unknown field before it: the KeyError wins
+        await c.call("project.work", "write", [project], {"nosuch": 1, "number": "x"})
+    assert caught.value.payload == ["'nosuch'", ""]
+    [row] = await c.call("project.work", "read", [project], ["number", "children"])
+    assert row == {"id": project, "number": "1", "children": []}

@@ -1,15 +1,16 @@
 """Model behaviour beyond generic storage: function fields, creation hooks, write locks.
 
 - party.party: `code` from a sequence (unique), `email`, `tax_identifier`;
-- project.work: `timesheet_available` creates its timesheet.work (origin `project.work,<id>`);
-- timesheet.line: a unique `uuid`, and a duration that must not be negative;
+- project.work: `number` from a sequence; `timesheet_available` creates its timesheet.work
+  (origin `project.work,<id>`);
+- timesheet.line: a unique `uuid` (null unless given: RPC cannot set it, only the timesheet
+  routes and the seeding do);
 - account.invoice: amounts from the lines; anything but a draft is read-only, and so are
   its lines, with trytond's own message.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -20,14 +21,9 @@ from mediator.sandbox.tryton.errors import user_error
 if TYPE_CHECKING:
     from mediator.sandbox.tryton.database import Record, TrytonDatabase
 
-__all__ = ["COMPUTED", "check_write", "invoice_total", "new_uuid", "on_create"]
+__all__ = ["COMPUTED", "check_write", "invoice_total", "on_create"]
 
 _CENT = Decimal("0.01")
-
-
-def new_uuid(db: TrytonDatabase) -> str:
-    """Return a uuid4 drawn from the database's seeded generator."""
-    return str(uuid.UUID(int=db.rng.getrandbits(128), version=4))
 
 
 def _email(db: TrytonDatabase, party: Record) -> object:
@@ -133,27 +129,34 @@ def on_create(db: TrytonDatabase, model: str, record: Record) -> None:
             record["code"] = str(db.sequences["party"])
         if _taken(db, model, "code", record):
             raise user_error("The code on party must be unique.")
-    elif model == "project.work" and record.get("timesheet_available"):
-        db.create(
-            "timesheet.work",
-            [
-                {
-                    "name": record["name"],
-                    "origin": f"project.work,{record['id']}",
-                    "company": record["company"],
-                }
-            ],
-        )
+    elif model == "project.work":
+        if not record.get("number"):
+            db.sequences["project.work"] = db.sequences.get("project.work", 0) + 1
+            record["number"] = str(db.sequences["project.work"])
+        if record.get("timesheet_available"):
+            _timesheet_work(db, record)
     elif model == "timesheet.line":
-        if not record.get("uuid"):
-            record["uuid"] = new_uuid(db)
-        if _taken(db, model, "uuid", record):
+        if record.get("uuid") is not None and _taken(db, model, "uuid", record):
             raise user_error("The UUID of timesheet line must be unique.")
         duration = record.get("duration")
         if isinstance(duration, timedelta) and duration < timedelta(0):
             raise user_error(
                 f'The duration of line "{db.rec_name(model, record)}" must be positive.'
             )
+
+
+def _timesheet_work(db: TrytonDatabase, work: Record) -> None:
+    """Create the timesheet.work of a project.work available on timesheets."""
+    db.create(
+        "timesheet.work",
+        [
+            {
+                "name": work["name"],
+                "origin": f"project.work,{work['id']}",
+                "company": work["company"],
+            }
+        ],
+    )
 
 
 def _taken(db: TrytonDatabase, model: str, field: str, record: Record) -> bool:
@@ -188,7 +191,7 @@ def check_write(db: TrytonDatabase, model: str, record: Record, values: Record |
     if (
         unique is not None
         and values is not None
-        and unique in values
+        and values.get(unique) is not None
         and _taken(db, model, unique, {**record, unique: values[unique]})
     ):
         what = "UUID of timesheet line" if unique == "uuid" else "code on party"

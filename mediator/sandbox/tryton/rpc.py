@@ -2,14 +2,16 @@
 
 Only methods in a model's `__rpc__` (ModelStorage's and its buttons) are callable, others
 answer 403; the context must be the last positional parameter, else 422 "Missing context
-argument", as trytond's `RPC.convert` demands.
+argument", as trytond's `RPC.convert` demands. Creates and writes over RPC may not set a
+read-only field (nested one2many values included): trytond 8.2 refuses them with a UserError
+before it touches anything, even when the value is unchanged or null.
 """
 
 from __future__ import annotations
 
 from mediator.codecs import RpcValue
 from mediator.sandbox.tryton.database import Record, TrytonDatabase
-from mediator.sandbox.tryton.errors import HttpRefusal
+from mediator.sandbox.tryton.errors import HttpRefusal, user_error
 from mediator.sandbox.tryton.invoices import PayWizard, run_button
 from mediator.sandbox.tryton.projects import invoice_projects
 from mediator.sandbox.tryton.schema import MODELS
@@ -37,10 +39,13 @@ def call_model(
         raise HttpRefusal(403, f"Calling method {method} on {model} is not allowed.")
     args, context = split_context(params)
     if method == "create":
-        return db.create(model, _arg(args, 0, []))
+        vals_list = _arg(args, 0, [])
+        _refuse_readonly_in(model, vals_list if isinstance(vals_list, list) else [])
+        return db.create(model, vals_list)
     if method == "read":
         return db.read(model, _arg(args, 0, []), _arg(args, 1))
     if method == "write":
+        _refuse_readonly_in(model, args[1::2])
         db.write(model, list(args), context)
         return None
     if method == "delete":
@@ -60,6 +65,45 @@ def call_model(
         return None
     run_button(db, method, _arg(args, 0, []))
     return None
+
+
+def _refuse_readonly_in(model: str, vals_list: list[RpcValue]) -> bool:
+    """Refuse a read-only field in any of `vals_list`; False if the look stopped early."""
+    return all(_refuse_readonly(model, vals) for vals in vals_list)  # lazy: stops at False
+
+
+def _refuse_readonly(model: str, vals: object) -> bool:
+    """Refuse a read-only field in `vals`, looking in field order as trytond does.
+
+    Return False at an unknown field: trytond's KeyError for it comes first, and the database
+    raises it in the same order, so the look stops there.
+    """
+    if not isinstance(vals, dict):
+        return False  # the database refuses the malformed call itself
+    definition = MODELS[model]
+    for name, value in vals.items():
+        spec = definition.fields.get(name)
+        if spec is None:
+            return False
+        if spec.readonly:
+            raise user_error(
+                f'You are not allowed to modify the field "{spec.string}" of "{definition.string}".'
+            )
+        if spec.kind == "one2many" and spec.relation is not None and isinstance(value, list):
+            for action in value:
+                if not _refuse_nested(spec.relation, action):
+                    return False
+    return True
+
+
+def _refuse_nested(model: str, action: object) -> bool:
+    if not isinstance(action, list) or not action:
+        return False
+    if action[0] == "create" and len(action) > 1 and isinstance(action[1], list):
+        return _refuse_readonly_in(model, action[1])
+    if action[0] == "write":
+        return _refuse_readonly_in(model, action[2::2])
+    return True
 
 
 def call_wizard(

@@ -2,7 +2,8 @@
 
 A small, faithful slice of trytond 8.2 with the modules party, company, project, timesheet and
 account_invoice: the fields a connector writes and reads, their types, labels (used in error
-messages exactly as trytond words them), required flags, relations and selections.
+messages exactly as trytond words them), required and read-only flags (as its `fields_get`
+reports them), relations and selections.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Field:
     required: bool = False
     selection: tuple[str, ...] = ()
     default: object = None
+    readonly: bool = False  # trytond refuses it in RPC creates and writes (fields_get "readonly")
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ _MODELS = (
                 "many2one", "Customer Payment Term", relation="account.invoice.payment_term"
             ),
             "email": _f("function", "E-Mail"),
-            "tax_identifier": _f("function", "Tax Identifier", relation="party.identifier"),
+            "tax_identifier": _f(
+                "function", "Tax Identifier", relation="party.identifier", readonly=True
+            ),
         },
         order=(("name", "ASC"), ("id", "ASC")),
     ),
@@ -196,9 +200,9 @@ _MODELS = (
             "template": _f(
                 "many2one", "Product Template", relation="product.template", required=True
             ),
-            "code": _f("char", "Code"),
-            "name": _f("function", "Name"),
-            "default_uom": _f("function", "Default UoM", relation="product.uom"),
+            "code": _f("char", "Code", readonly=True),
+            "name": _f("function", "Name", readonly=True),
+            "default_uom": _f("function", "Default UoM", relation="product.uom", readonly=True),
             "list_price": _f("function", "List Price"),
         },
     ),
@@ -261,7 +265,7 @@ _MODELS = (
     ),
     ModelDef(
         "project.work",
-        "Work Effort",
+        "Project Work",
         {
             "name": _f("char", "Name", required=True),
             "type": _f("selection", "Type", selection=("project", "task"), default="task"),
@@ -273,13 +277,15 @@ _MODELS = (
             "status": _f(
                 "many2one", "Status", relation="project.work.status", required=True, default=1
             ),
-            "number": _f("char", "Number"),
+            "number": _f("char", "Number", readonly=True),
             "progress": _f("numeric", "Progress"),
             "effort_duration": _f("timedelta", "Effort"),
             "timesheet_available": _f("boolean", "Available on timesheets", default=False),
-            "timesheet_works": _f("function", "Timesheet Works", relation="timesheet.work"),
-            "timesheet_duration": _f("function", "Duration"),
-            "amount_to_invoice": _f("function", "Amount to Invoice"),
+            "timesheet_works": _f(
+                "function", "Timesheet Works", relation="timesheet.work", readonly=True
+            ),
+            "timesheet_duration": _f("function", "Duration", readonly=True),
+            "amount_to_invoice": _f("function", "Amount to Invoice", readonly=True),
             "project_invoice_method": _f(
                 "selection",
                 "Invoice Method",
@@ -312,8 +318,10 @@ _MODELS = (
             "duration": _f("timedelta", "Duration", required=True),
             "work": _f("many2one", "Work", relation="timesheet.work", required=True),
             "description": _f("char", "Description"),
-            "uuid": _f("char", "UUID"),
-            "invoice_line": _f("many2one", "Invoice Line", relation="account.invoice.line"),
+            "uuid": _f("char", "UUID", readonly=True),
+            "invoice_line": _f(
+                "many2one", "Invoice Line", relation="account.invoice.line", readonly=True
+            ),
         },
         rec_name=None,
         order=(("date", "DESC"), ("id", "DESC")),
@@ -333,7 +341,7 @@ _MODELS = (
             "account": _f("many2one", "Account", relation="account.account", required=True),
             "payment_term": _f("many2one", "Payment Term", relation="account.invoice.payment_term"),
             "invoice_date": _f("date", "Invoice Date"),
-            "number": _f("char", "Number"),
+            "number": _f("char", "Number", readonly=True),
             "reference": _f("char", "Reference"),
             "description": _f("char", "Description"),
             "state": _f(
@@ -341,13 +349,14 @@ _MODELS = (
                 "State",
                 default="draft",
                 selection=("draft", "validated", "posted", "paid", "cancelled"),
+                readonly=True,
             ),
             "lines": _f("one2many", "Lines", relation="account.invoice.line", inverse="invoice"),
-            "untaxed_amount": _f("function", "Untaxed"),
-            "tax_amount": _f("function", "Tax"),
-            "total_amount": _f("function", "Total"),
-            "amount_to_pay": _f("function", "Amount to Pay"),
-            "move": _f("integer", "Move"),
+            "untaxed_amount": _f("function", "Untaxed", readonly=True),
+            "tax_amount": _f("function", "Tax", readonly=True),
+            "total_amount": _f("function", "Total", readonly=True),
+            "amount_to_pay": _f("function", "Amount to Pay", readonly=True),
+            "move": _f("integer", "Move", readonly=True),
         },
         buttons=("validate_invoice", "post", "draft", "cancel"),
         rec_name="number",
@@ -370,7 +379,7 @@ _MODELS = (
             "unit": _f("many2one", "Unit", relation="product.uom"),
             "unit_price": _f("numeric", "Unit Price"),
             "account": _f("many2one", "Account", relation="account.account", required=True),
-            "amount": _f("function", "Amount"),
+            "amount": _f("function", "Amount", readonly=True),
             "origin": _f("reference", "Origin"),
         },
         rec_name="description",
