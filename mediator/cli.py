@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from mediator.errors import MediatorError
 
@@ -20,9 +21,15 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mediator", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the embedded demo and print a summary")
-    demo.add_argument("--entities", type=int, default=1_000, help="entity actors to route to")
-    demo.add_argument("--messages", type=int, default=100_000, help="messages to send")
+    demo = commands.add_parser(
+        "demo", help="a month of approved time from the PSA sandbox into the ERP sandbox"
+    )
+    demo.add_argument("--seed", type=int, default=42, help="seed of the generated firm")
+    demo.add_argument("--size", type=int, default=12, help="clients in the generated firm")
+    demo.add_argument(
+        "--state-dir", type=Path, default=None, help="keep the journal here (default: a temp dir)"
+    )
+    demo.add_argument("--no-faults", action="store_true", help="no injected ERP failures")
     from mediator.sandbox.serve import configure_parser
 
     configure_parser(
@@ -41,9 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "demo":
-            from mediator.demo import run_demo
+            from mediator.demo import ERP_FAULTS, run_demo
 
-            asyncio.run(run_demo(entities=args.entities, messages=args.messages))
+            asyncio.run(
+                run_demo(
+                    seed=args.seed,
+                    size=args.size,
+                    state_dir=args.state_dir,
+                    faults=None if args.no_faults else ERP_FAULTS,
+                )
+            )
         elif args.command == "sandbox":
             from mediator.sandbox.serve import run
 

@@ -1,8 +1,34 @@
+"""The demo end to end: a month of approved time reaches the ERP once, whatever fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
 from mediator.cli import main
+from mediator.demo import run_demo
+from mediator.sandbox.faults import FaultPlan
 
 
-def test_demo_runs_and_reports_every_message(capsys: object) -> None:
-    assert main(["demo", "--entities", "50", "--messages", "20000"]) == 0
-    out = capsys.readouterr().out  # type: ignore[attr-defined]
-    assert "20,000 approved time entries routed to 50 project actors" in out
-    assert "failures 2, restarts 2" in out
+@pytest.mark.slow
+async def test_a_month_of_approved_time_lands_in_the_erp_exactly_once(tmp_path: Path) -> None:
+    lines: list[str] = []
+    faults = FaultPlan(drop_next=3, storm=2)  # counted, not drawn: the same on every run
+    report = await run_demo(seed=7, size=6, state_dir=tmp_path, faults=faults, say=lines.append)
+    assert report.journaled > 50
+    assert report.erp_lines == report.journaled
+    assert report.erp_duplicate_lines == 0
+    assert report.dead == 0
+    assert report.duplicates_on_replay == report.journaled
+    assert report.injected_drops == 3
+    assert report.connector_retries >= 3 + 2
+    assert (tmp_path / "journal.sqlite").exists()
+    assert any("0 duplicates" in line for line in lines)
+
+
+def test_demo_command_rejects_a_bad_size(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--size", "many"])
+    assert info.value.code == 2
+    assert "--size" in capsys.readouterr().err

@@ -1,3 +1,11 @@
 """The cross-system business workflows, as small state machines keyed by entity."""
 
-__all__: list[str] = []
+from mediator.flows.approved_time import (
+    APPROVED_TIME,
+    FLOW,
+    PAYLOADS,
+    MissingReference,
+    TimesheetPosting,
+)
+
+__all__ = ["APPROVED_TIME", "FLOW", "PAYLOADS", "MissingReference", "TimesheetPosting"]

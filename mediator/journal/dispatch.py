@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -29,6 +29,7 @@ from mediator.journal.records import (
     EntryState,
     ReleaseReport,
     ReplayReport,
+    Watermark,
 )
 from mediator.policies.classify import Verdict
 
@@ -103,6 +104,20 @@ class Dispatcher:
                 envelope=envelope, state=EntryState.ACCEPTED, accepted_at=now, updated_at=now
             )
             await self.submit([entry])
+        return appended
+
+    async def accept_many(
+        self, envelopes: Sequence[Envelope], *, watermark: Watermark | None = None
+    ) -> list[Appended]:
+        """Journal a batch in one transaction (advancing a poller's `watermark` with it) and
+        queue what was new for delivery; duplicates are reported, not queued."""
+        appended = await self._journal.append_many(envelopes, watermark=watermark)
+        now = self._clock.time()
+        await self.submit(
+            Entry(envelope=a.envelope, state=EntryState.ACCEPTED, accepted_at=now, updated_at=now)
+            for a in appended
+            if not a.duplicate
+        )
         return appended
 
     async def submit(self, entries: Iterable[Entry]) -> None:

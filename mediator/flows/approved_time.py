@@ -1,0 +1,148 @@
+"""Approved time → ERP timesheet lines: the ERP leg of flow 2 (DESIGN §5).
+
+One `TimesheetPosting` actor per project entity receives that project's approved time entries
+from the dispatcher, in journal order, and has the ERP system actor create one timesheet line
+each. The ERP project and employee come from the xref map (PSA id → canonical id → ERP id),
+which onboarding writes. The line carries the entry's key (``[mediator <key>]``), and the
+create is looked up by that key before it is made, so a retry after a lost answer, a replay or
+a duplicate delivery never posts the hours twice. The line's ERP id is recorded in the xref map.
+
+Not here yet: an entry edited after its line was posted (a correction, reversal plus new line)
+becomes a dead letter saying so, rather than a second line; billing's leg of flow 2 is separate.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from mediator.actors import Actor, ActorRef
+from mediator.codecs import CANONICAL, Envelope
+from mediator.codecs.tryton_erp import ErpSetup, timesheet_key, timesheet_line_to_tryton
+from mediator.codecs.work import TimeEntry
+from mediator.errors import BusinessRejected
+from mediator.journal import Journal
+from mediator.systems import Command
+from mediator.systems.tryton import CreateRecord, RecordRef
+
+__all__ = ["APPROVED_TIME", "FLOW", "PAYLOADS", "MissingReference", "TimesheetPosting"]
+
+#: The kind under which approved time entries are journaled.
+APPROVED_TIME = "psa.time_entry.approved"
+#: The canonical payloads, with approved time carried like any time entry (same version,
+#: same upcasters).
+PAYLOADS = CANONICAL.with_alias(APPROVED_TIME, like="time_entry")
+
+_ERP = "tryton"
+_MODEL = "timesheet.line"
+#: The flow-state name under which posted lines are remembered, per PSA time entry id.
+FLOW = "approved_time.erp"
+
+
+class MissingReference(BusinessRejected):
+    """The entry names something the ERP does not know (yet), or changed after posting.
+
+    Becomes a dead letter whose reason says what is missing; replay it once the reference
+    exists (for example after the project was onboarded).
+    """
+
+
+class TimesheetPosting(Actor[Envelope]):
+    """Posts one project's approved time entries to the ERP as timesheet lines.
+
+    `setup` carries the ERP company and accounting ids; projects and consultants are resolved
+    through the journal's xref map. Replies with the line's `RecordRef`.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        erp: ActorRef[Command],
+        journal: Journal,
+        setup: ErpSetup,
+        timeout: float = 60.0,
+    ) -> None:
+        self.key = key
+        self.erp = erp
+        self.journal = journal
+        self.setup = setup
+        self.timeout = timeout
+        self._ids: dict[tuple[str, str], int] = {}  # per incarnation: xref answers do not change
+
+    async def receive(self, message: Envelope) -> object:
+        """Create (or find) the ERP timesheet line of one approved time entry."""
+        entry = PAYLOADS.decode_as(message, TimeEntry)
+        work = await self._erp_id(entry.source_system, "project", entry.project_id)
+        employee = await self._erp_id(entry.source_system, "consultant", entry.consultant_id)
+        facts = _Posted(
+            line=0,
+            spent_on=entry.spent_on.isoformat(),
+            hours=str(entry.hours),
+            consultant=entry.consultant_id,
+            project=entry.project_id,
+        )
+        saved = await self.journal.load_flow(FLOW, entry.source_id)
+        if saved is not None:
+            posted = _decode_posted(saved.state)
+            if msgspec.structs.replace(posted, line=0) != facts:
+                raise MissingReference(
+                    "correction",
+                    f"time entry {entry.source_id} changed after ERP line {posted.line} was "
+                    "posted; corrections are not automated yet: adjust the line in the ERP, "
+                    "then release this entry",
+                )
+            return RecordRef(
+                model=_MODEL, id=posted.line, reference=timesheet_key(entry), existed=True
+            )
+        setup = msgspec.structs.replace(
+            self.setup, employee_by_consultant={entry.consultant_id: employee}
+        )
+        values = timesheet_line_to_tryton(entry, work=work, setup=setup)
+        command = CreateRecord(
+            idempotency_key=message.idempotency_key,
+            attempt=message.attempt + 1,
+            model=_MODEL,
+            values=values,
+            # The ERP looks the line up by its whole description, which ends in the entry's key.
+            reference=str(values["description"]),
+        )
+        result = await self.erp.ask(command, timeout=self.timeout)
+        if not isinstance(result, RecordRef):
+            raise TypeError(f"the ERP actor answered {type(result).__name__}, not a RecordRef")
+        # A crash between the create and these writes is harmless: the next delivery's create
+        # finds the line by its reference instead of making another.
+        posted = msgspec.structs.replace(facts, line=result.id)
+        await self.journal.save_flow(FLOW, entry.source_id, _encode(posted), expected_version=0)
+        await self.journal.record_xref("time_entry", entry.source_id, _ERP, str(result.id))
+        return result
+
+    async def _erp_id(self, system: str, entity_type: str, system_id: str) -> int:
+        found = self._ids.get((entity_type, system_id))
+        if found is not None:
+            return found
+        canonical = await self.journal.xref_from(system, entity_type, system_id)
+        target = (
+            None
+            if canonical is None
+            else await self.journal.xref_to(entity_type, canonical.canonical_id, _ERP)
+        )
+        if target is None:
+            raise MissingReference(
+                entity_type, f"{system} {entity_type} {system_id} has no ERP record (not onboarded)"
+            )
+        erp_id = self._ids[(entity_type, system_id)] = int(target.system_id)
+        return erp_id
+
+
+class _Posted(msgspec.Struct, frozen=True, kw_only=True):
+    """What was posted for one time entry: the ERP line and the facts it carries."""
+
+    line: int
+    spent_on: str
+    hours: str
+    consultant: str
+    project: str
+
+
+_encode = msgspec.json.Encoder().encode
+_decode_posted = msgspec.json.Decoder(_Posted).decode

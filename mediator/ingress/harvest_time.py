@@ -1,0 +1,113 @@
+"""Polling Harvest for approved time entries into the journal (the PSA has no webhooks).
+
+Each poll reads the approved entries updated since the watermark (`updated_since`, inclusive),
+maps each to a canonical `TimeEntry`, and journals them in one transaction together with the
+new watermark, so a crash can neither skip nor lose a page. The idempotency key is the entry's
+id and its `updated_at`: re-reading the boundary records is a no-op, while an edit made after
+approval arrives as a new entry (which the flow then treats as a correction). A record that
+does not decode is journaled too, as a dead letter naming the field, never dropped.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import msgspec
+
+from mediator.codecs import Envelope, new_id
+from mediator.codecs.harvest import time_entry_from_harvest
+from mediator.errors import DecodeError
+from mediator.flows.approved_time import APPROVED_TIME, PAYLOADS
+from mediator.journal import Dispatcher, Journal, Watermark
+from mediator.systems.harvest import HarvestConnector
+
+__all__ = ["INVALID_TIME", "HarvestTimePoller", "PollReport"]
+
+#: The kind under which time entries that could not be decoded are dead-lettered.
+INVALID_TIME = "psa.time_entry.invalid"
+_SOURCE = "harvest"
+_raw = msgspec.json.Encoder()
+
+
+class PollReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What one poll found: records read, newly journaled, already known, and rejected."""
+
+    read: int
+    journaled: int
+    duplicates: int
+    rejected: int
+    watermark: str | None
+
+
+class HarvestTimePoller:
+    """Reads approved time entries from Harvest and hands them to the dispatcher durably."""
+
+    def __init__(
+        self,
+        harvest: HarvestConnector,
+        *,
+        account_currency: str,
+        name: str = "harvest.time_entries.approved",
+    ) -> None:
+        self.harvest = harvest
+        self.account_currency = account_currency
+        self.name = name
+
+    async def poll(self, journal: Journal, dispatcher: Dispatcher) -> PollReport:
+        """Run one poll; return once everything it read is durable (and queued for delivery)."""
+        mark = await journal.get_watermark(self.name)
+        since = datetime.datetime.fromisoformat(mark.value) if mark is not None else None
+        changed = await self.harvest.approved_time_entries(since=since)
+        envelopes: list[Envelope] = []
+        rejected = 0
+        for i, raw in enumerate(changed.records):
+            try:
+                entry = time_entry_from_harvest(
+                    raw, account_currency=self.account_currency, path=f"$.time_entries[{i}]"
+                )
+            except DecodeError as exc:
+                await self._reject(journal, raw, exc)
+                rejected += 1
+                continue
+            stamp = entry.updated_at or datetime.datetime.now(datetime.UTC)
+            envelopes.append(
+                PAYLOADS.envelope(
+                    APPROVED_TIME,
+                    entry,
+                    key=f"project:{entry.project_id}",
+                    source=_SOURCE,
+                    idempotency_key=f"harvest:time_entry:{entry.source_id}:{stamp.isoformat()}",
+                    occurred_at=stamp,
+                )
+            )
+        watermark = (
+            None
+            if changed.watermark is None
+            else Watermark(name=self.name, value=changed.watermark.isoformat())
+        )
+        appended = await dispatcher.accept_many(envelopes, watermark=watermark)
+        duplicates = sum(a.duplicate for a in appended)
+        return PollReport(
+            read=len(changed.records),
+            journaled=len(appended) - duplicates,
+            duplicates=duplicates,
+            rejected=rejected,
+            watermark=None if watermark is None else watermark.value,
+        )
+
+    async def _reject(self, journal: Journal, raw: msgspec.Struct, exc: DecodeError) -> None:
+        source_id = str(getattr(raw, "id", "?"))
+        envelope = Envelope(
+            id=new_id(),
+            key=f"time_entry:{source_id}",
+            kind=INVALID_TIME,
+            source=_SOURCE,
+            idempotency_key=f"harvest:time_entry:{source_id}:invalid:{exc.path}",
+            occurred_at=datetime.datetime.now(datetime.UTC),
+            payload=msgspec.Raw(_raw.encode(raw)),
+        )
+        appended = await journal.append(envelope)
+        if not appended.duplicate:
+            await journal.mark_dead(
+                appended.envelope.id, reason=str(exc), error_class="DecodeError", system=_SOURCE
+            )
