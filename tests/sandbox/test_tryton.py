@@ -532,3 +532,31 @@ async def test_read_only_fields_are_refused_over_rpc(erp: tuple[TrytonSandbox, C
     assert caught.value.payload == ["'nosuch'", ""]
     [row] = await c.call("project.work", "read", [project], ["number", "children"])
     assert row == {"id": project, "number": "1", "children": []}
+
+
+async def test_negative_duration_breaks_the_field_domain(erp: tuple[TrytonSandbox, Client]) -> None:
+    # the message, and the domain with the field's definition as third argument, as trytond 8.2
+    _, c = erp
+    company = c.context["company"]
+    [party] = await c.call("party.party", "create", [{"name": "Ada"}])
+    [employee] = await c.call("company.employee", "create", [{"party": party, "company": company}])
+    [work] = await c.call("timesheet.work", "create", [{"name": "Ops", "company": company}])
+    line = {"company": company, "employee": employee, "work": work, "date": dt.date(2026, 11, 2)}
+    [line_id] = await c.call("timesheet.line", "create", [{**line, "duration": dt.timedelta(0)}])
+    with pytest.raises(Failure) as caught:
+        await c.call("timesheet.line", "write", [line_id], {"duration": dt.timedelta(hours=-2)})
+    name, (message, description, (domain, definitions)) = caught.value.payload
+    assert name == "UserError"
+    assert message == (
+        f'The value "-1 day, 22:00:00" for field "Duration" in record "({line_id})" of '
+        '"Timesheet Line" is not valid according to its domain.'
+    )
+    assert description == ""
+    assert domain == [["duration", ">=", dt.timedelta(0)]]
+    assert definitions["duration"]["type"] == "timedelta"
+    assert definitions["duration"]["string"] == "Duration"
+    with pytest.raises(Failure) as caught:
+        await c.call("timesheet.line", "create", [{**line, "duration": dt.timedelta(hours=-1)}])
+    assert caught.value.payload[1][0].startswith('The value "-1 day, 23:00:00" for field')
+    [row] = await c.call("timesheet.line", "read", [line_id], ["duration"])
+    assert row["duration"] == dt.timedelta(0)

@@ -3,9 +3,9 @@
 The business scenario and the error cases of tests/tryton_real run against the real server
 (the cached fixture of `mediator.testing.tryton_server`) and against the sandbox; every
 difference in status, content type, challenge header, error head, body shape (keys, JSON
-types, tagged classes) or decoded fact is reported. The field rules (read-only fields) are
-compared word for word: status and the whole envelope but its id, with record numbers masked,
-since the two databases number their records differently.
+types, tagged classes) or decoded fact is reported. The field rules (read-only fields, domain
+validation) are compared word for word: status and the whole envelope but its id, with record
+numbers masked, since the two databases number their records differently.
 """
 
 from __future__ import annotations
@@ -117,6 +117,15 @@ async def _field_rules(client: TrytonClient, login: str, password: str) -> dict[
             {"nosuch": 1, "number": "x"},
         ),
         "read_number": ("model.project.work.read", [project], ["number"]),
+        "create_negative_duration": (
+            "model.timesheet.line.create",
+            [{**line, "duration": dt.timedelta(hours=-2)}],
+        ),
+        "write_negative_duration": (
+            "model.timesheet.line.write",
+            [line_id],
+            {"duration": dt.timedelta(minutes=-1)},
+        ),
     }
     return {
         name: _wire(await client.request(method, *args, ctx))

@@ -4,7 +4,7 @@
 - project.work: `number` from a sequence; `timesheet_available` creates its timesheet.work
   (origin `project.work,<id>`);
 - timesheet.line: a unique `uuid` (null unless given: RPC cannot set it, only the timesheet
-  routes and the seeding do);
+  routes and the seeding do), and a duration within its domain (not negative);
 - account.invoice: amounts from the lines; anything but a draft is read-only, and so are
   its lines, with trytond's own message.
 """
@@ -16,6 +16,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from mediator.codecs import RpcValue
 from mediator.sandbox.tryton.errors import user_error
 
 if TYPE_CHECKING:
@@ -138,11 +139,7 @@ def on_create(db: TrytonDatabase, model: str, record: Record) -> None:
     elif model == "timesheet.line":
         if record.get("uuid") is not None and _taken(db, model, "uuid", record):
             raise user_error("The UUID of timesheet line must be unique.")
-        duration = record.get("duration")
-        if isinstance(duration, timedelta) and duration < timedelta(0):
-            raise user_error(
-                f'The duration of line "{db.rec_name(model, record)}" must be positive.'
-            )
+        _check_duration(db, record, record.get("duration"))
 
 
 def _timesheet_work(db: TrytonDatabase, work: Record) -> None:
@@ -197,8 +194,41 @@ def check_write(db: TrytonDatabase, model: str, record: Record, values: Record |
         what = "UUID of timesheet line" if unique == "uuid" else "code on party"
         raise user_error(f"The {what} must be unique.")
     if model == "timesheet.line" and values is not None:
-        duration = values.get("duration")
-        if isinstance(duration, timedelta) and duration < timedelta(0):
-            raise user_error(
-                f'The duration of line "{db.rec_name(model, record)}" must be positive.'
-            )
+        _check_duration(db, record, values.get("duration"))
+
+
+def _check_duration(db: TrytonDatabase, line: Record, duration: object) -> None:
+    """Refuse a negative duration as trytond's domain validation does, domain and all."""
+    if not isinstance(duration, timedelta) or duration >= timedelta(0):
+        return
+    raise user_error(
+        f'The value "{duration}" for field "Duration" in record '
+        f'"{db.rec_name("timesheet.line", line)}" of "Timesheet Line" is not valid according '
+        "to its domain.",
+        "",
+        [[["duration", ">=", timedelta(0)]], {"duration": _duration_definition()}],
+    )
+
+
+def _duration_definition() -> dict[str, RpcValue]:
+    """timesheet.line's `fields_get` for duration, as trytond 8.2 puts it in the error."""
+    return {
+        "context": "{}",
+        "loading": "eager",
+        "name": "duration",
+        "on_change": [],
+        "on_change_with": [],
+        "readonly": False,
+        "required": True,
+        "states": "{}",
+        "type": "timedelta",
+        # the field's domain in PYSON's own encoding, as a string, as trytond sends it
+        "domain": '[["duration", ">=", {"__class__": "TimeDelta", "d": 0, "s": 0, "m": 0}]]',
+        "searchable": True,
+        "sortable": True,
+        "string": "Duration",
+        "help": "",
+        "converter": "company_work_time",
+        "create": True,
+        "delete": True,
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediator.codecs import TrytonFault
+from mediator.codecs import RpcValue, TrytonFault
 
 __all__ = ["HttpRefusal", "RpcFault", "user_error"]
 
@@ -33,6 +33,10 @@ class HttpRefusal(Exception):
         self.plain = plain  # an empty text/plain answer (the 401 challenge) instead of a page
 
 
-def user_error(message: str, description: str = "") -> RpcFault:
-    """Return a `UserError` fault (validation or business rule)."""
-    return RpcFault(TrytonFault.user_error(message, description))
+def user_error(message: str, description: str = "", domain: RpcValue = None) -> RpcFault:
+    """Return a `UserError` fault (validation or business rule).
+
+    `domain` is its third argument: ``[domain, {field: definition}]`` when a value breaks a
+    field's domain, else null.
+    """
+    return RpcFault(TrytonFault.user_error(message, description, domain))
