@@ -560,3 +560,19 @@ async def test_negative_duration_breaks_the_field_domain(erp: tuple[TrytonSandbo
     assert caught.value.payload[1][0].startswith('The value "-1 day, 23:00:00" for field')
     [row] = await c.call("timesheet.line", "read", [line_id], ["duration"])
     assert row["duration"] == dt.timedelta(0)
+
+
+async def test_project_work_keeps_a_comment(erp: tuple[TrytonSandbox, Client]) -> None:
+    _, c = erp
+    company = c.context["company"]
+    [project] = await c.call(
+        "project.work",
+        "create",
+        [{"name": "Ops", "type": "project", "company": company, "comment": "Kick-off\nnotes"}],
+    )
+    [row] = await c.call("project.work", "read", [project], ["comment"])
+    assert row["comment"] == "Kick-off\nnotes"
+    await c.call("project.work", "write", [project], {"comment": None})
+    assert await c.call(
+        "project.work", "search", [["comment", "=", None], ["id", "=", project]]
+    ) == [project]

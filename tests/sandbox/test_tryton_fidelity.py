@@ -116,7 +116,9 @@ async def _field_rules(client: TrytonClient, login: str, password: str) -> dict[
             [project],
             {"nosuch": 1, "number": "x"},
         ),
-        "read_number": ("model.project.work.read", [project], ["number"]),
+        "read_number": ("model.project.work.read", [project], ["number", "comment"]),
+        "write_comment": ("model.project.work.write", [project], {"comment": "Two\nlines"}),
+        "read_comment": ("model.project.work.read", [project], ["comment"]),
         "create_negative_duration": (
             "model.timesheet.line.create",
             [{**line, "duration": dt.timedelta(hours=-2)}],

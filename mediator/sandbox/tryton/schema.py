@@ -278,6 +278,7 @@ _MODELS = (
                 "many2one", "Status", relation="project.work.status", required=True, default=1
             ),
             "number": _f("char", "Number", readonly=True),
+            "comment": _f("text", "Comment"),
             "progress": _f("numeric", "Progress"),
             "effort_duration": _f("timedelta", "Effort"),
             "timesheet_available": _f("boolean", "Available on timesheets", default=False),
