@@ -1,0 +1,170 @@
+"""Approved time → ERP timesheet lines, through the journal, the dispatcher and real HTTP."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mediator.actors import EntityRef, EntityRegistry, open_entity_registry, open_supervisor
+from mediator.clock import SystemClock
+from mediator.codecs import Envelope
+from mediator.demo.wiring import erp_setup, harvest_connector, record_onboarding, tryton_connector
+from mediator.flows import FLOW, TimesheetPosting
+from mediator.ingress import INVALID_TIME, HarvestTimePoller
+from mediator.journal import (
+    DeadLetterFilter,
+    Dispatcher,
+    SqliteJournal,
+    open_dispatcher,
+    open_journal,
+)
+from mediator.policies import PolicyRegistry, default_policy_config
+from mediator.sandbox import Sandboxes, open_sandboxes
+from mediator.sandbox.generator import Firm, generate_firm
+from mediator.systems import SystemActor
+from mediator.systems.tryton import RecordRef
+
+pytestmark = pytest.mark.slow  # each test runs two sandboxes, a journal and the runtime
+
+
+class Recorded:
+    """A recipient that remembers what it delivered (to deliver it again)."""
+
+    def __init__(self, inner: EntityRef[Envelope], seen: list[Envelope]) -> None:
+        self.inner = inner
+        self.seen = seen
+
+    async def ask(self, message: Envelope, *, timeout: float) -> object:
+        self.seen.append(message)
+        return await self.inner.ask(message, timeout=timeout)
+
+
+@dataclass
+class Pipeline:
+    firm: Firm
+    boxes: Sandboxes
+    journal: SqliteJournal
+    dispatcher: Dispatcher
+    poller: HarvestTimePoller
+    projects: EntityRegistry[Envelope]
+    delivered: list[Envelope]
+
+    def erp_lines(self) -> list[dict[str, object]]:
+        assert self.boxes.tryton is not None
+        tables = self.boxes.tryton.state()["tables"]
+        assert isinstance(tables, dict)
+        return [r for r in tables.get("timesheet.line", []) if "[mediator " in r["description"]]
+
+    def harvest_entry(self, index: int = 0) -> dict[str, object]:
+        assert self.boxes.harvest is not None
+        table = self.boxes.harvest.store.tables["time_entries"]
+        approved = [r for r in table.values() if r["is_closed"]]
+        return sorted(approved, key=lambda r: r["id"])[index]
+
+    async def poll(self) -> None:
+        await self.poller.poll(self.journal, self.dispatcher)
+        await self.dispatcher.wait_idle()
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
+    clock = SystemClock()
+    firm = generate_firm(seed=3, size=3)
+    seen: list[Envelope] = []
+    async with (
+        open_sandboxes(products=("harvest", "tryton"), clock=clock, seed=3, firm=firm) as boxes,
+        open_journal(tmp_path / "journal.sqlite", clock=clock) as journal,
+        open_supervisor(clock=clock) as supervisor,
+    ):
+        policies = PolicyRegistry(default_policy_config(), clock=clock)
+        harvest = harvest_connector(boxes, policies, clock)
+        erp = supervisor.spawn(
+            lambda: SystemActor(tryton_connector(boxes, policies, clock)), name="erp"
+        )
+        setup = erp_setup(boxes)
+        async with (
+            open_entity_registry(
+                supervisor,
+                lambda key: TimesheetPosting(key, erp=erp, journal=journal, setup=setup),
+                idle_timeout=None,
+            ) as projects,
+            open_dispatcher(
+                journal, lambda key: Recorded(projects.ref_for(key), seen), clock=clock
+            ) as dispatcher,
+        ):
+            poller = HarvestTimePoller(harvest, account_currency="USD")
+            yield Pipeline(firm, boxes, journal, dispatcher, poller, projects, seen)
+        await harvest.aclose()
+
+
+async def test_each_approved_entry_becomes_one_line_and_a_redelivery_adds_none(
+    pipeline: Pipeline,
+) -> None:
+    await record_onboarding(pipeline.journal, pipeline.firm, pipeline.boxes)
+    await pipeline.poll()
+    lines = pipeline.erp_lines()
+    delivered = pipeline.dispatcher.statistics().delivered
+    assert delivered > 10
+    assert len(lines) == delivered
+    entry = pipeline.harvest_entry()
+    xref = await pipeline.journal.xref_to("time_entry", str(entry["id"]), "tryton")
+    assert xref is not None
+    [line] = [r for r in lines if r["id"] == int(xref.system_id)]
+    assert f"harvest:{entry['id']}:r0" in str(line["description"])
+    assert await pipeline.journal.load_flow(FLOW, str(entry["id"])) is not None
+    # Deliver every entry once more (as a replay would): the ERP gains nothing.
+    for envelope in list(pipeline.delivered):
+        again = await pipeline.projects.ask(envelope.key, envelope)
+        assert isinstance(again, RecordRef)
+        assert again.existed
+    assert len(pipeline.erp_lines()) == len(lines)
+
+
+async def test_a_project_without_erp_record_is_a_dead_letter_that_parks_its_project(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.poll()  # nothing onboarded: no xref at all
+    dead = await pipeline.journal.list_dead(DeadLetterFilter(), limit=1000)
+    assert dead
+    assert pipeline.erp_lines() == []
+    reasons = {e.reason for e in dead}
+    assert all(
+        r is not None and r.startswith("rejected: project: harvest project ") for r in reasons
+    )
+    assert all("not onboarded" in str(r) for r in reasons)
+    assert pipeline.dispatcher.statistics().parked > 0  # later entries wait behind each
+
+
+async def test_an_entry_edited_after_posting_is_dead_lettered_not_posted_twice(
+    pipeline: Pipeline,
+) -> None:
+    await record_onboarding(pipeline.journal, pipeline.firm, pipeline.boxes)
+    await pipeline.poll()
+    before = len(pipeline.erp_lines())
+    entry = pipeline.harvest_entry()
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+    entry["hours"] = float(entry["hours"]) + 1.5  # type: ignore[arg-type]
+    entry["updated_at"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    await pipeline.poll()
+    assert len(pipeline.erp_lines()) == before
+    [dead] = await pipeline.journal.list_dead(DeadLetterFilter(), limit=10)
+    assert dead.reason is not None
+    assert f"time entry {entry['id']} changed after ERP line" in dead.reason
+
+
+async def test_a_record_that_does_not_decode_is_dead_lettered_with_its_path(
+    pipeline: Pipeline,
+) -> None:
+    await record_onboarding(pipeline.journal, pipeline.firm, pipeline.boxes)
+    entry = pipeline.harvest_entry()
+    entry["hours"] = -2.0
+    await pipeline.poll()
+    [dead] = await pipeline.journal.list_dead(DeadLetterFilter(kind=INVALID_TIME), limit=10)
+    assert dead.reason is not None
+    assert ".hours" in dead.reason
+    assert dead.envelope.key == f"time_entry:{entry['id']}"
+    assert pipeline.dispatcher.statistics().delivered > 0  # the others went through
