@@ -104,6 +104,7 @@ def _salesforce(firm: Firm, box: SalesforceSandbox, index: SeedIndex) -> None:
                     "StartDate": project.starts_on.isoformat(),
                     "EndDate": project.ends_on.isoformat(),
                     "ContractTerm": max(1, (project.ends_on - project.starts_on).days // 30),
+                    "CurrencyIsoCode": project.currency,
                     "External_Id__c": f"K-{project.key}",
                 },
             )
@@ -126,6 +127,7 @@ def _salesforce(firm: Firm, box: SalesforceSandbox, index: SeedIndex) -> None:
                 "Amount__c": milestone.amount / 100,
                 "Due_Date__c": milestone.due_date.isoformat(),
                 "Status__c": "Approved" if milestone.approved else "Planned",
+                "CurrencyIsoCode": projects[milestone.project].currency,
                 "External_Id__c": milestone.key,
             },
         )

@@ -340,3 +340,50 @@ async def test_updated_window_is_limited_to_30_days(org: Org) -> None:
     assert status == 400
     assert isinstance(body, list)
     assert body[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+
+
+async def test_every_object_carries_a_currency_defaulting_to_the_orgs(
+    clock: FakeClock, http: aiohttp.ClientSession
+) -> None:
+    # a multi-currency org: CurrencyIsoCode on every object, the corporate currency unless given
+    box = SalesforceSandbox(clock=clock, currency="EUR")
+    async with open_sandbox(box) as url:
+        org = Org(box, url, http, box.issue_token())
+        _, account, _ = await org.call("POST", "/sobjects/Account", {"Name": "ACME"})
+        _, contract, _ = await org.call(
+            "POST", "/sobjects/Contract", {"AccountId": account["id"], "CurrencyIsoCode": "GBP"}
+        )
+        _, deal, _ = await org.call(
+            "POST",
+            "/sobjects/Opportunity",
+            {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2026-12-31"},
+        )
+        status, milestone, _ = await org.call(
+            "POST", "/sobjects/Milestone__c", {"Name": "M1", "CurrencyIsoCode": "CHF"}
+        )
+        assert status == 201
+        currencies = {}
+        for obj, created in (
+            ("Account", account),
+            ("Contract", contract),
+            ("Opportunity", deal),
+            ("Milestone__c", milestone),
+        ):
+            _, record, _ = await org.call("GET", f"/sobjects/{obj}/{created['id']}")
+            q = f"SELECT Id, CurrencyIsoCode FROM {obj}"
+            status, page, _ = await org.call("GET", "/query", params={"q": q})
+            assert status == 200
+            assert page["records"][0]["CurrencyIsoCode"] == record["CurrencyIsoCode"]
+            currencies[obj] = record["CurrencyIsoCode"]
+        assert currencies == {
+            "Account": "EUR",
+            "Contract": "GBP",
+            "Opportunity": "EUR",
+            "Milestone__c": "CHF",
+        }
+        status, _, _ = await org.call(
+            "PATCH", f"/sobjects/Account/{account['id']}", {"CurrencyIsoCode": "USD"}
+        )
+        assert status == 204
+        _, record, _ = await org.call("GET", f"/sobjects/Account/{account['id']}")
+        assert record["CurrencyIsoCode"] == "USD"

@@ -36,7 +36,8 @@ class SalesforceSandbox(Sandbox):
     answer 401 INVALID_SESSION_ID. `daily_api_requests` is the rolling 24-hour allocation
     reported in `Sforce-Limit-Info` and enforced with 403 REQUEST_LIMIT_EXCEEDED.
     `query_batch_size` caps each SOQL page (the `Sforce-Query-Options` header can only lower
-    it, and not below 200, as in Salesforce).
+    it, and not below 200, as in Salesforce). The org is multi-currency with `currency` as its
+    corporate currency: every record carries `CurrencyIsoCode`, that one unless given.
     """
 
     product: ClassVar[str] = "salesforce"
@@ -51,9 +52,10 @@ class SalesforceSandbox(Sandbox):
         token_ttl: float = 7200.0,
         daily_api_requests: int = 100_000,
         query_batch_size: int = 2000,
+        currency: str = "USD",
     ) -> None:
         super().__init__(clock=clock, seed=seed, faults=faults)
-        self.store = SalesforceStore(self.clock)
+        self.store = SalesforceStore(self.clock, currency=currency)
         self.clients = dict(clients or {"mediator": "sandbox-secret"})
         self.token_ttl = token_ttl
         self.daily_api_requests = daily_api_requests

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 __all__ = [
+    "CURRENCY_FIELD",
     "STAGES",
     "SYSTEM_FIELDS",
     "ObjectSchema",
@@ -51,6 +52,10 @@ SYSTEM_FIELDS: tuple[str, ...] = (
 )
 
 
+CURRENCY_FIELD = "CurrencyIsoCode"
+"""The record currency every object of a multi-currency org carries (default: the org's)."""
+
+
 class ObjectSchema(msgspec.Struct, frozen=True, kw_only=True):
     """One sObject type: its 3-character key prefix, writable fields and references.
 
@@ -76,7 +81,10 @@ class ObjectSchema(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def default_objects() -> dict[str, ObjectSchema]:
-    """Return a services firm's objects: Account, Opportunity, Contract, Milestone__c."""
+    """Return a services firm's objects: Account, Opportunity, Contract, Milestone__c.
+
+    The org is multi-currency, so each object has `CURRENCY_FIELD`.
+    """
     address = tuple(
         f"{kind}{part}"
         for kind in ("Billing", "Shipping")
@@ -96,7 +104,7 @@ def default_objects() -> dict[str, ObjectSchema]:
                 "Website",
                 "Description",
                 "OwnerId",
-                "CurrencyIsoCode",
+                CURRENCY_FIELD,
                 *address,
             ),
             required=("Name",),
@@ -118,7 +126,7 @@ def default_objects() -> dict[str, ObjectSchema]:
                 "OwnerId",
                 "ForecastCategory",
                 "ContractId",
-                "CurrencyIsoCode",
+                CURRENCY_FIELD,
             ),
             required=("Name", "StageName", "CloseDate"),
             read_only=("IsClosed", "IsWon"),
@@ -137,6 +145,7 @@ def default_objects() -> dict[str, ObjectSchema]:
                 "CompanySignedDate",
                 "CustomerSignedDate",
                 "OwnerId",
+                CURRENCY_FIELD,
                 *address[:6],
             ),
             required=("AccountId",),
@@ -146,7 +155,7 @@ def default_objects() -> dict[str, ObjectSchema]:
         ObjectSchema(
             name="Milestone__c",
             prefix="a0M",
-            fields=("Name", "OwnerId"),
+            fields=("Name", "OwnerId", CURRENCY_FIELD),
             required=("Name",),
             references={
                 "Opportunity__c": "Opportunity",

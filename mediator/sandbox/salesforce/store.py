@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from mediator.clock import Clock
 from mediator.sandbox.salesforce.schema import (
+    CURRENCY_FIELD,
     STAGES,
     ObjectSchema,
     default_objects,
@@ -60,10 +61,21 @@ def not_found() -> ApiError:
 
 
 class SalesforceStore:
-    """Records of every object, keyed by 18-character id; deleted ones kept for `queryAll`."""
+    """Records of every object, keyed by 18-character id; deleted ones kept for `queryAll`.
 
-    def __init__(self, clock: Clock, objects: dict[str, ObjectSchema] | None = None) -> None:
+    `currency` is the org's corporate currency: a record created without a `CurrencyIsoCode`
+    gets it, as in a multi-currency org (the running user's default currency, here the org's).
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        objects: dict[str, ObjectSchema] | None = None,
+        *,
+        currency: str = "USD",
+    ) -> None:
         self._clock = clock
+        self.currency = currency
         self.objects = objects or default_objects()
         self._records: dict[str, dict[str, Record]] = {name: {} for name in self.objects}
         self._counter = 0
@@ -113,6 +125,8 @@ class SalesforceStore:
             record["ContractNumber"] = f"{self._counter:08d}"
             clean.setdefault("Status", "Draft")
         record.update(clean)
+        if CURRENCY_FIELD in schema.fields and record.get(CURRENCY_FIELD) is None:
+            record[CURRENCY_FIELD] = self.currency
         _derive(schema, record)
         table = self._records[schema.name.lower()]
         table[record_id] = record
