@@ -34,6 +34,7 @@ __all__ = [
     "SfError",
     "SfMilestone",
     "SfOpportunity",
+    "SfSaveError",
     "SfSaveResult",
     "SoqlPage",
 ]
@@ -148,10 +149,33 @@ class SfError(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     fields: list[Label] = []
 
 
+class SfSaveError(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One error of a SaveResult, read from either shape Salesforce sends.
+
+    sObject Collections results name the code ``statusCode`` (REST guide, "sObject
+    Collections"); the single-record resources' error arrays say ``errorCode``. One of the two
+    must be present; `code` is whichever is.
+    """
+
+    message: Text
+    statusCode: Identifier | None = None
+    errorCode: Identifier | None = None
+    fields: list[Label] = []
+
+    def __post_init__(self) -> None:
+        if self.statusCode is None and self.errorCode is None:
+            raise ValueError("Object missing required field `statusCode` (or `errorCode`)")
+
+    @property
+    def code(self) -> str:
+        """The error code, whichever key carried it."""
+        return self.statusCode or self.errorCode or ""
+
+
 class SfSaveResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A create/upsert result (alone or per record of a collection call)."""
 
     id: Identifier | None = None
     success: bool
-    errors: list[SfError] = []
+    errors: list[SfSaveError] = []
     created: bool | None = None

@@ -169,6 +169,26 @@ def test_error_arrays_and_save_results_decode() -> None:
     assert result.created is True
 
 
+def test_save_results_read_collection_and_single_record_errors() -> None:
+    # sObject Collections say statusCode, the single-record resources errorCode: both decode
+    results = decode_salesforce(
+        b'[{"id":"001D000000IqhSLIAZ","success":true,"errors":[],"created":false},'
+        b'{"id":null,"success":false,"errors":[{"statusCode":"REQUIRED_FIELD_MISSING",'
+        b'"message":"Required fields are missing: [Name]","fields":["Name"]}]},'
+        b'{"success":false,"errors":[{"errorCode":"INVALID_FIELD","message":"No such column"}]}]',
+        list[SfSaveResult],
+    )
+    assert [r.success for r in results] == [True, False, False]
+    assert [e.code for r in results for e in r.errors] == [
+        "REQUIRED_FIELD_MISSING",
+        "INVALID_FIELD",
+    ]
+    assert results[1].errors[0].fields == ["Name"]
+    with pytest.raises(DecodeError) as info:
+        decode_salesforce(b'[{"success":false,"errors":[{"message":"m"}]}]', list[SfSaveResult])
+    assert info.value.path == "$[0].errors[0]"
+
+
 @pytest.mark.parametrize(
     ("record", "path"),
     [

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
+from mediator.codecs.salesforce import decode_salesforce
+from mediator.codecs.salesforce_wire import SfSaveResult
 from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.serving import open_sandbox
 from mediator.testing import FakeClock
@@ -387,3 +389,22 @@ async def test_every_object_carries_a_currency_defaulting_to_the_orgs(
         assert status == 204
         _, record, _ = await org.call("GET", f"/sobjects/Account/{account['id']}")
         assert record["CurrencyIsoCode"] == "USD"
+
+
+async def test_collection_results_decode_with_the_codec(org: Org) -> None:
+    # the codec reads sObject Collections' own error shape ({statusCode, message, fields})
+    records = [
+        {"attributes": {"type": "Account"}, "Name": "Good", "External_Id__c": "G"},
+        {"attributes": {"type": "Account"}, "External_Id__c": "B"},
+    ]
+    async with org.http.patch(
+        org.url + API + "/composite/sobjects/Account/External_Id__c",
+        json={"allOrNone": False, "records": records},
+        headers=org.headers(),
+    ) as resp:
+        assert resp.status == 200
+        body = await resp.read()
+    good, bad = decode_salesforce(body, list[SfSaveResult])
+    assert (good.success, good.created, good.errors) == (True, True, [])
+    assert bad.success is False
+    assert [(e.code, e.fields) for e in bad.errors] == [("REQUIRED_FIELD_MISSING", ["Name"])]
