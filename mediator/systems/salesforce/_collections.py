@@ -2,7 +2,7 @@
 
 Collection results name their error code ``statusCode`` where single-record resources say
 ``errorCode`` (Salesforce REST guide, "sObject Collections"); the codec's `SfSaveResult`
-requires ``errorCode``, so the collection shape is declared here and accepts either.
+reads either (`SfSaveError.code`).
 """
 
 from __future__ import annotations
@@ -11,29 +11,17 @@ from collections.abc import Sequence
 
 import msgspec
 
+from mediator.codecs.salesforce import decode_salesforce
+from mediator.codecs.salesforce_wire import SfSaveError, SfSaveResult
 from mediator.errors import DecodeError, RemoteRejected
 from mediator.systems.salesforce.commands import Upserted, UpsertRecord
 
 __all__ = ["MAX_RECORDS", "chunk_upserts", "collection_body", "read_results"]
 
 MAX_RECORDS = 200  # per sObject Collections call
+_NO_ERROR = SfSaveError(message="no error given", errorCode="")
 
 
-class _ItemError(msgspec.Struct, frozen=True, kw_only=True):
-    message: str = ""
-    statusCode: str | None = None
-    errorCode: str | None = None
-    fields: list[str] = []
-
-
-class _ItemResult(msgspec.Struct, frozen=True, kw_only=True):
-    id: str | None = None
-    success: bool
-    created: bool | None = None
-    errors: list[_ItemError] = []
-
-
-_decode_results = msgspec.json.Decoder(list[_ItemResult]).decode
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
 
@@ -73,12 +61,7 @@ def read_results(system: str, body: bytes, count: int) -> list[Upserted | Remote
 
     Raises `DecodeError` when the answer is not a list of `count` results.
     """
-    try:
-        results = _decode_results(body)
-    except msgspec.ValidationError as exc:
-        raise DecodeError(system, "$", str(exc)) from exc
-    except msgspec.DecodeError as exc:
-        raise DecodeError(system, "$", "collection answer is not JSON") from exc
+    results = decode_salesforce(body, list[SfSaveResult])
     if len(results) != count:
         raise DecodeError(system, "$", f"{len(results)} results for {count} records")
     out: list[Upserted | RemoteRejected] = []
@@ -86,8 +69,8 @@ def read_results(system: str, body: bytes, count: int) -> list[Upserted | Remote
         if result.success and result.id:
             out.append(Upserted(id=result.id, created=bool(result.created)))
             continue
-        first = result.errors[0] if result.errors else _ItemError(message="no error given")
-        code = first.statusCode or first.errorCode or ""
+        first = result.errors[0] if result.errors else _NO_ERROR
+        code = first.code
         fields = f" [{', '.join(first.fields)}]" if first.fields else ""
         # the call succeeded (200); the record was refused as it is: a 400 for the classifier
         out.append(RemoteRejected(system, 400, code, f"record {i}: {first.message}{fields}"))
