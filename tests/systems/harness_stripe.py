@@ -12,7 +12,7 @@ import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from aiohttp import web
+import msgspec
 
 from mediator.codecs import InvoiceLine, Money
 from mediator.policies import PolicyRegistry, default_policy_config
@@ -24,22 +24,6 @@ from mediator.systems.stripe import AddInvoiceItem, StripeConnector
 from mediator.testing import FakeClock
 
 SEED_EMAIL = "seed@harness.test"
-
-
-class LimitSignallingStripe(StripeSandbox):
-    """The Stripe sandbox, with the fault plan's `retry_after` on its injected 429.
-
-    FaultPlan promises the product's limit answer *with* `retry_after`; StripeSandbox drops it
-    (Stripe itself sends only ``Stripe-Should-Retry``), so the scenario that checks the wait is
-    honoured could not tell a connector that honours it from one that does not. Reported to the
-    sandbox's owner; remove this once `limit_response` carries it.
-    """
-
-    def limit_response(self, retry_after: float) -> web.Response:
-        """Answer Stripe's 429 plus a ``Retry-After`` of the plan's wait."""
-        response = super().limit_response(retry_after)
-        response.headers["Retry-After"] = f"{retry_after:g}"
-        return response
 
 
 class KeyRing:
@@ -77,7 +61,9 @@ class StripeHarness:
         self.customer = customer
 
     def install_faults(self, plan: FaultPlan) -> None:
-        self.sandbox.faults.install(plan)
+        # The product's own storm answer states no wait (only Harvest's does); the plan's
+        # `retry_after_header` adds it, so the limit scenario can see the wait honoured.
+        self.sandbox.faults.install(msgspec.structs.replace(plan, retry_after_header=True))
 
     async def expire_credentials(self) -> None:
         self.keys.roll()
@@ -117,7 +103,7 @@ async def open_harness(
 ) -> AsyncIterator[StripeHarness]:
     """Serve a Stripe sandbox on the fake clock and connect a StripeConnector to it."""
     clock = clock or FakeClock()
-    box = sandbox or LimitSignallingStripe(clock=clock)
+    box = sandbox or StripeSandbox(clock=clock)
     keys = KeyRing(box, "sk_test_harness")
     async with open_sandbox(box) as url:
         policies = PolicyRegistry(
