@@ -228,3 +228,30 @@ async def test_project_scoped_assignments(account: Account) -> None:
     [assignment] = body["user_assignments"]
     assert assignment["hourly_rate"] == 150.0
     assert assignment["user"]["name"] == "Ada Lovelace"
+
+
+async def test_time_entries_filter_by_external_reference_id(account: Account) -> None:
+    # GET /v2/time_entries documents external_reference_id (apis.md §3.1); other lists don't
+    ids = {}
+    for ref in ("X-1", "X-2", None):
+        body: dict[str, object] = {
+            "project_id": account.project,
+            "task_id": account.task,
+            "spent_date": "2026-11-02",
+            "hours": 1,
+        }
+        if ref is not None:
+            body["external_reference"] = {"id": ref, "permalink": f"https://crm.test/{ref}"}
+        status, entry, _ = await account.call("POST", "/v2/time_entries", body)
+        assert status == 201
+        ids[ref] = entry["id"]
+    for wanted, expected in (("X-2", [ids["X-2"]]), ("X-1", [ids["X-1"]]), ("X-3", [])):
+        status, page, _ = await account.call(
+            "GET", "/v2/time_entries", params={"external_reference_id": wanted}
+        )
+        assert status == 200
+        assert [e["id"] for e in page["time_entries"]] == expected
+        assert page["total_entries"] == len(expected)
+        assert all(e["external_reference"]["id"] == wanted for e in page["time_entries"])
+    _, page, _ = await account.call("GET", "/v2/clients", params={"external_reference_id": "X-1"})
+    assert [c["name"] for c in page["clients"]] == ["ACME"]  # not a clients filter: ignored

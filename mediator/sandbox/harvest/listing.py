@@ -190,8 +190,8 @@ def _matches(
             value = project["client_id"] if project else None
         if str(value).lower() != wanted.lower():
             return False
-    reference = query.get("external_reference_id")
-    if reference is not None:
+    reference = query.get("external_reference_id") if resource == "time_entries" else None
+    if reference is not None:  # documented for time entries only; other lists ignore it
         external = record.get("external_reference")
         if not isinstance(external, dict) or str(external.get("id")) != reference:
             return False
