@@ -21,7 +21,7 @@ import msgspec
 from mediator.actors.actor import Actor
 from mediator.actors.cell import ActorCell
 from mediator.actors.strategy import Restart, Strategy
-from mediator.actors.supervisor import Supervisor
+from mediator.actors.supervisor import Supervisor, stop_cells
 from mediator.actors.tracing import current_span_context
 from mediator.errors import ActorStopped
 
@@ -223,11 +223,14 @@ async def open_entity_registry(
     max_live: int | None = None,
     mailbox_size: int = 100,
     strategy: Strategy | None = None,
+    stop_timeout: float = 10.0,
 ) -> AsyncIterator[EntityRegistry[M]]:
     """Run an entity registry whose actors `factory(key)` builds, under `supervisor`.
 
     Idle entities are passivated by a sweep every quarter of `idle_timeout` (on the
-    supervisor's clock). Entities restart after a failure by default (`Restart()`), keeping
+    supervisor's clock). Leaving the block stops every entity: mailboxes drain within
+    `stop_timeout` seconds, then what is left is cancelled. Entities restart after a failure by
+    default (`Restart()`), keeping
     their mailbox, so one bad message does not drop the ones queued behind it.
     """
     registry: EntityRegistry[M] = EntityRegistry(
@@ -248,6 +251,9 @@ async def open_entity_registry(
         finally:
             if sweeper is not None:
                 sweeper.cancel()
+            # Lifetimes nest: the registry's entities are done when its block is left.
+            cells = [*registry._live.values(), *registry._retiring.values()]
+            await stop_cells(cells, timeout=stop_timeout, owner=name)
 
 
 async def _sweep(registry: EntityRegistry[M], idle_timeout: float) -> None:

@@ -148,20 +148,7 @@ class Supervisor:
         self._closing = True
         for child in list(self._children):
             await child.aclose(timeout=timeout)
-        cells = list(self._cells)
-        for cell in cells:
-            cell.request_stop()
-            if cell.backing_off and cell.task is not None:
-                cell.task.cancel()  # a pending restart has nothing to drain
-        tasks = [cell.task for cell in cells if cell.task is not None]
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            log.warning("%s: %d actors did not drain within %g s", self.name, len(pending), timeout)
-            await asyncio.wait(pending)
+        await stop_cells(list(self._cells), timeout=timeout, owner=self.name)
 
     def statistics(self) -> SupervisorStatistics:
         """Return a snapshot over this supervisor's live and finished children."""
@@ -237,6 +224,23 @@ class Supervisor:
                 self.spawn_cell(factory, name=name, mailbox_size=size, strategy=strategy)
 
         self._group.create_task(respawn(), name=f"restart {self.name}")
+
+
+async def stop_cells(cells: list[ActorCell], *, timeout: float, owner: str) -> None:
+    """Stop `cells`: refuse new messages, drain within `timeout` (real time), cancel the rest."""
+    for cell in cells:
+        cell.request_stop()
+        if cell.backing_off and cell.task is not None:
+            cell.task.cancel()  # a pending restart has nothing to drain
+    tasks = [cell.task for cell in cells if cell.task is not None and not cell.task.done()]
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        log.warning("%s: %d actors did not drain within %g s", owner, len(pending), timeout)
+        await asyncio.wait(pending)
 
 
 @asynccontextmanager

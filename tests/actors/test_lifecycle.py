@@ -56,3 +56,19 @@ async def test_on_stop_runs_on_restart_and_at_the_end() -> None:
         await ref.tell("b")
         await settle()
     assert events == ["start", "a", "stop", "start", "b", "stop"]
+
+
+async def test_leaving_the_registry_block_stops_its_entities_first() -> None:
+    stopped: list[str] = []
+
+    class Noted(Recorder):
+        async def on_stop(self) -> None:
+            stopped.append(self.name)
+
+    async with open_supervisor() as sup:
+        async with open_entity_registry(sup, lambda key: Noted([]), idle_timeout=None) as reg:
+            for i in range(5):
+                await reg.tell(f"k{i}", i)
+        assert sorted(stopped) == [f"entity:k{i}" for i in range(5)]
+        assert (reg.statistics().live, reg.statistics().peak_live) == (0, 5)
+        assert sup.statistics().children == 0
