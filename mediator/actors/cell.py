@@ -18,6 +18,7 @@ from mediator.clock import Clock
 from mediator.errors import ActorStopped
 
 if TYPE_CHECKING:
+    from mediator.actors.deadlines import AskDeadlines
     from mediator.actors.strategy import _Tracker
 
 __all__: list[str] = []
@@ -47,6 +48,7 @@ class ActorCell:
         "after",
         "backing_off",
         "clock",
+        "deadlines",
         "escalation",
         "factory",
         "failures",
@@ -98,6 +100,7 @@ class ActorCell:
         self.is_stopped = False
         self._stopped: asyncio.Event | None = None  # made on demand: most are never awaited
         self.task: asyncio.Task[None] | None = None
+        self.deadlines: AskDeadlines | None = None  # made by the first ask
         # Set by the entity registry: a predecessor to outlive, and who to tell when stopped.
         self.after: asyncio.Event | None = None
         self.observer: Callable[[ActorCell], None] | None = None

@@ -10,8 +10,9 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from mediator.actors.cell import ActorCell
+from mediator.actors.deadlines import AskDeadlines
 from mediator.actors.tracing import current_span_context
-from mediator.errors import ActorStopped, AskTimeout
+from mediator.errors import ActorStopped
 
 __all__ = ["ActorRef", "ActorStatistics"]
 
@@ -74,19 +75,17 @@ class ActorRef(Generic[M]):
         """
         cell = self._cell
         reply: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-
-        def expire() -> None:
-            if not reply.done():
-                reply.set_exception(AskTimeout(cell.name, timeout))
-
-        timer = cell.clock.call_later(timeout, expire)
+        deadlines = cell.deadlines
+        if deadlines is None:
+            deadlines = cell.deadlines = AskDeadlines(cell.clock, cell.name)
+        deadlines.watch(reply, timeout)
         try:
             item = (message, reply, current_span_context() if cell.tracing.enabled else None)
             if not cell.mailbox.offer(item):
                 await _put_or_expire(cell.mailbox.put(item), reply)
             return await reply
         finally:
-            timer.cancel()
+            deadlines.settle(timeout)
 
     def statistics(self) -> ActorStatistics:
         """Return a snapshot of the mailbox and of the work done so far."""

@@ -78,3 +78,31 @@ async def test_pending_asks_fail_with_actor_stopped_at_the_stop_deadline() -> No
         await second
     with pytest.raises(ActorStopped):
         await first
+
+
+async def test_asks_with_different_timeouts_each_expire_on_time() -> None:
+    clock = FakeClock()
+    gate = asyncio.Event()
+    async with open_supervisor(clock=clock) as sup:
+        ref = sup.spawn(lambda: Recorder([], gate), name="stuck")
+        slow = asyncio.create_task(ref.ask("long", timeout=10))
+        quick = asyncio.create_task(ref.ask("short", timeout=1))
+        await clock.wait_for_timers()
+        await clock.advance(1)
+        with pytest.raises(AskTimeout):
+            await quick
+        assert not slow.done()
+        await clock.advance(9)
+        with pytest.raises(AskTimeout):
+            await slow
+        gate.set()
+
+
+async def test_answered_asks_leave_no_deadline_behind() -> None:
+    async with open_supervisor() as sup:
+        ref = sup.spawn(lambda: Recorder([]), name="quick")
+        for i in range(1_000):
+            assert await ref.ask(i, timeout=30) == i
+        deadlines = ref._cell.deadlines
+        assert deadlines is not None
+        assert sum(len(q) for q in deadlines._queues.values()) <= 1
