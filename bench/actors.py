@@ -5,6 +5,8 @@
   (b) ask round trips/s (one asker, and 100 concurrent askers)
   (c) pykka ThreadingActor tell to 1,000 actors (the library a Python team might reach for)
   (d) peak RSS with 100,000 live entities (child process, so the figure is its own)
+  (e) the mailbox against an anyio memory object stream, one producer and one consumer: why
+      the hot path uses plain asyncio futures rather than anyio streams
 Each figure runs on the standard asyncio loop and, when installed, on uvloop.
 
     python bench/actors.py            # full run
@@ -120,6 +122,53 @@ async def ask_round_trips(count: int, concurrency: int) -> float:
     return (count // concurrency) * concurrency / elapsed
 
 
+async def anyio_stream_pair(items: int) -> float:
+    import anyio
+
+    send, receive = anyio.create_memory_object_stream[int](MAILBOX)
+
+    async def consume() -> None:
+        async with receive:
+            async for _ in receive:
+                pass
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        start = time.perf_counter()
+        async with send:
+            for i in range(items):
+                await send.send(i)
+    return items / (time.perf_counter() - start)
+
+
+async def mailbox_pair(items: int) -> float:
+    from mediator.actors import Mailbox
+
+    box: Mailbox[int] = Mailbox(MAILBOX)
+    done = asyncio.Event()
+
+    async def consume() -> None:
+        taken = 0
+        while taken < items:
+            if not box.depth:
+                waiter = box.readable()
+                if waiter is not None:
+                    await waiter
+                continue
+            box.get_nowait()
+            taken += 1
+        done.set()
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(consume())
+        start = time.perf_counter()
+        for i in range(items):
+            if not box.offer(i):
+                await box.put(i)
+        await done.wait()
+        return items / (time.perf_counter() - start)
+
+
 def pykka_tell(messages: int) -> float:
     import pykka
 
@@ -156,6 +205,10 @@ async def live_entities(count: int) -> int:
     ):
         for i in range(count):
             await registry.tell(f"client:C-{i}", i)
+            if i % 100 == 99:
+                # A real producer (a webhook, a poller) yields between messages; one that never
+                # does would count 100,000 first messages queued at once in the peak.
+                await asyncio.sleep(0)
         await tally.wait_for(count)
         assert registry.statistics().live == count
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -212,6 +265,8 @@ def main() -> None:
         ask1 = run_on(loop, lambda: ask_round_trips(asks, 1))
         ask100 = run_on(loop, lambda: ask_round_trips(asks, 100))
         rss = measure_rss(loop, live)
+        stream = run_on(loop, lambda: anyio_stream_pair(asks))
+        box = run_on(loop, lambda: mailbox_pair(asks))
         result[loop] = {
             "entity_fanout_msgs_per_s": round(fan),
             "baseline_queue_fanout_msgs_per_s": round(raw),
@@ -219,6 +274,9 @@ def main() -> None:
             "ask_round_trips_per_s_1_asker": round(ask1),
             "ask_round_trips_per_s_100_askers": round(ask100),
             "live_entities": live,
+            "mailbox_items_per_s": round(box),
+            "baseline_anyio_stream_items_per_s": round(stream),
+            "ratio_mailbox_to_anyio_stream": round(box / stream, 1),
             "peak_rss_mb": round(rss["peak_rss_mb"], 1),
             "interpreter_rss_mb": round(rss["interpreter_rss_mb"], 1),
         }

@@ -1,8 +1,9 @@
 """A bounded single-consumer mailbox that pushes back on its senders.
 
-Plain asyncio futures rather than an anyio memory stream: the mailbox is on the hot path of every
-message, and a deque plus one getter future costs about half of an `anyio` stream send/receive
-pair (bench/actors.py measures the whole path against a raw `asyncio.Queue` fan-out).
+Plain asyncio futures rather than an anyio memory object stream: the mailbox is on the hot path
+of every message, and an anyio stream yields to the event loop on every send, so one producer
+and one consumer move about 100k items/s through it here against about 1.8M/s through this
+deque and its one getter future (bench/actors.py, figure (e), measures both in the same run).
 """
 
 from __future__ import annotations
