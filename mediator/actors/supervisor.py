@@ -260,6 +260,9 @@ async def open_supervisor(
     """
     host = asyncio.current_task()
     escalated: list[tuple[ActorCell, BaseException]] = []
+    # asyncio's TaskGroup, not anyio's: children never raise into it (a cell's run loop hands
+    # every failure to its strategy), so the group is only the owner that outlives them, and
+    # escalation needs asyncio's cancel/uncancel on the host task.
     async with asyncio.TaskGroup() as group:
         root = Supervisor(
             name=name,
