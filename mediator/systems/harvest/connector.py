@@ -21,7 +21,8 @@ import msgspec
 
 from mediator.codecs import harvest_wire as wire
 from mediator.codecs.harvest import decode_harvest
-from mediator.errors import AuthenticationFailed, DecodeError, MediatorError, RemoteRejected
+from mediator.errors import DecodeError, MediatorError
+from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.harvest._kinds import KINDS, Kind, Listing
 from mediator.systems.harvest.commands import ChangedEntries, HarvestWritten
@@ -72,10 +73,13 @@ class HarvestConnector(Connector):
         self.account_id = account_id
         self.per_page = per_page
         self.concurrency = concurrency
-        self._load_token = token
-        self._token: Secret | None = None
+        self._token = ReloadedSecret(self.system, token)
         self._user_agent = user_agent
-        self.logins = 0
+
+    @property
+    def logins(self) -> int:
+        """How many times the token was loaded from its source."""
+        return self._token.loads
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -226,64 +230,28 @@ class HarvestConnector(Connector):
         params: Mapping[str, str] | None = None,
         body: dict[str, object] | None = None,
     ) -> HttpResponse:
-        token = self._current_token()
-        try:
-            return await self._send(token, method, path, endpoint, params, body)
-        except RemoteRejected as exc:
-            if exc.status != 401:
-                raise
-        fresh = self._reload_token(token)
-        try:
-            return await self._send(fresh, method, path, endpoint, params, body)
-        except RemoteRejected as exc:
-            if exc.status == 401:
-                raise AuthenticationFailed(
-                    self.system, f"a reloaded token was refused too: {exc.code}"
-                ) from exc
-            raise
-
-    async def _send(
-        self,
-        token: Secret,
-        method: str,
-        path: str,
-        endpoint: str,
-        params: Mapping[str, str] | None,
-        body: dict[str, object] | None,
-    ) -> HttpResponse:
-        headers = {
-            "Authorization": f"Bearer {token.reveal()}",
-            "Harvest-Account-Id": self.account_id,
-            "User-Agent": self._user_agent,
-        }
+        headers = {"Harvest-Account-Id": self.account_id, "User-Agent": self._user_agent}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        return await self.transport.send(
-            method,
-            path,
-            endpoint=endpoint,
-            params=params,
-            body=None
-            if body is None
-            else _encode({k: v for k, v in body.items() if v is not None}),
-            headers=headers,
+        sent = None if body is None else _encode({k: v for k, v in body.items() if v is not None})
+
+        async def send(token: Secret) -> HttpResponse:
+            return await self.transport.send(
+                method,
+                path,
+                endpoint=endpoint,
+                params=params,
+                body=sent,
+                headers={**headers, "Authorization": f"Bearer {token.reveal()}"},
+            )
+
+        return await send_with_reauth(
+            self.system,
+            send,
+            self._token.current(),
+            self._token.reload,
+            refused="a reloaded token was refused too",
         )
-
-    def _current_token(self) -> Secret:
-        if self._token is None:
-            self.logins += 1
-            self._token = self._load_token()
-        return self._token
-
-    def _reload_token(self, refused: Secret) -> Secret:
-        if self._token is not None and self._token != refused:
-            return self._token  # another call already loaded a newer one
-        self.logins += 1
-        fresh = self._load_token()
-        if fresh == refused:
-            raise AuthenticationFailed(self.system, "token refused and its source has no newer")
-        self._token = fresh
-        return fresh
 
 
 class _Created(msgspec.Struct, frozen=True):

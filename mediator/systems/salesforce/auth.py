@@ -82,10 +82,6 @@ class SalesforceAuth:
             self._session = await self._grant()
             return self._session
 
-    def forget(self) -> None:
-        """Drop the cached session (the next call grants a new one)."""
-        self._session = None
-
     async def _grant(self) -> SalesforceSession:
         creds = self._credentials
         form = urlencode(

@@ -18,8 +18,9 @@ import msgspec
 
 from mediator.codecs.salesforce import decode_salesforce
 from mediator.codecs.salesforce_wire import SfMilestone, SfOpportunity, SoqlPage
-from mediator.errors import AuthenticationFailed, MediatorError, QuotaExhausted, RemoteRejected
+from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
 from mediator.policies import error_code_of
+from mediator.systems._reauth import send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.http import HttpResponse, HttpTransport
 from mediator.systems.salesforce._collections import chunk_upserts, collection_body, read_results
@@ -234,50 +235,30 @@ class SalesforceConnector(Connector):
         headers: Mapping[str, str] | None = None,
         priority: str | None = None,
     ) -> HttpResponse:
-        session = await self.auth.session()
-        try:
-            return await self._send(
-                session, method, path, endpoint, params, body, headers, priority
-            )
-        except RemoteRejected as exc:
-            if exc.status != 401:
+        async def send(session: SalesforceSession) -> HttpResponse:
+            url = path if path.startswith(("http://", "https://")) else session.instance_url + path
+            try:
+                return await self.transport.send(
+                    method,
+                    url,
+                    endpoint=endpoint,
+                    params=params,
+                    body=body,
+                    headers={**(headers or {}), **session.authorization()},
+                    priority=priority,
+                )
+            except RemoteRejected as exc:
+                if exc.code == "REQUEST_LIMIT_EXCEEDED" and exc.retry_after is None:
+                    raise self._limit_refusal(exc, endpoint, priority) from exc
                 raise
-        fresh = await self.auth.refresh(session)
-        try:
-            return await self._send(fresh, method, path, endpoint, params, body, headers, priority)
-        except RemoteRejected as exc:
-            if exc.status == 401:
-                raise AuthenticationFailed(
-                    self.system, f"a fresh session was refused too: {exc.code}"
-                ) from exc
-            raise
 
-    async def _send(
-        self,
-        session: SalesforceSession,
-        method: str,
-        path: str,
-        endpoint: str,
-        params: Mapping[str, str] | None,
-        body: bytes | None,
-        headers: Mapping[str, str] | None,
-        priority: str | None,
-    ) -> HttpResponse:
-        url = path if path.startswith(("http://", "https://")) else session.instance_url + path
-        try:
-            return await self.transport.send(
-                method,
-                url,
-                endpoint=endpoint,
-                params=params,
-                body=body,
-                headers={**(headers or {}), **session.authorization()},
-                priority=priority,
-            )
-        except RemoteRejected as exc:
-            if exc.code == "REQUEST_LIMIT_EXCEEDED" and exc.retry_after is None:
-                raise self._limit_refusal(exc, endpoint, priority) from exc
-            raise
+        return await send_with_reauth(
+            self.system,
+            send,
+            await self.auth.session(),
+            self.auth.refresh,
+            refused="a fresh session was refused too",
+        )
 
     def _limit_refusal(
         self, exc: RemoteRejected, endpoint: str, priority: str | None

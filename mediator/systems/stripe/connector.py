@@ -20,8 +20,9 @@ from mediator.clock import Clock
 from mediator.codecs import encode_form
 from mediator.codecs import stripe_wire as wire
 from mediator.codecs.stripe_billing import decode_stripe
-from mediator.errors import AuthenticationFailed, MediatorError, RemoteRejected
+from mediator.errors import MediatorError
 from mediator.policies import PolicyRegistry, error_code_of
+from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.http import HttpResponse, HttpTransport
 from mediator.systems.secrets import Secret
@@ -98,10 +99,13 @@ class StripeConnector(Connector):
             session=session,
         )
         super().__init__(transport, inline_retry_cap=inline_retry_cap)
-        self._key_source = key_source
-        self._key: Secret | None = None
+        self._key = ReloadedSecret(self.system, key_source)
         self._concurrency = concurrency
-        self.key_loads = 0
+
+    @property
+    def key_loads(self) -> int:
+        """How many times the key was read from `key_source`."""
+        return self._key.loads
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -251,32 +255,20 @@ class StripeConnector(Connector):
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
-        key = self._key or self._reload(None)
-        reloaded = False
-        while True:
+        async def send(key: Secret) -> HttpResponse:
             sent = {
                 **(headers or {}),
                 "Authorization": f"Bearer {key.reveal()}",
                 "Stripe-Version": API_VERSION,
             }
-            try:
-                return await self.transport.send(
-                    method, path, endpoint=endpoint, params=params, body=body, headers=sent
-                )
-            except RemoteRejected as exc:
-                if exc.status != 401:
-                    raise
-                if reloaded:
-                    # the message names the key's source, never the key (Secret's repr)
-                    raise AuthenticationFailed(
-                        self.system, f"key from {key!r} refused after reloading it"
-                    ) from exc
-                reloaded = True
-                key = self._reload(key)
+            return await self.transport.send(
+                method, path, endpoint=endpoint, params=params, body=body, headers=sent
+            )
 
-    def _reload(self, stale: Secret | None) -> Secret:
-        # Concurrent calls refused with the same stale key reload it once between them.
-        if self._key is None or self._key is stale:
-            self._key = self._key_source()
-            self.key_loads += 1
-        return self._key
+        return await send_with_reauth(
+            self.system,
+            send,
+            self._key.current(),
+            self._key.reload,
+            refused="a reloaded key was refused too",
+        )

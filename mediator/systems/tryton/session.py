@@ -34,6 +34,7 @@ from mediator.codecs import (
     encode_tryton_request,
 )
 from mediator.errors import AuthenticationFailed, DecodeError, RemoteRejected
+from mediator.systems._reauth import send_with_reauth
 from mediator.systems.http import HttpTransport
 from mediator.systems.secrets import Secret
 
@@ -97,21 +98,17 @@ class TrytonSessions:
 
     async def call(self, method: str, params: list[RpcValue]) -> RpcValue:
         """Call `method` with `params` (context not included) in a live session."""
-        session = self.session or await self._relogin(None)
-        try:
+
+        async def send(session: TrytonSession) -> RpcValue:
             return await self._post(method, [*params, self.context], session)
-        except RemoteRejected as exc:
-            if exc.status != 401:
-                raise
-        session = await self._relogin(session)
-        try:
-            return await self._post(method, [*params, self.context], session)
-        except RemoteRejected as exc:
-            if exc.status == 401:
-                raise AuthenticationFailed(
-                    "tryton", f"{method} refused the session just opened for {self._login_name}"
-                ) from exc
-            raise
+
+        return await send_with_reauth(
+            "tryton",
+            send,
+            self.session or await self._relogin(None),
+            self._relogin,
+            refused=f"{method} refused the session just opened for {self._login_name}",
+        )
 
     async def _relogin(self, stale: TrytonSession | None) -> TrytonSession:
         async with self._lock:
