@@ -29,6 +29,11 @@ Foreign exceptions (aiohttp, sqlite3, msgspec) are translated once, at the edge,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the type only: errors sit below every other module
+    from mediator.policies.classify import Classification
+
 __all__ = [
     "ActorError",
     "ActorStopped",
@@ -205,6 +210,8 @@ class RemoteRejected(ConnectorError):
     """The system answered with an error: HTTP `status` and the system's own error `code`.
 
     `retry_after` is the wait the server asked for (``Retry-After`` and kin), when it gave one.
+    `outcome` is how the transport classified the answer, its headers included (a
+    ``Stripe-Should-Retry``), when the error comes from the transport.
     """
 
     def __init__(
@@ -215,11 +222,13 @@ class RemoteRejected(ConnectorError):
         detail: str = "",
         *,
         retry_after: float | None = None,
+        outcome: Classification | None = None,
     ) -> None:
         super().__init__(system, detail)
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        self.outcome = outcome
 
     def __str__(self) -> str:
         code = f" {self.code}" if self.code else ""

@@ -15,7 +15,7 @@ from typing import TypeVar
 import msgspec
 
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
-from mediator.policies import PolicyStatistics, Verdict
+from mediator.policies import Classification, PolicySet, PolicyStatistics, Verdict
 from mediator.systems.http import HttpTransport, TransportStatistics
 
 __all__ = ["Command", "Connector", "ConnectorStatistics"]
@@ -81,13 +81,7 @@ class Connector:
             try:
                 return await call()
             except MediatorError as exc:
-                wait = getattr(exc, "retry_after", None)
-                if isinstance(exc, QuotaExhausted):
-                    # resets in hours, not seconds: the journal holds the work until then
-                    wait = max(exc.resets_at - self.clock.time(), 0.0)
-                outcome = policy.classifier.classify(error=exc, retry_after=wait)
-                if isinstance(exc, RemoteRejected) and exc.retry_after is not None:
-                    outcome = msgspec.structs.replace(outcome, retry_after=exc.retry_after)
+                outcome = self._classify(policy, exc)
                 decision = policy.decide(
                     outcome, attempt=attempt, elapsed=self.clock.monotonic() - started
                 )
@@ -100,6 +94,15 @@ class Connector:
                 self._retries += 1
                 attempt += 1
                 await self.clock.sleep(decision.delay)
+
+    def _classify(self, policy: PolicySet, exc: MediatorError) -> Classification:
+        if isinstance(exc, RemoteRejected) and exc.outcome is not None:
+            return exc.outcome  # the transport's verdict, made with the answer's headers
+        wait = getattr(exc, "retry_after", None)
+        if isinstance(exc, QuotaExhausted):
+            # resets in hours, not seconds: the journal holds the work until then
+            wait = max(exc.resets_at - self.clock.time(), 0.0)
+        return policy.classifier.classify(error=exc, retry_after=wait)
 
     def count_batch(self, size: int) -> None:
         """Record one bulk call carrying `size` commands (for `statistics()`)."""

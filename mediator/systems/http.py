@@ -137,6 +137,7 @@ class HttpTransport:
                 code,
                 _excerpt(response.body),
                 retry_after=response.outcome.retry_after,
+                outcome=response.outcome,
             )
             self._errors[f"{type(error).__name__} {response.status} {code}".strip()] += 1
             raise error

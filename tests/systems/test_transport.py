@@ -138,6 +138,27 @@ async def test_validation_error_is_not_retried_and_keeps_status_and_code(
     await connector.aclose()
 
 
+async def test_a_5xx_the_server_says_not_to_retry_is_not_retried(
+    server: tuple[Script, str],
+) -> None:
+    script, url = server
+    script.answers["/charge"] = [
+        lambda: web.json_response(
+            {"error": {"type": "api_error"}}, status=500, headers={"Stripe-Should-Retry": "false"}
+        )
+    ]
+    connector = Connector(_transport(url, FakeClock()))
+    with pytest.raises(RemoteRejected) as info:
+        async with asyncio.timeout(5):  # a retry would wait on the fake clock, which stands still
+            await connector.run_with_retries(
+                lambda: connector.transport.send("POST", "/charge", body=b"{}"), endpoint="/charge"
+            )
+    assert (info.value.status, info.value.code) == (500, "api_error")
+    assert script.hits["/charge"] == 1
+    assert connector.statistics().retries == 0
+    await connector.aclose()
+
+
 async def test_repeated_5xx_open_the_breaker_and_calls_stop_going_out(
     server: tuple[Script, str],
 ) -> None:
