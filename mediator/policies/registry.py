@@ -132,7 +132,7 @@ class PolicySet:
             retry_after=hint.retry_after,
             should_retry=hint.should_retry,
         )
-        if outcome.exhausted and self.quota is not None:
+        if outcome.exhausted and self.quota is not None and not _allowance_left(hint):
             self.quota.mark_exhausted()
         if self.breaker is not None:
             self.breaker.record(outcome)
@@ -155,6 +155,14 @@ class PolicySet:
         if self.approvals is None:
             return None
         return self.approvals.hold_reason(kind=kind, amount=amount, currency=currency)
+
+
+def _allowance_left(hint: LimitHint) -> bool:
+    # Salesforce answers 403 REQUEST_LIMIT_EXCEEDED for its concurrent-request limit too; when
+    # the same answer's Sforce-Limit-Info shows the daily allowance unspent, the refusal was not
+    # for the allowance, and the quota keeps the server's count.
+    used, allowed = hint.usage_used, hint.usage_max
+    return used is not None and allowed is not None and used < allowed
 
 
 class PolicyRegistry:

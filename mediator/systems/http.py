@@ -29,7 +29,6 @@ from mediator.policies import (
     PolicyRegistry,
     PolicySet,
     Verdict,
-    parse_limit_headers,
 )
 
 __all__ = ["HttpResponse", "HttpTransport", "TransportStatistics"]
@@ -128,8 +127,6 @@ class HttpTransport:
             self._errors[type(exc).__name__] += 1
             raise
         if response.outcome.verdict is not Verdict.SUCCESS:
-            if response.outcome.exhausted:
-                _trust_usage_header(policy, response, now=self.clock.time())
             code = self._error_code(response.status, response.body) or ""
             error = RemoteRejected(
                 self.system,
@@ -197,16 +194,6 @@ class HttpTransport:
         if self._session is None:
             self._session = aiohttp.ClientSession(raise_for_status=False)
         return self._session
-
-
-def _trust_usage_header(policy: PolicySet, response: HttpResponse, *, now: float) -> None:
-    # Salesforce answers 403 REQUEST_LIMIT_EXCEEDED for its concurrent-request limit too; when
-    # the same answer's Sforce-Limit-Info shows the daily allowance unspent, the quota takes the
-    # server's count back instead of staying marked exhausted (no call would go out to correct it).
-    hint = parse_limit_headers(response.headers, now=now)
-    used, allowed = hint.usage_used, hint.usage_max
-    if policy.quota is not None and used is not None and allowed and used < allowed:
-        policy.quota.observe(hint)
 
 
 def _excerpt(body: bytes) -> str:

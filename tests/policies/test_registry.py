@@ -102,6 +102,19 @@ async def test_salesforce_usage_header_and_request_limit_exceeded_feed_the_quota
     assert sf.breaker.state is BreakerState.CLOSED  # a spent allowance is not an outage
 
 
+async def test_request_limit_exceeded_with_allowance_left_in_the_header_keeps_the_quota() -> None:
+    # Salesforce's concurrent-request limit answers the same 403; its header shows the day unspent
+    clock = FakeClock()
+    sf = _registry(clock, SMALL).resolve("salesforce")
+    assert sf.quota is not None
+    outcome = sf.observe(
+        status=403, headers={"Sforce-Limit-Info": "api-usage=7/10"}, code="REQUEST_LIMIT_EXCEEDED"
+    )
+    assert outcome.verdict is Verdict.RETRY
+    assert sf.quota.statistics().used == 7
+    assert sf.quota.available(priority="posting") == 3
+
+
 async def test_a_ten_hour_retry_after_opens_the_breaker_instead_of_stalling() -> None:
     clock = FakeClock()
     harvest = _registry(clock).resolve("harvest", "/v2/time_entries")
