@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 
@@ -19,26 +17,14 @@ from mediator.systems.harvest import (
     CreateProject,
     HarvestWritten,
 )
-from mediator.testing.clock import FakeClock
+from tests.systems.clocked import drive
 from tests.systems.harness_harvest import ACCOUNT, HarvestHarness, open_harness
-
-T = TypeVar("T")
 
 
 @pytest.fixture
 async def harness() -> AsyncIterator[HarvestHarness]:
     async with open_harness() as found:
         yield found
-
-
-async def drive(clock: FakeClock, call: Awaitable[T]) -> T:
-    """Await `call`, advancing the fake clock whenever it waits on it."""
-    task = asyncio.ensure_future(call)
-    while not task.done():
-        await asyncio.wait({task}, timeout=0.002)
-        if not task.done() and clock.next_deadline() is not None:
-            await clock.advance_to_next()
-    return task.result()
 
 
 def written(result: object) -> HarvestWritten:

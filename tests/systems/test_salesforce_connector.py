@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 
@@ -14,10 +13,9 @@ from mediator.errors import AuthenticationFailed, QuotaExhausted, RemoteRejected
 from mediator.sandbox.faults import FaultPlan
 from mediator.systems import SystemActor
 from mediator.systems.salesforce import Upserted, UpsertRecord
-from mediator.testing.clock import FakeClock
+from tests.systems.clocked import drive
 from tests.systems.harness_salesforce import SalesforceHarness, open_harness
 
-T = TypeVar("T")
 COLLECTIONS = "/services/data/v61.0/composite/sobjects/Account/External_Id__c"
 
 
@@ -25,16 +23,6 @@ COLLECTIONS = "/services/data/v61.0/composite/sobjects/Account/External_Id__c"
 async def harness() -> AsyncIterator[SalesforceHarness]:
     async with open_harness() as found:
         yield found
-
-
-async def drive(clock: FakeClock, call: Awaitable[T]) -> T:
-    """Await `call`, advancing the fake clock whenever it waits on it."""
-    task = asyncio.ensure_future(call)
-    while not task.done():
-        await asyncio.wait({task}, timeout=0.002)
-        if not task.done() and clock.next_deadline() is not None:
-            await clock.advance_to_next()
-    return task.result()
 
 
 def upsert(key: str, name: str | None) -> UpsertRecord:

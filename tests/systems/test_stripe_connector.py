@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator, Sequence
 
 import msgspec
 import pytest
@@ -23,9 +21,8 @@ from mediator.systems.stripe import (
     idempotency_header,
 )
 
+from .clocked import drive
 from .harness_stripe import StripeHarness, item, open_harness
-
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -34,19 +31,9 @@ async def harness() -> AsyncIterator[StripeHarness]:
         yield found
 
 
-async def drive(harness: StripeHarness, call: Awaitable[T]) -> T:
-    """Await `call`, advancing the fake clock whenever it waits on it (backoff, Retry-After)."""
-    task = asyncio.ensure_future(call)
-    while not task.done():
-        await asyncio.wait({task}, timeout=0.002)
-        if not task.done() and harness.clock.next_deadline() is not None:
-            await harness.clock.advance_to_next()
-    return task.result()
-
-
 async def run(harness: StripeHarness, commands: list[StripeCommand]) -> Sequence[object]:
     """Execute `commands` as one batch, on the clock (the 25/s limiter may make it wait)."""
-    return await drive(harness, harness.connector.execute_batch(commands))
+    return await drive(harness.clock, harness.connector.execute_batch(commands))
 
 
 def client(key: str) -> Client:
@@ -92,7 +79,7 @@ async def test_an_invoice_goes_draft_open_paid_and_reads_back(harness: StripeHar
     assert isinstance(opened, stripe_wire.StInvoice)
     assert isinstance(paid, stripe_wire.StInvoice)
     assert (opened.status, paid.status, paid.amount_paid) == ("open", "paid", 30_003)
-    read = await drive(harness, connector.get_invoice(draft.id))
+    read = await drive(harness.clock, connector.get_invoice(draft.id))
     assert read.status == "paid"
     assert read.lines is not None
     assert sorted(line.metadata["mediator_origin"] for line in read.lines.data) == [
@@ -100,9 +87,9 @@ async def test_an_invoice_goes_draft_open_paid_and_reads_back(harness: StripeHar
         "te-1",
         "te-2",
     ]
-    events = await drive(harness, connector.list_events(event_type="invoice.*", page_size=2))
+    events = await drive(harness.clock, connector.list_events(event_type="invoice.*", page_size=2))
     assert [e.type for e in events][:3] == ["invoice.created", "invoice.finalized", "invoice.paid"]
-    newer = await drive(harness, connector.list_events(since=events[1].id))
+    newer = await drive(harness.clock, connector.list_events(since=events[1].id))
     assert [e.id for e in newer][:1] == [events[2].id]
 
 
@@ -117,7 +104,7 @@ async def test_a_lost_answer_is_replayed_by_stripe_not_repeated(harness: StripeH
     harness.install_faults(FaultPlan(drop_next=1))
 
     (opened,) = await drive(
-        harness,
+        harness.clock,
         harness.connector.execute_batch(
             [FinalizeInvoice(idempotency_key="inv-2", invoice=draft.id)]
         ),
@@ -201,7 +188,7 @@ async def test_a_key_still_in_flight_is_retried_until_stripe_replays_it(
     harness.sandbox.processing_time = 2.0  # each POST holds its key for 2 s on the clock
     command = item("racing", customer=harness.customer)
 
-    first, second = await drive(harness, harness.connector.execute_batch([command, command]))
+    first, second = await drive(harness.clock, harness.connector.execute_batch([command, command]))
 
     assert isinstance(first, stripe_wire.StInvoiceItem)
     assert first == second

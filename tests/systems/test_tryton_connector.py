@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
-from typing import TypeVar
 
 import msgspec
 import pytest
@@ -26,25 +25,14 @@ from mediator.systems.tryton import (
     TrytonConnector,
 )
 
+from .clocked import drive
 from .harness_tryton import DATABASE, TrytonHarness, open_harness, timesheet_line
-
-T = TypeVar("T")
 
 
 @pytest.fixture
 async def harness() -> AsyncIterator[TrytonHarness]:
     async with open_harness() as found:
         yield found
-
-
-async def drive(harness: TrytonHarness, call: Awaitable[T]) -> T:
-    """Await `call`, advancing the fake clock whenever it waits on it (backoff, Retry-After)."""
-    task = asyncio.ensure_future(call)
-    while not task.done():
-        await asyncio.wait({task}, timeout=0.002)
-        if not task.done() and harness.clock.next_deadline() is not None:
-            await harness.clock.advance_to_next()
-    return task.result()
 
 
 def methods(harness: TrytonHarness) -> list[str]:
@@ -295,7 +283,8 @@ async def test_a_post_refused_as_stale_is_repeated_in_a_new_session(
 
     sessions.require_fresh = stale_once  # type: ignore[method-assign]
     (posted,) = await drive(
-        harness, harness.connector.execute_batch([invoice(harness, "INV-STALE", party, address)])
+        harness.clock,
+        harness.connector.execute_batch([invoice(harness, "INV-STALE", party, address)]),
     )
 
     assert isinstance(posted, PostedInvoice)
@@ -311,7 +300,9 @@ async def test_lost_answers_never_make_a_second_record(harness: TrytonHarness) -
 
     for key in keys:  # the journal's retry: the same command again until it lands
         for _ in range(20):
-            (result,) = await drive(harness, harness.connector.execute_batch([line(harness, key)]))
+            (result,) = await drive(
+                harness.clock, harness.connector.execute_batch([line(harness, key)])
+            )
             if isinstance(result, RecordRef):
                 break
 
