@@ -28,23 +28,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from multiprocessing.connection import Connection
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
 import msgspec
-from connectors_stripe_tryton import bench_stripe, bench_tryton  # a bench/ sibling
+from connectors_common import (  # bench/ siblings
+    Options,
+    alternate,
+    compare,
+    ok,
+    rate_limited,
+    registry,
+    served,
+    without_limits,
+)
+from connectors_stripe_tryton import bench_stripe, bench_tryton
 
 from mediator.clock import SystemClock
-from mediator.policies import PolicyConfig, PolicyRegistry, default_policy_config
+from mediator.policies import PolicyConfig, default_policy_config
 from mediator.policies import parse_policy_config as parse_policies
+from mediator.sandbox.base import Sandbox
 from mediator.sandbox.harvest import HarvestSandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
-from mediator.sandbox.serving import open_sandbox
 from mediator.systems import HttpTransport, Secret
 from mediator.systems.harvest import CreateTimeEntry, HarvestConnector, harvest_error_code
 from mediator.systems.salesforce import (
@@ -58,32 +65,17 @@ HARVEST_ACCOUNT = 1234567
 HARVEST_TOKEN = "bench-token"
 
 
-class Options(msgspec.Struct, frozen=True, kw_only=True):
-    """What one run measures: records for the unlimited comparison, the limit scale-up."""
-
-    records: int
-    limited_seconds: float
-    scale: float
+# -- sandboxes (built in their own process) ----------------------------------------------------
 
 
-# -- sandboxes in their own process -------------------------------------------------------------
+def _salesforce_box(**options: Any) -> tuple[Sandbox, dict[str, Any]]:
+    sandbox = SalesforceSandbox(**options)
+    return sandbox, {"token": sandbox.issue_token(ttl=86_400.0)}
 
 
-def _serve(product: str, options: dict[str, Any], pipe: Connection) -> None:
-    async def main() -> None:
-        sandbox: SalesforceSandbox | HarvestSandbox
-        extra: dict[str, Any] = {}
-        if product == "salesforce":
-            sandbox = SalesforceSandbox(**options)
-            extra["token"] = sandbox.issue_token(ttl=86_400.0)
-        else:
-            sandbox = HarvestSandbox(tokens={HARVEST_TOKEN: HARVEST_ACCOUNT}, **options)
-            extra["ids"] = _seed_harvest(sandbox)
-        async with open_sandbox(sandbox) as url:
-            pipe.send({"url": url, **extra})
-            await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-
-    asyncio.run(main())
+def _harvest_box(**options: Any) -> tuple[Sandbox, dict[str, Any]]:
+    sandbox = HarvestSandbox(tokens={HARVEST_TOKEN: HARVEST_ACCOUNT}, **options)
+    return sandbox, {"ids": _seed_harvest(sandbox)}
 
 
 def _seed_harvest(sandbox: HarvestSandbox) -> dict[str, int]:
@@ -101,56 +93,6 @@ def _seed_harvest(sandbox: HarvestSandbox) -> dict[str, int]:
     }
 
 
-@asynccontextmanager
-async def served(product: str, **options: Any) -> AsyncIterator[dict[str, Any]]:
-    """Run a sandbox in a child process; yield what it reported (its URL first of all)."""
-    ours, theirs = multiprocessing.get_context("spawn").Pipe()
-    child = multiprocessing.get_context("spawn").Process(
-        target=_serve, args=(product, options, theirs), daemon=True
-    )
-    child.start()
-    loop = asyncio.get_running_loop()
-    try:
-        yield await loop.run_in_executor(None, ours.recv)
-    finally:
-        ours.send("stop")
-        await loop.run_in_executor(None, child.join, 10.0)
-
-
-def _registry(config: PolicyConfig) -> PolicyRegistry:
-    return PolicyRegistry(config, clock=SystemClock())
-
-
-def _without_limits(system: str) -> PolicyConfig:
-    # the system's own targets bind its rate limit and quota; the defaults stay
-    config = default_policy_config()
-    kept = tuple(t for t in config.targets if t.system != system)
-    return msgspec.structs.replace(config, targets=kept)
-
-
-async def _alternate(
-    batches: int, sides: dict[str, Callable[[int], Awaitable[int]]]
-) -> dict[str, float]:
-    """Run batch i of every side in turn, for each i; return each side's records per second."""
-    spent = dict.fromkeys(sides, 0.0)
-    done = dict.fromkeys(sides, 0)
-    for index in range(batches):
-        for side, run in sides.items():
-            start = time.perf_counter()
-            done[side] += await run(index)
-            spent[side] += time.perf_counter() - start
-    return {side: done[side] / spent[side] for side in sides}
-
-
-def _compare(rates: dict[str, float], records: int) -> dict[str, float]:
-    return {
-        "records": records,
-        "connector_records_per_s": round(rates["connector"], 1),
-        "baseline_records_per_s": round(rates["baseline"], 1),
-        "ratio": round(rates["connector"] / rates["baseline"], 3),
-    }
-
-
 # -- Salesforce ---------------------------------------------------------------------------------
 
 SF_BATCH = 200
@@ -160,7 +102,7 @@ def _sf_connector(url: str, config: PolicyConfig) -> SalesforceConnector:
     transport = HttpTransport(
         system="salesforce",
         base_url=url,
-        policies=_registry(config),
+        policies=registry(config),
         clock=SystemClock(),
         error_code=salesforce_error_code,
     )
@@ -186,16 +128,15 @@ def _sf_commands(prefix: str, index: int) -> list[UpsertRecord]:
 async def bench_salesforce(options: Options) -> dict[str, object]:
     """Collections of 200 upserts; baseline: the same PATCH bodies from a bare session."""
     batches = max(1, options.records // SF_BATCH)
-    async with served("salesforce", daily_api_requests=10**12) as box:
+    async with served(_salesforce_box, daily_api_requests=10**12) as box:
         url, token = box["url"], box["token"]
         path = f"{url}/services/data/v61.0/composite/sobjects/Account/External_Id__c"
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        connector = _sf_connector(url, _without_limits("salesforce"))
+        connector = _sf_connector(url, without_limits("salesforce"))
         async with aiohttp.ClientSession() as session:
 
             async def through_connector(index: int) -> int:
-                results = await connector.execute_batch(_sf_commands("c", index))
-                return sum(1 for r in results if not isinstance(r, BaseException))
+                return ok(await connector.execute_batch(_sf_commands("c", index)))
 
             async def raw(index: int) -> int:
                 records = [
@@ -212,27 +153,26 @@ async def bench_salesforce(options: Options) -> dict[str, object]:
                 return sum(1 for r in answer if r["success"])
 
             await connector.auth.session()
-            rates = await _alternate(batches, {"baseline": raw, "connector": through_connector})
-            unlimited = _compare(rates, batches * SF_BATCH)
+            rates = await alternate(batches, {"baseline": raw, "connector": through_connector})
+            unlimited = compare(rates, batches * SF_BATCH)
         await connector.aclose()
 
     # with the shipped quota (a daily allowance of calls, not a rate) against without, and the
     # sandbox's own allowance at its default (100,000 calls a day)
-    async with served("salesforce") as box:
+    async with served(_salesforce_box) as box:
         url = box["url"]
         quota_on = _sf_connector(url, default_policy_config())
-        quota_off = _sf_connector(url, _without_limits("salesforce"))
+        quota_off = _sf_connector(url, without_limits("salesforce"))
 
         def side(name: str, conn: SalesforceConnector) -> Callable[[int], Awaitable[int]]:
             async def run(index: int) -> int:
-                results = await conn.execute_batch(_sf_commands(name, index))
-                return sum(1 for r in results if not isinstance(r, BaseException))
+                return ok(await conn.execute_batch(_sf_commands(name, index)))
 
             return run
 
         for conn in (quota_on, quota_off):
             await conn.auth.session()
-        rates = await _alternate(
+        rates = await alternate(
             batches, {"on": side("on", quota_on), "off": side("off", quota_off)}
         )
         (quota,) = quota_on.statistics().policies.quotas
@@ -261,7 +201,7 @@ def _hv_connector(url: str, config: PolicyConfig) -> HarvestConnector:
     transport = HttpTransport(
         system="harvest",
         base_url=url,
-        policies=_registry(config),
+        policies=registry(config),
         clock=SystemClock(),
         error_code=harvest_error_code,
     )
@@ -301,9 +241,9 @@ async def bench_harvest(options: Options) -> dict[str, object]:
         "User-Agent": "mediator bench (ops@example.com)",
         "Content-Type": "application/json",
     }
-    async with served("harvest", rate_limit=10**9) as box:
+    async with served(_harvest_box, rate_limit=10**9) as box:
         url, ids = box["url"], box["ids"]
-        connector = _hv_connector(url, _without_limits("harvest"))
+        connector = _hv_connector(url, without_limits("harvest"))
         async with aiohttp.ClientSession() as session:
             gate = asyncio.Semaphore(connector.concurrency)
 
@@ -334,19 +274,13 @@ async def bench_harvest(options: Options) -> dict[str, object]:
                 return sum(done)
 
             async def through_connector(index: int) -> int:
-                results = await connector.execute_batch(_hv_commands("c", index, ids))
-                return sum(1 for r in results if not isinstance(r, BaseException))
+                return ok(await connector.execute_batch(_hv_commands("c", index, ids)))
 
-            rates = await _alternate(
+            rates = await alternate(
                 batches,
                 {"baseline": raw, "same_requests": raw_with_lookup, "connector": through_connector},
             )
-            unlimited = {
-                **_compare(rates, batches * HV_BATCH),
-                # a raw client making the same look-up per batch: the connector's own overhead
-                "baseline_same_requests_records_per_s": round(rates["same_requests"], 1),
-                "ratio_same_requests": round(rates["connector"] / rates["same_requests"], 3),
-            }
+            unlimited = compare(rates, batches * HV_BATCH)
         await connector.aclose()
 
     # the shipped bucket (rate 5/s, burst 25: 100 per 15 s) and the sandbox's window, x scale
@@ -356,34 +290,26 @@ async def bench_harvest(options: Options) -> dict[str, object]:
         base=default_policy_config(),
     )
     wanted = int(burst + rate * options.limited_seconds)
-    async with served("harvest", rate_limit=int(100 * options.scale)) as box:
+    async with served(_harvest_box, rate_limit=int(100 * options.scale)) as box:
         connector = _hv_connector(box["url"], config)
         start, index, written = time.perf_counter(), 0, 0
         while connector.transport.statistics().calls < wanted:
             results = await connector.execute_batch(_hv_commands("l", index, box["ids"]))
-            written += sum(1 for r in results if not isinstance(r, BaseException))
+            written += ok(results)
             index += 1
         elapsed = time.perf_counter() - start
         stats = connector.statistics()
         await connector.aclose()
-    calls = stats.transport.calls
-    steady = (calls - burst) / elapsed  # the burst is admitted at once; the rest at `rate`
+    limit = f"100 requests / 15 s x{options.scale:g}: {rate:g}/s after {burst:g} at once"
     return {
         "unlimited": unlimited,
-        "limited": {
-            "limit": f"100 requests / 15 s x{options.scale:g}: {rate:g}/s after {burst:g} at once",
-            "seconds": round(elapsed, 2),
-            "requests": calls,
-            "records": written,
-            "refused_429": sum(v for k, v in stats.transport.errors.items() if " 429" in k),
-            "achieved_requests_per_s": round(steady, 2),
-            "limit_requests_per_s": rate,
-            "fraction_of_limit": round(steady / rate, 3),
-        },
+        "limited": rate_limited(
+            limit, stats, elapsed=elapsed, written=written, burst=burst, rate=rate
+        ),
     }
 
 
-SYSTEMS: dict[str, Callable[[Options], Awaitable[dict[str, object]]]] = {
+SYSTEMS: dict[str, Callable[[Options], Coroutine[Any, Any, dict[str, object]]]] = {
     "salesforce": bench_salesforce,
     "harvest": bench_harvest,
     "stripe": bench_stripe,

@@ -18,16 +18,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import multiprocessing
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from decimal import Decimal
-from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
-import msgspec
+from connectors_common import (  # a bench/ sibling
+    Options,
+    alternate,
+    compare,
+    ok,
+    rate_limited,
+    registry,
+    served,
+    without_limits,
+)
 
 from mediator.clock import SystemClock
 from mediator.codecs import (
@@ -37,8 +42,8 @@ from mediator.codecs import (
     encode_form,
     encode_tryton_request,
 )
-from mediator.policies import PolicyConfig, PolicyRegistry, default_policy_config
-from mediator.sandbox.serving import open_sandbox
+from mediator.policies import PolicyConfig, default_policy_config
+from mediator.sandbox.base import Sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.sandbox.tryton import TrytonSandbox
 from mediator.systems import Secret
@@ -49,29 +54,15 @@ STRIPE_KEY = "sk_test_bench"
 TRYTON_BATCH = 100
 
 
-class Options(Protocol):
-    """What bench/connectors.py passes: records to write, seconds of the limited run."""
+def _stripe_box(**options: Any) -> tuple[Sandbox, dict[str, Any]]:
+    sandbox = StripeSandbox(api_keys=(STRIPE_KEY,), **options)
+    customer = sandbox.store.create_customer({"name": "Bench", "currency": "usd"})
+    return sandbox, {"customer": customer["id"]}
 
-    records: int
-    limited_seconds: float
 
-
-def _serve(product: str, options: dict[str, Any], pipe: Connection) -> None:
-    async def main() -> None:
-        sandbox: StripeSandbox | TrytonSandbox
-        extra: dict[str, Any] = {}
-        if product == "stripe":
-            sandbox = StripeSandbox(api_keys=(STRIPE_KEY,), **options)
-            customer = sandbox.store.create_customer({"name": "Bench", "currency": "usd"})
-            extra["customer"] = customer["id"]
-        else:
-            sandbox = TrytonSandbox(**options)
-            extra.update(_seed_tryton(sandbox))
-        async with open_sandbox(sandbox) as url:
-            pipe.send({"url": url, **extra})
-            await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-
-    asyncio.run(main())
+def _tryton_box(**options: Any) -> tuple[Sandbox, dict[str, Any]]:
+    sandbox = TrytonSandbox(**options)
+    return sandbox, _seed_tryton(sandbox)
 
 
 def _seed_tryton(sandbox: TrytonSandbox) -> dict[str, int]:
@@ -92,46 +83,6 @@ def _seed_tryton(sandbox: TrytonSandbox) -> dict[str, int]:
     )
     [work] = list(db.tables["timesheet.work"])
     return {"company": setup.company, "employee": employee, "work": work}
-
-
-@asynccontextmanager
-async def served(product: str, **options: Any) -> AsyncIterator[dict[str, Any]]:
-    """Run a sandbox in a child process; yield what it reported (its URL first of all)."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    child = context.Process(target=_serve, args=(product, options, theirs), daemon=True)
-    child.start()
-    loop = asyncio.get_running_loop()
-    try:
-        yield await loop.run_in_executor(None, ours.recv)
-    finally:
-        ours.send("stop")
-        await loop.run_in_executor(None, child.join, 10.0)
-
-
-def _without_limits(system: str) -> PolicyConfig:
-    config = default_policy_config()
-    return msgspec.structs.replace(
-        config, targets=tuple(t for t in config.targets if t.system != system)
-    )
-
-
-async def _alternate(
-    batches: int, sides: dict[str, Callable[[int], Awaitable[int]]]
-) -> dict[str, float]:
-    """Run batch i of every side in turn, for each i; return each side's records per second."""
-    spent = dict.fromkeys(sides, 0.0)
-    done = dict.fromkeys(sides, 0)
-    for index in range(batches):
-        for side, run in sides.items():
-            start = time.perf_counter()
-            done[side] += await run(index)
-            spent[side] += time.perf_counter() - start
-    return {side: done[side] / spent[side] for side in sides}
-
-
-def _ok(results: Any) -> int:
-    return sum(1 for r in results if not isinstance(r, BaseException))
 
 
 # -- Stripe -------------------------------------------------------------------------------------
@@ -156,7 +107,7 @@ def _items(prefix: str, index: int, customer: str) -> list[AddInvoiceItem]:
 def _stripe(url: str, config: PolicyConfig) -> StripeConnector:
     return StripeConnector(
         base_url=url,
-        policies=PolicyRegistry(config, clock=SystemClock()),
+        policies=registry(config),
         clock=SystemClock(),
         key_source=lambda: Secret(STRIPE_KEY),
     )
@@ -165,9 +116,9 @@ def _stripe(url: str, config: PolicyConfig) -> StripeConnector:
 async def bench_stripe(options: Options) -> dict[str, object]:
     """Invoice items one POST each; baseline: the same POSTs from a bare session."""
     batches = max(1, options.records // STRIPE_BATCH)
-    async with served("stripe", rate_limit=10**9) as box:
+    async with served(_stripe_box, rate_limit=10**9) as box:
         url, customer = box["url"], box["customer"]
-        connector = _stripe(url, _without_limits("stripe"))
+        connector = _stripe(url, without_limits("stripe"))
         headers = {
             "Authorization": f"Bearer {STRIPE_KEY}",
             "Content-Type": "application/x-www-form-urlencoded",
@@ -187,42 +138,33 @@ async def bench_stripe(options: Options) -> dict[str, object]:
                 return sum(await asyncio.gather(*(post(c) for c in _items("b", index, customer))))
 
             async def through_connector(index: int) -> int:
-                return _ok(await connector.execute_batch(_items("c", index, customer)))
+                return ok(await connector.execute_batch(_items("c", index, customer)))
 
-            rates = await _alternate(batches, {"baseline": raw, "connector": through_connector})
+            rates = await alternate(batches, {"baseline": raw, "connector": through_connector})
         await connector.aclose()
-    unlimited = {
-        "records": batches * STRIPE_BATCH,
-        "connector_records_per_s": round(rates["connector"], 1),
-        "baseline_records_per_s": round(rates["baseline"], 1),
-        "ratio": round(rates["connector"] / rates["baseline"], 3),
-    }
+    unlimited = compare(rates, batches * STRIPE_BATCH)
 
     # the shipped bucket against the sandbox's real-world limit, unscaled (it is per second)
     config = default_policy_config()
     spec = config.ratelimits["stripe"]
-    async with served("stripe") as box:
+    async with served(_stripe_box) as box:
         connector = _stripe(box["url"], config)
         start, written = time.perf_counter(), 0
         for index in itertools.count():
-            written += _ok(await connector.execute_batch(_items("l", index, box["customer"])))
+            written += ok(await connector.execute_batch(_items("l", index, box["customer"])))
             if time.perf_counter() - start >= options.limited_seconds:
                 break
         elapsed = time.perf_counter() - start
         stats = connector.statistics()
         await connector.aclose()
+    limit = f"Stripe test mode 25 requests/s; policy {spec.rate:g}/s after {spec.burst}"
     steady = (stats.transport.calls - spec.burst) / elapsed
     return {
         "unlimited": unlimited,
         "limited": {
-            "limit": f"Stripe test mode 25 requests/s; policy {spec.rate:g}/s after {spec.burst}",
-            "seconds": round(elapsed, 2),
-            "requests": stats.transport.calls,
-            "records": written,
-            "refused_429": sum(v for k, v in stats.transport.errors.items() if " 429" in k),
-            "achieved_requests_per_s": round(steady, 2),
-            "limit_requests_per_s": spec.rate,
-            "fraction_of_limit": round(steady / spec.rate, 3),
+            **rate_limited(
+                limit, stats, elapsed=elapsed, written=written, burst=spec.burst, rate=spec.rate
+            ),
             "fraction_of_api_limit": round(steady / 25.0, 3),
         },
     }
@@ -253,7 +195,7 @@ def _lines(prefix: str, index: int, ids: dict[str, int]) -> list[CreateRecord]:
 async def bench_tryton(options: Options) -> dict[str, object]:
     """Timesheet lines, 100 a batch; baselines: the list create alone, and look-up + create."""
     batches = max(1, options.records // TRYTON_BATCH)
-    async with served("tryton") as box:
+    async with served(_tryton_box) as box:
         url, rpc = box["url"], box["url"] + "/tryton/rpc/"
         ids = {k: box[k] for k in ("company", "employee", "work")}
         connector = TrytonConnector(
@@ -261,7 +203,7 @@ async def bench_tryton(options: Options) -> dict[str, object]:
             database="tryton",
             login="admin",
             password=Secret("admin"),
-            policies=PolicyRegistry(default_policy_config(), clock=SystemClock()),
+            policies=registry(default_policy_config()),
             clock=SystemClock(),
         )
         await connector.call("model.party.party.search_count", [])  # log in before timing
@@ -296,21 +238,14 @@ async def bench_tryton(options: Options) -> dict[str, object]:
                 return len(values)
 
             async def through_connector(index: int) -> int:
-                return _ok(await connector.execute_batch(_lines("c", index, ids)))
+                return ok(await connector.execute_batch(_lines("c", index, ids)))
 
-            rates = await _alternate(
+            rates = await alternate(
                 batches,
                 {"baseline": raw, "same_requests": raw_with_lookup, "connector": through_connector},
             )
         await connector.aclose()
     return {
-        "unlimited": {
-            "records": batches * TRYTON_BATCH,
-            "connector_records_per_s": round(rates["connector"], 1),
-            "baseline_records_per_s": round(rates["baseline"], 1),
-            "ratio": round(rates["connector"] / rates["baseline"], 3),
-            "baseline_same_requests_records_per_s": round(rates["same_requests"], 1),
-            "ratio_same_requests": round(rates["connector"] / rates["same_requests"], 3),
-        },
+        "unlimited": compare(rates, batches * TRYTON_BATCH),
         "limited": {"limit": "none: Tryton's policy is a bulkhead of 4 concurrent calls"},
     }
