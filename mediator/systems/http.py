@@ -24,20 +24,13 @@ from mediator.errors import (
     MediatorError,
     RemoteRejected,
 )
-from mediator.policies import (
-    Classification,
-    PolicyRegistry,
-    PolicySet,
-    Verdict,
-)
+from mediator.policies import PolicyRegistry, PolicySet, Verdict
 
 __all__ = ["HttpResponse", "HttpTransport", "TransportStatistics"]
 
 ErrorCodeReader = Callable[[int, bytes], str | None]
 
-_MAX_BODY = (
-    64 * 1024 * 1024
-)  # a page of 2,000 Harvest entries is ~2 MB; anything far above is wrong
+_MAX_BODY = 64 * 1024 * 1024  # a page of 2,000 Harvest entries is ~2 MB; far above is wrong
 _DETAIL = 300  # characters of an error body kept in the exception (bodies carry no secrets)
 
 
@@ -47,7 +40,6 @@ class HttpResponse(msgspec.Struct, frozen=True, kw_only=True):
     status: int
     headers: dict[str, str]
     body: bytes
-    outcome: Classification
 
     def header(self, name: str) -> str | None:
         """The value of header `name` (any case), if present."""
@@ -126,19 +118,21 @@ class HttpTransport:
         except MediatorError as exc:
             self._errors[type(exc).__name__] += 1
             raise
-        if response.outcome.verdict is not Verdict.SUCCESS:
-            code = self._error_code(response.status, response.body) or ""
-            error = RemoteRejected(
-                self.system,
-                response.status,
-                code,
-                _excerpt(response.body),
-                retry_after=response.outcome.retry_after,
-                outcome=response.outcome,
-            )
-            self._errors[f"{type(error).__name__} {response.status} {code}".strip()] += 1
-            raise error
-        return response
+        status, payload = response.status, response.body
+        code = self._error_code(status, payload) if status >= 400 or payload[:1] == b"{" else None
+        outcome = policy.observe(status=status, headers=response.headers, code=code)
+        if outcome.verdict is Verdict.SUCCESS:
+            return response
+        code = code or ""
+        self._errors[f"RemoteRejected {status} {code}".strip()] += 1
+        raise RemoteRejected(
+            self.system,
+            status,
+            code,
+            _excerpt(payload),
+            retry_after=outcome.retry_after,
+            outcome=outcome,
+        )
 
     async def _exchange(
         self,
@@ -161,7 +155,6 @@ class HttpTransport:
                 if raw.content_length is not None and raw.content_length > _MAX_BODY:
                     raise ConnectorError(self.system, f"{method} {path}: body over {_MAX_BODY} B")
                 payload = await raw.read()
-                status, got = raw.status, {k.lower(): v for k, v in raw.headers.items()}
         except TimeoutError as exc:
             policy.observe(error=exc)
             raise ConnectorTimeout(
@@ -171,9 +164,8 @@ class HttpTransport:
             policy.observe(error=ConnectionError(str(exc)))
             raise ConnectorUnavailable(self.system, f"{method} {path}: {exc}") from exc
         self._bytes += len(payload)
-        code = self._error_code(status, payload) if status >= 400 or payload[:1] == b"{" else None
-        outcome = policy.observe(status=status, headers=got, code=code)
-        return HttpResponse(status=status, headers=got, body=payload, outcome=outcome)
+        got = {k.lower(): v for k, v in raw.headers.items()}
+        return HttpResponse(status=raw.status, headers=got, body=payload)
 
     def statistics(self) -> TransportStatistics:
         """Return calls made and errors by class."""
