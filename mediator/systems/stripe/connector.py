@@ -193,19 +193,11 @@ class StripeConnector(Connector):
         Stripe lists newest first, so pages are read until `since` appears; `event_type` may end in
         ``.*`` (``invoice.*``).
         """
-        found: list[wire.StEvent] = []
-        after: str | None = None
-        while True:
-            page = await self._page(
-                "/v1/events", wire.StList[wire.StEvent], {"type": event_type}, after
-            )
-            for event in page.data:
-                if event.id == since:
-                    return found[::-1]
-                found.append(event)
-            if not page.has_more or not page.data:
-                return found[::-1]
-            after = page.data[-1].id
+        kind = wire.StList[wire.StEvent]
+        newest_first = await self._list(
+            "/v1/events", kind, {"type": event_type}, page_size, until=since
+        )
+        return newest_first[::-1]
 
     async def _list(
         self,
@@ -213,30 +205,23 @@ class StripeConnector(Connector):
         kind: type[wire.StList[T]],
         params: Mapping[str, str | None],
         page_size: int,
+        *,
+        until: str | None = None,
     ) -> list[T]:
+        """Every row of every page (``starting_after`` the last row), stopping before `until`."""
         rows: list[T] = []
-        after: str | None = None
-        while True:
-            page = await self._page(path, kind, params, after, page_size)
-            rows.extend(page.data)
-            if not page.has_more or not page.data:
-                return rows
-            after = page.data[-1].id
-
-    async def _page(
-        self,
-        path: str,
-        kind: type[wire.StList[T]],
-        params: Mapping[str, str | None],
-        after: str | None,
-        page_size: int = 100,
-    ) -> wire.StList[T]:
         query = {k: v for k, v in params.items() if v is not None}
         query["limit"] = str(page_size)
-        if after is not None:
-            query["starting_after"] = after
-        response = await self._get(path, path, query)
-        return decode_stripe(response.body, kind)
+        while True:
+            response = await self._get(path, path, query)
+            page = decode_stripe(response.body, kind)
+            for row in page.data:
+                if row.id == until:
+                    return rows
+                rows.append(row)
+            if not page.has_more or not page.data:
+                return rows
+            query = {**query, "starting_after": page.data[-1].id}
 
     async def _get(self, path: str, endpoint: str, query: Mapping[str, str]) -> HttpResponse:
         return await self.run_with_retries(

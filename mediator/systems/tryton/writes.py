@@ -18,6 +18,7 @@ skipped when the invoice is already past it, so a retry continues where the last
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -98,7 +99,7 @@ async def _create_chunk(
         alone = {reference: values}
         try:
             one = await connector.run_with_retries(
-                lambda alone=alone: _lookup_then_create(connector, model, field, alone),  # type: ignore[misc]  # binds this item
+                functools.partial(_lookup_then_create, connector, model, field, alone),
                 endpoint=endpoint,
                 attempt=attempt,
             )
