@@ -13,7 +13,7 @@ from pathlib import Path
 from mediator.errors import JournalError
 
 APPLICATION_ID = 0x4D454449  # "MEDI"
-WAL_LIMIT = 64 << 20  # bytes of WAL before a checkpoint makes the writer start it over
+WAL_LIMIT = 256 << 20  # bytes of WAL before the writer stops to start it over (_checkpoint)
 
 # Entries are keyed by their 16-byte UUIDv7 id in a WITHOUT ROWID table: ids grow with time, so
 # inserts land at the right edge of the one B-tree that holds the rows (no separate rowid tree).

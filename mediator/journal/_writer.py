@@ -205,6 +205,10 @@ class GroupCommitWriter:
         self._duplicates += sum(1 for a in outcome[0] if a.duplicate)
         self._largest = max(self._largest, len(batch))
         batch.future.set_result(outcome)
+        if self._checkpointer.catch_up_due():  # after the acknowledgement: see _checkpoint
+            await self._loop.run_in_executor(
+                self._executor, self._checkpointer.catch_up, self._conn
+            )
 
 
 def _transaction(
