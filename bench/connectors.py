@@ -52,13 +52,12 @@ from mediator.policies import parse_policy_config as parse_policies
 from mediator.sandbox.base import Sandbox
 from mediator.sandbox.harvest import HarvestSandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
-from mediator.systems import HttpTransport, Secret
-from mediator.systems.harvest import CreateTimeEntry, HarvestConnector, harvest_error_code
+from mediator.systems import Secret
+from mediator.systems.harvest import CreateTimeEntry, HarvestConnector
 from mediator.systems.salesforce import (
     ClientCredentials,
     SalesforceConnector,
     UpsertRecord,
-    salesforce_error_code,
 )
 
 HARVEST_ACCOUNT = 1234567
@@ -99,15 +98,10 @@ SF_BATCH = 200
 
 
 def _sf_connector(url: str, config: PolicyConfig) -> SalesforceConnector:
-    transport = HttpTransport(
-        system="salesforce",
+    return SalesforceConnector(
         base_url=url,
         policies=registry(config),
         clock=SystemClock(),
-        error_code=salesforce_error_code,
-    )
-    return SalesforceConnector(
-        transport,
         credentials=ClientCredentials(
             login_url=url, client_id="mediator", client_secret=Secret("sandbox-secret")
         ),
@@ -198,15 +192,10 @@ HV_BATCH = 100
 
 
 def _hv_connector(url: str, config: PolicyConfig) -> HarvestConnector:
-    transport = HttpTransport(
-        system="harvest",
+    return HarvestConnector(
         base_url=url,
         policies=registry(config),
         clock=SystemClock(),
-        error_code=harvest_error_code,
-    )
-    return HarvestConnector(
-        transport,
         account_id=str(HARVEST_ACCOUNT),
         token=lambda: Secret(HARVEST_TOKEN),
         user_agent="mediator bench (ops@example.com)",

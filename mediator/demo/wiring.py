@@ -8,8 +8,8 @@ from mediator.journal import Journal
 from mediator.policies import PolicyRegistry
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.generator import Firm
-from mediator.systems import HttpTransport, Secret
-from mediator.systems.harvest import HarvestConnector, harvest_error_code
+from mediator.systems import Secret
+from mediator.systems.harvest import HarvestConnector
 from mediator.systems.tryton import TrytonConnector
 
 __all__ = ["erp_setup", "harvest_connector", "record_onboarding", "tryton_connector"]
@@ -19,15 +19,10 @@ def harvest_connector(boxes: Sandboxes, policies: PolicyRegistry, clock: Clock) 
     """A Harvest connector logged in to the sandbox."""
     creds = boxes.credentials()["harvest"]
     token = Secret(creds["token"], source="sandbox")
-    transport = HttpTransport(
-        system="harvest",
+    return HarvestConnector(
         base_url=boxes.urls["harvest"],
         policies=policies,
         clock=clock,
-        error_code=harvest_error_code,
-    )
-    return HarvestConnector(
-        transport,
         account_id=creds["account_id"],
         token=lambda: token,
         user_agent="mediator demo (integration-team@example.com)",

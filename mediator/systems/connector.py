@@ -12,10 +12,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+import aiohttp
 import msgspec
 
+from mediator.clock import Clock
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
-from mediator.policies import Classification, PolicySet, PolicyStatistics, Verdict
+from mediator.policies import (
+    Classification,
+    PolicyRegistry,
+    PolicySet,
+    PolicyStatistics,
+    Verdict,
+)
 from mediator.systems.http import HttpTransport, TransportStatistics
 
 __all__ = ["Command", "Connector", "ConnectorStatistics"]
@@ -50,18 +58,41 @@ class ConnectorStatistics(msgspec.Struct, frozen=True, kw_only=True):
 class Connector:
     """Shared machinery of the connectors; subclasses add auth, reads and writes.
 
+    Every connector is built the same way: the system's `base_url`, the mediator's `policies`
+    and `clock`, optionally a shared aiohttp `session`, then its own credentials and options as
+    keywords. It makes its `transport` itself, with its `system` name and `error_code` reader.
     A connector is used by one system actor; `execute_batch` is what that actor calls.
     """
 
     system: str = ""
 
-    def __init__(self, transport: HttpTransport, *, inline_retry_cap: float = 30.0) -> None:
-        self.transport = transport
-        self.clock = transport.clock
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        policies: PolicyRegistry,
+        clock: Clock,
+        session: aiohttp.ClientSession | None = None,
+        inline_retry_cap: float = 30.0,
+    ) -> None:
+        self.transport = HttpTransport(
+            system=self.system,
+            base_url=base_url,
+            policies=policies,
+            clock=clock,
+            error_code=self.error_code,
+            session=session,
+        )
+        self.clock = clock
         self.inline_retry_cap = inline_retry_cap
         self._batches = 0
         self._batched = 0
         self._retries = 0
+
+    @staticmethod
+    def error_code(status: int, body: bytes) -> str | None:
+        """Read the system's own error code from an answer body (none here: the status alone)."""
+        return None
 
     async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
         """Carry out `commands`, in bulk where the system allows; a result or error for each."""

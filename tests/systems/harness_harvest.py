@@ -11,8 +11,8 @@ from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.harvest import HarvestSandbox
 from mediator.sandbox.serving import open_sandbox
-from mediator.systems import Command, HttpTransport, load_secret
-from mediator.systems.harvest import CreateTimeEntry, HarvestConnector, harvest_error_code
+from mediator.systems import Command, load_secret
+from mediator.systems.harvest import CreateTimeEntry, HarvestConnector
 from mediator.testing.clock import FakeClock
 
 PAGE_SIZE = 5
@@ -125,15 +125,10 @@ async def open_harness(*, rate_limit: int = 100) -> AsyncIterator[HarvestHarness
         token_file.write_text("first-token")
         async with open_sandbox(sandbox) as url:
             registry = PolicyRegistry(default_policy_config(), clock=clock, random=lambda: 0.5)
-            transport = HttpTransport(
-                system="harvest",
+            connector = HarvestConnector(
                 base_url=url,
                 policies=registry,
                 clock=clock,
-                error_code=harvest_error_code,
-            )
-            connector = HarvestConnector(
-                transport,
                 account_id=str(ACCOUNT),
                 token=lambda: load_secret(f"file:{token_file}"),
                 user_agent="mediator tests (ops@example.com)",

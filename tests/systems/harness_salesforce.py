@@ -10,12 +10,11 @@ from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.serving import open_sandbox
-from mediator.systems import Command, HttpTransport, Secret
+from mediator.systems import Command, Secret
 from mediator.systems.salesforce import (
     ClientCredentials,
     SalesforceConnector,
     UpsertRecord,
-    salesforce_error_code,
 )
 from mediator.testing.clock import FakeClock
 
@@ -73,15 +72,10 @@ async def open_harness(
     )
     async with open_sandbox(sandbox) as url:
         registry = PolicyRegistry(default_policy_config(), clock=clock, random=lambda: 0.5)
-        transport = HttpTransport(
-            system="salesforce",
+        connector = SalesforceConnector(
             base_url=url,
             policies=registry,
             clock=clock,
-            error_code=salesforce_error_code,
-        )
-        connector = SalesforceConnector(
-            transport,
             credentials=ClientCredentials(
                 login_url=url, client_id="mediator", client_secret=Secret(client_secret)
             ),

@@ -71,13 +71,27 @@ async def server() -> AsyncIterator[tuple[Script, str]]:
     await runner.cleanup()
 
 
-def _transport(url: str, clock: FakeClock) -> HttpTransport:
-    registry = PolicyRegistry(
+def _registry(clock: FakeClock) -> PolicyRegistry:
+    return PolicyRegistry(
         parse_policy_config(POLICIES, file="test.toml"), clock=clock, random=lambda: 1.0
     )
+
+
+def _transport(url: str, clock: FakeClock) -> HttpTransport:
     return HttpTransport(
-        system="scripted", base_url=url, policies=registry, clock=clock, error_code=_code
+        system="scripted", base_url=url, policies=_registry(clock), clock=clock, error_code=_code
     )
+
+
+class Scripted(Connector):
+    """The base connector's retries, on the scripted system."""
+
+    system = "scripted"
+    error_code = staticmethod(_code)
+
+
+def _connector(url: str, clock: FakeClock) -> Connector:
+    return Scripted(base_url=url, policies=_registry(clock), clock=clock)
 
 
 async def test_success_is_returned_with_lowercased_headers(server: tuple[Script, str]) -> None:
@@ -100,7 +114,7 @@ async def test_429_with_retry_after_is_waited_on_the_clock_then_retried(
         lambda: web.json_response({"ok": True}),
     ]
     clock = FakeClock()
-    connector = Connector(_transport(url, clock))
+    connector = _connector(url, clock)
     call = asyncio.create_task(
         connector.run_with_retries(
             lambda: connector.transport.send("GET", "/busy"), endpoint="/busy"
@@ -127,7 +141,7 @@ async def test_validation_error_is_not_retried_and_keeps_status_and_code(
             status=400,
         )
     ]
-    connector = Connector(_transport(url, FakeClock()))
+    connector = _connector(url, FakeClock())
     with pytest.raises(RemoteRejected) as info:
         await connector.run_with_retries(
             lambda: connector.transport.send("POST", "/bad", body=b"{}"), endpoint="/bad"
@@ -147,7 +161,7 @@ async def test_a_5xx_the_server_says_not_to_retry_is_not_retried(
             {"error": {"type": "api_error"}}, status=500, headers={"Stripe-Should-Retry": "false"}
         )
     ]
-    connector = Connector(_transport(url, FakeClock()))
+    connector = _connector(url, FakeClock())
     with pytest.raises(RemoteRejected) as info:
         async with asyncio.timeout(5):  # a retry would wait on the fake clock, which stands still
             await connector.run_with_retries(

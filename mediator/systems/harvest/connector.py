@@ -17,16 +17,19 @@ import re
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from typing import TypeVar
 
+import aiohttp
 import msgspec
 
+from mediator.clock import Clock
 from mediator.codecs import harvest_wire as wire
 from mediator.codecs.harvest import decode_harvest
 from mediator.errors import DecodeError, MediatorError
+from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.harvest._kinds import KINDS, Kind, Listing
 from mediator.systems.harvest.commands import ChangedEntries, HarvestWritten
-from mediator.systems.http import HttpResponse, HttpTransport
+from mediator.systems.http import HttpResponse
 from mediator.systems.secrets import Secret
 
 __all__ = ["HarvestConnector", "harvest_error_code"]
@@ -55,19 +58,29 @@ class HarvestConnector(Connector):
     """
 
     system = "harvest"
+    error_code = staticmethod(harvest_error_code)
 
     def __init__(
         self,
-        transport: HttpTransport,
         *,
+        base_url: str,
+        policies: PolicyRegistry,
+        clock: Clock,
         account_id: str,
         token: Callable[[], Secret],
         user_agent: str,
+        session: aiohttp.ClientSession | None = None,
         per_page: int = MAX_PER_PAGE,
         concurrency: int = 4,
         inline_retry_cap: float = 30.0,
     ) -> None:
-        super().__init__(transport, inline_retry_cap=inline_retry_cap)
+        super().__init__(
+            base_url=base_url,
+            policies=policies,
+            clock=clock,
+            session=session,
+            inline_retry_cap=inline_retry_cap,
+        )
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be 1 to {MAX_PER_PAGE}")
         self.account_id = account_id

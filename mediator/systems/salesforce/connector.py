@@ -14,15 +14,17 @@ import datetime
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
+import aiohttp
 import msgspec
 
+from mediator.clock import Clock
 from mediator.codecs.salesforce import decode_salesforce
 from mediator.codecs.salesforce_wire import SfMilestone, SfOpportunity, SoqlPage
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
-from mediator.policies import error_code_of
+from mediator.policies import PolicyRegistry, error_code_of
 from mediator.systems._reauth import send_with_reauth
 from mediator.systems.connector import Command, Connector
-from mediator.systems.http import HttpResponse, HttpTransport
+from mediator.systems.http import HttpResponse
 from mediator.systems.salesforce._collections import chunk_upserts, collection_body, read_results
 from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, SalesforceSession
 from mediator.systems.salesforce.commands import ChangedRecords, UpsertRecord
@@ -55,12 +57,16 @@ class SalesforceConnector(Connector):
     """
 
     system = "salesforce"
+    error_code = staticmethod(salesforce_error_code)
 
     def __init__(
         self,
-        transport: HttpTransport,
         *,
+        base_url: str,
+        policies: PolicyRegistry,
+        clock: Clock,
         credentials: ClientCredentials,
+        session: aiohttp.ClientSession | None = None,
         api_version: str = "61.0",
         external_ids: Mapping[str, str] | None = None,
         default_external_id: str = "External_Id__c",
@@ -69,8 +75,14 @@ class SalesforceConnector(Connector):
         limit_pause: float = 5.0,
         inline_retry_cap: float = 30.0,
     ) -> None:
-        super().__init__(transport, inline_retry_cap=inline_retry_cap)
-        self.auth = SalesforceAuth(transport, credentials)
+        super().__init__(
+            base_url=base_url,
+            policies=policies,
+            clock=clock,
+            session=session,
+            inline_retry_cap=inline_retry_cap,
+        )
+        self.auth = SalesforceAuth(self.transport, credentials)
         self.api_version = api_version
         self._external_ids = {k.lower(): v for k, v in (external_ids or {}).items()}
         self._default_external_id = default_external_id

@@ -24,7 +24,7 @@ from mediator.errors import MediatorError
 from mediator.policies import PolicyRegistry, error_code_of
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
-from mediator.systems.http import HttpResponse, HttpTransport
+from mediator.systems.http import HttpResponse
 from mediator.systems.secrets import Secret
 from mediator.systems.stripe.commands import (
     AddInvoiceItem,
@@ -78,6 +78,7 @@ class StripeConnector(Connector):
     """
 
     system = "stripe"
+    error_code = staticmethod(stripe_error_code)
 
     def __init__(
         self,
@@ -90,15 +91,13 @@ class StripeConnector(Connector):
         concurrency: int = 4,
         inline_retry_cap: float = 30.0,
     ) -> None:
-        transport = HttpTransport(
-            system=self.system,
+        super().__init__(
             base_url=base_url,
             policies=policies,
             clock=clock,
-            error_code=stripe_error_code,
             session=session,
+            inline_retry_cap=inline_retry_cap,
         )
-        super().__init__(transport, inline_retry_cap=inline_retry_cap)
         self._key = ReloadedSecret(self.system, key_source)
         self._concurrency = concurrency
 

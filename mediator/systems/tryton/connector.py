@@ -19,7 +19,6 @@ from mediator.codecs import RpcValue
 from mediator.errors import DecodeError, MediatorError
 from mediator.policies import PolicyRegistry
 from mediator.systems.connector import Command, Connector
-from mediator.systems.http import HttpTransport
 from mediator.systems.secrets import Secret
 from mediator.systems.tryton.commands import CreateRecord, PostInvoice
 from mediator.systems.tryton.session import TrytonSession, TrytonSessions, tryton_error_code
@@ -37,6 +36,7 @@ class TrytonConnector(Connector):
     """
 
     system = "tryton"
+    error_code = staticmethod(tryton_error_code)
 
     def __init__(
         self,
@@ -52,17 +52,15 @@ class TrytonConnector(Connector):
         max_create: int = 100,
         inline_retry_cap: float = 30.0,
     ) -> None:
-        transport = HttpTransport(
-            system=self.system,
+        super().__init__(
             base_url=base_url,
             policies=policies,
             clock=clock,
-            error_code=tryton_error_code,
             session=session,
+            inline_retry_cap=inline_retry_cap,
         )
-        super().__init__(transport, inline_retry_cap=inline_retry_cap)
         self.sessions = TrytonSessions(
-            transport,
+            self.transport,
             database=database,
             login=login,
             password=password,
