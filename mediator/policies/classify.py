@@ -124,7 +124,12 @@ class Classifier:
         `retry_after` and `should_retry` from its headers (`LimitHint`). Stripe's
         ``Stripe-Should-Retry`` overrides the verdict on a failure. No evidence is success.
         """
-        result = self._classify(error, status, code)
+        if isinstance(error, RemoteRejected) and error.outcome is not None and status is None:
+            # The transport already classified this answer with all of it, headers included.
+            result = error.outcome
+            retry_after = retry_after if retry_after is not None else error.retry_after
+        else:
+            result = self._classify(error, status, code)
         if result.verdict is not Verdict.SUCCESS and should_retry is not None:
             verdict = Verdict.RETRY if should_retry else Verdict.DEAD
             if verdict is not result.verdict:

@@ -184,3 +184,13 @@ def test_every_backoff_lies_within_its_bounds(
     assert decision.verdict is RETRY
     assert not decision.deferred
     assert 0.0 <= decision.delay <= ceiling
+
+
+def test_a_transport_outcome_on_the_error_is_what_counts() -> None:
+    said = Classification(verdict=DEAD, reason="HTTP 500; server says should-retry=false")
+    error = RemoteRejected("stripe", 500, "api_error", outcome=said, retry_after=None)
+    assert classify(error=error) == said
+    waited = RemoteRejected(
+        "harvest", 429, outcome=Classification(verdict=RETRY, reason="HTTP 429"), retry_after=9.0
+    )
+    assert classify(error=waited).retry_after == 9.0
