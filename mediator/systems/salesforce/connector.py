@@ -147,13 +147,19 @@ class SalesforceConnector(Connector):
     async def won_opportunities(
         self, *, since: datetime.datetime | None = None, priority: str | None = None
     ) -> ChangedRecords[SfOpportunity]:
-        """Won Opportunities whose ``SystemModstamp`` is after `since` (all, when None)."""
+        """Won Opportunities whose ``SystemModstamp`` is at or after `since` (all, when None).
+
+        Inclusive, as Harvest's ``updated_since`` is: a record stamped in the same millisecond
+        as the last one read, but committed after that read, is not skipped. The boundary
+        records come again; their idempotency keys (id and ``SystemModstamp``) make that a
+        no-op in the journal.
+        """
         return await self._changed("Opportunity", SfOpportunity, "IsWon = true", since, priority)
 
     async def milestones(
         self, *, since: datetime.datetime | None = None, priority: str | None = None
     ) -> ChangedRecords[SfMilestone]:
-        """``Milestone__c`` records changed after `since` (all, when None)."""
+        """``Milestone__c`` records changed at or after `since` (all, when None; inclusive)."""
         return await self._changed("Milestone__c", SfMilestone, None, since, priority)
 
     async def _changed(
@@ -166,7 +172,7 @@ class SalesforceConnector(Connector):
     ) -> ChangedRecords[Any]:
         conditions = [where] if where else []
         if since is not None:
-            conditions.append(f"SystemModstamp > {soql_datetime(since)}")
+            conditions.append(f"SystemModstamp >= {soql_datetime(since)}")
         soql = f"SELECT {', '.join(self._select(record_type))} FROM {sobject}"
         if conditions:
             soql += " WHERE " + " AND ".join(conditions)
