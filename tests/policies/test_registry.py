@@ -70,12 +70,14 @@ async def test_every_endpoint_of_a_system_shares_one_limiter() -> None:
 async def test_admit_spends_quota_and_waits_for_rate_tokens() -> None:
     clock = FakeClock()
     stripe = _registry(clock).resolve("stripe", "/v1/invoices")
-    for _ in range(5):
+    assert stripe.limiter is not None
+    burst, rate = stripe.limiter.statistics().burst, stripe.limiter.rate
+    for _ in range(int(burst)):
         assert await stripe.admit() == 0.0
     task = asyncio.create_task(stripe.admit())
     await clock.wait_for_timers()
-    await clock.advance(0.05)
-    assert await task == pytest.approx(0.05)
+    await clock.advance(1 / rate)
+    assert await task == pytest.approx(1 / rate)
 
 
 async def test_quota_refusal_names_the_priority_and_low_priority_stops_first() -> None:
@@ -139,10 +141,12 @@ async def test_a_short_retry_after_only_pauses_the_limiter() -> None:
     harvest.observe(status=429, headers={"Retry-After": "15"})
     assert harvest.breaker is not None
     assert harvest.breaker.state is BreakerState.CLOSED
+    assert harvest.limiter is not None
     task = asyncio.create_task(harvest.admit())
     await clock.wait_for_timers()
-    await clock.advance(15.2)
-    assert await task == pytest.approx(15.2)
+    await clock.advance(16)
+    # the pause, then one token at the bucket's rate: the server's wait, not a stall
+    assert await task == pytest.approx(15 + 1 / harvest.limiter.rate)
 
 
 async def test_validation_errors_never_trip_but_outages_do() -> None:

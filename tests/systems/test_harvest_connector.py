@@ -102,42 +102,48 @@ async def test_set_up_writes_find_what_exists_instead_of_creating_it_twice(
 ) -> None:
     connector, ids = harness.connector, harness.ids
     client_fields = {"name": "Globex", "currency": "USD"}
-    first = await connector.execute_batch(
-        [
-            CreateClient(idempotency_key="c1", fields=client_fields),
-            CreateProject(
-                idempotency_key="p1",
-                client_id=ids["client"],
-                fields={"name": "Audit", "code": "P-1", "is_billable": True},
-            ),
-            AssignUser(
-                idempotency_key="u1",
-                project_id=ids["project"],
-                fields={"user_id": ids["user"], "hourly_rate": Decimal("100")},
-            ),
-            AssignTask(
-                idempotency_key="t1",
-                project_id=ids["project"],
-                fields={"task_id": ids["task"], "billable": True},
-            ),
-        ]
+    first = await drive(
+        harness.clock,
+        connector.execute_batch(
+            [
+                CreateClient(idempotency_key="c1", fields=client_fields),
+                CreateProject(
+                    idempotency_key="p1",
+                    client_id=ids["client"],
+                    fields={"name": "Audit", "code": "P-1", "is_billable": True},
+                ),
+                AssignUser(
+                    idempotency_key="u1",
+                    project_id=ids["project"],
+                    fields={"user_id": ids["user"], "hourly_rate": Decimal("100")},
+                ),
+                AssignTask(
+                    idempotency_key="t1",
+                    project_id=ids["project"],
+                    fields={"task_id": ids["task"], "billable": True},
+                ),
+            ]
+        ),
     )
     made = [written(r) for r in first]
     assert [w.created for w in made] == [True, True, False, False]  # the seed assigned both
-    again = await connector.execute_batch(
-        [
-            CreateClient(idempotency_key="c1", fields={**client_fields, "name": "GLOBEX"}),
-            CreateProject(
-                idempotency_key="p1",
-                client_id=ids["client"],
-                fields={"name": "Audit (renamed)", "code": "P-1", "is_billable": True},
-            ),
-            AssignUser(
-                idempotency_key="u2",
-                project_id=ids["project"],
-                fields={"user_id": ids["user"], "hourly_rate": Decimal("120")},
-            ),
-        ]
+    again = await drive(
+        harness.clock,
+        connector.execute_batch(
+            [
+                CreateClient(idempotency_key="c1", fields={**client_fields, "name": "GLOBEX"}),
+                CreateProject(
+                    idempotency_key="p1",
+                    client_id=ids["client"],
+                    fields={"name": "Audit (renamed)", "code": "P-1", "is_billable": True},
+                ),
+                AssignUser(
+                    idempotency_key="u2",
+                    project_id=ids["project"],
+                    fields={"user_id": ids["user"], "hourly_rate": Decimal("120")},
+                ),
+            ]
+        ),
     )
     assert [(w.id, w.created) for w in map(written, again)] == [(w.id, False) for w in made[:3]]
     tables = harness.sandbox.store.tables

@@ -122,7 +122,10 @@ async def test_a_lost_answer_is_replayed_by_stripe_not_repeated(harness: StripeH
 async def test_lists_follow_starting_after_to_the_last_page(harness: StripeHarness) -> None:
     seeded = await harness.seed_readable(11)
 
-    customers = await harness.connector.list_customers(email="seed@harness.test", page_size=4)
+    customers = await drive(
+        harness.clock,
+        harness.connector.list_customers(email="seed@harness.test", page_size=4),
+    )
 
     assert [c.id for c in customers] == list(reversed(seeded))  # Stripe lists newest first
     pages = harness.sandbox.requests.matching("GET", "/v1/customers")
