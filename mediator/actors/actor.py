@@ -34,8 +34,10 @@ class Actor(Generic[M]):
     async def on_failure(self, message: M | None, exc: Exception) -> None:
         """React to `exc` raised while handling `message` (None when `on_start` failed).
 
-        Runs before the supervisor acts; the journal uses it to schedule a retry or write a dead
-        letter. An exception raised here is logged and otherwise ignored.
+        Runs before the supervisor acts. The journal's dispatcher learns of the failure from
+        the exception its `ask` receives and schedules the retry or dead letter itself; this
+        hook is for the actor's own bookkeeping. An exception raised here is logged and
+        otherwise ignored.
         """
 
     async def on_stop(self) -> None:
