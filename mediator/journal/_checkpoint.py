@@ -22,8 +22,10 @@ for no lock, and its next commit starts the WAL over. The former way, a RESTART 
 this thread past 64 MiB, stalled the writer for 100-220 ms each time (RESTART holds the write
 lock for its whole copy, and the writer polls for it with SQLite's sleeping busy handler); the
 catch-up stalls it for 20-60 ms, and with a 256 MiB limit that happens about once per 80,000
-appends at 1,000 producers. Both changes together, same file and load, two runs each:
-37k/31k appends/s with p99 104/108 ms before, 46k/39k with p99 73/87 ms after.
+appends at 1,000 producers. Both changes together, bench/journal's FULL sequence (1, 100, then
+1,000 producers) on copies of one 1,000,000-entry file, three interleaved pairs: 40.0k, 44.1k,
+40.8k appends/s at 1,000 producers with p99 103, 164, 82 ms before; 50.3k, 51.1k, 49.5k with
+p99 71, 57, 74 ms after.
 """
 
 from __future__ import annotations
