@@ -25,9 +25,10 @@ catch-up stalls it for 20-60 ms, and with a 256 MiB limit that happens about onc
 appends at 1,000 producers. Both changes together, bench/journal's FULL sequence (1, 100, then
 1,000 producers) on copies of one 1,000,000-entry file, three interleaved pairs: 40.0k, 44.1k,
 40.8k appends/s at 1,000 producers with p99 103, 164, 82 ms before; 50.3k, 51.1k, 49.5k with
-p99 71, 57, 74 ms after (and 14 such pairs in all, every one in favour). Whole runs of
-bench/journal itself, five before/after pairs on fresh files, did not show it (48k against 43k
-mean at 1,000 producers, the before ahead in four; single runs there vary by ±15%).
+p99 71, 57, 74 ms after (16 interleaved pairs in all, in two harnesses, every one in
+favour). Whole runs of bench/journal itself, five before/after pairs on fresh files, did not
+show it (48k against 43k mean at 1,000 producers, the before ahead in four; single runs there
+vary by ±15%).
 """
 
 from __future__ import annotations
