@@ -88,6 +88,11 @@ class Dispatcher:
         self._busy = 0  # delivery tasks not asleep until a retry is due
         self._settled = asyncio.Event()
         self._settled.set()
+        # Cleared while a release re-reads which keys are held: a delivery task deciding to
+        # park meanwhile would park behind a dead letter that is already gone, for good.
+        self._steady = asyncio.Event()
+        self._steady.set()
+        self._releasing = 0
         self._pending = self._delivered = self._retried = self._dead = self._parked = 0
 
     async def accept(self, envelope: Envelope) -> Appended:
@@ -139,8 +144,15 @@ class Dispatcher:
 
     async def release(self, entry_id: str, *, reason: str, by: str) -> ReleaseReport:
         """Release a dead letter and deliver the entries it no longer parks."""
-        report = await self._journal.release(entry_id, reason=reason, by=by)
-        await self._resume(report.released.key, report.unparked)
+        self._releasing += 1
+        self._steady.clear()
+        try:
+            report = await self._journal.release(entry_id, reason=reason, by=by)
+            await self._resume(report.released.key, report.unparked)
+        finally:
+            self._releasing -= 1
+            if not self._releasing:
+                self._steady.set()
         return report
 
     def cancel_deliveries(self) -> None:
@@ -194,6 +206,7 @@ class Dispatcher:
 
     async def _drain(self, key: str, queue: collections.deque[Entry]) -> None:
         while queue:
+            await self._steady.wait()  # before taking one: a release may put older ones first
             entry = queue.popleft()
             try:
                 await self._deliver(entry)

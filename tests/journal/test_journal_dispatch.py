@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -203,3 +204,22 @@ async def test_submit_waits_for_room(
             assert dispatcher.statistics().pending <= capacity
         await dispatcher.wait_idle()
     assert len(script.handled) == 6
+
+
+async def test_an_entry_arriving_during_a_release_is_not_parked_for_good(
+    journal: SqliteJournal, clock: FakeClock
+) -> None:
+    script = Script()
+    script.failures["evt_1"] = [DecodeError("harvest", "$.hours", "not a number")]
+    async with running(journal, clock, script) as dispatcher:
+        dead_id = (await dispatcher.accept(envelope("evt_1", key="invoice:I-1"))).envelope.id
+        await dispatcher.wait_idle()
+        await dispatcher.accept(envelope("evt_2", key="invoice:I-1"))
+        await dispatcher.wait_idle()
+        await asyncio.gather(
+            dispatcher.release(dead_id, reason="entered by hand", by="ops:anna"),
+            dispatcher.accept(envelope("evt_3", key="invoice:I-1")),
+        )
+        await dispatcher.wait_idle()
+    assert script.handled == [("evt_2", 1), ("evt_3", 1)]
+    assert await journal.held_keys() == set()
