@@ -119,10 +119,16 @@ class Mailbox(Generic[T]):
         if self._items is None:
             raise IndexError("mailbox is empty")
         item = self._items.popleft()
-        if self._putters:
-            waiter, waiting_item = self._putters.popleft()
+        putters = self._putters
+        while putters:
+            waiter, waiting_item = putters.popleft()
+            # A sender cancelled while it waited has a cancelled future here until its task
+            # runs and withdraws the entry: skip it, its message was never sent.
+            if waiter.done():
+                continue
             self._append(waiting_item)
             waiter.set_result(None)
+            break
         return item
 
     def readable(self) -> asyncio.Future[None] | None:
