@@ -115,7 +115,12 @@ async def _put_or_expire(put: Coroutine[Any, Any, None], reply: asyncio.Future[o
     """Wait for room in the mailbox, but give up when the ask's deadline fails `reply` first."""
     put_task = asyncio.ensure_future(put)
     waiting: set[asyncio.Future[Any]] = {put_task, reply}
-    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # asyncio.wait leaves its tasks running: a cancelled asker must not send later.
+        put_task.cancel()
+        raise
     if put_task in done:
         put_task.result()
         return
