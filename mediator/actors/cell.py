@@ -167,7 +167,13 @@ class ActorCell:
 
     async def _handle_batch(self, instance: BatchActor[Any], first: Envelope) -> bool:
         if instance.linger > 0 and self.mailbox.depth < instance.max_batch - 1:
-            await self.clock.sleep(instance.linger)
+            try:
+                await self.clock.sleep(instance.linger)
+            except BaseException:  # stopped while lingering: `first` is out of the mailbox
+                reply = first[1]
+                if reply is not None and not reply.done():
+                    reply.set_exception(ActorStopped(self.name))
+                raise
         batch = [first]
         while len(batch) < instance.max_batch and self.mailbox.depth:
             batch.append(self.mailbox.get_nowait())

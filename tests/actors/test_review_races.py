@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
 from mediator.actors import (
+    BatchActor,
     open_supervisor,
 )
+from mediator.errors import ActorStopped
+from mediator.testing import FakeClock
 
 from .support import Recorder, settle
 
@@ -55,3 +59,22 @@ async def test_a_cancelled_ask_waiting_for_room_leaves_nothing_behind() -> None:
         gate.set()
         await settle()
     assert handled == [1, 2]
+
+
+class Lingering(BatchActor[int]):
+    linger = 5.0
+
+    async def receive_batch(self, messages: Sequence[int]) -> Sequence[object]:
+        return list(messages)
+
+
+async def test_an_ask_taken_into_a_lingering_batch_fails_when_the_actor_is_stopped() -> None:
+    clock = FakeClock()
+    async with open_supervisor(clock=clock, stop_timeout=0.01) as sup:
+        ref = sup.spawn(Lingering, name="linger")
+        asking = asyncio.create_task(ref.ask(1, timeout=60))
+        await clock.wait_for_timers(2)  # the ask's deadline and the linger
+    await settle()
+    assert asking.done()
+    with pytest.raises(ActorStopped):
+        await asking
