@@ -260,6 +260,9 @@ async def open_supervisor(
     """
     host = asyncio.current_task()
     escalated: list[tuple[ActorCell, BaseException]] = []
+    # Only the body is cancelled: an escalation while the block drains must not cancel the
+    # drain itself (it surfaced as a bare CancelledError instead of SupervisorEscalated).
+    body_running = True
     # asyncio's TaskGroup, not anyio's: children never raise into it (a cell's run loop hands
     # every failure to its strategy), so the group is only the owner that outlives them, and
     # escalation needs asyncio's cancel/uncancel on the host task.
@@ -273,9 +276,10 @@ async def open_supervisor(
         )
 
         def on_escalation(cell: ActorCell, exc: BaseException) -> None:
-            if not escalated and host is not None:
+            if not escalated:
                 escalated.append((cell, exc))
-                host.cancel()
+                if body_running and host is not None:
+                    host.cancel()
 
         root._on_root_escalation = on_escalation
         try:
@@ -284,6 +288,7 @@ async def open_supervisor(
             if not escalated or host is None or host.uncancel() > 0:
                 raise
         finally:
+            body_running = False
             await root.aclose(timeout=stop_timeout)
     if escalated:
         cell, exc = escalated[0]

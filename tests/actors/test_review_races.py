@@ -8,7 +8,10 @@ from collections.abc import Sequence
 import pytest
 
 from mediator.actors import (
+    Actor,
     BatchActor,
+    Restart,
+    SupervisorEscalated,
     open_supervisor,
 )
 from mediator.errors import ActorStopped
@@ -78,3 +81,28 @@ async def test_an_ask_taken_into_a_lingering_batch_fails_when_the_actor_is_stopp
     assert asking.done()
     with pytest.raises(ActorStopped):
         await asking
+
+
+class Boom(Actor[str]):
+    async def receive(self, message: str) -> object:
+        raise RuntimeError(message)
+
+
+async def test_escalation_while_the_root_drains_raises_supervisor_escalated() -> None:
+    # Boom is referenced here so that this test keeps its actor class.
+    gate = asyncio.Event()
+    blocked: list[object] = []
+
+    async def run() -> None:
+        async with open_supervisor() as sup:
+            ref = sup.spawn(Boom, name="boom", strategy=Restart(max_restarts=0))
+            blocker = sup.spawn(lambda: Recorder(blocked, gate), name="blocker")
+            await blocker.tell("wait")
+            await settle()
+            await ref.tell("late")  # fails only once the block is being left
+            gate.set()
+
+    with pytest.raises(SupervisorEscalated) as info:
+        await run()
+    assert info.value.child == "boom"
+    assert blocked == ["wait"]
