@@ -83,6 +83,7 @@ class Supervisor:
         self._closing = False
         self._finished = {"processed": 0, "failures": 0, "restarts": 0}
         self._escalations = 0
+        self._respawn: asyncio.Task[None] | None = None  # a pending restart of all children
         self._on_root_escalation: Callable[[ActorCell, BaseException], None] | None = None
 
     def spawn(
@@ -146,6 +147,8 @@ class Supervisor:
         fail with `ActorStopped`. When this returns, no task of this supervisor is running.
         """
         self._closing = True
+        if self._respawn is not None:
+            self._respawn.cancel()  # a restart still backing off must not outlive the close
         for child in list(self._children):
             await child.aclose(timeout=timeout)
         await stop_cells(list(self._cells), timeout=timeout, owner=self.name)
@@ -203,6 +206,8 @@ class Supervisor:
 
     def _cancel_all(self) -> None:
         self._closing = True
+        if self._respawn is not None:
+            self._respawn.cancel()  # its spawn_cell would raise ActorStopped into the group
         for sub in self._children:
             sub._cancel_all()
         for cell in list(self._cells):
@@ -223,7 +228,7 @@ class Supervisor:
             for factory, name, size, strategy in specs:
                 self.spawn_cell(factory, name=name, mailbox_size=size, strategy=strategy)
 
-        self._group.create_task(respawn(), name=f"restart {self.name}")
+        self._respawn = self._group.create_task(respawn(), name=f"restart {self.name}")
 
 
 async def stop_cells(cells: list[ActorCell], *, timeout: float, owner: str) -> None:

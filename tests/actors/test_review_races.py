@@ -11,6 +11,7 @@ from mediator.actors import (
     Actor,
     BatchActor,
     Restart,
+    RestartWithBackoff,
     SupervisorEscalated,
     open_supervisor,
 )
@@ -106,3 +107,19 @@ async def test_escalation_while_the_root_drains_raises_supervisor_escalated() ->
         await run()
     assert info.value.child == "boom"
     assert blocked == ["wait"]
+
+
+async def test_a_child_supervisor_restart_pending_at_close_does_not_outlive_the_root() -> None:
+    clock = FakeClock()
+
+    async def scenario() -> None:
+        async with open_supervisor(clock=clock) as sup:
+            child = sup.spawn_supervisor(
+                name="child", strategy=RestartWithBackoff(min_backoff=5, jitter=0)
+            )
+            ref = child.spawn(Boom, name="boom", strategy=Restart(max_restarts=0))
+            await ref.tell("fail")
+            await ref.wait_stopped()
+            await settle()
+
+    await asyncio.wait_for(scenario(), timeout=5)  # a guard: a leftover task hangs the exit
