@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -34,6 +34,8 @@ from mediator.journal.records import (
 from mediator.policies.classify import Verdict
 
 __all__ = ["Dispatcher", "DispatcherStatistics", "Recipient", "open_dispatcher"]
+
+_T = TypeVar("_T")
 
 
 class Recipient(Protocol):
@@ -93,6 +95,7 @@ class Dispatcher:
         self._steady = asyncio.Event()
         self._steady.set()
         self._releasing = 0
+        self._closed = False  # a late write's entries are then left to the next open's recovery
         self._pending = self._delivered = self._retried = self._dead = self._parked = 0
 
     async def accept(self, envelope: Envelope) -> Appended:
@@ -102,35 +105,67 @@ class Dispatcher:
         dispatcher runs: an entry appended to the journal directly is delivered only at the
         next open, by recovery.
         """
-        appended = await self._journal.append(envelope)
-        if not appended.duplicate:
-            now = self._clock.time()
-            entry = Entry(
-                envelope=envelope, state=EntryState.ACCEPTED, accepted_at=now, updated_at=now
-            )
-            await self.submit([entry])
-        return appended
+        return (await self._journaled(self._journal.append(envelope), lambda a: [a]))[0]
 
     async def accept_many(
         self, envelopes: Sequence[Envelope], *, watermark: Watermark | None = None
     ) -> list[Appended]:
         """Journal a batch in one transaction (advancing a poller's `watermark` with it) and
         queue what was new for delivery; duplicates are reported, not queued."""
-        appended = await self._journal.append_many(envelopes, watermark=watermark)
+        write = self._journal.append_many(envelopes, watermark=watermark)
+        return await self._journaled(write, lambda a: a)
+
+    async def submit(self, entries: Iterable[Entry]) -> None:
+        """Queue journaled entries for delivery, waiting while `capacity` entries are pending.
+
+        If the caller is cancelled while it waits, the entries are queued anyway (over capacity):
+        they are journaled, and left out they would wait for the next open while later entries
+        of their keys overtook them.
+        """
+        remaining = iter(entries)
+        for entry in remaining:
+            try:
+                while self._pending >= self._capacity:
+                    self._room.clear()
+                    await self._room.wait()
+            except asyncio.CancelledError:
+                for late in (entry, *remaining):
+                    self._enqueue(late, front=False)
+                raise
+            self._enqueue(entry, front=False)
+
+    async def _journaled(
+        self, write: Awaitable[_T], appended: Callable[[_T], list[Appended]]
+    ) -> list[Appended]:
+        # A cancelled caller must not strand what its write journals (see `submit`): the write
+        # runs on, shielded, and its new entries are queued when it lands.
+        writing = asyncio.ensure_future(write)
+        try:
+            result = appended(await asyncio.shield(writing))
+        except asyncio.CancelledError:
+            writing.add_done_callback(
+                lambda done: (
+                    None
+                    if done.cancelled() or done.exception() is not None
+                    else self._queue_now(appended(done.result()))
+                )
+            )
+            raise
+        await self.submit(self._new_entries(result))
+        return result
+
+    def _new_entries(self, appended: list[Appended]) -> list[Entry]:
         now = self._clock.time()
-        await self.submit(
+        return [
             Entry(envelope=a.envelope, state=EntryState.ACCEPTED, accepted_at=now, updated_at=now)
             for a in appended
             if not a.duplicate
-        )
-        return appended
+        ]
 
-    async def submit(self, entries: Iterable[Entry]) -> None:
-        """Queue journaled entries for delivery, waiting while `capacity` entries are pending."""
-        for entry in entries:
-            while self._pending >= self._capacity:
-                self._room.clear()
-                await self._room.wait()
+    def _queue_now(self, appended: list[Appended]) -> None:
+        if self._closed:
+            return
+        for entry in self._new_entries(appended):
             self._enqueue(entry, front=False)
 
     async def replay(
@@ -310,4 +345,5 @@ async def open_dispatcher(
         try:
             yield dispatcher
         finally:
+            dispatcher._closed = True
             dispatcher.cancel_deliveries()

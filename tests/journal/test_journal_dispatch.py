@@ -223,3 +223,31 @@ async def test_an_entry_arriving_during_a_release_is_not_parked_for_good(
         await dispatcher.wait_idle()
     assert script.handled == [("evt_2", 1), ("evt_3", 1)]
     assert await journal.held_keys() == set()
+
+
+@pytest.mark.parametrize("journaled_first", [False, True])
+async def test_an_accept_cancelled_after_journaling_still_delivers_in_order(
+    journal: SqliteJournal, clock: FakeClock, journaled_first: bool
+) -> None:
+    script = Script()
+    script.failures["evt_0"] = [ConnectorUnavailable("tryton", "503")]
+    async with running(journal, clock, script, capacity=1) as dispatcher:
+        await dispatcher.accept(envelope("evt_0", key="project:P-0"))  # fills the capacity
+        first = envelope("evt_1")
+        accepting = asyncio.create_task(dispatcher.accept(first))
+        if journaled_first:  # cancelled while it waits for room, not while it is journaled
+            while await journal.get(first.id) is None:
+                pass
+        else:
+            await asyncio.sleep(0)  # let it start its append
+        accepting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await accepting
+        while await journal.get(first.id) is None:  # the append itself was not cancelled
+            pass
+        await dispatcher.wait_settled()
+        await clock.advance(0.25)
+        await dispatcher.accept(envelope("evt_2"))  # the same entity, later
+        await dispatcher.wait_idle()
+    project_1 = [h for h in script.handled if h[0] != "evt_0"]
+    assert project_1 == [("evt_1", 1), ("evt_2", 1)]
