@@ -72,6 +72,7 @@ class EntityRegistry(Generic[M]):
         self._passivated = 0
         self._evicted = 0
         self._sweeps = 0  # passivation sweeps done: the registry's coarse clock
+        self._closed = False  # set when its block is left: no entity may start after that
 
     def ref_for(self, key: str) -> EntityRef[M]:
         """Return a ref to the entity actor for `key`; it is spawned on the first message."""
@@ -140,6 +141,8 @@ class EntityRegistry(Generic[M]):
         return self._spawn(key)
 
     def _spawn(self, key: str) -> ActorCell:
+        if self._closed:
+            raise ActorStopped(f"{self._name}:{key}")
         live = self._live
         if self._max_live is not None and len(live) >= self._max_live:
             self._retire(next(iter(live)))
@@ -229,9 +232,10 @@ async def open_entity_registry(
 
     Idle entities are passivated by a sweep every quarter of `idle_timeout` (on the
     supervisor's clock). Leaving the block stops every entity: mailboxes drain within
-    `stop_timeout` seconds, then what is left is cancelled. Entities restart after a failure by
-    default (`Restart()`), keeping
-    their mailbox, so one bad message does not drop the ones queued behind it.
+    `stop_timeout` seconds, then what is left is cancelled, and later messages raise
+    `ActorStopped` instead of spawning an entity that would outlive the block. Entities
+    restart after a failure by default (`Restart()`), keeping their mailbox, so one bad message
+    does not drop the ones queued behind it.
     """
     registry: EntityRegistry[M] = EntityRegistry(
         supervisor,
@@ -249,6 +253,7 @@ async def open_entity_registry(
         try:
             yield registry
         finally:
+            registry._closed = True
             if sweeper is not None:
                 sweeper.cancel()
             # Lifetimes nest: the registry's entities are done when its block is left.

@@ -13,6 +13,7 @@ from mediator.actors import (
     Restart,
     RestartWithBackoff,
     SupervisorEscalated,
+    open_entity_registry,
     open_supervisor,
 )
 from mediator.errors import ActorStopped
@@ -123,3 +124,17 @@ async def test_a_child_supervisor_restart_pending_at_close_does_not_outlive_the_
             await settle()
 
     await asyncio.wait_for(scenario(), timeout=5)  # a guard: a leftover task hangs the exit
+
+
+async def test_no_entity_is_spawned_after_the_registry_block_is_left() -> None:
+    handled: list[object] = []
+    async with open_supervisor() as sup:
+        async with open_entity_registry(
+            sup, lambda key: Recorder(handled), idle_timeout=None
+        ) as registry:
+            await registry.tell("a", 1)
+            await settle()
+        with pytest.raises(ActorStopped):
+            await registry.tell("a", 2)
+        assert sup.statistics().children == 0
+    assert handled == [1]
