@@ -20,6 +20,8 @@ import msgspec
 
 from mediator.actors.actor import Actor
 from mediator.actors.cell import ActorCell
+from mediator.actors.deadlines import AskDeadlines
+from mediator.actors.ref import _put_or_expire
 from mediator.actors.strategy import Restart, Strategy
 from mediator.actors.supervisor import Supervisor, stop_cells
 from mediator.actors.tracing import current_span_context
@@ -203,17 +205,34 @@ class EntityRef(Generic[M]):
         cell.mailbox.put_nowait((message, None, parent))
 
     async def ask(self, message: M, *, timeout: float = 30.0) -> object:
-        """Deliver `message` and return the reply; see `ActorRef.ask` for the errors."""
-        from mediator.actors.ref import ActorRef
+        """Deliver `message` and return the reply; see `ActorRef.ask` for the errors.
 
-        while True:
-            cell = self._registry._cell_for(self._key)
-            try:
-                return await ActorRef[M](cell).ask(message, timeout=timeout)
-            except ActorStopped:
-                if not cell.retired or cell.processed or cell.failures:
-                    raise
-                # Retired before it took the message: ask its successor.
+        If the entity retires while the ask waits for room, its successor takes the message;
+        once admitted, the message is never sent twice.
+        """
+        registry = self._registry
+        cell = registry._cell_for(self._key)
+        reply: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        deadlines = cell.deadlines
+        if deadlines is None:
+            deadlines = cell.deadlines = AskDeadlines(cell.clock, cell.name)
+        deadlines.watch(reply, timeout)
+        try:
+            item = (message, reply, current_span_context() if cell.tracing.enabled else None)
+            while not cell.mailbox.offer(item):
+                try:
+                    await _put_or_expire(cell.mailbox.put(item), reply)
+                    break
+                except ActorStopped:
+                    # Refused, not taken: a retired entity's successor takes it. (Retrying
+                    # on the reply's ActorStopped instead lost a message refused by an
+                    # entity that had already handled others.)
+                    if not cell.retired:
+                        raise
+                    cell = registry._cell_for(self._key)
+            return await reply
+        finally:
+            deadlines.settle(timeout)
 
 
 @asynccontextmanager

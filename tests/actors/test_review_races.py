@@ -138,3 +138,37 @@ async def test_no_entity_is_spawned_after_the_registry_block_is_left() -> None:
             await registry.tell("a", 2)
         assert sup.statistics().children == 0
     assert handled == [1]
+
+
+class Gated(Actor[str]):
+    def __init__(self, handled: list[str], gate: asyncio.Event) -> None:
+        self.handled = handled
+        self.gate = gate
+
+    async def receive(self, message: str) -> object:
+        if message == "block":
+            await self.gate.wait()
+        self.handled.append(message)
+        return message
+
+
+async def test_an_ask_waiting_for_room_in_an_evicted_entity_goes_to_its_successor() -> None:
+    gate = asyncio.Event()
+    handled: list[str] = []
+    async with (
+        open_supervisor() as sup,
+        open_entity_registry(
+            sup, lambda key: Gated(handled, gate), idle_timeout=None, max_live=1, mailbox_size=1
+        ) as registry,
+    ):
+        a = registry.ref_for("a")
+        assert await a.ask("first") == "first"
+        await a.tell("block")
+        await settle()
+        await a.tell("queued")
+        asking = asyncio.create_task(a.ask("asked"))
+        await settle()
+        await registry.tell("b", "evicts a")
+        gate.set()
+        assert await asking == "asked"
+    assert handled.index("asked") > handled.index("queued")
