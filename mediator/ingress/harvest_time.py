@@ -97,12 +97,16 @@ class HarvestTimePoller:
 
     async def _reject(self, journal: Journal, raw: msgspec.Struct, exc: DecodeError) -> None:
         source_id = str(getattr(raw, "id", "?"))
+        # Keyed by the record's version, not by its place in this poll's page: the record at
+        # the watermark is read again by the next poll, maybe at another index.
+        stamp = getattr(raw, "updated_at", None)
+        version = stamp.isoformat() if isinstance(stamp, datetime.datetime) else "unstamped"
         envelope = Envelope(
             id=new_id(),
             key=f"time_entry:{source_id}",
             kind=INVALID_TIME,
             source=_SOURCE,
-            idempotency_key=f"harvest:time_entry:{source_id}:invalid:{exc.path}",
+            idempotency_key=f"harvest:time_entry:{source_id}:{version}:invalid",
             occurred_at=datetime.datetime.now(datetime.UTC),
             payload=msgspec.Raw(_raw.encode(raw)),
         )

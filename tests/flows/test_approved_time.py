@@ -168,3 +168,20 @@ async def test_a_record_that_does_not_decode_is_dead_lettered_with_its_path(
     assert ".hours" in dead.reason
     assert dead.envelope.key == f"time_entry:{entry['id']}"
     assert pipeline.dispatcher.statistics().delivered > 0  # the others went through
+
+
+async def test_a_record_that_does_not_decode_is_dead_lettered_once_across_polls(
+    pipeline: Pipeline,
+) -> None:
+    await record_onboarding(pipeline.journal, pipeline.firm, pipeline.boxes)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+    stamp = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    invalid = pipeline.harvest_entry(1)
+    invalid["hours"] = -2.0
+    invalid["updated_at"] = stamp  # the watermark: read again by the next poll (inclusive)
+    await pipeline.poll()
+    touched = pipeline.harvest_entry(0)  # now read with it, and listed before it
+    touched["updated_at"] = stamp
+    await pipeline.poll()
+    dead = await pipeline.journal.list_dead(DeadLetterFilter(kind=INVALID_TIME), limit=10)
+    assert [d.envelope.key for d in dead] == [f"time_entry:{invalid['id']}"]
