@@ -290,15 +290,19 @@ class ActorCell:
         if dropped:
             # Durable work is journaled and re-dispatched; this only says what was in memory.
             log.warning("actor %s stopped with %d unhandled messages", self.name, dropped)
-        await self._stop_instance()
-        self.is_stopped = True
-        if self._stopped is not None:
-            self._stopped.set()
-        if self.escalation is not None:
-            self.parent._child_escalated(self, self.escalation)
-        self.parent._child_stopped(self)
-        if self.observer is not None:
-            self.observer(self)
+        try:
+            await self._stop_instance()
+        finally:
+            # Also when cancelled in on_stop (the stop deadline): the parent, the registry and
+            # wait_stopped() must still learn that the actor is gone.
+            self.is_stopped = True
+            if self._stopped is not None:
+                self._stopped.set()
+            if self.escalation is not None:
+                self.parent._child_escalated(self, self.escalation)
+            self.parent._child_stopped(self)
+            if self.observer is not None:
+                self.observer(self)
 
 
 def _kind(message: object) -> str:

@@ -172,3 +172,24 @@ async def test_an_ask_waiting_for_room_in_an_evicted_entity_goes_to_its_successo
         gate.set()
         assert await asking == "asked"
     assert handled.index("asked") > handled.index("queued")
+
+
+class SlowToStop(Actor[str]):
+    def __init__(self, never: asyncio.Event) -> None:
+        self.never = never
+
+    async def receive(self, message: str) -> object:
+        return message
+
+    async def on_stop(self) -> None:
+        await self.never.wait()
+
+
+async def test_an_actor_cancelled_in_on_stop_at_the_deadline_is_still_reported_stopped() -> None:
+    async with open_supervisor(stop_timeout=0.01) as sup:
+        ref = sup.spawn(lambda: SlowToStop(asyncio.Event()), name="slow")
+        assert await ref.ask("hi") == "hi"
+    assert ref.statistics().stopped
+    await asyncio.wait_for(ref.wait_stopped(), timeout=1)  # a guard, not a wait for state
+    assert sup.statistics().children == 0
+    assert sup.statistics().processed == 1
