@@ -196,16 +196,21 @@ class ActorCell:
                 if reply is not None and not reply.done():
                     reply.set_exception(ActorStopped(self.name))
             raise
+        failed: list[tuple[object, Exception]] = []
         for (message, reply, _), result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
                 if reply is not None and not reply.done():
                     reply.set_exception(result)
                 if isinstance(result, Exception):
-                    await self._notify_failure(instance, message, result)
+                    failed.append((message, result))
             else:
                 self.processed += 1
                 if reply is not None and not reply.done():
                     reply.set_result(result)
+        # Hooks after every reply: a hook cancelled at the stop deadline must not strand the
+        # asks of later messages, which are out of the mailbox and so never failed by _finish.
+        for message, error in failed:
+            await self._notify_failure(instance, message, error)
         return True
 
     async def _notify_failure(self, instance: Actor[Any], message: object, exc: Exception) -> None:

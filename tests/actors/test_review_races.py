@@ -193,3 +193,22 @@ async def test_an_actor_cancelled_in_on_stop_at_the_deadline_is_still_reported_s
     await asyncio.wait_for(ref.wait_stopped(), timeout=1)  # a guard, not a wait for state
     assert sup.statistics().children == 0
     assert sup.statistics().processed == 1
+
+
+class StuckOnFailure(BatchActor[int]):
+    async def receive_batch(self, messages: Sequence[int]) -> Sequence[object]:
+        return [ValueError(f"bad {m}") if m < 0 else m for m in messages]
+
+    async def on_failure(self, message: object, exc: Exception) -> None:
+        await asyncio.Event().wait()  # a hook that never returns: cancelled at the stop deadline
+
+
+async def test_replies_in_a_batch_do_not_wait_for_on_failure_of_an_earlier_item() -> None:
+    clock = FakeClock()
+    async with open_supervisor(clock=clock, stop_timeout=0.01) as sup:
+        ref = sup.spawn(StuckOnFailure, name="stuck")
+        failing = asyncio.create_task(ref.ask(-1, timeout=60))
+        fine = asyncio.create_task(ref.ask(2, timeout=60))  # queued with -1: one batch
+        with pytest.raises(ValueError, match="bad -1"):
+            await failing
+        assert await asyncio.wait_for(fine, timeout=1) == 2  # a guard, the reply is due now
