@@ -110,10 +110,11 @@ class TimesheetPosting(Actor[Envelope]):
         if not isinstance(result, RecordRef):
             raise TypeError(f"the ERP actor answered {type(result).__name__}, not a RecordRef")
         # A crash between the create and these writes is harmless: the next delivery's create
-        # finds the line by its reference instead of making another.
+        # finds the line by its reference instead of making another. The xref goes first: once
+        # the flow state is saved, a redelivery returns early and would never write it.
+        await self.journal.record_xref("time_entry", entry.source_id, _ERP, str(result.id))
         posted = msgspec.structs.replace(facts, line=result.id)
         await self.journal.save_flow(FLOW, entry.source_id, _encode(posted), expected_version=0)
-        await self.journal.record_xref("time_entry", entry.source_id, _ERP, str(result.id))
         return result
 
     async def _erp_id(self, system: str, entity_type: str, system_id: str) -> int:

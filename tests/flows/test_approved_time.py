@@ -13,6 +13,7 @@ from mediator.actors import EntityRef, EntityRegistry, open_entity_registry, ope
 from mediator.clock import SystemClock
 from mediator.codecs import Envelope
 from mediator.demo.wiring import erp_setup, harvest_connector, record_onboarding, tryton_connector
+from mediator.errors import JournalError
 from mediator.flows import FLOW, TimesheetPosting
 from mediator.ingress import INVALID_TIME, HarvestTimePoller
 from mediator.journal import (
@@ -185,3 +186,28 @@ async def test_a_record_that_does_not_decode_is_dead_lettered_once_across_polls(
     await pipeline.poll()
     dead = await pipeline.journal.list_dead(DeadLetterFilter(kind=INVALID_TIME), limit=10)
     assert [d.envelope.key for d in dead] == [f"time_entry:{invalid['id']}"]
+
+
+async def test_a_line_whose_xref_write_failed_gets_its_xref_when_replayed(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await record_onboarding(pipeline.journal, pipeline.firm, pipeline.boxes)
+    record_xref = pipeline.journal.record_xref
+    failed: list[str] = []
+
+    async def fails_once(
+        entity_type: str, canonical_id: str, system: str, system_id: str
+    ) -> object:
+        if entity_type == "time_entry" and not failed:
+            failed.append(canonical_id)
+            raise JournalError("journal.sqlite", "disk I/O error")
+        return await record_xref(entity_type, canonical_id, system, system_id)
+
+    monkeypatch.setattr(pipeline.journal, "record_xref", fails_once)
+    await pipeline.poll()
+    [dead] = await pipeline.journal.list_dead(DeadLetterFilter(), limit=10)
+    assert dead.error_class == "JournalError"
+    await pipeline.dispatcher.replay(DeadLetterFilter(ids=(dead.id,)), dry_run=False)
+    await pipeline.dispatcher.wait_idle()
+    assert await pipeline.journal.list_dead(DeadLetterFilter(), limit=10) == []
+    assert await pipeline.journal.xref_to("time_entry", failed[0], "tryton") is not None
