@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
@@ -12,7 +11,6 @@ import msgspec
 from mediator.actors.cell import ActorCell
 from mediator.actors.deadlines import AskDeadlines
 from mediator.actors.tracing import current_span_context
-from mediator.errors import ActorStopped
 
 __all__ = ["ActorRef", "ActorStatistics"]
 
@@ -125,6 +123,9 @@ async def _put_or_expire(put: Coroutine[Any, Any, None], reply: asyncio.Future[o
         put_task.result()
         return
     put_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, ActorStopped):
-        await put_task
+    # Not `suppress(CancelledError)` around `await put_task`: that also swallowed a cancel of
+    # the asker itself landing in this wait. asyncio.wait lets that one through.
+    await asyncio.wait((put_task,))
+    if not put_task.cancelled():
+        put_task.exception()  # admitted or refused meanwhile: the ask's outcome is its timeout
     reply.result()  # raises the AskTimeout

@@ -212,3 +212,36 @@ async def test_replies_in_a_batch_do_not_wait_for_on_failure_of_an_earlier_item(
         with pytest.raises(ValueError, match="bad -1"):
             await failing
         assert await asyncio.wait_for(fine, timeout=1) == 2  # a guard, the reply is due now
+
+
+async def _ask_cancelled_after(turns: int) -> tuple[bool, BaseException | object]:
+    """Cancel an ask waiting for room `turns` loop turns into advancing past its deadline."""
+    clock = FakeClock()
+    gate = asyncio.Event()
+    async with open_supervisor(clock=clock) as sup:
+        ref = sup.spawn(lambda: Recorder([], gate), name="full", mailbox_size=1)
+        await ref.tell(1)
+        await settle()
+        await ref.tell(2)
+        asking = asyncio.create_task(ref.ask(3, timeout=1))
+        await clock.wait_for_timers()
+
+        async def cancel_later() -> bool:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            return asking.cancel()
+
+        canceller = asyncio.create_task(cancel_later())
+        await clock.advance(1)
+        (outcome,) = await asyncio.gather(asking, return_exceptions=True)
+        gate.set()
+        return await canceller, outcome
+
+
+async def test_an_ask_cancelled_as_its_wait_for_room_times_out_raises_cancelled_error() -> None:
+    # At each loop turn around the deadline: whenever the cancel lands before the ask has
+    # finished, the ask must end cancelled (a swallowed cancel came back as AskTimeout).
+    for turns in range(40):
+        cancelled, outcome = await _ask_cancelled_after(turns)
+        if cancelled:
+            assert isinstance(outcome, asyncio.CancelledError), (turns, outcome)
