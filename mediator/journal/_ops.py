@@ -106,13 +106,14 @@ def set_dead(
     reason: str,
     error_class: str,
     system: str | None,
+    error: str,
 ) -> None:
-    """Make an open entry a dead letter."""
+    """Make an open entry a dead letter; `error` replaces that of an earlier, retried attempt."""
     conn.execute(
         "UPDATE entries SET state = ?, updated_at = ?, due_at = NULL, reason = ?, "
-        "error = coalesce(error, ?), error_class = ?, system = ? "
+        "error = ?, error_class = ?, system = ? "
         f"WHERE id = ? AND state < {EntryState.DONE:d}",
-        (int(EntryState.DEAD), now, reason, reason, error_class, system,
+        (int(EntryState.DEAD), now, reason, error, error_class, system,
          bytes.fromhex(entry_id)),
     )  # fmt: skip
 

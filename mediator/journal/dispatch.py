@@ -298,6 +298,7 @@ class Dispatcher:
                     reason=decision.reason,
                     error_class=type(exc).__name__,
                     system=system if isinstance(system, str) else None,
+                    error=error,
                 )
                 self._held.add(entry.key)
                 self._dead += 1

@@ -60,9 +60,16 @@ class Journal(Protocol):
         ...
 
     async def mark_dead(
-        self, entry_id: str, *, reason: str, error_class: str, system: str | None = None
+        self,
+        entry_id: str,
+        *,
+        reason: str,
+        error_class: str,
+        system: str | None = None,
+        error: str | None = None,
     ) -> None:
-        """Make the entry a dead letter with a readable `reason`."""
+        """Make the entry a dead letter with a readable `reason`; `error` is the failure's own
+        text (the reason when None)."""
         ...
 
     async def park(self, ids: Sequence[str]) -> None:

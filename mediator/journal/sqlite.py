@@ -161,9 +161,16 @@ class SqliteJournal:
         )
 
     async def mark_dead(
-        self, entry_id: str, *, reason: str, error_class: str, system: str | None = None
+        self,
+        entry_id: str,
+        *,
+        reason: str,
+        error_class: str,
+        system: str | None = None,
+        error: str | None = None,
     ) -> None:
-        """Make the entry a dead letter with a readable `reason`."""
+        """Make the entry a dead letter with a readable `reason`; `error` is the failure's own
+        text (the reason when None)."""
         await self._writer.op(
             partial(
                 _ops.set_dead,
@@ -171,6 +178,7 @@ class SqliteJournal:
                 reason=reason,
                 error_class=error_class,
                 system=system,
+                error=error or reason,
             )
         )
 

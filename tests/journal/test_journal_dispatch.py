@@ -251,3 +251,24 @@ async def test_an_accept_cancelled_after_journaling_still_delivers_in_order(
         await dispatcher.wait_idle()
     project_1 = [h for h in script.handled if h[0] != "evt_0"]
     assert project_1 == [("evt_1", 1), ("evt_2", 1)]
+
+
+async def test_a_dead_letter_says_what_failed_last_not_what_was_retried(
+    journal: SqliteJournal, clock: FakeClock
+) -> None:
+    script = Script()
+    script.failures["evt_1"] = [
+        ConnectorUnavailable("tryton", "503"),
+        RemoteRejected("stripe", 400, "invalid_request_error"),
+    ]
+    async with running(journal, clock, script) as dispatcher:
+        entry_id = (await dispatcher.accept(envelope("evt_1"))).envelope.id
+        await dispatcher.wait_settled()
+        await clock.advance(0.25)
+        await dispatcher.wait_idle()
+    dead = await journal.get(entry_id)
+    assert dead is not None
+    assert (dead.state, dead.error_class) == (EntryState.DEAD, "RemoteRejected")
+    assert dead.error is not None
+    assert "503" not in dead.error
+    assert "400" in dead.error
