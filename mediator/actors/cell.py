@@ -272,6 +272,10 @@ class ActorCell:
                     await self.clock.sleep(decision.delay)
                 finally:
                     self.backing_off = False
+            else:
+                # Yield even "at once": an on_start that fails without awaiting restarted in
+                # a loop that never gave the event loop a turn (the whole process froze).
+                await asyncio.sleep(0)
         return decision
 
     async def _stop_instance(self) -> None:

@@ -245,3 +245,32 @@ async def test_an_ask_cancelled_as_its_wait_for_room_times_out_raises_cancelled_
         cancelled, outcome = await _ask_cancelled_after(turns)
         if cancelled:
             assert isinstance(outcome, asyncio.CancelledError), (turns, outcome)
+
+
+async def test_restarting_an_actor_whose_on_start_keeps_failing_lets_the_loop_run() -> None:
+    turns = 0
+    seen: list[int] = []  # the loop turn at each attempt to start
+
+    class NeverReady(Actor[str]):
+        async def on_start(self) -> None:
+            seen.append(turns)
+            if len(seen) < 20:
+                raise ConnectionError("not yet")
+
+        async def receive(self, message: str) -> object:
+            return message
+
+    async def tick() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async with open_supervisor() as sup:
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        ref = sup.spawn(NeverReady, name="never-ready", strategy=Restart())
+        assert await ref.ask("up") == "up"
+        ticker.cancel()
+    assert len(seen) == 20
+    assert seen[-1] > seen[0]  # other tasks ran between the attempts
