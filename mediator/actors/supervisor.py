@@ -128,7 +128,12 @@ class Supervisor:
         return cell
 
     def spawn_supervisor(self, *, name: str, strategy: Strategy | None = None) -> Supervisor:
-        """Create a child supervisor; `strategy` is what this one does when the child escalates."""
+        """Create a child supervisor; `strategy` is what this one does when the child escalates.
+
+        Raises `ActorStopped` when this supervisor is closing (its close would miss the child).
+        """
+        if self._closing:
+            raise ActorStopped(self.name)
         child = Supervisor(
             name=name,
             group=self._group,

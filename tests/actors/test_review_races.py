@@ -274,3 +274,30 @@ async def test_restarting_an_actor_whose_on_start_keeps_failing_lets_the_loop_ru
         ticker.cancel()
     assert len(seen) == 20
     assert seen[-1] > seen[0]  # other tasks ran between the attempts
+
+
+async def test_a_child_supervisor_made_while_the_root_closes_spawns_nothing() -> None:
+    outcome: list[str] = []
+
+    async def scenario() -> None:
+        async with open_supervisor() as sup:
+
+            class Spawner(Actor[str]):
+                async def receive(self, message: str) -> object:
+                    try:
+                        team = sup.spawn_supervisor(name="late")
+                        team.spawn(lambda: Recorder([]), name="late-member")
+                    except ActorStopped:
+                        outcome.append("refused")
+                    return message
+
+            gate = asyncio.Event()
+            blocker = sup.spawn(lambda: Recorder([], gate), name="blocker")
+            spawner = sup.spawn(Spawner, name="spawner")
+            await blocker.tell("hold")
+            await settle()
+            await spawner.tell("spawn while draining")
+            gate.set()
+
+    await asyncio.wait_for(scenario(), timeout=5)  # a guard: an unowned actor hangs the exit
+    assert outcome == ["refused"]
