@@ -73,7 +73,12 @@ def insert_envelopes(
                 (bytes.fromhex(env.id),),
             ).fetchone()
             there = envelope_of(row) if row is not None else env
-        own = first[env.idempotency_key] == index and there.id == env.id
+        # Ours only if that row is this envelope: an id taken by another key stored nothing.
+        own = (
+            first[env.idempotency_key] == index
+            and there.id == env.id
+            and there.idempotency_key == env.idempotency_key
+        )
         results.append(Appended(envelope=there, duplicate=not own))
     return results
 

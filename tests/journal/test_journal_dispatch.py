@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from mediator.actors import Actor, open_entity_registry, open_supervisor
@@ -272,3 +273,19 @@ async def test_a_dead_letter_says_what_failed_last_not_what_was_retried(
     assert dead.error is not None
     assert "503" not in dead.error
     assert "400" in dead.error
+
+
+async def test_an_envelope_reusing_a_journaled_id_does_not_deliver_that_entry_again(
+    journal: SqliteJournal, clock: FakeClock
+) -> None:
+    script = Script()
+    async with running(journal, clock, script) as dispatcher:
+        first = envelope("evt_1")
+        await dispatcher.accept(first)
+        await dispatcher.wait_idle()
+        reused = msgspec.structs.replace(envelope("evt_2"), id=first.id)
+        appended = await dispatcher.accept(reused)
+        await dispatcher.wait_idle()
+    assert appended.duplicate  # nothing of it was journaled: its id is taken
+    assert appended.envelope.idempotency_key == "evt_1"
+    assert script.handled == [("evt_1", 1)]
