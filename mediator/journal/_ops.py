@@ -49,20 +49,18 @@ def insert_envelopes(
     for index, env in enumerate(envelopes):
         if first.setdefault(env.idempotency_key, index) == index:
             rows.append(accepted_row(env, now))
-    inserted = insert_accepted(conn, rows)
-    if inserted == len(envelopes):  # the common case: all new, nothing to look up
+    conn.execute("SAVEPOINT appends")
+    if insert_accepted(conn, rows) == len(envelopes):  # the common case: all new, no look-up
+        conn.execute("RELEASE appends")
         return [Appended(envelope=env, duplicate=False) for env in envelopes]
-    stored: dict[str, Envelope] = {}
-    keys = list(first)
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
-        cur = conn.execute(
-            "SELECT id, idem, key, kind, source, occurred_at, schema_version, traceparent, "
-            f"attempt, payload FROM entries WHERE idem IN ({','.join('?' * len(chunk))}) "
-            "AND replay_of IS NULL",
-            chunk,
-        )
-        stored.update((row[1], envelope_of(row)) for row in cur)
+    # Some keys were journaled before. Undo and insert only the others: an envelope appended
+    # again (same id, same key: a caller retrying) must come back a duplicate, and after the
+    # insert it could not be told from one stored just now.
+    conn.execute("ROLLBACK TO appends")
+    conn.execute("RELEASE appends")
+    before = _stored_by_key(conn, list(first))
+    insert_accepted(conn, [row for row in rows if row[1] not in before])
+    stored = {**_stored_by_key(conn, [k for k in first if k not in before]), **before}
     results = []
     for index, env in enumerate(envelopes):
         there = stored.get(env.idempotency_key)
@@ -75,12 +73,27 @@ def insert_envelopes(
             there = envelope_of(row) if row is not None else env
         # Ours only if that row is this envelope: an id taken by another key stored nothing.
         own = (
-            first[env.idempotency_key] == index
+            env.idempotency_key not in before
+            and first[env.idempotency_key] == index
             and there.id == env.id
             and there.idempotency_key == env.idempotency_key
         )
         results.append(Appended(envelope=there, duplicate=not own))
     return results
+
+
+def _stored_by_key(conn: sqlite3.Connection, keys: list[str]) -> dict[str, Envelope]:
+    stored: dict[str, Envelope] = {}
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        cur = conn.execute(
+            "SELECT id, idem, key, kind, source, occurred_at, schema_version, traceparent, "
+            f"attempt, payload FROM entries WHERE idem IN ({','.join('?' * len(chunk))}) "
+            "AND replay_of IS NULL",
+            chunk,
+        )
+        stored.update((row[1], envelope_of(row)) for row in cur)
+    return stored
 
 
 def set_state(conn: sqlite3.Connection, now: float, ids: Sequence[str], state: EntryState) -> None:

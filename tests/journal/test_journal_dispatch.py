@@ -289,3 +289,18 @@ async def test_an_envelope_reusing_a_journaled_id_does_not_deliver_that_entry_ag
     assert appended.duplicate  # nothing of it was journaled: its id is taken
     assert appended.envelope.idempotency_key == "evt_1"
     assert script.handled == [("evt_1", 1)]
+
+
+async def test_accepting_the_same_envelope_again_delivers_it_once(
+    journal: SqliteJournal, clock: FakeClock
+) -> None:
+    script = Script()
+    async with running(journal, clock, script) as dispatcher:
+        again = envelope("evt_1")
+        assert not (await dispatcher.accept(again)).duplicate
+        await dispatcher.wait_idle()
+        assert (await dispatcher.accept(again)).duplicate  # a caller retrying its accept
+        both = await dispatcher.accept_many([envelope("evt_2"), again])
+        await dispatcher.wait_idle()
+    assert [a.duplicate for a in both] == [False, True]
+    assert script.handled == [("evt_1", 1), ("evt_2", 1)]
