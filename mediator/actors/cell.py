@@ -15,7 +15,7 @@ from mediator.actors.mailbox import Mailbox
 from mediator.actors.strategy import Decision, Strategy
 from mediator.actors.tracing import Tracing
 from mediator.clock import Clock
-from mediator.errors import ActorStopped
+from mediator.errors import ActorStopped, MediatorError
 
 if TYPE_CHECKING:
     from mediator.actors.deadlines import AskDeadlines
@@ -260,6 +260,9 @@ class ActorCell:
             exc,
             decision.action,
             f" after {decision.delay:.3g} s" if decision.delay else "",
+            # A MediatorError is an expected kind of failure (a rejection, a system away): one
+            # line. Anything else is a bug, and its traceback is what the reader needs.
+            exc_info=None if isinstance(exc, MediatorError) else exc,
         )
         await self._stop_instance()
         if decision.action == "escalate":

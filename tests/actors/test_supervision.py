@@ -185,3 +185,25 @@ async def test_failure_in_on_start_with_stop_strategy_stops_only_that_actor() ->
         await broken.wait_stopped()
         assert await healthy.ask("fine") == "fine"
         assert sup.statistics().failures == 1
+
+
+async def test_a_bug_is_logged_with_its_traceback_an_expected_failure_in_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from mediator.errors import BusinessRejected
+
+    class Mixed(Actor[str]):
+        async def receive(self, message: str) -> object:
+            if message == "rejected":
+                raise BusinessRejected("invoice", "over the approval limit")
+            raise KeyError("bug")
+
+    async with open_supervisor() as sup:
+        ref = sup.spawn(Mixed, name="mixed", strategy=Restart())
+        await ref.tell("rejected")
+        await ref.tell("bug")
+        await settle()
+    rejected, bug = (r for r in caplog.records if "failed" in r.getMessage())
+    assert rejected.exc_info is None
+    assert bug.exc_info is not None
+    assert bug.exc_info[0] is KeyError
