@@ -275,6 +275,7 @@ class Dispatcher:
         if entry.state is EntryState.RETRY and entry.due_at is not None:
             await self._sleep_until(entry.due_at)
         attempts = entry.attempts
+        began = self._clock.time()  # what a schedule's deadline counts from
         while True:
             await self._journal.mark_in_flight([entry.id])
             attempts += 1
@@ -282,7 +283,7 @@ class Dispatcher:
             try:
                 await self._route(entry.key).ask(envelope, timeout=self._timeout)
             except Exception as exc:  # noqa: BLE001 - not swallowed: recorded as retry or dead
-                decision = self._decide(exc, attempts)
+                decision = self._decide(exc, attempts, self._clock.time() - began)
                 error = f"{type(exc).__name__}: {exc}"
                 if decision.verdict is Verdict.RETRY:
                     self._retried += 1

@@ -54,11 +54,12 @@ class Entity(Actor[Envelope]):
 async def running(
     journal: SqliteJournal, clock: FakeClock, script: Script, **options: object
 ) -> AsyncIterator[Dispatcher]:
+    options.setdefault("decide", default_decider(schedule=SCHEDULE))
     async with (
         open_supervisor(clock=clock) as supervisor,
         open_entity_registry(supervisor, lambda key: Entity(script), idle_timeout=None) as reg,
         open_dispatcher(
-            journal, reg.ref_for, clock=clock, decide=default_decider(schedule=SCHEDULE),
+            journal, reg.ref_for, clock=clock,
             **options,  # type: ignore[arg-type]
         ) as dispatcher,
     ):  # fmt: skip
@@ -304,3 +305,28 @@ async def test_accepting_the_same_envelope_again_delivers_it_once(
         await dispatcher.wait_idle()
     assert [a.duplicate for a in both] == [False, True]
     assert script.handled == [("evt_1", 1), ("evt_2", 1)]
+
+
+async def test_a_retry_deadline_ends_retries_that_attempts_do_not_bound(
+    journal: SqliteJournal, clock: FakeClock
+) -> None:
+    script = Script()
+    script.failures["evt_1"] = [ConnectorUnavailable("tryton", "503") for _ in range(100)]
+    # Attempts unbounded and each backoff (at most 1 s) below the deadline: only the time
+    # since the first attempt can end it.
+    schedule = RetrySchedule(
+        initial=0.5, max_delay=2.0, max_attempts=None, deadline=5.0, random=lambda: 0.5
+    )
+    async with running(journal, clock, script, decide=default_decider(schedule=schedule)) as d:
+        entry_id = (await d.accept(envelope("evt_1"))).envelope.id
+        for _ in range(20):
+            await d.wait_settled()
+            if d.statistics().dead:
+                break
+            await clock.advance(1.0)
+        assert d.statistics().dead == 1  # else it would retry for ever
+    dead = await journal.get(entry_id)
+    assert dead is not None
+    assert dead.state is EntryState.DEAD
+    assert dead.reason is not None
+    assert dead.reason.startswith("deadline of 5 s would pass")
