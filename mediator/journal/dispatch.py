@@ -71,6 +71,7 @@ class Dispatcher:
         timeout: float,
         capacity: int,
         held: set[str],
+        poison_after: int = 10,
     ) -> None:
         self._journal = journal
         self._route = route
@@ -80,6 +81,7 @@ class Dispatcher:
         self._parks = parks
         self._timeout = timeout
         self._capacity = capacity
+        self._poison_after = poison_after
         self._room = asyncio.Event()
         self._room.set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -272,6 +274,20 @@ class Dispatcher:
             await self._journal.park([entry.id])
             self._parked += 1
             return
+        if entry.state is EntryState.IN_FLIGHT and entry.attempts >= self._poison_after:
+            # Recovered in flight again and again: every delivery began and none ended, so the
+            # process stopped during each. Deliver it once more and it may stop it again.
+            await self._journal.mark_dead(
+                entry.id,
+                reason=(
+                    f"delivery began {entry.attempts} times and never ended (the process "
+                    "stopped during each): it may be what stops it; inspect before replaying"
+                ),
+                error_class="PoisonSuspected",
+            )
+            self._held.add(entry.key)
+            self._dead += 1
+            return
         if entry.state is EntryState.RETRY and entry.due_at is not None:
             await self._sleep_until(entry.due_at)
         attempts = entry.attempts
@@ -321,6 +337,7 @@ async def open_dispatcher(
     parks: Callable[[str], bool] = lambda kind: True,
     timeout: float = 30.0,
     capacity: int = 10_000,
+    poison_after: int = 10,
 ) -> AsyncIterator[Dispatcher]:
     """Run a dispatcher over `journal` for the block, starting with what the journal recovers.
 
@@ -330,6 +347,8 @@ async def open_dispatcher(
     `timeout` bounds each `ask`. On the way out, deliveries still running are cancelled; their
     entries stay in flight in the journal and are recovered at the next open. Opening waits
     until the recovered backlog fits in `capacity`, so that it is queued before anything new.
+    An entry recovered in flight after `poison_after` deliveries that never ended becomes a
+    dead letter instead of being delivered again (a message that crashes the process).
     """
     async with asyncio.TaskGroup() as group:
         dispatcher = Dispatcher(
@@ -342,6 +361,7 @@ async def open_dispatcher(
             timeout=timeout,
             capacity=capacity,
             held=await journal.held_keys(),
+            poison_after=poison_after,
         )
         await dispatcher.submit(await journal.recover())
         try:

@@ -330,3 +330,33 @@ async def test_a_retry_deadline_ends_retries_that_attempts_do_not_bound(
     assert dead.state is EntryState.DEAD
     assert dead.reason is not None
     assert dead.reason.startswith("deadline of 5 s would pass")
+
+
+async def test_an_entry_that_never_finishes_delivering_becomes_a_dead_letter(
+    journal: SqliteJournal, clock: FakeClock
+) -> None:
+    # As after crashes during delivery: the entry is journaled and was marked in flight again
+    # and again, and no delivery ever ended.
+    appended = await journal.append(envelope("evt_poison"))
+    for _ in range(3):
+        await journal.mark_in_flight([appended.envelope.id])
+    script = Script()
+    async with running(journal, clock, script, poison_after=3) as dispatcher:
+        await dispatcher.wait_idle()
+    assert script.handled == []
+    [dead] = await journal.list_dead(DeadLetterFilter(), limit=10)
+    assert dead.id == appended.envelope.id
+    assert dead.error_class == "PoisonSuspected"
+    assert dead.reason is not None
+    assert "delivery began 3 times and never ended" in dead.reason
+
+
+async def test_an_entry_recovered_in_flight_below_the_limit_is_delivered(
+    journal: SqliteJournal, clock: FakeClock
+) -> None:
+    appended = await journal.append(envelope("evt_once"))
+    await journal.mark_in_flight([appended.envelope.id])
+    script = Script()
+    async with running(journal, clock, script, poison_after=3) as dispatcher:
+        await dispatcher.wait_idle()
+    assert script.handled == [("evt_once", 2)]
