@@ -312,7 +312,8 @@ class Dispatcher:
                 system = getattr(exc, "system", None)
                 await self._journal.mark_dead(
                     entry.id,
-                    reason=decision.reason,
+                    # a classifier that calls an exception a success still leaves it unhandled
+                    reason=decision.reason if decision.verdict is Verdict.DEAD else error,
                     error_class=type(exc).__name__,
                     system=system if isinstance(system, str) else None,
                     error=error,
