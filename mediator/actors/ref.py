@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -11,6 +11,7 @@ import msgspec
 from mediator.actors.cell import ActorCell
 from mediator.actors.deadlines import AskDeadlines
 from mediator.actors.tracing import current_span_context
+from mediator.errors import ActorStopped
 
 __all__ = ["ActorRef", "ActorStatistics"]
 
@@ -71,19 +72,7 @@ class ActorRef(Generic[M]):
         handled later), `ActorStopped` if the actor stops first, or the exception `receive`
         raised for this message.
         """
-        cell = self._cell
-        reply: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        deadlines = cell.deadlines
-        if deadlines is None:
-            deadlines = cell.deadlines = AskDeadlines(cell.clock, cell.name)
-        deadlines.watch(reply, timeout)
-        try:
-            item = (message, reply, current_span_context() if cell.tracing.enabled else None)
-            if not cell.mailbox.offer(item):
-                await _put_or_expire(cell.mailbox.put(item), reply)
-            return await reply
-        finally:
-            deadlines.settle(timeout)
+        return await ask_cell(self._cell, message, timeout)
 
     def statistics(self) -> ActorStatistics:
         """Return a snapshot of the mailbox and of the work done so far."""
@@ -107,6 +96,38 @@ class ActorRef(Generic[M]):
 
     def __repr__(self) -> str:
         return f"<ActorRef {self._cell.name}>"
+
+
+async def ask_cell(
+    cell: ActorCell,
+    message: object,
+    timeout: float,
+    *,
+    successor: Callable[[], ActorCell] | None = None,
+) -> object:
+    """`ask` one cell; with `successor`, a retired cell's refusal goes to the cell it returns.
+
+    Only a refusal (the mailbox closed before admitting the message) moves on: once admitted,
+    the message is never sent twice.
+    """
+    reply: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    deadlines = cell.deadlines
+    if deadlines is None:
+        deadlines = cell.deadlines = AskDeadlines(cell.clock, cell.name)
+    deadlines.watch(reply, timeout)
+    try:
+        item = (message, reply, current_span_context() if cell.tracing.enabled else None)
+        while not cell.mailbox.offer(item):
+            try:
+                await _put_or_expire(cell.mailbox.put(item), reply)
+                break
+            except ActorStopped:
+                if successor is None or not cell.retired:
+                    raise
+                cell = successor()
+        return await reply
+    finally:
+        deadlines.settle(timeout)
 
 
 async def _put_or_expire(put: Coroutine[Any, Any, None], reply: asyncio.Future[object]) -> None:

@@ -20,8 +20,7 @@ import msgspec
 
 from mediator.actors.actor import Actor
 from mediator.actors.cell import ActorCell
-from mediator.actors.deadlines import AskDeadlines
-from mediator.actors.ref import _put_or_expire
+from mediator.actors.ref import ask_cell
 from mediator.actors.strategy import Restart, Strategy
 from mediator.actors.supervisor import Supervisor, stop_cells
 from mediator.actors.tracing import current_span_context
@@ -210,29 +209,10 @@ class EntityRef(Generic[M]):
         If the entity retires while the ask waits for room, its successor takes the message;
         once admitted, the message is never sent twice.
         """
-        registry = self._registry
-        cell = registry._cell_for(self._key)
-        reply: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        deadlines = cell.deadlines
-        if deadlines is None:
-            deadlines = cell.deadlines = AskDeadlines(cell.clock, cell.name)
-        deadlines.watch(reply, timeout)
-        try:
-            item = (message, reply, current_span_context() if cell.tracing.enabled else None)
-            while not cell.mailbox.offer(item):
-                try:
-                    await _put_or_expire(cell.mailbox.put(item), reply)
-                    break
-                except ActorStopped:
-                    # Refused, not taken: a retired entity's successor takes it. (Retrying
-                    # on the reply's ActorStopped instead lost a message refused by an
-                    # entity that had already handled others.)
-                    if not cell.retired:
-                        raise
-                    cell = registry._cell_for(self._key)
-            return await reply
-        finally:
-            deadlines.settle(timeout)
+        registry, key = self._registry, self._key
+        return await ask_cell(
+            registry._cell_for(key), message, timeout, successor=lambda: registry._cell_for(key)
+        )
 
 
 @asynccontextmanager
