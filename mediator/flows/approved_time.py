@@ -39,7 +39,7 @@ FLOW = "approved_time.erp"
 
 
 class MissingReference(BusinessRejected):
-    """The entry names something the ERP does not know (yet), or changed after posting.
+    """The entry names something the ERP does not know (yet).
 
     Becomes a dead letter whose reason says what is missing; replay it once the reference
     exists (for example after the project was onboarded).
@@ -85,7 +85,7 @@ class TimesheetPosting(Actor[Envelope]):
         if saved is not None:
             posted = _decode_posted(saved.state)
             if msgspec.structs.replace(posted, line=0) != facts:
-                raise MissingReference(
+                raise BusinessRejected(
                     "correction",
                     f"time entry {entry.source_id} changed after ERP line {posted.line} was "
                     "posted; corrections are not automated yet: adjust the line in the ERP, "
