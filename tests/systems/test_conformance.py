@@ -7,39 +7,19 @@ every one that exists.
 
 from __future__ import annotations
 
-import asyncio
-
 from mediator.errors import CircuitOpen, MediatorError
 from mediator.policies import BreakerState
 from mediator.sandbox.faults import FaultPlan, Outage
 from mediator.testing.conformance import ConnectorHarness, execute
-
-
-async def _run(harness: ConnectorHarness, coro: object) -> object:
-    """Run a connector call, advancing the fake clock through whatever it waits on.
-
-    Real I/O on loopback is given real time; virtual waits (Retry-After, backoff, breaker
-    open time) are skipped by advancing the clock to its next timer.
-    """
-    task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60.0
-    while not task.done():
-        if loop.time() > deadline:
-            task.cancel()
-            raise AssertionError("the connector call neither finished nor waited on the clock")
-        await asyncio.wait({task}, timeout=0.002)
-        if not task.done() and harness.clock.next_deadline() is not None:
-            await harness.clock.advance_to_next()
-    return task.result()
+from tests.systems.clocked import drive
 
 
 async def test_credentials_that_expire_are_refreshed_once(harness: ConnectorHarness) -> None:
-    (first,) = await _run(harness, execute(harness, [harness.write("auth-1")]))
+    (first,) = await drive(harness.clock, execute(harness, [harness.write("auth-1")]))
     assert not isinstance(first, BaseException), first
     before = harness.logins()
     await harness.expire_credentials()
-    (second,) = await _run(harness, execute(harness, [harness.write("auth-2")]))
+    (second,) = await drive(harness.clock, execute(harness, [harness.write("auth-2")]))
     assert not isinstance(second, BaseException), second
     assert harness.logins() == before + 1
     assert await harness.count_written("auth-2") == 1
@@ -47,7 +27,7 @@ async def test_credentials_that_expire_are_refreshed_once(harness: ConnectorHarn
 
 async def test_pagination_reads_to_the_last_page(harness: ConnectorHarness) -> None:
     ids = await harness.seed_readable(harness.page_size * 2 + 3)
-    read = await _run(harness, harness.read_all())
+    read = await drive(harness.clock, harness.read_all())
     assert isinstance(read, list | tuple)
     assert sorted(read) == sorted(ids)
 
@@ -55,7 +35,7 @@ async def test_pagination_reads_to_the_last_page(harness: ConnectorHarness) -> N
 async def test_limit_answer_with_retry_after_is_waited_out(harness: ConnectorHarness) -> None:
     harness.install_faults(FaultPlan(storm=1, retry_after=3.0))
     start = harness.clock.monotonic()
-    (result,) = await _run(harness, execute(harness, [harness.write("limited")]))
+    (result,) = await drive(harness.clock, execute(harness, [harness.write("limited")]))
     assert not isinstance(result, BaseException), result
     assert harness.clock.monotonic() - start >= 3.0
     assert await harness.count_written("limited") == 1
@@ -65,14 +45,14 @@ async def test_outage_opens_the_breaker_and_recovery_closes_it(harness: Connecto
     harness.install_faults(FaultPlan(outages=(Outage(start=0.0, end=36_000.0),)))
     refused = None
     for i in range(40):
-        (result,) = await _run(harness, execute(harness, [harness.write(f"outage-{i}")]))
+        (result,) = await drive(harness.clock, execute(harness, [harness.write(f"outage-{i}")]))
         assert isinstance(result, MediatorError), result
         if isinstance(result, CircuitOpen):
             refused = result
             break
     assert refused is not None, "the breaker never opened during the outage"
     await harness.clock.advance(36_600.0)
-    (after,) = await _run(harness, execute(harness, [harness.write("recovered")]))
+    (after,) = await drive(harness.clock, execute(harness, [harness.write("recovered")]))
     assert not isinstance(after, BaseException), after
     states = {b.state for b in harness.connector.statistics().policies.breakers}
     assert states == {BreakerState.CLOSED}
@@ -82,9 +62,9 @@ async def test_lost_response_after_commit_is_retried_into_one_record(
     harness: ConnectorHarness,
 ) -> None:
     harness.install_faults(FaultPlan(drop_next=1))
-    (result,) = await _run(harness, execute(harness, [harness.write("dropped")]))
+    (result,) = await drive(harness.clock, execute(harness, [harness.write("dropped")]))
     if isinstance(result, BaseException):  # the journal's retry: the same command again
-        (result,) = await _run(harness, execute(harness, [harness.write("dropped")]))
+        (result,) = await drive(harness.clock, execute(harness, [harness.write("dropped")]))
     assert not isinstance(result, BaseException), result
     assert await harness.count_written("dropped") == 1
 
@@ -93,7 +73,7 @@ async def test_bulk_write_reports_the_bad_item_and_commits_the_rest(
     harness: ConnectorHarness,
 ) -> None:
     commands = [harness.write(f"bulk-{i}", valid=i != 3) for i in range(6)]
-    results = await _run(harness, execute(harness, commands))
+    results = await drive(harness.clock, execute(harness, commands))
     assert isinstance(results, list | tuple)
     assert len(results) == 6
     assert isinstance(results[3], MediatorError)
