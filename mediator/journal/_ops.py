@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import msgspec
 
 from mediator.codecs.envelope import Envelope, new_id
+from mediator.journal._keys import KeyIndex
 from mediator.journal._rows import (
     CHUNK,
     INSERT_REPLAY,
-    accepted_row,
     dead_letter_query,
     envelope_of,
     insert_accepted,
@@ -40,70 +40,75 @@ _OPEN_DEAD = f"state IN ({EntryState.DEAD:d}, {EntryState.QUARANTINED:d}) AND st
 
 
 def insert_envelopes(
-    conn: sqlite3.Connection, now: float, envelopes: list[Envelope]
+    conn: sqlite3.Connection, now: float, envelopes: list[Envelope], keys: KeyIndex
 ) -> list[Appended]:
     """Insert new envelopes; a known idempotency key (in the file or earlier in the batch)
     yields the entry that was there first, marked duplicate."""
-    first: dict[str, int] = {}
-    rows = []
-    for index, env in enumerate(envelopes):
-        if first.setdefault(env.idempotency_key, index) == index:
-            rows.append(accepted_row(env, now))
-    conn.execute("SAVEPOINT appends")
-    if insert_accepted(conn, rows) == len(envelopes):  # the common case: all new, no look-up
-        conn.execute("RELEASE appends")
+    idems = [env.idempotency_key for env in envelopes]
+    # key → index of its first envelope (built backwards, so the first one is written last)
+    first = dict(zip(reversed(idems), range(len(idems) - 1, -1, -1), strict=True))
+    known = keys.find(conn, list(first))
+    fresh = envelopes
+    if known or len(first) < len(envelopes):
+        fresh = [
+            env
+            for index, env in enumerate(envelopes)
+            if first[env.idempotency_key] == index and env.idempotency_key not in known
+        ]
+    inserted = insert_accepted(conn, fresh, now)
+    keys.add(inserted)
+    if len(inserted) == len(envelopes):  # the common case: all new
         return [Appended(envelope=env, duplicate=False) for env in envelopes]
-    # Some keys were journaled before. Undo and insert only the others: an envelope appended
-    # again (same id, same key: a caller retrying) must come back a duplicate, and after the
-    # insert it could not be told from one stored just now.
-    conn.execute("ROLLBACK TO appends")
-    conn.execute("RELEASE appends")
-    before = _stored_by_key(conn, list(first))
-    insert_accepted(conn, [row for row in rows if row[1] not in before])
-    stored = {**_stored_by_key(conn, [k for k in first if k not in before]), **before}
+    # An envelope appended again (same id, same key: a caller retrying) comes back a duplicate,
+    # as does one whose id is already journaled under another key (it stored nothing).
+    mine = dict(inserted)
+    stored = _stored_by_seq(conn, {**known, **mine})
     results = []
     for index, env in enumerate(envelopes):
-        there = stored.get(env.idempotency_key)
-        if there is None:  # same id under another key: the id itself was already journaled
+        seq = known.get(env.idempotency_key, mine.get(env.idempotency_key))
+        if seq is not None:
+            there = stored[seq]
+        else:  # not inserted: its id is taken
             row = conn.execute(
                 "SELECT id, idem, key, kind, source, occurred_at, schema_version, traceparent, "
                 "attempt, payload FROM entries WHERE id = ?",
                 (bytes.fromhex(env.id),),
             ).fetchone()
             there = envelope_of(row) if row is not None else env
-        # Ours only if that row is this envelope: an id taken by another key stored nothing.
         own = (
-            env.idempotency_key not in before
+            env.idempotency_key in mine
             and first[env.idempotency_key] == index
             and there.id == env.id
-            and there.idempotency_key == env.idempotency_key
         )
         results.append(Appended(envelope=there, duplicate=not own))
     return results
 
 
-def _stored_by_key(conn: sqlite3.Connection, keys: list[str]) -> dict[str, Envelope]:
-    stored: dict[str, Envelope] = {}
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
+def _stored_by_seq(conn: sqlite3.Connection, seqs: dict[str, int]) -> dict[int, Envelope]:
+    stored: dict[int, Envelope] = {}
+    wanted = list(seqs.values())
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
         cur = conn.execute(
             "SELECT id, idem, key, kind, source, occurred_at, schema_version, traceparent, "
-            f"attempt, payload FROM entries WHERE idem IN ({','.join('?' * len(chunk))}) "
-            "AND replay_of IS NULL",
+            f"attempt, payload, seq FROM entries WHERE seq IN ({','.join('?' * len(chunk))})",
             chunk,
         )
-        stored.update((row[1], envelope_of(row)) for row in cur)
+        stored.update((row[10], envelope_of(row)) for row in cur)
     return stored
 
 
 def set_state(conn: sqlite3.Connection, now: float, ids: Sequence[str], state: EntryState) -> None:
     """Move open entries to `state`; entering IN_FLIGHT counts an attempt."""
     bump = 1 if state is EntryState.IN_FLIGHT else 0
-    conn.executemany(
-        "UPDATE entries SET state = ?, updated_at = ?, attempts = attempts + ?, due_at = NULL "
-        f"WHERE id = ? AND state < {EntryState.DONE:d}",
-        [(int(state), now, bump, bytes.fromhex(i)) for i in ids],
-    )
+    raw = [bytes.fromhex(i) for i in ids]
+    for start in range(0, len(raw), CHUNK):  # one statement per chunk: see _rows.insert_accepted
+        chunk = raw[start : start + CHUNK]
+        conn.execute(
+            "UPDATE entries SET state = ?, updated_at = ?, attempts = attempts + ?, due_at = NULL "
+            f"WHERE id IN ({','.join('?' * len(chunk))}) AND state < {EntryState.DONE:d}",
+            [int(state), now, bump, *chunk],
+        )
 
 
 def set_retry(
@@ -311,10 +316,12 @@ def compact_chunk(
     limit: int,
     closed_before: float,
     forget_before: float,
+    keys: KeyIndex,
 ) -> tuple[bytes | None, int, int]:
     """Compact up to `limit` entries past id `after`; return the last id seen and the counts.
 
-    Walking the primary key in chunks keeps each transaction short, so appends keep flowing.
+    Walking the ids in chunks keeps each transaction short, so appends keep flowing. The entry
+    appended last is never forgotten: seqs must keep growing (see _keys).
     """  # fmt: skip
     ids = [r[0] for r in conn.execute(
         "SELECT id FROM entries WHERE id > ? ORDER BY id LIMIT ?", (after, limit))]  # fmt: skip
@@ -327,10 +334,14 @@ def compact_chunk(
         (int(EntryState.COMPACTED), lo, hi, int(EntryState.DONE), int(EntryState.RELEASED),
          int(EntryState.REPLAYED), closed_before),
     ).rowcount  # fmt: skip
-    forgotten = conn.execute(
-        "DELETE FROM entries WHERE id BETWEEN ? AND ? AND state = ? AND accepted_at < ?",
-        (lo, hi, int(EntryState.COMPACTED), forget_before),
-    ).rowcount
+    forget = (
+        "FROM entries WHERE id BETWEEN ? AND ? AND state = ? AND accepted_at < ? "
+        "AND seq < (SELECT max(seq) FROM entries)"
+    )
+    params = (lo, hi, int(EntryState.COMPACTED), forget_before)
+    keys.forget(conn, conn.execute(
+        f"SELECT idem, seq {forget} AND replay_of IS NULL", params).fetchall())  # fmt: skip
+    forgotten = conn.execute(f"DELETE {forget}", params).rowcount
     return hi, compacted, forgotten
 
 

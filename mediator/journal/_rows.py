@@ -80,15 +80,40 @@ def accepted_row(envelope: Envelope, now: float) -> Row:
     )
 
 
-def insert_accepted(conn: sqlite3.Connection, rows: list[Row]) -> int:
-    """Insert rows of `accepted_row` (ignoring known ids and keys); return how many went in."""
-    inserted = 0
-    start, total = 0, len(rows)
+def insert_accepted(
+    conn: sqlite3.Connection, envelopes: list[Envelope], now: float
+) -> list[tuple[str, int]]:
+    """Insert envelopes as accepted (ignoring known ids); return (key, seq) of those inserted.
+
+    The parameters are built flat, straight from the envelopes: this runs on the writer's
+    thread holding the GIL, which the event loop needs too. For the same reason the seqs are
+    worked out rather than fetched with RETURNING: every row fetched is a step into SQLite
+    that gives the GIL up and must win it back from a busy loop. A rowid table gives each row
+    inserted the largest seq so far plus one, so a statement's rows hold the `rowcount` seqs up
+    to its `lastrowid`; when some were ignored, those seqs are read back to tell which.
+    """
+    inserted: list[tuple[str, int]] = []
+    start, total = 0, len(envelopes)
     for size in _SHAPES:
         statement = _INSERT_MANY[size]
         while total - start >= size:
-            params = [value for row in rows[start : start + size] for value in row]
-            inserted += conn.execute(statement, params).rowcount
+            params: list[object] = []
+            extend = params.extend
+            for env in envelopes[start : start + size]:
+                extend((
+                    bytes.fromhex(env.id), env.idempotency_key, env.key, env.kind, env.source,
+                    stored_time(env.occurred_at), env.schema_version, env.traceparent,
+                    env.attempt, env.payload, now, now,
+                ))  # fmt: skip
+            cur = conn.execute(statement, params)
+            count, last = cur.rowcount, cur.lastrowid or 0
+            if count == size:
+                idems = [env.idempotency_key for env in envelopes[start : start + size]]
+                inserted.extend(zip(idems, range(last - size + 1, last + 1), strict=True))
+            elif count:
+                inserted.extend(conn.execute(
+                    "SELECT idem, seq FROM entries WHERE seq BETWEEN ? AND ?",
+                    (last - count + 1, last)))  # fmt: skip
             start += size
     return inserted
 

@@ -15,13 +15,13 @@ from mediator.errors import JournalError
 APPLICATION_ID = 0x4D454449  # "MEDI"
 WAL_LIMIT = 256 << 20  # bytes of WAL before the writer stops to start it over (_checkpoint)
 
-# Entries are keyed by their 16-byte UUIDv7 id in a WITHOUT ROWID table: ids grow with time, so
-# inserts land at the right edge of the one B-tree that holds the rows (no separate rowid tree).
-# The partial index covers only open states, so it stays small however long the history grows.
+# v1 and v2 kept entries in a WITHOUT ROWID table keyed by their UUIDv7 id with a unique index
+# on the idempotency key; v3 (below) is the layout in use. The partial index covers only open
+# states, so it stays small however long the history grows.
 # occurred_at has no declared type (so no affinity): UTC times are integer microseconds, others
 # ISO text, each kept exactly as written (see _rows.stored_time).
 #
-# What an append costs, and layouts measured against this one (1,000,000 entries, 1,000-row
+# What an append cost in v2, and layouts measured against it (1,000,000 entries, 1,000-row
 # transactions of bench/journal's rows through plain sqlite3, FULL, single runs unless said):
 # - the random half of the idempotency keys (evt_...) is most of the write: 3.1 MB of WAL per
 #   commit against 0.6 MB with every key increasing, and 80k against 146k rows/s with
@@ -87,7 +87,57 @@ _V2 = [
     ) WITHOUT ROWID""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+# v3: idempotency keys leave the entries table (see _keys: a unique index of random keys in
+# the append path cost one dirtied page per key, three quarters of an append's write). Entries
+# become a rowid table whose `seq` is the order of appending, so the keys appended since the
+# last merge into `idem_keys` are exactly those with seq above `keys_merged_through`.
+_ENTRY_COLUMNS_V3 = """
+    seq INTEGER PRIMARY KEY,
+    id BLOB NOT NULL,
+    idem TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    occurred_at NOT NULL,
+    schema_version INTEGER NOT NULL,
+    traceparent TEXT,
+    attempt INTEGER NOT NULL,
+    payload BLOB,
+    accepted_at REAL NOT NULL,
+    state INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due_at REAL,
+    error TEXT,
+    error_class TEXT,
+    reason TEXT,
+    system TEXT,
+    replay_of BLOB,
+    replay_count INTEGER NOT NULL DEFAULT 0,
+    released_by TEXT,
+    release_reason TEXT
+"""
+_COPIED = (
+    "id, idem, key, kind, source, occurred_at, schema_version, traceparent, attempt, payload, "
+    "accepted_at, state, updated_at, attempts, due_at, error, error_class, reason, system, "
+    "replay_of, replay_count, released_by, release_reason"
+)
+_V3 = [
+    f"CREATE TABLE entries_v3 ({_ENTRY_COLUMNS_V3})",
+    f"INSERT INTO entries_v3 ({_COPIED}) SELECT {_COPIED} FROM entries ORDER BY id",
+    "DROP TABLE entries",
+    "ALTER TABLE entries_v3 RENAME TO entries",
+    "CREATE UNIQUE INDEX entries_id ON entries(id)",
+    "CREATE INDEX entries_open ON entries(state, due_at) WHERE state < 6",
+    "CREATE TABLE idem_keys (idem TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT INTO idem_keys (idem, seq) SELECT idem, seq FROM entries WHERE replay_of IS NULL "
+    "ORDER BY idem",
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT INTO meta (name, value) "
+    "SELECT 'keys_merged_through', coalesce(max(seq), 0) FROM entries",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

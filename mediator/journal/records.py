@@ -170,10 +170,16 @@ class CompactionReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class JournalStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """Counters of the group-commit writer since open."""
+    """Counters of the group-commit writer since open.
+
+    `keys_in_memory` counts the idempotency keys held in memory (appended since the last merge
+    into the file's key table, or being merged); `key_merges` counts merges completed.
+    """
 
     transactions: int
     appends: int
     duplicates: int
     largest_batch: int
     waiting: int
+    keys_in_memory: int = 0
+    key_merges: int = 0

@@ -20,6 +20,7 @@ from mediator.clock import Clock
 from mediator.codecs.envelope import Envelope
 from mediator.journal import _ops, _schema
 from mediator.journal._checkpoint import Checkpointer
+from mediator.journal._keys import KeyIndex
 from mediator.journal._rows import dead_letter_query, select_entries
 from mediator.journal._writer import GroupCommitWriter, Op
 from mediator.journal.records import (
@@ -51,37 +52,33 @@ async def open_journal(
     clock: Clock,
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
     max_batch: int = 1000,
-    max_delay: float = 0.002,
+    memory_keys: int = 250_000,
 ) -> AsyncIterator[SqliteJournal]:
     """Open the journal at `path` for the duration of the block.
 
     Raises `JournalError` (naming the file and the reason) if the file is not a mediator
     journal, is corrupt, or was written by a newer version. `synchronous="NORMAL"` trades the
-    last transactions before a power loss (not a process crash) for fewer fsyncs. A batch
-    commits when it holds `max_batch` writes or has stopped growing, waiting at most
-    `max_delay` seconds for more.
+    last transactions before a power loss (not a process crash) for fewer fsyncs. Writes are
+    group-committed: each transaction takes what was written while the one before it
+    committed, at most `max_batch` writes. Up to `memory_keys` idempotency keys of recent appends are
+    held in memory before they are merged into the file's key table (see `_keys`; about 130
+    bytes each, twice that many during a merge); opening reads them back.
     """
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
     file = Path(path)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-writer")
+    keys = KeyIndex(memory_keys=memory_keys)
+    # opening and closing run here; everything between, on the writer's own thread
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-open")
     loop = asyncio.get_running_loop()
     try:
-        conn = await loop.run_in_executor(
-            executor, partial(_schema.connect, file, synchronous=synchronous)
-        )
+        conn = await loop.run_in_executor(executor, partial(_open, file, synchronous, keys))
     except BaseException:
         executor.shutdown(wait=False)
         raise
     checkpointer = Checkpointer(file)
     writer = GroupCommitWriter(
-        conn,
-        executor,
-        checkpointer,
-        path=str(file),
-        clock=clock,
-        max_batch=max_batch,
-        max_delay=max_delay,
+        conn, checkpointer, keys, path=str(file), clock=clock, max_batch=max_batch
     )
     try:
         async with asyncio.TaskGroup() as tg:
@@ -95,6 +92,16 @@ async def open_journal(
         with contextlib.suppress(sqlite3.Error):  # closing after a failed write must not mask it
             await loop.run_in_executor(executor, conn.close)
         executor.shutdown(wait=True)
+
+
+def _open(file: Path, synchronous: str, keys: KeyIndex) -> sqlite3.Connection:
+    conn = _schema.connect(file, synchronous=synchronous)
+    try:
+        keys.load(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _check_id(envelope: Envelope) -> None:
@@ -332,7 +339,8 @@ class SqliteJournal:
         while True:
             op = partial(_ops.compact_chunk, after=after, limit=20_000,
                          closed_before=now - done_older_than,
-                         forget_before=now - keep_keys_for)  # fmt: skip
+                         forget_before=now - keep_keys_for,
+                         keys=self._writer.keys)  # fmt: skip
             last, done, gone = cast(tuple[bytes | None, int, int], await self._writer.op(op))
             if last is None:
                 return CompactionReport(compacted=compacted, forgotten=forgotten)

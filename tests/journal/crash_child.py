@@ -18,9 +18,10 @@ from mediator.journal import Watermark, open_journal
 
 BATCH = 5
 PRODUCERS = 8
+MEMORY_KEYS = 64  # small, so that kills land during merges of keys into the file too
 
 
-def _envelope(idem: str) -> Envelope:
+def envelope_for(idem: str) -> Envelope:
     return Envelope(
         id=new_id(),
         key=f"project:{idem[:6]}",
@@ -42,7 +43,7 @@ async def _produce(journal: object, round_: int, producer: int) -> None:
         if n > 0:  # every batch repeats a key of the previous one: must come back a duplicate
             keys[0] = f"r{round_}-p{producer}-b{n - 1}-1"
         mark = Watermark(name=f"r{round_}-p{producer}", value=str(n))
-        done = await journal.append_many([_envelope(k) for k in keys], watermark=mark)
+        done = await journal.append_many([envelope_for(k) for k in keys], watermark=mark)
         ids = " ".join(f"{a.envelope.idempotency_key}={a.envelope.id}" for a in done)
         sys.stdout.write(f"{producer} {n} {ids}\n")
         sys.stdout.flush()
@@ -50,7 +51,7 @@ async def _produce(journal: object, round_: int, producer: int) -> None:
 
 
 async def _main(path: str, round_: int) -> None:
-    async with open_journal(path, clock=SystemClock(), max_delay=0.001) as journal:
+    async with open_journal(path, clock=SystemClock(), memory_keys=MEMORY_KEYS) as journal:
         sys.stdout.write("ready\n")
         sys.stdout.flush()
         async with asyncio.TaskGroup() as tg:

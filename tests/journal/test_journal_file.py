@@ -113,4 +113,4 @@ async def test_version_one_file_is_migrated(path: Path, clock: FakeClock) -> Non
         assert report.sent[0].replay_of == old.id
 
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3

@@ -1,0 +1,118 @@
+"""Idempotency keys across their two levels: in memory, merged into the file, and reopened."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mediator.journal import DeadLetterFilter, SqliteJournal, _keys, open_journal
+from mediator.journal._keys import KeyIndex
+from mediator.testing import FakeClock
+from tests.journal.support import envelope
+
+DAY = 86_400.0
+
+
+async def _append_all(journal: SqliteJournal, keys: list[str]) -> dict[str, str]:
+    """Append one envelope per key, one batch of ten at a time; return key → stored id."""
+    ids: dict[str, str] = {}
+    for start in range(0, len(keys), 10):
+        for result in await journal.append_many([envelope(k) for k in keys[start : start + 10]]):
+            ids[result.envelope.idempotency_key] = result.envelope.id
+    return ids
+
+
+async def _all_duplicates(journal: SqliteJournal, ids: dict[str, str]) -> bool:
+    results = await journal.append_many([envelope(k) for k in ids])
+    return all(r.duplicate and r.envelope.id == ids[r.envelope.idempotency_key] for r in results)
+
+
+async def test_keys_deduplicate_across_merges_and_reopen(
+    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_keys, "MERGE_CHUNK", 7)
+    keys = [f"evt_{i:04d}" if i % 2 else f"harvest:time_entry:{i}" for i in range(600)]
+    async with open_journal(path, clock=clock, memory_keys=50) as journal:
+        ids = await _append_all(journal, keys)
+        stats = journal.statistics()
+        assert stats.key_merges >= 5  # most keys now live in the file, not in memory
+        assert stats.keys_in_memory < 200
+        assert await _all_duplicates(journal, ids)
+    async with open_journal(path, clock=clock, memory_keys=1000) as journal:
+        assert await _all_duplicates(journal, ids)
+        assert not (await journal.append(envelope("evt_new"))).duplicate
+
+
+async def test_a_merge_cut_short_by_closing_resumes_after_reopen(
+    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_keys, "MERGE_CHUNK", 10)
+    keys = [f"evt_{i:03d}" for i in range(100)]
+    async with open_journal(path, clock=clock, memory_keys=100) as journal:
+        ids = await _append_all(journal, keys)  # the last batch fills memory: no merge yet
+        await journal.mark_in_flight([ids["evt_000"]])  # freezes, merges the first 10
+        await journal.mark_in_flight([ids["evt_001"]])  # and the next 10
+        assert journal.statistics().key_merges == 0
+    async with open_journal(path, clock=clock, memory_keys=100) as journal:
+        assert journal.statistics().keys_in_memory == 100  # read back, merged ones included
+        assert await _all_duplicates(journal, ids)
+        for _ in range(10):  # the merge starts over and completes
+            await journal.mark_in_flight([ids["evt_002"]])
+        assert journal.statistics().key_merges == 1
+        assert journal.statistics().keys_in_memory == 0
+        assert await _all_duplicates(journal, ids)
+
+
+async def test_forgetting_keys_reaches_both_levels(path: Path, clock: FakeClock) -> None:
+    async with open_journal(path, clock=clock, memory_keys=2) as journal:
+        old = [(await journal.append(envelope(f"evt_old_{i}"))).envelope for i in range(5)]
+        await journal.mark_done([e.id for e in old])
+        await clock.advance(40 * DAY)
+        last = await journal.append(envelope("evt_last"))
+        assert journal.statistics().key_merges >= 1
+        report = await journal.compact(done_older_than=7 * DAY, keep_keys_for=30 * DAY)
+        assert report.forgotten == 5
+        again = await journal.append_many([envelope(e.idempotency_key) for e in old])
+        assert not any(a.duplicate for a in again)  # forgotten, so new again
+        assert (await journal.append(envelope("evt_last"))).envelope.id == last.envelope.id
+
+
+async def test_the_entry_appended_last_is_never_forgotten(path: Path, clock: FakeClock) -> None:
+    # seqs must keep growing across reopens: the newest entry holds the highest one
+    async with open_journal(path, clock=clock) as journal:
+        only = (await journal.append(envelope("evt_only"))).envelope
+        await journal.mark_done([only.id])
+        await clock.advance(40 * DAY)
+        report = await journal.compact(done_older_than=7 * DAY, keep_keys_for=30 * DAY)
+        assert (report.compacted, report.forgotten) == (1, 0)
+        assert (await journal.append(envelope("evt_only"))).duplicate
+
+
+async def test_replays_share_their_original_key_without_taking_it(journal: SqliteJournal) -> None:
+    dead = (await journal.append(envelope("evt_dead"))).envelope
+    await journal.mark_dead(dead.id, reason="rate missing", error_class="DecodeError")
+    report = await journal.replay(DeadLetterFilter(), dry_run=False)
+    again = await journal.append(envelope("evt_dead"))
+    assert again.duplicate
+    assert again.envelope.id == dead.id  # the original answers for its key, not the replay
+    assert report.sent[0].envelope.idempotency_key == "evt_dead"
+
+
+def test_a_rolled_back_transaction_leaves_no_key_behind(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    conn.execute("CREATE TABLE idem_keys (idem TEXT PRIMARY KEY, seq INTEGER) WITHOUT ROWID")
+    index = KeyIndex(memory_keys=10)
+    conn.execute("BEGIN")
+    index.add([("evt_a", 1)])
+    assert index.find(conn, ["evt_a", "evt_b"]) == {"evt_a": 1}  # seen inside its transaction
+    conn.execute("ROLLBACK")
+    index.rollback()
+    assert index.find(conn, ["evt_a"]) == {}
+    index.add([("evt_b", 2)])
+    index.commit()
+    assert index.find(conn, ["evt_a", "evt_b"]) == {"evt_b": 2}
+    assert index.in_memory == 1
+    with pytest.raises(ValueError, match="memory_keys"):
+        KeyIndex(memory_keys=0)
