@@ -6,10 +6,13 @@
     ("harvest:time_entry:<n>"), half random ("evt_<24 chars>", like Stripe's event ids)
 (b) p50/p99 latency of one append at each load
 (c) baseline, the ceiling: plain sqlite3 executemany of 1,000 prepared rows per transaction
-    into the same table of the same file (the journal's own columns, its unique idempotency
-    key and its indexes), on a plain connection with SQLite's default checkpointing; and the
-    same with checkpoints off while timed (the WAL is copied back afterwards, untimed), the
-    bound for inserting these rows at all
+    into the same table of the same file (the journal's own columns and indexes), on a plain
+    connection with SQLite's default checkpointing; the same with checkpoints off while timed
+    (the WAL is copied back afterwards, untimed), the bound for inserting these rows at all;
+    and, for context, the same with a unique index on the idempotency key
+(a') sustained: the journal at 1,000 producers for twice as many appends as keys held in memory
+    (500,000 appends with the default 250,000 keys in a full run), so that two merges of keys
+    into the file run while it is measured
 (d) baseline, the peer: huey's SqliteHuey enqueue (one transaction per task)
 (e) why the writer is a thread of its own and not aiosqlite: the same 1,000-row transactions
     (BEGIN, executemany, COMMIT) driven through aiosqlite and through our one-thread executor
@@ -119,9 +122,26 @@ def prefill(path: Path, count: int, keys: Keys) -> float:
         conn.executemany(INSERT_ACCEPTED, rows)
         conn.execute("UPDATE entries SET state = 6 WHERE state = 0")
         conn.execute("COMMIT")
+    # as the journal's own merges would leave them: every key in the key table (see _keys)
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO idem_keys (idem, seq) SELECT idem, seq FROM entries ORDER BY idem")
+    conn.execute("UPDATE meta SET value = (SELECT max(seq) FROM entries)")
+    conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return time.perf_counter() - start
+
+
+def _as_if_merged(conn: sqlite3.Connection) -> None:
+    """Give rows inserted behind the journal's back their keys in the key table (untimed), so
+    that the next open does not read them back as recent keys."""
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT OR IGNORE INTO idem_keys (idem, seq) SELECT idem, seq FROM entries "
+        "WHERE seq > (SELECT value FROM meta) ORDER BY idem"
+    )
+    conn.execute("UPDATE meta SET value = (SELECT max(seq) FROM entries)")
+    conn.execute("COMMIT")
 
 
 def file_size(path: Path) -> tuple[int, int]:
@@ -137,7 +157,13 @@ def file_size(path: Path) -> tuple[int, int]:
 
 
 async def journal_appends(
-    path: Path, synchronous: str, producers: int, batch: list[Envelope], *, max_batch: int = 1000
+    path: Path,
+    synchronous: str,
+    producers: int,
+    batch: list[Envelope],
+    *,
+    max_batch: int = 1000,
+    memory_keys: int = 250_000,
 ) -> dict[str, float]:
     latencies: list[float] = []
     record = latencies.append
@@ -147,6 +173,7 @@ async def journal_appends(
         clock=SystemClock(),
         synchronous=synchronous,  # type: ignore[arg-type]
         max_batch=max_batch,
+        memory_keys=memory_keys,
     ) as journal:
         append = journal.append
 
@@ -167,6 +194,7 @@ async def journal_appends(
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
         "transactions": stats.transactions,
         "largest_batch": stats.largest_batch,
+        "key_merges": stats.key_merges,
     }
 
 
@@ -174,10 +202,17 @@ async def journal_appends(
 
 
 def plain_sqlite(
-    path: Path, synchronous: str, batch: list[Envelope], *, checkpoints: bool = True
+    path: Path,
+    synchronous: str,
+    batch: list[Envelope],
+    *,
+    checkpoints: bool = True,
+    unique_key_index: bool = False,
 ) -> float:
     rows = [accepted_row(e, time.time()) for e in batch]  # prepared outside the timing
     conn = sqlite3.connect(path, isolation_level=None)
+    if unique_key_index:  # the layout before schema 3 (see mediator/journal/_keys.py)
+        conn.execute("CREATE UNIQUE INDEX bench_unique_idem ON entries(idem)")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA cache_size=-65536")
@@ -189,6 +224,9 @@ def plain_sqlite(
         conn.executemany(INSERT_ACCEPTED, rows[k : k + 1000])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
+    if unique_key_index:
+        conn.execute("DROP INDEX bench_unique_idem")
+    _as_if_merged(conn)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # untimed
     conn.close()
     return len(rows) / elapsed
@@ -277,6 +315,9 @@ def main() -> None:
     volume = {1: 300 if quick else 1_000, 100: 10_000 if quick else 50_000,
               1000: 30_000 if quick else 200_000}  # fmt: skip
     baseline_rows = 30_000 if quick else 200_000
+    # twice the keys held in memory (the default 250,000 in a full run): two merges of keys into
+    # the file happen while it runs
+    sustained = 30_000 if quick else 500_000
     huey_tasks = 300 if quick else 1_000
     loop_name, run = _runner()
     keys = Keys(seed=20261126)
@@ -292,8 +333,11 @@ def main() -> None:
         "baselines": {
             "plain_sqlite_executemany_1000_per_tx": "sqlite3 executemany of 1,000 prepared "
             "rows per BEGIN IMMEDIATE..COMMIT into the journal's own entries table of the same "
-            "file (same columns, same unique idempotency-key index, same indexes), WAL, same "
-            "synchronous, 64 MiB cache, SQLite's default checkpointing (every 1,000 pages)",
+            "file (same columns, same indexes), WAL, same synchronous, 64 MiB cache, SQLite's "
+            "default checkpointing (every 1,000 pages); no idempotency check at all",
+            "plain_sqlite_with_unique_key_index": "the same with a unique index on the "
+            "idempotency key added to that table (the layout before schema 3): what a plain "
+            "unique constraint costs at this size, for context (FULL only)",
             "plain_sqlite_no_checkpoint_while_timed": "the same with wal_autocheckpoint=0; the "
             "WAL is checkpointed after the timing: the bound for inserting these rows at all",
             "huey_sqlite_enqueue": "huey SqliteHuey task enqueue, one transaction per task, "
@@ -314,7 +358,16 @@ def main() -> None:
                 figures[f"journal_{producers}_producers"] = run(
                     journal_appends(path, sync, producers, batch)
                 )
+            figures["journal_1000_producers_sustained_with_key_merges"] = run(
+                journal_appends(
+                    path, sync, 1000, envelopes(keys(sustained)), memory_keys=sustained // 2
+                )
+            )
             ceiling = plain_sqlite(path, sync, envelopes(keys(baseline_rows)))
+            if sync == "FULL":
+                figures["baseline_plain_sqlite_with_unique_key_index"] = round(
+                    plain_sqlite(path, sync, envelopes(keys(baseline_rows)), unique_key_index=True)
+                )
             bound = plain_sqlite(path, sync, envelopes(keys(baseline_rows)), checkpoints=False)
             huey = huey_enqueue(workdir, sync, envelopes(keys(huey_tasks)))
             best = figures["journal_1000_producers"]
