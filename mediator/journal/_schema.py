@@ -173,11 +173,11 @@ def _prepare(conn: sqlite3.Connection, path: Path, synchronous: str) -> None:
     if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
         raise JournalError(str(path), "cannot switch to WAL mode")
     conn.execute(f"PRAGMA synchronous={synchronous}")
-    # 64 MiB of page cache: the idempotency index of a few million keys stays in memory.
+    # 64 MiB of page cache: the key table (idem_keys) of a few million keys stays in memory.
     conn.execute("PRAGMA cache_size=-65536")
     conn.execute("PRAGMA temp_store=MEMORY")
     # Reads of index pages through the map rather than a read() each: duplicate look-ups and
-    # B-tree descents touch random pages of the idempotency index.
+    # B-tree descents touch random pages of the key table.
     conn.execute("PRAGMA mmap_size=268435456")
     # Checkpoints run on a connection of their own (see _checkpoint); a reset WAL is cut back.
     conn.execute("PRAGMA wal_autocheckpoint=0")
