@@ -139,7 +139,8 @@ class GroupCommitWriter:
 
     def statistics(self) -> JournalStatistics:
         """Return the writer's counters."""
-        waiting = len(self._current) + sum(len(b) for b in self._sealed)
+        with self._lock:  # the writer thread takes sealed batches
+            waiting = len(self._current) + sum(len(b) for b in self._sealed)
         return JournalStatistics(
             transactions=self._transactions,
             appends=self._appends,
@@ -172,8 +173,14 @@ class GroupCommitWriter:
     async def run(self) -> None:
         """Commit batches until closed; the last batches are committed before it returns."""
         stopped: asyncio.Future[None] = self._loop.create_future()
+        # A daemon: a loop closed without cancelling this task must not hang the interpreter's
+        # exit (an unfinished transaction is rolled back by SQLite on the next open, and nothing
+        # in it was acknowledged).
         thread = threading.Thread(
-            target=self._thread_main, args=(stopped,), name=f"journal-writer {self._path}"
+            target=self._thread_main,
+            args=(stopped,),
+            name=f"journal-writer {self._path}",
+            daemon=True,
         )
         thread.start()
         try:
@@ -185,12 +192,20 @@ class GroupCommitWriter:
             await asyncio.shield(stopped)
             raise
         finally:
-            thread.join()
+            # However the thread ended (closed, cancelled, or a bug in an op), nothing written
+            # from now on may join a batch that no one will commit.
+            with self._lock:
+                self._aborted = self._closing = True
+                self._wake()
+                left, self._sealed = [*self._sealed, self._current], collections.deque()
+                reads, self._reads = list(self._reads), collections.deque()
+            if stopped.done():  # (if cancelled twice, do not block the loop waiting for it)
+                thread.join()
             gone = JournalError(self._path, "journal writer stopped before the write")
-            for batch in [*self._sealed, self._current]:
+            for batch in left:
                 if batch and not batch.future.done():
                     batch.future.set_exception(gone)
-            for _, future in self._reads:
+            for _, future in reads:
                 if not future.done():
                     future.set_exception(gone)
 
@@ -213,7 +228,7 @@ class GroupCommitWriter:
                     self._commit(batch)
                 if self._checkpointer.catch_up_due():  # after the acknowledgement: _checkpoint
                     self._checkpointer.catch_up(self._conn)
-        except BaseException as exc:  # a bug in an op: its callers saw it; now our owner does
+        except BaseException as exc:  # noqa: BLE001 - a bug in an op: handed to our owner
             error = exc
         self._loop.call_soon_threadsafe(_settle, stopped, None, error)
 
@@ -241,7 +256,7 @@ class GroupCommitWriter:
     ) -> None:
         try:
             result = fn(self._conn)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the reader's own failure, handed to it
             self._loop.call_soon_threadsafe(_settle, future, None, exc)
         else:
             self._loop.call_soon_threadsafe(_settle, future, result, None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -60,9 +60,9 @@ async def open_journal(
     journal, is corrupt, or was written by a newer version. `synchronous="NORMAL"` trades the
     last transactions before a power loss (not a process crash) for fewer fsyncs. Writes are
     group-committed: each transaction takes what was written while the one before it
-    committed, at most `max_batch` writes. Up to `memory_keys` idempotency keys of recent appends are
-    held in memory before they are merged into the file's key table (see `_keys`; about 130
-    bytes each, twice that many during a merge); opening reads them back.
+    committed, at most `max_batch` writes. Up to `memory_keys` idempotency keys of recent
+    appends are held in memory before they are merged into the file's key table (see `_keys`;
+    about 130 bytes each, twice that many during a merge); opening reads them back.
     """
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
@@ -105,10 +105,20 @@ def _open(file: Path, synchronous: str, keys: KeyIndex) -> sqlite3.Connection:
 
 
 def _check_id(envelope: Envelope) -> None:
-    # Checked here so that one malformed envelope fails its own caller, not a whole batch.
-    if len(envelope.id) != 32:
-        raise ValueError(f"envelope id must be 32 hex digits (a UUIDv7), not {envelope.id!r}")
-    bytes.fromhex(envelope.id)
+    _check_ids([envelope.id], what="envelope id")
+
+
+def _check_ids(ids: Iterable[str], *, what: str = "entry id") -> None:
+    # Checked on the caller's side, so that a malformed id fails its own caller, not every
+    # write gathered into the same transaction (nor the writer thread).
+    for value in ids:
+        try:
+            if len(value) == 32:
+                bytes.fromhex(value)
+                continue
+        except (TypeError, ValueError):
+            pass
+        raise ValueError(f"{what} must be 32 hex digits (a UUIDv7), not {value!r}")
 
 
 class SqliteJournal:
@@ -148,6 +158,7 @@ class SqliteJournal:
 
     async def mark_done(self, ids: Sequence[str]) -> list[Entry]:
         """Record these entries as delivered; return the entries this unparks, oldest first."""
+        _check_ids(ids)
         if not ids:
             return []
         unparked = await self._writer.op(partial(_ops.set_done, ids=list(ids)))
@@ -158,11 +169,13 @@ class SqliteJournal:
         await self._set_state(ids, EntryState.PARKED)
 
     async def _set_state(self, ids: Sequence[str], state: EntryState) -> None:
+        _check_ids(ids)
         if ids:
             await self._writer.op(partial(_ops.set_state, ids=list(ids), state=state))
 
     async def mark_retry(self, entry_id: str, *, at: float, error: str, error_class: str) -> None:
         """Record a failed attempt to be retried at epoch time `at`."""
+        _check_ids([entry_id])
         await self._writer.op(
             partial(_ops.set_retry, entry_id=entry_id, at=at, error=error, error_class=error_class)
         )
@@ -178,6 +191,7 @@ class SqliteJournal:
     ) -> None:
         """Make the entry a dead letter with a readable `reason`; `error` is the failure's own
         text (the reason when None)."""
+        _check_ids([entry_id])
         await self._writer.op(
             partial(
                 _ops.set_dead,
@@ -191,6 +205,7 @@ class SqliteJournal:
 
     async def get(self, entry_id: str) -> Entry | None:
         """Return one entry (any state), or None."""
+        _check_ids([entry_id])
         return await self._writer.read(partial(_ops.entry_or_none, entry_id=entry_id))
 
     async def recover(self) -> list[Entry]:
@@ -214,6 +229,7 @@ class SqliteJournal:
 
     async def list_dead(self, where: DeadLetterFilter, *, limit: int = 100) -> list[Entry]:
         """List dead and quarantined entries matching `where`, oldest death first."""
+        _check_ids(where.ids or ())
         clause, params = dead_letter_query(where, self._clock.time())
         query = partial(
             select_entries, where=f"{clause} ORDER BY updated_at LIMIT ?", params=[*params, limit]
@@ -229,6 +245,7 @@ class SqliteJournal:
         already replayed `max_replays` times is quarantined instead; quarantined entries are
         never replayed. Parked entries stay parked until the replay is done.
         """
+        _check_ids(where.ids or ())
         op = partial(_ops.replay, where=where, dry_run=dry_run, max_replays=max_replays)
         if dry_run:
             now = self._clock.time()
@@ -237,6 +254,7 @@ class SqliteJournal:
 
     async def release(self, entry_id: str, *, reason: str, by: str) -> ReleaseReport:
         """Close a dead letter without sending it; raise `LookupError` if it is not one."""
+        _check_ids([entry_id])
         report = await self._writer.op(
             partial(_ops.release, entry_id=entry_id, reason=reason, by=by)
         )
