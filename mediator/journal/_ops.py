@@ -16,6 +16,7 @@ from mediator.codecs.envelope import Envelope, new_id
 from mediator.journal._keys import KeyIndex
 from mediator.journal._rows import (
     CHUNK,
+    ENVELOPE_COLUMNS,
     INSERT_REPLAY,
     dead_letter_query,
     envelope_of,
@@ -62,7 +63,7 @@ def insert_envelopes(
     # An envelope appended again (same id, same key: a caller retrying) comes back a duplicate,
     # as does one whose id is already journaled under another key (it stored nothing).
     mine = dict(inserted)
-    stored = _stored_by_seq(conn, {**known, **mine})
+    stored = _stored_by_seq(conn, [*known.values(), *mine.values()])
     results = []
     for index, env in enumerate(envelopes):
         seq = known.get(env.idempotency_key, mine.get(env.idempotency_key))
@@ -70,9 +71,7 @@ def insert_envelopes(
             there = stored[seq]
         else:  # not inserted: its id is taken
             row = conn.execute(
-                "SELECT id, idem, key, kind, source, occurred_at, schema_version, traceparent, "
-                "attempt, payload FROM entries WHERE id = ?",
-                (bytes.fromhex(env.id),),
+                f"SELECT {ENVELOPE_COLUMNS} FROM entries WHERE id = ?", (bytes.fromhex(env.id),)
             ).fetchone()
             there = envelope_of(row) if row is not None else env
         own = (
@@ -84,14 +83,13 @@ def insert_envelopes(
     return results
 
 
-def _stored_by_seq(conn: sqlite3.Connection, seqs: dict[str, int]) -> dict[int, Envelope]:
+def _stored_by_seq(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, Envelope]:
     stored: dict[int, Envelope] = {}
-    wanted = list(seqs.values())
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
+    for start in range(0, len(seqs), CHUNK):
+        chunk = seqs[start : start + CHUNK]
         cur = conn.execute(
-            "SELECT id, idem, key, kind, source, occurred_at, schema_version, traceparent, "
-            f"attempt, payload, seq FROM entries WHERE seq IN ({','.join('?' * len(chunk))})",
+            f"SELECT {ENVELOPE_COLUMNS}, seq FROM entries "
+            f"WHERE seq IN ({','.join('?' * len(chunk))})",
             chunk,
         )
         stored.update((row[10], envelope_of(row)) for row in cur)

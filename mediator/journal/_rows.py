@@ -11,10 +11,12 @@ import msgspec
 from mediator.codecs.envelope import Envelope
 from mediator.journal.records import DeadLetterFilter, Entry, EntryState
 
+ENVELOPE_COLUMNS = (
+    "id, idem, key, kind, source, occurred_at, schema_version, traceparent, attempt, payload"
+)
 ENTRY_COLUMNS = (
-    "id, idem, key, kind, source, occurred_at, schema_version, traceparent, attempt, payload, "
-    "accepted_at, state, updated_at, attempts, due_at, error, error_class, system, reason, "
-    "replay_of, replay_count, released_by, release_reason"
+    f"{ENVELOPE_COLUMNS}, accepted_at, state, updated_at, attempts, due_at, error, error_class, "
+    "system, reason, replay_of, replay_count, released_by, release_reason"
 )
 
 INSERT_ACCEPTED = (
@@ -119,7 +121,7 @@ def insert_accepted(
 
 
 def envelope_of(row: Sequence[object]) -> Envelope:
-    """Rebuild the envelope from the first ten ENTRY_COLUMNS."""
+    """Rebuild the envelope from a row starting with ENVELOPE_COLUMNS."""
     raw_id, idem, key, kind, source, occurred, version, trace, attempt, payload = row[:10]
     return Envelope(
         id=raw_id.hex() if isinstance(raw_id, bytes) else "",
