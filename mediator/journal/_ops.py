@@ -18,6 +18,7 @@ from mediator.journal._rows import (
     CHUNK,
     ENVELOPE_COLUMNS,
     INSERT_REPLAY,
+    EnvelopeRow,
     dead_letter_query,
     envelope_of,
     insert_accepted,
@@ -41,20 +42,24 @@ _OPEN_DEAD = f"state IN ({EntryState.DEAD:d}, {EntryState.QUARANTINED:d}) AND st
 
 
 def insert_envelopes(
-    conn: sqlite3.Connection, now: float, envelopes: list[Envelope], keys: KeyIndex
+    conn: sqlite3.Connection,
+    now: float,
+    envelopes: list[Envelope],
+    rows: list[EnvelopeRow],
+    keys: KeyIndex,
 ) -> list[Appended]:
-    """Insert new envelopes; a known idempotency key (in the file or earlier in the batch)
-    yields the entry that was there first, marked duplicate."""
+    """Insert new envelopes (`rows`: their `envelope_row`s); a known idempotency key (in the
+    file or earlier in the batch) yields the entry that was there first, marked duplicate."""
     idems = [env.idempotency_key for env in envelopes]
     # key → index of its first envelope (built backwards, so the first one is written last)
     first = dict(zip(reversed(idems), range(len(idems) - 1, -1, -1), strict=True))
     known = keys.find(conn, list(first))
-    fresh = envelopes
+    fresh = rows
     if known or len(first) < len(envelopes):
         fresh = [
-            env
-            for index, env in enumerate(envelopes)
-            if first[env.idempotency_key] == index and env.idempotency_key not in known
+            rows[index]
+            for index, idem in enumerate(idems)
+            if first[idem] == index and idem not in known
         ]
     inserted = insert_accepted(conn, fresh, now)
     keys.add(inserted)

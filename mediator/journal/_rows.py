@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 
 import msgspec
 
@@ -25,13 +26,28 @@ INSERT_ACCEPTED = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
 )
 
-_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
 # Multi-row statements of a few fixed sizes (so they stay in the statement cache). One statement
 # of 256 rows is one trip into SQLite without the GIL, where executemany takes 256 trips and must
 # win the GIL back from the event loop after each (bench/journal: `writer_choice` and the
-# executemany ceiling).
+# executemany ceiling). Parameter 1 is the batch's time, shared by every row; each row's own
+# columns follow it.
 _SHAPES = (256, 64, 16, 4, 1)
-_INSERT_MANY = {n: INSERT_ACCEPTED.replace(_VALUES, ", ".join([_VALUES] * n)) for n in _SHAPES}
+_WIDTH = 10  # the columns of an EnvelopeRow
+
+
+def _values(row: int) -> str:
+    first = 2 + row * _WIDTH
+    own = ", ".join(f"?{n}" for n in range(first, first + _WIDTH))
+    return f"({own}, ?1, 0, ?1)"
+
+
+_INSERT_MANY = {
+    n: INSERT_ACCEPTED.replace(
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        "VALUES " + ", ".join(_values(row) for row in range(n)),
+    )
+    for n in _SHAPES
+}
 
 INSERT_REPLAY = (
     "INSERT INTO entries (id, idem, key, kind, source, occurred_at, schema_version, "
@@ -40,6 +56,7 @@ INSERT_REPLAY = (
 )
 
 Row = tuple[object, ...]
+EnvelopeRow = tuple[object, ...]  # ENVELOPE_COLUMNS of one envelope, as stored
 
 # SQLite's default limit on host parameters is 32,766; stay far below it per IN (...) list.
 CHUNK = 500
@@ -64,54 +81,59 @@ def loaded_time(value: object) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
+def envelope_row(envelope: Envelope) -> EnvelopeRow:
+    """Return the stored form of `envelope`'s own columns (ENVELOPE_COLUMNS, in order).
+
+    Built by the appender, on the event loop's thread, rather than by the writer: the writer's
+    thread is the journal's bottleneck (bench/journal), the loop's has time to spare. Raises
+    `ValueError` if the envelope's id is not 32 hex digits, so that a malformed envelope fails
+    its own caller and not every write gathered into its transaction.
+    """
+    raw_id = _raw_id(envelope.id)
+    return (
+        raw_id, envelope.idempotency_key, envelope.key, envelope.kind, envelope.source,
+        stored_time(envelope.occurred_at), envelope.schema_version, envelope.traceparent,
+        envelope.attempt, envelope.payload,
+    )  # fmt: skip
+
+
+def _raw_id(entry_id: str) -> bytes:
+    try:
+        raw = bytes.fromhex(entry_id)
+    except (TypeError, ValueError):
+        raw = b""
+    if len(raw) != 16 or len(entry_id) != 32:  # (fromhex skips spaces)
+        raise ValueError(f"envelope id must be 32 hex digits (a UUIDv7), not {entry_id!r}")
+    return raw
+
+
 def accepted_row(envelope: Envelope, now: float) -> Row:
     """Return the INSERT_ACCEPTED parameters of `envelope`."""
-    return (
-        bytes.fromhex(envelope.id),
-        envelope.idempotency_key,
-        envelope.key,
-        envelope.kind,
-        envelope.source,
-        stored_time(envelope.occurred_at),
-        envelope.schema_version,
-        envelope.traceparent,
-        envelope.attempt,
-        bytes(envelope.payload),
-        now,
-        now,
-    )
+    return (*envelope_row(envelope), now, now)
 
 
 def insert_accepted(
-    conn: sqlite3.Connection, envelopes: list[Envelope], now: float
+    conn: sqlite3.Connection, rows: list[EnvelopeRow], now: float
 ) -> list[tuple[str, int]]:
-    """Insert envelopes as accepted (ignoring known ids); return (key, seq) of those inserted.
+    """Insert rows as accepted (ignoring known ids); return (key, seq) of those inserted.
 
-    The parameters are built flat, straight from the envelopes: this runs on the writer's
-    thread holding the GIL, which the event loop needs too. For the same reason the seqs are
-    worked out rather than fetched with RETURNING: every row fetched is a step into SQLite
-    that gives the GIL up and must win it back from a busy loop. A rowid table gives each row
-    inserted the largest seq so far plus one, so a statement's rows hold the `rowcount` seqs up
-    to its `lastrowid`; when some were ignored, those seqs are read back to tell which.
+    The seqs are worked out rather than fetched with RETURNING: this runs on the writer's
+    thread, and every row fetched is a step into SQLite that gives the GIL up and must win it
+    back from a busy event loop. A rowid table gives each row inserted the largest seq so far
+    plus one, so a statement's rows hold the `rowcount` seqs up to its `lastrowid`; when some
+    were ignored, those seqs are read back to tell which.
     """
     inserted: list[tuple[str, int]] = []
-    start, total = 0, len(envelopes)
+    start, total = 0, len(rows)
     for size in _SHAPES:
         statement = _INSERT_MANY[size]
         while total - start >= size:
-            params: list[object] = []
-            extend = params.extend
-            for env in envelopes[start : start + size]:
-                extend((
-                    bytes.fromhex(env.id), env.idempotency_key, env.key, env.kind, env.source,
-                    stored_time(env.occurred_at), env.schema_version, env.traceparent,
-                    env.attempt, env.payload, now, now,
-                ))  # fmt: skip
-            cur = conn.execute(statement, params)
+            part = rows[start : start + size]
+            cur = conn.execute(statement, [now, *chain.from_iterable(part)])
             count, last = cur.rowcount, cur.lastrowid or 0
             if count == size:
-                idems = [env.idempotency_key for env in envelopes[start : start + size]]
-                inserted.extend(zip(idems, range(last - size + 1, last + 1), strict=True))
+                idems = [row[1] for row in part]
+                inserted.extend(zip(idems, range(last - size + 1, last + 1), strict=True))  # type: ignore[arg-type]
             elif count:
                 inserted.extend(conn.execute(
                     "SELECT idem, seq FROM entries WHERE seq BETWEEN ? AND ?",

@@ -36,8 +36,10 @@ from mediator.clock import Clock
 from mediator.codecs.envelope import Envelope
 from mediator.errors import JournalError
 from mediator.journal._checkpoint import Checkpointer
+from mediator.journal._durability import DurableHandoff
 from mediator.journal._keys import KeyIndex
 from mediator.journal._ops import insert_envelopes
+from mediator.journal._rows import EnvelopeRow
 from mediator.journal.records import Appended, JournalStatistics
 
 T = TypeVar("T")
@@ -53,10 +55,11 @@ class _SharedFuture(asyncio.Future[_Outcome]):
 
 
 class _Batch:
-    __slots__ = ("envelopes", "future", "ops")
+    __slots__ = ("envelopes", "future", "ops", "rows")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.envelopes: list[Envelope] = []
+        self.rows: list[EnvelopeRow] = []  # the envelopes' own columns, built by the appenders
         self.ops: list[Op] = []
         self.future = _SharedFuture(loop=loop)
 
@@ -76,6 +79,7 @@ class GroupCommitWriter:
         path: str,
         clock: Clock,
         max_batch: int,
+        defer_fsync: bool = False,
     ) -> None:
         self._conn = conn
         self._checkpointer = checkpointer
@@ -93,17 +97,25 @@ class GroupCommitWriter:
         self._closing = False
         self._aborted = False
         self._transactions = self._appends = self._duplicates = self._largest = 0
+        self._handoff = DurableHandoff(
+            self._loop,
+            path=path,
+            wal_path=f"{path}-wal" if defer_fsync else None,
+            on_failure=self._abort,
+        )
 
     # -- callers (the event loop's thread) -----------------------------------------------------
 
     async def append(
-        self, envelopes: list[Envelope], ops: list[Op]
+        self, envelopes: list[Envelope], rows: list[EnvelopeRow], ops: list[Op]
     ) -> tuple[list[Appended], list[object]]:
-        """Add envelopes and ops to one batch (kept together) and wait until it is durable."""
+        """Add envelopes (with their `envelope_row`s) and ops to one batch (kept together) and
+        wait until it is durable."""
         with self._lock:
             batch = self._batch_for(len(envelopes) + len(ops))
             first_env, first_op = len(batch.envelopes), len(batch.ops)
             batch.envelopes.extend(envelopes)
+            batch.rows.extend(rows)
             batch.ops.extend(ops)
         appended, results = await batch.future
         return (
@@ -111,12 +123,13 @@ class GroupCommitWriter:
             results[first_op : first_op + len(ops)],
         )
 
-    async def append_one(self, envelope: Envelope) -> Appended:
+    async def append_one(self, envelope: Envelope, row: EnvelopeRow) -> Appended:
         """The fast path of `append` for one envelope."""
         with self._lock:
             batch = self._batch_for(1)
             index = len(batch.envelopes)
             batch.envelopes.append(envelope)
+            batch.rows.append(row)
         return (await batch.future)[0][index]
 
     async def op(self, op: Op) -> object:
@@ -215,11 +228,20 @@ class GroupCommitWriter:
             self._closing = True
             self._wake()
 
+    def _abort(self) -> None:
+        # (from the fsync thread, when an fsync failed)
+        with self._lock:
+            self._aborted = self._closing = True
+            self._wake()
+
     # -- the writer thread ---------------------------------------------------------------------
 
     def _thread_main(self, stopped: asyncio.Future[None]) -> None:
         error: BaseException | None = None
         try:
+            self._handoff.start()
+            if self._handoff.defers_fsync:  # FULL, with the fsync on the handoff's thread
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             while (work := self._next_work()) is not None:
                 reads, batch = work
                 for fn, future in reads:
@@ -230,7 +252,8 @@ class GroupCommitWriter:
                     self._checkpointer.catch_up(self._conn)
         except BaseException as exc:  # noqa: BLE001 - a bug in an op: handed to our owner
             error = exc
-        self._loop.call_soon_threadsafe(_settle, stopped, None, error)
+        self._handoff.close()  # what it still holds is handed back before `stopped` is set
+        self._loop.call_soon_threadsafe(_settle, stopped, None, error or self._handoff.error)
 
     def _next_work(self) -> tuple[list[_Read], _Batch | None] | None:
         with self._lock:
@@ -259,12 +282,12 @@ class GroupCommitWriter:
         except Exception as exc:  # noqa: BLE001 - the reader's own failure, handed to it
             self._loop.call_soon_threadsafe(_settle, future, None, exc)
         else:
-            self._loop.call_soon_threadsafe(_settle, future, result, None)
+            self._handoff.after_durable(_settle, (future, result, None), future)
 
     def _commit(self, batch: _Batch) -> None:
         now = self._clock.time()
         try:
-            outcome = _transaction(self._conn, self.keys, batch.envelopes, batch.ops, now)
+            outcome = _transaction(self._conn, self.keys, batch, now)
         except sqlite3.Error as exc:
             failure = JournalError(self._path, f"write failed: {exc}")
             self._loop.call_soon_threadsafe(_settle, batch.future, None, failure)
@@ -272,7 +295,7 @@ class GroupCommitWriter:
         except Exception as exc:
             self._loop.call_soon_threadsafe(_settle, batch.future, None, exc)
             raise
-        self._loop.call_soon_threadsafe(self._committed, batch, outcome)
+        self._handoff.committed(self._committed, (batch, outcome), batch.future)
 
     def _committed(self, batch: _Batch, outcome: _Outcome) -> None:
         # (on the loop's thread)
@@ -293,14 +316,13 @@ def _settle(future: asyncio.Future[Any], result: object, error: BaseException | 
         future.set_result(result)
 
 
-def _transaction(
-    conn: sqlite3.Connection, keys: KeyIndex, envelopes: list[Envelope], ops: list[Op], now: float
-) -> _Outcome:
+def _transaction(conn: sqlite3.Connection, keys: KeyIndex, batch: _Batch, now: float) -> _Outcome:
+    envelopes = batch.envelopes
     conn.execute("BEGIN IMMEDIATE")
     try:
         keys.merge_step(conn, len(envelopes))
-        appended = insert_envelopes(conn, now, envelopes, keys) if envelopes else []
-        results = [op(conn, now) for op in ops]
+        appended = insert_envelopes(conn, now, envelopes, batch.rows, keys) if envelopes else []
+        results = [op(conn, now) for op in batch.ops]
         conn.execute("COMMIT")
     except BaseException:
         keys.rollback()

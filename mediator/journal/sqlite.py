@@ -21,7 +21,7 @@ from mediator.codecs.envelope import Envelope
 from mediator.journal import _ops, _schema
 from mediator.journal._checkpoint import Checkpointer
 from mediator.journal._keys import KeyIndex
-from mediator.journal._rows import dead_letter_query, select_entries
+from mediator.journal._rows import dead_letter_query, envelope_row, select_entries
 from mediator.journal._writer import GroupCommitWriter, Op
 from mediator.journal.records import (
     Appended,
@@ -78,7 +78,13 @@ async def open_journal(
         raise
     checkpointer = Checkpointer(file)
     writer = GroupCommitWriter(
-        conn, checkpointer, keys, path=str(file), clock=clock, max_batch=max_batch
+        conn,
+        checkpointer,
+        keys,
+        path=str(file),
+        clock=clock,
+        max_batch=max_batch,
+        defer_fsync=synchronous == "FULL",
     )
     try:
         async with asyncio.TaskGroup() as tg:
@@ -102,17 +108,6 @@ def _open(file: Path, synchronous: str, keys: KeyIndex) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
-
-
-def _check_id(envelope: Envelope) -> None:
-    # (the append path's own copy of _check_ids: no list, no loop, for every append)
-    try:
-        if len(envelope.id) == 32:
-            bytes.fromhex(envelope.id)
-            return
-    except ValueError:
-        pass
-    raise ValueError(f"envelope id must be 32 hex digits (a UUIDv7), not {envelope.id!r}")
 
 
 def _check_ids(ids: Iterable[str], *, what: str = "entry id") -> None:
@@ -142,19 +137,17 @@ class SqliteJournal:
 
         Raises `ValueError` (writing nothing) if the envelope's id is not 32 hex digits.
         """
-        _check_id(envelope)
-        return await self._writer.append_one(envelope)
+        return await self._writer.append_one(envelope, envelope_row(envelope))
 
     async def append_many(
         self, envelopes: Sequence[Envelope], *, watermark: Watermark | None = None
     ) -> list[Appended]:
         """Journal a batch in one transaction, advancing `watermark` in that same transaction."""
-        for envelope in envelopes:
-            _check_id(envelope)
+        rows = [envelope_row(envelope) for envelope in envelopes]
         ops: list[Op] = [] if watermark is None else [partial(_ops.set_watermark, mark=watermark)]
         if not envelopes and not ops:
             return []
-        appended, _ = await self._writer.append(list(envelopes), ops)
+        appended, _ = await self._writer.append(list(envelopes), rows, ops)
         return appended
 
     # -- delivery states ---------------------------------------------------------------------
