@@ -123,14 +123,16 @@ class GroupCommitWriter:
             results[first_op : first_op + len(ops)],
         )
 
-    async def append_one(self, envelope: Envelope, row: EnvelopeRow) -> Appended:
-        """The fast path of `append` for one envelope."""
+    def enqueue_one(self, envelope: Envelope, row: EnvelopeRow) -> tuple[_SharedFuture, int]:
+        """The fast path of `append` for one envelope: add it to the batch being gathered and
+        return that batch's future with the envelope's place in its outcome (awaited by the
+        caller: one coroutine per append rather than two)."""
         with self._lock:
             batch = self._batch_for(1)
             index = len(batch.envelopes)
             batch.envelopes.append(envelope)
             batch.rows.append(row)
-        return (await batch.future)[0][index]
+        return batch.future, index
 
     async def op(self, op: Op) -> object:
         """Run one write op in a batch and return its result once durable."""

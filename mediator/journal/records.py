@@ -87,12 +87,16 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
         return self.envelope.key
 
 
-class Appended(msgspec.Struct, frozen=True, kw_only=True):
+class Appended(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The receipt of an append: durable by the time you hold it.
 
     `duplicate` says the idempotency key was already journaled; `envelope` is then the entry
     that was there first (its payload is ``null`` if that entry has since been compacted).
     """
+
+    # gc=False: one is made per append, and a frozen envelope and a flag can form no reference
+    # cycle, so the cycle collector need not track them (bench/journal: the collector's passes
+    # stalled the event loop for tens of milliseconds at 1,000 producers).
 
     envelope: Envelope
     duplicate: bool

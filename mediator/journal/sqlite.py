@@ -137,7 +137,8 @@ class SqliteJournal:
 
         Raises `ValueError` (writing nothing) if the envelope's id is not 32 hex digits.
         """
-        return await self._writer.append_one(envelope, envelope_row(envelope))
+        future, index = self._writer.enqueue_one(envelope, envelope_row(envelope))
+        return (await future)[0][index]
 
     async def append_many(
         self, envelopes: Sequence[Envelope], *, watermark: Watermark | None = None
