@@ -23,7 +23,7 @@ ENTRY_COLUMNS = (
 INSERT_ACCEPTED = (
     "INSERT OR IGNORE INTO entries (id, idem, key, kind, source, occurred_at, schema_version, "
     "traceparent, attempt, payload, accepted_at, state, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, ?, 0, ?)"
 )
 
 # Multi-row statements of a few fixed sizes (so they stay in the statement cache). One statement
@@ -37,13 +37,14 @@ _WIDTH = 10  # the columns of an EnvelopeRow
 
 def _values(row: int) -> str:
     first = 2 + row * _WIDTH
-    own = ", ".join(f"?{n}" for n in range(first, first + _WIDTH))
-    return f"({own}, ?1, 0, ?1)"
+    own = [f"?{n}" for n in range(first, first + _WIDTH)]
+    own[7] = f"NULLIF({own[7]}, '')"  # traceparent: see envelope_row
+    return f"({', '.join(own)}, ?1, 0, ?1)"
 
 
 _INSERT_MANY = {
     n: INSERT_ACCEPTED.replace(
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, ?, 0, ?)",
         "VALUES " + ", ".join(_values(row) for row in range(n)),
     )
     for n in _SHAPES
@@ -88,20 +89,25 @@ def envelope_row(envelope: Envelope) -> EnvelopeRow:
     thread is the journal's bottleneck (bench/journal), the loop's has time to spare. Raises
     `ValueError` if the envelope's id is not 32 hex digits, so that a malformed envelope fails
     its own caller and not every write gathered into its transaction.
+
+    Every value is of a type that `sqlite3` binds directly (str, int, float, bytearray): any
+    other (bytes, None, the payload's msgspec.Raw) first goes through its adapter look-up,
+    which fails at the cost of an exception each, under the writer's GIL. A 256-row insert
+    bound 4.3 µs per row so and 2.3 µs this way. Hence blobs as bytearrays, and a missing
+    traceparent as "" (stored as NULL by the insert's NULLIF).
     """
-    raw_id = _raw_id(envelope.id)
     return (
-        raw_id, envelope.idempotency_key, envelope.key, envelope.kind, envelope.source,
-        stored_time(envelope.occurred_at), envelope.schema_version, envelope.traceparent,
-        envelope.attempt, envelope.payload,
+        _raw_id(envelope.id), envelope.idempotency_key, envelope.key, envelope.kind,
+        envelope.source, stored_time(envelope.occurred_at), envelope.schema_version,
+        envelope.traceparent or "", envelope.attempt, bytearray(envelope.payload),
     )  # fmt: skip
 
 
-def _raw_id(entry_id: str) -> bytes:
+def _raw_id(entry_id: str) -> bytearray:
     try:
-        raw = bytes.fromhex(entry_id)
+        raw = bytearray.fromhex(entry_id)
     except (TypeError, ValueError):
-        raw = b""
+        raw = bytearray()
     if len(raw) != 16 or len(entry_id) != 32:  # (fromhex skips spaces)
         raise ValueError(f"envelope id must be 32 hex digits (a UUIDv7), not {entry_id!r}")
     return raw
