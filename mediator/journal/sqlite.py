@@ -18,7 +18,7 @@ from typing import Literal, cast
 
 from mediator.clock import Clock
 from mediator.codecs.envelope import Envelope
-from mediator.journal import _ops, _schema
+from mediator.journal import _gil, _ops, _schema
 from mediator.journal._checkpoint import Checkpointer
 from mediator.journal._keys import KeyIndex
 from mediator.journal._rows import dead_letter_query, envelope_row, select_entries
@@ -53,6 +53,7 @@ async def open_journal(
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
     max_batch: int = 1000,
     memory_keys: int = 250_000,
+    switch_interval: float | None = _gil.DEFAULT,
 ) -> AsyncIterator[SqliteJournal]:
     """Open the journal at `path` for the duration of the block.
 
@@ -63,10 +64,23 @@ async def open_journal(
     committed, at most `max_batch` writes. Up to `memory_keys` idempotency keys of recent
     appends are held in memory before they are merged into the file's key table (see `_keys`;
     about 130 bytes each, twice that many during a merge); opening reads them back.
+    While the journal is open the interpreter's GIL switch interval is held at most at
+    `switch_interval` seconds (100 µs; None leaves it alone), so that the writer thread gets
+    the GIL back from a busy event loop quickly (see `_gil`).
     """
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
-    file = Path(path)
+    if switch_interval is not None and switch_interval <= 0:
+        raise ValueError(f"switch_interval must be positive, not {switch_interval!r}")
+    with _gil.lowered_switch_interval(switch_interval):
+        async with _opened(Path(path), clock, synchronous, max_batch, memory_keys) as journal:
+            yield journal
+
+
+@contextlib.asynccontextmanager
+async def _opened(
+    file: Path, clock: Clock, synchronous: str, max_batch: int, memory_keys: int
+) -> AsyncIterator[SqliteJournal]:
     keys = KeyIndex(memory_keys=memory_keys)
     # opening and closing run here; everything between, on the writer's own thread
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-open")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,21 @@ async def test_after_the_writer_dies_writes_fail_instead_of_waiting_for_ever(
     assert [type(e) for e in caught.value.exceptions] == [ZeroDivisionError]
     assert len(late) == 2
     assert all("closed" in str(e) for e in late)
+
+
+async def test_the_switch_interval_is_lowered_while_journals_are_open(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    before = sys.getswitchinterval()
+    async with open_journal(tmp_path / "a.db", clock=clock):
+        assert sys.getswitchinterval() == pytest.approx(100e-6)
+        async with open_journal(tmp_path / "b.db", clock=clock, switch_interval=50e-6):
+            assert sys.getswitchinterval() == pytest.approx(50e-6)
+        assert sys.getswitchinterval() == pytest.approx(50e-6)  # put back by the last only
+    assert sys.getswitchinterval() == before
+    async with open_journal(tmp_path / "c.db", clock=clock, switch_interval=None):
+        assert sys.getswitchinterval() == before
+    with pytest.raises(ValueError, match="switch_interval"):
+        async with open_journal(tmp_path / "d.db", clock=clock, switch_interval=0):
+            pass
+    assert sys.getswitchinterval() == before
