@@ -47,9 +47,12 @@ def insert_envelopes(
     envelopes: list[Envelope],
     rows: list[EnvelopeRow],
     keys: KeyIndex,
-) -> list[Appended]:
+) -> list[Appended] | None:
     """Insert new envelopes (`rows`: their `envelope_row`s); a known idempotency key (in the
-    file or earlier in the batch) yields the entry that was there first, marked duplicate."""
+    file or earlier in the batch) yields the entry that was there first, marked duplicate.
+
+    Returns None when every envelope was stored as new (the common case): each appender then
+    makes its own receipt, on the loop's thread rather than the writer's."""
     idems = [env.idempotency_key for env in envelopes]
     # key → index of its first envelope (built backwards, so the first one is written last)
     first = dict(zip(reversed(idems), range(len(idems) - 1, -1, -1), strict=True))
@@ -63,8 +66,8 @@ def insert_envelopes(
         ]
     inserted = insert_accepted(conn, fresh, now)
     keys.add(inserted)
-    if len(inserted) == len(envelopes):  # the common case: all new
-        return [Appended(envelope=env, duplicate=False) for env in envelopes]
+    if len(inserted) == len(envelopes):
+        return None
     # An envelope appended again (same id, same key: a caller retrying) comes back a duplicate,
     # as does one whose id is already journaled under another key (it stored nothing).
     mine = dict(inserted)

@@ -44,7 +44,8 @@ from mediator.journal.records import Appended, JournalStatistics
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection, float], object]
-_Outcome = tuple[list[Appended], list[object]]
+# (each envelope's receipt, or None when all were stored as new; each op's result)
+_Outcome = tuple[list[Appended] | None, list[object]]
 _Read = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 
 
@@ -118,10 +119,12 @@ class GroupCommitWriter:
             batch.rows.extend(rows)
             batch.ops.extend(ops)
         appended, results = await batch.future
-        return (
-            appended[first_env : first_env + len(envelopes)],
-            results[first_op : first_op + len(ops)],
+        mine = (
+            [Appended(envelope=env, duplicate=False) for env in envelopes]
+            if appended is None
+            else appended[first_env : first_env + len(envelopes)]
         )
+        return mine, results[first_op : first_op + len(ops)]
 
     def enqueue_one(self, envelope: Envelope, row: EnvelopeRow) -> tuple[_SharedFuture, int]:
         """The fast path of `append` for one envelope: add it to the batch being gathered and
@@ -304,7 +307,8 @@ class GroupCommitWriter:
         self._checkpointer.committed(len(batch))
         self._transactions += 1
         self._appends += len(batch.envelopes)
-        self._duplicates += sum(1 for a in outcome[0] if a.duplicate)
+        if outcome[0] is not None:
+            self._duplicates += sum(1 for a in outcome[0] if a.duplicate)
         self._largest = max(self._largest, len(batch))
         batch.future.set_result(outcome)
 
@@ -323,7 +327,7 @@ def _transaction(conn: sqlite3.Connection, keys: KeyIndex, batch: _Batch, now: f
     conn.execute("BEGIN IMMEDIATE")
     try:
         keys.merge_step(conn, len(envelopes))
-        appended = insert_envelopes(conn, now, envelopes, batch.rows, keys) if envelopes else []
+        appended = insert_envelopes(conn, now, envelopes, batch.rows, keys) if envelopes else None
         results = [op(conn, now) for op in batch.ops]
         conn.execute("COMMIT")
     except BaseException:

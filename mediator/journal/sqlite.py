@@ -152,7 +152,8 @@ class SqliteJournal:
         Raises `ValueError` (writing nothing) if the envelope's id is not 32 hex digits.
         """
         future, index = self._writer.enqueue_one(envelope, envelope_row(envelope))
-        return (await future)[0][index]
+        appended = (await future)[0]
+        return Appended(envelope=envelope, duplicate=False) if appended is None else appended[index]
 
     async def append_many(
         self, envelopes: Sequence[Envelope], *, watermark: Watermark | None = None
