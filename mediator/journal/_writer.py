@@ -56,16 +56,17 @@ class _SharedFuture(asyncio.Future[_Outcome]):
 
 
 class _Batch:
-    __slots__ = ("envelopes", "future", "ops", "rows")
+    __slots__ = ("envelopes", "future", "ops", "rows", "size")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.envelopes: list[Envelope] = []
         self.rows: list[EnvelopeRow] = []  # the envelopes' own columns, built by the appenders
         self.ops: list[Op] = []
         self.future = _SharedFuture(loop=loop)
+        self.size = 0  # envelopes and ops (an attribute, not __len__: read on every append)
 
     def __len__(self) -> int:
-        return len(self.envelopes) + len(self.ops)
+        return self.size
 
 
 class GroupCommitWriter:
@@ -118,6 +119,7 @@ class GroupCommitWriter:
             batch.envelopes.extend(envelopes)
             batch.rows.extend(rows)
             batch.ops.extend(ops)
+            batch.size += len(envelopes) + len(ops)
         appended, results = await batch.future
         mine = (
             [Appended(envelope=env, duplicate=False) for env in envelopes]
@@ -135,6 +137,7 @@ class GroupCommitWriter:
             index = len(batch.envelopes)
             batch.envelopes.append(envelope)
             batch.rows.append(row)
+            batch.size += 1
         return batch.future, index
 
     async def op(self, op: Op) -> object:
@@ -143,6 +146,7 @@ class GroupCommitWriter:
             batch = self._batch_for(1)
             index = len(batch.ops)
             batch.ops.append(op)
+            batch.size += 1
         return (await batch.future)[1][index]
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -174,10 +178,11 @@ class GroupCommitWriter:
         if self._closing:
             raise JournalError(self._path, "journal is closed")
         current = self._current
-        if current and len(current) + size > self._max_batch:
+        if current.size and current.size + size > self._max_batch:
             self._sealed.append(current)
             current = self._current = _Batch(self._loop)
-        self._wake()
+        if self._sleeping:
+            self._wake()
         return current
 
     def _wake(self) -> None:
