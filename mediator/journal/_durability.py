@@ -25,7 +25,10 @@ bench/journal, 1,000 producers on a 1,000,000-entry file: see the README's journ
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +36,7 @@ from typing import Any
 from mediator.errors import JournalError
 
 _fsync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
+_log = logging.getLogger("mediator.journal")
 
 # (what to call on the loop once durable, its arguments, the future to fail instead)
 _Item = tuple[Callable[..., None], tuple[Any, ...], "asyncio.Future[Any]"]
@@ -46,13 +50,13 @@ class DurableHandoff:
         loop: asyncio.AbstractEventLoop,
         *,
         path: str,
-        wal_path: str | None,
+        defer_fsync: bool,
         on_failure: Callable[[], None],
     ) -> None:
         self._loop = loop
         self._path = path
         self._on_failure = on_failure
-        self._wal_path = wal_path
+        self._defer = defer_fsync
         self._fd: int | None = None
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
@@ -61,28 +65,34 @@ class DurableHandoff:
         self._closing = False
         self._error: JournalError | None = None
         self._thread: threading.Thread | None = None
-        self.fsyncs = 0
-
-    @property
-    def defers_fsync(self) -> bool:
-        """Whether commits are made durable here (the connection may then run NORMAL)."""
-        return self._wal_path is not None
 
     @property
     def error(self) -> JournalError | None:
         """The failed fsync that stopped the journal, if one did."""
         return self._error
 
-    def start(self) -> None:
-        """Start the fsync thread (from the writer's thread, once its connection is open, so
-        that the WAL file exists)."""
-        if self._wal_path is None:
-            return
-        self._fd = os.open(self._wal_path, os.O_RDONLY | os.O_CREAT, 0o644)
-        self._thread = threading.Thread(
-            target=self._run, name=f"journal-fsync {self._path}", daemon=True
-        )
-        self._thread.start()
+    def start(self, conn: sqlite3.Connection) -> bool:
+        """Start the fsync thread for `conn`'s WAL (from the writer's thread, once the
+        connection is open, so that the WAL file exists); return whether commits are made
+        durable here, so that the connection may run NORMAL. If the WAL cannot be opened the
+        fsync stays SQLite's own, inside each COMMIT (FULL)."""
+        if not self._defer:
+            return False
+        # The file SQLite itself opened (a symlink resolved): an fsync of another would be none.
+        main = next(row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main")
+        try:
+            self._fd = _open_wal(f"{main}-wal")
+        except OSError as exc:
+            _log.warning("journal %s: WAL not found for its own fsync (%s)", self._path, exc)
+            return False
+        thread = threading.Thread(target=self._run, name=f"journal-fsync {self._path}", daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            self._close_fd()
+            raise
+        self._thread = thread
+        return True
 
     def committed(
         self, deliver: Callable[..., None], args: tuple[Any, ...], future: asyncio.Future[Any]
@@ -102,11 +112,17 @@ class DurableHandoff:
         with self._lock:
             self._closing = True
             self._ready.notify()
-        if self._thread is not None:
-            self._thread.join()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        try:
+            if self._thread is not None:
+                self._thread.join()
+        finally:
+            self._close_fd()
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):  # nothing is waiting on it any more
+                os.close(fd)
 
     def _hand(
         self,
@@ -140,7 +156,6 @@ class DurableHandoff:
             if unsynced:
                 try:
                     _fsync(self._fd)
-                    self.fsyncs += 1
                 except OSError as exc:
                     self._failed(items, exc)
                     continue
@@ -156,9 +171,18 @@ class DurableHandoff:
         self._on_failure()
 
 
+def _open_wal(path: str) -> int:
+    return os.open(path, os.O_RDWR)  # read-write: on some systems a flush needs write access
+
+
 def _deliver(items: list[_Item]) -> None:
-    for deliver, args, _ in items:
-        deliver(*args)
+    for deliver, args, future in items:
+        try:
+            deliver(*args)
+        except Exception as exc:  # noqa: BLE001 - one failure must not strand the rest
+            _log.exception("journal: handing back a result failed")
+            if not future.done():
+                future.set_exception(exc)
 
 
 def _fail(futures: list[asyncio.Future[Any]], error: JournalError) -> None:

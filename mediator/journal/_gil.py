@@ -19,28 +19,37 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Iterator
 
 DEFAULT = 100e-6
 
+_lock = threading.Lock()
 _holders = 0
-_original = 0.0
+_original = 0.0  # the interval before the first journal opened
+_ours = 0.0  # the interval last set here
 
 
 @contextlib.contextmanager
 def lowered_switch_interval(seconds: float | None) -> Iterator[None]:
-    """Hold the switch interval at most `seconds` for the block (None: leave it alone)."""
-    global _holders, _original
+    """Hold the switch interval at most `seconds` for the block (None: leave it alone).
+
+    The interval from before the first journal is put back when the last one closes, unless
+    the host has set one of its own meanwhile."""
+    global _holders, _original, _ours
     if seconds is None:
         yield
         return
-    if _holders == 0:
-        _original = sys.getswitchinterval()
-    _holders += 1
-    sys.setswitchinterval(min(seconds, sys.getswitchinterval()))
+    with _lock:
+        if _holders == 0:
+            _original = sys.getswitchinterval()
+        _holders += 1
+        sys.setswitchinterval(min(seconds, sys.getswitchinterval()))
+        _ours = sys.getswitchinterval()
     try:
         yield
     finally:
-        _holders -= 1
-        if _holders == 0:
-            sys.setswitchinterval(_original)
+        with _lock:
+            _holders -= 1
+            if _holders == 0 and sys.getswitchinterval() == _ours:
+                sys.setswitchinterval(_original)

@@ -102,7 +102,7 @@ class GroupCommitWriter:
         self._handoff = DurableHandoff(
             self._loop,
             path=path,
-            wal_path=f"{path}-wal" if defer_fsync else None,
+            defer_fsync=defer_fsync,
             on_failure=self._abort,
         )
 
@@ -249,8 +249,7 @@ class GroupCommitWriter:
     def _thread_main(self, stopped: asyncio.Future[None]) -> None:
         error: BaseException | None = None
         try:
-            self._handoff.start()
-            if self._handoff.defers_fsync:  # FULL, with the fsync on the handoff's thread
+            if self._handoff.start(self._conn):  # FULL, with the fsync on the handoff's thread
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             while (work := self._next_work()) is not None:
                 reads, batch = work
@@ -262,7 +261,10 @@ class GroupCommitWriter:
                     self._checkpointer.catch_up(self._conn)
         except BaseException as exc:  # noqa: BLE001 - a bug in an op: handed to our owner
             error = exc
-        self._handoff.close()  # what it still holds is handed back before `stopped` is set
+        try:
+            self._handoff.close()  # what it still holds is handed back before `stopped` is set
+        except BaseException as exc:  # noqa: BLE001 - `stopped` must be set whatever happens
+            error = error or exc
         self._loop.call_soon_threadsafe(_settle, stopped, None, error or self._handoff.error)
 
     def _next_work(self) -> tuple[list[_Read], _Batch | None] | None:

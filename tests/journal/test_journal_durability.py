@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -114,3 +115,73 @@ async def test_normal_makes_no_fsync_of_its_own(
         for n in range(3):
             assert not (await journal.append(envelope(f"evt_{n}"))).duplicate
     assert fsync.calls == 0
+
+
+class RecordedFsync:
+    """Stands in for the fsync: records which file each call flushed, then flushes it."""
+
+    def __init__(self) -> None:
+        self.files: list[Path] = []
+
+    def __call__(self, fd: int) -> None:
+        self.files.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        os.fsync(fd)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fd's file")
+async def test_through_a_symlink_the_fsync_reaches_the_wal_sqlite_writes(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = RecordedFsync()
+    monkeypatch.setattr(_durability, "_fsync", recorded)
+    real = tmp_path / "real" / "journal.db"
+    real.parent.mkdir()
+    async with open_journal(real, clock=clock):
+        pass
+    (tmp_path / "link.db").symlink_to(real)
+    recorded.files.clear()
+    async with open_journal(tmp_path / "link.db", clock=clock) as journal:
+        await journal.append(envelope("evt_1"))
+    assert recorded.files
+    assert set(recorded.files) == {Path(f"{real.resolve()}-wal")}
+    assert sorted(os.listdir(tmp_path)) == ["link.db", "real"]  # no stray WAL beside the link
+
+
+async def test_without_its_own_wal_handle_the_journal_keeps_sqlites_fsync(
+    path: Path, clock: FakeClock, fsync: HeldFsync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_open(path: str) -> int:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(_durability, "_open_wal", cannot_open)
+    async with open_journal(path, clock=clock) as journal:
+        assert not (await journal.append(envelope("evt_1"))).duplicate
+        mode = await journal._writer.read(
+            lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]
+        )
+    assert mode == 2  # FULL: SQLite fsyncs inside each COMMIT
+    assert fsync.calls == 0
+
+
+async def test_one_failing_hand_back_does_not_strand_the_others(path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (x)")
+    handoff = _durability.DurableHandoff(
+        loop, path=str(path), defer_fsync=True, on_failure=lambda: None
+    )
+    assert handoff.start(conn)
+    first: asyncio.Future[object] = loop.create_future()
+    second: asyncio.Future[object] = loop.create_future()
+
+    def broken(future: asyncio.Future[object]) -> None:
+        raise RuntimeError("a bug in a hand-back")
+
+    handoff.committed(broken, (first,), first)
+    handoff.committed(second.set_result, ("delivered",), second)
+    await asyncio.to_thread(handoff.close)
+    assert await second == "delivered"
+    with pytest.raises(RuntimeError, match="a bug"):
+        await first
+    conn.close()

@@ -81,3 +81,15 @@ async def test_the_switch_interval_is_lowered_while_journals_are_open(
         async with open_journal(tmp_path / "d.db", clock=clock, switch_interval=0):
             pass
     assert sys.getswitchinterval() == before
+
+
+async def test_a_switch_interval_the_host_sets_meanwhile_is_kept(
+    path: Path, clock: FakeClock
+) -> None:
+    before = sys.getswitchinterval()
+    try:
+        async with open_journal(path, clock=clock):
+            sys.setswitchinterval(0.002)  # the host's own choice, made while the journal is open
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+    finally:
+        sys.setswitchinterval(before)
