@@ -11,12 +11,11 @@ during the previous commit, so batches grow with the load and a lone appender wa
 timer.
 
 The loop side only appends to the batch being gathered, under a lock, and wakes the thread if
-it sleeps. The thread hands each finished batch back (through `_durability`, after its fsync
-under FULL). Why a
-plain `sqlite3` connection and not aiosqlite: a batch is several statements (multi-row inserts,
-key look-ups, state changes, a watermark) that run back to back inside one transaction; with
-aiosqlite each would be a hop through its queue and back through the loop (`writer_choice` in
-bench/journal measures the simplest case).
+it sleeps. The thread hands each finished batch back through `_durability` (after its fsync,
+under FULL). Why a plain `sqlite3` connection and not aiosqlite: a batch is several statements
+(multi-row inserts, key look-ups, state changes, a watermark) that run back to back inside one
+transaction; with aiosqlite each would be a hop through its queue and back through the loop
+(`writer_choice` in bench/journal measures the simplest case).
 
 Every caller of one batch awaits one shared future. That future ignores cancellation: a
 cancelled appender still waits until its batch is durable (a few milliseconds), and one

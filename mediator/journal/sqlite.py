@@ -129,8 +129,7 @@ def _check_ids(ids: Iterable[str], *, what: str = "entry id") -> None:
     # write gathered into the same transaction (nor the writer thread).
     for value in ids:
         try:
-            if len(value) == 32:
-                bytes.fromhex(value)
+            if len(value) == 32 and len(bytes.fromhex(value)) == 16:  # (fromhex skips spaces)
                 continue
         except (TypeError, ValueError):
             pass

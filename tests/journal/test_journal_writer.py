@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from mediator.errors import JournalError
@@ -23,6 +24,8 @@ async def test_malformed_ids_fail_their_caller_and_nothing_else(journal: SqliteJ
         journal.mark_retry("x", at=1.0, error="e", error_class="E"),
         journal.mark_dead("", reason="r", error_class="E"),
         journal.get("abc"),
+        journal.get("0a" * 15 + "  "),  # 32 characters, 15 bytes: fromhex skips spaces
+        journal.append(msgspec.structs.replace(envelope("evt_3"), id="0a" * 15 + "  ")),
         journal.release("abc", reason="r", by="me"),
         journal.replay(DeadLetterFilter(ids=("nope",)), dry_run=False),
     ):
