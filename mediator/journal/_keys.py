@@ -26,8 +26,10 @@ int), at most twice `memory_keys` while a merge is under way: ~65 MB at the defa
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 
 from mediator.journal._rows import CHUNK
 
@@ -38,6 +40,9 @@ from mediator.journal._rows import CHUNK
 # appends, 150,000 at 1,000 producers with 50,000 keys in memory (three merges), medians of
 # four interleaved runs: 41k appends/s with p99 72 ms at 4,000, 48k with p99 41 ms at 500.
 MERGE_CHUNK = 500
+# The frozen keys are sorted a run of this many per transaction and then merged lazily: one
+# sorted() of 250,000 keys held the GIL, and so stalled the event loop, for ~120 ms.
+SORT_RUN = 8192
 _MERGED_THROUGH = "keys_merged_through"
 
 
@@ -50,11 +55,16 @@ class KeyIndex:
         self._memory_keys = memory_keys
         self._recent: dict[str, int] = {}
         self._merging: dict[str, int] = {}
-        self._pending: list[str] = []  # keys of _merging still to move, sorted, next one last
+        self._runs: list[list[str]] = []  # the frozen keys in runs, sorted one per transaction
+        self._runs_sorted = 0
+        self._order: Iterator[str] | None = None  # the sorted runs merged, in key order
+        self._chunk: list[str] = []  # the keys taken from _order and not yet moved for good
+        self._chunk_is_last = False
+        self._untaken = 0  # frozen keys not yet taken from _order
         self._merge_top = 0  # the seq through which the frozen keys cover every entry
         self._staged_added: dict[str, int] = {}
         self._staged_forgotten: list[str] = []
-        self._staged_moved = 0
+        self._staged_moved = False
         self.merged_through = 0
         self.merges = 0
 
@@ -105,21 +115,32 @@ class KeyIndex:
     def merge_step(self, conn: sqlite3.Connection, appending: int) -> None:
         """Move the next chunk of frozen keys into idem_keys, freezing `recent` when it is full.
 
-        A chunk moves at least twice as many keys as the transaction appends (`appending`), so
-        a merge ends before `recent` fills again, and memory stays within twice `memory_keys`.
+        The frozen keys are first sorted, a run of SORT_RUN per transaction (nothing moves
+        before the last run is sorted), then moved in key order: a chunk per transaction, of at
+        least twice as many keys as the transaction appends (`appending`). So a merge ends
+        before `recent` fills again (its runs take a few dozen transactions, each appending at
+        most `max_batch`), and memory stays within about twice `memory_keys`.
 
         Called first in a transaction: a freeze takes the newest seq in the file as the merge's
         top, which must not cover entries inserted (and staged) earlier in the same transaction.
         """
-        if not self._pending and not self._merging:
+        if not self._merging:
             if len(self._recent) < self._memory_keys:
                 return
             self._freeze(conn)
-        end = len(self._pending) - self._staged_moved
-        chunk = self._pending[max(0, end - max(MERGE_CHUNK, 2 * appending)) : end]
-        chunk.reverse()
+        if self._runs_sorted < len(self._runs):
+            self._runs[self._runs_sorted].sort()  # (kept if the transaction rolls back)
+            self._runs_sorted += 1
+            if self._runs_sorted < len(self._runs):
+                return
+        if self._order is None:
+            self._order = heapq.merge(*self._runs)
+        if not self._chunk:  # (else: the chunk of a transaction rolled back, again)
+            self._chunk = list(islice(self._order, max(MERGE_CHUNK, 2 * appending)))
+            self._untaken -= len(self._chunk)
+            self._chunk_is_last = self._untaken == 0
         merging = self._merging
-        moving = [key for key in chunk if key in merging]
+        moving = [key for key in self._chunk if key in merging]  # (not forgotten meanwhile)
         for start in range(0, len(moving), CHUNK):  # a statement per few hundred: see _rows
             part = moving[start : start + CHUNK]
             conn.execute(
@@ -127,8 +148,8 @@ class KeyIndex:
                 + ", ".join(["(?, ?)"] * len(part)),
                 [value for key in part for value in (key, merging[key])],
             )
-        self._staged_moved += len(chunk)
-        if self._staged_moved == len(self._pending):
+        self._staged_moved = True
+        if self._chunk_is_last:
             conn.execute(
                 "UPDATE meta SET value = ? WHERE name = ?", (self._merge_top, _MERGED_THROUGH)
             )
@@ -138,7 +159,10 @@ class KeyIndex:
         # `recent` is merged, keys_merged_through may move up to that seq.
         (top,) = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()
         self._merging, self._recent = self._recent, {}
-        self._pending = sorted(self._merging, reverse=True)
+        frozen = list(self._merging)
+        self._runs = [frozen[at : at + SORT_RUN] for at in range(0, len(frozen), SORT_RUN)]
+        self._runs_sorted = 0
+        self._untaken = len(frozen)
         self._merge_top = max(int(top), self.merged_through)
 
     # -- ending a transaction ------------------------------------------------------------------
@@ -150,9 +174,10 @@ class KeyIndex:
             self._recent.pop(key, None)
             self._merging.pop(key, None)
         if self._staged_moved:
-            del self._pending[len(self._pending) - self._staged_moved :]
-            if not self._pending:
-                self._merging = {}
+            self._chunk = []
+            if self._chunk_is_last:
+                self._merging, self._runs, self._order = {}, [], None
+                self._chunk_is_last = False
                 self.merged_through = self._merge_top
                 self.merges += 1
         self._clear_staged()
@@ -164,7 +189,7 @@ class KeyIndex:
     def _clear_staged(self) -> None:
         self._staged_added = {}
         self._staged_forgotten = []
-        self._staged_moved = 0
+        self._staged_moved = False
 
     # -- reporting -----------------------------------------------------------------------------
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from mediator.journal import DeadLetterFilter, SqliteJournal, _keys, open_journal
+from mediator.journal import DeadLetterFilter, SqliteJournal, _keys, _schema, open_journal
 from mediator.journal._keys import KeyIndex
 from mediator.testing import FakeClock
 from tests.journal.support import envelope
@@ -116,3 +117,34 @@ def test_a_rolled_back_transaction_leaves_no_key_behind(tmp_path: Path) -> None:
     assert index.in_memory == 1
     with pytest.raises(ValueError, match="memory_keys"):
         KeyIndex(memory_keys=0)
+
+
+def test_a_merge_sorts_in_runs_then_moves_keys_in_key_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_keys, "SORT_RUN", 4)
+    monkeypatch.setattr(_keys, "MERGE_CHUNK", 3)
+    conn = _schema.connect(tmp_path / "k.db", synchronous="NORMAL")
+    index = KeyIndex(memory_keys=20)
+    index.load(conn)
+    keys = [f"evt_{n:02d}" for n in random.Random(7).sample(range(100), 20)]
+    index.add((key, seq) for seq, key in enumerate(keys, 1))
+    index.commit()
+    moved_after: list[int] = []
+    while index.merges == 0:
+        conn.execute("BEGIN IMMEDIATE")
+        index.merge_step(conn, appending=1)
+        if len(moved_after) == 6:  # one transaction rolls back: its chunk moves again
+            conn.execute("ROLLBACK")
+            index.rollback()
+        else:
+            conn.execute("COMMIT")
+            index.commit()
+        moved = [row[0] for row in conn.execute("SELECT idem FROM idem_keys ORDER BY idem")]
+        assert moved == sorted(keys)[: len(moved)]  # always a prefix, in key order
+        moved_after.append(len(moved))
+    # five runs of four: the first four transactions only sort; then three keys at a time
+    assert moved_after == [0, 0, 0, 0, 3, 6, 6, 9, 12, 15, 18, 20]
+    assert index.in_memory == 0
+    assert index.find(conn, keys) == {key: seq for seq, key in enumerate(keys, 1)}
+    conn.close()
