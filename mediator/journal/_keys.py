@@ -124,7 +124,9 @@ class KeyIndex:
         Called first in a transaction: a freeze takes the newest seq in the file as the merge's
         top, which must not cover entries inserted (and staged) earlier in the same transaction.
         """
-        if not self._merging:
+        # A merge is under way while it has runs: even if every frozen key is forgotten
+        # meanwhile, it goes on to its end, which moves keys_merged_through.
+        if not self._runs:
             if len(self._recent) < self._memory_keys:
                 return
             self._freeze(conn)

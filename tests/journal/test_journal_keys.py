@@ -148,3 +148,41 @@ def test_a_merge_sorts_in_runs_then_moves_keys_in_key_order(
     assert index.in_memory == 0
     assert index.find(conn, keys) == {key: seq for seq, key in enumerate(keys, 1)}
     conn.close()
+
+
+def test_a_merge_whose_keys_are_all_forgotten_still_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_keys, "SORT_RUN", 4)
+    monkeypatch.setattr(_keys, "MERGE_CHUNK", 3)
+    conn = _schema.connect(tmp_path / "k.db", synchronous="NORMAL")
+    index = KeyIndex(memory_keys=8)
+
+    def step(forget: list[tuple[str, int]] | None = None) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        index.merge_step(conn, appending=1)
+        if forget:
+            index.forget(conn, forget)
+        conn.execute("COMMIT")
+        index.commit()
+
+    first = [(f"evt_a{n}", n) for n in range(8)]
+    index.add(first)
+    index.commit()
+    step()  # freezes; sorts a run
+    step(forget=first)  # sorts the other; compaction deletes every entry of the merge
+    for _ in range(10):
+        if index.merges:
+            break
+        step()
+    assert index.merges == 1
+    second = [(f"evt_b{n}", 100 + n) for n in range(8)]
+    index.add(second)
+    index.commit()
+    for _ in range(10):
+        if index.merges == 2:
+            break
+        step()
+    assert index.merges == 2
+    assert index.find(conn, [key for key, _ in first + second]) == dict(second)
+    conn.close()
