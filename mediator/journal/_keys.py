@@ -59,8 +59,7 @@ class KeyIndex:
         self._runs_sorted = 0
         self._order: Iterator[str] | None = None  # the sorted runs merged, in key order
         self._chunk: list[str] = []  # the keys taken from _order and not yet moved for good
-        self._chunk_is_last = False
-        self._untaken = 0  # frozen keys not yet taken from _order
+        self._untaken = 0  # frozen keys not yet taken from _order: none once the last chunk is
         self._merge_top = 0  # the seq through which the frozen keys cover every entry
         self._staged_added: dict[str, int] = {}
         self._staged_forgotten: list[str] = []
@@ -140,7 +139,6 @@ class KeyIndex:
         if not self._chunk:  # (else: the chunk of a transaction rolled back, again)
             self._chunk = list(islice(self._order, max(MERGE_CHUNK, 2 * appending)))
             self._untaken -= len(self._chunk)
-            self._chunk_is_last = self._untaken == 0
         merging = self._merging
         moving = [key for key in self._chunk if key in merging]  # (not forgotten meanwhile)
         for start in range(0, len(moving), CHUNK):  # a statement per few hundred: see _rows
@@ -151,7 +149,7 @@ class KeyIndex:
                 [value for key in part for value in (key, merging[key])],
             )
         self._staged_moved = True
-        if self._chunk_is_last:
+        if self._untaken == 0:  # the last chunk
             conn.execute(
                 "UPDATE meta SET value = ? WHERE name = ?", (self._merge_top, _MERGED_THROUGH)
             )
@@ -177,9 +175,8 @@ class KeyIndex:
             self._merging.pop(key, None)
         if self._staged_moved:
             self._chunk = []
-            if self._chunk_is_last:
+            if self._untaken == 0:
                 self._merging, self._runs, self._order = {}, [], None
-                self._chunk_is_last = False
                 self.merged_through = self._merge_top
                 self.merges += 1
         self._clear_staged()
