@@ -49,6 +49,7 @@ import msgspec
 from mediator.clock import SystemClock
 from mediator.codecs.envelope import Envelope, new_id
 from mediator.journal import open_journal
+from mediator.journal._key_filter import rebuild as rebuild_key_filter
 from mediator.journal._rows import INSERT_ACCEPTED, accepted_row
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -128,6 +129,7 @@ def prefill(path: Path, count: int, keys: Keys) -> float:
     conn.execute("BEGIN")
     conn.execute("INSERT INTO idem_keys (idem, seq) SELECT idem, seq FROM entries ORDER BY idem")
     conn.execute("UPDATE meta SET value = (SELECT max(seq) FROM entries)")
+    rebuild_key_filter(conn)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -135,14 +137,16 @@ def prefill(path: Path, count: int, keys: Keys) -> float:
 
 
 def _as_if_merged(conn: sqlite3.Connection) -> None:
-    """Give rows inserted behind the journal's back their keys in the key table (untimed), so
-    that the next open does not read them back as recent keys."""
+    """Give rows inserted behind the journal's back their keys in the key table and its filter
+    (untimed), so that the next open neither reads them back as recent keys nor builds the
+    filter again."""
     conn.execute("BEGIN")
     conn.execute(
         "INSERT OR IGNORE INTO idem_keys (idem, seq) SELECT idem, seq FROM entries "
         "WHERE seq > (SELECT value FROM meta) ORDER BY idem"
     )
     conn.execute("UPDATE meta SET value = (SELECT max(seq) FROM entries)")
+    rebuild_key_filter(conn)
     conn.execute("COMMIT")
 
 
@@ -197,6 +201,7 @@ async def journal_appends(
         "transactions": stats.transactions,
         "largest_batch": stats.largest_batch,
         "key_merges": stats.key_merges,
+        "keys_looked_up_in_file": stats.keys_looked_up,
     }
 
 

@@ -15,8 +15,9 @@ So the keys are kept in two levels, like a log-structured merge tree:
   leaves, so a merge dirties each leaf once rather than once per key, and no transaction stalls
   for the whole merge. The chunk that ends a merge also advances `keys_merged_through`.
 
-A look-up checks the dicts first and asks `idem_keys` only for keys found in neither, in one
-statement per few hundred keys. Everything here runs on the writer's thread, inside its
+A look-up checks the dicts first, then a filter of the keys in `idem_keys` (see _key_filter),
+and asks `idem_keys` only for the few keys the filter cannot rule out, in one statement per few
+hundred keys. Everything here runs on the writer's thread, inside its
 transactions: changes are staged and applied by `commit`, or dropped by `rollback`, so the
 memory never disagrees with the file.
 
@@ -31,6 +32,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
+from mediator.journal._key_filter import KeyFilters
 from mediator.journal._rows import CHUNK
 
 # The fewest keys moved into idem_keys per transaction while a merge is under way (more when
@@ -64,8 +66,10 @@ class KeyIndex:
         self._staged_added: dict[str, int] = {}
         self._staged_forgotten: list[str] = []
         self._staged_moved = False
+        self._filters = KeyFilters()
         self.merged_through = 0
         self.merges = 0
+        self.looked_up = 0  # keys asked of idem_keys
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -79,6 +83,7 @@ class KeyIndex:
                 (self.merged_through,),
             )
         )
+        self._filters.open(conn, self.merged_through)
 
     # -- inside a transaction ------------------------------------------------------------------
 
@@ -92,6 +97,9 @@ class KeyIndex:
                 if held:
                     found.update((key, level[key]) for key in held)
                     missing = [key for key in missing if key not in level]
+        if missing:
+            missing = self._filters.may_hold(missing)
+            self.looked_up += len(missing)
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
             found.update(
@@ -108,7 +116,8 @@ class KeyIndex:
 
     def forget(self, conn: sqlite3.Connection, keys: list[tuple[str, int]]) -> None:
         """Drop these (key, seq) pairs of entries deleted in this transaction."""
-        conn.executemany("DELETE FROM idem_keys WHERE idem = ? AND seq = ?", keys)
+        cur = conn.executemany("DELETE FROM idem_keys WHERE idem = ? AND seq = ?", keys)
+        self._filters.forgot(cur.rowcount)
         self._staged_forgotten.extend(key for key, _ in keys)
 
     def merge_step(self, conn: sqlite3.Connection, appending: int) -> None:
@@ -141,6 +150,7 @@ class KeyIndex:
             self._untaken -= len(self._chunk)
         merging = self._merging
         moving = [key for key in self._chunk if key in merging]  # (not forgotten meanwhile)
+        self._filters.add(moving)
         for start in range(0, len(moving), CHUNK):  # a statement per few hundred: see _rows
             part = moving[start : start + CHUNK]
             conn.execute(
@@ -153,6 +163,12 @@ class KeyIndex:
             conn.execute(
                 "UPDATE meta SET value = ? WHERE name = ?", (self._merge_top, _MERGED_THROUGH)
             )
+            self._filters.merged(conn, self._merge_top)
+
+    def filter_step(self, conn: sqlite3.Connection) -> None:
+        """Take the next step of building a key filter, if one is being built (once per
+        transaction; see _key_filter)."""
+        self._filters.step(conn, self.merged_through)
 
     def _freeze(self, conn: sqlite3.Connection) -> None:
         # Every entry up to the newest seq has its key in idem_keys or in `recent`, so once

@@ -137,7 +137,18 @@ _V3 = [
     "SELECT 'keys_merged_through', coalesce(max(seq), 0) FROM entries",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# v4: a filter of the keys in idem_keys, saved with the end of each merge (see _key_filter). A
+# file from v3 has none saved: the journal builds it as it runs.
+_V4 = [
+    """CREATE TABLE key_filter (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        keys INTEGER NOT NULL,
+        merged_through INTEGER NOT NULL,
+        bits BLOB NOT NULL
+    )""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

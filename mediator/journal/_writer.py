@@ -182,6 +182,7 @@ class GroupCommitWriter:
             waiting=waiting,
             keys_in_memory=self.keys.in_memory,
             key_merges=self.keys.merges,
+            keys_looked_up=self.keys.looked_up,
         )
 
     def _batch_for(self, size: int) -> _Batch:
@@ -345,6 +346,7 @@ def _transaction(conn: sqlite3.Connection, keys: KeyIndex, batch: _Batch, now: f
     conn.execute("BEGIN IMMEDIATE")
     try:
         keys.merge_step(conn, len(envelopes))
+        keys.filter_step(conn)
         appended = insert_envelopes(conn, now, envelopes, batch.rows, keys) if envelopes else None
         results = [op(conn, now) for op in batch.ops]
         conn.execute("COMMIT")

@@ -177,7 +177,9 @@ class JournalStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Counters of the group-commit writer since open.
 
     `keys_in_memory` counts the idempotency keys held in memory (appended since the last merge
-    into the file's key table, or being merged); `key_merges` counts merges completed.
+    into the file's key table, or being merged); `key_merges` counts merges completed;
+    `keys_looked_up` counts keys looked up in the file's key table (those neither in memory nor
+    ruled out by its filter).
     """
 
     transactions: int
@@ -187,3 +189,4 @@ class JournalStatistics(msgspec.Struct, frozen=True, kw_only=True):
     waiting: int
     keys_in_memory: int = 0
     key_merges: int = 0
+    keys_looked_up: int = 0

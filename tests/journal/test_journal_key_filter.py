@@ -1,0 +1,190 @@
+"""The filter in front of the key table: it never loses a key, and it spares most look-ups."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import string
+import time
+from pathlib import Path
+
+import pytest
+
+from mediator.journal import SqliteJournal, _key_filter, _keys, open_journal
+from mediator.journal._key_filter import KeyFilter
+from mediator.journal._rows import INSERT_ACCEPTED, accepted_row
+from mediator.testing import FakeClock
+from tests.journal.support import envelope
+
+DAY = 86_400.0
+
+
+def _realistic_keys(count: int, *, seed: int, prefix: str = "") -> list[str]:
+    """Half increasing source ids (like Harvest's), half random event ids (like Stripe's)."""
+    rng = random.Random(seed)
+    alphabet = string.ascii_letters + string.digits
+    return [
+        f"{prefix}harvest:time_entry:{1_000_000 + i}"
+        if i % 2
+        else f"{prefix}evt_{''.join(rng.choices(alphabet, k=24))}"
+        for i in range(count)
+    ]
+
+
+async def _append_all(journal: SqliteJournal, keys: list[str]) -> dict[str, str]:
+    """Append one envelope per key, ten per transaction; return key → stored id."""
+    ids: dict[str, str] = {}
+    for start in range(0, len(keys), 10):
+        for result in await journal.append_many([envelope(k) for k in keys[start : start + 10]]):
+            ids[result.envelope.idempotency_key] = result.envelope.id
+    return ids
+
+
+async def _all_duplicates(journal: SqliteJournal, ids: dict[str, str]) -> bool:
+    results = await journal.append_many([envelope(k) for k in ids])
+    return all(r.duplicate and r.envelope.id == ids[r.envelope.idempotency_key] for r in results)
+
+
+def _saved_filter(path: Path) -> tuple[int, int] | None:
+    """(capacity, merged_through) of the filter saved in the file, if any."""
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT length(bits), merged_through FROM key_filter").fetchone()
+    finally:
+        conn.close()
+    return None if row is None else (row[0] * 8 // _key_filter.BITS_PER_KEY, row[1])
+
+
+def test_a_filter_holds_every_key_added_and_few_others() -> None:
+    key_filter = KeyFilter(50_000)
+    added = _realistic_keys(key_filter.capacity, seed=1)  # full: as many keys as its capacity
+    key_filter.add(added)
+    assert key_filter.may_hold(added) == added
+    others = _realistic_keys(50_000, seed=2, prefix="other:")
+    false_positives = len(key_filter.may_hold(others)) / len(others)
+    assert false_positives < 0.045  # 1 - e^(-1/32), about 3.1%, when full
+
+
+def test_saved_bits_must_match_the_capacity() -> None:
+    with pytest.raises(ValueError, match="bits"):
+        KeyFilter(1000, bits=bytes(7))
+
+
+async def test_new_keys_are_rarely_looked_up_in_the_file(path: Path, clock: FakeClock) -> None:
+    async with open_journal(path, clock=clock, memory_keys=100) as journal:
+        ids = await _append_all(journal, _realistic_keys(1000, seed=3))
+        assert journal.statistics().key_merges >= 5  # most keys are in the file's key table
+        before = journal.statistics().keys_looked_up
+        await _append_all(journal, _realistic_keys(1000, seed=4, prefix="new:"))
+        # without the filter, each of the 1,000 new keys would be looked up in the file
+        assert journal.statistics().keys_looked_up - before < 20
+        assert await _all_duplicates(journal, ids)
+
+
+async def test_a_file_without_a_saved_filter_builds_one_while_it_runs(
+    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_key_filter, "BUILD_STEP", 25)
+    async with open_journal(path, clock=clock, memory_keys=50) as journal:
+        ids = await _append_all(journal, _realistic_keys(300, seed=5))
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM key_filter")  # as a file from schema 3 has none
+    conn.commit()
+    conn.close()
+
+    async with open_journal(path, clock=clock, memory_keys=1000) as journal:
+        # the scan of ~300 keys takes a step per transaction; meanwhile every key is looked up
+        assert await _all_duplicates(journal, ids)
+        assert journal.statistics().keys_looked_up >= 250
+        for n in range(12):
+            await journal.append(envelope(f"new:{n}"))
+        before = journal.statistics().keys_looked_up
+        await _append_all(journal, _realistic_keys(100, seed=6, prefix="newer:"))
+        assert journal.statistics().keys_looked_up - before < 5  # the filter is in use
+        assert await _all_duplicates(journal, ids)
+    assert _saved_filter(path) is not None
+
+    async with open_journal(path, clock=clock, memory_keys=1000) as journal:
+        await _append_all(journal, _realistic_keys(100, seed=7, prefix="newest:"))
+        assert journal.statistics().keys_looked_up < 5  # the saved filter, in use at once
+
+
+async def test_a_full_filter_is_rebuilt_larger_and_no_key_is_missed_meanwhile(
+    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_key_filter, "MIN_CAPACITY", 16)
+    monkeypatch.setattr(_key_filter, "BUILD_STEP", 10)
+    monkeypatch.setattr(_keys, "MERGE_CHUNK", 7)
+    ids: dict[str, str] = {}
+    async with open_journal(path, clock=clock, memory_keys=20) as journal:
+        for round_ in range(15):
+            ids |= await _append_all(journal, _realistic_keys(40, seed=round_, prefix=f"{round_}:"))
+            assert await _all_duplicates(journal, ids)  # every key so far, at every point
+    saved = _saved_filter(path)
+    assert saved is not None
+    assert saved[0] >= len(ids)
+    async with open_journal(path, clock=clock, memory_keys=20) as journal:
+        assert await _all_duplicates(journal, ids)
+
+
+async def test_a_filter_emptied_by_forgetting_is_rebuilt_smaller(
+    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_key_filter, "MIN_CAPACITY", 16)
+    async with open_journal(path, clock=clock, memory_keys=20) as journal:
+        ids = await _append_all(journal, _realistic_keys(400, seed=8))
+        await journal.mark_done(list(ids.values()))
+        await clock.advance(40 * DAY)
+        await journal.append(envelope("evt_last"))
+        grown = _saved_filter(path)
+        assert grown is not None
+        assert grown[0] >= 400
+        report = await journal.compact(done_older_than=7 * DAY, keep_keys_for=30 * DAY)
+        assert report.forgotten == 400
+        await _append_all(journal, _realistic_keys(30, seed=9, prefix="after:"))  # builds it
+    shrunk = _saved_filter(path)
+    assert shrunk is not None
+    assert shrunk[0] < grown[0] // 4
+
+
+async def test_keys_written_behind_the_journals_back_are_not_missed(
+    path: Path, clock: FakeClock
+) -> None:
+    async with open_journal(path, clock=clock, memory_keys=10) as journal:
+        ids = await _append_all(journal, _realistic_keys(50, seed=10))
+    assert _saved_filter(path) is not None
+    # another program appends an entry and its key as a merge would (bench/journal does)
+    sneaky = envelope("evt_written_elsewhere")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.execute(INSERT_ACCEPTED, accepted_row(sneaky, time.time()))
+    conn.execute(
+        "INSERT INTO idem_keys (idem, seq) SELECT idem, seq FROM entries "
+        "WHERE seq > (SELECT value FROM meta)"
+    )
+    conn.execute("UPDATE meta SET value = (SELECT max(seq) FROM entries)")
+    conn.execute("COMMIT")
+    conn.close()
+
+    async with open_journal(path, clock=clock) as journal:  # the saved filter is not used
+        again = await journal.append(envelope("evt_written_elsewhere"))
+        assert again.duplicate
+        assert again.envelope.id == sneaky.id
+        assert await _all_duplicates(journal, ids)
+
+
+async def test_rebuild_saves_a_filter_of_every_key_in_the_file(
+    path: Path, clock: FakeClock
+) -> None:
+    async with open_journal(path, clock=clock, memory_keys=10) as journal:
+        ids = await _append_all(journal, _realistic_keys(50, seed=11))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DELETE FROM key_filter")
+    _key_filter.rebuild(conn)
+    conn.close()
+    assert _saved_filter(path) is not None
+    async with open_journal(path, clock=clock) as journal:
+        assert await _all_duplicates(journal, ids)
+        await _append_all(journal, _realistic_keys(50, seed=12, prefix="new:"))
+        # the old keys, which the filter holds, were looked up; the new ones were ruled out
+        assert journal.statistics().keys_looked_up <= len(ids) + 5
