@@ -142,6 +142,7 @@ _V3 = [
 _V4 = [
     """CREATE TABLE key_filter (
         id INTEGER PRIMARY KEY CHECK (id = 1),
+        hash TEXT NOT NULL,
         keys INTEGER NOT NULL,
         merged_through INTEGER NOT NULL,
         bits BLOB NOT NULL

@@ -22,16 +22,19 @@ cancelled appender still waits until its batch is durable (a few milliseconds), 
 caller's cancellation can never cancel the others' commit. Reads run on the same thread
 between transactions, so they see every committed write.
 
-What bounds it (measured at 1,000 producers on a 1,000,000-entry file, 2 cores): the GIL,
-not SQLite. py-spy --gil found the GIL held 76% of the time, 44% by the loop (waking appenders
-and building their rows), 29% by this thread (binding parameters, the key index); the rest is
-hand-over between threads. Hence the appenders build their rows, `_gil` shortens the switch
-interval, and every microsecond of Python per append counts on either thread. Measured and
-left out, each within the noise of interleaved runs: dropping both of the entries' indexes
-(SQLite doing less); a Bloom filter in front of the key table's look-up; binding a batch as one
-JSON text unpacked by json_each (less binding here, more encoding on the loop); and a writer
-in a process of its own fed through a pipe (slower: 35k against 42k appends/s, the pickling
-and the pipe's threads costing the loop more than the GIL it frees).
+What bounds it (measured at 1,000 producers on a 1,000,000-entry file, 2 cores): this thread
+is busy about 95% of the time, and for about a third of that it waits for the GIL, which the
+event loop holds while it wakes appenders and builds their rows: about 5 µs of loop CPU per
+append against 5 µs of this thread's, much of it SQLite's own, without the GIL. Hence the
+appenders build their rows, `_gil` shortens the switch interval, the key filter (`_key_filter`)
+spares the look-ups of new keys, and every microsecond of Python per append counts on either
+thread. Measured and left out, each within the noise of interleaved runs unless said: fewer,
+larger insert statements (5 instead of 7 per transaction: the writer waits as long for the
+GIL, only less often; one padded statement of up to 1,000 rows costs more to prepare, 120 ms,
+and to bind than it saves); dropping both of the entries' indexes (SQLite doing less); binding
+a batch as one JSON text unpacked by json_each (less binding here, more encoding on the loop);
+and a writer in a process of its own fed through a pipe (slower: 35k against 42k appends/s,
+the pickling and the pipe's threads costing the loop more than the GIL it frees).
 """
 
 from __future__ import annotations
@@ -345,8 +348,10 @@ def _transaction(conn: sqlite3.Connection, keys: KeyIndex, batch: _Batch, now: f
     envelopes = batch.envelopes
     conn.execute("BEGIN IMMEDIATE")
     try:
-        keys.merge_step(conn, len(envelopes))
+        # (the filter's step first: a build it completes is saved marked with the merged seq,
+        # which a merge ending in this transaction then moves along with its own save)
         keys.filter_step(conn)
+        keys.merge_step(conn, len(envelopes))
         appended = insert_envelopes(conn, now, envelopes, batch.rows, keys) if envelopes else None
         results = [op(conn, now) for op in batch.ops]
         conn.execute("COMMIT")

@@ -83,6 +83,27 @@ async def test_malformed_envelope_fails_alone(path: Path, clock: FakeClock) -> N
         assert [e.envelope.idempotency_key for e in await journal.recover()] == ["evt_other"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("idempotency_key", "evt_\ud800", "is not valid text"),  # a lone surrogate
+        ("kind", "psa.\udcff", "is not valid text"),
+        ("traceparent", "00-\ud83d", "is not valid text"),
+        ("key", 42, "must be text, not int"),
+    ],
+)
+async def test_an_envelope_whose_text_sqlite_cannot_take_fails_alone(
+    journal: SqliteJournal, field: str, value: object, reason: str
+) -> None:
+    bad = msgspec.structs.replace(envelope("evt_bad"), **{field: value})
+    other = asyncio.ensure_future(journal.append(envelope("evt_other")))
+    with pytest.raises(ValueError, match=f"envelope {field} {reason}"):
+        await journal.append(bad)
+    assert not (await other).duplicate
+    # the writer goes on: the envelope failed its own caller only
+    assert not (await journal.append(envelope("Zürich: non-ASCII text is fine"))).duplicate
+
+
 async def test_cancelling_one_appender_does_not_cancel_its_batch(journal: SqliteJournal) -> None:
     first = asyncio.ensure_future(journal.append(envelope("evt_1")))
     second = asyncio.ensure_future(journal.append(envelope("evt_2")))

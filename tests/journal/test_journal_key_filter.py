@@ -188,3 +188,88 @@ async def test_rebuild_saves_a_filter_of_every_key_in_the_file(
         await _append_all(journal, _realistic_keys(50, seed=12, prefix="new:"))
         # the old keys, which the filter holds, were looked up; the new ones were ruled out
         assert journal.statistics().keys_looked_up <= len(ids) + 5
+
+
+def _merged_through(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        (value,) = conn.execute(
+            "SELECT value FROM meta WHERE name = 'keys_merged_through'"
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(value)
+
+
+async def test_a_build_ending_with_a_merge_is_saved_with_the_merges_mark(
+    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_journal(path, clock=clock, memory_keys=10) as journal:
+        ids = await _append_all(journal, [f"evt_{i:02d}" for i in range(30)])
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM key_filter")
+    conn.commit()
+    conn.close()
+    monkeypatch.setattr(_key_filter, "BUILD_STEP", 16)
+    async with open_journal(path, clock=clock, memory_keys=10) as journal:
+        # opening scanned 16 of the 20 keys in the file; this transaction scans the rest and
+        # merges the 10 keys held in memory
+        await journal.append(envelope("evt_next"))
+        assert journal.statistics().key_merges == 1
+    saved = _saved_filter(path)
+    assert saved is not None
+    assert saved[1] == _merged_through(path)  # so the next open uses it
+    async with open_journal(path, clock=clock, memory_keys=10) as journal:
+        await _append_all(journal, _realistic_keys(20, seed=13, prefix="new:"))
+        assert journal.statistics().keys_looked_up < 3
+        assert await _all_duplicates(journal, ids)
+
+
+def test_a_filter_as_large_as_a_filter_gets_is_not_rebuilt_when_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_key_filter, "_MAX_BITS", 1 << 10)  # 32 keys
+    conn = sqlite3.connect(tmp_path / "f.db", isolation_level=None)
+    conn.execute("CREATE TABLE idem_keys (idem TEXT PRIMARY KEY, seq INTEGER) WITHOUT ROWID")
+    conn.execute("CREATE TABLE key_filter (id, hash, keys, merged_through, bits)")
+    filters = _key_filter.KeyFilters()
+    filters.open(conn, merged_through=0)
+    assert filters.ready
+    keys = _realistic_keys(100, seed=14)
+    filters.add(keys)  # three times its capacity: a larger one cannot be had
+    assert filters.may_hold(keys) == keys
+    conn.close()  # a build would have had to scan the table, now closed
+    filters.step(conn, merged_through=0)
+
+
+async def test_a_key_table_that_cannot_be_scanned_leaves_every_key_looked_up(
+    path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_journal(path, clock=clock, memory_keys=10) as journal:
+        ids = await _append_all(journal, _realistic_keys(30, seed=15))
+    conn = sqlite3.connect(path)
+    (in_file,) = conn.execute("SELECT count(*) FROM idem_keys").fetchone()
+    conn.execute("INSERT INTO idem_keys VALUES (CAST(x'ff61' AS TEXT), 0)")  # not UTF-8
+    conn.execute("UPDATE key_filter SET bits = x'00'")  # nor a filter this code saved
+    conn.commit()
+    conn.close()
+    async with open_journal(path, clock=clock) as journal:
+        assert "key filter not built" in caplog.text
+        assert await _all_duplicates(journal, ids)
+        assert not (await journal.append(envelope("evt_new"))).duplicate
+        # every key not held in memory was looked up in the file: no filter rules one out
+        assert journal.statistics().keys_looked_up == in_file + 1
+
+
+async def test_a_filter_made_with_another_hash_is_not_used(path: Path, clock: FakeClock) -> None:
+    async with open_journal(path, clock=clock, memory_keys=10) as journal:
+        ids = await _append_all(journal, _realistic_keys(40, seed=16))
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE key_filter SET hash = 'crc32', bits = zeroblob(length(bits))")
+    conn.commit()
+    conn.close()
+    async with open_journal(path, clock=clock) as journal:
+        assert await _all_duplicates(journal, ids)  # an empty filter would have missed them all
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT hash FROM key_filter").fetchone() == (_key_filter.HASH,)
+    conn.close()
