@@ -18,7 +18,8 @@ So the keys are kept in two levels, like a log-structured merge tree:
 A look-up checks the dicts first, then a filter of the keys in `idem_keys` (see _key_filter),
 and asks `idem_keys` only for the few keys the filter cannot rule out, in one statement per few
 hundred keys. Everything here runs on the writer's thread, inside its
-transactions: changes are staged and applied by `commit`, or dropped by `rollback`, so the
+transactions: keys added go into memory at once and are taken out again by `rollback`; the
+other changes are staged and applied by `commit`, or dropped by `rollback`; so the
 memory never disagrees with the file.
 
 Memory: about 130 bytes per key held in `recent` (the dict, a string of ~30 characters and an
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from itertools import islice
 
 from mediator.journal._key_filter import KeyFilters
@@ -63,7 +64,7 @@ class KeyIndex:
         self._chunk: list[str] = []  # the keys taken from _order and not yet moved for good
         self._untaken = 0  # frozen keys not yet taken from _order: none once the last chunk is
         self._merge_top = 0  # the seq through which the frozen keys cover every entry
-        self._staged_added: dict[str, int] = {}
+        self._added: list[list[tuple[str, int]]] = []  # by this transaction, for a rollback
         self._staged_forgotten: list[str] = []
         self._staged_moved = False
         self._filters = KeyFilters()
@@ -91,7 +92,7 @@ class KeyIndex:
         """Return the entry seq of each of `keys` the journal holds (absent keys are left out)."""
         found: dict[str, int] = {}
         missing = keys
-        for level in (self._recent, self._merging, self._staged_added):
+        for level in (self._recent, self._merging):
             if level and missing:  # (usually only `recent` holds anything)
                 held = [key for key in missing if key in level]
                 if held:
@@ -110,9 +111,10 @@ class KeyIndex:
             )
         return found
 
-    def add(self, keys: Iterable[tuple[str, int]]) -> None:
-        """Stage keys of entries inserted in this transaction."""
-        self._staged_added.update(keys)
+    def add(self, keys: list[tuple[str, int]]) -> None:
+        """Hold keys of entries inserted in this transaction (new keys: see `find`)."""
+        self._recent.update(keys)
+        self._added.append(keys)
 
     def forget(self, conn: sqlite3.Connection, keys: list[tuple[str, int]]) -> None:
         """Drop these (key, seq) pairs of entries deleted in this transaction."""
@@ -185,7 +187,6 @@ class KeyIndex:
 
     def commit(self) -> None:
         """Apply what the committed transaction staged."""
-        self._recent.update(self._staged_added)
         for key in self._staged_forgotten:
             self._recent.pop(key, None)
             self._merging.pop(key, None)
@@ -198,11 +199,15 @@ class KeyIndex:
         self._clear_staged()
 
     def rollback(self) -> None:
-        """Drop what the rolled-back transaction staged."""
+        """Drop what the rolled-back transaction added and staged."""
+        recent = self._recent
+        for added in self._added:
+            for key, _ in added:
+                recent.pop(key, None)
         self._clear_staged()
 
     def _clear_staged(self) -> None:
-        self._staged_added = {}
+        self._added = []
         self._staged_forgotten = []
         self._staged_moved = False
 

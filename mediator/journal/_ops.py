@@ -54,11 +54,12 @@ def insert_envelopes(
     Returns None when every envelope was stored as new (the common case): each appender then
     makes its own receipt, on the loop's thread rather than the writer's."""
     idems = [env.idempotency_key for env in envelopes]
-    # key → index of its first envelope (built backwards, so the first one is written last)
-    first = dict(zip(reversed(idems), range(len(idems) - 1, -1, -1), strict=True))
-    known = keys.find(conn, list(first))
+    known = keys.find(conn, idems)
     fresh = rows
-    if known or len(first) < len(envelopes):
+    first: dict[str, int] = {}
+    if known or len(set(idems)) < len(idems):
+        # key → index of its first envelope (built backwards, so the first one is written last)
+        first = dict(zip(reversed(idems), range(len(idems) - 1, -1, -1), strict=True))
         fresh = [
             rows[index]
             for index, idem in enumerate(idems)
@@ -70,6 +71,8 @@ def insert_envelopes(
         return None
     # An envelope appended again (same id, same key: a caller retrying) comes back a duplicate,
     # as does one whose id is already journaled under another key (it stored nothing).
+    if not first:  # (every key once in the batch)
+        first = {idem: index for index, idem in enumerate(idems)}
     mine = dict(inserted)
     stored = _stored_by_seq(conn, [*known.values(), *mine.values()])
     results = []
