@@ -4,7 +4,9 @@
     producers, synchronous FULL and NORMAL, on a journal already holding `--prefill` entries
     (1,000,000 by default); ~200-byte payloads; idempotency keys half increasing
     ("harvest:time_entry:<n>"), half random ("evt_<24 chars>", like Stripe's event ids)
-(b) p50/p99 latency of one append at each load
+(b) p50/p99 latency of one append at each load; with each, the writer's transactions, its
+    largest batch, the key merges, and how many keys were looked up in the file's key table
+    (those the key filter could not rule out: see mediator/journal/_key_filter.py)
 (c) baseline, the ceiling: plain sqlite3 executemany of 1,000 prepared rows per transaction
     into the same table of the same file (the journal's own columns and indexes), on a plain
     connection with SQLite's default checkpointing; the same with checkpoints off while timed
