@@ -20,6 +20,9 @@
     (BEGIN, executemany, COMMIT) driven through aiosqlite and through our one-thread executor
 (f) file size per million entries
 
+The figures the issue's targets compare (the journal at 1,000 producers, plain sqlite, huey) are
+measured in three interleaved rounds and reported as medians, every round listed.
+
   python bench/journal.py            # full run (builds a 1,000,000-entry journal first)
   python bench/journal.py --quick    # 100,000 prefilled entries, fewer appends
 """
@@ -35,6 +38,7 @@ import os
 import random
 import shutil
 import sqlite3
+import statistics
 import string
 import sys
 import tempfile
@@ -343,6 +347,7 @@ def main() -> None:
     # the file happen while it runs
     sustained = 30_000 if quick else 500_000
     huey_tasks = 300 if quick else 1_000
+    rounds = 1 if quick else 3
     loop_name, run = _runner()
     keys = Keys(seed=20261126)
     workdir = Path(tempfile.mkdtemp(prefix="bench-journal-", dir=args.dir))
@@ -371,6 +376,10 @@ def main() -> None:
         "phases' writeback out of the way) and gc.freeze() (the prebuilt envelopes out of the "
         "cycle collector's passes); the journal holds the GIL switch interval at 100 µs while "
         "open (its default, see mediator/journal/_gil.py)",
+        "rounds": "the journal at 1,000 producers, plain sqlite and huey are measured in "
+        "rounds (three in a full run), interleaved; each figure is the median of its rounds "
+        "(the journal's the round of median throughput, with its own latencies; the p99 "
+        "target is checked against the median of the rounds' p99), every round listed",
     }
     try:
         result["prefill"] = {
@@ -382,19 +391,44 @@ def main() -> None:
         for sync in ("FULL", "NORMAL"):
             figures: dict[str, Any] = {}
             for producers, total in volume.items():
+                if producers == 1000:
+                    continue  # in the rounds below
                 batch = envelopes(keys(total))
                 with quiet_harness():
                     figures[f"journal_{producers}_producers"] = run(
                         journal_appends(path, sync, producers, batch)
                     )
+            # The figures the targets compare, a few rounds each, interleaved, medians kept:
+            # on a shared machine one short phase can fall in a slow spell of its own.
+            journal_rounds: list[dict[str, float]] = []
+            ceilings: list[float] = []
+            hueys: list[float] = []
+            for _ in range(rounds):
+                batch = envelopes(keys(volume[1000]))
+                with quiet_harness():
+                    journal_rounds.append(run(journal_appends(path, sync, 1000, batch)))
+                batch = envelopes(keys(baseline_rows))
+                with quiet_harness():
+                    ceilings.append(plain_sqlite(path, sync, batch))
+                batch = envelopes(keys(huey_tasks))
+                with quiet_harness():
+                    hueys.append(huey_enqueue(workdir, sync, batch))
+            journal_rounds.sort(key=lambda r: r["appends_per_s"])
+            figures["journal_1000_producers"] = journal_rounds[len(journal_rounds) // 2]
+            ceiling, huey = statistics.median(ceilings), statistics.median(hueys)
+            figures["rounds"] = {
+                "journal_1000_producers_appends_per_s": [
+                    r["appends_per_s"] for r in journal_rounds
+                ],
+                "journal_1000_producers_p99_ms": [r["p99_ms"] for r in journal_rounds],
+                "plain_sqlite_executemany_1000_per_tx": sorted(round(c) for c in ceilings),
+                "huey_sqlite_enqueue": sorted(round(h) for h in hueys),
+            }
             batch = envelopes(keys(sustained))
             with quiet_harness():
                 figures["journal_1000_producers_sustained_with_key_merges"] = run(
                     journal_appends(path, sync, 1000, batch, memory_keys=sustained // 2)
                 )
-            batch = envelopes(keys(baseline_rows))
-            with quiet_harness():
-                ceiling = plain_sqlite(path, sync, batch)
             if sync == "FULL":
                 batch = envelopes(keys(baseline_rows))
                 with quiet_harness():
@@ -404,9 +438,6 @@ def main() -> None:
             batch = envelopes(keys(baseline_rows))
             with quiet_harness():
                 bound = plain_sqlite(path, sync, batch, checkpoints=False)
-            batch = envelopes(keys(huey_tasks))
-            with quiet_harness():
-                huey = huey_enqueue(workdir, sync, batch)
             best = figures["journal_1000_producers"]
             figures["baseline_plain_sqlite_executemany_1000_per_tx"] = round(ceiling)
             figures["baseline_plain_sqlite_no_checkpoint_while_timed"] = round(bound)
@@ -418,7 +449,7 @@ def main() -> None:
                 "100k_appends_per_s_at_1000": best["appends_per_s"] >= 100_000,
                 "half_of_plain_sqlite": best["appends_per_s"] >= 0.5 * ceiling,
                 "20x_huey": best["appends_per_s"] >= 20 * huey,
-                "p99_under_25_ms": best["p99_ms"] < 25,
+                "p99_under_25_ms": statistics.median(r["p99_ms"] for r in journal_rounds) < 25,
             }
             result[sync] = figures
         batch = envelopes(keys(baseline_rows))
