@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mediator.journal import SqliteJournal, _key_filter, _keys, open_journal
+from mediator.journal import _key_filter, _keys, open_journal
 from mediator.journal._key_filter import KeyFilter
 from mediator.journal._rows import INSERT_ACCEPTED, accepted_row
 from mediator.testing import FakeClock
-from tests.journal.support import envelope
+from tests.journal.support import all_duplicates, append_all, envelope
 
 DAY = 86_400.0
 
@@ -29,20 +29,6 @@ def _realistic_keys(count: int, *, seed: int, prefix: str = "") -> list[str]:
         else f"{prefix}evt_{''.join(rng.choices(alphabet, k=24))}"
         for i in range(count)
     ]
-
-
-async def _append_all(journal: SqliteJournal, keys: list[str]) -> dict[str, str]:
-    """Append one envelope per key, ten per transaction; return key → stored id."""
-    ids: dict[str, str] = {}
-    for start in range(0, len(keys), 10):
-        for result in await journal.append_many([envelope(k) for k in keys[start : start + 10]]):
-            ids[result.envelope.idempotency_key] = result.envelope.id
-    return ids
-
-
-async def _all_duplicates(journal: SqliteJournal, ids: dict[str, str]) -> bool:
-    results = await journal.append_many([envelope(k) for k in ids])
-    return all(r.duplicate and r.envelope.id == ids[r.envelope.idempotency_key] for r in results)
 
 
 def _saved_filter(path: Path) -> tuple[int, int] | None:
@@ -72,13 +58,13 @@ def test_saved_bits_must_match_the_capacity() -> None:
 
 async def test_new_keys_are_rarely_looked_up_in_the_file(path: Path, clock: FakeClock) -> None:
     async with open_journal(path, clock=clock, memory_keys=100) as journal:
-        ids = await _append_all(journal, _realistic_keys(1000, seed=3))
+        ids = await append_all(journal, _realistic_keys(1000, seed=3))
         assert journal.statistics().key_merges >= 5  # most keys are in the file's key table
         before = journal.statistics().keys_looked_up
-        await _append_all(journal, _realistic_keys(1000, seed=4, prefix="new:"))
+        await append_all(journal, _realistic_keys(1000, seed=4, prefix="new:"))
         # without the filter, each of the 1,000 new keys would be looked up in the file
         assert journal.statistics().keys_looked_up - before < 20
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
 
 
 async def test_a_file_without_a_saved_filter_builds_one_while_it_runs(
@@ -86,7 +72,7 @@ async def test_a_file_without_a_saved_filter_builds_one_while_it_runs(
 ) -> None:
     monkeypatch.setattr(_key_filter, "BUILD_STEP", 25)
     async with open_journal(path, clock=clock, memory_keys=50) as journal:
-        ids = await _append_all(journal, _realistic_keys(300, seed=5))
+        ids = await append_all(journal, _realistic_keys(300, seed=5))
     conn = sqlite3.connect(path)
     conn.execute("DELETE FROM key_filter")  # as a file from schema 3 has none
     conn.commit()
@@ -94,18 +80,18 @@ async def test_a_file_without_a_saved_filter_builds_one_while_it_runs(
 
     async with open_journal(path, clock=clock, memory_keys=1000) as journal:
         # the scan of ~300 keys takes a step per transaction; meanwhile every key is looked up
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
         assert journal.statistics().keys_looked_up >= 250
         for n in range(12):
             await journal.append(envelope(f"new:{n}"))
         before = journal.statistics().keys_looked_up
-        await _append_all(journal, _realistic_keys(100, seed=6, prefix="newer:"))
+        await append_all(journal, _realistic_keys(100, seed=6, prefix="newer:"))
         assert journal.statistics().keys_looked_up - before < 5  # the filter is in use
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
     assert _saved_filter(path) is not None
 
     async with open_journal(path, clock=clock, memory_keys=1000) as journal:
-        await _append_all(journal, _realistic_keys(100, seed=7, prefix="newest:"))
+        await append_all(journal, _realistic_keys(100, seed=7, prefix="newest:"))
         assert journal.statistics().keys_looked_up < 5  # the saved filter, in use at once
 
 
@@ -118,13 +104,13 @@ async def test_a_full_filter_is_rebuilt_larger_and_no_key_is_missed_meanwhile(
     ids: dict[str, str] = {}
     async with open_journal(path, clock=clock, memory_keys=20) as journal:
         for round_ in range(15):
-            ids |= await _append_all(journal, _realistic_keys(40, seed=round_, prefix=f"{round_}:"))
-            assert await _all_duplicates(journal, ids)  # every key so far, at every point
+            ids |= await append_all(journal, _realistic_keys(40, seed=round_, prefix=f"{round_}:"))
+            assert await all_duplicates(journal, ids)  # every key so far, at every point
     saved = _saved_filter(path)
     assert saved is not None
     assert saved[0] >= len(ids)
     async with open_journal(path, clock=clock, memory_keys=20) as journal:
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
 
 
 async def test_a_filter_emptied_by_forgetting_is_rebuilt_smaller(
@@ -132,7 +118,7 @@ async def test_a_filter_emptied_by_forgetting_is_rebuilt_smaller(
 ) -> None:
     monkeypatch.setattr(_key_filter, "MIN_CAPACITY", 16)
     async with open_journal(path, clock=clock, memory_keys=20) as journal:
-        ids = await _append_all(journal, _realistic_keys(400, seed=8))
+        ids = await append_all(journal, _realistic_keys(400, seed=8))
         await journal.mark_done(list(ids.values()))
         await clock.advance(40 * DAY)
         await journal.append(envelope("evt_last"))
@@ -141,7 +127,7 @@ async def test_a_filter_emptied_by_forgetting_is_rebuilt_smaller(
         assert grown[0] >= 400
         report = await journal.compact(done_older_than=7 * DAY, keep_keys_for=30 * DAY)
         assert report.forgotten == 400
-        await _append_all(journal, _realistic_keys(30, seed=9, prefix="after:"))  # builds it
+        await append_all(journal, _realistic_keys(30, seed=9, prefix="after:"))  # builds it
     shrunk = _saved_filter(path)
     assert shrunk is not None
     assert shrunk[0] < grown[0] // 4
@@ -151,7 +137,7 @@ async def test_keys_written_behind_the_journals_back_are_not_missed(
     path: Path, clock: FakeClock
 ) -> None:
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
-        ids = await _append_all(journal, _realistic_keys(50, seed=10))
+        ids = await append_all(journal, _realistic_keys(50, seed=10))
     assert _saved_filter(path) is not None
     # another program appends an entry and its key as a merge would (bench/journal does)
     sneaky = envelope("evt_written_elsewhere")
@@ -170,22 +156,22 @@ async def test_keys_written_behind_the_journals_back_are_not_missed(
         again = await journal.append(envelope("evt_written_elsewhere"))
         assert again.duplicate
         assert again.envelope.id == sneaky.id
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
 
 
 async def test_rebuild_saves_a_filter_of_every_key_in_the_file(
     path: Path, clock: FakeClock
 ) -> None:
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
-        ids = await _append_all(journal, _realistic_keys(50, seed=11))
+        ids = await append_all(journal, _realistic_keys(50, seed=11))
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DELETE FROM key_filter")
     _key_filter.rebuild(conn)
     conn.close()
     assert _saved_filter(path) is not None
     async with open_journal(path, clock=clock) as journal:
-        assert await _all_duplicates(journal, ids)
-        await _append_all(journal, _realistic_keys(50, seed=12, prefix="new:"))
+        assert await all_duplicates(journal, ids)
+        await append_all(journal, _realistic_keys(50, seed=12, prefix="new:"))
         # the old keys, which the filter holds, were looked up; the new ones were ruled out
         assert journal.statistics().keys_looked_up <= len(ids) + 5
 
@@ -205,7 +191,7 @@ async def test_a_build_ending_with_a_merge_is_saved_with_the_merges_mark(
     path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
-        ids = await _append_all(journal, [f"evt_{i:02d}" for i in range(30)])
+        ids = await append_all(journal, [f"evt_{i:02d}" for i in range(30)])
     conn = sqlite3.connect(path)
     conn.execute("DELETE FROM key_filter")
     conn.commit()
@@ -220,9 +206,9 @@ async def test_a_build_ending_with_a_merge_is_saved_with_the_merges_mark(
     assert saved is not None
     assert saved[1] == _merged_through(path)  # so the next open uses it
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
-        await _append_all(journal, _realistic_keys(20, seed=13, prefix="new:"))
+        await append_all(journal, _realistic_keys(20, seed=13, prefix="new:"))
         assert journal.statistics().keys_looked_up < 3
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
 
 
 def test_a_filter_as_large_as_a_filter_gets_is_not_rebuilt_when_full(
@@ -246,7 +232,7 @@ async def test_a_key_table_that_cannot_be_scanned_leaves_every_key_looked_up(
     path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
-        ids = await _append_all(journal, _realistic_keys(30, seed=15))
+        ids = await append_all(journal, _realistic_keys(30, seed=15))
     conn = sqlite3.connect(path)
     (in_file,) = conn.execute("SELECT count(*) FROM idem_keys").fetchone()
     conn.execute("INSERT INTO idem_keys VALUES (CAST(x'ff61' AS TEXT), 0)")  # not UTF-8
@@ -255,7 +241,7 @@ async def test_a_key_table_that_cannot_be_scanned_leaves_every_key_looked_up(
     conn.close()
     async with open_journal(path, clock=clock) as journal:
         assert "key filter not built" in caplog.text
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
         assert not (await journal.append(envelope("evt_new"))).duplicate
         # every key not held in memory was looked up in the file: no filter rules one out
         assert journal.statistics().keys_looked_up == in_file + 1
@@ -263,13 +249,13 @@ async def test_a_key_table_that_cannot_be_scanned_leaves_every_key_looked_up(
 
 async def test_a_filter_made_with_another_hash_is_not_used(path: Path, clock: FakeClock) -> None:
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
-        ids = await _append_all(journal, _realistic_keys(40, seed=16))
+        ids = await append_all(journal, _realistic_keys(40, seed=16))
     conn = sqlite3.connect(path)
     conn.execute("UPDATE key_filter SET hash = 'crc32', bits = zeroblob(length(bits))")
     conn.commit()
     conn.close()
     async with open_journal(path, clock=clock) as journal:
-        assert await _all_duplicates(journal, ids)  # an empty filter would have missed them all
+        assert await all_duplicates(journal, ids)  # an empty filter would have missed them all
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT hash FROM key_filter").fetchone() == (_key_filter.HASH,)
     conn.close()

@@ -11,23 +11,9 @@ import pytest
 from mediator.journal import DeadLetterFilter, SqliteJournal, _keys, _schema, open_journal
 from mediator.journal._keys import KeyIndex
 from mediator.testing import FakeClock
-from tests.journal.support import envelope
+from tests.journal.support import all_duplicates, append_all, envelope
 
 DAY = 86_400.0
-
-
-async def _append_all(journal: SqliteJournal, keys: list[str]) -> dict[str, str]:
-    """Append one envelope per key, one batch of ten at a time; return key → stored id."""
-    ids: dict[str, str] = {}
-    for start in range(0, len(keys), 10):
-        for result in await journal.append_many([envelope(k) for k in keys[start : start + 10]]):
-            ids[result.envelope.idempotency_key] = result.envelope.id
-    return ids
-
-
-async def _all_duplicates(journal: SqliteJournal, ids: dict[str, str]) -> bool:
-    results = await journal.append_many([envelope(k) for k in ids])
-    return all(r.duplicate and r.envelope.id == ids[r.envelope.idempotency_key] for r in results)
 
 
 async def test_keys_deduplicate_across_merges_and_reopen(
@@ -36,13 +22,13 @@ async def test_keys_deduplicate_across_merges_and_reopen(
     monkeypatch.setattr(_keys, "MERGE_CHUNK", 7)
     keys = [f"evt_{i:04d}" if i % 2 else f"harvest:time_entry:{i}" for i in range(600)]
     async with open_journal(path, clock=clock, memory_keys=50) as journal:
-        ids = await _append_all(journal, keys)
+        ids = await append_all(journal, keys)
         stats = journal.statistics()
         assert stats.key_merges >= 5  # most keys now live in the file, not in memory
         assert stats.keys_in_memory < 200
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
     async with open_journal(path, clock=clock, memory_keys=1000) as journal:
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
         assert not (await journal.append(envelope("evt_new"))).duplicate
 
 
@@ -52,18 +38,18 @@ async def test_a_merge_cut_short_by_closing_resumes_after_reopen(
     monkeypatch.setattr(_keys, "MERGE_CHUNK", 10)
     keys = [f"evt_{i:03d}" for i in range(100)]
     async with open_journal(path, clock=clock, memory_keys=100) as journal:
-        ids = await _append_all(journal, keys)  # the last batch fills memory: no merge yet
+        ids = await append_all(journal, keys)  # the last batch fills memory: no merge yet
         await journal.mark_in_flight([ids["evt_000"]])  # freezes, merges the first 10
         await journal.mark_in_flight([ids["evt_001"]])  # and the next 10
         assert journal.statistics().key_merges == 0
     async with open_journal(path, clock=clock, memory_keys=100) as journal:
         assert journal.statistics().keys_in_memory == 100  # read back, merged ones included
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
         for _ in range(10):  # the merge starts over and completes
             await journal.mark_in_flight([ids["evt_002"]])
         assert journal.statistics().key_merges == 1
         assert journal.statistics().keys_in_memory == 0
-        assert await _all_duplicates(journal, ids)
+        assert await all_duplicates(journal, ids)
 
 
 async def test_forgetting_keys_reaches_both_levels(path: Path, clock: FakeClock) -> None:
