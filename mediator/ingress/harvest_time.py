@@ -110,8 +110,8 @@ class HarvestTimePoller:
             occurred_at=datetime.datetime.now(datetime.UTC),
             payload=msgspec.Raw(_raw.encode(raw)),
         )
-        appended = await journal.append(envelope)
-        if not appended.duplicate:
-            await journal.mark_dead(
-                appended.envelope.id, reason=str(exc), error_class="DecodeError", system=_SOURCE
-            )
+        # appended and dead in one transaction: a crash between the two would leave it open,
+        # to be delivered, and a second poll would find it a duplicate and leave it so
+        await journal.append_dead(
+            envelope, reason=str(exc), error_class="DecodeError", system=_SOURCE
+        )

@@ -94,6 +94,26 @@ def insert_envelopes(
     return results
 
 
+def append_dead(
+    conn: sqlite3.Connection,
+    now: float,
+    envelope: Envelope,
+    row: EnvelopeRow,
+    keys: KeyIndex,
+    reason: str,
+    error_class: str,
+    system: str | None,
+    error: str,
+) -> Appended:
+    """Insert `envelope` (`row`: its envelope_row) and make it a dead letter, unless its key is
+    known: then return the entry there, a duplicate, as it is."""
+    appended = insert_envelopes(conn, now, [envelope], [row], keys)
+    if appended is not None:
+        return appended[0]
+    set_dead(conn, now, envelope.id, reason, error_class, system, error)
+    return Appended(envelope=envelope, duplicate=False)
+
+
 def _stored_by_seq(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, Envelope]:
     stored: dict[int, Envelope] = {}
     for start in range(0, len(seqs), CHUNK):

@@ -41,6 +41,20 @@ class Journal(Protocol):
         """Journal a batch in one transaction, advancing `watermark` in that same transaction."""
         ...
 
+    async def append_dead(
+        self,
+        envelope: Envelope,
+        *,
+        reason: str,
+        error_class: str,
+        system: str | None = None,
+        error: str | None = None,
+    ) -> Appended:
+        """Journal an envelope that can never be delivered (a record that does not decode,
+        say) as a dead letter at once, in one transaction: never journaled but open. A known
+        idempotency key is a duplicate, and its entry is left as it is."""
+        ...
+
     # -- delivery states ---------------------------------------------------------------------
 
     async def mark_in_flight(self, ids: Sequence[str]) -> None:

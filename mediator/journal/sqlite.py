@@ -165,6 +165,23 @@ class SqliteJournal:
         appended, _ = await self._writer.append(list(envelopes), rows, ops)
         return appended
 
+    async def append_dead(
+        self,
+        envelope: Envelope,
+        *,
+        reason: str,
+        error_class: str,
+        system: str | None = None,
+        error: str | None = None,
+    ) -> Appended:
+        """Journal an envelope as a dead letter at once (see `Journal.append_dead`): appended
+        and marked dead in one transaction, so a crash between the two cannot leave it open,
+        to be delivered."""
+        op = partial(_ops.append_dead, envelope=envelope, row=envelope_row(envelope),
+                     keys=self._writer.keys, reason=reason, error_class=error_class,
+                     system=system, error=error or reason)  # fmt: skip
+        return cast(Appended, await self._writer.op(op))
+
     # -- delivery states ---------------------------------------------------------------------
 
     async def mark_in_flight(self, ids: Sequence[str]) -> None:

@@ -171,3 +171,44 @@ async def test_parked_entries_follow_the_replay_once_it_is_done(journal: SqliteJ
     assert [(e.id, e.state) for e in unparked] == [(parked, EntryState.ACCEPTED)]
     assert await journal.held_keys() == set()
     assert [e.id for e in await journal.recover()] == [parked]
+
+
+async def test_an_envelope_journaled_dead_is_a_dead_letter_from_its_one_transaction(
+    journal: SqliteJournal,
+) -> None:
+    undecodable = envelope("harvest:time_entry:7:invalid", key="time_entry:7")
+    before = journal.statistics().transactions
+    appended = await journal.append_dead(
+        undecodable, reason="$.hours: must be >= 0", error_class="DecodeError", system="harvest"
+    )
+    assert journal.statistics().transactions == before + 1
+    assert not appended.duplicate
+    assert await journal.recover() == []  # never open, so never delivered
+    [dead] = await journal.list_dead(DeadLetterFilter(entity="time_entry:7"))
+    assert (dead.envelope, dead.state) == (undecodable, EntryState.DEAD)
+    assert (dead.reason, dead.error_class, dead.system) == (
+        "$.hours: must be >= 0",
+        "DecodeError",
+        "harvest",
+    )
+    # read again by the next poll: a duplicate, the dead letter as it was
+    again = await journal.append_dead(
+        envelope("harvest:time_entry:7:invalid", key="time_entry:7"),
+        reason="other",
+        error_class="DecodeError",
+    )
+    assert again.duplicate
+    assert again.envelope == undecodable
+    assert [d.reason for d in await journal.list_dead(DeadLetterFilter())] == [dead.reason]
+
+
+async def test_journaling_dead_a_known_key_leaves_its_open_entry_alone(
+    journal: SqliteJournal,
+) -> None:
+    open_entry = (await journal.append(envelope("evt_1"))).envelope
+    for reused in (envelope("evt_1"), open_entry):  # another envelope, and the same one again
+        again = await journal.append_dead(reused, reason="late", error_class="DecodeError")
+        assert again.duplicate
+        assert again.envelope == open_entry
+    assert [e.envelope for e in await journal.recover()] == [open_entry]
+    assert await journal.list_dead(DeadLetterFilter()) == []
