@@ -16,11 +16,11 @@ So the keys are kept in two levels, like a log-structured merge tree:
   for the whole merge. The chunk that ends a merge also advances `keys_merged_through`.
 
 A look-up checks the dicts first, then a filter of the keys in `idem_keys` (see _key_filter),
-and asks `idem_keys` only for the few keys the filter cannot rule out, in one statement per few
-hundred keys. Everything here runs on the writer's thread, inside its
-transactions: keys added go into memory at once and are taken out again by `rollback`; the
-other changes are staged and applied by `commit`, or dropped by `rollback`; so the
-memory never disagrees with the file.
+and asks `idem_keys` only for the few keys the filter cannot rule out (all of them while a file
+without a usable filter builds its first), in one statement per few hundred keys. Everything
+here runs on the writer's thread, inside its transactions: keys added go into memory at once
+and are taken out again by `rollback`; the other changes are staged and applied by `commit`,
+or dropped by `rollback`; so the memory never disagrees with the file.
 
 Memory: about 130 bytes per key held in `recent` (the dict, a string of ~30 characters and an
 int), at most twice `memory_keys` while a merge is under way: ~65 MB at the default.
