@@ -56,10 +56,8 @@ def insert_envelopes(
     idems = [env.idempotency_key for env in envelopes]
     known = keys.find(conn, idems)
     fresh = rows
-    first: dict[str, int] = {}
     if known or len(set(idems)) < len(idems):
-        # key → index of its first envelope (built backwards, so the first one is written last)
-        first = dict(zip(reversed(idems), range(len(idems) - 1, -1, -1), strict=True))
+        first = _first_of_each(idems)
         fresh = [
             rows[index]
             for index, idem in enumerate(idems)
@@ -71,8 +69,7 @@ def insert_envelopes(
         return None
     # An envelope appended again (same id, same key: a caller retrying) comes back a duplicate,
     # as does one whose id is already journaled under another key (it stored nothing).
-    if not first:  # (every key once in the batch)
-        first = {idem: index for index, idem in enumerate(idems)}
+    first = _first_of_each(idems)
     mine = dict(inserted)
     stored = _stored_by_seq(conn, [*known.values(), *mine.values()])
     results = []
@@ -92,6 +89,11 @@ def insert_envelopes(
         )
         results.append(Appended(envelope=there, duplicate=not own))
     return results
+
+
+def _first_of_each(idems: list[str]) -> dict[str, int]:
+    # key → index of its first envelope (built backwards, so the first one is written last)
+    return dict(zip(reversed(idems), range(len(idems) - 1, -1, -1), strict=True))
 
 
 def append_dead(
