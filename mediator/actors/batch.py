@@ -26,6 +26,8 @@ class BatchActor(Actor[M]):
     `on_failure` runs for it; the actor carries on). An exception *raised* by
     `receive_batch` fails the whole batch: every `ask` in it raises that exception,
     `on_failure` is called once with the list of messages, and the supervisor decides.
+    Either way each failed message counts in the statistics' `failures`, as a failed
+    `receive` would.
     """
 
     #: The most messages in one batch.

@@ -185,7 +185,7 @@ class ActorCell:
                     f"receive_batch returned {len(results)} results for {len(batch)} messages"
                 )
         except Exception as exc:  # noqa: BLE001 - the supervisor's catch-all
-            self.failures += 1
+            self.failures += len(batch)  # every message failed, as in as many receive() calls
             for _, reply, _ in batch:
                 if reply is not None and not reply.done():
                     reply.set_exception(exc)
@@ -199,6 +199,7 @@ class ActorCell:
         failed: list[tuple[object, Exception]] = []
         for (message, reply, _), result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
+                self.failures += 1
                 if reply is not None and not reply.done():
                     reply.set_exception(result)
                 if isinstance(result, Exception):

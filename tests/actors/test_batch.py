@@ -48,7 +48,7 @@ async def test_queued_messages_are_taken_as_batches_up_to_the_limit() -> None:
     assert batches == [[0], [2, 4, 6, 8, 10], [12, 7]]
     assert failed == [(7, "odd 7")]
     assert ref.statistics().processed == 7
-    assert ref.statistics().failures == 0
+    assert ref.statistics().failures == 1
 
 
 async def test_linger_waits_on_the_clock_for_a_fuller_batch() -> None:
@@ -83,3 +83,20 @@ async def test_a_batch_that_raises_fails_every_ask_and_is_supervised() -> None:
         assert await ref.ask(8) == 80
     assert failed == [([4, 666, 6], "bulk endpoint down")]
     assert ref.statistics().restarts == 1
+
+
+async def test_failed_items_count_as_failures_like_failed_messages() -> None:
+    failed: list[object] = []
+    async with open_supervisor() as sup:
+        ref = sup.spawn(
+            lambda: BulkWriter([], failed), name="bulk", strategy=Restart(max_restarts=3)
+        )
+        results = await asyncio.gather(*(ref.ask(m) for m in (1, 2, 3)), return_exceptions=True)
+        assert [type(r) for r in results] == [ValueError, int, ValueError]
+        assert (ref.statistics().processed, ref.statistics().failures) == (1, 2)
+        # A batch that raises fails each of its messages, as that many receive() calls would.
+        results = await asyncio.gather(*(ref.ask(m) for m in (4, 666)), return_exceptions=True)
+        assert [type(r) for r in results] == [ConnectionError, ConnectionError]
+        stats = ref.statistics()
+        assert (stats.processed, stats.failures, stats.restarts) == (1, 4, 1)
+        assert sup.statistics().failures == 4
