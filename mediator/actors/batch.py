@@ -27,7 +27,9 @@ class BatchActor(Actor[M]):
     `receive_batch` fails the whole batch: every `ask` in it raises that exception,
     `on_failure` is called once with the list of messages, and the supervisor decides.
     Either way each failed message counts in the statistics' `failures`, as a failed
-    `receive` would.
+    `receive` would. With tracing, a batch is one span `<name> receive_batch`, parented on
+    its sender's span or, with several senders, linked to each; it records the failed items'
+    exceptions, and is an error when the batch raises.
     """
 
     #: The most messages in one batch.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import Link, SpanContext, SpanKind
 
 from mediator.actors.actor import Actor
 from mediator.actors.batch import BatchActor
@@ -179,11 +179,10 @@ class ActorCell:
             batch.append(self.mailbox.get_nowait())
         messages = [message for message, _, _ in batch]
         try:
-            results = await instance.receive_batch(messages)
-            if len(results) != len(batch):
-                raise RuntimeError(
-                    f"receive_batch returned {len(results)} results for {len(batch)} messages"
-                )
+            if self.tracing.enabled:
+                results = await self._traced_receive_batch(instance, messages, batch)
+            else:
+                results = await _receive_batch(instance, messages)
         except Exception as exc:  # noqa: BLE001 - the supervisor's catch-all
             self.failures += len(batch)  # every message failed, as in as many receive() calls
             for _, reply, _ in batch:
@@ -230,6 +229,29 @@ class ActorCell:
             attributes={"mediator.actor": self.name, "mediator.message": _kind(message)},
         ):
             return await instance.receive(message)
+
+    async def _traced_receive_batch(
+        self, instance: BatchActor[Any], messages: list[Any], batch: list[Envelope]
+    ) -> Sequence[object]:
+        senders: dict[tuple[int, int], SpanContext] = {}
+        for _, _, sender in batch:
+            if sender is not None and sender.is_valid:
+                senders.setdefault((sender.trace_id, sender.span_id), sender)
+        # One sender: parented on it, like a message's span. Several: linked to each, as an
+        # OpenTelemetry messaging consumer does with a batch (a span has only one parent).
+        parent = next(iter(senders.values())) if len(senders) == 1 else None
+        with self.tracing.tracer.start_as_current_span(
+            f"{self.name} receive_batch",
+            context=self.tracing.parent_context(parent),
+            kind=SpanKind.CONSUMER,
+            links=[Link(sender) for sender in senders.values()] if parent is None else None,
+            attributes={"mediator.actor": self.name, "mediator.batch_size": len(batch)},
+        ) as span:
+            results = await _receive_batch(instance, messages)
+            for result in results:
+                if isinstance(result, BaseException):  # the item's failure, not the batch's
+                    span.record_exception(result)
+            return results
 
     async def _start_instance(self) -> bool:
         while True:
@@ -316,6 +338,15 @@ class ActorCell:
             self.parent._child_stopped(self)
             if self.observer is not None:
                 self.observer(self)
+
+
+async def _receive_batch(instance: BatchActor[Any], messages: list[Any]) -> Sequence[object]:
+    results = await instance.receive_batch(messages)
+    if len(results) != len(messages):
+        raise RuntimeError(
+            f"receive_batch returned {len(results)} results for {len(messages)} messages"
+        )
+    return results
 
 
 def _kind(message: object) -> str:

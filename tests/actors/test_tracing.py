@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -7,6 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from mediator.actors import (
     Actor,
     ActorRef,
+    BatchActor,
     context_from_traceparent,
     format_traceparent,
     open_supervisor,
@@ -67,6 +71,76 @@ async def test_a_failed_message_marks_its_span_as_error() -> None:
     (span,) = exporter.get_finished_spans()
     assert not span.status.is_ok
     assert span.events[0].name == "exception"
+
+
+class GatedBulk(BatchActor[int]):
+    """Holds each batch until `gate` is set; odd ints fail item by item, 666 fails the batch."""
+
+    def __init__(self, entered: asyncio.Event, gate: asyncio.Event) -> None:
+        self.entered = entered
+        self.gate = gate
+
+    async def receive_batch(self, messages: Sequence[int]) -> Sequence[object]:
+        self.entered.set()
+        await self.gate.wait()
+        if 666 in messages:
+            raise ConnectionError("bulk endpoint down")
+        return [ValueError(f"odd {m}") if m % 2 else m * 10 for m in messages]
+
+
+async def test_a_batch_is_one_span_parented_on_its_sender_or_linked_to_its_senders() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async with open_supervisor(tracer_provider=provider) as sup:
+        ref = sup.spawn(lambda: GatedBulk(entered, gate), name="bulk")
+        with tracer.start_as_current_span("root") as root:
+            first = asyncio.create_task(ref.ask(0))
+        await entered.wait()  # [0] is taken alone; the next two queue behind it
+        with tracer.start_as_current_span("a") as a:
+            await ref.tell(2)
+        with tracer.start_as_current_span("b") as b:
+            await ref.tell(3)
+        gate.set()
+        assert await first == 0
+
+    alone, pair = [s for s in exporter.get_finished_spans() if s.name == "bulk receive_batch"]
+    assert alone.attributes == {"mediator.actor": "bulk", "mediator.batch_size": 1}
+    assert alone.parent is not None
+    assert alone.parent.span_id == root.get_span_context().span_id
+    assert pair.attributes == {"mediator.actor": "bulk", "mediator.batch_size": 2}
+    assert pair.parent is None  # two senders: linked, as a batch consumer is in OTel messaging
+    assert [link.context.span_id for link in pair.links] == [
+        a.get_span_context().span_id,
+        b.get_span_context().span_id,
+    ]
+    assert pair.status.is_ok  # 3 failed on its own; the batch did not
+    (event,) = pair.events
+    assert event.name == "exception"
+    assert event.attributes is not None
+    assert event.attributes["exception.message"] == "odd 3"
+
+
+async def test_a_batch_that_raises_marks_its_span_as_error() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    gate = asyncio.Event()
+    gate.set()
+
+    async with open_supervisor(tracer_provider=provider) as sup:
+        ref = sup.spawn(lambda: GatedBulk(asyncio.Event(), gate), name="bulk")
+        await ref.tell(666)
+        await ref.wait_stopped()
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "bulk receive_batch"
+    assert not span.status.is_ok
+    assert span.events[0].name == "exception"
+    assert span.events[0].attributes is not None
+    assert span.events[0].attributes["exception.type"] == "ConnectionError"
 
 
 def test_traceparent_round_trip_and_rejects() -> None:
