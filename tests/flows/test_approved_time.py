@@ -211,3 +211,60 @@ async def test_a_line_whose_xref_write_failed_gets_its_xref_when_replayed(
     await pipeline.dispatcher.wait_idle()
     assert await pipeline.journal.list_dead(DeadLetterFilter(), limit=10) == []
     assert await pipeline.journal.xref_to("time_entry", failed[0], "tryton") is not None
+
+
+async def onboard(pipeline: Pipeline, *, skip: str | None = None) -> None:
+    """Write the onboarding xref map, leaving out the project whose PSA id is `skip`."""
+    index = pipeline.boxes.index
+    onboarded = [p.key for p in pipeline.firm.projects if p.onboarded]
+    for entity_type, keys in (
+        ("project", [k for k in onboarded if str(index.harvest.get(k)) != skip]),
+        ("consultant", [c.key for c in pipeline.firm.consultants]),
+    ):
+        for key in keys:
+            for system, ids in (("harvest", index.harvest), ("tryton", index.tryton)):
+                if key in ids:
+                    await pipeline.journal.record_xref(entity_type, key, system, str(ids[key]))
+
+
+def erp_project(pipeline: Pipeline, harvest_project: object) -> int:
+    """Return the ERP id of the project whose PSA id is `harvest_project`."""
+    index = pipeline.boxes.index
+    [key] = [k for k, v in index.harvest.items() if v == harvest_project and k in index.tryton]
+    return index.tryton[key]
+
+
+async def test_an_entry_moved_to_another_project_is_applied_after_its_older_version(
+    pipeline: Pipeline,
+) -> None:
+    entry = pipeline.harvest_entry()
+    old_project = entry["project_id"]
+    new_project = next(
+        index
+        for p in pipeline.firm.projects
+        if p.onboarded
+        and (index := pipeline.boxes.index.harvest.get(p.key)) not in (None, old_project)
+        and p.key in pipeline.boxes.index.tryton
+    )
+    await onboard(pipeline, skip=str(old_project))
+    await pipeline.poll()  # the old project's entries wait behind its first one's dead letter
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+    entry["project_id"] = new_project
+    entry["hours"] = float(entry["hours"]) + 1.5  # type: ignore[arg-type]
+    entry["updated_at"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    await pipeline.poll()
+    mark = f"[mediator harvest:{entry['id']}:r0]"
+    # The edit must not overtake the version it edits, still waiting on the old project.
+    assert [r for r in pipeline.erp_lines() if mark in str(r["description"])] == []
+    assert await pipeline.journal.load_flow(FLOW, str(entry["id"])) is None
+    await onboard(pipeline)
+    old_key = f"project:{old_project}"
+    await pipeline.dispatcher.replay(DeadLetterFilter(entity=old_key), dry_run=False)
+    await pipeline.dispatcher.wait_idle()
+    # The older version was posted first (on the old project), and the move is the correction.
+    [line] = [r for r in pipeline.erp_lines() if mark in str(r["description"])]
+    assert line["work"] == erp_project(pipeline, old_project)
+    [dead] = await pipeline.journal.list_dead(DeadLetterFilter(), limit=10)
+    assert dead.envelope.occurred_at == later.replace(microsecond=0)
+    assert dead.reason is not None
+    assert f"time entry {entry['id']} changed after ERP line {line['id']}" in dead.reason
