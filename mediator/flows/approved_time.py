@@ -9,6 +9,10 @@ a duplicate delivery never posts the hours twice. The line's ERP id is recorded 
 
 Not here yet: an entry edited after its line was posted (a correction, reversal plus new line)
 becomes a dead letter saying so, rather than a second line; billing's leg of flow 2 is separate.
+The flow state remembers that dead letter with the facts it carries. Its reason asks for the line
+to be adjusted in the ERP and the entry then released, so once it is released those facts are
+what the line carries, and the entry's next version is judged against them (replayed, it is
+judged again and remembered anew).
 """
 
 from __future__ import annotations
@@ -81,10 +85,20 @@ class TimesheetPosting(Actor[Envelope]):
             consultant=entry.consultant_id,
             project=entry.project_id,
         )
-        saved = await self.journal.load_flow(FLOW, entry.source_id)
-        if saved is not None:
-            posted = _decode_posted(saved.state)
-            if msgspec.structs.replace(posted, line=0) != facts:
+        while (saved := await self.journal.load_flow(FLOW, entry.source_id)) is not None:
+            known = _decode_posted(saved.state)
+            posted = await self._corrected(known)
+            changed = msgspec.structs.replace(posted, line=0, correction=None) != facts
+            if changed:
+                revised = msgspec.structs.replace(facts, line=posted.line)
+                posted = msgspec.structs.replace(
+                    posted, correction=_Correction(entry=message.id, facts=revised)
+                )
+            if posted != known and not await self.journal.save_flow(
+                FLOW, entry.source_id, _encode(posted), expected_version=saved.version
+            ):
+                continue  # saved meanwhile by another delivery of this entry: judge again
+            if changed:
                 raise BusinessRejected(
                     "correction",
                     f"time entry {entry.source_id} changed after ERP line {posted.line} was "
@@ -117,6 +131,18 @@ class TimesheetPosting(Actor[Envelope]):
         await self.journal.save_flow(FLOW, entry.source_id, _encode(posted), expected_version=0)
         return result
 
+    async def _corrected(self, posted: _Posted) -> _Posted:
+        # Released, the correction's dead letter is done by hand (as its reason asks). Gone, it
+        # was closed long ago (compaction forgets closed entries) and not by a replay: a replay
+        # is delivered here before the entry's later versions, and remembered in its place.
+        pending = posted.correction
+        if pending is None:
+            return posted
+        dead = await self.journal.get(pending.entry)
+        if dead is not None and dead.released_by is None:
+            return posted  # still open, or replayed
+        return pending.facts
+
     async def _erp_id(self, system: str, entity_type: str, system_id: str) -> int:
         found = self._ids.get((entity_type, system_id))
         if found is not None:
@@ -136,13 +162,23 @@ class TimesheetPosting(Actor[Envelope]):
 
 
 class _Posted(msgspec.Struct, frozen=True, kw_only=True):
-    """What was posted for one time entry: the ERP line and the facts it carries."""
+    """What was posted for one time entry: the ERP line and the facts it carries, and the
+    correction of those facts that is a dead letter now, if any."""
 
     line: int
     spent_on: str
     hours: str
     consultant: str
     project: str
+    correction: _Correction | None = None
+
+
+class _Correction(msgspec.Struct, frozen=True, kw_only=True):
+    """A version of the entry whose facts differ from its line's: the dead letter (entry id)
+    it became, and the facts the line carries once that is released."""
+
+    entry: str
+    facts: _Posted
 
 
 _encode = msgspec.json.Encoder().encode

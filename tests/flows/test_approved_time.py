@@ -268,3 +268,38 @@ async def test_an_entry_moved_to_another_project_is_applied_after_its_older_vers
     assert dead.envelope.occurred_at == later.replace(microsecond=0)
     assert dead.reason is not None
     assert f"time entry {entry['id']} changed after ERP line {line['id']}" in dead.reason
+
+
+async def test_a_released_correction_is_the_baseline_of_later_edits(pipeline: Pipeline) -> None:
+    await record_onboarding(pipeline.journal, pipeline.firm, pipeline.boxes)
+    await pipeline.poll()
+    entry = pipeline.harvest_entry()
+    hours = float(entry["hours"])  # type: ignore[arg-type]
+    mark = f"[mediator harvest:{entry['id']}:r0]"
+    [line] = [r for r in pipeline.erp_lines() if mark in str(r["description"])]
+    now = datetime.datetime.now(datetime.UTC)
+
+    async def edit(days: int, **changes: object) -> None:
+        later = now + datetime.timedelta(days=days)
+        entry.update(changes, updated_at=later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        await pipeline.poll()
+
+    await edit(1, hours=hours + 1.5)
+    [dead] = await pipeline.journal.list_dead(DeadLetterFilter(), limit=10)
+    # Replayed, the correction is no more done than before: a dead letter again.
+    await pipeline.dispatcher.replay(DeadLetterFilter(ids=(dead.id,)), dry_run=False)
+    await pipeline.dispatcher.wait_idle()
+    [dead] = await pipeline.journal.list_dead(DeadLetterFilter(), limit=10)
+    assert dead.replay_of is not None
+    # What the dead letter asks for: the line adjusted in the ERP, then the entry released.
+    assert pipeline.boxes.tryton is not None
+    row = pipeline.boxes.tryton.db.tables["timesheet.line"][line["id"]]
+    row["duration"] = datetime.timedelta(hours=hours + 1.5)
+    await pipeline.dispatcher.release(dead.id, reason="line adjusted in the ERP", by="finance")
+    await pipeline.dispatcher.wait_idle()
+    await edit(2, notes="reworded")  # the line already carries these hours: nothing to correct
+    assert await pipeline.journal.list_dead(DeadLetterFilter(), limit=10) == []
+    await edit(3, hours=hours)  # back to the hours first posted: the adjusted line is wrong now
+    [dead] = await pipeline.journal.list_dead(DeadLetterFilter(), limit=10)
+    assert dead.reason is not None
+    assert f"time entry {entry['id']} changed after ERP line {line['id']}" in dead.reason
