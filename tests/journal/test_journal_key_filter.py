@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 import string
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,13 +33,20 @@ def _realistic_keys(count: int, *, seed: int, prefix: str = "") -> list[str]:
     ]
 
 
-def _saved_filter(path: Path) -> tuple[int, int] | None:
-    """(capacity, merged_through) of the filter saved in the file, if any."""
-    conn = sqlite3.connect(path)
+@contextlib.contextmanager
+def _file(path: Path) -> Iterator[sqlite3.Connection]:
+    """The journal's file on a connection of its own (autocommit), closed after the block."""
+    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        row = conn.execute("SELECT length(bits), merged_through FROM key_filter").fetchone()
+        yield conn
     finally:
         conn.close()
+
+
+def _saved_filter(path: Path) -> tuple[int, int] | None:
+    """(capacity, merged_through) of the filter saved in the file, if any."""
+    with _file(path) as conn:
+        row = conn.execute("SELECT length(bits), merged_through FROM key_filter").fetchone()
     return None if row is None else (row[0] * 8 // _key_filter.BITS_PER_KEY, row[1])
 
 
@@ -73,10 +82,8 @@ async def test_a_file_without_a_saved_filter_builds_one_while_it_runs(
     monkeypatch.setattr(_key_filter, "BUILD_STEP", 25)
     async with open_journal(path, clock=clock, memory_keys=50) as journal:
         ids = await append_all(journal, _realistic_keys(300, seed=5))
-    conn = sqlite3.connect(path)
-    conn.execute("DELETE FROM key_filter")  # as a file from schema 3 has none
-    conn.commit()
-    conn.close()
+    with _file(path) as conn:
+        conn.execute("DELETE FROM key_filter")  # as a file from schema 3 has none
 
     async with open_journal(path, clock=clock, memory_keys=1000) as journal:
         # the scan of ~300 keys takes a step per transaction; meanwhile every key is looked up
@@ -141,16 +148,15 @@ async def test_keys_written_behind_the_journals_back_are_not_missed(
     assert _saved_filter(path) is not None
     # another program appends an entry and its key as a merge would (bench/journal does)
     sneaky = envelope("evt_written_elsewhere")
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN")
-    conn.execute(INSERT_ACCEPTED, accepted_row(sneaky, time.time()))
-    conn.execute(
-        "INSERT INTO idem_keys (idem, seq) SELECT idem, seq FROM entries "
-        "WHERE seq > (SELECT value FROM meta)"
-    )
-    conn.execute("UPDATE meta SET value = (SELECT max(seq) FROM entries)")
-    conn.execute("COMMIT")
-    conn.close()
+    with _file(path) as conn:
+        conn.execute("BEGIN")
+        conn.execute(INSERT_ACCEPTED, accepted_row(sneaky, time.time()))
+        conn.execute(
+            "INSERT INTO idem_keys (idem, seq) SELECT idem, seq FROM entries "
+            "WHERE seq > (SELECT value FROM meta)"
+        )
+        conn.execute("UPDATE meta SET value = (SELECT max(seq) FROM entries)")
+        conn.execute("COMMIT")
 
     async with open_journal(path, clock=clock) as journal:  # the saved filter is not used
         again = await journal.append(envelope("evt_written_elsewhere"))
@@ -164,10 +170,9 @@ async def test_rebuild_saves_a_filter_of_every_key_in_the_file(
 ) -> None:
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
         ids = await append_all(journal, _realistic_keys(50, seed=11))
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("DELETE FROM key_filter")
-    _key_filter.rebuild(conn)
-    conn.close()
+    with _file(path) as conn:
+        conn.execute("DELETE FROM key_filter")
+        _key_filter.rebuild(conn)
     assert _saved_filter(path) is not None
     async with open_journal(path, clock=clock) as journal:
         assert await all_duplicates(journal, ids)
@@ -177,13 +182,10 @@ async def test_rebuild_saves_a_filter_of_every_key_in_the_file(
 
 
 def _merged_through(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
+    with _file(path) as conn:
         (value,) = conn.execute(
             "SELECT value FROM meta WHERE name = 'keys_merged_through'"
         ).fetchone()
-    finally:
-        conn.close()
     return int(value)
 
 
@@ -192,10 +194,8 @@ async def test_a_build_ending_with_a_merge_is_saved_with_the_merges_mark(
 ) -> None:
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
         ids = await append_all(journal, [f"evt_{i:02d}" for i in range(30)])
-    conn = sqlite3.connect(path)
-    conn.execute("DELETE FROM key_filter")
-    conn.commit()
-    conn.close()
+    with _file(path) as conn:
+        conn.execute("DELETE FROM key_filter")
     monkeypatch.setattr(_key_filter, "BUILD_STEP", 16)
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
         # opening scanned 16 of the 20 keys in the file; this transaction scans the rest and
@@ -233,12 +233,10 @@ async def test_a_key_table_that_cannot_be_scanned_leaves_every_key_looked_up(
 ) -> None:
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
         ids = await append_all(journal, _realistic_keys(30, seed=15))
-    conn = sqlite3.connect(path)
-    (in_file,) = conn.execute("SELECT count(*) FROM idem_keys").fetchone()
-    conn.execute("INSERT INTO idem_keys VALUES (CAST(x'ff61' AS TEXT), 0)")  # not UTF-8
-    conn.execute("UPDATE key_filter SET bits = x'00'")  # nor a filter this code saved
-    conn.commit()
-    conn.close()
+    with _file(path) as conn:
+        (in_file,) = conn.execute("SELECT count(*) FROM idem_keys").fetchone()
+        conn.execute("INSERT INTO idem_keys VALUES (CAST(x'ff61' AS TEXT), 0)")  # not UTF-8
+        conn.execute("UPDATE key_filter SET bits = x'00'")  # nor a filter this code saved
     async with open_journal(path, clock=clock) as journal:
         assert "key filter not built" in caplog.text
         assert await all_duplicates(journal, ids)
@@ -250,12 +248,9 @@ async def test_a_key_table_that_cannot_be_scanned_leaves_every_key_looked_up(
 async def test_a_filter_made_with_another_hash_is_not_used(path: Path, clock: FakeClock) -> None:
     async with open_journal(path, clock=clock, memory_keys=10) as journal:
         ids = await append_all(journal, _realistic_keys(40, seed=16))
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE key_filter SET hash = 'crc32', bits = zeroblob(length(bits))")
-    conn.commit()
-    conn.close()
+    with _file(path) as conn:
+        conn.execute("UPDATE key_filter SET hash = 'crc32', bits = zeroblob(length(bits))")
     async with open_journal(path, clock=clock) as journal:
         assert await all_duplicates(journal, ids)  # an empty filter would have missed them all
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT hash FROM key_filter").fetchone() == (_key_filter.HASH,)
-    conn.close()
+    with _file(path) as conn:
+        assert conn.execute("SELECT hash FROM key_filter").fetchone() == (_key_filter.HASH,)
