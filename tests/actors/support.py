@@ -19,6 +19,13 @@ class Recorder(Actor[object]):
         return message
 
 
+class Boom(Actor[str]):
+    """Fails every message with `RuntimeError(message)`."""
+
+    async def receive(self, message: str) -> object:
+        raise RuntimeError(message)
+
+
 async def settle(rounds: int = 50) -> None:
     """Let every runnable task run (loop turns, not time)."""
     for _ in range(rounds):

@@ -1,3 +1,5 @@
+"""`ask`: replies, the receiver's errors, deadlines on the runtime clock, and cancelled asks."""
+
 from __future__ import annotations
 
 import asyncio
@@ -106,3 +108,56 @@ async def test_answered_asks_leave_no_deadline_behind() -> None:
         deadlines = ref._cell.deadlines
         assert deadlines is not None
         assert sum(len(q) for q in deadlines._queues.values()) <= 1
+
+
+async def test_a_cancelled_ask_waiting_for_room_leaves_nothing_behind() -> None:
+    gate = asyncio.Event()
+    handled: list[object] = []
+    async with open_supervisor() as sup:
+        ref = sup.spawn(lambda: Recorder(handled, gate), name="r", mailbox_size=1)
+        await ref.tell(1)
+        await settle()
+        await ref.tell(2)
+        asking = asyncio.create_task(ref.ask(3))
+        await settle()
+        asking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        await settle()
+        assert ref.statistics().blocked_senders == 0
+        gate.set()
+        await settle()
+    assert handled == [1, 2]
+
+
+async def _ask_cancelled_after(turns: int) -> tuple[bool, BaseException | object]:
+    """Cancel an ask waiting for room `turns` loop turns into advancing past its deadline."""
+    clock = FakeClock()
+    gate = asyncio.Event()
+    async with open_supervisor(clock=clock) as sup:
+        ref = sup.spawn(lambda: Recorder([], gate), name="full", mailbox_size=1)
+        await ref.tell(1)
+        await settle()
+        await ref.tell(2)
+        asking = asyncio.create_task(ref.ask(3, timeout=1))
+        await clock.wait_for_timers()
+
+        async def cancel_later() -> bool:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            return asking.cancel()
+
+        canceller = asyncio.create_task(cancel_later())
+        await clock.advance(1)
+        (outcome,) = await asyncio.gather(asking, return_exceptions=True)
+        gate.set()
+        return await canceller, outcome
+
+
+async def test_an_ask_cancelled_as_its_wait_for_room_times_out_raises_cancelled_error() -> None:
+    # At each loop turn around the deadline: whenever the cancel lands before the ask has
+    # finished, the ask must end cancelled (a swallowed cancel came back as AskTimeout).
+    for turns in range(40):
+        cancelled, outcome = await _ask_cancelled_after(turns)
+        if cancelled:
+            assert isinstance(outcome, asyncio.CancelledError), (turns, outcome)

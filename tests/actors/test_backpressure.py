@@ -1,3 +1,5 @@
+"""Bounded mailboxes push back: senders wait in arrival order, withdraw when cancelled."""
+
 from __future__ import annotations
 
 import asyncio
@@ -91,3 +93,27 @@ async def test_stop_with_a_full_mailbox_drains_it_and_refuses_new_messages() -> 
         await closing
     assert handled == [0, 1, 2, 3]
     assert ref.statistics().stopped
+
+
+async def test_a_sender_cancelled_while_blocked_is_not_admitted_when_room_frees() -> None:
+    gate = asyncio.Event()
+    handled: list[object] = []
+    async with open_supervisor() as sup:
+        ref = sup.spawn(lambda: Recorder(handled, gate), name="r", mailbox_size=1)
+        await ref.tell(1)
+        await settle()  # 1 is in receive
+        await ref.tell(2)  # queued: the mailbox is full
+        sender = asyncio.create_task(ref.tell(3))
+        await settle()
+        assert ref.statistics().blocked_senders == 1
+        # The actor wakes before the sender's task sees its cancellation.
+        gate.set()
+        sender.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sender
+        await settle()
+        assert handled == [1, 2]
+        await ref.tell(4)
+        await settle()
+        assert handled == [1, 2, 4]
+        assert not ref.statistics().stopped

@@ -1,3 +1,5 @@
+"""Entity actors: per-key order, passivation and eviction, and asks that follow a retired entity."""
+
 from __future__ import annotations
 
 import asyncio
@@ -134,3 +136,37 @@ async def test_entity_ask_and_a_failed_entity_is_respawned_on_the_next_message()
         with pytest.raises(ValueError, match="unlucky"):
             await ref.ask(13)
         assert await ref.ask(2) == 3
+
+
+class Gated(Actor[str]):
+    def __init__(self, handled: list[str], gate: asyncio.Event) -> None:
+        self.handled = handled
+        self.gate = gate
+
+    async def receive(self, message: str) -> object:
+        if message == "block":
+            await self.gate.wait()
+        self.handled.append(message)
+        return message
+
+
+async def test_an_ask_waiting_for_room_in_an_evicted_entity_goes_to_its_successor() -> None:
+    gate = asyncio.Event()
+    handled: list[str] = []
+    async with (
+        open_supervisor() as sup,
+        open_entity_registry(
+            sup, lambda key: Gated(handled, gate), idle_timeout=None, max_live=1, mailbox_size=1
+        ) as registry,
+    ):
+        a = registry.ref_for("a")
+        assert await a.ask("first") == "first"
+        await a.tell("block")
+        await settle()
+        await a.tell("queued")
+        asking = asyncio.create_task(a.ask("asked"))
+        await settle()
+        await registry.tell("b", "evicts a")
+        gate.set()
+        assert await asking == "asked"
+    assert handled.index("asked") > handled.index("queued")

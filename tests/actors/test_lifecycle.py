@@ -1,10 +1,22 @@
+"""Lifetimes nest: on_stop runs, and nothing outlives or starts after its supervisor or registry."""
+
 from __future__ import annotations
 
 import asyncio
 
-from mediator.actors import Actor, Restart, open_entity_registry, open_supervisor
+import pytest
 
-from .support import Recorder, settle
+from mediator.actors import (
+    Actor,
+    Restart,
+    RestartWithBackoff,
+    open_entity_registry,
+    open_supervisor,
+)
+from mediator.errors import ActorStopped
+from mediator.testing import FakeClock
+
+from .support import Boom, Recorder, settle
 
 
 def _runtime_tasks() -> set[asyncio.Task[object]]:
@@ -72,3 +84,81 @@ async def test_leaving_the_registry_block_stops_its_entities_first() -> None:
         assert sorted(stopped) == [f"entity:k{i}" for i in range(5)]
         assert (reg.statistics().live, reg.statistics().peak_live) == (0, 5)
         assert sup.statistics().children == 0
+
+
+async def test_a_child_supervisor_restart_pending_at_close_does_not_outlive_the_root() -> None:
+    clock = FakeClock()
+
+    async def scenario() -> None:
+        async with open_supervisor(clock=clock) as sup:
+            child = sup.spawn_supervisor(
+                name="child", strategy=RestartWithBackoff(min_backoff=5, jitter=0)
+            )
+            ref = child.spawn(Boom, name="boom", strategy=Restart(max_restarts=0))
+            await ref.tell("fail")
+            await ref.wait_stopped()
+            await settle()
+
+    await asyncio.wait_for(scenario(), timeout=5)  # a guard: a leftover task hangs the exit
+
+
+async def test_no_entity_is_spawned_after_the_registry_block_is_left() -> None:
+    handled: list[object] = []
+    async with open_supervisor() as sup:
+        async with open_entity_registry(
+            sup, lambda key: Recorder(handled), idle_timeout=None
+        ) as registry:
+            await registry.tell("a", 1)
+            await settle()
+        with pytest.raises(ActorStopped):
+            await registry.tell("a", 2)
+        assert sup.statistics().children == 0
+    assert handled == [1]
+
+
+class SlowToStop(Actor[str]):
+    def __init__(self, never: asyncio.Event) -> None:
+        self.never = never
+
+    async def receive(self, message: str) -> object:
+        return message
+
+    async def on_stop(self) -> None:
+        await self.never.wait()
+
+
+async def test_an_actor_cancelled_in_on_stop_at_the_deadline_is_still_reported_stopped() -> None:
+    async with open_supervisor(stop_timeout=0.01) as sup:
+        ref = sup.spawn(lambda: SlowToStop(asyncio.Event()), name="slow")
+        assert await ref.ask("hi") == "hi"
+    assert ref.statistics().stopped
+    await asyncio.wait_for(ref.wait_stopped(), timeout=1)  # a guard, not a wait for state
+    assert sup.statistics().children == 0
+    assert sup.statistics().processed == 1
+
+
+async def test_a_child_supervisor_made_while_the_root_closes_spawns_nothing() -> None:
+    outcome: list[str] = []
+
+    async def scenario() -> None:
+        async with open_supervisor() as sup:
+
+            class Spawner(Actor[str]):
+                async def receive(self, message: str) -> object:
+                    try:
+                        team = sup.spawn_supervisor(name="late")
+                        team.spawn(lambda: Recorder([]), name="late-member")
+                    except ActorStopped:
+                        outcome.append("refused")
+                    return message
+
+            gate = asyncio.Event()
+            blocker = sup.spawn(lambda: Recorder([], gate), name="blocker")
+            spawner = sup.spawn(Spawner, name="spawner")
+            await blocker.tell("hold")
+            await settle()
+            await spawner.tell("spawn while draining")
+            gate.set()
+
+    await asyncio.wait_for(scenario(), timeout=5)  # a guard: an unowned actor hangs the exit
+    assert outcome == ["refused"]

@@ -1,3 +1,5 @@
+"""Supervision: restart strategies, backoff on the clock, escalation, failures in on_start."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +17,7 @@ from mediator.actors import (
 )
 from mediator.testing import FakeClock
 
-from .support import Recorder, settle
+from .support import Boom, Recorder, settle
 
 
 class Flaky(Actor[str]):
@@ -207,3 +209,51 @@ async def test_a_bug_is_logged_with_its_traceback_an_expected_failure_in_one_lin
     assert rejected.exc_info is None
     assert bug.exc_info is not None
     assert bug.exc_info[0] is KeyError
+
+
+async def test_escalation_while_the_root_drains_raises_supervisor_escalated() -> None:
+    gate = asyncio.Event()
+    blocked: list[object] = []
+
+    async def run() -> None:
+        async with open_supervisor() as sup:
+            ref = sup.spawn(Boom, name="boom", strategy=Restart(max_restarts=0))
+            blocker = sup.spawn(lambda: Recorder(blocked, gate), name="blocker")
+            await blocker.tell("wait")
+            await settle()
+            await ref.tell("late")  # fails only once the block is being left
+            gate.set()
+
+    with pytest.raises(SupervisorEscalated) as info:
+        await run()
+    assert info.value.child == "boom"
+    assert blocked == ["wait"]
+
+
+async def test_restarting_an_actor_whose_on_start_keeps_failing_lets_the_loop_run() -> None:
+    turns = 0
+    seen: list[int] = []  # the loop turn at each attempt to start
+
+    class NeverReady(Actor[str]):
+        async def on_start(self) -> None:
+            seen.append(turns)
+            if len(seen) < 20:
+                raise ConnectionError("not yet")
+
+        async def receive(self, message: str) -> object:
+            return message
+
+    async def tick() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async with open_supervisor() as sup:
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        ref = sup.spawn(NeverReady, name="never-ready", strategy=Restart())
+        assert await ref.ask("up") == "up"
+        ticker.cancel()
+    assert len(seen) == 20
+    assert seen[-1] > seen[0]  # other tasks ran between the attempts

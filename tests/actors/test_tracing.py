@@ -1,3 +1,5 @@
+"""Tracing: spans per message and per batch, parented on their senders; traceparent parsing."""
+
 from __future__ import annotations
 
 import asyncio
