@@ -10,7 +10,7 @@ from mediator.actors import Actor, open_supervisor
 from mediator.errors import ActorStopped, AskTimeout
 from mediator.testing import FakeClock
 
-from .support import Recorder, settle
+from .support import Recorder, wait_until
 
 
 class Doubler(Actor[int]):
@@ -48,7 +48,7 @@ async def test_ask_times_out_on_the_runtime_clock() -> None:
         assert info.value.timeout == 5
         assert isinstance(info.value, TimeoutError)
         gate.set()
-        await settle()
+        await wait_until(lambda: ref.statistics().processed == 1, what="'hello' handled")
     assert handled == ["hello"]  # the message itself was still handled
 
 
@@ -58,7 +58,7 @@ async def test_ask_times_out_while_waiting_for_room() -> None:
     async with open_supervisor(clock=clock) as sup:
         ref = sup.spawn(lambda: Recorder([], gate), name="full", mailbox_size=1)
         await ref.tell(1)
-        await settle()
+        await wait_until(lambda: ref.statistics().depth == 0, what="1 taken into receive")
         await ref.tell(2)
         asking = asyncio.create_task(ref.ask(3, timeout=1))
         await clock.wait_for_timers()
@@ -71,11 +71,15 @@ async def test_ask_times_out_while_waiting_for_room() -> None:
 
 async def test_pending_asks_fail_with_actor_stopped_at_the_stop_deadline() -> None:
     gate = asyncio.Event()
+    received: list[object] = []
     async with open_supervisor(stop_timeout=0.01) as sup:
-        ref = sup.spawn(lambda: Recorder([], gate), name="never")
+        ref = sup.spawn(lambda: Recorder([], gate, received=received), name="never")
         first = asyncio.create_task(ref.ask("in receive"))
         second = asyncio.create_task(ref.ask("queued"))
-        await settle()
+        await wait_until(
+            lambda: received == ["in receive"] and ref.statistics().depth == 1,
+            what="'in receive' held in receive and 'queued' in the mailbox",
+        )
     with pytest.raises(ActorStopped):
         await second
     with pytest.raises(ActorStopped):
@@ -116,17 +120,22 @@ async def test_a_cancelled_ask_waiting_for_room_leaves_nothing_behind() -> None:
     async with open_supervisor() as sup:
         ref = sup.spawn(lambda: Recorder(handled, gate), name="r", mailbox_size=1)
         await ref.tell(1)
-        await settle()
+        await wait_until(lambda: ref.statistics().depth == 0, what="1 taken into receive")
         await ref.tell(2)
         asking = asyncio.create_task(ref.ask(3))
-        await settle()
+        await wait_until(lambda: ref.statistics().blocked_senders == 1, what="3 waiting for room")
         asking.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asking
-        await settle()
+        # The ask's put withdraws in a task of its own, which may run after the ask has ended:
+        # the withdrawal is the state to wait for (a put left behind fails this wait).
+        await wait_until(
+            lambda: ref.statistics().blocked_senders == 0, what="the cancelled ask's put withdrawn"
+        )
         assert ref.statistics().blocked_senders == 0
         gate.set()
-        await settle()
+        # 3, had it been admitted, would be handled by the drain on leaving the block.
+        await wait_until(lambda: ref.statistics().processed == 2, what="1 and 2 handled")
     assert handled == [1, 2]
 
 
@@ -137,7 +146,7 @@ async def _ask_cancelled_after(turns: int) -> tuple[bool, BaseException | object
     async with open_supervisor(clock=clock) as sup:
         ref = sup.spawn(lambda: Recorder([], gate), name="full", mailbox_size=1)
         await ref.tell(1)
-        await settle()
+        await wait_until(lambda: ref.statistics().depth == 0, what="1 taken into receive")
         await ref.tell(2)
         asking = asyncio.create_task(ref.ask(3, timeout=1))
         await clock.wait_for_timers()

@@ -11,7 +11,7 @@ from mediator.actors import BatchActor, Restart, open_supervisor
 from mediator.errors import ActorStopped
 from mediator.testing import FakeClock
 
-from .support import settle
+from .support import wait_until
 
 
 class BulkWriter(BatchActor[int]):
@@ -40,7 +40,8 @@ async def test_queued_messages_are_taken_as_batches_up_to_the_limit() -> None:
     async with open_supervisor() as sup:
         ref = sup.spawn(lambda: BulkWriter(batches, failed), name="bulk", mailbox_size=100)
         first = asyncio.create_task(ref.ask(0))
-        await settle()  # the first message is handled alone: nothing else was queued
+        # The first message is handled alone: nothing else was queued.
+        await wait_until(lambda: batches == [[0]], what="0 taken as a batch of its own")
         asks = [asyncio.create_task(ref.ask(i)) for i in range(2, 14, 2)]
         odd = asyncio.create_task(ref.ask(7))
         gate.set()
@@ -118,7 +119,7 @@ async def test_an_ask_taken_into_a_lingering_batch_fails_when_the_actor_is_stopp
         ref = sup.spawn(LingeringEcho, name="linger")
         asking = asyncio.create_task(ref.ask(1, timeout=60))
         await clock.wait_for_timers(2)  # the ask's deadline and the linger
-    await settle()
+    await wait_until(asking.done, what="the ask to end once the actor stopped")
     assert asking.done()
     with pytest.raises(ActorStopped):
         await asking

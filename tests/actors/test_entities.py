@@ -11,7 +11,7 @@ import pytest
 from mediator.actors import Actor, open_entity_registry, open_supervisor
 from mediator.testing import FakeClock
 
-from .support import settle
+from .support import wait_until
 
 
 class Ledger(Actor[tuple[str, int]]):
@@ -68,16 +68,18 @@ async def test_idle_entities_passivate_and_come_back_on_the_next_message() -> No
     ):
         for i in range(10):
             await registry.tell(f"k{i}", (f"k{i}", 0))
-        await settle()
+        await wait_until(lambda: sum(map(len, logs.values())) == 10, what="10 entities handling 0")
         await clock.advance(30)
         await registry.tell("k0", ("k0", 1))  # k0 stays warm
-        await settle()
+        await wait_until(lambda: logs["k0"] == [0, 1], what="k0 handling 1")
         await clock.advance(45)  # k1..k9 idle for 75 s; k0 for 45 s
-        await settle()
+        await wait_until(
+            lambda: registry.statistics().retiring == 0, what="passivated entities stopped"
+        )
         stats = registry.statistics()
         assert (stats.live, stats.passivated) == (1, 9)
         await registry.tell("k5", ("k5", 1))
-        await settle()
+        await wait_until(lambda: logs["k5"] == [0, 1], what="k5 back and handling 1")
         assert registry.statistics().live == 2
     assert lives.count("k5") == 2
     assert lives.count("k0") == 1
@@ -111,7 +113,9 @@ async def test_passivation_and_eviction_under_load_lose_nothing_and_keep_order()
         async with asyncio.TaskGroup() as tg:
             for part in range(3):
                 tg.create_task(producer(part))
-        await settle()
+        await wait_until(
+            lambda: sum(map(len, logs.values())) == 3000, what="all 3000 messages handled"
+        )
         stats = registry.statistics()
     assert logs == expected
     assert stats.peak_live <= 20
@@ -162,10 +166,12 @@ async def test_an_ask_waiting_for_room_in_an_evicted_entity_goes_to_its_successo
         a = registry.ref_for("a")
         assert await a.ask("first") == "first"
         await a.tell("block")
-        await settle()
+        await wait_until(lambda: registry.statistics().depth == 0, what="'block' in receive")
         await a.tell("queued")
         asking = asyncio.create_task(a.ask("asked"))
-        await settle()
+        await wait_until(
+            lambda: registry.statistics().blocked_senders == 1, what="'asked' waiting for room"
+        )
         await registry.tell("b", "evicts a")
         gate.set()
         assert await asking == "asked"

@@ -16,7 +16,7 @@ from mediator.actors import (
 from mediator.errors import ActorStopped
 from mediator.testing import FakeClock
 
-from .support import Boom, Recorder, settle
+from .support import Boom, Recorder, wait_until
 
 
 def _runtime_tasks() -> set[asyncio.Task[object]]:
@@ -38,7 +38,9 @@ async def test_no_task_of_the_runtime_outlives_the_supervisor() -> None:
         async with open_entity_registry(sup, lambda key: Noted([]), idle_timeout=60) as reg:
             for i in range(100):
                 await reg.tell(f"k{i}", i)
-            await settle()
+            await wait_until(
+                lambda: sup.statistics().processed == 100, what="each entity handling its message"
+            )
             assert len(_runtime_tasks() - before) > 150
     assert _runtime_tasks() - before == set()
     assert len(stops) == 50 + 1 + 100
@@ -66,7 +68,7 @@ async def test_on_stop_runs_on_restart_and_at_the_end() -> None:
         await ref.tell("a")
         await ref.tell("boom")
         await ref.tell("b")
-        await settle()
+        await wait_until(lambda: ref.statistics().processed == 2, what="a and b handled")
     assert events == ["start", "a", "stop", "start", "b", "stop"]
 
 
@@ -97,7 +99,7 @@ async def test_a_child_supervisor_restart_pending_at_close_does_not_outlive_the_
             ref = child.spawn(Boom, name="boom", strategy=Restart(max_restarts=0))
             await ref.tell("fail")
             await ref.wait_stopped()
-            await settle()
+            await clock.wait_for_timers()  # the child's restart, backing off on the clock
 
     await asyncio.wait_for(scenario(), timeout=5)  # a guard: a leftover task hangs the exit
 
@@ -109,7 +111,7 @@ async def test_no_entity_is_spawned_after_the_registry_block_is_left() -> None:
             sup, lambda key: Recorder(handled), idle_timeout=None
         ) as registry:
             await registry.tell("a", 1)
-            await settle()
+            await wait_until(lambda: handled == [1], what="entity a handling 1")
         with pytest.raises(ActorStopped):
             await registry.tell("a", 2)
         assert sup.statistics().children == 0
@@ -156,7 +158,7 @@ async def test_a_child_supervisor_made_while_the_root_closes_spawns_nothing() ->
             blocker = sup.spawn(lambda: Recorder([], gate), name="blocker")
             spawner = sup.spawn(Spawner, name="spawner")
             await blocker.tell("hold")
-            await settle()
+            await wait_until(lambda: blocker.statistics().depth == 0, what="'hold' in receive")
             await spawner.tell("spawn while draining")
             gate.set()
 

@@ -17,7 +17,7 @@ from mediator.actors import (
 )
 from mediator.testing import FakeClock
 
-from .support import Boom, Recorder, settle
+from .support import Boom, Recorder, wait_until
 
 
 class Flaky(Actor[str]):
@@ -55,7 +55,7 @@ async def test_restart_keeps_the_mailbox_and_calls_on_failure_with_the_message()
         ref = sup.spawn(lambda: Watched(starts), name="w", strategy=Restart())
         for msg in ["a", "boom", "b", "c"]:
             await ref.tell(msg)
-        await settle()
+        await wait_until(lambda: ref.statistics().processed == 3, what="a, b and c handled")
         stats = ref.statistics()
     assert handled == ["a", "b", "c"]
     assert failures == [("boom", "boom")]
@@ -71,10 +71,10 @@ async def test_restart_with_backoff_waits_the_growing_delays_on_the_clock() -> N
     )
     async with open_supervisor(clock=clock) as sup:
         ref = sup.spawn(lambda: Flaky(starts, clock), name="b", strategy=strategy)
-        await settle()
+        await wait_until(lambda: len(starts) >= 1, what="the actor started")
         for _ in range(4):
             await ref.tell("boom")
-        await settle()
+        await clock.wait_for_timers()  # the first restart, backing off on the clock
         assert starts == [0.0]
         for expected in (1.0, 3.0, 7.0, 11.0):  # delays 1, 2, 4, then capped at 4
             await clock.advance_to_next()
@@ -92,7 +92,7 @@ async def test_backoff_resets_after_a_quiet_period_and_jitter_stays_in_bounds() 
         ref = sup.spawn(lambda: Flaky(starts, clock), name="j", strategy=strategy)
         await ref.tell("boom")
         await ref.tell("boom")
-        await settle()
+        await clock.wait_for_timers()  # the first restart, backing off on the clock
         await clock.advance(1.5)
         await clock.advance(3.0)
         first, second = starts[1] - 0.0, starts[2] - starts[1]
@@ -100,7 +100,7 @@ async def test_backoff_resets_after_a_quiet_period_and_jitter_stays_in_bounds() 
         assert 2 <= second <= 3.0
         await clock.advance(100)
         await ref.tell("boom")
-        await settle()
+        await clock.wait_for_timers()  # the restart, backing off on the clock
         before = clock.monotonic()
         await clock.advance_to_next()
         assert 1 <= starts[-1] - before <= 1.5  # back to the minimum
@@ -136,16 +136,16 @@ async def test_child_supervisor_escalation_restarts_its_subtree_and_spares_sibli
         ref = team.spawn(lambda: Flaky(starts), name="member", strategy=Stop())
         team.spawn(lambda: Flaky(starts), name="other", strategy=Stop())
         sibling = root.spawn(lambda: Recorder(sibling_log), name="sibling")
-        await settle()
+        await wait_until(lambda: len(starts) >= 2, what="member and other started")
         assert len(starts) == 2
         # Stop() never escalates; a strategy that does: at most 0 restarts.
         crash = team.spawn(
             lambda: Flaky(starts), name="crash", strategy=Restart(max_restarts=0, within=1)
         )
         await crash.tell("boom")
-        await settle()
+        await wait_until(lambda: len(starts) >= 6, what="crash started, then the team restarted")
         await sibling.tell("still here")
-        await settle()
+        await wait_until(lambda: len(sibling_log) >= 1, what="the sibling handling its message")
         assert team.statistics().escalations == 1
         assert len(starts) == 2 + 1 + 3  # crash's first start, then the team of three again
         assert ref.statistics().stopped  # old refs point at the stopped incarnation
@@ -204,7 +204,10 @@ async def test_a_bug_is_logged_with_its_traceback_an_expected_failure_in_one_lin
         ref = sup.spawn(Mixed, name="mixed", strategy=Restart())
         await ref.tell("rejected")
         await ref.tell("bug")
-        await settle()
+        await wait_until(
+            lambda: sum("failed" in r.getMessage() for r in caplog.records) >= 2,
+            what="both failures logged",
+        )
     rejected, bug = (r for r in caplog.records if "failed" in r.getMessage())
     assert rejected.exc_info is None
     assert bug.exc_info is not None
@@ -220,7 +223,7 @@ async def test_escalation_while_the_root_drains_raises_supervisor_escalated() ->
             ref = sup.spawn(Boom, name="boom", strategy=Restart(max_restarts=0))
             blocker = sup.spawn(lambda: Recorder(blocked, gate), name="blocker")
             await blocker.tell("wait")
-            await settle()
+            await wait_until(lambda: blocker.statistics().depth == 0, what="'wait' in receive")
             await ref.tell("late")  # fails only once the block is being left
             gate.set()
 
