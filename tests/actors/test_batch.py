@@ -36,7 +36,6 @@ class BulkWriter(BatchActor[int]):
 async def test_queued_messages_are_taken_as_batches_up_to_the_limit() -> None:
     batches: list[list[int]] = []
     failed: list[object] = []
-    gate = asyncio.Event()
     async with open_supervisor() as sup:
         ref = sup.spawn(lambda: BulkWriter(batches, failed), name="bulk", mailbox_size=100)
         first = asyncio.create_task(ref.ask(0))
@@ -44,7 +43,6 @@ async def test_queued_messages_are_taken_as_batches_up_to_the_limit() -> None:
         await wait_until(lambda: batches == [[0]], what="0 taken as a batch of its own")
         asks = [asyncio.create_task(ref.ask(i)) for i in range(2, 14, 2)]
         odd = asyncio.create_task(ref.ask(7))
-        gate.set()
         assert await first == 0
         assert [await a for a in asks] == [i * 10 for i in range(2, 14, 2)]
         with pytest.raises(ValueError, match="odd 7"):
