@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Literal, cast
 
+from mediator._task_group import TaskGroup
 from mediator.clock import Clock
 from mediator.codecs.envelope import Envelope
 from mediator.journal import _gil, _ops, _schema
@@ -67,6 +68,8 @@ async def open_journal(
     While the journal is open the interpreter's GIL switch interval is held at most at
     `switch_interval` seconds (100 µs; None leaves it alone), so that the writer thread gets
     the GIL back from a busy event loop quickly (see `_gil`).
+    An exception raised in the block, or one failure inside, leaves the block as itself;
+    an `ExceptionGroup` only when several things failed at once (see `mediator._task_group`).
     """
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
@@ -101,7 +104,7 @@ async def _opened(
         defer_fsync=synchronous == "FULL",
     )
     try:
-        async with asyncio.TaskGroup() as tg:
+        async with TaskGroup() as tg:
             tg.create_task(writer.run(), name=f"journal-writer {file}")
             try:
                 yield SqliteJournal(writer, clock=clock)
