@@ -56,6 +56,8 @@ from collections.abc import Sequence
 
 from xxhash import xxh3_64_intdigest
 
+from mediator.journal._faults import is_fault
+
 _log = logging.getLogger("mediator.journal")
 
 MIN_CAPACITY = 1 << 16  # keys: a 256 KiB filter
@@ -200,6 +202,8 @@ class KeyFilters:
         try:
             done = self._build.step(conn, BUILD_STEP)
         except sqlite3.Error as exc:  # e.g. a key that is not UTF-8 text, written elsewhere
+            if is_fault(exc):  # the file or the disk failed: not for the filter to hide
+                raise
             _log.warning("journal: key filter not built, every key is looked up: %s", exc)
             self._build = None
             return
