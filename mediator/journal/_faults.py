@@ -67,7 +67,7 @@ def translate(path: str | Path, doing: str, exc: sqlite3.Error) -> JournalError:
     if code in (_FULL, _IOERR):
         free = _free_bytes(Path(path))
         if free is not None:
-            meaning += f"; {free:,} bytes free on its filesystem"
+            detail += f"; {free:,} bytes free on its filesystem"
     return JournalError(str(path), f"{doing}: {meaning} ({detail}); {remedy}")
 
 

@@ -18,7 +18,8 @@ import pytest
 from mediator.errors import JournalError
 from mediator.journal import DeadLetterFilter, open_journal
 from mediator.testing import FakeClock
-from tests.journal.support import append_all
+from tests.journal.support import append_all, envelope
+from tests.journal.test_journal_file import V1_DDL
 
 CHILD = Path(__file__).with_name("fault_child.py")
 PAGE = 4096
@@ -115,6 +116,48 @@ def shared_path() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="mediator-journal-") as name:
         Path(name).chmod(0o777)
         yield Path(name) / "journal.db"
+
+
+async def test_a_full_disk_during_a_migration_is_a_journal_error(
+    path: Path, clock: FakeClock
+) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_DDL)
+    with conn:  # 200 KiB of entries to copy into the new layout
+        for n in range(200):
+            old = envelope(f"evt_{n}")
+            conn.execute(
+                "INSERT INTO entries (id, idem, key, kind, source, occurred_at, schema_version, "
+                "attempt, payload, accepted_at, state, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 1, 0, ?, 100.0, 0, 100.0)",
+                (bytes.fromhex(old.id), old.idempotency_key, old.key, old.kind, old.source,
+                 old.occurred_at.isoformat(), b"x" * 1024),
+            )  # fmt: skip
+    conn.close()
+    opened = _child(path, "--file-size-limit", str(64 * 1024))
+    assert opened["error"] == "JournalError", opened
+    reason = str(opened["reason"])
+    assert reason.startswith("migration from schema 1 to 4 failed: a read or write"), reason
+    with sqlite3.connect(path) as conn:  # left as it was
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    conn.close()
+    async with open_journal(path, clock=clock) as journal:  # migrated once there is room
+        assert len(await journal.recover()) == 200
+        assert (await journal.append(envelope("evt_1"))).duplicate
+
+
+async def test_a_full_disk_fails_the_write_and_the_journal_goes_on_once_freed(
+    path: Path, clock: FakeClock
+) -> None:
+    await _filled(path, clock, entries=5)
+    filled = _child(path, "--file-size-limit", str(2 << 20), "--fill")
+    assert filled["error"] == "JournalError", filled  # the append's own failure
+    reason = str(filled["reason"])
+    assert reason.startswith("write failed: a read or write of the file failed"), reason
+    assert filled["appended"] > 0
+    assert filled["after"] is True  # the writer went on: the next append, with room, worked
+    async with open_journal(path, clock=clock) as journal:  # and every acknowledged one is kept
+        assert len(await journal.recover()) == 5 + filled["appended"] + 1
 
 
 def _refuse_writes(path: Path) -> list[str]:
