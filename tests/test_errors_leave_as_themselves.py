@@ -122,11 +122,13 @@ async def test_a_base_exception_of_the_block_leaves_as_itself(tmp_path: Path, ma
 
 
 class FailingMarks:
-    """A journal whose `mark_in_flight` fails once `together` deliveries have called it."""
+    """A journal whose `mark_in_flight` fails once `together` deliveries have called it: with
+    `shared`, all with one error, as the callers of one failed transaction are."""
 
-    def __init__(self, journal: SqliteJournal, together: int) -> None:
+    def __init__(self, journal: SqliteJournal, together: int, shared: JournalError | None) -> None:
         self._journal = journal
         self._barrier = asyncio.Barrier(together)
+        self._shared = shared
 
     async def held_keys(self) -> set[str]:
         return await self._journal.held_keys()
@@ -136,15 +138,17 @@ class FailingMarks:
 
     async def mark_in_flight(self, ids: list[str]) -> None:
         await self._barrier.wait()
-        raise JournalError("journal.db", f"write failed for {ids[0]}")
+        raise self._shared or JournalError("journal.db", f"write failed for {ids[0]}")
 
 
-async def _deliver_failing(path: Path, keys: list[str]) -> None:
+async def _deliver_failing(
+    path: Path, keys: list[str], *, shared: JournalError | None = None
+) -> None:
     clock = FakeClock()
     async with open_journal(path, clock=clock) as journal:
         for n, key in enumerate(keys):
             await journal.append(envelope(f"evt_{n}", key=key))
-        failing = cast(Journal, FailingMarks(journal, together=len(keys)))
+        failing = cast(Journal, FailingMarks(journal, together=len(keys), shared=shared))
         route = cast(Any, lambda key: None)  # never reached: every delivery fails before
         async with open_dispatcher(failing, route, clock=clock):
             await asyncio.Event().wait()  # until the failure cancels the block
@@ -160,3 +164,11 @@ async def test_failures_at_once_leave_together_as_a_group(tmp_path: Path) -> Non
         await _deliver_failing(tmp_path / "journal.db", ["project:P-1", "project:P-2"])
     assert [type(e) for e in caught.value.exceptions] == [JournalError, JournalError]
     assert len({str(e) for e in caught.value.exceptions}) == 2  # two failures, each kept
+
+
+async def test_one_error_raised_by_several_tasks_leaves_as_itself(tmp_path: Path) -> None:
+    shared = JournalError("journal.db", "write failed")
+    with pytest.raises(JournalError) as caught:
+        await _deliver_failing(tmp_path / "journal.db", ["project:P-1", "project:P-2"],
+                               shared=shared)  # fmt: skip
+    assert caught.value is shared
