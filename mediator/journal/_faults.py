@@ -7,6 +7,8 @@ SQLite's own result code (`sqlite_errorcode`; the primary code is its low byte) 
 damaged file, a full disk, a file this process may not write, a lock held by another
 process. An error without a code is Python's own (a value it could not convert, a closed
 connection): a bug or a value written behind the journal's back, not a fault of the disk.
+A row whose values cannot be read back (`DamagedRecord`) is a damaged file too, met by the
+one read or write that needed it.
 """
 
 from __future__ import annotations
@@ -49,15 +51,33 @@ _MEANING: dict[int, tuple[str, str]] = {
 }
 
 
+class DamagedRecord(Exception):
+    """A stored row holds a value this code cannot read back (`what` it is, `why`): a bit
+    flipped on the disk that left SQLite's structure whole, or a row written behind the
+    journal's back. Raised by `_rows` and `_keys`; translated at the same edges as SQLite's
+    errors (a read or write fails, the writer goes on)."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(what, why)
+        self.what = what
+        self.why = why
+
+
 def is_fault(exc: sqlite3.Error) -> bool:
     """Whether `exc` is a fault of the file, the disk or the host (one of `_MEANING`), rather
     than of a statement or a value."""
     return _primary(exc) in _MEANING
 
 
-def translate(path: str | Path, doing: str, exc: sqlite3.Error) -> JournalError:
+def translate(path: str | Path, doing: str, exc: sqlite3.Error | DamagedRecord) -> JournalError:
     """The `JournalError` for `exc`, raised while `doing` (e.g. "cannot open"); raise it
     `from exc`."""
+    if isinstance(exc, DamagedRecord):
+        return JournalError(
+            str(path),
+            f"{doing}: the file is damaged ({exc.what} cannot be read: {exc.why}); restore it "
+            "from a backup, or repair or delete that row with the sqlite3 shell",
+        )
     code = _primary(exc)
     name = getattr(exc, "sqlite_errorname", None)
     detail = f"{exc}, {name}" if name else str(exc)

@@ -231,6 +231,8 @@ def _load(conn: sqlite3.Connection, merged_through: int) -> KeyFilter | None:
     if row is None or row[0] != HASH or row[2] != merged_through:
         return None
     _, keys, _, bits = row
+    if type(keys) is not int or keys < 0:  # not a filter this code saved: build one instead
+        return None
     try:
         return KeyFilter(len(bits) * 8 // BITS_PER_KEY, bits=bits, keys=keys)
     except (TypeError, ValueError):  # not a filter this code saved: build one instead

@@ -51,7 +51,7 @@ from mediator.codecs.envelope import Envelope
 from mediator.errors import JournalError
 from mediator.journal._checkpoint import Checkpointer
 from mediator.journal._durability import DurableHandoff
-from mediator.journal._faults import translate
+from mediator.journal._faults import DamagedRecord, translate
 from mediator.journal._keys import KeyIndex
 from mediator.journal._ops import insert_envelopes
 from mediator.journal._rows import EnvelopeRow
@@ -312,7 +312,7 @@ class GroupCommitWriter:
             result = fn(self._conn)
         except Exception as exc:  # noqa: BLE001 - the reader's own failure, handed to it
             failure: BaseException = exc
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, sqlite3.Error | DamagedRecord):
                 failure = translate(self._path, "read failed", exc)
                 failure.__cause__ = exc
             self._loop.call_soon_threadsafe(_settle, future, None, failure)
@@ -323,7 +323,7 @@ class GroupCommitWriter:
         now = self._clock.time()
         try:
             outcome = _transaction(self._conn, self.keys, batch, now)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, DamagedRecord) as exc:  # the batch's failure: the writer goes on
             failure = translate(self._path, "write failed", exc)
             failure.__cause__ = exc
             self._loop.call_soon_threadsafe(_settle, batch.future, None, failure)

@@ -131,7 +131,7 @@ def _open(file: Path, synchronous: str, keys: KeyIndex) -> sqlite3.Connection:
     except BaseException as exc:
         if conn is not None:
             _close(conn, file)
-        if isinstance(exc, sqlite3.Error):
+        if isinstance(exc, sqlite3.Error | _faults.DamagedRecord):
             raise _faults.translate(file, "cannot open", exc) from exc
         raise
     return conn

@@ -18,7 +18,7 @@ import pytest
 from mediator.errors import JournalError
 from mediator.journal import DeadLetterFilter, open_journal
 from mediator.testing import FakeClock
-from tests.journal.support import append_all, envelope
+from tests.journal.support import all_duplicates, append_all, envelope
 from tests.journal.test_journal_file import V1_DDL
 
 CHILD = Path(__file__).with_name("fault_child.py")
@@ -207,3 +207,75 @@ async def test_a_missing_directory_is_named(tmp_path: Path, clock: FakeClock) ->
     assert caught.value.path == str(path)
     assert "cannot open: the file cannot be opened" in caught.value.reason
     assert "check that its directory exists" in caught.value.reason
+
+
+def _damage_entry(path: Path, idem: str, column: str) -> str:
+    # A value SQLite stores whole but the journal cannot read back: a flipped bit that left the
+    # page's structure intact, or a row written behind the journal's back.
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"UPDATE entries SET {column} = 'garbage' WHERE idem = ?", (idem,))
+        (raw_id,) = conn.execute("SELECT id FROM entries WHERE idem = ?", (idem,)).fetchone()
+    conn.close()
+    return bytes(raw_id).hex()
+
+
+async def test_a_damaged_entry_fails_the_read_that_meets_it_and_the_journal_goes_on(
+    path: Path, clock: FakeClock
+) -> None:
+    await _filled(path, clock, entries=5)
+    damaged = _damage_entry(path, "evt_2", "accepted_at")
+    async with open_journal(path, clock=clock) as journal:
+        with pytest.raises(JournalError) as caught:  # was ValueError
+            await journal.recover()
+        assert caught.value.path == str(path)
+        assert f"read failed: the file is damaged (entry {damaged} cannot be read" in str(
+            caught.value
+        )
+        assert "repair or delete that row" in caught.value.reason
+        assert not (await journal.append(envelope("evt_new"))).duplicate
+
+
+async def test_a_damaged_entry_met_by_a_write_fails_that_write_only(
+    path: Path, clock: FakeClock
+) -> None:
+    await _filled(path, clock, entries=5)
+    damaged = _damage_entry(path, "evt_2", "occurred_at")
+    async with open_journal(path, clock=clock) as journal:
+        with pytest.raises(JournalError) as caught:  # the duplicate's receipt reads the entry
+            await journal.append(envelope("evt_2"))
+        assert f"write failed: the file is damaged (entry {damaged}" in caught.value.reason
+        # the writer went on (a ValueError from the row stopped the whole journal before)
+        assert not (await journal.append(envelope("evt_new"))).duplicate
+        assert (await journal.append(envelope("evt_3"))).duplicate
+
+
+async def test_a_journal_without_its_merge_mark_is_refused_at_open(
+    path: Path, clock: FakeClock
+) -> None:
+    await _filled(path, clock, entries=5)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM meta WHERE name = 'keys_merged_through'")
+    conn.close()
+    with pytest.raises(JournalError) as caught:  # was TypeError from the key loading
+        async with open_journal(path, clock=clock):
+            pass
+    assert caught.value.path == str(path)
+    assert "cannot open: the file is damaged (the meta table's keys_merged_through" in str(
+        caught.value.reason
+    )
+
+
+async def test_a_saved_filter_with_a_count_that_is_not_a_number_is_rebuilt(
+    path: Path, clock: FakeClock
+) -> None:
+    await _filled(path, clock, entries=40, memory_keys=10)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE key_filter SET keys = 'garbage'")
+    conn.close()
+    # (merges add keys to the filter in use: its count was added to, a TypeError that stopped
+    # the writer)
+    async with open_journal(path, clock=clock, memory_keys=10) as journal:
+        assert all([(await journal.append(envelope(f"evt_{n}"))).duplicate for n in range(40)])
+        fresh = await append_all(journal, [f"evt_new_{n}" for n in range(40)])
+        assert len(fresh) == 40
+        assert await all_duplicates(journal, fresh)
