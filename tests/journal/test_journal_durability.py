@@ -101,6 +101,7 @@ async def test_a_failed_fsync_fails_the_write_and_stops_the_journal(
     with pytest.raises(JournalError) as stopped:  # as itself, not in an ExceptionGroup
         await _write_until_stopped(path, clock, failures)
     assert "fsync of the WAL failed" in str(stopped.value)
+    assert "check the disk" in stopped.value.reason  # and what to do
     first, later = failures  # the write it covered, and one after: neither is acknowledged
     assert "fsync of the WAL failed" in str(first)
     assert str(path) in str(first)
