@@ -189,7 +189,8 @@ def _prepare(conn: sqlite3.Connection, path: Path, synchronous: str) -> None:
     try:
         conn.execute(f"PRAGMA user_version={version:d}")
     finally:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # (SQLite may have rolled back already, on an I/O error)
+            conn.execute("ROLLBACK")
     if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
         raise JournalError(
             str(path),

@@ -64,10 +64,10 @@ async def open_journal(
     Raises `JournalError` (naming the file, the reason and what to do) if the file is not a
     mediator journal, is damaged, was written by a newer version, cannot be written by this
     process, or the disk fails while it opens; a read or write that SQLite fails later raises
-    one too (see `_faults`). `synchronous="NORMAL"` trades the
-    last transactions before a power loss (not a process crash) for fewer fsyncs. Writes are
-    group-committed: each transaction takes what was written while the one before it
-    committed, at most `max_batch` writes. Up to `memory_keys` idempotency keys of recent
+    one too (see `_faults`). `synchronous="NORMAL"` trades the last transactions before a
+    power loss (not a process crash) for fewer fsyncs. Writes are group-committed: each
+    transaction takes what was written while the one before it committed, at most
+    `max_batch` writes. Up to `memory_keys` idempotency keys of recent
     appends are held in memory before they are merged into the file's key table (see `_keys`;
     about 130 bytes each, twice that many during a merge); opening reads them back.
     While the journal is open the interpreter's GIL switch interval is held at most at
