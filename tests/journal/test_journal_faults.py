@@ -279,3 +279,20 @@ async def test_a_saved_filter_with_a_count_that_is_not_a_number_is_rebuilt(
         fresh = await append_all(journal, [f"evt_new_{n}" for n in range(40)])
         assert len(fresh) == 40
         assert await all_duplicates(journal, fresh)
+
+
+async def test_a_garbage_page_in_the_key_table_is_refused_at_open(
+    path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _filled(path, clock, entries=1000, memory_keys=100)  # keys merged into idem_keys
+    with sqlite3.connect(path) as conn:  # no saved filter: opening scans idem_keys for one
+        conn.execute("DELETE FROM key_filter")
+    conn.close()
+    leaves = _leaf_pages(path, "idem_keys")
+    assert len(leaves) > 2
+    _garbage_over(path, leaves[len(leaves) // 2])
+    with pytest.raises(JournalError) as caught:  # was sqlite3.DatabaseError from the filter
+        async with open_journal(path, clock=clock):
+            pass
+    assert "cannot open: the file is damaged" in caught.value.reason
+    assert "key filter not built" not in caplog.text  # a fault, not a key it cannot read
