@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 from opentelemetry.trace import TracerProvider
 
+from mediator._task_group import TaskGroup
 from mediator.actors.actor import Actor
 from mediator.actors.cell import ActorCell
 from mediator.actors.ref import ActorRef
@@ -267,16 +268,19 @@ async def open_supervisor(
     Leaving the block drains every mailbox within `stop_timeout` seconds and then cancels the
     rest, so no actor task outlives it. If a failure escalates to the root, the body is
     cancelled and `SupervisorEscalated` is raised from the block.
+    An exception raised in the block, or one failure inside, leaves the block as itself;
+    an `ExceptionGroup` only when several things failed at once (see `mediator._task_group`).
     """
     host = asyncio.current_task()
     escalated: list[tuple[ActorCell, BaseException]] = []
     # Only the body is cancelled: an escalation while the block drains must not cancel the
     # drain itself (it surfaced as a bare CancelledError instead of SupervisorEscalated).
     body_running = True
-    # asyncio's TaskGroup, not anyio's: children never raise into it (a cell's run loop hands
-    # every failure to its strategy), so the group is only the owner that outlives them, and
-    # escalation needs asyncio's cancel/uncancel on the host task.
-    async with asyncio.TaskGroup() as group:
+    # asyncio's TaskGroup (a single failure unwrapped: _task_group), not anyio's: children
+    # never raise into it (a cell's run loop hands every failure to its strategy), so the group
+    # is only the owner that outlives them, and escalation needs asyncio's cancel/uncancel on
+    # the host task.
+    async with TaskGroup() as group:
         root = Supervisor(
             name=name,
             group=group,

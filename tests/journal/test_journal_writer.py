@@ -61,9 +61,8 @@ async def test_after_the_writer_dies_writes_fail_instead_of_waiting_for_ever(
     path: Path, clock: FakeClock
 ) -> None:
     late: list[BaseException] = []
-    with pytest.raises(BaseExceptionGroup) as caught:
+    with pytest.raises(ZeroDivisionError, match="a bug in an op"):  # as itself
         await _write_after_the_writer_died(path, clock, late)
-    assert [type(e) for e in caught.value.exceptions] == [ZeroDivisionError]
     assert len(late) == 2
     assert all("closed" in str(e) for e in late)
 
