@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -25,8 +24,11 @@ _MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", r
 _FIELD_NAMED = re.compile(r"(?:unknown|missing required) field `(?P<field>[^`]+)`")
 _TOML_LINE = re.compile(r"at line (?P<line>\d+)")
 
-Fail = Callable[[str, str], ConfigError]
-"""Make the `ConfigError` for a key path and a reason (with the key's line in the file)."""
+
+class Fail(Protocol):
+    """Make the `ConfigError` for a key path and a reason (with the key's line in the file)."""
+
+    def __call__(self, key: str, reason: str, /) -> ConfigError: ...
 
 
 def parse_toml(text: str, *, file: str) -> dict[str, Any]:
