@@ -5,7 +5,7 @@ through the `Flow` interface.
 """
 
 from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
-from mediator.runtime.mediator import Mediator, MediatorStatistics
+from mediator.runtime.mediator import Mediator, MediatorStatistics, build_flows, check_flows
 from mediator.runtime.routing import KindRouter, NoFlowForKind
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller
 
@@ -20,4 +20,6 @@ __all__ = [
     "Poller",
     "PollerStatus",
     "ScheduledPoller",
+    "build_flows",
+    "check_flows",
 ]

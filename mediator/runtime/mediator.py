@@ -58,7 +58,7 @@ from mediator.runtime.systems import build_connectors
 from mediator.systems import Command, Connector, ConnectorStatistics, SystemActor
 from mediator.tomlfile import Fail, failing
 
-__all__ = ["Mediator", "MediatorStatistics"]
+__all__ = ["Mediator", "MediatorStatistics", "build_flows", "check_flows"]
 
 _log = logging.getLogger("mediator")
 #: a poller of an enabled flow that `[ingress.pollers]` does not mention polls this often
@@ -148,7 +148,7 @@ class Mediator:
         config = self.loaded.config
         fail = failing(self.loaded.text, file=self.loaded.file)
         resolve_secrets(self.loaded)  # every reference, with its line, before anything opens
-        flows = self._build_flows(fail)
+        flows = build_flows(self.loaded, self._factories, fail)
         _check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
         zone = zoneinfo.ZoneInfo(config.time_zone)
         journal = await stack.enter_async_context(
@@ -207,23 +207,6 @@ class Mediator:
             self.health_address = await stack.enter_async_context(
                 open_health_listener(self, host=host, port=port)
             )
-
-    def _build_flows(self, fail: Fail) -> list[Flow]:
-        config = self.loaded.config
-        flows: list[Flow] = []
-        for name, flow_config in config.flows.items():
-            factory = self._factories.get(name)
-            if factory is None:
-                known = ", ".join(sorted(self._factories)) or "none"
-                raise fail(f"flows.{name}", f"no such flow (known: {known})")
-            if not flow_config.enabled:
-                continue
-            flow = factory(flow_config.options, _under(fail, f"flows.{name}.options"))
-            missing = sorted(s for s in flow.systems if getattr(config.systems, s) is None)
-            if missing:
-                raise fail(f"flows.{name}", f"needs [systems.{missing[0]}] to be configured")
-            flows.append(flow)
-        return flows
 
     def _spawn_system(
         self, supervisor: Supervisor, name: str, connector: Connector
@@ -324,6 +307,43 @@ class Mediator:
         if self._dispatcher is None:
             raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
         return self._dispatcher
+
+
+def build_flows(
+    loaded: LoadedConfig, factories: Mapping[str, FlowFactory], fail: Fail
+) -> list[Flow]:
+    """The enabled flows of `loaded`, built by `factories`; raises the first `ConfigError`
+    (an unknown flow, a bad option, a system the flow needs and the file does not configure).
+    """
+    config = loaded.config
+    flows: list[Flow] = []
+    for name, flow_config in config.flows.items():
+        factory = factories.get(name)
+        if factory is None:
+            known = ", ".join(sorted(factories)) or "none"
+            raise fail(f"flows.{name}", f"no such flow (known: {known})")
+        if not flow_config.enabled:
+            continue
+        flow = factory(flow_config.options, _under(fail, f"flows.{name}.options"))
+        missing = sorted(s for s in flow.systems if getattr(config.systems, s) is None)
+        if missing:
+            raise fail(f"flows.{name}", f"needs [systems.{missing[0]}] to be configured")
+        flows.append(flow)
+    return flows
+
+
+def check_flows(
+    loaded: LoadedConfig, factories: Mapping[str, FlowFactory] = SHIPPED_FLOWS
+) -> list[ConfigError]:
+    """What `mediator check-config` adds to the file's own checks: the flows' options, the
+    systems they need and the pollers they have (offline: nothing is opened)."""
+    fail = failing(loaded.text, file=loaded.file)
+    try:
+        flows = build_flows(loaded, factories, fail)
+        _check_pollers(flows, loaded.config.ingress.pollers.keys(), fail)
+    except ConfigError as problem:
+        return [problem]
+    return []
 
 
 def _check_pollers(flows: list[Flow], configured: Iterable[str], fail: Fail) -> None:
