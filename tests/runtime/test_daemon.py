@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -109,10 +109,10 @@ def approved_count(boxes: Sandboxes) -> int:
     return sum(1 for r in boxes.harvest.store.tables["time_entries"].values() if r["is_closed"])
 
 
-async def until(condition: object, *, timeout: float = 60.0) -> None:
+async def until(condition: Callable[[], bool], *, timeout: float = 60.0) -> None:
     # Another process's effects cannot be awaited as events: look again every 50 ms, bounded.
     async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]  # a zero-argument predicate
+        while not condition():  # noqa: ASYNC110 -- the daemon is another process
             await asyncio.sleep(0.05)
 
 
