@@ -15,7 +15,6 @@ import msgspec
 
 from mediator.actors import Actor
 from mediator.codecs import Envelope
-from mediator.codecs.tryton_erp import ErpSetup
 from mediator.flows.approved_time import APPROVED_TIME, TimesheetPosting
 from mediator.ingress.harvest_time import HarvestTimePoller
 from mediator.runtime.flow import Flow, FlowContext, Poller
@@ -32,11 +31,9 @@ class FlowFactory(Protocol):
 
 
 class ApprovedTimeOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`[flows.approved_time.options]`: the PSA account's currency and the ERP's ids."""
+    """`[flows.approved_time.options]`: the PSA account's currency, the ERP call's deadline."""
 
     account_currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
-    #: the ERP company and accounting ids every timesheet line needs
-    erp: ErpSetup
     #: how long one ERP create may take before the delivery is retried by the journal
     erp_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
 
@@ -69,7 +66,6 @@ class ApprovedTimeFlow:
             key,
             erp=context.systems["tryton"],
             journal=context.journal,
-            setup=self.options.erp,
             timeout=self.options.erp_timeout,
         )
 

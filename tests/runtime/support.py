@@ -31,11 +31,11 @@ database = "{creds["tryton"]["database"]}"
 login = "{creds["tryton"]["login"]}"
 password = "env:TEST_TRYTON_PASSWORD"
 
+[systems.tryton.erp]
+{erp_lines}
+
 [flows.approved_time.options]
 account_currency = "USD"
-
-[flows.approved_time.options.erp]
-{erp_lines}
 
 [ingress.pollers.harvest_time]
 interval = 3600.0
