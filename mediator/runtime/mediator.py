@@ -35,7 +35,6 @@ from mediator.clock import Clock, SystemClock
 from mediator.codecs import Envelope
 from mediator.config import LoadedConfig, PollerConfig, parse_listen, resolve_secrets
 from mediator.errors import ConfigError
-from mediator.flows.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.journal import (
     Appended,
     DeadLetterFilter,
@@ -50,6 +49,7 @@ from mediator.journal import (
     open_journal,
 )
 from mediator.policies import PolicyRegistry
+from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.runtime.flow import Flow, FlowContext
 from mediator.runtime.health import open_health_listener
 from mediator.runtime.routing import KindRouter

@@ -1,5 +1,8 @@
 """The flows mediator ships, as plug-ins of `Mediator`: each built from its `[flows.<name>]`.
 
+A plug-in joins a flow's entity actor (`mediator.flows`, which knows no vendor) to the
+ingress that feeds it (a vendor's poller), so it lives here, at the top, where both meet.
+
 `SHIPPED_FLOWS` maps a flow's name to its factory, which reads the flow's options (raising a
 `ConfigError` that names the option's key and line) and returns the `Flow`. A host service
 passes its own mapping to `Mediator(flows=...)` to add or replace flows.
