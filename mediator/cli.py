@@ -30,6 +30,19 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, default=None, help="keep the journal here (default: a temp dir)"
     )
     demo.add_argument("--no-faults", action="store_true", help="no injected ERP failures")
+    run = commands.add_parser("run", help="run the daemon of a configuration file")
+    run.add_argument("--config", type=Path, required=True, help="the mediator.toml to run")
+    run.add_argument(
+        "--log-format",
+        choices=("auto", "human", "json"),
+        default=None,
+        help="human lines, JSON lines, or auto (human on a terminal); default: [logging] format",
+    )
+    check = commands.add_parser(
+        "check-config",
+        help="check a configuration file offline and print it with defaults filled in",
+    )
+    check.add_argument("file", type=Path, help="the mediator.toml to check")
     from mediator.sandbox.serve import configure_parser
 
     configure_parser(
@@ -58,6 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     faults=None if args.no_faults else ERP_FAULTS,
                 )
             )
+        elif args.command == "run":
+            from mediator.daemon import run_daemon
+
+            return run_daemon(args.config, log_format=args.log_format)
+        elif args.command == "check-config":
+            return _check_config(args.file)
         elif args.command == "sandbox":
             from mediator.sandbox.serve import run
 
@@ -67,6 +86,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _check_config(path: Path) -> int:
+    from mediator.config import render_effective
+    from mediator.daemon import check_daemon_config
+
+    loaded, problems = check_daemon_config(path)
+    for problem in problems:
+        print(f"mediator: {problem}", file=sys.stderr)
+    if problems or loaded is None:
+        return 2
+    print(render_effective(loaded), end="")
     return 0
 
 
