@@ -22,6 +22,7 @@ from types import TracebackType
 
 import msgspec
 
+from mediator._task_group import TaskGroup
 from mediator.actors import (
     ActorRef,
     EntityRegistry,
@@ -197,7 +198,7 @@ class Mediator:
             )
         )
         self._schedule_pollers(flows, contexts, zone)
-        group = await stack.enter_async_context(asyncio.TaskGroup())
+        group = await stack.enter_async_context(TaskGroup())
         self._poller_tasks = [
             group.create_task(p.run(journal, self._dispatcher), name=f"poller:{p.poller.name}")
             for p in self._pollers
