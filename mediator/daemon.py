@@ -13,11 +13,15 @@ recovers them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
+
+import anyio
 
 from mediator.config import LoadedConfig, check_config
 from mediator.errors import ConfigError, MediatorError
@@ -58,34 +62,34 @@ def check_daemon_config(path: Path) -> tuple[LoadedConfig | None, list[ConfigErr
 
 
 async def _serve(mediator: Mediator) -> None:
-    loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
     stopping = asyncio.Event()
 
-    def on_signal(number: int) -> None:
-        if stopping.is_set():
-            _log.warning(
-                "second %s: stopping now, unfinished work stays in the journal",
-                signal.Signals(number).name,
-            )
-            main.cancel()
-            return
-        _log.info("%s: draining, then stopping", signal.Signals(number).name)
-        stopping.set()
+    async def watch_signals(signals: AsyncIterator[int]) -> None:
+        async for number in signals:
+            name = signal.Signals(number).name
+            if stopping.is_set():
+                _log.warning("second %s: stopping now, unfinished work stays in the journal", name)
+                main.cancel()
+                return
+            _log.info("%s: draining, then stopping", name)
+            stopping.set()
 
-    for number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(number, on_signal, number)
-    try:
-        async with mediator:
-            address = mediator.health_address
-            where = f" health on http://{address[0]}:{address[1]}" if address else ""
-            _log.info("ready:%s (journal %s)", where, mediator.loaded.journal_path)
-            await stopping.wait()
-    except asyncio.CancelledError:
-        _log.info("stopped at once")
-        return
-    finally:
-        for number in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(number)
+    # anyio's signal receiver: the handlers are installed for the block and removed after it
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        watcher = asyncio.ensure_future(watch_signals(signals))
+        try:
+            async with mediator:
+                address = mediator.health_address
+                where = f" health on http://{address[0]}:{address[1]}" if address else ""
+                _log.info("ready:%s (journal %s)", where, mediator.loaded.journal_path)
+                await stopping.wait()
+        except asyncio.CancelledError:
+            _log.info("stopped at once")
+            return
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
     _log.info("stopped cleanly")
