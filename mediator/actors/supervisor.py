@@ -26,7 +26,7 @@ from mediator.actors.ref import ActorRef
 from mediator.actors.strategy import Stop, Strategy
 from mediator.actors.tracing import Tracing
 from mediator.clock import Clock, SystemClock
-from mediator.errors import ActorError, ActorStopped
+from mediator.errors import ActorStopped, SupervisorEscalated
 
 __all__ = ["Supervisor", "SupervisorEscalated", "SupervisorStatistics", "open_supervisor"]
 
@@ -34,18 +34,6 @@ log = logging.getLogger("mediator.actors")
 
 M = TypeVar("M")
 DEFAULT_MAILBOX_SIZE = 1_000
-
-
-class SupervisorEscalated(ActorError):
-    """A failure climbed to the root supervisor; the cause is in `__cause__`."""
-
-    def __init__(self, supervisor: str, child: str) -> None:
-        super().__init__(supervisor, child)
-        self.supervisor = supervisor
-        self.child = child
-
-    def __str__(self) -> str:
-        return f"supervisor {self.supervisor} gave up: {self.child} failed too often"
 
 
 class SupervisorStatistics(msgspec.Struct, frozen=True, kw_only=True):

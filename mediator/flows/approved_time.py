@@ -23,7 +23,7 @@ from mediator.actors import Actor, ActorRef
 from mediator.codecs import CANONICAL, Envelope
 from mediator.codecs.commands import Command, PostTimesheetLine, Recorded, effect_reference
 from mediator.codecs.work import TimeEntry
-from mediator.errors import BusinessRejected
+from mediator.errors import BusinessRejected, MissingReference
 from mediator.journal import Journal
 
 __all__ = ["APPROVED_TIME", "FLOW", "PAYLOADS", "MissingReference", "TimesheetPosting"]
@@ -38,14 +38,6 @@ PAYLOADS = CANONICAL.with_alias(APPROVED_TIME, like="time_entry")
 _ERP = "tryton"
 #: The flow-state name under which posted lines are remembered, per PSA time entry id.
 FLOW = "approved_time.erp"
-
-
-class MissingReference(BusinessRejected):
-    """The entry names something the ERP does not know (yet).
-
-    Becomes a dead letter whose reason says what is missing; replay it once the reference
-    exists (for example after the project was onboarded).
-    """
 
 
 class TimesheetPosting(Actor[Envelope]):

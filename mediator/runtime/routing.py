@@ -13,17 +13,9 @@ from collections.abc import Mapping
 
 from mediator.actors import EntityRegistry
 from mediator.codecs import Envelope
-from mediator.errors import BusinessRejected
+from mediator.errors import NoFlowForKind
 
 __all__ = ["KindRouter", "NoFlowForKind"]
-
-
-class NoFlowForKind(BusinessRejected):
-    """No enabled flow handles the entry's kind: enable the flow, then replay the entry."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(f"kind {kind!r}", "no enabled flow handles it: enable one, then replay")
-        self.kind = kind
 
 
 class KindRouter:
