@@ -1,7 +1,9 @@
 """The `mediator` command line: `mediator demo`, `mediator sandbox` and, later, `mediator run`.
 
-Errors a user can fix (a bad config file, a missing key) are printed as one line naming the
-file and the key, with exit status 2; never a traceback.
+Every error a user can fix (an option out of range, a bad config file, a state dir that is a
+file, a journal that cannot be used) is printed as one line, `mediator: <option or file>:
+<what is wrong>`, with exit status 2; never a traceback. Ctrl-C exits with 130. `mediator
+demo` exits with 1 when its final check finds the ERP's lines differ from the journal.
 """
 
 from __future__ import annotations
@@ -11,23 +13,33 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from mediator import __version__
 from mediator.errors import MediatorError
+from mediator.sandbox.options import OneLineParser, directory, int_in, say_error
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mediator", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="mediator", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mediator {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{demo,sandbox}", required=True)
     demo = commands.add_parser(
         "demo", help="a month of approved time from the PSA sandbox into the ERP sandbox"
     )
-    demo.add_argument("--seed", type=int, default=42, help="seed of the generated firm")
-    demo.add_argument("--size", type=int, default=12, help="clients in the generated firm")
     demo.add_argument(
-        "--state-dir", type=Path, default=None, help="keep the journal here (default: a temp dir)"
+        "--seed", type=int_in(0, 2**63 - 1), default=42, help="seed of the generated firm"
+    )
+    demo.add_argument(
+        "--size", type=int_in(1, 1_000), default=12, help="clients in the generated firm (1..1000)"
+    )
+    demo.add_argument(
+        "--state-dir",
+        type=directory,
+        default=None,
+        help="keep the journal in this directory, new or empty (default: a temporary one, "
+        "discarded at exit)",
     )
     demo.add_argument("--no-faults", action="store_true", help="no injected ERP failures")
     from mediator.sandbox.serve import configure_parser
@@ -37,37 +49,57 @@ def _parser() -> argparse.ArgumentParser:
             "sandbox",
             help="serve the Salesforce, Harvest, Stripe and Tryton "
             "sandboxes on loopback until interrupted",
+            description="Serve the sandboxes on loopback until interrupted; print each one's "
+            "URL and credentials on start.",
         )
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit status."""
+    """Run the command line; return the process exit status.
+
+    Bad options raise `SystemExit(2)` after one line on stderr, as argparse does.
+    """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "demo":
-            from mediator.demo import ERP_FAULTS, run_demo
+            return _demo(args)
+        from mediator.sandbox.serve import run
 
-            asyncio.run(
-                run_demo(
-                    seed=args.seed,
-                    size=args.size,
-                    state_dir=args.state_dir,
-                    faults=None if args.no_faults else ERP_FAULTS,
-                )
-            )
-        elif args.command == "sandbox":
-            from mediator.sandbox.serve import run
-
-            return run(args)
-    except MediatorError as exc:
-        print(f"mediator: {exc}", file=sys.stderr)
-        return 2
+        return run(args)
     except KeyboardInterrupt:
         return 130
-    return 0
+    except (MediatorError, OSError) as exc:
+        return say_error("", exc)
+    except BaseExceptionGroup as group:  # from a task group: the first user error it holds
+        found = _user_error(group)
+        if found is None:
+            raise
+        return say_error("", found)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from mediator.demo import ERP_FAULTS, run_demo
+
+    report = asyncio.run(
+        run_demo(
+            seed=args.seed,
+            size=args.size,
+            state_dir=args.state_dir,
+            faults=None if args.no_faults else ERP_FAULTS,
+        )
+    )
+    return 0 if report.ok else 1
+
+
+def _user_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    for exc in group.exceptions:
+        found = _user_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, (MediatorError, OSError)):
+            return found
+    return None
 
 
 if __name__ == "__main__":
