@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -71,13 +72,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt:
         return 130
-    except (MediatorError, OSError) as exc:
-        return say_error("", exc)
-    except BaseExceptionGroup as group:  # from a task group: the first user error it holds
-        found = _user_error(group)
-        if found is None:
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:  # Ctrl-C inside a task group
+            return 130
+        line = _one_line(group)
+        if line is None:
             raise
-        return say_error("", found)
+        return say_error("", line)
+    except Exception as exc:  # re-raised unless the user can fix it
+        line = _one_line(exc)
+        if line is None:
+            raise
+        return say_error("", line)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -94,11 +100,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _user_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    for exc in group.exceptions:
-        found = _user_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
-        if isinstance(found, (MediatorError, OSError)):
-            return found
+def _one_line(exc: BaseException) -> str | None:
+    """The line for an error the user can act on (None: a bug, left to its traceback)."""
+    if isinstance(exc, BaseExceptionGroup):  # from a task group: the first such error in it
+        lines = (_one_line(inner) for inner in exc.exceptions)
+        return next((line for line in lines if line is not None), None)
+    if isinstance(exc, (MediatorError, OSError)):  # OSError: a state dir, a port, a full disk
+        return str(exc)
+    if isinstance(exc, sqlite3.Error):  # should be a JournalError: the journal's own file
+        return f"journal: {exc} (a full disk, or a file that is no journal?)"
     return None
 
 

@@ -83,6 +83,7 @@ def test_sandbox_with_an_unknown_product_says_which(capsys: pytest.CaptureFixtur
         (["sandbox", "--webhook-url", "ftp://example.com/hook"], "--webhook-url"),
         (["sandbox", "--products", "harvest", "--webhook-url", "http://x/h"], "--webhook-url"),
         (["sandbox", "--webhook-secret", ""], "--webhook-secret"),
+        (["sandbox", "--products", "harvest", "--port-stripe", "9000"], "--port-stripe"),
     ],
 )
 def test_every_bad_option_is_one_line_naming_it(
@@ -221,3 +222,37 @@ def test_sandbox_prints_urls_and_credentials_on_base_ports_and_stops_on_ctrl_c()
     assert "api_key=sk_test_sandbox" in lines[2]
     assert "password=admin" in lines[3]
     assert lines[4].startswith("control:")
+
+
+# In the child, before the CLI runs: writes past 150 kB fail (EFBIG) as they would on a full disk.
+_FULL_DISK = """
+import resource, runpy, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+sys.argv = ["mediator", *sys.argv[1:]]
+runpy.run_module("mediator.cli", run_name="__main__")
+"""
+
+
+def test_demo_on_a_full_disk_is_one_line_and_status_2(tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _FULL_DISK,
+            "demo",
+            "--size",
+            "3",
+            "--no-faults",
+            "--state-dir",
+            state,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("mediator: ")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "journal" in done.stderr

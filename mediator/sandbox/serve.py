@@ -117,12 +117,14 @@ def _ports(args: argparse.Namespace) -> dict[str, int]:
             option = f"--port-{next(iter(given))}"
             raise _OptionError("--base-port", f"cannot be combined with {option}")
         return {p: args.base_port + i for i, p in enumerate(_BASE_ORDER)}
-    served = {p: n for p, n in given.items() if p in args.products}
-    for product, number in served.items():
-        twin = next((p for p, n in served.items() if n == number and p != product), None)
+    idle = next((p for p in given if p not in args.products), None)
+    if idle is not None:  # a port for a product not served would be ignored silently
+        raise _OptionError(f"--port-{idle}", f"{idle} is not served (--products)")
+    for product, number in given.items():
+        twin = next((p for p, n in given.items() if n == number and p != product), None)
         if twin is not None:
             raise _OptionError(f"--port-{twin}", f"port {number} is also --port-{product}'s")
-    return served
+    return given
 
 
 class _OptionError(Exception):
