@@ -17,12 +17,14 @@ from collections.abc import Sequence
 
 from mediator import __version__
 from mediator.errors import MediatorError
-from mediator.sandbox.options import OneLineParser, directory, int_in, say_error
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    # imported here, under main's Ctrl-C handling: importing the sandboxes takes a moment
+    from mediator.sandbox.options import OneLineParser, directory, int_in
+
     parser = OneLineParser(prog="mediator", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mediator {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{demo,sandbox}", required=True)
@@ -62,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Bad options raise `SystemExit(2)` after one line on stderr, as argparse does.
     """
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except KeyboardInterrupt:  # while the modules load
+        return 130
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "demo":
@@ -78,12 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         line = _one_line(group)
         if line is None:
             raise
-        return say_error("", line)
+        return _say(line)
     except Exception as exc:  # re-raised unless the user can fix it
         line = _one_line(exc)
         if line is None:
             raise
-        return say_error("", line)
+        return _say(line)
+
+
+def _say(line: str) -> int:
+    sys.stderr.write(f"mediator: {' '.join(line.split())}\n")
+    return 2
 
 
 def _demo(args: argparse.Namespace) -> int:
