@@ -46,8 +46,11 @@ async def serve_sandboxes(
     """Serve the sandboxes until cancelled; call `ready(sandboxes)` once they listen.
 
     With `size` (clients), the sandboxes are seeded with `generate_firm(seed=seed, size=size)`;
-    `size=None` starts them empty.
+    `size=None` starts them empty. Raises `ValueError` if `products` is empty: nothing would
+    ever be served.
     """
+    if not products:
+        raise ValueError("no products to serve")
     firm = generate_firm(seed=seed, size=size) if size else None
     async with open_sandboxes(
         products=products,

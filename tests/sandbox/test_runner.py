@@ -6,6 +6,7 @@ import contextlib
 from datetime import date
 
 import aiohttp
+import pytest
 
 from mediator.sandbox import (
     PRODUCTS,
@@ -114,3 +115,8 @@ async def test_serve_sandboxes_runs_until_cancelled(clock: FakeClock) -> None:
 
 def test_main_rejects_unknown_products() -> None:
     assert main(["--products", "salesforce,sap"]) == 2
+
+
+async def test_serve_sandboxes_refuses_to_serve_nothing(clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="no products"):
+        await serve_sandboxes(products=[], clock=clock)
