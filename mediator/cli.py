@@ -32,13 +32,22 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="a month of approved time from the PSA sandbox into the ERP sandbox"
     )
     demo.add_argument(
-        "--seed", type=int_in(0, 2**63 - 1), default=42, help="seed of the generated firm"
+        "--seed",
+        metavar="N",
+        type=int_in(0, 2**63 - 1),
+        default=42,
+        help="seed of the generated firm (the same seed, the same figures)",
     )
     demo.add_argument(
-        "--size", type=int_in(1, 1_000), default=12, help="clients in the generated firm (1..1000)"
+        "--size",
+        metavar="N",
+        type=int_in(1, 1_000),
+        default=12,
+        help="clients in the generated firm (1..1000)",
     )
     demo.add_argument(
         "--state-dir",
+        metavar="DIR",
         type=directory,
         default=None,
         help="keep the journal in this directory, new or empty (default: a temporary one, "
@@ -52,8 +61,8 @@ def _parser() -> argparse.ArgumentParser:
             "sandbox",
             help="serve the Salesforce, Harvest, Stripe and Tryton "
             "sandboxes on loopback until interrupted",
-            description="Serve the sandboxes on loopback until interrupted; print each one's "
-            "URL and credentials on start.",
+            description="Serve the sandboxes on loopback until interrupted (Ctrl-C);\n"
+            "print each one's URL and credentials on start.",
         )
     )
     return parser

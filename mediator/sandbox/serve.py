@@ -79,36 +79,51 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.epilog = FAULT_FILE_HELP
     parser.add_argument(
         "--products",
+        metavar="LIST",
         default=",".join(PRODUCTS),
         help="comma-separated products to serve (default: all four)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
     parser.add_argument(
         "--base-port",
+        metavar="N",
         type=int_in(1, 65_535 - len(_BASE_ORDER) + 1),
         help="serve " + ", ".join(f"{p} on N+{i}" for i, p in enumerate(_BASE_ORDER)),
     )
     for product in PRODUCTS:
         parser.add_argument(
             f"--port-{product}",
+            metavar="PORT",
             type=port,
             default=None,
             help=f"port of the {product} sandbox (default 0: any free port)",
         )
     parser.add_argument(
-        "--seed", type=int_in(0, _MAX_SEED), default=0, help="seed of data, ids and faults"
+        "--seed",
+        metavar="N",
+        type=int_in(0, _MAX_SEED),
+        default=0,
+        help="seed of data, ids and faults",
     )
     parser.add_argument(
         "--size",
+        metavar="N",
         type=int_in(1, 1_000),
         default=10,
         help="clients in the generated firm (1..1000, default 10)",
     )
     parser.add_argument("--no-firm", action="store_true", help="start empty")
-    parser.add_argument("--faults", type=Path, help="JSON file: product -> fault plan (below)")
-    parser.add_argument("--webhook-url", help="where the Stripe sandbox posts its events")
     parser.add_argument(
-        "--webhook-secret", default="whsec_sandbox", help="Stripe webhook signing secret"
+        "--faults", metavar="FILE.json", type=Path, help="product -> fault plan (below)"
+    )
+    parser.add_argument(
+        "--webhook-url", metavar="URL", help="where the Stripe sandbox posts its events"
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        default="whsec_sandbox",
+        help="Stripe webhook signing secret",
     )
     return parser
 
