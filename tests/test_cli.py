@@ -83,6 +83,7 @@ def test_sandbox_with_an_unknown_product_says_which(capsys: pytest.CaptureFixtur
         (["sandbox", "--webhook-url", "ftp://example.com/hook"], "--webhook-url"),
         (["sandbox", "--products", "harvest", "--webhook-url", "http://x/h"], "--webhook-url"),
         (["sandbox", "--webhook-secret", ""], "--webhook-secret"),
+        (["sandbox", "--host", ""], "--host"),
         (["sandbox", "--products", "harvest", "--port-stripe", "9000"], "--port-stripe"),
     ],
 )

@@ -153,6 +153,8 @@ class _OptionError(Exception):
 
 
 def _check_webhook(args: argparse.Namespace) -> None:
+    if not args.host.strip():  # "" would bind every interface and print unusable URLs
+        raise _OptionError("--host", "an empty address")
     if args.webhook_url is not None:
         url = urlsplit(args.webhook_url)
         if url.scheme not in ("http", "https") or not url.hostname:
