@@ -152,7 +152,7 @@ class _OptionError(Exception):
         self.reason = reason
 
 
-def _check_webhook(args: argparse.Namespace) -> None:
+def _check_addresses(args: argparse.Namespace) -> None:
     if not args.host.strip():  # "" would bind every interface and print unusable URLs
         raise _OptionError("--host", "an empty address")
     if args.webhook_url is not None:
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         return say_error("--products", exc)
     try:
         ports = _ports(args)
-        _check_webhook(args)
+        _check_addresses(args)
     except _OptionError as exc:
         return say_error(exc.option, exc.reason)
     faults: dict[str, FaultPlan] = {}
