@@ -51,6 +51,7 @@ from typing import Any
 
 import aiosqlite
 import msgspec
+from _machine import machine  # a bench/ sibling
 
 from mediator.clock import SystemClock
 from mediator.codecs.envelope import Envelope, new_id
@@ -353,8 +354,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-journal-", dir=args.dir))
     path = workdir / "journal.db"
     result: dict[str, Any] = {
-        "machine": f"{os.cpu_count()} cores, shared and loaded while others work; "
-        "figures vary run to run, the ratios to same-run baselines less so",
+        "bench": "journal",
+        "machine": machine(),
+        "quick": quick,
+        "note": "figures vary run to run on a loaded machine, the ratios to same-run "
+        "baselines less so",
         "loop": loop_name,
         "sqlite": sqlite3.sqlite_version,
         "payload_bytes": len(_payload(1)),
