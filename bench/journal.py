@@ -55,7 +55,7 @@ from _machine import machine  # a bench/ sibling
 
 from mediator.clock import SystemClock
 from mediator.codecs.envelope import Envelope, new_id
-from mediator.journal import open_journal
+from mediator.journal import GIL_SWITCH_INTERVAL, open_journal
 from mediator.journal._key_filter import rebuild as rebuild_key_filter
 from mediator.journal._rows import INSERT_ACCEPTED, accepted_row
 
@@ -187,6 +187,7 @@ async def journal_appends(
         synchronous=synchronous,  # type: ignore[arg-type]
         max_batch=max_batch,
         memory_keys=memory_keys,
+        switch_interval=GIL_SWITCH_INTERVAL,  # as `mediator run` holds it for its process
     ) as journal:
         append = journal.append
 

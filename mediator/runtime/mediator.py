@@ -157,7 +157,6 @@ class Mediator:
                 self.loaded.journal_path,
                 clock=self.clock,
                 synchronous=config.journal.synchronous,
-                switch_interval=None,  # the process's GIL is the daemon's choice, not ours
             )
         )
         self._journal = journal
