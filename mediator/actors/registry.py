@@ -18,8 +18,8 @@ from typing import Generic, TypeVar
 import msgspec
 
 from mediator._task_group import TaskGroup
+from mediator.actors._cell import ActorCell
 from mediator.actors.actor import Actor
-from mediator.actors.cell import ActorCell
 from mediator.actors.ref import ask_cell
 from mediator.actors.strategy import Restart, Strategy
 from mediator.actors.supervisor import Supervisor, stop_cells
@@ -154,10 +154,10 @@ class EntityRegistry(Generic[M]):
             name=f"{self._name}:{key}",
             mailbox_size=self._mailbox_size,
             strategy=self._strategy,
+            after=predecessor.stopped_event() if predecessor is not None else None,
+            observer=self._stopped,
+            last_active=self._sweeps,
         )
-        cell.after = predecessor.stopped_event() if predecessor is not None else None
-        cell.observer = self._stopped
-        cell.last_active = self._sweeps
         live[key] = cell
         self._spawned += 1
         if len(live) > self._peak_live:

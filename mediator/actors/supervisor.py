@@ -20,8 +20,8 @@ import msgspec
 from opentelemetry.trace import TracerProvider
 
 from mediator._task_group import TaskGroup
+from mediator.actors._cell import ActorCell
 from mediator.actors.actor import Actor
-from mediator.actors.cell import ActorCell
 from mediator.actors.ref import ActorRef
 from mediator.actors.strategy import Stop, Strategy
 from mediator.actors.tracing import Tracing
@@ -99,8 +99,15 @@ class Supervisor:
         name: str,
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
         strategy: Strategy | None = None,
+        after: asyncio.Event | None = None,
+        observer: Callable[[ActorCell], None] | None = None,
+        last_active: float | None = None,
     ) -> ActorCell:
-        """Like `spawn`, returning the cell (for the entity registry, which routes by key)."""
+        """Like `spawn`, returning the cell (for the entity registry, which routes by key).
+
+        The cell starts only after `after` is set (a predecessor draining), tells `observer`
+        when it stops, and counts as active at `last_active` (the registry's sweep count).
+        """
         if self._closing:
             raise ActorStopped(self.name)
         cell = ActorCell(
@@ -111,6 +118,9 @@ class Supervisor:
             parent=self,
             clock=self.clock,
             tracing=self.tracing,
+            after=after,
+            observer=observer,
+            last_active=last_active,
         )
         self._cells.add(cell)
         cell.task = self._group.create_task(cell.run(), name=name)
