@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         help="check a configuration file offline and print it with defaults filled in",
     )
     check.add_argument("file", type=Path, help="the mediator.toml to check")
-    from mediator.sandbox.serve import configure_parser
+    from mediator.sandbox.cli import configure_parser
 
     configure_parser(
         commands.add_parser(
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_daemon(args.config, log_format=args.log_format)
         if args.command == "check-config":
             return _check_config(args.file)
-        from mediator.sandbox.serve import run
+        from mediator.sandbox.cli import run
 
         return run(args)
     except KeyboardInterrupt:

@@ -26,7 +26,7 @@ __all__: list[str] = []
 log = logging.getLogger("mediator.actors")
 
 # One mailbox slot: the message, the reply future of an `ask` (None for `tell`), the sender's span.
-Envelope = tuple[Any, "asyncio.Future[object] | None", SpanContext | None]
+MailboxItem = tuple[Any, "asyncio.Future[object] | None", SpanContext | None]
 
 _HOOK_TIMEOUT = 10.0  # bound on on_stop/on_failure hooks run during shutdown
 
@@ -88,7 +88,7 @@ class ActorCell:
         self.parent = parent
         self.clock = clock
         self.tracing = tracing
-        self.mailbox: Mailbox[Envelope] = Mailbox(mailbox_size, name=name)
+        self.mailbox: Mailbox[MailboxItem] = Mailbox(mailbox_size, name=name)
         self._tracker: _Tracker | None = None  # made on the first failure
         self._instance: Actor[Any] | None = None
         self._started = False
@@ -174,7 +174,7 @@ class ActorCell:
         finally:
             await self._finish()
 
-    async def _handle_batch(self, instance: BatchActor[Any], first: Envelope) -> bool:
+    async def _handle_batch(self, instance: BatchActor[Any], first: MailboxItem) -> bool:
         if instance.linger > 0 and self.mailbox.depth < instance.max_batch - 1:
             try:
                 await self.clock.sleep(instance.linger)
@@ -240,7 +240,7 @@ class ActorCell:
             return await instance.receive(message)
 
     async def _traced_receive_batch(
-        self, instance: BatchActor[Any], messages: list[Any], batch: list[Envelope]
+        self, instance: BatchActor[Any], messages: list[Any], batch: list[MailboxItem]
     ) -> Sequence[object]:
         senders: dict[tuple[int, int], SpanContext] = {}
         for _, _, sender in batch:

@@ -21,7 +21,6 @@ import msgspec
 from mediator._task_group import TaskGroup
 from mediator.clock import Clock
 from mediator.codecs.envelope import Envelope
-from mediator.journal.decide import Decide, default_decider
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
     Appended,
@@ -32,6 +31,7 @@ from mediator.journal.records import (
     ReplayReport,
     Watermark,
 )
+from mediator.journal.retry_or_dead import Decide, default_decider
 from mediator.policies.classify import Verdict
 
 __all__ = ["Dispatcher", "DispatcherStatistics", "Recipient", "open_dispatcher"]

@@ -17,9 +17,9 @@ from mediator.sandbox.base import Sandbox
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.generator import Firm
 from mediator.sandbox.harvest import HarvestSandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.seeding import SeedIndex, seed_sandboxes
-from mediator.sandbox.serving import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.sandbox.tryton import TrytonSandbox
 
