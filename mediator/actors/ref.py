@@ -73,7 +73,7 @@ class ActorRef(Generic[M]):
         handled later), `ActorStopped` if the actor stops first, or the exception `receive`
         raised for this message.
         """
-        return await ask_cell(self._cell, message, timeout)
+        return await _ask_cell(self._cell, message, timeout)
 
     def statistics(self) -> ActorStatistics:
         """Return a snapshot of the mailbox and of the work done so far."""
@@ -100,7 +100,7 @@ class ActorRef(Generic[M]):
         return f"<ActorRef {self._cell.name}>"
 
 
-async def ask_cell(
+async def _ask_cell(
     cell: ActorCell,
     message: object,
     timeout: float,

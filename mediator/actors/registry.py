@@ -20,9 +20,9 @@ import msgspec
 from mediator._task_group import TaskGroup
 from mediator.actors._cell import ActorCell
 from mediator.actors.actor import Actor
-from mediator.actors.ref import ask_cell
+from mediator.actors.ref import _ask_cell
 from mediator.actors.strategy import Restart, Strategy
-from mediator.actors.supervisor import Supervisor, stop_cells
+from mediator.actors.supervisor import Supervisor, _stop_cells
 from mediator.actors.tracing import current_span_context
 from mediator.errors import ActorStopped
 
@@ -210,7 +210,7 @@ class EntityRef(Generic[M]):
         once admitted, the message is never sent twice.
         """
         registry, key = self._registry, self._key
-        return await ask_cell(
+        return await _ask_cell(
             registry._cell_for(key), message, timeout, successor=lambda: registry._cell_for(key)
         )
 
@@ -259,7 +259,7 @@ async def open_entity_registry(
                 sweeper.cancel()
             # Lifetimes nest: the registry's entities are done when its block is left.
             cells = [*registry._live.values(), *registry._retiring.values()]
-            await stop_cells(cells, timeout=stop_timeout, owner=name)
+            await _stop_cells(cells, timeout=stop_timeout, owner=name)
 
 
 async def _sweep(registry: EntityRegistry[M], idle_timeout: float) -> None:

@@ -155,7 +155,7 @@ class Supervisor:
             self._respawn.cancel()  # a restart still backing off must not outlive the close
         for child in list(self._children):
             await child.aclose(timeout=timeout)
-        await stop_cells(list(self._cells), timeout=timeout, owner=self.name)
+        await _stop_cells(list(self._cells), timeout=timeout, owner=self.name)
 
     def statistics(self) -> SupervisorStatistics:
         """Return a snapshot over this supervisor's live and finished children."""
@@ -235,7 +235,7 @@ class Supervisor:
         self._respawn = self._group.create_task(respawn(), name=f"restart {self.name}")
 
 
-async def stop_cells(cells: list[ActorCell], *, timeout: float, owner: str) -> None:
+async def _stop_cells(cells: list[ActorCell], *, timeout: float, owner: str) -> None:
     """Stop `cells`: refuse new messages, drain within `timeout` (real time), cancel the rest."""
     for cell in cells:
         cell.request_stop()
