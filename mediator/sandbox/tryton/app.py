@@ -33,11 +33,12 @@ from mediator.codecs import (
 from mediator.errors import DecodeError
 from mediator.sandbox.base import Handler, Sandbox
 from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.tryton.arguments import REPORT_EXECUTE, check_arity, server_error
 from mediator.sandbox.tryton.database import TrytonDatabase
 from mediator.sandbox.tryton.errors import HttpRefusal, RpcFault, user_error
 from mediator.sandbox.tryton.invoices import PayWizard
 from mediator.sandbox.tryton.reference import CompanySetup, install_company
-from mediator.sandbox.tryton.rpc import call_model, call_wizard, known_methods
+from mediator.sandbox.tryton.rpc import call_model, call_wizard, known_methods, split_context
 from mediator.sandbox.tryton.sessions import Session, Sessions
 
 __all__ = ["TrytonSandbox", "session_header"]
@@ -101,7 +102,8 @@ def _page(status: int, text: str = "", headers: Mapping[str, str] | None = None)
     reason, default = _PAGES.get(status, ("Error", ""))
     body = (
         f"<!doctype html>\n<html lang=en>\n<title>{status} {reason}</title>\n"
-        f"<h1>{reason}</h1>\n<p>{html.escape(text or default)}</p>\n"
+        # markupsafe, which werkzeug uses, escapes an apostrophe as &#39;
+        f"<h1>{reason}</h1>\n<p>{html.escape(text or default).replace('&#x27;', '&#39;')}</p>\n"
     )
     return web.Response(
         status=status,
@@ -242,10 +244,15 @@ class TrytonSandbox(Sandbox):
     async def _answer(self, request: web.Request, database: str | None) -> web.Response:
         if "json" not in request.content_type:
             return _page(400, "Not a RPC request")
+        body = await request.read()
         try:
-            call = decode_tryton_request(await request.read())
-        except DecodeError:
+            call = decode_tryton_request(body)
+        except DecodeError as exc:
+            if exc.path == "$.params":  # trytond spreads what it got: no context at the end
+                return _page(422, "Missing context argument")
             return _page(400, "Unable to get RPC method")
+        if b'"params"' not in body:  # decoded as [], but trytond finds no params at all
+            return _page(400, "Unable to get RPC params")
         try:
             with self.db.transaction():
                 result = self._dispatch(request, call, database)
@@ -288,8 +295,17 @@ class TrytonSandbox(Sandbox):
             return None
         if method == "system.listMethods":
             return known_methods()
-        kind, _, rest = method.partition(".")
-        name, _, verb = rest.rpartition(".")
+        # trytond's get_object_method: the kind, then the pool's lookup of the middle part
+        if "." not in method:
+            raise server_error("not enough values to unpack (expected 2, got 1)")
+        parts = method.split(".")
+        kind, name, verb = parts[0], ".".join(parts[1:-1]), parts[-1]
+        if kind == "report":  # the pool makes a Report class for any name; none can render
+            if verb != "execute":
+                raise HttpRefusal(403)
+            args, _ = split_context(params)
+            check_arity(verb, args, signature=REPORT_EXECUTE)
+            raise server_error(f"<class 'trytond.pool.{name}'> not found")
         if kind == "model":
             if (name, verb) == ("account.invoice", "post"):
                 self.sessions.require_fresh(session, request.headers)
@@ -298,7 +314,7 @@ class TrytonSandbox(Sandbox):
         if kind == "wizard":
             self._check_access(session, "account.invoice")
             return call_wizard(self.db, self.wizards, name, verb, params)
-        raise HttpRefusal(403)
+        raise server_error(repr(name))  # the pool has no objects of that kind
 
     def _check_access(self, session: Session, model: str) -> None:
         label = _GUARDED.get(model)
