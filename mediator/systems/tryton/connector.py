@@ -1,16 +1,20 @@
 """`TrytonConnector`: a Tryton ERP database over JSON-RPC, as one system actor's connector.
 
 Reads are ``search_read`` in pages of `page_size` (offset/limit, ordered by id) until a short
-page. Writes are `CreateRecord` (queued creates of one model coalesced into one list
-``create`` after one lookup of their references) and `PostInvoice` (create, validate, post);
-`mediator.systems.tryton.writes` has the how. Every call goes through the shared policies
-(bulkhead: trytond serves SQLite with one worker) and `run_with_retries`.
+page; like trytond itself they do not see archived (inactive) records. Writes are
+`CreateRecord` (queued creates of one model coalesced into one list ``create`` after one lookup
+of their references) and `PostInvoice` (create, validate, post);
+`mediator.systems.tryton.writes` has the how. The lookup sees archived records too: a party
+whose code is the reference but which was archived is refused with `BusinessRejected` naming
+the reference and the record (a dead letter to reactivate and replay), never created twice
+and never reactivated behind the back of whoever archived it. Every call goes through the
+shared policies (bulkhead: trytond serves SQLite with one worker) and `run_with_retries`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import aiohttp
 
@@ -91,9 +95,14 @@ class TrytonConnector(Connector):
             lambda: self.call_once(method, *args), endpoint=method, attempt=attempt
         )
 
-    async def call_once(self, method: str, *args: RpcValue) -> RpcValue:
-        """Call `method` once, without retries (for steps retried as a unit)."""
-        return await self.sessions.call(method, list(args))
+    async def call_once(
+        self, method: str, *args: RpcValue, context: Mapping[str, RpcValue] | None = None
+    ) -> RpcValue:
+        """Call `method` once, without retries (for steps retried as a unit).
+
+        `context` adds to the session's context for this call (``{"active_test": False}``).
+        """
+        return await self.sessions.call(method, list(args), context)
 
     async def search_read(
         self,
