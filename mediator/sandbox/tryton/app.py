@@ -74,6 +74,7 @@ _PAGES = {
     ),
     405: ("Method Not Allowed", "The method is not allowed for the requested URL."),
     409: ("Conflict", "A conflict happened while processing the request."),
+    413: ("Request Entity Too Large", "The data value transmitted exceeds the capacity limit."),
     422: (
         "Unprocessable Entity",
         "The request was well-formed but was unable to be followed due to semantic errors.",
