@@ -220,3 +220,40 @@ def test_a_body_too_large_is_werkzeugs_413_page() -> None:
     assert (response.status, response.content_type) == (413, "text/html")
     assert isinstance(response.text, str)
     assert "<title>413 Request Entity Too Large</title>" in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        (b'{"id":1,"method":5,"params":[{}]}', 200, ["'int' object has no attribute 'split'", ""]),
+        (b'{"id":1,"method":["a"],"params":[{}]}', 200, ["unhashable type: 'list'", ""]),
+        (
+            b'{"id":1,"method":null,"params":[{}]}',
+            200,
+            ["not enough values to unpack (expected 2, got 1)", ""],
+        ),
+        (
+            b'{"id":1,"method":"model.party.party.search_count","params":5}',
+            200,
+            ["Value after * must be an iterable, not int", ""],
+        ),
+    ],
+)
+async def test_odd_envelope_members_fail_as_in_trytond(
+    erp: Erp, http: aiohttp.ClientSession, body: bytes, status: int, expected: list[str]
+) -> None:
+    headers = {"Content-Type": "application/json", "Authorization": erp.auth}
+    async with http.post(erp.url, data=body, headers=headers) as resp:
+        assert resp.status == status
+        assert await resp.json() == {"id": 1, "error": expected}
+
+
+async def test_any_json_id_is_echoed(erp: Erp, http: aiohttp.ClientSession) -> None:
+    headers = {"Content-Type": "application/json", "Authorization": erp.auth}
+    for ident in ([1], {"a": 1}, True, 1.5):
+        body = {"id": ident, "method": "model.party.party.search_count", "params": [[], {}]}
+        async with http.post(erp.url, json=body, headers=headers) as resp:
+            assert resp.status == 200
+            answer = await resp.json()
+            assert answer["id"] == ident
+            assert isinstance(answer["result"], int)

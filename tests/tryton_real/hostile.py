@@ -68,7 +68,27 @@ def _steps(archived: int, other: int) -> dict[str, tuple[str, list[object]]]:
     }
 
 
-HOSTILE_STEPS = set(_steps(0, 0))
+# envelopes with odd members, sent as raw bytes
+_COUNT = b'"method":"model.party.party.search_count","params":[[["code","=","-"]],{}]'
+RAW_STEPS: dict[str, bytes] = {
+    "method_null": b'{"id":1,"method":null,"params":[{}]}',
+    "method_number": b'{"id":1,"method":5,"params":[{}]}',
+    "method_list": b'{"id":1,"method":["a.b"],"params":[{}]}',
+    "method_number_bare": b'{"method":5,"params":[{}]}',
+    "no_method": b'{"id":1,"params":[{}]}',
+    "no_params": b'{"id":1,"method":"model.party.party.search_count"}',
+    "id_list": b'{"id":[1],' + _COUNT + b"}",
+    "id_map": b'{"id":{"a":1},' + _COUNT + b"}",
+    "id_true": b'{"id":true,' + _COUNT + b"}",
+    "id_float": b'{"id":1.5,' + _COUNT + b"}",
+    "params_string": b'{"id":1,"method":"model.party.party.search_count","params":"ab"}',
+    "params_number": b'{"id":1,"method":"model.party.party.search_count","params":5}',
+    "params_null": b'{"id":1,"method":"model.party.party.search_count","params":null}',
+    "not_an_object": b"[1,2]",
+    "not_json": b"nope",
+}
+
+HOSTILE_STEPS = set(_steps(0, 0)) | set(RAW_STEPS)
 
 
 async def archived_and_hostile(
@@ -115,4 +135,6 @@ async def archived_and_hostile(
     )
     for step, (method, params) in _steps(archived, live).items():
         run.answers[step] = await client.request(method, *params, client.context)
+    for step, body in RAW_STEPS.items():
+        run.answers[step] = await client.post(body)
     return run

@@ -24,17 +24,13 @@ from mediator.clock import Clock
 from mediator.codecs import (
     RpcValue,
     TrytonFault,
-    TrytonRequest,
-    TrytonResponse,
-    decode_tryton_request,
-    encode_tryton_response,
     tryton_dumps,
 )
-from mediator.errors import DecodeError
 from mediator.sandbox.base import Handler, Sandbox
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.tryton.arguments import REPORT_EXECUTE, check_arity, server_error
 from mediator.sandbox.tryton.database import TrytonDatabase
+from mediator.sandbox.tryton.envelope import Call, encode_answer, method_error, read_call, spread
 from mediator.sandbox.tryton.errors import HttpRefusal, RpcFault, user_error
 from mediator.sandbox.tryton.invoices import PayWizard
 from mediator.sandbox.tryton.reference import CompanySetup, install_company
@@ -245,16 +241,8 @@ class TrytonSandbox(Sandbox):
     async def _answer(self, request: web.Request, database: str | None) -> web.Response:
         if "json" not in request.content_type:
             return _page(400, "Not a RPC request")
-        body = await request.read()
         try:
-            call = decode_tryton_request(body)
-        except DecodeError as exc:
-            if exc.path == "$.params":  # trytond spreads what it got: no context at the end
-                return _page(422, "Missing context argument")
-            return _page(400, "Unable to get RPC method")
-        if b'"params"' not in body:  # decoded as [], but trytond finds no params at all
-            return _page(400, "Unable to get RPC params")
-        try:
+            call = read_call(await request.read())
             with self.db.transaction():
                 result = self._dispatch(request, call, database)
         except HttpRefusal as refusal:
@@ -269,17 +257,14 @@ class TrytonSandbox(Sandbox):
             return _page(refusal.status, refusal.text, refusal.headers)
         except RpcFault as exc:
             if call.envelope:
-                body = encode_tryton_response(TrytonResponse(id=call.id, error=exc.fault))
+                body = encode_answer(call, fault=exc.fault)
                 return web.Response(body=body, content_type="application/json")
             return _page(_BARE_STATUS.get(exc.fault.name, 500), exc.fault.message)
-        if call.envelope:
-            body = encode_tryton_response(TrytonResponse(id=call.id, result=result))  # type: ignore[arg-type]  # results are RpcValues
-        else:
-            body = tryton_dumps(result)
+        body = encode_answer(call, result=result) if call.envelope else tryton_dumps(result)
         return web.Response(body=body, content_type="application/json")
 
-    def _dispatch(self, request: web.Request, call: TrytonRequest, database: str | None) -> object:
-        method, params = call.method, call.params
+    def _dispatch(self, request: web.Request, call: Call, database: str | None) -> object:
+        method, params = call.method, spread(call.params)
         if database is None:
             if method == "common.server.version":
                 return "8.2"
@@ -288,9 +273,12 @@ class TrytonSandbox(Sandbox):
             if method == "common.authentication.services":
                 return []
             raise HttpRefusal(403)
+        method_error(method, authenticated=False)
         if method == "common.db.login":
             return self._login(params)
         session = self.sessions.authenticate(request.headers, self._verify)
+        method_error(method, authenticated=True)
+        assert isinstance(method, str)  # method_error refused anything else
         if method == "common.db.logout":
             self.sessions.logout(session)
             return None
