@@ -28,6 +28,7 @@ def _steps(archived: int, other: int) -> dict[str, tuple[str, list[object]]]:
             [[archived], {"active": True, "name": "Renamed"}],
         ),
         "write_both_name": (f"{party}.write", [[other, archived], {"name": "Renamed"}]),
+        "create_inactive_named": (f"{party}.create", [[{"name": "Gone", "active": False}]]),
         "unknown_namespace": ("foo.bar.baz", [[]]),
         "no_dot": ("foo", []),
         "empty_object": ("foo.bar", []),
@@ -135,6 +136,10 @@ async def archived_and_hostile(
     )
     for step, (method, params) in _steps(archived, live).items():
         run.answers[step] = await client.request(method, *params, client.context)
+    # a party needs no name, so an inactive one without other values is created (an id: a fact)
+    unnamed = await client.request("model.party.party.create", [{"active": False}], client.context)
+    wire = unnamed.wire
+    run.facts["create_inactive_unnamed"] = sorted(wire) if isinstance(wire, dict) else wire
     for step, body in RAW_STEPS.items():
         run.answers[step] = await client.post(body)
     return run

@@ -106,7 +106,7 @@ _MODELS = (
         "party.party",
         "Party",
         {
-            "name": _f("char", "Name", required=True),
+            "name": _f("char", "Name"),  # optional since trytond 7 (the code identifies a party)
             "code": _f("char", "Code"),
             "active": _f("boolean", "Active", default=True),
             "lang": _f("char", "Language"),
