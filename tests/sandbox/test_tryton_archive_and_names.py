@@ -257,3 +257,12 @@ async def test_any_json_id_is_echoed(erp: Erp, http: aiohttp.ClientSession) -> N
             answer = await resp.json()
             assert answer["id"] == ident
             assert isinstance(answer["result"], int)
+
+
+async def test_a_bare_head_restricts_nothing_and_in_iterates_a_string(
+    erp: Erp, parties: tuple[int, int]
+) -> None:
+    for head in ("OR", "AND"):
+        found = await erp.call("model.party.party.search", [MINE, [head]], active_test=False)
+        assert sorted(found) == sorted(parties)  # type: ignore[type-var]
+    assert await erp.call("model.party.party.search", [MINE, ["code", "in", "L-1"]]) == []

@@ -118,6 +118,8 @@ async def archived_and_hostile(
         "or_without_active": (["OR", ["code", "=", codes[0]], ["code", "=", codes[1]]], {}),
         "or_with_active": (["OR", ["code", "=", codes[0]], ["active", "=", False]], {}),
         "nested_active": ([mine, ["OR", ["active", "=", False], ["code", "=", "-"]]], {}),
+        "bare_or": ([mine, ["OR"]], {"active_test": False}),
+        "in_a_string": ([mine, ["code", "in", "LIVE"]], {"active_test": False}),
     }
     for name, (domain, extra) in searches.items():
         context = {**client.context, **extra}

@@ -30,6 +30,8 @@ def matches(domain: object, get: Getter) -> bool:
     head, items = "AND", domain
     if isinstance(domain[0], str) and domain[0] in ("AND", "OR"):
         head, items = domain[0], domain[1:]
+    if not items:  # a bare head, even 'OR', restricts nothing in trytond
+        return True
     results = (matches(item, get) for item in items)
     return any(results) if head == "OR" else all(results)
 
@@ -49,6 +51,8 @@ def _leaf(leaf: list[object], get: Getter) -> bool:
         sql_integer(item)  # the driver refuses it binding the parameter, match or not
     actual = get(path)
     if op in ("in", "not in"):
+        if isinstance(value, str):  # trytond iterates it: its characters
+            value = list(value)
         if not isinstance(value, list):
             raise RpcFault(TrytonFault.server_error(f"Invalid value for {op}: {value!r:.80}"))
         found = actual in value or (isinstance(actual, list) and any(a in value for a in actual))

@@ -162,7 +162,7 @@ _MODELS = (
     ),
     ModelDef(
         "party.contact_mechanism",
-        "Contact Mechanism",
+        "Party Contact Mechanism",
         {
             "party": _f("many2one", "Party", relation="party.party", required=True),
             "type": _f(
