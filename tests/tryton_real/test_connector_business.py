@@ -320,3 +320,23 @@ async def test_an_archived_party_is_refused_by_name_and_never_made_twice(
     (found,) = await connector.execute_batch([_client(harness)])
     assert isinstance(found, RecordRef)
     assert (found.id, found.existed) == (party.id, True)
+
+
+async def test_changed_since_sees_a_party_archived_after_the_watermark(
+    harness: RealTrytonHarness,
+) -> None:
+    (party,) = await harness.connector.execute_batch([_client(harness)])
+    assert isinstance(party, RecordRef)
+    # trytond stamps whole seconds on SQLite: a watermark just before the write
+    watermark = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    await harness.connector.call("model.party.party.write", [party.id], {"active": False})
+
+    rows = await harness.connector.changed_since(
+        "party.party", watermark, ["active"], domain=[["code", "=", f"C-{harness.tag}"]]
+    )
+
+    assert [(row["id"], bool(row["active"])) for row in rows] == [(party.id, False)]
+    plain = await harness.connector.search_read(
+        "party.party", [["code", "=", f"C-{harness.tag}"]], ["id"]
+    )
+    assert plain == []
