@@ -266,3 +266,11 @@ async def test_a_bare_head_restricts_nothing_and_in_iterates_a_string(
         found = await erp.call("model.party.party.search", [MINE, [head]], active_test=False)
         assert sorted(found) == sorted(parties)  # type: ignore[type-var]
     assert await erp.call("model.party.party.search", [MINE, ["code", "in", "L-1"]]) == []
+
+
+async def test_reading_no_fields_reads_the_ids_only(erp: Erp, parties: tuple[int, int]) -> None:
+    _, live = parties
+    assert await erp.call("model.party.party.read", [live], []) == [{"id": live}]
+    for fields in ([], None):
+        rows = await erp.call("model.party.party.search_read", [MINE], 0, None, None, fields)
+        assert rows == [{"id": live}]

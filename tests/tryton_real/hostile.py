@@ -48,6 +48,8 @@ def _steps(archived: int, other: int) -> dict[str, tuple[str, list[object]]]:
         "read_string_fields": (f"{party}.read", [[other], "name"]),
         "read_null_fields": (f"{party}.read", [[other], None]),
         "read_unknown_field": (f"{party}.read", [[other], ["nosuch"]]),
+        "read_no_fields": (f"{party}.read", [[other], []]),
+        "search_read_no_fields": (f"{party}.search_read", [[["id", "=", other]], 0, 1, None, None]),
         "read_missing_id": (f"{party}.read", [[999_999_999], ["name"]]),
         "read_huge_id": (f"{party}.read", [[HUGE], ["name"]]),
         "write_missing_id": (f"{party}.write", [[999_999_999], {"name": "x"}]),

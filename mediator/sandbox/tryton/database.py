@@ -176,13 +176,12 @@ class TrytonDatabase:
         return ids
 
     def read(self, model: str, ids: object, fields: object) -> list[Record]:
-        """Read `fields` of `ids` (all fields when empty), in the order of `ids`."""
+        """Read `fields` of `ids`, in the order of `ids`; no fields (or null) reads the ids only.
+
+        trytond 8.2 answers ``[{"id": 1}]`` for ``read([1], [])``, not every field.
+        """
         definition = self.model(model)
-        names = (
-            list(fields)
-            if isinstance(fields, list) and fields
-            else [*definition.fields, "rec_name"]
-        )
+        names = list(fields) if isinstance(fields, list) else []
         rows = []
         for record_id in ids if isinstance(ids, list) else [ids]:
             record = self.record(model, record_id)
