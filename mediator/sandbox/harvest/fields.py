@@ -5,7 +5,8 @@ the way a Rails API casts it (``"12"`` is 12 for an id, ``"true"`` is true, ``"1
 hours) and anything that does not cast is a 422 ``{"message": "<Field> is invalid"}`` naming the
 field, before it reaches the store: a list for `project_id`, ``hours=abc``, ``25:99`` as a
 started time. Times of day are ``8:00am`` (12-hour accounts) or ``08:00``/``14:30`` (24-hour);
-both are taken and kept as sent, as Harvest shows them in the account's format.
+both are taken, whatever the account's setting, and kept as sent. Unknown fields are ignored,
+as Harvest ignores them.
 """
 
 from __future__ import annotations
