@@ -114,10 +114,11 @@ def calls(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str], bool]:
     if draw(st.booleans()):
         params.append(draw(contexts))
     message: dict[str, object] = {
-        "id": draw(st.integers(0, 10**6) | odd_text),
-        "method": draw(methods),
+        "id": draw(st.integers(0, 10**6) | odd_text | json_values),  # any JSON id is echoed
+        "method": draw(methods | json_values),
     }
-    message["params"] = params
+    # trytond spreads whatever params it gets (*params): strings, maps, numbers, null
+    message["params"] = params if draw(st.integers(0, 9)) else draw(json_values)
     for key in draw(st.sets(st.sampled_from(["id", "params", "extra"]), max_size=1)):
         if key == "extra":
             message["extra"] = 1
