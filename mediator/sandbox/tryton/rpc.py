@@ -2,9 +2,12 @@
 
 Only methods in a model's `__rpc__` (ModelStorage's and its buttons) are callable, others
 answer 403; the context must be the last positional parameter, else 422 "Missing context
-argument", as trytond's `RPC.convert` demands. Creates and writes over RPC may not set a
-read-only field (nested one2many values included): trytond 8.2 refuses them with a UserError
-before it touches anything, even when the value is unchanged or null.
+argument", as trytond's `RPC.convert` demands; a wrong argument count is Python's TypeError
+text (`arguments`). Creates and writes over RPC may not set a read-only field (nested one2many
+values included), nor any field but `active` of an archived record: trytond 8.2 refuses them
+with a UserError before it touches anything, even when the value is unchanged or null.
+Searches of a model with `active` hide archived records unless the context's `active_test`
+is falsy or the domain names `active` (`domain.only_active`).
 """
 
 from __future__ import annotations
