@@ -1,84 +1,19 @@
 """The Harvest sandbox: required headers, the 100/15 s window, paging, filters, locking."""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import aiohttp
 import pytest
 
-from mediator.sandbox.harvest import HarvestSandbox
-from mediator.sandbox.loopback import open_sandbox
 from mediator.testing import FakeClock
 
-HEADERS = {
-    "Authorization": "Bearer sandbox-token",
-    "Harvest-Account-Id": "1234567",
-    "User-Agent": "mediator tests (ops@example.com)",
-}
-
-
-@dataclass
-class Account:
-    box: HarvestSandbox
-    url: str
-    http: aiohttp.ClientSession
-    project: int
-    task: int
-    user: int
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        json: object = None,
-        headers: dict[str, str] | None = None,
-        **kw: object,
-    ) -> tuple[int, dict[str, object], aiohttp.typedefs.LooseHeaders]:
-        async with self.http.request(
-            method,
-            self.url + path,
-            json=json,
-            headers=HEADERS if headers is None else headers,
-            **kw,
-        ) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else {}
-            return resp.status, body, resp.headers
+from .harvest_account import HEADERS, Account, open_account
 
 
 @pytest.fixture
 async def account(clock: FakeClock, http: aiohttp.ClientSession) -> AsyncIterator[Account]:
-    box = HarvestSandbox(clock=clock)
-    store = box.store
-    client = store.create("clients", {"name": "ACME", "currency": "EUR"})
-    user = store.create(
-        "users",
-        {
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "email": "ada@example.com",
-            "cost_rate": 80.0,
-        },
-    )
-    task = store.create("tasks", {"name": "Consulting"})
-    project = store.create(
-        "projects",
-        {
-            "client_id": client["id"],
-            "name": "Revamp",
-            "code": "P-1",
-            "is_billable": True,
-            "bill_by": "People",
-            "budget_by": "none",
-        },
-    )
-    store.create(
-        "user_assignments",
-        {"project_id": project["id"], "user_id": user["id"], "hourly_rate": 150.0},
-    )
-    store.create("task_assignments", {"project_id": project["id"], "task_id": task["id"]})
-    box.me = int(user["id"])
-    async with open_sandbox(box) as url:
-        yield Account(box, url, http, int(project["id"]), int(task["id"]), int(user["id"]))
+    async with open_account(clock, http) as found:
+        yield found
 
 
 async def test_required_headers(account: Account) -> None:
@@ -185,7 +120,16 @@ async def test_cursor_pages_and_updated_since(account: Account, clock: FakeClock
         assert "cursor=" in next_url
         async with account.http.get(next_url, headers=HEADERS) as resp:
             page = await resp.json()
-        assert page["page"] is None
+        # Harvest: null page numbers on cursor pages "for all but the first and last pages"
+        if page["links"]["next"]:
+            assert (page["page"], page["next_page"], page["previous_page"]) == (None, None, None)
+        else:
+            last = page["total_pages"]
+            assert (page["page"], page["next_page"], page["previous_page"]) == (
+                last,
+                None,
+                last - 1,
+            )
         seen += [e["spent_date"] for e in page["time_entries"]]
         next_url = page["links"]["next"]
     assert seen == [f"2026-11-0{d}" for d in (5, 4, 3, 2, 1)]

@@ -12,7 +12,7 @@ import pytest
 
 from mediator.actors import open_supervisor
 from mediator.codecs import tryton_loads
-from mediator.errors import AuthenticationFailed, DecodeError, RemoteRejected
+from mediator.errors import AuthenticationFailed, BusinessRejected, DecodeError, RemoteRejected
 from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.tryton.sessions import Session
@@ -353,3 +353,62 @@ async def test_changed_since_reads_what_was_created_or_written_after_the_waterma
 
     assert [row["id"] for row in rows] == [touched, new]
     assert old not in [row["id"] for row in rows]
+
+
+async def test_an_archived_party_is_refused_by_name_and_never_made_twice(
+    harness: TrytonHarness,
+) -> None:
+    # The finance team archived the customer: no duplicate, no silent reactivation.
+    [archived] = harness.sandbox.db.create("party.party", [{"name": "Old Co", "code": "C-OLD"}])
+    harness.sandbox.db.write("party.party", [[archived], {"active": False}], {})
+    batch = [
+        CreateRecord(
+            model="party.party",
+            values={"name": "Old Co again"},
+            reference="C-OLD",
+            idempotency_key="a",
+        ),
+        CreateRecord(
+            model="party.party", values={"name": "New Co"}, reference="C-NEW", idempotency_key="b"
+        ),
+    ]
+
+    refused, made = await harness.connector.execute_batch(batch)
+
+    assert isinstance(refused, BusinessRejected)
+    assert "'C-OLD'" in str(refused)
+    assert f"record {archived}" in str(refused)
+    assert isinstance(made, RecordRef)
+    assert not made.existed
+    parties = harness.sandbox.db.tables["party.party"].values()
+    assert sorted(str(p["code"]) for p in parties if p["code"] in ("C-OLD", "C-NEW")) == [
+        "C-NEW",
+        "C-OLD",
+    ]
+    assert harness.sandbox.db.tables["party.party"][archived]["active"] is False
+    # reactivated in Tryton, the same command now finds it
+    harness.sandbox.db.write("party.party", [[archived], {"active": True}], {})
+    [found] = await harness.connector.execute_batch(batch[:1])
+    assert isinstance(found, RecordRef)
+    assert (found.id, found.existed) == (archived, True)
+
+
+async def test_changed_since_sees_a_party_archived_after_the_watermark(
+    harness: TrytonHarness,
+) -> None:
+    db = harness.sandbox.db
+    live, archived = db.create("party.party", [{"name": "Live"}, {"name": "Archived"}])
+    await harness.clock.advance(60.0)
+    watermark = dt.datetime.fromtimestamp(harness.clock.time(), dt.UTC)
+    await harness.clock.advance(1.0)
+    db.write("party.party", [[archived], {"active": False}], {})
+
+    rows = await harness.connector.changed_since("party.party", watermark, ["active"])
+
+    assert [(row["id"], row["active"]) for row in rows] == [(archived, False)]
+    # plain reads leave it out, as Tryton does; asked for, it is there
+    everyone = await harness.connector.search_read("party.party", [], ["id"])
+    assert archived not in [row["id"] for row in everyone]
+    assert live in [row["id"] for row in everyone]
+    with_archived = await harness.connector.search_read("party.party", [], ["id"], archived=True)
+    assert archived in [row["id"] for row in with_archived]

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import pytest
 
+from mediator.errors import BusinessRejected
 from mediator.systems.tryton import CreateRecord, PostedInvoice, PostInvoice, RecordRef
 from mediator.testing.tryton_server import TrytonServer, open_tryton_server
 
@@ -277,3 +278,65 @@ async def test_changed_since_finds_what_was_just_written(harness: RealTrytonHarn
         "party.party", dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5), ["id"]
     )
     assert later == []
+
+
+async def test_an_archived_party_is_refused_by_name_and_never_made_twice(
+    harness: RealTrytonHarness,
+) -> None:
+    # trytond hides the archived party from a plain search: only the connector's
+    # active_test-off lookup stops a second party with the same code.
+    connector, tag = harness.connector, harness.tag
+    (party,) = await connector.execute_batch([_client(harness)])
+    assert isinstance(party, RecordRef)
+    await connector.call("model.party.party.write", [party.id], {"active": False})
+    other = CreateRecord(
+        idempotency_key=f"other:{tag}",
+        model="party.party",
+        values={"name": f"Globex {tag}"},
+        reference=f"G-{tag}",
+    )
+
+    refused, made = await connector.execute_batch([_client(harness), other])
+
+    assert isinstance(refused, BusinessRejected)
+    assert f"'C-{tag}'" in str(refused)
+    assert f"record {party.id}" in str(refused)
+    assert isinstance(made, RecordRef)
+    assert not made.existed
+    rows = await connector.call(
+        "model.party.party.search_read",
+        [["code", "=", f"C-{tag}"]],
+        0,
+        None,
+        None,
+        ["active"],
+    )
+    assert rows == []  # archived, still hidden from plain searches
+    ids = await connector.call(
+        "model.party.party.search", [["code", "=", f"C-{tag}"], ["active", "=", False]]
+    )
+    assert ids == [party.id]  # one party with the code, still archived
+    await connector.call("model.party.party.write", [party.id], {"active": True})
+    (found,) = await connector.execute_batch([_client(harness)])
+    assert isinstance(found, RecordRef)
+    assert (found.id, found.existed) == (party.id, True)
+
+
+async def test_changed_since_sees_a_party_archived_after_the_watermark(
+    harness: RealTrytonHarness,
+) -> None:
+    (party,) = await harness.connector.execute_batch([_client(harness)])
+    assert isinstance(party, RecordRef)
+    # trytond stamps whole seconds on SQLite: a watermark just before the write
+    watermark = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    await harness.connector.call("model.party.party.write", [party.id], {"active": False})
+
+    rows = await harness.connector.changed_since(
+        "party.party", watermark, ["active"], domain=[["code", "=", f"C-{harness.tag}"]]
+    )
+
+    assert [(row["id"], bool(row["active"])) for row in rows] == [(party.id, False)]
+    plain = await harness.connector.search_read(
+        "party.party", [["code", "=", f"C-{harness.tag}"]], ["id"]
+    )
+    assert plain == []

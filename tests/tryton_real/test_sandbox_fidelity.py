@@ -30,6 +30,7 @@ from .client import Answer, CallFailed, TrytonClient
 from .conftest import INSTALL_TIMEOUT, SHORT_SESSION, RealRuns
 from .edges import fresh_session, protocol_edges
 from .fidelity import differences
+from .hostile import HOSTILE_STEPS, archived_and_hostile
 from .scenario import Run, business_flow, error_cases
 
 pytestmark = [pytest.mark.tryton, pytest.mark.slow, pytest.mark.timeout(INSTALL_TIMEOUT)]
@@ -96,6 +97,7 @@ async def field_rules(
 
 
 SCENARIOS = {
+    "archived_and_hostile": archived_and_hostile,
     "business_flow": business_flow,
     "error_cases": error_cases,
     "field_rules": field_rules,
@@ -103,7 +105,8 @@ SCENARIOS = {
 }
 
 # Steps whose answers must match word for word, not just in shape.
-WORD_FOR_WORD = {
+WORD_FOR_WORD: dict[str, set[str] | None] = {
+    "archived_and_hostile": HOSTILE_STEPS,
     "field_rules": None,  # every step
     "protocol_edges": {"read_uuid", "create_with_uuid", "write_uuid"},
 }

@@ -5,31 +5,22 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import msgspec
 from aiohttp import web
 
 from mediator.clock import Clock
+from mediator.codecs import WireDecoder
+from mediator.errors import DecodeError
 from mediator.sandbox.base import CONTROL_PREFIX, Handler, Sandbox, json_response
 from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.harvest.errors import HarvestError
+from mediator.sandbox.harvest.fields import MAX_ID, check_body, label
 from mediator.sandbox.harvest.listing import list_page, render
-from mediator.sandbox.harvest.store import RESOURCES, HarvestError, HarvestStore
+from mediator.sandbox.harvest.store import RESOURCES, HarvestStore
 
 __all__ = ["HarvestSandbox"]
-
-_NUMBERS = (
-    "hours",
-    "units",
-    "total_cost",
-    "hourly_rate",
-    "budget",
-    "fee",
-    "cost_rate",
-    "cost_budget",
-    "default_hourly_rate",
-    "unit_price",
-)
 
 
 class HarvestSandbox(Sandbox):
@@ -157,7 +148,7 @@ class HarvestSandbox(Sandbox):
     async def _list(self, request: web.Request) -> web.Response:
         resource = request.match_info["resource"]
         scope = (
-            {"project_id": int(request.match_info["project"])}
+            {"project_id": _path_id(request, "project")}
             if ("project" in request.match_info)
             else None
         )
@@ -166,28 +157,36 @@ class HarvestSandbox(Sandbox):
 
     async def _read(self, request: web.Request) -> web.Response:
         resource = request.match_info["resource"]
-        record = self.store.get(resource, int(request.match_info["id"]))
+        record = self.store.get(resource, _path_id(request, "id"))
         return json_response(render(self.store, resource, record))
 
     async def _create(self, request: web.Request) -> web.Response:
         resource = request.match_info["resource"]
         body = await _body(request)
         if "project" in request.match_info:
-            body["project_id"] = int(request.match_info["project"])
+            body["project_id"] = self.store.get("projects", _path_id(request, "project"))["id"]
         record = self.store.create(resource, body, user_id=self.me)
         return json_response(render(self.store, resource, record), status=201)
 
     async def _update(self, request: web.Request) -> web.Response:
         resource = request.match_info["resource"]
-        record = self.store.update(resource, int(request.match_info["id"]), await _body(request))
+        record_id = _path_id(request, "id")
+        if "project" in request.match_info:
+            found = self.store.get(resource, record_id)
+            if found["project_id"] != _path_id(request, "project"):
+                raise HarvestError(404, "Not Found")
+        record = self.store.update(resource, record_id, await _body(request))
         return json_response(render(self.store, resource, record))
 
     async def _delete(self, request: web.Request) -> web.Response:
-        self.store.delete(request.match_info["resource"], int(request.match_info["id"]))
+        self.store.delete(request.match_info["resource"], _path_id(request, "id"))
         return web.Response(status=200)
 
     async def _approve(self, request: web.Request) -> web.Response:
-        body = msgspec.json.decode(await request.read() or b"{}", type=dict[str, list[int]])
+        try:
+            body = _APPROVALS.decode(await request.read() or b"{}")
+        except DecodeError as exc:
+            return json_response({"error": f"{exc.path}: {exc.reason}"}, status=400)
         try:
             for resource in ("time_entries", "expenses"):
                 self.approve(resource, body.get(resource, []))
@@ -196,25 +195,32 @@ class HarvestSandbox(Sandbox):
         return json_response({"approved": body})
 
 
+_APPROVALS = WireDecoder("harvest", dict[str, list[Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]]])
+_JSON = WireDecoder("harvest", object)
+
+
+def _path_id(request: web.Request, key: str) -> int:
+    """The record id in the path; one longer than any id names no record (404, not a crash)."""
+    text = request.match_info[key]
+    if len(text) > 19 or int(text) > MAX_ID:
+        raise HarvestError(404, "Not Found")
+    return int(text)
+
+
 async def _body(request: web.Request) -> dict[str, object]:
+    """The request's fields, from JSON or a form, checked and cast (`fields.check_body`)."""
     if request.content_type == "application/json":
         try:
-            decoded = msgspec.json.decode(await request.read() or b"{}")
-        except msgspec.DecodeError as exc:
-            raise HarvestError(400, f"Malformed JSON: {exc}") from exc
+            decoded = _JSON.decode(await request.read() or b"{}")
+        except DecodeError as exc:
+            raise HarvestError(400, f"Malformed JSON: {exc.reason}") from exc
         if not isinstance(decoded, dict):
             raise HarvestError(422, "Body must be a JSON object")
-        return decoded
+        return check_body(decoded, form=False)
     form = await request.post()
-    out: dict[str, object] = {}
-    for key, raw in form.items():
-        text = str(raw)
-        value: object = text
-        if key.endswith("_id") and text.isdigit():
-            value = int(text)
-        elif key in _NUMBERS:
-            value = float(text)
-        elif text in ("true", "false"):
-            value = text == "true"
-        out[key] = value
-    return out
+    fields: dict[str, object] = {}
+    for key, value in form.items():
+        if not isinstance(value, str):  # a file upload where a field belongs
+            raise HarvestError(422, f"{label(key)} is invalid")
+        fields[key] = value
+    return check_body(fields, form=True)

@@ -3,23 +3,30 @@
 Lists are newest first (time entries and expenses by `spent_date`, then newest created),
 `per_page` defaults to and is capped at 2000 (more → 422), `page` numbers the pages, and
 `links.next` is an opaque cursor that carries the sort key of the last row, so following it
-neither repeats nor skips rows when entries are added between pages.
+neither repeats nor skips rows when entries are added between pages. As Harvest documents,
+a cursor page reports `page`, `next_page` and `previous_page` only when it is the first or the
+last page; those in between report null.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from mediator.sandbox.harvest.store import HarvestError, HarvestStore, lookup
+from mediator.sandbox.harvest.errors import HarvestError
+from mediator.sandbox.harvest.fields import MAX_ID
+from mediator.sandbox.harvest.store import HarvestStore, lookup
+from mediator.sandbox.harvest.times import parse_day, parse_instant
 
 __all__ = ["list_page", "render"]
 
 Record = dict[str, object]
 MAX_PER_PAGE = 2000
+_DIGITS = re.compile(r"^\d{1,19}$")
 
 _FILTERS: dict[str, tuple[str, ...]] = {
     "clients": ("is_active",),
@@ -124,26 +131,38 @@ def list_page(
     base_url: str,
     scope: Mapping[str, int] | None = None,
 ) -> Record:
-    """Return one page of `resource` filtered by `query`, with Harvest's paging fields."""
+    """Return one page of `resource` filtered by `query`, with Harvest's paging fields.
+
+    Every parameter is checked before use (422 naming it): numbers in range, booleans,
+    dates, ISO 8601 instants and the cursor, which must be one this sandbox issued.
+    """
     per_page = _int(query.get("per_page", str(MAX_PER_PAGE)), "per_page")
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise HarvestError(422, f"per_page must be between 1 and {MAX_PER_PAGE}")
+    wanted = _filters(resource, query)
     rows = [
-        r for r in store.tables[resource].values() if _matches(store, resource, r, query, scope)
+        r for r in store.tables[resource].values() if _matches(store, resource, r, wanted, scope)
     ]
     rows.sort(key=lambda r: _sort_key(resource, r), reverse=True)
     total = len(rows)
     total_pages = max(1, -(-total // per_page))
     filters = {k: v for k, v in query.items() if k not in ("page", "cursor", "per_page", "ref")}
     cursor = query.get("cursor")
-    if cursor:
-        after = _decode_cursor(cursor)
-        rows = [r for r in rows if _sort_key(resource, r) < after]
+    if cursor:  # cursor wins over page, as Harvest documents
+        after = _decode_cursor(cursor, resource)
+        before = sum(1 for r in rows if _sort_key(resource, r) >= after)
+        rest = rows[before:]
+        chunk, more = rest[:per_page], len(rest) > per_page
+        # Harvest numbers a cursor page only when it is the first or the last one
         page_no: int | None = None
-        chunk = rows[:per_page]
-        more = len(rows) > per_page
+        if not more:
+            page_no = total_pages
+        elif before == 0:
+            page_no = 1
     else:
         page_no = _int(query.get("page", "1"), "page")
+        if page_no < 1:
+            raise HarvestError(422, "page must be 1 or more")
         chunk = rows[(page_no - 1) * per_page : page_no * per_page]
         more = page_no < total_pages
 
@@ -154,82 +173,128 @@ def list_page(
     if more and chunk:
         next_cursor = _encode_cursor(_sort_key(resource, chunk[-1]))
         next_link = link(cursor=next_cursor, ref="next_cursor")
+    previous_page = page_no - 1 if page_no is not None and page_no > 1 else None
     return {
         resource: [render(store, resource, r) for r in chunk],
         "per_page": per_page,
         "total_pages": total_pages,
         "total_entries": total,
         "next_page": page_no + 1 if page_no is not None and more else None,
-        "previous_page": page_no - 1 if page_no is not None and page_no > 1 else None,
+        "previous_page": previous_page,
         "page": page_no,
         "links": {
-            "first": link(page=1),
+            "first": link(page=1, ref="first"),
             "next": next_link,
-            "previous": link(page=page_no - 1) if page_no is not None and page_no > 1 else None,
-            "last": link(page=total_pages),
+            "previous": link(page=previous_page, ref="previous") if previous_page else None,
+            "last": link(page=total_pages, ref="last"),
         },
     }
+
+
+class _Wanted:
+    """The validated filters of one list request."""
+
+    def __init__(self) -> None:
+        self.equal: dict[str, object] = {}
+        self.reference: str | None = None
+        self.since: float | None = None
+        self.start: str | None = None
+        self.end: str | None = None
+
+
+_BOOLEANS = ("is_active", "is_billed", "is_running")
+_APPROVAL = ("unsubmitted", "submitted", "approved")
+
+
+def _filters(resource: str, query: Mapping[str, str]) -> _Wanted:
+    wanted = _Wanted()
+    for name in _FILTERS[resource]:
+        text = query.get(name)
+        if text is None:
+            continue
+        if name.endswith("_id"):
+            value: object = _int(text, name)
+        elif name in _BOOLEANS:
+            if text.lower() not in ("true", "false"):
+                raise HarvestError(422, f"{name} must be true or false")
+            value = text.lower() == "true"
+        elif text not in _APPROVAL:
+            raise HarvestError(422, f"{name} must be one of {', '.join(_APPROVAL)}")
+        else:
+            value = text
+        wanted.equal[name] = value
+    if resource == "time_entries":  # documented for time entries only; other lists ignore it
+        wanted.reference = query.get("external_reference_id")
+    if query.get("updated_since"):
+        wanted.since = parse_instant(query["updated_since"], "updated_since")
+    if resource in ("time_entries", "expenses"):
+        if query.get("from"):
+            wanted.start = parse_day(query["from"], "from")
+        if query.get("to"):
+            wanted.end = parse_day(query["to"], "to")
+    return wanted
 
 
 def _matches(
     store: HarvestStore,
     resource: str,
     record: Record,
-    query: Mapping[str, str],
+    wanted: _Wanted,
     scope: Mapping[str, int] | None,
 ) -> bool:
     if scope and any(record.get(k) != v for k, v in scope.items()):
         return False
-    for name in _FILTERS[resource]:
-        wanted = query.get(name)
-        if wanted is None:
-            continue
-        value = record.get(name)
+    for name, value in wanted.equal.items():
+        actual = record.get(name)
         if name == "client_id" and resource != "projects":
             project = lookup(store.tables["projects"], record["project_id"])
-            value = project["client_id"] if project else None
-        if str(value).lower() != wanted.lower():
+            actual = project["client_id"] if project else None
+        if actual != value:
             return False
-    reference = query.get("external_reference_id") if resource == "time_entries" else None
-    if reference is not None:  # documented for time entries only; other lists ignore it
+    if wanted.reference is not None:
         external = record.get("external_reference")
-        if not isinstance(external, dict) or str(external.get("id")) != reference:
+        if not isinstance(external, dict) or str(external.get("id")) != wanted.reference:
             return False
-    since = query.get("updated_since")
-    if since and str(record["updated_at"]) < since.replace("+00:00", "Z"):
+    if wanted.since is not None and _instant(record["updated_at"]) < wanted.since:
         return False
-    spent = record.get("spent_date")
-    if spent is not None:
-        if query.get("from") and str(spent) < _day(query["from"]):
-            return False
-        if query.get("to") and str(spent) > _day(query["to"]):
-            return False
-    return True
+    spent = str(record.get("spent_date"))
+    if wanted.start is not None and spent < wanted.start:
+        return False
+    return not (wanted.end is not None and spent > wanted.end)
 
 
-def _day(text: str) -> str:
-    try:
-        return date.fromisoformat(text[:10]).isoformat()
-    except ValueError as exc:
-        raise HarvestError(422, f"invalid date: {text}") from exc
+def _instant(stamp: object) -> float:
+    return datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 def _int(text: str, name: str) -> int:
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise HarvestError(422, f"{name} must be an integer") from exc
+    if not _DIGITS.match(text):
+        raise HarvestError(422, f"{name} must be an integer")
+    number = int(text)
+    if number > MAX_ID:
+        raise HarvestError(422, f"{name} is out of range")
+    return number
 
 
 def _encode_cursor(key: list[object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> list[object]:
+def _decode_cursor(cursor: str, resource: str) -> list[object]:
+    """The sort key a cursor carries; 422 for anything this sandbox did not issue."""
     try:
+        if len(cursor) > 200:
+            raise ValueError("too long")
         value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise HarvestError(422, "cursor is invalid") from exc
-    if not isinstance(value, list):
+    dated = resource in ("time_entries", "expenses")
+    ok = isinstance(value, list) and len(value) == (2 if dated else 1)
+    if ok and dated:
+        ok = isinstance(value[0], str) and len(value[0]) <= 10
+    if ok:
+        last = value[-1]
+        ok = isinstance(last, int) and not isinstance(last, bool) and 0 <= last <= MAX_ID
+    if not ok:
         raise HarvestError(422, "cursor is invalid")
-    return value
+    return value  # type: ignore[no-any-return]  # checked above

@@ -11,6 +11,8 @@ import math
 from datetime import UTC, date, datetime
 
 from mediator.clock import Clock
+from mediator.sandbox.harvest.errors import HarvestError
+from mediator.sandbox.harvest.times import clock_minutes
 
 __all__ = ["RESOURCES", "HarvestError", "HarvestStore", "format_timestamp", "lookup"]
 
@@ -128,15 +130,6 @@ _REFERENCES = {
     "project_id": "projects",
     "expense_category_id": "expense_categories",
 }
-
-
-class HarvestError(Exception):
-    """A refused request: HTTP `status` and Harvest's `{"message": ...}` body."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status, message)
-        self.status = status
-        self.message = message
 
 
 def format_timestamp(epoch: float) -> str:
@@ -281,14 +274,19 @@ class HarvestStore:
         ):
             raise HarvestError(422, "User is not assigned to the project")
         hours = record.get("hours")
-        if hours is None and record.get("started_time") and record.get("ended_time"):
-            hours = _clock_hours(str(record["ended_time"])) - _clock_hours(
-                str(record["started_time"])
+        started, ended = record.get("started_time"), record.get("ended_time")
+        if hours is None and started and ended:
+            start, end = (
+                _clock_minutes(started, "Started time"),
+                _clock_minutes(ended, "Ended time"),
             )
+            if end < start:
+                raise HarvestError(422, "Ended time must be after the started time")
+            hours = (end - start) / 60
         if hours is None:
             hours = 0.0
-        if not isinstance(hours, int | float) or isinstance(hours, bool) or hours < 0:
-            raise HarvestError(422, "Hours must be a positive number")
+        if not isinstance(hours, int | float) or isinstance(hours, bool) or not 0 <= hours <= 24:
+            raise HarvestError(422, "Hours must be a number between 0 and 24")
         record["hours"] = round(float(hours), 2)
 
     def _derive(self, resource: str, record: Record) -> None:
@@ -322,12 +320,9 @@ def lookup(table: dict[int, Record], key: object) -> Record | None:
     return table.get(key) if isinstance(key, int) else None
 
 
-def _clock_hours(text: str) -> float:
-    # "14:30", "2:30pm", "8:00am"
-    value = text.strip().lower()
-    meridiem = value[-2:] if value[-2:] in ("am", "pm") else ""
-    hours, _, minutes = value.removesuffix(meridiem).partition(":")
-    h = int(hours) % 12 if meridiem else int(hours)
-    if meridiem == "pm":
-        h += 12
-    return h + int(minutes or 0) / 60
+def _clock_minutes(value: object, name: str) -> int:
+    """Minutes after midnight of a validated ``8:00am`` or ``14:30``; 422 if it is not one."""
+    minutes = clock_minutes(value) if isinstance(value, str) else None
+    if minutes is None:
+        raise HarvestError(422, f"{name} is invalid")
+    return minutes

@@ -24,20 +24,17 @@ from mediator.clock import Clock
 from mediator.codecs import (
     RpcValue,
     TrytonFault,
-    TrytonRequest,
-    TrytonResponse,
-    decode_tryton_request,
-    encode_tryton_response,
     tryton_dumps,
 )
-from mediator.errors import DecodeError
 from mediator.sandbox.base import Handler, Sandbox
 from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.tryton.arguments import REPORT_EXECUTE, check_arity, server_error
 from mediator.sandbox.tryton.database import TrytonDatabase
+from mediator.sandbox.tryton.envelope import Call, encode_answer, method_error, read_call, spread
 from mediator.sandbox.tryton.errors import HttpRefusal, RpcFault, user_error
 from mediator.sandbox.tryton.invoices import PayWizard
 from mediator.sandbox.tryton.reference import CompanySetup, install_company
-from mediator.sandbox.tryton.rpc import call_model, call_wizard, known_methods
+from mediator.sandbox.tryton.rpc import call_model, call_wizard, known_methods, split_context
 from mediator.sandbox.tryton.sessions import Session, Sessions
 
 __all__ = ["TrytonSandbox", "session_header"]
@@ -73,6 +70,7 @@ _PAGES = {
     ),
     405: ("Method Not Allowed", "The method is not allowed for the requested URL."),
     409: ("Conflict", "A conflict happened while processing the request."),
+    413: ("Request Entity Too Large", "The data value transmitted exceeds the capacity limit."),
     422: (
         "Unprocessable Entity",
         "The request was well-formed but was unable to be followed due to semantic errors.",
@@ -101,7 +99,8 @@ def _page(status: int, text: str = "", headers: Mapping[str, str] | None = None)
     reason, default = _PAGES.get(status, ("Error", ""))
     body = (
         f"<!doctype html>\n<html lang=en>\n<title>{status} {reason}</title>\n"
-        f"<h1>{reason}</h1>\n<p>{html.escape(text or default)}</p>\n"
+        # markupsafe, which werkzeug uses, escapes an apostrophe as &#39;
+        f"<h1>{reason}</h1>\n<p>{html.escape(text or default).replace('&#x27;', '&#39;')}</p>\n"
     )
     return web.Response(
         status=status,
@@ -243,10 +242,7 @@ class TrytonSandbox(Sandbox):
         if "json" not in request.content_type:
             return _page(400, "Not a RPC request")
         try:
-            call = decode_tryton_request(await request.read())
-        except DecodeError:
-            return _page(400, "Unable to get RPC method")
-        try:
+            call = read_call(await request.read())
             with self.db.transaction():
                 result = self._dispatch(request, call, database)
         except HttpRefusal as refusal:
@@ -261,17 +257,14 @@ class TrytonSandbox(Sandbox):
             return _page(refusal.status, refusal.text, refusal.headers)
         except RpcFault as exc:
             if call.envelope:
-                body = encode_tryton_response(TrytonResponse(id=call.id, error=exc.fault))
+                body = encode_answer(call, fault=exc.fault)
                 return web.Response(body=body, content_type="application/json")
             return _page(_BARE_STATUS.get(exc.fault.name, 500), exc.fault.message)
-        if call.envelope:
-            body = encode_tryton_response(TrytonResponse(id=call.id, result=result))  # type: ignore[arg-type]  # results are RpcValues
-        else:
-            body = tryton_dumps(result)
+        body = encode_answer(call, result=result) if call.envelope else tryton_dumps(result)
         return web.Response(body=body, content_type="application/json")
 
-    def _dispatch(self, request: web.Request, call: TrytonRequest, database: str | None) -> object:
-        method, params = call.method, call.params
+    def _dispatch(self, request: web.Request, call: Call, database: str | None) -> object:
+        method, params = call.method, spread(call.params)
         if database is None:
             if method == "common.server.version":
                 return "8.2"
@@ -280,16 +273,28 @@ class TrytonSandbox(Sandbox):
             if method == "common.authentication.services":
                 return []
             raise HttpRefusal(403)
+        method_error(method, authenticated=False)
         if method == "common.db.login":
             return self._login(params)
         session = self.sessions.authenticate(request.headers, self._verify)
+        method_error(method, authenticated=True)
+        assert isinstance(method, str)  # method_error refused anything else
         if method == "common.db.logout":
             self.sessions.logout(session)
             return None
         if method == "system.listMethods":
             return known_methods()
-        kind, _, rest = method.partition(".")
-        name, _, verb = rest.rpartition(".")
+        # trytond's get_object_method: the kind, then the pool's lookup of the middle part
+        if "." not in method:
+            raise server_error("not enough values to unpack (expected 2, got 1)")
+        parts = method.split(".")
+        kind, name, verb = parts[0], ".".join(parts[1:-1]), parts[-1]
+        if kind == "report":  # the pool makes a Report class for any name; none can render
+            if verb != "execute":
+                raise HttpRefusal(403)
+            args, _ = split_context(params)
+            check_arity(verb, args, signature=REPORT_EXECUTE)
+            raise server_error(f"<class 'trytond.pool.{name}'> not found")
         if kind == "model":
             if (name, verb) == ("account.invoice", "post"):
                 self.sessions.require_fresh(session, request.headers)
@@ -298,7 +303,7 @@ class TrytonSandbox(Sandbox):
         if kind == "wizard":
             self._check_access(session, "account.invoice")
             return call_wizard(self.db, self.wizards, name, verb, params)
-        raise HttpRefusal(403)
+        raise server_error(repr(name))  # the pool has no objects of that kind
 
     def _check_access(self, session: Session, model: str) -> None:
         label = _GUARDED.get(model)

@@ -17,6 +17,7 @@ from typing import Any
 
 from mediator.clock import Clock
 from mediator.codecs import TrytonFault
+from mediator.sandbox.tryton.arguments import sql_integer
 from mediator.sandbox.tryton.computed import COMPUTED, check_write, on_create
 from mediator.sandbox.tryton.domain import matches
 from mediator.sandbox.tryton.errors import RpcFault, user_error
@@ -25,6 +26,9 @@ from mediator.sandbox.tryton.schema import MODELS, Field, ModelDef
 __all__ = ["Record", "TrytonDatabase"]
 
 Record = dict[str, object]
+_DIRECTIONS = frozenset(
+    f"{way}{nulls}" for way in ("ASC", "DESC") for nulls in ("", " NULLS FIRST", " NULLS LAST")
+)
 _SYSTEM_FIELDS = ("id", "create_date", "write_date", "create_uid", "write_uid", "rec_name")
 
 
@@ -56,12 +60,13 @@ class TrytonDatabase:
             raise _key_error(name)
         return found
 
-    def record(self, model: str, record_id: object) -> Record:
-        """Return a stored record or raise the read error."""
+    def record(self, model: str, record_id: object, *, verb: str = "read") -> Record:
+        """Return a stored record or raise the error of `verb` ("read", "write to")."""
+        sql_integer(record_id)
         found = self.tables[model].get(record_id) if isinstance(record_id, int) else None
         if found is None:
             raise user_error(
-                f'You are trying to read records "{record_id}" of '
+                f'You are trying to {verb} records "{record_id}" of '
                 f'"{self.model(model).string}" that don\'t exist.'
             )
         return found
@@ -171,13 +176,12 @@ class TrytonDatabase:
         return ids
 
     def read(self, model: str, ids: object, fields: object) -> list[Record]:
-        """Read `fields` of `ids` (all fields when empty), in the order of `ids`."""
+        """Read `fields` of `ids`, in the order of `ids`; no fields (or null) reads the ids only.
+
+        trytond 8.2 answers ``[{"id": 1}]`` for ``read([1], [])``, not every field.
+        """
         definition = self.model(model)
-        names = (
-            list(fields)
-            if isinstance(fields, list) and fields
-            else [*definition.fields, "rec_name"]
-        )
+        names = list(fields) if isinstance(fields, list) else []
         rows = []
         for record_id in ids if isinstance(ids, list) else [ids]:
             record = self.record(model, record_id)
@@ -211,7 +215,7 @@ class TrytonDatabase:
             if not isinstance(ids, list) or not isinstance(vals, dict):
                 raise RpcFault(TrytonFault.server_error("write expects ids and values pairs"))
             for record_id in ids:
-                record = self.record(model, record_id)
+                record = self.record(model, record_id, verb="write to")
                 self._check_timestamp(model, record, context)
                 check_write(self, model, record, vals)
                 self._log(_restorer(record))
@@ -227,6 +231,13 @@ class TrytonDatabase:
         """Delete records (refused for posted invoices and their lines)."""
         self.model(model)
         for record_id in ids if isinstance(ids, list) else []:
+            sql_integer(record_id)
+            if not isinstance(record_id, int):
+                raise RpcFault(
+                    TrytonFault.server_error(
+                        f"invalid literal for int() with base 10: {record_id!r}"
+                    )
+                )
             record = self.tables[model].get(record_id)
             if record is None:
                 continue
@@ -246,19 +257,35 @@ class TrytonDatabase:
     ) -> list[int]:
         """Return the ids matching `domain`, ordered, then sliced by offset and limit."""
         definition = self.model(model)
-        rows = [r for r in self.tables[model].values() if matches(domain, self._getter(model, r))]
+        start, count = _bound("offset", offset, 0), _bound("limit", limit, None)
         keys = order if isinstance(order, list) and order else [list(o) for o in definition.order]
+        rows = [r for r in self.tables[model].values() if matches(domain, self._getter(model, r))]
+        for key in keys:
+            _unpack_pair(key)
+            if str(key[1]).upper() not in _DIRECTIONS:
+                raise _key_error(str(key[1]))
+            self._field_path(model, str(key[0]))
         for key in reversed(keys):
-            name, direction = str(key[0]), str(key[1] if len(key) > 1 else "ASC").upper()
+            name, direction = str(key[0]), str(key[1]).upper()
             present = [r for r in rows if self.path(model, r, name) is not None]
             absent = [r for r in rows if self.path(model, r, name) is None]
             present.sort(key=self._sort_key(model, name), reverse=direction.startswith("DESC"))
             rows = present + absent
-        start = offset if isinstance(offset, int) else 0
         rows = rows[start:]
-        if isinstance(limit, int):
-            rows = rows[:limit]
+        if count is not None:
+            rows = rows[:count]
         return [int(str(r["id"])) for r in rows]
+
+    def _field_path(self, model: str, dotted: str) -> None:
+        """Refuse an unknown field anywhere along a dotted path, with trytond's KeyError."""
+        head, _, rest = dotted.partition(".")
+        if head in _SYSTEM_FIELDS:
+            return
+        spec = self.model(model).fields.get(head)
+        if spec is None:
+            raise _key_error(head)
+        if rest and spec.relation is not None:
+            self._field_path(spec.relation, rest)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -373,6 +400,30 @@ class TrytonDatabase:
         expected = stamps.get(f"{model},{record['id']}")
         if expected is not None and expected != self.value(model, record, "_timestamp"):
             raise RpcFault(TrytonFault.concurrency("Records were modified in the meanwhile"))
+
+
+def _unpack_pair(key: object) -> None:
+    """Refuse an order item that Python's `name, direction = key` would refuse."""
+    if not isinstance(key, list | str):
+        raise RpcFault(
+            TrytonFault.server_error(f"cannot unpack non-iterable {type(key).__name__} object")
+        )
+    if len(key) < 2:
+        raise RpcFault(
+            TrytonFault.server_error(f"not enough values to unpack (expected 2, got {len(key)})")
+        )
+    if len(key) > 2:
+        raise RpcFault(TrytonFault.server_error("too many values to unpack (expected 2)"))
+
+
+def _bound(name: str, value: object, default: int | None) -> int | None:
+    """An offset or limit as SQLite takes it: null is the default, a negative one none."""
+    if value is None:
+        return default
+    if not isinstance(value, int):  # a bool is an int to Python and to SQLite
+        raise RpcFault(TrytonFault.server_error(f"invalid {name}: {value!r}"))
+    sql_integer(value)
+    return int(value) if value >= 0 else default
 
 
 def _restorer(record: Record) -> Callable[[], None]:

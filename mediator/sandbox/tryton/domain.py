@@ -11,9 +11,10 @@ import re
 from collections.abc import Callable
 
 from mediator.codecs import TrytonFault
+from mediator.sandbox.tryton.arguments import sql_integer
 from mediator.sandbox.tryton.errors import RpcFault
 
-__all__ = ["matches"]
+__all__ = ["matches", "only_active"]
 
 Getter = Callable[[str], object]
 
@@ -29,6 +30,8 @@ def matches(domain: object, get: Getter) -> bool:
     head, items = "AND", domain
     if isinstance(domain[0], str) and domain[0] in ("AND", "OR"):
         head, items = domain[0], domain[1:]
+    if not items:  # a bare head, even 'OR', restricts nothing in trytond
+        return True
     results = (matches(item, get) for item in items)
     return any(results) if head == "OR" else all(results)
 
@@ -44,8 +47,12 @@ def _is_leaf(domain: list[object]) -> bool:
 
 def _leaf(leaf: list[object], get: Getter) -> bool:
     path, op, value = str(leaf[0]), str(leaf[1]).lower(), leaf[2]
+    for item in value if isinstance(value, list) else [value]:
+        sql_integer(item)  # the driver refuses it binding the parameter, match or not
     actual = get(path)
     if op in ("in", "not in"):
+        if isinstance(value, str):  # trytond iterates it: its characters
+            value = list(value)
         if not isinstance(value, list):
             raise RpcFault(TrytonFault.server_error(f"Invalid value for {op}: {value!r:.80}"))
         found = actual in value or (isinstance(actual, list) and any(a in value for a in actual))
@@ -73,3 +80,57 @@ def _leaf(leaf: list[object], get: Getter) -> bool:
     except TypeError:
         return False
     raise RpcFault(TrytonFault.server_error(f"Invalid operator: {op!r}"))
+
+
+def _is_clause(item: object) -> bool:
+    # trytond's is_leaf: a list of three or more whose second element is an operator string
+    return isinstance(item, list) and len(item) > 2 and isinstance(item[1], str)
+
+
+def _reduce(domain: list[object]) -> list[object]:
+    """trytond's `reduce_domain`: an explicit head, nested lists of the same head flattened."""
+    if not domain:
+        return []
+    head: object = "AND"
+    if isinstance(domain[0], str):
+        head, domain = domain[0], domain[1:]
+    result: list[object] = [head]
+    for item in domain:
+        if _is_clause(item):
+            result.append(item)
+        elif isinstance(item, list) and item:
+            sub = _reduce(item)
+            if sub[0] == head:
+                result.extend(sub[1:])
+            else:
+                result.append(sub)
+        else:
+            result.append(item)
+    return result
+
+
+def only_active(domain: object) -> object:
+    """Add trytond's implicit `('active', '=', True)` to `domain`, level by level.
+
+    As `ModelStorage._search_domain_active` does: every (sub-)domain that names `active` in a
+    clause of its own is left as it is; any other gets the clause ANDed to it. The caller
+    applies this only to models with an `active` field and when the context's `active_test`
+    is not falsy.
+    """
+    if not isinstance(domain, list):
+        return domain  # the search itself refuses it
+
+    def process(level: list[object]) -> list[object]:
+        found = False
+        for index, item in enumerate(level):
+            if _is_clause(item):
+                found = found or item[0] == "active"  # type: ignore[index]  # a clause
+            elif isinstance(item, list):
+                level[index] = process(item)
+        if found:
+            return level
+        if level and (level[0] == "AND" or not isinstance(level[0], str)):
+            return [*level, ["active", "=", True]]
+        return ["AND", level, ["active", "=", True]]
+
+    return process(_reduce(domain))

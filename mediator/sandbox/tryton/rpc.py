@@ -2,15 +2,20 @@
 
 Only methods in a model's `__rpc__` (ModelStorage's and its buttons) are callable, others
 answer 403; the context must be the last positional parameter, else 422 "Missing context
-argument", as trytond's `RPC.convert` demands. Creates and writes over RPC may not set a
-read-only field (nested one2many values included): trytond 8.2 refuses them with a UserError
-before it touches anything, even when the value is unchanged or null.
+argument", as trytond's `RPC.convert` demands; a wrong argument count is Python's TypeError
+text (`arguments`). Creates and writes over RPC may not set a read-only field (nested one2many
+values included), nor any field but `active` of an archived record: trytond 8.2 refuses them
+with a UserError before it touches anything, even when the value is unchanged or null.
+Searches of a model with `active` hide archived records unless the context's `active_test`
+is falsy or the domain names `active` (`domain.only_active`).
 """
 
 from __future__ import annotations
 
 from mediator.codecs import RpcValue
+from mediator.sandbox.tryton.arguments import check_arity, server_error, want_list
 from mediator.sandbox.tryton.database import Record, TrytonDatabase
+from mediator.sandbox.tryton.domain import only_active
 from mediator.sandbox.tryton.errors import HttpRefusal, user_error
 from mediator.sandbox.tryton.invoices import PayWizard, run_button
 from mediator.sandbox.tryton.projects import invoice_projects
@@ -36,28 +41,37 @@ def call_model(
     """Run `model.<model>.<method>` with `params` (context last) and return its result."""
     definition = db.model(model)
     if method not in definition.storage and method not in definition.buttons:
-        raise HttpRefusal(403, f"Calling method {method} on {model} is not allowed.")
+        raise HttpRefusal(403)
     args, context = split_context(params)
+    check_arity(method, args)
     if method == "create":
-        vals_list = _arg(args, 0, [])
-        _refuse_readonly_in(model, vals_list if isinstance(vals_list, list) else [])
+        vals_list = want_list(args[0])
+        _refuse_readonly_in(db, model, vals_list, None)
         return db.create(model, vals_list)
     if method == "read":
-        return db.read(model, _arg(args, 0, []), _arg(args, 1))
+        return db.read(model, want_list(args[0]), want_list(args[1]))
     if method == "write":
-        _refuse_readonly_in(model, args[1::2])
+        for ids, vals in zip(args[::2], args[1::2], strict=False):
+            _refuse_readonly_in(db, model, [vals], want_list(ids))
         db.write(model, list(args), context)
         return None
     if method == "delete":
-        db.delete(model, _arg(args, 0, []), context)
+        db.delete(model, want_list(args[0]), context)
         return None
-    if method in ("search", "search_read"):
-        ids = db.search(model, _arg(args, 0, []), _arg(args, 1, 0), _arg(args, 2), _arg(args, 3))
+    if method in ("search", "search_read", "search_count"):
+        domain: object = args[0]
+        if definition.deactivable and context.get("active_test", True):
+            domain = only_active(domain)
+        offset, limit = _arg(args, 1, 0), _arg(args, 2)
+        order = None if method == "search_count" else _arg(args, 3)
+        found = db.search(model, domain, offset, limit, order)
         if method == "search":
-            return ids
-        return db.read(model, ids, _arg(args, 4))
-    if method == "search_count":
-        return len(db.search(model, _arg(args, 0, [])))
+            if _arg(args, 4):  # count: trytond then fails converting the count to ids
+                raise server_error("'int' object is not iterable")
+            return found
+        if method == "search_count":
+            return len(found)
+        return db.read(model, found, _arg(args, 4))
     if model == "res.user" and method == "get_preferences":
         return preferences
     if model == "project.work" and method == "invoice":
@@ -67,20 +81,31 @@ def call_model(
     return None
 
 
-def _refuse_readonly_in(model: str, vals_list: list[RpcValue]) -> bool:
-    """Refuse a read-only field in any of `vals_list`; False if the look stopped early."""
-    return all(_refuse_readonly(model, vals) for vals in vals_list)  # lazy: stops at False
+def _refuse_readonly_in(
+    db: TrytonDatabase, model: str, vals_list: list[RpcValue], ids: list[RpcValue] | None
+) -> bool:
+    """Refuse a read-only field in any of `vals_list`; False if the look stopped early.
+
+    `ids` are the records a write changes (None for a create), for the states rule.
+    """
+    return all(_refuse_readonly(db, model, vals, ids) for vals in vals_list)  # lazy
 
 
-def _refuse_readonly(model: str, vals: object) -> bool:
+def _refuse_readonly(
+    db: TrytonDatabase, model: str, vals: object, ids: list[RpcValue] | None
+) -> bool:
     """Refuse a read-only field in `vals`, looking in field order as trytond does.
 
-    Return False at an unknown field: trytond's KeyError for it comes first, and the database
-    raises it in the same order, so the look stops there.
+    A field of a deactivable model is read-only while the record is inactive (trytond's
+    `DeactivableMixin` adds that state to every field but `active`): a write to an archived
+    record, or a create with `active` false, is refused naming the record. Return False at
+    an unknown field: trytond's KeyError for it comes first, and the database raises it in
+    the same order, so the look stops there.
     """
     if not isinstance(vals, dict):
         return False  # the database refuses the malformed call itself
     definition = MODELS[model]
+    inactive = _inactive_name(db, model, vals, ids) if definition.deactivable else None
     for name, value in vals.items():
         spec = definition.fields.get(name)
         if spec is None:
@@ -89,20 +114,42 @@ def _refuse_readonly(model: str, vals: object) -> bool:
             raise user_error(
                 f'You are not allowed to modify the field "{spec.string}" of "{definition.string}".'
             )
+        if inactive is not None and name != "active" and spec.kind != "one2many":
+            raise user_error(
+                f'You are not allowed to modify the field "{spec.string}" in record '
+                f'"{inactive}" of "{definition.string}".'
+            )
         if spec.kind == "one2many" and spec.relation is not None and isinstance(value, list):
             for action in value:
-                if not _refuse_nested(spec.relation, action):
+                if not _refuse_nested(db, spec.relation, action):
                     return False
     return True
 
 
-def _refuse_nested(model: str, action: object) -> bool:
+def _inactive_name(
+    db: TrytonDatabase, model: str, vals: Record, ids: list[RpcValue] | None
+) -> str | None:
+    """The display name of the first inactive record the call changes, if any."""
+    if ids is None:  # a create: the new record is inactive when its values say so
+        if vals.get("active", True) is not False:
+            return None
+        rec_name = MODELS[model].rec_name
+        named = vals.get(rec_name) if rec_name else None
+        return str(named) if named else "(-1)"
+    for record_id in ids:
+        record = db.tables[model].get(record_id) if isinstance(record_id, int) else None
+        if record is not None and record.get("active") is False:
+            return db.rec_name(model, record)
+    return None
+
+
+def _refuse_nested(db: TrytonDatabase, model: str, action: object) -> bool:
     if not isinstance(action, list) or not action:
         return False
     if action[0] == "create" and len(action) > 1 and isinstance(action[1], list):
-        return _refuse_readonly_in(model, action[1])
-    if action[0] == "write":
-        return _refuse_readonly_in(model, action[2::2])
+        return _refuse_readonly_in(db, model, action[1], None)
+    if action[0] == "write" and len(action) > 1 and isinstance(action[1], list):
+        return _refuse_readonly_in(db, model, action[2::2], action[1])
     return True
 
 
@@ -115,8 +162,10 @@ def call_wizard(
 ) -> object:
     """Run `wizard.<name>.<create|execute|delete>`."""
     wizard = wizards.get(name)
-    if wizard is None or method not in ("create", "execute", "delete"):
-        raise HttpRefusal(403, f"Calling wizard {name}.{method} is not allowed.")
+    if wizard is None:
+        raise server_error(repr(name))  # the pool's KeyError
+    if method not in ("create", "execute", "delete"):
+        raise HttpRefusal(403)
     args, context = split_context(params)
     if method == "create":
         return wizard.create()

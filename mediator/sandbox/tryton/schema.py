@@ -42,6 +42,16 @@ class ModelDef:
         default=("create", "read", "write", "delete", "search", "search_read", "search_count")
     )
 
+    @property
+    def deactivable(self) -> bool:
+        """Whether the model archives records (trytond's `DeactivableMixin`: a stored `active`).
+
+        Searches then hide inactive records unless asked for, and an inactive record's other
+        fields are read-only.
+        """
+        active = self.fields.get("active")
+        return active is not None and active.kind == "boolean"
+
 
 def _f(kind: str, string: str, **kw: object) -> Field:
     return Field(kind, string, **kw)  # type: ignore[arg-type]  # keyword subset of Field
@@ -58,6 +68,7 @@ _MODELS = (
             "company": _f("many2one", "Current Company", relation="company.company"),
             "employee": _f("many2one", "Current Employee", relation="company.employee"),
             "language": _f("char", "Language"),
+            "active": _f("boolean", "Active", default=True),
         },
         buttons=("get_preferences",),
     ),
@@ -88,13 +99,14 @@ _MODELS = (
             "name": _f("char", "Name", required=True),
             "code": _f("char", "Code", required=True),
             "symbol": _f("char", "Symbol"),
+            "active": _f("boolean", "Active", default=True),
         },
     ),
     ModelDef(
         "party.party",
         "Party",
         {
-            "name": _f("char", "Name", required=True),
+            "name": _f("char", "Name"),  # optional since trytond 7 (the code identifies a party)
             "code": _f("char", "Code"),
             "active": _f("boolean", "Active", default=True),
             "lang": _f("char", "Language"),
@@ -144,12 +156,13 @@ _MODELS = (
                 selection=("", "eu_vat", "us_ein", "gb_vat", "ch_vat", "fr_siren", "de_vat"),
             ),
             "code": _f("char", "Code", required=True),
+            "active": _f("boolean", "Active", default=True),
         },
         rec_name="code",
     ),
     ModelDef(
         "party.contact_mechanism",
-        "Contact Mechanism",
+        "Party Contact Mechanism",
         {
             "party": _f("many2one", "Party", relation="party.party", required=True),
             "type": _f(
@@ -159,6 +172,7 @@ _MODELS = (
                 selection=("phone", "mobile", "fax", "email", "website", "other"),
             ),
             "value": _f("char", "Value"),
+            "active": _f("boolean", "Active", default=True),
         },
         rec_name="value",
     ),
@@ -179,6 +193,7 @@ _MODELS = (
         {
             "name": _f("char", "Name", required=True),
             "symbol": _f("char", "Symbol", required=True),
+            "active": _f("boolean", "Active", default=True),
         },
     ),
     ModelDef(
@@ -191,6 +206,7 @@ _MODELS = (
             ),
             "default_uom": _f("many2one", "Default UoM", relation="product.uom", required=True),
             "list_price": _f("numeric", "List Price"),
+            "active": _f("boolean", "Active", default=True),
         },
     ),
     ModelDef(
@@ -223,6 +239,7 @@ _MODELS = (
         {
             "name": _f("char", "Name", required=True),
             "type": _f("selection", "Type", selection=("general", "revenue", "expense", "cash")),
+            "active": _f("boolean", "Active", default=True),
         },
     ),
     ModelDef(
@@ -245,6 +262,7 @@ _MODELS = (
             "name": _f("char", "Name", required=True),
             "company": _f("many2one", "Company", relation="company.company", required=True),
             "journal": _f("many2one", "Journal", relation="account.journal", required=True),
+            "active": _f("boolean", "Active", default=True),
         },
     ),
     ModelDef(
@@ -253,6 +271,7 @@ _MODELS = (
         {
             "name": _f("char", "Name", required=True),
             "days": _f("integer", "Days", default=0),
+            "active": _f("boolean", "Active", default=True),
         },
     ),
     ModelDef(
@@ -261,6 +280,7 @@ _MODELS = (
         {
             "name": _f("char", "Name", required=True),
             "progress": _f("numeric", "Progress"),
+            "active": _f("boolean", "Active", default=True),
         },
     ),
     ModelDef(

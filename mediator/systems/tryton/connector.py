@@ -1,16 +1,20 @@
 """`TrytonConnector`: a Tryton ERP database over JSON-RPC, as one system actor's connector.
 
 Reads are ``search_read`` in pages of `page_size` (offset/limit, ordered by id) until a short
-page. Writes are `CreateRecord` (queued creates of one model coalesced into one list
-``create`` after one lookup of their references) and `PostInvoice` (create, validate, post);
-`mediator.systems.tryton.writes` has the how. Every call goes through the shared policies
-(bulkhead: trytond serves SQLite with one worker) and `run_with_retries`.
+page; like trytond itself they do not see archived (inactive) records. Writes are
+`CreateRecord` (queued creates of one model coalesced into one list ``create`` after one lookup
+of their references) and `PostInvoice` (create, validate, post);
+`mediator.systems.tryton.writes` has the how. The lookup sees archived records too: a party
+whose code is the reference but which was archived is refused with `BusinessRejected` naming
+the reference and the record (a dead letter to reactivate and replay), never created twice
+and never reactivated behind the back of whoever archived it. Every call goes through the
+shared policies (bulkhead: trytond serves SQLite with one worker) and `run_with_retries`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import aiohttp
 
@@ -88,20 +92,34 @@ class TrytonConnector(Connector):
 
     # -- calls --------------------------------------------------------------------------------
 
-    async def call(self, method: str, *args: RpcValue, attempt: int = 1) -> RpcValue:
+    async def call(
+        self,
+        method: str,
+        *args: RpcValue,
+        attempt: int = 1,
+        context: Mapping[str, RpcValue] | None = None,
+    ) -> RpcValue:
         """Call `method` (``model.party.party.read``) with `args`; the context is appended.
 
+        `context` adds to the session's context for this call (``{"active_test": False}``).
         Transient failures are retried on the clock (`run_with_retries`); a lost session is
         replaced once per call. Raises `RemoteRejected` with the exception name as `code`
         (``UserError``) when Tryton refuses.
         """
         return await self.run_with_retries(
-            lambda: self.call_once(method, *args), endpoint=method, attempt=attempt
+            lambda: self.call_once(method, *args, context=context),
+            endpoint=method,
+            attempt=attempt,
         )
 
-    async def call_once(self, method: str, *args: RpcValue) -> RpcValue:
-        """Call `method` once, without retries (for steps retried as a unit)."""
-        return await self.sessions.call(method, list(args))
+    async def call_once(
+        self, method: str, *args: RpcValue, context: Mapping[str, RpcValue] | None = None
+    ) -> RpcValue:
+        """Call `method` once, without retries (for steps retried as a unit).
+
+        `context` adds to the session's context for this call (``{"active_test": False}``).
+        """
+        return await self.sessions.call(method, list(args), context)
 
     async def search_read(
         self,
@@ -110,10 +128,15 @@ class TrytonConnector(Connector):
         fields: Sequence[str],
         *,
         page_size: int | None = None,
+        archived: bool = False,
     ) -> list[Row]:
-        """Every `model` record matching `domain`, by id, reading page after page to the end."""
+        """Every `model` record matching `domain`, by id, reading page after page to the end.
+
+        Archived (inactive) records are left out, as Tryton leaves them out, unless `archived`.
+        """
         limit = page_size or self.page_size
         rows: list[Row] = []
+        context: dict[str, RpcValue] | None = {"active_test": False} if archived else None
         while True:
             page = await self.call(
                 f"model.{model}.search_read",
@@ -122,6 +145,7 @@ class TrytonConnector(Connector):
                 limit,
                 [["id", "ASC"]],
                 list(fields),
+                context=context,
             )
             found = _rows(page, model)
             rows.extend(found)
@@ -140,10 +164,14 @@ class TrytonConnector(Connector):
         """Records of `model` created or written at or after `since`: an incremental read.
 
         Tryton stamps ``create_date``/``write_date`` in UTC; an aware `since` is converted, a
-        naive one is taken as UTC. Keep the newest stamp read as the next watermark.
+        naive one is taken as UTC. Keep the newest stamp read as the next watermark. Archived
+        records are included: archiving is a write, and a reader that missed it would go on
+        treating the record as live (ask for ``active`` to tell them apart).
         """
         window: list[RpcValue] = ["OR", ["create_date", ">=", since], ["write_date", ">=", since]]
-        return await self.search_read(model, [window, *domain], fields, page_size=page_size)
+        return await self.search_read(
+            model, [window, *domain], fields, page_size=page_size, archived=True
+        )
 
     async def read(self, model: str, ids: Sequence[int], fields: Sequence[str]) -> list[Row]:
         """Read `fields` of the `model` records `ids`, in that order."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+from collections.abc import Mapping
 
 import msgspec
 
@@ -96,11 +97,17 @@ class TrytonSessions:
         self.context: dict[str, RpcValue] = {}
         self.logins = 0
 
-    async def call(self, method: str, params: list[RpcValue]) -> RpcValue:
-        """Call `method` with `params` (context not included) in a live session."""
+    async def call(
+        self, method: str, params: list[RpcValue], context: Mapping[str, RpcValue] | None = None
+    ) -> RpcValue:
+        """Call `method` with `params` in a live session; the user's context goes last.
+
+        `context` adds to (or overrides) the user's context for this call only, such as
+        ``{"active_test": False}`` to see archived records.
+        """
 
         async def send(session: TrytonSession) -> RpcValue:
-            return await self._post(method, [*params, self.context], session)
+            return await self._post(method, [*params, {**self.context, **(context or {})}], session)
 
         return await send_with_reauth(
             "tryton",

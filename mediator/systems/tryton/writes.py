@@ -11,6 +11,13 @@ For the creates of one model in a batch:
    them all: then each is created alone, the bad one reports its own error and the rest
    commit.
 
+The lookup asks with ``active_test: False``, so it sees archived records as well. A party
+whose code is the reference but that someone archived in Tryton is refused with
+`BusinessRejected` naming both: creating a second party with the same code would split the
+customer's history (and trytond refuses the duplicate code anyway), and reactivating it would
+silently undo a deliberate decision of the finance team. They reactivate it (or merge it) and
+replay the dead letter; the other records of the batch go through.
+
 An invoice is looked up by ``reference``, created if absent, validated and posted, each step
 skipped when the invoice is already past it, so a retry continues where the last one stopped.
 """
@@ -24,7 +31,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from mediator.codecs import RpcValue, tryton_dumps
-from mediator.errors import DecodeError, MediatorError, RemoteRejected
+from mediator.errors import BusinessRejected, DecodeError, MediatorError, RemoteRejected
 from mediator.systems.tryton.commands import (
     REFERENCE_FIELDS,
     CreateRecord,
@@ -39,11 +46,14 @@ if TYPE_CHECKING:
 __all__ = ["create_records", "post_invoice"]
 
 Values = dict[str, RpcValue]
-Found = dict[str, tuple[int, bool]]  # reference -> (id, existed before this call)
+# reference -> (id, existed before this call), or why it is refused (an archived record)
+Found = dict[str, tuple[int, bool] | MediatorError]
 
 _MAX_REFERENCE = 255
 _TRANSIENT = frozenset({"ConcurrencyException", "RateLimitException"})
 _INVOICE_FIELDS = ("reference", "number", "state", "invoice_date", "total_amount")
+# models of REFERENCE_FIELDS that archive records (trytond's DeactivableMixin: an `active`)
+_DEACTIVABLE = frozenset({"party.party"})
 
 
 async def create_records(
@@ -116,19 +126,33 @@ async def _lookup_then_create(
     wanted: Mapping[str, Values],
     domain: Sequence[RpcValue] = (),
 ) -> Found:
+    deactivable = model in _DEACTIVABLE
     rows = await connector.call_once(
         f"model.{model}.search_read",
         [[field, "in", list(wanted)], *domain],
         0,
         None,
         [["id", "ASC"]],
-        ["id", field],
+        ["id", field, "active"] if deactivable else ["id", field],
+        context={"active_test": False},
     )
     found: Found = {}
     for row in rows if isinstance(rows, list) else []:
         record = row.get("id") if isinstance(row, dict) else None
-        if isinstance(row, dict) and isinstance(record, int):
-            found.setdefault(str(row.get(field)), (record, True))
+        if not (isinstance(row, dict) and isinstance(record, int)):
+            continue
+        reference = str(row.get(field))
+        if reference in found:
+            continue
+        # trytond on SQLite answers booleans as 0/1, on PostgreSQL as false/true
+        if deactivable and row.get("active") in (False, 0):
+            found[reference] = BusinessRejected(
+                f"{model} {field} {reference!r}",
+                f"record {record} with this {field} is archived in Tryton: reactivate it "
+                "there and replay; a second one is not created",
+            )
+        else:
+            found[reference] = (record, True)
     missing = [reference for reference in wanted if reference not in found]
     if missing:
         ids = await connector.call_once(
@@ -183,7 +207,10 @@ async def post_invoice(connector: TrytonConnector, command: PostInvoice) -> Post
         endpoint="model.account.invoice.create",
         attempt=command.attempt,
     )
-    invoice, existed = found[reference]
+    outcome = found[reference]
+    if isinstance(outcome, MediatorError):  # invoices are never archived; kept for the types
+        raise outcome
+    invoice, existed = outcome
     row = await _invoice(connector, invoice)
     if row["state"] == "draft":
         await connector.call(
