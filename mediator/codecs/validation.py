@@ -4,23 +4,30 @@ msgspec reports a validation failure as ``Expected `int`, got `str` - at `$.item
 this module turns every failure (malformed JSON, invalid UTF-8, nesting too deep, wrong
 types, values out of range, unknown currencies raised by ``__post_init__``) into
 ``DecodeError(system, "$.items[3].hours", "Expected `int`, got `str`")`` and nothing else, so
-the flows can dead-letter the message with that reason.
+the flows can dead-letter the message with that reason. Wire Structs derive from `WireStruct`,
+which checks every decimal and timestamp field by `mediator.codecs.scalars`' rule (finite,
+bounded, in range) as msgspec decodes it, and names the field in the path.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
+from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
 import msgspec
 
+from mediator.codecs.scalars import check_decimal, check_timestamp
 from mediator.errors import DecodeError
 
 __all__ = [
     "Identifier",
     "Name",
     "Text",
+    "Timestamp",
     "WireDecoder",
+    "WireStruct",
     "convert",
     "decode_error",
 ]
@@ -35,6 +42,9 @@ Name = Annotated[str, msgspec.Meta(max_length=1_000)]
 
 Text = Annotated[str, msgspec.Meta(max_length=100_000)]
 """Free text (notes, descriptions): generous, but a 10 MB note is an attack, not a note."""
+
+Timestamp = Annotated[datetime.datetime, msgspec.Meta(tz=True)]
+"""A vendor's point in time: RFC 3339 with an offset (a naive one cannot be compared)."""
 
 _AT = re.compile(r"^(?P<reason>.*?) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
 
@@ -57,9 +67,38 @@ def decode_error(system: str, exc: Exception, data: bytes | str | None = None) -
         return DecodeError(system, "$", "nested too deeply")
     message = str(exc)
     match = _AT.match(message)
-    if match is None:
-        return DecodeError(system, "$", message[:500])
-    return DecodeError(system, match["path"][:500], match["reason"][:500])
+    # msgspec names no path for the top-level value
+    path, reason = ("$", message) if match is None else (match["path"], match["reason"])
+    field = _FIELD.match(reason)
+    if field is not None:  # raised by a __post_init__ about one of its fields
+        path, reason = f"{path}.{field['field']}", field["reason"]
+    return DecodeError(system, path[:500], reason[:500])
+
+
+_FIELD = re.compile(r"^`(?P<field>[A-Za-z_][A-Za-z0-9_.]{0,200})`: (?P<reason>.*)$", re.DOTALL)
+
+
+class WireStruct(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Base of the wire Structs: each `Decimal` and `datetime` field is checked on decode.
+
+    A decimal must be a vendor decimal and a timestamp must exist in UTC
+    (`mediator.codecs.scalars`); a field that is not raises ``ValueError("`hours`: …")``,
+    which msgspec reports at the Struct's path and `decode_error` at the field's.
+    """
+
+    def __post_init__(self) -> None:
+        cls = type(self)
+        for name, wire_name in zip(
+            cls.__struct_fields__, cls.__struct_encode_fields__, strict=True
+        ):
+            value = getattr(self, name)
+            try:
+                if isinstance(value, Decimal):
+                    check_decimal(value)
+                elif isinstance(value, datetime.datetime):
+                    check_timestamp(value)
+            except ValueError as exc:
+                raise ValueError(f"`{wire_name}`: {exc}") from exc
 
 
 class WireDecoder(Generic[T]):
