@@ -31,6 +31,8 @@ __all__ = [
     "HvProject",
     "HvProjectPage",
     "HvProjectRef",
+    "HvRawExpensePage",
+    "HvRawTimeEntryPage",
     "HvRef",
     "HvTaskAssignment",
     "HvTaskAssignmentPage",
@@ -252,3 +254,15 @@ class HvExpensePage(HvPage, frozen=True, kw_only=True):
     """A page of ``GET /v2/expenses``."""
 
     expenses: list[HvExpense]
+
+
+class HvRawTimeEntryPage(HvPage, frozen=True, kw_only=True):
+    """A page of ``GET /v2/time_entries`` whose entries are left as JSON, to decode one by one."""
+
+    time_entries: list[msgspec.Raw]
+
+
+class HvRawExpensePage(HvPage, frozen=True, kw_only=True):
+    """A page of ``GET /v2/expenses`` whose expenses are left as JSON, to decode one by one."""
+
+    expenses: list[msgspec.Raw]
