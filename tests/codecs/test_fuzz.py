@@ -52,6 +52,9 @@ from mediator.codecs.stripe_billing import (
 from mediator.codecs.tryton_erp import read_invoices, read_parties, read_timesheet_lines
 from mediator.codecs.tryton_rpc import decode_request, decode_response
 from mediator.codecs.validation import WireDecoder
+from mediator.systems.harvest.connector import harvest_error_code
+from mediator.systems.salesforce.connector import salesforce_error_code
+from mediator.systems.stripe.connector import stripe_error_code
 from tests.codecs.hostile import fuzz, mutated, returns_or_decode_error, sweep
 
 _FIXTURES = Path(__file__).parent / "fixtures"
@@ -451,3 +454,27 @@ def test_envelopes_and_payloads_return_or_raise_decode_error(
     version = data.draw(st.sampled_from([1, 1, 1, 0, 2, -1, 2**62]))
     _journaled(entry, data.draw(mutated(entry["payload"])), kind=kind, version=version)
     returns_or_decode_error(lambda: _ENVELOPE.decode(data.draw(mutated(entry))))
+
+
+# -- the connectors' readers of vendor error bodies --------------------------------------------
+
+_ERROR_BODIES: dict[str, object] = {
+    "harvest": {"error": "invalid_token", "error_description": "The token is invalid"},
+    "salesforce": [{"message": "bad", "errorCode": "INVALID_FIELD", "fields": ["Name"]}],
+    "stripe": {"error": {"type": "invalid_request_error", "code": "lock_timeout", "param": "x"}},
+}
+_ERROR_READERS = {
+    "harvest": harvest_error_code,
+    "salesforce": salesforce_error_code,
+    "stripe": stripe_error_code,
+}
+
+
+@pytest.mark.parametrize("system", sorted(_ERROR_BODIES))
+def test_error_code_readers_survive_every_single_bad_value(system: str) -> None:
+    # An error answer is vendor input too: a deep or oddly typed one must not raise
+    # (RecursionError, "unhashable type: 'list'") where the transport classifies the failure.
+    read = _ERROR_READERS[system]
+    sweep(_ERROR_BODIES[system], lambda body: read(500, body))
+    for body in (b"[" * 100_000 + b"]" * 100_000, b"\xff", b"1" * 5000, b""):
+        assert read(500, body) is None

@@ -45,7 +45,7 @@ def harvest_error_code(status: int, body: bytes) -> str | None:
     """Read Harvest's OAuth-style ``error`` code (``invalid_token``...), if the body has one."""
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     code = decoded.get("error") if isinstance(decoded, dict) else None
     return code if isinstance(code, str) and _CODE.match(code) else None

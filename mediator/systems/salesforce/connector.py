@@ -41,7 +41,7 @@ def salesforce_error_code(status: int, body: bytes) -> str | None:
     """Read ``errorCode`` from a Salesforce error array (or an OAuth error's ``error``)."""
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
         return str(decoded["error"])  # OAuth: {"error": "invalid_client", ...}
