@@ -6,7 +6,7 @@ ones and, for each bad one, an `Undecodable`: its raw JSON, the `DecodeError` na
 (``$.time_entries[3].hours``), and its identity as far as it can be read (id and last update),
 so that a poller can dead-letter it under a key that is the same each time the record is read
 again. Decoding the page's envelope first and its records one by one costs no more than one
-typed decode of the page (bench/codecs.py page, 2,000 entries: 18 ms against 22 ms).
+typed decode of the page (the 2,000-entry page of bench/codecs.py: 18 ms against 22 ms).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Python's `Decimal` accepts far more than a number: ``NaN``, ``sNaN`` (which cannot even be
 hashed), ``Infinity``, ``1e400``. A vendor decimal here is finite, with at most 28 significant
-digits (the decimal context's precision, so sums and products of it are exact), at most 28
-after the point, and below 10**19 in magnitude (a signed 64-bit count of minor units); given
+digits (the decimal context's precision, so sums and products of it are exact), at least
+10**-28 unless zero, and below 10**19 in magnitude (a signed 64-bit count of minor units); given
 as text (Stripe metadata, Tryton's tagged Decimal) it must also be in JSON's number grammar.
 A vendor timestamp has an offset and lies in years 1 to 9999 once in UTC, so watermarks can be
 compared and sent back. Anything else is a `ValueError` saying why, which decoders report as
@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import datetime
 import re
-from decimal import Decimal
+from decimal import Context, Decimal, Rounded
 from typing import Final
 
 from mediator.errors import DecodeError
 
 __all__ = [
-    "MAX_FRACTION_DIGITS",
     "MAX_INTEGER_DIGITS",
     "MAX_SIGNIFICANT_DIGITS",
+    "SMALLEST_EXPONENT",
     "check_decimal",
     "check_timestamp",
     "decimal_at",
@@ -32,10 +32,13 @@ __all__ = [
 ]
 
 MAX_SIGNIFICANT_DIGITS: Final = 28
-MAX_FRACTION_DIGITS: Final = 28
 MAX_INTEGER_DIGITS: Final = 19
+SMALLEST_EXPONENT: Final = -28
 _MAX_TEXT = 64  # characters: longer is not an amount, and parsing it is work for an attacker
 _LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
+# Rounds to 28 digits and traps when that drops one (a zero too): the digit count, fast. Its
+# flags are never read, so sharing it is safe.
+_DIGITS: Final = Context(prec=MAX_SIGNIFICANT_DIGITS, traps=[Rounded])
 _GRAMMAR = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -72,19 +75,18 @@ def check_decimal(number: Decimal) -> None:
 
 
 def _bounded(number: Decimal, value: object) -> Decimal:
+    # adjusted() is the exponent of the leading digit (of a zero, its exponent): 18 is below
+    # 10**19, -28 is at least 10**-28
     if not number.is_finite():
         raise ValueError(f"{_short(value)} is not a finite number")
-    digits = number.as_tuple()
-    exponent = digits.exponent
-    assert isinstance(exponent, int)  # finite
-    if len(digits.digits) > MAX_SIGNIFICANT_DIGITS:
-        raise ValueError(f"{_short(value)} has more than {MAX_SIGNIFICANT_DIGITS} digits")
-    if -exponent > MAX_FRACTION_DIGITS:
-        raise ValueError(f"{_short(value)} has more than {MAX_FRACTION_DIGITS} decimal places")
-    if number and not -_LIMIT < number < _LIMIT:
+    if number.adjusted() >= MAX_INTEGER_DIGITS:
         raise ValueError(f"{_short(value)} is beyond 10**{MAX_INTEGER_DIGITS}")
-    if not number and number.adjusted() >= MAX_INTEGER_DIGITS:  # 0E+400: a zero, but garbage
-        raise ValueError(f"{_short(value)} is beyond 10**{MAX_INTEGER_DIGITS}")
+    if number.adjusted() < SMALLEST_EXPONENT:
+        raise ValueError(f"{_short(value)} is smaller than 10**{SMALLEST_EXPONENT}")
+    try:
+        _DIGITS.plus(number)  # timeit: 0.1 µs, where counting as_tuple().digits takes 1.2 µs
+    except Rounded:
+        raise ValueError(f"{_short(value)} has more than {MAX_SIGNIFICANT_DIGITS} digits") from None
     return number
 
 
