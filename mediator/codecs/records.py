@@ -63,24 +63,26 @@ class Decoded(Generic[T]):
     rejected: list[Undecodable]
 
 
-class _Identity(msgspec.Struct, frozen=True):
-    # `object`: whatever the fields hold, this decode of them does not fail on their type
-    id: object = None
-    updated_at: object = None
-
-
-_identity = msgspec.json.Decoder(_Identity)
 _STAMP = msgspec.json.Decoder(Timestamp)
 
 
-def decode_each(decoder: WireDecoder[T], raws: Sequence[msgspec.Raw], path: str) -> Decoded[T]:
+def decode_each(
+    decoder: WireDecoder[T],
+    raws: Sequence[msgspec.Raw],
+    path: str,
+    *,
+    id_field: str = "id",
+    stamp_field: str = "updated_at",
+) -> Decoded[T]:
     """Decode each raw record of the list at `path` (``$.time_entries``) with `decoder`.
 
     Never raises for a record: a `DecodeError` becomes an `Undecodable` whose error names the
-    record's place and field (``$.time_entries[3].hours``).
+    record's place and field (``$.time_entries[3].hours``), with the record's `id_field` and
+    `stamp_field` (Salesforce: ``Id``, ``SystemModstamp``) read as far as they can be.
     """
     records: list[T] = []
     rejected: list[Undecodable] = []
+    identity: msgspec.json.Decoder[msgspec.Struct] | None = None
     for index, raw in enumerate(raws):
         try:
             records.append(decoder.decode(raw))
@@ -88,17 +90,35 @@ def decode_each(decoder: WireDecoder[T], raws: Sequence[msgspec.Raw], path: str)
             where = f"{path}[{index}]{exc.path[1:]}"
             error = DecodeError(exc.system, where, exc.reason)
             error.__cause__ = exc
-            rejected.append(_undecodable(bytes(raw), error))
+            if identity is None:  # built for the first bad record only: most pages have none
+                identity = msgspec.json.Decoder(_identity_of(id_field, stamp_field))
+            rejected.append(_undecodable(bytes(raw), error, identity, id_field, stamp_field))
     return Decoded(records=records, rejected=rejected)
 
 
-def _undecodable(raw: bytes, error: DecodeError) -> Undecodable:
+def _identity_of(id_field: str, stamp_field: str) -> type[msgspec.Struct]:
+    # `object`: whatever the two fields hold, this decode of them does not fail on their type;
+    # every other field is skipped unread
+    fields = [(id_field, object, None), (stamp_field, object, None)]
+    return msgspec.defstruct("Identity", fields, frozen=True)
+
+
+def _undecodable(
+    raw: bytes,
+    error: DecodeError,
+    identity: msgspec.json.Decoder[msgspec.Struct],
+    id_field: str,
+    stamp_field: str,
+) -> Undecodable:
     try:
-        identity = _identity.decode(raw)
+        found = identity.decode(raw)
     except (msgspec.DecodeError, RecursionError):  # not even an object: nothing to read
         return Undecodable(raw=raw, error=error, source_id=None, updated_at=None)
     return Undecodable(
-        raw=raw, error=error, source_id=_id(identity.id), updated_at=_stamp(identity.updated_at)
+        raw=raw,
+        error=error,
+        source_id=_id(getattr(found, id_field)),
+        updated_at=_stamp(getattr(found, stamp_field)),
     )
 
 
