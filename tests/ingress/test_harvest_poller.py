@@ -203,3 +203,23 @@ async def test_a_fault_in_our_mapping_fails_that_record_not_the_poll(
     assert await harvest.watermark() is not None
     await harvest.poll()
     assert len(await harvest.dead()) == 1
+
+
+async def test_a_record_with_invalid_utf8_is_dead_lettered_and_kept_readable(
+    harvest: Poller,
+) -> None:
+    poison = harvest.entry(3)
+    poison["notes"] = msgspec.Raw(b'"caf\xe9"')  # Latin-1 in a UTF-8 body
+    report = await harvest.poll()
+    assert report.rejected == 1
+    assert report.journaled == report.read - 1
+    [dead] = await harvest.dead()
+    assert dead.reason is not None
+    assert "UTF-8" in dead.reason
+    assert "$.time_entries[" in dead.reason
+    assert dead.envelope.key == f"time_entry:{poison['id']}"
+    kept = msgspec.json.decode(dead.envelope.payload)  # the record, as text an operator can read
+    assert isinstance(kept, str)
+    assert "caf\\xe9" in kept
+    await harvest.poll()
+    assert len(await harvest.dead()) == 1
