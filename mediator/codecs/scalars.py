@@ -91,6 +91,8 @@ def _bounded(number: Decimal, value: object) -> Decimal:
 
 
 def _short(value: object) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:  # str() refuses past 4,300 digits
+        return f"a {value.bit_length()}-bit integer"
     text = str(value)
     return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
 
