@@ -8,8 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from mediator.actors.cell import ActorCell
-from mediator.actors.deadlines import AskDeadlines
+from mediator.actors._cell import ActorCell
 from mediator.actors.tracing import current_span_context
 from mediator.errors import ActorStopped
 
@@ -32,6 +31,8 @@ class ActorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     failures: int
     restarts: int
     stopped: bool
+    #: asks whose deadline is still watched (answered ones are forgotten as they settle)
+    watched_asks: int = 0
 
 
 class ActorRef(Generic[M]):
@@ -88,6 +89,7 @@ class ActorRef(Generic[M]):
             failures=cell.failures,
             restarts=cell.restarts,
             stopped=cell.is_stopped,
+            watched_asks=0 if cell.deadlines is None else cell.deadlines.watched(),
         )
 
     async def wait_stopped(self) -> None:
@@ -111,9 +113,7 @@ async def ask_cell(
     the message is never sent twice.
     """
     reply: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-    deadlines = cell.deadlines
-    if deadlines is None:
-        deadlines = cell.deadlines = AskDeadlines(cell.clock, cell.name)
+    deadlines = cell.ask_deadlines()
     deadlines.watch(reply, timeout)
     try:
         item = (message, reply, current_span_context() if cell.tracing.enabled else None)

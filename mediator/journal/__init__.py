@@ -18,9 +18,10 @@ from mediator.journal.records import (
     Watermark,
     XrefRecord,
 )
-from mediator.journal.sqlite import SqliteJournal, open_journal
+from mediator.journal.sqlite import GIL_SWITCH_INTERVAL, SqliteJournal, open_journal
 
 __all__ = [
+    "GIL_SWITCH_INTERVAL",
     "OPEN_STATES",
     "Appended",
     "CompactionReport",

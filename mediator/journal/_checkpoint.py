@@ -118,6 +118,9 @@ class Checkpointer:
             _log.warning("journal %s: checkpoint failed: %s", self._path, exc)
 
     def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error as exc:  # it wrote nothing of its own: nothing is lost
+                _log.warning("journal %s: closing the checkpointer failed: %s", self._path, exc)

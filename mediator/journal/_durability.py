@@ -162,7 +162,12 @@ class DurableHandoff:
             self._loop.call_soon_threadsafe(_deliver, items)
 
     def _failed(self, items: list[_Item], exc: OSError) -> None:
-        error = JournalError(self._path, f"fsync of the WAL failed, the journal stops: {exc}")
+        error = JournalError(
+            self._path,
+            f"fsync of the WAL failed, the journal stops ({exc}); check the disk (a full disk, "
+            "a failing device: see the kernel's log), then start again: every write "
+            "acknowledged before is in the file",
+        )
         with self._lock:
             self._error = error
             items += self._items  # later ones cannot be made durable either

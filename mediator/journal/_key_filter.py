@@ -56,6 +56,8 @@ from collections.abc import Sequence
 
 from xxhash import xxh3_64_intdigest
 
+from mediator.journal._faults import is_fault
+
 _log = logging.getLogger("mediator.journal")
 
 MIN_CAPACITY = 1 << 16  # keys: a 256 KiB filter
@@ -200,6 +202,8 @@ class KeyFilters:
         try:
             done = self._build.step(conn, BUILD_STEP)
         except sqlite3.Error as exc:  # e.g. a key that is not UTF-8 text, written elsewhere
+            if is_fault(exc):  # the file or the disk failed: not for the filter to hide
+                raise
             _log.warning("journal: key filter not built, every key is looked up: %s", exc)
             self._build = None
             return
@@ -227,6 +231,8 @@ def _load(conn: sqlite3.Connection, merged_through: int) -> KeyFilter | None:
     if row is None or row[0] != HASH or row[2] != merged_through:
         return None
     _, keys, _, bits = row
+    if type(keys) is not int or keys < 0:  # not a filter this code saved: build one instead
+        return None
     try:
         return KeyFilter(len(bits) * 8 // BITS_PER_KEY, bits=bits, keys=keys)
     except (TypeError, ValueError):  # not a filter this code saved: build one instead

@@ -33,6 +33,7 @@ import sqlite3
 from collections.abc import Iterator
 from itertools import islice
 
+from mediator.journal._faults import DamagedRecord
 from mediator.journal._key_filter import KeyFilters
 from mediator.journal._rows import CHUNK
 
@@ -77,7 +78,10 @@ class KeyIndex:
     def load(self, conn: sqlite3.Connection) -> None:
         """Read back the keys appended since the last merge."""
         row = conn.execute("SELECT value FROM meta WHERE name = ?", (_MERGED_THROUGH,)).fetchone()
-        self.merged_through = int(row[0])
+        if row is None or type(row[0]) is not int:
+            found = "missing" if row is None else f"{row[0]!r}, not an integer"
+            raise DamagedRecord(f"the meta table's {_MERGED_THROUGH}", found)
+        self.merged_through = row[0]
         self._recent = dict(
             conn.execute(
                 "SELECT idem, seq FROM entries WHERE seq > ? AND replay_of IS NULL",

@@ -51,6 +51,7 @@ from mediator.codecs.envelope import Envelope
 from mediator.errors import JournalError
 from mediator.journal._checkpoint import Checkpointer
 from mediator.journal._durability import DurableHandoff
+from mediator.journal._faults import DamagedRecord, translate
 from mediator.journal._keys import KeyIndex
 from mediator.journal._ops import insert_envelopes
 from mediator.journal._rows import EnvelopeRow
@@ -274,6 +275,9 @@ class GroupCommitWriter:
                     self._commit(batch)
                 if self._checkpointer.catch_up_due():  # after the acknowledgement: _checkpoint
                     self._checkpointer.catch_up(self._conn)
+        except sqlite3.Error as exc:  # (starting: a transaction's own is the batch's failure)
+            error = translate(self._path, "the journal's writer stopped", exc)
+            error.__cause__ = exc
         except BaseException as exc:  # noqa: BLE001 - a bug in an op: handed to our owner
             error = exc
         try:
@@ -307,7 +311,11 @@ class GroupCommitWriter:
         try:
             result = fn(self._conn)
         except Exception as exc:  # noqa: BLE001 - the reader's own failure, handed to it
-            self._loop.call_soon_threadsafe(_settle, future, None, exc)
+            failure: BaseException = exc
+            if isinstance(exc, sqlite3.Error | DamagedRecord):
+                failure = translate(self._path, "read failed", exc)
+                failure.__cause__ = exc
+            self._loop.call_soon_threadsafe(_settle, future, None, failure)
         else:
             self._handoff.after_durable(_settle, (future, result, None), future)
 
@@ -315,8 +323,9 @@ class GroupCommitWriter:
         now = self._clock.time()
         try:
             outcome = _transaction(self._conn, self.keys, batch, now)
-        except sqlite3.Error as exc:
-            failure = JournalError(self._path, f"write failed: {exc}")
+        except (sqlite3.Error, DamagedRecord) as exc:  # the batch's failure: the writer goes on
+            failure = translate(self._path, "write failed", exc)
+            failure.__cause__ = exc
             self._loop.call_soon_threadsafe(_settle, batch.future, None, failure)
             return
         except Exception as exc:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import Link, SpanContext, SpanKind
 
+from mediator.actors._deadlines import AskDeadlines
 from mediator.actors.actor import Actor
 from mediator.actors.batch import BatchActor
 from mediator.actors.mailbox import Mailbox
@@ -18,7 +19,6 @@ from mediator.clock import Clock
 from mediator.errors import ActorStopped, MediatorError
 
 if TYPE_CHECKING:
-    from mediator.actors.deadlines import AskDeadlines
     from mediator.actors.strategy import _Tracker
 
 __all__: list[str] = []
@@ -77,6 +77,9 @@ class ActorCell:
         parent: _Parent,
         clock: Clock,
         tracing: Tracing,
+        after: asyncio.Event | None = None,
+        observer: Callable[[ActorCell], None] | None = None,
+        last_active: float | None = None,
     ) -> None:
         self.name = name
         self.factory = factory
@@ -96,14 +99,20 @@ class ActorCell:
         self.backing_off = False
         self.retired = False
         self.escalation: BaseException | None = None
-        self.last_active = clock.monotonic()
+        self.last_active = clock.monotonic() if last_active is None else last_active
         self.is_stopped = False
         self._stopped: asyncio.Event | None = None  # made on demand: most are never awaited
         self.task: asyncio.Task[None] | None = None
         self.deadlines: AskDeadlines | None = None  # made by the first ask
-        # Set by the entity registry: a predecessor to outlive, and who to tell when stopped.
-        self.after: asyncio.Event | None = None
-        self.observer: Callable[[ActorCell], None] | None = None
+        # From the entity registry: a predecessor to outlive, and who to tell when stopped.
+        self.after = after
+        self.observer = observer
+
+    def ask_deadlines(self) -> AskDeadlines:
+        """The deadlines of this actor's asks, made by the first ask (most actors get none)."""
+        if self.deadlines is None:
+            self.deadlines = AskDeadlines(self.clock, self.name)
+        return self.deadlines
 
     def stopped_event(self) -> asyncio.Event:
         """An event set once the actor has stopped for good."""
