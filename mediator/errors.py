@@ -19,7 +19,8 @@
     │   └── RemoteRejected             the system answered with an error (status, code)
     ├── CodecError                     data does not fit the canonical model or a wire format
     │   ├── DecodeError                with the field path and the system it came from
-    │   └── CurrencyMismatch           arithmetic or comparison across two currencies
+    │   ├── CurrencyMismatch           arithmetic or comparison across two currencies
+    │   └── AmountOutOfRange           money beyond a signed 64-bit count of minor units
     ├── BusinessRejected               the business rules refuse a message: dead letter, no retry
     │   ├── MissingReference           it names a record the target does not know (yet)
     │   └── NoFlowForKind              no enabled flow handles its kind
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # the type only: errors sit below every other module
 __all__ = [
     "ActorError",
     "ActorStopped",
+    "AmountOutOfRange",
     "AskTimeout",
     "AuthenticationFailed",
     "BulkheadFull",
@@ -285,6 +287,23 @@ class CurrencyMismatch(CodecError, ValueError):
 
     def __str__(self) -> str:
         return f"cannot combine {self.left} with {self.right}"
+
+
+class AmountOutOfRange(CodecError, ValueError):
+    """`operation` would make (or made) an amount of `currency` beyond ±(2**63 - 1) minor units.
+
+    What a signed 64-bit column holds, and what every system here stores. A `ValueError` too,
+    so msgspec reports it with the field path when it happens while decoding.
+    """
+
+    def __init__(self, operation: str, currency: str) -> None:
+        super().__init__(operation, currency)
+        self.operation = operation
+        self.currency = currency
+
+    def __str__(self) -> str:
+        limit = "±(2**63 - 1) minor units"
+        return f"{self.operation} is out of range for {self.currency} (beyond {limit})"
 
 
 class BusinessRejected(MediatorError):

@@ -1,8 +1,9 @@
 """Canonical business entities, each external system's wire mapping, and payload versions.
 
 Entities are frozen msgspec Structs carrying their source system and id; money is `Money`
-(integer minor units + ISO 4217 code). Every decoder is built once and raises only
-`mediator.errors.DecodeError(system, path, reason)`.
+(integer minor units + ISO 4217 code, bounded to 64 bits). Every decoder is built once and
+raises only `mediator.errors.DecodeError(system, path, reason)`; vendor decimals and timestamps
+follow one rule (`scalars`), and a vendor's list decodes record by record (`records`).
 
 Per system, import from its modules: `harvest` (+ `harvest_wire`), `salesforce`
 (+ `salesforce_wire`), `stripe_billing` (+ `stripe_wire`, `stripe_form`), `tryton_erp`
@@ -26,6 +27,8 @@ from mediator.codecs.page import Page
 from mediator.codecs.parties import Address, Client, Consultant, TaxProfile
 from mediator.codecs.payloads import PayloadRegistry, PayloadSchema, Upcaster
 from mediator.codecs.rates import Assignment, RateCard, RateCardLine
+from mediator.codecs.records import Decoded, Undecodable, decode_each
+from mediator.codecs.scalars import decimal_at, parse_decimal
 from mediator.codecs.stripe_form import FormNode, decode_form, encode_form
 from mediator.codecs.tryton_rpc import (
     RpcValue,
@@ -51,6 +54,7 @@ __all__ = [
     "ChangeOrder",
     "Client",
     "Consultant",
+    "Decoded",
     "Engagement",
     "Entity",
     "Envelope",
@@ -74,9 +78,12 @@ __all__ = [
     "TrytonFault",
     "TrytonRequest",
     "TrytonResponse",
+    "Undecodable",
     "Upcaster",
     "WireDecoder",
     "convert",
+    "decimal_at",
+    "decode_each",
     "decode_error",
     "decode_form",
     "decode_tryton_request",
@@ -86,6 +93,7 @@ __all__ = [
     "encode_tryton_response",
     "exponent",
     "new_id",
+    "parse_decimal",
     "require_currency",
     "sum_money",
     "tryton_dumps",

@@ -10,6 +10,7 @@ import msgspec
 
 from mediator.codecs.entity import Entity
 from mediator.codecs.money import Money, require_currency
+from mediator.codecs.scalars import require_finite
 
 __all__ = ["Invoice", "InvoiceLine", "Payment"]
 
@@ -31,6 +32,9 @@ class InvoiceLine(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     origin_id: str | None = None
     period_start: datetime.date | None = None
     period_end: datetime.date | None = None
+
+    def __post_init__(self) -> None:
+        require_finite(self.quantity, "quantity")
 
 
 class Invoice(Entity, frozen=True, kw_only=True):

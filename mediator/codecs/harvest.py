@@ -8,7 +8,7 @@ Hours stay exact `Decimal`s as Harvest wrote them.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, TypeVar
@@ -22,6 +22,7 @@ from mediator.codecs.money import Money
 from mediator.codecs.page import Page
 from mediator.codecs.parties import Client, Consultant
 from mediator.codecs.rates import Assignment
+from mediator.codecs.records import Decoded, decode_each
 from mediator.codecs.validation import WireDecoder
 from mediator.codecs.work import Expense, TimeEntry
 from mediator.errors import DecodeError
@@ -31,6 +32,7 @@ __all__ = [
     "client_from_harvest",
     "consultant_from_harvest",
     "decode_harvest",
+    "decode_harvest_records",
     "expense_from_harvest",
     "expenses_from_harvest",
     "project_from_harvest",
@@ -50,6 +52,7 @@ _DECODERS: Mapping[type[msgspec.Struct], WireDecoder[msgspec.Struct]] = MappingP
             wire.HvTaskAssignment, wire.HvTimeEntry, wire.HvExpense, wire.HvClientPage,
             wire.HvProjectPage, wire.HvUserPage, wire.HvUserAssignmentPage,
             wire.HvTaskAssignmentPage, wire.HvTimeEntryPage, wire.HvExpensePage,
+            wire.HvRawTimeEntryPage, wire.HvRawExpensePage,
         )
     }
 )  # fmt: skip
@@ -63,6 +66,15 @@ def decode_harvest(body: bytes | str, type: type[W]) -> W:
     result = decoder.decode(body)
     assert isinstance(result, type)
     return result
+
+
+def decode_harvest_records(raws: Sequence[msgspec.Raw], type: type[W], path: str) -> Decoded[W]:
+    """Decode each raw record of the list at `path` into `type`, apart: one bad record is an
+    `Undecodable` with its field path (``$.time_entries[3].hours``), not a failed page."""
+    decoder = _DECODERS.get(type)
+    if decoder is None:
+        raise TypeError(f"{type.__name__} is not a Harvest wire type")
+    return decode_each(decoder, raws, path)  # type: ignore[arg-type]  # keyed by `type`
 
 
 _Memo = dict[tuple[Decimal, str], Money]

@@ -2,7 +2,9 @@
 
 Unknown fields are skipped (msgspec's default), so Harvest adding a field breaks nothing and
 costs nothing. Numbers that are money or hours decode straight into `Decimal` from the JSON
-text, never through a float. ``gc=False``: immutable and acyclic, so left untracked (faster).
+text, never through a float, and `WireStruct` checks them (finite, bounded) and the timestamps
+(with an offset) on decode, naming the field. ``gc=False``: immutable and acyclic, so left
+untracked (faster).
 Shapes from Harvest's API reference (shared/reference/apis.md §3.1) and the sandbox in
 mediator/sandbox/harvest.
 """
@@ -15,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from mediator.codecs.validation import Identifier, Name, Text
+from mediator.codecs.validation import Identifier, Name, Text, Timestamp, WireStruct
 
 __all__ = [
     "HvClient",
@@ -29,6 +31,8 @@ __all__ = [
     "HvProject",
     "HvProjectPage",
     "HvProjectRef",
+    "HvRawExpensePage",
+    "HvRawTimeEntryPage",
     "HvRef",
     "HvTaskAssignment",
     "HvTaskAssignmentPage",
@@ -62,7 +66,7 @@ class HvProjectRef(HvRef, frozen=True, kw_only=True):
     code: Identifier | None = None
 
 
-class HvClient(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class HvClient(WireStruct, frozen=True, kw_only=True, gc=False):
     """``GET /v2/clients`` item."""
 
     id: HvId
@@ -70,10 +74,10 @@ class HvClient(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     is_active: bool = True
     address: Text | None = None
     currency: Identifier = "USD"
-    updated_at: datetime.datetime | None = None
+    updated_at: Timestamp | None = None
 
 
-class HvProject(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class HvProject(WireStruct, frozen=True, kw_only=True, gc=False):
     """``GET /v2/projects`` item: how it bills (`bill_by`, `fee`) and its budget."""
 
     id: HvId
@@ -92,10 +96,10 @@ class HvProject(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     notes: Text | None = None
     starts_on: datetime.date | None = None
     ends_on: datetime.date | None = None
-    updated_at: datetime.datetime | None = None
+    updated_at: Timestamp | None = None
 
 
-class HvUser(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class HvUser(WireStruct, frozen=True, kw_only=True, gc=False):
     """``GET /v2/users`` item: a consultant, with their default rates."""
 
     id: HvId
@@ -106,11 +110,11 @@ class HvUser(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     is_contractor: bool = False
     default_hourly_rate: Decimal | None = None
     cost_rate: Decimal | None = None
-    roles: list[Name] = []
-    updated_at: datetime.datetime | None = None
+    roles: list[Name] = msgspec.field(default_factory=list)
+    updated_at: Timestamp | None = None
 
 
-class HvUserAssignment(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class HvUserAssignment(WireStruct, frozen=True, kw_only=True, gc=False):
     """``GET /v2/user_assignments`` item: a user on a project at an hourly rate."""
 
     id: HvId
@@ -120,11 +124,11 @@ class HvUserAssignment(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     is_project_manager: bool = False
     hourly_rate: Decimal | None = None
     budget: Decimal | None = None
-    created_at: datetime.datetime | None = None
-    updated_at: datetime.datetime | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
 
 
-class HvTaskAssignment(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class HvTaskAssignment(WireStruct, frozen=True, kw_only=True, gc=False):
     """``GET /v2/task_assignments`` item: a task on a project, billable or not, at a rate."""
 
     id: HvId
@@ -134,7 +138,7 @@ class HvTaskAssignment(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     billable: bool = True
     hourly_rate: Decimal | None = None
     budget: Decimal | None = None
-    updated_at: datetime.datetime | None = None
+    updated_at: Timestamp | None = None
 
 
 class HvExternalReference(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -145,7 +149,7 @@ class HvExternalReference(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     permalink: Text | None = None
 
 
-class HvTimeEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class HvTimeEntry(WireStruct, frozen=True, kw_only=True, gc=False):
     """``GET /v2/time_entries`` item. `is_closed` is "approved"; approval locks the entry."""
 
     id: HvId
@@ -166,10 +170,10 @@ class HvTimeEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     project: HvProjectRef
     task: HvRef | None = None
     external_reference: HvExternalReference | None = None
-    updated_at: datetime.datetime | None = None
+    updated_at: Timestamp | None = None
 
 
-class HvExpense(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class HvExpense(WireStruct, frozen=True, kw_only=True, gc=False):
     """``GET /v2/expenses`` item: `total_cost` in the project's client currency."""
 
     id: HvId
@@ -186,7 +190,7 @@ class HvExpense(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     client: HvClientRef | None = None
     project: HvProjectRef
     expense_category: HvRef
-    updated_at: datetime.datetime | None = None
+    updated_at: Timestamp | None = None
 
 
 class HvLinks(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -250,3 +254,15 @@ class HvExpensePage(HvPage, frozen=True, kw_only=True):
     """A page of ``GET /v2/expenses``."""
 
     expenses: list[HvExpense]
+
+
+class HvRawTimeEntryPage(HvPage, frozen=True, kw_only=True):
+    """A page of ``GET /v2/time_entries`` whose entries are left as JSON, to decode one by one."""
+
+    time_entries: list[msgspec.Raw]
+
+
+class HvRawExpensePage(HvPage, frozen=True, kw_only=True):
+    """A page of ``GET /v2/expenses`` whose expenses are left as JSON, to decode one by one."""
+
+    expenses: list[msgspec.Raw]

@@ -7,10 +7,12 @@ flows write to the CRM: ids and status on the Account, and seeds for the sandbox
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, TypeVar
+
+import msgspec
 
 from mediator.codecs import salesforce_wire as wire
 from mediator.codecs.engagements import (
@@ -24,6 +26,7 @@ from mediator.codecs.engagements import (
 from mediator.codecs.money import Money
 from mediator.codecs.page import Page
 from mediator.codecs.parties import Address, Client, TaxProfile
+from mediator.codecs.records import Decoded, decode_each
 from mediator.codecs.validation import WireDecoder
 from mediator.errors import DecodeError
 
@@ -32,6 +35,7 @@ __all__ = [
     "change_order_from_salesforce",
     "client_from_salesforce",
     "decode_salesforce",
+    "decode_salesforce_records",
     "engagement_from_salesforce",
     "milestone_from_salesforce",
     "milestones_from_soql",
@@ -46,7 +50,7 @@ _WIRE_TYPES: tuple[object, ...] = (
     wire.SoqlPage[wire.SfAccount], wire.SoqlPage[wire.SfOpportunity],
     wire.SoqlPage[wire.SfContract], wire.SoqlPage[wire.SfMilestone],
     wire.SoqlPage[wire.SfChangeOrder], list[wire.SfError], wire.SfSaveResult,
-    list[wire.SfSaveResult],
+    list[wire.SfSaveResult], wire.SoqlPage[msgspec.Raw],
 )  # fmt: skip
 _DECODERS: Mapping[object, WireDecoder[object]] = MappingProxyType(
     {kind: WireDecoder(SYSTEM, kind) for kind in _WIRE_TYPES}  # type: ignore[arg-type]  # aliases
@@ -75,6 +79,23 @@ def decode_salesforce(body: bytes | str, type: type[T]) -> T:
     if decoder is None:
         raise TypeError(f"{type!r} is not a Salesforce wire type")
     return decoder.decode(body)  # type: ignore[return-value]  # keyed by the same type
+
+
+def decode_salesforce_records(
+    raws: Sequence[msgspec.Raw], type: type[T], path: str = "$.records"
+) -> Decoded[T]:
+    """Decode each raw record of a ``SoqlPage[msgspec.Raw]`` into wire `type`, apart: one bad
+    record is an `Undecodable` (with its ``Id`` and ``SystemModstamp``), not a failed page."""
+    decoder = _DECODERS.get(type)
+    if decoder is None:
+        raise TypeError(f"{type!r} is not a Salesforce wire type")
+    return decode_each(
+        decoder,  # type: ignore[arg-type]  # keyed by the same type
+        raws,
+        path,
+        id_field="Id",
+        stamp_field="SystemModstamp",
+    )
 
 
 def _fail(path: str, field: str, reason: str) -> DecodeError:

@@ -12,7 +12,8 @@ Custom fields of this firm's org (``__c``) are declared here and nowhere else:
     Change_Order__c  Opportunity__c, Effective_Date__c, Amount_Delta__c, Role__c,
                   New_Bill_Rate__c, New_Cost_Rate__c, Description__c
 
-Amounts (currency fields) are JSON numbers; they decode straight into `Decimal`.
+Amounts (currency fields) are JSON numbers; they decode straight into `Decimal`, checked by
+`WireStruct` (finite, bounded), as is ``SystemModstamp`` (with an offset).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from mediator.codecs.validation import Identifier, Text
+from mediator.codecs.validation import Identifier, Text, Timestamp, WireStruct
 from mediator.codecs.validation import Name as Label
 
 __all__ = [
@@ -49,10 +50,10 @@ class SfAttributes(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     url: Text | None = None
 
 
-class _Record(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class _Record(WireStruct, frozen=True, kw_only=True, gc=False):
     attributes: SfAttributes | None = None
     Id: Identifier
-    SystemModstamp: datetime.datetime | None = None
+    SystemModstamp: Timestamp | None = None
     IsDeleted: bool = False
 
 

@@ -18,10 +18,11 @@ from typing import Final, TypeVar
 from mediator.codecs import stripe_wire as wire
 from mediator.codecs.billing import Invoice, InvoiceLine, InvoiceStatus, Payment
 from mediator.codecs.currencies import EXPONENTS
-from mediator.codecs.money import Money
+from mediator.codecs.money import MAX_MINOR_UNITS, Money
 from mediator.codecs.parties import Address, Client, TaxProfile
+from mediator.codecs.scalars import decimal_at
 from mediator.codecs.validation import WireDecoder
-from mediator.errors import DecodeError
+from mediator.errors import AmountOutOfRange, DecodeError
 
 __all__ = [
     "ORIGIN_KEY",
@@ -91,27 +92,42 @@ def _iso(currency: str, path: str) -> str:
     return code
 
 
-def from_stripe_amount(amount: int, currency: str, *, path: str = "$") -> Money:
-    """Return Stripe's `amount` of lower-case `currency` as canonical Money."""
+def from_stripe_amount(
+    amount: int, currency: str, *, path: str = "$", field: str = "amount"
+) -> Money:
+    """Return Stripe's `amount` of lower-case `currency` as canonical Money.
+
+    Raises `DecodeError` at ``path.currency`` for an unknown currency, and at ``path.field``
+    for an amount that is not a whole minor unit or beyond the range of `Money`.
+    """
     code = _iso(currency, f"{path}.currency")
     shift = EXPONENTS[code] - _STRIPE_EXPONENTS.get(code, EXPONENTS[code])
     if shift >= 0:
-        return Money(amount=amount * 10**shift, currency=code)
-    minor, rest = divmod(amount, 10**-shift)
-    if rest:
-        raise DecodeError(SYSTEM, f"{path}.amount", f"{amount} {code} is not a whole minor unit")
-    return Money(amount=minor, currency=code)
+        minor = amount * 10**shift
+    else:
+        minor, rest = divmod(amount, 10**-shift)
+        if rest:
+            raise DecodeError(
+                SYSTEM, f"{path}.{field}", f"{amount} {code} is not a whole minor unit"
+            )
+    try:
+        return Money(amount=minor, currency=code)
+    except ValueError as exc:  # AmountOutOfRange: MGA's amounts grow a hundredfold in ISO units
+        raise DecodeError(SYSTEM, f"{path}.{field}", str(exc)) from exc
 
 
 def to_stripe_amount(money: Money) -> int:
     """Return `money` in Stripe's smallest unit of its currency.
 
-    Raises `ValueError` when Stripe cannot represent it (a fraction of an ariary).
+    Raises `ValueError` when Stripe cannot represent it (a fraction of an ariary), and
+    `AmountOutOfRange` when it is beyond Stripe's 64-bit amounts (an ISK amount near the limit).
     """
     iso = EXPONENTS[money.currency]
     shift = _STRIPE_EXPONENTS.get(money.currency, iso) - iso
     factor: int = 10 ** abs(shift)
     if shift >= 0:
+        if abs(money.amount * factor) > MAX_MINOR_UNITS:
+            raise AmountOutOfRange(f"{money} in Stripe's units", money.currency)
         return money.amount * factor
     whole, rest = divmod(money.amount, factor)
     if rest:
@@ -151,12 +167,25 @@ def customer_from_stripe(customer: wire.StCustomer, *, path: str = "$") -> Clien
 
 def _line(line: wire.StLineItem, path: str) -> InvoiceLine:
     amount = from_stripe_amount(line.amount, line.currency, path=path)
-    quantity = Decimal(line.metadata.get("quantity", line.quantity or 1))
+    # quantity and unit price ride in metadata as text (`invoice_item_params`): anyone with
+    # access to the Stripe dashboard can edit them, so they are read like any vendor number
+    given = line.metadata.get("quantity")
+    quantity = (
+        Decimal(line.quantity or 1)
+        if given is None
+        else decimal_at(SYSTEM, f"{path}.metadata.quantity", given)
+    )
     unit = line.metadata.get("unit_amount")
+    unit_amount = amount
+    if unit is not None:
+        try:
+            unit_amount = Money.from_decimal(unit, amount.currency)
+        except ValueError as exc:
+            raise DecodeError(SYSTEM, f"{path}.metadata.unit_amount", str(exc)) from exc
     return InvoiceLine(
         description=line.description or "",
         quantity=quantity,
-        unit_amount=amount if unit is None else Money.from_decimal(unit, amount.currency),
+        unit_amount=unit_amount,
         amount=amount,
         origin_id=line.metadata.get(ORIGIN_KEY),
         period_start=None if line.period is None else _day(line.period.start),
@@ -165,18 +194,25 @@ def _line(line: wire.StLineItem, path: str) -> InvoiceLine:
 
 
 def invoice_from_stripe(invoice: wire.StInvoice, *, path: str = "$") -> Invoice:
-    """Map an invoice with its (first page of) lines; tax is what the total adds to the subtotal."""
+    """Map an invoice with its (first page of) lines; tax is what the total adds to the subtotal.
+
+    Raises `DecodeError` naming the field: an amount beyond `Money`'s range, a tax (total −
+    subtotal) beyond it, a line in another currency, metadata that is not a number.
+    """
     status = _STATUSES.get(invoice.status or "draft")
     if status is None:
         raise DecodeError(SYSTEM, f"{path}.status", f"unknown status {invoice.status!r:.20}")
-    money = [
-        from_stripe_amount(value, invoice.currency, path=path)
-        for value in (invoice.subtotal, invoice.total, invoice.amount_remaining)
-    ]
-    subtotal, total, due = money
-    data = [] if invoice.lines is None else invoice.lines.data
+    subtotal, total, due = (
+        from_stripe_amount(getattr(invoice, field), invoice.currency, path=path, field=field)
+        for field in ("subtotal", "total", "amount_remaining")
+    )
     try:
-        lines = tuple(_line(line, f"{path}.lines.data[{i}]") for i, line in enumerate(data))
+        tax = total - subtotal
+    except AmountOutOfRange as exc:  # total = MAX, subtotal = -MAX: no real invoice, no tax
+        raise DecodeError(SYSTEM, f"{path}.total", f"tax (total - subtotal): {exc}") from exc
+    data = [] if invoice.lines is None else invoice.lines.data
+    lines = tuple(_line(line, f"{path}.lines.data[{i}]") for i, line in enumerate(data))
+    try:
         return Invoice(
             source_system=SYSTEM,
             source_id=invoice.id,
@@ -187,13 +223,13 @@ def invoice_from_stripe(invoice: wire.StInvoice, *, path: str = "$") -> Invoice:
             currency=subtotal.currency,
             lines=lines,
             subtotal=subtotal,
-            tax=total - subtotal,
+            tax=tax,
             total=total,
             amount_due=due,
             issued_on=_day(invoice.status_transitions.finalized_at),
             due_on=_day(invoice.due_date),
         )
-    except ValueError as exc:  # a line in another currency, metadata that is not a number
+    except ValueError as exc:  # a line in another currency
         raise DecodeError(SYSTEM, f"{path}.lines", str(exc)) from exc
 
 
@@ -207,7 +243,9 @@ def payment_from_stripe(invoice: wire.StInvoice, *, path: str = "$") -> Payment:
         source_id=invoice.payment_intent or invoice.charge or invoice.id,
         client_id=invoice.customer,
         invoice_id=invoice.id,
-        amount=from_stripe_amount(invoice.amount_paid, invoice.currency, path=path),
+        amount=from_stripe_amount(
+            invoice.amount_paid, invoice.currency, path=path, field="amount_paid"
+        ),
         received_on=datetime.datetime.fromtimestamp(paid_at, datetime.UTC).date(),
         method="out_of_band" if invoice.paid_out_of_band else "stripe",
         reference=invoice.number,

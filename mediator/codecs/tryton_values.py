@@ -10,7 +10,8 @@ As trytond's ``protocols/jsonrpc.py`` writes and reads them (checked against try
     timedelta  {"__class__": "timedelta", "seconds": 10800.0}
     bytes      {"__class__": "bytes", "base64": "…"}   (base64.encodebytes: a newline per 76)
 
-An object with another ``__class__`` (or none) stays a plain map, as in trytond.
+An object with another ``__class__`` (or none) stays a plain map, as in trytond. A Decimal must
+be a finite, bounded number (`mediator.codecs.scalars.parse_decimal`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import base64
 import binascii
 import datetime
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TypeAlias
 
 import msgspec
 
+from mediator.codecs.scalars import decimal_at, parse_decimal
 from mediator.errors import DecodeError
 
 __all__ = ["RpcValue", "dumps", "loads", "tag", "untag"]
@@ -36,7 +38,6 @@ RpcValue: TypeAlias = (
 
 _SYSTEM = "tryton"
 _MAX_DEPTH = 64  # Tryton values are domains and records: a few levels; deeper is hostile
-_MAX_DECIMAL = 80  # characters: far beyond any amount, well short of a slow parse
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder()
 
@@ -46,7 +47,8 @@ def tag(value: object) -> object:
 
     Tuples become lists (Tryton domains are often written as tuples). Aware datetimes are
     converted to UTC and made naive, as Tryton stores them. Raises `TypeError` for a value
-    Tryton cannot carry and `ValueError` for a float that is not finite.
+    Tryton cannot carry, `ValueError` for a float that is not finite or a Decimal that is not
+    a vendor decimal (`mediator.codecs.scalars.parse_decimal`: NaN, too large, too long).
     """
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -59,6 +61,7 @@ def tag(value: object) -> object:
     if isinstance(value, list | tuple):
         return [tag(item) for item in value]
     if isinstance(value, Decimal):
+        parse_decimal(value)  # what `loads` would refuse is never written: ValueError
         return {"__class__": "Decimal", "decimal": str(value)}
     if isinstance(value, datetime.datetime):
         if value.tzinfo is not None:
@@ -189,14 +192,12 @@ def _timedelta(tagged: dict[str, object], path: str) -> RpcValue:
 
 def _decimal(tagged: dict[str, object], path: str) -> RpcValue:
     text = tagged.get("decimal")
-    if not isinstance(text, str) or len(text) > _MAX_DECIMAL:
+    if not isinstance(text, str):
         raise DecodeError(
             _SYSTEM, f"{path}.decimal", f"expected a decimal string, got {text!r:.40}"
         )
-    try:
-        return Decimal(text)
-    except InvalidOperation as exc:
-        raise DecodeError(_SYSTEM, f"{path}.decimal", f"not a decimal: {text!r:.40}") from exc
+    # trytond itself would read "NaN" or "1e999999"; no amount is either, so they stop here
+    return decimal_at(_SYSTEM, f"{path}.decimal", text)
 
 
 def _bytes(tagged: dict[str, object], path: str) -> RpcValue:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import msgspec
 
-from mediator.codecs.validation import Identifier, Name, Text
+from mediator.codecs.validation import Identifier, Name, Text, WireStruct
 
 __all__ = [
     "TrCurrencyRef",
@@ -28,7 +28,7 @@ __all__ = [
 TrId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
-class _Record(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class _Record(WireStruct, frozen=True, kw_only=True, gc=False):
     id: TrId
 
 

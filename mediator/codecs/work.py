@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from mediator.codecs.entity import Entity
 from mediator.codecs.money import Money
+from mediator.codecs.scalars import require_finite
 
 __all__ = ["Expense", "TimeEntry"]
 
@@ -34,6 +35,10 @@ class TimeEntry(Entity, frozen=True, kw_only=True):
     cost_rate: Money | None = None
     external_reference: str | None = None
     updated_at: datetime.datetime | None = None
+
+    def __post_init__(self) -> None:
+        # journaled payloads are decoded again later: a NaN must not come back from there
+        require_finite(self.hours, "hours")
 
     def billable_amount(self) -> Money | None:
         """Return hours × bill rate rounded to the minor unit, or None when not billable."""

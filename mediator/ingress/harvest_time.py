@@ -4,8 +4,14 @@ Each poll reads the approved entries updated since the watermark (`updated_since
 maps each to a canonical `TimeEntry`, and journals them in one transaction together with the
 new watermark, so a crash can neither skip nor lose a page. The idempotency key is the entry's
 id and its `updated_at`: re-reading the boundary records is a no-op, while an edit made after
-approval arrives as a new entry (which the flow then treats as a correction). A record that
-does not decode is journaled too, as a dead letter naming the field, never dropped.
+approval arrives as a new entry (which the flow then treats as a correction).
+
+One bad record never stops the poll. A record that does not decode (``"hours": "NaN"``), or
+whose mapping fails for any reason (a bug of ours included: logged with its traceback), is
+journaled as a dead letter with the reason (the field path for a `DecodeError`, the exception
+otherwise), never dropped; the other records are journaled and the watermark moves past it.
+Its key is its id and version (or a digest of its JSON when those cannot be read), so reading
+it again in the next poll is a duplicate, not a second dead letter.
 
 Every version of a time entry is journaled under the entity key of its first version
 (``project:<id>`` of the project it was first read on), remembered in the journal's flow state
@@ -18,11 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
+import logging
 
 import msgspec
 
 from mediator.codecs import Envelope, new_id
+from mediator.codecs import harvest_wire as wire
 from mediator.codecs.harvest import time_entry_from_harvest
+from mediator.codecs.records import Undecodable
 from mediator.codecs.work import TimeEntry
 from mediator.errors import DecodeError
 from mediator.flows.approved_time import APPROVED_TIME, PAYLOADS
@@ -37,6 +47,7 @@ _SOURCE = "harvest"
 #: The flow-state name under which the entity key of each time entry's versions is kept.
 _KEYS = "harvest_time.key"
 _raw = msgspec.json.Encoder()
+_log = logging.getLogger("mediator.ingress")
 
 
 class PollReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,36 +75,41 @@ class HarvestTimePoller:
         self.name = name
 
     async def poll(self, journal: Journal, dispatcher: Dispatcher) -> PollReport:
-        """Run one poll; return once everything it read is durable (and queued for delivery)."""
+        """Run one poll; return once everything it read is durable (and queued for delivery).
+
+        Raises only for the poll as a whole (Harvest or the journal failing): what is wrong
+        with one record becomes that record's dead letter.
+        """
         mark = await journal.get_watermark(self.name)
         since = datetime.datetime.fromisoformat(mark.value) if mark is not None else None
         changed = await self.harvest.approved_time_entries(since=since)
-        entries: list[TimeEntry] = []
-        rejected = 0
+        for bad in changed.rejected:
+            await self._reject(journal, _Rejected.of(bad))
+        entries: list[tuple[TimeEntry, str]] = []
         for i, raw in enumerate(changed.records):
             try:
-                entries.append(
-                    time_entry_from_harvest(
-                        raw, account_currency=self.account_currency, path=f"$.time_entries[{i}]"
-                    )
+                entry = time_entry_from_harvest(
+                    raw, account_currency=self.account_currency, path=f"$.time_entries[{i}]"
                 )
-            except DecodeError as exc:
-                await self._reject(journal, raw, exc)
-                rejected += 1
-        keys = await _keys_of(journal, entries)
-        envelopes: list[Envelope] = []
-        for entry, key in zip(entries, keys, strict=True):
-            stamp = entry.updated_at or datetime.datetime.now(datetime.UTC)
-            envelopes.append(
-                PAYLOADS.envelope(
-                    APPROVED_TIME,
-                    entry,
-                    key=key,
-                    source=_SOURCE,
-                    idempotency_key=f"harvest:time_entry:{entry.source_id}:{stamp.isoformat()}",
-                    occurred_at=stamp,
-                )
+            # One record's failure, whatever it is, is that record's dead letter: a bug in the
+            # mapping must not stop every later poll (issue #13). Not swallowed: journaled,
+            # and logged with its traceback when it is not a DecodeError.
+            except Exception as exc:  # noqa: BLE001
+                await self._reject(journal, _Rejected.failed(raw, exc, f"$.time_entries[{i}]"))
+                continue
+            entries.append((entry, _version(entry.updated_at, raw)))
+        keys = await _keys_of(journal, [entry for entry, _ in entries])
+        envelopes = [
+            PAYLOADS.envelope(
+                APPROVED_TIME,
+                entry,
+                key=key,
+                source=_SOURCE,
+                idempotency_key=f"harvest:time_entry:{entry.source_id}:{version}",
+                occurred_at=entry.updated_at or datetime.datetime.now(datetime.UTC),
             )
+            for (entry, version), key in zip(entries, keys, strict=True)
+        ]
         watermark = (
             None
             if changed.watermark is None
@@ -101,34 +117,95 @@ class HarvestTimePoller:
         )
         appended = await dispatcher.accept_many(envelopes, watermark=watermark)
         duplicates = sum(a.duplicate for a in appended)
+        read = len(changed.records) + len(changed.rejected)
         return PollReport(
-            read=len(changed.records),
+            read=read,
             journaled=len(appended) - duplicates,
             duplicates=duplicates,
-            rejected=rejected,
+            rejected=read - len(entries),
             watermark=None if watermark is None else watermark.value,
         )
 
-    async def _reject(self, journal: Journal, raw: msgspec.Struct, exc: DecodeError) -> None:
-        source_id = str(getattr(raw, "id", "?"))
+    async def _reject(self, journal: Journal, rejected: _Rejected) -> None:
+        source_id = rejected.source_id or "unidentified"
         # Keyed by the record's version, not by its place in this poll's page: the record at
         # the watermark is read again by the next poll, maybe at another index.
-        stamp = getattr(raw, "updated_at", None)
-        version = stamp.isoformat() if isinstance(stamp, datetime.datetime) else "unstamped"
         envelope = Envelope(
             id=new_id(),
             key=f"time_entry:{source_id}",
             kind=INVALID_TIME,
             source=_SOURCE,
-            idempotency_key=f"harvest:time_entry:{source_id}:{version}:invalid",
+            idempotency_key=f"harvest:time_entry:{source_id}:{rejected.version}:invalid",
             occurred_at=datetime.datetime.now(datetime.UTC),
-            payload=msgspec.Raw(_raw.encode(raw)),
+            payload=rejected.payload,
         )
         # appended and dead in one transaction: a crash between the two would leave it open,
         # to be delivered, and a second poll would find it a duplicate and leave it so
         await journal.append_dead(
-            envelope, reason=str(exc), error_class="DecodeError", system=_SOURCE
+            envelope,
+            reason=rejected.reason,
+            error_class=rejected.error_class,
+            system=_SOURCE,
+            error=rejected.error,
         )
+
+
+class _Rejected(msgspec.Struct, frozen=True, kw_only=True):
+    """A record to dead-letter: its JSON, identity, and why."""
+
+    payload: msgspec.Raw
+    source_id: str | None
+    version: str
+    reason: str
+    error_class: str
+    error: str | None = None
+
+    @classmethod
+    def of(cls, bad: Undecodable) -> _Rejected:
+        # Without an id, only the record's own bytes tell it apart from another such record.
+        version = bad.version() if bad.source_id is not None else f"sha256:{bad.fingerprint}"
+        return cls(
+            payload=_as_json(bad.raw),
+            source_id=bad.source_id,
+            version=version,
+            reason=str(bad.error),
+            error_class="DecodeError",
+        )
+
+    @classmethod
+    def failed(cls, raw: wire.HvTimeEntry, exc: Exception, path: str) -> _Rejected:
+        if isinstance(exc, DecodeError):
+            reason, error = str(exc), None
+        else:
+            _log.error("mapping Harvest time entry %s failed", raw.id, exc_info=exc)
+            error = f"{type(exc).__name__}: {exc}"
+            reason = f"{path}: could not be mapped ({error}); a fault in mediator, see its log"
+        return cls(
+            payload=msgspec.Raw(_raw.encode(raw)),
+            source_id=str(raw.id),
+            version=_version(raw.updated_at, raw),
+            reason=reason[:2000],
+            error_class=type(exc).__name__,
+            error=error,
+        )
+
+
+def _version(stamp: datetime.datetime | None, raw: wire.HvTimeEntry) -> str:
+    # Harvest stamps every record; one without `updated_at` is named by its content, so that
+    # reading it again is a duplicate rather than a new fact (the clock would differ each poll)
+    if stamp is not None:
+        return stamp.isoformat()
+    return "sha256:" + hashlib.sha256(_raw.encode(raw)).hexdigest()[:32]
+
+
+def _as_json(raw: bytes) -> msgspec.Raw:
+    # The record came out of a page that parsed as JSON, so it is JSON; its bytes may still be
+    # invalid UTF-8 inside a string, which the journal must not choke on: kept as a string then
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return msgspec.Raw(_raw.encode(raw.decode("utf-8", "backslashreplace")))
+    return msgspec.Raw(raw)
 
 
 async def _keys_of(journal: Journal, entries: list[TimeEntry]) -> list[str]:

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from mediator.sandbox.loopback import open_sandbox
 
 from mediator.sandbox.base import Sandbox
+from mediator.sandbox.loopback import open_sandbox
 
 EXAMPLES = int(os.environ.get("MEDIATOR_FUZZ_EXAMPLES", "200"))
 _SEED = os.environ.get("MEDIATOR_FUZZ_SEED")

@@ -5,9 +5,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
-from mediator.sandbox.loopback import open_sandbox
 
 from mediator.sandbox.harvest import HarvestSandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.testing import FakeClock
 
 HEADERS = {

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from mediator.sandbox.loopback import open_sandbox
 
 from mediator.codecs import tryton_dumps, tryton_loads
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.tryton import TrytonSandbox, session_header
 from mediator.testing import FakeClock
 

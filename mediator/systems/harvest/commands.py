@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
+from mediator.codecs.records import Undecodable
 from mediator.systems.connector import Command
 
 __all__ = [
@@ -88,3 +89,6 @@ class ChangedEntries(msgspec.Struct, Generic[R], frozen=True, kw_only=True):
 
     records: list[R]
     watermark: datetime.datetime | None
+    #: The records that did not decode, each with its error: for the caller to dead-letter.
+    #: Their `updated_at`, when readable, counts toward the watermark like the others'.
+    rejected: list[Undecodable] = msgspec.field(default_factory=list)

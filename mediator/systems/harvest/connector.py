@@ -22,7 +22,8 @@ import msgspec
 
 from mediator.clock import Clock
 from mediator.codecs import harvest_wire as wire
-from mediator.codecs.harvest import decode_harvest
+from mediator.codecs.harvest import decode_harvest, decode_harvest_records
+from mediator.codecs.records import Undecodable
 from mediator.errors import DecodeError, MediatorError
 from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
@@ -44,7 +45,7 @@ def harvest_error_code(status: int, body: bytes) -> str | None:
     """Read Harvest's OAuth-style ``error`` code (``invalid_token``...), if the body has one."""
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     code = decoded.get("error") if isinstance(decoded, dict) else None
     return code if isinstance(code, str) and _CODE.match(code) else None
@@ -128,22 +129,33 @@ class HarvestConnector(Connector):
     async def approved_time_entries(
         self, *, since: datetime.datetime | None = None
     ) -> ChangedEntries[wire.HvTimeEntry]:
-        """Approved time entries updated at or after `since` (all, when None)."""
+        """Approved time entries updated at or after `since` (all, when None).
+
+        Each entry is decoded apart: one that does not decode is in `rejected`, with its field
+        path, and the others are read all the same.
+        """
         entries: list[wire.HvTimeEntry] = []
-        async for page in self.pages(
-            "/v2/time_entries", wire.HvTimeEntryPage, _approved_since(since)
-        ):
-            entries.extend(e for e in page.time_entries if _approved(e.is_closed, e))
-        return _changed(entries, since)
+        rejected: list[Undecodable] = []
+        params = _approved_since(since)
+        async for page in self.pages("/v2/time_entries", wire.HvRawTimeEntryPage, params):
+            decoded = decode_harvest_records(page.time_entries, wire.HvTimeEntry, "$.time_entries")
+            entries.extend(e for e in decoded.records if _approved(e.is_closed, e))
+            rejected.extend(decoded.rejected)
+        return _changed(entries, rejected, since)
 
     async def approved_expenses(
         self, *, since: datetime.datetime | None = None
     ) -> ChangedEntries[wire.HvExpense]:
-        """Approved expenses updated at or after `since` (all, when None)."""
+        """Approved expenses updated at or after `since` (all, when None); decoded apart, as
+        `approved_time_entries` decodes entries."""
         expenses: list[wire.HvExpense] = []
-        async for page in self.pages("/v2/expenses", wire.HvExpensePage, _approved_since(since)):
-            expenses.extend(e for e in page.expenses if _approved(e.is_closed, e))
-        return _changed(expenses, since)
+        rejected: list[Undecodable] = []
+        params = _approved_since(since)
+        async for page in self.pages("/v2/expenses", wire.HvRawExpensePage, params):
+            decoded = decode_harvest_records(page.expenses, wire.HvExpense, "$.expenses")
+            expenses.extend(e for e in decoded.records if _approved(e.is_closed, e))
+            rejected.extend(decoded.rejected)
+        return _changed(expenses, rejected, since)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -293,6 +305,11 @@ def _approved(closed: bool, entry: wire.HvTimeEntry | wire.HvExpense) -> bool:
 R = TypeVar("R", wire.HvTimeEntry, wire.HvExpense)
 
 
-def _changed(records: list[R], since: datetime.datetime | None) -> ChangedEntries[R]:
+def _changed(
+    records: list[R], rejected: list[Undecodable], since: datetime.datetime | None
+) -> ChangedEntries[R]:
+    # A rejected record's stamp counts: were it the newest, the watermark would otherwise stay
+    # behind it and every later poll would read it again.
     stamps = [r.updated_at for r in records if r.updated_at is not None]
-    return ChangedEntries(records=records, watermark=max(stamps, default=since))
+    stamps += [r.updated_at for r in rejected if r.updated_at is not None]
+    return ChangedEntries(records=records, watermark=max(stamps, default=since), rejected=rejected)

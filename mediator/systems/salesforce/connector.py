@@ -18,7 +18,8 @@ import aiohttp
 import msgspec
 
 from mediator.clock import Clock
-from mediator.codecs.salesforce import decode_salesforce
+from mediator.codecs.records import Undecodable
+from mediator.codecs.salesforce import decode_salesforce, decode_salesforce_records
 from mediator.codecs.salesforce_wire import SfMilestone, SfOpportunity, SoqlPage
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
 from mediator.policies import PolicyRegistry, error_code_of
@@ -41,7 +42,7 @@ def salesforce_error_code(status: int, body: bytes) -> str | None:
     """Read ``errorCode`` from a Salesforce error array (or an OAuth error's ``error``)."""
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
         return str(decoded["error"])  # OAuth: {"error": "invalid_client", ...}
@@ -178,9 +179,19 @@ class SalesforceConnector(Connector):
             soql += " WHERE " + " AND ".join(conditions)
         # oldest change first, so a watermark taken part-way never skips a record
         soql += " ORDER BY SystemModstamp ASC, Id ASC"
-        records = await self.query_all(soql, record_type, priority=priority)
+        # Each record decoded apart: one that does not fit is rejected with its field path
+        # (for the caller to dead-letter) instead of failing the read, every read after it too.
+        records: list[Any] = []
+        rejected: list[Undecodable] = []
+        async for page in self.pages(soql, msgspec.Raw, priority=priority):
+            decoded = decode_salesforce_records(page.records, record_type)
+            records.extend(decoded.records)
+            rejected.extend(decoded.rejected)
         stamps = [r.SystemModstamp for r in records if r.SystemModstamp is not None]
-        return ChangedRecords(records=records, watermark=max(stamps, default=since))
+        stamps += [r.updated_at for r in rejected if r.updated_at is not None]
+        return ChangedRecords(
+            records=records, watermark=max(stamps, default=since), rejected=rejected
+        )
 
     def _select(self, record_type: type[Any]) -> list[str]:
         names = [f.encode_name for f in msgspec.structs.fields(record_type)]

@@ -62,11 +62,11 @@ def stripe_error_code(status: int, body: bytes) -> str | None:
         return None
     try:
         parsed = _DECODE_JSON.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     error = parsed.get("error") if isinstance(parsed, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
-    if code in _RETRYABLE:
+    if isinstance(code, str) and code in _RETRYABLE:  # a list here is unhashable
         return _RETRYABLE[code]
     return error_code_of(parsed)
 
