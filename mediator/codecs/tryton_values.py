@@ -28,7 +28,7 @@ import msgspec
 from mediator.codecs.scalars import decimal_at, parse_decimal
 from mediator.errors import DecodeError
 
-__all__ = ["RpcValue", "dumps", "loads", "tag", "untag"]
+__all__ = ["RpcValue", "dumps", "loads", "parse", "tag", "untag"]
 
 RpcValue: TypeAlias = (
     "bool | int | float | str | Decimal | datetime.datetime | datetime.date | datetime.time"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -264,7 +265,15 @@ def _matches(
 
 
 def _instant(stamp: object) -> float:
-    return datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    # The store writes "…Z" stamps; a test that plants a broken one (to play a vendor's bug)
+    # gets it listed as changed after every watermark, so the client meets it, never a 500.
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    except (ValueError, OverflowError):
+        return math.inf
 
 
 def _int(text: str, name: str) -> int:

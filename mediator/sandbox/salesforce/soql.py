@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from mediator.sandbox.salesforce.store import ApiError
 
-__all__ = ["Query", "parse_soql"]
+__all__ = ["Query", "comparable", "malformed", "parse_soql"]
 
 Record = dict[str, object]
 Predicate = Callable[[Callable[[str], object]], bool]

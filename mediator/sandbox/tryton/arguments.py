@@ -19,6 +19,7 @@ from mediator.sandbox.tryton.errors import RpcFault
 __all__ = [
     "REPORT_EXECUTE",
     "SIGNATURES",
+    "Signature",
     "check_arity",
     "server_error",
     "sql_integer",

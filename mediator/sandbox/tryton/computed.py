@@ -53,7 +53,7 @@ def _timesheet_works(db: TrytonDatabase, work: Record) -> object:
     return [w["id"] for w in db.tables["timesheet.work"].values() if w["origin"] == origin]
 
 
-def line_amount(db: TrytonDatabase, line: Record) -> Decimal:
+def _line_amount(db: TrytonDatabase, line: Record) -> Decimal:
     """Return quantity × unit price, rounded to the cent (no taxes in the sandbox)."""
     price = line.get("unit_price") or Decimal(0)
     quantity = Decimal(str(line.get("quantity") or 0))
@@ -67,7 +67,7 @@ def invoice_total(db: TrytonDatabase, invoice: Record) -> Decimal:
         for line in db.tables["account.invoice.line"].values()
         if line["invoice"] == invoice["id"]
     ]
-    return sum((line_amount(db, line) for line in lines), Decimal("0.00"))
+    return sum((_line_amount(db, line) for line in lines), Decimal("0.00"))
 
 
 def _timesheet_lines(db: TrytonDatabase, work: Record) -> list[Record]:
@@ -117,7 +117,7 @@ COMPUTED: dict[tuple[str, str], Callable[[TrytonDatabase, Record], object]] = {
     ("account.invoice", "tax_amount"): lambda db, invoice: Decimal("0.00"),
     ("account.invoice", "total_amount"): invoice_total,
     ("account.invoice", "amount_to_pay"): _amount_to_pay,
-    ("account.invoice.line", "amount"): line_amount,
+    ("account.invoice.line", "amount"): _line_amount,
 }
 """Function fields, by (model, field)."""
 

@@ -21,7 +21,7 @@ from mediator.sandbox.tryton.invoices import PayWizard, run_button
 from mediator.sandbox.tryton.projects import invoice_projects
 from mediator.sandbox.tryton.schema import MODELS
 
-__all__ = ["call_model", "call_wizard", "split_context"]
+__all__ = ["call_model", "call_wizard", "known_methods", "split_context"]
 
 
 def split_context(params: list[RpcValue]) -> tuple[list[RpcValue], Record]:

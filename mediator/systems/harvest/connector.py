@@ -20,6 +20,7 @@ from typing import TypeVar
 import aiohttp
 import msgspec
 
+from mediator._task_group import TaskGroup
 from mediator.clock import Clock
 from mediator.codecs import harvest_wire as wire
 from mediator.codecs.harvest import decode_harvest, decode_harvest_records
@@ -190,7 +191,7 @@ class HarvestConnector(Connector):
             by_key: dict[str, list[int]] = {}
             for i in indexes:
                 by_key.setdefault(kind.key(commands[i]), []).append(i)
-            async with asyncio.TaskGroup() as group:
+            async with TaskGroup() as group:
                 for same in by_key.values():
                     group.create_task(run_key(kind, same, known))
 
@@ -199,7 +200,7 @@ class HarvestConnector(Connector):
                 async with gate:
                     results[i] = await self._write(kind, commands[i], known)
 
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for (command_type, _), indexes in scopes.items():
                 group.create_task(run_scope(KINDS[command_type], indexes))
         return results

@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 import aiohttp
 import msgspec
 
+from mediator._task_group import TaskGroup
 from mediator.clock import Clock
 from mediator.codecs import encode_form
 from mediator.codecs import stripe_wire as wire
@@ -117,7 +118,7 @@ class StripeConnector(Connector):
             async with gate:
                 results[index] = await self._outcome(command)
 
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for index, command in enumerate(commands):
                 group.create_task(run(index, command))
         return results
