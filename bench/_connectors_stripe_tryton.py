@@ -35,13 +35,10 @@ from _connectors_common import (  # a bench/ sibling
 )
 
 from mediator.clock import SystemClock
-from mediator.codecs import (
-    InvoiceLine,
-    Money,
-    TrytonRequest,
-    encode_form,
-    encode_tryton_request,
-)
+from mediator.codecs import InvoiceLine, Money
+from mediator.codecs.stripe import encode_form
+from mediator.codecs.tryton import TrytonRequest
+from mediator.codecs.tryton.rpc import encode_request as encode_tryton_request
 from mediator.policies import PolicyConfig, default_policy_config
 from mediator.sandbox.base import Sandbox
 from mediator.sandbox.stripe import StripeSandbox

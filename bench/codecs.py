@@ -24,7 +24,7 @@ from collections.abc import Callable
 import msgspec
 from _machine import machine  # a bench/ sibling
 
-from mediator.codecs.harvest import time_entries_from_harvest
+from mediator.codecs.harvest.mapping import time_entries_from_harvest
 
 
 def harvest_page(entries: int, seed: int) -> bytes:

@@ -54,7 +54,7 @@ import msgspec
 from _machine import machine  # a bench/ sibling
 
 from mediator.clock import SystemClock
-from mediator.codecs.envelope import Envelope, new_id
+from mediator.codecs.canonical.envelope import Envelope, new_id
 from mediator.journal import GIL_SWITCH_INTERVAL, open_journal
 from mediator.journal._key_filter import rebuild as rebuild_key_filter
 from mediator.journal._rows import INSERT_ACCEPTED, accepted_row

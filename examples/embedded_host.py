@@ -22,8 +22,8 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
+from mediator.codecs.canonical.time_and_expenses import TimeEntry
 from mediator.codecs.validation import WireDecoder
-from mediator.codecs.work import TimeEntry
 from mediator.config import load_config
 from mediator.errors import DecodeError
 from mediator.flows import APPROVED_TIME, PAYLOADS

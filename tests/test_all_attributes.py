@@ -47,7 +47,7 @@ def test_all_is_complete_and_exports_nothing_private(name: str) -> None:
         if attr.startswith("_") or isinstance(obj, types.ModuleType):
             continue
         defined_here = getattr(obj, "__module__", None) == name
-        if (is_package or defined_here) and (callable(obj) or isinstance(obj, type)):
-            if attr not in exported:
-                missing.append(attr)
+        public = (is_package or defined_here) and (callable(obj) or isinstance(obj, type))
+        if public and attr not in exported:
+            missing.append(attr)
     assert not missing, f"{name} defines public names missing from __all__: {missing}"

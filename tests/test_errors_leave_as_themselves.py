@@ -17,7 +17,7 @@ from typing import Any, cast
 import pytest
 
 from mediator.actors import Actor, open_entity_registry, open_supervisor
-from mediator.codecs.envelope import Envelope
+from mediator.codecs.canonical.envelope import Envelope
 from mediator.errors import JournalError
 from mediator.journal import Entry, Journal, SqliteJournal, open_dispatcher, open_journal
 from mediator.testing import FakeClock

@@ -1,49 +1,55 @@
-"""Canonical business entities, each external system's wire mapping, and payload versions.
+"""Codecs: the canonical model, and each vendor's wire format mapped to it.
 
-Entities are frozen msgspec Structs carrying their source system and id; money is `Money`
-(integer minor units + ISO 4217 code, bounded to 64 bits). Every decoder is built once and
-raises only `mediator.errors.DecodeError(system, path, reason)`; vendor decimals and timestamps
-follow one rule (`scalars`), and a vendor's list decodes record by record (`records`).
-
-Per system, import from its modules: `harvest` (+ `harvest_wire`), `salesforce`
-(+ `salesforce_wire`), `stripe_billing` (+ `stripe_wire`, `stripe_form`), `tryton_erp`
-(+ `tryton_wire`, `tryton_rpc`, `tryton_values`).
+`mediator.codecs.canonical` holds the business entities, `Money`, the `Envelope` and its
+payload versions, and the canonical commands; the most used are re-exported here. Each vendor
+has one package with the same verbs: `mediator.codecs.harvest`, `.salesforce`, `.stripe`,
+`.tryton`, each with `decode` (bytes to its wire types), the `<entity>_from_<vendor>` and
+`<entity>_to_<vendor>` mappings, and `error_code` with the tables of what its error codes mean
+(`errors`). Every decoder raises only `mediator.errors.DecodeError(system, path, reason)`;
+vendor decimals and timestamps follow one rule (`scalars`), and a vendor's list decodes record
+by record (`records`).
 """
 
-from mediator.codecs.billing import Invoice, InvoiceLine, Payment
-from mediator.codecs.currencies import EXPONENTS, exponent
-from mediator.codecs.engagements import (
+from mediator.codecs.canonical import (
+    CANONICAL,
+    EXPONENTS,
+    MAX_MINOR_UNITS,
+    Address,
+    Assignment,
     ChangeOrder,
+    Client,
+    Command,
+    Consultant,
     Engagement,
+    Entity,
+    Envelope,
+    Expense,
+    Invoice,
+    InvoiceLine,
     Milestone,
+    Money,
+    PayloadRegistry,
+    PayloadSchema,
+    Payment,
+    PostTimesheetLine,
     Project,
+    RateCard,
+    RateCardLine,
     RateChange,
+    Recorded,
+    TaxProfile,
+    TimeEntry,
+    Upcaster,
+    effect_reference,
+    exponent,
+    new_id,
+    require_currency,
+    sum_money,
 )
-from mediator.codecs.entity import Entity
-from mediator.codecs.envelope import Envelope, new_id
-from mediator.codecs.kinds import CANONICAL
-from mediator.codecs.money import MAX_MINOR_UNITS, Money, require_currency, sum_money
 from mediator.codecs.page import Page
-from mediator.codecs.parties import Address, Client, Consultant, TaxProfile
-from mediator.codecs.payloads import PayloadRegistry, PayloadSchema, Upcaster
-from mediator.codecs.rates import Assignment, RateCard, RateCardLine
 from mediator.codecs.records import Decoded, Undecodable, decode_each
 from mediator.codecs.scalars import decimal_at, parse_decimal
-from mediator.codecs.stripe_form import FormNode, decode_form, encode_form
-from mediator.codecs.tryton_rpc import (
-    RpcValue,
-    TrytonFault,
-    TrytonRequest,
-    TrytonResponse,
-)
-from mediator.codecs.tryton_rpc import decode_request as decode_tryton_request
-from mediator.codecs.tryton_rpc import decode_response as decode_tryton_response
-from mediator.codecs.tryton_rpc import dumps as tryton_dumps
-from mediator.codecs.tryton_rpc import encode_request as encode_tryton_request
-from mediator.codecs.tryton_rpc import encode_response as encode_tryton_response
-from mediator.codecs.tryton_rpc import loads as tryton_loads
 from mediator.codecs.validation import WireDecoder, convert, decode_error
-from mediator.codecs.work import Expense, TimeEntry
 
 __all__ = [
     "CANONICAL",
@@ -53,13 +59,13 @@ __all__ = [
     "Assignment",
     "ChangeOrder",
     "Client",
+    "Command",
     "Consultant",
     "Decoded",
     "Engagement",
     "Entity",
     "Envelope",
     "Expense",
-    "FormNode",
     "Invoice",
     "InvoiceLine",
     "Milestone",
@@ -68,16 +74,14 @@ __all__ = [
     "PayloadRegistry",
     "PayloadSchema",
     "Payment",
+    "PostTimesheetLine",
     "Project",
     "RateCard",
     "RateCardLine",
     "RateChange",
-    "RpcValue",
+    "Recorded",
     "TaxProfile",
     "TimeEntry",
-    "TrytonFault",
-    "TrytonRequest",
-    "TrytonResponse",
     "Undecodable",
     "Upcaster",
     "WireDecoder",
@@ -85,17 +89,10 @@ __all__ = [
     "decimal_at",
     "decode_each",
     "decode_error",
-    "decode_form",
-    "decode_tryton_request",
-    "decode_tryton_response",
-    "encode_form",
-    "encode_tryton_request",
-    "encode_tryton_response",
+    "effect_reference",
     "exponent",
     "new_id",
     "parse_decimal",
     "require_currency",
     "sum_money",
-    "tryton_dumps",
-    "tryton_loads",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mediator.clock import Clock
-from mediator.codecs.tryton_erp import ErpSetup
+from mediator.codecs.tryton.mapping import ErpSetup
 from mediator.journal import Journal
 from mediator.policies import PolicyRegistry
 from mediator.sandbox import Sandboxes

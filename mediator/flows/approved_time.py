@@ -21,8 +21,13 @@ import msgspec
 
 from mediator.actors import Actor, ActorRef
 from mediator.codecs import CANONICAL, Envelope
-from mediator.codecs.commands import Command, PostTimesheetLine, Recorded, effect_reference
-from mediator.codecs.work import TimeEntry
+from mediator.codecs.canonical.commands import (
+    Command,
+    PostTimesheetLine,
+    Recorded,
+    effect_reference,
+)
+from mediator.codecs.canonical.time_and_expenses import TimeEntry
 from mediator.errors import BusinessRejected, MissingReference
 from mediator.journal import Journal
 

@@ -30,10 +30,10 @@ import msgspec
 
 from mediator._task_group import TaskGroup
 from mediator.codecs import Envelope, new_id
-from mediator.codecs import harvest_wire as wire
-from mediator.codecs.harvest import time_entry_from_harvest
+from mediator.codecs.canonical.time_and_expenses import TimeEntry
+from mediator.codecs.harvest import wire
+from mediator.codecs.harvest.mapping import time_entry_from_harvest
 from mediator.codecs.records import Undecodable
-from mediator.codecs.work import TimeEntry
 from mediator.errors import DecodeError
 from mediator.flows.approved_time import APPROVED_TIME, PAYLOADS
 from mediator.journal import Dispatcher, Journal, Watermark

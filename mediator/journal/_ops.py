@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from mediator.codecs.envelope import Envelope, new_id
+from mediator.codecs.canonical.envelope import Envelope, new_id
 from mediator.journal._keys import KeyIndex
 from mediator.journal._rows import (
     CHUNK,

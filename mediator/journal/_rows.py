@@ -9,7 +9,7 @@ from itertools import chain
 
 import msgspec
 
-from mediator.codecs.envelope import Envelope
+from mediator.codecs.canonical.envelope import Envelope
 from mediator.journal._faults import DamagedRecord
 from mediator.journal.records import DeadLetterFilter, Entry, EntryState
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from mediator.clock import Clock
-from mediator.codecs.envelope import Envelope
+from mediator.codecs.canonical.envelope import Envelope
 from mediator.errors import JournalError
 from mediator.journal._checkpoint import Checkpointer
 from mediator.journal._durability import DurableHandoff

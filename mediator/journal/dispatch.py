@@ -20,7 +20,7 @@ import msgspec
 
 from mediator._task_group import TaskGroup
 from mediator.clock import Clock
-from mediator.codecs.envelope import Envelope
+from mediator.codecs.canonical.envelope import Envelope
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
     Appended,

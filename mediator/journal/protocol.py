@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from mediator.codecs.envelope import Envelope
+from mediator.codecs.canonical.envelope import Envelope
 from mediator.journal.records import (
     Appended,
     CompactionReport,

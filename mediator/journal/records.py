@@ -10,7 +10,7 @@ import enum
 
 import msgspec
 
-from mediator.codecs.envelope import Envelope
+from mediator.codecs.canonical.envelope import Envelope
 
 __all__ = [
     "OPEN_STATES",

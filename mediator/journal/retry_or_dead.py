@@ -7,9 +7,10 @@ from the configuration plugs in the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from mediator.errors import ActorError
+from mediator.errors import ActorError, RemoteRejected
 from mediator.policies.classify import Classification, Classifier, Verdict
 from mediator.policies.retry import RetryDecision, RetrySchedule
 
@@ -26,9 +27,16 @@ class Decide(Protocol):
 
 
 def default_decider(
-    *, classifier: Classifier | None = None, schedule: RetrySchedule | None = None
+    *,
+    classifier: Classifier | None = None,
+    schedule: RetrySchedule | None = None,
+    classifier_for: Callable[[str], Classifier] | None = None,
 ) -> Decide:
     """Return a `Decide` built from a classifier and a retry schedule (defaults of both).
+
+    A system's rejection that its connector did not classify (a bulk write's refused item) is
+    classified by `classifier_for(system)`, which knows that system's error codes
+    (`PolicyRegistry.classifier`); without it, by its status alone.
 
     Policy refusals, timeouts and an unavailable system are retried with backoff until the
     schedule's attempts or its deadline run out; codec errors, 4xx rejections and unexpected
@@ -41,6 +49,8 @@ def default_decider(
     def decide(error: BaseException, attempt: int, elapsed: float) -> RetryDecision:
         if isinstance(error, ActorError):
             outcome = Classification(verdict=Verdict.RETRY, reason=str(error))
+        elif isinstance(error, RemoteRejected) and classifier_for is not None:
+            outcome = classifier_for(error.system).classify(error=error)
         else:
             outcome = classify.classify(error=error)
         return backoff.decide(outcome, attempt=attempt, elapsed=elapsed)

@@ -19,7 +19,7 @@ from typing import Literal, cast
 
 from mediator._task_group import TaskGroup
 from mediator.clock import Clock
-from mediator.codecs.envelope import Envelope
+from mediator.codecs.canonical.envelope import Envelope
 from mediator.journal import _faults, _gil, _ops, _schema
 from mediator.journal._checkpoint import Checkpointer
 from mediator.journal._keys import KeyIndex

@@ -8,7 +8,7 @@ Named policies come from TOML (`load_policy_config`), and a `PolicyRegistry` own
 
 from mediator.policies.breaker import BreakerState, BreakerStatistics, CircuitBreaker
 from mediator.policies.bulkhead import Bulkhead, BulkheadStatistics
-from mediator.policies.classify import Classification, Classifier, Verdict, error_code_of
+from mediator.policies.classify import Classification, Classifier, ErrorCodes, Verdict
 from mediator.policies.config import (
     PolicyConfig,
     default_policy_config,
@@ -46,6 +46,7 @@ __all__ = [
     "Classification",
     "Classifier",
     "DailyPeriod",
+    "ErrorCodes",
     "LimitHint",
     "PolicyConfig",
     "PolicyRegistry",
@@ -68,7 +69,6 @@ __all__ = [
     "Verdict",
     "WindowSpec",
     "default_policy_config",
-    "error_code_of",
     "load_policy_config",
     "parse_limit_headers",
     "parse_policy_config",

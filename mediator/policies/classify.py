@@ -1,9 +1,10 @@
 """Sort the outcome of a call into success, retry or dead, and say whether the system is failing.
 
 Evidence is read most specific first: the exception type, then the system's own error code from
-the body (Salesforce ``errorCode``, Stripe ``error.type``, Tryton exception name), then the HTTP
-status. The code outranks the status because Salesforce answers 403 ``REQUEST_LIMIT_EXCEEDED``
-(retry later) where a bare 403 means "not allowed" (dead). Only `system_failure` outcomes count
+the body (read by its vendor codec, `mediator.codecs.<vendor>.errors`, which also says what each
+code means: `ErrorCodes`), then the HTTP status. The code outranks the status because a system
+may answer 403 meaning "later" (Salesforce's ``REQUEST_LIMIT_EXCEEDED``) where a bare 403 means
+"not allowed" (dead). Only `system_failure` outcomes count
 against a circuit breaker: a 422 is the message's fault, not the system's.
 """
 
@@ -25,7 +26,7 @@ from mediator.errors import (
     RemoteRejected,
 )
 
-__all__ = ["Classification", "Classifier", "Verdict", "error_code_of"]
+__all__ = ["Classification", "Classifier", "ErrorCodes", "Verdict"]
 
 
 class Verdict(enum.StrEnum):
@@ -50,64 +51,42 @@ class Classification(msgspec.Struct, frozen=True, kw_only=True):
     exhausted: bool = False
 
 
-# Codes that mean "the system is busy or briefly broken: the same call may succeed later".
-RETRY_CODES: frozenset[str] = frozenset(
-    {
-        # Salesforce errorCode
-        "REQUEST_LIMIT_EXCEEDED",
-        "UNABLE_TO_LOCK_ROW",
-        "SERVER_UNAVAILABLE",
-        "QUERY_TIMEOUT",
-        # Stripe error.type and error.code
-        "rate_limit_error",
-        "api_error",
-        "lock_timeout",
-        # Tryton exception names
-        "ConcurrencyException",
-        "RateLimitException",
-    }
-)
-# Retryable codes that also mean the system itself is failing (they trip the breaker).
-SYSTEM_FAILURE_CODES: frozenset[str] = frozenset({"SERVER_UNAVAILABLE", "api_error"})
-# Codes that mean the allowance of the period is spent.
-EXHAUSTED_CODES: frozenset[str] = frozenset({"REQUEST_LIMIT_EXCEEDED"})
-# Codes that mean "this message will never succeed as it is": dead letter with the reason.
-DEAD_CODES: frozenset[str] = frozenset(
-    {
-        "INVALID_FIELD",
-        "REQUIRED_FIELD_MISSING",
-        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-        "DUPLICATE_VALUE",
-        "MALFORMED_ID",
-        "INVALID_SESSION_ID",
-        "NOT_FOUND",
-        "card_error",
-        "invalid_request_error",
-        "idempotency_error",
-        "authentication_error",
-        "UserError",
-        "UserWarning",
-        "AccessError",
-        "LoginException",
-    }
-)
+class ErrorCodes(msgspec.Struct, frozen=True, kw_only=True):
+    """What one system's own error codes mean: its vendor codec's tables, given by its
+    connector (`PolicyRegistry.register_error_codes`), so that this module knows no vendor.
+
+    `retry`: the system is busy or briefly broken, the same call may succeed later;
+    `system_failure`: retryable codes that also mean the system itself is failing (they trip
+    the breaker); `exhausted`: the period's allowance is spent; `dead`: the message will never
+    succeed as it is.
+    """
+
+    retry: frozenset[str] = frozenset()
+    dead: frozenset[str] = frozenset()
+    system_failure: frozenset[str] = frozenset()
+    exhausted: frozenset[str] = frozenset()
+
+
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _FAILURE_STATUSES = frozenset({408, 500, 502, 503, 504})
 
 
 class Classifier:
-    """Classify call outcomes; extra codes from the config extend the built-in tables."""
+    """Classify call outcomes: a system's `codes`, extended by codes from the config."""
 
     def __init__(
         self,
         *,
+        codes: ErrorCodes | None = None,
         retry_codes: Iterable[str] = (),
         dead_codes: Iterable[str] = (),
         system_failure_codes: Iterable[str] = (),
     ) -> None:
-        self._retry = RETRY_CODES | frozenset(retry_codes)
-        self._failure = SYSTEM_FAILURE_CODES | frozenset(system_failure_codes)
-        self._dead = (DEAD_CODES | frozenset(dead_codes)) - frozenset(retry_codes)
+        codes = codes or ErrorCodes()
+        self._retry = codes.retry | frozenset(retry_codes)
+        self._failure = codes.system_failure | frozenset(system_failure_codes)
+        self._dead = (codes.dead | frozenset(dead_codes)) - frozenset(retry_codes)
+        self._exhausted = codes.exhausted
 
     def classify(
         self,
@@ -156,7 +135,7 @@ class Classifier:
                     verdict=Verdict.RETRY,
                     reason=f"{code} is transient",
                     system_failure=code in self._failure,
-                    exhausted=code in EXHAUSTED_CODES,
+                    exhausted=code in self._exhausted,
                 )
             if code in self._dead:
                 return Classification(verdict=Verdict.DEAD, reason=f"{code} will not succeed as is")
@@ -204,27 +183,3 @@ def _by_exception(error: BaseException) -> Classification:
         return Classification(verdict=Verdict.RETRY, reason=f"{name}: {error}", system_failure=True)
     # a bug, not a bad day: retrying would repeat it
     return Classification(verdict=Verdict.DEAD, reason=f"unexpected {name}: {error}")
-
-
-def error_code_of(body: object) -> str | None:
-    """Return the system's own error code from a decoded JSON error body, if it has one.
-
-    Salesforce: a list of ``{message, errorCode, fields}`` (the first entry's ``errorCode``).
-    Stripe: ``{"error": {"type": ..., "code": ...}}`` (the ``type``; a ``code`` the tables know,
-    such as ``lock_timeout``, wins). Tryton JSON-RPC: ``{"error": ["UserError", [...]]}`` (the
-    exception name). Anything else: `None`.
-    """
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        code = body[0].get("errorCode")
-        return code if isinstance(code, str) else None
-    if not isinstance(body, dict):
-        return None
-    error = body.get("error")
-    if isinstance(error, dict):
-        code, kind = error.get("code"), error.get("type")
-        if isinstance(code, str) and code in RETRY_CODES | DEAD_CODES:
-            return code
-        return kind if isinstance(kind, str) else None
-    if isinstance(error, list) and error and isinstance(error[0], str):
-        return error[0]
-    return None

@@ -25,7 +25,7 @@ import msgspec
 from mediator.clock import Clock
 from mediator.policies.breaker import BreakerStatistics, CircuitBreaker
 from mediator.policies.bulkhead import Bulkhead, BulkheadStatistics
-from mediator.policies.classify import Classification, Classifier, Verdict
+from mediator.policies.classify import Classification, Classifier, ErrorCodes, Verdict
 from mediator.policies.config import PolicyConfig
 from mediator.policies.headers import LimitHint, parse_limit_headers
 from mediator.policies.periods import DailyPeriod, RollingPeriod
@@ -186,6 +186,19 @@ class PolicyRegistry:
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self._bulkheads: dict[tuple[str, str], Bulkhead] = {}
         self._sets: dict[tuple[str, str], PolicySet] = {}
+        self._codes: dict[str, ErrorCodes] = {}
+
+    def register_error_codes(self, system: str, codes: ErrorCodes) -> None:
+        """Say what `system`'s own error codes mean (its connector does, when it is built).
+
+        Policies of that system built before this call keep the classification they had, so
+        a connector registers before its first call.
+        """
+        self._codes[system] = codes
+
+    def classifier(self, system: str) -> Classifier:
+        """A classifier that knows `system`'s error codes (for outcomes no policy set saw)."""
+        return Classifier(codes=self._codes.get(system))
 
     def resolve(self, system: str, endpoint: str = "") -> PolicySet:
         """The live policies for `endpoint` of `system` (the same objects on every call)."""
@@ -222,7 +235,8 @@ class PolicyRegistry:
         cfg = self.config
         retry_spec = cfg.retries[bound.retry] if bound.retry else None
         retry = RetrySchedule(random=self._random)
-        classifier = Classifier()
+        codes = self._codes.get(system)
+        classifier = Classifier(codes=codes)
         if retry_spec is not None:
             retry = RetrySchedule(
                 initial=retry_spec.initial,
@@ -233,6 +247,7 @@ class PolicyRegistry:
                 random=self._random,
             )
             classifier = Classifier(
+                codes=codes,
                 retry_codes=retry_spec.retry_codes,
                 dead_codes=retry_spec.dead_codes,
                 system_failure_codes=retry_spec.system_failure_codes,

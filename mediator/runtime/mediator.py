@@ -46,6 +46,7 @@ from mediator.journal import (
     JournalStatistics,
     ReleaseReport,
     ReplayReport,
+    default_decider,
     open_dispatcher,
     open_journal,
 )
@@ -193,7 +194,11 @@ class Mediator:
         timeout = max((f.delivery_timeout for f in flows), default=30.0) + _ASK_MARGIN
         self._dispatcher = await stack.enter_async_context(
             open_dispatcher(
-                journal, KindRouter(registries).route, clock=self.clock, timeout=timeout
+                journal,
+                KindRouter(registries).route,
+                clock=self.clock,
+                timeout=timeout,
+                decide=default_decider(classifier_for=policies.classifier),
             )
         )
         self._schedule_pollers(flows, contexts, zone)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import msgspec
 
 from mediator.clock import Clock
-from mediator.codecs.tryton_erp import ErpSetup
+from mediator.codecs.tryton.mapping import ErpSetup
 from mediator.config import LoadedConfig
 from mediator.policies import PolicyRegistry
 from mediator.systems import (

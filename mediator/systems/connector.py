@@ -10,16 +10,17 @@ dead-letters it; the attempt number travels with the command, so attempts count 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import aiohttp
 import msgspec
 
 from mediator.clock import Clock
-from mediator.codecs.commands import Command
+from mediator.codecs.canonical.commands import Command
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
 from mediator.policies import (
     Classification,
+    ErrorCodes,
     PolicyRegistry,
     PolicySet,
     PolicyStatistics,
@@ -49,11 +50,14 @@ class Connector:
 
     Every connector is built the same way: the system's `base_url`, the mediator's `policies`
     and `clock`, optionally a shared aiohttp `session`, then its own credentials and options as
-    keywords. It makes its `transport` itself, with its `system` name and `error_code` reader.
-    A connector is used by one system actor; `execute_batch` is what that actor calls.
+    keywords. It makes its `transport` itself, with its `system` name and `error_code` reader,
+    and tells the policies what the system's error codes mean (`error_codes`, from its vendor
+    codec). A connector is used by one system actor; `execute_batch` is what that actor calls.
     """
 
     system: str = ""
+    #: what the system's own error codes mean (none here: the status alone)
+    error_codes: ClassVar[ErrorCodes] = ErrorCodes()
 
     def __init__(
         self,
@@ -64,6 +68,7 @@ class Connector:
         session: aiohttp.ClientSession | None = None,
         inline_retry_cap: float = 30.0,
     ) -> None:
+        policies.register_error_codes(self.system, self.error_codes)
         self.transport = HttpTransport(
             system=self.system,
             base_url=base_url,

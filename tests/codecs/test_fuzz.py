@@ -19,11 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mediator.codecs import CANONICAL, Envelope, decode_form
-from mediator.codecs import harvest_wire as hv
-from mediator.codecs import salesforce_wire as sf
-from mediator.codecs import stripe_wire as stw
-from mediator.codecs.harvest import (
+from mediator.codecs import CANONICAL, Envelope
+from mediator.codecs.harvest import error_code as harvest_error_code
+from mediator.codecs.harvest import wire as hv
+from mediator.codecs.harvest.mapping import (
     assignment_from_harvest,
     client_from_harvest,
     consultant_from_harvest,
@@ -34,7 +33,9 @@ from mediator.codecs.harvest import (
     time_entries_from_harvest,
     time_entry_from_harvest,
 )
-from mediator.codecs.salesforce import (
+from mediator.codecs.salesforce import error_code as salesforce_error_code
+from mediator.codecs.salesforce import wire as sf
+from mediator.codecs.salesforce.mapping import (
     accounts_from_soql,
     change_order_from_salesforce,
     decode_salesforce,
@@ -42,19 +43,19 @@ from mediator.codecs.salesforce import (
     milestones_from_soql,
     opportunities_from_soql,
 )
-from mediator.codecs.stripe_billing import (
+from mediator.codecs.stripe import decode_form
+from mediator.codecs.stripe import error_code as stripe_error_code
+from mediator.codecs.stripe import wire as stw
+from mediator.codecs.stripe.mapping import (
     customer_from_stripe,
     decode_event_object,
     decode_stripe,
     invoice_from_stripe,
     payment_from_stripe,
 )
-from mediator.codecs.tryton_erp import read_invoices, read_parties, read_timesheet_lines
-from mediator.codecs.tryton_rpc import decode_request, decode_response
+from mediator.codecs.tryton.mapping import read_invoices, read_parties, read_timesheet_lines
+from mediator.codecs.tryton.rpc import decode_request, decode_response
 from mediator.codecs.validation import WireDecoder
-from mediator.systems.harvest.connector import harvest_error_code
-from mediator.systems.salesforce.connector import salesforce_error_code
-from mediator.systems.stripe.connector import stripe_error_code
 from tests.codecs.hostile import fuzz, mutated, returns_or_decode_error, sweep
 
 _FIXTURES = Path(__file__).parent / "fixtures"

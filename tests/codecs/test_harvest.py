@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mediator.codecs import Assignment, Client, Money, Project, TimeEntry
-from mediator.codecs.harvest import (
+from mediator.codecs.harvest.mapping import (
     assignment_from_harvest,
     client_from_harvest,
     consultant_from_harvest,
@@ -22,13 +22,13 @@ from mediator.codecs.harvest import (
     project_from_harvest,
     time_entries_from_harvest,
 )
-from mediator.codecs.harvest_wire import (
+from mediator.codecs.harvest.wire import (
     HvClientPage,
     HvProjectPage,
     HvUserAssignmentPage,
     HvUserPage,
 )
-from mediator.codecs.harvest_write import (
+from mediator.codecs.harvest.write import (
     client_to_harvest,
     encode_harvest,
     project_to_harvest,

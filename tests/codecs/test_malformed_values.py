@@ -14,21 +14,22 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from mediator.codecs import CANONICAL, Envelope, Money, TimeEntry, decode_tryton_response
-from mediator.codecs import harvest_wire as hv
-from mediator.codecs.harvest import decode_harvest_records, time_entries_from_harvest
+from mediator.codecs import CANONICAL, Envelope, Money, TimeEntry
+from mediator.codecs.harvest import wire as hv
+from mediator.codecs.harvest.mapping import decode_harvest_records, time_entries_from_harvest
 from mediator.codecs.records import decode_each
-from mediator.codecs.salesforce import opportunities_from_soql
+from mediator.codecs.salesforce.mapping import opportunities_from_soql
 from mediator.codecs.scalars import decimal_at, parse_decimal
-from mediator.codecs.stripe_billing import (
+from mediator.codecs.stripe.mapping import (
     decode_stripe,
     invoice_from_stripe,
     payment_from_stripe,
     to_stripe_amount,
 )
-from mediator.codecs.stripe_wire import StInvoice
-from mediator.codecs.tryton_erp import read_invoices
-from mediator.codecs.tryton_values import dumps as tryton_dumps
+from mediator.codecs.stripe.wire import StInvoice
+from mediator.codecs.tryton.mapping import read_invoices
+from mediator.codecs.tryton.rpc import decode_response as decode_tryton_response
+from mediator.codecs.tryton.values import dumps as tryton_dumps
 from mediator.codecs.validation import WireDecoder
 from mediator.errors import AmountOutOfRange, DecodeError
 

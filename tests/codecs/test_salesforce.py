@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mediator.codecs import Address, Client, Engagement, Money, TaxProfile
-from mediator.codecs.salesforce import (
+from mediator.codecs.salesforce.mapping import (
     accounts_from_soql,
     change_order_from_salesforce,
     client_from_salesforce,
@@ -21,7 +21,7 @@ from mediator.codecs.salesforce import (
     milestones_from_soql,
     opportunities_from_soql,
 )
-from mediator.codecs.salesforce_wire import (
+from mediator.codecs.salesforce.wire import (
     SfAccount,
     SfChangeOrder,
     SfContract,
@@ -29,7 +29,7 @@ from mediator.codecs.salesforce_wire import (
     SfOpportunity,
     SfSaveResult,
 )
-from mediator.codecs.salesforce_write import (
+from mediator.codecs.salesforce.write import (
     account_sync_fields,
     account_to_salesforce,
     encode_salesforce,

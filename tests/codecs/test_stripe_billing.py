@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mediator.codecs import EXPONENTS, Address, Client, InvoiceLine, Money, TaxProfile, encode_form
-from mediator.codecs.stripe_billing import (
+from mediator.codecs import EXPONENTS, Address, Client, InvoiceLine, Money, TaxProfile
+from mediator.codecs.stripe import encode_form
+from mediator.codecs.stripe.mapping import (
     customer_from_stripe,
     customer_params,
     decode_event_object,
@@ -26,7 +27,7 @@ from mediator.codecs.stripe_billing import (
     payment_from_stripe,
     to_stripe_amount,
 )
-from mediator.codecs.stripe_wire import StCustomer, StError, StEvent, StInvoice, StList
+from mediator.codecs.stripe.wire import StCustomer, StError, StEvent, StInvoice, StList
 from mediator.errors import DecodeError
 from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox

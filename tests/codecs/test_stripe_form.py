@@ -11,7 +11,7 @@ import stripe._encode as stripe_encode  # the SDK's own encoder, as the fidelity
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediator.codecs.stripe_form import decode_form, encode_form
+from mediator.codecs.stripe.form import decode_form, encode_form
 from mediator.errors import DecodeError
 
 _keys = st.text(st.characters(blacklist_characters="[]", blacklist_categories=["Cs"]), min_size=1)

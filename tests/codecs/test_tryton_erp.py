@@ -20,11 +20,8 @@ from mediator.codecs import (
     Project,
     TaxProfile,
     TimeEntry,
-    decode_tryton_response,
-    tryton_dumps,
-    tryton_loads,
 )
-from mediator.codecs.tryton_erp import (
+from mediator.codecs.tryton.mapping import (
     ErpSetup,
     invoice_to_tryton,
     party_to_tryton,
@@ -36,6 +33,9 @@ from mediator.codecs.tryton_erp import (
     timesheet_key,
     timesheet_line_to_tryton,
 )
+from mediator.codecs.tryton.rpc import decode_response as decode_tryton_response
+from mediator.codecs.tryton.rpc import dumps as tryton_dumps
+from mediator.codecs.tryton.rpc import loads as tryton_loads
 from mediator.errors import DecodeError
 
 _SETUP = ErpSetup(

@@ -24,7 +24,7 @@ from mediator.codecs import (
     TaxProfile,
     TimeEntry,
 )
-from mediator.codecs.tryton_erp import (
+from mediator.codecs.tryton.mapping import (
     ErpSetup,
     invoice_to_tryton,
     party_to_tryton,

@@ -11,17 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediator.codecs import (
-    TrytonFault,
-    TrytonRequest,
-    TrytonResponse,
-    decode_tryton_request,
-    decode_tryton_response,
-    encode_tryton_request,
-    encode_tryton_response,
-    tryton_dumps,
-    tryton_loads,
-)
+from mediator.codecs.tryton import TrytonFault, TrytonRequest, TrytonResponse
+from mediator.codecs.tryton.rpc import decode_request as decode_tryton_request
+from mediator.codecs.tryton.rpc import decode_response as decode_tryton_response
+from mediator.codecs.tryton.rpc import dumps as tryton_dumps
+from mediator.codecs.tryton.rpc import encode_request as encode_tryton_request
+from mediator.codecs.tryton.rpc import encode_response as encode_tryton_response
+from mediator.codecs.tryton.rpc import loads as tryton_loads
 from mediator.errors import DecodeError
 
 

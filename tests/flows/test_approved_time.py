@@ -11,7 +11,8 @@ import pytest
 
 from mediator.actors import EntityRef, EntityRegistry, open_entity_registry, open_supervisor
 from mediator.clock import SystemClock
-from mediator.codecs import Envelope, commands
+from mediator.codecs import Envelope
+from mediator.codecs.canonical import commands
 from mediator.demo.wiring import harvest_connector, record_onboarding, tryton_connector
 from mediator.errors import JournalError
 from mediator.flows import FLOW, TimesheetPosting

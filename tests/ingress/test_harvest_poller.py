@@ -18,7 +18,7 @@ import pytest
 
 from mediator.clock import SystemClock
 from mediator.codecs import Envelope
-from mediator.codecs.work import TimeEntry
+from mediator.codecs.canonical.time_and_expenses import TimeEntry
 from mediator.demo.wiring import harvest_connector
 from mediator.flows import PAYLOADS
 from mediator.ingress import INVALID_TIME, HarvestTimePoller, PollReport, harvest_time

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from mediator.clock import SystemClock
-from mediator.codecs.envelope import Envelope, new_id
+from mediator.codecs.canonical.envelope import Envelope, new_id
 from mediator.journal import Watermark, open_journal
 
 BATCH = 5

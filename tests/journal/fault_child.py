@@ -23,7 +23,7 @@ from pathlib import Path
 
 import msgspec
 
-from mediator.codecs.envelope import Envelope, new_id
+from mediator.codecs.canonical.envelope import Envelope, new_id
 from mediator.errors import JournalError
 from mediator.journal import SqliteJournal, open_journal
 from mediator.testing import FakeClock

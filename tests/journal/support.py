@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from mediator.codecs.envelope import Envelope, new_id
+from mediator.codecs.canonical.envelope import Envelope, new_id
 from mediator.journal import SqliteJournal
 
 

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from mediator.actors import Actor, open_entity_registry, open_supervisor
-from mediator.codecs.envelope import Envelope
+from mediator.codecs.canonical.envelope import Envelope
 from mediator.errors import ConnectorUnavailable, DecodeError, RemoteRejected
 from mediator.journal import (
     DeadLetterFilter,

@@ -16,6 +16,7 @@ from mediator.policies import (
     parse_policy_config,
 )
 from mediator.testing import FakeClock
+from mediator.testing.error_codes import register_vendor_error_codes
 
 SMALL = """
 [policies.quotas.sf]
@@ -53,7 +54,8 @@ def _registry(clock: FakeClock, text: str | None = None) -> PolicyRegistry:
     config = (
         parse_policy_config(text, base=default_policy_config()) if text else default_policy_config()
     )
-    return PolicyRegistry(config, clock=clock, random=random.Random(7).random)
+    registry = PolicyRegistry(config, clock=clock, random=random.Random(7).random)
+    return register_vendor_error_codes(registry)  # as the connectors do
 
 
 async def test_every_endpoint_of_a_system_shares_one_limiter() -> None:

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from mediator.clock import SystemClock
-from mediator.codecs.harvest import time_entries_from_harvest
+from mediator.codecs.harvest.mapping import time_entries_from_harvest
 from mediator.demo.wiring import record_onboarding
 from mediator.journal import open_journal
 from mediator.sandbox import Sandboxes, open_sandboxes

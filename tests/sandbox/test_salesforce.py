@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from mediator.codecs.salesforce import decode_salesforce
-from mediator.codecs.salesforce_wire import SfSaveResult
+from mediator.codecs.salesforce.mapping import decode_salesforce
+from mediator.codecs.salesforce.wire import SfSaveResult
 from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.testing import FakeClock

@@ -11,7 +11,7 @@ import pytest
 import stripe
 from aiohttp import web
 
-from mediator.codecs import encode_form
+from mediator.codecs.stripe import encode_form
 from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.testing import FakeClock

@@ -9,7 +9,8 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from mediator.codecs import tryton_dumps, tryton_loads
+from mediator.codecs.tryton.rpc import dumps as tryton_dumps
+from mediator.codecs.tryton.rpc import loads as tryton_loads
 from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.tryton import TrytonSandbox, session_header
 from mediator.testing import FakeClock

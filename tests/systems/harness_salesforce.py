@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from mediator.codecs.salesforce_wire import SfAccount
+from mediator.codecs.salesforce.wire import SfAccount
 from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.loopback import open_sandbox

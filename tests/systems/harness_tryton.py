@@ -17,7 +17,8 @@ from decimal import Decimal
 import aiohttp
 import msgspec
 
-from mediator.codecs import TrytonRequest, encode_tryton_request
+from mediator.codecs.tryton import TrytonRequest
+from mediator.codecs.tryton.rpc import encode_request as encode_tryton_request
 from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox import open_sandbox
 from mediator.sandbox.faults import FaultPlan

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 import msgspec
 import pytest
 
-from mediator.codecs import Client, decode_form, stripe_wire
+from mediator.codecs import Client
+from mediator.codecs.stripe import decode_form
+from mediator.codecs.stripe import wire as stripe_wire
 from mediator.errors import AuthenticationFailed, RemoteRejected
 from mediator.sandbox.faults import FaultPlan
 from mediator.systems.stripe import (

@@ -10,9 +10,10 @@ import pytest
 from aiohttp import web
 
 from mediator.errors import CircuitOpen, ConnectorUnavailable, RemoteRejected
-from mediator.policies import PolicyRegistry, error_code_of, parse_policy_config
+from mediator.policies import PolicyRegistry, parse_policy_config
 from mediator.systems import Connector, HttpTransport
 from mediator.testing import FakeClock
+from mediator.testing.error_codes import EVERY_VENDORS_CODES, any_vendors_error_code
 
 POLICIES = """
 [policies.retries.quick]
@@ -37,11 +38,7 @@ breaker = "tight"
 """
 
 
-def _code(status: int, body: bytes) -> str | None:
-    try:
-        return error_code_of(json.loads(body))
-    except ValueError:
-        return None
+_code = any_vendors_error_code
 
 
 class Script:
@@ -72,9 +69,11 @@ async def server() -> AsyncIterator[tuple[Script, str]]:
 
 
 def _registry(clock: FakeClock) -> PolicyRegistry:
-    return PolicyRegistry(
+    registry = PolicyRegistry(
         parse_policy_config(POLICIES, file="test.toml"), clock=clock, random=lambda: 1.0
     )
+    registry.register_error_codes("scripted", EVERY_VENDORS_CODES)
+    return registry
 
 
 def _transport(url: str, clock: FakeClock) -> HttpTransport:
@@ -88,6 +87,7 @@ class Scripted(Connector):
 
     system = "scripted"
     error_code = staticmethod(_code)
+    error_codes = EVERY_VENDORS_CODES
 
 
 def _connector(url: str, clock: FakeClock) -> Connector:

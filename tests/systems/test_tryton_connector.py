@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from mediator.actors import open_supervisor
-from mediator.codecs import tryton_loads
+from mediator.codecs.tryton.rpc import loads as tryton_loads
 from mediator.errors import AuthenticationFailed, BusinessRejected, DecodeError, RemoteRejected
 from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox.faults import FaultPlan

@@ -1,6 +1,6 @@
 """A small Tryton JSON-RPC client over aiohttp, for the real-server tests and the fidelity check.
 
-It speaks through `mediator.codecs.tryton_rpc` (the envelope and the tagged values), and keeps
+It speaks through `mediator.codecs.tryton.rpc` (the envelope and the tagged values), and keeps
 every answer raw as well (status, headers, parsed JSON before untagging), because the fidelity
 check compares the wire shapes of the real server and the sandbox, not just decoded values.
 """
@@ -14,14 +14,14 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from mediator.codecs.tryton_rpc import (
+from mediator.codecs.tryton.rpc import (
     RpcValue,
     TrytonFault,
     TrytonRequest,
     decode_response,
     encode_request,
 )
-from mediator.codecs.tryton_values import parse
+from mediator.codecs.tryton.values import parse
 
 _TIMEOUT = aiohttp.ClientTimeout(total=30)  # invoice.post takes up to ~1.3 s on 2 busy cores
 

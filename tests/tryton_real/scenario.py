@@ -15,7 +15,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from mediator.codecs.tryton_rpc import RpcValue
+from mediator.codecs.tryton.rpc import RpcValue
 
 from .client import Answer, CallFailed, TrytonClient
 

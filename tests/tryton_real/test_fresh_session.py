@@ -14,7 +14,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from mediator.codecs.tryton_rpc import decode_response
+from mediator.codecs.tryton.rpc import decode_response
 from mediator.testing.tryton_server import TrytonServer
 
 from .client import TrytonClient

@@ -15,7 +15,7 @@ import msgspec
 from aiohttp import web
 
 from mediator.clock import Clock
-from mediator.codecs import decode_form
+from mediator.codecs.stripe import decode_form
 from mediator.errors import DecodeError
 from mediator.sandbox.base import Handler, Sandbox, json_response
 from mediator.sandbox.faults import FaultPlan

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from aiohttp import web
 
-from mediator.codecs import FormNode
+from mediator.codecs.stripe import FormNode
 from mediator.sandbox.stripe.errors import StripeError, unknown_parameter
 
 __all__ = ["PARAMS_KEY", "Params", "params_of"]

@@ -21,11 +21,8 @@ from typing import ClassVar
 from aiohttp import web
 
 from mediator.clock import Clock
-from mediator.codecs import (
-    RpcValue,
-    TrytonFault,
-    tryton_dumps,
-)
+from mediator.codecs.tryton import RpcValue, TrytonFault
+from mediator.codecs.tryton.rpc import dumps as tryton_dumps
 from mediator.sandbox.base import Handler, Sandbox
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.tryton.arguments import REPORT_EXECUTE, check_arity, server_error

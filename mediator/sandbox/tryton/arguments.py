@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mediator.codecs import RpcValue, TrytonFault
+from mediator.codecs.tryton import RpcValue, TrytonFault
 from mediator.sandbox.tryton.errors import RpcFault
 
 __all__ = [

@@ -16,7 +16,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from mediator.codecs import RpcValue
+from mediator.codecs.tryton import RpcValue
 from mediator.sandbox.tryton.errors import user_error
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from mediator.clock import Clock
-from mediator.codecs import TrytonFault
+from mediator.codecs.tryton import TrytonFault
 from mediator.sandbox.tryton.arguments import sql_integer
 from mediator.sandbox.tryton.computed import COMPUTED, check_write, on_create
 from mediator.sandbox.tryton.domain import matches

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from mediator.codecs import TrytonFault
+from mediator.codecs.tryton import TrytonFault
 from mediator.sandbox.tryton.arguments import sql_integer
 from mediator.sandbox.tryton.errors import RpcFault
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from mediator.codecs import RpcValue, TrytonFault
-from mediator.codecs.tryton_values import parse, tag, untag
+from mediator.codecs.tryton import RpcValue, TrytonFault
+from mediator.codecs.tryton.values import parse, tag, untag
 from mediator.errors import DecodeError
 from mediator.sandbox.tryton.arguments import server_error
 from mediator.sandbox.tryton.errors import HttpRefusal

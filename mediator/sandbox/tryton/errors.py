@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediator.codecs import RpcValue, TrytonFault
+from mediator.codecs.tryton import RpcValue, TrytonFault
 
 __all__ = ["HttpRefusal", "RpcFault", "user_error"]
 

@@ -13,7 +13,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from mediator.codecs import TrytonFault
+from mediator.codecs.tryton import TrytonFault
 from mediator.sandbox.tryton.computed import invoice_total
 from mediator.sandbox.tryton.errors import RpcFault, user_error
 

@@ -12,7 +12,7 @@ is falsy or the domain names `active` (`domain.only_active`).
 
 from __future__ import annotations
 
-from mediator.codecs import RpcValue
+from mediator.codecs.tryton import RpcValue
 from mediator.sandbox.tryton.arguments import check_arity, server_error, want_list
 from mediator.sandbox.tryton.database import Record, TrytonDatabase
 from mediator.sandbox.tryton.domain import only_active

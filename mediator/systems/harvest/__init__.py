@@ -9,7 +9,7 @@ from mediator.systems.harvest.commands import (
     CreateTimeEntry,
     HarvestWritten,
 )
-from mediator.systems.harvest.connector import HarvestConnector, harvest_error_code
+from mediator.systems.harvest.connector import HarvestConnector
 
 __all__ = [
     "AssignTask",
@@ -20,5 +20,4 @@ __all__ = [
     "CreateTimeEntry",
     "HarvestConnector",
     "HarvestWritten",
-    "harvest_error_code",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from mediator.codecs import harvest_wire as wire
+from mediator.codecs.harvest import wire
 from mediator.systems.connector import Command
 from mediator.systems.harvest.commands import (
     AssignTask,

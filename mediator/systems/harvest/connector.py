@@ -22,11 +22,12 @@ import msgspec
 
 from mediator._task_group import TaskGroup
 from mediator.clock import Clock
-from mediator.codecs import harvest_wire as wire
-from mediator.codecs.harvest import decode_harvest, decode_harvest_records
+from mediator.codecs.harvest import errors as harvest_errors
+from mediator.codecs.harvest import wire
+from mediator.codecs.harvest.mapping import decode_harvest, decode_harvest_records
 from mediator.codecs.records import Undecodable
 from mediator.errors import DecodeError, MediatorError
-from mediator.policies import PolicyRegistry
+from mediator.policies import ErrorCodes, PolicyRegistry
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.harvest._write_specs import KINDS, Kind, Listing
@@ -34,22 +35,12 @@ from mediator.systems.harvest.commands import ChangedEntries, HarvestWritten
 from mediator.systems.http import HttpResponse
 from mediator.systems.secrets import Secret
 
-__all__ = ["HarvestConnector", "harvest_error_code"]
+__all__ = ["HarvestConnector"]
 
 P = TypeVar("P", bound=wire.HvPage)
 MAX_PER_PAGE = 2000
 _CODE = re.compile(r"^[a-z_]+$")
 _encode = msgspec.json.Encoder(decimal_format="number").encode  # Harvest takes rates as numbers
-
-
-def harvest_error_code(status: int, body: bytes) -> str | None:
-    """Read Harvest's OAuth-style ``error`` code (``invalid_token``...), if the body has one."""
-    try:
-        decoded = msgspec.json.decode(body)
-    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
-        return None
-    code = decoded.get("error") if isinstance(decoded, dict) else None
-    return code if isinstance(code, str) and _CODE.match(code) else None
 
 
 class HarvestConnector(Connector):
@@ -60,7 +51,13 @@ class HarvestConnector(Connector):
     """
 
     system = "harvest"
-    error_code = staticmethod(harvest_error_code)
+    error_code = staticmethod(harvest_errors.error_code)
+    error_codes = ErrorCodes(
+        retry=harvest_errors.RETRY_CODES,
+        dead=harvest_errors.DEAD_CODES,
+        system_failure=harvest_errors.SYSTEM_FAILURE_CODES,
+        exhausted=harvest_errors.EXHAUSTED_CODES,
+    )
 
     def __init__(
         self,

@@ -4,7 +4,6 @@ from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, 
 from mediator.systems.salesforce.commands import ChangedRecords, Upserted, UpsertRecord
 from mediator.systems.salesforce.connector import (
     SalesforceConnector,
-    salesforce_error_code,
     soql_datetime,
 )
 
@@ -16,6 +15,5 @@ __all__ = [
     "SalesforceSession",
     "UpsertRecord",
     "Upserted",
-    "salesforce_error_code",
     "soql_datetime",
 ]

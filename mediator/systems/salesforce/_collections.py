@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from mediator.codecs.salesforce import decode_salesforce
-from mediator.codecs.salesforce_wire import SfSaveError, SfSaveResult
+from mediator.codecs.salesforce.mapping import decode_salesforce
+from mediator.codecs.salesforce.wire import SfSaveError, SfSaveResult
 from mediator.errors import DecodeError, RemoteRejected
 from mediator.systems.salesforce.commands import Upserted, UpsertRecord
 

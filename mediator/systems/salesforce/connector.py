@@ -19,10 +19,11 @@ import msgspec
 
 from mediator.clock import Clock
 from mediator.codecs.records import Undecodable
-from mediator.codecs.salesforce import decode_salesforce, decode_salesforce_records
-from mediator.codecs.salesforce_wire import SfMilestone, SfOpportunity, SoqlPage
+from mediator.codecs.salesforce import errors as salesforce_errors
+from mediator.codecs.salesforce.mapping import decode_salesforce, decode_salesforce_records
+from mediator.codecs.salesforce.wire import SfMilestone, SfOpportunity, SoqlPage
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
-from mediator.policies import PolicyRegistry, error_code_of
+from mediator.policies import ErrorCodes, PolicyRegistry
 from mediator.systems._reauth import send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.http import HttpResponse
@@ -30,23 +31,12 @@ from mediator.systems.salesforce._collections import chunk_upserts, collection_b
 from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, SalesforceSession
 from mediator.systems.salesforce.commands import ChangedRecords, UpsertRecord
 
-__all__ = ["SalesforceConnector", "salesforce_error_code", "soql_datetime"]
+__all__ = ["SalesforceConnector", "soql_datetime"]
 
 R = TypeVar("R")
 
 QUERY = "/services/data/query"
 COLLECTIONS = "/services/data/composite/sobjects"
-
-
-def salesforce_error_code(status: int, body: bytes) -> str | None:
-    """Read ``errorCode`` from a Salesforce error array (or an OAuth error's ``error``)."""
-    try:
-        decoded = msgspec.json.decode(body)
-    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
-        return None
-    if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
-        return str(decoded["error"])  # OAuth: {"error": "invalid_client", ...}
-    return error_code_of(decoded)
 
 
 class SalesforceConnector(Connector):
@@ -58,7 +48,13 @@ class SalesforceConnector(Connector):
     """
 
     system = "salesforce"
-    error_code = staticmethod(salesforce_error_code)
+    error_code = staticmethod(salesforce_errors.error_code)
+    error_codes = ErrorCodes(
+        retry=salesforce_errors.RETRY_CODES,
+        dead=salesforce_errors.DEAD_CODES,
+        system_failure=salesforce_errors.SYSTEM_FAILURE_CODES,
+        exhausted=salesforce_errors.EXHAUSTED_CODES,
+    )
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from mediator.systems.stripe.commands import (
     VoidInvoice,
     idempotency_header,
 )
-from mediator.systems.stripe.connector import API_VERSION, StripeConnector, stripe_error_code
+from mediator.systems.stripe.connector import API_VERSION, StripeConnector
 
 __all__ = [
     "API_VERSION",
@@ -23,5 +23,4 @@ __all__ = [
     "StripeConnector",
     "VoidInvoice",
     "idempotency_header",
-    "stripe_error_code",
 ]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-from mediator.codecs.billing import InvoiceLine
-from mediator.codecs.parties import Client
-from mediator.codecs.stripe_billing import customer_params, invoice_item_params, invoice_params
+from mediator.codecs.canonical.billing import InvoiceLine
+from mediator.codecs.canonical.parties import Client
+from mediator.codecs.stripe.mapping import customer_params, invoice_item_params, invoice_params
 from mediator.systems.connector import Command
 
 __all__ = [

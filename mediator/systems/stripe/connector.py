@@ -18,11 +18,11 @@ import msgspec
 
 from mediator._task_group import TaskGroup
 from mediator.clock import Clock
-from mediator.codecs import encode_form
-from mediator.codecs import stripe_wire as wire
-from mediator.codecs.stripe_billing import decode_stripe
+from mediator.codecs.stripe import encode_form, wire
+from mediator.codecs.stripe import errors as stripe_errors
+from mediator.codecs.stripe.mapping import decode_stripe
 from mediator.errors import MediatorError
-from mediator.policies import PolicyRegistry, error_code_of
+from mediator.policies import ErrorCodes, PolicyRegistry
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.http import HttpResponse
@@ -34,7 +34,7 @@ from mediator.systems.stripe.commands import (
     idempotency_header,
 )
 
-__all__ = ["API_VERSION", "StripeConnector", "stripe_error_code"]
+__all__ = ["API_VERSION", "StripeConnector"]
 
 API_VERSION = "2026-10-28.endive"  # what the stripe 16.1 SDK pins (tryton/REPORT.md §7)
 
@@ -47,29 +47,6 @@ class _Listed(Protocol):
 T = TypeVar("T", bound=_Listed)
 _FORM = "application/x-www-form-urlencoded"
 _DECODE_JSON = msgspec.json.Decoder()
-_RETRYABLE = {"rate_limit": "rate_limit_error", "idempotency_key_in_use": "lock_timeout"}
-
-
-def stripe_error_code(status: int, body: bytes) -> str | None:
-    """Read Stripe's error code from an error answer, for the retry classifier.
-
-    Two codes are read as the retryable ones the classifier knows, since their ``type`` is
-    ``invalid_request_error`` (dead) and the code outranks the status: a 429's ``rate_limit``
-    as ``rate_limit_error``, and a 409 for a key still in flight (``idempotency_key_in_use``)
-    as ``lock_timeout`` — both mean "another request holds this object's lock", and retrying
-    later replays the first request's stored answer. Success answers are not parsed.
-    """
-    if status < 400:
-        return None
-    try:
-        parsed = _DECODE_JSON.decode(body)
-    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
-        return None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    if isinstance(code, str) and code in _RETRYABLE:  # a list here is unhashable
-        return _RETRYABLE[code]
-    return error_code_of(parsed)
 
 
 class StripeConnector(Connector):
@@ -79,7 +56,13 @@ class StripeConnector(Connector):
     """
 
     system = "stripe"
-    error_code = staticmethod(stripe_error_code)
+    error_code = staticmethod(stripe_errors.error_code)
+    error_codes = ErrorCodes(
+        retry=stripe_errors.RETRY_CODES,
+        dead=stripe_errors.DEAD_CODES,
+        system_failure=stripe_errors.SYSTEM_FAILURE_CODES,
+        exhausted=stripe_errors.EXHAUSTED_CODES,
+    )
 
     def __init__(
         self,

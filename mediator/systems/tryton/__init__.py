@@ -11,7 +11,6 @@ from mediator.systems.tryton.connector import TrytonConnector
 from mediator.systems.tryton.session import (
     TrytonSession,
     TrytonSessions,
-    tryton_error_code,
 )
 
 __all__ = [
@@ -23,5 +22,4 @@ __all__ = [
     "TrytonConnector",
     "TrytonSession",
     "TrytonSessions",
-    "tryton_error_code",
 ]

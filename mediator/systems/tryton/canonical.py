@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
-from mediator.codecs.commands import PostTimesheetLine, Recorded
-from mediator.codecs.tryton_erp import ErpSetup, timesheet_line_to_tryton
+from mediator.codecs.canonical.commands import PostTimesheetLine, Recorded
+from mediator.codecs.tryton.mapping import ErpSetup, timesheet_line_to_tryton
 from mediator.systems.tryton.commands import CreateRecord, RecordRef
 
 __all__ = ["CANONICAL_COMMANDS", "recorded", "timesheet_line_create"]

@@ -11,7 +11,7 @@ written over RPC ("You are not allowed to modify the field …"):
   writable unique field, so the flow names projects uniquely (``P-1042 Website relaunch``);
 - ``timesheet.line.description``: ``uuid`` is unique but read-only over RPC, so the whole
   description is the reference, with the time entry's key in it
-  (`mediator.codecs.tryton_erp.timesheet_line_to_tryton` writes ``… [mediator <key>]``);
+  (`mediator.codecs.tryton.mapping.timesheet_line_to_tryton` writes ``… [mediator <key>]``);
 - ``account.invoice.reference``.
 """
 
@@ -23,7 +23,7 @@ from types import MappingProxyType
 
 import msgspec
 
-from mediator.codecs import RpcValue
+from mediator.codecs.tryton import RpcValue
 from mediator.systems.connector import Command
 
 __all__ = [

@@ -19,16 +19,17 @@ from collections.abc import Mapping, Sequence
 import aiohttp
 
 from mediator.clock import Clock
-from mediator.codecs import RpcValue
-from mediator.codecs.commands import PostTimesheetLine
-from mediator.codecs.tryton_erp import ErpSetup
+from mediator.codecs.canonical.commands import PostTimesheetLine
+from mediator.codecs.tryton import RpcValue
+from mediator.codecs.tryton import errors as tryton_errors
+from mediator.codecs.tryton.mapping import ErpSetup
 from mediator.errors import DecodeError, MediatorError
-from mediator.policies import PolicyRegistry
+from mediator.policies import ErrorCodes, PolicyRegistry
 from mediator.systems.connector import Command, Connector
 from mediator.systems.secrets import Secret
 from mediator.systems.tryton.canonical import recorded, timesheet_line_create
 from mediator.systems.tryton.commands import CreateRecord, PostInvoice
-from mediator.systems.tryton.session import TrytonSession, TrytonSessions, tryton_error_code
+from mediator.systems.tryton.session import TrytonSession, TrytonSessions
 from mediator.systems.tryton.writes import create_records, post_invoice
 
 __all__ = ["TrytonConnector"]
@@ -45,7 +46,13 @@ class TrytonConnector(Connector):
     """
 
     system = "tryton"
-    error_code = staticmethod(tryton_error_code)
+    error_code = staticmethod(tryton_errors.error_code)
+    error_codes = ErrorCodes(
+        retry=tryton_errors.RETRY_CODES,
+        dead=tryton_errors.DEAD_CODES,
+        system_failure=tryton_errors.SYSTEM_FAILURE_CODES,
+        exhausted=tryton_errors.EXHAUSTED_CODES,
+    )
 
     def __init__(
         self,

@@ -12,10 +12,10 @@ every call (``ir.session.reset``), and the invoice flow reads the invoice just b
 it, so a post normally runs in a fresh session; when one is refused anyway, the relogin above
 replaces the deleted session and the post is repeated in the new one.
 
-A JSON-RPC error arrives as HTTP 200 with ``{"id", "error": [name, args]}``;
-`tryton_error_code` hands the exception name (``UserError``, ``ConcurrencyException``) to
-the classifier, so the transport raises `RemoteRejected(200, name)` and retries only what is
-transient.
+A JSON-RPC error arrives as HTTP 200 with ``{"id", "error": [name, args]}``; the codec's
+`error_code` (`mediator.codecs.tryton.errors`) hands the exception name (``UserError``,
+``ConcurrencyException``) to the classifier, so the transport raises
+`RemoteRejected(200, name)` and retries only what is transient.
 """
 
 from __future__ import annotations
@@ -27,38 +27,17 @@ from collections.abc import Mapping
 
 import msgspec
 
-from mediator.codecs import (
-    RpcValue,
-    TrytonFault,
-    TrytonRequest,
-    decode_tryton_response,
-    encode_tryton_request,
-)
+from mediator.codecs.tryton import RpcValue, TrytonFault, TrytonRequest
+from mediator.codecs.tryton.rpc import decode_response as decode_tryton_response
+from mediator.codecs.tryton.rpc import encode_request as encode_tryton_request
 from mediator.errors import AuthenticationFailed, DecodeError, RemoteRejected
 from mediator.systems._reauth import send_with_reauth
 from mediator.systems.http import HttpTransport
 from mediator.systems.secrets import Secret
 
-__all__ = ["TrytonSession", "TrytonSessions", "tryton_error_code"]
+__all__ = ["TrytonSession", "TrytonSessions"]
 
 _JSON = {"Content-Type": "application/json"}
-_HEAD = 64  # the envelope's first keys are within this many bytes: {"id":123,"error":
-
-
-def tryton_error_code(status: int, body: bytes) -> str | None:
-    """Return the exception name of an error envelope (``ServerError`` for an unexpected one).
-
-    Only the head of a body is looked at unless it is an error envelope, so a large
-    ``search_read`` answer is not parsed twice.
-    """
-    head = body[:_HEAD]
-    at = head.find(b'"error":')
-    if at < 0 or 0 <= head.find(b'"result":') < at:
-        return None
-    try:
-        return decode_tryton_response(body).error.name  # type: ignore[union-attr]  # has error
-    except (DecodeError, AttributeError):
-        return None
 
 
 class TrytonSession(msgspec.Struct, frozen=True, kw_only=True):

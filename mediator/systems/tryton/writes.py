@@ -30,7 +30,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from mediator.codecs import RpcValue, tryton_dumps
+from mediator.codecs.tryton import RpcValue
+from mediator.codecs.tryton.rpc import dumps as tryton_dumps
 from mediator.errors import BusinessRejected, DecodeError, MediatorError, RemoteRejected
 from mediator.systems.tryton.commands import (
     REFERENCE_FIELDS,

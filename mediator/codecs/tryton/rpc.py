@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import msgspec
 
-from mediator.codecs.tryton_values import RpcValue, dumps, loads, parse, tag, untag
+from mediator.codecs.tryton.values import RpcValue, dumps, loads, parse, tag, untag
 from mediator.errors import DecodeError
 
 __all__ = [

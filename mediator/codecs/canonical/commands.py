@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from mediator.codecs.work import TimeEntry
+from mediator.codecs.canonical.time_and_expenses import TimeEntry
 
 __all__ = ["Command", "PostTimesheetLine", "Recorded", "effect_reference"]
 

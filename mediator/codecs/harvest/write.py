@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import msgspec
 
-from mediator.codecs.engagements import Project
-from mediator.codecs.money import Money
-from mediator.codecs.parties import Client
-from mediator.codecs.rates import Assignment
+from mediator.codecs.canonical.engagements import Project
+from mediator.codecs.canonical.money import Money
+from mediator.codecs.canonical.parties import Client
+from mediator.codecs.canonical.rates import Assignment
 
 __all__ = [
     "client_to_harvest",

@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 
 import msgspec
 
-from mediator.codecs.envelope import Envelope, new_id
+from mediator.codecs.canonical.envelope import Envelope, new_id
 from mediator.codecs.validation import decode_error
 from mediator.errors import DecodeError
 

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import msgspec
 
-from mediator.codecs.currencies import exponent
+from mediator.codecs.canonical.currencies import exponent
 from mediator.codecs.scalars import parse_decimal
 from mediator.errors import AmountOutOfRange, CurrencyMismatch
 

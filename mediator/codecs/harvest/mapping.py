@@ -15,16 +15,16 @@ from typing import Final, TypeVar
 
 import msgspec
 
-from mediator.codecs import harvest_wire as wire
-from mediator.codecs.currencies import EXPONENTS
-from mediator.codecs.engagements import BillingModel, Project
-from mediator.codecs.money import Money
+from mediator.codecs.canonical.currencies import EXPONENTS
+from mediator.codecs.canonical.engagements import BillingModel, Project
+from mediator.codecs.canonical.money import Money
+from mediator.codecs.canonical.parties import Client, Consultant
+from mediator.codecs.canonical.rates import Assignment
+from mediator.codecs.canonical.time_and_expenses import Expense, TimeEntry
+from mediator.codecs.harvest import wire
 from mediator.codecs.page import Page
-from mediator.codecs.parties import Client, Consultant
-from mediator.codecs.rates import Assignment
 from mediator.codecs.records import Decoded, decode_each
 from mediator.codecs.validation import WireDecoder
-from mediator.codecs.work import Expense, TimeEntry
 from mediator.errors import DecodeError
 
 __all__ = [

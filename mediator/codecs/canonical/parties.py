@@ -6,8 +6,8 @@ from typing import Literal
 
 import msgspec
 
-from mediator.codecs.currencies import exponent
-from mediator.codecs.entity import Entity
+from mediator.codecs.canonical.currencies import exponent
+from mediator.codecs.canonical.entity import Entity
 
 __all__ = ["Address", "Client", "Consultant", "TaxProfile"]
 

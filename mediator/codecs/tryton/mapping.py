@@ -19,15 +19,15 @@ from typing import Final, TypeVar
 
 import msgspec
 
-from mediator.codecs import tryton_wire as wire
-from mediator.codecs.billing import Invoice, InvoiceLine, InvoiceStatus, Payment
-from mediator.codecs.commands import effect_reference
-from mediator.codecs.engagements import Project
-from mediator.codecs.money import Money
-from mediator.codecs.parties import Client, TaxProfile
-from mediator.codecs.tryton_values import RpcValue
+from mediator.codecs.canonical.billing import Invoice, InvoiceLine, InvoiceStatus, Payment
+from mediator.codecs.canonical.commands import effect_reference
+from mediator.codecs.canonical.engagements import Project
+from mediator.codecs.canonical.money import Money
+from mediator.codecs.canonical.parties import Client, TaxProfile
+from mediator.codecs.canonical.time_and_expenses import TimeEntry
+from mediator.codecs.tryton import wire
+from mediator.codecs.tryton.values import RpcValue
 from mediator.codecs.validation import convert
-from mediator.codecs.work import TimeEntry
 from mediator.errors import DecodeError
 
 __all__ = [

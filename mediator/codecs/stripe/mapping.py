@@ -15,12 +15,12 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, TypeVar
 
-from mediator.codecs import stripe_wire as wire
-from mediator.codecs.billing import Invoice, InvoiceLine, InvoiceStatus, Payment
-from mediator.codecs.currencies import EXPONENTS
-from mediator.codecs.money import MAX_MINOR_UNITS, Money
-from mediator.codecs.parties import Address, Client, TaxProfile
+from mediator.codecs.canonical.billing import Invoice, InvoiceLine, InvoiceStatus, Payment
+from mediator.codecs.canonical.currencies import EXPONENTS
+from mediator.codecs.canonical.money import MAX_MINOR_UNITS, Money
+from mediator.codecs.canonical.parties import Address, Client, TaxProfile
 from mediator.codecs.scalars import decimal_at
+from mediator.codecs.stripe import wire
 from mediator.codecs.validation import WireDecoder
 from mediator.errors import AmountOutOfRange, DecodeError
 

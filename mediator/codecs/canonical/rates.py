@@ -6,8 +6,8 @@ import datetime
 
 import msgspec
 
-from mediator.codecs.entity import Entity
-from mediator.codecs.money import Money, require_currency
+from mediator.codecs.canonical.entity import Entity
+from mediator.codecs.canonical.money import Money, require_currency
 
 __all__ = ["Assignment", "RateCard", "RateCardLine"]
 

@@ -8,8 +8,8 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
-from mediator.codecs.entity import Entity
-from mediator.codecs.money import Money, require_currency
+from mediator.codecs.canonical.entity import Entity
+from mediator.codecs.canonical.money import Money, require_currency
 from mediator.codecs.scalars import require_finite
 
 __all__ = ["Invoice", "InvoiceLine", "Payment"]

@@ -14,8 +14,7 @@ from typing import Final, TypeVar
 
 import msgspec
 
-from mediator.codecs import salesforce_wire as wire
-from mediator.codecs.engagements import (
+from mediator.codecs.canonical.engagements import (
     BillingModel,
     ChangeOrder,
     Engagement,
@@ -23,10 +22,11 @@ from mediator.codecs.engagements import (
     MilestoneStatus,
     RateChange,
 )
-from mediator.codecs.money import Money
+from mediator.codecs.canonical.money import Money
+from mediator.codecs.canonical.parties import Address, Client, TaxProfile
 from mediator.codecs.page import Page
-from mediator.codecs.parties import Address, Client, TaxProfile
 from mediator.codecs.records import Decoded, decode_each
+from mediator.codecs.salesforce import wire
 from mediator.codecs.validation import WireDecoder
 from mediator.errors import DecodeError
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from mediator.codecs.entity import Entity
-from mediator.codecs.money import Money
+from mediator.codecs.canonical.entity import Entity
+from mediator.codecs.canonical.money import Money
 from mediator.codecs.scalars import require_finite
 
 __all__ = ["Expense", "TimeEntry"]

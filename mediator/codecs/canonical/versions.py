@@ -13,12 +13,12 @@ decoding.
 
 from __future__ import annotations
 
-from mediator.codecs.billing import Invoice, Payment
-from mediator.codecs.engagements import ChangeOrder, Engagement, Milestone, Project
-from mediator.codecs.parties import Client, Consultant
-from mediator.codecs.payloads import PayloadRegistry, PayloadSchema
-from mediator.codecs.rates import Assignment, RateCard
-from mediator.codecs.work import Expense, TimeEntry
+from mediator.codecs.canonical.billing import Invoice, Payment
+from mediator.codecs.canonical.engagements import ChangeOrder, Engagement, Milestone, Project
+from mediator.codecs.canonical.parties import Client, Consultant
+from mediator.codecs.canonical.payloads import PayloadRegistry, PayloadSchema
+from mediator.codecs.canonical.rates import Assignment, RateCard
+from mediator.codecs.canonical.time_and_expenses import Expense, TimeEntry
 
 __all__ = ["CANONICAL"]
 

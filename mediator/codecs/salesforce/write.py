@@ -10,8 +10,8 @@ from types import MappingProxyType
 
 import msgspec
 
-from mediator.codecs.engagements import BillingModel, Engagement
-from mediator.codecs.parties import Address, Client
+from mediator.codecs.canonical.engagements import BillingModel, Engagement
+from mediator.codecs.canonical.parties import Address, Client
 
 __all__ = [
     "account_sync_fields",
