@@ -34,10 +34,7 @@ Foreign exceptions (aiohttp, sqlite3, msgspec) are translated once, at the edge,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the type only: errors sit below every other module
-    from mediator.policies.classify import Classification
+from mediator.outcomes import Classification
 
 __all__ = [
     "ActorError",

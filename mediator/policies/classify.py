@@ -10,7 +10,6 @@ against a circuit breaker: a 422 is the message's fault, not the system's.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 
 import msgspec
@@ -25,30 +24,9 @@ from mediator.errors import (
     QuotaExhausted,
     RemoteRejected,
 )
+from mediator.outcomes import Classification, Verdict
 
 __all__ = ["Classification", "Classifier", "ErrorCodes", "Verdict"]
-
-
-class Verdict(enum.StrEnum):
-    """What to do with a call's outcome."""
-
-    SUCCESS = "success"
-    RETRY = "retry"
-    DEAD = "dead"
-
-
-class Classification(msgspec.Struct, frozen=True, kw_only=True):
-    """The verdict on one outcome, why, and what it says about the system.
-
-    `system_failure` counts against the breaker; `retry_after` is the server's own wait, if it
-    gave one; `exhausted` means the period's allowance is spent (quota, not rate).
-    """
-
-    verdict: Verdict
-    reason: str
-    system_failure: bool = False
-    retry_after: float | None = None
-    exhausted: bool = False
 
 
 class ErrorCodes(msgspec.Struct, frozen=True, kw_only=True):
