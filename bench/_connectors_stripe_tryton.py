@@ -106,7 +106,7 @@ def _stripe(url: str, config: PolicyConfig) -> StripeConnector:
         base_url=url,
         policies=registry(config),
         clock=SystemClock(),
-        key_source=lambda: Secret(STRIPE_KEY),
+        secret=lambda: Secret(STRIPE_KEY),
     )
 
 
@@ -199,7 +199,7 @@ async def bench_tryton(options: Options) -> dict[str, object]:
             base_url=url,
             database="tryton",
             login="admin",
-            password=Secret("admin"),
+            secret=lambda: Secret("admin"),
             policies=registry(default_policy_config()),
             clock=SystemClock(),
         )

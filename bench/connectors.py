@@ -103,9 +103,8 @@ def _sf_connector(url: str, config: PolicyConfig) -> SalesforceConnector:
         base_url=url,
         policies=registry(config),
         clock=SystemClock(),
-        credentials=ClientCredentials(
-            login_url=url, client_id="mediator", client_secret=Secret("sandbox-secret")
-        ),
+        credentials=ClientCredentials(login_url=url, client_id="mediator"),
+        secret=lambda: Secret("sandbox-secret"),
     )
 
 
@@ -198,7 +197,7 @@ def _hv_connector(url: str, config: PolicyConfig) -> HarvestConnector:
         policies=registry(config),
         clock=SystemClock(),
         account_id=str(HARVEST_ACCOUNT),
-        token=lambda: Secret(HARVEST_TOKEN),
+        secret=lambda: Secret(HARVEST_TOKEN),
         user_agent="mediator bench (ops@example.com)",
     )
 

@@ -24,7 +24,7 @@ def harvest_connector(boxes: Sandboxes, policies: PolicyRegistry, clock: Clock) 
         policies=policies,
         clock=clock,
         account_id=creds["account_id"],
-        token=lambda: token,
+        secret=lambda: token,
         user_agent="mediator demo (integration-team@example.com)",
     )
 
@@ -36,7 +36,7 @@ def tryton_connector(boxes: Sandboxes, policies: PolicyRegistry, clock: Clock) -
         base_url=boxes.urls["tryton"],
         database=creds["database"],
         login=creds["login"],
-        password=Secret(creds["password"], source="sandbox"),
+        secret=lambda: Secret(creds["password"], source="sandbox"),
         policies=policies,
         clock=clock,
         setup=erp_setup(boxes),

@@ -46,11 +46,8 @@ def build_connectors(
             base_url=sf.base_url,
             policies=policies,
             clock=clock,
-            credentials=ClientCredentials(
-                login_url=sf.base_url,
-                client_id=sf.client_id,
-                client_secret=source("systems.salesforce.client_secret", sf.client_secret)(),
-            ),
+            credentials=ClientCredentials(login_url=sf.base_url, client_id=sf.client_id),
+            secret=source("systems.salesforce.client_secret", sf.client_secret),
             api_version=sf.api_version,
         )
     if systems.harvest is not None:
@@ -60,7 +57,7 @@ def build_connectors(
             policies=policies,
             clock=clock,
             account_id=hv.account_id,
-            token=source("systems.harvest.token", hv.token),
+            secret=source("systems.harvest.token", hv.token),
             user_agent=hv.user_agent,
         )
     if systems.stripe is not None:
@@ -69,7 +66,7 @@ def build_connectors(
             base_url=st.base_url,
             policies=policies,
             clock=clock,
-            key_source=source("systems.stripe.api_key", st.api_key),
+            secret=source("systems.stripe.api_key", st.api_key),
         )
     if systems.tryton is not None:
         tr = systems.tryton
@@ -77,7 +74,7 @@ def build_connectors(
             base_url=tr.base_url,
             database=tr.database,
             login=tr.login,
-            password=source("systems.tryton.password", tr.password)(),
+            secret=source("systems.tryton.password", tr.password),
             policies=policies,
             clock=clock,
             setup=ErpSetup(**msgspec.structs.asdict(tr.erp)),

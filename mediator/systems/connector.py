@@ -49,8 +49,11 @@ class Connector:
     """Shared machinery of the connectors; subclasses add auth, reads and writes.
 
     Every connector is built the same way: the system's `base_url`, the mediator's `policies`
-    and `clock`, optionally a shared aiohttp `session`, then its own credentials and options as
-    keywords. It makes its `transport` itself, with its `system` name and `error_code` reader,
+    and `clock`, optionally a shared aiohttp `session`, then its own options as keywords, its
+    one secret always as `secret`: a source (``lambda: load_secret("env:…")``) it reads when it
+    needs the secret and again when the system refuses it, so a rotated secret needs no
+    restart; `credential_loads` counts those reads (token grants, logins). It makes its
+    `transport` itself, with its `system` name and `error_code` reader,
     and tells the policies what the system's error codes mean (`error_codes`, from its vendor
     codec). A connector is used by one system actor; `execute_batch` is what that actor calls.
     """
@@ -82,6 +85,11 @@ class Connector:
         self._batches = 0
         self._batched = 0
         self._retries = 0
+
+    @property
+    def credential_loads(self) -> int:
+        """How many times the secret was read to get a credential (none here)."""
+        return 0
 
     @staticmethod
     def error_code(status: int, body: bytes) -> str | None:

@@ -55,8 +55,8 @@ class ConnectorHarness(Protocol):
         """Make the connector's current token or session invalid at the system."""
         ...
 
-    def logins(self) -> int:
-        """How many times the connector has authenticated (token or session requests)."""
+    def credential_loads(self) -> int:
+        """How many times the connector loaded its credential (`Connector.credential_loads`)."""
         ...
 
     async def seed_readable(self, count: int) -> Sequence[str]:
@@ -86,11 +86,11 @@ async def credentials_that_expire_are_refreshed_once(harness: ConnectorHarness) 
     """A token or session the system expires is replaced by exactly one new login."""
     (first,) = await drive(harness.clock, execute(harness, [harness.write("auth-1")]))
     assert not isinstance(first, BaseException), first
-    before = harness.logins()
+    before = harness.credential_loads()
     await harness.expire_credentials()
     (second,) = await drive(harness.clock, execute(harness, [harness.write("auth-2")]))
     assert not isinstance(second, BaseException), second
-    assert harness.logins() == before + 1
+    assert harness.credential_loads() == before + 1
     assert await harness.count_written("auth-2") == 1
 
 

@@ -55,8 +55,8 @@ class HarvestHarness:
         self.sandbox.tokens[new] = ACCOUNT
         self.token_file.write_text(new)
 
-    def logins(self) -> int:
-        return self.connector.logins
+    def credential_loads(self) -> int:
+        return self.connector.credential_loads
 
     async def seed_readable(self, count: int) -> Sequence[str]:
         store = self.sandbox.store
@@ -130,7 +130,7 @@ async def open_harness(*, rate_limit: int = 100) -> AsyncIterator[HarvestHarness
                 policies=registry,
                 clock=clock,
                 account_id=str(ACCOUNT),
-                token=lambda: load_secret(f"file:{token_file}"),
+                secret=lambda: load_secret(f"file:{token_file}"),
                 user_agent="mediator tests (ops@example.com)",
                 per_page=PAGE_SIZE,
             )

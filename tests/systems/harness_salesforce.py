@@ -41,8 +41,8 @@ class SalesforceHarness:
         # sessions live token_ttl seconds at the org; let the current one run out
         await self.clock.advance(self.sandbox.token_ttl)
 
-    def logins(self) -> int:
-        return self.connector.auth.logins
+    def credential_loads(self) -> int:
+        return self.connector.credential_loads
 
     async def seed_readable(self, count: int) -> Sequence[str]:
         return [self.sandbox.store.create("Account", {"Name": f"Seed {i}"}) for i in range(count)]
@@ -76,9 +76,8 @@ async def open_harness(
             base_url=url,
             policies=registry,
             clock=clock,
-            credentials=ClientCredentials(
-                login_url=url, client_id="mediator", client_secret=Secret(client_secret)
-            ),
+            credentials=ClientCredentials(login_url=url, client_id="mediator"),
+            secret=lambda: Secret(client_secret),
         )
         try:
             if client_secret == "sandbox-secret":

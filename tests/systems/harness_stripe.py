@@ -68,8 +68,8 @@ class StripeHarness:
     async def expire_credentials(self) -> None:
         self.keys.roll()
 
-    def logins(self) -> int:
-        return self.connector.key_loads
+    def credential_loads(self) -> int:
+        return self.connector.credential_loads
 
     async def seed_readable(self, count: int) -> Sequence[str]:
         store = self.sandbox.store
@@ -109,9 +109,7 @@ async def open_harness(
         policies = PolicyRegistry(
             default_policy_config(), clock=clock, random=random.Random(7).random
         )
-        connector = StripeConnector(
-            base_url=url, policies=policies, clock=clock, key_source=keys.load
-        )
+        connector = StripeConnector(base_url=url, policies=policies, clock=clock, secret=keys.load)
         customer = box.store.create_customer(
             {"name": "Harness Ltd", "email": "ap@harness.test", "currency": "usd"}
         )

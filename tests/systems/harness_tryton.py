@@ -79,8 +79,8 @@ class TrytonHarness:
         assert session is not None, "the connector has not logged in yet"
         await logout(self.http, f"{self.url}/{DATABASE}/rpc/", session.authorization())
 
-    def logins(self) -> int:
-        return self.connector.logins
+    def credential_loads(self) -> int:
+        return self.connector.credential_loads
 
     async def seed_readable(self, count: int) -> Sequence[str]:
         ids = self.sandbox.db.create(
@@ -153,7 +153,7 @@ async def open_harness(
             base_url=url,
             database=DATABASE,
             login="admin",
-            password=Secret("admin"),
+            secret=lambda: Secret("admin"),
             policies=policies,
             clock=clock,
         )

@@ -210,4 +210,4 @@ async def test_a_revoked_token_with_no_successor_fails_authentication(
     (result,) = await harness.connector.execute_batch([harness.write("b")])
     assert isinstance(result, AuthenticationFailed)
     assert "first-token" not in str(result)
-    assert harness.logins() == 2  # loaded once, then once more after the 401
+    assert harness.credential_loads() == 2  # loaded once, then once more after the 401

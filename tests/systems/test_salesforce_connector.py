@@ -151,11 +151,11 @@ async def test_batches_split_at_200_records_and_at_a_repeated_key(
 async def test_an_expired_session_is_replaced_once_and_the_call_made_again(
     harness: SalesforceHarness,
 ) -> None:
-    assert harness.logins() == 1
+    assert harness.credential_loads() == 1
     await harness.clock.advance(harness.sandbox.token_ttl)
     (result,) = await harness.connector.execute_batch([upsert("late", "Late")])
     assert isinstance(result, Upserted)
-    assert harness.logins() == 2
+    assert harness.credential_loads() == 2
     statuses = [r.status for r in harness.sandbox.requests.matching("PATCH", COLLECTIONS)]
     assert statuses == [401, 200]
 

@@ -177,14 +177,14 @@ async def test_a_rolled_key_is_reloaded_once_and_a_revoked_one_fails(
     harness.keys.roll()
     (second,) = await run(harness, [item("k-2", customer=harness.customer)])
     assert isinstance(second, stripe_wire.StInvoiceItem)
-    assert harness.connector.key_loads == 2
+    assert harness.connector.credential_loads == 2
 
     harness.sandbox.api_keys = {"sk_test_someone_else"}  # revoked: no key we can load works
     (third,) = await run(harness, [item("k-3", customer=harness.customer)])
 
     assert isinstance(third, AuthenticationFailed)
     assert harness.keys.key not in str(third)
-    assert harness.connector.key_loads == 3
+    assert harness.connector.credential_loads == 3
 
 
 async def test_a_key_still_in_flight_is_retried_until_stripe_replays_it(

@@ -164,7 +164,7 @@ async def test_a_session_ended_at_the_server_is_replaced_once(harness: TrytonHar
     (result,) = await harness.connector.execute_batch([line(harness, "after")])
 
     assert isinstance(result, RecordRef)
-    assert harness.connector.logins == 2
+    assert harness.connector.credential_loads == 2
     statuses = [r.status for r in harness.sandbox.requests]
     assert statuses.count(401) == 1
 
@@ -176,7 +176,7 @@ async def test_a_refused_password_is_authentication_failed_without_the_password(
         base_url=harness.url,
         database=DATABASE,
         login="admin",
-        password=Secret("not-the-password"),
+        secret=lambda: Secret("not-the-password"),
         policies=PolicyRegistry(default_policy_config(), clock=harness.clock),
         clock=harness.clock,
     )
@@ -289,7 +289,7 @@ async def test_a_post_refused_as_stale_is_repeated_in_a_new_session(
 
     assert isinstance(posted, PostedInvoice)
     assert posted.state == "posted"
-    assert harness.connector.logins == 2
+    assert harness.connector.credential_loads == 2
     assert [r.status for r in harness.sandbox.requests].count(401) == 1
 
 

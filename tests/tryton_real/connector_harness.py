@@ -78,8 +78,8 @@ class RealTrytonHarness:
         assert session is not None, "the connector has not logged in yet"
         await logout(self.http, self.server.rpc_url, session.authorization())
 
-    def logins(self) -> int:
-        return self.connector.logins
+    def credential_loads(self) -> int:
+        return self.connector.credential_loads
 
     async def seed_readable(self, count: int) -> Sequence[str]:
         ids = await self.connector.call(
@@ -135,7 +135,7 @@ async def open_real_harness(server: TrytonServer, tag: str) -> AsyncIterator[Rea
             base_url=server.url,
             database=server.database,
             login=server.login,
-            password=Secret(server.password, source="fixture"),
+            secret=lambda: Secret(server.password, source="fixture"),
             policies=policies,
             clock=clock,
         )

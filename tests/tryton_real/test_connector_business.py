@@ -257,7 +257,9 @@ async def test_a_post_from_an_idle_session_is_repeated_after_a_new_login(
 
         (row,) = await harness.connector.read("account.invoice", [draft], ["state"])
         assert row["state"] == "posted"
-        assert harness.connector.logins == 2  # the stale session was deleted: one new login
+        assert (
+            harness.connector.credential_loads == 2
+        )  # the stale session was deleted: one new login
 
 
 async def test_changed_since_finds_what_was_just_written(harness: RealTrytonHarness) -> None:

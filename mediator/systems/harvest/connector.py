@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import re
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from typing import TypeVar
 
@@ -39,14 +38,13 @@ __all__ = ["HarvestConnector"]
 
 P = TypeVar("P", bound=wire.HvPage)
 MAX_PER_PAGE = 2000
-_CODE = re.compile(r"^[a-z_]+$")
 _encode = msgspec.json.Encoder(decimal_format="number").encode  # Harvest takes rates as numbers
 
 
 class HarvestConnector(Connector):
     """Reads and writes one Harvest account; `execute_batch` takes the commands of `commands`.
 
-    `token` loads the access token (e.g. ``lambda: load_secret("file:/run/harvest-token")``);
+    `secret` loads the personal access token (e.g. ``lambda: load_secret("file:/run/token")``);
     it is called at the first request and again after a 401. `per_page` sizes list pages.
     """
 
@@ -66,7 +64,7 @@ class HarvestConnector(Connector):
         policies: PolicyRegistry,
         clock: Clock,
         account_id: str,
-        token: Callable[[], Secret],
+        secret: Callable[[], Secret],
         user_agent: str,
         session: aiohttp.ClientSession | None = None,
         per_page: int = MAX_PER_PAGE,
@@ -85,11 +83,11 @@ class HarvestConnector(Connector):
         self.account_id = account_id
         self.per_page = per_page
         self.concurrency = concurrency
-        self._token = ReloadedSecret(self.system, token)
+        self._token = ReloadedSecret(self.system, secret)
         self._user_agent = user_agent
 
     @property
-    def logins(self) -> int:
+    def credential_loads(self) -> int:
         """How many times the token was loaded from its source."""
         return self._token.loads
 

@@ -8,6 +8,7 @@ grant between them: the first refreshes, the others find the new session already
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import msgspec
@@ -22,11 +23,11 @@ TOKEN_PATH = "/services/oauth2/token"
 
 
 class ClientCredentials(msgspec.Struct, frozen=True, kw_only=True):
-    """A connected app's client id and secret; `login_url` is the org's My Domain host."""
+    """A connected app's client id; `login_url` is the org's My Domain host (the client secret
+    comes from the connector's `secret` source, read at each grant)."""
 
     login_url: str
     client_id: str
-    client_secret: Secret
 
 
 class SalesforceSession(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,9 +56,15 @@ class SalesforceAuth:
     `logins` counts token grants made (what the status page and the tests read).
     """
 
-    def __init__(self, transport: HttpTransport, credentials: ClientCredentials) -> None:
+    def __init__(
+        self,
+        transport: HttpTransport,
+        credentials: ClientCredentials,
+        secret: Callable[[], Secret],
+    ) -> None:
         self._transport = transport
         self._credentials = credentials
+        self._secret = secret
         self._session: SalesforceSession | None = None
         self._lock = asyncio.Lock()
         self.logins = 0
@@ -88,7 +95,7 @@ class SalesforceAuth:
             {
                 "grant_type": "client_credentials",
                 "client_id": creds.client_id,
-                "client_secret": creds.client_secret.reveal(),
+                "client_secret": self._secret().reveal(),
             }
         ).encode()
         self.logins += 1

@@ -11,7 +11,7 @@ pauses `limit_pause` seconds before trying again.
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import aiohttp
@@ -30,6 +30,7 @@ from mediator.systems.http import HttpResponse
 from mediator.systems.salesforce._collections import chunk_upserts, collection_body, read_results
 from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, SalesforceSession
 from mediator.systems.salesforce.commands import ChangedRecords, UpsertRecord
+from mediator.systems.secrets import Secret
 
 __all__ = ["SalesforceConnector", "soql_datetime"]
 
@@ -42,6 +43,7 @@ COLLECTIONS = "/services/data/composite/sobjects"
 class SalesforceConnector(Connector):
     """Reads and writes one Salesforce org over REST; `execute_batch` takes `UpsertRecord`s.
 
+    `secret` returns the connected app's client secret (read at each token grant).
     `external_ids` names the external id field per object (default `default_external_id`).
     `query_batch_size` asks for smaller SOQL pages (``Sforce-Query-Options``, 200-2000).
     `multi_currency` selects ``CurrencyIsoCode`` (only multi-currency orgs have the field).
@@ -63,6 +65,7 @@ class SalesforceConnector(Connector):
         policies: PolicyRegistry,
         clock: Clock,
         credentials: ClientCredentials,
+        secret: Callable[[], Secret],
         session: aiohttp.ClientSession | None = None,
         api_version: str = "61.0",
         external_ids: Mapping[str, str] | None = None,
@@ -79,7 +82,7 @@ class SalesforceConnector(Connector):
             session=session,
             inline_retry_cap=inline_retry_cap,
         )
-        self.auth = SalesforceAuth(self.transport, credentials)
+        self.auth = SalesforceAuth(self.transport, credentials, secret)
         self.api_version = api_version
         self._external_ids = {k.lower(): v for k, v in (external_ids or {}).items()}
         self._default_external_id = default_external_id
@@ -90,6 +93,11 @@ class SalesforceConnector(Connector):
         )
         self._multi_currency = multi_currency
         self.limit_pause = limit_pause
+
+    @property
+    def credential_loads(self) -> int:
+        """How many token grants this connector asked for (each reads the client secret)."""
+        return self.auth.logins
 
     @property
     def data_path(self) -> str:

@@ -3,7 +3,7 @@
 Stripe has no bulk endpoint, so a batch runs command by command, a few at a time
 (`concurrency`), every call passing the shared 25 requests/s limiter. Each POST carries the
 command's `Idempotency-Key`, so a retry after a lost answer gets Stripe's stored first answer.
-A 401 re-reads the key once from `key_source` (a rotated key file or variable) before giving
+A 401 re-reads the key once from `secret` (a rotated key file or variable) before giving
 up with `AuthenticationFailed`. Lists are read with ``starting_after`` while ``has_more``.
 """
 
@@ -52,7 +52,7 @@ _DECODE_JSON = msgspec.json.Decoder()
 class StripeConnector(Connector):
     """Stripe for one account: `execute_batch` for writes, `list_*` reads to the last page.
 
-    `key_source` returns the secret key; it is called once up front and again after a 401.
+    `secret` returns the secret key; it is called once up front and again after a 401.
     """
 
     system = "stripe"
@@ -70,7 +70,7 @@ class StripeConnector(Connector):
         base_url: str,
         policies: PolicyRegistry,
         clock: Clock,
-        key_source: Callable[[], Secret],
+        secret: Callable[[], Secret],
         session: aiohttp.ClientSession | None = None,
         concurrency: int = 4,
         inline_retry_cap: float = 30.0,
@@ -82,12 +82,12 @@ class StripeConnector(Connector):
             session=session,
             inline_retry_cap=inline_retry_cap,
         )
-        self._key = ReloadedSecret(self.system, key_source)
+        self._key = ReloadedSecret(self.system, secret)
         self._concurrency = concurrency
 
     @property
-    def key_loads(self) -> int:
-        """How many times the key was read from `key_source`."""
+    def credential_loads(self) -> int:
+        """How many times the key was read from `secret`."""
         return self._key.loads
 
     # -- writes -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ shared policies (bulkhead: trytond serves SQLite with one worker) and `run_with_
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import aiohttp
 
@@ -38,7 +38,7 @@ Row = dict[str, RpcValue]
 
 
 class TrytonConnector(Connector):
-    """One Tryton database, logged in as `login` with `password`.
+    """One Tryton database, logged in as `login` with the password `secret` returns.
 
     `max_create` bounds one list ``create``; `page_size` is the default page of reads.
     `setup` holds this database's company and accounting ids, which the canonical commands
@@ -60,7 +60,7 @@ class TrytonConnector(Connector):
         base_url: str,
         database: str,
         login: str,
-        password: Secret,
+        secret: Callable[[], Secret],
         policies: PolicyRegistry,
         clock: Clock,
         session: aiohttp.ClientSession | None = None,
@@ -80,7 +80,7 @@ class TrytonConnector(Connector):
             self.transport,
             database=database,
             login=login,
-            password=password,
+            secret=secret,
         )
         self.page_size = page_size
         self.max_create = max_create
@@ -88,8 +88,8 @@ class TrytonConnector(Connector):
         self.setup = setup
 
     @property
-    def logins(self) -> int:
-        """How many times this connector has logged in."""
+    def credential_loads(self) -> int:
+        """How many times this connector has logged in (reading the password each time)."""
         return self.sessions.logins
 
     @property

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 
@@ -62,13 +62,13 @@ class TrytonSessions:
         *,
         database: str,
         login: str,
-        password: Secret,
+        secret: Callable[[], Secret],
         language: str = "en",
     ) -> None:
         self._transport = transport
         self.path = f"/{database}/rpc/"  # the slash matters: without it trytond answers 308
         self._login_name = login
-        self._password = password
+        self._secret = secret  # read at each login: a rotated password needs no restart
         self._language = language
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
@@ -104,7 +104,7 @@ class TrytonSessions:
             self.session = None
             params: list[RpcValue] = [
                 self._login_name,
-                {"password": self._password.reveal()},
+                {"password": self._secret().reveal()},
                 self._language,
             ]
             try:
