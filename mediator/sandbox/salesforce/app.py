@@ -53,8 +53,9 @@ class SalesforceSandbox(Sandbox):
         daily_api_requests: int = 100_000,
         query_batch_size: int = 2000,
         currency: str = "USD",
+        max_body: int | None = None,
     ) -> None:
-        super().__init__(clock=clock, seed=seed, faults=faults)
+        super().__init__(clock=clock, seed=seed, faults=faults, max_body=max_body)
         self.store = SalesforceStore(self.clock, currency=currency)
         self.clients = dict(clients or {"mediator": "sandbox-secret"})
         self.token_ttl = token_ttl
@@ -98,9 +99,12 @@ class SalesforceSandbox(Sandbox):
 
     def error_response(self, status: int, message: str) -> web.Response:
         """Answer an error array with the code Salesforce uses for `status`."""
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 503: "SERVER_UNAVAILABLE"}.get(
-            status, "UNKNOWN_EXCEPTION"
-        )
+        code = {
+            404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED",
+            413: "EXCEEDED_MAX_SIZE_REQUEST",
+            503: "SERVER_UNAVAILABLE",
+        }.get(status, "UNKNOWN_EXCEPTION")
         if status == 404:
             message = "The requested resource does not exist"
         return json_response(

@@ -56,8 +56,9 @@ class StripeSandbox(Sandbox):
         webhook_secret: str = "whsec_sandbox",
         webhook_retry_delays: tuple[float, ...] = (60.0, 300.0, 1800.0, 3600.0, 10800.0),
         webhook_duplicate_rate: float = 0.0,
+        max_body: int | None = None,
     ) -> None:
-        super().__init__(clock=clock, seed=seed, faults=faults)
+        super().__init__(clock=clock, seed=seed, faults=faults, max_body=max_body)
         self.store = StripeStore(self.clock, seed=seed)
         self.api_keys = set(api_keys)
         self.rate_limit = rate_limit
