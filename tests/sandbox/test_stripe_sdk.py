@@ -150,3 +150,105 @@ async def test_sdk_sees_idempotency_errors(clock: FakeClock) -> None:
     assert first == again
     assert isinstance(error, stripe.IdempotencyError)
     assert len(box.store.customers) == 1
+
+
+def _client(url: str) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        "sk_test_sandbox", base_addresses={"api": url}, max_network_retries=0
+    )
+
+
+async def test_sdk_sets_documented_array_parameters(clock: FakeClock) -> None:
+    # issue #14: `preferred_locales` (an array) was refused as an unknown parameter
+    box = StripeSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        client = _client(url)
+
+        def scenario() -> tuple[Any, Any]:
+            created = client.v1.customers.create(
+                params={"name": "ACME", "preferred_locales": ["de", "en-GB"]}
+            )
+            updated = client.v1.customers.update(created.id, params={"preferred_locales": ["fr"]})
+            return created, updated
+
+        created, updated = await asyncio.to_thread(scenario)
+    assert created.preferred_locales == ["de", "en-GB"]
+    assert updated.preferred_locales == ["fr"]
+
+
+async def test_sdk_expands_on_retrieve_create_and_lists(clock: FakeClock) -> None:
+    # issue #14: `expand` was accepted and ignored
+    box = StripeSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        client = _client(url)
+
+        def scenario() -> dict[str, Any]:
+            customer = client.v1.customers.create(params={"name": "ACME"})
+            invoice = client.v1.invoices.create(params={"customer": customer.id})
+            item = client.v1.invoice_items.create(
+                params={
+                    "customer": customer.id,
+                    "invoice": invoice.id,
+                    "amount": 500,
+                    "currency": "usd",
+                    "expand": ["invoice.customer"],
+                }
+            )
+            out: dict[str, Any] = {"customer": customer, "item": item}
+            out["plain"] = client.v1.invoices.retrieve(invoice.id)
+            out["expanded"] = client.v1.invoices.retrieve(
+                invoice.id, params={"expand": ["customer"]}
+            )
+            out["listed"] = client.v1.invoices.list(params={"expand": ["data.customer"]})
+            for name, call in (
+                (
+                    "unexpandable",
+                    lambda: client.v1.invoices.retrieve(invoice.id, params={"expand": ["total"]}),
+                ),
+                ("list_hint", lambda: client.v1.invoices.list(params={"expand": ["customer"]})),
+            ):
+                try:
+                    call()
+                except stripe.InvalidRequestError as exc:
+                    out[name] = exc
+            return out
+
+        out = await asyncio.to_thread(scenario)
+    customer = out["customer"]
+    assert out["plain"].customer == customer.id
+    assert isinstance(out["expanded"].customer, stripe.Customer)
+    assert out["expanded"].customer.id == customer.id
+    assert out["expanded"].customer.name == "ACME"
+    [listed] = out["listed"].data
+    assert isinstance(listed.customer, stripe.Customer)
+    assert listed.customer.id == customer.id
+    assert isinstance(out["item"].invoice, stripe.Invoice)
+    assert out["item"].invoice.customer.name == "ACME"
+    assert out["unexpandable"].http_status == 400
+    assert "cannot be expanded (total)" in out["unexpandable"].user_message
+    assert "data.customer" in out["list_hint"].user_message
+
+
+async def test_sdk_sees_metadata_limits(clock: FakeClock) -> None:
+    # issue #14: metadata limits were not enforced (50 keys, keys ≤ 40, values ≤ 500)
+    box = StripeSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        client = _client(url)
+
+        def scenario() -> list[stripe.InvalidRequestError]:
+            caught = []
+            for metadata in (
+                {f"k{i}": "v" for i in range(51)},
+                {"k" * 41: "v"},
+                {"k": "v" * 501},
+            ):
+                try:
+                    client.v1.customers.create(params={"metadata": metadata})
+                except stripe.InvalidRequestError as exc:
+                    caught.append(exc)
+            return caught
+
+        caught = await asyncio.to_thread(scenario)
+    assert [e.http_status for e in caught] == [400, 400, 400]
+    assert [e.param for e in caught] == ["metadata", f"metadata[{'k' * 41}]", "metadata[k]"]
+    assert box.store.customers == {}

@@ -100,17 +100,12 @@ class StripeStore:
         return customer
 
     def update(self, obj: StripeObject, fields: StripeObject, kind: str) -> StripeObject:
-        """Apply `fields` to `obj` (metadata merges key by key) and emit `<kind>.updated`."""
+        """Apply `fields` to `obj` and emit `<kind>.updated` with what changed.
+
+        Values replace what is there (the routes merge metadata key by key beforehand).
+        """
         previous: StripeObject = {}
         for key, value in fields.items():
-            if key == "metadata" and isinstance(value, dict) and value:
-                merged = dict(obj["metadata"])  # type: ignore[call-overload]
-                for k, v in value.items():
-                    if v == "":
-                        merged.pop(k, None)
-                    else:
-                        merged[k] = v
-                value = merged
             if obj.get(key) != value:
                 previous[key] = copy.deepcopy(obj.get(key))
                 obj[key] = value
