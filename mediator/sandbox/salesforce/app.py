@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import re
 import string
 from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import ClassVar
+from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import web
@@ -15,8 +17,10 @@ from aiohttp import web
 from mediator.clock import Clock
 from mediator.sandbox.base import Handler, Sandbox, json_response
 from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.salesforce.body import read_object
 from mediator.sandbox.salesforce.changes import add_change_routes
 from mediator.sandbox.salesforce.collections import add_collection_routes
+from mediator.sandbox.salesforce.describe import add_describe_routes
 from mediator.sandbox.salesforce.query import run_query, shape_record
 from mediator.sandbox.salesforce.schema import ObjectSchema
 from mediator.sandbox.salesforce.soql import parse_soql
@@ -27,6 +31,7 @@ __all__ = ["SalesforceSandbox"]
 _DAY = 86_400.0
 _LOCATOR_IDLE = 15 * 60.0  # query locators expire after 15 minutes without use
 _ORG_ID = "00D5g000004SANDBX"
+_DIGITS = re.compile(r"\A[0-9]{1,9}\Z")
 
 
 class SalesforceSandbox(Sandbox):
@@ -133,7 +138,9 @@ class SalesforceSandbox(Sandbox):
             ("GET", "/sobjects/{obj}/{field}/{value}", self._read_by_external_id),
             ("PATCH", "/sobjects/{obj}/{field}/{value}", self._upsert),
         ]
-        add_change_routes(app, base, self.store, self.clock)  # before `<obj>/<id>` catches them
+        # before `<obj>/<id>` would catch them
+        add_change_routes(app, base, self.store, self.clock)
+        add_describe_routes(app, base, self.store)
         for method, path, handler in routes:
             app.router.add_route(method, base + path, handler)
             app.router.add_route(method, base + path + "/", handler)
@@ -170,7 +177,10 @@ class SalesforceSandbox(Sandbox):
         return {"Sforce-Limit-Info": f"api-usage={self.api_usage()}/{self.daily_api_requests}"}
 
     async def _token(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        # Read as a form whatever the declared type: aiohttp's `post()` raises on a broken
+        # multipart body, and Salesforce answers a bad grant with 400 whatever was sent.
+        body = (await request.read()).decode("utf-8", "replace")
+        form = dict(parse_qsl(body, keep_blank_values=True))
         grant = form.get("grant_type")
         if grant != "client_credentials":
             return json_response(
@@ -243,7 +253,7 @@ class SalesforceSandbox(Sandbox):
     async def _more(self, request: web.Request) -> web.Response:
         locator, _, position = request.match_info["locator"].partition("-")
         cursor = self._cursors.get(locator)
-        if cursor is None or cursor[2] <= self.clock.monotonic() or not position.isdigit():
+        if cursor is None or cursor[2] <= self.clock.monotonic() or not _DIGITS.match(position):
             self._cursors.pop(locator, None)
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         rows, total, _ = cursor
@@ -262,7 +272,7 @@ class SalesforceSandbox(Sandbox):
         options = request.headers.get("Sforce-Query-Options", "")
         if "batchSize=" in options:
             wanted = options.split("batchSize=")[1].split(",")[0].strip()
-            if wanted.isdigit():
+            if _DIGITS.match(wanted):
                 batch = min(batch, max(200, min(int(wanted), 2000)))
         end = start + batch
         body: dict[str, object] = {
@@ -285,7 +295,7 @@ class SalesforceSandbox(Sandbox):
     # -- sObjects ---------------------------------------------------------------------------
 
     async def _create(self, request: web.Request) -> web.Response:
-        values = _object(await request.read())
+        values = read_object(await request.read())
         record_id = self.store.create(request.match_info["obj"], values)
         return json_response({"id": record_id, "success": True, "errors": []}, status=201)
 
@@ -297,7 +307,7 @@ class SalesforceSandbox(Sandbox):
         )
 
     async def _update(self, request: web.Request) -> web.Response:
-        values = _object(await request.read())
+        values = read_object(await request.read())
         self.store.update(request.match_info["obj"], request.match_info["id"], values)
         return web.Response(status=204)
 
@@ -321,7 +331,7 @@ class SalesforceSandbox(Sandbox):
     async def _upsert(self, request: web.Request) -> web.Response:
         schema, field = self._external_field(request)
         value = request.match_info["value"]
-        values = _object(await request.read())
+        values = read_object(await request.read())
         version = request.match_info["version"]
         matches = self.store.find_by(schema.name, field, value)
         if len(matches) > 1:
@@ -354,13 +364,6 @@ class SalesforceSandbox(Sandbox):
             "Provided external ID field does not exist or is not accessible: "
             + request.match_info["field"],
         )
-
-
-def _object(raw: bytes) -> dict[str, object]:
-    value = msgspec.json.decode(raw or b"{}")
-    if not isinstance(value, dict):
-        raise ApiError(400, "JSON_PARSER_ERROR", "Can not deserialize SObject out of array")
-    return value
 
 
 def _select(record: dict[str, object], request: web.Request) -> dict[str, object]:
