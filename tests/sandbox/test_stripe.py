@@ -528,3 +528,12 @@ async def test_a_refused_expand_changes_nothing(account: Account) -> None:
     )
     assert status == 400
     assert body["error"]["param"] == "expand[0]"
+
+
+async def test_an_idempotency_key_over_255_characters_is_refused(account: Account) -> None:
+    status, body, _ = await account.call("POST", "/v1/customers", {"name": "A"}, key="k" * 256)
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    assert account.box.store.customers == {}
+    status, _, _ = await account.call("POST", "/v1/customers", {"name": "A"}, key="k" * 255)
+    assert status == 200

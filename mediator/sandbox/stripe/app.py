@@ -28,6 +28,8 @@ from mediator.sandbox.stripe.webhooks import WebhookSender
 
 __all__ = ["API_VERSION", "StripeSandbox"]
 
+_MAX_IDEMPOTENCY_KEY = 255  # Stripe: "keys can be up to 255 characters long"
+
 API_VERSION = "2026-10-28.endive"  # what stripe 16.1 sends (shared/reference/tryton/REPORT.md §7)
 
 
@@ -228,6 +230,12 @@ class StripeSandbox(Sandbox):
             raise StripeError(400, f"Invalid request body: {exc}") from exc
         request[PARAMS_KEY] = Params(params)
         idem_key = request.headers.get("Idempotency-Key")
+        if idem_key is not None and len(idem_key) > _MAX_IDEMPOTENCY_KEY:
+            raise StripeError(
+                400,
+                f"Idempotency keys can be at most {_MAX_IDEMPOTENCY_KEY} characters long, "
+                f"got {len(idem_key)}.",
+            )
         if request.method != "POST" or not idem_key:
             self._request = (request_id, None)
             return await handler(request)
