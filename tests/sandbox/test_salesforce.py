@@ -670,3 +670,34 @@ async def test_hostile_token_requests_get_oauth_errors(
             ) as resp:
                 assert resp.status == 400
                 assert (await resp.json())["error"] == "unsupported_grant_type"
+
+
+async def test_records_in_the_recycle_bin_are_deleted_entities(org: Org) -> None:
+    _, account, _ = await org.call("POST", "/sobjects/Account", {"Name": "Gone"})
+    assert isinstance(account, dict)
+    await org.call("DELETE", f"/sobjects/Account/{account['id']}")
+    for method, body in (("PATCH", {"Name": "x"}), ("DELETE", None)):
+        status, answer, _ = await org.call(method, f"/sobjects/Account/{account['id']}", body)
+        assert status == 404
+        assert answer == [
+            {"message": "entity is deleted", "errorCode": "ENTITY_IS_DELETED", "fields": []}
+        ]
+    status, answer, _ = await org.call(
+        "POST",
+        "/sobjects/Opportunity",
+        {
+            "Name": "D",
+            "StageName": "Prospecting",
+            "CloseDate": "2026-12-01",
+            "AccountId": account["id"],
+        },
+    )
+    assert status == 400
+    assert isinstance(answer, list)
+    assert (answer[0]["errorCode"], answer[0]["fields"]) == ("ENTITY_IS_DELETED", ["AccountId"])
+    # still there for queryAll, with IsDeleted
+    status, page, _ = await org.call(
+        "GET", "/queryAll", params={"q": "SELECT Id, IsDeleted FROM Account"}
+    )
+    assert isinstance(page, dict)
+    assert [r["IsDeleted"] for r in page["records"]] == [True]

@@ -537,3 +537,20 @@ async def test_an_idempotency_key_over_255_characters_is_refused(account: Accoun
     assert account.box.store.customers == {}
     status, _, _ = await account.call("POST", "/v1/customers", {"name": "A"}, key="k" * 255)
     assert status == 200
+
+
+async def test_a_deleted_customer_reads_as_its_stub_and_expands_as_one(account: Account) -> None:
+    customer = await _customer(account)
+    _, invoice, _ = await account.call("POST", "/v1/invoices", {"customer": customer})
+    status, stub, _ = await account.call("DELETE", f"/v1/customers/{customer}")
+    assert (status, stub) == (200, {"id": customer, "object": "customer", "deleted": True})
+    status, body, _ = await account.call("GET", f"/v1/customers/{customer}")
+    assert (status, body) == (200, stub)
+    _, expanded, _ = await account.call(
+        "GET", f"/v1/invoices/{invoice['id']}", {"expand": ["customer"]}
+    )
+    assert expanded["customer"] == stub
+    status, body, _ = await account.call("POST", f"/v1/customers/{customer}", {"name": "B"})
+    assert (status, body["error"]["code"]) == (404, "resource_missing")
+    _, page, _ = await account.call("GET", "/v1/customers")
+    assert page["data"] == []

@@ -109,6 +109,14 @@ class SalesforceStore:
             raise not_found()
         return record
 
+    def _live(self, obj: str, record_id: str) -> Record:
+        # A write to a record in the recycle bin: ENTITY_IS_DELETED, as Salesforce answers
+        # an update or a second delete (a read of it is a plain NOT_FOUND).
+        record = self.get(obj, record_id, include_deleted=True)
+        if record["IsDeleted"]:
+            raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        return record
+
     def find_by(self, obj: str, field: str, value: object) -> list[Record]:
         """Return the live records whose external id `field` equals `value`, ignoring case."""
         wanted = str(value).lower()
@@ -145,7 +153,7 @@ class SalesforceStore:
     def update(self, obj: str, record_id: str, values: Record) -> None:
         """Validate and apply changes to a live record; bump its modification stamps."""
         schema = self.schema(obj)
-        record = self.get(obj, record_id)
+        record = self._live(obj, record_id)
         clean = self._clean(schema, values, creating=False)
         before = dict(record)
 
@@ -161,7 +169,7 @@ class SalesforceStore:
 
     def delete(self, obj: str, record_id: str) -> None:
         """Move a live record to the recycle bin (`IsDeleted`, still visible to `queryAll`)."""
-        record = self.get(obj, record_id)
+        record = self._live(obj, record_id)
         self._log(lambda: record.update(IsDeleted=False))
         record["IsDeleted"] = True
         record["SystemModstamp"] = format_datetime(self._clock.time())
@@ -263,13 +271,16 @@ class SalesforceStore:
                 f"{field.label}: id value of incorrect type: {key}",
                 [field.name],
             )
-        if target != "User" and key not in self._records[target.lower()]:
+        parent = self._records[target.lower()].get(key) if target != "User" else {}
+        if parent is None:
             raise ApiError(
                 400,
                 "INVALID_CROSS_REFERENCE_KEY",
                 f"invalid cross reference id: {str(value)[:255]}",
                 [field.name],
             )
+        if parent.get("IsDeleted"):
+            raise ApiError(400, "ENTITY_IS_DELETED", "entity is deleted", [field.name])
         return key
 
 

@@ -146,7 +146,10 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
     async def get_customer(request: web.Request) -> web.Response:
         p = params_of(request).only(())
         paths = expansions(p, "customer")
-        return answer(store.customer(request.match_info["id"]), "customer", paths)
+        customer_id = request.match_info["id"]
+        if customer_id in store.deleted_customers:  # Stripe answers a deleted one's stub
+            return json_response({"id": customer_id, "object": "customer", "deleted": True})
+        return answer(store.customer(customer_id), "customer", paths)
 
     @route("POST", "/v1/customers/{id}")
     async def update_customer(request: web.Request) -> web.Response:

@@ -37,6 +37,7 @@ class StripeStore:
         self.invoiceitems: dict[str, StripeObject] = {}
         self.invoices: dict[str, StripeObject] = {}
         self.events: dict[str, StripeObject] = {}
+        self.deleted_customers: set[str] = set()  # retrieving one answers its stub
         self._sinks: list[EventSink] = []
         self._invoice_numbers: dict[str, int] = {}
 
@@ -124,6 +125,7 @@ class StripeStore:
         """Delete a customer; return Stripe's deletion stub."""
         customer = self.customer(customer_id)
         del self.customers[customer_id]
+        self.deleted_customers.add(customer_id)
         self.emit("customer.deleted", customer)
         return {"id": customer_id, "object": "customer", "deleted": True}
 
