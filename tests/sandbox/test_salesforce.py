@@ -701,3 +701,18 @@ async def test_records_in_the_recycle_bin_are_deleted_entities(org: Org) -> None
     )
     assert isinstance(page, dict)
     assert [r["IsDeleted"] for r in page["records"]] == [True]
+
+
+async def test_unknown_fields_in_a_record_read_are_invalid_field(org: Org) -> None:
+    _, account, _ = await org.call("POST", "/sobjects/Account", {"Name": "ACME"})
+    assert isinstance(account, dict)
+    path = f"/sobjects/Account/{account['id']}"
+    status, record, _ = await org.call("GET", path, params={"fields": "Name, Industry"})
+    assert status == 200
+    assert isinstance(record, dict)
+    assert set(record) == {"attributes", "Name", "Industry"}
+    status, body, _ = await org.call("GET", path, params={"fields": "Name,Nope"})
+    assert status == 400
+    assert isinstance(body, list)
+    assert body[0]["errorCode"] == "INVALID_FIELD"
+    assert body[0]["message"].startswith("No such column 'Nope' on entity 'Account'.")

@@ -554,3 +554,21 @@ async def test_a_deleted_customer_reads_as_its_stub_and_expands_as_one(account: 
     assert (status, body["error"]["code"]) == (404, "resource_missing")
     _, page, _ = await account.call("GET", "/v1/customers")
     assert page["data"] == []
+
+
+async def test_unknown_urls_and_versions_answer_as_stripe(account: Account) -> None:
+    status, body, _ = await account.call("PUT", "/v1/customers")
+    assert status == 404
+    assert body["error"]["message"].startswith("Unrecognized request URL (PUT: /v1/customers).")
+    status, body, _ = await account.call("GET", "/v1/nothing/here")
+    assert (status, body["error"]["type"]) == (404, "invalid_request_error")
+    assert "(GET: /v1/nothing/here)" in body["error"]["message"]
+    status, body, headers = await account.call(
+        "GET", "/v1/customers", headers={"Stripe-Version": "yesterday"}
+    )
+    assert status == 400
+    assert body["error"]["message"] == "Invalid Stripe API version: yesterday"
+    status, _, headers = await account.call(
+        "GET", "/v1/customers", headers={"Stripe-Version": "2024-06-20"}
+    )
+    assert (status, headers["Stripe-Version"]) == (200, "2024-06-20")

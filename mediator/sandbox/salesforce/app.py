@@ -303,7 +303,7 @@ class SalesforceSandbox(Sandbox):
         schema = self.store.schema(request.match_info["obj"])
         record = self.store.get(schema.name, request.match_info["id"])
         return json_response(
-            _select(shape_record(schema, record, request.match_info["version"]), request)
+            _select(schema, shape_record(schema, record, request.match_info["version"]), request)
         )
 
     async def _update(self, request: web.Request) -> web.Response:
@@ -326,7 +326,7 @@ class SalesforceSandbox(Sandbox):
                 [f"/services/data/v{version}/sobjects/{schema.name}/{m['Id']}" for m in matches],
                 status=300,
             )
-        return json_response(_select(shape_record(schema, matches[0], version), request))
+        return json_response(_select(schema, shape_record(schema, matches[0], version), request))
 
     async def _upsert(self, request: web.Request) -> web.Response:
         schema, field = self._external_field(request)
@@ -366,9 +366,23 @@ class SalesforceSandbox(Sandbox):
         )
 
 
-def _select(record: dict[str, object], request: web.Request) -> dict[str, object]:
+def _select(
+    schema: ObjectSchema, record: dict[str, object], request: web.Request
+) -> dict[str, object]:
+    # `?fields=Name,Industry`: each must be a field of the object, as in a SOQL SELECT.
     wanted = request.query.get("fields")
     if not wanted:
         return record
-    names = {n.strip().lower() for n in wanted.split(",")}
+    names = set()
+    for raw in wanted.split(","):
+        name = raw.strip()
+        if schema.canonical(name) is None and not name.lower().endswith("__c"):
+            raise ApiError(
+                400,
+                "INVALID_FIELD",
+                f"No such column '{name[:255]}' on entity '{schema.name}'. If you are "
+                "attempting to use a custom field, be sure to append the '__c' after the "
+                "custom field name.",
+            )
+        names.add(name.lower())
     return {k: v for k, v in record.items() if k == "attributes" or k.lower() in names}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import re
 import string
 from collections import deque
 from collections.abc import AsyncIterator, Collection
@@ -28,6 +29,7 @@ from mediator.sandbox.stripe.webhooks import WebhookSender
 
 __all__ = ["API_VERSION", "StripeSandbox"]
 
+_VERSION = re.compile(r"\A\d{4}-\d{2}-\d{2}(\.[a-z]+)?\Z")  # `2026-10-28.endive`
 _MAX_IDEMPOTENCY_KEY = 255  # Stripe: "keys can be up to 255 characters long"
 
 API_VERSION = "2026-10-28.endive"  # what stripe 16.1 sends (shared/reference/tryton/REPORT.md §7)
@@ -172,11 +174,25 @@ class StripeSandbox(Sandbox):
             return await handler(request)
         request_id = "req_" + "".join(self._rng.choice(string.ascii_letters) for _ in range(14))
         version = request.headers.get("Stripe-Version", API_VERSION)
-        headers = {"Request-Id": request_id, "Stripe-Version": version}
+        valid_version = _VERSION.match(version) is not None
+        headers = {
+            "Request-Id": request_id,
+            "Stripe-Version": version if valid_version else API_VERSION,
+        }
         try:
+            if not valid_version:
+                raise StripeError(400, f"Invalid Stripe API version: {version[:100]}")
             key = self._authenticate(request)
             self._throttle(key)
-            response = await self._idempotent(request, handler, key, request_id)
+            try:
+                response = await self._idempotent(request, handler, key, request_id)
+            except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+                raise StripeError(
+                    404,
+                    f"Unrecognized request URL ({request.method}: {request.path[:500]}). "
+                    "Please see https://stripe.com/docs or we can help at "
+                    "https://support.stripe.com/.",
+                ) from None
         except StripeError as exc:
             response = json_response(exc.body(), status=exc.status)
             if exc.status == 429:
