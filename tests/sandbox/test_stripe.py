@@ -572,3 +572,12 @@ async def test_unknown_urls_and_versions_answer_as_stripe(account: Account) -> N
         "GET", "/v1/customers", headers={"Stripe-Version": "2024-06-20"}
     )
     assert (status, headers["Stripe-Version"]) == (200, "2024-06-20")
+
+
+async def test_a_bracket_key_of_unicode_digits_is_a_map_key_not_a_500(account: Account) -> None:
+    # found by the fuzz test: `metadata[²]=x` crashed the form decoder ("²".isdigit())
+    status, customer, _ = await account.call("POST", "/v1/customers", {"metadata": {"²": "x"}})
+    assert status == 200
+    assert customer["metadata"] == {"²": "x"}
+    status, body, _ = await account.call("POST", "/v1/customers", {"name": {"²": "x"}})
+    assert (status, body["error"]["param"]) == (400, "name")
