@@ -716,3 +716,26 @@ async def test_unknown_fields_in_a_record_read_are_invalid_field(org: Org) -> No
     assert isinstance(body, list)
     assert body[0]["errorCode"] == "INVALID_FIELD"
     assert body[0]["message"].startswith("No such column 'Nope' on entity 'Account'.")
+
+
+async def test_relative_date_literals_filter_datetime_fields(org: Org, clock: FakeClock) -> None:
+    # TODAY and LAST_N_DAYS:n work on datetime fields; an explicit date does not
+    await org.call("POST", "/sobjects/Account", {"Name": "Recent"})
+    for q in (
+        "SELECT Id FROM Account WHERE CreatedDate >= TODAY",
+        "SELECT Id FROM Account WHERE SystemModstamp > LAST_N_DAYS:3",
+        "SELECT Id FROM Account WHERE CreatedDate > YESTERDAY",
+    ):
+        status, body = await _soql(org, q)
+        assert status == 200, body
+        assert isinstance(body, dict)
+        assert body["totalSize"] == 1, q
+    status, body = await _soql(org, "SELECT Id FROM Account WHERE CreatedDate > 2026-01-01")
+    assert status == 400
+    assert isinstance(body, list)
+    assert body[0]["errorCode"] == "INVALID_FIELD"
+    # a datetime literal with an offset compares in UTC: 14:13:20Z is 16:13:20+02:00
+    created = "SELECT Id FROM Account WHERE CreatedDate = 2026-09-21T16:13:20+02:00"
+    status, body = await _soql(org, created)
+    assert isinstance(body, dict)
+    assert body["totalSize"] == 1

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from mediator.sandbox.salesforce.errors import invalid_type
 from mediator.sandbox.salesforce.schema import ObjectSchema
-from mediator.sandbox.salesforce.soql import Query
+from mediator.sandbox.salesforce.soql import Query, RelativeDate
 from mediator.sandbox.salesforce.store import ApiError, SalesforceStore
 
 __all__ = ["attributes", "run_query", "shape_record"]
@@ -98,6 +98,8 @@ def _check_literal(
     ok = isinstance(literal, wanted) and not (
         field.type == "date" and isinstance(literal, datetime)
     )
+    if isinstance(literal, RelativeDate) and field.type in ("date", "datetime"):
+        ok = True
     if isinstance(literal, bool) and field.type != "boolean":
         ok = False
     if not ok:

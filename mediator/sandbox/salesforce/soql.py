@@ -21,7 +21,15 @@ from datetime import UTC, date, datetime, timedelta
 
 from mediator.sandbox.salesforce.store import ApiError
 
-__all__ = ["MAX_LENGTH", "MAX_NESTING", "MAX_OFFSET", "Query", "like", "parse_soql"]
+__all__ = [
+    "MAX_LENGTH",
+    "MAX_NESTING",
+    "MAX_OFFSET",
+    "Query",
+    "RelativeDate",
+    "like",
+    "parse_soql",
+]
 
 MAX_LENGTH = 100_000
 """Salesforce's limit on the length of a SOQL statement, in characters."""
@@ -47,6 +55,11 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+
+
+class RelativeDate(date):
+    """A date literal by name (`TODAY`, `LAST_N_DAYS:n`): SOQL takes these for datetime
+    fields too, where an explicit `2026-01-01` is refused."""
 
 
 @dataclass
@@ -235,14 +248,14 @@ class _Parser:
             if upper == "NULL":
                 return None
             if upper == "TODAY":
-                return self._today
+                return _relative(self._today)
             if upper == "YESTERDAY":
-                return self._today - timedelta(days=1)
+                return _relative(self._today - timedelta(days=1))
             if upper.startswith("LAST_N_DAYS:"):
                 days = upper.split(":")[1]
                 if not days.isdigit() or int(days) > 36_500:  # a century back, then year 1
                     raise malformed(f"invalid number of days: {text[:40]}")
-                return self._today - timedelta(days=int(days))
+                return _relative(self._today - timedelta(days=int(days)))
         raise malformed(f"unexpected token: '{text[:80]}'")
 
     # -- tokens -----------------------------------------------------------------------------
@@ -290,6 +303,10 @@ class _Parser:
     def _expect(self, punct: str) -> None:
         if not self._accept(punct):
             raise malformed(f"expecting '{punct}'")
+
+
+def _relative(day: date) -> RelativeDate:
+    return RelativeDate(day.year, day.month, day.day)
 
 
 def like(pattern: str, text: str) -> bool:
