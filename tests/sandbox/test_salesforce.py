@@ -739,3 +739,21 @@ async def test_relative_date_literals_filter_datetime_fields(org: Org, clock: Fa
     status, body = await _soql(org, created)
     assert isinstance(body, dict)
     assert body["totalSize"] == 1
+
+
+async def test_the_firms_custom_fields_are_typed(org: Org) -> None:
+    status, body, _ = await org.call(
+        "POST", "/sobjects/Milestone__c", {"Name": "M1", "Due_Date__c": "soon"}
+    )
+    assert status == 400
+    assert isinstance(body, list)
+    assert body[0]["errorCode"] == "JSON_PARSER_ERROR"
+    status, body, _ = await org.call(
+        "POST", "/sobjects/Milestone__c", {"Name": "M1", "Amount__c": "1200.505"}
+    )
+    assert status == 201
+    assert isinstance(body, dict)
+    _, record, _ = await org.call("GET", f"/sobjects/Milestone__c/{body['id']}")
+    assert isinstance(record, dict)
+    assert record["Amount__c"] == 1200.51  # currency(16, 2): rounded half up to its scale
+    assert record["Due_Date__c"] is None  # every declared field is in the record, as null

@@ -161,6 +161,10 @@ async def test_simple_salesforce_describe_reports_real_field_types(clock: FakeCl
     assert [n for n, f in fields.items() if f["nameField"]] == ["Name"]
     assert fields["Name"]["length"] == 80
     assert fields["External_Id__c"]["externalId"] is True
+    # the firm's own custom fields are described with their types too
+    assert (fields["Amount__c"]["type"], fields["Amount__c"]["scale"]) == ("currency", 2)
+    assert fields["Due_Date__c"]["type"] == "date"
+    assert fields["Amount__c"]["custom"] is True
     assert milestone["labelPlural"] == "Milestones"
     assert milestone["deletable"] is True
     assert milestone["urls"]["describe"] == "/services/data/v59.0/sobjects/Milestone__c/describe"

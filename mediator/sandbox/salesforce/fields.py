@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import msgspec
 
@@ -89,6 +89,27 @@ _STANDARD: dict[str, tuple[str, int, int, int]] = {
     "ContractNumber": ("string", 30, 0, 0),
     "ActivatedDate": ("datetime", 0, 0, 0),
     "External_Id__c": _text(255),
+    # the firm's custom fields (schema.py lists which object has which)
+    "Tax_Id__c": _text(64),
+    "Tax_Exempt__c": ("picklist", 255, 0, 0),
+    "Tax_Profile__c": ("picklist", 255, 0, 0),
+    "Legal_Entity__c": ("picklist", 255, 0, 0),
+    "Billing_Email__c": ("email", 80, 0, 0),
+    "ERP_Party_Id__c": _text(255),
+    "PSA_Client_Id__c": _text(255),
+    "Billing_Customer_Id__c": _text(255),
+    "Sync_Status__c": ("picklist", 255, 0, 0),
+    "Project_Key__c": _text(255),
+    "Service_Line__c": ("picklist", 255, 0, 0),
+    "Delivery_Region__c": ("picklist", 255, 0, 0),
+    "Billing_Model__c": ("picklist", 255, 0, 0),
+    "Payment_Terms_Days__c": ("double", 0, 3, 0),
+    "Retainer_Interval__c": ("picklist", 255, 0, 0),
+    "Amount__c": ("currency", 0, 16, 2),
+    "Due_Date__c": ("date", 0, 0, 0),
+    "Status__c": ("picklist", 255, 0, 0),
+    "Approved_Date__c": ("date", 0, 0, 0),
+    "Description__c": ("textarea", 32_000, 0, 0),
 }
 _ADDRESS: dict[str, tuple[str, int]] = {
     "Street": ("textarea", 255),
@@ -275,7 +296,8 @@ def _number(field: Field, name: str, value: object) -> int | float:
         )
     if field.type == "int" or (isinstance(value, int) and field.scale == 0):
         return int(number)
-    result = float(round(number, field.scale) if field.scale else number)
+    # Salesforce rounds half up to the field's scale (Python's round() would go to even)
+    result = float(number.quantize(Decimal(1).scaleb(-field.scale), ROUND_HALF_UP))
     return result if math.isfinite(result) else 0.0
 
 
