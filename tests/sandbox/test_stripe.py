@@ -581,3 +581,16 @@ async def test_a_bracket_key_of_unicode_digits_is_a_map_key_not_a_500(account: A
     assert customer["metadata"] == {"²": "x"}
     status, body, _ = await account.call("POST", "/v1/customers", {"name": {"²": "x"}})
     assert (status, body["error"]["param"]) == (400, "name")
+
+
+async def test_days_until_due_only_with_send_invoice(account: Account) -> None:
+    customer = await _customer(account)
+    status, body, _ = await account.call(
+        "POST", "/v1/invoices", {"customer": customer, "days_until_due": 30}
+    )
+    assert (status, body["error"]["param"]) == (400, "days_until_due")
+    _, invoice, _ = await account.call("POST", "/v1/invoices", {"customer": customer})
+    status, body, _ = await account.call(
+        "POST", f"/v1/invoices/{invoice['id']}", {"days_until_due": 30}
+    )
+    assert (status, body["error"]["param"]) == (400, "days_until_due")

@@ -51,6 +51,9 @@ _CUSTOMER_PARAMS = (
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PREFIX = re.compile(r"^[A-Z0-9]{3,12}$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_DAYS_ONLY_WHEN_SENT = (
+    "days_until_due can only be set on invoices whose collection_method is send_invoice."
+)
 _MAX_DAYS = 36_500  # a century of payment terms; keeps `due_date` a sane timestamp
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -275,6 +278,8 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         }
         if p.has("days_until_due"):
             fields["days_until_due"] = p.integer("days_until_due", minimum=0, maximum=_MAX_DAYS)
+        if fields["collection_method"] != "send_invoice" and fields.get("days_until_due"):
+            raise invalid("days_until_due", _DAYS_ONLY_WHEN_SENT)
         if fields["collection_method"] == "send_invoice" and fields.get("days_until_due") is None:
             raise StripeError(
                 400,
@@ -332,6 +337,8 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         merged = _merged_metadata(invoice, metadata)
         if merged is not None:
             fields["metadata"] = merged
+        if days and invoice["collection_method"] != "send_invoice":
+            raise invalid("days_until_due", _DAYS_ONLY_WHEN_SENT)
         for name, value in (
             ("description", description or None),
             ("auto_advance", auto_advance),
