@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The benchmarks: every script in bench/ but the helpers, whose names start with `_`.
+BENCHES := $(filter-out bench/_%,$(wildcard bench/*.py))
 
 .PHONY: demo test lint bench clean
 
@@ -15,7 +17,11 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/mediator demo
 
+# Before the first run's long silence, say that it builds the real Tryton (only when it will).
 test: $(BIN)/.installed
+	@$(BIN)/python -c 'from mediator.testing.tryton_server import cache_is_ready as ready; \
+	ready() or print("make test: the first run builds a real Tryton 8.2 ERP for the tryton-marked " \
+	"tests into $$MEDIATOR_TRYTON_CACHE or ~/.cache/mediator (about 45 s, silent, once); later runs reuse it", flush=True)'
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed
@@ -23,8 +29,16 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict mediator
 
+# `make bench QUICK=1` passes --quick to each (a smaller run, to check that they work).
 bench: $(BIN)/.installed
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	@echo "make bench: $(notdir $(BENCHES)), one after another$(if $(QUICK), (--quick)); each prints its JSON"
+	@start=$$(date +%s); \
+	for b in $(BENCHES); do \
+		echo "== $$b"; t=$$(date +%s); \
+		$(BIN)/python $$b $(if $(QUICK),--quick) || exit 1; \
+		echo "== $$b: $$(( $$(date +%s) - t )) s"; \
+	done; \
+	echo "make bench: done in $$(( $$(date +%s) - start )) s"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from _machine import machine  # a bench/ sibling
+
 from mediator.actors import Actor, open_entity_registry, open_supervisor
 
 ENTITIES = 1_000
@@ -258,7 +260,13 @@ def main() -> None:
         loops.append("uvloop")
     except ImportError:
         pass
-    result: dict[str, Any] = {"bench": "actors", "messages": messages, "entities": ENTITIES}
+    result: dict[str, Any] = {
+        "bench": "actors",
+        "machine": machine(),
+        "quick": args.quick,
+        "messages": messages,
+        "entities": ENTITIES,
+    }
     for loop in loops:
         fan = run_on(loop, lambda: entity_fanout(messages))
         raw = run_on(loop, lambda: queue_fanout(messages))

@@ -4,7 +4,9 @@ Baseline, in the same run: plain ``msgspec.json.decode`` of the same page into d
 validation, no mapping): the floor any Python consumer of the page pays. Target: the full
 decode + validate + map reaches at least 50 % of the baseline's entries per second.
 
-    .venv/bin/python bench/codecs.py [--entries 2000] [--rounds 30]
+    .venv/bin/python bench/codecs.py [--quick] [--entries 2000] [--rounds 30]
+
+`--quick` times 5 rounds instead of 30 (the same page, the same work per round).
 
 Prints one JSON object.
 """
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable
 
 import msgspec
+from _machine import machine  # a bench/ sibling
 
 from mediator.codecs.harvest import time_entries_from_harvest
 
@@ -118,9 +121,11 @@ def best_of(rounds: int, work: Callable[[], int]) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=None, help="default 30, --quick 5")
+    parser.add_argument("--quick", action="store_true", help="5 rounds: a quick look")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    args.rounds = args.rounds or (5 if args.quick else 30)
     body = harvest_page(args.entries, args.seed)
 
     def baseline() -> int:
@@ -140,6 +145,8 @@ def main() -> None:
     base_rate, ours_rate = args.entries / base_s, args.entries / ours_s
     report = {
         "bench": "codecs.harvest_time_entry_page",
+        "machine": machine(),
+        "quick": args.quick,
         "entries": args.entries,
         "page_bytes": len(body),
         "rounds": args.rounds,

@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 import msgspec
-from connectors_common import (  # bench/ siblings
+from _connectors_common import (  # bench/ siblings
     Options,
     alternate,
     compare,
@@ -44,7 +44,8 @@ from connectors_common import (  # bench/ siblings
     served,
     without_limits,
 )
-from connectors_stripe_tryton import bench_stripe, bench_tryton
+from _connectors_stripe_tryton import bench_stripe, bench_tryton
+from _machine import machine
 
 from mediator.clock import SystemClock
 from mediator.policies import PolicyConfig, default_policy_config
@@ -316,7 +317,12 @@ def main() -> None:
         limited_seconds=3.0 if args.quick else 8.0,
         scale=args.scale,
     )
-    report: dict[str, object] = {"options": msgspec.to_builtins(options)}
+    report: dict[str, object] = {
+        "bench": "connectors",
+        "machine": machine(),
+        "quick": args.quick,
+        "options": msgspec.to_builtins(options),
+    }
     for name in args.systems.split(","):
         report[name] = asyncio.run(SYSTEMS[name](options))
     print(json.dumps(report, indent=2))

@@ -51,10 +51,11 @@ from typing import Any
 
 import aiosqlite
 import msgspec
+from _machine import machine  # a bench/ sibling
 
 from mediator.clock import SystemClock
 from mediator.codecs.envelope import Envelope, new_id
-from mediator.journal import open_journal
+from mediator.journal import GIL_SWITCH_INTERVAL, open_journal
 from mediator.journal._key_filter import rebuild as rebuild_key_filter
 from mediator.journal._rows import INSERT_ACCEPTED, accepted_row
 
@@ -186,6 +187,7 @@ async def journal_appends(
         synchronous=synchronous,  # type: ignore[arg-type]
         max_batch=max_batch,
         memory_keys=memory_keys,
+        switch_interval=GIL_SWITCH_INTERVAL,  # as `mediator run` holds it for its process
     ) as journal:
         append = journal.append
 
@@ -353,8 +355,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-journal-", dir=args.dir))
     path = workdir / "journal.db"
     result: dict[str, Any] = {
-        "machine": f"{os.cpu_count()} cores, shared and loaded while others work; "
-        "figures vary run to run, the ratios to same-run baselines less so",
+        "bench": "journal",
+        "machine": machine(),
+        "quick": quick,
+        "note": "figures vary run to run on a loaded machine, the ratios to same-run "
+        "baselines less so",
         "loop": loop_name,
         "sqlite": sqlite3.sqlite_version,
         "payload_bytes": len(_payload(1)),

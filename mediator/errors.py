@@ -4,7 +4,8 @@
     ├── ActorError                     the actor runtime
     │   ├── MailboxFull                tell_nowait on a full mailbox: wait (tell) or shed load
     │   ├── ActorStopped               the actor is gone; its pending asks fail with this
-    │   └── AskTimeout                 no reply within the deadline (also a TimeoutError)
+    │   ├── AskTimeout                 no reply within the deadline (also a TimeoutError)
+    │   └── SupervisorEscalated        a failure climbed to the root supervisor (cause inside)
     ├── PolicyError                    a policy refused the call for now
     │   ├── CircuitOpen                the system is failing: retry after `retry_after`
     │   ├── RateLimited                over the rate: retry after `retry_after`
@@ -19,6 +20,9 @@
     ├── CodecError                     data does not fit the canonical model or a wire format
     │   ├── DecodeError                with the field path and the system it came from
     │   └── CurrencyMismatch           arithmetic or comparison across two currencies
+    ├── BusinessRejected               the business rules refuse a message: dead letter, no retry
+    │   ├── MissingReference           it names a record the target does not know (yet)
+    │   └── NoFlowForKind              no enabled flow handles its kind
     ├── JournalError                   the durable log cannot be used (file and reason)
     └── ConfigError                    a configuration file is wrong (file, key, line)
 
@@ -52,11 +56,14 @@ __all__ = [
     "JournalError",
     "MailboxFull",
     "MediatorError",
+    "MissingReference",
+    "NoFlowForKind",
     "PolicyError",
     "PostingWindowClosed",
     "QuotaExhausted",
     "RateLimited",
     "RemoteRejected",
+    "SupervisorEscalated",
 ]
 
 
@@ -104,6 +111,18 @@ class AskTimeout(ActorError, TimeoutError):
 
     def __str__(self) -> str:
         return f"no reply from {self.actor} within {self.timeout:g} s"
+
+
+class SupervisorEscalated(ActorError):
+    """A failure climbed to the root supervisor; the cause is in `__cause__`."""
+
+    def __init__(self, supervisor: str, child: str) -> None:
+        super().__init__(supervisor, child)
+        self.supervisor = supervisor
+        self.child = child
+
+    def __str__(self) -> str:
+        return f"supervisor {self.supervisor} gave up: {self.child} failed too often"
 
 
 # -- policies -----------------------------------------------------------------------------
@@ -282,6 +301,22 @@ class BusinessRejected(MediatorError):
 
     def __str__(self) -> str:
         return f"{self.what}: {self.why}"
+
+
+class MissingReference(BusinessRejected):
+    """The message names something the target system does not know (yet).
+
+    Becomes a dead letter whose reason says what is missing; replay it once the reference
+    exists (for example after the project was onboarded).
+    """
+
+
+class NoFlowForKind(BusinessRejected):
+    """No enabled flow handles the entry's kind: enable the flow, then replay the entry."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"kind {kind!r}", "no enabled flow handles it: enable one, then replay")
+        self.kind = kind
 
 
 # -- journal and config -------------------------------------------------------------------

@@ -8,8 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from mediator.actors.cell import ActorCell
-from mediator.actors.deadlines import AskDeadlines
+from mediator.actors._cell import ActorCell
 from mediator.actors.tracing import current_span_context
 from mediator.errors import ActorStopped
 
@@ -32,6 +31,8 @@ class ActorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     failures: int
     restarts: int
     stopped: bool
+    #: asks whose deadline is still watched (answered ones are forgotten as they settle)
+    watched_asks: int = 0
 
 
 class ActorRef(Generic[M]):
@@ -72,7 +73,7 @@ class ActorRef(Generic[M]):
         handled later), `ActorStopped` if the actor stops first, or the exception `receive`
         raised for this message.
         """
-        return await ask_cell(self._cell, message, timeout)
+        return await _ask_cell(self._cell, message, timeout)
 
     def statistics(self) -> ActorStatistics:
         """Return a snapshot of the mailbox and of the work done so far."""
@@ -88,6 +89,7 @@ class ActorRef(Generic[M]):
             failures=cell.failures,
             restarts=cell.restarts,
             stopped=cell.is_stopped,
+            watched_asks=0 if cell.deadlines is None else cell.deadlines.watched(),
         )
 
     async def wait_stopped(self) -> None:
@@ -98,7 +100,7 @@ class ActorRef(Generic[M]):
         return f"<ActorRef {self._cell.name}>"
 
 
-async def ask_cell(
+async def _ask_cell(
     cell: ActorCell,
     message: object,
     timeout: float,
@@ -111,9 +113,7 @@ async def ask_cell(
     the message is never sent twice.
     """
     reply: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-    deadlines = cell.deadlines
-    if deadlines is None:
-        deadlines = cell.deadlines = AskDeadlines(cell.clock, cell.name)
+    deadlines = cell.ask_deadlines()
     deadlines.watch(reply, timeout)
     try:
         item = (message, reply, current_span_context() if cell.tracing.enabled else None)

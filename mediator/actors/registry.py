@@ -9,7 +9,6 @@ per-key order holds and nothing sent during passivation is lost.
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,11 +17,12 @@ from typing import Generic, TypeVar
 
 import msgspec
 
+from mediator._task_group import TaskGroup
+from mediator.actors._cell import ActorCell
 from mediator.actors.actor import Actor
-from mediator.actors.cell import ActorCell
-from mediator.actors.ref import ask_cell
+from mediator.actors.ref import _ask_cell
 from mediator.actors.strategy import Restart, Strategy
-from mediator.actors.supervisor import Supervisor, stop_cells
+from mediator.actors.supervisor import Supervisor, _stop_cells
 from mediator.actors.tracing import current_span_context
 from mediator.errors import ActorStopped
 
@@ -154,10 +154,10 @@ class EntityRegistry(Generic[M]):
             name=f"{self._name}:{key}",
             mailbox_size=self._mailbox_size,
             strategy=self._strategy,
+            after=predecessor.stopped_event() if predecessor is not None else None,
+            observer=self._stopped,
+            last_active=self._sweeps,
         )
-        cell.after = predecessor.stopped_event() if predecessor is not None else None
-        cell.observer = self._stopped
-        cell.last_active = self._sweeps
         live[key] = cell
         self._spawned += 1
         if len(live) > self._peak_live:
@@ -210,7 +210,7 @@ class EntityRef(Generic[M]):
         once admitted, the message is never sent twice.
         """
         registry, key = self._registry, self._key
-        return await ask_cell(
+        return await _ask_cell(
             registry._cell_for(key), message, timeout, successor=lambda: registry._cell_for(key)
         )
 
@@ -235,6 +235,8 @@ async def open_entity_registry(
     `ActorStopped` instead of spawning an entity that would outlive the block. Entities
     restart after a failure by default (`Restart()`), keeping their mailbox, so one bad message
     does not drop the ones queued behind it.
+    An exception raised in the block, or one failure inside, leaves the block as itself;
+    an `ExceptionGroup` only when several things failed at once (see `mediator._task_group`).
     """
     registry: EntityRegistry[M] = EntityRegistry(
         supervisor,
@@ -245,7 +247,7 @@ async def open_entity_registry(
         mailbox_size=mailbox_size,
         strategy=strategy or Restart(),
     )
-    async with asyncio.TaskGroup() as group:
+    async with TaskGroup() as group:
         sweeper = None
         if idle_timeout is not None:
             sweeper = group.create_task(_sweep(registry, idle_timeout), name=f"{name} passivation")
@@ -257,7 +259,7 @@ async def open_entity_registry(
                 sweeper.cancel()
             # Lifetimes nest: the registry's entities are done when its block is left.
             cells = [*registry._live.values(), *registry._retiring.values()]
-            await stop_cells(cells, timeout=stop_timeout, owner=name)
+            await _stop_cells(cells, timeout=stop_timeout, owner=name)
 
 
 async def _sweep(registry: EntityRegistry[M], idle_timeout: float) -> None:

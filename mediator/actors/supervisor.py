@@ -19,13 +19,14 @@ from typing import Any, TypeVar
 import msgspec
 from opentelemetry.trace import TracerProvider
 
+from mediator._task_group import TaskGroup
+from mediator.actors._cell import ActorCell
 from mediator.actors.actor import Actor
-from mediator.actors.cell import ActorCell
 from mediator.actors.ref import ActorRef
 from mediator.actors.strategy import Stop, Strategy
 from mediator.actors.tracing import Tracing
 from mediator.clock import Clock, SystemClock
-from mediator.errors import ActorError, ActorStopped
+from mediator.errors import ActorStopped, SupervisorEscalated
 
 __all__ = ["Supervisor", "SupervisorEscalated", "SupervisorStatistics", "open_supervisor"]
 
@@ -33,18 +34,6 @@ log = logging.getLogger("mediator.actors")
 
 M = TypeVar("M")
 DEFAULT_MAILBOX_SIZE = 1_000
-
-
-class SupervisorEscalated(ActorError):
-    """A failure climbed to the root supervisor; the cause is in `__cause__`."""
-
-    def __init__(self, supervisor: str, child: str) -> None:
-        super().__init__(supervisor, child)
-        self.supervisor = supervisor
-        self.child = child
-
-    def __str__(self) -> str:
-        return f"supervisor {self.supervisor} gave up: {self.child} failed too often"
 
 
 class SupervisorStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,8 +99,15 @@ class Supervisor:
         name: str,
         mailbox_size: int = DEFAULT_MAILBOX_SIZE,
         strategy: Strategy | None = None,
+        after: asyncio.Event | None = None,
+        observer: Callable[[ActorCell], None] | None = None,
+        last_active: float | None = None,
     ) -> ActorCell:
-        """Like `spawn`, returning the cell (for the entity registry, which routes by key)."""
+        """Like `spawn`, returning the cell (for the entity registry, which routes by key).
+
+        The cell starts only after `after` is set (a predecessor draining), tells `observer`
+        when it stops, and counts as active at `last_active` (the registry's sweep count).
+        """
         if self._closing:
             raise ActorStopped(self.name)
         cell = ActorCell(
@@ -122,6 +118,9 @@ class Supervisor:
             parent=self,
             clock=self.clock,
             tracing=self.tracing,
+            after=after,
+            observer=observer,
+            last_active=last_active,
         )
         self._cells.add(cell)
         cell.task = self._group.create_task(cell.run(), name=name)
@@ -156,7 +155,7 @@ class Supervisor:
             self._respawn.cancel()  # a restart still backing off must not outlive the close
         for child in list(self._children):
             await child.aclose(timeout=timeout)
-        await stop_cells(list(self._cells), timeout=timeout, owner=self.name)
+        await _stop_cells(list(self._cells), timeout=timeout, owner=self.name)
 
     def statistics(self) -> SupervisorStatistics:
         """Return a snapshot over this supervisor's live and finished children."""
@@ -236,7 +235,7 @@ class Supervisor:
         self._respawn = self._group.create_task(respawn(), name=f"restart {self.name}")
 
 
-async def stop_cells(cells: list[ActorCell], *, timeout: float, owner: str) -> None:
+async def _stop_cells(cells: list[ActorCell], *, timeout: float, owner: str) -> None:
     """Stop `cells`: refuse new messages, drain within `timeout` (real time), cancel the rest."""
     for cell in cells:
         cell.request_stop()
@@ -267,16 +266,19 @@ async def open_supervisor(
     Leaving the block drains every mailbox within `stop_timeout` seconds and then cancels the
     rest, so no actor task outlives it. If a failure escalates to the root, the body is
     cancelled and `SupervisorEscalated` is raised from the block.
+    An exception raised in the block, or one failure inside, leaves the block as itself;
+    an `ExceptionGroup` only when several things failed at once (see `mediator._task_group`).
     """
     host = asyncio.current_task()
     escalated: list[tuple[ActorCell, BaseException]] = []
     # Only the body is cancelled: an escalation while the block drains must not cancel the
     # drain itself (it surfaced as a bare CancelledError instead of SupervisorEscalated).
     body_running = True
-    # asyncio's TaskGroup, not anyio's: children never raise into it (a cell's run loop hands
-    # every failure to its strategy), so the group is only the owner that outlives them, and
-    # escalation needs asyncio's cancel/uncancel on the host task.
-    async with asyncio.TaskGroup() as group:
+    # asyncio's TaskGroup (a single failure unwrapped: _task_group), not anyio's: children
+    # never raise into it (a cell's run loop hands every failure to its strategy), so the group
+    # is only the owner that outlives them, and escalation needs asyncio's cancel/uncancel on
+    # the host task.
+    async with TaskGroup() as group:
         root = Supervisor(
             name=name,
             group=group,

@@ -1,7 +1,6 @@
 """The durable log: group-committed appends, idempotency, retries, dead letters and replay,
 the xref map, watermarks and flow state."""
 
-from mediator.journal.decide import default_decider
 from mediator.journal.dispatch import Dispatcher, DispatcherStatistics, Recipient, open_dispatcher
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
@@ -18,9 +17,11 @@ from mediator.journal.records import (
     Watermark,
     XrefRecord,
 )
-from mediator.journal.sqlite import SqliteJournal, open_journal
+from mediator.journal.retry_or_dead import default_decider
+from mediator.journal.sqlite import GIL_SWITCH_INTERVAL, SqliteJournal, open_journal
 
 __all__ = [
+    "GIL_SWITCH_INTERVAL",
     "OPEN_STATES",
     "Appended",
     "CompactionReport",

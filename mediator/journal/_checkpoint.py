@@ -1,35 +1,13 @@
 """WAL checkpoints on a connection and thread of their own, so the writer never waits for them.
 
-SQLite's automatic checkpoint runs inside the COMMIT that crosses the threshold: the writer
-copies pages into the database file (and fsyncs it) while every appender waits. Here the
-writer's automatic checkpoint is off and a second connection copies pages concurrently
-(PASSIVE: it never blocks the writer), asked for after every `writes` writes or `commits`
-commits, whichever comes first. Measured with the inserts of bench/journal on a 300,000-entry
-file (FULL, 1,000-row transactions, two runs): 68k and 95k rows/s with this checkpointer
-against 54k and 53k with SQLite's automatic checkpoint.
+SQLite's automatic checkpoint runs inside the COMMIT that crosses the threshold, while every
+appender waits. Here the writer's automatic checkpoint is off and a second connection copies
+pages concurrently (PASSIVE: it never blocks the writer), asked for after every `writes`
+writes or `commits` commits. A passive checkpoint cannot start the WAL over while the writer
+keeps appending, so once the WAL passes `wal_limit` the checkpointer makes a few passes back to
+back and then asks the writer to copy the small rest itself between two batches (`catch_up`).
 
-Every 16,000 writes rather than 2,000: a page dirtied by several commits between two
-checkpoints is copied once, not once per commit (measured with schema 2, whose unique index of
-idempotency keys dirtied pages all over: 1,000 producers on a 1,000,000-entry file, 200,000
-appends, two runs each: 39-41k appends/s and 4.2-4.7 s of CPU against 35-37k and 5.0-5.4 s;
-in schema 3 the key table's pages are dirtied so only while keys are merged).
-
-A passive checkpoint cannot start the WAL over while the writer keeps appending: SQLite starts
-it over only when a write transaction begins with every frame already copied, and a saturated
-writer leaves no such gap. Once the WAL passes `wal_limit` the checkpointer makes a few passes
-back to back (each copies only what was committed during the last) and then asks the writer to
-copy the small rest itself, between two batches (`catch_up`): on its own connection it waits
-for no lock, and its next commit starts the WAL over. The former way, a RESTART checkpoint from
-this thread past 64 MiB, stalled the writer for 100-220 ms each time (RESTART holds the write
-lock for its whole copy, and the writer polls for it with SQLite's sleeping busy handler); the
-catch-up stalls it for 20-60 ms, and with a 256 MiB limit that happens about once per 80,000
-appends at 1,000 producers. Both changes together, bench/journal's FULL sequence (1, 100, then
-1,000 producers) on copies of one 1,000,000-entry file, three interleaved pairs: 40.0k, 44.1k,
-40.8k appends/s at 1,000 producers with p99 103, 164, 82 ms before; 50.3k, 51.1k, 49.5k with
-p99 71, 57, 74 ms after (16 interleaved pairs in all, in two harnesses, every one in
-favour). Whole runs of bench/journal itself, five before/after pairs on fresh files, did not
-show it (48k against 43k mean at 1,000 producers, the before ahead in four; single runs there
-vary by ±15%).
+The thresholds and the measurements behind them: docs/journal.md, "Checkpoints".
 """
 
 from __future__ import annotations
@@ -118,6 +96,9 @@ class Checkpointer:
             _log.warning("journal %s: checkpoint failed: %s", self._path, exc)
 
     def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error as exc:  # it wrote nothing of its own: nothing is lost
+                _log.warning("journal %s: closing the checkpointer failed: %s", self._path, exc)

@@ -1,25 +1,13 @@
 """Handing results back only once they are durable, with the WAL's fsync off the writer's thread.
 
-With `synchronous=FULL`, SQLite fsyncs the WAL inside every COMMIT, so the writer thread (the
-journal's bottleneck) waits for the disk before it can start the next batch. Instead, when the
-journal is FULL, the writer's connection runs with `synchronous=NORMAL` (a COMMIT writes its
-WAL frames and returns) and the thread here fsyncs the WAL file after each commit, or once
-after several, while the writer already runs the next transaction. No result is handed back
+Under `synchronous=FULL` the writer's connection runs with NORMAL (a COMMIT writes its WAL
+frames and returns) and the thread here fsyncs the WAL after each commit, or once after
+several, while the writer runs the next transaction. No result, read or write, is handed back
 before the fsync that follows its commit has returned, so what a caller is told is durable is
-on disk exactly as with FULL; a crash can lose only writes nobody was told about. What SQLite
-guarantees in NORMAL mode still holds for the file itself: WAL frames carry checksums and
-salts, so a torn tail is ignored on recovery, and a checkpoint syncs the WAL before it copies
-it. (A COMMIT has written its frames with write() before it returns, and an fsync flushes every
-write to the file, whichever descriptor made it.)
+on disk exactly as with FULL. A failed fsync fails what it covered and stops the journal.
+Under NORMAL there is nothing to wait for: results are handed back at once.
 
-Reads go through the same queue, in order: a read's result may reflect every commit before
-it, so it too waits for their fsync. An fsync that fails fails what it covered and stops the
-journal: after a failed fsync the kernel may have dropped the unwritten pages, so nothing later
-could be trusted to be on disk either.
-
-With `synchronous=NORMAL` there is no fsync to wait for: results are handed back at once.
-
-bench/journal, 1,000 producers on a 1,000,000-entry file: see the README's journal section.
+Why this is as safe as FULL: docs/journal.md, "Durability off the writer thread".
 """
 
 from __future__ import annotations
@@ -162,7 +150,12 @@ class DurableHandoff:
             self._loop.call_soon_threadsafe(_deliver, items)
 
     def _failed(self, items: list[_Item], exc: OSError) -> None:
-        error = JournalError(self._path, f"fsync of the WAL failed, the journal stops: {exc}")
+        error = JournalError(
+            self._path,
+            f"fsync of the WAL failed, the journal stops ({exc}); check the disk (a full disk, "
+            "a failing device: see the kernel's log), then start again: every write "
+            "acknowledged before is in the file",
+        )
         with self._lock:
             self._error = error
             items += self._items  # later ones cannot be made durable either

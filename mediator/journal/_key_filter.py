@@ -1,51 +1,16 @@
 """A filter in front of the key table, so that a new key is known new without looking there.
 
-Nearly every idempotency key appended is new, and finding that out in `idem_keys` (a B-tree
-seek per key) took a third of the writer thread's time, and the writer thread is the
-journal's bottleneck: bench/journal, 1,000 producers, 200,000 appends on a 1,000,000-entry
-file, 0.62 s of the writer's 2.07 s went to those look-ups (3 µs per key inside the write
-transaction, 1.3 µs outside it). Skipping them altogether (unsafe: an experiment) took the
-same run from about 103k to 120k appends/s.
-
 A Bloom filter with one probe: a key's bit is the 64-bit xxh3 hash of its UTF-8 modulo the
-filter's size (a power of two). A clear bit means the key is not in idem_keys; a set bit means
-it may be, and the key is looked up as before. At 32 bits per key of capacity about 3% of new
-keys are looked up for nothing once the filter is full (a probe costs ~0.2 µs against ~3 µs
-for a look-up; more probes would cost more than the look-ups they save). Not Python's own
-hash(), which is salted per process: the filter is kept in the file. Not zlib's CRC-32,
-though it is in the standard library: it is linear, so keys of related shapes collide
-systematically (2 of 10 keys "new:harvest:time_entry:N" fell on the bits of 30 keys "evt_NN"
-in a filter of 2 million bits), and it is slower (96 against 58 ns a key with the encoding).
-With xxh3, a filter of 512k sequential "harvest:time_entry:N" keys at capacity answered "may
-be" for 3.0-3.2% of every other family tried (other sequences, Stripe-like event ids,
-Salesforce-like ids), as for random keys.
+filter's size (a power of two). A clear bit means the key is not in `idem_keys`; a set bit
+means it may be, and the key is looked up as before. A filter must never lack a key of
+`idem_keys`: a merge adds the keys it moves as it moves them and saves the filter with its
+last chunk, marked with `keys_merged_through`; a filter marked otherwise is not used, and
+one is built in steps (`BUILD_STEP` keys per transaction) while every key is looked up.
+A full filter is replaced by one twice the size built the same way. Everything here runs on
+the writer's thread (or at open, before it starts).
 
-A filter must never lack a key of idem_keys, or that key would be appended twice. So:
-- a merge adds the keys it moves as it moves them (in memory: if its transaction rolls back,
-  the filter merely holds keys it need not), and the merge's last chunk, which moves
-  keys_merged_through, saves the filter in that same transaction, marked with that seq. A
-  saved filter may lack only keys of a merge that did not finish, which are read back into
-  memory on open (see _keys) and found there first.
-- on open, a saved filter marked with another seq than keys_merged_through is not used (none
-  saved yet: a file from schema 3; or one written behind the journal's back). Instead one is
-  built by scanning idem_keys in key order, BUILD_STEP keys per transaction, while merges add
-  the keys they move to it too; until the scan ends every key is looked up.
-- once more keys were added than its capacity, a filter twice the size is built the same way
-  while the full one stays in use (it only answers "may be" more often). After forgetting has
-  left it an eighth full, a smaller one is built.
-
-Memory, and bytes written with each merge's last chunk (every `memory_keys` appends): 4 bytes
-per key of capacity, which is at least twice the keys held when it is built (rounded up to a
-power of two) and at least MIN_CAPACITY: 8 to 16 bytes per key held, 8 MiB for a file of
-1,000,000 keys. That write is small beside the entries' own until the file holds millions of
-keys: at 10 million, 64-128 MiB per merge, some 250-500 bytes per append at the default
-`memory_keys`, as much again as the entries' (a larger `memory_keys` spreads it thinner).
-
-The first build after opening a file without a usable filter is not saved until it ends; a
-journal closed before then starts it over on the next open. A saved filter is marked with the
-hash that made it, and one made otherwise is not used.
-
-Everything here runs on the writer's thread (or at open, before it starts).
+Why (a third of the writer's time went to look-ups of new keys), why xxh3 and one probe, the
+memory and the bytes written per merge: docs/journal.md, "The key filter".
 """
 
 from __future__ import annotations
@@ -55,6 +20,8 @@ import sqlite3
 from collections.abc import Sequence
 
 from xxhash import xxh3_64_intdigest
+
+from mediator.journal._faults import is_fault
 
 _log = logging.getLogger("mediator.journal")
 
@@ -200,6 +167,8 @@ class KeyFilters:
         try:
             done = self._build.step(conn, BUILD_STEP)
         except sqlite3.Error as exc:  # e.g. a key that is not UTF-8 text, written elsewhere
+            if is_fault(exc):  # the file or the disk failed: not for the filter to hide
+                raise
             _log.warning("journal: key filter not built, every key is looked up: %s", exc)
             self._build = None
             return
@@ -227,6 +196,8 @@ def _load(conn: sqlite3.Connection, merged_through: int) -> KeyFilter | None:
     if row is None or row[0] != HASH or row[2] != merged_through:
         return None
     _, keys, _, bits = row
+    if type(keys) is not int or keys < 0:  # not a filter this code saved: build one instead
+        return None
     try:
         return KeyFilter(len(bits) * 8 // BITS_PER_KEY, bits=bits, keys=keys)
     except (TypeError, ValueError):  # not a filter this code saved: build one instead

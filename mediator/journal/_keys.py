@@ -1,29 +1,15 @@
 """Which idempotency keys the journal holds: recent ones in memory, the rest in `idem_keys`.
 
-Why not a unique index on the entries: idempotency keys like Stripe's event ids are random,
-so each one lands on its own leaf of such an index, and every leaf dirtied is a whole page
-written to the WAL and again by the checkpoint. On a 1,000,000-entry file that was three
-quarters of an append's cost (bench/journal, plain sqlite3, FULL: 118k rows/s without the
-index against 28k with it).
+Not a unique index on the entries (random keys would dirty a page each): two levels, like a
+log-structured merge tree. `recent` holds the keys appended since the last merge (durable as
+the keys of the entries above `keys_merged_through`, read back by `load` on open); `idem_keys`
+every older key, merged into it in key order a chunk per transaction once `recent` reaches
+`memory_keys`. A look-up checks the dicts, then the key filter (`_key_filter`), then
+`idem_keys` for the few keys the filter cannot rule out. Everything runs on the writer's
+thread inside its transactions: added keys go into memory at once and `rollback` takes them
+out, so the memory never disagrees with the file.
 
-So the keys are kept in two levels, like a log-structured merge tree:
-- `recent`: the keys appended since the last merge, in a dict (key → entry seq). Durable
-  without a write of their own: they are the keys of the entries whose seq is above
-  `keys_merged_through`, and `load` reads them back from there on open.
-- `idem_keys`: every older key, in a WITHOUT ROWID table. When `recent` reaches `memory_keys`
-  it is frozen and merged in key order, a chunk per transaction: consecutive keys share
-  leaves, so a merge dirties each leaf once rather than once per key, and no transaction stalls
-  for the whole merge. The chunk that ends a merge also advances `keys_merged_through`.
-
-A look-up checks the dicts first, then a filter of the keys in `idem_keys` (see _key_filter),
-and asks `idem_keys` only for the few keys the filter cannot rule out (all of them while a file
-without a usable filter builds its first), in one statement per few hundred keys. Everything
-here runs on the writer's thread, inside its transactions: keys added go into memory at once
-and are taken out again by `rollback`; the other changes are staged and applied by `commit`,
-or dropped by `rollback`; so the memory never disagrees with the file.
-
-Memory: about 130 bytes per key held in `recent` (the dict, a string of ~30 characters and an
-int), at most twice `memory_keys` while a merge is under way: ~65 MB at the default.
+Measurements and memory: docs/journal.md, "Idempotency keys in two levels".
 """
 
 from __future__ import annotations
@@ -33,6 +19,7 @@ import sqlite3
 from collections.abc import Iterator
 from itertools import islice
 
+from mediator.journal._faults import DamagedRecord
 from mediator.journal._key_filter import KeyFilters
 from mediator.journal._rows import CHUNK
 
@@ -77,7 +64,10 @@ class KeyIndex:
     def load(self, conn: sqlite3.Connection) -> None:
         """Read back the keys appended since the last merge."""
         row = conn.execute("SELECT value FROM meta WHERE name = ?", (_MERGED_THROUGH,)).fetchone()
-        self.merged_through = int(row[0])
+        if row is None or type(row[0]) is not int:
+            found = "missing" if row is None else f"{row[0]!r}, not an integer"
+            raise DamagedRecord(f"the meta table's {_MERGED_THROUGH}", found)
+        self.merged_through = row[0]
         self._recent = dict(
             conn.execute(
                 "SELECT idem, seq FROM entries WHERE seq > ? AND replay_of IS NULL",

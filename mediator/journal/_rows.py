@@ -10,6 +10,7 @@ from itertools import chain
 import msgspec
 
 from mediator.codecs.envelope import Envelope
+from mediator.journal._faults import DamagedRecord
 from mediator.journal.records import DeadLetterFilter, Entry, EntryState
 
 ENVELOPE_COLUMNS = (
@@ -171,7 +172,20 @@ def insert_accepted(
 
 
 def envelope_of(row: Sequence[object]) -> Envelope:
-    """Rebuild the envelope from a row starting with ENVELOPE_COLUMNS."""
+    """Rebuild the envelope from a row starting with ENVELOPE_COLUMNS; raise `DamagedRecord`
+    if a value cannot be read back."""
+    try:
+        return _envelope_of(row)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DamagedRecord(_which(row), str(exc)) from exc
+
+
+def _which(row: Sequence[object]) -> str:
+    raw_id = row[0]
+    return f"entry {raw_id.hex()}" if isinstance(raw_id, bytes) else f"an entry with id {raw_id!r}"
+
+
+def _envelope_of(row: Sequence[object]) -> Envelope:
     raw_id, idem, key, kind, source, occurred, version, trace, attempt, payload = row[:10]
     return Envelope(
         id=raw_id.hex() if isinstance(raw_id, bytes) else "",
@@ -188,11 +202,19 @@ def envelope_of(row: Sequence[object]) -> Envelope:
 
 
 def entry_of(row: Sequence[object]) -> Entry:
-    """Rebuild an entry from a row of ENTRY_COLUMNS."""
+    """Rebuild an entry from a row of ENTRY_COLUMNS; raise `DamagedRecord` if a value cannot
+    be read back."""
+    try:
+        return _entry_of(row)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DamagedRecord(_which(row), str(exc)) from exc
+
+
+def _entry_of(row: Sequence[object]) -> Entry:
     (accepted_at, state, updated_at, attempts, due_at, error, error_class, system, reason,
      replay_of, replay_count, released_by, release_reason) = row[10:]  # fmt: skip
     return Entry(
-        envelope=envelope_of(row),
+        envelope=_envelope_of(row),
         state=EntryState(_int(state)),
         accepted_at=_float(accepted_at),
         updated_at=_float(updated_at),

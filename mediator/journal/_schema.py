@@ -7,10 +7,12 @@ a newer version is refused, since this code cannot know what it means.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
 from mediator.errors import JournalError
+from mediator.journal._faults import translate
 
 APPLICATION_ID = 0x4D454449  # "MEDI"
 WAL_LIMIT = 256 << 20  # bytes of WAL before the writer stops to start it over (_checkpoint)
@@ -154,19 +156,16 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
-    """Open (creating or migrating) the journal at `path`; raise `JournalError` if unusable."""
-    try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise JournalError(str(path), f"cannot open: {exc}") from exc
+    """Open (creating or migrating) the journal at `path`.
+
+    Raises `JournalError` if it is not a journal this code can use, and `sqlite3.Error` if
+    SQLite fails (the caller translates those with the rest of opening: see `_faults`)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         _prepare(conn, path, synchronous)
-    except JournalError:
+    except BaseException:
         conn.close()
         raise
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise JournalError(str(path), f"not a usable SQLite database ({exc})") from exc
     return conn
 
 
@@ -182,8 +181,22 @@ def _prepare(conn: sqlite3.Connection, path: Path, synchronous: str) -> None:
             f"written by a newer mediator (schema {version}; this one reads up to "
             f"{SCHEMA_VERSION})",
         )
+    # A file this process cannot write opens read-only without a word from SQLite, recovers,
+    # and fails only at the first append: refuse it now (SQLITE_READONLY). A change to a page
+    # is what SQLite checks (BEGIN IMMEDIATE alone passes in WAL mode); rolled back, it
+    # writes nothing.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"PRAGMA user_version={version:d}")
+    finally:
+        if conn.in_transaction:  # (SQLite may have rolled back already, on an I/O error)
+            conn.execute("ROLLBACK")
     if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
-        raise JournalError(str(path), "cannot switch to WAL mode")
+        raise JournalError(
+            str(path),
+            "cannot switch to WAL mode (SQLite needs shared memory beside the file: not on a "
+            "network filesystem); move the journal to a local disk",
+        )
     conn.execute(f"PRAGMA synchronous={synchronous}")
     # 64 MiB of page cache: the key table (idem_keys) of a few million keys stays in memory.
     conn.execute("PRAGMA cache_size=-65536")
@@ -208,7 +221,8 @@ def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
-        conn.execute("ROLLBACK")
-        raise JournalError(
-            str(path), f"migration from schema {version} to {SCHEMA_VERSION} failed: {exc}"
+        with contextlib.suppress(sqlite3.Error):  # (its own failure would hide the cause)
+            conn.execute("ROLLBACK")
+        raise translate(
+            path, f"migration from schema {version} to {SCHEMA_VERSION} failed", exc
         ) from exc

@@ -1,40 +1,15 @@
 """Group commit: one writer thread gathers concurrent writes into one transaction, one fsync each.
 
 The writer is a thread of its own that drives itself: the moment a commit ends it takes
-whatever was appended meanwhile (up to `max_batch` writes) as the next transaction, with no
-trip through the event loop in between. (Before, each transaction was handed to an executor by
-the loop; the loop's next hand-off waited behind the wake-ups of the appenders it had just
-acknowledged, so the writer and the loop took turns instead of working at once: bench/journal,
-1,000 producers on a 1,000,000-entry file, 58-68k appends/s with the loop driving against the
-figures in the README with the thread driving.) Under load a batch is simply what gathered
-during the previous commit, so batches grow with the load and a lone appender waits for no
-timer.
+whatever was appended meanwhile (up to `max_batch` writes) as the next transaction. The loop
+side only appends to the batch being gathered, under a lock, and wakes the thread if it
+sleeps; finished batches go back through `_durability`. Every caller of one batch awaits one
+shared future, which ignores cancellation: a cancelled appender still waits until its batch
+is durable, and no caller's cancellation can cancel the others' commit. Reads run on the same
+thread between transactions, so they see every committed write.
 
-The loop side only appends to the batch being gathered, under a lock, and wakes the thread if
-it sleeps. The thread hands each finished batch back through `_durability` (after its fsync,
-under FULL). Why a plain `sqlite3` connection and not aiosqlite: a batch is several statements
-(multi-row inserts, key look-ups, state changes, a watermark) that run back to back inside one
-transaction; with aiosqlite each would be a hop through its queue and back through the loop
-(`writer_choice` in bench/journal measures the simplest case).
-
-Every caller of one batch awaits one shared future. That future ignores cancellation: a
-cancelled appender still waits until its batch is durable (a few milliseconds), and one
-caller's cancellation can never cancel the others' commit. Reads run on the same thread
-between transactions, so they see every committed write.
-
-What bounds it (measured at 1,000 producers on a 1,000,000-entry file, 2 cores): this thread
-is busy about 95% of the time, and for about a third of that it waits for the GIL, which the
-event loop holds while it wakes appenders and builds their rows: about 5 µs of loop CPU per
-append against 5 µs of this thread's, much of it SQLite's own, without the GIL. Hence the
-appenders build their rows, `_gil` shortens the switch interval, the key filter (`_key_filter`)
-spares the look-ups of new keys, and every microsecond of Python per append counts on either
-thread. Measured and left out, each within the noise of interleaved runs unless said: fewer,
-larger insert statements (5 instead of 7 per transaction: the writer waits as long for the
-GIL, only less often; one padded statement of up to 1,000 rows costs more to prepare, 120 ms,
-and to bind than it saves); dropping both of the entries' indexes (SQLite doing less); binding
-a batch as one JSON text unpacked by json_each (less binding here, more encoding on the loop);
-and a writer in a process of its own fed through a pipe (slower: 35k against 42k appends/s,
-the pickling and the pipe's threads costing the loop more than the GIL it frees).
+Why a thread and not the loop driving, why plain sqlite3 and not aiosqlite, what bounds it and
+what was measured and left out: docs/journal.md, "The writer thread and group commit".
 """
 
 from __future__ import annotations
@@ -51,6 +26,7 @@ from mediator.codecs.envelope import Envelope
 from mediator.errors import JournalError
 from mediator.journal._checkpoint import Checkpointer
 from mediator.journal._durability import DurableHandoff
+from mediator.journal._faults import DamagedRecord, translate
 from mediator.journal._keys import KeyIndex
 from mediator.journal._ops import insert_envelopes
 from mediator.journal._rows import EnvelopeRow
@@ -274,6 +250,9 @@ class GroupCommitWriter:
                     self._commit(batch)
                 if self._checkpointer.catch_up_due():  # after the acknowledgement: _checkpoint
                     self._checkpointer.catch_up(self._conn)
+        except sqlite3.Error as exc:  # (starting: a transaction's own is the batch's failure)
+            error = translate(self._path, "the journal's writer stopped", exc)
+            error.__cause__ = exc
         except BaseException as exc:  # noqa: BLE001 - a bug in an op: handed to our owner
             error = exc
         try:
@@ -307,7 +286,11 @@ class GroupCommitWriter:
         try:
             result = fn(self._conn)
         except Exception as exc:  # noqa: BLE001 - the reader's own failure, handed to it
-            self._loop.call_soon_threadsafe(_settle, future, None, exc)
+            failure: BaseException = exc
+            if isinstance(exc, sqlite3.Error | DamagedRecord):
+                failure = translate(self._path, "read failed", exc)
+                failure.__cause__ = exc
+            self._loop.call_soon_threadsafe(_settle, future, None, failure)
         else:
             self._handoff.after_durable(_settle, (future, result, None), future)
 
@@ -315,8 +298,9 @@ class GroupCommitWriter:
         now = self._clock.time()
         try:
             outcome = _transaction(self._conn, self.keys, batch, now)
-        except sqlite3.Error as exc:
-            failure = JournalError(self._path, f"write failed: {exc}")
+        except (sqlite3.Error, DamagedRecord) as exc:  # the batch's failure: the writer goes on
+            failure = translate(self._path, "write failed", exc)
+            failure.__cause__ = exc
             self._loop.call_soon_threadsafe(_settle, batch.future, None, failure)
             return
         except Exception as exc:

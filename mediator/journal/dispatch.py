@@ -18,9 +18,9 @@ from typing import Protocol, TypeVar
 
 import msgspec
 
+from mediator._task_group import TaskGroup
 from mediator.clock import Clock
 from mediator.codecs.envelope import Envelope
-from mediator.journal.decide import Decide, default_decider
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
     Appended,
@@ -31,6 +31,7 @@ from mediator.journal.records import (
     ReplayReport,
     Watermark,
 )
+from mediator.journal.retry_or_dead import Decide, default_decider
 from mediator.policies.classify import Verdict
 
 __all__ = ["Dispatcher", "DispatcherStatistics", "Recipient", "open_dispatcher"]
@@ -350,8 +351,10 @@ async def open_dispatcher(
     until the recovered backlog fits in `capacity`, so that it is queued before anything new.
     An entry recovered in flight after `poison_after` deliveries that never ended becomes a
     dead letter instead of being delivered again (a message that crashes the process).
+    An exception raised in the block, or one failure inside, leaves the block as itself;
+    an `ExceptionGroup` only when several things failed at once (see `mediator._task_group`).
     """
-    async with asyncio.TaskGroup() as group:
+    async with TaskGroup() as group:
         dispatcher = Dispatcher(
             journal,
             route,

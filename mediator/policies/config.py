@@ -25,17 +25,12 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import importlib.resources
-import re
-import tomllib
 import zoneinfo
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from mediator.errors import ConfigError
-from mediator.policies._toml_lines import find_line
 from mediator.policies.periods import DailyPeriod
 from mediator.policies.specs import (
     BreakerSpec,
@@ -48,12 +43,15 @@ from mediator.policies.specs import (
 )
 from mediator.policies.timeouts import Timeouts
 from mediator.policies.window import ApprovalRule
+from mediator.tomlfile import Fail, convert, failing, parse_toml
 
-__all__ = ["PolicyConfig", "default_policy_config", "load_policy_config", "parse_policy_config"]
-
-_MSGSPEC_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_FIELD_NAMED = re.compile(r"(?:unknown|missing required) field `(?P<field>[^`]+)`")
-_TOML_LINE = re.compile(r"at line (?P<line>\d+)")
+__all__ = [
+    "PolicyConfig",
+    "default_policy_config",
+    "load_policy_config",
+    "parse_policy_config",
+    "policy_config_from",
+]
 # target field -> the policy kind it names; "default" policies of the last three apply unbound
 _BINDINGS = {
     "ratelimit": "ratelimits",
@@ -135,21 +133,29 @@ def parse_policy_config(
     Raises `ConfigError(file, key, reason, line=)` for the first problem found; references
     from targets may name policies of `base`.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = _TOML_LINE.search(str(exc))
-        raise ConfigError(
-            file, "", f"not valid TOML: {exc}", line=int(match["line"]) if match else None
-        ) from exc
-
-    def fail(key: str, reason: str) -> ConfigError:
-        return ConfigError(file, key, reason, line=find_line(text, key))
-
+    data = parse_toml(text, file=file)
+    fail = failing(text, file=file)
     for key in data:
         if key not in ("policies", "targets"):
             raise fail(key, "unknown section (expected policies or targets)")
-    policies = data.get("policies", {})
+    return policy_config_from(
+        data.get("policies", {}), data.get("targets", []), fail=fail, base=base
+    )
+
+
+def policy_config_from(
+    policies: object,
+    targets: object,
+    *,
+    fail: Fail,
+    base: PolicyConfig | None = None,
+    prefix: str = "",
+) -> PolicyConfig:
+    """Validate already parsed `policies` (a table of kinds) and `targets` (an array of tables).
+
+    `prefix` is where they sit in their file (``"policies."`` when the targets are
+    ``[[policies.targets]]`` of `mediator.toml`), so that errors name the key as written.
+    """
     if not isinstance(policies, dict):
         raise fail("policies", "must be a table")
     parsed: dict[str, dict[str, object]] = {}
@@ -159,21 +165,27 @@ def parse_policy_config(
         if not isinstance(named, dict):
             raise fail(f"policies.{kind}", "must be a table of named policies")
         parsed[kind] = {
-            name: _convert(value, _KIND_TYPES[kind], f"policies.{kind}.{name}", fail)
+            name: convert(value, _KIND_TYPES[kind], f"policies.{kind}.{name}", fail)
             for name, value in named.items()
         }
-    raw_targets = data.get("targets", [])
-    if not isinstance(raw_targets, list):
-        raise fail("targets", "must be an array of tables ([[targets]])")
-    targets = tuple(
-        _convert(value, TargetSpec, f"targets[{index}]", fail)
-        for index, value in enumerate(raw_targets)
+    if not isinstance(targets, list):
+        raise fail(f"{prefix}targets", f"must be an array of tables ([[{prefix}targets]])")
+    own_targets = tuple(
+        convert(value, TargetSpec, f"{prefix}targets[{index}]", fail)
+        for index, value in enumerate(targets)
     )
-    config = PolicyConfig(**parsed, targets=targets)  # type: ignore[arg-type]  # each dict holds its kind's Structs
-    _check_values(config, fail)
+    config = PolicyConfig(**parsed, targets=own_targets)  # type: ignore[arg-type]  # each dict holds its kind's Structs
+    _check_values(config, _prefixed(fail, prefix))
     layered = base.layered(config) if base is not None else config
-    _check_references(layered, config, fail)
+    _check_references(layered, config, _prefixed(fail, prefix))
     return layered
+
+
+def _prefixed(fail: Fail, prefix: str) -> Fail:
+    # the checks name targets as `targets[i]`; in mediator.toml they sit under `policies.`
+    if not prefix:
+        return fail
+    return lambda key, reason: fail(prefix + key if key.startswith("targets") else key, reason)
 
 
 def load_policy_config(path: str | Path, *, with_defaults: bool = True) -> PolicyConfig:
@@ -193,24 +205,7 @@ def default_policy_config() -> PolicyConfig:
     return parse_policy_config(resource.read_text(encoding="utf-8"), file=str(resource))
 
 
-_Fail = Callable[[str, str], ConfigError]
-
-
-def _convert(value: object, kind: Any, key: str, fail: _Fail) -> Any:
-    # `kind` is a Struct type or a generic alias, so the result's type is the caller's to know
-    try:
-        return msgspec.convert(value, kind)
-    except msgspec.ValidationError as exc:
-        match = _MSGSPEC_PATH.match(str(exc))
-        assert match is not None  # the pattern matches any text
-        reason, path = match["reason"], match["path"] or ""
-        named = _FIELD_NAMED.search(reason)
-        if named is not None:
-            path = f"{path}.{named['field']}"
-        raise fail(f"{key}{path}".replace("[...]", ""), reason) from exc
-
-
-def _check_values(config: PolicyConfig, fail: _Fail) -> None:
+def _check_values(config: PolicyConfig, fail: Fail) -> None:
     # what the types cannot say: zones exist, clock times parse, windows make sense
     for name, quota in config.quotas.items():
         key = f"policies.quotas.{name}"
@@ -244,7 +239,7 @@ def _check_values(config: PolicyConfig, fail: _Fail) -> None:
             raise fail(f"targets[{index}].system", "must not be empty")
 
 
-def _check_references(layered: PolicyConfig, own: PolicyConfig, fail: _Fail) -> None:
+def _check_references(layered: PolicyConfig, own: PolicyConfig, fail: Fail) -> None:
     for index, target in enumerate(own.targets):
         for field, kind in _BINDINGS.items():
             name = getattr(target, field)
@@ -252,7 +247,7 @@ def _check_references(layered: PolicyConfig, own: PolicyConfig, fail: _Fail) -> 
                 raise fail(f"targets[{index}].{field}", f"no {kind} policy named {name!r}")
 
 
-def _check_zone(zone: str, key: str, fail: _Fail) -> None:
+def _check_zone(zone: str, key: str, fail: Fail) -> None:
     try:
         zoneinfo.ZoneInfo(zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:

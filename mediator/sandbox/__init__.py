@@ -8,15 +8,15 @@ through `POST /__sandbox/faults`, and its final state readable at `GET /__sandbo
 """
 
 from mediator.sandbox.base import CONTROL_PREFIX, Sandbox, json_response
+from mediator.sandbox.cli import configure_parser, main, run, serve_sandboxes
 from mediator.sandbox.faults import Decision, FaultInjector, FaultPlan, FaultStatistics, Outage
 from mediator.sandbox.generator import Firm, generate_firm
 from mediator.sandbox.harvest import HarvestSandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.recording import RecordedRequest, RequestLog
 from mediator.sandbox.runner import PRODUCTS, Sandboxes, open_sandboxes
 from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.seeding import SeedIndex, approve_through, seed_sandboxes
-from mediator.sandbox.serve import configure_parser, main, run, serve_sandboxes
-from mediator.sandbox.serving import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.sandbox.tryton import TrytonSandbox
 

@@ -4,24 +4,73 @@ A `FaultPlan` says what to inject; a `FaultInjector` draws, request by request, 
 to each one from a `random.Random` seeded by the plan, so the same plan and the same sequence
 of requests give the same faults. Outage windows are measured on the sandbox's clock from the
 moment the plan was installed, so a `FakeClock` moves a sandbox into and out of an outage.
+`load_fault_plans` reads the JSON file `mediator sandbox --faults` takes (`FAULT_FILE_HELP`
+shows its format), naming the file and the key of anything wrong in it.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
+from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
 from mediator.clock import Clock
+from mediator.errors import ConfigError
 
-__all__ = ["Decision", "FaultInjector", "FaultPlan", "FaultStatistics", "Outage"]
+__all__ = [
+    "FAULT_FILE_HELP",
+    "Decision",
+    "FaultInjector",
+    "FaultPlan",
+    "FaultStatistics",
+    "Outage",
+    "load_fault_plans",
+]
+
+# Decoded plans (a --faults file, POST /__sandbox/faults) are checked against these bounds, so
+# a rate of 3 or a negative wait is refused naming the field instead of behaving oddly.
+_Seconds = Annotated[float, msgspec.Meta(ge=0.0)]
+_Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+_ErrorStatus = Annotated[int, msgspec.Meta(ge=400, le=599)]
+
+#: The format of a fault-plan file, shown by `mediator sandbox --help` and in the README.
+FAULT_FILE_HELP = """\
+fault-plan file (--faults FILE.json): a JSON object mapping a served product
+(salesforce, harvest, stripe, tryton) to its plan; every field is optional:
+
+  {"tryton": {"seed": 42, "error_rate": 0.03, "error_status": 503,
+              "drop_rate": 0.02},
+   "harvest": {"latency": 0.2, "jitter": 0.1, "storm": 5, "retry_after": 2,
+               "outages": [{"start": 30, "end": 60}]}}
+
+  seed          seed of the draws (same plan + same requests = same faults)
+  latency, jitter   seconds added to every response (+ uniform up to jitter)
+  error_rate    share (0..1) of requests answered error_status (400..599)
+  outages       [{"start": s, "end": s}]: 503 inside these windows, seconds
+                after the sandbox started
+  storm         that many requests in a row get the product's rate-limit
+                answer; storm_windows: the same inside windows
+  retry_after   seconds in Harvest's Retry-After (retry_after_header: true
+                adds Retry-After to every product's limit answer)
+  drop_rate     share (0..1) of requests carried out, then their connection
+                closed unanswered; drop_next: the next that many requests
+  paths         path prefixes the plan applies to (default: every path)
+A running sandbox takes a new plan at POST <url>/__sandbox/faults."""
 
 
 class Outage(msgspec.Struct, frozen=True, kw_only=True):
     """A window, in seconds after the plan was installed (an outage, or a limit storm)."""
 
-    start: float
-    end: float
+    start: _Seconds
+    end: _Seconds
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"an outage window ends after it starts ({self.start} >= {self.end})")
 
 
 class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -42,17 +91,17 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """
 
     seed: int = 0
-    latency: float = 0.0
-    jitter: float = 0.0
-    error_rate: float = 0.0
-    error_status: int = 500
+    latency: _Seconds = 0.0
+    jitter: _Seconds = 0.0
+    error_rate: _Rate = 0.0
+    error_status: _ErrorStatus = 500
     outages: tuple[Outage, ...] = ()
-    storm: int = 0
+    storm: _Count = 0
     storm_windows: tuple[Outage, ...] = ()
-    retry_after: float = 1.0
+    retry_after: _Seconds = 1.0
     retry_after_header: bool = False
-    drop_rate: float = 0.0
-    drop_next: int = 0
+    drop_rate: _Rate = 0.0
+    drop_next: _Count = 0
     paths: tuple[str, ...] = ()
 
 
@@ -157,3 +206,30 @@ class FaultInjector:
         self._storm_left = self._plan.storm
         self._drops_left = self._plan.drop_next
         self._decided = self._errors = self._outages = self._storms = self._drops = 0
+
+
+def load_fault_plans(path: Path, *, products: Collection[str]) -> dict[str, FaultPlan]:
+    """Read a fault-plan file: a JSON object of product name -> `FaultPlan` fields.
+
+    Raises `ConfigError(file, key, reason)` for an unreadable file, a product not in
+    `products` (a plan for it would be silently ignored) or a field of the wrong type or range.
+    """
+    try:
+        raw = msgspec.json.decode(path.read_bytes(), type=dict[str, msgspec.Raw])
+    except OSError as exc:
+        raise ConfigError(str(path), "", exc.strerror or str(exc)) from exc
+    except msgspec.DecodeError as exc:  # also a top level that is not an object
+        raise ConfigError(str(path), "", f"not a JSON object of product -> plan ({exc})") from exc
+    plans: dict[str, FaultPlan] = {}
+    for product, body in raw.items():
+        if product not in products:
+            raise ConfigError(
+                str(path), product, f"not a product served here ({', '.join(products)})"
+            )
+        try:
+            plans[product] = msgspec.json.decode(body, type=FaultPlan)
+        except msgspec.DecodeError as exc:
+            message, _, where = str(exc).partition(" - at `$")
+            key = product + where.rstrip("`") if where else product
+            raise ConfigError(str(path), key, message) from exc
+    return plans

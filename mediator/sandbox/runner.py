@@ -17,9 +17,9 @@ from mediator.sandbox.base import Sandbox
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.generator import Firm
 from mediator.sandbox.harvest import HarvestSandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.seeding import SeedIndex, seed_sandboxes
-from mediator.sandbox.serving import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.sandbox.tryton import TrytonSandbox
 
@@ -89,7 +89,8 @@ async def open_sandboxes(
 ) -> AsyncIterator[Sandboxes]:
     """Start the named products (default all four) and yield them with their URLs.
 
-    Each sandbox gets the same `clock` and `seed`, its own entry of `faults`, and (if `firm`
+    Each sandbox gets the same `clock` and `seed`, its own entry of `faults` (a plan for a
+    product not started here raises `ValueError`), and (if `firm`
     is given) that firm's data, with the approvals due by `as_of` made (all when None).
     Stripe signs and posts its events to `webhook_url` if set.
     Sandboxes already built in `prepared` (to set product options such as a Salesforce
@@ -103,6 +104,13 @@ async def open_sandboxes(
     faults = faults or {}
     boxes = prepared or Sandboxes()
     wanted = [name for name in wanted if name not in boxes.all()]
+    # a plan for a product not started here would be ignored silently
+    stray = sorted(set(faults) - set(wanted))
+    if stray:
+        raise ValueError(
+            f"fault plans for products not started here: {', '.join(stray)} "
+            "(a prepared sandbox takes its plan when built)"
+        )
     if "salesforce" in wanted:
         boxes.salesforce = SalesforceSandbox(
             clock=clock, seed=seed, faults=faults.get("salesforce")

@@ -1,5 +1,5 @@
 """What tests and host services reuse: the fake clock and other fakes at the seams."""
 
-from mediator.testing.clock import FakeClock
+from mediator.testing.clock import FakeClock, drive
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeClock", "drive"]

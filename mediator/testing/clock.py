@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-__all__ = ["FakeClock"]
+T = TypeVar("T")
+
+__all__ = ["FakeClock", "drive"]
 
 
 @dataclass(order=True)
@@ -123,3 +126,22 @@ async def _settle(rounds: int = 20) -> None:
     # Several loop turns: a woken task may await a future that another woken task resolves.
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+async def drive(clock: FakeClock, call: Awaitable[T]) -> T:
+    """Await `call`, advancing `clock` whenever it waits on it (backoff, Retry-After, limiter).
+
+    Real I/O on loopback gets real time; a call that neither finishes nor waits on the clock
+    within a minute fails the test instead of hanging it.
+    """
+    task = asyncio.ensure_future(call)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60.0
+    while not task.done():
+        if loop.time() > deadline:
+            task.cancel()
+            raise AssertionError("the call neither finished nor waited on the clock")
+        await asyncio.wait({task}, timeout=0.002)
+        if not task.done() and clock.next_deadline() is not None:
+            await clock.advance_to_next()
+    return task.result()

@@ -41,7 +41,13 @@ from pathlib import Path
 
 from mediator.errors import MediatorError
 
-__all__ = ["TrytonFixtureError", "TrytonServer", "TrytonSetup", "open_tryton_server"]
+__all__ = [
+    "TrytonFixtureError",
+    "TrytonServer",
+    "TrytonSetup",
+    "cache_is_ready",
+    "open_tryton_server",
+]
 
 _SERIES = ">=8.2,<8.3"  # server and modules must be of one series
 _MODULES = (
@@ -135,9 +141,7 @@ def open_tryton_server(
     after which fresh-session methods such as ``account.invoice.post`` answer 401. On exit the
     server's process group gets SIGTERM, then SIGKILL after 10 s.
     """
-    cache = cache_dir or Path(
-        os.environ.get("MEDIATOR_TRYTON_CACHE") or Path.home() / ".cache/mediator/tryton-8.2"
-    )
+    cache = _cache(cache_dir)
     timings: dict[str, float] = {}
     started = time.monotonic()
     cache.mkdir(parents=True, exist_ok=True)
@@ -168,11 +172,40 @@ def open_tryton_server(
         )
 
 
+def cache_is_ready(cache_dir: Path | None = None) -> bool:
+    """Tell whether `open_tryton_server` finds everything cached (False: it builds, ~45 s).
+
+    `make test` asks, to say so before the first run's long silence.
+    """
+    cache = _cache(cache_dir)
+    marker = cache / "venv" / ".mediator-complete"
+    ready = marker.exists() and marker.read_text() == _venv_marker()
+    return ready and (_template_dir(cache) / "setup.json").exists()
+
+
+def _cache(cache_dir: Path | None) -> Path:
+    return cache_dir or Path(
+        os.environ.get("MEDIATOR_TRYTON_CACHE") or Path.home() / ".cache/mediator/tryton-8.2"
+    )
+
+
+def _venv_marker() -> str:
+    return json.dumps({"python": sys.version, "requirements": _REQUIREMENTS})
+
+
+def _template_dir(cache: Path) -> Path:
+    recipe = hashlib.sha256(
+        json.dumps([_REQUIREMENTS, _MODULES]).encode() + _SETUP_SCRIPT.read_bytes()
+    ).hexdigest()[:12]
+    # Fiscal years cover this year and next: a template from another year may not post today.
+    return cache / f"template-{dt.date.today().year}-{recipe}"
+
+
 def _ensure_venv(cache: Path, *, timeout: float) -> Path:
     """Return the cached Tryton venv, (re)building it when its marker does not match."""
     venv = cache / "venv"
     marker = venv / ".mediator-complete"
-    wanted = json.dumps({"python": sys.version, "requirements": _REQUIREMENTS})
+    wanted = _venv_marker()
     if marker.exists() and marker.read_text() == wanted:
         return venv
     shutil.rmtree(venv, ignore_errors=True)
@@ -187,11 +220,7 @@ def _ensure_venv(cache: Path, *, timeout: float) -> Path:
 
 def _ensure_template(cache: Path, venv: Path, *, timeout: float) -> tuple[Path, TrytonSetup]:
     """Return the cached template database and its set-up ids, building them when missing."""
-    recipe = hashlib.sha256(
-        json.dumps([_REQUIREMENTS, _MODULES]).encode() + _SETUP_SCRIPT.read_bytes()
-    ).hexdigest()[:12]
-    # Fiscal years cover this year and next: a template from another year may not post today.
-    final = cache / f"template-{dt.date.today().year}-{recipe}"
+    final = _template_dir(cache)
     ids_file = final / "setup.json"
     if not ids_file.exists():
         _build_template(cache, venv, final, timeout=timeout)

@@ -1,3 +1,5 @@
+"""Batch actors: queued messages taken as batches, lingering, failures per item and per batch."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,9 +8,10 @@ from collections.abc import Sequence
 import pytest
 
 from mediator.actors import BatchActor, Restart, open_supervisor
+from mediator.errors import ActorStopped
 from mediator.testing import FakeClock
 
-from .support import settle
+from .support import wait_until
 
 
 class BulkWriter(BatchActor[int]):
@@ -33,14 +36,13 @@ class BulkWriter(BatchActor[int]):
 async def test_queued_messages_are_taken_as_batches_up_to_the_limit() -> None:
     batches: list[list[int]] = []
     failed: list[object] = []
-    gate = asyncio.Event()
     async with open_supervisor() as sup:
         ref = sup.spawn(lambda: BulkWriter(batches, failed), name="bulk", mailbox_size=100)
         first = asyncio.create_task(ref.ask(0))
-        await settle()  # the first message is handled alone: nothing else was queued
+        # The first message is handled alone: nothing else was queued.
+        await wait_until(lambda: batches == [[0]], what="0 taken as a batch of its own")
         asks = [asyncio.create_task(ref.ask(i)) for i in range(2, 14, 2)]
         odd = asyncio.create_task(ref.ask(7))
-        gate.set()
         assert await first == 0
         assert [await a for a in asks] == [i * 10 for i in range(2, 14, 2)]
         with pytest.raises(ValueError, match="odd 7"):
@@ -100,3 +102,41 @@ async def test_failed_items_count_as_failures_like_failed_messages() -> None:
         stats = ref.statistics()
         assert (stats.processed, stats.failures, stats.restarts) == (1, 4, 1)
         assert sup.statistics().failures == 4
+
+
+class LingeringEcho(BatchActor[int]):
+    linger = 5.0
+
+    async def receive_batch(self, messages: Sequence[int]) -> Sequence[object]:
+        return list(messages)
+
+
+async def test_an_ask_taken_into_a_lingering_batch_fails_when_the_actor_is_stopped() -> None:
+    clock = FakeClock()
+    async with open_supervisor(clock=clock, stop_timeout=0.01) as sup:
+        ref = sup.spawn(LingeringEcho, name="linger")
+        asking = asyncio.create_task(ref.ask(1, timeout=60))
+        await clock.wait_for_timers(2)  # the ask's deadline and the linger
+    await wait_until(asking.done, what="the ask to end once the actor stopped")
+    assert asking.done()
+    with pytest.raises(ActorStopped):
+        await asking
+
+
+class StuckOnFailure(BatchActor[int]):
+    async def receive_batch(self, messages: Sequence[int]) -> Sequence[object]:
+        return [ValueError(f"bad {m}") if m < 0 else m for m in messages]
+
+    async def on_failure(self, message: object, exc: Exception) -> None:
+        await asyncio.Event().wait()  # a hook that never returns: cancelled at the stop deadline
+
+
+async def test_replies_in_a_batch_do_not_wait_for_on_failure_of_an_earlier_item() -> None:
+    clock = FakeClock()
+    async with open_supervisor(clock=clock, stop_timeout=0.01) as sup:
+        ref = sup.spawn(StuckOnFailure, name="stuck")
+        failing = asyncio.create_task(ref.ask(-1, timeout=60))
+        fine = asyncio.create_task(ref.ask(2, timeout=60))  # queued with -1: one batch
+        with pytest.raises(ValueError, match="bad -1"):
+            await failing
+        assert await asyncio.wait_for(fine, timeout=1) == 2  # a guard, the reply is due now

@@ -1,3 +1,5 @@
+"""Entity actors: per-key order, passivation and eviction, and asks that follow a retired entity."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +11,7 @@ import pytest
 from mediator.actors import Actor, open_entity_registry, open_supervisor
 from mediator.testing import FakeClock
 
-from .support import settle
+from .support import wait_until
 
 
 class Ledger(Actor[tuple[str, int]]):
@@ -66,16 +68,18 @@ async def test_idle_entities_passivate_and_come_back_on_the_next_message() -> No
     ):
         for i in range(10):
             await registry.tell(f"k{i}", (f"k{i}", 0))
-        await settle()
+        await wait_until(lambda: sum(map(len, logs.values())) == 10, what="10 entities handling 0")
         await clock.advance(30)
         await registry.tell("k0", ("k0", 1))  # k0 stays warm
-        await settle()
+        await wait_until(lambda: logs["k0"] == [0, 1], what="k0 handling 1")
         await clock.advance(45)  # k1..k9 idle for 75 s; k0 for 45 s
-        await settle()
+        await wait_until(
+            lambda: registry.statistics().retiring == 0, what="passivated entities stopped"
+        )
         stats = registry.statistics()
         assert (stats.live, stats.passivated) == (1, 9)
         await registry.tell("k5", ("k5", 1))
-        await settle()
+        await wait_until(lambda: logs["k5"] == [0, 1], what="k5 back and handling 1")
         assert registry.statistics().live == 2
     assert lives.count("k5") == 2
     assert lives.count("k0") == 1
@@ -109,7 +113,9 @@ async def test_passivation_and_eviction_under_load_lose_nothing_and_keep_order()
         async with asyncio.TaskGroup() as tg:
             for part in range(3):
                 tg.create_task(producer(part))
-        await settle()
+        await wait_until(
+            lambda: sum(map(len, logs.values())) == 3000, what="all 3000 messages handled"
+        )
         stats = registry.statistics()
     assert logs == expected
     assert stats.peak_live <= 20
@@ -134,3 +140,39 @@ async def test_entity_ask_and_a_failed_entity_is_respawned_on_the_next_message()
         with pytest.raises(ValueError, match="unlucky"):
             await ref.ask(13)
         assert await ref.ask(2) == 3
+
+
+class Gated(Actor[str]):
+    def __init__(self, handled: list[str], gate: asyncio.Event) -> None:
+        self.handled = handled
+        self.gate = gate
+
+    async def receive(self, message: str) -> object:
+        if message == "block":
+            await self.gate.wait()
+        self.handled.append(message)
+        return message
+
+
+async def test_an_ask_waiting_for_room_in_an_evicted_entity_goes_to_its_successor() -> None:
+    gate = asyncio.Event()
+    handled: list[str] = []
+    async with (
+        open_supervisor() as sup,
+        open_entity_registry(
+            sup, lambda key: Gated(handled, gate), idle_timeout=None, max_live=1, mailbox_size=1
+        ) as registry,
+    ):
+        a = registry.ref_for("a")
+        assert await a.ask("first") == "first"
+        await a.tell("block")
+        await wait_until(lambda: registry.statistics().depth == 0, what="'block' in receive")
+        await a.tell("queued")
+        asking = asyncio.create_task(a.ask("asked"))
+        await wait_until(
+            lambda: registry.statistics().blocked_senders == 1, what="'asked' waiting for room"
+        )
+        await registry.tell("b", "evicts a")
+        gate.set()
+        assert await asking == "asked"
+    assert handled.index("asked") > handled.index("queued")

@@ -1,3 +1,5 @@
+"""Tracing: spans per message and per batch, parented on their senders; traceparent parsing."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +19,7 @@ from mediator.actors import (
     parse_traceparent,
 )
 
-from .support import Recorder, settle
+from .support import Recorder, wait_until
 
 
 async def test_spans_link_sender_and_receiver_across_tell_and_ask() -> None:
@@ -40,7 +42,10 @@ async def test_spans_link_sender_and_receiver_across_tell_and_ask() -> None:
         forwarder = sup.spawn(lambda: Forwarder(sink), name="forwarder")
         with tracer.start_as_current_span("webhook") as root:
             assert await forwarder.ask("x") == "asked x"
-        await settle()
+        await wait_until(
+            lambda: sum(s.name.endswith(" receive") for s in exporter.get_finished_spans()) == 3,
+            what="the forwarder's and the sink's two receive spans ended",
+        )
 
     spans = {s.name: s for s in exporter.get_finished_spans()}
     forward = spans["forwarder receive"]

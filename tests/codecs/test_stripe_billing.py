@@ -28,7 +28,7 @@ from mediator.codecs.stripe_billing import (
 )
 from mediator.codecs.stripe_wire import StCustomer, StError, StEvent, StInvoice, StList
 from mediator.errors import DecodeError
-from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.testing import FakeClock
 

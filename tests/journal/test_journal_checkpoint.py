@@ -1,4 +1,8 @@
-"""Checkpoints: under appends that never pause, the WAL is still copied back and started over."""
+"""Checkpoints: under appends that never pause, the WAL is still copied back and started over.
+
+The journal's `Checkpointer` is swapped for one with small thresholds (an internal, on
+purpose): the real ones take megabytes of WAL to reach.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The filter in front of the key table: it never loses a key, and it spares most look-ups."""
+"""The filter in front of the key table: it never loses a key, and it spares most look-ups.
+
+These reach into `_key_filter`, `_keys` and `_rows` on purpose: the filter is an internal
+whose sizing, stepwise build and saved form cannot be observed through the journal's API,
+only its effect (no key lost), which the journal's own tests check.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Idempotency keys across their two levels: in memory, merged into the file, and reopened."""
+"""Idempotency keys across their two levels: in memory, merged into the file, and reopened.
+
+Most tests go through `open_journal`; the `KeyIndex` ones are unit tests of that internal on
+purpose: a merge's chunking and its interplay with forgetting cannot be reached through the
+journal's API at sizes a test can afford.
+"""
 
 from __future__ import annotations
 

@@ -61,9 +61,8 @@ async def test_after_the_writer_dies_writes_fail_instead_of_waiting_for_ever(
     path: Path, clock: FakeClock
 ) -> None:
     late: list[BaseException] = []
-    with pytest.raises(BaseExceptionGroup) as caught:
+    with pytest.raises(ZeroDivisionError, match="a bug in an op"):  # as itself
         await _write_after_the_writer_died(path, clock, late)
-    assert [type(e) for e in caught.value.exceptions] == [ZeroDivisionError]
     assert len(late) == 2
     assert all("closed" in str(e) for e in late)
 
@@ -72,7 +71,9 @@ async def test_the_switch_interval_is_lowered_while_journals_are_open(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     before = sys.getswitchinterval()
-    async with open_journal(tmp_path / "a.db", clock=clock):
+    async with open_journal(tmp_path / "plain.db", clock=clock):
+        assert sys.getswitchinterval() == before  # a library leaves the process's interval
+    async with open_journal(tmp_path / "a.db", clock=clock, switch_interval=100e-6):
         assert sys.getswitchinterval() == pytest.approx(100e-6)
         async with open_journal(tmp_path / "b.db", clock=clock, switch_interval=50e-6):
             assert sys.getswitchinterval() == pytest.approx(50e-6)
@@ -91,7 +92,7 @@ async def test_a_switch_interval_the_host_sets_meanwhile_is_kept(
 ) -> None:
     before = sys.getswitchinterval()
     try:
-        async with open_journal(path, clock=clock):
+        async with open_journal(path, clock=clock, switch_interval=100e-6):
             sys.setswitchinterval(0.002)  # the host's own choice, made while the journal is open
         assert sys.getswitchinterval() == pytest.approx(0.002)
     finally:

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from mediator.sandbox.base import MAX_BODY, Sandbox
 from mediator.sandbox.harvest import HarvestSandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
-from mediator.sandbox.serving import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.sandbox.tryton import TrytonSandbox
 from mediator.testing import FakeClock

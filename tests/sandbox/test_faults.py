@@ -204,3 +204,27 @@ async def test_storm_window_follows_the_clock(
             async with http.get(url + "/v2/clients", headers=HARVEST) as resp:
                 statuses.append(resp.status)
     assert statuses == [200, 429, 429, 200]
+
+
+@pytest.mark.parametrize(
+    ("plan", "field"),
+    [
+        ({"error_rate": 2}, "error_rate"),
+        ({"drop_rate": -0.1}, "drop_rate"),
+        ({"error_status": 200}, "error_status"),
+        ({"latency": -1}, "latency"),
+        ({"storm": -3}, "storm"),
+        ({"outages": [{"start": 5, "end": 5}]}, "outages[0]"),
+    ],
+)
+async def test_a_plan_out_of_range_is_refused_naming_the_field(
+    clock: FakeClock, http: aiohttp.ClientSession, plan: dict[str, object], field: str
+) -> None:
+    box = HarvestSandbox(clock=clock)
+    async with (
+        open_sandbox(box) as url,
+        http.post(url + "/__sandbox/faults", json=plan) as resp,
+    ):
+        assert resp.status == 400
+        assert field in (await resp.json())["error"]
+    assert box.faults.plan == FaultPlan()  # the plan in force is unchanged

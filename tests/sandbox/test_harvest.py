@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 
 from mediator.sandbox.harvest import HarvestSandbox
-from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.testing import FakeClock
 
 HEADERS = {

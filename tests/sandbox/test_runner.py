@@ -6,9 +6,12 @@ import contextlib
 from datetime import date
 
 import aiohttp
+import pytest
 
 from mediator.sandbox import (
     PRODUCTS,
+    FaultPlan,
+    HarvestSandbox,
     Sandboxes,
     approve_through,
     generate_firm,
@@ -114,3 +117,21 @@ async def test_serve_sandboxes_runs_until_cancelled(clock: FakeClock) -> None:
 
 def test_main_rejects_unknown_products() -> None:
     assert main(["--products", "salesforce,sap"]) == 2
+
+
+async def test_serve_sandboxes_refuses_to_serve_nothing(clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="no products"):
+        await serve_sandboxes(products=[], clock=clock)
+
+
+async def test_a_fault_plan_for_a_product_not_started_is_an_error(clock: FakeClock) -> None:
+    plan = FaultPlan(error_rate=0.5)
+    with pytest.raises(ValueError, match="stripe"):
+        async with open_sandboxes(products=["harvest"], clock=clock, faults={"stripe": plan}):
+            pass
+    prepared = Sandboxes(harvest=HarvestSandbox(clock=clock))
+    with pytest.raises(ValueError, match="harvest"):
+        async with open_sandboxes(
+            products=["harvest"], clock=clock, faults={"harvest": plan}, prepared=prepared
+        ):
+            pass

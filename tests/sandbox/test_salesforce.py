@@ -9,10 +9,10 @@ import pytest
 
 from mediator.codecs.salesforce import decode_salesforce
 from mediator.codecs.salesforce_wire import SfSaveResult
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.salesforce.errors import ApiError
 from mediator.sandbox.salesforce.soql import MAX_LENGTH, parse_soql
-from mediator.sandbox.serving import open_sandbox
 from mediator.testing import FakeClock
 
 API = "/services/data/v59.0"

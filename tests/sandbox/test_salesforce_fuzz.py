@@ -16,8 +16,8 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
-from mediator.sandbox.serving import open_sandbox
 from mediator.testing import FakeClock
 from tests.sandbox.fuzzing import fuzzed, no_server_error
 

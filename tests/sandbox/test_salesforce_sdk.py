@@ -9,8 +9,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce, SalesforceExpiredSession
 
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
-from mediator.sandbox.serving import open_sandbox
 from mediator.testing import FakeClock
 
 

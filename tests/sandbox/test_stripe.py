@@ -12,7 +12,7 @@ import stripe
 from aiohttp import web
 
 from mediator.codecs import encode_form
-from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.testing import FakeClock
 

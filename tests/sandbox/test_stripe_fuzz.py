@@ -14,7 +14,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.testing import FakeClock
 from tests.sandbox.fuzzing import fuzzed, no_server_error

@@ -7,7 +7,7 @@ import pytest
 import stripe
 
 from mediator.sandbox.faults import FaultPlan
-from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.testing import FakeClock
 

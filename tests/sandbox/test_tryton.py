@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from mediator.codecs import tryton_dumps, tryton_loads
-from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.tryton import TrytonSandbox, session_header
 from mediator.testing import FakeClock
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.harvest import HarvestSandbox
-from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.systems import Command, load_secret
 from mediator.systems.harvest import CreateTimeEntry, HarvestConnector
 from mediator.testing.clock import FakeClock

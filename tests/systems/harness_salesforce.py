@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from mediator.codecs.salesforce_wire import SfAccount
 from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
-from mediator.sandbox.serving import open_sandbox
 from mediator.systems import Command, Secret
 from mediator.systems.salesforce import (
     ClientCredentials,

@@ -17,7 +17,7 @@ from mediator.systems.harvest import (
     CreateProject,
     HarvestWritten,
 )
-from tests.systems.clocked import drive
+from mediator.testing import drive
 from tests.systems.harness_harvest import ACCOUNT, HarvestHarness, open_harness
 
 

@@ -13,7 +13,7 @@ from mediator.errors import AuthenticationFailed, QuotaExhausted, RemoteRejected
 from mediator.sandbox.faults import FaultPlan
 from mediator.systems import SystemActor
 from mediator.systems.salesforce import Upserted, UpsertRecord
-from tests.systems.clocked import drive
+from mediator.testing import drive
 from tests.systems.harness_salesforce import SalesforceHarness, open_harness
 
 COLLECTIONS = "/services/data/v61.0/composite/sobjects/Account/External_Id__c"

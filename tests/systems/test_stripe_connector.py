@@ -20,8 +20,8 @@ from mediator.systems.stripe import (
     VoidInvoice,
     idempotency_header,
 )
+from mediator.testing import drive
 
-from .clocked import drive
 from .harness_stripe import StripeHarness, item, open_harness
 
 

@@ -24,8 +24,8 @@ from mediator.systems.tryton import (
     RecordRef,
     TrytonConnector,
 )
+from mediator.testing import drive
 
-from .clocked import drive
 from .harness_tryton import DATABASE, TrytonHarness, open_harness, timesheet_line
 
 

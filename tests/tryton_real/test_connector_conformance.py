@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mediator.systems.tryton import CreateRecord, RecordRef
+from mediator.testing import conformance as suite
 from mediator.testing.tryton_server import TrytonServer
-from tests.systems import test_conformance as suite
 
 from .conftest import INSTALL_TIMEOUT
 from .connector_harness import RealTrytonHarness, open_real_harness
@@ -35,17 +35,17 @@ async def harness(tryton_server: TrytonServer, tag: str) -> AsyncIterator[RealTr
 
 
 async def test_credentials_that_expire_are_refreshed_once(harness: RealTrytonHarness) -> None:
-    await suite.test_credentials_that_expire_are_refreshed_once(harness)
+    await suite.credentials_that_expire_are_refreshed_once(harness)
 
 
 async def test_pagination_reads_to_the_last_page(harness: RealTrytonHarness) -> None:
-    await suite.test_pagination_reads_to_the_last_page(harness)
+    await suite.pagination_reads_to_the_last_page(harness)
 
 
 async def test_bulk_write_reports_the_bad_item_and_commits_the_rest(
     harness: RealTrytonHarness,
 ) -> None:
-    await suite.test_bulk_write_reports_the_bad_item_and_commits_the_rest(harness)
+    await suite.bulk_write_reports_the_bad_item_and_commits_the_rest(harness)
     # the bad one is trytond's own domain check on the duration
     (bad,) = await harness.connector.execute_batch([harness.write("bulk-3", valid=False)])
     assert "Duration" in str(bad)

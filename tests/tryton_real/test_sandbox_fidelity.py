@@ -21,7 +21,7 @@ from collections.abc import Awaitable
 import aiohttp
 import pytest
 
-from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.tryton import TrytonSandbox
 from mediator.testing import FakeClock
 from mediator.testing.tryton_server import TrytonServer

@@ -27,7 +27,7 @@ from mediator.errors import DecodeError, MediatorError
 from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
-from mediator.systems.harvest._kinds import KINDS, Kind, Listing
+from mediator.systems.harvest._write_specs import KINDS, Kind, Listing
 from mediator.systems.harvest.commands import ChangedEntries, HarvestWritten
 from mediator.systems.http import HttpResponse
 from mediator.systems.secrets import Secret

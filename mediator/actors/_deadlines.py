@@ -30,6 +30,10 @@ class AskDeadlines:
         self._timer: Timer | None = None
         self._timer_at = 0.0
 
+    def watched(self) -> int:
+        """How many asks' deadlines are watched now."""
+        return sum(len(queue) for queue in self._queues.values())
+
     def watch(self, reply: asyncio.Future[object], timeout: float) -> None:
         """Fail `reply` with `AskTimeout` if it is not done `timeout` seconds from now."""
         deadline = self._clock.monotonic() + timeout

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
-from connectors_common import (  # a bench/ sibling
+from _connectors_common import (  # a bench/ sibling
     Options,
     alternate,
     compare,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import Link, SpanContext, SpanKind
 
+from mediator.actors._deadlines import AskDeadlines
 from mediator.actors.actor import Actor
 from mediator.actors.batch import BatchActor
 from mediator.actors.mailbox import Mailbox
@@ -18,7 +19,6 @@ from mediator.clock import Clock
 from mediator.errors import ActorStopped, MediatorError
 
 if TYPE_CHECKING:
-    from mediator.actors.deadlines import AskDeadlines
     from mediator.actors.strategy import _Tracker
 
 __all__: list[str] = []
@@ -26,7 +26,7 @@ __all__: list[str] = []
 log = logging.getLogger("mediator.actors")
 
 # One mailbox slot: the message, the reply future of an `ask` (None for `tell`), the sender's span.
-Envelope = tuple[Any, "asyncio.Future[object] | None", SpanContext | None]
+MailboxItem = tuple[Any, "asyncio.Future[object] | None", SpanContext | None]
 
 _HOOK_TIMEOUT = 10.0  # bound on on_stop/on_failure hooks run during shutdown
 
@@ -77,6 +77,9 @@ class ActorCell:
         parent: _Parent,
         clock: Clock,
         tracing: Tracing,
+        after: asyncio.Event | None = None,
+        observer: Callable[[ActorCell], None] | None = None,
+        last_active: float | None = None,
     ) -> None:
         self.name = name
         self.factory = factory
@@ -85,7 +88,7 @@ class ActorCell:
         self.parent = parent
         self.clock = clock
         self.tracing = tracing
-        self.mailbox: Mailbox[Envelope] = Mailbox(mailbox_size, name=name)
+        self.mailbox: Mailbox[MailboxItem] = Mailbox(mailbox_size, name=name)
         self._tracker: _Tracker | None = None  # made on the first failure
         self._instance: Actor[Any] | None = None
         self._started = False
@@ -96,14 +99,20 @@ class ActorCell:
         self.backing_off = False
         self.retired = False
         self.escalation: BaseException | None = None
-        self.last_active = clock.monotonic()
+        self.last_active = clock.monotonic() if last_active is None else last_active
         self.is_stopped = False
         self._stopped: asyncio.Event | None = None  # made on demand: most are never awaited
         self.task: asyncio.Task[None] | None = None
         self.deadlines: AskDeadlines | None = None  # made by the first ask
-        # Set by the entity registry: a predecessor to outlive, and who to tell when stopped.
-        self.after: asyncio.Event | None = None
-        self.observer: Callable[[ActorCell], None] | None = None
+        # From the entity registry: a predecessor to outlive, and who to tell when stopped.
+        self.after = after
+        self.observer = observer
+
+    def ask_deadlines(self) -> AskDeadlines:
+        """The deadlines of this actor's asks, made by the first ask (most actors get none)."""
+        if self.deadlines is None:
+            self.deadlines = AskDeadlines(self.clock, self.name)
+        return self.deadlines
 
     def stopped_event(self) -> asyncio.Event:
         """An event set once the actor has stopped for good."""
@@ -165,7 +174,7 @@ class ActorCell:
         finally:
             await self._finish()
 
-    async def _handle_batch(self, instance: BatchActor[Any], first: Envelope) -> bool:
+    async def _handle_batch(self, instance: BatchActor[Any], first: MailboxItem) -> bool:
         if instance.linger > 0 and self.mailbox.depth < instance.max_batch - 1:
             try:
                 await self.clock.sleep(instance.linger)
@@ -231,7 +240,7 @@ class ActorCell:
             return await instance.receive(message)
 
     async def _traced_receive_batch(
-        self, instance: BatchActor[Any], messages: list[Any], batch: list[Envelope]
+        self, instance: BatchActor[Any], messages: list[Any], batch: list[MailboxItem]
     ) -> Sequence[object]:
         senders: dict[tuple[int, int], SpanContext] = {}
         for _, _, sender in batch:

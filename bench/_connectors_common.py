@@ -16,7 +16,7 @@ import msgspec
 from mediator.clock import SystemClock
 from mediator.policies import PolicyConfig, PolicyRegistry, default_policy_config
 from mediator.sandbox.base import Sandbox
-from mediator.sandbox.serving import open_sandbox
+from mediator.sandbox.loopback import open_sandbox
 from mediator.systems import ConnectorStatistics
 
 # Makes a sandbox from keyword options and says what to report besides its URL (seeded ids).

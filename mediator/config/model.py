@@ -1,0 +1,180 @@
+"""The shape of `mediator.toml`: one frozen Struct per section, unknown keys refused.
+
+Secrets are not values here but references (``env:NAME`` or ``file:/path``, see
+`SecretRef`), resolved when the daemon starts, so the parsed configuration can be printed,
+logged and served as it is. Durations are float seconds, addresses ``host:port``, schedules
+cron expressions read in the firm's `time_zone`. Every table refuses unknown keys: a misspelt
+key is an error, not a silently ignored default. What the types cannot say (URLs, zones,
+schedules, ports, references that resolve) is checked by `mediator.config.checks`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+__all__ = [
+    "AdminConfig",
+    "AdminToken",
+    "FlowConfig",
+    "HarvestConfig",
+    "IngressConfig",
+    "JournalConfig",
+    "LoggingConfig",
+    "MediatorConfig",
+    "PollerConfig",
+    "SalesforceConfig",
+    "SecretRef",
+    "StripeConfig",
+    "SystemsConfig",
+    "TrytonConfig",
+    "TrytonErpConfig",
+    "WebhookConfig",
+]
+
+SecretRef = Annotated[str, msgspec.Meta(pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")]
+"""Where a secret is read at start: ``env:NAME`` or ``file:/path`` (never the value itself)."""
+
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=7 * 24 * 3600)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+RecordId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+
+
+class JournalConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[journal]`: the SQLite file (relative to the config file's folder)."""
+
+    path: Name = "mediator.db"
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    drain_timeout: Seconds = 30.0
+
+
+class SalesforceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[systems.salesforce]`: the org's My Domain URL and a connected app's credentials."""
+
+    base_url: str
+    client_id: Name
+    client_secret: SecretRef
+    api_version: Annotated[str, msgspec.Meta(pattern=r"^\d{2,3}\.0$")] = "61.0"
+    time_zone: str | None = None
+
+
+class HarvestConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[systems.harvest]`: the account, a personal access token and who is calling."""
+
+    base_url: str = "https://api.harvestapp.com"
+    account_id: Annotated[str, msgspec.Meta(pattern=r"^\d{1,18}$")]
+    token: SecretRef
+    user_agent: Name
+    time_zone: str | None = None
+
+
+class StripeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[systems.stripe]`: a restricted or secret API key."""
+
+    base_url: str = "https://api.stripe.com"
+    api_key: SecretRef
+    time_zone: str | None = None
+
+
+class TrytonErpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[systems.tryton.erp]`: the ids of this database's company and accounting records
+    that every create needs (what the Tryton client fills in from the user's preferences)."""
+
+    company: RecordId
+    currency: RecordId
+    journal: RecordId
+    receivable_account: RecordId
+    revenue_account: RecordId
+    payment_term: RecordId
+    product: RecordId
+    unit: RecordId
+
+
+class TrytonConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[systems.tryton]`: the server, its database, a user of it, and its company's ids."""
+
+    base_url: str
+    database: Name
+    login: Name
+    password: SecretRef
+    erp: TrytonErpConfig
+    time_zone: str | None = None
+
+
+class SystemsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[systems.*]`: the external systems this daemon talks to (each optional)."""
+
+    salesforce: SalesforceConfig | None = None
+    harvest: HarvestConfig | None = None
+    stripe: StripeConfig | None = None
+    tryton: TrytonConfig | None = None
+
+
+class FlowConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[flows.<name>]`: whether the flow runs, and its own options (the flow checks them)."""
+
+    enabled: bool = True
+    options: dict[str, Any] = {}
+
+
+class PollerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[ingress.pollers.<name>]`: every `interval` seconds, or on a cron `schedule`."""
+
+    interval: Seconds | None = None
+    schedule: str | None = None
+    enabled: bool = True
+
+
+class WebhookConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[ingress.webhooks]`: the listener vendors post to, and the secrets that sign them."""
+
+    listen: str = "127.0.0.1:8081"
+    stripe_secrets: list[SecretRef] = []
+    tolerance: Seconds = 300.0
+    max_body: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+
+
+class IngressConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[ingress]`: pollers by name and the webhook listener."""
+
+    pollers: dict[str, PollerConfig] = {}
+    webhooks: WebhookConfig | None = None
+
+
+class AdminToken(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[[admin.tokens]]`: a bearer token and what it may do (`viewer` reads, `operator` acts)."""
+
+    name: Name
+    role: Literal["viewer", "operator"]
+    token: SecretRef
+
+
+class AdminConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[admin]`: the admin API and dashboard listener and its tokens."""
+
+    listen: str = "127.0.0.1:8080"
+    tokens: list[AdminToken] = []
+    request_timeout: Seconds = 30.0
+    max_body: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
+
+
+class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[logging]`: level and format (`auto` is human lines on a terminal, JSON otherwise)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "human", "json"] = "auto"
+
+
+class MediatorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The whole of `mediator.toml`, validated; `policies` is layered over the defaults."""
+
+    time_zone: str = "UTC"
+    journal: JournalConfig = JournalConfig()
+    systems: SystemsConfig = SystemsConfig()
+    flows: dict[str, FlowConfig] = {}
+    ingress: IngressConfig = IngressConfig()
+    admin: AdminConfig = AdminConfig()
+    logging: LoggingConfig = LoggingConfig()
+    #: `[policies.<kind>.<name>]` and `[[policies.targets]]`, as in a policies file.
+    policies: dict[str, Any] = {}

@@ -1,0 +1,25 @@
+"""The composition root: `Mediator` wires journal, policies, systems, flows and ingress.
+
+The daemon (`mediator run`), the demo and host services all run through it; a flow plugs in
+through the `Flow` interface.
+"""
+
+from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
+from mediator.runtime.mediator import Mediator, MediatorStatistics, build_flows, check_flows
+from mediator.runtime.routing import KindRouter, NoFlowForKind
+from mediator.runtime.schedule import PollerStatus, ScheduledPoller
+
+__all__ = [
+    "Flow",
+    "FlowContext",
+    "KindRouter",
+    "Mediator",
+    "MediatorStatistics",
+    "NoFlowForKind",
+    "PollOutcome",
+    "Poller",
+    "PollerStatus",
+    "ScheduledPoller",
+    "build_flows",
+    "check_flows",
+]

@@ -1,0 +1,106 @@
+"""The plug-in interface of a flow: what `Mediator` needs to know to run one.
+
+A flow names itself, the journal kinds it handles, the team that owns its exceptions and the
+systems it needs; it builds one entity actor per key and the pollers that feed it. The
+`Mediator` gives it a `FlowContext` (the journal, the clock, the system actors it asked for,
+the connectors its pollers read, its own options from `[flows.<name>]`), enables it when the
+configuration lists it, and routes each journaled entry to it by kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from mediator.actors import Actor, ActorRef
+from mediator.clock import Clock
+from mediator.codecs import Envelope
+from mediator.journal import Dispatcher, Journal
+from mediator.systems import Command, Connector
+
+__all__ = ["Flow", "FlowContext", "PollOutcome", "Poller"]
+
+
+class PollOutcome(Protocol):
+    """What a poll reports: at least how many records it read and journaled."""
+
+    @property
+    def read(self) -> int:
+        """Records read from the system."""
+        ...
+
+    @property
+    def journaled(self) -> int:
+        """Records newly journaled (not duplicates)."""
+        ...
+
+
+class Poller(Protocol):
+    """Reads one system's changes since its watermark into the journal, through the dispatcher."""
+
+    @property
+    def name(self) -> str:
+        """The poller's name: its watermark's name and its key in `[ingress.pollers]`."""
+        ...
+
+    async def poll(self, journal: Journal, dispatcher: Dispatcher) -> PollOutcome:
+        """Run one poll; return once what it read is durable."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FlowContext:
+    """What a running flow may use; built by the `Mediator` for each enabled flow."""
+
+    journal: Journal
+    clock: Clock
+    #: the system actors the flow declared in `systems`, by system name
+    systems: Mapping[str, ActorRef[Command]]
+    #: the same systems' connectors, for the flow's pollers (reads, not commands)
+    connectors: Mapping[str, Connector]
+    #: where the flow's options sit in the configuration file, for its errors
+    options_key: str
+
+
+class Flow(Protocol):
+    """A business workflow as a plug-in: its name, kinds, owner, systems, actors and pollers."""
+
+    @property
+    def name(self) -> str:
+        """The flow's name, its key in `[flows.<name>]`."""
+        ...
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The journal kinds this flow's entity actors handle."""
+        ...
+
+    @property
+    def owner(self) -> str:
+        """The team that works this flow's business exceptions (``finance``, ``sales-ops``)."""
+        ...
+
+    @property
+    def systems(self) -> frozenset[str]:
+        """The systems the flow needs (their actors and connectors are in its context)."""
+        ...
+
+    @property
+    def poller_names(self) -> frozenset[str]:
+        """The names of the pollers `pollers` builds (checked against the configuration
+        before anything opens)."""
+        ...
+
+    @property
+    def delivery_timeout(self) -> float:
+        """The longest one delivery may take; the dispatcher's ask waits longer than this."""
+        ...
+
+    def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
+        """Build the entity actor of `key` (spawned on its first entry, passivated when idle)."""
+        ...
+
+    def pollers(self, context: FlowContext) -> Sequence[Poller]:
+        """The pollers that feed this flow (scheduled by `[ingress.pollers.<name>]`)."""
+        ...

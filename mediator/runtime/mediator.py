@@ -1,0 +1,362 @@
+"""`Mediator`: the composition root the daemon, the demo and host services all use.
+
+``async with Mediator(loaded) as m:`` validates what the configuration file could not (flow
+options, the systems each flow needs, pollers that exist), then owns, in this order: the
+journal (opened and recovered), the policy registry, one supervised system actor per
+configured system, an entity registry per enabled flow, the dispatcher (routing by kind),
+the pollers on their schedules, and the health listener; it stops them in reverse order.
+Stopping drains first: the pollers stop, in-flight deliveries get up to
+`[journal] drain_timeout` seconds (real time) to finish, and what is left stays in the
+journal for the next start. Inside a host's event loop, `accept` hands it an event and
+`statistics`, `dead_letters`, `replay` and `release` are the operator's reads and actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+
+import msgspec
+
+from mediator._task_group import TaskGroup
+from mediator.actors import (
+    ActorRef,
+    EntityRegistry,
+    RegistryStatistics,
+    RestartWithBackoff,
+    Supervisor,
+    open_entity_registry,
+    open_supervisor,
+)
+from mediator.clock import Clock, SystemClock
+from mediator.codecs import Envelope
+from mediator.config import LoadedConfig, PollerConfig, parse_listen, resolve_secrets
+from mediator.errors import ConfigError
+from mediator.journal import (
+    Appended,
+    DeadLetterFilter,
+    Dispatcher,
+    DispatcherStatistics,
+    Entry,
+    Journal,
+    JournalStatistics,
+    ReleaseReport,
+    ReplayReport,
+    open_dispatcher,
+    open_journal,
+)
+from mediator.policies import PolicyRegistry
+from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
+from mediator.runtime.flow import Flow, FlowContext
+from mediator.runtime.health import open_health_listener
+from mediator.runtime.routing import KindRouter
+from mediator.runtime.schedule import PollerStatus, ScheduledPoller
+from mediator.runtime.systems import build_connectors
+from mediator.systems import Command, Connector, ConnectorStatistics, SystemActor
+from mediator.tomlfile import Fail, failing
+
+__all__ = ["Mediator", "MediatorStatistics", "build_flows", "check_flows"]
+
+_log = logging.getLogger("mediator")
+#: a poller of an enabled flow that `[ingress.pollers]` does not mention polls this often
+DEFAULT_POLL_INTERVAL = 60.0
+#: the dispatcher's ask outlasts the longest inner call by this much (deadlines nest)
+_ASK_MARGIN = 5.0
+
+
+class MediatorStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a status page shows: state, journal, deliveries, flows, systems, pollers."""
+
+    state: str
+    journal: JournalStatistics
+    dispatcher: DispatcherStatistics
+    flows: dict[str, RegistryStatistics]
+    systems: dict[str, ConnectorStatistics]
+    pollers: list[PollerStatus]
+
+
+class Mediator:
+    """The running mediator of one configuration; enter it with ``async with``.
+
+    `flows` maps flow names to their factories (the shipped ones by default): a host service
+    adds its own. `clock` is the runtime's time (a `FakeClock` in tests). `serve_health`
+    starts the `/healthz` and `/readyz` listener on `[admin] listen`.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        flows: Mapping[str, FlowFactory] = SHIPPED_FLOWS,
+        clock: Clock | None = None,
+        serve_health: bool = True,
+    ) -> None:
+        self.loaded = loaded
+        self.clock: Clock = clock or SystemClock()
+        self.state = "stopped"
+        #: the address the health listener is bound to (its port when `listen` gave 0)
+        self.health_address: tuple[str, int] | None = None
+        self._factories = dict(flows)
+        self._serve_health = serve_health
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._journal: Journal | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._connectors: dict[str, Connector] = {}
+        self._registries: dict[str, EntityRegistry[Envelope]] = {}
+        self._pollers: list[ScheduledPoller] = []
+        self._poller_tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Mediator:
+        self.state = "starting"
+        stack = contextlib.AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            await self._start(stack)
+        except BaseException:
+            self.state = "stopped"
+            await self._stop_pollers()
+            await stack.aclose()
+            raise
+        self._stack = stack
+        self.state = "ready"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        self.state = "stopping"
+        try:
+            if exc is None:
+                await self._drain()
+        finally:
+            await self._stop_pollers()
+            await stack.aclose()
+            self.state = "stopped"
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        config = self.loaded.config
+        fail = failing(self.loaded.text, file=self.loaded.file)
+        resolve_secrets(self.loaded)  # every reference, with its line, before anything opens
+        flows = build_flows(self.loaded, self._factories, fail)
+        _check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
+        zone = zoneinfo.ZoneInfo(config.time_zone)
+        journal = await stack.enter_async_context(
+            open_journal(
+                self.loaded.journal_path,
+                clock=self.clock,
+                synchronous=config.journal.synchronous,
+            )
+        )
+        self._journal = journal
+        policies = PolicyRegistry(self.loaded.policies, clock=self.clock)
+        supervisor = await stack.enter_async_context(
+            open_supervisor(name="mediator", clock=self.clock)
+        )
+        self._connectors = build_connectors(self.loaded, policies=policies, clock=self.clock)
+        actors = {
+            name: self._spawn_system(supervisor, name, connector)
+            for name, connector in self._connectors.items()
+        }
+        registries: dict[str, EntityRegistry[Envelope]] = {}
+        contexts: dict[str, FlowContext] = {}
+        for flow in flows:
+            context = FlowContext(
+                journal=journal,
+                clock=self.clock,
+                systems={name: actors[name] for name in flow.systems},
+                connectors={name: self._connectors[name] for name in flow.systems},
+                options_key=f"flows.{flow.name}.options",
+            )
+            contexts[flow.name] = context
+            registry = await stack.enter_async_context(
+                open_entity_registry(
+                    supervisor,
+                    lambda key, flow=flow, context=context: flow.entity(key, context),  # type: ignore[misc]  # default args bind this iteration's flow
+                    name=f"flow:{flow.name}",
+                )
+            )
+            self._registries[flow.name] = registry
+            for kind in flow.kinds:
+                registries[kind] = registry
+        timeout = max((f.delivery_timeout for f in flows), default=30.0) + _ASK_MARGIN
+        self._dispatcher = await stack.enter_async_context(
+            open_dispatcher(
+                journal, KindRouter(registries).route, clock=self.clock, timeout=timeout
+            )
+        )
+        self._schedule_pollers(flows, contexts, zone)
+        group = await stack.enter_async_context(TaskGroup())
+        self._poller_tasks = [
+            group.create_task(p.run(journal, self._dispatcher), name=f"poller:{p.poller.name}")
+            for p in self._pollers
+        ]
+        if self._serve_health:
+            host, port = parse_listen(config.admin.listen)
+            self.health_address = await stack.enter_async_context(
+                open_health_listener(self, host=host, port=port)
+            )
+
+    def _spawn_system(
+        self, supervisor: Supervisor, name: str, connector: Connector
+    ) -> ActorRef[Command]:
+        return supervisor.spawn(
+            lambda: SystemActor(connector, max_batch=100, linger=0.01),
+            name=f"system:{name}",
+            mailbox_size=1_000,
+            strategy=RestartWithBackoff(min_backoff=0.1, max_backoff=30.0),
+        )
+
+    def _schedule_pollers(
+        self,
+        flows: list[Flow],
+        contexts: dict[str, FlowContext],
+        zone: zoneinfo.ZoneInfo,
+    ) -> None:
+        configured = self.loaded.config.ingress.pollers
+        offered = {p.name: p for flow in flows for p in flow.pollers(contexts[flow.name])}
+        for name, poller in offered.items():
+            schedule = configured.get(name, PollerConfig(interval=DEFAULT_POLL_INTERVAL))
+            if schedule.enabled:
+                self._pollers.append(ScheduledPoller(poller, schedule, zone=zone, clock=self.clock))
+
+    async def _drain(self) -> None:
+        for poller in self._pollers:
+            poller.stop()
+        if self._dispatcher is None:
+            return
+        deadline = self.loaded.config.journal.drain_timeout
+        try:
+            async with asyncio.timeout(deadline):
+                if self._poller_tasks:
+                    await asyncio.wait(self._poller_tasks)
+                await self._dispatcher.wait_settled()  # retries due later stay journaled
+        except TimeoutError:
+            _log.warning(
+                "drain deadline of %g s passed; %d entries stay in the journal for the next start",
+                deadline,
+                self._dispatcher.statistics().pending,
+            )
+
+    async def _stop_pollers(self) -> None:
+        for poller in self._pollers:
+            poller.stop()
+        for task in self._poller_tasks:
+            task.cancel()
+
+    # -- what a host service and the admin API use -------------------------------------------
+
+    @property
+    def pollers(self) -> tuple[ScheduledPoller, ...]:
+        """The scheduled pollers, in the order of the enabled flows."""
+        return tuple(self._pollers)
+
+    async def wait_idle(self) -> None:
+        """Wait until nothing is queued, being delivered or waiting for a retry."""
+        await self._running_dispatcher().wait_idle()
+
+    async def accept(self, envelope: Envelope) -> Appended:
+        """Journal `envelope` durably and queue it for its flow; a duplicate key is reported.
+
+        Waits while the dispatcher's backlog is full (back-pressure reaches the caller).
+        """
+        return await self._running_dispatcher().accept(envelope)
+
+    async def dead_letters(self, where: DeadLetterFilter, *, limit: int = 100) -> list[Entry]:
+        """Dead letters matching `where`, oldest first."""
+        return await self._running_journal().list_dead(where, limit=limit)
+
+    async def replay(self, where: DeadLetterFilter, *, dry_run: bool = True) -> ReplayReport:
+        """Send matching dead letters again with their original idempotency keys (dry run
+        by default: the report says what would be sent)."""
+        return await self._running_dispatcher().replay(where, dry_run=dry_run)
+
+    async def release(self, entry_id: str, *, reason: str, by: str) -> ReleaseReport:
+        """Close a dead letter without sending it, recording who and why."""
+        return await self._running_dispatcher().release(entry_id, reason=reason, by=by)
+
+    def statistics(self) -> MediatorStatistics:
+        """A snapshot of every part (in-memory counters only: cheap to call often)."""
+        journal = self._running_journal()
+        return MediatorStatistics(
+            state=self.state,
+            journal=journal.statistics(),
+            dispatcher=self._running_dispatcher().statistics(),
+            flows={name: r.statistics() for name, r in self._registries.items()},
+            systems={name: c.statistics() for name, c in self._connectors.items()},
+            pollers=[p.status() for p in self._pollers],
+        )
+
+    def _running_journal(self) -> Journal:
+        if self._journal is None:
+            raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
+        return self._journal
+
+    def _running_dispatcher(self) -> Dispatcher:
+        if self._dispatcher is None:
+            raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
+        return self._dispatcher
+
+
+def build_flows(
+    loaded: LoadedConfig, factories: Mapping[str, FlowFactory], fail: Fail
+) -> list[Flow]:
+    """The enabled flows of `loaded`, built by `factories`; raises the first `ConfigError`
+    (an unknown flow, a bad option, a system the flow needs and the file does not configure).
+    """
+    config = loaded.config
+    flows: list[Flow] = []
+    for name, flow_config in config.flows.items():
+        factory = factories.get(name)
+        if factory is None:
+            known = ", ".join(sorted(factories)) or "none"
+            raise fail(f"flows.{name}", f"no such flow (known: {known})")
+        if not flow_config.enabled:
+            continue
+        flow = factory(flow_config.options, _under(fail, f"flows.{name}.options"))
+        missing = sorted(s for s in flow.systems if getattr(config.systems, s) is None)
+        if missing:
+            raise fail(f"flows.{name}", f"needs [systems.{missing[0]}] to be configured")
+        flows.append(flow)
+    return flows
+
+
+def check_flows(
+    loaded: LoadedConfig, factories: Mapping[str, FlowFactory] = SHIPPED_FLOWS
+) -> list[ConfigError]:
+    """What `mediator check-config` adds to the file's own checks: the flows' options, the
+    systems they need and the pollers they have (offline: nothing is opened)."""
+    fail = failing(loaded.text, file=loaded.file)
+    try:
+        flows = build_flows(loaded, factories, fail)
+        _check_pollers(flows, loaded.config.ingress.pollers.keys(), fail)
+    except ConfigError as problem:
+        return [problem]
+    return []
+
+
+def _check_pollers(flows: list[Flow], configured: Iterable[str], fail: Fail) -> None:
+    offered = {name for flow in flows for name in flow.poller_names}
+    for name in configured:
+        if name not in offered:
+            known = ", ".join(sorted(offered)) or "none (no enabled flow polls)"
+            raise fail(f"ingress.pollers.{name}", f"no enabled flow has this poller: {known}")
+
+
+def _under(fail: Fail, prefix: str) -> Fail:
+    # a flow names its options' keys from its own table; the file names them in full
+    def fail_under(key: str, reason: str) -> ConfigError:
+        return fail(f"{prefix}.{key}" if key else prefix, reason)
+
+    return fail_under

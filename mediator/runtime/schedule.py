@@ -1,0 +1,151 @@
+"""Running a poller on its schedule: every `interval` seconds, or on a cron expression.
+
+The loop is the poller's supervisor: a poll that fails (the system is down, a limit is
+reached, or a bug) is logged with its poller's name, counted in its `PollerStatus`, and tried
+again at the next tick, backing off while it keeps failing; only a `JournalError` stops the
+daemon, since nothing can be acknowledged without the journal. Stopping lets a poll under
+way finish (its entries and watermark commit together) and then ends the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import zoneinfo
+
+import msgspec
+
+from mediator.clock import Clock
+from mediator.config import PollerConfig, next_run
+from mediator.errors import JournalError, MediatorError
+from mediator.journal import Dispatcher, Journal
+from mediator.runtime.flow import Poller
+
+__all__ = ["PollerStatus", "ScheduledPoller"]
+
+_log = logging.getLogger("mediator.ingress")
+_MAX_BACKOFF = 8  # a failing poller waits at most 8 ticks between tries
+
+
+class PollerStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One poller's schedule and what its polls did: the admin API's view of ingress."""
+
+    name: str
+    schedule: str
+    polls: int
+    failures: int
+    read: int
+    journaled: int
+    last_poll_at: float | None
+    next_poll_at: float | None
+    last_error: str | None
+
+
+class ScheduledPoller:
+    """One poller and its schedule; `run` loops until `stop` is called."""
+
+    def __init__(
+        self, poller: Poller, config: PollerConfig, *, zone: zoneinfo.ZoneInfo, clock: Clock
+    ) -> None:
+        self.poller = poller
+        self.config = config
+        self.zone = zone
+        self.clock = clock
+        self._stopping = asyncio.Event()
+        self._polled = asyncio.Condition()
+        self._polls = self._failures = self._read = self._journaled = 0
+        self._consecutive_failures = 0
+        self._last_poll_at: float | None = None
+        self._next_poll_at: float | None = None
+        self._last_error: str | None = None
+
+    def stop(self) -> None:
+        """End the loop after the poll under way, if any."""
+        self._stopping.set()
+
+    async def run(self, journal: Journal, dispatcher: Dispatcher) -> None:
+        """Poll on schedule until stopped (an interval poller polls at once when it starts)."""
+        delay = 0.0 if self.config.interval is not None else self._until_next_tick()
+        while await self._wait(delay):
+            await self._poll_once(journal, dispatcher)
+            delay = self._until_next_tick() * min(_MAX_BACKOFF, 2**self._consecutive_failures)
+
+    async def wait_polls(self, count: int) -> None:
+        """Wait until `count` polls have ended (succeeded or failed) since the start."""
+        async with self._polled:
+            await self._polled.wait_for(lambda: self._polls >= count)
+
+    def status(self) -> PollerStatus:
+        """A snapshot of the schedule and the polls so far."""
+        schedule = (
+            f"every {self.config.interval:g} s"
+            if self.config.interval is not None
+            else f"cron {self.config.schedule} ({self.zone.key})"
+        )
+        return PollerStatus(
+            name=self.poller.name,
+            schedule=schedule,
+            polls=self._polls,
+            failures=self._failures,
+            read=self._read,
+            journaled=self._journaled,
+            last_poll_at=self._last_poll_at,
+            next_poll_at=self._next_poll_at,
+            last_error=self._last_error,
+        )
+
+    async def _poll_once(self, journal: Journal, dispatcher: Dispatcher) -> None:
+        self._last_poll_at = self.clock.time()
+        try:
+            await self._poll(journal, dispatcher)
+        finally:
+            self._polls += 1
+            async with self._polled:
+                self._polled.notify_all()
+
+    async def _poll(self, journal: Journal, dispatcher: Dispatcher) -> None:
+        try:
+            report = await self.poller.poll(journal, dispatcher)
+        except JournalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- this loop supervises the poller: log, retry
+            self._failures += 1
+            self._consecutive_failures += 1
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            _log.warning(
+                "poller %s failed (%d in a row): %s",
+                self.poller.name,
+                self._consecutive_failures,
+                self._last_error,
+                # what a system or a policy causes is expected; anything else is our bug
+                exc_info=not isinstance(exc, MediatorError | OSError | TimeoutError),
+            )
+            return
+        self._consecutive_failures = 0
+        self._last_error = None
+        self._read += report.read
+        self._journaled += report.journaled
+
+    def _until_next_tick(self) -> float:
+        if self.config.interval is not None:
+            return self.config.interval
+        assert self.config.schedule is not None  # the config check requires one of the two
+        now = datetime.datetime.fromtimestamp(self.clock.time(), self.zone)
+        return max(0.0, (next_run(self.config.schedule, now) - now).total_seconds())
+
+    async def _wait(self, delay: float) -> bool:
+        # True when the delay passed, False when stopped first
+        self._next_poll_at = self.clock.time() + delay
+        if self._stopping.is_set():
+            return False
+        if delay <= 0:
+            return True
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+        return not self._stopping.is_set()

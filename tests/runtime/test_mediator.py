@@ -1,0 +1,159 @@
+"""`Mediator` from a configuration file: flows, systems, pollers and health, end to end."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import msgspec
+import pytest
+
+from mediator.clock import SystemClock
+from mediator.codecs import Envelope, new_id
+from mediator.config import parse_config
+from mediator.demo.wiring import record_onboarding
+from mediator.errors import ConfigError
+from mediator.journal import DeadLetterFilter, open_journal
+from mediator.runtime import Mediator
+from mediator.sandbox import Sandboxes, open_sandboxes
+from mediator.sandbox.generator import Firm, generate_firm
+from tests.runtime.support import config_text, erp_lines
+
+pytestmark = pytest.mark.slow  # two sandboxes, a journal and the whole runtime per test
+
+SEED = 5
+
+
+@pytest.fixture
+async def firm_and_boxes() -> AsyncIterator[tuple[Firm, Sandboxes]]:
+    firm = generate_firm(seed=SEED, size=2)
+    async with open_sandboxes(
+        products=("harvest", "tryton"), clock=SystemClock(), seed=SEED, firm=firm
+    ) as boxes:
+        yield firm, boxes
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch: pytest.MonkeyPatch, firm_and_boxes: tuple[Firm, Sandboxes]) -> None:
+    creds = firm_and_boxes[1].credentials()
+    monkeypatch.setenv("TEST_HARVEST_TOKEN", creds["harvest"]["token"])
+    monkeypatch.setenv("TEST_TRYTON_PASSWORD", creds["tryton"]["password"])
+
+
+async def test_approved_time_flows_from_the_configured_poller_to_the_erp(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    firm, boxes = firm_and_boxes
+    loaded = parse_config(config_text(boxes), file="mediator.toml", base_dir=tmp_path)
+    async with open_journal(loaded.journal_path, clock=SystemClock()) as journal:
+        await record_onboarding(journal, firm, boxes)  # what onboarding would have written
+    async with Mediator(loaded) as mediator:
+        [poller] = mediator.pollers
+        await poller.wait_polls(1)
+        await mediator.wait_idle()
+        stats = mediator.statistics()
+        assert stats.state == "ready"
+        assert stats.pollers[0].name == "harvest_time"
+        assert stats.pollers[0].last_error is None
+        assert stats.pollers[0].journaled > 10
+        assert stats.dispatcher.delivered == stats.pollers[0].journaled
+        assert len(erp_lines(boxes)) == stats.dispatcher.delivered
+        assert mediator.health_address is not None
+        host, port = mediator.health_address
+        async with aiohttp.ClientSession(f"http://{host}:{port}") as http:
+            async with http.get("/readyz") as ready:
+                assert ready.status == 200
+                assert await ready.json() == {"ready": True, "state": "ready"}
+            async with http.get("/healthz") as health:
+                body = await health.json()
+                assert health.status == 200
+                assert body["parts"]["pollers"]["harvest_time"]["status"] == "ok"
+                assert set(body["parts"]["systems"]) == {"harvest", "tryton"}
+            async with http.get("/nowhere") as missing:
+                assert missing.status == 404
+                assert missing.content_type == "application/problem+json"
+    assert mediator.state == "stopped"
+
+
+async def test_an_entry_no_enabled_flow_handles_is_a_dead_letter_saying_so(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    _, boxes = firm_and_boxes
+    loaded = parse_config(config_text(boxes), file="mediator.toml", base_dir=tmp_path)
+    async with Mediator(loaded, serve_health=False) as mediator:
+        await mediator.pollers[0].wait_polls(1)
+        await mediator.wait_idle()
+        envelope = Envelope(
+            id=new_id(),
+            key="invoice:in_1",
+            kind="billing.invoice.finalized",
+            source="stripe",
+            idempotency_key="stripe:evt_1",
+            occurred_at=datetime.datetime.now(datetime.UTC),
+            payload=msgspec.Raw(b"{}"),
+        )
+        appended = await mediator.accept(envelope)
+        assert not appended.duplicate
+        await mediator.wait_idle()
+        dead = await mediator.dead_letters(DeadLetterFilter(kind="billing.invoice.finalized"))
+        assert [e.envelope.key for e in dead] == ["invoice:in_1"]
+        assert "no enabled flow handles it" in str(dead[0].reason)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "reason"),
+    [
+        (
+            "[flows.billing]\nenabled = true\n",
+            "flows.billing",
+            "no such flow (known: approved_time)",
+        ),
+        (
+            "[ingress.pollers.stripe_events]\ninterval = 5.0\n",
+            "ingress.pollers.stripe_events",
+            "no enabled flow has this poller: harvest_time",
+        ),
+    ],
+)
+async def test_what_only_the_running_flows_know_is_still_a_config_error_with_its_line(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes], extra: str, key: str, reason: str
+) -> None:
+    text = config_text(firm_and_boxes[1], extra=extra)
+    loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        async with Mediator(loaded, serve_health=False):
+            pytest.fail("started with a bad configuration")
+    assert caught.value.key == key
+    assert caught.value.reason == reason
+    assert caught.value.line == text.splitlines().index(extra.splitlines()[0]) + 1
+    assert not (tmp_path / "journal.sqlite").exists()  # refused before anything opened
+
+
+async def test_a_bad_flow_option_names_its_full_key(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    text = config_text(firm_and_boxes[1]).replace(
+        'account_currency = "USD"', 'account_currency = "dollars"'
+    )
+    loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        async with Mediator(loaded, serve_health=False):
+            pytest.fail("started with a bad option")
+    assert caught.value.key == "flows.approved_time.options.account_currency"
+    assert caught.value.line == text.splitlines().index('account_currency = "dollars"') + 1
+
+
+async def test_a_flow_whose_system_is_not_configured_is_refused(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    text = config_text(firm_and_boxes[1])
+    start = text.index("[systems.tryton]")
+    text = text[:start] + text[text.index("[flows.approved_time.options]") :]
+    loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        async with Mediator(loaded, serve_health=False):
+            pytest.fail("started without the ERP")
+    assert caught.value.key == "flows.approved_time"
+    assert "needs [systems.tryton]" in caught.value.reason
