@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.stripe import StripeSandbox
+from mediator.sandbox.stripe.documented import CUSTOMER_EXTRAS, INVOICE_EXTRAS, ITEM_EXTRAS
 from mediator.testing import FakeClock
 from tests.sandbox.fuzzing import fuzzed, no_server_error
 
@@ -28,8 +29,13 @@ _CUSTOMER = (
 )
 # Each route with the parameters it takes, so that most examples get past "unknown
 # parameter" and reach the typed readers; a few foreign names still come through.
+_EXTRAS = {
+    "/v1/customers": " ".join(CUSTOMER_EXTRAS),
+    "/v1/invoices": " ".join(INVOICE_EXTRAS),
+    "/v1/invoiceitems": " ".join(ITEM_EXTRAS),
+}
 ROUTES: list[tuple[str, str, list[str]]] = [
-    (method, path, names.split())
+    (method, path, (names + " " + _EXTRAS.get(path.removesuffix("/{id}"), "")).split())
     for method, path, names in [
         ("POST", "/v1/customers", _CUSTOMER),
         ("GET", "/v1/customers", _LIST + " email test_clock"),
@@ -72,6 +78,15 @@ ROUTES: list[tuple[str, str, list[str]]] = [
 ]
 
 SUBKEYS = [
+    "custom_fields",
+    "name",
+    "value",
+    "footer",
+    "address",
+    "type",
+    "coupon",
+    "enabled",
+    "rendering_options",
     "start",
     "end",
     "gt",

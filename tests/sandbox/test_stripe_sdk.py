@@ -252,3 +252,116 @@ async def test_sdk_sees_metadata_limits(clock: FakeClock) -> None:
     assert [e.http_status for e in caught] == [400, 400, 400]
     assert [e.param for e in caught] == ["metadata", f"metadata[{'k' * 41}]", "metadata[k]"]
     assert box.store.customers == {}
+
+
+async def test_sdk_sends_the_documented_hashes_and_arrays(clock: FakeClock) -> None:
+    # the class behind issue #14's `preferred_locales`: documented parameters of the
+    # resources we use are read with Stripe's checks instead of refused as unknown
+    box = StripeSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        client = _client(url)
+
+        def scenario() -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            out["customer"] = customer = client.v1.customers.create(
+                params={
+                    "name": "ACME GmbH",
+                    "invoice_settings": {
+                        "custom_fields": [{"name": "PO", "value": "4711"}],
+                        "footer": "Thank you",
+                    },
+                    "shipping": {"name": "ACME", "address": {"city": "Berlin", "country": "DE"}},
+                    "tax_id_data": [{"type": "eu_vat", "value": "DE123456789"}],
+                }
+            )
+            out["updated"] = client.v1.customers.update(
+                customer.id, params={"invoice_settings": {"footer": "Danke"}}
+            )
+            out["invoice"] = invoice = client.v1.invoices.create(
+                params={
+                    "customer": customer.id,
+                    "collection_method": "send_invoice",
+                    "due_date": 1_900_000_000,
+                    "custom_fields": [{"name": "Project", "value": "P-1"}],
+                    "footer": "Net 30",
+                    "statement_descriptor": "ACME SERVICES",
+                }
+            )
+            out["item"] = client.v1.invoice_items.create(
+                params={
+                    "customer": customer.id,
+                    "invoice": invoice.id,
+                    "currency": "eur",
+                    "unit_amount_decimal": "1250.5",
+                    "quantity": 3,
+                    "discountable": False,
+                    "tax_behavior": "exclusive",
+                }
+            )
+            for name, call in (
+                (
+                    "tax_rate",
+                    lambda: client.v1.invoices.create(
+                        params={"customer": customer.id, "default_tax_rates": ["txr_nope"]}
+                    ),
+                ),
+                (
+                    "too_many",
+                    lambda: client.v1.invoices.create(
+                        params={
+                            "customer": customer.id,
+                            "custom_fields": [{"name": f"n{i}", "value": "v"} for i in range(5)],
+                        }
+                    ),
+                ),
+                (
+                    "long_name",
+                    lambda: client.v1.customers.update(
+                        customer.id,
+                        params={
+                            "invoice_settings": {
+                                "custom_fields": [{"name": "n" * 41, "value": "v"}]
+                            }
+                        },
+                    ),
+                ),
+                (
+                    "tax_id_type",
+                    lambda: client.v1.customers.create(
+                        params={"tax_id_data": [{"type": "xx_vat", "value": "1"}]}
+                    ),
+                ),
+                (
+                    "descriptor",
+                    lambda: client.v1.invoices.create(
+                        params={"customer": customer.id, "statement_descriptor": "x" * 23}
+                    ),
+                ),
+            ):
+                try:
+                    call()
+                except stripe.InvalidRequestError as exc:
+                    out[name] = exc
+            return out
+
+        out = await asyncio.to_thread(scenario)
+    settings = out["customer"].invoice_settings
+    assert settings.custom_fields[0].to_dict() == {"name": "PO", "value": "4711"}
+    assert settings.footer == "Thank you"
+    assert out["customer"].shipping.address.city == "Berlin"
+    assert out["customer"].tax_ids.data[0].type == "eu_vat"
+    # an update merges into invoice_settings: the custom field stays
+    assert out["updated"].invoice_settings.footer == "Danke"
+    assert out["updated"].invoice_settings.custom_fields[0].name == "PO"
+    assert out["invoice"].due_date == 1_900_000_000
+    assert out["invoice"].custom_fields[0].value == "P-1"
+    assert (out["item"].amount, out["item"].unit_amount_decimal) == (3752, "1250.5")
+    assert out["item"].discountable is False
+    assert (out["tax_rate"].code, out["tax_rate"].param) == (
+        "resource_missing",
+        "default_tax_rates[0]",
+    )
+    assert out["too_many"].param == "custom_fields"
+    assert out["long_name"].param == "invoice_settings[custom_fields][0][name]"
+    assert out["tax_id_type"].param == "tax_id_data[0][type]"
+    assert out["descriptor"].param == "statement_descriptor"

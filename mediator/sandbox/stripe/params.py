@@ -44,15 +44,89 @@ def _show(value: FormNode) -> str:
 class Params:
     """Decoded form parameters of one request, read field by field with Stripe's errors."""
 
-    def __init__(self, values: Mapping[str, FormNode]) -> None:
+    def __init__(self, values: Mapping[str, FormNode], *, prefix: str = "") -> None:
         self.values = dict(values)
+        self.prefix = prefix  # `shipping[address]`: how errors name this hash's parameters
+
+    def _p(self, name: str) -> str:
+        return f"{self.prefix}[{name}]" if self.prefix else name
+
+    def nested(self, name: str) -> Params | None:
+        """Return the hash `name` as parameters of its own (errors name `name[key]`).
+
+        None if not sent; "" (unset) gives an empty one.
+        """
+        value = self.values.get(name)
+        if value is None:
+            return None
+        if value == "":
+            return Params({}, prefix=self._p(name))
+        if not isinstance(value, dict):
+            raise invalid(self._p(name), f"Invalid object: {self._p(name)}")
+        return Params(value, prefix=self._p(name))
+
+    def hashes(self, name: str, *, max_items: int) -> list[Params] | None:
+        """Return an array of hashes (`custom_fields[0][name]=…`), each as its own `Params`."""
+        value = self.values.get(name)
+        if value is None:
+            return None
+        if value == "":
+            return []
+        if isinstance(value, dict) and all(k.isascii() and k.isdigit() for k in value):
+            value = [value[k] for k in sorted(value, key=int)]  # sparse indexes
+        if not isinstance(value, list):
+            raise invalid(self._p(name), "Invalid array")
+        if len(value) > max_items:
+            raise invalid(self._p(name), f"Invalid array: must have at most {max_items} items")
+        out: list[Params] = []
+        for index, item in enumerate(value):
+            param = f"{self._p(name)}[{index}]"
+            if not isinstance(item, dict):
+                raise invalid(param, f"Invalid object: {param}")
+            out.append(Params(item, prefix=param))
+        return out
+
+    def references(self, name: str, kind: str, *, max_items: int = 100) -> list[str] | None:
+        """Return an array of ids of `kind` objects; the sandbox holds none of these kinds, so
+        any id is a 400 `resource_missing` naming its index (an empty array is fine)."""
+        ids = self.strings(name, max_items=max_items, max_length=255)
+        for index, object_id in enumerate(ids or []):
+            raise StripeError(
+                400,
+                f"No such {kind}: '{object_id}'",
+                code="resource_missing",
+                param=f"{self._p(name)}[{index}]",
+            )
+        return ids
+
+    def reference(self, name: str, kind: str) -> None:
+        """Refuse an id of a `kind` the sandbox holds none of (400 `resource_missing`)."""
+        object_id = self.text(name, max_length=255)
+        if object_id:
+            raise StripeError(
+                400,
+                f"No such {kind}: '{object_id}'",
+                code="resource_missing",
+                param=self._p(name),
+            )
+
+    def required(self, *names: str) -> None:
+        """Refuse a hash that lacks one of `names` (`parameter_missing`)."""
+        for name in names:
+            if name not in self.values:
+                raise StripeError(
+                    400,
+                    f"Missing required param: {self._p(name)}.",
+                    code="parameter_missing",
+                    param=self._p(name),
+                )
 
     def only(self, allowed: Iterable[str]) -> Params:
         """Refuse any parameter not in `allowed` (plus `expand`) with `parameter_unknown`."""
         known = {*allowed, "expand"}
         for name in self.values:
             if name not in known:
-                raise unknown_parameter(name)
+                raise unknown_parameter(self._p(name))
         return self
 
     def has(self, name: str) -> bool:
@@ -72,10 +146,13 @@ class Params:
         if value is None:
             if required:
                 raise StripeError(
-                    400, f"Missing required param: {name}.", code="parameter_missing", param=name
+                    400,
+                    f"Missing required param: {self._p(name)}.",
+                    code="parameter_missing",
+                    param=self._p(name),
                 )
             return default
-        return _string(name, value, max_length)
+        return _string(self._p(name), value, max_length)
 
     def integer(
         self,
@@ -89,14 +166,14 @@ class Params:
         value = self.values.get(name)
         if value is None or value == "":
             return default
-        return parse_integer(name, value, minimum, maximum)
+        return parse_integer(self._p(name), value, minimum, maximum)
 
     def amount(self, name: str) -> int | None:
         """Return an amount in the smallest currency unit, within ±`MAX_AMOUNT`."""
         value = self.integer(name)
         if value is not None and abs(value) > MAX_AMOUNT:
             raise invalid(
-                name,
+                self._p(name),
                 f"This value must be less than or equal to {MAX_AMOUNT} "
                 f"(and greater than or equal to -{MAX_AMOUNT}).",
                 "amount_too_large",
@@ -109,14 +186,14 @@ class Params:
         if value is None:
             return default
         if value not in ("true", "false"):
-            raise invalid(name, f"Invalid boolean: {_show(value)}")
+            raise invalid(self._p(name), f"Invalid boolean: {_show(value)}")
         return value == "true"
 
     def choice(self, name: str, options: tuple[str, ...], default: str | None = None) -> str | None:
         """Return a string that must be one of `options`."""
         value = self.text(name, default)
         if value is not None and value not in options:
-            raise invalid(name, f"Invalid {name}: must be one of {', '.join(options)}")
+            raise invalid(self._p(name), f"Invalid {name}: must be one of {', '.join(options)}")
         return value
 
     def currency(self, name: str = "currency") -> str | None:
@@ -126,7 +203,7 @@ class Params:
             return None
         if value.upper() not in EXPONENTS:
             raise invalid(
-                name,
+                self._p(name),
                 f"Invalid currency: {_show(value.lower())}. Stripe currently supports these "
                 "currencies: " + ", ".join(sorted(c.lower() for c in EXPONENTS)),
             )
@@ -142,10 +219,10 @@ class Params:
         if value == "":
             return []
         if not isinstance(value, list):
-            raise invalid(name, "Invalid array")
+            raise invalid(self._p(name), "Invalid array")
         if len(value) > max_items:
-            raise invalid(name, f"Invalid array: must have at most {max_items} items")
-        return [_string(f"{name}[{i}]", item, max_length) for i, item in enumerate(value)]
+            raise invalid(self._p(name), f"Invalid array: must have at most {max_items} items")
+        return [_string(f"{self._p(name)}[{i}]", item, max_length) for i, item in enumerate(value)]
 
     def metadata(self, name: str = "metadata") -> dict[str, str] | None:
         """Return a metadata map within Stripe's limits; "" unsets it, a "" value unsets a key."""
@@ -157,15 +234,15 @@ class Params:
         if isinstance(value, list):  # `metadata[0]=a&metadata[1]=b`: keys that look like indexes
             value = {str(i): item for i, item in enumerate(value)}
         if not isinstance(value, dict):
-            raise invalid(name, f"Invalid object: {name}")
+            raise invalid(self._p(name), f"Invalid object: {name}")
         if len(value) > _METADATA_KEYS:
             raise invalid(
-                name,
+                self._p(name),
                 f"Invalid {name}: {name} can have at most {_METADATA_KEYS} keys, got {len(value)}.",
             )
         clean: dict[str, str] = {}
         for key, item in value.items():
-            param = f"{name}[{key[: _METADATA_KEY_LENGTH + 10]}]"
+            param = f"{self._p(name)}[{key[: _METADATA_KEY_LENGTH + 10]}]"
             if not key.strip():
                 raise invalid(param, f"Invalid {name}: keys cannot be empty.")
             if len(key) > _METADATA_KEY_LENGTH:
@@ -199,19 +276,19 @@ class Params:
         if value == "":
             return {}
         if not isinstance(value, dict):
-            raise invalid(name, f"Invalid object: {name}")
+            raise invalid(self._p(name), f"Invalid object: {name}")
         for key in value:
             if key not in fields:
-                raise unknown_parameter(f"{name}[{key[:80]}]")
+                raise unknown_parameter(f"{self._p(name)}[{key[:80]}]")
         for key in required:
             if key not in value:
                 raise StripeError(
                     400,
-                    f"Missing required param: {name}[{key}].",
+                    f"Missing required param: {self._p(name)}[{key}].",
                     code="parameter_missing",
-                    param=f"{name}[{key}]",
+                    param=f"{self._p(name)}[{key}]",
                 )
-        return {k: _string(f"{name}[{k}]", v, fields[k]) for k, v in value.items()}
+        return {k: _string(f"{self._p(name)}[{k}]", v, fields[k]) for k, v in value.items()}
 
     def timestamps(self, name: str, parts: tuple[str, ...]) -> dict[str, int] | None:
         """Return a hash of Unix timestamps (`period[start]`, `period[end]`), all required."""
@@ -219,20 +296,20 @@ class Params:
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise invalid(name, f"Invalid object: {name}")
+            raise invalid(self._p(name), f"Invalid object: {name}")
         for key in value:
             if key not in parts:
-                raise unknown_parameter(f"{name}[{key[:80]}]")
+                raise unknown_parameter(f"{self._p(name)}[{key[:80]}]")
         out: dict[str, int] = {}
         for key in parts:
             if key not in value:
                 raise StripeError(
                     400,
-                    f"Missing required param: {name}[{key}].",
+                    f"Missing required param: {self._p(name)}[{key}].",
                     code="parameter_missing",
-                    param=f"{name}[{key}]",
+                    param=f"{self._p(name)}[{key}]",
                 )
-            out[key] = parse_integer(f"{name}[{key}]", value[key], 0, 2**37)
+            out[key] = parse_integer(f"{self._p(name)}[{key}]", value[key], 0, 2**37)
         return out
 
 

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from decimal import ROUND_HALF_UP
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from mediator.sandbox.base import json_response
+from mediator.sandbox.stripe.documented import (
+    CUSTOMER_EXTRAS,
+    INVOICE_EXTRAS,
+    ITEM_EXTRAS,
+    customer_extras,
+    invoice_extras,
+    item_extras,
+    unit_amount_decimal,
+)
 from mediator.sandbox.stripe.errors import StripeError, missing
 from mediator.sandbox.stripe.expand import expand, expansions
 from mediator.sandbox.stripe.listing import LIST_PARAMS, list_objects
@@ -129,9 +139,9 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
 
     @route("POST", "/v1/customers")
     async def create_customer(request: web.Request) -> web.Response:
-        p = params_of(request).only(_CUSTOMER_PARAMS)
+        p = params_of(request).only((*_CUSTOMER_PARAMS, *CUSTOMER_EXTRAS))
         paths = expansions(p, "customer")
-        fields = customer_fields(p)
+        fields = customer_fields(p) | customer_extras(p, None)
         metadata = fields.get("metadata")
         if isinstance(metadata, dict):  # on create, an empty value simply sets nothing
             fields["metadata"] = {k: v for k, v in metadata.items() if v != ""}
@@ -156,10 +166,11 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
 
     @route("POST", "/v1/customers/{id}")
     async def update_customer(request: web.Request) -> web.Response:
-        p = params_of(request).only(_CUSTOMER_PARAMS)
+        updatable = [n for n in CUSTOMER_EXTRAS if n not in ("tax_id_data", "test_clock")]
+        p = params_of(request).only((*_CUSTOMER_PARAMS, *updatable))
         paths = expansions(p, "customer")
         customer = store.customer(request.match_info["id"])
-        fields = customer_fields(p)
+        fields = customer_fields(p) | customer_extras(p, customer)
         merged = _merged_metadata(customer, p.metadata())
         if merged is not None:
             fields["metadata"] = merged
@@ -185,9 +196,17 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
                 "invoice",
                 "metadata",
                 "period",
+                *ITEM_EXTRAS,
             )
         )
         paths = expansions(p, "invoiceitem")
+        extras = item_extras(p)
+        decimal_unit = unit_amount_decimal(p)
+        if decimal_unit is not None and p.has("unit_amount"):
+            raise invalid(
+                "unit_amount_decimal",
+                "You may only specify one of these parameters: unit_amount, unit_amount_decimal.",
+            )
         customer_id = p.text("customer", required=True, max_length=255) or ""
         amount = p.amount("amount")
         quantity = p.integer("quantity", 1, minimum=0, maximum=MAX_AMOUNT)
@@ -198,6 +217,11 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         metadata = p.metadata() or {}
         period = p.timestamps("period", ("start", "end"))
         invoice_id = p.text("invoice", max_length=255)
+        if decimal_unit is not None and amount is None:
+            unit = int((decimal_unit * quantity).to_integral_value(ROUND_HALF_UP))
+            quantity, decimal_quantity = 1, quantity
+        else:
+            decimal_quantity = None
         if amount is None and unit is None:
             raise invalid("amount", "You must specify either `amount` or `unit_amount`.")
         if amount is None and abs((unit or 0) * quantity) > MAX_AMOUNT:
@@ -226,7 +250,13 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         }
         if period is not None:
             fields["period"] = period
-        item = store.create_invoiceitem(fields, invoice_id)
+        if decimal_unit is not None and decimal_quantity is not None:
+            fields.update(
+                quantity=decimal_quantity,
+                unit_amount=None,
+                unit_amount_decimal=str(decimal_unit),
+            )
+        item = store.create_invoiceitem(fields | extras, invoice_id)
         return answer(item, "invoiceitem", paths)
 
     @route("GET", "/v1/invoiceitems")
@@ -266,9 +296,11 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
                 "metadata",
                 "currency",
                 "pending_invoice_items_behavior",
+                *INVOICE_EXTRAS,
             )
         )
         paths = expansions(p, "invoice")
+        extras = invoice_extras(p)
         metadata = p.metadata() or {}
         fields: StripeObject = {
             "customer": p.text("customer", required=True, max_length=255),
@@ -280,7 +312,11 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             fields["days_until_due"] = p.integer("days_until_due", minimum=0, maximum=_MAX_DAYS)
         if fields["collection_method"] != "send_invoice" and fields.get("days_until_due"):
             raise invalid("days_until_due", _DAYS_ONLY_WHEN_SENT)
-        if fields["collection_method"] == "send_invoice" and fields.get("days_until_due") is None:
+        if (
+            fields["collection_method"] == "send_invoice"
+            and fields.get("days_until_due") is None
+            and extras.get("due_date") is None
+        ):
             raise StripeError(
                 400,
                 "Missing required param: days_until_due.",
@@ -291,8 +327,9 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             fields["description"] = p.text("description", max_length=1500) or None
         if p.has("currency"):
             fields["currency"] = p.currency()
+        _check_due(fields["collection_method"], fields.get("days_until_due"), extras)
         behavior = p.choice("pending_invoice_items_behavior", ("include", "exclude"), "exclude")
-        invoice = store.create_invoice(fields, include_pending=behavior == "include")
+        invoice = store.create_invoice(fields | extras, include_pending=behavior == "include")
         return answer(box.render_invoice(invoice), "invoice", paths)
 
     @route("GET", "/v1/invoices")
@@ -326,8 +363,17 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
 
     @route("POST", "/v1/invoices/{id}")
     async def update_invoice(request: web.Request) -> web.Response:
-        p = params_of(request).only(("metadata", "description", "auto_advance", "days_until_due"))
+        p = params_of(request).only(
+            (
+                "metadata",
+                "description",
+                "auto_advance",
+                "days_until_due",
+                *(n for n in INVOICE_EXTRAS if n != "subscription"),
+            )
+        )
         paths = expansions(p, "invoice")
+        extras = invoice_extras(p)
         metadata = p.metadata()
         description = p.text("description", max_length=1500)
         auto_advance = p.boolean("auto_advance")
@@ -339,6 +385,11 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             fields["metadata"] = merged
         if days and invoice["collection_method"] != "send_invoice":
             raise invalid("days_until_due", _DAYS_ONLY_WHEN_SENT)
+        _check_due(str(invoice["collection_method"]), days, extras)
+        if extras and invoice["status"] != "draft":
+            name = next(iter(extras))
+            raise invalid(name, f"You can only update {name} on a draft invoice.")
+        fields.update(extras)
         for name, value in (
             ("description", description or None),
             ("auto_advance", auto_advance),
@@ -427,6 +478,18 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
 
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
+
+
+def _check_due(method: object, days: object, extras: StripeObject) -> None:
+    # due_date: a send_invoice invoice's alternative to days_until_due, never both
+    if extras.get("due_date") is None:
+        return
+    if method != "send_invoice":
+        raise invalid("due_date", _DAYS_ONLY_WHEN_SENT.replace("days_until_due", "due_date"))
+    if days is not None:
+        raise invalid(
+            "due_date", "You may only specify one of these parameters: days_until_due, due_date."
+        )
 
 
 def _merged_metadata(obj: StripeObject, update: dict[str, str] | None) -> dict[str, str] | None:
