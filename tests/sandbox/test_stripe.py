@@ -594,3 +594,15 @@ async def test_days_until_due_only_with_send_invoice(account: Account) -> None:
         "POST", f"/v1/invoices/{invoice['id']}", {"days_until_due": 30}
     )
     assert (status, body["error"]["param"]) == (400, "days_until_due")
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("email", "ap@acme.example\n"), ("invoice_prefix", "ACME\n"), ("preferred_locales", ["en\n"])],
+)
+async def test_a_trailing_newline_does_not_pass_a_format_check(
+    account: Account, param: str, value: object
+) -> None:
+    status, body, _ = await account.call("POST", "/v1/customers", {param: value})
+    assert status == 400
+    assert body["error"]["param"].startswith(param)

@@ -7,7 +7,6 @@ validates `expand` before it changes anything; lengths are those of Stripe's API
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from decimal import ROUND_HALF_UP
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from mediator.sandbox.base import json_response
+from mediator.sandbox.stripe.customers import CUSTOMER_PARAMS, customer_fields
 from mediator.sandbox.stripe.documented import (
     CUSTOMER_EXTRAS,
     INVOICE_EXTRAS,
@@ -27,7 +27,7 @@ from mediator.sandbox.stripe.documented import (
 from mediator.sandbox.stripe.errors import StripeError, missing
 from mediator.sandbox.stripe.expand import expand, expansions
 from mediator.sandbox.stripe.listing import LIST_PARAMS, list_objects
-from mediator.sandbox.stripe.params import MAX_AMOUNT, Params, invalid, params_of
+from mediator.sandbox.stripe.params import MAX_AMOUNT, invalid, params_of
 from mediator.sandbox.stripe.store import StripeObject
 
 if TYPE_CHECKING:
@@ -35,32 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["add_resource_routes"]
 
-_TAX_EXEMPT = ("none", "exempt", "reverse")
 _STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 _COLLECTION = ("charge_automatically", "send_invoice")
-_ADDRESS = {
-    "line1": 200,
-    "line2": 200,
-    "city": 200,
-    "state": 200,
-    "postal_code": 20,
-    "country": 2,
-}
-_CUSTOMER_PARAMS = (
-    "name",
-    "email",
-    "description",
-    "phone",
-    "currency",
-    "invoice_prefix",
-    "tax_exempt",
-    "metadata",
-    "address",
-    "preferred_locales",
-)
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PREFIX = re.compile(r"^[A-Z0-9]{3,12}$")
-_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _DAYS_ONLY_WHEN_SENT = (
     "days_until_due can only be set on invoices whose collection_method is send_invoice."
 )
@@ -103,43 +79,9 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
 
     # -- customers --------------------------------------------------------------------------
 
-    def customer_fields(p: Params) -> StripeObject:
-        fields: StripeObject = {}
-        for name, length in (("name", 256), ("description", 5000), ("phone", 20)):
-            if p.has(name):
-                fields[name] = p.text(name, max_length=length) or None
-        if p.has("email"):
-            email = p.text("email", max_length=512) or None
-            if email is not None and not _EMAIL.match(email):
-                raise invalid("email", f"Invalid email address: {email[:80]}", "email_invalid")
-            fields["email"] = email
-        if p.has("currency"):
-            fields["currency"] = p.currency() if p.text("currency") else None
-        if p.has("invoice_prefix"):
-            prefix = p.text("invoice_prefix", max_length=12) or ""
-            if not _PREFIX.match(prefix):
-                raise invalid(
-                    "invoice_prefix",
-                    "Invalid invoice_prefix: must be 3 to 12 upper-case letters or digits",
-                )
-            fields["invoice_prefix"] = prefix
-        if p.has("tax_exempt"):
-            fields["tax_exempt"] = p.choice("tax_exempt", _TAX_EXEMPT)
-        if p.has("metadata"):
-            fields["metadata"] = p.metadata()
-        if p.has("address"):
-            fields["address"] = p.record("address", _ADDRESS) or None
-        if p.has("preferred_locales"):
-            locales = p.strings("preferred_locales", max_items=10, max_length=20) or []
-            for index, locale in enumerate(locales):
-                if not _LOCALE.match(locale):
-                    raise invalid(f"preferred_locales[{index}]", f"Invalid locale: {locale[:40]}")
-            fields["preferred_locales"] = locales
-        return fields
-
     @route("POST", "/v1/customers")
     async def create_customer(request: web.Request) -> web.Response:
-        p = params_of(request).only((*_CUSTOMER_PARAMS, *CUSTOMER_EXTRAS))
+        p = params_of(request).only((*CUSTOMER_PARAMS, *CUSTOMER_EXTRAS))
         paths = expansions(p, "customer")
         fields = customer_fields(p) | customer_extras(p, None)
         metadata = fields.get("metadata")
@@ -167,7 +109,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
     @route("POST", "/v1/customers/{id}")
     async def update_customer(request: web.Request) -> web.Response:
         updatable = [n for n in CUSTOMER_EXTRAS if n not in ("tax_id_data", "test_clock")]
-        p = params_of(request).only((*_CUSTOMER_PARAMS, *updatable))
+        p = params_of(request).only((*CUSTOMER_PARAMS, *updatable))
         paths = expansions(p, "customer")
         customer = store.customer(request.match_info["id"])
         fields = customer_fields(p) | customer_extras(p, customer)
