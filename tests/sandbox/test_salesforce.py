@@ -757,3 +757,16 @@ async def test_the_firms_custom_fields_are_typed(org: Org) -> None:
     assert isinstance(record, dict)
     assert record["Amount__c"] == 1200.51  # currency(16, 2): rounded half up to its scale
     assert record["Due_Date__c"] is None  # every declared field is in the record, as null
+
+
+async def test_in_and_not_in_lists(org: Org) -> None:
+    for name in ("a", "B", "c"):
+        await org.call("POST", "/sobjects/Account", {"Name": name})
+    many = ", ".join(f"'n{i}'" for i in range(500))
+    status, body = await _soql(org, f"SELECT Name FROM Account WHERE Name IN ({many}, 'b', 'A')")
+    assert status == 200
+    assert isinstance(body, dict)
+    assert sorted(r["Name"] for r in body["records"]) == ["B", "a"]
+    status, body = await _soql(org, "SELECT Name FROM Account WHERE Name NOT IN ('a', 'b')")
+    assert isinstance(body, dict)
+    assert [r["Name"] for r in body["records"]] == ["c"]

@@ -213,6 +213,15 @@ class _Parser:
                 values.append(self._literal())
             self._expect(")")
             self._filters.extend((name, v) for v in values)
+            if all(isinstance(v, str) for v in values):
+                # one set lookup per row: an IN of thousands of ids costs no more than one
+                wanted = {str(v).lower() for v in values}
+
+                def member(get: Callable[[str], object]) -> bool:
+                    value = get(name)
+                    return (value is not None and str(value).lower() in wanted) != negate
+
+                return member
             return lambda get: any(_equal(get(name), v) for v in values) != negate
         if negate:
             raise malformed("expecting IN after NOT")
