@@ -277,6 +277,9 @@ async def test_sdk_sends_the_documented_hashes_and_arrays(clock: FakeClock) -> N
             out["updated"] = client.v1.customers.update(
                 customer.id, params={"invoice_settings": {"footer": "Danke"}}
             )
+            out["with_tax_ids"] = client.v1.customers.retrieve(
+                customer.id, params={"expand": ["tax_ids"]}
+            )
             out["invoice"] = invoice = client.v1.invoices.create(
                 params={
                     "customer": customer.id,
@@ -345,11 +348,14 @@ async def test_sdk_sends_the_documented_hashes_and_arrays(clock: FakeClock) -> N
             return out
 
         out = await asyncio.to_thread(scenario)
+    customer_id = out["customer"].id
     settings = out["customer"].invoice_settings
     assert settings.custom_fields[0].to_dict() == {"name": "PO", "value": "4711"}
     assert settings.footer == "Thank you"
     assert out["customer"].shipping.address.city == "Berlin"
-    assert out["customer"].tax_ids.data[0].type == "eu_vat"
+    assert "tax_ids" not in out["customer"]  # includable: only when expanded
+    [tax_id] = out["with_tax_ids"].tax_ids.data
+    assert (tax_id.type, tax_id.value, tax_id.customer) == ("eu_vat", "DE123456789", customer_id)
     # an update merges into invoice_settings: the custom field stays
     assert out["updated"].invoice_settings.footer == "Danke"
     assert out["updated"].invoice_settings.custom_fields[0].name == "PO"

@@ -168,7 +168,9 @@ def customer_extras(p: Params, current: StripeObject | None) -> StripeObject:
             if kind not in _TAX_ID_TYPES:
                 raise invalid(item.prefix + "[type]", f"Invalid tax_id type: {kind[:40]}")
             data.append({"object": "tax_id", "type": kind, "value": item.text("value")})
-        fields["tax_ids"] = {"object": "list", "data": data, "has_more": False}
+        # not a field of the customer object: the routes keep these apart (store.tax_ids),
+        # and `expand[]=tax_ids` includes them, as Stripe does
+        fields["tax_ids"] = data
     for name, kind in (
         ("coupon", "coupon"),
         ("promotion_code", "promotion_code"),

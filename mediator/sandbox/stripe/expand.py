@@ -5,7 +5,8 @@ takes `expand[]=data.customer`; paths nest (`invoice.customer` on an invoice ite
 levels, as Stripe allows. A path that does not name an expandable field is refused with
 Stripe's "This property cannot be expanded (…)" before the request does anything, so a
 create with a bad `expand` creates nothing. A null field stays null; a deleted customer
-expands to its deletion stub.
+expands to its deletion stub. `tax_ids`, `sources` and `subscriptions` on a customer are
+"includable": left out of the object unless expanded, then answered as lists.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ __all__ = ["MAX_DEPTH", "expand", "expansions"]
 
 MAX_DEPTH = 4
 
-# type → {field: type of the object it expands to}; "-" names a plain hash to walk through.
+# type → {field: type of the object it expands to}; "-" names a plain hash to walk through,
+# "+" a list the object leaves out unless asked for (Stripe's "includable" fields).
 _EXPANDABLE: dict[str, dict[str, str]] = {
     "customer": {
+        "tax_ids": "+tax_ids",
+        "sources": "+sources",
+        "subscriptions": "+subscriptions",
         "default_source": "source",
         "test_clock": "test_clock",
         "invoice_settings": "-customer_invoice_settings",
@@ -82,11 +87,13 @@ def expansions(params: Params, kind: str, *, listing: bool = False) -> list[list
 def _walk(kind: str, parts: list[str]) -> str | None:
     # Return the first part that is not expandable from `kind`, or None if all are.
     current = kind
-    for part in parts:
+    for index, part in enumerate(parts):
         target = _EXPANDABLE.get(current, {}).get(part)
         if target is None:
             return part
         current = target
+        if current.startswith("+") and index + 1 < len(parts):
+            return parts[index + 1]  # nothing expands inside those lists here
     return None if not current.startswith("-") else parts[-1]
 
 
@@ -104,6 +111,9 @@ def _expand_one(obj: StripeObject, kind: str, path: list[str], resolve: Resolve)
     field, rest = path[0], path[1:]
     target = _EXPANDABLE[kind][field]
     value = obj.get(field)
+    if target.startswith("+"):
+        obj[field] = resolve(target, str(obj.get("id")))
+        return
     if target.startswith("-"):
         if isinstance(value, dict) and rest:
             _expand_one(value, target, rest, resolve)

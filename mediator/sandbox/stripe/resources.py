@@ -58,6 +58,15 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         return register
 
     def resolve(kind: str, object_id: str) -> StripeObject | None:
+        if kind.startswith("+"):  # an includable list of a customer
+            name = kind[1:]
+            data = store.tax_ids.get(object_id, []) if name == "tax_ids" else []
+            return {
+                "object": "list",
+                "data": data,
+                "has_more": False,
+                "url": f"/v1/customers/{object_id}/{name}",
+            }
         if kind == "customer":
             found = store.customers.get(object_id)
             return found or {"id": object_id, "object": "customer", "deleted": True}

@@ -38,6 +38,7 @@ class StripeStore:
         self.invoices: dict[str, StripeObject] = {}
         self.events: dict[str, StripeObject] = {}
         self.deleted_customers: set[str] = set()  # retrieving one answers its stub
+        self.tax_ids: dict[str, list[StripeObject]] = {}  # by customer; `expand[]=tax_ids`
         self._sinks: list[EventSink] = []
         self._invoice_numbers: dict[str, int] = {}
 
@@ -94,8 +95,22 @@ class StripeStore:
             "tax_exempt": "none",
             "test_clock": None,
         }
+        tax_ids = fields.pop("tax_ids", None)
         customer.update(fields)
         self.customers[customer_id] = customer
+        if isinstance(tax_ids, list):
+            self.tax_ids[customer_id] = [
+                {
+                    "id": self.new_id("txi"),
+                    **tax_id,
+                    "country": None,
+                    "created": self.now(),
+                    "customer": customer_id,
+                    "livemode": False,
+                    "verification": None,
+                }
+                for tax_id in tax_ids
+            ]
         if announce:
             self.emit("customer.created", customer)
         return customer
