@@ -2,13 +2,7 @@
 
 Each product subclasses `Sandbox`, adds its routes and says how it answers the faults in its
 own vendor style (`limit_response`, `error_response`). The control routes live under
-`/__sandbox/` and are neither recorded, rate-limited, authenticated nor faulted.
-
-The edge also keeps aiohttp's own answers away from clients: a body over `max_body` bytes
-gets the product's 413 (not aiohttp's plain-text one), and an unexpected exception from a
-product handler is logged with its traceback and answered as the vendor's 500 — a safety net:
-bad input must be refused with a 4xx by the product's own validation, which the fuzz tests
-in tests/sandbox check.
+`/__sandbox/` and are neither recorded, rate-limited, authenticated nor faulted:
 
     GET    /__sandbox/state      the product's final state (what tests verify against)
     GET    /__sandbox/requests   every recorded request, oldest first
@@ -16,6 +10,12 @@ in tests/sandbox check.
     GET    /__sandbox/faults     the fault plan in force and its statistics
     POST   /__sandbox/faults     install a new plan (JSON `FaultPlan`)
     DELETE /__sandbox/faults     back to no faults
+
+The edge also keeps aiohttp's own answers away from clients: a body over `max_body` bytes
+gets the product's 413 (not aiohttp's plain-text one) before any fault is drawn, and an
+unexpected exception from a product handler is logged with its traceback and answered as the
+vendor's 500 — a safety net: bad input must be refused with a 4xx by the product's own
+validation, which the fuzz tests in tests/sandbox check.
 """
 
 from __future__ import annotations
