@@ -770,3 +770,23 @@ async def test_in_and_not_in_lists(org: Org) -> None:
     status, body = await _soql(org, "SELECT Name FROM Account WHERE Name NOT IN ('a', 'b')")
     assert isinstance(body, dict)
     assert [r["Name"] for r in body["records"]] == ["c"]
+
+
+async def test_an_id_filter_takes_only_ids(org: Org) -> None:
+    _, account, _ = await org.call("POST", "/sobjects/Account", {"Name": "ACME"})
+    assert isinstance(account, dict)
+    status, body = await _soql(org, f"SELECT Name FROM Account WHERE Id = '{account['id']}'")
+    assert isinstance(body, dict)
+    assert body["totalSize"] == 1
+    for q in (
+        "SELECT Name FROM Account WHERE Id = 'nope'",
+        "SELECT Name FROM Opportunity WHERE AccountId IN ('001000000000000AAA', 'x')",
+    ):
+        status, body = await _soql(org, q)
+        assert status == 400
+        assert body == [
+            {
+                "message": "invalid ID field: " + q.split("'")[-2],
+                "errorCode": "INVALID_QUERY_FILTER_OPERATOR",
+            }
+        ]

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from mediator.sandbox.salesforce.errors import invalid_type
 from mediator.sandbox.salesforce.schema import ObjectSchema
 from mediator.sandbox.salesforce.soql import Query, RelativeDate
-from mediator.sandbox.salesforce.store import ApiError, SalesforceStore
+from mediator.sandbox.salesforce.store import ApiError, SalesforceStore, normalize_id
 
 __all__ = ["attributes", "run_query", "shape_record"]
 
@@ -93,6 +93,12 @@ def _check_literal(
     field = store.fields(owner.name).get(resolved[-1])
     if field is None or literal is None:
         return  # an undeclared custom field takes any literal; null suits every field
+    if field.type in ("id", "reference") and isinstance(literal, str):
+        if normalize_id(literal) is None:
+            raise ApiError(
+                400, "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {literal[:255]}"
+            )
+        return
     wanted = _LITERAL_TYPES.get(field.type, (str,))
     # a datetime is not a date here, although Python's datetime subclasses date
     ok = isinstance(literal, wanted) and not (
