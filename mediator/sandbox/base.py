@@ -10,10 +10,17 @@ own vendor style (`limit_response`, `error_response`). The control routes live u
     GET    /__sandbox/faults     the fault plan in force and its statistics
     POST   /__sandbox/faults     install a new plan (JSON `FaultPlan`)
     DELETE /__sandbox/faults     back to no faults
+
+The edge also keeps aiohttp's own answers away from clients: a body over `max_body` bytes
+gets the product's 413 (not aiohttp's plain-text one) before any fault is drawn, and an
+unexpected exception from a product handler is logged with its traceback and answered as the
+vendor's 500 — a safety net: bad input must be refused with a 4xx by the product's own
+validation, which the fuzz tests in tests/sandbox check.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from abc import ABC, abstractmethod
@@ -24,14 +31,19 @@ import msgspec
 from aiohttp import web
 
 from mediator.clock import Clock, SystemClock
-from mediator.sandbox.faults import FaultInjector, FaultPlan
+from mediator.sandbox.faults import Decision, FaultInjector, FaultPlan
 from mediator.sandbox.recording import RecordedRequest, RequestLog
 
-__all__ = ["CONTROL_PREFIX", "Sandbox", "json_response"]
+__all__ = ["CONTROL_PREFIX", "MAX_BODY", "Sandbox", "json_response"]
 
 CONTROL_PREFIX = "/__sandbox/"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+"""The largest request body a sandbox reads (1 MiB, aiohttp's own default)."""
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 _encoder = msgspec.json.Encoder()
@@ -55,13 +67,23 @@ class Sandbox(ABC):
 
     `clock` drives every time-based behaviour (token expiry, rate windows, outages,
     timestamps); `seed` makes generated ids deterministic; `faults` is the initial plan.
+    A request body over `max_body` bytes is answered 413 in the vendor's style (the class
+    attribute is the default; the keyword overrides it per instance).
     """
 
     product: ClassVar[str]
+    max_body: int = MAX_BODY
 
     def __init__(
-        self, *, clock: Clock | None = None, seed: int = 0, faults: FaultPlan | None = None
+        self,
+        *,
+        clock: Clock | None = None,
+        seed: int = 0,
+        faults: FaultPlan | None = None,
+        max_body: int | None = None,
     ) -> None:
+        if max_body is not None:
+            self.max_body = max_body
         self.clock: Clock = clock or SystemClock()
         self.seed = seed
         self.requests = RequestLog()
@@ -89,7 +111,9 @@ class Sandbox(ABC):
 
     def app(self) -> web.Application:
         """Build a fresh aiohttp application serving this sandbox's (shared) state."""
-        app = web.Application(middlewares=[self._edge])
+        # aiohttp refuses a larger body itself; the edge reads at most `max_body` (+ slack so
+        # that its own check, in the vendor's shape, is the one that answers).
+        app = web.Application(middlewares=[self._edge], client_max_size=self.max_body + 1)
         app.router.add_get(CONTROL_PREFIX + "state", self._get_state)
         app.router.add_get(CONTROL_PREFIX + "requests", self._get_requests)
         app.router.add_delete(CONTROL_PREFIX + "requests", self._clear_requests)
@@ -109,12 +133,17 @@ class Sandbox(ABC):
             return await handler(request)
         seq = self.requests.next_seq()
         at = self.clock.time()
-        body = await request.read()
-        decision = self.faults.decide(request.path)
+        body = await self._read_body(request)
+        decision = self.faults.decide(request.path) if body is not None else _NO_FAULT
         if decision.delay > 0:
             await self.clock.sleep(decision.delay)
         response: web.StreamResponse
-        if decision.answer == "storm":
+        if body is None:
+            response = self.error_response(
+                413, f"Request body exceeds the maximum size of {self.max_body} bytes"
+            )
+            response.force_close()  # the rest of the body is never read
+        elif decision.answer == "storm":
             plan = self.faults.plan
             response = self.limit_response(plan.retry_after)
             if plan.retry_after_header and "Retry-After" not in response.headers:
@@ -129,6 +158,11 @@ class Sandbox(ABC):
             except web.HTTPException as exc:
                 # Unknown routes and wrong methods still answer in the vendor's error style.
                 response = self.error_response(exc.status, exc.reason)
+            except Exception:  # noqa: BLE001 - the edge supervises the handlers: log, answer
+                _log.exception(
+                    "%s sandbox: %s %s failed", self.product, request.method, request.path
+                )
+                response = self.error_response(500, "Internal Server Error")
         _echo_traceparent(request, response)
         self.requests.append(
             RecordedRequest(
@@ -138,7 +172,7 @@ class Sandbox(ABC):
                 path=request.path,
                 query=request.query_string,
                 headers=dict(request.headers),
-                body=body,
+                body=body or b"",
                 status=None if decision.drop else response.status,
                 fault=decision.answer or ("drop" if decision.drop else None),
                 dropped=decision.drop,
@@ -151,6 +185,16 @@ class Sandbox(ABC):
             # aiohttp then treats as a premature disconnect when it tries to write.
             request.transport.close()
         return response
+
+    async def _read_body(self, request: web.Request) -> bytes | None:
+        # None: larger than `max_body`, known from Content-Length or found while reading.
+        if request.content_length is not None and request.content_length > self.max_body:
+            return None
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return None
+        return body if len(body) <= self.max_body else None
 
     async def _get_state(self, request: web.Request) -> web.Response:
         return json_response(self.state())
@@ -195,6 +239,9 @@ class Sandbox(ABC):
     async def _delete_faults(self, request: web.Request) -> web.Response:
         self.faults.install(FaultPlan())
         return json_response({"plan": self.faults.plan})
+
+
+_NO_FAULT = Decision()
 
 
 def _body_of(response: web.StreamResponse) -> bytes:

@@ -16,7 +16,10 @@ import pytest
 
 from mediator.codecs import CANONICAL, Envelope, Money, TimeEntry
 from mediator.codecs.harvest import wire as hv
-from mediator.codecs.harvest.mapping import decode_harvest_records, time_entries_from_harvest
+from mediator.codecs.harvest.mapping import (
+    decode_harvest_records,
+    time_entries_from_harvest,
+)
 from mediator.codecs.records import decode_each
 from mediator.codecs.salesforce.mapping import opportunities_from_soql
 from mediator.codecs.scalars import decimal_at, parse_decimal

@@ -113,3 +113,115 @@ async def test_simple_salesforce_maps_our_errors(clock: FakeClock) -> None:
     assert isinstance(caught["invalid"], SalesforceMalformedRequest)
     assert isinstance(caught["limit"], SalesforceRefusedRequest)
     assert caught["limit"].content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+
+
+async def test_simple_salesforce_sees_invalid_type_for_an_unknown_object(
+    clock: FakeClock,
+) -> None:
+    # issue #14: SOQL on an unknown object answered 404 NOT_FOUND, not 400 INVALID_TYPE
+    from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+    box = SalesforceSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        sf = _client(url, box.issue_token())
+        with pytest.raises(SalesforceMalformedRequest) as caught:
+            await asyncio.to_thread(sf.query, "SELECT Id FROM Invoice__c")
+    assert caught.value.status == 400
+    [error] = caught.value.content
+    assert error["errorCode"] == "INVALID_TYPE"
+    assert error["message"].startswith("sObject type 'Invoice__c' is not supported.")
+
+
+async def test_simple_salesforce_describe_reports_real_field_types(clock: FakeClock) -> None:
+    # issue #14: describe said `Id` was a reference, system fields strings, no nameField, ...
+    box = SalesforceSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        sf = _client(url, box.issue_token())
+        milestone, opportunity = await asyncio.gather(
+            asyncio.to_thread(sf.Milestone__c.describe),
+            asyncio.to_thread(sf.Opportunity.describe),
+        )
+    fields = {f["name"]: f for f in milestone["fields"]}
+    assert fields["Id"]["type"] == "id"
+    assert fields["Id"]["soapType"] == "tns:ID"
+    assert fields["IsDeleted"]["type"] == "boolean"
+    for stamp in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
+        assert fields[stamp]["type"] == "datetime"
+    for name, relationship in (
+        ("CreatedById", "CreatedBy"),
+        ("LastModifiedById", "LastModifiedBy"),
+        ("OwnerId", "Owner"),
+    ):
+        assert fields[name]["type"] == "reference"
+        assert fields[name]["referenceTo"] == ["User"]
+        assert fields[name]["relationshipName"] == relationship
+    assert fields["Opportunity__c"]["referenceTo"] == ["Opportunity"]
+    assert fields["Opportunity__c"]["relationshipName"] == "Opportunity__r"
+    assert fields["Name"]["nameField"] is True
+    assert [n for n, f in fields.items() if f["nameField"]] == ["Name"]
+    assert fields["Name"]["length"] == 80
+    assert fields["External_Id__c"]["externalId"] is True
+    # the firm's own custom fields are described with their types too
+    assert (fields["Amount__c"]["type"], fields["Amount__c"]["scale"]) == ("currency", 2)
+    assert fields["Due_Date__c"]["type"] == "date"
+    assert fields["Amount__c"]["custom"] is True
+    assert milestone["labelPlural"] == "Milestones"
+    assert milestone["deletable"] is True
+    assert milestone["urls"]["describe"] == "/services/data/v59.0/sobjects/Milestone__c/describe"
+    assert milestone["urls"]["rowTemplate"] == "/services/data/v59.0/sobjects/Milestone__c/{ID}"
+    deal = {f["name"]: f for f in opportunity["fields"]}
+    assert opportunity["labelPlural"] == "Opportunities"
+    assert (deal["Amount"]["type"], deal["Amount"]["scale"]) == ("currency", 2)
+    assert deal["CloseDate"]["type"] == "date"
+    assert deal["IsWon"]["type"] == "boolean"
+    assert deal["IsWon"]["createable"] is False
+    assert "Closed Won" in {v["value"] for v in deal["StageName"]["picklistValues"]}
+    assert deal["StageName"]["nillable"] is False  # required
+
+
+async def test_simple_salesforce_sees_type_and_id_errors(clock: FakeClock) -> None:
+    from simple_salesforce.exceptions import (
+        SalesforceMalformedRequest,
+        SalesforceResourceNotFound,
+    )
+
+    box = SalesforceSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        sf = _client(url, box.issue_token())
+
+        def scenario() -> dict[str, Exception]:
+            caught: dict[str, Exception] = {}
+            account = sf.Account.create({"Name": "ACME"})
+            for name, call in (
+                ("too_long", lambda: sf.Account.create({"Name": "x" * 300})),
+                (
+                    "not_a_number",
+                    lambda: sf.Account.update(account["id"], {"AnnualRevenue": "a lot"}),
+                ),
+                (
+                    "bad_date",
+                    lambda: sf.Opportunity.create(
+                        {"Name": "D", "StageName": "Prospecting", "CloseDate": "2026-13-45"}
+                    ),
+                ),
+                ("unknown", lambda: sf.Account.get("001000000000999AAA")),
+                ("malformed", lambda: sf.Account.get(account["id"][:15] + "999")),
+            ):
+                try:
+                    call()
+                except Exception as exc:  # noqa: BLE001 - the SDK's class is what is checked
+                    caught[name] = exc
+            return caught
+
+        caught = await asyncio.to_thread(scenario)
+    codes = {
+        name: (type(exc), exc.content[0]["errorCode"])  # type: ignore[attr-defined]
+        for name, exc in caught.items()
+    }
+    assert codes == {
+        "too_long": (SalesforceMalformedRequest, "STRING_TOO_LONG"),
+        "not_a_number": (SalesforceMalformedRequest, "INVALID_TYPE_ON_FIELD_IN_RECORD"),
+        "bad_date": (SalesforceMalformedRequest, "JSON_PARSER_ERROR"),
+        "unknown": (SalesforceResourceNotFound, "NOT_FOUND"),
+        "malformed": (SalesforceMalformedRequest, "MALFORMED_ID"),
+    }

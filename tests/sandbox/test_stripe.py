@@ -359,3 +359,250 @@ async def test_webhook_duplicates_are_deterministic(
     assert len(set(seen)) == 8
     assert duplicates  # some events arrived twice, as Stripe warns they may
     assert sorted(seen) == sorted([*set(seen), *duplicates])
+
+
+# -- hostile values: every parameter's type and bounds answer Stripe's 400, never a 500 ------
+
+
+async def _customer(account: Account) -> str:
+    _, customer, _ = await account.call("POST", "/v1/customers", {"name": "ACME"})
+    return str(customer["id"])
+
+
+async def test_a_non_integer_period_start_is_a_stripe_400(account: Account) -> None:
+    # issue #13: `period[start]=abc` on /v1/invoiceitems was a 500 with a traceback
+    customer = await _customer(account)
+    status, body, _ = await account.call(
+        "POST",
+        "/v1/invoiceitems",
+        {"customer": customer, "amount": 100, "currency": "usd", "period": {"start": "abc"}},
+    )
+    assert status == 400
+    assert body["error"] == {
+        "message": "Invalid integer: abc",
+        "type": "invalid_request_error",
+        "code": "parameter_invalid_integer",
+        "doc_url": "https://stripe.com/docs/error-codes/parameter-invalid-integer",
+        "param": "period[start]",
+    }
+    assert account.box.store.invoiceitems == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "param"),
+    [
+        ("/v1/invoiceitems", {"period": {"start": "1", "end": "x"}}, "period[end]"),
+        ("/v1/invoiceitems", {"period": {"start": "1"}}, "period[end]"),
+        ("/v1/invoiceitems", {"period": {"start": "1", "end": "2", "mid": "1"}}, "period[mid]"),
+        ("/v1/invoiceitems", {"period": {"start": "9", "end": "2"}}, "period[end]"),
+        ("/v1/invoiceitems", {"period": "abc"}, "period"),
+        ("/v1/invoiceitems", {"amount": "1e3"}, "amount"),
+        ("/v1/invoiceitems", {"amount": "1_000"}, "amount"),
+        ("/v1/invoiceitems", {"amount": "9" * 30}, "amount"),
+        ("/v1/invoiceitems", {"amount": "100000000"}, "amount"),
+        ("/v1/invoiceitems", {"unit_amount": "99999999", "quantity": "2"}, "quantity"),
+        ("/v1/invoiceitems", {"quantity": "-1", "unit_amount": "5"}, "quantity"),
+        ("/v1/invoiceitems", {"currency": "xyz"}, "currency"),
+        ("/v1/invoiceitems", {"description": "d" * 5001}, "description"),
+        ("/v1/invoiceitems", {"description": {"a": "b"}}, "description"),
+        ("/v1/invoiceitems", {"customer": ["a", "b"]}, "customer"),
+        ("/v1/invoices", {"days_until_due": "10000000000000"}, "days_until_due"),
+        ("/v1/invoices", {"auto_advance": "yes"}, "auto_advance"),
+        ("/v1/invoices", {"collection_method": "cash"}, "collection_method"),
+        ("/v1/customers", {"email": "not-an-email"}, "email"),
+        ("/v1/customers", {"phone": "1" * 21}, "phone"),
+        ("/v1/customers", {"name": "n" * 257}, "name"),
+        ("/v1/customers", {"invoice_prefix": "ab"}, "invoice_prefix"),
+        ("/v1/customers", {"address": {"planet": "Mars"}}, "address[planet]"),
+        ("/v1/customers", {"address": {"country": "DEU"}}, "address[country]"),
+        ("/v1/customers", {"preferred_locales": "en"}, "preferred_locales"),
+        ("/v1/customers", {"preferred_locales": ["en", "!!"]}, "preferred_locales[1]"),
+        ("/v1/customers", {"expand": "customer"}, "expand"),
+    ],
+)
+async def test_invalid_values_are_refused_naming_the_parameter(
+    account: Account, path: str, params: dict[str, object], param: str
+) -> None:
+    customer = await _customer(account)
+    base: dict[str, object] = (
+        {"customer": customer, "amount": 100, "currency": "usd"}
+        if path == "/v1/invoiceitems"
+        else {"customer": customer}
+        if path == "/v1/invoices"
+        else {}
+    )
+    if "unit_amount" in params:
+        base.pop("amount", None)
+    status, body, _ = await account.call("POST", path, {**base, **params})
+    assert status == 400, body
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["param"] == param
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "param"),
+    [
+        ("/v1/customers", "limit=abc", "limit"),
+        ("/v1/customers", "limit=0", "limit"),
+        ("/v1/customers", "created[gt]=soon", "created[gt]"),
+        ("/v1/customers", "created[between]=1", "created[between]"),
+        ("/v1/customers", "created[]=1", "created"),
+        ("/v1/invoices", "status=lost", "status"),
+        ("/v1/invoiceitems", "pending=maybe", "pending"),
+        ("/v1/events", "types=invoice.paid", "types"),
+        ("/v1/events", "delivery_success=1", "delivery_success"),
+        ("/v1/customers", "starting_after=cus_unknown", "starting_after"),
+        ("/v1/customers", "ending_before=cus_unknown", "ending_before"),
+    ],
+)
+async def test_invalid_list_filters_are_refused_naming_the_parameter(
+    account: Account, path: str, query: str, param: str
+) -> None:
+    async with account.http.get(
+        f"{account.url}{path}?{query}", headers={"Authorization": f"Bearer {KEY}"}
+    ) as resp:
+        status, body = resp.status, await resp.json()
+    assert status == 400, body
+    assert body["error"]["param"] == param
+
+
+async def test_an_unknown_cursor_is_a_400_resource_missing(account: Account) -> None:
+    status, body, _ = await account.call("GET", "/v1/customers", {"starting_after": "cus_nope"})
+    assert status == 400
+    assert body["error"]["code"] == "resource_missing"
+    assert body["error"]["message"] == "No such customer: 'cus_nope'"
+
+
+async def test_collection_method_filters_invoices(account: Account) -> None:
+    customer = await _customer(account)
+    await account.call("POST", "/v1/invoices", {"customer": customer})
+    await account.call(
+        "POST",
+        "/v1/invoices",
+        {"customer": customer, "collection_method": "send_invoice", "days_until_due": 30},
+    )
+    _, page, _ = await account.call("GET", "/v1/invoices", {"collection_method": "send_invoice"})
+    assert [i["collection_method"] for i in page["data"]] == ["send_invoice"]
+
+
+async def test_metadata_limits_and_unsetting(account: Account) -> None:
+    status, body, _ = await account.call(
+        "POST", "/v1/customers", {"metadata": {f"k{i}": "v" for i in range(51)}}
+    )
+    assert (status, body["error"]["param"]) == (400, "metadata")
+    status, body, _ = await account.call("POST", "/v1/customers", {"metadata": {"k" * 41: "v"}})
+    assert (status, body["error"]["param"]) == (400, f"metadata[{'k' * 41}]")
+    status, body, _ = await account.call("POST", "/v1/customers", {"metadata": {"k": "v" * 501}})
+    assert (status, body["error"]["param"]) == (400, "metadata[k]")
+    status, body, _ = await account.call("POST", "/v1/customers", {"metadata": {"k": {"a": "b"}}})
+    assert (status, body["error"]["param"]) == (400, "metadata[k]")
+    # the limits themselves are allowed
+    full = {f"k{i:039d}": "v" * 500 for i in range(50)}
+    status, customer, _ = await account.call("POST", "/v1/customers", {"metadata": full})
+    assert status == 200
+    assert customer["metadata"] == full
+    # "" unsets one key; merging may not push past 50 keys; metadata="" unsets them all
+    path = f"/v1/customers/{customer['id']}"
+    status, updated, _ = await account.call("POST", path, {"metadata": {f"k{0:039d}": ""}})
+    assert status == 200
+    assert len(updated["metadata"]) == 49
+    status, body, _ = await account.call("POST", path, {"metadata": {"a": "1", "b": "2"}})
+    assert (status, body["error"]["param"]) == (400, "metadata")
+    status, updated, _ = await account.call("POST", path, {"metadata": ""})
+    assert (status, updated["metadata"]) == (200, {})
+
+
+async def test_a_refused_expand_changes_nothing(account: Account) -> None:
+    status, body, _ = await account.call(
+        "POST", "/v1/customers", {"name": "A", "expand": ["nothing"]}
+    )
+    assert status == 400
+    assert body["error"]["message"] == "This property cannot be expanded (nothing)."
+    assert account.box.store.customers == {}
+    customer = await _customer(account)
+    status, body, _ = await account.call("GET", "/v1/invoices", {"expand": ["customer"]})
+    assert status == 400
+    assert "You may want to try expanding 'data.customer' instead." in body["error"]["message"]
+    status, body, _ = await account.call(
+        "GET", f"/v1/customers/{customer}", {"expand": ["a.b.c.d.e"]}
+    )
+    assert status == 400
+    assert body["error"]["param"] == "expand[0]"
+
+
+async def test_an_idempotency_key_over_255_characters_is_refused(account: Account) -> None:
+    status, body, _ = await account.call("POST", "/v1/customers", {"name": "A"}, key="k" * 256)
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    assert account.box.store.customers == {}
+    status, _, _ = await account.call("POST", "/v1/customers", {"name": "A"}, key="k" * 255)
+    assert status == 200
+
+
+async def test_a_deleted_customer_reads_as_its_stub_and_expands_as_one(account: Account) -> None:
+    customer = await _customer(account)
+    _, invoice, _ = await account.call("POST", "/v1/invoices", {"customer": customer})
+    status, stub, _ = await account.call("DELETE", f"/v1/customers/{customer}")
+    assert (status, stub) == (200, {"id": customer, "object": "customer", "deleted": True})
+    status, body, _ = await account.call("GET", f"/v1/customers/{customer}")
+    assert (status, body) == (200, stub)
+    _, expanded, _ = await account.call(
+        "GET", f"/v1/invoices/{invoice['id']}", {"expand": ["customer"]}
+    )
+    assert expanded["customer"] == stub
+    status, body, _ = await account.call("POST", f"/v1/customers/{customer}", {"name": "B"})
+    assert (status, body["error"]["code"]) == (404, "resource_missing")
+    _, page, _ = await account.call("GET", "/v1/customers")
+    assert page["data"] == []
+
+
+async def test_unknown_urls_and_versions_answer_as_stripe(account: Account) -> None:
+    status, body, _ = await account.call("PUT", "/v1/customers")
+    assert status == 404
+    assert body["error"]["message"].startswith("Unrecognized request URL (PUT: /v1/customers).")
+    status, body, _ = await account.call("GET", "/v1/nothing/here")
+    assert (status, body["error"]["type"]) == (404, "invalid_request_error")
+    assert "(GET: /v1/nothing/here)" in body["error"]["message"]
+    status, body, headers = await account.call(
+        "GET", "/v1/customers", headers={"Stripe-Version": "yesterday"}
+    )
+    assert status == 400
+    assert body["error"]["message"] == "Invalid Stripe API version: yesterday"
+    status, _, headers = await account.call(
+        "GET", "/v1/customers", headers={"Stripe-Version": "2024-06-20"}
+    )
+    assert (status, headers["Stripe-Version"]) == (200, "2024-06-20")
+
+
+async def test_a_bracket_key_of_unicode_digits_is_a_map_key_not_a_500(account: Account) -> None:
+    # found by the fuzz test: `metadata[²]=x` crashed the form decoder ("²".isdigit())
+    status, customer, _ = await account.call("POST", "/v1/customers", {"metadata": {"²": "x"}})
+    assert status == 200
+    assert customer["metadata"] == {"²": "x"}
+    status, body, _ = await account.call("POST", "/v1/customers", {"name": {"²": "x"}})
+    assert (status, body["error"]["param"]) == (400, "name")
+
+
+async def test_days_until_due_only_with_send_invoice(account: Account) -> None:
+    customer = await _customer(account)
+    status, body, _ = await account.call(
+        "POST", "/v1/invoices", {"customer": customer, "days_until_due": 30}
+    )
+    assert (status, body["error"]["param"]) == (400, "days_until_due")
+    _, invoice, _ = await account.call("POST", "/v1/invoices", {"customer": customer})
+    status, body, _ = await account.call(
+        "POST", f"/v1/invoices/{invoice['id']}", {"days_until_due": 30}
+    )
+    assert (status, body["error"]["param"]) == (400, "days_until_due")
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("email", "ap@acme.example\n"), ("invoice_prefix", "ACME\n"), ("preferred_locales", ["en\n"])],
+)
+async def test_a_trailing_newline_does_not_pass_a_format_check(
+    account: Account, param: str, value: object
+) -> None:
+    status, body, _ = await account.call("POST", "/v1/customers", {param: value})
+    assert status == 400
+    assert body["error"]["param"].startswith(param)

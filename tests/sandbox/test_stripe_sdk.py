@@ -150,3 +150,224 @@ async def test_sdk_sees_idempotency_errors(clock: FakeClock) -> None:
     assert first == again
     assert isinstance(error, stripe.IdempotencyError)
     assert len(box.store.customers) == 1
+
+
+def _client(url: str) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        "sk_test_sandbox", base_addresses={"api": url}, max_network_retries=0
+    )
+
+
+async def test_sdk_sets_documented_array_parameters(clock: FakeClock) -> None:
+    # issue #14: `preferred_locales` (an array) was refused as an unknown parameter
+    box = StripeSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        client = _client(url)
+
+        def scenario() -> tuple[Any, Any]:
+            created = client.v1.customers.create(
+                params={"name": "ACME", "preferred_locales": ["de", "en-GB"]}
+            )
+            updated = client.v1.customers.update(created.id, params={"preferred_locales": ["fr"]})
+            return created, updated
+
+        created, updated = await asyncio.to_thread(scenario)
+    assert created.preferred_locales == ["de", "en-GB"]
+    assert updated.preferred_locales == ["fr"]
+
+
+async def test_sdk_expands_on_retrieve_create_and_lists(clock: FakeClock) -> None:
+    # issue #14: `expand` was accepted and ignored
+    box = StripeSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        client = _client(url)
+
+        def scenario() -> dict[str, Any]:
+            customer = client.v1.customers.create(params={"name": "ACME"})
+            invoice = client.v1.invoices.create(params={"customer": customer.id})
+            item = client.v1.invoice_items.create(
+                params={
+                    "customer": customer.id,
+                    "invoice": invoice.id,
+                    "amount": 500,
+                    "currency": "usd",
+                    "expand": ["invoice.customer"],
+                }
+            )
+            out: dict[str, Any] = {"customer": customer, "item": item}
+            out["plain"] = client.v1.invoices.retrieve(invoice.id)
+            out["expanded"] = client.v1.invoices.retrieve(
+                invoice.id, params={"expand": ["customer"]}
+            )
+            out["listed"] = client.v1.invoices.list(params={"expand": ["data.customer"]})
+            for name, call in (
+                (
+                    "unexpandable",
+                    lambda: client.v1.invoices.retrieve(invoice.id, params={"expand": ["total"]}),
+                ),
+                ("list_hint", lambda: client.v1.invoices.list(params={"expand": ["customer"]})),
+            ):
+                try:
+                    call()
+                except stripe.InvalidRequestError as exc:
+                    out[name] = exc
+            return out
+
+        out = await asyncio.to_thread(scenario)
+    customer = out["customer"]
+    assert out["plain"].customer == customer.id
+    assert isinstance(out["expanded"].customer, stripe.Customer)
+    assert out["expanded"].customer.id == customer.id
+    assert out["expanded"].customer.name == "ACME"
+    [listed] = out["listed"].data
+    assert isinstance(listed.customer, stripe.Customer)
+    assert listed.customer.id == customer.id
+    assert isinstance(out["item"].invoice, stripe.Invoice)
+    assert out["item"].invoice.customer.name == "ACME"
+    assert out["unexpandable"].http_status == 400
+    assert "cannot be expanded (total)" in out["unexpandable"].user_message
+    assert "data.customer" in out["list_hint"].user_message
+
+
+async def test_sdk_sees_metadata_limits(clock: FakeClock) -> None:
+    # issue #14: metadata limits were not enforced (50 keys, keys ≤ 40, values ≤ 500)
+    box = StripeSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        client = _client(url)
+
+        def scenario() -> list[stripe.InvalidRequestError]:
+            caught = []
+            for metadata in (
+                {f"k{i}": "v" for i in range(51)},
+                {"k" * 41: "v"},
+                {"k": "v" * 501},
+            ):
+                try:
+                    client.v1.customers.create(params={"metadata": metadata})
+                except stripe.InvalidRequestError as exc:
+                    caught.append(exc)
+            return caught
+
+        caught = await asyncio.to_thread(scenario)
+    assert [e.http_status for e in caught] == [400, 400, 400]
+    assert [e.param for e in caught] == ["metadata", f"metadata[{'k' * 41}]", "metadata[k]"]
+    assert box.store.customers == {}
+
+
+async def test_sdk_sends_the_documented_hashes_and_arrays(clock: FakeClock) -> None:
+    # the class behind issue #14's `preferred_locales`: documented parameters of the
+    # resources we use are read with Stripe's checks instead of refused as unknown
+    box = StripeSandbox(clock=clock)
+    async with open_sandbox(box) as url:
+        client = _client(url)
+
+        def scenario() -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            out["customer"] = customer = client.v1.customers.create(
+                params={
+                    "name": "ACME GmbH",
+                    "invoice_settings": {
+                        "custom_fields": [{"name": "PO", "value": "4711"}],
+                        "footer": "Thank you",
+                    },
+                    "shipping": {"name": "ACME", "address": {"city": "Berlin", "country": "DE"}},
+                    "tax_id_data": [{"type": "eu_vat", "value": "DE123456789"}],
+                }
+            )
+            out["updated"] = client.v1.customers.update(
+                customer.id, params={"invoice_settings": {"footer": "Danke"}}
+            )
+            out["with_tax_ids"] = client.v1.customers.retrieve(
+                customer.id, params={"expand": ["tax_ids"]}
+            )
+            out["invoice"] = invoice = client.v1.invoices.create(
+                params={
+                    "customer": customer.id,
+                    "collection_method": "send_invoice",
+                    "due_date": 1_900_000_000,
+                    "custom_fields": [{"name": "Project", "value": "P-1"}],
+                    "footer": "Net 30",
+                    "statement_descriptor": "ACME SERVICES",
+                }
+            )
+            out["item"] = client.v1.invoice_items.create(
+                params={
+                    "customer": customer.id,
+                    "invoice": invoice.id,
+                    "currency": "eur",
+                    "unit_amount_decimal": "1250.5",
+                    "quantity": 3,
+                    "discountable": False,
+                    "tax_behavior": "exclusive",
+                }
+            )
+            for name, call in (
+                (
+                    "tax_rate",
+                    lambda: client.v1.invoices.create(
+                        params={"customer": customer.id, "default_tax_rates": ["txr_nope"]}
+                    ),
+                ),
+                (
+                    "too_many",
+                    lambda: client.v1.invoices.create(
+                        params={
+                            "customer": customer.id,
+                            "custom_fields": [{"name": f"n{i}", "value": "v"} for i in range(5)],
+                        }
+                    ),
+                ),
+                (
+                    "long_name",
+                    lambda: client.v1.customers.update(
+                        customer.id,
+                        params={
+                            "invoice_settings": {
+                                "custom_fields": [{"name": "n" * 41, "value": "v"}]
+                            }
+                        },
+                    ),
+                ),
+                (
+                    "tax_id_type",
+                    lambda: client.v1.customers.create(
+                        params={"tax_id_data": [{"type": "xx_vat", "value": "1"}]}
+                    ),
+                ),
+                (
+                    "descriptor",
+                    lambda: client.v1.invoices.create(
+                        params={"customer": customer.id, "statement_descriptor": "x" * 23}
+                    ),
+                ),
+            ):
+                try:
+                    call()
+                except stripe.InvalidRequestError as exc:
+                    out[name] = exc
+            return out
+
+        out = await asyncio.to_thread(scenario)
+    customer_id = out["customer"].id
+    settings = out["customer"].invoice_settings
+    assert settings.custom_fields[0].to_dict() == {"name": "PO", "value": "4711"}
+    assert settings.footer == "Thank you"
+    assert out["customer"].shipping.address.city == "Berlin"
+    assert "tax_ids" not in out["customer"]  # includable: only when expanded
+    [tax_id] = out["with_tax_ids"].tax_ids.data
+    assert (tax_id.type, tax_id.value, tax_id.customer) == ("eu_vat", "DE123456789", customer_id)
+    # an update merges into invoice_settings: the custom field stays
+    assert out["updated"].invoice_settings.footer == "Danke"
+    assert out["updated"].invoice_settings.custom_fields[0].name == "PO"
+    assert out["invoice"].due_date == 1_900_000_000
+    assert out["invoice"].custom_fields[0].value == "P-1"
+    assert (out["item"].amount, out["item"].unit_amount_decimal) == (3752, "1250.5")
+    assert out["item"].discountable is False
+    assert (out["tax_rate"].code, out["tax_rate"].param) == (
+        "resource_missing",
+        "default_tax_rates[0]",
+    )
+    assert out["too_many"].param == "custom_fields"
+    assert out["long_name"].param == "invoice_settings[custom_fields][0][name]"
+    assert out["tax_id_type"].param == "tax_id_data[0][type]"
+    assert out["descriptor"].param == "statement_descriptor"

@@ -162,7 +162,8 @@ def _append(node: list[FormNode], rest: list[str], value: str, here: list[str]) 
 def _listify(node: FormNode) -> FormNode:
     if isinstance(node, dict):
         items = {key: _listify(value) for key, value in node.items()}
-        if items and all(key.isdigit() for key in items):
+        # ASCII digits only: "²".isdigit() is true, and int("²") raises
+        if items and all(key.isascii() and key.isdigit() for key in items):
             ordered = sorted(items, key=int)
             if [int(key) for key in ordered] == list(range(len(ordered))):
                 return [items[key] for key in ordered]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import re
 import string
 from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import ClassVar
+from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import web
@@ -15,8 +17,10 @@ from aiohttp import web
 from mediator.clock import Clock
 from mediator.sandbox.base import Handler, Sandbox, json_response
 from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.salesforce.body import read_object
 from mediator.sandbox.salesforce.changes import add_change_routes
 from mediator.sandbox.salesforce.collections import add_collection_routes
+from mediator.sandbox.salesforce.describe import add_describe_routes
 from mediator.sandbox.salesforce.query import run_query, shape_record
 from mediator.sandbox.salesforce.schema import ObjectSchema
 from mediator.sandbox.salesforce.soql import parse_soql
@@ -27,6 +31,7 @@ __all__ = ["SalesforceSandbox"]
 _DAY = 86_400.0
 _LOCATOR_IDLE = 15 * 60.0  # query locators expire after 15 minutes without use
 _ORG_ID = "00D5g000004SANDBX"
+_DIGITS = re.compile(r"\A[0-9]{1,9}\Z")
 
 
 class SalesforceSandbox(Sandbox):
@@ -53,8 +58,9 @@ class SalesforceSandbox(Sandbox):
         daily_api_requests: int = 100_000,
         query_batch_size: int = 2000,
         currency: str = "USD",
+        max_body: int | None = None,
     ) -> None:
-        super().__init__(clock=clock, seed=seed, faults=faults)
+        super().__init__(clock=clock, seed=seed, faults=faults, max_body=max_body)
         self.store = SalesforceStore(self.clock, currency=currency)
         self.clients = dict(clients or {"mediator": "sandbox-secret"})
         self.token_ttl = token_ttl
@@ -98,9 +104,12 @@ class SalesforceSandbox(Sandbox):
 
     def error_response(self, status: int, message: str) -> web.Response:
         """Answer an error array with the code Salesforce uses for `status`."""
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 503: "SERVER_UNAVAILABLE"}.get(
-            status, "UNKNOWN_EXCEPTION"
-        )
+        code = {
+            404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED",
+            413: "EXCEEDED_MAX_SIZE_REQUEST",
+            503: "SERVER_UNAVAILABLE",
+        }.get(status, "UNKNOWN_EXCEPTION")
         if status == 404:
             message = "The requested resource does not exist"
         return json_response(
@@ -129,7 +138,9 @@ class SalesforceSandbox(Sandbox):
             ("GET", "/sobjects/{obj}/{field}/{value}", self._read_by_external_id),
             ("PATCH", "/sobjects/{obj}/{field}/{value}", self._upsert),
         ]
-        add_change_routes(app, base, self.store, self.clock)  # before `<obj>/<id>` catches them
+        # before `<obj>/<id>` would catch them
+        add_change_routes(app, base, self.store, self.clock)
+        add_describe_routes(app, base, self.store)
         for method, path, handler in routes:
             app.router.add_route(method, base + path, handler)
             app.router.add_route(method, base + path + "/", handler)
@@ -166,7 +177,10 @@ class SalesforceSandbox(Sandbox):
         return {"Sforce-Limit-Info": f"api-usage={self.api_usage()}/{self.daily_api_requests}"}
 
     async def _token(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        # Read as a form whatever the declared type: aiohttp's `post()` raises on a broken
+        # multipart body, and Salesforce answers a bad grant with 400 whatever was sent.
+        body = (await request.read()).decode("utf-8", "replace")
+        form = dict(parse_qsl(body, keep_blank_values=True))
         grant = form.get("grant_type")
         if grant != "client_credentials":
             return json_response(
@@ -239,7 +253,7 @@ class SalesforceSandbox(Sandbox):
     async def _more(self, request: web.Request) -> web.Response:
         locator, _, position = request.match_info["locator"].partition("-")
         cursor = self._cursors.get(locator)
-        if cursor is None or cursor[2] <= self.clock.monotonic() or not position.isdigit():
+        if cursor is None or cursor[2] <= self.clock.monotonic() or not _DIGITS.match(position):
             self._cursors.pop(locator, None)
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         rows, total, _ = cursor
@@ -258,7 +272,7 @@ class SalesforceSandbox(Sandbox):
         options = request.headers.get("Sforce-Query-Options", "")
         if "batchSize=" in options:
             wanted = options.split("batchSize=")[1].split(",")[0].strip()
-            if wanted.isdigit():
+            if _DIGITS.match(wanted):
                 batch = min(batch, max(200, min(int(wanted), 2000)))
         end = start + batch
         body: dict[str, object] = {
@@ -281,7 +295,7 @@ class SalesforceSandbox(Sandbox):
     # -- sObjects ---------------------------------------------------------------------------
 
     async def _create(self, request: web.Request) -> web.Response:
-        values = _object(await request.read())
+        values = read_object(await request.read())
         record_id = self.store.create(request.match_info["obj"], values)
         return json_response({"id": record_id, "success": True, "errors": []}, status=201)
 
@@ -289,11 +303,11 @@ class SalesforceSandbox(Sandbox):
         schema = self.store.schema(request.match_info["obj"])
         record = self.store.get(schema.name, request.match_info["id"])
         return json_response(
-            _select(shape_record(schema, record, request.match_info["version"]), request)
+            _select(schema, shape_record(schema, record, request.match_info["version"]), request)
         )
 
     async def _update(self, request: web.Request) -> web.Response:
-        values = _object(await request.read())
+        values = read_object(await request.read())
         self.store.update(request.match_info["obj"], request.match_info["id"], values)
         return web.Response(status=204)
 
@@ -312,12 +326,12 @@ class SalesforceSandbox(Sandbox):
                 [f"/services/data/v{version}/sobjects/{schema.name}/{m['Id']}" for m in matches],
                 status=300,
             )
-        return json_response(_select(shape_record(schema, matches[0], version), request))
+        return json_response(_select(schema, shape_record(schema, matches[0], version), request))
 
     async def _upsert(self, request: web.Request) -> web.Response:
         schema, field = self._external_field(request)
         value = request.match_info["value"]
-        values = _object(await request.read())
+        values = read_object(await request.read())
         version = request.match_info["version"]
         matches = self.store.find_by(schema.name, field, value)
         if len(matches) > 1:
@@ -352,16 +366,23 @@ class SalesforceSandbox(Sandbox):
         )
 
 
-def _object(raw: bytes) -> dict[str, object]:
-    value = msgspec.json.decode(raw or b"{}")
-    if not isinstance(value, dict):
-        raise ApiError(400, "JSON_PARSER_ERROR", "Can not deserialize SObject out of array")
-    return value
-
-
-def _select(record: dict[str, object], request: web.Request) -> dict[str, object]:
+def _select(
+    schema: ObjectSchema, record: dict[str, object], request: web.Request
+) -> dict[str, object]:
+    # `?fields=Name,Industry`: each must be a field of the object, as in a SOQL SELECT.
     wanted = request.query.get("fields")
     if not wanted:
         return record
-    names = {n.strip().lower() for n in wanted.split(",")}
+    names = set()
+    for raw in wanted.split(","):
+        name = raw.strip()
+        if schema.canonical(name) is None and not name.lower().endswith("__c"):
+            raise ApiError(
+                400,
+                "INVALID_FIELD",
+                f"No such column '{name[:255]}' on entity '{schema.name}'. If you are "
+                "attempting to use a custom field, be sure to append the '__c' after the "
+                "custom field name.",
+            )
+        names.add(name.lower())
     return {k: v for k, v in record.items() if k == "attributes" or k.lower() in names}

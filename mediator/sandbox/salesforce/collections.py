@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import msgspec
 from aiohttp import web
 
 from mediator.sandbox.base import json_response
+from mediator.sandbox.salesforce.body import read_object
+from mediator.sandbox.salesforce.errors import invalid_type
 from mediator.sandbox.salesforce.store import ApiError, SalesforceStore
 
 __all__ = ["MAX_RECORDS", "add_collection_routes"]
@@ -30,7 +31,7 @@ def add_collection_routes(app: web.Application, base: str, store: SalesforceStor
         all_or_none, records = _body(await request.read())
 
         def one(record: Record) -> Result:
-            obj = _type(record)
+            obj = _type(store, record)
             return {"id": store.create(obj, record), "success": True, "errors": []}
 
         return json_response(_apply(store, records, all_or_none, one))
@@ -43,7 +44,7 @@ def add_collection_routes(app: web.Application, base: str, store: SalesforceStor
             record_id = values.pop("id", None) or values.pop("Id", None)
             if not isinstance(record_id, str):
                 raise ApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call")
-            store.update(_type(record), record_id, values)
+            store.update(_type(store, record), record_id, values)
             return {"id": record_id, "success": True, "errors": []}
 
         return json_response(_apply(store, records, all_or_none, one))
@@ -149,16 +150,20 @@ def _apply(
 
 
 def _body(raw: bytes) -> tuple[bool, list[Record]]:
-    try:
-        body = msgspec.json.decode(raw or b"{}")
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "JSON_PARSER_ERROR", f"JSON parser error: {exc}") from exc
-    records = body.get("records") if isinstance(body, dict) else None
+    body = read_object(raw)
+    records = body.get("records")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ApiError(400, "INVALID_FIELD", "records is required and must be an array")
     if len(records) > MAX_RECORDS:
         raise _too_many()
-    return bool(body.get("allOrNone", False)), records
+    all_or_none = body.get("allOrNone", False)
+    if not isinstance(all_or_none, bool):
+        raise ApiError(
+            400,
+            "JSON_PARSER_ERROR",
+            f"Cannot deserialize instance of boolean from {str(all_or_none)[:80]!r} (allOrNone)",
+        )
+    return all_or_none, records
 
 
 def _too_many() -> ApiError:
@@ -169,11 +174,13 @@ def _too_many() -> ApiError:
     )
 
 
-def _type(record: Record) -> str:
+def _type(store: SalesforceStore, record: Record) -> str:
     attributes = record.get("attributes")
     obj = attributes.get("type") if isinstance(attributes, dict) else None
     if not isinstance(obj, str):
         raise ApiError(400, "INVALID_TYPE", "Must send a concrete entity type.")
+    if obj.lower() not in store.objects:
+        raise invalid_type(obj)
     return obj
 
 

@@ -1,12 +1,20 @@
-"""Running SOQL against the store: field resolution, relationship fields, sorting, shaping."""
+"""Running SOQL against the store: field resolution, relationship fields, sorting, shaping.
+
+Before any row is read, the object must exist (400 INVALID_TYPE, as SOQL answers, unlike the
+REST resources' 404), every selected, filtered and ordered field must resolve (400
+INVALID_FIELD), and each filter's literal must suit its field's type (`Name = 5` is refused
+the way Salesforce refuses it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 
+from mediator.sandbox.salesforce.errors import invalid_type
 from mediator.sandbox.salesforce.schema import ObjectSchema
-from mediator.sandbox.salesforce.soql import Query
-from mediator.sandbox.salesforce.store import ApiError, SalesforceStore
+from mediator.sandbox.salesforce.soql import Query, RelativeDate
+from mediator.sandbox.salesforce.store import ApiError, SalesforceStore, normalize_id
 
 __all__ = ["attributes", "run_query", "shape_record"]
 
@@ -34,10 +42,16 @@ def run_query(
     store: SalesforceStore, query: Query, *, version: str, include_deleted: bool
 ) -> tuple[int, list[Record]]:
     """Return the total count and the shaped rows of `query` (all of them, before paging)."""
+    if query.obj.lower() not in store.objects:
+        raise invalid_type(query.obj)
     schema = store.schema(query.obj)
-    rows = store.records(schema.name, include_deleted=include_deleted)
     for path in query.fields:
         _resolve(store, schema, path)  # unknown fields fail before any row is read
+    for path, _, _ in query.order:
+        _resolve(store, schema, path)
+    for path, literal in query.filters:
+        _check_literal(store, schema, path, literal)
+    rows = store.records(schema.name, include_deleted=include_deleted)
 
     def getter(record: Record) -> Callable[[str], object]:
         return lambda path: _lookup(store, schema, record, path)
@@ -46,10 +60,9 @@ def run_query(
         where = query.where
         rows = [r for r in rows if where(getter(r))]
     for name, desc, nulls_last in reversed(query.order):
-        _resolve(store, schema, name)
         present = [r for r in rows if _lookup(store, schema, r, name) is not None]
         absent = [r for r in rows if _lookup(store, schema, r, name) is None]
-        present.sort(key=lambda r, n=name: _sort_key(_lookup(store, schema, r, n)), reverse=desc)  # type: ignore[misc, arg-type]  # keys of one field share a type
+        present.sort(key=lambda r, n=name: _sort_key(_lookup(store, schema, r, n)), reverse=desc)  # type: ignore[misc]  # n binds the loop's name
         rows = present + absent if nulls_last else absent + present
     total = len(rows)
     rows = rows[query.offset :]
@@ -61,12 +74,63 @@ def run_query(
     return total, [_shape(store, schema, r, query.fields, version) for r in rows]
 
 
-def _sort_key(value: object) -> object:
-    if isinstance(value, str):
-        return value.lower()
+_LITERAL_TYPES: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,),
+    "double": (float,),
+    "currency": (float,),
+    "percent": (float,),
+    "int": (float,),
+    "date": (date,),
+    "datetime": (datetime,),
+}
+
+
+def _check_literal(
+    store: SalesforceStore, schema: ObjectSchema, path: str, literal: object
+) -> None:
+    resolved = _resolve(store, schema, path)
+    owner = schema if len(resolved) == 1 else store.schema(schema.references[resolved[0]])
+    field = store.fields(owner.name).get(resolved[-1])
+    if field is None or literal is None:
+        return  # an undeclared custom field takes any literal; null suits every field
+    if field.type in ("id", "reference") and isinstance(literal, str):
+        if normalize_id(literal) is None:
+            raise ApiError(
+                400, "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {literal[:255]}"
+            )
+        return
+    wanted = _LITERAL_TYPES.get(field.type, (str,))
+    # a datetime is not a date here, although Python's datetime subclasses date
+    ok = isinstance(literal, wanted) and not (
+        field.type == "date" and isinstance(literal, datetime)
+    )
+    if isinstance(literal, RelativeDate) and field.type in ("date", "datetime"):
+        ok = True
+    if isinstance(literal, bool) and field.type != "boolean":
+        ok = False
+    if not ok:
+        kind = {"double": "number", "currency": "number", "percent": "number", "int": "number"}
+        name = kind.get(field.type, "string" if wanted == (str,) else field.type)
+        quoted = (
+            "and should be enclosed in quotes"
+            if name == "string"
+            else ("and should not be enclosed in quotes")
+        )
+        raise ApiError(
+            400,
+            "INVALID_FIELD",
+            f"value of filter criterion for field '{field.name}' must be of type {name} {quoted}",
+        )
+
+
+def _sort_key(value: object) -> tuple[int, float, str]:
+    # One field's values share a type, except undeclared custom fields, which may mix them:
+    # numbers sort before text, so mixed values order instead of failing.
     if isinstance(value, bool):
-        return int(value)
-    return value
+        return (0, float(value), "")
+    if isinstance(value, int | float):
+        return (0, float(value), "")
+    return (1, 0.0, str(value).lower())
 
 
 def _resolve(store: SalesforceStore, schema: ObjectSchema, path: str) -> tuple[str, ...]:

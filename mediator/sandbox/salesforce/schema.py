@@ -80,6 +80,31 @@ class ObjectSchema(msgspec.Struct, frozen=True, kw_only=True):
         return None
 
 
+# The firm's own custom fields (their types: `fields.py`), as codecs/salesforce/wire.py reads
+# them and the seeding writes them; other `…__c` names are still accepted, untyped.
+_ACCOUNT_CUSTOM = (
+    "Tax_Id__c",
+    "Tax_Exempt__c",
+    "Tax_Profile__c",
+    "Legal_Entity__c",
+    "Billing_Email__c",
+    "ERP_Party_Id__c",
+    "PSA_Client_Id__c",
+    "Billing_Customer_Id__c",
+    "Sync_Status__c",
+)
+_OPPORTUNITY_CUSTOM = (
+    "Project_Key__c",
+    "Service_Line__c",
+    "Delivery_Region__c",
+    "Legal_Entity__c",
+    "Billing_Model__c",
+    "Payment_Terms_Days__c",
+    "Retainer_Interval__c",
+)
+_MILESTONE_CUSTOM = ("Amount__c", "Due_Date__c", "Status__c", "Approved_Date__c", "Description__c")
+
+
 def default_objects() -> dict[str, ObjectSchema]:
     """Return a services firm's objects: Account, Opportunity, Contract, Milestone__c.
 
@@ -106,6 +131,7 @@ def default_objects() -> dict[str, ObjectSchema]:
                 "OwnerId",
                 CURRENCY_FIELD,
                 *address,
+                *_ACCOUNT_CUSTOM,
             ),
             required=("Name",),
             references={"ParentId": "Account"},
@@ -127,6 +153,7 @@ def default_objects() -> dict[str, ObjectSchema]:
                 "ForecastCategory",
                 "ContractId",
                 CURRENCY_FIELD,
+                *_OPPORTUNITY_CUSTOM,
             ),
             required=("Name", "StageName", "CloseDate"),
             read_only=("IsClosed", "IsWon"),
@@ -155,7 +182,7 @@ def default_objects() -> dict[str, ObjectSchema]:
         ObjectSchema(
             name="Milestone__c",
             prefix="a0M",
-            fields=("Name", "OwnerId", CURRENCY_FIELD),
+            fields=("Name", "OwnerId", CURRENCY_FIELD, *_MILESTONE_CUSTOM),
             required=("Name",),
             references={
                 "Opportunity__c": "Opportunity",

@@ -4,18 +4,43 @@ WHERE takes comparisons (`= != <> < <= > >=`, `LIKE`, `IN`, `NOT IN`) joined by 
 and parentheses, with string, number, boolean, null, date, datetime and `TODAY`/`YESTERDAY`/
 `LAST_N_DAYS:n` literals. Text compares case-insensitively, as in SOQL. `SELECT COUNT()` and
 one level of parent relationship fields (`Account.Name`) are supported.
+
+Whatever the text, the answer is a `Query` or a 400 MALFORMED_QUERY: statements are capped
+at Salesforce's 100,000 characters, nesting (parentheses, NOT) at `MAX_NESTING` levels so the
+recursive-descent parser never meets Python's recursion limit, impossible dates are refused,
+and LIKE matches without backtracking (a pattern of many `%` cannot stall the server).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from mediator.sandbox.salesforce.store import ApiError
 
-__all__ = ["Query", "comparable", "malformed", "parse_soql"]
+__all__ = [
+    "MAX_LENGTH",
+    "MAX_NESTING",
+    "MAX_OFFSET",
+    "Query",
+    "RelativeDate",
+    "comparable",
+    "like",
+    "malformed",
+    "parse_soql",
+]
+
+MAX_LENGTH = 100_000
+"""Salesforce's limit on the length of a SOQL statement, in characters."""
+
+MAX_NESTING = 100
+"""How deep parentheses and NOT may nest in a WHERE clause."""
+
+MAX_OFFSET = 2_000
+"""The largest OFFSET Salesforce allows."""
 
 Record = dict[str, object]
 Predicate = Callable[[Callable[[str], object]], bool]
@@ -34,6 +59,11 @@ _TOKEN = re.compile(
 )
 
 
+class RelativeDate(date):
+    """A date literal by name (`TODAY`, `LAST_N_DAYS:n`): SOQL takes these for datetime
+    fields too, where an explicit `2026-01-01` is refused."""
+
+
 @dataclass
 class Query:
     """A parsed SOQL statement."""
@@ -45,6 +75,7 @@ class Query:
     order: list[tuple[str, bool, bool]] = field(default_factory=list)  # field, desc, nulls_last
     limit: int | None = None
     offset: int = 0
+    filters: list[tuple[str, object]] = field(default_factory=list)  # (field path, literal)
 
 
 def malformed(message: str) -> ApiError:
@@ -54,6 +85,11 @@ def malformed(message: str) -> ApiError:
 
 def parse_soql(text: str, *, today: date) -> Query:
     """Parse `text` into a `Query`, or raise `ApiError` 400 MALFORMED_QUERY."""
+    if len(text) > MAX_LENGTH:
+        raise malformed(
+            f"SOQL statements cannot be longer than {MAX_LENGTH:,} characters "
+            f"(this one has {len(text):,})."
+        )
     return _Parser(_tokens(text), today).query()
 
 
@@ -64,7 +100,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
-            raise malformed(f"unexpected token: '{text[pos:].split()[0]}'")
+            rest = text[pos:].split() or [text[pos:]]
+            raise malformed(f"unexpected token: '{rest[0][:80]}'")
         kind = match.lastgroup or ""
         out.append((kind, match.group(kind)))
         pos = match.end()
@@ -76,6 +113,8 @@ class _Parser:
         self._tokens = tokens
         self._pos = 0
         self._today = today
+        self._depth = 0
+        self._filters: list[tuple[str, object]] = []
 
     def query(self) -> Query:
         self._keyword("SELECT")
@@ -110,12 +149,25 @@ class _Parser:
                 if not self._accept(","):
                     break
         if self._accept_word("LIMIT"):
-            query.limit = int(self._next("num"))
+            query.limit = self._count("LIMIT")
         if self._accept_word("OFFSET"):
-            query.offset = int(self._next("num"))
+            query.offset = self._count("OFFSET")
+            if query.offset > MAX_OFFSET:
+                raise ApiError(
+                    400,
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    f"Maximum SOQL offset allowed is {MAX_OFFSET}",
+                )
         if self._pos != len(self._tokens):
-            raise malformed(f"unexpected token: '{self._tokens[self._pos][1]}'")
+            raise malformed(f"unexpected token: '{self._tokens[self._pos][1][:80]}'")
+        query.filters = self._filters
         return query
+
+    def _count(self, clause: str) -> int:
+        text = self._next("num")
+        if not text.isdigit() or len(text) > 9:
+            raise malformed(f"{clause} must be a non-negative integer, found '{text[:20]}'")
+        return int(text)
 
     # -- conditions -------------------------------------------------------------------------
 
@@ -133,13 +185,25 @@ class _Parser:
 
     def _not(self) -> Predicate:
         if self._accept_word("NOT"):
-            inner = self._not()
+            with self._nested():
+                inner = self._not()
             return lambda get: not inner(get)
         if self._accept("("):
-            inner = self._or()
+            with self._nested():
+                inner = self._or()
             self._expect(")")
             return inner
         return self._comparison()
+
+    @contextmanager
+    def _nested(self) -> Iterator[None]:
+        self._depth += 1
+        if self._depth > MAX_NESTING:
+            raise malformed(f"conditions nest deeper than {MAX_NESTING} levels")
+        try:
+            yield
+        finally:
+            self._depth -= 1
 
     def _comparison(self) -> Predicate:
         name = self._word()
@@ -150,18 +214,29 @@ class _Parser:
             while self._accept(","):
                 values.append(self._literal())
             self._expect(")")
+            self._filters.extend((name, v) for v in values)
+            if all(isinstance(v, str) for v in values):
+                # one set lookup per row: an IN of thousands of ids costs no more than one
+                wanted = {str(v).lower() for v in values}
+
+                def member(get: Callable[[str], object]) -> bool:
+                    value = get(name)
+                    return (value is not None and str(value).lower() in wanted) != negate
+
+                return member
             return lambda get: any(_equal(get(name), v) for v in values) != negate
         if negate:
             raise malformed("expecting IN after NOT")
         if self._accept_word("LIKE"):
             pattern = self._literal()
-            regex = re.compile(
-                "^" + re.escape(str(pattern)).replace("%", ".*").replace("_", ".") + "$",
-                re.IGNORECASE | re.DOTALL,
-            )
-            return lambda get: regex.match(str(get(name) or "")) is not None
+            if not isinstance(pattern, str):
+                raise malformed("LIKE takes a string literal")
+            self._filters.append((name, pattern))
+            folded = pattern.lower()
+            return lambda get: like(folded, str(get(name) or "").lower())
         op = self._next("op")
         value = self._literal()
+        self._filters.append((name, value))
         return _compare(name, op, value)
 
     def _literal(self) -> object:
@@ -170,10 +245,13 @@ class _Parser:
             return re.sub(r"\\(.)", r"\1", text[1:-1])
         if kind == "num":
             return float(text)
-        if kind == "date":
-            return date.fromisoformat(text)
-        if kind == "dt":
-            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        try:
+            if kind == "date":
+                return date.fromisoformat(text)
+            if kind == "dt":
+                return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise malformed(f"invalid {'date' if kind == 'date' else 'datetime'}: {text}") from None
         if kind == "word":
             upper = text.upper()
             if upper in ("TRUE", "FALSE"):
@@ -181,12 +259,15 @@ class _Parser:
             if upper == "NULL":
                 return None
             if upper == "TODAY":
-                return self._today
+                return _relative(self._today)
             if upper == "YESTERDAY":
-                return self._today - timedelta(days=1)
+                return _relative(self._today - timedelta(days=1))
             if upper.startswith("LAST_N_DAYS:"):
-                return self._today - timedelta(days=int(upper.split(":")[1]))
-        raise malformed(f"unexpected token: '{text}'")
+                days = upper.split(":")[1]
+                if not days.isdigit() or int(days) > 36_500:  # a century back, then year 1
+                    raise malformed(f"invalid number of days: {text[:40]}")
+                return _relative(self._today - timedelta(days=int(days)))
+        raise malformed(f"unexpected token: '{text[:80]}'")
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -200,7 +281,7 @@ class _Parser:
     def _next(self, kind: str) -> str:
         got, text = self._take()
         if got != kind:
-            raise malformed(f"unexpected token: '{text}'")
+            raise malformed(f"unexpected token: '{text[:80]}'")
         return text
 
     def _word(self) -> str:
@@ -208,7 +289,7 @@ class _Parser:
 
     def _keyword(self, word: str) -> None:
         if not self._accept_word(word):
-            found = self._tokens[self._pos][1] if self._pos < len(self._tokens) else "end"
+            found = self._tokens[self._pos][1][:80] if self._pos < len(self._tokens) else "end"
             raise malformed(f"unexpected token: '{found}', expecting {word}")
 
     def _peek_word(self, word: str) -> bool:
@@ -235,14 +316,45 @@ class _Parser:
             raise malformed(f"expecting '{punct}'")
 
 
+def _relative(day: date) -> RelativeDate:
+    return RelativeDate(day.year, day.month, day.day)
+
+
+def like(pattern: str, text: str) -> bool:
+    """Match SOQL's LIKE (`%` any run, `_` one character) in O(len(pattern) × len(text))."""
+    p = t = 0
+    star, mark = -1, 0
+    while t < len(text):
+        if p < len(pattern) and pattern[p] in ("_", text[t]):
+            p += 1
+            t += 1
+        elif p < len(pattern) and pattern[p] == "%":
+            star, mark = p, t
+            p += 1
+        elif star >= 0:
+            p = star + 1
+            mark += 1
+            t = mark
+        else:
+            return False
+    return all(c == "%" for c in pattern[p:])
+
+
 def comparable(value: object, like: object) -> object:
-    """Coerce a stored value to the type of a literal, so dates and datetimes compare."""
+    """Coerce a stored value to the type of a literal, so dates and datetimes compare.
+
+    A stored value that cannot be read as the literal's type compares as null (no match).
+    """
     if value is None or like is None:
         return value
-    if isinstance(like, datetime) and isinstance(value, str):
-        return datetime.fromisoformat(value.replace("+0000", "+00:00").replace("Z", "+00:00"))
-    if isinstance(like, date) and isinstance(value, str):
-        return date.fromisoformat(value[:10])
+    try:
+        if isinstance(like, datetime) and isinstance(value, str):
+            moment = datetime.fromisoformat(value.replace("+0000", "+00:00").replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if isinstance(like, date) and isinstance(value, str):
+            return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
     if isinstance(like, float) and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if isinstance(like, str):
@@ -253,6 +365,8 @@ def comparable(value: object, like: object) -> object:
 def _equal(value: object, literal: object) -> bool:
     if isinstance(literal, str):
         return value is not None and str(value).lower() == literal.lower()
+    if isinstance(literal, datetime) and literal.tzinfo is None:
+        literal = literal.replace(tzinfo=UTC)
     return comparable(value, literal) == literal
 
 

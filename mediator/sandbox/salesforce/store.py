@@ -1,13 +1,21 @@
-"""The in-memory Salesforce org: records, validation, derived fields and an undo log."""
+"""The in-memory Salesforce org: records, validation, derived fields and an undo log.
+
+Ids are checked as Salesforce does: 15 case-sensitive characters, or 18 whose last three
+encode the case of the first 15 (so a lower-cased 18-character id still finds its record).
+An id of another length is taken for an external id that does not exist (404 NOT_FOUND);
+one whose checksum or key prefix is wrong is a 400 MALFORMED_ID. Written values are checked
+against their field's type (`fields.check_value`).
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from mediator.clock import Clock
+from mediator.sandbox.salesforce.errors import ApiError, malformed_id, not_found
+from mediator.sandbox.salesforce.fields import ID_PATTERN, Field, check_value, fields_of
 from mediator.sandbox.salesforce.schema import (
     CURRENCY_FIELD,
     STAGES,
@@ -21,43 +29,31 @@ __all__ = [
     "SalesforceStore",
     "format_datetime",
     "full_id",
+    "normalize_id",
     "not_found",
     "salesforce_id_from_short",
 ]
 
 Record = dict[str, object]
 
-_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 _USER_ID = salesforce_id("005", 1)
-
-
-class ApiError(Exception):
-    """A refused request: the HTTP status and one `{message, errorCode, fields}` entry."""
-
-    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
-        super().__init__(status, code, message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.fields = fields
-
-    def body(self) -> list[dict[str, object]]:
-        """Return the REST error array (`fields` only when the error names fields)."""
-        entry: dict[str, object] = {"message": self.message, "errorCode": self.code}
-        if self.fields is not None:
-            entry["fields"] = self.fields
-        return [entry]
+_USER_PREFIX = "005"
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_SYSTEM_WRITES = (
+    "Id",
+    "IsDeleted",
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "CreatedById",
+    "LastModifiedById",
+)
 
 
 def format_datetime(epoch: float) -> str:
     """Format epoch seconds the way the REST API does: `2026-11-26T22:20:31.000+0000`."""
     moment = datetime.fromtimestamp(epoch, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
-
-
-def not_found() -> ApiError:
-    """Return the error for a resource or record that does not exist."""
-    return ApiError(404, "NOT_FOUND", "The requested resource does not exist")
 
 
 class SalesforceStore:
@@ -80,6 +76,7 @@ class SalesforceStore:
         self._records: dict[str, dict[str, Record]] = {name: {} for name in self.objects}
         self._counter = 0
         self._undo: list[Callable[[], None]] | None = None
+        self._fields = {name: fields_of(schema) for name, schema in self.objects.items()}
 
     def schema(self, obj: str) -> ObjectSchema:
         """Return the schema of `obj` (case-insensitive) or raise 404 NOT_FOUND."""
@@ -93,11 +90,31 @@ class SalesforceStore:
         rows = self._records[self.schema(obj).name.lower()].values()
         return [r for r in rows if include_deleted or not r["IsDeleted"]]
 
+    def fields(self, obj: str) -> dict[str, Field]:
+        """Return the declared fields of `obj` with their types (describe's `fields`)."""
+        return self._fields[self.schema(obj).name.lower()]
+
     def get(self, obj: str, record_id: str, *, include_deleted: bool = False) -> Record:
-        """Return one record or raise 404 NOT_FOUND."""
-        record = self._records[self.schema(obj).name.lower()].get(full_id(record_id))
+        """Return one record; 404 NOT_FOUND if there is none, 400 MALFORMED_ID for a bad id."""
+        schema = self.schema(obj)
+        key = normalize_id(record_id)
+        if key is None and not ID_PATTERN.match(record_id):
+            raise not_found(
+                "Provided external ID field does not exist or is not accessible: " + record_id[:255]
+            )
+        if key is None or not key.startswith(schema.prefix):
+            raise malformed_id(f"{schema.name} ID", record_id)
+        record = self._records[schema.name.lower()].get(key)
         if record is None or (record["IsDeleted"] and not include_deleted):
             raise not_found()
+        return record
+
+    def _live(self, obj: str, record_id: str) -> Record:
+        # A write to a record in the recycle bin: ENTITY_IS_DELETED, as Salesforce answers
+        # an update or a second delete (a read of it is a plain NOT_FOUND).
+        record = self.get(obj, record_id, include_deleted=True)
+        if record["IsDeleted"]:
+            raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
         return record
 
     def find_by(self, obj: str, field: str, value: object) -> list[Record]:
@@ -136,7 +153,7 @@ class SalesforceStore:
     def update(self, obj: str, record_id: str, values: Record) -> None:
         """Validate and apply changes to a live record; bump its modification stamps."""
         schema = self.schema(obj)
-        record = self.get(obj, record_id)
+        record = self._live(obj, record_id)
         clean = self._clean(schema, values, creating=False)
         before = dict(record)
 
@@ -152,7 +169,7 @@ class SalesforceStore:
 
     def delete(self, obj: str, record_id: str) -> None:
         """Move a live record to the recycle bin (`IsDeleted`, still visible to `queryAll`)."""
-        record = self.get(obj, record_id)
+        record = self._live(obj, record_id)
         self._log(lambda: record.update(IsDeleted=False))
         record["IsDeleted"] = True
         record["SystemModstamp"] = format_datetime(self._clock.time())
@@ -184,6 +201,7 @@ class SalesforceStore:
             self._undo.append(lambda: _discard(undo()))
 
     def _clean(self, schema: ObjectSchema, values: Record, *, creating: bool) -> Record:
+        fields = self._fields[schema.name.lower()]
         clean: Record = {}
         for key, value in values.items():
             if key == "attributes":
@@ -195,18 +213,10 @@ class SalesforceStore:
                 raise ApiError(
                     400,
                     "INVALID_FIELD",
-                    f"No such column '{key}' on sobject of type {schema.name}",
-                    [key],
+                    f"No such column '{key[:255]}' on sobject of type {schema.name}",
+                    [key[:255]],
                 )
-            if name in schema.read_only or name in (
-                "Id",
-                "IsDeleted",
-                "CreatedDate",
-                "LastModifiedDate",
-                "SystemModstamp",
-                "CreatedById",
-                "LastModifiedById",
-            ):
+            if name in schema.read_only or name in _SYSTEM_WRITES:
                 raise ApiError(
                     400,
                     "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -215,9 +225,10 @@ class SalesforceStore:
                     "or permission set.",
                     [name],
                 )
-            target = schema.references.get(name)
-            if target is not None and value is not None:
-                self._check_reference(name, target, value)
+            field = fields.get(name)
+            value = check_value(field, name, value)
+            if field is not None and field.type == "reference" and value is not None:
+                value = self._check_reference(field, value)
             clean[name] = value
         missing = [
             f
@@ -236,26 +247,41 @@ class SalesforceStore:
             raise ApiError(
                 400,
                 "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                f"Stage: bad value for restricted picklist field: {stage}",
+                f"Stage: bad value for restricted picklist field: {str(stage)[:255]}",
                 ["StageName"],
             )
         return clean
 
-    def _check_reference(self, field: str, target: str, value: object) -> None:
-        if not isinstance(value, str) or not _ID.match(value):
+    def _check_reference(self, field: Field, value: object) -> str:
+        # Stored in the 18-character form, as Salesforce returns every id.
+        key = normalize_id(value) if isinstance(value, str) else None
+        if key is None:
             raise ApiError(
                 400,
                 "MALFORMED_ID",
-                f"{field}: id value of incorrect type: {value}",
-                [field],
+                f"{field.name}: id value of incorrect type: {str(value)[:255]}",
+                [field.name],
             )
-        if full_id(value) not in self._records[target.lower()]:
+        [target] = field.reference_to
+        prefix = _USER_PREFIX if target == "User" else self.schema(target).prefix
+        if not key.startswith(prefix):
+            raise ApiError(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                f"{field.label}: id value of incorrect type: {key}",
+                [field.name],
+            )
+        parent = self._records[target.lower()].get(key) if target != "User" else {}
+        if parent is None:
             raise ApiError(
                 400,
                 "INVALID_CROSS_REFERENCE_KEY",
-                f"invalid cross reference id: {value}",
-                [field],
+                f"invalid cross reference id: {str(value)[:255]}",
+                [field.name],
             )
+        if parent.get("IsDeleted"):
+            raise ApiError(400, "ENTITY_IS_DELETED", "entity is deleted", [field.name])
+        return key
 
 
 def _derive(schema: ObjectSchema, record: Record) -> None:
@@ -274,19 +300,41 @@ def _derive(schema: ObjectSchema, record: Record) -> None:
 
 
 def full_id(record_id: str) -> str:
-    """Return the 18-character form of a 15- or 18-character id."""
-    if len(record_id) != 15:
-        return record_id
-    return salesforce_id_from_short(record_id)
+    """Return the 18-character form of a 15- or 18-character id (others unchanged)."""
+    return normalize_id(record_id) or record_id
+
+
+def normalize_id(record_id: str) -> str | None:
+    """Return the canonical 18-character form of an id, or None if it cannot be one.
+
+    A 15-character id gets its checksum; an 18-character one gets the case its checksum
+    encodes (so ids that went through a case-insensitive system still match).
+    """
+    if not ID_PATTERN.match(record_id):
+        return None
+    if len(record_id) == 15:
+        return salesforce_id_from_short(record_id)
+    suffix = record_id[15:].upper()
+    chars = list(record_id[:15])
+    for chunk, code in enumerate(suffix):
+        bits = _CHECKSUM.find(code)
+        if bits < 0:
+            return None
+        for i in range(5):
+            at = chunk * 5 + i
+            upper = bool(bits >> i & 1)
+            if upper and not chars[at].isalpha():
+                return None
+            chars[at] = chars[at].upper() if upper else chars[at].lower()
+    return "".join(chars) + suffix
 
 
 def salesforce_id_from_short(short: str) -> str:
     """Append the case-folding checksum to a 15-character id."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
     suffix = ""
     for chunk in range(3):
         bits = sum(1 << i for i, c in enumerate(short[chunk * 5 : chunk * 5 + 5]) if c.isupper())
-        suffix += alphabet[bits]
+        suffix += _CHECKSUM[bits]
     return short + suffix
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import re
 import string
 from collections import deque
 from collections.abc import AsyncIterator, Collection
@@ -27,6 +28,9 @@ from mediator.sandbox.stripe.store import StripeObject, StripeStore
 from mediator.sandbox.stripe.webhooks import WebhookSender
 
 __all__ = ["API_VERSION", "StripeSandbox"]
+
+_VERSION = re.compile(r"\A\d{4}-\d{2}-\d{2}(\.[a-z]+)?\Z")  # `2026-10-28.endive`
+_MAX_IDEMPOTENCY_KEY = 255  # Stripe: "keys can be up to 255 characters long"
 
 API_VERSION = "2026-10-28.endive"  # what stripe 16.1 sends (shared/reference/tryton/REPORT.md §7)
 
@@ -56,8 +60,9 @@ class StripeSandbox(Sandbox):
         webhook_secret: str = "whsec_sandbox",
         webhook_retry_delays: tuple[float, ...] = (60.0, 300.0, 1800.0, 3600.0, 10800.0),
         webhook_duplicate_rate: float = 0.0,
+        max_body: int | None = None,
     ) -> None:
-        super().__init__(clock=clock, seed=seed, faults=faults)
+        super().__init__(clock=clock, seed=seed, faults=faults, max_body=max_body)
         self.store = StripeStore(self.clock, seed=seed)
         self.api_keys = set(api_keys)
         self.rate_limit = rate_limit
@@ -169,11 +174,25 @@ class StripeSandbox(Sandbox):
             return await handler(request)
         request_id = "req_" + "".join(self._rng.choice(string.ascii_letters) for _ in range(14))
         version = request.headers.get("Stripe-Version", API_VERSION)
-        headers = {"Request-Id": request_id, "Stripe-Version": version}
+        valid_version = _VERSION.match(version) is not None
+        headers = {
+            "Request-Id": request_id,
+            "Stripe-Version": version if valid_version else API_VERSION,
+        }
         try:
+            if not valid_version:
+                raise StripeError(400, f"Invalid Stripe API version: {version[:100]}")
             key = self._authenticate(request)
             self._throttle(key)
-            response = await self._idempotent(request, handler, key, request_id)
+            try:
+                response = await self._idempotent(request, handler, key, request_id)
+            except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+                raise StripeError(
+                    404,
+                    f"Unrecognized request URL ({request.method}: {request.path[:500]}). "
+                    "Please see https://stripe.com/docs or we can help at "
+                    "https://support.stripe.com/.",
+                ) from None
         except StripeError as exc:
             response = json_response(exc.body(), status=exc.status)
             if exc.status == 429:
@@ -227,6 +246,12 @@ class StripeSandbox(Sandbox):
             raise StripeError(400, f"Invalid request body: {exc}") from exc
         request[PARAMS_KEY] = Params(params)
         idem_key = request.headers.get("Idempotency-Key")
+        if idem_key is not None and len(idem_key) > _MAX_IDEMPOTENCY_KEY:
+            raise StripeError(
+                400,
+                f"Idempotency keys can be at most {_MAX_IDEMPOTENCY_KEY} characters long, "
+                f"got {len(idem_key)}.",
+            )
         if request.method != "POST" or not idem_key:
             self._request = (request_id, None)
             return await handler(request)

@@ -1,63 +1,53 @@
-"""The `/v1/` routes: customers, invoice items, invoices (with their actions) and events."""
+"""The `/v1/` routes: customers, invoice items, invoices (with their actions) and events.
+
+Each handler reads its parameters through `Params` (typed, bounded, Stripe's errors) and
+validates `expand` before it changes anything; lengths are those of Stripe's API reference
+(customer name 256, email 512, phone 20, invoice prefix 3–12 upper-case letters or digits).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import ROUND_HALF_UP
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from mediator.sandbox.base import json_response
+from mediator.sandbox.stripe.customers import CUSTOMER_PARAMS, customer_fields
+from mediator.sandbox.stripe.documented import (
+    CUSTOMER_EXTRAS,
+    INVOICE_EXTRAS,
+    ITEM_EXTRAS,
+    customer_extras,
+    invoice_extras,
+    item_extras,
+    unit_amount_decimal,
+)
 from mediator.sandbox.stripe.errors import StripeError, missing
-from mediator.sandbox.stripe.params import Params, params_of
+from mediator.sandbox.stripe.expand import expand, expansions
+from mediator.sandbox.stripe.listing import LIST_PARAMS, list_objects
+from mediator.sandbox.stripe.params import MAX_AMOUNT, invalid, params_of
 from mediator.sandbox.stripe.store import StripeObject
 
 if TYPE_CHECKING:
     from mediator.sandbox.stripe.app import StripeSandbox
 
-__all__ = ["add_resource_routes", "list_objects"]
+__all__ = ["add_resource_routes"]
 
-_CUSTOMER_FIELDS = ("name", "email", "description", "phone", "currency", "invoice_prefix")
-_TAX_EXEMPT = ("none", "exempt", "reverse")
+_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
+_COLLECTION = ("charge_automatically", "send_invoice")
+_DAYS_ONLY_WHEN_SENT = (
+    "days_until_due can only be set on invoices whose collection_method is send_invoice."
+)
+_MAX_DAYS = 36_500  # a century of payment terms; keeps `due_date` a sane timestamp
 
-
-def list_objects(objects: list[StripeObject], params: Params, url: str, kind: str) -> StripeObject:
-    """Return one page of `objects` (oldest first in storage) newest first, as Stripe lists."""
-    limit = params.integer("limit", 10)
-    assert limit is not None
-    if not 1 <= limit <= 100:
-        raise StripeError(
-            400,
-            "This value must be less than or equal to 100 and greater than or equal to 1.",
-            param="limit",
-        )
-    objects = [o for o in objects if _created_matches(o, params)]
-    after, before = params.text("starting_after"), params.text("ending_before")
-    if after and before:
-        raise StripeError(
-            400, "You may only specify one of these parameters: ending_before, starting_after."
-        )
-    rows = list(reversed(objects))
-    ids = [r["id"] for r in rows]
-    if after:
-        if after not in ids:
-            raise missing(kind, after, "starting_after")
-        rest = rows[ids.index(after) + 1 :]
-        page, more = rest[:limit], len(rest) > limit
-    elif before:
-        if before not in ids:
-            raise missing(kind, before, "ending_before")
-        rest = rows[: ids.index(before)]
-        page, more = rest[-limit:], len(rest) > limit
-    else:
-        page, more = rows[:limit], len(rows) > limit
-    return {"object": "list", "url": url, "has_more": more, "data": page}
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
     """Add the resource routes of `box` to `app`."""
     store = box.store
-    Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
     routes: list[tuple[str, str, Route]] = []
 
     def route(method: str, path: str) -> Callable[[Route], Route]:
@@ -67,45 +57,79 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
 
         return register
 
+    def resolve(kind: str, object_id: str) -> StripeObject | None:
+        if kind.startswith("+"):  # an includable list of a customer
+            name = kind[1:]
+            data = store.tax_ids.get(object_id, []) if name == "tax_ids" else []
+            return {
+                "object": "list",
+                "data": data,
+                "has_more": False,
+                "url": f"/v1/customers/{object_id}/{name}",
+            }
+        if kind == "customer":
+            found = store.customers.get(object_id)
+            return found or {"id": object_id, "object": "customer", "deleted": True}
+        if kind == "invoice":
+            invoice = store.invoices.get(object_id)
+            return box.render_invoice(invoice) if invoice is not None else None
+        if kind == "invoiceitem":
+            return store.invoiceitems.get(object_id)
+        return None
+
+    def answer(obj: StripeObject, kind: str, paths: list[list[str]]) -> web.Response:
+        return json_response(expand(obj, kind, paths, resolve))
+
+    def answer_list(page: StripeObject, kind: str, paths: list[list[str]]) -> web.Response:
+        data = page["data"]
+        assert isinstance(data, list)
+        page["data"] = [expand(o, kind, paths, resolve) for o in data]
+        return json_response(page)
+
     # -- customers --------------------------------------------------------------------------
-
-    def customer_fields(p: Params) -> StripeObject:
-        fields: StripeObject = {k: p.text(k) for k in _CUSTOMER_FIELDS if p.has(k)}
-        if p.has("tax_exempt"):
-            fields["tax_exempt"] = p.choice("tax_exempt", _TAX_EXEMPT)
-        for name in ("metadata", "address"):
-            if p.has(name):
-                fields[name] = p.mapping(name)
-        return fields
-
-    allowed_customer = (*_CUSTOMER_FIELDS, "tax_exempt", "metadata", "address")
 
     @route("POST", "/v1/customers")
     async def create_customer(request: web.Request) -> web.Response:
-        p = params_of(request).only(allowed_customer)
-        return json_response(store.create_customer(customer_fields(p)))
+        p = params_of(request).only((*CUSTOMER_PARAMS, *CUSTOMER_EXTRAS))
+        paths = expansions(p, "customer")
+        fields = customer_fields(p) | customer_extras(p, None)
+        metadata = fields.get("metadata")
+        if isinstance(metadata, dict):  # on create, an empty value simply sets nothing
+            fields["metadata"] = {k: v for k, v in metadata.items() if v != ""}
+        return answer(store.create_customer(fields), "customer", paths)
 
     @route("GET", "/v1/customers")
     async def list_customers(request: web.Request) -> web.Response:
-        p = params_of(request).only(
-            ("limit", "starting_after", "ending_before", "email", "created")
-        )
-        email = p.text("email")
+        p = params_of(request).only((*LIST_PARAMS, "email", "test_clock"))
+        paths = expansions(p, "customer", listing=True)
+        email = p.text("email", max_length=512)
         rows = [c for c in store.customers.values() if email is None or c["email"] == email]
-        return json_response(list_objects(rows, p, "/v1/customers", "customer"))
+        return answer_list(list_objects(rows, p, "/v1/customers", "customer"), "customer", paths)
 
     @route("GET", "/v1/customers/{id}")
     async def get_customer(request: web.Request) -> web.Response:
-        return json_response(store.customer(request.match_info["id"]))
+        p = params_of(request).only(())
+        paths = expansions(p, "customer")
+        customer_id = request.match_info["id"]
+        if customer_id in store.deleted_customers:  # Stripe answers a deleted one's stub
+            return json_response({"id": customer_id, "object": "customer", "deleted": True})
+        return answer(store.customer(customer_id), "customer", paths)
 
     @route("POST", "/v1/customers/{id}")
     async def update_customer(request: web.Request) -> web.Response:
-        p = params_of(request).only(allowed_customer)
+        updatable = [n for n in CUSTOMER_EXTRAS if n not in ("tax_id_data", "test_clock")]
+        p = params_of(request).only((*CUSTOMER_PARAMS, *updatable))
+        paths = expansions(p, "customer")
         customer = store.customer(request.match_info["id"])
-        return json_response(store.update(customer, customer_fields(p), "customer"))
+        fields = customer_fields(p) | customer_extras(p, customer)
+        merged = _merged_metadata(customer, p.metadata())
+        if merged is not None:
+            fields["metadata"] = merged
+        return answer(store.update(customer, fields, "customer"), "customer", paths)
 
     @route("DELETE", "/v1/customers/{id}")
     async def delete_customer(request: web.Request) -> web.Response:
+        params_of(request).only(())
         return json_response(store.delete_customer(request.match_info["id"]))
 
     # -- invoice items ----------------------------------------------------------------------
@@ -123,50 +147,76 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
                 "invoice",
                 "metadata",
                 "period",
+                *ITEM_EXTRAS,
             )
         )
-        customer = store.customer(p.text("customer", required=True) or "", "customer")
-        amount = p.integer("amount")
-        quantity = p.integer("quantity", 1, minimum=0) or 0
-        unit = p.integer("unit_amount")
-        if amount is None and unit is None:
-            raise StripeError(
-                400, "You must specify either `amount` or `unit_amount`.", param="amount"
+        paths = expansions(p, "invoiceitem")
+        extras = item_extras(p)
+        decimal_unit = unit_amount_decimal(p)
+        if decimal_unit is not None and p.has("unit_amount"):
+            raise invalid(
+                "unit_amount_decimal",
+                "You may only specify one of these parameters: unit_amount, unit_amount_decimal.",
             )
-        currency = p.text("currency") or customer.get("currency")
+        customer_id = p.text("customer", required=True, max_length=255) or ""
+        amount = p.amount("amount")
+        quantity = p.integer("quantity", 1, minimum=0, maximum=MAX_AMOUNT)
+        assert quantity is not None
+        unit = p.amount("unit_amount")
+        currency = p.currency()
+        description = p.text("description", max_length=5000)
+        metadata = p.metadata() or {}
+        period = p.timestamps("period", ("start", "end"))
+        invoice_id = p.text("invoice", max_length=255)
+        if decimal_unit is not None and amount is None:
+            unit = int((decimal_unit * quantity).to_integral_value(ROUND_HALF_UP))
+            quantity, decimal_quantity = 1, quantity
+        else:
+            decimal_quantity = None
+        if amount is None and unit is None:
+            raise invalid("amount", "You must specify either `amount` or `unit_amount`.")
+        if amount is None and abs((unit or 0) * quantity) > MAX_AMOUNT:
+            raise invalid(
+                "quantity",
+                f"The amount (unit_amount × quantity) must be at most {MAX_AMOUNT}.",
+                "amount_too_large",
+            )
+        if period is not None and period["end"] < period["start"]:
+            raise invalid("period[end]", "The period end must be on or after its start.")
+        customer = store.customer(customer_id, "customer")
+        currency = currency or _text(customer.get("currency"))
         if currency is None:
             raise StripeError(
                 400, "Missing required param: currency.", code="parameter_missing", param="currency"
             )
         fields: StripeObject = {
             "customer": customer["id"],
-            "currency": str(currency).lower(),
+            "currency": currency,
             "amount": amount if amount is not None else (unit or 0) * quantity,
             "quantity": 1 if amount is not None else quantity,
             "unit_amount": unit if unit is not None else amount,
             "unit_amount_decimal": str(unit if unit is not None else amount),
-            "description": p.text("description"),
-            "metadata": p.mapping("metadata") or {},
+            "description": description,
+            "metadata": {k: v for k, v in metadata.items() if v != ""},
         }
-        period = p.mapping("period")
-        if period:
-            fields["period"] = {k: int(v) for k, v in period.items()}
-        return json_response(store.create_invoiceitem(fields, p.text("invoice")))
+        if period is not None:
+            fields["period"] = period
+        if decimal_unit is not None and decimal_quantity is not None:
+            fields.update(
+                quantity=decimal_quantity,
+                unit_amount=None,
+                unit_amount_decimal=str(decimal_unit),
+            )
+        item = store.create_invoiceitem(fields | extras, invoice_id)
+        return answer(item, "invoiceitem", paths)
 
     @route("GET", "/v1/invoiceitems")
     async def list_items(request: web.Request) -> web.Response:
-        p = params_of(request).only(
-            (
-                "limit",
-                "starting_after",
-                "ending_before",
-                "customer",
-                "invoice",
-                "pending",
-                "created",
-            )
-        )
-        customer, invoice, pending = p.text("customer"), p.text("invoice"), p.boolean("pending")
+        p = params_of(request).only((*LIST_PARAMS, "customer", "invoice", "pending"))
+        paths = expansions(p, "invoiceitem", listing=True)
+        customer = p.text("customer", max_length=255)
+        invoice = p.text("invoice", max_length=255)
+        pending = p.boolean("pending")
         rows = [
             i
             for i in store.invoiceitems.values()
@@ -174,11 +224,14 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             and (invoice is None or i["invoice"] == invoice)
             and (pending is None or (i["invoice"] is None) == pending)
         ]
-        return json_response(list_objects(rows, p, "/v1/invoiceitems", "invoiceitem"))
+        page = list_objects(rows, p, "/v1/invoiceitems", "invoiceitem")
+        return answer_list(page, "invoiceitem", paths)
 
     @route("GET", "/v1/invoiceitems/{id}")
     async def get_item(request: web.Request) -> web.Response:
-        return json_response(store.invoiceitem(request.match_info["id"]))
+        p = params_of(request).only(())
+        paths = expansions(p, "invoiceitem")
+        return answer(store.invoiceitem(request.match_info["id"]), "invoiceitem", paths)
 
     # -- invoices ---------------------------------------------------------------------------
 
@@ -194,21 +247,27 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
                 "metadata",
                 "currency",
                 "pending_invoice_items_behavior",
+                *INVOICE_EXTRAS,
             )
         )
+        paths = expansions(p, "invoice")
+        extras = invoice_extras(p)
+        metadata = p.metadata() or {}
         fields: StripeObject = {
-            "customer": p.text("customer", required=True),
+            "customer": p.text("customer", required=True, max_length=255),
             "auto_advance": p.boolean("auto_advance", False),
-            "collection_method": p.choice(
-                "collection_method",
-                ("charge_automatically", "send_invoice"),
-                "charge_automatically",
-            ),
-            "metadata": p.mapping("metadata") or {},
+            "collection_method": p.choice("collection_method", _COLLECTION, _COLLECTION[0]),
+            "metadata": {k: v for k, v in metadata.items() if v != ""},
         }
         if p.has("days_until_due"):
-            fields["days_until_due"] = p.integer("days_until_due", minimum=0)
-        if fields["collection_method"] == "send_invoice" and not p.has("days_until_due"):
+            fields["days_until_due"] = p.integer("days_until_due", minimum=0, maximum=_MAX_DAYS)
+        if fields["collection_method"] != "send_invoice" and fields.get("days_until_due"):
+            raise invalid("days_until_due", _DAYS_ONLY_WHEN_SENT)
+        if (
+            fields["collection_method"] == "send_invoice"
+            and fields.get("days_until_due") is None
+            and extras.get("due_date") is None
+        ):
             raise StripeError(
                 400,
                 "Missing required param: days_until_due.",
@@ -216,64 +275,87 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
                 param="days_until_due",
             )
         if p.has("description"):
-            fields["description"] = p.text("description")
+            fields["description"] = p.text("description", max_length=1500) or None
         if p.has("currency"):
-            fields["currency"] = (p.text("currency") or "").lower()
+            fields["currency"] = p.currency()
+        _check_due(fields["collection_method"], fields.get("days_until_due"), extras)
         behavior = p.choice("pending_invoice_items_behavior", ("include", "exclude"), "exclude")
-        invoice = store.create_invoice(fields, include_pending=behavior == "include")
-        return json_response(box.render_invoice(invoice))
+        invoice = store.create_invoice(fields | extras, include_pending=behavior == "include")
+        return answer(box.render_invoice(invoice), "invoice", paths)
 
     @route("GET", "/v1/invoices")
     async def list_invoices(request: web.Request) -> web.Response:
         p = params_of(request).only(
-            (
-                "limit",
-                "starting_after",
-                "ending_before",
-                "customer",
-                "status",
-                "collection_method",
-                "created",
-            )
+            (*LIST_PARAMS, "customer", "status", "collection_method", "subscription", "due_date")
         )
-        customer, status = p.text("customer"), p.text("status")
-        rows = [
-            box.render_invoice(i)
-            for i in store.invoices.values()
-            if (customer is None or i["customer"] == customer)
-            and (status is None or i["status"] == status)
-        ]
-        return json_response(list_objects(rows, p, "/v1/invoices", "invoice"))
+        paths = expansions(p, "invoice", listing=True)
+        customer = p.text("customer", max_length=255)
+        status = p.choice("status", _STATUSES)
+        method = p.choice("collection_method", _COLLECTION)
+        if p.has("subscription") or p.has("due_date"):
+            p.text("subscription", max_length=255)  # no subscriptions here: nothing matches
+            rows: list[StripeObject] = []
+        else:
+            rows = [
+                box.render_invoice(i)
+                for i in store.invoices.values()
+                if (customer is None or i["customer"] == customer)
+                and (status is None or i["status"] == status)
+                and (method is None or i["collection_method"] == method)
+            ]
+        return answer_list(list_objects(rows, p, "/v1/invoices", "invoice"), "invoice", paths)
 
     @route("GET", "/v1/invoices/{id}")
     async def get_invoice(request: web.Request) -> web.Response:
-        return json_response(box.render_invoice(store.invoice(request.match_info["id"])))
+        p = params_of(request).only(())
+        paths = expansions(p, "invoice")
+        invoice = box.render_invoice(store.invoice(request.match_info["id"]))
+        return answer(invoice, "invoice", paths)
 
     @route("POST", "/v1/invoices/{id}")
     async def update_invoice(request: web.Request) -> web.Response:
-        p = params_of(request).only(("metadata", "description", "auto_advance", "days_until_due"))
+        p = params_of(request).only(
+            (
+                "metadata",
+                "description",
+                "auto_advance",
+                "days_until_due",
+                *(n for n in INVOICE_EXTRAS if n != "subscription"),
+            )
+        )
+        paths = expansions(p, "invoice")
+        extras = invoice_extras(p)
+        metadata = p.metadata()
+        description = p.text("description", max_length=1500)
+        auto_advance = p.boolean("auto_advance")
+        days = p.integer("days_until_due", minimum=0, maximum=_MAX_DAYS)
         invoice = store.invoice(request.match_info["id"])
         fields: StripeObject = {}
-        if p.has("metadata"):
-            fields["metadata"] = p.mapping("metadata")
-        for name in ("description", "auto_advance", "days_until_due"):
+        merged = _merged_metadata(invoice, metadata)
+        if merged is not None:
+            fields["metadata"] = merged
+        if days and invoice["collection_method"] != "send_invoice":
+            raise invalid("days_until_due", _DAYS_ONLY_WHEN_SENT)
+        _check_due(str(invoice["collection_method"]), days, extras)
+        if extras and invoice["status"] != "draft":
+            name = next(iter(extras))
+            raise invalid(name, f"You can only update {name} on a draft invoice.")
+        fields.update(extras)
+        for name, value in (
+            ("description", description or None),
+            ("auto_advance", auto_advance),
+            ("days_until_due", days),
+        ):
             if p.has(name):
                 if invoice["status"] != "draft":
-                    raise StripeError(
-                        400, f"You can only update {name} on a draft invoice.", param=name
-                    )
-                fields[name] = (
-                    p.boolean(name)
-                    if name == "auto_advance"
-                    else p.integer(name)
-                    if name == "days_until_due"
-                    else p.text(name)
-                )
+                    raise invalid(name, f"You can only update {name} on a draft invoice.")
+                fields[name] = value
         store.update(invoice, fields, "invoice")
-        return json_response(box.render_invoice(invoice))
+        return answer(box.render_invoice(invoice), "invoice", paths)
 
     @route("DELETE", "/v1/invoices/{id}")
     async def delete_invoice(request: web.Request) -> web.Response:
+        params_of(request).only(())
         return json_response(store.delete_invoice(request.match_info["id"]))
 
     @route("POST", "/v1/invoices/{id}/{action:finalize|pay|void|mark_uncollectible|send}")
@@ -282,9 +364,19 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         invoice_id, action = request.match_info["id"], request.match_info["action"]
         if action == "finalize":
             p.only(("auto_advance",))
-            invoice = store.finalize(invoice_id)
+            p.boolean("auto_advance")
         elif action == "pay":
             p.only(("paid_out_of_band", "payment_method", "source", "off_session", "forgive"))
+            for name in ("off_session", "forgive"):
+                p.boolean(name)
+            for name in ("payment_method", "source"):
+                p.text(name, max_length=255)
+        else:
+            p.only(())
+        paths = expansions(p, "invoice")
+        if action == "finalize":
+            invoice = store.finalize(invoice_id)
+        elif action == "pay":
             invoice = store.pay(invoice_id, out_of_band=bool(p.boolean("paid_out_of_band")))
         elif action == "void":
             invoice = store.void(invoice_id)
@@ -295,82 +387,85 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             store.emit("invoice.sent", invoice)
         else:
             invoice = store.mark_uncollectible(invoice_id)
-        return json_response(box.render_invoice(invoice))
+        return answer(box.render_invoice(invoice), "invoice", paths)
 
     @route("GET", "/v1/invoices/{id}/lines")
     async def invoice_lines(request: web.Request) -> web.Response:
-        invoice = store.invoice(request.match_info["id"])
         p = params_of(request).only(("limit", "starting_after", "ending_before"))
+        paths = expansions(p, "line_item", listing=True)
+        invoice = store.invoice(request.match_info["id"])
         lines = list(reversed(store.lines(invoice)))  # lines list in invoice order
-        return json_response(
-            list_objects(lines, p, f"/v1/invoices/{invoice['id']}/lines", "line_item")
-        )
+        page = list_objects(lines, p, f"/v1/invoices/{invoice['id']}/lines", "line_item")
+        return answer_list(page, "line_item", paths)
 
     # -- events -----------------------------------------------------------------------------
 
     @route("GET", "/v1/events")
     async def list_events(request: web.Request) -> web.Response:
-        p = params_of(request).only(
-            (
-                "limit",
-                "starting_after",
-                "ending_before",
-                "type",
-                "types",
-                "delivery_success",
-                "created",
-            )
-        )
-        kinds = p.values.get("types")
-        wanted = set(kinds) if isinstance(kinds, list) else None
-        kind = p.text("type")
+        p = params_of(request).only((*LIST_PARAMS, "type", "types", "delivery_success"))
+        paths = expansions(p, "event", listing=True)
+        kinds = p.strings("types", max_items=20, max_length=200)
+        kind = p.text("type", max_length=200)
+        if kinds is not None and kind is not None:
+            raise invalid("types", "You may only specify one of these parameters: type, types.")
+        p.boolean("delivery_success")
+        wanted = set(kinds) if kinds is not None else None
         rows = [
             e
             for e in store.events.values()
             if (wanted is None or e["type"] in wanted)
             and (kind is None or _type_matches(str(e["type"]), kind))
         ]
-        return json_response(list_objects(rows, p, "/v1/events", "event"))
+        return answer_list(list_objects(rows, p, "/v1/events", "event"), "event", paths)
 
     @route("GET", "/v1/events/{id}")
     async def get_event(request: web.Request) -> web.Response:
+        p = params_of(request).only(())
+        paths = expansions(p, "event")
         event = store.events.get(request.match_info["id"])
         if event is None:
-            raise missing("event", request.match_info["id"])
-        return json_response(event)
+            raise missing("event", request.match_info["id"][:255])
+        return answer(event, "event", paths)
 
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
 
 
-def _created_matches(obj: StripeObject, params: Params) -> bool:
-    # `created=<ts>` or `created[gt|gte|lt|lte]=<ts>`, as every Stripe list takes
-    value = params.values.get("created")
-    if value is None:
-        return True
-    bounds = value if isinstance(value, dict) else {"eq": value}
-    created = obj.get("created")
-    for op, raw in bounds.items():
-        if not isinstance(raw, str) or not raw.lstrip("-").isdigit():
-            raise StripeError(400, f"Invalid integer: {raw}", param=f"created[{op}]")
-        limit = int(raw)
-        ok = {
-            "eq": created == limit,
-            "gt": isinstance(created, int) and created > limit,
-            "gte": isinstance(created, int) and created >= limit,
-            "lt": isinstance(created, int) and created < limit,
-            "lte": isinstance(created, int) and created <= limit,
-        }.get(op)
-        if ok is None:
-            raise StripeError(
-                400,
-                f"Received unknown parameter: created[{op}]",
-                code="parameter_unknown",
-                param=f"created[{op}]",
-            )
-        if not ok:
-            return False
-    return True
+def _check_due(method: object, days: object, extras: StripeObject) -> None:
+    # due_date: a send_invoice invoice's alternative to days_until_due, never both
+    if extras.get("due_date") is None:
+        return
+    if method != "send_invoice":
+        raise invalid("due_date", _DAYS_ONLY_WHEN_SENT.replace("days_until_due", "due_date"))
+    if days is not None:
+        raise invalid(
+            "due_date", "You may only specify one of these parameters: days_until_due, due_date."
+        )
+
+
+def _merged_metadata(obj: StripeObject, update: dict[str, str] | None) -> dict[str, str] | None:
+    # Stripe merges metadata key by key: "" unsets a key, `metadata=""` unsets them all; the
+    # result must still hold at most 50 keys.
+    if update is None:
+        return None
+    if not update:
+        return {}
+    current = obj.get("metadata")
+    merged = dict(current) if isinstance(current, dict) else {}
+    for key, value in update.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(merged) > 50:
+        raise invalid(
+            "metadata", f"Invalid metadata: metadata can have at most 50 keys, got {len(merged)}."
+        )
+    return merged
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _type_matches(kind: str, pattern: str) -> bool:

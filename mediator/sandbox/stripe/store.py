@@ -37,6 +37,8 @@ class StripeStore:
         self.invoiceitems: dict[str, StripeObject] = {}
         self.invoices: dict[str, StripeObject] = {}
         self.events: dict[str, StripeObject] = {}
+        self.deleted_customers: set[str] = set()  # retrieving one answers its stub
+        self.tax_ids: dict[str, list[StripeObject]] = {}  # by customer; `expand[]=tax_ids`
         self._sinks: list[EventSink] = []
         self._invoice_numbers: dict[str, int] = {}
 
@@ -93,24 +95,33 @@ class StripeStore:
             "tax_exempt": "none",
             "test_clock": None,
         }
+        tax_ids = fields.pop("tax_ids", None)
         customer.update(fields)
         self.customers[customer_id] = customer
+        if isinstance(tax_ids, list):
+            self.tax_ids[customer_id] = [
+                {
+                    "id": self.new_id("txi"),
+                    **tax_id,
+                    "country": None,
+                    "created": self.now(),
+                    "customer": customer_id,
+                    "livemode": False,
+                    "verification": None,
+                }
+                for tax_id in tax_ids
+            ]
         if announce:
             self.emit("customer.created", customer)
         return customer
 
     def update(self, obj: StripeObject, fields: StripeObject, kind: str) -> StripeObject:
-        """Apply `fields` to `obj` (metadata merges key by key) and emit `<kind>.updated`."""
+        """Apply `fields` to `obj` and emit `<kind>.updated` with what changed.
+
+        Values replace what is there (the routes merge metadata key by key beforehand).
+        """
         previous: StripeObject = {}
         for key, value in fields.items():
-            if key == "metadata" and isinstance(value, dict) and value:
-                merged = dict(obj["metadata"])  # type: ignore[call-overload]
-                for k, v in value.items():
-                    if v == "":
-                        merged.pop(k, None)
-                    else:
-                        merged[k] = v
-                value = merged
             if obj.get(key) != value:
                 previous[key] = copy.deepcopy(obj.get(key))
                 obj[key] = value
@@ -129,6 +140,7 @@ class StripeStore:
         """Delete a customer; return Stripe's deletion stub."""
         customer = self.customer(customer_id)
         del self.customers[customer_id]
+        self.deleted_customers.add(customer_id)
         self.emit("customer.deleted", customer)
         return {"id": customer_id, "object": "customer", "deleted": True}
 
