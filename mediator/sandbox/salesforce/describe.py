@@ -40,22 +40,22 @@ _PICKLISTS: dict[str, tuple[str, ...]] = {
 _CONTRACT_STATUS = ("Draft", "In Approval Process", "Activated")
 
 
-def label(schema: ObjectSchema) -> str:
+def _label(schema: ObjectSchema) -> str:
     """Return the object's label (`Milestone__c` → `Milestone`)."""
     return schema.name.removesuffix("__c").replace("_", " ")
 
 
-def label_plural(schema: ObjectSchema) -> str:
+def _label_plural(schema: ObjectSchema) -> str:
     """Return the object's plural label (`Opportunity` → `Opportunities`)."""
-    return _PLURALS.get(schema.name, label(schema) + "s")
+    return _PLURALS.get(schema.name, _label(schema) + "s")
 
 
-def object_summary(schema: ObjectSchema, root: str) -> dict[str, object]:
+def _object_summary(schema: ObjectSchema, root: str) -> dict[str, object]:
     """Return the object-level properties global describe lists (describe adds fields)."""
     return {
         "name": schema.name,
-        "label": label(schema),
-        "labelPlural": label_plural(schema),
+        "label": _label(schema),
+        "labelPlural": _label_plural(schema),
         "keyPrefix": schema.prefix,
         "custom": schema.name.endswith("__c"),
         "customSetting": False,
@@ -85,7 +85,7 @@ def object_summary(schema: ObjectSchema, root: str) -> dict[str, object]:
     }
 
 
-def describe_field(schema: ObjectSchema, field: Field) -> dict[str, object]:
+def _describe_field(schema: ObjectSchema, field: Field) -> dict[str, object]:
     """Return one field's DescribeFieldResult."""
     system = field.name in SYSTEM_FIELDS
     derived = field.name in schema.read_only
@@ -96,7 +96,7 @@ def describe_field(schema: ObjectSchema, field: Field) -> dict[str, object]:
     picklist = _PICKLISTS.get(field.name, ())
     if schema.name == "Contract" and field.name == "Status":
         picklist = _CONTRACT_STATUS
-    label_text = f"{label(schema)} ID" if field.name == "Id" else field.label
+    label_text = f"{_label(schema)} ID" if field.name == "Id" else field.label
     return {
         "name": field.name,
         "label": label_text,
@@ -149,7 +149,7 @@ def describe_field(schema: ObjectSchema, field: Field) -> dict[str, object]:
 _NUMERIC = ("double", "currency", "percent", "int")
 
 
-def child_relationships(store: SalesforceStore, schema: ObjectSchema) -> list[dict[str, object]]:
+def _child_relationships(store: SalesforceStore, schema: ObjectSchema) -> list[dict[str, object]]:
     """Return the lookups other objects hold to `schema` (Account → Opportunities, …)."""
     out: list[dict[str, object]] = []
     for child in store.objects.values():
@@ -157,11 +157,11 @@ def child_relationships(store: SalesforceStore, schema: ObjectSchema) -> list[di
             if target != schema.name:
                 continue
             if field.endswith("__c"):
-                relationship = label_plural(child).replace(" ", "_") + "__r"
+                relationship = _label_plural(child).replace(" ", "_") + "__r"
             elif field == "ParentId":
-                relationship = "Child" + label_plural(child)
+                relationship = "Child" + _label_plural(child)
             else:
-                relationship = label_plural(child)
+                relationship = _label_plural(child)
             out.append(
                 {
                     "childSObject": child.name,
@@ -185,10 +185,10 @@ def add_describe_routes(app: web.Application, base: str, store: SalesforceStore)
         root = f"/services/data/v{request.match_info['version']}/sobjects"
         return json_response(
             {
-                **object_summary(schema, root),
-                "childRelationships": child_relationships(store, schema),
+                **_object_summary(schema, root),
+                "childRelationships": _child_relationships(store, schema),
                 "recordTypeInfos": [],
-                "fields": [describe_field(schema, f) for f in store.fields(schema.name).values()],
+                "fields": [_describe_field(schema, f) for f in store.fields(schema.name).values()],
             }
         )
 
@@ -204,7 +204,7 @@ def add_describe_routes(app: web.Application, base: str, store: SalesforceStore)
             {
                 "encoding": "UTF-8",
                 "maxBatchSize": 200,
-                "sobjects": [object_summary(o, root) for o in store.objects.values()],
+                "sobjects": [_object_summary(o, root) for o in store.objects.values()],
             }
         )
 

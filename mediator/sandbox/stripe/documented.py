@@ -90,7 +90,7 @@ _SETTINGS: StripeObject = {
 _MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
-def custom_fields(p: Params, name: str = "custom_fields") -> list[dict[str, str]] | None:
+def _custom_fields(p: Params, name: str = "custom_fields") -> list[dict[str, str]] | None:
     """Read up to 4 `{name, value}` custom fields (name ≤ 40, value ≤ 140 characters)."""
     items = p.hashes(name, max_items=4)
     if items is None:
@@ -107,7 +107,7 @@ def custom_fields(p: Params, name: str = "custom_fields") -> list[dict[str, str]
     return out
 
 
-def discounts(p: Params) -> list[object] | None:
+def _discounts(p: Params) -> list[object] | None:
     """Read `discounts[i][coupon|discount|promotion_code]` (none of which exist here)."""
     items = p.hashes("discounts", max_items=20)
     if items is None:
@@ -145,7 +145,7 @@ def customer_extras(p: Params, current: StripeObject | None) -> StripeObject:
         before = (current or {}).get("invoice_settings")
         merged = dict(before) if isinstance(before, dict) else dict(_SETTINGS)
         if settings.has("custom_fields") or not settings.values:
-            merged["custom_fields"] = custom_fields(settings) or None
+            merged["custom_fields"] = _custom_fields(settings) or None
         if settings.has("footer") or not settings.values:
             merged["footer"] = settings.text("footer", max_length=5000) or None
         fields["invoice_settings"] = merged
@@ -189,9 +189,9 @@ def invoice_extras(p: Params) -> StripeObject:
     if p.has("default_tax_rates"):
         fields["default_tax_rates"] = p.references("default_tax_rates", "tax_rate")
     if p.has("custom_fields"):
-        fields["custom_fields"] = custom_fields(p) or None
+        fields["custom_fields"] = _custom_fields(p) or None
     if p.has("discounts"):
-        fields["discounts"] = discounts(p)
+        fields["discounts"] = _discounts(p)
     if p.has("footer"):
         fields["footer"] = p.text("footer", max_length=5000) or None
     if p.has("statement_descriptor"):
@@ -222,7 +222,7 @@ def item_extras(p: Params) -> StripeObject:
     if p.has("tax_rates"):
         fields["tax_rates"] = p.references("tax_rates", "tax_rate")
     if p.has("discounts"):
-        fields["discounts"] = discounts(p)
+        fields["discounts"] = _discounts(p)
     if p.has("discountable"):
         fields["discountable"] = p.boolean("discountable")
     if p.has("tax_behavior"):
