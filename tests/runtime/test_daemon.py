@@ -187,18 +187,8 @@ async def test_a_second_signal_stops_at_once_and_loses_nothing(
 async def test_a_broken_config_is_one_line_per_problem_and_exit_2(tmp_path: Path) -> None:
     config = tmp_path / "mediator.toml"
     config.write_text('[journal]\nsynchronus = "FULL"\n', encoding="utf-8")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mediator.cli",
-        "run",
-        "--config",
-        str(config),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    daemon = await start_daemon(config, {**os.environ, "PYTHONPATH": str(ROOT)})
+    process = daemon.process
     _, err = await process.communicate()
     assert process.returncode == 2
     assert err.decode() == (
