@@ -149,7 +149,24 @@ _V4 = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# v5: the operator's side (see operator.py): an index for an entity's history (the admin
+# API's most asked question), the audit log of operator actions and the approvals store.
+_V5 = [
+    "CREATE INDEX entries_key ON entries(key, seq)",
+    """CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY, at REAL NOT NULL, who TEXT NOT NULL, role TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT, detail TEXT
+    )""",
+    """CREATE TABLE approvals (
+        id TEXT PRIMARY KEY, flow TEXT NOT NULL, entity TEXT NOT NULL, what TEXT NOT NULL,
+        amount INTEGER, currency TEXT, requested_at REAL NOT NULL, state TEXT NOT NULL,
+        decided_by TEXT, decided_at REAL, reason TEXT
+    ) WITHOUT ROWID""",
+    "CREATE INDEX approvals_state ON approvals(state, requested_at)",
+    "CREATE INDEX approvals_entity ON approvals(entity)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
