@@ -78,8 +78,8 @@ async def _serve(mediator: Mediator) -> None:
         loop.add_signal_handler(number, on_signal, number)
     try:
         async with mediator:
-            address = mediator.health_address
-            where = f" health on http://{address[0]}:{address[1]}" if address else ""
+            address = mediator.admin_address
+            where = f" admin API and health on http://{address[0]}:{address[1]}" if address else ""
             _log.info("ready:%s (journal %s)", where, mediator.loaded.journal_path)
             await stopping.wait()
     except asyncio.CancelledError:

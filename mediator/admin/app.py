@@ -1,0 +1,107 @@
+"""The admin API's aiohttp application and its listener on `[admin] listen`.
+
+One table of endpoints (status, dead letters, entities, approvals and audit) drives the
+routes and `/openapi.json`. Each request passes, in order: the problem middleware (every
+error as RFC 9457 JSON, the `[admin] request_timeout` deadline), the body limit of `[admin]
+max_body` (aiohttp refuses more with 413), the token check of the endpoint's role, the
+decoding of its query and body, the handler, and the encoding of its answer. The journal
+being unreadable is a 503, never a 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+import msgspec
+from aiohttp import web
+
+from mediator.admin.approval_routes import APPROVAL_ENDPOINTS
+from mediator.admin.auth import TokenTable
+from mediator.admin.dead_letter_routes import DEAD_LETTER_ENDPOINTS
+from mediator.admin.endpoint import Call, Endpoint, decode_body, decode_query
+from mediator.admin.entity_routes import ENTITY_ENDPOINTS
+from mediator.admin.openapi import openapi_document
+from mediator.admin.problems import ProblemError, problem_middleware
+from mediator.admin.status_routes import STATUS_ENDPOINTS
+from mediator.errors import JournalError
+
+if TYPE_CHECKING:
+    from mediator.runtime import Mediator
+
+__all__ = ["ENDPOINTS", "build_admin_app", "open_admin_listener"]
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    *STATUS_ENDPOINTS,
+    *DEAD_LETTER_ENDPOINTS,
+    *ENTITY_ENDPOINTS,
+    *APPROVAL_ENDPOINTS,
+)
+_encoder = msgspec.json.Encoder()
+
+
+def build_admin_app(mediator: Mediator, tokens: TokenTable) -> web.Application:
+    """The admin API of `mediator`, with `tokens` deciding who may do what."""
+    admin = mediator.loaded.config.admin
+    app = web.Application(
+        middlewares=[problem_middleware(timeout=admin.request_timeout, max_body=admin.max_body)],
+        client_max_size=admin.max_body,
+    )
+    for endpoint in ENDPOINTS:
+        handler = functools.partial(_run, endpoint, mediator, tokens)
+        app.router.add_route(endpoint.method, endpoint.path, handler)
+    try:
+        version = metadata.version("mediator")
+    except metadata.PackageNotFoundError:
+        version = "0"
+    document = _encoder.encode(openapi_document(ENDPOINTS, version=version))
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.Response(body=document, content_type="application/json")
+
+    app.router.add_get("/openapi.json", openapi)
+    return app
+
+
+async def _run(
+    endpoint: Endpoint, mediator: Mediator, tokens: TokenTable, request: web.Request
+) -> web.Response:
+    principal = None if endpoint.role is None else tokens.identify(request, needs=endpoint.role)
+    query = None if endpoint.query is None else decode_query(request, endpoint.query)
+    if endpoint.query is None and request.query:
+        name = next(iter(request.query))
+        raise ProblemError(400, "Bad Request", "this endpoint takes no query parameters",
+                           field=f"query.{name}")  # fmt: skip
+    body = None if endpoint.body is None else await decode_body(request, endpoint.body)
+    call = Call(request=request, mediator=mediator, principal=principal, query=query, body=body)
+    try:
+        answer = await endpoint.handler(call)
+    except JournalError as exc:
+        raise ProblemError(503, "Service Unavailable", f"the journal: {exc.reason}") from None
+    status, struct = answer if isinstance(answer, tuple) else (200, answer)
+    return web.Response(body=_encoder.encode(struct), status=status,
+                        content_type="application/json")  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def open_admin_listener(
+    mediator: Mediator, tokens: TokenTable, *, host: str, port: int
+) -> AsyncIterator[tuple[str, int]]:
+    """Serve the admin API of `mediator` on `host:port` for the block; yield the bound address
+    (the real port when `port` is 0)."""
+    runner = web.AppRunner(
+        build_admin_app(mediator, tokens), access_log=None, handle_signals=False,
+        shutdown_timeout=1.0,
+    )  # fmt: skip
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        bound = sockets[0].getsockname()[:2] if sockets else (host, port)
+        yield (str(bound[0]), int(bound[1]))
+    finally:
+        await runner.cleanup()
