@@ -27,7 +27,8 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """An RFC 9457 problem: what went wrong, and the request field at fault if one is."""
 
-    type: str = "about:blank"
+    #: always ``about:blank``: the status and title say it all (RFC 9457 §4.2.1)
+    type: str
     title: str
     status: int
     detail: str | None = None
@@ -48,7 +49,9 @@ class ProblemError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {title}: {detail}")
-        self.problem = Problem(title=title, status=status, detail=detail, field=field)
+        self.problem = Problem(
+            type="about:blank", title=title, status=status, detail=detail, field=field
+        )
         self.headers = headers or {}
 
 
@@ -85,11 +88,14 @@ def problem_middleware(*, timeout: float, max_body: int) -> Middleware:
                 )
             elif exc.status == 404:
                 detail = f"no such endpoint: {request.path}"
-            problem = Problem(title=exc.reason, status=exc.status, detail=detail, field=None)
+            problem = Problem(
+                type="about:blank", title=exc.reason, status=exc.status, detail=detail, field=None
+            )
             headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
             return problem_response(problem, headers)
         except TimeoutError:
             problem = Problem(
+                type="about:blank",
                 title="Gateway Timeout",
                 status=504,
                 detail=f"the request took longer than {timeout:g} s",
@@ -98,7 +104,12 @@ def problem_middleware(*, timeout: float, max_body: int) -> Middleware:
         except Exception:  # noqa: BLE001 -- the server supervises its handlers: log, answer 500
             _log.exception("admin API: %s %s failed", request.method, request.path)
             return problem_response(
-                Problem(title="Internal Server Error", status=500, detail="see the daemon's log")
+                Problem(
+                    type="about:blank",
+                    title="Internal Server Error",
+                    status=500,
+                    detail="see the daemon's log",
+                )
             )
 
     return problems
