@@ -43,7 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         help="check a configuration file offline and print it with defaults filled in",
     )
     check.add_argument("file", type=Path, help="the mediator.toml to check")
+    from mediator.admin.cli import configure_parser as configure_operator_commands
     from mediator.sandbox.serve import configure_parser
+
+    configure_operator_commands(commands)
 
     configure_parser(
         commands.add_parser(
@@ -77,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_daemon(args.config, log_format=args.log_format)
         elif args.command == "check-config":
             return _check_config(args.file)
+        elif args.command in ("dlq", "approvals", "entity", "status"):
+            from mediator.admin.cli import run as run_operator_command
+
+            return run_operator_command(args)
         elif args.command == "sandbox":
             from mediator.sandbox.serve import run
 

@@ -98,8 +98,10 @@ def _operation(
     if e.role is not None:
         operation["description"] = f"Needs a token with the {e.role} role (operator can do all)."
     if e.body is not None:
+        body_schema = cast(dict[str, object], components[e.body.__name__])
         operation["requestBody"] = {
-            "required": False,
+            # an empty body is {}: required only when the body has required fields
+            "required": bool(body_schema.get("required")),
             "content": {"application/json": {"schema": ref_of[e.body]}},
         }
     return operation

@@ -23,13 +23,14 @@ from mediator.config import parse_config
 from mediator.journal import DeadLetterFilter, Entry
 from mediator.journal.operator import Approval
 from mediator.runtime import Mediator
-from mediator.sandbox import Sandboxes, open_sandboxes
+from mediator.sandbox import Sandboxes, TrytonSandbox, open_sandboxes
 from mediator.sandbox.generator import generate_firm
 from tests.runtime.test_mediator import config_text
 
 SEED = 11
 VIEWER_TOKEN = "viewer-token-3f9a1c7e5b2d4680"
 OPERATOR_TOKEN = "operator-token-8e2b6d4f0a1c3957"
+TRYTON_PASSWORD = "tryton-password-5d2c8b1e7f"
 ADMIN_EXTRA = """max_body = 1024
 
 [[admin.tokens]]
@@ -86,8 +87,17 @@ async def admin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Admin
     root.setLevel(logging.DEBUG)
     saved = {k: os.environ.get(k) for k in _ENV}
     try:
+        # the ERP sandbox's default password is its login, "admin": a value found in any
+        # text; a long one makes the secrets test's search mean something
+        prepared = Sandboxes(
+            tryton=TrytonSandbox(clock=SystemClock(), seed=SEED, users={"admin": TRYTON_PASSWORD})
+        )
         async with open_sandboxes(
-            products=("harvest", "tryton"), clock=SystemClock(), seed=SEED, firm=firm
+            products=("harvest", "tryton"),
+            clock=SystemClock(),
+            seed=SEED,
+            firm=firm,
+            prepared=prepared,
         ) as boxes:
             creds = boxes.credentials()
             secrets = {
