@@ -2,14 +2,16 @@
 
 One table of endpoints (status, dead letters, entities, approvals and audit) drives the
 routes and `/openapi.json`. Each request passes, in order: the problem middleware (every
-error as RFC 9457 JSON, the `[admin] request_timeout` deadline), the body limit of `[admin]
-max_body` (aiohttp refuses more with 413), the token check of the endpoint's role, the
-decoding of its query and body, the handler, and the encoding of its answer. The journal
-being unreadable is a 503, never a 500.
+error as RFC 9457 JSON, a missed deadline as 504), the body limit of `[admin] max_body`
+(aiohttp refuses more with 413), the token check of the endpoint's role, the decoding of its
+query and body, the handler, and the encoding of its answer. `[admin] request_timeout`
+bounds reading the request and every read; an action, once decoded, runs to its end. The
+journal being unreadable is a 503, never a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
@@ -69,16 +71,24 @@ def build_admin_app(mediator: Mediator, tokens: TokenTable) -> web.Application:
 async def _run(
     endpoint: Endpoint, mediator: Mediator, tokens: TokenTable, request: web.Request
 ) -> web.Response:
-    principal = None if endpoint.role is None else tokens.identify(request, needs=endpoint.role)
-    query = None if endpoint.query is None else decode_query(request, endpoint.query)
-    if endpoint.query is None and request.query:
-        name = next(iter(request.query))
-        raise ProblemError(400, "Bad Request", "this endpoint takes no query parameters",
-                           field=f"query.{name}")  # fmt: skip
-    body = None if endpoint.body is None else await decode_body(request, endpoint.body)
+    deadline = asyncio.get_running_loop().time() + mediator.loaded.config.admin.request_timeout
+    async with asyncio.timeout_at(deadline):  # a slow client's body counts too
+        principal = None if endpoint.role is None else tokens.identify(request, needs=endpoint.role)
+        query = None if endpoint.query is None else decode_query(request, endpoint.query)
+        if endpoint.query is None and request.query:
+            name = next(iter(request.query))
+            raise ProblemError(400, "Bad Request", "this endpoint takes no query parameters",
+                               field=f"query.{name}")  # fmt: skip
+        body = None if endpoint.body is None else await decode_body(request, endpoint.body)
     call = Call(request=request, mediator=mediator, principal=principal, query=query, body=body)
     try:
-        answer = await endpoint.handler(call)
+        if endpoint.role == "operator":
+            # An action runs to its end: cut short after its journal write, a replay's new
+            # entries would wait for the next start to be delivered. Its writes have deadlines.
+            answer = await endpoint.handler(call)
+        else:
+            async with asyncio.timeout_at(deadline):
+                answer = await endpoint.handler(call)
     except JournalError as exc:
         raise ProblemError(503, "Service Unavailable", f"the journal: {exc.reason}") from None
     status, struct = answer if isinstance(answer, tuple) else (200, answer)

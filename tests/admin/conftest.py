@@ -31,7 +31,9 @@ SEED = 11
 VIEWER_TOKEN = "viewer-token-3f9a1c7e5b2d4680"
 OPERATOR_TOKEN = "operator-token-8e2b6d4f0a1c3957"
 TRYTON_PASSWORD = "tryton-password-5d2c8b1e7f"
-ADMIN_EXTRA = """max_body = 1024
+REQUEST_TIMEOUT = 1.0
+ADMIN_EXTRA = f"""max_body = 1024
+request_timeout = {REQUEST_TIMEOUT}
 
 [[admin.tokens]]
 name = "dashboard"

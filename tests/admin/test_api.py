@@ -3,6 +3,7 @@ actions written to the audit log, and bad requests answered as problems naming t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -25,7 +26,7 @@ from mediator.admin.models import (
     WindowsAnswer,
 )
 from mediator.journal.operator import Approval
-from tests.admin.conftest import Admin
+from tests.admin.conftest import REQUEST_TIMEOUT, Admin
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -419,3 +420,25 @@ async def test_the_openapi_document_is_generated_from_the_handlers_types(admin: 
     assert {"flow", "owner", "kind", "system", "error_class", "older_than", "cursor", "limit"} <= {
         p["name"] for p in listing
     }
+
+
+async def test_a_request_slower_than_the_timeout_is_a_504_problem(admin: Admin) -> None:
+    # a client that promises a body and sends only part of it holds no handler for long
+    host, port = admin.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            b"POST /dead-letters/replay HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + b"Authorization: " + admin.headers("operator")["Authorization"].encode()
+            + b"\r\nContent-Length: 100\r\n\r\n{\"dry_run\": "
+        )  # fmt: skip
+        await writer.drain()
+        async with asyncio.timeout(REQUEST_TIMEOUT + 10):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 504 ")
+    assert b"application/problem+json" in head
+    assert problem(body)["status"] == 504
