@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from mediator.admin.endpoint import Call, Endpoint, decode_body, decode_query
 from mediator.admin.entity_routes import ENTITY_ENDPOINTS
 from mediator.admin.openapi import openapi_document
 from mediator.admin.problems import ProblemError, problem_middleware
+from mediator.admin.snapshots import Snapshots
 from mediator.admin.status_routes import STATUS_ENDPOINTS
 from mediator.errors import JournalError
 
@@ -43,6 +45,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *APPROVAL_ENDPOINTS,
 )
 _encoder = msgspec.json.Encoder()
+_log = logging.getLogger("mediator.admin")
 
 
 def build_admin_app(mediator: Mediator, tokens: TokenTable) -> web.Application:
@@ -52,8 +55,9 @@ def build_admin_app(mediator: Mediator, tokens: TokenTable) -> web.Application:
         middlewares=[problem_middleware(timeout=admin.request_timeout, max_body=admin.max_body)],
         client_max_size=admin.max_body,
     )
+    snapshots = Snapshots(mediator)
     for endpoint in ENDPOINTS:
-        handler = functools.partial(_run, endpoint, mediator, tokens)
+        handler = functools.partial(_run, endpoint, mediator, tokens, snapshots)
         app.router.add_route(endpoint.method, endpoint.path, handler)
     try:
         version = metadata.version("mediator")
@@ -69,7 +73,11 @@ def build_admin_app(mediator: Mediator, tokens: TokenTable) -> web.Application:
 
 
 async def _run(
-    endpoint: Endpoint, mediator: Mediator, tokens: TokenTable, request: web.Request
+    endpoint: Endpoint,
+    mediator: Mediator,
+    tokens: TokenTable,
+    snapshots: Snapshots,
+    request: web.Request,
 ) -> web.Response:
     deadline = asyncio.get_running_loop().time() + mediator.loaded.config.admin.request_timeout
     async with asyncio.timeout_at(deadline):  # a slow client's body counts too
@@ -80,7 +88,8 @@ async def _run(
             raise ProblemError(400, "Bad Request", "this endpoint takes no query parameters",
                                field=f"query.{name}")  # fmt: skip
         body = None if endpoint.body is None else await decode_body(request, endpoint.body)
-    call = Call(request=request, mediator=mediator, principal=principal, query=query, body=body)
+    call = Call(request=request, mediator=mediator, snapshots=snapshots, principal=principal,
+                query=query, body=body)  # fmt: skip
     try:
         if endpoint.role == "operator":
             # An action runs to its end: cut short after its journal write, a replay's new
@@ -102,6 +111,8 @@ async def open_admin_listener(
 ) -> AsyncIterator[tuple[str, int]]:
     """Serve the admin API of `mediator` on `host:port` for the block; yield the bound address
     (the real port when `port` is 0)."""
+    if not mediator.loaded.config.admin.tokens:
+        _log.warning("no [[admin.tokens]] configured: only /healthz and /readyz will answer")
     runner = web.AppRunner(
         build_admin_app(mediator, tokens), access_log=None, handle_signals=False,
         shutdown_timeout=1.0,

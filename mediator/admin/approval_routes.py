@@ -8,6 +8,8 @@ by its sequence number, on the journal's read-only connection.
 
 from __future__ import annotations
 
+import re
+
 from mediator.admin.endpoint import Call, Endpoint
 from mediator.admin.models import (
     ApprovalList,
@@ -37,6 +39,9 @@ async def _decide(call: Call, *, approve: bool) -> Approval:
     assert isinstance(call.body, DecisionRequest)
     assert call.principal is not None
     approval_id = call.path("id")
+    if not re.fullmatch(r"[0-9a-f]{32}", approval_id):
+        raise ProblemError(400, "Bad Request", "an approval id is 32 lowercase hex digits",
+                           field="path.id")  # fmt: skip
     try:
         return await call.mediator.decide_approval(
             approval_id, approve=approve, reason=call.body.reason,

@@ -1,8 +1,9 @@
 """Bearer tokens of the admin API: who is calling, and whether their role may do it.
 
 Tokens come from `[[admin.tokens]]` (name, role, a secret reference resolved at start). A
-presented token is compared with every configured one in constant time (`hmac.compare_digest`
-on each, no early exit), so the answer's timing says nothing about how close a guess was.
+presented token's SHA-256 is compared with every configured token's in constant time
+(`hmac.compare_digest` on equal-length digests, every one, no early exit), so the answer's
+timing says nothing about how close a guess was, nor how long the tokens are.
 Two roles: ``viewer`` reads, ``operator`` reads and acts. No token or a wrong one is 401 with
 ``WWW-Authenticate: Bearer``; a viewer asking for an action is 403. Token values are never
 logged nor answered: a caller is known by the token's `name`.
@@ -10,6 +11,7 @@ logged nor answered: a caller is known by the token's `name`.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Literal
 
@@ -45,7 +47,7 @@ class TokenTable:
         return cls(
             [
                 (
-                    secrets[f"admin.tokens[{i}].token"].reveal().encode(),
+                    _digest(secrets[f"admin.tokens[{i}].token"].reveal().encode()),
                     Principal(name=t.name, role=t.role),
                 )
                 for i, t in enumerate(loaded.config.admin.tokens)
@@ -62,7 +64,7 @@ class TokenTable:
             raise _unauthorized(
                 "the Authorization header is not 'Bearer <token>'", "invalid_request"
             )
-        given = presented.strip().encode("utf-8", "surrogateescape")
+        given = _digest(presented.strip().encode("utf-8", "surrogateescape"))
         found: Principal | None = None
         for token, principal in self._tokens:  # every one, so that timing tells nothing
             if hmac.compare_digest(given, token) and found is None:
@@ -76,6 +78,10 @@ class TokenTable:
                 f"the token {found.name!r} has the {found.role} role; this needs {needs}",
             )
         return found
+
+
+def _digest(token: bytes) -> bytes:
+    return hashlib.sha256(token).digest()
 
 
 def _unauthorized(detail: str, error: str | None) -> ProblemError:

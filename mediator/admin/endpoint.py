@@ -20,6 +20,7 @@ from aiohttp import web
 
 from mediator.admin.auth import Principal, Role
 from mediator.admin.problems import ProblemError
+from mediator.admin.snapshots import Snapshots
 
 if TYPE_CHECKING:
     from mediator.runtime import Mediator
@@ -38,6 +39,8 @@ class Call:
 
     request: web.Request
     mediator: Mediator
+    #: what status endpoints share between requests (statistics, windows)
+    snapshots: Snapshots
     principal: Principal | None
     query: object
     body: object

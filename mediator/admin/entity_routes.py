@@ -17,6 +17,7 @@ from mediator.admin.problems import ProblemError
 
 __all__ = ["ENTITY_ENDPOINTS", "stuck_summary"]
 
+_HISTORY = 500  # entries an answer holds (the latest)
 _KEY_SCHEMA: dict[str, object] = {"type": "string", "minLength": 1, "maxLength": 500}
 
 
@@ -47,7 +48,8 @@ async def _history(call: Call) -> EntityHistory:
         raise ProblemError(400, "Bad Request", "an entity key is 1 to 500 characters",
                            field="path.key")  # fmt: skip
     reader = call.mediator.reader
-    entries = [entry_view(e) for e in await reader.history(key)]
+    found = await reader.history(key, limit=_HISTORY + 1)
+    entries = [entry_view(e) for e in found[-_HISTORY:]]
     entity_type, _, canonical = key.partition(":")
     xrefs = await reader.xrefs(entity_type, canonical) if canonical else []
     names = [f.name for f in call.mediator.flows]
@@ -61,6 +63,7 @@ async def _history(call: Call) -> EntityHistory:
         key=key,
         summary=stuck_summary(entries),
         entries=entries,
+        earlier_entries=len(found) > _HISTORY,
         xrefs=xrefs,
         flows=[
             FlowStateView(

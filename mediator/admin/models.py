@@ -230,7 +230,9 @@ class EntityHistory(msgspec.Struct, frozen=True, kw_only=True):
 
     key: str
     summary: str
+    #: the last 500 entries, in journal order; `earlier_entries` says older ones exist
     entries: list[EntryView]
+    earlier_entries: bool
     xrefs: list[XrefRecord]
     flows: list[FlowStateView]
     approvals: list[Approval]

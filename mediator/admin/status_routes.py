@@ -20,7 +20,6 @@ from mediator.admin.models import (
     SystemsAnswer,
     SystemStatus,
     WindowsAnswer,
-    WindowStatus,
 )
 from mediator.admin.problems import ProblemError
 from mediator.journal.reads import OpenCounts
@@ -41,7 +40,7 @@ async def _healthz(call: Call) -> Health:
         if mediator.state == "stopped":
             raise ProblemError(503, "Service Unavailable", "the mediator is stopped")
         return Health(status=mediator.state)
-    stats = mediator.statistics()
+    stats = call.snapshots.statistics()
     return Health(
         status="ok",
         parts=HealthParts(
@@ -75,7 +74,7 @@ def _breakers(stats: ConnectorStatistics, name: str) -> list[BreakerStatistics]:
 async def _flows(call: Call) -> FlowsAnswer:
     mediator = call.mediator
     now = mediator.clock.time()
-    stats = mediator.statistics()
+    stats = call.snapshots.statistics()
     counts = {c.kind: c for c in await mediator.reader.open_counts(now)}
     answer = []
     for flow in mediator.flows:
@@ -111,7 +110,7 @@ async def _flows(call: Call) -> FlowsAnswer:
 
 async def _systems(call: Call) -> SystemsAnswer:
     mediator = call.mediator
-    stats = mediator.statistics()
+    stats = call.snapshots.statistics()
     last = await mediator.reader.last_errors()
     answer = []
     for name, s in sorted(stats.systems.items()):
@@ -134,21 +133,7 @@ async def _systems(call: Call) -> SystemsAnswer:
 
 
 async def _windows(call: Call) -> WindowsAnswer:
-    mediator = call.mediator
-    now = mediator.clock.time()
-    answer = []
-    for name, spec in sorted(mediator.loaded.policies.windows.items()):
-        window = spec.build(name)
-        is_open = window.is_open(now)
-        answer.append(
-            WindowStatus(
-                name=name,
-                zone=window.zone.key,
-                open=is_open,
-                next_change=window.next_close(now) if is_open else window.next_open(now),
-            )
-        )
-    return WindowsAnswer(windows=answer)
+    return WindowsAnswer(windows=call.snapshots.windows())
 
 
 STATUS_ENDPOINTS = (

@@ -387,6 +387,8 @@ async def test_approvals_are_listed_decided_once_and_audited(admin: Admin) -> No
         ("GET", "/dead-letters", {"params": {"flow": "nope"}}, 400, "query.flow"),
         ("GET", "/flows", {"params": {"x": "1"}}, 400, "query.x"),
         ("GET", "/dead-letters/not-hex", {}, 400, "path.id"),
+        ("POST", "/approvals/not-hex/approve", {"json": {"reason": "r"}}, 400, "path.id"),
+        ("POST", "/dead-letters/not-hex/release", {"json": {"reason": "r"}}, 400, "path.id"),
         ("GET", f"/dead-letters/{NO_ID}", {}, 404, "path.id"),
         ("GET", "/nowhere", {}, 404, None),
         ("DELETE", "/dead-letters", {}, 405, None),
