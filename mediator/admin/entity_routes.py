@@ -48,8 +48,8 @@ async def _history(call: Call) -> EntityHistory:
         raise ProblemError(400, "Bad Request", "an entity key is 1 to 500 characters",
                            field="path.key")  # fmt: skip
     reader = call.mediator.reader
-    found = await reader.history(key, limit=_HISTORY + 1)
-    entries = [entry_view(e) for e in found[-_HISTORY:]]
+    history = await reader.history(key, limit=_HISTORY)
+    entries = [entry_view(e) for e in history.entries]
     entity_type, _, canonical = key.partition(":")
     xrefs = await reader.xrefs(entity_type, canonical) if canonical else []
     names = [f.name for f in call.mediator.flows]
@@ -63,7 +63,7 @@ async def _history(call: Call) -> EntityHistory:
         key=key,
         summary=stuck_summary(entries),
         entries=entries,
-        earlier_entries=len(found) > _HISTORY,
+        complete=history.complete,
         xrefs=xrefs,
         flows=[
             FlowStateView(

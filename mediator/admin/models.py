@@ -230,9 +230,10 @@ class EntityHistory(msgspec.Struct, frozen=True, kw_only=True):
 
     key: str
     summary: str
-    #: the last 500 entries, in journal order; `earlier_entries` says older ones exist
+    #: its open entries however old, and its latest among the last 50,000 journaled (at most
+    #: 500, in journal order); `complete` is False when older closed ones may exist
     entries: list[EntryView]
-    earlier_entries: bool
+    complete: bool
     xrefs: list[XrefRecord]
     flows: list[FlowStateView]
     approvals: list[Approval]

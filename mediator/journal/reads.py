@@ -4,9 +4,11 @@
 its own), so an operator's questions never queue behind the writer's batches nor hold its
 thread: SQLite's WAL lets this reader see the last committed state while the writer goes
 on. Every query here is indexed: dead letters and open entries through the partial index of
-open states, an entity's history through ``entries_key``, xrefs and flow state by their
-primary keys, the audit log by its sequence. Lists are paged by a cursor (the last row's
-sequence number), so a page costs the same however deep the operator has gone.
+open states, lineage through ids and the index of replays, xrefs and flow state by their
+primary keys, the audit log by its sequence; an entity's history is its open entries
+(indexed) and a scan of the latest entries bounded by sequence (see `history`). Lists are
+paged by a cursor (the last row's sequence number), so a page costs the same however deep
+the operator has gone.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from mediator.journal.operator import (
 )
 from mediator.journal.records import DeadLetterFilter, Entry, EntryState, FlowState, XrefRecord
 
-__all__ = ["JournalReader", "OpenCounts", "Page", "open_journal_reader"]
+__all__ = ["History", "JournalReader", "OpenCounts", "Page", "open_journal_reader"]
+
+_MAX_GENERATIONS = 64  # replays of replays followed down (max_replays keeps it to a few)
 
 
 class Page(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,6 +44,14 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
 
     entries: list[Entry]
     next_cursor: int | None
+
+
+class History(msgspec.Struct, frozen=True, kw_only=True):
+    """An entity's entries in journal order; `complete` is False when older closed entries
+    may exist beyond what was searched or returned."""
+
+    entries: list[Entry]
+    complete: bool
 
 
 class OpenCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,17 +133,48 @@ class JournalReader:
         return found[0][1] if found else None
 
     async def lineage(self, entry: Entry) -> list[Entry]:
-        """The entry's original and every replay of it (they share its key and idempotency
-        key), in journal order, the entry itself included."""
-        found = await self._entries(
-            "key = ? AND idem = ? ORDER BY seq", (entry.key, entry.envelope.idempotency_key)
-        )
-        return [e for _, e in found]
+        """The entry's original and every replay of it, in journal order, the entry itself
+        included: up the `replay_of` links by id, then down through the index of replays."""
+        root = entry
+        seen = {entry.id}
+        while root.replay_of is not None and root.replay_of not in seen:
+            up = await self.entry(root.replay_of)
+            if up is None:
+                break
+            seen.add(up.id)
+            root = up
+        found = await self._entries("id = ?", (bytes.fromhex(root.id),))
+        frontier = [root.id]
+        for _ in range(_MAX_GENERATIONS):
+            if not frontier:
+                break
+            marks = ",".join("?" * len(frontier))
+            replays = await self._entries(
+                f"replay_of IN ({marks}) AND replay_of IS NOT NULL",
+                [bytes.fromhex(i) for i in frontier],
+            )
+            found.extend(replays)
+            frontier = [e.id for _, e in replays]
+        return [e for _, e in sorted({e.id: (s, e) for s, e in found}.values())]
 
-    async def history(self, key: str, *, limit: int = 500) -> list[Entry]:
-        """The last `limit` entries of entity `key`, in journal order."""
-        found = await self._entries("key = ? ORDER BY seq DESC LIMIT ?", (key, limit))
-        return [e for _, e in reversed(found)]
+    async def history(self, key: str, *, limit: int = 500, scan: int = 50_000) -> History:
+        """Entity `key`'s open entries, however old (through the index of open states), and
+        its entries among the last `scan` journaled (a scan bounded by sequence): the latest
+        `limit` of them, in journal order.
+
+        The journal has no index by entity key: one cost appends half their speed (see
+        _schema, v5); an operator asks about what is stuck (open) or recent.
+        """
+        rows = await self._rows("SELECT max(seq) FROM entries")
+        last = int(str(rows[0][0] or 0))
+        floor = max(0, last - scan)
+        found = await self._entries("state < 6 AND key = ?", (key,))
+        found += await self._entries("seq > ? AND key = ?", (floor, key))
+        merged = sorted(dict(found).items())
+        return History(
+            entries=[e for _, e in merged[-limit:]],
+            complete=floor == 0 and len(merged) <= limit,
+        )
 
     async def xrefs(self, entity_type: str, canonical_id: str) -> list[XrefRecord]:
         """The entity's ids in every system."""

@@ -312,6 +312,8 @@ async def test_an_entity_history_says_where_it_is_and_why_it_is_stuck(admin: Adm
     history = msgspec.json.decode(body, type=EntityHistory)
     assert history.key == target.key
     assert target.id in {e.id for e in history.entries}
+    assert history.complete  # a small journal: every entry of the entity was searched
+    assert [e.id for e in history.entries] == sorted(e.id for e in history.entries)
     assert "open dead letter" in history.summary
     assert (target.reason or "") in history.summary
     status, _, _, body = await call(admin, "GET", "/entities/time_entry:no-such", role="viewer")
