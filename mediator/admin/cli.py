@@ -297,6 +297,8 @@ def _show_replay(console: Console, answer: dict[str, Any]) -> None:
         console.print(_entries_table("quarantined", answer["quarantined"]))
     if answer["dry_run"]:
         console.print("dry run: nothing was sent; add --send --reason '...' to send")
+    if answer["more_matching"]:
+        console.print("more dead letters match: run it again for the next 500")
 
 
 def _show_closed(console: Console, answer: dict[str, Any]) -> None:

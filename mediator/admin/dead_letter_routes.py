@@ -24,11 +24,12 @@ from mediator.admin.models import (
     entry_view,
 )
 from mediator.admin.problems import ProblemError
-from mediator.journal import DeadLetterFilter, ReleaseReport
+from mediator.journal import DeadLetterFilter, EntryState, ReleaseReport
 
 __all__ = ["DEAD_LETTER_ENDPOINTS", "entry_id", "flow_of"]
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
+_BATCH = 500  # dead letters one replay by filter sends (`ids` are bounded the same)
 ID_SCHEMA: dict[str, object] = {"type": "string", "pattern": _ID.pattern}
 
 
@@ -100,6 +101,19 @@ async def _replay(call: Call, request: ReplayRequest) -> ReplayResult:
         system=request.system, error_class=request.error_class,
         older_than=request.older_than, newer_than=request.newer_than,
     )  # fmt: skip
+    more = False
+    if not request.ids:
+        # A filter replays at most _BATCH at a time, so that one transaction stays short;
+        # `more_matching` says to ask again.
+        page = await call.mediator.reader.dead_letters(
+            where, now=call.mediator.clock.time(), limit=_BATCH
+        )
+        more = page.next_cursor is not None
+        ids = tuple(e.id for e in page.entries if e.state is EntryState.DEAD)
+        if not ids:
+            return ReplayResult(dry_run=request.dry_run, sent=[], quarantined=[],
+                                more_matching=more)  # fmt: skip
+        where = msgspec.structs.replace(where, ids=ids)
     principal = call.principal
     assert principal is not None
     report = await call.mediator.replay(
@@ -110,6 +124,7 @@ async def _replay(call: Call, request: ReplayRequest) -> ReplayResult:
         dry_run=report.dry_run,
         sent=[entry_view(e) for e in report.sent],
         quarantined=[entry_view(e) for e in report.quarantined],
+        more_matching=more,
     )
 
 

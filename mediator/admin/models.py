@@ -178,7 +178,7 @@ class ReplayRequest(_Request, frozen=True):
 
     dry_run: bool = True
     reason: Reason | None = None
-    ids: list[EntryId] = []
+    ids: Annotated[list[EntryId], msgspec.Meta(max_length=500)] = []
     kind: Name | None = None
     system: Name | None = None
     error_class: Name | None = None
@@ -188,11 +188,16 @@ class ReplayRequest(_Request, frozen=True):
 
 
 class ReplayResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What was (or, in a dry run, would be) sent, and what was quarantined instead."""
+    """What was (or, in a dry run, would be) sent, and what was quarantined instead.
+
+    A replay by filter takes at most 500 dead letters; `more_matching` says more match:
+    ask again.
+    """
 
     dry_run: bool
     sent: list[EntryView]
     quarantined: list[EntryView]
+    more_matching: bool = False
 
 
 class ReasonRequest(_Request, frozen=True):
