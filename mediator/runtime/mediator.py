@@ -335,6 +335,7 @@ class Mediator:
         target = ",".join(where.ids) or _describe(where)
         audit = AuditRecord(who=by, role=role, action="replay", target=target, reason=reason)
         report = await self._running_operator().replay(where, audit=audit)
+        _log_action(audit, f"sent {len(report.sent)}, quarantined {len(report.quarantined)}")
         await dispatcher.submit(report.sent)
         return report
 
@@ -345,7 +346,9 @@ class Mediator:
         the audit log); its entity's parked entries go on. `LookupError` if no dead letter."""
         audit = AuditRecord(who=by, role=role, action="release", target=entry_id, reason=reason)
         write = self._running_operator().release(entry_id, reason=reason, audit=audit)
-        return await self._running_dispatcher().close_dead(write)
+        report = await self._running_dispatcher().close_dead(write)
+        _log_action(audit, f"{len(report.unparked)} parked entries go on")
+        return report
 
     async def discard(
         self, entry_id: str, *, reason: str, by: str, role: str = "host"
@@ -354,7 +357,9 @@ class Mediator:
         its entity's parked entries go on. `LookupError` if no dead letter."""
         audit = AuditRecord(who=by, role=role, action="discard", target=entry_id, reason=reason)
         write = self._running_operator().discard(entry_id, reason=reason, audit=audit)
-        return await self._running_dispatcher().close_dead(write)
+        report = await self._running_dispatcher().close_dead(write)
+        _log_action(audit, f"{len(report.unparked)} parked entries go on")
+        return report
 
     async def request_approval(
         self,
@@ -378,9 +383,11 @@ class Mediator:
             who=by, role=role, action="approve" if approve else "reject",
             target=approval_id, reason=reason,
         )  # fmt: skip
-        return await self._running_operator().decide(
+        decided = await self._running_operator().decide(
             approval_id, approve=approve, reason=reason, audit=audit
         )
+        _log_action(audit, f"{decided.flow} {decided.entity}")
+        return decided
 
     def statistics(self) -> MediatorStatistics:
         """A snapshot of every part (in-memory counters only: cheap to call often)."""
@@ -446,6 +453,14 @@ def check_flows(
     except ConfigError as problem:
         return [problem]
     return []
+
+
+def _log_action(audit: AuditRecord, outcome: str) -> None:
+    # the daemon's log says what operators did too (the audit log is the record of it)
+    _log.info(
+        "%s %s (%s) %s: %s; reason: %s",
+        audit.who, audit.action, audit.role, audit.target, outcome, audit.reason,
+    )  # fmt: skip
 
 
 def _describe(where: DeadLetterFilter) -> str:

@@ -300,6 +300,7 @@ async def test_release_and_discard_close_a_dead_letter_and_are_audited(
     assert record["role"] == "operator"
     assert record["reason"] == f"{action} by the test"
     assert record["at"] > 0
+    assert any(f"alice {action} (operator) {target.id}" in line for line in admin.log.lines)
     _, _, _, body = await call(admin, "GET", f"/entities/{target.key}", role="viewer")
     history = msgspec.json.decode(body, type=EntityHistory)
     assert closed.entry.state in {e.state for e in history.entries}
