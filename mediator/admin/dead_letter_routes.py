@@ -116,6 +116,14 @@ async def _replay(call: Call, request: ReplayRequest) -> ReplayResult:
         where = msgspec.structs.replace(where, ids=ids)
     principal = call.principal
     assert principal is not None
+    if request.dry_run:  # a read: on the reader's side, never the writer's
+        report = await call.mediator.reader.preview_replay(where, now=call.mediator.clock.time())
+        return ReplayResult(
+            dry_run=True,
+            sent=[entry_view(e) for e in report.sent],
+            quarantined=[entry_view(e) for e in report.quarantined],
+            more_matching=more,
+        )
     report = await call.mediator.replay(
         where, dry_run=request.dry_run, by=principal.name, role=principal.role,
         reason=request.reason,

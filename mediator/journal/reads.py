@@ -13,6 +13,7 @@ the operator has gone.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -23,6 +24,7 @@ import aiosqlite
 import msgspec
 
 from mediator.errors import JournalError
+from mediator.journal import _ops
 from mediator.journal._rows import ENTRY_COLUMNS, dead_letter_query, entry_of
 from mediator.journal.operator import (
     APPROVAL_COLUMNS,
@@ -32,7 +34,14 @@ from mediator.journal.operator import (
     approval_of,
     audit_of,
 )
-from mediator.journal.records import DeadLetterFilter, Entry, EntryState, FlowState, XrefRecord
+from mediator.journal.records import (
+    DeadLetterFilter,
+    Entry,
+    EntryState,
+    FlowState,
+    ReplayReport,
+    XrefRecord,
+)
 
 __all__ = ["History", "JournalReader", "OpenCounts", "Page", "open_journal_reader"]
 
@@ -79,6 +88,20 @@ async def open_journal_reader(path: str | Path) -> AsyncIterator[JournalReader]:
         yield JournalReader(conn, str(path))
     finally:
         await conn.close()
+
+
+def _preview(path: str, where: DeadLetterFilter, now: float, max_replays: int) -> ReplayReport:
+    try:
+        conn = sqlite3.connect(_read_only_uri(path), uri=True)
+    except sqlite3.Error as exc:
+        raise JournalError(path, f"cannot open for reading: {exc}") from exc
+    try:
+        conn.execute("PRAGMA query_only=1")
+        return _ops.replay(conn, now, where, True, max_replays)
+    except sqlite3.Error as exc:
+        raise JournalError(path, f"read failed: {exc}") from exc
+    finally:
+        conn.close()
 
 
 def _read_only_uri(path: str | Path) -> str:
@@ -209,6 +232,14 @@ class JournalReader:
             )
             for r in rows
         ]
+
+    async def preview_replay(
+        self, where: DeadLetterFilter, *, now: float, max_replays: int = 3
+    ) -> ReplayReport:
+        """What `Journal.replay` would do (a dry run), computed by the journal's own replay
+        code on a read-only connection opened for it in a worker thread: never the writer's.
+        """
+        return await asyncio.to_thread(_preview, self._path, where, now, max_replays)
 
     async def open_counts(self, now: float) -> list[OpenCounts]:
         """The open entries by kind and state (through the partial index of open states)."""
