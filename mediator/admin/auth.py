@@ -20,6 +20,7 @@ from aiohttp import web
 
 from mediator.admin.problems import ProblemError
 from mediator.config import LoadedConfig, resolve_secrets
+from mediator.tomlfile import failing
 
 __all__ = ["Principal", "TokenTable"]
 
@@ -42,17 +43,19 @@ class TokenTable:
 
     @classmethod
     def from_config(cls, loaded: LoadedConfig) -> TokenTable:
-        """Resolve `[[admin.tokens]]`; raise `ConfigError` (file, key, line) for a bad one."""
+        """Resolve `[[admin.tokens]]`; raise `ConfigError` (file, key, line) for a bad one,
+        and for two entries of one value (which name and role would it have?). Names are
+        unique already (the configuration's own checks)."""
         secrets = resolve_secrets(loaded)
-        return cls(
-            [
-                (
-                    _digest(secrets[f"admin.tokens[{i}].token"].reveal().encode()),
-                    Principal(name=t.name, role=t.role),
-                )
-                for i, t in enumerate(loaded.config.admin.tokens)
-            ]
-        )
+        fail = failing(loaded.text, file=loaded.file)
+        table: list[tuple[bytes, Principal]] = []
+        for i, t in enumerate(loaded.config.admin.tokens):
+            digest = _digest(secrets[f"admin.tokens[{i}].token"].reveal().encode())
+            for j, (known, _) in enumerate(table):
+                if hmac.compare_digest(known, digest):
+                    raise fail(f"admin.tokens[{i}].token", f"the token of admin.tokens[{j}] too")
+            table.append((digest, Principal(name=t.name, role=t.role)))
+        return cls(table)
 
     def identify(self, request: web.Request, *, needs: Role) -> Principal:
         """The caller of `request`, if its role is at least `needs`; raise a 401 or 403."""

@@ -78,6 +78,10 @@ async def test_dlq_show_replay_and_release(admin: Admin, run: Run) -> None:
     status, out, _ = await run(admin, "dlq", "release", target.id, "--reason", "posted by hand")
     assert status == 0
     assert "released by alice: posted by hand" in out
+    other = admin.dead[3]
+    status, out, _ = await run(admin, "dlq", "discard", other.id, "--reason", "a test record")
+    assert status == 0
+    assert f"{other.id} is discarded by alice: a test record" in out
     status, out, err = await run(admin, "dlq", "release", target.id, "--reason", "again")
     assert status == 2
     assert (
