@@ -21,6 +21,7 @@ import msgspec
 
 from mediator.codecs import tryton_wire as wire
 from mediator.codecs.billing import Invoice, InvoiceLine, InvoiceStatus, Payment
+from mediator.codecs.commands import effect_reference
 from mediator.codecs.engagements import Project
 from mediator.codecs.money import Money
 from mediator.codecs.parties import Client, TaxProfile
@@ -113,7 +114,7 @@ def timesheet_key(entry: TimeEntry, revision: int = 0) -> str:
     where the connector searches for it before creating and `read_timesheet_lines` finds it.
     A corrected entry goes out under the next revision.
     """
-    return f"{entry.source_system}:{entry.source_id}:r{revision}"
+    return effect_reference(entry, revision)
 
 
 def timesheet_line_to_tryton(

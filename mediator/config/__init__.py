@@ -29,6 +29,7 @@ from mediator.config.model import (
     StripeConfig,
     SystemsConfig,
     TrytonConfig,
+    TrytonErpConfig,
     WebhookConfig,
 )
 from mediator.config.render import render_effective
@@ -48,6 +49,7 @@ __all__ = [
     "StripeConfig",
     "SystemsConfig",
     "TrytonConfig",
+    "TrytonErpConfig",
     "WebhookConfig",
     "check_config",
     "load_config",

@@ -29,6 +29,7 @@ __all__ = [
     "StripeConfig",
     "SystemsConfig",
     "TrytonConfig",
+    "TrytonErpConfig",
     "WebhookConfig",
 ]
 
@@ -37,6 +38,7 @@ SecretRef = Annotated[str, msgspec.Meta(pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]*|f
 
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=7 * 24 * 3600)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+RecordId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
 class JournalConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -75,13 +77,28 @@ class StripeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     time_zone: str | None = None
 
 
+class TrytonErpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[systems.tryton.erp]`: the ids of this database's company and accounting records
+    that every create needs (what the Tryton client fills in from the user's preferences)."""
+
+    company: RecordId
+    currency: RecordId
+    journal: RecordId
+    receivable_account: RecordId
+    revenue_account: RecordId
+    payment_term: RecordId
+    product: RecordId
+    unit: RecordId
+
+
 class TrytonConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`[systems.tryton]`: the server, its database and a user of it."""
+    """`[systems.tryton]`: the server, its database, a user of it, and its company's ids."""
 
     base_url: str
     database: Name
     login: Name
     password: SecretRef
+    erp: TrytonErpConfig
     time_zone: str | None = None
 
 

@@ -22,7 +22,7 @@ import msgspec
 
 from mediator.actors import RestartWithBackoff, open_entity_registry, open_supervisor
 from mediator.clock import SystemClock
-from mediator.demo.wiring import erp_setup, harvest_connector, record_onboarding, tryton_connector
+from mediator.demo.wiring import harvest_connector, record_onboarding, tryton_connector
 from mediator.flows import TimesheetPosting
 from mediator.ingress import HarvestTimePoller
 from mediator.journal import DeadLetterFilter, Watermark, open_dispatcher, open_journal
@@ -115,13 +115,12 @@ async def _run(
             mailbox_size=1_000,
             strategy=RestartWithBackoff(min_backoff=0.1, max_backoff=5.0),
         )
-        setup = erp_setup(boxes)
         poller = HarvestTimePoller(harvest, account_currency="USD")
         read = journaled = days = 0
         async with (
             open_entity_registry(
                 supervisor,
-                lambda key: TimesheetPosting(key, erp=erp, journal=journal, setup=setup),
+                lambda key: TimesheetPosting(key, erp=erp, journal=journal),
                 name="flow:approved_time",
                 idle_timeout=300.0,
             ) as projects,

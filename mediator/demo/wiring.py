@@ -39,6 +39,7 @@ def tryton_connector(boxes: Sandboxes, policies: PolicyRegistry, clock: Clock) -
         password=Secret(creds["password"], source="sandbox"),
         policies=policies,
         clock=clock,
+        setup=erp_setup(boxes),
     )
 
 

@@ -21,12 +21,10 @@ import msgspec
 
 from mediator.actors import Actor, ActorRef
 from mediator.codecs import CANONICAL, Envelope
-from mediator.codecs.tryton_erp import ErpSetup, timesheet_key, timesheet_line_to_tryton
+from mediator.codecs.commands import Command, PostTimesheetLine, Recorded, effect_reference
 from mediator.codecs.work import TimeEntry
 from mediator.errors import BusinessRejected
 from mediator.journal import Journal
-from mediator.systems import Command
-from mediator.systems.tryton import CreateRecord, RecordRef
 
 __all__ = ["APPROVED_TIME", "FLOW", "PAYLOADS", "MissingReference", "TimesheetPosting"]
 
@@ -36,8 +34,8 @@ APPROVED_TIME = "psa.time_entry.approved"
 #: same upcasters).
 PAYLOADS = CANONICAL.with_alias(APPROVED_TIME, like="time_entry")
 
+#: the system whose ids the xref map holds for the ERP
 _ERP = "tryton"
-_MODEL = "timesheet.line"
 #: The flow-state name under which posted lines are remembered, per PSA time entry id.
 FLOW = "approved_time.erp"
 
@@ -53,8 +51,9 @@ class MissingReference(BusinessRejected):
 class TimesheetPosting(Actor[Envelope]):
     """Posts one project's approved time entries to the ERP as timesheet lines.
 
-    `setup` carries the ERP company and accounting ids; projects and consultants are resolved
-    through the journal's xref map. Replies with the line's `RecordRef`.
+    Projects and consultants are resolved to the ERP's ids through the journal's xref map;
+    the ERP system actor gets a canonical `PostTimesheetLine` (its connector knows the
+    ERP's own model and ids). Replies with the line's `Recorded`.
     """
 
     def __init__(
@@ -63,13 +62,11 @@ class TimesheetPosting(Actor[Envelope]):
         *,
         erp: ActorRef[Command],
         journal: Journal,
-        setup: ErpSetup,
         timeout: float = 60.0,
     ) -> None:
         self.key = key
         self.erp = erp
         self.journal = journal
-        self.setup = setup
         self.timeout = timeout
         self._ids: dict[tuple[str, str], int] = {}  # per incarnation: xref answers do not change
 
@@ -105,29 +102,25 @@ class TimesheetPosting(Actor[Envelope]):
                     "posted; corrections are not automated yet: adjust the line in the ERP, "
                     "then release this entry",
                 )
-            return RecordRef(
-                model=_MODEL, id=posted.line, reference=timesheet_key(entry), existed=True
+            return Recorded(
+                system=_ERP, id=str(posted.line), reference=effect_reference(entry), existed=True
             )
-        setup = msgspec.structs.replace(
-            self.setup, employee_by_consultant={entry.consultant_id: employee}
-        )
-        values = timesheet_line_to_tryton(entry, work=work, setup=setup)
-        command = CreateRecord(
+        command = PostTimesheetLine(
             idempotency_key=message.idempotency_key,
             attempt=message.attempt + 1,
-            model=_MODEL,
-            values=values,
-            # The ERP looks the line up by its whole description, which ends in the entry's key.
-            reference=str(values["description"]),
+            entry=entry,
+            project=str(work),
+            employee=str(employee),
         )
         result = await self.erp.ask(command, timeout=self.timeout)
-        if not isinstance(result, RecordRef):
-            raise TypeError(f"the ERP actor answered {type(result).__name__}, not a RecordRef")
+        if not isinstance(result, Recorded):
+            raise TypeError(f"the ERP actor answered {type(result).__name__}, not Recorded")
         # A crash between the create and these writes is harmless: the next delivery's create
         # finds the line by its reference instead of making another. The xref goes first: once
         # the flow state is saved, a redelivery returns early and would never write it.
-        await self.journal.record_xref("time_entry", entry.source_id, _ERP, str(result.id))
-        posted = msgspec.structs.replace(facts, line=result.id)
+        await self.journal.record_xref("time_entry", entry.source_id, _ERP, result.id)
+        # the flow state keeps the line as a number: the ERP it was written for numbers them
+        posted = msgspec.structs.replace(facts, line=int(result.id))
         await self.journal.save_flow(FLOW, entry.source_id, _encode(posted), expected_version=0)
         return result
 

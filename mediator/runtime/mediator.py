@@ -37,7 +37,6 @@ from mediator.clock import Clock, SystemClock
 from mediator.codecs import Envelope
 from mediator.config import LoadedConfig, PollerConfig, parse_listen, resolve_secrets
 from mediator.errors import ConfigError
-from mediator.flows.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.journal import (
     Appended,
     DeadLetterFilter,
@@ -54,6 +53,7 @@ from mediator.journal import (
 from mediator.journal.operator import Approval, AuditRecord, OperatorStore
 from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.policies import PolicyRegistry
+from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.runtime.flow import Flow, FlowContext
 from mediator.runtime.routing import KindRouter
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from mediator.clock import Clock
+from mediator.codecs.tryton_erp import ErpSetup
 from mediator.config import LoadedConfig
 from mediator.policies import PolicyRegistry
 from mediator.systems import (
@@ -77,5 +80,6 @@ def build_connectors(
             password=source("systems.tryton.password", tr.password)(),
             policies=policies,
             clock=clock,
+            setup=ErpSetup(**msgspec.structs.asdict(tr.erp)),
         )
     return built

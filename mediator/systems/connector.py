@@ -16,6 +16,7 @@ import aiohttp
 import msgspec
 
 from mediator.clock import Clock
+from mediator.codecs.commands import Command
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
 from mediator.policies import (
     Classification,
@@ -29,18 +30,6 @@ from mediator.systems.http import HttpTransport, TransportStatistics
 __all__ = ["Command", "Connector", "ConnectorStatistics"]
 
 T = TypeVar("T")
-
-
-class Command(msgspec.Struct, frozen=True, kw_only=True):
-    """An effect on an external system, with the key that makes repeating it harmless.
-
-    `idempotency_key` is derived from the journal entry that caused the command, so a retry
-    after a lost response finds the first write instead of making a second. `attempt` counts
-    from 1 across in-process retries and journal retries alike.
-    """
-
-    idempotency_key: str
-    attempt: int = 1
 
 
 class ConnectorStatistics(msgspec.Struct, frozen=True, kw_only=True):

@@ -25,7 +25,7 @@ from mediator.journal.operator import Approval
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, TrytonSandbox, open_sandboxes
 from mediator.sandbox.generator import generate_firm
-from tests.runtime.test_mediator import config_text
+from tests.runtime.support import config_text
 
 SEED = 11
 VIEWER_TOKEN = "viewer-token-3f9a1c7e5b2d4680"

@@ -143,6 +143,8 @@ def test_unresolved_secret_references_are_each_reported(
         database = "erp"
         login = "admin"
         password = "file:{empty}"
+        erp = {{ company = 1, currency = 1, journal = 1, receivable_account = 1, \
+revenue_account = 2, payment_term = 1, product = 1, unit = 1 }}
 
         [[admin.tokens]]
         name = "ops"
@@ -153,7 +155,7 @@ def test_unresolved_secret_references_are_each_reported(
     assert [(p.key, p.line) for p in problems] == [
         ("systems.stripe.api_key", 2),
         ("systems.tryton.password", 8),
-        ("admin.tokens[0].token", 13),
+        ("admin.tokens[0].token", 14),
     ]
     assert "NOT_SET_ANYWHERE is not set" in problems[0].reason
     assert "is empty" in problems[1].reason
@@ -169,11 +171,11 @@ def test_every_semantic_problem_is_reported_at_once(
         """\
         time_zone = "Mars/Olympus"
 
-        [systems.tryton]
-        base_url = "ftp://erp.example.com"
-        database = "erp"
-        login = "admin"
-        password = "env:T"
+        [systems.harvest]
+        base_url = "ftp://api.harvestapp.com"
+        account_id = "1"
+        token = "env:T"
+        user_agent = "tests"
 
         [systems.stripe]
         base_url = "https://user:pw@api.stripe.com"
@@ -192,7 +194,7 @@ def test_every_semantic_problem_is_reported_at_once(
     )
     assert [(p.key, p.line) for p in problems] == [
         ("time_zone", 1),
-        ("systems.tryton.base_url", 4),
+        ("systems.harvest.base_url", 4),
         ("systems.stripe.base_url", 10),
         ("ingress.pollers.harvest_time", 13),
         ("admin.listen", 21),

@@ -11,8 +11,8 @@ import pytest
 
 from mediator.actors import EntityRef, EntityRegistry, open_entity_registry, open_supervisor
 from mediator.clock import SystemClock
-from mediator.codecs import Envelope
-from mediator.demo.wiring import erp_setup, harvest_connector, record_onboarding, tryton_connector
+from mediator.codecs import Envelope, commands
+from mediator.demo.wiring import harvest_connector, record_onboarding, tryton_connector
 from mediator.errors import JournalError
 from mediator.flows import FLOW, TimesheetPosting
 from mediator.ingress import INVALID_TIME, HarvestTimePoller
@@ -27,7 +27,6 @@ from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.generator import Firm, generate_firm
 from mediator.systems import SystemActor
-from mediator.systems.tryton import RecordRef
 
 pytestmark = pytest.mark.slow  # each test runs two sandboxes, a journal and the runtime
 
@@ -86,11 +85,10 @@ async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
         erp = supervisor.spawn(
             lambda: SystemActor(tryton_connector(boxes, policies, clock)), name="erp"
         )
-        setup = erp_setup(boxes)
         async with (
             open_entity_registry(
                 supervisor,
-                lambda key: TimesheetPosting(key, erp=erp, journal=journal, setup=setup),
+                lambda key: TimesheetPosting(key, erp=erp, journal=journal),
                 idle_timeout=None,
             ) as projects,
             open_dispatcher(
@@ -120,7 +118,7 @@ async def test_each_approved_entry_becomes_one_line_and_a_redelivery_adds_none(
     # Deliver every entry once more (as a replay would): the ERP gains nothing.
     for envelope in list(pipeline.delivered):
         again = await pipeline.projects.ask(envelope.key, envelope)
-        assert isinstance(again, RecordRef)
+        assert isinstance(again, commands.Recorded)
         assert again.existed
     assert len(pipeline.erp_lines()) == len(lines)
 

@@ -24,7 +24,7 @@ from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.generator import generate_firm
 from mediator.sandbox.seeding import approve_through
-from tests.runtime.test_mediator import config_text, erp_lines
+from tests.runtime.support import config_text, erp_lines
 
 pytestmark = pytest.mark.slow  # real processes
 

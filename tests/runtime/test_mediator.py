@@ -13,12 +13,13 @@ import pytest
 from mediator.clock import SystemClock
 from mediator.codecs import Envelope, new_id
 from mediator.config import parse_config
-from mediator.demo.wiring import erp_setup, record_onboarding
+from mediator.demo.wiring import record_onboarding
 from mediator.errors import ConfigError
 from mediator.journal import DeadLetterFilter, open_journal
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.generator import Firm, generate_firm
+from tests.runtime.support import config_text, erp_lines
 
 pytestmark = pytest.mark.slow  # two sandboxes, a journal and the whole runtime per test
 
@@ -34,55 +35,11 @@ async def firm_and_boxes() -> AsyncIterator[tuple[Firm, Sandboxes]]:
         yield firm, boxes
 
 
-def config_text(boxes: Sandboxes, *, extra: str = "") -> str:
-    creds = boxes.credentials()
-    erp = msgspec.to_builtins(erp_setup(boxes))
-    erp.pop("employee_by_consultant")
-    erp_lines = "\n".join(f"{key} = {value}" for key, value in erp.items())
-    return f"""\
-time_zone = "Europe/Berlin"
-
-[journal]
-path = "journal.sqlite"
-
-[systems.harvest]
-base_url = "{boxes.urls["harvest"]}"
-account_id = "{creds["harvest"]["account_id"]}"
-token = "env:TEST_HARVEST_TOKEN"
-user_agent = "mediator tests"
-
-[systems.tryton]
-base_url = "{boxes.urls["tryton"]}"
-database = "{creds["tryton"]["database"]}"
-login = "{creds["tryton"]["login"]}"
-password = "env:TEST_TRYTON_PASSWORD"
-
-[flows.approved_time.options]
-account_currency = "USD"
-
-[flows.approved_time.options.erp]
-{erp_lines}
-
-[ingress.pollers.harvest_time]
-interval = 3600.0
-
-[admin]
-listen = "127.0.0.1:0"
-{extra}"""
-
-
 @pytest.fixture(autouse=True)
 def secrets(monkeypatch: pytest.MonkeyPatch, firm_and_boxes: tuple[Firm, Sandboxes]) -> None:
     creds = firm_and_boxes[1].credentials()
     monkeypatch.setenv("TEST_HARVEST_TOKEN", creds["harvest"]["token"])
     monkeypatch.setenv("TEST_TRYTON_PASSWORD", creds["tryton"]["password"])
-
-
-def erp_lines(boxes: Sandboxes) -> list[dict[str, object]]:
-    assert boxes.tryton is not None
-    tables = boxes.tryton.state()["tables"]
-    assert isinstance(tables, dict)
-    return [r for r in tables.get("timesheet.line", []) if "[mediator " in r["description"]]
 
 
 async def test_approved_time_flows_from_the_configured_poller_to_the_erp(

@@ -16,10 +16,13 @@ import aiohttp
 
 from mediator.clock import Clock
 from mediator.codecs import RpcValue
+from mediator.codecs.commands import PostTimesheetLine
+from mediator.codecs.tryton_erp import ErpSetup
 from mediator.errors import DecodeError, MediatorError
 from mediator.policies import PolicyRegistry
 from mediator.systems.connector import Command, Connector
 from mediator.systems.secrets import Secret
+from mediator.systems.tryton.canonical import recorded, timesheet_line_create
 from mediator.systems.tryton.commands import CreateRecord, PostInvoice
 from mediator.systems.tryton.session import TrytonSession, TrytonSessions, tryton_error_code
 from mediator.systems.tryton.writes import create_records, post_invoice
@@ -33,6 +36,8 @@ class TrytonConnector(Connector):
     """One Tryton database, logged in as `login` with `password`.
 
     `max_create` bounds one list ``create``; `page_size` is the default page of reads.
+    `setup` holds this database's company and accounting ids, which the canonical commands
+    (`PostTimesheetLine`) need and do not carry.
     """
 
     system = "tryton"
@@ -51,6 +56,7 @@ class TrytonConnector(Connector):
         page_size: int = 100,
         max_create: int = 100,
         inline_retry_cap: float = 30.0,
+        setup: ErpSetup | None = None,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -67,6 +73,8 @@ class TrytonConnector(Connector):
         )
         self.page_size = page_size
         self.max_create = max_create
+        #: the company and accounting ids canonical commands are filled in with
+        self.setup = setup
 
     @property
     def logins(self) -> int:
@@ -146,21 +154,34 @@ class TrytonConnector(Connector):
     async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
         """Creates of one model as one list create each; invoices one by one.
 
-        Returns a `RecordRef` or `PostedInvoice` per command, or the error that command met.
+        Canonical commands are mapped to Tryton's first (`canonical`) and answered in
+        canonical terms. Returns a `RecordRef`, `PostedInvoice` or `Recorded` per command, or
+        the error that command met.
         """
         results: list[object] = [None] * len(commands)
-        creates = [(i, c) for i, c in enumerate(commands) if isinstance(c, CreateRecord)]
+        creates: list[tuple[int, CreateRecord]] = []
+        canonical: set[int] = set()
+        for index, command in enumerate(commands):
+            if isinstance(command, CreateRecord):
+                creates.append((index, command))
+            elif isinstance(command, PostTimesheetLine):
+                if self.setup is None:
+                    # a wiring bug, not a bad message: the Mediator always passes the setup
+                    results[index] = ValueError("PostTimesheetLine needs TrytonConnector(setup=)")
+                    continue
+                creates.append((index, timesheet_line_create(command, self.setup)))
+                canonical.add(index)
         for (index, _), result in zip(
             creates, await create_records(self, [c for _, c in creates]), strict=True
         ):
-            results[index] = result
+            results[index] = recorded(result) if index in canonical else result
         for index, command in enumerate(commands):
             if isinstance(command, PostInvoice):
                 try:
                     results[index] = await post_invoice(self, command)
                 except MediatorError as exc:
                     results[index] = exc
-            elif not isinstance(command, CreateRecord):
+            elif results[index] is None and not isinstance(command, CreateRecord):
                 results[index] = TypeError(f"not a Tryton command: {type(command).__name__}")
         return results
 

@@ -1,5 +1,8 @@
 """The flows mediator ships, as plug-ins of `Mediator`: each built from its `[flows.<name>]`.
 
+A plug-in joins a flow's entity actor (`mediator.flows`, which knows no vendor) to the
+ingress that feeds it (a vendor's poller), so it lives here, at the top, where both meet.
+
 `SHIPPED_FLOWS` maps a flow's name to its factory, which reads the flow's options (raising a
 `ConfigError` that names the option's key and line) and returns the `Flow`. A host service
 passes its own mapping to `Mediator(flows=...)` to add or replace flows.
@@ -15,7 +18,6 @@ import msgspec
 
 from mediator.actors import Actor
 from mediator.codecs import Envelope
-from mediator.codecs.tryton_erp import ErpSetup
 from mediator.flows.approved_time import APPROVED_TIME, TimesheetPosting
 from mediator.ingress.harvest_time import HarvestTimePoller
 from mediator.runtime.flow import Flow, FlowContext, Poller
@@ -32,11 +34,9 @@ class FlowFactory(Protocol):
 
 
 class ApprovedTimeOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`[flows.approved_time.options]`: the PSA account's currency and the ERP's ids."""
+    """`[flows.approved_time.options]`: the PSA account's currency, the ERP call's deadline."""
 
     account_currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
-    #: the ERP company and accounting ids every timesheet line needs
-    erp: ErpSetup
     #: how long one ERP create may take before the delivery is retried by the journal
     erp_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
 
@@ -69,7 +69,6 @@ class ApprovedTimeFlow:
             key,
             erp=context.systems["tryton"],
             journal=context.journal,
-            setup=self.options.erp,
             timeout=self.options.erp_timeout,
         )
 
