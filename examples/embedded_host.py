@@ -39,7 +39,7 @@ def create_app(config: Path) -> web.Application:
 
     async def run_mediator(app: web.Application) -> AsyncIterator[None]:
         # the host's own listener serves the host; the mediator's health is on the host's page
-        async with Mediator(load_config(config), serve_health=False) as mediator:
+        async with Mediator(load_config(config), serve_admin=False) as mediator:
             app[MEDIATOR] = mediator
             yield
 

@@ -15,6 +15,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from mediator import __version__
 from mediator.errors import MediatorError
@@ -68,7 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         help="check a configuration file offline and print it with defaults filled in",
     )
     check.add_argument("file", type=Path, help="the mediator.toml to check")
+    from mediator.admin.cli import configure_parser as configure_operator_commands
     from mediator.sandbox.cli import configure_parser
+
+    # the operator commands build plain parsers as subcommands of this one-line parser
+    configure_operator_commands(
+        cast("argparse._SubParsersAction[argparse.ArgumentParser]", commands)
+    )
 
     configure_parser(
         commands.add_parser(
@@ -101,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_daemon(args.config, log_format=args.log_format)
         if args.command == "check-config":
             return _check_config(args.file)
+        if args.command in ("dlq", "approvals", "entity", "status"):
+            from mediator.admin.cli import run as run_operator_command
+
+            return run_operator_command(args)
         from mediator.sandbox.cli import run
 
         return run(args)

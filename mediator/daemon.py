@@ -81,8 +81,10 @@ async def _serve(mediator: Mediator) -> None:
         watcher = asyncio.ensure_future(watch_signals(signals))
         try:
             async with mediator:
-                address = mediator.health_address
-                where = f" health on http://{address[0]}:{address[1]}" if address else ""
+                address = mediator.admin_address
+                where = (
+                    f" admin API and health on http://{address[0]}:{address[1]}" if address else ""
+                )
                 _log.info("ready:%s (journal %s)", where, mediator.loaded.journal_path)
                 await stopping.wait()
         except asyncio.CancelledError:

@@ -361,9 +361,9 @@ def compact_chunk(
     lo, hi = ids[0], ids[-1]
     compacted = conn.execute(
         "UPDATE entries SET state = ?, payload = NULL, traceparent = NULL, error = NULL "
-        "WHERE id BETWEEN ? AND ? AND state IN (?, ?, ?) AND updated_at < ?",
+        "WHERE id BETWEEN ? AND ? AND state IN (?, ?, ?, ?) AND updated_at < ?",
         (int(EntryState.COMPACTED), lo, hi, int(EntryState.DONE), int(EntryState.RELEASED),
-         int(EntryState.REPLAYED), closed_before),
+         int(EntryState.REPLAYED), int(EntryState.DISCARDED), closed_before),
     ).rowcount  # fmt: skip
     forget = (
         "FROM entries WHERE id BETWEEN ? AND ? AND state = ? AND accepted_at < ? "

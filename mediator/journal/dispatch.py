@@ -182,10 +182,15 @@ class Dispatcher:
 
     async def release(self, entry_id: str, *, reason: str, by: str) -> ReleaseReport:
         """Release a dead letter and deliver the entries it no longer parks."""
+        return await self.close_dead(self._journal.release(entry_id, reason=reason, by=by))
+
+    async def close_dead(self, write: Awaitable[ReleaseReport]) -> ReleaseReport:
+        """Await `write`, a journal write that closes a dead letter (a release, an audited
+        release or discard), and deliver the entries it no longer parks."""
         self._releasing += 1
         self._steady.clear()
         try:
-            report = await self._journal.release(entry_id, reason=reason, by=by)
+            report = await write
             await self._resume(report.released.key, report.unparked)
         finally:
             self._releasing -= 1

@@ -33,7 +33,8 @@ class EntryState(enum.IntEnum):
 
     accepted → in-flight → done | retry (at a time) | dead. A dead letter parks its entity's
     later entries (`PARKED`) until it is replayed (→ `REPLAYED`, a new entry carries on) or
-    released (→ `RELEASED`); one replayed too often is `QUARANTINED` and can only be released.
+    released (→ `RELEASED`) or discarded (→ `DISCARDED`, see `OperatorStore.discard`); one
+    replayed too often is `QUARANTINED` and can only be released or discarded.
     `COMPACTED` entries keep only what idempotency needs.
     """
 
@@ -47,6 +48,7 @@ class EntryState(enum.IntEnum):
     RELEASED = 7
     REPLAYED = 8
     COMPACTED = 9
+    DISCARDED = 10
 
 
 OPEN_STATES = frozenset(s for s in EntryState if s < EntryState.DONE)

@@ -81,6 +81,22 @@ class PostingWindow:
                 t = self._day_bounds(day + _DAY)[0]
         return None
 
+    def next_close(self, t: float) -> float | None:
+        """The first epoch time at or after `t` when postings stop being allowed (`t` itself
+        when closed at `t`; `None`: open from then on)."""
+        if not self.is_open(t):
+            return t
+        end = t
+        for _ in range(_MAX_STEPS):
+            day = _dt.datetime.fromtimestamp(end, self.zone).date()
+            end = self._day_bounds(day)[1]
+            blackout = next((start for start, _ in self.blackouts if t <= start < end), None)
+            if blackout is not None:
+                return blackout
+            if not self.is_open(end):  # the next day does not carry on from midnight
+                return end
+        return None
+
     def check(self, t: float) -> None:
         """Raise `PostingWindowClosed` (with the next opening) unless postings may go at `t`."""
         opens_at = self.next_open(t)

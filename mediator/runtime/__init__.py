@@ -8,10 +8,12 @@ from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
 from mediator.runtime.mediator import Mediator, MediatorStatistics, build_flows, check_flows
 from mediator.runtime.routing import KindRouter, NoFlowForKind
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller
+from mediator.runtime.throughput import FlowThroughput
 
 __all__ = [
     "Flow",
     "FlowContext",
+    "FlowThroughput",
     "KindRouter",
     "Mediator",
     "MediatorStatistics",

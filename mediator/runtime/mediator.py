@@ -4,11 +4,13 @@
 options, the systems each flow needs, pollers that exist), then owns, in this order: the
 journal (opened and recovered), the policy registry, one supervised system actor per
 configured system, an entity registry per enabled flow, the dispatcher (routing by kind),
-the pollers on their schedules, and the health listener; it stops them in reverse order.
+the read-only journal reader, the pollers on their schedules, and the admin API (with
+`/healthz` and `/readyz`); it stops them in reverse order.
 Stopping drains first: the pollers stop, in-flight deliveries get up to
 `[journal] drain_timeout` seconds (real time) to finish, and what is left stays in the
-journal for the next start. Inside a host's event loop, `accept` hands it an event and
-`statistics`, `dead_letters`, `replay` and `release` are the operator's reads and actions.
+journal for the next start. Inside a host's event loop, `accept` hands it an event;
+`statistics`, `reader` and `dead_letters` are the operator's reads, and `replay`, `release`,
+`discard` and `decide_approval` the operator's actions, each written with its audit record.
 """
 
 from __future__ import annotations
@@ -50,13 +52,15 @@ from mediator.journal import (
     open_dispatcher,
     open_journal,
 )
+from mediator.journal.operator import Approval, AuditRecord, OperatorStore
+from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.policies import PolicyRegistry
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.runtime.flow import Flow, FlowContext
-from mediator.runtime.health import open_health_listener
 from mediator.runtime.routing import KindRouter
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller
 from mediator.runtime.systems import build_connectors
+from mediator.runtime.throughput import FlowThroughput, ThroughputCounter
 from mediator.systems import Command, Connector, ConnectorStatistics, SystemActor
 from mediator.tomlfile import Fail, failing
 
@@ -78,14 +82,16 @@ class MediatorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     flows: dict[str, RegistryStatistics]
     systems: dict[str, ConnectorStatistics]
     pollers: list[PollerStatus]
+    #: deliveries per flow, in total and over the last minute and 15 minutes
+    throughput: dict[str, FlowThroughput] = {}
 
 
 class Mediator:
     """The running mediator of one configuration; enter it with ``async with``.
 
     `flows` maps flow names to their factories (the shipped ones by default): a host service
-    adds its own. `clock` is the runtime's time (a `FakeClock` in tests). `serve_health`
-    starts the `/healthz` and `/readyz` listener on `[admin] listen`.
+    adds its own. `clock` is the runtime's time (a `FakeClock` in tests). `serve_admin`
+    starts the admin API (with `/healthz` and `/readyz`) on `[admin] listen`.
     """
 
     def __init__(
@@ -94,15 +100,19 @@ class Mediator:
         *,
         flows: Mapping[str, FlowFactory] = SHIPPED_FLOWS,
         clock: Clock | None = None,
-        serve_health: bool = True,
+        serve_admin: bool = True,
     ) -> None:
         self.loaded = loaded
         self.clock: Clock = clock or SystemClock()
         self.state = "stopped"
-        #: the address the health listener is bound to (its port when `listen` gave 0)
-        self.health_address: tuple[str, int] | None = None
+        #: the address the admin API is bound to (its port when `listen` gave 0)
+        self.admin_address: tuple[str, int] | None = None
         self._factories = dict(flows)
-        self._serve_health = serve_health
+        self._serve_admin = serve_admin
+        self._flows: list[Flow] = []
+        self._counters: dict[str, ThroughputCounter] = {}
+        self._operator: OperatorStore | None = None
+        self._reader: JournalReader | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._journal: Journal | None = None
         self._dispatcher: Dispatcher | None = None
@@ -161,6 +171,11 @@ class Mediator:
             )
         )
         self._journal = journal
+        self._operator = OperatorStore(journal)
+        self._reader = await stack.enter_async_context(
+            open_journal_reader(self.loaded.journal_path)
+        )
+        self._flows = flows
         policies = PolicyRegistry(self.loaded.policies, clock=self.clock)
         supervisor = await stack.enter_async_context(
             open_supervisor(name="mediator", clock=self.clock)
@@ -171,6 +186,7 @@ class Mediator:
             for name, connector in self._connectors.items()
         }
         registries: dict[str, EntityRegistry[Envelope]] = {}
+        counters: dict[str, ThroughputCounter] = {}
         contexts: dict[str, FlowContext] = {}
         for flow in flows:
             context = FlowContext(
@@ -189,13 +205,15 @@ class Mediator:
                 )
             )
             self._registries[flow.name] = registry
+            self._counters[flow.name] = counter = ThroughputCounter(self.clock)
             for kind in flow.kinds:
                 registries[kind] = registry
+                counters[kind] = counter
         timeout = max((f.delivery_timeout for f in flows), default=30.0) + _ASK_MARGIN
         self._dispatcher = await stack.enter_async_context(
             open_dispatcher(
                 journal,
-                KindRouter(registries).route,
+                KindRouter(registries, counters=counters).route,
                 clock=self.clock,
                 timeout=timeout,
                 decide=default_decider(classifier_for=policies.classifier),
@@ -207,10 +225,12 @@ class Mediator:
             group.create_task(p.run(journal, self._dispatcher), name=f"poller:{p.poller.name}")
             for p in self._pollers
         ]
-        if self._serve_health:
+        if self._serve_admin:
+            from mediator.admin import TokenTable, open_admin_listener  # the edge: imports us
+
             host, port = parse_listen(config.admin.listen)
-            self.health_address = await stack.enter_async_context(
-                open_health_listener(self, host=host, port=port)
+            self.admin_address = await stack.enter_async_context(
+                open_admin_listener(self, TokenTable.from_config(self.loaded), host=host, port=port)
             )
 
     def _spawn_system(
@@ -263,6 +283,23 @@ class Mediator:
     # -- what a host service and the admin API use -------------------------------------------
 
     @property
+    def health_address(self) -> tuple[str, int] | None:
+        """The admin API's address (the name from when it served only health)."""
+        return self.admin_address
+
+    @property
+    def flows(self) -> tuple[Flow, ...]:
+        """The enabled flows."""
+        return tuple(self._flows)
+
+    @property
+    def reader(self) -> JournalReader:
+        """The journal's read-only connection: reads that never queue behind the writer."""
+        if self._reader is None:
+            raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
+        return self._reader
+
+    @property
     def pollers(self) -> tuple[ScheduledPoller, ...]:
         """The scheduled pollers, in the order of the enabled flows."""
         return tuple(self._pollers)
@@ -282,14 +319,77 @@ class Mediator:
         """Dead letters matching `where`, oldest first."""
         return await self._running_journal().list_dead(where, limit=limit)
 
-    async def replay(self, where: DeadLetterFilter, *, dry_run: bool = True) -> ReplayReport:
+    async def replay(
+        self,
+        where: DeadLetterFilter,
+        *,
+        dry_run: bool = True,
+        by: str = "host",
+        role: str = "host",
+        reason: str | None = None,
+    ) -> ReplayReport:
         """Send matching dead letters again with their original idempotency keys (dry run
-        by default: the report says what would be sent)."""
-        return await self._running_dispatcher().replay(where, dry_run=dry_run)
+        by default: the report says what would be sent). A real replay is written with its
+        audit record (`by`, `role`, `reason`) and then queued for delivery."""
+        dispatcher = self._running_dispatcher()
+        if dry_run:
+            return await dispatcher.replay(where, dry_run=True)
+        target = ",".join(where.ids) or _describe(where)
+        audit = AuditRecord(who=by, role=role, action="replay", target=target, reason=reason)
+        report = await self._running_operator().replay(where, audit=audit)
+        _log_action(audit, f"sent {len(report.sent)}, quarantined {len(report.quarantined)}")
+        await dispatcher.submit(report.sent)
+        return report
 
-    async def release(self, entry_id: str, *, reason: str, by: str) -> ReleaseReport:
-        """Close a dead letter without sending it, recording who and why."""
-        return await self._running_dispatcher().release(entry_id, reason=reason, by=by)
+    async def release(
+        self, entry_id: str, *, reason: str, by: str, role: str = "host"
+    ) -> ReleaseReport:
+        """Close a dead letter without sending it, recording who and why (in the entry and
+        the audit log); its entity's parked entries go on. `LookupError` if no dead letter."""
+        audit = AuditRecord(who=by, role=role, action="release", target=entry_id, reason=reason)
+        write = self._running_operator().release(entry_id, reason=reason, audit=audit)
+        report = await self._running_dispatcher().close_dead(write)
+        _log_action(audit, f"{len(report.unparked)} parked entries go on")
+        return report
+
+    async def discard(
+        self, entry_id: str, *, reason: str, by: str, role: str = "host"
+    ) -> ReleaseReport:
+        """Close a dead letter for good as discarded (see `OperatorStore.discard`), audited;
+        its entity's parked entries go on. `LookupError` if no dead letter."""
+        audit = AuditRecord(who=by, role=role, action="discard", target=entry_id, reason=reason)
+        write = self._running_operator().discard(entry_id, reason=reason, audit=audit)
+        report = await self._running_dispatcher().close_dead(write)
+        _log_action(audit, f"{len(report.unparked)} parked entries go on")
+        return report
+
+    async def request_approval(
+        self,
+        *,
+        flow: str,
+        entity: str,
+        what: str,
+        amount: int | None = None,
+        currency: str | None = None,
+    ) -> Approval:
+        """File a flow's request for a person's approval (pending until decided)."""
+        return await self._running_operator().request_approval(
+            flow=flow, entity=entity, what=what, amount=amount, currency=currency
+        )
+
+    async def decide_approval(
+        self, approval_id: str, *, approve: bool, reason: str, by: str, role: str = "host"
+    ) -> Approval:
+        """Approve or reject a pending request, audited; `LookupError` if none is pending."""
+        audit = AuditRecord(
+            who=by, role=role, action="approve" if approve else "reject",
+            target=approval_id, reason=reason,
+        )  # fmt: skip
+        decided = await self._running_operator().decide(
+            approval_id, approve=approve, reason=reason, audit=audit
+        )
+        _log_action(audit, f"{decided.flow} {decided.entity}")
+        return decided
 
     def statistics(self) -> MediatorStatistics:
         """A snapshot of every part (in-memory counters only: cheap to call often)."""
@@ -301,12 +401,18 @@ class Mediator:
             flows={name: r.statistics() for name, r in self._registries.items()},
             systems={name: c.statistics() for name, c in self._connectors.items()},
             pollers=[p.status() for p in self._pollers],
+            throughput={name: c.statistics() for name, c in self._counters.items()},
         )
 
     def _running_journal(self) -> Journal:
         if self._journal is None:
             raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
         return self._journal
+
+    def _running_operator(self) -> OperatorStore:
+        if self._operator is None:
+            raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
+        return self._operator
 
     def _running_dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:
@@ -349,6 +455,20 @@ def check_flows(
     except ConfigError as problem:
         return [problem]
     return []
+
+
+def _log_action(audit: AuditRecord, outcome: str) -> None:
+    # the daemon's log says what operators did too (the audit log is the record of it)
+    _log.info(
+        "%s %s (%s) %s: %s; reason: %s",
+        audit.who, audit.action, audit.role, audit.target, outcome, audit.reason,
+    )  # fmt: skip
+
+
+def _describe(where: DeadLetterFilter) -> str:
+    # the audit log's target of a replay by filter: the filter's set fields
+    fields = msgspec.structs.asdict(where)
+    return " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ())) or "all"
 
 
 def _check_pollers(flows: list[Flow], configured: Iterable[str], fail: Fail) -> None:

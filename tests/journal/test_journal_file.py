@@ -113,6 +113,6 @@ async def test_version_one_file_is_migrated(path: Path, clock: FakeClock) -> Non
         assert report.sent[0].replay_of == old.id
 
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
         # v4's key filter, built on open from the migrated keys and saved
         assert conn.execute("SELECT keys FROM key_filter").fetchone() == (1,)

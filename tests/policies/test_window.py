@@ -92,3 +92,24 @@ def test_an_approval_rule_can_be_for_one_currency() -> None:
     rule = ApprovalRule(name="usd", amount_at_least=100, currency="USD")
     assert rule.matches(kind="x", amount=100, currency="USD")
     assert not rule.matches(kind="x", amount=100, currency="EUR")
+
+
+def test_next_close_is_the_end_of_the_day_or_a_blackout_or_now_when_closed() -> None:
+    window = _window(blackouts=[("2026-01-07T12:00", "2026-01-07T13:00")])
+    assert window.next_close(_t(2026, 1, 6, 9, 0)) == _t(2026, 1, 6, 18, 0)  # Tuesday
+    assert window.next_close(_t(2026, 1, 7, 9, 0)) == _t(2026, 1, 7, 12, 0)  # blackout first
+    assert window.next_close(_t(2026, 1, 7, 12, 30)) == _t(2026, 1, 7, 12, 30)  # closed now
+    assert window.next_close(_t(2026, 1, 10, 9, 0)) == _t(2026, 1, 10, 9, 0)  # a Saturday
+    for t in (_t(2026, 1, 6, 9, 0), _t(2026, 1, 7, 13, 0), _t(2026, 1, 9, 17, 59)):
+        close = window.next_close(t)
+        assert close is not None
+        assert window.is_open(close - 1)
+        assert not window.is_open(close)
+
+
+def test_next_close_runs_over_midnight_while_the_next_day_opens_at_once() -> None:
+    window = _window(opens="00:00", closes="24:00")
+    # Monday 9:00 to Saturday 00:00: the working week is one stretch
+    assert window.next_close(_t(2026, 1, 5, 9, 0)) == _t(2026, 1, 10, 0, 0)
+    always = _window(opens="00:00", closes="24:00", weekdays=range(7))
+    assert always.next_close(_t(2026, 1, 5, 9, 0)) is None

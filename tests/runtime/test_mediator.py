@@ -60,8 +60,8 @@ async def test_approved_time_flows_from_the_configured_poller_to_the_erp(
         assert stats.pollers[0].journaled > 10
         assert stats.dispatcher.delivered == stats.pollers[0].journaled
         assert len(erp_lines(boxes)) == stats.dispatcher.delivered
-        assert mediator.health_address is not None
-        host, port = mediator.health_address
+        assert mediator.admin_address is not None
+        host, port = mediator.admin_address
         async with aiohttp.ClientSession(f"http://{host}:{port}") as http:
             async with http.get("/readyz") as ready:
                 assert ready.status == 200
@@ -82,7 +82,7 @@ async def test_an_entry_no_enabled_flow_handles_is_a_dead_letter_saying_so(
 ) -> None:
     _, boxes = firm_and_boxes
     loaded = parse_config(config_text(boxes), file="mediator.toml", base_dir=tmp_path)
-    async with Mediator(loaded, serve_health=False) as mediator:
+    async with Mediator(loaded, serve_admin=False) as mediator:
         await mediator.pollers[0].wait_polls(1)
         await mediator.wait_idle()
         envelope = Envelope(
@@ -123,7 +123,7 @@ async def test_what_only_the_running_flows_know_is_still_a_config_error_with_its
     text = config_text(firm_and_boxes[1], extra=extra)
     loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
     with pytest.raises(ConfigError) as caught:
-        async with Mediator(loaded, serve_health=False):
+        async with Mediator(loaded, serve_admin=False):
             pytest.fail("started with a bad configuration")
     assert caught.value.key == key
     assert caught.value.reason == reason
@@ -139,7 +139,7 @@ async def test_a_bad_flow_option_names_its_full_key(
     )
     loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
     with pytest.raises(ConfigError) as caught:
-        async with Mediator(loaded, serve_health=False):
+        async with Mediator(loaded, serve_admin=False):
             pytest.fail("started with a bad option")
     assert caught.value.key == "flows.approved_time.options.account_currency"
     assert caught.value.line == text.splitlines().index('account_currency = "dollars"') + 1
@@ -153,7 +153,7 @@ async def test_a_flow_whose_system_is_not_configured_is_refused(
     text = text[:start] + text[text.index("[flows.approved_time.options]") :]
     loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
     with pytest.raises(ConfigError) as caught:
-        async with Mediator(loaded, serve_health=False):
+        async with Mediator(loaded, serve_admin=False):
             pytest.fail("started without the ERP")
     assert caught.value.key == "flows.approved_time"
     assert "needs [systems.tryton]" in caught.value.reason

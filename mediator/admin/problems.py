@@ -1,0 +1,114 @@
+"""Errors of the admin API as RFC 9457 problem details, and the middleware that makes them.
+
+Every answer that is not a success is ``application/problem+json`` with `type`, `title`,
+`status`, `detail` and, when one field of the request is at fault, `field` (``query.limit``,
+``body.reason``, ``path.id``): unknown routes and methods, a body over `[admin] max_body`,
+JSON that does not parse or nests too deep, a request that outlasts `[admin]
+request_timeout`, and our own bugs (500, logged with the traceback here, never sent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+__all__ = ["Problem", "ProblemError", "problem_middleware", "problem_response"]
+
+_log = logging.getLogger("mediator.admin")
+_encoder = msgspec.json.Encoder()
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem: what went wrong, and the request field at fault if one is."""
+
+    #: always ``about:blank``: the status and title say it all (RFC 9457 §4.2.1)
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    #: where in the request the fault is: ``query.<name>``, ``path.<name>``, ``body.<path>``
+    field: str | None = None
+
+
+class ProblemError(Exception):
+    """Raised by a handler to answer with a problem (status, title, detail, field)."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.problem = Problem(
+            type="about:blank", title=title, status=status, detail=detail, field=field
+        )
+        self.headers = headers or {}
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> web.Response:
+    """The HTTP answer of `problem`."""
+    return web.Response(
+        body=_encoder.encode(problem),
+        status=problem.status,
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def problem_middleware(*, timeout: float, max_body: int) -> Middleware:
+    """The middleware that turns every failure into a problem: a `TimeoutError` is the 504 of
+    `timeout` seconds (the handlers keep the deadline, see app.py); `max_body` is the size
+    limit a 413 names."""
+
+    @web.middleware
+    async def problems(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ProblemError as exc:
+            return problem_response(exc.problem, exc.headers)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            detail = None
+            if isinstance(exc, web.HTTPRequestEntityTooLarge):
+                detail = f"the body is larger than the limit of {max_body} bytes"
+            elif isinstance(exc, web.HTTPMethodNotAllowed):
+                detail = f"{request.method} is not allowed here; allowed: " + ", ".join(
+                    sorted(exc.allowed_methods)
+                )
+            elif exc.status == 404:
+                detail = f"no such endpoint: {request.path}"
+            problem = Problem(
+                type="about:blank", title=exc.reason, status=exc.status, detail=detail, field=None
+            )
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            return problem_response(problem, headers)
+        except TimeoutError:
+            problem = Problem(
+                type="about:blank",
+                title="Gateway Timeout",
+                status=504,
+                detail=f"the request took longer than {timeout:g} s",
+            )
+            return problem_response(problem)
+        except Exception:  # noqa: BLE001 -- the server supervises its handlers: log, answer 500
+            _log.exception("admin API: %s %s failed", request.method, request.path)
+            return problem_response(
+                Problem(
+                    type="about:blank",
+                    title="Internal Server Error",
+                    status=500,
+                    detail="see the daemon's log",
+                )
+            )
+
+    return problems

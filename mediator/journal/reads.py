@@ -1,0 +1,308 @@
+"""The journal's read side: a read-only connection of its own, for the admin API and dashboard.
+
+`open_journal_reader(path)` opens the file with ``mode=ro`` through aiosqlite (a thread of
+its own), so an operator's questions never queue behind the writer's batches nor hold its
+thread: SQLite's WAL lets this reader see the last committed state while the writer goes
+on. Every query here is indexed: dead letters and open entries through the partial index of
+open states, lineage through ids and the index of replays, xrefs and flow state by their
+primary keys, the audit log by its sequence; an entity's history is its open entries
+(indexed) and a scan of the latest entries bounded by sequence (see `history`). Lists are
+paged by a cursor (the last row's sequence number), so a page costs the same however deep
+the operator has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Collection, Sequence
+from pathlib import Path
+
+import aiosqlite
+import msgspec
+
+from mediator.errors import JournalError
+from mediator.journal import _ops
+from mediator.journal._rows import ENTRY_COLUMNS, dead_letter_query, entry_of
+from mediator.journal.operator import (
+    APPROVAL_COLUMNS,
+    Approval,
+    ApprovalState,
+    AuditRecord,
+    approval_of,
+    audit_of,
+)
+from mediator.journal.records import (
+    DeadLetterFilter,
+    Entry,
+    EntryState,
+    FlowState,
+    ReplayReport,
+    XrefRecord,
+)
+
+__all__ = ["History", "JournalReader", "OpenCounts", "Page", "open_journal_reader"]
+
+_MAX_GENERATIONS = 64  # replays of replays followed down (max_replays keeps it to a few)
+
+
+class Page(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of entries in journal order; `next_cursor` asks for the next (None: the last)."""
+
+    entries: list[Entry]
+    next_cursor: int | None
+
+
+class History(msgspec.Struct, frozen=True, kw_only=True):
+    """An entity's entries in journal order; `complete` is False when older closed entries
+    may exist beyond what was searched or returned."""
+
+    entries: list[Entry]
+    complete: bool
+
+
+class OpenCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """The open entries of one kind by state, the retries due, and the oldest open entry's
+    acceptance time."""
+
+    kind: str
+    by_state: dict[str, int]
+    due_retries: int
+    oldest_accepted_at: float | None
+
+
+@contextlib.asynccontextmanager
+async def open_journal_reader(path: str | Path) -> AsyncIterator[JournalReader]:
+    """Open the journal at `path` read-only for the block; raise `JournalError` if unusable.
+
+    The file must exist (the writer creates and migrates it); nothing here can write to it.
+    """
+    try:
+        conn = await aiosqlite.connect(_read_only_uri(path), uri=True)
+    except sqlite3.Error as exc:
+        raise JournalError(str(path), f"cannot open for reading: {exc}") from exc
+    try:
+        await conn.execute("PRAGMA query_only=1")
+        yield JournalReader(conn, str(path))
+    finally:
+        await conn.close()
+
+
+def _preview(path: str, where: DeadLetterFilter, now: float, max_replays: int) -> ReplayReport:
+    try:
+        conn = sqlite3.connect(_read_only_uri(path), uri=True)
+    except sqlite3.Error as exc:
+        raise JournalError(path, f"cannot open for reading: {exc}") from exc
+    try:
+        conn.execute("PRAGMA query_only=1")
+        return _ops.replay(conn, now, where, True, max_replays)
+    except sqlite3.Error as exc:
+        raise JournalError(path, f"read failed: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def _read_only_uri(path: str | Path) -> str:
+    # a URI, so that SQLite is told mode=ro (the path's odd characters percent-encoded)
+    return f"{Path(os.path.abspath(path)).as_uri()}?mode=ro"
+
+
+class JournalReader:
+    """Indexed reads of the journal on a read-only connection; each raises `JournalError`."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self._path = path
+
+    async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        try:
+            async with self._conn.execute(sql, params) as cursor:
+                return [tuple(row) for row in await cursor.fetchall()]
+        except sqlite3.Error as exc:
+            raise JournalError(self._path, f"read failed: {exc}") from exc
+
+    async def _entries(self, where: str, params: Sequence[object]) -> list[tuple[int, Entry]]:
+        rows = await self._rows(f"SELECT seq, {ENTRY_COLUMNS} FROM entries WHERE {where}", params)
+        return [(int(str(row[0])), entry_of(row[1:])) for row in rows]
+
+    async def dead_letters(
+        self,
+        where: DeadLetterFilter,
+        *,
+        now: float,
+        kinds: Collection[str] | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Open dead letters (dead and quarantined) matching `where` and, if given, of one of
+        `kinds`, in journal order from the cursor `after`; ages are measured from `now`."""
+        clause, params = dead_letter_query(where, now)
+        if kinds is not None:
+            clause += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params.extend(kinds)
+        if after is not None:
+            clause += " AND seq > ?"
+            params.append(after)
+        found = await self._entries(f"{clause} ORDER BY seq LIMIT ?", [*params, limit + 1])
+        more = len(found) > limit
+        found = found[:limit]
+        return Page(entries=[e for _, e in found], next_cursor=found[-1][0] if more else None)
+
+    async def entry(self, entry_id: str) -> Entry | None:
+        """One entry in any state, or None."""
+        found = await self._entries("id = ?", (bytes.fromhex(entry_id),))
+        return found[0][1] if found else None
+
+    async def lineage(self, entry: Entry) -> list[Entry]:
+        """The entry's original and every replay of it, in journal order, the entry itself
+        included: up the `replay_of` links by id, then down through the index of replays."""
+        root = entry
+        seen = {entry.id}
+        while root.replay_of is not None and root.replay_of not in seen:
+            up = await self.entry(root.replay_of)
+            if up is None:
+                break
+            seen.add(up.id)
+            root = up
+        found = await self._entries("id = ?", (bytes.fromhex(root.id),))
+        frontier = [root.id]
+        for _ in range(_MAX_GENERATIONS):
+            if not frontier:
+                break
+            marks = ",".join("?" * len(frontier))
+            replays = await self._entries(
+                f"replay_of IN ({marks}) AND replay_of IS NOT NULL",
+                [bytes.fromhex(i) for i in frontier],
+            )
+            found.extend(replays)
+            frontier = [e.id for _, e in replays]
+        return [e for _, e in sorted({e.id: (s, e) for s, e in found}.values())]
+
+    async def history(self, key: str, *, limit: int = 500, scan: int = 50_000) -> History:
+        """Entity `key`'s open entries, however old (through the index of open states), and
+        its entries among the last `scan` journaled (a scan bounded by sequence): the latest
+        `limit` of them, in journal order.
+
+        The journal has no index by entity key: one cost appends half their speed (see
+        _schema, v5); an operator asks about what is stuck (open) or recent.
+        """
+        rows = await self._rows("SELECT max(seq) FROM entries")
+        last = int(str(rows[0][0] or 0))
+        floor = max(0, last - scan)
+        found = await self._entries("state < 6 AND key = ?", (key,))
+        found += await self._entries("seq > ? AND key = ?", (floor, key))
+        merged = sorted(dict(found).items())
+        return History(
+            entries=[e for _, e in merged[-limit:]],
+            complete=floor == 0 and len(merged) <= limit,
+        )
+
+    async def xrefs(self, entity_type: str, canonical_id: str) -> list[XrefRecord]:
+        """The entity's ids in every system."""
+        rows = await self._rows(
+            "SELECT entity_type, canonical_id, system, system_id, recorded_at FROM xref "
+            "WHERE entity_type = ? AND canonical_id = ? ORDER BY system",
+            (entity_type, canonical_id),
+        )
+        names = ("entity_type", "canonical_id", "system", "system_id", "recorded_at")
+        return [msgspec.convert(dict(zip(names, r, strict=True)), XrefRecord) for r in rows]
+
+    async def flow_states(
+        self, flows: Collection[str], entities: Collection[str]
+    ) -> list[FlowState]:
+        """The saved state of each of `flows` for any of `entities` (the names a flow may
+        have saved it under)."""
+        if not flows or not entities:
+            return []
+        rows = await self._rows(
+            "SELECT flow, entity, state, version, updated_at FROM flows "
+            f"WHERE flow IN ({','.join('?' * len(flows))}) "
+            f"AND entity IN ({','.join('?' * len(entities))}) ORDER BY flow, entity",
+            [*flows, *entities],
+        )
+        return [
+            FlowState(
+                flow=str(r[0]),
+                entity=str(r[1]),
+                state=bytes(r[2]) if isinstance(r[2], bytes) else str(r[2]).encode(),
+                version=int(str(r[3])),
+                updated_at=float(str(r[4])),
+            )
+            for r in rows
+        ]
+
+    async def preview_replay(
+        self, where: DeadLetterFilter, *, now: float, max_replays: int = 3
+    ) -> ReplayReport:
+        """What `Journal.replay` would do (a dry run), computed by the journal's own replay
+        code on a read-only connection opened for it in a worker thread: never the writer's.
+        """
+        return await asyncio.to_thread(_preview, self._path, where, now, max_replays)
+
+    async def open_counts(self, now: float) -> list[OpenCounts]:
+        """The open entries by kind and state (through the partial index of open states)."""
+        rows = await self._rows(
+            "SELECT kind, state, count(*), min(accepted_at), "
+            f"sum(state = {EntryState.RETRY:d} AND due_at <= ?) "
+            "FROM entries WHERE state < 6 GROUP BY kind, state",
+            (now,),
+        )
+        counts: dict[str, OpenCounts] = {}
+        for kind, state, count, oldest, due in rows:
+            prior = counts.get(str(kind))
+            by_state = dict(prior.by_state) if prior else {}
+            by_state[EntryState(int(str(state))).name.lower()] = int(str(count))
+            oldest_at = float(str(oldest))
+            if prior and prior.oldest_accepted_at is not None:
+                oldest_at = min(oldest_at, prior.oldest_accepted_at)
+            counts[str(kind)] = OpenCounts(
+                kind=str(kind),
+                by_state=by_state,
+                due_retries=(prior.due_retries if prior else 0) + int(str(due or 0)),
+                oldest_accepted_at=oldest_at,
+            )
+        return list(counts.values())
+
+    async def last_errors(self) -> dict[str, tuple[str, float]]:
+        """The latest error of an open entry by the system that failed, with its time."""
+        rows = await self._rows(
+            "SELECT system, error, max(updated_at) FROM entries "
+            "WHERE state < 6 AND system IS NOT NULL AND error IS NOT NULL GROUP BY system"
+        )
+        return {str(s): (str(e), float(str(t))) for s, e, t in rows}
+
+    async def audit(self, *, after: int | None = None, limit: int = 50) -> list[AuditRecord]:
+        """The audit log in order from the cursor `after` (a record's `seq`)."""
+        rows = await self._rows(
+            "SELECT seq, at, who, role, action, target, reason, detail FROM audit "
+            "WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after or 0, limit),
+        )
+        return [audit_of(r) for r in rows]
+
+    async def approvals(
+        self, *, state: ApprovalState | None = None, entity: str | None = None, limit: int = 100
+    ) -> list[Approval]:
+        """Approval requests, oldest first, by state and entity if given."""
+        clauses, params = ["1"], list[object]()
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state)
+        if entity is not None:
+            clauses.append("entity = ?")
+            params.append(entity)
+        rows = await self._rows(
+            f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {' AND '.join(clauses)} "
+            "ORDER BY requested_at LIMIT ?",
+            [*params, limit],
+        )
+        return [approval_of(r) for r in rows]
+
+    async def approval(self, approval_id: str) -> Approval | None:
+        """One approval request, or None."""
+        rows = await self._rows(
+            f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)
+        )
+        return approval_of(rows[0]) if rows else None
