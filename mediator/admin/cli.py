@@ -35,7 +35,7 @@ COMMANDS = frozenset({"dlq", "approvals", "entity", "status"})
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
-class CliError(Exception):
+class _CliError(Exception):
     """One line for the user; exit status 2."""
 
 
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=False)
     try:
         return asyncio.run(_run(args, console))
-    except CliError as exc:
+    except _CliError as exc:
         sys.stderr.write(f"mediator: {exc}\n")
         return 2
 
@@ -164,7 +164,7 @@ async def _command(args: argparse.Namespace, client: _Client) -> tuple[Any, Any]
         return await client.get(f"/dead-letters/{_segment(args.id)}"), _show_entry
     if args.action == "replay":
         if args.send and not args.reason:
-            raise CliError("dlq replay --send needs --reason (it goes to the audit log)")
+            raise _CliError("dlq replay --send needs --reason (it goes to the audit log)")
         body: dict[str, object] = {"dry_run": not args.send, "ids": args.ids}
         body.update(
             {k: v for k, v in (("kind", args.kind), ("system", args.system),
@@ -184,7 +184,7 @@ class _Client:
     def __init__(self, url: str, token: str | None, *, timeout: float) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise CliError(f"--url {url!r} is not an http(s) URL")
+            raise _CliError(f"--url {url!r} is not an http(s) URL")
         self._url = url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -213,19 +213,19 @@ class _Client:
                 raw = await response.read()
                 status, reason = response.status, response.reason
         except aiohttp.ClientConnectorError as exc:
-            raise CliError(f"cannot reach the admin API at {self._url}: {exc.os_error}") from None
+            raise _CliError(f"cannot reach the admin API at {self._url}: {exc.os_error}") from None
         except aiohttp.ClientError as exc:
-            raise CliError(f"the admin API at {self._url} failed: {exc}") from None
+            raise _CliError(f"the admin API at {self._url} failed: {exc}") from None
         except TimeoutError:
-            raise CliError(f"the admin API at {self._url} did not answer in time") from None
+            raise _CliError(f"the admin API at {self._url} did not answer in time") from None
         try:
             answer = msgspec.json.decode(raw) if raw else None
         except msgspec.DecodeError:
             answer = None
         if status >= 400:
-            raise CliError(_problem_line(status, reason, answer))
+            raise _CliError(_problem_line(status, reason, answer))
         if answer is None:
-            raise CliError(f"{method} {path}: the admin API answered {status} without JSON")
+            raise _CliError(f"{method} {path}: the admin API answered {status} without JSON")
         return answer
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "FlowsAnswer",
     "Health",
     "HealthParts",
+    "PartStatus",
     "Readiness",
     "ReasonRequest",
     "ReplayRequest",

@@ -29,7 +29,7 @@ from mediator.journal.records import (
 )
 from mediator.journal.sqlite import SqliteJournal
 
-__all__ = ["Approval", "AuditRecord", "OperatorStore"]
+__all__ = ["Approval", "AuditRecord", "OperatorStore", "approval_of", "audit_of"]
 
 ApprovalState = Literal["pending", "approved", "rejected"]
 
