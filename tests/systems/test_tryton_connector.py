@@ -26,7 +26,7 @@ from mediator.systems.tryton import (
 )
 from mediator.testing import drive
 
-from .harness_tryton import DATABASE, TrytonHarness, open_harness, timesheet_line
+from .harness_tryton import DATABASE, TrytonHarness, open_harness, record_ids, timesheet_line
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ async def test_a_malformed_command_is_refused_without_costing_the_others(
     good = line(harness, "fine")
     unencodable = msgspec.structs.replace(
         line(harness, "odd"),
-        values={**line(harness, "odd").values, "duration": object()},  # type: ignore[dict-item]
+        values={**line(harness, "odd").values, "duration": object()},
     )
     unknown = CreateRecord(idempotency_key="u", model="sale.sale", values={}, reference="S-1")
     clash = msgspec.structs.replace(
@@ -235,8 +235,8 @@ async def _customer(harness: TrytonHarness) -> tuple[int, int]:
     )
     assert isinstance(party, RecordRef)
     (row,) = await harness.connector.read("party.party", [party.id], ["addresses"])
-    (address,) = row["addresses"]  # type: ignore[misc]
-    return party.id, int(address)  # type: ignore[call-overload]
+    (address,) = record_ids(row["addresses"])
+    return party.id, address
 
 
 async def test_an_invoice_is_created_validated_posted_and_found_on_retry(
