@@ -104,9 +104,9 @@ def _mutate_once(draw: st.DrawFn, doc: object) -> object:
     parent, key = draw(st.sampled_from(places))
     action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add"]))
     if action == "replace":
-        parent[key] = draw(_instead_of(parent[key]))  # type: ignore[index]
+        parent[key] = draw(_instead_of(parent[key]))
     elif action == "delete":
-        del parent[key]  # type: ignore[arg-type]
+        del parent[key]
     elif isinstance(parent, dict):
         parent[draw(st.text(max_size=8))] = draw(hostile_values)
     else:

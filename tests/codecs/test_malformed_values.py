@@ -31,6 +31,7 @@ from mediator.codecs.stripe.mapping import (
 )
 from mediator.codecs.stripe.wire import StInvoice
 from mediator.codecs.tryton.mapping import read_invoices
+from mediator.codecs.tryton.rpc import RpcValue
 from mediator.codecs.tryton.rpc import decode_response as decode_tryton_response
 from mediator.codecs.tryton.values import dumps as tryton_dumps
 from mediator.codecs.validation import WireDecoder
@@ -280,8 +281,8 @@ def test_a_tryton_decimal_that_is_not_a_number_names_its_field(text: str) -> Non
 
 
 def test_a_tryton_float_that_is_not_finite_never_becomes_an_amount() -> None:
-    line = {"id": 8, "quantity": 1e308, "unit_price": 1, "amount": 1}
-    record = {
+    line: dict[str, RpcValue] = {"id": 8, "quantity": 1e308, "unit_price": 1, "amount": 1}
+    record: dict[str, RpcValue] = {
         "id": 5,
         "state": "posted",
         "party": 9,
