@@ -124,7 +124,7 @@ def _harvest(kind: str, body: bytes) -> None:
             decoded = decode_harvest_records(page.time_entries, hv.HvTimeEntry, "$.time_entries")
             for entry in decoded.records:
                 returns_or_decode_error(
-                    lambda e=entry: time_entry_from_harvest(e, account_currency="USD")  # type: ignore[misc]
+                    partial(time_entry_from_harvest, entry, account_currency="USD")
                 )
     elif kind == "expenses":
         returns_or_decode_error(lambda: expenses_from_harvest(body, account_currency="USD"))

@@ -190,7 +190,7 @@ async def test_a_fault_in_our_mapping_fails_that_record_not_the_poll(
     def buggy(entry: object, **kwargs: object) -> TimeEntry:
         if getattr(entry, "id", None) == victim["id"]:
             raise ZeroDivisionError("a bug of ours")
-        return mapper(entry, **kwargs)  # type: ignore[arg-type]
+        return mapper(entry, **kwargs)  # type: ignore[arg-type]  # passes on what the poller gave
 
     monkeypatch.setattr(harvest_time, "time_entry_from_harvest", buggy)
     with caplog.at_level(logging.ERROR, logger="mediator.ingress"):

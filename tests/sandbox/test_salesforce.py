@@ -420,7 +420,7 @@ async def test_collection_results_decode_with_the_codec(org: Org) -> None:
 # -- hostile input: always Salesforce's error array, never aiohttp's 500 ---------------------
 
 
-async def _soql(org: Org, q: str) -> tuple[int, object]:
+async def _soql(org: Org, q: str) -> tuple[int, Any]:
     status, body, _ = await org.call("GET", "/query", params={"q": q})
     return status, body
 
@@ -434,7 +434,7 @@ async def test_deeply_nested_soql_is_malformed_not_a_recursion_error(org: Org) -
     assert body[0]["errorCode"] == "MALFORMED_QUERY"
     nots = "SELECT Id FROM Account WHERE " + "NOT " * 1000 + "Name = 'x'"
     status, body = await _soql(org, nots)
-    assert (status, body[0]["errorCode"]) == (400, "MALFORMED_QUERY")  # type: ignore[index]
+    assert (status, body[0]["errorCode"]) == (400, "MALFORMED_QUERY")
     # shallow nesting still works
     await org.call("POST", "/sobjects/Account", {"Name": "x"})
     fine = "SELECT Id FROM Account WHERE " + "(" * 50 + "Name = 'x'" + ")" * 50

@@ -78,7 +78,7 @@ async def test_a_repeated_batch_finds_its_records_and_creates_nothing(
 
     second = await harness.connector.execute_batch(batch)
 
-    assert [r.id for r in second] == [r.id for r in first]  # type: ignore[attr-defined]
+    assert [r.id for r in second] == [r.id for r in first]  # type: ignore[attr-defined]  # RecordRefs, asserted next
     assert all(isinstance(r, RecordRef) and r.existed for r in second)
     assert methods(harness) == ["model.timesheet.line.search_read"]
 
@@ -139,7 +139,7 @@ async def test_reads_page_through_search_read_to_the_last_page(harness: TrytonHa
 
     assert [str(r["id"]) for r in rows] == list(seeded)
     offsets = [
-        tryton_loads(r.body)["params"][1]  # type: ignore[index, call-overload]
+        tryton_loads(r.body)["params"][1]  # type: ignore[index, call-overload]  # a request we sent
         for r in harness.sandbox.requests
         if b"search_read" in r.body
     ]
@@ -281,7 +281,7 @@ async def test_a_post_refused_as_stale_is_repeated_in_a_new_session(
             session.fresh = False
         fresh(session, headers)
 
-    sessions.require_fresh = stale_once  # type: ignore[method-assign]
+    sessions.require_fresh = stale_once  # type: ignore[method-assign]  # one refusal, then trytond's rule again
     (posted,) = await drive(
         harness.clock,
         harness.connector.execute_batch([invoice(harness, "INV-STALE", party, address)]),

@@ -106,7 +106,7 @@ async def test_party_project_timesheets_and_posted_invoice_read_back(
     booked = await connector.search_read(
         "timesheet.line", [["work", "=", work]], ["duration", "description", "employee"]
     )
-    assert sorted(row["duration"] for row in booked) == [  # type: ignore[type-var]
+    assert sorted(row["duration"] for row in booked) == [  # type: ignore[type-var]  # timedeltas
         dt.timedelta(hours=2.5),
         dt.timedelta(hours=3),
     ]
