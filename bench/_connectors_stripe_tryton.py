@@ -204,7 +204,7 @@ async def bench_tryton(options: Options) -> dict[str, object]:
             clock=SystemClock(),
         )
         await connector.call("model.party.party.search_count", [])  # log in before timing
-        session_header = connector.session.authorization()  # type: ignore[union-attr]
+        session_header = connector.session.authorization()  # type: ignore[union-attr]  # the connector has logged in by now
         context = connector.sessions.context
         headers = {"Content-Type": "application/json", "Authorization": session_header}
         calls = itertools.count(1)

@@ -174,7 +174,7 @@ async def mailbox_pair(items: int) -> float:
 def pykka_tell(messages: int) -> float:
     import pykka
 
-    class PCounter(pykka.ThreadingActor):  # type: ignore[misc]
+    class PCounter(pykka.ThreadingActor):
         def __init__(self) -> None:
             super().__init__()
             self.count = 0

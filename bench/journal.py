@@ -184,7 +184,7 @@ async def journal_appends(
     async with open_journal(
         path,
         clock=SystemClock(),
-        synchronous=synchronous,  # type: ignore[arg-type]
+        synchronous=synchronous,  # type: ignore[arg-type]  # a --synchronous choice, FULL or NORMAL
         max_batch=max_batch,
         memory_keys=memory_keys,
         switch_interval=GIL_SWITCH_INTERVAL,  # as `mediator run` holds it for its process
@@ -257,7 +257,7 @@ def huey_enqueue(directory: Path, synchronous: str, batch: list[Envelope]) -> fl
     huey = SqliteHuey("bench", filename=str(directory / "huey.db"), immediate=False)
     huey.storage.conn.execute(f"PRAGMA synchronous={synchronous}")
 
-    @huey.task()  # type: ignore[misc]
+    @huey.task()  # type: ignore[untyped-decorator]  # huey has no type hints
     def deliver(payload: bytes) -> None:  # pragma: no cover - never consumed here
         pass
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,7 +109,7 @@ def test_the_erp_check_counts_missing_duplicated_and_stray_lines() -> None:
 
 
 def test_a_summary_with_missing_lines_says_failed() -> None:
-    zeros: dict[str, object] = dict.fromkeys(DemoReport.__struct_fields__, 0)
+    zeros: dict[str, Any] = dict.fromkeys(DemoReport.__struct_fields__, 0)  # every field, any type
     report = DemoReport(**{**zeros, "erp_missing_lines": 295, "journal_path": None})
     assert not report.ok
     lines = list(summary(report, "November 2026"))

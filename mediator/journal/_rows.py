@@ -162,7 +162,7 @@ def insert_accepted(
             count, last = cur.rowcount, cur.lastrowid or 0
             if count == size:
                 idems = [row[1] for row in part]
-                inserted.extend(zip(idems, range(last - size + 1, last + 1), strict=True))  # type: ignore[arg-type]
+                inserted.extend(zip(idems, range(last - size + 1, last + 1), strict=True))  # type: ignore[arg-type]  # a row's second column is its idem key, a str
             elif count:
                 inserted.extend(conn.execute(
                     "SELECT idem, seq FROM entries WHERE seq BETWEEN ? AND ?",

@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     # proteus is installed only in the Tryton venv, never in mediator's.
-    from proteus import Model, Wizard  # type: ignore[import-not-found]
+    from proteus import Model, Wizard  # type: ignore[import-not-found]  # proteus lives in the Tryton server's virtualenv only
     from proteus import config as pconfig
 
     config = pconfig.set_trytond(database=args.database, config_file=args.config)

@@ -43,7 +43,12 @@ class ConnectorHarness(Protocol):
 
     system: str
     clock: FakeClock
-    connector: Connector
+
+    @property
+    def connector(self) -> Connector:
+        """The connector under test (read-only here, so a harness may hold a subclass)."""
+        ...
+
     #: Records per page the harness reads with (small, so pagination is exercised).
     page_size: int
 

@@ -104,9 +104,9 @@ def _mutate_once(draw: st.DrawFn, doc: object) -> object:
     parent, key = draw(st.sampled_from(places))
     action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add"]))
     if action == "replace":
-        parent[key] = draw(_instead_of(parent[key]))  # type: ignore[index]
+        parent[key] = draw(_instead_of(parent[key]))
     elif action == "delete":
-        del parent[key]  # type: ignore[arg-type]
+        del parent[key]
     elif isinstance(parent, dict):
         parent[draw(st.text(max_size=8))] = draw(hostile_values)
     else:
@@ -115,7 +115,7 @@ def _mutate_once(draw: st.DrawFn, doc: object) -> object:
 
 
 def _places(node: object) -> Iterator[tuple[Any, object]]:
-    items = node.items() if isinstance(node, dict) else enumerate(node)  # type: ignore[arg-type]
+    items = node.items() if isinstance(node, dict) else enumerate(node)  # type: ignore[arg-type]  # else a list
     for key, child in list(items):
         yield node, key
         if isinstance(child, dict | list) and child:
@@ -166,7 +166,7 @@ _REMOVED = object()
 
 
 def _paths(node: object, prefix: tuple[object, ...] = ()) -> Iterator[tuple[object, ...]]:
-    items = node.items() if isinstance(node, dict) else enumerate(node)  # type: ignore[arg-type]
+    items = node.items() if isinstance(node, dict) else enumerate(node)  # type: ignore[arg-type]  # else a list
     for key, child in list(items):
         yield (*prefix, key)
         if isinstance(child, dict | list) and child:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ from mediator.codecs.stripe.mapping import (
     payment_from_stripe,
 )
 from mediator.codecs.tryton.mapping import read_invoices, read_parties, read_timesheet_lines
-from mediator.codecs.tryton.rpc import decode_request, decode_response
+from mediator.codecs.tryton.rpc import RpcValue, decode_request, decode_response
 from mediator.codecs.validation import WireDecoder
 from tests.codecs.hostile import fuzz, mutated, returns_or_decode_error, sweep
 
@@ -122,7 +124,7 @@ def _harvest(kind: str, body: bytes) -> None:
             decoded = decode_harvest_records(page.time_entries, hv.HvTimeEntry, "$.time_entries")
             for entry in decoded.records:
                 returns_or_decode_error(
-                    lambda e=entry: time_entry_from_harvest(e, account_currency="USD")  # type: ignore[misc]
+                    partial(time_entry_from_harvest, entry, account_currency="USD")
                 )
     elif kind == "expenses":
         returns_or_decode_error(lambda: expenses_from_harvest(body, account_currency="USD"))
@@ -217,21 +219,19 @@ def _salesforce(kind: str, body: bytes) -> None:
         contract = sf.SfContract(Id="800", AccountId="001")
         for record in [] if page is None else page.records:
             returns_or_decode_error(
-                lambda r=record: engagement_from_salesforce(
-                    r, org_currency="USD", contract=contract
-                )  # type: ignore[misc]
+                partial(engagement_from_salesforce, record, org_currency="USD", contract=contract)
             )
     elif kind == "Milestone__c":
         returns_or_decode_error(lambda: milestones_from_soql(body, org_currency="USD"))
     elif kind == "Account":
         returns_or_decode_error(lambda: accounts_from_soql(body))
     else:
-        page = returns_or_decode_error(
+        orders = returns_or_decode_error(
             lambda: decode_salesforce(body, sf.SoqlPage[sf.SfChangeOrder])
         )
-        for record in [] if page is None else page.records:
+        for order in [] if orders is None else orders.records:
             returns_or_decode_error(
-                lambda r=record: change_order_from_salesforce(r, org_currency="USD")  # type: ignore[misc]
+                partial(change_order_from_salesforce, order, org_currency="USD")
             )
 
 
@@ -384,7 +384,11 @@ _TR_RESULTS: dict[str, object] = {
     },
     "error": None,
 }
-_TR_READERS = {"invoice": read_invoices, "party": read_parties, "timesheet": read_timesheet_lines}
+_TR_READERS: dict[str, Callable[[RpcValue], Sequence[object]]] = {
+    "invoice": read_invoices,
+    "party": read_parties,
+    "timesheet": read_timesheet_lines,
+}
 
 
 def _tryton_document(kind: str) -> dict[str, object]:

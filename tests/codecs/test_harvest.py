@@ -129,6 +129,7 @@ def test_any_entry_round_trips_through_harvest_json(
     assert entry.bill_rate == expected
     if expected is not None:
         assert entry.bill_rate is not None
+        assert rate is not None
         assert entry.bill_rate.to_decimal() == rate.quantize(
             Decimal(1).scaleb(-{"JPY": 0, "KWD": 3}.get(currency, 2))
         )
@@ -190,7 +191,7 @@ def test_expenses_map_in_the_client_currency() -> None:
     assert expense.approved
 
 
-def _setup_account() -> tuple[HarvestStore, dict[str, object]]:
+def _setup_account() -> tuple[HarvestStore, dict[str, dict[str, object]]]:
     """Create client, project, people and rates in the sandbox from our own request bodies."""
     store = HarvestStore(FakeClock())
     client = Client(source_system="salesforce", source_id="001A", name="Acme", currency="EUR")

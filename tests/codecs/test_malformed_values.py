@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Callable
 from decimal import Decimal
 
 import msgspec
@@ -31,6 +32,7 @@ from mediator.codecs.stripe.mapping import (
 )
 from mediator.codecs.stripe.wire import StInvoice
 from mediator.codecs.tryton.mapping import read_invoices
+from mediator.codecs.tryton.rpc import RpcValue
 from mediator.codecs.tryton.rpc import decode_response as decode_tryton_response
 from mediator.codecs.tryton.values import dumps as tryton_dumps
 from mediator.codecs.validation import WireDecoder
@@ -280,8 +282,8 @@ def test_a_tryton_decimal_that_is_not_a_number_names_its_field(text: str) -> Non
 
 
 def test_a_tryton_float_that_is_not_finite_never_becomes_an_amount() -> None:
-    line = {"id": 8, "quantity": 1e308, "unit_price": 1, "amount": 1}
-    record = {
+    line: dict[str, RpcValue] = {"id": 8, "quantity": 1e308, "unit_price": 1, "amount": 1}
+    record: dict[str, RpcValue] = {
         "id": 5,
         "state": "posted",
         "party": 9,
@@ -327,10 +329,10 @@ def test_money_beyond_64_bits_cannot_be_constructed(amount: int) -> None:
     ],
 )
 def test_every_money_operation_that_would_overflow_raises_naming_it(
-    operation: object, name: str
+    operation: Callable[[], object], name: str
 ) -> None:
     with pytest.raises(AmountOutOfRange) as info:
-        operation()  # type: ignore[operator]
+        operation()
     assert name in info.value.operation
     assert isinstance(info.value, ValueError)  # existing `except ValueError` callers see it
 
@@ -343,7 +345,7 @@ def test_money_at_the_bounds_still_adds_and_negates() -> None:
 
 def test_money_is_counted_in_whole_minor_units() -> None:
     with pytest.raises(TypeError):
-        Money(amount=1.5, currency="USD")  # type: ignore[arg-type]
+        Money(amount=1.5, currency="USD")  # type: ignore[arg-type]  # the point: refused
 
 
 # -- journaled payloads ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -26,7 +27,7 @@ _AT = dt.datetime(2026, 10, 31, 17, 5, tzinfo=dt.UTC)
 
 
 def _entry(**changes: object) -> TimeEntry:
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {  # TimeEntry's fields, any value the test chooses
         "source_system": "harvest",
         "source_id": "636708723",
         "project_id": "42",
@@ -37,7 +38,7 @@ def _entry(**changes: object) -> TimeEntry:
         "bill_rate": Money(amount=18_000, currency="EUR"),
     }
     fields.update(changes)
-    return TimeEntry(**fields)  # type: ignore[arg-type]
+    return TimeEntry(**fields)
 
 
 def _envelope(registry: PayloadRegistry, kind: str, payload: msgspec.Struct) -> Envelope:

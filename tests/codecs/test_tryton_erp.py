@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -33,6 +34,7 @@ from mediator.codecs.tryton.mapping import (
     timesheet_key,
     timesheet_line_to_tryton,
 )
+from mediator.codecs.tryton.rpc import RpcValue
 from mediator.codecs.tryton.rpc import decode_response as decode_tryton_response
 from mediator.codecs.tryton.rpc import dumps as tryton_dumps
 from mediator.codecs.tryton.rpc import loads as tryton_loads
@@ -52,7 +54,7 @@ _SETUP = ErpSetup(
 
 
 def _entry(hours: Decimal = Decimal("7.25"), **changes: object) -> TimeEntry:
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {  # TimeEntry's fields, any value the test chooses
         "source_system": "harvest",
         "source_id": "636708723",
         "project_id": "42",
@@ -63,7 +65,7 @@ def _entry(hours: Decimal = Decimal("7.25"), **changes: object) -> TimeEntry:
         "billable": True,
     }
     fields.update(changes)
-    return TimeEntry(**fields)  # type: ignore[arg-type]
+    return TimeEntry(**fields)
 
 
 def test_party_values_carry_address_email_and_tax_id() -> None:
@@ -123,6 +125,11 @@ def test_hours_survive_the_trip_through_a_timesheet_line(hours: Decimal) -> None
     assert line.spent_on == dt.date(2026, 10, 30)
 
 
+def _lines(values: dict[str, RpcValue]) -> Any:
+    """An invoice's ``lines`` actions: Tryton's nested lists, whose shape the test asserts."""
+    return values["lines"]
+
+
 def test_invoice_values_and_payment_wizard() -> None:
     rate = Money(amount=18_050, currency="EUR")
     line = InvoiceLine(
@@ -147,7 +154,7 @@ def test_invoice_values_and_payment_wizard() -> None:
     )
     values = invoice_to_tryton(invoice, party=9, invoice_address=10, setup=_SETUP)
     assert values["reference"] == "ACME-0001"
-    ((action, (created,)),) = values["lines"]  # type: ignore[misc]
+    ((action, (created,)),) = _lines(values)
     assert action == "create"
     assert created["unit_price"] == Decimal("180.50")
     assert created["quantity"] == 7.25
@@ -203,7 +210,9 @@ def test_a_posted_invoice_reads_back_as_an_open_receivable() -> None:
 
 
 def test_parties_read_with_their_tax_identifier() -> None:
-    result = [{"id": 9, "name": "Acme", "code": "P9", "tax_identifier.": {"id": 1, "code": "DE1"}}]
+    result: RpcValue = [
+        {"id": 9, "name": "Acme", "code": "P9", "tax_identifier.": {"id": 1, "code": "DE1"}}
+    ]
     (client,) = read_parties(result)
     assert (client.source_id, client.tax.tax_id) == ("9", "DE1")
 
@@ -234,7 +243,7 @@ def test_bad_invoice_records_name_the_field(record: dict[str, object], path: str
 
 
 def test_a_negative_duration_is_refused() -> None:
-    result = [
+    result: RpcValue = [
         {
             "id": 1,
             "date": dt.date(2026, 1, 1),
@@ -267,5 +276,5 @@ def test_a_line_tryton_would_round_differently_is_sent_as_one_unit_at_its_amount
         amount_due=line.amount,
     )
     values = invoice_to_tryton(invoice, party=9, invoice_address=10, setup=_SETUP)
-    ((_, (created,)),) = values["lines"]  # type: ignore[misc]
+    ((_, (created,)),) = _lines(values)
     assert (created["quantity"], created["unit_price"]) == (1.0, Decimal("1200.00"))

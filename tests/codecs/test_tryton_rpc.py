@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mediator.codecs.tryton import TrytonFault, TrytonRequest, TrytonResponse
+from mediator.codecs.tryton.rpc import RpcValue
 from mediator.codecs.tryton.rpc import decode_request as decode_tryton_request
 from mediator.codecs.tryton.rpc import decode_response as decode_tryton_response
 from mediator.codecs.tryton.rpc import dumps as tryton_dumps
@@ -32,8 +35,8 @@ def _reference_encode(o: object) -> object:
     if isinstance(o, dt.date):
         return {"__class__": "date", "year": o.year, "month": o.month, "day": o.day}
     if isinstance(o, dt.time):
-        fields = ("hour", "minute", "second", "microsecond")
-        return {"__class__": "time", **{f: getattr(o, f) for f in fields}}
+        time_fields = ("hour", "minute", "second", "microsecond")
+        return {"__class__": "time", **{f: getattr(o, f) for f in time_fields}}
     if isinstance(o, dt.timedelta):
         return {"__class__": "timedelta", "seconds": o.total_seconds()}
     if isinstance(o, bytes):
@@ -41,17 +44,18 @@ def _reference_encode(o: object) -> object:
     raise TypeError(repr(o))
 
 
-def _reference_decode(d: dict[str, object]) -> object:
-    decoders = {
-        "Decimal": lambda: Decimal(d["decimal"]),  # type: ignore[arg-type]
-        "date": lambda: dt.date(d["year"], d["month"], d["day"]),  # type: ignore[arg-type]
-        "timedelta": lambda: dt.timedelta(seconds=d["seconds"]),  # type: ignore[arg-type]
-        "bytes": lambda: base64.b64decode(d["base64"]),  # type: ignore[arg-type]
+def _reference_decode(d: dict[str, Any]) -> object:
+    """`json.loads`' object hook: `d` is one JSON object, whatever the test sent."""
+    decoders: dict[str, Callable[[], object]] = {
+        "Decimal": lambda: Decimal(d["decimal"]),
+        "date": lambda: dt.date(d["year"], d["month"], d["day"]),
+        "timedelta": lambda: dt.timedelta(seconds=d["seconds"]),
+        "bytes": lambda: base64.b64decode(d["base64"]),
     }
     kind = d.get("__class__")
     if kind == "datetime":
-        return dt.datetime(*(d[f] for f in ("year", "month", "day", "hour", "minute", "second")))  # type: ignore[misc]
-    return decoders[kind]() if kind in decoders else d  # type: ignore[index]
+        return dt.datetime(*(d[f] for f in ("year", "month", "day", "hour", "minute", "second")))
+    return decoders[kind]() if kind in decoders else d
 
 
 _scalars = st.one_of(
@@ -118,7 +122,10 @@ def test_login_request_is_exactly_the_three_keys() -> None:
 
 
 def test_timesheet_create_is_tagged_like_the_transcript() -> None:
-    params = [[{"duration": dt.timedelta(hours=2, minutes=30), "date": dt.date(2026, 11, 26)}], {}]
+    params: list[RpcValue] = [
+        [{"duration": dt.timedelta(hours=2, minutes=30), "date": dt.date(2026, 11, 26)}],
+        {},
+    ]
     body = json.loads(encode_tryton_request(TrytonRequest(id=7, method="m", params=params)))
     assert body["params"][0][0] == {
         "duration": {"__class__": "timedelta", "seconds": 9000.0},

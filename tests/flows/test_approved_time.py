@@ -6,6 +6,7 @@ import datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,16 +55,19 @@ class Pipeline:
     projects: EntityRegistry[Envelope]
     delivered: list[Envelope]
 
-    def erp_lines(self) -> list[dict[str, object]]:
+    def erp_lines(self) -> list[dict[str, Any]]:
+        """The ERP's timesheet lines the mediator wrote: live rows of the sandbox, whose fields
+        the test reads and edits."""
         assert self.boxes.tryton is not None
         tables = self.boxes.tryton.state()["tables"]
         assert isinstance(tables, dict)
         return [r for r in tables.get("timesheet.line", []) if "[mediator " in r["description"]]
 
-    def harvest_entry(self, index: int = 0) -> dict[str, object]:
+    def harvest_entry(self, index: int = 0) -> dict[str, Any]:
+        """The `index`-th approved time entry: a live record of the Harvest sandbox's store."""
         assert self.boxes.harvest is not None
         table = self.boxes.harvest.store.tables["time_entries"]
-        approved = [r for r in table.values() if r["is_closed"]]
+        approved: list[dict[str, Any]] = [r for r in table.values() if r["is_closed"]]
         return sorted(approved, key=lambda r: r["id"])[index]
 
     async def poll(self) -> None:
@@ -147,7 +151,7 @@ async def test_an_entry_edited_after_posting_is_dead_lettered_not_posted_twice(
     before = len(pipeline.erp_lines())
     entry = pipeline.harvest_entry()
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
-    entry["hours"] = float(entry["hours"]) + 1.5  # type: ignore[arg-type]
+    entry["hours"] = float(entry["hours"]) + 1.5
     entry["updated_at"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
     await pipeline.poll()
     assert len(pipeline.erp_lines()) == before
@@ -249,7 +253,7 @@ async def test_an_entry_moved_to_another_project_is_applied_after_its_older_vers
     await pipeline.poll()  # the old project's entries wait behind its first one's dead letter
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
     entry["project_id"] = new_project
-    entry["hours"] = float(entry["hours"]) + 1.5  # type: ignore[arg-type]
+    entry["hours"] = float(entry["hours"]) + 1.5
     entry["updated_at"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
     await pipeline.poll()
     mark = f"[mediator harvest:{entry['id']}:r0]"
@@ -273,7 +277,7 @@ async def test_a_released_correction_is_the_baseline_of_later_edits(pipeline: Pi
     await record_onboarding(pipeline.journal, pipeline.firm, pipeline.boxes)
     await pipeline.poll()
     entry = pipeline.harvest_entry()
-    hours = float(entry["hours"])  # type: ignore[arg-type]
+    hours = float(entry["hours"])
     mark = f"[mediator harvest:{entry['id']}:r0]"
     [line] = [r for r in pipeline.erp_lines() if mark in str(r["description"])]
     now = datetime.datetime.now(datetime.UTC)

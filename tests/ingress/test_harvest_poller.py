@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from mediator.clock import SystemClock
 from mediator.codecs import Envelope
 from mediator.codecs.canonical.time_and_expenses import TimeEntry
+from mediator.codecs.harvest.mapping import time_entry_from_harvest
 from mediator.demo.wiring import harvest_connector
 from mediator.flows import PAYLOADS
 from mediator.ingress import INVALID_TIME, HarvestTimePoller, PollReport, harvest_time
@@ -56,11 +58,13 @@ class Poller:
     poller: HarvestTimePoller
     sink: Sink
 
-    def entry(self, index: int) -> dict[str, object]:
-        """The `index`-th approved time entry in the sandbox's store (a live record)."""
+    def entry(self, index: int) -> dict[str, Any]:
+        """The `index`-th approved time entry in the sandbox's store (a live record, Harvest's
+        JSON, whose fields the test reads and edits)."""
         assert self.boxes.harvest is not None
         table = self.boxes.harvest.store.tables["time_entries"]
-        approved = sorted((r for r in table.values() if r["is_closed"]), key=lambda r: r["id"])
+        records: list[dict[str, Any]] = [r for r in table.values() if r["is_closed"]]
+        approved = sorted(records, key=lambda r: r["id"])
         return approved[index]
 
     async def poll(self) -> PollReport:
@@ -181,12 +185,12 @@ async def test_a_fault_in_our_mapping_fails_that_record_not_the_poll(
 ) -> None:
     # Whatever the mapper raises (here a bug of ours for one record), the poll goes on.
     victim = harvest.entry(0)
-    mapper = harvest_time.time_entry_from_harvest
+    mapper = time_entry_from_harvest  # the mapper the poller calls, until patched below
 
     def buggy(entry: object, **kwargs: object) -> TimeEntry:
         if getattr(entry, "id", None) == victim["id"]:
             raise ZeroDivisionError("a bug of ours")
-        return mapper(entry, **kwargs)  # type: ignore[arg-type]
+        return mapper(entry, **kwargs)  # type: ignore[arg-type]  # passes on what the poller gave
 
     monkeypatch.setattr(harvest_time, "time_entry_from_harvest", buggy)
     with caplog.at_level(logging.ERROR, logger="mediator.ingress"):

@@ -56,23 +56,29 @@ def _check(path: Path, round_: int, acks: list[str]) -> None:
         conn.close()
     last_ack: dict[str, int] = {}
     for line in acks:
-        producer, batch, *pairs = line.split()
+        producer, acked_batch, *pairs = line.split()
         for pair in pairs:
             idem, entry_id = pair.split("=")
             assert stored.get(idem) == entry_id, f"acknowledged {idem} lost or changed"
-        last_ack[f"r{round_}-p{producer}"] = int(batch)
+        last_ack[f"r{round_}-p{producer}"] = int(acked_batch)
     # nothing half-written: a batch is entirely there or not at all, and each watermark names
     # the last batch that is there
     batches: dict[tuple[str, int], set[str]] = {}
     for idem in stored:
-        _, producer, batch, item = idem.split("-")
-        batches.setdefault((producer, int(batch[1:])), set()).add(item)
+        _, producer, batch_name, item = idem.split("-")
+        batches.setdefault((producer, int(batch_name[1:])), set()).add(item)
     for (producer, batch), items in batches.items():
         assert batch <= int(marks[f"r{round_}-{producer}"])
         # (from batch 1 on, item 0 repeats the key of the previous batch's item 1)
         assert items == ({"0", "1", "2", "3", "4"} if batch == 0 else {"1", "2", "3", "4"})
     for name, acked in last_ack.items():
         assert int(marks[name]) >= acked
+
+
+def _pair(text: str) -> tuple[str, str]:
+    """``key=value`` as its two halves."""
+    key, value = text.split("=")
+    return key, value
 
 
 @pytest.mark.slow
@@ -85,7 +91,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) ->
     for round_ in range(ROUNDS):
         acks = _run_and_kill(path, round_, rng)
         _check(path, round_, acks)
-        every_ack.update(pair.split("=") for line in acks for pair in line.split()[2:])
+        every_ack.update(_pair(pair) for line in acks for pair in line.split()[2:])
         recovered, again = asyncio.run(_recover(path, list(every_ack)))
         assert set(every_ack.values()) <= recovered  # offered for dispatch after the crash
         # and every key acknowledged in any round so far still deduplicates, to the same entry

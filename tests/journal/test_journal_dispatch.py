@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import msgspec
 import pytest
@@ -22,6 +23,7 @@ from mediator.journal import (
     open_dispatcher,
     open_journal,
 )
+from mediator.journal.retry_or_dead import Decide
 from mediator.policies.retry import RetrySchedule
 from mediator.testing import FakeClock
 from tests.journal.support import envelope
@@ -50,9 +52,16 @@ class Entity(Actor[Envelope]):
         return "ok"
 
 
+class _Options(TypedDict, total=False):
+    decide: Decide
+    parks: Callable[[str], bool]
+    capacity: int
+    poison_after: int
+
+
 @asynccontextmanager
 async def running(
-    journal: SqliteJournal, clock: FakeClock, script: Script, **options: object
+    journal: SqliteJournal, clock: FakeClock, script: Script, **options: Unpack[_Options]
 ) -> AsyncIterator[Dispatcher]:
     options.setdefault("decide", default_decider(schedule=SCHEDULE))
     async with (
@@ -60,7 +69,7 @@ async def running(
         open_entity_registry(supervisor, lambda key: Entity(script), idle_timeout=None) as reg,
         open_dispatcher(
             journal, reg.ref_for, clock=clock,
-            **options,  # type: ignore[arg-type]
+            **options,
         ) as dispatcher,
     ):  # fmt: skip
         yield dispatcher

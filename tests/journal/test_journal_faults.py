@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TypedDict, Unpack
 
 import pytest
 
@@ -26,7 +27,13 @@ PAGE = 4096
 SEED = 1313
 
 
-async def _filled(path: Path, clock: FakeClock, *, entries: int = 600, **options: int) -> None:
+class _Options(TypedDict, total=False):
+    memory_keys: int
+
+
+async def _filled(
+    path: Path, clock: FakeClock, *, entries: int = 600, **options: Unpack[_Options]
+) -> None:
     async with open_journal(path, clock=clock, **options) as journal:
         await append_all(journal, [f"evt_{n}" for n in range(entries)])
 
@@ -77,7 +84,8 @@ async def test_a_garbage_page_found_by_a_read_fails_that_read(path: Path, clock:
         assert await journal.list_dead(DeadLetterFilter()) == []  # other reads still work
 
 
-def _child(path: Path, *options: str) -> dict[str, object]:
+def _child(path: Path, *options: str) -> Any:
+    """The child's report: its JSON line, whose fields the caller asserts."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     done = subprocess.run(
         [sys.executable, str(CHILD), str(path), *options],
@@ -88,8 +96,7 @@ def _child(path: Path, *options: str) -> dict[str, object]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout)
-    return result
+    return json.loads(done.stdout)
 
 
 async def test_a_full_disk_during_open_is_a_journal_error(path: Path, clock: FakeClock) -> None:

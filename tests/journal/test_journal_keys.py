@@ -119,7 +119,7 @@ def test_a_merge_sorts_in_runs_then_moves_keys_in_key_order(
     index = KeyIndex(memory_keys=20)
     index.load(conn)
     keys = [f"evt_{n:02d}" for n in random.Random(7).sample(range(100), 20)]
-    index.add((key, seq) for seq, key in enumerate(keys, 1))
+    index.add([(key, seq) for seq, key in enumerate(keys, 1)])
     index.commit()
     moved_after: list[int] = []
     while index.merges == 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mediator.journal import DeadLetterFilter, EntryState, SqliteJournal, open_journal
+from mediator.journal import DeadLetterFilter, Entry, EntryState, SqliteJournal, open_journal
 from mediator.testing import FakeClock
 from tests.journal.support import envelope
 
@@ -67,7 +67,7 @@ async def test_dead_letters_filter_by_entity_kind_system_class_and_age(
     new = await _dead(journal, "evt_2", key="invoice:I-2", system="stripe",
                       error_class="RemoteRejected", kind="billing.invoice.post")  # fmt: skip
 
-    def ids(entries: list) -> list[str]:  # type: ignore[type-arg]
+    def ids(entries: list[Entry]) -> list[str]:
         return [e.id for e in entries]
 
     assert ids(await journal.list_dead(DeadLetterFilter())) == [old, new]

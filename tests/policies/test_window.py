@@ -10,8 +10,8 @@ from mediator.policies import ApprovalRule, ApprovalRules, PostingWindow
 PARIS = dt.timezone(dt.timedelta(hours=1))  # CET, for readable expectations in winter
 
 
-def _t(*args: int) -> float:
-    return dt.datetime(*args, tzinfo=PARIS).timestamp()
+def _t(year: int, month: int, day: int, hour: int, minute: int) -> float:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=PARIS).timestamp()
 
 
 def _window(**kwargs: object) -> PostingWindow:

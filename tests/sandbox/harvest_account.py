@@ -3,8 +3,10 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+from multidict import CIMultiDictProxy
 
 from mediator.sandbox.harvest import HarvestSandbox
 from mediator.sandbox.loopback import open_sandbox
@@ -32,8 +34,10 @@ class Account:
         path: str,
         json: object = None,
         headers: dict[str, str] | None = None,
-        **kw: object,
-    ) -> tuple[int, dict[str, object], aiohttp.typedefs.LooseHeaders]:
+        **kw: Any,
+    ) -> tuple[int, Any, CIMultiDictProxy[str]]:
+        """Status, JSON body (the sandbox's answer, Any: the test asserts its shape; {} when
+        not JSON) and headers."""
         async with self.http.request(
             method,
             self.url + path,
@@ -43,6 +47,13 @@ class Account:
         ) as resp:
             body = await resp.json() if resp.content_type == "application/json" else {}
             return resp.status, body, resp.headers
+
+
+def record_id(record: dict[str, object]) -> int:
+    """The ``id`` the sandbox's store gave `record`."""
+    found = record["id"]
+    assert isinstance(found, int), record
+    return found
 
 
 @asynccontextmanager
@@ -77,6 +88,6 @@ async def open_account(clock: FakeClock, http: aiohttp.ClientSession) -> AsyncIt
         {"project_id": project["id"], "user_id": user["id"], "hourly_rate": 150.0},
     )
     store.create("task_assignments", {"project_id": project["id"], "task_id": task["id"]})
-    box.me = int(user["id"])
+    box.me = record_id(user)
     async with open_sandbox(box) as url:
-        yield Account(box, url, http, int(project["id"]), int(task["id"]), int(user["id"]))
+        yield Account(box, url, http, record_id(project), record_id(task), record_id(user))

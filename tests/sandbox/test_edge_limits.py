@@ -2,6 +2,7 @@
 
 import io
 import logging
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -62,7 +63,9 @@ async def test_max_body_is_a_constructor_option_and_chunked_bodies_are_counted(
     box = product(clock=clock)
     box.max_body = 100  # as `max_body=100` would; the subclasses' constructors pass it on
 
-    async def chunks():  # no Content-Length: the limit is found while reading
+    async def chunks() -> AsyncIterator[
+        bytes
+    ]:  # no Content-Length: the limit is found while reading
         for _ in range(3):
             yield b"y" * 60
 

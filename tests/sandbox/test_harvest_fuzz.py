@@ -30,6 +30,7 @@ from .fuzzing import (
     send,
     serve_in_thread,
 )
+from .harvest_account import record_id
 
 HEADERS = {
     "Authorization": "Bearer sandbox-token",
@@ -103,7 +104,7 @@ def harvest() -> Iterator[tuple[str, HarvestSandbox]]:
     )
     store.create("user_assignments", {"project_id": project["id"], "user_id": user["id"]})
     store.create("task_assignments", {"project_id": project["id"], "task_id": task["id"]})
-    box.me = int(user["id"])
+    box.me = record_id(user)
     with serve_in_thread(box) as url:
         yield url, box
 

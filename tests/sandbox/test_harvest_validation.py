@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -36,9 +37,10 @@ def entry(account: Account, **extra: object) -> dict[str, object]:
     }
 
 
-async def raw(account: Account, method: str, path: str, **kw: object) -> tuple[int, object]:
+async def raw(account: Account, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+    """Status and JSON body (the sandbox's answer, whose shape the test asserts)."""
     kw.setdefault("headers", HEADERS)
-    async with account.http.request(method, account.url + path, **kw) as resp:  # type: ignore[arg-type]
+    async with account.http.request(method, account.url + path, **kw) as resp:
         assert resp.content_type == "application/json", await resp.text()
         return resp.status, await resp.json()
 

@@ -3,9 +3,11 @@
 import datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
+from multidict import CIMultiDictProxy
 
 from mediator.codecs.salesforce.mapping import decode_salesforce
 from mediator.codecs.salesforce.wire import SfSaveResult
@@ -29,8 +31,10 @@ class Org:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def call(
-        self, method: str, path: str, json: object = None, **kw: object
-    ) -> tuple[int, object, aiohttp.typedefs.LooseHeaders]:
+        self, method: str, path: str, json: object = None, **kw: Any
+    ) -> tuple[int, Any, CIMultiDictProxy[str]]:
+        """Status, JSON body (the sandbox's answer, Any: the test asserts its shape; None when
+        empty) and headers."""
         async with self.http.request(
             method, self.url + API + path, json=json, headers=self.headers(), **kw
         ) as resp:
@@ -416,7 +420,7 @@ async def test_collection_results_decode_with_the_codec(org: Org) -> None:
 # -- hostile input: always Salesforce's error array, never aiohttp's 500 ---------------------
 
 
-async def _soql(org: Org, q: str) -> tuple[int, object]:
+async def _soql(org: Org, q: str) -> tuple[int, Any]:
     status, body, _ = await org.call("GET", "/query", params={"q": q})
     return status, body
 
@@ -430,7 +434,7 @@ async def test_deeply_nested_soql_is_malformed_not_a_recursion_error(org: Org) -
     assert body[0]["errorCode"] == "MALFORMED_QUERY"
     nots = "SELECT Id FROM Account WHERE " + "NOT " * 1000 + "Name = 'x'"
     status, body = await _soql(org, nots)
-    assert (status, body[0]["errorCode"]) == (400, "MALFORMED_QUERY")  # type: ignore[index]
+    assert (status, body[0]["errorCode"]) == (400, "MALFORMED_QUERY")
     # shallow nesting still works
     await org.call("POST", "/sobjects/Account", {"Name": "x"})
     fine = "SELECT Id FROM Account WHERE " + "(" * 50 + "Name = 'x'" + ")" * 50
@@ -633,7 +637,7 @@ async def test_record_ids_are_checked_like_salesforce(org: Org) -> None:
             status, body, _ = await org.call(
                 method, path, {"Name": "x"} if method == "PATCH" else None
             )
-            assert (status, body[0]["errorCode"]) == (status_code, code), (method, path)  # type: ignore[index]
+            assert (status, body[0]["errorCode"]) == (status_code, code), (method, path)
 
 
 async def test_unknown_objects_answer_invalid_type_in_soql_and_collections(org: Org) -> None:

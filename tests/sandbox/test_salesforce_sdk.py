@@ -2,12 +2,14 @@
 
 import asyncio
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
-from simple_salesforce import Salesforce, SalesforceExpiredSession
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.salesforce import SalesforceSandbox
@@ -21,14 +23,17 @@ class _PlainHTTP(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def _client(url: str, token: str) -> Salesforce:
+def _client(url: str, token: str) -> Any:
+    """simple-salesforce on the sandbox. Typed Any: the SDK types ``sf.<sObject>`` as a union of
+    `SFType` and its bulk handlers, so its documented use (``sf.Account.create``) only checks
+    dynamically; the answers are Salesforce's JSON, whose shape the assertions check."""
     session = requests.Session()
     session.trust_env = False
     session.mount("https://127.0.0.1", _PlainHTTP())
     return Salesforce(instance_url=url, session_id=token, session=session, version="59.0")
 
 
-def _scenario(sf: Salesforce) -> dict[str, Any]:
+def _scenario(sf: Any) -> dict[str, Any]:
     created = sf.Account.create({"Name": "ACME", "External_Id__c": "C-42"})
     status_update = sf.Account.upsert("External_Id__c/C-42", {"Industry": "Consulting"})
     status_create = sf.Account.upsert("External_Id__c/C-43", {"Name": "Beta"})
@@ -50,6 +55,12 @@ def _scenario(sf: Salesforce) -> dict[str, Any]:
         "describe": sf.Account.describe(),
         "global": sf.describe(),
     }
+
+
+def _content(exc: BaseException) -> Any:
+    """The error's body: simple-salesforce declares ``content: bytes`` but holds the JSON list."""
+    assert isinstance(exc, SalesforceError), exc
+    return exc.content
 
 
 async def test_simple_salesforce_round_trip(clock: FakeClock) -> None:
@@ -112,7 +123,7 @@ async def test_simple_salesforce_maps_our_errors(clock: FakeClock) -> None:
     assert isinstance(caught["ambiguous"], SalesforceMoreThanOneRecord)
     assert isinstance(caught["invalid"], SalesforceMalformedRequest)
     assert isinstance(caught["limit"], SalesforceRefusedRequest)
-    assert caught["limit"].content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    assert _content(caught["limit"])[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
 
 
 async def test_simple_salesforce_sees_invalid_type_for_an_unknown_object(
@@ -127,7 +138,7 @@ async def test_simple_salesforce_sees_invalid_type_for_an_unknown_object(
         with pytest.raises(SalesforceMalformedRequest) as caught:
             await asyncio.to_thread(sf.query, "SELECT Id FROM Invoice__c")
     assert caught.value.status == 400
-    [error] = caught.value.content
+    [error] = _content(caught.value)
     assert error["errorCode"] == "INVALID_TYPE"
     assert error["message"].startswith("sObject type 'Invoice__c' is not supported.")
 
@@ -192,7 +203,7 @@ async def test_simple_salesforce_sees_type_and_id_errors(clock: FakeClock) -> No
         def scenario() -> dict[str, Exception]:
             caught: dict[str, Exception] = {}
             account = sf.Account.create({"Name": "ACME"})
-            for name, call in (
+            calls: tuple[tuple[str, Callable[[], object]], ...] = (
                 ("too_long", lambda: sf.Account.create({"Name": "x" * 300})),
                 (
                     "not_a_number",
@@ -206,7 +217,8 @@ async def test_simple_salesforce_sees_type_and_id_errors(clock: FakeClock) -> No
                 ),
                 ("unknown", lambda: sf.Account.get("001000000000999AAA")),
                 ("malformed", lambda: sf.Account.get(account["id"][:15] + "999")),
-            ):
+            )
+            for name, call in calls:
                 try:
                     call()
                 except Exception as exc:  # noqa: BLE001 - the SDK's class is what is checked
@@ -214,10 +226,7 @@ async def test_simple_salesforce_sees_type_and_id_errors(clock: FakeClock) -> No
             return caught
 
         caught = await asyncio.to_thread(scenario)
-    codes = {
-        name: (type(exc), exc.content[0]["errorCode"])  # type: ignore[attr-defined]
-        for name, exc in caught.items()
-    }
+    codes = {name: (type(exc), _content(exc)[0]["errorCode"]) for name, exc in caught.items()}
     assert codes == {
         "too_long": (SalesforceMalformedRequest, "STRING_TOO_LONG"),
         "not_a_number": (SalesforceMalformedRequest, "INVALID_TYPE_ON_FIELD_IN_RECORD"),

@@ -5,11 +5,13 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
 import stripe
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from mediator.codecs.stripe import encode_form
 from mediator.sandbox.loopback import open_sandbox
@@ -33,7 +35,9 @@ class Account:
         *,
         key: str | None = None,
         headers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, object], aiohttp.typedefs.LooseHeaders]:
+    ) -> tuple[int, Any, CIMultiDictProxy[str]]:
+        """Status, JSON body (the sandbox's answer, Any: the test asserts its shape) and
+        headers."""
         all_headers = {"Authorization": f"Bearer {KEY}", **(headers or {})}
         data = None
         url = self.url + path
@@ -320,7 +324,10 @@ async def test_signed_webhooks_retry_until_2xx(
         await runner.cleanup()
     payload, signature = received[-1]
     event = stripe.Webhook.construct_event(
-        payload.decode(), signature, "whsec_test", tolerance=None
+        payload.decode(),
+        signature,
+        "whsec_test",
+        tolerance=None,  # type: ignore[arg-type]  # None skips the age check (FakeClock time), as verify_header allows
     )
     assert event["type"] == "customer.created"
     assert event["request"]["idempotency_key"] == "c1"

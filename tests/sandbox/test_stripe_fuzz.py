@@ -147,7 +147,7 @@ SCALARS = st.one_of(
 
 @st.composite
 def keys(draw: st.DrawFn, names: list[str]) -> str:
-    known = names and draw(st.integers(0, 9))
+    known = bool(names) and draw(st.integers(0, 9)) != 0
     key = draw(st.sampled_from(names) if known else st.text(max_size=10))
     for _ in range(draw(st.sampled_from([0, 0, 1, 1, 2, 3]))):
         key += "[" + draw(st.one_of(st.sampled_from(SUBKEYS), st.text(max_size=5))) + "]"

@@ -5,9 +5,11 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import pytest
+from multidict import CIMultiDictProxy
 
 from mediator.codecs.tryton.rpc import dumps as tryton_dumps
 from mediator.codecs.tryton.rpc import loads as tryton_loads
@@ -17,7 +19,7 @@ from mediator.testing import FakeClock
 
 
 class Failure(Exception):
-    def __init__(self, status: int, payload: object, headers: object = None) -> None:
+    def __init__(self, status: int, payload: Any, headers: Any = None) -> None:
         super().__init__(status, payload)
         self.status, self.payload, self.headers = status, payload, headers
 
@@ -27,12 +29,14 @@ class Client:
     url: str
     http: aiohttp.ClientSession
     auth: str | None = None
-    context: dict[str, object] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
     last_id: int = 0
 
     async def post(
         self, path: str, body: dict[str, object], headers: dict[str, str] | None = None
-    ) -> tuple[int, object, object]:
+    ) -> tuple[int, Any, CIMultiDictProxy[str]]:
+        """Status, body (the sandbox's JSON, Any: the test asserts its shape; raw bytes when
+        not JSON) and headers."""
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if self.auth:
             all_headers["Authorization"] = self.auth
@@ -43,7 +47,8 @@ class Client:
             payload = tryton_loads(raw) if resp.content_type == "application/json" else raw
             return resp.status, payload, resp.headers
 
-    async def rpc(self, method: str, params: list[object], path: str = "/tryton/rpc/") -> object:
+    async def rpc(self, method: str, params: list[object], path: str = "/tryton/rpc/") -> Any:
+        """The call's result: the sandbox's JSON, whose shape the test asserts."""
         self.last_id += 1
         status, payload, headers = await self.post(
             path, {"id": self.last_id, "method": method, "params": params}
@@ -62,7 +67,7 @@ class Client:
         self.auth = session_header(login, user_id, key)
         self.context = await self.rpc("model.res.user.get_preferences", [True, {}])
 
-    async def call(self, model: str, method: str, *args: object) -> object:
+    async def call(self, model: str, method: str, *args: object) -> Any:
         return await self.rpc(f"model.{model}.{method}", [*args, self.context])
 
 
@@ -510,7 +515,7 @@ async def test_read_only_fields_are_refused_over_rpc(erp: tuple[TrytonSandbox, C
         message = f'You are not allowed to modify the field "{field}" of "{model}".'
         return ["UserError", [message, "", None]]
 
-    calls = [
+    calls: list[tuple[Any, ...]] = [
         ("timesheet.line", "write", [line_id], {"uuid": "u"}),
         ("timesheet.line", "write", [line_id], {"description": "d", "uuid": None}),
         ("timesheet.line", "create", [{**line, "duration": dt.timedelta(1), "uuid": "u"}]),

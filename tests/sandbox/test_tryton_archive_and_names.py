@@ -6,6 +6,7 @@ unknown namespaces and ran calls with missing or extra arguments.
 """
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,14 +17,14 @@ from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.tryton import TrytonSandbox, session_header
 from mediator.testing import FakeClock
 
-Answer = tuple[int, object]
+Answer = tuple[int, Any]  # status and body: the parsed JSON, or the text of a non-JSON one
 
 
 class Erp:
     def __init__(self, url: str, http: aiohttp.ClientSession) -> None:
         self.url, self.http = url + "/tryton/rpc/", http
         self.auth = ""
-        self.context: dict[str, object] = {}
+        self.context: dict[str, Any] = {}
 
     async def send(self, method: str, *params: object) -> Answer:
         headers = {"Content-Type": "application/json", "Authorization": self.auth}
@@ -34,14 +35,16 @@ class Erp:
                 return resp.status, tryton_loads(raw)
             return resp.status, raw.decode()
 
-    async def call(self, method: str, *args: object, **context: object) -> object:
+    async def call(self, method: str, *args: object, **context: object) -> Any:
+        """The call's result: the sandbox's JSON, whose shape the test asserts."""
         status, body = await self.send(method, *args, {**self.context, **context})
         assert status == 200, body
         assert isinstance(body, dict)
         assert "result" in body, body
         return body["result"]
 
-    async def error(self, method: str, *args: object) -> object:
+    async def error(self, method: str, *args: object) -> Any:
+        """The call's error: the sandbox's JSON, whose shape the test asserts."""
         status, body = await self.send(method, *args, self.context)
         assert status == 200, body
         assert isinstance(body, dict)
@@ -57,13 +60,13 @@ async def erp(clock: FakeClock, http: aiohttp.ClientSession) -> AsyncIterator[Er
         assert isinstance(body, dict)
         user, key, _ = body["result"]
         erp.auth = session_header("admin", user, key)
-        erp.context = await erp.call("model.res.user.get_preferences", True)  # type: ignore[assignment]
+        erp.context = await erp.call("model.res.user.get_preferences", True)
         yield erp
 
 
 @pytest.fixture
 async def parties(erp: Erp) -> tuple[int, int]:
-    archived, live = await erp.call(  # type: ignore[misc]
+    archived, live = await erp.call(
         "model.party.party.create", [{"name": "Old", "code": "A-1"}, {"name": "New", "code": "L-1"}]
     )
     await erp.call("model.party.party.write", [archived], {"active": False})
@@ -84,10 +87,10 @@ async def test_searches_hide_archived_records_unless_asked(
     ]
     for off in (False, 0, None):  # trytond tests the context value's truth
         found = await erp.call("model.party.party.search", [MINE], active_test=off)
-        assert sorted(found) == sorted(parties)  # type: ignore[type-var]
+        assert sorted(found) == sorted(parties)
     assert await erp.call("model.party.party.search_count", [MINE], active_test=False) == 2
     # the archived record is still read by id
-    [row] = await erp.call("model.party.party.read", [archived], ["code", "active"])  # type: ignore[misc]
+    [row] = await erp.call("model.party.party.read", [archived], ["code", "active"])
     assert row == {"id": archived, "code": "A-1", "active": False}
 
 
@@ -122,10 +125,10 @@ async def test_an_archived_record_is_read_only_but_for_active(
         assert error == ["UserError", [refused, "", None]]
     error = await erp.error("model.party.party.write", [live, archived], {"name": "Both"})
     assert error == ["UserError", [refused, "", None]]
-    [row] = await erp.call("model.party.party.read", [live], ["name"])  # type: ignore[misc]
+    [row] = await erp.call("model.party.party.read", [live], ["name"])
     assert row["name"] == "New"  # the refused call changed nothing
     await erp.call("model.party.party.write", [archived], {"active": True})
-    assert sorted(await erp.call("model.party.party.search", [MINE])) == sorted(parties)  # type: ignore[type-var]
+    assert sorted(await erp.call("model.party.party.search", [MINE])) == sorted(parties)
 
 
 @pytest.mark.parametrize(
@@ -252,7 +255,11 @@ async def test_odd_envelope_members_fail_as_in_trytond(
 async def test_any_json_id_is_echoed(erp: Erp, http: aiohttp.ClientSession) -> None:
     headers = {"Content-Type": "application/json", "Authorization": erp.auth}
     for ident in ([1], {"a": 1}, True, 1.5):
-        body = {"id": ident, "method": "model.party.party.search_count", "params": [[], {}]}
+        body: dict[str, object] = {
+            "id": ident,
+            "method": "model.party.party.search_count",
+            "params": [[], {}],
+        }
         async with http.post(erp.url, json=body, headers=headers) as resp:
             assert resp.status == 200
             answer = await resp.json()
@@ -265,13 +272,14 @@ async def test_a_bare_head_restricts_nothing_and_in_iterates_a_string(
 ) -> None:
     for head in ("OR", "AND"):
         found = await erp.call("model.party.party.search", [MINE, [head]], active_test=False)
-        assert sorted(found) == sorted(parties)  # type: ignore[type-var]
+        assert sorted(found) == sorted(parties)
     assert await erp.call("model.party.party.search", [MINE, ["code", "in", "L-1"]]) == []
 
 
 async def test_reading_no_fields_reads_the_ids_only(erp: Erp, parties: tuple[int, int]) -> None:
     _, live = parties
     assert await erp.call("model.party.party.read", [live], []) == [{"id": live}]
+    fields: list[str] | None
     for fields in ([], None):
         rows = await erp.call("model.party.party.search_read", [MINE], 0, None, None, fields)
         assert rows == [{"id": live}]

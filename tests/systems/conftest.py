@@ -19,7 +19,10 @@ _SYSTEMS = sorted(
 )
 
 
-@pytest.fixture(params=_SYSTEMS or [pytest.param(None, marks=pytest.mark.skip("no harness"))])
+_PARAMS: list[object] = [*_SYSTEMS] or [pytest.param(None, marks=pytest.mark.skip("no harness"))]
+
+
+@pytest.fixture(params=_PARAMS)
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[ConnectorHarness]:
     module = importlib.import_module(f"tests.systems.harness_{request.param}")
     async with module.open_harness() as found:

@@ -14,6 +14,7 @@ from mediator.sandbox.loopback import open_sandbox
 from mediator.systems import Command, load_secret
 from mediator.systems.harvest import CreateTimeEntry, HarvestConnector
 from mediator.testing.clock import FakeClock
+from tests.sandbox.harvest_account import record_id
 
 PAGE_SIZE = 5
 ACCOUNT = 1234567
@@ -64,7 +65,7 @@ class HarvestHarness:
             store.create("time_entries", {**self._entry(), "notes": f"seed {i}"})
             for i in range(count)
         ]
-        self.sandbox.approve("time_entries", [int(e["id"]) for e in made])  # type: ignore[call-overload]
+        self.sandbox.approve("time_entries", [record_id(e) for e in made])
         return [str(e["id"]) for e in made]
 
     async def read_all(self) -> Sequence[str]:
@@ -105,7 +106,7 @@ def seed_account(sandbox: HarvestSandbox) -> dict[str, int]:
     store.create("user_assignments", {"project_id": project["id"], "user_id": user["id"]})
     store.create("task_assignments", {"project_id": project["id"], "task_id": task["id"]})
     return {
-        name: int(record["id"])  # type: ignore[call-overload]
+        name: record_id(record)
         for name, record in (
             ("client", client),
             ("user", user),

@@ -87,7 +87,12 @@ class StripeHarness:
 
     async def count_written(self, key: str) -> int:
         items = self.sandbox.store.invoiceitems.values()
-        return sum(1 for i in items if i["metadata"].get("mediator_origin") == key)  # type: ignore[attr-defined]  # a dict
+        return sum(
+            1
+            for i in items
+            if isinstance(metadata := i["metadata"], dict)
+            and metadata.get("mediator_origin") == key
+        )
 
 
 def item(key: str, *, customer: str, cents: int = 12_500) -> AddInvoiceItem:

@@ -18,6 +18,7 @@ import aiohttp
 import msgspec
 
 from mediator.codecs.tryton import TrytonRequest
+from mediator.codecs.tryton.rpc import RpcValue
 from mediator.codecs.tryton.rpc import encode_request as encode_tryton_request
 from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox import open_sandbox
@@ -104,6 +105,13 @@ class TrytonHarness:
     async def count_written(self, key: str) -> int:
         lines = self.sandbox.db.tables["timesheet.line"].values()
         return sum(1 for line in lines if line["description"] == reference_of(key))
+
+
+def record_ids(value: RpcValue) -> list[int]:
+    """`value` (a create's answer, a one2many field) as the list of record ids it must be."""
+    assert isinstance(value, list), value
+    assert all(isinstance(i, int) for i in value), value
+    return [i for i in value if isinstance(i, int)]
 
 
 def reference_of(key: str) -> str:

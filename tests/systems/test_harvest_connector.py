@@ -101,7 +101,7 @@ async def test_set_up_writes_find_what_exists_instead_of_creating_it_twice(
     harness: HarvestHarness,
 ) -> None:
     connector, ids = harness.connector, harness.ids
-    client_fields = {"name": "Globex", "currency": "USD"}
+    client_fields: dict[str, object] = {"name": "Globex", "currency": "USD"}
     first = await drive(
         harness.clock,
         connector.execute_batch(

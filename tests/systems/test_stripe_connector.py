@@ -33,13 +33,15 @@ async def harness() -> AsyncIterator[StripeHarness]:
         yield found
 
 
-async def run(harness: StripeHarness, commands: list[StripeCommand]) -> Sequence[object]:
+async def run(harness: StripeHarness, commands: Sequence[StripeCommand]) -> Sequence[object]:
     """Execute `commands` as one batch, on the clock (the 25/s limiter may make it wait)."""
     return await drive(harness.clock, harness.connector.execute_batch(commands))
 
 
 def client(key: str) -> Client:
-    return Client(source_system="crm", source_id=key, name=f"Client {key}", email=f"{key}@x.test")
+    return Client(
+        source_system="salesforce", source_id=key, name=f"Client {key}", email=f"{key}@x.test"
+    )
 
 
 async def test_every_post_is_form_encoded_with_a_stable_idempotency_key(
@@ -50,7 +52,7 @@ async def test_every_post_is_form_encoded_with_a_stable_idempotency_key(
     (customer,) = await run(harness, [command])
 
     assert isinstance(customer, stripe_wire.StCustomer)
-    assert customer.metadata == {"mediator_client": "crm:C-1"}
+    assert customer.metadata == {"mediator_client": "salesforce:C-1"}
     (request,) = harness.sandbox.requests.matching("POST", "/v1/customers")
     assert request.header("Idempotency-Key") == idempotency_header(command)
     assert request.header("Authorization") == "Bearer sk_test_harness"

@@ -26,7 +26,7 @@ from mediator.systems.tryton import (
 )
 from mediator.testing import drive
 
-from .harness_tryton import DATABASE, TrytonHarness, open_harness, timesheet_line
+from .harness_tryton import DATABASE, TrytonHarness, open_harness, record_ids, timesheet_line
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ async def test_a_repeated_batch_finds_its_records_and_creates_nothing(
 
     second = await harness.connector.execute_batch(batch)
 
-    assert [r.id for r in second] == [r.id for r in first]  # type: ignore[attr-defined]
+    assert [r.id for r in second] == [r.id for r in first]  # type: ignore[attr-defined]  # RecordRefs, asserted next
     assert all(isinstance(r, RecordRef) and r.existed for r in second)
     assert methods(harness) == ["model.timesheet.line.search_read"]
 
@@ -116,7 +116,7 @@ async def test_a_malformed_command_is_refused_without_costing_the_others(
     good = line(harness, "fine")
     unencodable = msgspec.structs.replace(
         line(harness, "odd"),
-        values={**line(harness, "odd").values, "duration": object()},  # type: ignore[dict-item]
+        values={**line(harness, "odd").values, "duration": object()},
     )
     unknown = CreateRecord(idempotency_key="u", model="sale.sale", values={}, reference="S-1")
     clash = msgspec.structs.replace(
@@ -139,7 +139,7 @@ async def test_reads_page_through_search_read_to_the_last_page(harness: TrytonHa
 
     assert [str(r["id"]) for r in rows] == list(seeded)
     offsets = [
-        tryton_loads(r.body)["params"][1]  # type: ignore[index, call-overload]
+        tryton_loads(r.body)["params"][1]  # type: ignore[index, call-overload]  # a request we sent
         for r in harness.sandbox.requests
         if b"search_read" in r.body
     ]
@@ -235,8 +235,8 @@ async def _customer(harness: TrytonHarness) -> tuple[int, int]:
     )
     assert isinstance(party, RecordRef)
     (row,) = await harness.connector.read("party.party", [party.id], ["addresses"])
-    (address,) = row["addresses"]  # type: ignore[misc]
-    return party.id, int(address)  # type: ignore[call-overload]
+    (address,) = record_ids(row["addresses"])
+    return party.id, address
 
 
 async def test_an_invoice_is_created_validated_posted_and_found_on_retry(
@@ -281,7 +281,7 @@ async def test_a_post_refused_as_stale_is_repeated_in_a_new_session(
             session.fresh = False
         fresh(session, headers)
 
-    sessions.require_fresh = stale_once  # type: ignore[method-assign]
+    sessions.require_fresh = stale_once  # type: ignore[method-assign]  # one refusal, then trytond's rule again
     (posted,) = await drive(
         harness.clock,
         harness.connector.execute_batch([invoice(harness, "INV-STALE", party, address)]),

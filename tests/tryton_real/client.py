@@ -3,6 +3,8 @@
 It speaks through `mediator.codecs.tryton.rpc` (the envelope and the tagged values), and keeps
 every answer raw as well (status, headers, parsed JSON before untagging), because the fidelity
 check compares the wire shapes of the real server and the sandbox, not just decoded values.
+
+Results are typed ``Any``: they are the server's JSON, whose shape the calling test asserts.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import base64
 import dataclasses
 import itertools
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 
 from mediator.codecs.tryton.rpc import (
-    RpcValue,
     TrytonFault,
     TrytonRequest,
     decode_response,
@@ -33,7 +35,12 @@ class Answer:
     status: int
     headers: Mapping[str, str]
     body: bytes
-    wire: object  # parsed JSON, tagged values left as maps; None when the body is not JSON
+    wire: Any  # parsed JSON, tagged values left as maps; None when the body is not JSON
+
+    @property
+    def result(self) -> Any:
+        """The call's result, untagged: the server's JSON, whose shape the caller asserts."""
+        return decode_response(self.body).result
 
     @property
     def content_type(self) -> str:
@@ -56,7 +63,7 @@ class TrytonClient:
         self.http = http
         self.rpc_url = rpc_url
         self.authorization: str | None = None
-        self.context: dict[str, RpcValue] = {}
+        self.context: dict[str, Any] = {}  # the user's preferences, as the server sent them
         self.last_answer: Answer | None = None
         self.login_answer: Answer | None = None
         self._ids = itertools.count(1)
@@ -81,11 +88,12 @@ class TrytonClient:
 
     async def request(self, method: str, *params: object, url: str | None = None) -> Answer:
         """Send one enveloped call and return the raw answer."""
-        request = TrytonRequest(id=next(self._ids), method=method, params=list(params))  # type: ignore[arg-type]
+        request = TrytonRequest(id=next(self._ids), method=method, params=list(params))  # type: ignore[arg-type]  # tests send any value, odd ones on purpose
         return await self.post(encode_request(request), url=url)
 
-    async def call(self, method: str, *params: object, url: str | None = None) -> RpcValue:
-        """Send one enveloped call; return its result or raise `CallFailed`."""
+    async def call(self, method: str, *params: object, url: str | None = None) -> Any:
+        """Send one enveloped call; return its result (the server's JSON, untagged; the caller
+        asserts its shape) or raise `CallFailed`."""
         answer = await self.request(method, *params, url=url)
         self.last_answer = answer
         if answer.status != 200:
@@ -95,11 +103,24 @@ class TrytonClient:
             raise CallFailed(answer, response.error)
         return response.result
 
-    async def model(self, name: str, method: str, *args: object) -> RpcValue:
-        """Call ``model.<name>.<method>(*args, context)`` with this user's context."""
+    async def model(self, name: str, method: str, *args: object) -> Any:
+        """Call ``model.<name>.<method>(*args, context)`` with this user's context; the result
+        is the server's JSON, whose shape the caller asserts."""
         return await self.call(f"model.{name}.{method}", *args, self.context)
 
-    async def login(self, login: str, password: str) -> list[RpcValue]:
+    @property
+    def answered(self) -> Answer:
+        """The raw answer to the last `call`."""
+        assert self.last_answer is not None, "no call was answered yet"
+        return self.last_answer
+
+    @property
+    def answered_login(self) -> Answer:
+        """The raw answer to `login`."""
+        assert self.login_answer is not None, "not logged in yet"
+        return self.login_answer
+
+    async def login(self, login: str, password: str) -> list[Any]:
         """Log in with ``common.db.login`` and switch to ``Authorization: Session``."""
         result = await self.call("common.db.login", login, {"password": password}, "en")
         self.login_answer = self.last_answer

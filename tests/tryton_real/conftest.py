@@ -63,4 +63,5 @@ def client(http: aiohttp.ClientSession, tryton_server: TrytonServer) -> TrytonCl
 @pytest.fixture
 def tag(request: pytest.FixtureRequest) -> str:
     """A name suffix unique to the test, since tests of a session share one database."""
-    return request.node.name.replace("[", "-").replace("]", "").replace("_", "-")
+    name: str = request.node.name
+    return name.replace("[", "-").replace("]", "").replace("_", "-")

@@ -21,7 +21,7 @@ from mediator.systems import Command, Secret
 from mediator.systems.tryton import CreateRecord, RecordRef, TrytonConnector
 from mediator.testing import FakeClock
 from mediator.testing.tryton_server import TrytonServer
-from tests.systems.harness_tryton import logout
+from tests.systems.harness_tryton import logout, record_ids
 
 
 class RealTrytonHarness:
@@ -67,8 +67,7 @@ class RealTrytonHarness:
         )
         assert isinstance(project, RecordRef), project
         (row,) = await self.connector.read("project.work", [project.id], ["timesheet_works"])
-        (work,) = row["timesheet_works"]  # type: ignore[misc]  # a list of one id
-        self.work = int(work)  # type: ignore[call-overload]  # an id
+        (self.work,) = record_ids(row["timesheet_works"])
 
     def install_faults(self, plan: FaultPlan) -> None:
         raise NotImplementedError("a real trytond has no fault injection")

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from tests.systems.harness_tryton import record_ids
+
 from .client import TrytonClient
 from .scenario import Run, invoice_values, references
 
@@ -49,7 +51,7 @@ async def protocol_edges(
     )
 
     await client.login(login, password)
-    run.answers["preferences"] = client.last_answer
+    run.answers["preferences"] = client.answered
     for name, body in (
         ("string_id", b'{"id":"abc","method":"model.party.party.search_count","params":[[],{}]}'),
         ("null_id", b'{"id":null,"method":"model.party.party.search_count","params":[[],{}]}'),
@@ -125,8 +127,8 @@ async def _searching(run: Run, client: TrytonClient, tag: str) -> None:
 async def _timesheet_rules(run: Run, client: TrytonClient, tag: str) -> int:
     company = client.context["company"]
     (party,) = await client.model("party.party", "create", [{"name": f"Worker {tag}"}])
-    (employee,) = await client.model(
-        "company.employee", "create", [{"party": party, "company": company}]
+    (employee,) = record_ids(
+        await client.model("company.employee", "create", [{"party": party, "company": company}])
     )
     (work,) = await run.model(
         "create_timesheet_work",

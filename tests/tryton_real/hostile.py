@@ -128,7 +128,7 @@ async def archived_and_hostile(
         context = {**client.context, **extra}
         found = await client.call("model.party.party.search", domain, 0, None, None, context)
         assert isinstance(found, list)
-        run.facts[f"search {name}"] = sorted(labels[i] for i in found if i in labels)  # type: ignore[index]
+        run.facts[f"search {name}"] = sorted(labels[i] for i in found if i in labels)
         if mine in domain:  # bounded to this scenario's parties: the count is comparable
             count = await client.call("model.party.party.search_count", domain, context)
             run.facts[f"search_count {name}"] = count
@@ -137,9 +137,7 @@ async def archived_and_hostile(
         )
         assert isinstance(rows, list)
         run.facts[f"search_read {name}"] = sorted(
-            str(r["code"])
-            for r in rows
-            if r["code"] in codes  # type: ignore[index]
+            str(r["code"]) for r in rows if r["code"] in codes
         )
     run.facts["search_count offset"] = await client.call(
         "model.party.party.search_count", [mine], 1, None, {**client.context, "active_test": False}

@@ -25,7 +25,7 @@ class Run:
     """What one scenario run saw: raw answers by step and the decoded facts worth comparing."""
 
     answers: dict[str, Answer] = dataclasses.field(default_factory=dict)
-    facts: dict[str, object] = dataclasses.field(default_factory=dict)
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)  # decoded, asserted by tests
 
     async def model(
         self, step: str, client: TrytonClient, name: str, method: str, *args: object
@@ -36,7 +36,7 @@ class Run:
         except CallFailed as exc:
             self.answers[step] = exc.answer
             raise
-        self.answers[step] = client.last_answer
+        self.answers[step] = client.answered
         return result
 
     async def raw(self, step: str, client: TrytonClient, method: str, *params: object) -> Answer:
@@ -192,7 +192,7 @@ async def business_flow(
     """
     run = run if run is not None else Run()
     login_result = await client.login(login, password)
-    run.answers["login"] = client.login_answer
+    run.answers["login"] = client.answered_login
     run.facts["login_arity"] = len(login_result)
     company = client.context["company"]
     today = dt.date.today()

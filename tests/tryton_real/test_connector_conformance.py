@@ -21,6 +21,7 @@ import pytest
 from mediator.systems.tryton import CreateRecord, RecordRef
 from mediator.testing import conformance as suite
 from mediator.testing.tryton_server import TrytonServer
+from tests.systems.harness_tryton import record_ids
 
 from .conftest import INSTALL_TIMEOUT
 from .connector_harness import RealTrytonHarness, open_real_harness
@@ -57,7 +58,7 @@ async def test_a_write_committed_before_its_answer_was_lost_is_found_not_repeate
     command = harness.write("lost")
     assert isinstance(command, CreateRecord)
     values = {**command.values, "description": command.reference}
-    (committed,) = await harness.connector.call("model.timesheet.line.create", [values])  # type: ignore[misc]
+    (committed,) = record_ids(await harness.connector.call("model.timesheet.line.create", [values]))
 
     (retried,) = await harness.connector.execute_batch([command])
 

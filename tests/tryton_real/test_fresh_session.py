@@ -14,7 +14,6 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from mediator.codecs.tryton.rpc import decode_response
 from mediator.testing.tryton_server import TrytonServer
 
 from .client import TrytonClient
@@ -47,5 +46,5 @@ async def test_post_after_an_idle_session_is_refused_until_a_new_login(
     assert (gone.status, gone.body) == (401, b"")
     assert gone.headers["WWW-Authenticate"] == 'Basic realm="Tryton"'
     # After a new login the same post goes through.
-    (row,) = decode_response(run.answers["read_fresh"].body).result
+    (row,) = run.answers["read_fresh"].result
     assert (row["state"], row["total_amount"]) == ("posted", Decimal("100.00"))

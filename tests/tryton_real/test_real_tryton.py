@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,7 @@ async def test_login_gives_a_session_that_authorizes_later_calls(
     assert user_id == tryton_server.setup.admin_user
     assert re.fullmatch(r"[0-9a-f]{64}", key)
     assert bus_url is None  # no bus configured
+    assert client.authorization is not None
     token = base64.b64decode(client.authorization.removeprefix("Session "))
     assert token.decode() == f"{tryton_server.login}:{user_id}:{key}"
     assert client.context["company"] == tryton_server.setup.company
@@ -266,7 +268,7 @@ async def test_error_answers_as_the_real_server_sends_them(
     assert (a["missing_context"].status, a["missing_context"].content_type) == (422, "text/html")
     assert b"Missing context argument" in a["missing_context"].body
 
-    def error(case: str) -> object:
+    def error(case: str) -> Any:
         answer = a[case]
         assert (answer.status, answer.content_type) == (200, "application/json"), case
         assert set(answer.wire) == {"id", "error"}, case

@@ -142,7 +142,7 @@ def client_from_salesforce(account: wire.SfAccount, *, path: str = "$") -> Clien
         name=account.Name,
         legal_entity=account.Legal_Entity__c,
         parent_id=account.ParentId,
-        tax=TaxProfile(tax_id=account.Tax_Id__c, exempt=exempt),  # type: ignore[arg-type]
+        tax=TaxProfile(tax_id=account.Tax_Id__c, exempt=exempt),  # type: ignore[arg-type]  # _EXEMPT's values and "none" are TaxProfile.exempt literals
         billing_address=address,
         currency=currency,
         is_active=not account.IsDeleted,

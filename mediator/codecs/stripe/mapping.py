@@ -80,7 +80,7 @@ def decode_event_object(
     if target is None:
         raise DecodeError(SYSTEM, "$.type", f"unhandled event type {event.type!r:.60}")
     try:
-        return _DECODERS[target].decode(event.data.object)  # type: ignore[return-value]
+        return _DECODERS[target].decode(event.data.object)  # type: ignore[return-value]  # each decoder decodes to its own target type
     except DecodeError as exc:
         raise DecodeError(SYSTEM, "$.data.object" + exc.path[1:], exc.reason) from exc
 

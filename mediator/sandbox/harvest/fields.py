@@ -146,7 +146,7 @@ def _cast(kind: str, value: object) -> object:
         return value if isinstance(value, str) and value in _CHOICES[kind] else _INVALID
     if kind == "texts":
         ok = isinstance(value, list) and all(isinstance(v, str) and len(v) <= 255 for v in value)
-        return value if ok and len(value) <= 100 else _INVALID  # type: ignore[arg-type]
+        return value if ok and len(value) <= 100 else _INVALID  # type: ignore[arg-type]  # ok means value is a list
     if kind == "reference":
         return _reference(value)
     return _INVALID

@@ -121,8 +121,8 @@ def render(store: HarvestStore, resource: str, record: Record) -> Record:
 
 def _sort_key(resource: str, record: Record) -> list[object]:
     if resource in ("time_entries", "expenses"):
-        return [str(record["spent_date"]), int(record["id"])]  # type: ignore[call-overload]
-    return [int(record["id"])]  # type: ignore[call-overload]
+        return [str(record["spent_date"]), int(record["id"])]  # type: ignore[call-overload]  # the store's ids are ints
+    return [int(record["id"])]  # type: ignore[call-overload]  # the store's ids are ints
 
 
 def list_page(

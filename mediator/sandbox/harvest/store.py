@@ -295,7 +295,7 @@ class HarvestStore:
         hours = float(record["hours"])  # type: ignore[arg-type]  # validated above
         record["hours_without_timer"] = hours
         record["rounded_hours"] = math.ceil(hours * 4 - 1e-9) / 4  # quarter-hour rounding
-        project = self.tables["projects"][record["project_id"]]  # type: ignore[index]
+        project = self.tables["projects"][record["project_id"]]  # type: ignore[index]  # project_id was validated as a project's id
         assignment = self.assigned("task_assignments", project["id"], record["task_id"])[0]
         user_assignment = self.assigned("user_assignments", project["id"], record["user_id"])
         user = lookup(self.tables["users"], record["user_id"])

@@ -282,7 +282,7 @@ class StripeSandbox(Sandbox):
             if isinstance(response, web.Response) and response.body is not None:
                 keep = StoredResponse(
                     status=response.status,
-                    body=bytes(response.body),  # type: ignore[arg-type]
+                    body=bytes(response.body),  # type: ignore[arg-type]  # our handlers answer bytes, never a Payload
                     fingerprint=digest,
                     stored_at=self.clock.time(),
                 )

@@ -264,7 +264,7 @@ class StripeStore:
             ending_balance=0,
         )
         if invoice["collection_method"] == "send_invoice" and invoice["days_until_due"]:
-            invoice["due_date"] = now + 86_400 * int(invoice["days_until_due"])  # type: ignore[call-overload]
+            invoice["due_date"] = now + 86_400 * int(invoice["days_until_due"])  # type: ignore[call-overload]  # validated as an integer on create
         self._transition(invoice, "finalized_at", now)
         self.emit("invoice.finalized", invoice, {"status": "draft"})
         if invoice["amount_due"] == 0:
@@ -275,9 +275,9 @@ class StripeStore:
         """open/uncollectible → paid; a customer marked to decline gets 402 card_declined."""
         invoice = self._in_state(invoice_id, ("open", "uncollectible"), "pay")
         customer = self.customers.get(str(invoice["customer"]))
-        declines = customer is not None and customer["metadata"].get("sandbox_payment") == "decline"  # type: ignore[attr-defined]
+        declines = customer is not None and customer["metadata"].get("sandbox_payment") == "decline"  # type: ignore[attr-defined]  # a customer's metadata is always a dict
         invoice["attempted"] = True
-        invoice["attempt_count"] = int(invoice["attempt_count"]) + 1  # type: ignore[call-overload]
+        invoice["attempt_count"] = int(invoice["attempt_count"]) + 1  # type: ignore[call-overload]  # an invoice's attempt_count is an int
         if declines and not out_of_band:
             self.emit("invoice.payment_failed", invoice)
             raise StripeError(
@@ -359,7 +359,7 @@ class StripeStore:
         self.emit("invoice.payment_succeeded", invoice)
 
     def _transition(self, invoice: StripeObject, name: str, at: int) -> None:
-        transitions = dict(invoice["status_transitions"])  # type: ignore[call-overload]
+        transitions = dict(invoice["status_transitions"])  # type: ignore[call-overload]  # status_transitions is always a dict
         transitions[name] = at
         invoice["status_transitions"] = transitions
 

@@ -88,7 +88,7 @@ def _amount_to_invoice(db: TrytonDatabase, work: Record) -> object:
     price = work.get("list_price") or Decimal(0)
     hours = sum(
         (
-            Decimal(str(line["duration"].total_seconds())) / 3600  # type: ignore[attr-defined]
+            Decimal(str(line["duration"].total_seconds())) / 3600  # type: ignore[attr-defined]  # a line's duration is a timedelta (checked on write)
             for line in _timesheet_lines(db, work)
             if line.get("invoice_line") is None
         ),

@@ -167,7 +167,7 @@ class TrytonDatabase:
                     record[name] = spec.default
             table = self.tables[model]
             table[record["id"]] = record  # type: ignore[index]  # id is an int
-            self._log(lambda t=table, i=record["id"]: t.pop(i, None))  # type: ignore[misc]
+            self._log(lambda t=table, i=record["id"]: t.pop(i, None))  # type: ignore[misc]  # mypy cannot infer a lambda with bound defaults
             actions = self._assign(model, definition, record, vals)
             on_create(self, model, record)
             self._apply_actions(definition, record, actions)
@@ -245,7 +245,7 @@ class TrytonDatabase:
             check_write(self, model, record, None)
             table = self.tables[model]
             del table[record_id]
-            self._log(lambda t=table, i=record_id, r=record: t.__setitem__(i, r))  # type: ignore[misc]
+            self._log(lambda t=table, i=record_id, r=record: t.__setitem__(i, r))  # type: ignore[misc]  # mypy cannot infer a lambda with bound defaults
 
     def search(
         self,

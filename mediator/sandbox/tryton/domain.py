@@ -72,11 +72,11 @@ def _leaf(leaf: list[object], get: Getter) -> bool:
         if op == "<":
             return bool(actual < value)  # type: ignore[operator]  # like SQL: same-typed
         if op == "<=":
-            return bool(actual <= value)  # type: ignore[operator]
+            return bool(actual <= value)  # type: ignore[operator]  # like SQL: same-typed
         if op == ">":
-            return bool(actual > value)  # type: ignore[operator]
+            return bool(actual > value)  # type: ignore[operator]  # like SQL: same-typed
         if op == ">=":
-            return bool(actual >= value)  # type: ignore[operator]
+            return bool(actual >= value)  # type: ignore[operator]  # like SQL: same-typed
     except TypeError:
         return False
     raise RpcFault(TrytonFault.server_error(f"Invalid operator: {op!r}"))

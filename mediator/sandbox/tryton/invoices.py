@@ -93,7 +93,7 @@ class PayWizard:
         if invoice["state"] != "posted":
             label = invoice.get("number") or f"({invoice['id']})"
             raise user_error(f'You cannot pay invoice "{label}" because it is not posted.')
-        due = invoice_total(db, invoice) - (invoice.get("paid_amount") or Decimal(0))  # type: ignore[operator]
+        due = invoice_total(db, invoice) - (invoice.get("paid_amount") or Decimal(0))  # type: ignore[operator]  # paid_amount is a Decimal; rows hold objects
         if state == "start":
             return {
                 "view": {
@@ -118,7 +118,7 @@ class PayWizard:
         if method not in db.tables["account.invoice.payment.method"]:
             raise user_error('A value is required for field "Payment Method" in "Pay Invoice".')
         db.remember(invoice)
-        invoice["paid_amount"] = (invoice.get("paid_amount") or Decimal(0)) + amount  # type: ignore[operator]
+        invoice["paid_amount"] = (invoice.get("paid_amount") or Decimal(0)) + amount  # type: ignore[operator]  # paid_amount is a Decimal; rows hold objects
         if amount >= due:
             invoice["state"] = "paid"
         return {"actions": []}
