@@ -55,10 +55,7 @@ class _Kept(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith("mediator") and not record.name.startswith("mediator.sandbox"):
-            text = self.format(record)
-            if record.exc_info:
-                text += self.formatException(record.exc_info)
-            self.lines.append(text)
+            self.lines.append(self.format(record))  # a record's traceback included
 
 
 @dataclasses.dataclass

@@ -23,7 +23,9 @@ class Run:
         self.monkeypatch = monkeypatch
         monkeypatch.setenv("COLUMNS", "250")  # rich folds long ids in narrow tables
 
-    async def __call__(self, admin: Admin, *argv: str, token: str | None = OPERATOR_TOKEN):
+    async def __call__(
+        self, admin: Admin, *argv: str, token: str | None = OPERATOR_TOKEN
+    ) -> tuple[int, str, str]:
         if token is None:
             self.monkeypatch.delenv("MEDIATOR_TOKEN", raising=False)
         else:
