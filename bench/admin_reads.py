@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import msgspec
+from _machine import machine  # a bench/ sibling
 
 from mediator.actors import Actor
 from mediator.codecs import Envelope, new_id
@@ -217,6 +218,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     without = statistics.median(rates[False])
     with_dashboard = statistics.median(rates[True])
     return {
+        "machine": machine(),
         "producers": args.producers,
         "seconds_per_round": args.seconds,
         "rounds": args.rounds,
@@ -244,7 +246,11 @@ if __name__ == "__main__":
     parser.add_argument("--producers", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--quick", action="store_true", help="4 rounds instead of 12: a smoke run")
     parser.add_argument(
         "--only", nargs="*", help="poll only the endpoints starting with these (to find a cost)"
     )
-    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
+    arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.rounds = min(arguments.rounds, 4)
+    print(json.dumps(asyncio.run(main(arguments)), indent=2))

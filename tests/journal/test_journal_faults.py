@@ -18,6 +18,7 @@ import pytest
 
 from mediator.errors import JournalError
 from mediator.journal import DeadLetterFilter, open_journal
+from mediator.journal._schema import SCHEMA_VERSION as SCHEMA  # the version files migrate to
 from mediator.testing import FakeClock
 from tests.journal.support import all_duplicates, append_all, envelope
 from tests.journal.test_journal_file import V1_DDL
@@ -144,7 +145,7 @@ async def test_a_full_disk_during_a_migration_is_a_journal_error(
     opened = _child(path, "--file-size-limit", str(64 * 1024))
     assert opened["error"] == "JournalError", opened
     reason = str(opened["reason"])
-    assert reason.startswith("migration from schema 1 to 4 failed: a read or write"), reason
+    assert reason.startswith(f"migration from schema 1 to {SCHEMA} failed: a read or write"), reason
     with sqlite3.connect(path) as conn:  # left as it was
         assert conn.execute("PRAGMA user_version").fetchone() == (1,)
     conn.close()
