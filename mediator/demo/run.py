@@ -1,46 +1,41 @@
-"""Running the demo: sandboxes, journal and actors for one simulated month, then the checks.
+"""Running the demo: the sandboxes and a `Mediator` for one simulated month, then the checks.
+
+The demo is a client of the same `Mediator` that `mediator run` runs (`wiring.demo_config`
+points it at the sandboxes); it drives the approved-time poller once per simulated day.
 
 The sandboxes live in this process's memory and are new on every run; only the journal can
 outlive a run (`--state-dir`). A journal that already holds a run's entries would make a
 rerun post nothing to the new ERP sandbox, and look like success, so such a state dir is
 refused before anything starts (`DemoStateError`). The connectors are closed on every way
-out, Ctrl-C included, so no "Unclosed client session" warning follows an interrupt.
+out (the `Mediator` closes them), Ctrl-C included, so no "Unclosed client session" follows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-from mediator.actors import RestartWithBackoff, open_entity_registry, open_supervisor
 from mediator.clock import SystemClock
 from mediator.demo.calendar import BusinessClock
 from mediator.demo.report import DemoReport, check_erp, summary
-from mediator.demo.wiring import harvest_connector, record_onboarding, tryton_connector
+from mediator.demo.wiring import POLLER, demo_config, record_onboarding
 from mediator.errors import MediatorError
-from mediator.flows import TimesheetPosting
-from mediator.ingress import HarvestTimePoller
-from mediator.journal import DeadLetterFilter, Watermark, open_dispatcher, open_journal
-from mediator.policies import PolicyRegistry, default_policy_config
+from mediator.journal import DeadLetterFilter, Watermark, open_journal
+from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.generator import generate_firm
 from mediator.sandbox.harvest import HarvestSandbox
 from mediator.sandbox.seeding import approve_through
-from mediator.systems import SystemActor
-from mediator.systems.harvest import HarvestConnector
-from mediator.systems.tryton import TrytonConnector
 
 __all__ = ["ERP_FAULTS", "DemoStateError", "run_demo"]
 
 #: The demo's default: 3 % of ERP calls fail with 503, 2 % commit but lose their answer.
 ERP_FAULTS = FaultPlan(seed=42, error_rate=0.03, error_status=503, drop_rate=0.02)
-_POLLER = "harvest.time_entries.approved"
 
 
 class DemoStateError(MediatorError):
@@ -77,7 +72,13 @@ async def run_demo(
                 raise DemoStateError(state_dir, exc.strerror or str(exc)) from exc
         path = (state_dir or Path(scratch)) / "journal.sqlite"
         return await _run(
-            seed=seed, size=size, path=path, kept=state_dir is not None, faults=faults, say=say
+            seed=seed,
+            size=size,
+            path=path,
+            scratch=Path(scratch),
+            kept=state_dir is not None,
+            faults=faults,
+            say=say,
         )
 
 
@@ -86,6 +87,7 @@ async def _run(
     seed: int,
     size: int,
     path: Path,
+    scratch: Path,
     kept: bool,
     faults: FaultPlan | None,
     say: Callable[[str], object],
@@ -96,20 +98,15 @@ async def _run(
     business = BusinessClock(clock, day=month - datetime.timedelta(days=1))
     started = time.perf_counter()
     await _refuse_an_earlier_run(path, clock)
-    async with (
-        open_journal(path, clock=clock) as journal,
-        open_sandboxes(
-            products=("harvest", "tryton"),
-            clock=clock,
-            seed=seed,
-            firm=firm,
-            faults=None if faults is None else {"tryton": faults},
-            as_of=month - datetime.timedelta(days=1),
-            prepared=Sandboxes(harvest=HarvestSandbox(clock=business, seed=seed)),
-        ) as boxes,
-        open_supervisor(name="demo", clock=clock) as supervisor,
-        _connectors(boxes, clock) as (harvest, tryton),
-    ):
+    async with open_sandboxes(
+        products=("harvest", "tryton"),
+        clock=clock,
+        seed=seed,
+        firm=firm,
+        faults=None if faults is None else {"tryton": faults},
+        as_of=month - datetime.timedelta(days=1),
+        prepared=Sandboxes(harvest=HarvestSandbox(clock=business, seed=seed)),
+    ) as boxes:
         assert boxes.harvest is not None
         assert boxes.tryton is not None
         say(
@@ -125,44 +122,32 @@ async def _run(
             if kept
             else "  journal:   a temporary file, discarded at exit (--state-dir DIR keeps it)"
         )
-        await record_onboarding(journal, firm, boxes)
-        erp = supervisor.spawn(
-            lambda: SystemActor(tryton, max_batch=100, linger=0.01),
-            name="system:tryton",
-            mailbox_size=1_000,
-            strategy=RestartWithBackoff(min_backoff=0.1, max_backoff=5.0),
-        )
-        poller = HarvestTimePoller(harvest, account_currency="USD", name=_POLLER)
+        # What onboarding would have written (the deal-won flow, issue #16, will)
+        async with open_journal(path, clock=clock) as journal:
+            await record_onboarding(journal, firm, boxes)
+        loaded = demo_config(boxes, journal=path, secrets=scratch / "secrets")
         read = journaled = read_again = rejected = days = 0
-        async with (
-            open_entity_registry(
-                supervisor,
-                lambda key: TimesheetPosting(key, erp=erp, journal=journal),
-                name="flow:approved_time",
-                idle_timeout=300.0,
-            ) as projects,
-            open_dispatcher(journal, projects.ref_for, clock=clock) as dispatcher,
-        ):
+        async with Mediator(loaded, clock=clock, serve_admin=False) as mediator:
             day = month
             while day.month == month.month:
                 business.enter(day)
                 if approve_through(firm, boxes.harvest, boxes.index, day):
-                    polled = await poller.poll(journal, dispatcher)
+                    polled = await mediator.poll(POLLER)
                     read += polled.read
                     journaled += polled.journaled
                     read_again += polled.duplicates
                     rejected += polled.rejected
                     days += 1
                 day += datetime.timedelta(days=1)
-            await dispatcher.wait_idle()
+            await mediator.wait_idle()
             # Replay: forget the watermark and read the whole month again.
-            await journal.set_watermark(Watermark(name=poller.name, value=month.isoformat()))
-            replay = await poller.poll(journal, dispatcher)
-            await dispatcher.wait_idle()
-            stats = dispatcher.statistics()
-            dead = await journal.list_dead(DeadLetterFilter(), limit=1_000)
-            connector = tryton.statistics()
-            injected = boxes.tryton.faults.statistics()
+            await mediator.journal.set_watermark(Watermark(name=POLLER, value=month.isoformat()))
+            replay = await mediator.poll(POLLER)
+            await mediator.wait_idle()
+            stats = mediator.statistics()
+            dead = await mediator.dead_letters(DeadLetterFilter(), limit=1_000)
+        connector = stats.systems["tryton"]
+        injected = boxes.tryton.faults.statistics()
     approved = [
         str(record["id"])
         for record in boxes.harvest.store.tables["time_entries"].values()
@@ -181,14 +166,14 @@ async def _run(
         rejected=rejected,
         duplicates_on_replay=replay.duplicates,
         new_on_replay=replay.journaled,
-        delivered=stats.delivered,
+        delivered=stats.dispatcher.delivered,
         dead=len(dead),
         erp_lines=lines.lines,
         erp_missing_lines=lines.missing,
         erp_duplicate_lines=lines.duplicates,
         erp_unexpected_lines=lines.unexpected,
         journal_path=str(path) if kept else None,
-        retried=stats.retried,
+        retried=stats.dispatcher.retried,
         erp_batches=connector.batches,
         average_batch=connector.average_batch,
         injected_errors=injected.errors,
@@ -206,7 +191,7 @@ async def _run(
 async def _refuse_an_earlier_run(path: Path, clock: SystemClock) -> None:
     # Raised once the journal is closed again: its context reports its body's errors itself.
     async with open_journal(path, clock=clock) as journal:
-        mark = await journal.get_watermark(_POLLER)
+        mark = await journal.get_watermark(POLLER)
     if mark is not None:
         raise DemoStateError(
             path.parent,
@@ -214,20 +199,6 @@ async def _refuse_an_earlier_run(path: Path, clock: SystemClock) -> None:
             "sandboxes lived in its memory and are gone, and a rerun would post nothing to "
             "the new ERP sandbox: use a new or empty --state-dir",
         )
-
-
-@contextlib.asynccontextmanager
-async def _connectors(
-    boxes: Sandboxes, clock: SystemClock
-) -> AsyncIterator[tuple[HarvestConnector, TrytonConnector]]:
-    policies = PolicyRegistry(default_policy_config(), clock=clock)
-    harvest = harvest_connector(boxes, policies, clock)
-    tryton = tryton_connector(boxes, policies, clock)
-    try:
-        yield harvest, tryton
-    finally:  # closed on Ctrl-C too: no "Unclosed client session" after an interrupt
-        await harvest.aclose()
-        await tryton.aclose()
 
 
 def _timesheet_lines(state: dict[str, object]) -> list[str]:

@@ -1,46 +1,26 @@
-"""Connecting the demo's runtime to the sandboxes: connectors, ERP set-up and the xref map."""
+"""Pointing the demo's `Mediator` at its sandboxes: the configuration, ERP ids, the xref map.
+
+The demo runs the same `Mediator` as `mediator run`, from a configuration built here for the
+sandboxes it started (their URLs, and their credentials as `file:` secrets in a scratch
+folder), with the approved-time flow's poller left to the demo's own calendar.
+"""
 
 from __future__ import annotations
 
-from mediator.clock import Clock
+from pathlib import Path
+
+import msgspec
+
 from mediator.codecs.tryton.mapping import ErpSetup
+from mediator.config import LoadedConfig, parse_config
 from mediator.journal import Journal
-from mediator.policies import PolicyRegistry
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.generator import Firm
-from mediator.systems import Secret
-from mediator.systems.harvest import HarvestConnector
-from mediator.systems.tryton import TrytonConnector
 
-__all__ = ["erp_setup", "harvest_connector", "record_onboarding", "tryton_connector"]
+__all__ = ["POLLER", "demo_config", "erp_setup", "record_onboarding"]
 
-
-def harvest_connector(boxes: Sandboxes, policies: PolicyRegistry, clock: Clock) -> HarvestConnector:
-    """A Harvest connector logged in to the sandbox."""
-    creds = boxes.credentials()["harvest"]
-    token = Secret(creds["token"], source="sandbox")
-    return HarvestConnector(
-        base_url=boxes.urls["harvest"],
-        policies=policies,
-        clock=clock,
-        account_id=creds["account_id"],
-        secret=lambda: token,
-        user_agent="mediator demo (integration-team@example.com)",
-    )
-
-
-def tryton_connector(boxes: Sandboxes, policies: PolicyRegistry, clock: Clock) -> TrytonConnector:
-    """A Tryton connector for the sandbox's database and administrator."""
-    creds = boxes.credentials()["tryton"]
-    return TrytonConnector(
-        base_url=boxes.urls["tryton"],
-        database=creds["database"],
-        login=creds["login"],
-        secret=lambda: Secret(creds["password"], source="sandbox"),
-        policies=policies,
-        clock=clock,
-        setup=erp_setup(boxes),
-    )
+#: The approved-time flow's poller: the demo calls it once per simulated day.
+POLLER = "harvest_time"
 
 
 def erp_setup(boxes: Sandboxes) -> ErpSetup:
@@ -74,3 +54,51 @@ async def record_onboarding(journal: Journal, firm: Firm, boxes: Sandboxes) -> i
                     await journal.record_xref(entity_type, key, system, str(ids[key]))
                     written += 1
     return written
+
+
+def demo_config(boxes: Sandboxes, *, journal: Path, secrets: Path) -> LoadedConfig:
+    """The `mediator.toml` of the demo: the Harvest and Tryton sandboxes, the approved-time
+    flow, its poller switched off (the demo polls once per simulated day), no admin listener.
+
+    The sandboxes' credentials are written to files in `secrets` and referenced as
+    ``file:`` secrets, as a deployment would hold real ones.
+    """
+    creds = boxes.credentials()
+    secrets.mkdir(parents=True, exist_ok=True)
+    refs = {}
+    for name, value in (
+        ("harvest-token", creds["harvest"]["token"]),
+        ("tryton-password", creds["tryton"]["password"]),
+    ):
+        (secrets / name).write_text(value, encoding="utf-8")
+        refs[name] = f"file:{secrets / name}"
+    erp = msgspec.to_builtins(erp_setup(boxes))
+    erp.pop("employee_by_consultant")
+    erp_ids = "\n".join(f"{key} = {value}" for key, value in erp.items())
+    text = f"""\
+[journal]
+path = "{journal}"
+
+[systems.harvest]
+base_url = "{boxes.urls["harvest"]}"
+account_id = "{creds["harvest"]["account_id"]}"
+token = "{refs["harvest-token"]}"
+user_agent = "mediator demo (integration-team@example.com)"
+
+[systems.tryton]
+base_url = "{boxes.urls["tryton"]}"
+database = "{creds["tryton"]["database"]}"
+login = "{creds["tryton"]["login"]}"
+password = "{refs["tryton-password"]}"
+
+[systems.tryton.erp]
+{erp_ids}
+
+[flows.approved_time.options]
+account_currency = "USD"
+
+[ingress.pollers.{POLLER}]
+interval = 86400.0
+enabled = false
+"""
+    return parse_config(text, file="<demo>")

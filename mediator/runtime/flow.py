@@ -23,7 +23,7 @@ __all__ = ["Flow", "FlowContext", "PollOutcome", "Poller"]
 
 
 class PollOutcome(Protocol):
-    """What a poll reports: at least how many records it read and journaled."""
+    """What a poll reports: records read, newly journaled, already known, and rejected."""
 
     @property
     def read(self) -> int:
@@ -33,6 +33,16 @@ class PollOutcome(Protocol):
     @property
     def journaled(self) -> int:
         """Records newly journaled (not duplicates)."""
+        ...
+
+    @property
+    def duplicates(self) -> int:
+        """Records read again that the journal already held (by idempotency key)."""
+        ...
+
+    @property
+    def rejected(self) -> int:
+        """Records that did not decode, journaled as dead letters naming the field."""
         ...
 
 

@@ -56,7 +56,7 @@ from mediator.journal.operator import Approval, AuditRecord, OperatorStore
 from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.policies import PolicyRegistry
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
-from mediator.runtime.flow import Flow, FlowContext
+from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
 from mediator.runtime.routing import KindRouter
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller
 from mediator.runtime.systems import build_connectors
@@ -120,6 +120,7 @@ class Mediator:
         self._registries: dict[str, EntityRegistry[Envelope]] = {}
         self._pollers: list[ScheduledPoller] = []
         self._poller_tasks: list[asyncio.Task[None]] = []
+        self._offered: dict[str, Poller] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -251,6 +252,7 @@ class Mediator:
     ) -> None:
         configured = self.loaded.config.ingress.pollers
         offered = {p.name: p for flow in flows for p in flow.pollers(contexts[flow.name])}
+        self._offered = offered
         for name, poller in offered.items():
             schedule = configured.get(name, PollerConfig(interval=DEFAULT_POLL_INTERVAL))
             if schedule.enabled:
@@ -298,6 +300,18 @@ class Mediator:
         if self._reader is None:
             raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
         return self._reader
+
+    @property
+    def journal(self) -> Journal:
+        """The running journal (a host's xrefs, watermarks and reads go through it)."""
+        return self._running_journal()
+
+    async def poll(self, name: str) -> PollOutcome:
+        """Run the poller `name` once now, scheduled or not; return what it read.
+
+        Raises `KeyError` when no enabled flow has a poller of that name.
+        """
+        return await self._offered[name].poll(self._running_journal(), self._running_dispatcher())
 
     @property
     def pollers(self) -> tuple[ScheduledPoller, ...]:

@@ -14,7 +14,8 @@ from mediator.actors import EntityRef, EntityRegistry, open_entity_registry, ope
 from mediator.clock import SystemClock
 from mediator.codecs import Envelope
 from mediator.codecs.canonical import commands
-from mediator.demo.wiring import harvest_connector, record_onboarding, tryton_connector
+from mediator.demo.wiring import record_onboarding
+from mediator.testing.sandbox_connectors import harvest_connector, tryton_connector
 from mediator.errors import JournalError
 from mediator.flows import FLOW, TimesheetPosting
 from mediator.ingress import INVALID_TIME, HarvestTimePoller

@@ -21,7 +21,7 @@ from mediator.clock import SystemClock
 from mediator.codecs import Envelope
 from mediator.codecs.canonical.time_and_expenses import TimeEntry
 from mediator.codecs.harvest.mapping import time_entry_from_harvest
-from mediator.demo.wiring import harvest_connector
+from mediator.testing.sandbox_connectors import harvest_connector
 from mediator.flows import PAYLOADS
 from mediator.ingress import INVALID_TIME, HarvestTimePoller, PollReport, harvest_time
 from mediator.journal import (
