@@ -4,8 +4,9 @@ The daemon (`mediator run`), the demo and host services all run through it; a fl
 through the `Flow` interface.
 """
 
+from mediator.runtime.assembly import build_flows, check_flows
 from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
-from mediator.runtime.mediator import Mediator, MediatorStatistics, build_flows, check_flows
+from mediator.runtime.mediator import Mediator, MediatorStatistics
 from mediator.runtime.routing import KindRouter, NoFlowForKind
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller
 from mediator.runtime.throughput import FlowThroughput

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 
 import msgspec
@@ -37,7 +37,6 @@ from mediator.actors import (
 from mediator.clock import Clock, SystemClock
 from mediator.codecs import Envelope
 from mediator.config import LoadedConfig, PollerConfig, parse_listen, resolve_secrets
-from mediator.errors import ConfigError
 from mediator.journal import (
     Appended,
     DeadLetterFilter,
@@ -55,6 +54,7 @@ from mediator.journal import (
 from mediator.journal.operator import Approval, AuditRecord, OperatorStore
 from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.policies import PolicyRegistry
+from mediator.runtime.assembly import build_flows, check_pollers
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
 from mediator.runtime.routing import KindRouter
@@ -62,9 +62,9 @@ from mediator.runtime.schedule import PollerStatus, ScheduledPoller
 from mediator.runtime.systems import build_connectors
 from mediator.runtime.throughput import FlowThroughput, ThroughputCounter
 from mediator.systems import Command, Connector, ConnectorStatistics, SystemActor
-from mediator.tomlfile import Fail, failing
+from mediator.tomlfile import failing
 
-__all__ = ["Mediator", "MediatorStatistics", "build_flows", "check_flows"]
+__all__ = ["Mediator", "MediatorStatistics"]
 
 _log = logging.getLogger("mediator")
 #: a poller of an enabled flow that `[ingress.pollers]` does not mention polls this often
@@ -162,7 +162,7 @@ class Mediator:
         fail = failing(self.loaded.text, file=self.loaded.file)
         resolve_secrets(self.loaded)  # every reference, with its line, before anything opens
         flows = build_flows(self.loaded, self._factories, fail)
-        _check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
+        check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
         zone = zoneinfo.ZoneInfo(config.time_zone)
         journal = await stack.enter_async_context(
             open_journal(
@@ -434,43 +434,6 @@ class Mediator:
         return self._dispatcher
 
 
-def build_flows(
-    loaded: LoadedConfig, factories: Mapping[str, FlowFactory], fail: Fail
-) -> list[Flow]:
-    """The enabled flows of `loaded`, built by `factories`; raises the first `ConfigError`
-    (an unknown flow, a bad option, a system the flow needs and the file does not configure).
-    """
-    config = loaded.config
-    flows: list[Flow] = []
-    for name, flow_config in config.flows.items():
-        factory = factories.get(name)
-        if factory is None:
-            known = ", ".join(sorted(factories)) or "none"
-            raise fail(f"flows.{name}", f"no such flow (known: {known})")
-        if not flow_config.enabled:
-            continue
-        flow = factory(flow_config.options, _under(fail, f"flows.{name}.options"))
-        missing = sorted(s for s in flow.systems if getattr(config.systems, s) is None)
-        if missing:
-            raise fail(f"flows.{name}", f"needs [systems.{missing[0]}] to be configured")
-        flows.append(flow)
-    return flows
-
-
-def check_flows(
-    loaded: LoadedConfig, factories: Mapping[str, FlowFactory] = SHIPPED_FLOWS
-) -> list[ConfigError]:
-    """What `mediator check-config` adds to the file's own checks: the flows' options, the
-    systems they need and the pollers they have (offline: nothing is opened)."""
-    fail = failing(loaded.text, file=loaded.file)
-    try:
-        flows = build_flows(loaded, factories, fail)
-        _check_pollers(flows, loaded.config.ingress.pollers.keys(), fail)
-    except ConfigError as problem:
-        return [problem]
-    return []
-
-
 def _log_action(audit: AuditRecord, outcome: str) -> None:
     # the daemon's log says what operators did too (the audit log is the record of it)
     _log.info(
@@ -483,19 +446,3 @@ def _describe(where: DeadLetterFilter) -> str:
     # the audit log's target of a replay by filter: the filter's set fields
     fields = msgspec.structs.asdict(where)
     return " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ())) or "all"
-
-
-def _check_pollers(flows: list[Flow], configured: Iterable[str], fail: Fail) -> None:
-    offered = {name for flow in flows for name in flow.poller_names}
-    for name in configured:
-        if name not in offered:
-            known = ", ".join(sorted(offered)) or "none (no enabled flow polls)"
-            raise fail(f"ingress.pollers.{name}", f"no enabled flow has this poller: {known}")
-
-
-def _under(fail: Fail, prefix: str) -> Fail:
-    # a flow names its options' keys from its own table; the file names them in full
-    def fail_under(key: str, reason: str) -> ConfigError:
-        return fail(f"{prefix}.{key}" if key else prefix, reason)
-
-    return fail_under
