@@ -4,10 +4,10 @@ Start: the configuration is checked whole (every problem printed, exit 2), loggi
 the GIL switch interval is lowered (the daemon's choice for its own process: the journal's
 writer thread gets the GIL back sooner, see `mediator.journal._gil`), then the `Mediator`
 opens and recovers the journal and starts everything; a "ready" line names the health
-address. SIGTERM or SIGINT: ingress stops, in-flight deliveries get the drain deadline, the
-journal closes, exit 0. A second signal exits at once: deliveries still running are
-cancelled and stay in flight in the journal, so nothing acknowledged is lost; the next start
-recovers them.
+address and the webhook listener's. SIGTERM or SIGINT: ingress stops (the webhook listener
+answers 503), in-flight deliveries get the drain deadline, the journal closes, exit 0. A
+second signal exits at once: deliveries still running are cancelled and stay in flight in
+the journal, so nothing acknowledged is lost; the next start recovers them.
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ async def _serve(mediator: Mediator) -> None:
                 where = (
                     f" admin API and health on http://{address[0]}:{address[1]}" if address else ""
                 )
+                hooks = mediator.webhook_address
+                if hooks is not None:
+                    where += f"; webhooks on http://{hooks[0]}:{hooks[1]}/webhooks/stripe"
                 _log.info("ready:%s (journal %s)", where, mediator.loaded.journal_path)
                 await stopping.wait()
         except asyncio.CancelledError:

@@ -3,7 +3,8 @@
 URLs are http(s) with a host and carry no credentials (a token in a URL ends up in logs);
 listen addresses are ``host:port``; time zones exist; a poller runs on an interval or a cron
 schedule (parsed by cronsim in the firm's time zone), not both; admin tokens have distinct
-names and references; an admin API listening beyond loopback needs tokens.
+names and references; an admin API listening beyond loopback needs tokens; a webhook
+listener has at least one signing secret.
 """
 
 from __future__ import annotations
@@ -45,8 +46,17 @@ def check_values(config: MediatorConfig, fail: Fail) -> list[ConfigError]:
                 next_run(poller.schedule, datetime.datetime.now(zone))
             except ValueError as exc:
                 problems.append(fail(f"{key}.schedule", str(exc)))
-    if config.ingress.webhooks is not None:
-        _check_listen(config.ingress.webhooks.listen, "ingress.webhooks.listen", fail, problems)
+    webhooks = config.ingress.webhooks
+    if webhooks is not None:
+        _check_listen(webhooks.listen, "ingress.webhooks.listen", fail, problems)
+        if not webhooks.stripe_secrets:  # a listener that can verify nothing refuses everything
+            problems.append(
+                fail("ingress.webhooks", "needs stripe_secrets: the secrets that sign the events")
+            )
+        elif len(set(webhooks.stripe_secrets)) < len(webhooks.stripe_secrets):
+            problems.append(
+                fail("ingress.webhooks.stripe_secrets", "the same secret is given twice")
+            )
     admin = config.admin
     host = _check_listen(admin.listen, "admin.listen", fail, problems)
     if host is not None and not admin.tokens and not _is_loopback(host):

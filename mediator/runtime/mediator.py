@@ -4,9 +4,10 @@
 options, the systems each flow needs, pollers that exist), then owns, in this order: the
 journal (opened and recovered), the policy registry, one supervised system actor per
 configured system, an entity registry per enabled flow, the dispatcher (routing by kind),
-the read-only journal reader, the pollers on their schedules, and the admin API (with
-`/healthz` and `/readyz`); it stops them in reverse order.
-Stopping drains first: the pollers stop, in-flight deliveries get up to
+the read-only journal reader, the pollers on their schedules, the admin API (with
+`/healthz` and `/readyz`) and the webhook listener of `[ingress.webhooks]`; it stops them in
+reverse order. Stopping drains first: the pollers stop, the webhook listener answers 503
+(requests already being journaled finish), in-flight deliveries get up to
 `[journal] drain_timeout` seconds (real time) to finish, and what is left stays in the
 journal for the next start. Inside a host's event loop, `accept` hands it an event;
 `statistics`, `reader` and `dead_letters` are the operator's reads, and `replay`, `release`,
@@ -36,7 +37,13 @@ from mediator.actors import (
 )
 from mediator.clock import Clock, SystemClock
 from mediator.codecs import Envelope
-from mediator.config import LoadedConfig, PollerConfig, parse_listen, resolve_secrets
+from mediator.config import (
+    LoadedConfig,
+    PollerConfig,
+    WebhookConfig,
+    parse_listen,
+    resolve_secrets,
+)
 from mediator.journal import (
     Appended,
     DeadLetterFilter,
@@ -61,7 +68,7 @@ from mediator.runtime.routing import KindRouter
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller
 from mediator.runtime.systems import build_connectors
 from mediator.runtime.throughput import FlowThroughput, ThroughputCounter
-from mediator.systems import Command, Connector, ConnectorStatistics, SystemActor
+from mediator.systems import Command, Connector, ConnectorStatistics, Secret, SystemActor
 from mediator.tomlfile import failing
 
 __all__ = ["Mediator", "MediatorStatistics"]
@@ -107,6 +114,8 @@ class Mediator:
         self.state = "stopped"
         #: the address the admin API is bound to (its port when `listen` gave 0)
         self.admin_address: tuple[str, int] | None = None
+        #: the address the webhook listener is bound to, if `[ingress.webhooks]` is configured
+        self.webhook_address: tuple[str, int] | None = None
         self._factories = dict(flows)
         self._serve_admin = serve_admin
         self._flows: list[Flow] = []
@@ -160,7 +169,7 @@ class Mediator:
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         config = self.loaded.config
         fail = failing(self.loaded.text, file=self.loaded.file)
-        resolve_secrets(self.loaded)  # every reference, with its line, before anything opens
+        secrets = resolve_secrets(self.loaded)  # every reference, before anything opens
         flows = build_flows(self.loaded, self._factories, fail)
         check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
         zone = zoneinfo.ZoneInfo(config.time_zone)
@@ -233,6 +242,10 @@ class Mediator:
             self.admin_address = await stack.enter_async_context(
                 open_admin_listener(self, TokenTable.from_config(self.loaded), host=host, port=port)
             )
+        if config.ingress.webhooks is not None:  # entered last: it stops first, after the drain
+            self.webhook_address = await stack.enter_async_context(
+                _webhook_listener(self, config.ingress.webhooks, secrets)
+            )
 
     def _spawn_system(
         self, supervisor: Supervisor, name: str, connector: Connector
@@ -288,6 +301,12 @@ class Mediator:
     def health_address(self) -> tuple[str, int] | None:
         """The admin API's address (the name from when it served only health)."""
         return self.admin_address
+
+    @property
+    def handled_kinds(self) -> frozenset[str]:
+        """The journal kinds some enabled flow handles (what ingress journals; the rest it
+        acknowledges and drops)."""
+        return frozenset(kind for flow in self._flows for kind in flow.kinds)
 
     @property
     def flows(self) -> tuple[Flow, ...]:
@@ -432,6 +451,18 @@ class Mediator:
         if self._dispatcher is None:
             raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
         return self._dispatcher
+
+
+def _webhook_listener(
+    mediator: Mediator, config: WebhookConfig, secrets: Mapping[str, Secret]
+) -> contextlib.AbstractAsyncContextManager[tuple[str, int]]:
+    from mediator.ingress.webhooks import open_webhook_listener  # the edge: imports aiohttp
+
+    # resolved once at start: to rotate, configure the old and the new secret, then restart
+    stripe = [secrets[f"ingress.webhooks.stripe_secrets[{i}]"]
+              for i in range(len(config.stripe_secrets))]  # fmt: skip
+    host, port = parse_listen(config.listen)
+    return open_webhook_listener(mediator, config, stripe, host=host, port=port)
 
 
 def _log_action(audit: AuditRecord, outcome: str) -> None:

@@ -1,0 +1,218 @@
+"""The daemon's webhook listener: ``POST /webhooks/stripe`` journals Stripe's events.
+
+Persist, then acknowledge. Each request passes, in order: the drain check (while the
+`Mediator` stops, 503 with `Retry-After`: Stripe delivers again later), the body limit of
+`[ingress.webhooks] max_body` (the Content-Length first, then the streamed body: 413), the
+``Stripe-Signature`` check on the raw bytes against every configured secret (400, nothing
+journaled), a minimal decoding of the event (`id`, `type`, `created`, ``data.object.id`` and
+``data.object.object``; 400 naming the field), the kind check (an event no enabled flow
+handles is acknowledged with ``{"ignored": true}``, as Stripe expects of every subscribed
+type we do not consume), and the journal: `Mediator.accept` returns only once the entry is
+durable, keyed ``stripe:event:<id>`` so Stripe's duplicate deliveries are no-ops. The raw
+event is the payload: its canonical decoding belongs to the billing flows that consume it
+(issue #17). Every other answer is problem+json, our own bugs a logged 500 without a trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import msgspec
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from mediator.admin.problems import Problem, ProblemError, problem_response
+from mediator.codecs import Envelope, new_id
+from mediator.codecs.validation import WireDecoder
+from mediator.config import WebhookConfig
+from mediator.errors import DecodeError, JournalError
+from mediator.ingress.stripe_signature import SignatureError, verify_stripe_signature
+from mediator.systems import Secret
+
+if TYPE_CHECKING:
+    from mediator.runtime import Mediator
+
+__all__ = [
+    "RETRY_AFTER",
+    "STRIPE_EVENT_KIND",
+    "StripeEventHead",
+    "build_webhook_app",
+    "open_webhook_listener",
+]
+
+_log = logging.getLogger("mediator.ingress.webhooks")
+_encoder = msgspec.json.Encoder()
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: seconds a refused delivery is asked to wait (while draining, or the journal failing)
+RETRY_AFTER = 30
+#: the journal kind of a Stripe event of type ``invoice.paid``: ``stripe.event.invoice.paid``
+STRIPE_EVENT_KIND = "stripe.event.{type}"
+#: unix seconds up to the end of year 9999 (what a datetime can hold)
+_Epoch = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799)]
+_EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[a-z0-9_.]+$")]
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class StripeEventObject(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields of ``data.object`` the listener keys the entry by."""
+
+    id: _Id
+    object: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[a-z0-9_.]+$")]
+
+
+class StripeEventData(msgspec.Struct, frozen=True, kw_only=True):
+    """``data``: only its object is read here."""
+
+    object: StripeEventObject
+
+
+class StripeEventHead(msgspec.Struct, frozen=True, kw_only=True):
+    """What the listener reads of an event; the rest is kept raw for the flows."""
+
+    id: _Id
+    type: _EventType
+    created: _Epoch
+    data: StripeEventData
+
+
+_decoder = WireDecoder("stripe", StripeEventHead)
+
+
+class Received(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to a journaled event (`duplicate`: it was journaled before)."""
+
+    received: bool = True
+    duplicate: bool
+
+
+class Ignored(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to a verified event of a type no enabled flow handles."""
+
+    received: bool = True
+    ignored: bool = True
+
+
+def build_webhook_app(
+    mediator: Mediator, config: WebhookConfig, secrets: Sequence[Secret]
+) -> web.Application:
+    """The webhook endpoints of `mediator`, checking signatures with `secrets`."""
+    app = web.Application(middlewares=[_problems(config.max_body)], client_max_size=config.max_body)
+    kinds = mediator.handled_kinds
+
+    async def stripe(request: web.Request) -> web.Response:
+        if mediator.state != "ready":
+            raise ProblemError(
+                503, "Service Unavailable", f"the mediator is {mediator.state}; send it again",
+                headers={"Retry-After": str(RETRY_AFTER)},
+            )  # fmt: skip
+        if request.content_length is not None and request.content_length > config.max_body:
+            raise web.HTTPRequestEntityTooLarge(config.max_body, request.content_length)
+        body = await request.read()  # aiohttp stops at client_max_size: a streamed 413
+        try:
+            verify_stripe_signature(
+                request.headers.get("Stripe-Signature"), body, secrets,
+                clock=mediator.clock, tolerance=config.tolerance,
+            )  # fmt: skip
+        except SignatureError as exc:
+            _log.info("refused a Stripe webhook: %s", exc.reason)
+            raise ProblemError(
+                400, "Bad Request", exc.reason, field="header.Stripe-Signature"
+            ) from None
+        try:
+            head = _decoder.decode(body)
+        except DecodeError as exc:
+            field = "body" + exc.path[1:]
+            raise ProblemError(400, "Bad Request", exc.reason, field=field) from None
+        kind = STRIPE_EVENT_KIND.format(type=head.type)
+        if kind not in kinds:
+            _log.debug("ignored Stripe event %s of type %s: no flow handles it", head.id, head.type)
+            return _json(Ignored())
+        obj = head.data.object
+        envelope = Envelope(
+            id=new_id(),
+            key=f"{obj.object}:{obj.id}",
+            kind=kind,
+            source="stripe",
+            idempotency_key=f"stripe:event:{head.id}",
+            occurred_at=datetime.datetime.fromtimestamp(head.created, datetime.UTC),
+            payload=msgspec.Raw(body),
+        )
+        try:
+            appended = await mediator.accept(envelope)
+        except JournalError as exc:
+            _log.warning("Stripe event %s not journaled: %s", head.id, exc)
+            raise ProblemError(
+                503, "Service Unavailable", "the journal could not take the event; deliver again",
+                headers={"Retry-After": str(RETRY_AFTER)},
+            ) from None  # fmt: skip
+        _log.debug("journaled Stripe event %s (duplicate: %s)", head.id, appended.duplicate)
+        return _json(Received(duplicate=appended.duplicate))
+
+    app.router.add_post("/webhooks/stripe", stripe)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def open_webhook_listener(
+    mediator: Mediator,
+    config: WebhookConfig,
+    secrets: Sequence[Secret],
+    *,
+    host: str,
+    port: int,
+) -> AsyncIterator[tuple[str, int]]:
+    """Serve the webhook endpoints on `host:port` for the block; yield the bound address
+    (the real port when `port` is 0). Leaving it waits briefly for requests in flight."""
+    runner = web.AppRunner(
+        build_webhook_app(mediator, config, secrets), access_log=None, handle_signals=False,
+        shutdown_timeout=5.0,
+    )  # fmt: skip
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        bound = sockets[0].getsockname()[:2] if sockets else (host, port)
+        yield (str(bound[0]), int(bound[1]))
+    finally:
+        await runner.cleanup()
+
+
+def _json(struct: msgspec.Struct) -> web.Response:
+    return web.Response(body=_encoder.encode(struct), content_type="application/json")
+
+
+def _problems(max_body: int) -> Middleware:
+    # the admin API's shapes (RFC 9457), this listener's words and logger
+    @web.middleware
+    async def problems(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ProblemError as exc:
+            return problem_response(exc.problem, exc.headers)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            detail = None
+            if isinstance(exc, web.HTTPRequestEntityTooLarge):
+                detail = f"the body is larger than the limit of {max_body} bytes"
+            elif isinstance(exc, web.HTTPMethodNotAllowed):
+                allowed = ", ".join(sorted(exc.allowed_methods))
+                detail = f"{request.method} is not allowed here; allowed: {allowed}"
+            elif exc.status == 404:
+                detail = f"no such endpoint: {request.path}"
+            problem = Problem(type="about:blank", title=exc.reason, status=exc.status,
+                              detail=detail)  # fmt: skip
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            return problem_response(problem, headers)
+        except Exception:  # noqa: BLE001 -- the server supervises its handlers: log, answer 500
+            _log.exception("webhooks: %s %s failed", request.method, request.path)
+            problem = Problem(type="about:blank", title="Internal Server Error", status=500,
+                              detail="see the daemon's log")  # fmt: skip
+            return problem_response(problem)
+
+    return problems
