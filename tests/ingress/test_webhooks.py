@@ -247,3 +247,31 @@ def test_check_config_refuses_webhooks_without_secrets(tmp_path: Path) -> None:
     assert len(problems) == 1
     assert "ingress.webhooks" in str(problems[0])
     assert "stripe_secrets" in str(problems[0])
+
+
+def test_the_examples_webhook_block_checks_once_uncommented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = Path(__file__).parents[2] / "examples" / "mediator.toml"
+    lines = example.read_text().splitlines()
+    start = lines.index("# [ingress.webhooks]")
+    for index in range(start, start + 7):  # the table and its keys, their comments kept
+        lines[index] = lines[index].removeprefix("# ")
+    path = tmp_path / "mediator.toml"
+    path.write_text("\n".join(lines) + "\n")
+    for name, value in {
+        "SF_CLIENT_SECRET": "sandbox-secret",
+        "HARVEST_TOKEN": "sandbox-token",
+        "STRIPE_API_KEY": "sk_test_sandbox",
+        "TRYTON_PASSWORD": "admin",
+        "MEDIATOR_ADMIN_TOKEN": "change-me",
+        "STRIPE_WEBHOOK_SECRET": "whsec_example",
+    }.items():
+        monkeypatch.setenv(name, value)
+    loaded, problems = check_daemon_config(path)
+    assert problems == []
+    assert loaded is not None
+    webhooks = loaded.config.ingress.webhooks
+    assert webhooks is not None
+    assert webhooks.listen == "127.0.0.1:8081"
+    assert webhooks.stripe_secrets == ["env:STRIPE_WEBHOOK_SECRET"]
