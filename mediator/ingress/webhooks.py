@@ -19,27 +19,27 @@ import contextlib
 import datetime
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Protocol
 
 import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from mediator.admin.problems import Problem, ProblemError, problem_response
+from mediator.clock import Clock
 from mediator.codecs import Envelope, new_id
 from mediator.codecs.validation import WireDecoder
 from mediator.config import WebhookConfig
 from mediator.errors import DecodeError, JournalError
 from mediator.ingress.stripe_signature import SignatureError, verify_stripe_signature
+from mediator.journal import Appended
 from mediator.systems import Secret
-
-if TYPE_CHECKING:
-    from mediator.runtime import Mediator
 
 __all__ = [
     "RETRY_AFTER",
     "STRIPE_EVENT_KIND",
     "StripeEventHead",
+    "WebhookTarget",
     "build_webhook_app",
     "open_webhook_listener",
 ]
@@ -55,6 +55,29 @@ STRIPE_EVENT_KIND = "stripe.event.{type}"
 _Epoch = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799)]
 _EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[a-z0-9_.]+$")]
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class WebhookTarget(Protocol):
+    """What the listener needs of the `Mediator`: its state, clock, kinds and `accept`."""
+
+    @property
+    def state(self) -> str:
+        """``ready`` while events are taken (``starting``, ``stopping``: answered 503)."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The clock signatures' timestamps are checked against."""
+        ...
+
+    @property
+    def handled_kinds(self) -> frozenset[str]:
+        """The journal kinds some enabled flow handles."""
+        ...
+
+    async def accept(self, envelope: Envelope) -> Appended:
+        """Journal `envelope` durably (a `JournalError` if it cannot)."""
+        ...
 
 
 class StripeEventObject(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,7 +120,7 @@ class Ignored(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def build_webhook_app(
-    mediator: Mediator, config: WebhookConfig, secrets: Sequence[Secret]
+    mediator: WebhookTarget, config: WebhookConfig, secrets: Sequence[Secret]
 ) -> web.Application:
     """The webhook endpoints of `mediator`, checking signatures with `secrets`."""
     app = web.Application(middlewares=[_problems(config.max_body)], client_max_size=config.max_body)
@@ -158,7 +181,7 @@ def build_webhook_app(
 
 @contextlib.asynccontextmanager
 async def open_webhook_listener(
-    mediator: Mediator,
+    mediator: WebhookTarget,
     config: WebhookConfig,
     secrets: Sequence[Secret],
     *,
