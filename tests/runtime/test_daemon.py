@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from mediator.clock import SystemClock
@@ -24,6 +25,7 @@ from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.generator import generate_firm
 from mediator.sandbox.seeding import approve_through
+from mediator.sandbox.stripe.webhooks import sign
 from tests.runtime.support import config_text, erp_lines
 
 pytestmark = pytest.mark.slow  # real processes
@@ -194,3 +196,32 @@ async def test_a_broken_config_is_one_line_per_problem_and_exit_2(tmp_path: Path
     assert err.decode() == (
         f"mediator: {config}:2 [journal.synchronus]: Object contains unknown field `synchronus`\n"
     )
+
+
+async def test_the_daemon_serves_webhooks_and_names_them_when_ready(tmp_path: Path) -> None:
+    secret = "whsec_daemon_test_6f1c9a2e4b8d3057"
+    config = tmp_path / "mediator.toml"
+    config.write_text(
+        '[journal]\npath = "journal.sqlite"\n\n[admin]\nlisten = "127.0.0.1:0"\n\n'
+        '[ingress.webhooks]\nlisten = "127.0.0.1:0"\n'
+        'stripe_secrets = ["env:TEST_STRIPE_WEBHOOK_SECRET"]\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_STRIPE_WEBHOOK_SECRET": secret}
+    daemon = await start_daemon(config, env)
+    ready = str((await daemon.wait_for_log("ready:"))["message"])
+    url = ready.split("webhooks on ")[1].split()[0]
+    assert url.startswith("http://127.0.0.1:")
+    assert url.endswith("/webhooks/stripe")
+    body = b'{"id": "evt_1", "type": "invoice.paid", "created": 1790000000,'
+    body += b' "data": {"object": {"id": "in_1", "object": "invoice"}}}'
+    async with aiohttp.ClientSession() as http:
+        headers = {"Stripe-Signature": sign(secret, body, int(SystemClock().time()))}
+        async with http.post(url, data=body, headers=headers) as response:
+            # no shipped flow consumes Stripe's events yet: acknowledged, not journaled
+            assert response.status == 200
+            assert await response.json() == {"received": True, "ignored": True}
+        async with http.post(url, data=body, headers={"Stripe-Signature": "t=1,v1=x"}) as response:
+            assert response.status == 400
+    assert await daemon.stop() == 0
+    assert secret not in "".join(daemon.lines)
