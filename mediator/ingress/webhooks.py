@@ -31,6 +31,7 @@ from mediator.codecs import Envelope, new_id
 from mediator.codecs.validation import WireDecoder
 from mediator.config import WebhookConfig
 from mediator.errors import DecodeError, JournalError
+from mediator.ingress.problem_runner import ProblemAppRunner
 from mediator.ingress.stripe_signature import SignatureError, verify_stripe_signature
 from mediator.journal import Appended
 from mediator.systems import Secret
@@ -190,7 +191,7 @@ async def open_webhook_listener(
 ) -> AsyncIterator[tuple[str, int]]:
     """Serve the webhook endpoints on `host:port` for the block; yield the bound address
     (the real port when `port` is 0). Leaving it waits briefly for requests in flight."""
-    runner = web.AppRunner(
+    runner = ProblemAppRunner(
         build_webhook_app(mediator, config, secrets), access_log=None, handle_signals=False,
         shutdown_timeout=5.0,
     )  # fmt: skip

@@ -275,3 +275,35 @@ def test_the_examples_webhook_block_checks_once_uncommented(
     assert webhooks is not None
     assert webhooks.listen == "127.0.0.1:8081"
     assert webhooks.stripe_secrets == ["env:STRIPE_WEBHOOK_SECRET"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nStripe-Signature: t=" + b"1" * 10_000,
+        b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 a TLS hello on the plain port\r\n\r\n",
+        b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["long header", "bad length", "two lengths", "not http", "bad chunk"],
+)
+async def test_requests_aiohttp_refuses_itself_are_problem_json_too(
+    running: Running, raw: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert running.mediator.webhook_address is not None
+    reader, writer = await asyncio.open_connection(*running.mediator.webhook_address)
+    try:
+        writer.write(raw + b"\r\n\r\n")
+        await writer.drain()
+        answer = await reader.read()  # the connection is closed after a protocol error
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400", answer
+    assert b"Content-Type: application/problem+json" in head
+    problem = json.loads(body)
+    assert problem["status"] == 400
+    assert b"1111" not in body  # the request's bytes are not echoed
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert running.journaled() == []
