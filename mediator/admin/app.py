@@ -32,6 +32,7 @@ from mediator.admin.problems import ProblemError, problem_middleware
 from mediator.admin.snapshots import Snapshots
 from mediator.admin.status_routes import STATUS_ENDPOINTS
 from mediator.errors import JournalError
+from mediator.ingress.problem_runner import ProblemAppRunner
 
 if TYPE_CHECKING:
     from mediator.runtime import Mediator
@@ -113,7 +114,7 @@ async def open_admin_listener(
     (the real port when `port` is 0)."""
     if not mediator.loaded.config.admin.tokens:
         _log.warning("no [[admin.tokens]] configured: only /healthz and /readyz will answer")
-    runner = web.AppRunner(
+    runner = ProblemAppRunner(  # aiohttp's own refusals as problems too
         build_admin_app(mediator, tokens), access_log=None, handle_signals=False,
         shutdown_timeout=1.0,
     )  # fmt: skip

@@ -82,6 +82,9 @@ drain_timeout = {drain_timeout}
 listen = "127.0.0.1:0"
 stripe_secrets = ["env:TEST_STRIPE_WEBHOOK_SECRET", "env:TEST_STRIPE_WEBHOOK_SECRET_OLD"]
 max_body = {MAX_BODY}
+
+[admin]
+listen = "127.0.0.1:0"
 """
 
 
@@ -102,8 +105,11 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running_mediator(folder: Path, *, gate_open: bool = True) -> AsyncIterator[Running]:
-    """A `Mediator` with the billing flow and a webhook listener on a free port."""
+async def running_mediator(
+    folder: Path, *, gate_open: bool = True, serve_admin: bool = False
+) -> AsyncIterator[Running]:
+    """A `Mediator` with the billing flow and a webhook listener (and with `serve_admin`,
+    the admin API) on free ports."""
     saved = {k: os.environ.get(k) for k in ENV}
     os.environ.update(ENV)
     deliveries = Deliveries()
@@ -115,7 +121,7 @@ async def running_mediator(folder: Path, *, gate_open: bool = True) -> AsyncIter
 
     try:
         loaded = parse_config(config_text(folder), file="mediator.toml", base_dir=folder)
-        mediator = Mediator(loaded, flows={"billing_test": factory}, serve_admin=False)
+        mediator = Mediator(loaded, flows={"billing_test": factory}, serve_admin=serve_admin)
         async with mediator:
             assert mediator.webhook_address is not None
             host, port = mediator.webhook_address
