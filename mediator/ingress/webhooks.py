@@ -2,19 +2,21 @@
 
 Persist, then acknowledge. Each request passes, in order: the drain check (while the
 `Mediator` stops, 503 with `Retry-After`: Stripe delivers again later), the body limit of
-`[ingress.webhooks] max_body` (the Content-Length first, then the streamed body: 413), the
-``Stripe-Signature`` check on the raw bytes against every configured secret (400, nothing
-journaled), a minimal decoding of the event (`id`, `type`, `created`, ``data.object.id`` and
-``data.object.object``; 400 naming the field), the kind check (an event no enabled flow
-handles is acknowledged with ``{"ignored": true}``, as Stripe expects of every subscribed
-type we do not consume), and the journal: `Mediator.accept` returns only once the entry is
-durable, keyed ``stripe:event:<id>`` so Stripe's duplicate deliveries are no-ops. The raw
-event is the payload: its canonical decoding belongs to the billing flows that consume it
-(issue #17). Every other answer is problem+json, our own bugs a logged 500 without a trace.
+`[ingress.webhooks] max_body` (the Content-Length first, then the streamed body: 413; a
+body trickling in for over `READ_TIMEOUT` seconds: 408), the ``Stripe-Signature`` check on
+the raw bytes against every configured secret (400, nothing journaled), a minimal decoding
+of the event (`id`, `type`, `created`, ``data.object.id`` and ``data.object.object``; 400
+naming the field), the kind check (an event no enabled flow handles is acknowledged with
+``{"ignored": true}``, as Stripe expects of every subscribed type we do not consume), and
+the journal: `Mediator.accept` returns only once the entry is durable, keyed
+``stripe:event:<id>`` so Stripe's duplicate deliveries are no-ops. The raw event is the
+payload: its canonical decoding belongs to the billing flows that consume it (issue #17).
+Every other answer is problem+json, our own bugs a logged 500 without a trace.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import logging
@@ -37,6 +39,7 @@ from mediator.journal import Appended
 from mediator.systems import Secret
 
 __all__ = [
+    "READ_TIMEOUT",
     "RETRY_AFTER",
     "STRIPE_EVENT_KIND",
     "StripeEventHead",
@@ -50,6 +53,8 @@ _encoder = msgspec.json.Encoder()
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: seconds a refused delivery is asked to wait (while draining, or the journal failing)
 RETRY_AFTER = 30
+#: seconds a request's body may take to arrive (Stripe sends it at once, then waits)
+READ_TIMEOUT = 30.0
 #: the journal kind of a Stripe event of type ``invoice.paid``: ``stripe.event.invoice.paid``
 STRIPE_EVENT_KIND = "stripe.event.{type}"
 #: unix seconds up to the end of year 9999 (what a datetime can hold)
@@ -121,9 +126,14 @@ class Ignored(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def build_webhook_app(
-    mediator: WebhookTarget, config: WebhookConfig, secrets: Sequence[Secret]
+    mediator: WebhookTarget,
+    config: WebhookConfig,
+    secrets: Sequence[Secret],
+    *,
+    read_timeout: float = READ_TIMEOUT,
 ) -> web.Application:
-    """The webhook endpoints of `mediator`, checking signatures with `secrets`."""
+    """The webhook endpoints of `mediator`, checking signatures with `secrets`; a body not
+    read within `read_timeout` seconds is a 408."""
     app = web.Application(middlewares=[_problems(config.max_body)], client_max_size=config.max_body)
     kinds = mediator.handled_kinds
 
@@ -135,7 +145,13 @@ def build_webhook_app(
             )  # fmt: skip
         if request.content_length is not None and request.content_length > config.max_body:
             raise web.HTTPRequestEntityTooLarge(config.max_body, request.content_length)
-        body = await request.read()  # aiohttp stops at client_max_size: a streamed 413
+        try:
+            async with asyncio.timeout(read_timeout):  # a trickling client holds no slot
+                body = await request.read()  # stops at client_max_size: a streamed 413
+        except TimeoutError:
+            raise ProblemError(
+                408, "Request Timeout", f"the body took longer than {read_timeout:g} s to arrive"
+            ) from None
         try:
             verify_stripe_signature(
                 request.headers.get("Stripe-Signature"), body, secrets,
@@ -188,13 +204,12 @@ async def open_webhook_listener(
     *,
     host: str,
     port: int,
+    read_timeout: float = READ_TIMEOUT,
 ) -> AsyncIterator[tuple[str, int]]:
     """Serve the webhook endpoints on `host:port` for the block; yield the bound address
     (the real port when `port` is 0). Leaving it waits briefly for requests in flight."""
-    runner = ProblemAppRunner(
-        build_webhook_app(mediator, config, secrets), access_log=None, handle_signals=False,
-        shutdown_timeout=5.0,
-    )  # fmt: skip
+    app = build_webhook_app(mediator, config, secrets, read_timeout=read_timeout)
+    runner = ProblemAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -210,6 +225,13 @@ def _json(struct: msgspec.Struct) -> web.Response:
     return web.Response(body=_encoder.encode(struct), content_type="application/json")
 
 
+def _unread(answer: web.Response) -> web.Response:
+    # a body refused half-read (too slow, too large) leaves the stream unframed: close it
+    if answer.status in (408, 413):
+        answer.force_close()
+    return answer
+
+
 def _problems(max_body: int) -> Middleware:
     # the admin API's shapes (RFC 9457), this listener's words and logger
     @web.middleware
@@ -217,7 +239,7 @@ def _problems(max_body: int) -> Middleware:
         try:
             return await handler(request)
         except ProblemError as exc:
-            return problem_response(exc.problem, exc.headers)
+            return _unread(problem_response(exc.problem, exc.headers))
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -232,7 +254,7 @@ def _problems(max_body: int) -> Middleware:
             problem = Problem(type="about:blank", title=exc.reason, status=exc.status,
                               detail=detail)  # fmt: skip
             headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-            return problem_response(problem, headers)
+            return _unread(problem_response(problem, headers))
         except Exception:  # noqa: BLE001 -- the server supervises its handlers: log, answer 500
             _log.exception("webhooks: %s %s failed", request.method, request.path)
             problem = Problem(type="about:blank", title="Internal Server Error", status=500,

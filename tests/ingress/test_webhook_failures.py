@@ -46,10 +46,12 @@ class _Target:
 
 
 @contextlib.asynccontextmanager
-async def _listening(target: _Target) -> AsyncIterator[str]:
+async def _listening(target: _Target, *, read_timeout: float = 30.0) -> AsyncIterator[str]:
     config = WebhookConfig(listen="127.0.0.1:0", stripe_secrets=["env:UNUSED"])
     secrets = [Secret(NEW_SECRET)]
-    async with open_webhook_listener(target, config, secrets, host="127.0.0.1", port=0) as bound:
+    async with open_webhook_listener(
+        target, config, secrets, host="127.0.0.1", port=0, read_timeout=read_timeout
+    ) as bound:
         yield f"http://{bound[0]}:{bound[1]}/webhooks/stripe"
 
 
@@ -119,3 +121,30 @@ async def test_our_own_bug_is_a_500_without_a_traceback(caplog: pytest.LogCaptur
     assert "Traceback" not in json.dumps(answer)
     assert "a bug of ours" not in json.dumps(answer)
     assert any(r.exc_info and "webhooks" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_body_that_trickles_in_is_408() -> None:
+    accepted: list[Envelope] = []
+
+    async def keep(envelope: Envelope) -> Appended:
+        accepted.append(envelope)
+        return Appended(envelope=envelope, duplicate=False)
+
+    async with _listening(_Target(keep), read_timeout=0.2) as url:
+        host, port = url.removeprefix("http://").split("/")[0].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            # the headers, then a tenth of the body promised, then nothing
+            writer.write(b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
+            writer.write(b"Stripe-Signature: t=1,v1=" + b"a" * 64 + b"\r\n\r\n0123456789")
+            await writer.drain()
+            # the answer, by its length: the server lingers a while for the rest of the body
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    assert head.split(b" ")[1] == b"408", head
+    assert json.loads(body)["detail"] == "the body took longer than 0.2 s to arrive"
+    assert accepted == []
