@@ -21,7 +21,6 @@ from mediator.clock import SystemClock
 from mediator.codecs import Envelope
 from mediator.codecs.canonical.time_and_expenses import TimeEntry
 from mediator.codecs.harvest.mapping import time_entry_from_harvest
-from mediator.testing.sandbox_connectors import harvest_connector
 from mediator.flows import PAYLOADS
 from mediator.ingress import INVALID_TIME, HarvestTimePoller, PollReport, harvest_time
 from mediator.journal import (
@@ -35,6 +34,7 @@ from mediator.journal.records import Entry
 from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.generator import generate_firm
+from mediator.testing.sandbox_connectors import harvest_connector
 
 _LATER = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(days=2)
 
