@@ -1,4 +1,6 @@
-"""The ways in: pollers that read the systems without webhooks into the journal."""
+"""The ways in: pollers that read the systems without webhooks into the journal, and the
+webhook listener (`mediator.ingress.webhooks`, opened by the `Mediator` when
+`[ingress.webhooks]` is configured; not imported here, it is an aiohttp edge)."""
 
 from mediator.ingress.harvest_time import INVALID_TIME, HarvestTimePoller, PollReport
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import http
 import logging
 
+import msgspec
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
-
-from mediator.admin.problems import Problem, problem_response
 
 __all__ = ["ProblemAppRunner"]
 
@@ -45,8 +44,13 @@ class _ProblemRequestHandler(RequestHandler):
         except ValueError:
             title = "Error"
         detail = _reason(exc) if status < 500 else "see the daemon's log"
-        answer = problem_response(
-            Problem(type="about:blank", title=title, status=status, detail=detail)
+        # the shape of `mediator.admin.problems.Problem`, written here: the admin package
+        # imports this module, so this one cannot import it back
+        problem = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        answer = web.Response(
+            body=msgspec.json.encode(problem),
+            status=status,
+            content_type="application/problem+json",
         )
         answer.force_close()  # the stream's framing cannot be trusted after a protocol error
         return answer
