@@ -88,7 +88,18 @@ async def _run(
             name = next(iter(request.query))
             raise ProblemError(400, "Bad Request", "this endpoint takes no query parameters",
                                field=f"query.{name}")  # fmt: skip
-        body = None if endpoint.body is None else await decode_body(request, endpoint.body)
+        admin = mediator.loaded.config.admin
+        body = (
+            None
+            if endpoint.body is None
+            else await decode_body(
+                request,
+                endpoint.body,
+                max_body=admin.max_body,
+                # before the request's own deadline: a slow body is the client's 408, not a 504
+                timeout=0.95 * (deadline - asyncio.get_running_loop().time()),
+            )
+        )
     call = Call(request=request, mediator=mediator, snapshots=snapshots, principal=principal,
                 query=query, body=body)  # fmt: skip
     try:

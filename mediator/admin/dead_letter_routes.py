@@ -143,7 +143,13 @@ async def _replay_filtered(call: Call) -> ReplayResult:
 
 async def _replay_one(call: Call) -> ReplayResult:
     assert isinstance(call.body, ReplayRequest)
-    request = msgspec.structs.replace(call.body, ids=[entry_id(call)])
+    target = entry_id(call)
+    found = await call.mediator.reader.entry(target)
+    if found is None or found.state is not EntryState.DEAD:
+        # like release and discard: an id that is no dead letter (now) is not an action
+        raise ProblemError(404, "Not Found", f"no open dead letter with id {target}",
+                           field="path.id")  # fmt: skip
+    request = msgspec.structs.replace(call.body, ids=[target])
     return await _replay(call, request)
 
 

@@ -19,6 +19,7 @@ import msgspec
 from aiohttp import web
 
 from mediator.admin.auth import Principal, Role
+from mediator.admin.bodies import read_body
 from mediator.admin.problems import ProblemError
 from mediator.admin.snapshots import Snapshots
 
@@ -99,10 +100,10 @@ def decode_query(request: web.Request, kind: type[T]) -> T:
         raise ProblemError(400, "Bad Request", str(exc), field=_field("query", exc)) from None
 
 
-async def decode_body(request: web.Request, kind: type[T]) -> T:
+async def decode_body(request: web.Request, kind: type[T], *, max_body: int, timeout: float) -> T:
     """The JSON body as a `kind` (an empty body is ``{}``); 400 naming what is wrong, 413
-    past the size limit (aiohttp raises it while reading)."""
-    raw = await request.read()
+    past `max_body`, 408 when it does not arrive within `timeout` seconds (`read_body`)."""
+    raw = await read_body(request, max_body=max_body, timeout=timeout)
     if not raw.strip():
         raw = b"{}"
     try:

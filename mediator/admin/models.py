@@ -49,7 +49,8 @@ __all__ = [
 
 EntryId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
+"""Why an operator acts: recorded in the audit log, so it must say something (not blank)."""
 Age = Annotated[float, msgspec.Meta(ge=0, le=10 * 365 * 24 * 3600)]
 Cursor = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]

@@ -55,13 +55,20 @@ class ProblemError(Exception):
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> web.Response:
-    """The HTTP answer of `problem`."""
-    return web.Response(
+    """The HTTP answer of `problem`; one that refuses a body half-read (408, 413, 415) closes
+    the connection, whose stream is no longer framed."""
+    answer = web.Response(
         body=_encoder.encode(problem),
         status=problem.status,
         content_type="application/problem+json",
         headers=headers,
     )
+    if problem.status in _UNREAD:
+        answer.force_close()
+    return answer
+
+
+_UNREAD = frozenset({408, 413, 415})
 
 
 def problem_middleware(*, timeout: float, max_body: int) -> Middleware:

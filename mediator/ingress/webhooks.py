@@ -16,10 +16,10 @@ Every other answer is problem+json, our own bugs a logged 500 without a trace.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Protocol
 
@@ -27,6 +27,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from mediator.admin.bodies import read_body
 from mediator.admin.problems import Problem, ProblemError, problem_response
 from mediator.clock import Clock
 from mediator.codecs import Envelope, new_id
@@ -52,6 +53,7 @@ __all__ = [
     "open_webhook_listener",
 ]
 
+_MISSING = re.compile(r"missing required field `([^`]*)`")
 _log = logging.getLogger("mediator.ingress.webhooks")
 _encoder = msgspec.json.Encoder()
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -147,15 +149,9 @@ def build_webhook_app(
                 503, "Service Unavailable", f"the mediator is {mediator.state}; send it again",
                 headers={"Retry-After": str(RETRY_AFTER)},
             )  # fmt: skip
-        if request.content_length is not None and request.content_length > config.max_body:
-            raise web.HTTPRequestEntityTooLarge(config.max_body, request.content_length)
-        try:
-            async with asyncio.timeout(read_timeout):  # a trickling client holds no slot
-                body = await request.read()  # stops at client_max_size: a streamed 413
-        except TimeoutError:
-            raise ProblemError(
-                408, "Request Timeout", f"the body took longer than {read_timeout:g} s to arrive"
-            ) from None
+        body = await read_body(
+            request, max_body=config.max_body, timeout=read_timeout, any_encoding=False
+        )
         try:
             verify_stripe_signature(
                 request.headers.get("Stripe-Signature"), body, secrets,
@@ -170,6 +166,9 @@ def build_webhook_app(
             head = _decoder.decode(body)
         except DecodeError as exc:
             field = "body" + exc.path[1:]
+            missing = _MISSING.search(exc.reason)
+            if missing:  # msgspec names a missing field in its message, not in the path
+                field = f"{field}.{missing.group(1)}"
             raise ProblemError(400, "Bad Request", exc.reason, field=field) from None
         kind = STRIPE_EVENT_KIND.format(type=head.type)
         if kind not in kinds:
@@ -229,13 +228,6 @@ def _json(struct: msgspec.Struct) -> web.Response:
     return web.Response(body=_encoder.encode(struct), content_type="application/json")
 
 
-def _unread(answer: web.Response) -> web.Response:
-    # a body refused half-read (too slow, too large) leaves the stream unframed: close it
-    if answer.status in (408, 413):
-        answer.force_close()
-    return answer
-
-
 def _problems(max_body: int) -> Middleware:
     # the admin API's shapes (RFC 9457), this listener's words and logger
     @web.middleware
@@ -243,7 +235,7 @@ def _problems(max_body: int) -> Middleware:
         try:
             return await handler(request)
         except ProblemError as exc:
-            return _unread(problem_response(exc.problem, exc.headers))
+            return problem_response(exc.problem, exc.headers)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -258,7 +250,7 @@ def _problems(max_body: int) -> Middleware:
             problem = Problem(type="about:blank", title=exc.reason, status=exc.status,
                               detail=detail)  # fmt: skip
             headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-            return _unread(problem_response(problem, headers))
+            return problem_response(problem, headers)
         except Exception:  # noqa: BLE001 -- the server supervises its handlers: log, answer 500
             _log.exception("webhooks: %s %s failed", request.method, request.path)
             problem = Problem(type="about:blank", title="Internal Server Error", status=500,

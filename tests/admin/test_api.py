@@ -4,6 +4,7 @@ actions written to the audit log, and bad requests answered as problems naming t
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from typing import Any
 
 import aiohttp
@@ -427,8 +428,9 @@ async def test_the_openapi_document_is_generated_from_the_handlers_types(admin: 
     }
 
 
-async def test_a_request_slower_than_the_timeout_is_a_504_problem(admin: Admin) -> None:
-    # a client that promises a body and sends only part of it holds no handler for long
+async def test_a_body_slower_than_the_timeout_is_a_408_problem(admin: Admin) -> None:
+    # a client that promises a body and sends only part of it holds no handler for long, and
+    # the fault is the client's: 408 (the 504 is for a handler slower than the deadline)
     host, port = admin.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
@@ -444,9 +446,10 @@ async def test_a_request_slower_than_the_timeout_is_a_504_problem(admin: Admin) 
             body = await reader.readexactly(length)
     finally:
         writer.close()
-    assert head.startswith(b"HTTP/1.1 504 ")
+    assert head.startswith(b"HTTP/1.1 408 ")
     assert b"application/problem+json" in head
-    assert problem(body)["status"] == 504
+    assert b"connection: close" in head.lower()  # the stream is no longer framed
+    assert problem(body)["status"] == 408
 
 
 async def test_a_replay_by_filter_is_a_dry_run_of_the_matching_dead_letters(admin: Admin) -> None:
@@ -473,3 +476,50 @@ async def test_a_replay_names_at_most_500_ids() -> None:
         msgspec.json.decode(body, type=ReplayRequest)
     fits = msgspec.json.encode({"ids": ["0" * 32] * 500})
     assert len(msgspec.json.decode(fits, type=ReplayRequest).ids) == 500
+
+
+async def test_a_blank_reason_is_refused_and_a_replay_of_no_dead_letter_is_404(
+    admin: Admin,
+) -> None:
+    target = admin.dead[7]
+    path = f"/dead-letters/{target.id}/release"
+    status, _, _, body = await call(admin, "POST", path, role="operator", json={"reason": "  "})
+    assert status == 400
+    assert problem(body)["field"] == "body.reason"
+    status, _, _, body = await call(admin, "POST", path, role="operator", json={"reason": "done"})
+    assert status == 200, body
+    before = len(await _audit(admin))
+    replay = f"/dead-letters/{target.id}/replay"
+    status, _, _, body = await call(
+        admin, "POST", replay, role="operator", json={"dry_run": False, "reason": "again"}
+    )
+    assert status == 404
+    assert problem(body)["field"] == "path.id"
+    assert len(await _audit(admin)) == before  # no action, so no audit record
+
+
+async def test_a_body_the_client_cannot_deliver_is_a_4xx(admin: Admin) -> None:
+    target = admin.dead[8]
+    path = f"/dead-letters/{target.id}/release"
+    status, _, _, body = await call(
+        admin,
+        "POST",
+        path,
+        role="operator",
+        data=b"\x1f\x8bnot gzip",
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
+    assert status == 400, body
+    assert problem(body)["field"] == "body"
+    host, port = urllib.parse.urlsplit(admin.url).netloc.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n"
+            f"Authorization: {admin.headers('operator')['Authorization']}\r\n\r\n{{}}".encode()
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+        assert b" 413 " in status_line  # at once, not after the request's deadline
+    finally:
+        writer.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import gzip
 import json
 import logging
 import time
@@ -132,7 +133,7 @@ async def test_an_event_no_flow_handles_is_acknowledged_not_journaled(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        (b'{"id": "evt_1", "type": "invoice.paid", "created": 1}', "body"),
+        (b'{"id": "evt_1", "type": "invoice.paid", "created": 1}', "body.data"),
         (b'{"id": "evt_1", "type": "invoice.paid", "created": "x", "data": {}}', "body.created"),
         (b'{"id": "", "type": "invoice.paid", "created": 1, "data": {}}', "body.id"),
         (
@@ -307,3 +308,26 @@ async def test_requests_aiohttp_refuses_itself_are_problem_json_too(
     assert b"1111" not in body  # the request's bytes are not echoed
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert running.journaled() == []
+
+
+async def test_an_encoded_body_is_415_since_the_signature_covers_the_bytes_as_sent(
+    running: Running, http: aiohttp.ClientSession
+) -> None:
+    body = event()
+    for encoded in (gzip.compress(body), b"\x1f\x8bnot gzip"):
+        headers = {**signed(body), "Content-Encoding": "gzip"}
+        status, answer, response_headers = await _post(http, running.url, encoded, headers)
+        assert status == 415, answer
+        assert answer["field"] == "header.Content-Encoding"
+        assert response_headers.get("Connection") == "close"
+    assert running.journaled() == []
+
+
+async def test_a_missing_event_field_is_named(
+    running: Running, http: aiohttp.ClientSession
+) -> None:
+    obj = b'{"object": {"id": "in_1", "object": "invoice"}}'
+    body = b'{"type": "invoice.paid", "created": 1, "data": ' + obj + b"}"
+    status, answer, _ = await _post(http, running.url, body, signed(body))
+    assert status == 400
+    assert answer["field"] == "body.id"
