@@ -1,4 +1,5 @@
-"""The `mediator` command line: `mediator demo`, `mediator sandbox` and, later, `mediator run`.
+"""The `mediator` command line: the daemon (`run`, `check-config`), the operator's commands
+(`status`, `dlq`, `approvals`, `entity`), and `demo` and `sandbox`.
 
 Every error a user can fix (an option out of range, a bad config file, a state dir that is a
 file, a journal that cannot be used) is printed as one line, `mediator: <option or file>:
@@ -29,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = OneLineParser(prog="mediator", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mediator {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{demo,sandbox}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo = commands.add_parser(
         "demo", help="a month of approved time from the PSA sandbox into the ERP sandbox"
     )

@@ -44,10 +44,14 @@ def run_daemon(config: Path, *, log_format: Literal["auto", "human", "json"] | N
     logging_config = loaded.config.logging
     configure_logging(level=logging_config.level, format=log_format or logging_config.format)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # the process is ours: give the writer the GIL
+    mediator = Mediator(loaded)
     try:
-        asyncio.run(_serve(Mediator(loaded)))
+        asyncio.run(_serve(mediator))
     except MediatorError as exc:
-        _log.error("stopped: %s", exc)
+        if not mediator.was_ready:  # a start that failed is the operator's one line
+            sys.stderr.write(f"mediator: {exc}\n")
+        else:
+            _log.error("stopped: %s", exc)
         return 2
     return 0
 

@@ -40,6 +40,8 @@ def parse_toml(text: str, *, file: str) -> dict[str, Any]:
         raise ConfigError(
             file, "", f"not valid TOML: {exc}", line=int(match["line"]) if match else None
         ) from exc
+    except RecursionError:  # tomllib recurses into arrays and inline tables
+        raise ConfigError(file, "", "not valid TOML: nested too deeply") from None
 
 
 def failing(text: str, *, file: str) -> Fail:

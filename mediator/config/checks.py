@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 import urllib.parse
 import zoneinfo
 
@@ -23,6 +24,8 @@ from mediator.tomlfile import Fail
 __all__ = ["check_values", "next_run", "parse_listen"]
 
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 
 
 def check_values(config: MediatorConfig, fail: Fail) -> list[ConfigError]:
@@ -93,7 +96,18 @@ def parse_listen(address: str) -> tuple[str, int]:
         host = host[1:-1]
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"port {port_text!r} is not a number from 0 to 65535")
+    if not _is_host(host):
+        raise ValueError(f"{host!r} is not an IP address or a host name")
     return host, int(port_text)
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        # a name, not a malformed address: labels of letters, digits and hyphens
+        return not host.replace(".", "").isdigit() and bool(_HOST_NAME.match(host))
 
 
 def _check_zone(

@@ -10,11 +10,12 @@ error message, a repr or the rendered configuration.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from mediator.config.checks import check_values
-from mediator.config.model import MediatorConfig
+from mediator.config.model import FlowConfig, MediatorConfig, PollerConfig
 from mediator.errors import ConfigError
 from mediator.policies import PolicyConfig, default_policy_config
 from mediator.policies.config import policy_config_from
@@ -113,9 +114,20 @@ def _unresolved(loaded: LoadedConfig) -> list[ConfigError]:
     return problems
 
 
+_MAX_FILE = 1024 * 1024  # a configuration is kilobytes; a megabyte is a mistake, not a config
+
+
 def _read(path: Path) -> tuple[str, str]:
     try:
-        return path.read_text(encoding="utf-8"), str(path)
+        if path.exists() and not path.is_file():
+            raise ConfigError(str(path), "", "not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_FILE + 1)
+        if len(data) > _MAX_FILE:
+            raise ConfigError(str(path), "", f"larger than {_MAX_FILE} bytes: not a config file")
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]  # a byte-order mark, as some editors write: not part of the TOML
+        return data.decode("utf-8"), str(path)
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
@@ -131,6 +143,7 @@ def _parse(
         return None, [exc]
     fail = _secret_aware(failing(text, file=file))
     try:
+        _check_named_tables(data, fail)
         config: MediatorConfig = convert(data, MediatorConfig, "", fail)
         policies_table = dict(config.policies)
         targets = policies_table.pop("targets", [])
@@ -156,3 +169,19 @@ def _secret_aware(fail: Fail) -> Fail:
         return fail(key, reason)
 
     return secret_fail
+
+
+def _check_named_tables(data: dict[str, Any], fail: Fail) -> None:
+    # msgspec reports a bad value inside a table of named tables as `flows[...]`, without the
+    # name; converting each named table on its own names it (`flows.approved_time.enabled`)
+    named: tuple[tuple[tuple[str, ...], type], ...] = (
+        (("flows",), FlowConfig),
+        (("ingress", "pollers"), PollerConfig),
+    )
+    for path, kind in named:
+        table: object = data
+        for part in path:
+            table = table.get(part) if isinstance(table, dict) else None
+        if isinstance(table, dict):
+            for name, value in table.items():
+                convert(value, kind, ".".join((*path, name)), fail)

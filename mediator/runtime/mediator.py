@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 
 import msgspec
@@ -44,6 +44,7 @@ from mediator.config import (
     parse_listen,
     resolve_secrets,
 )
+from mediator.errors import JournalError
 from mediator.journal import (
     Appended,
     DeadLetterFilter,
@@ -69,7 +70,7 @@ from mediator.runtime.schedule import PollerStatus, ScheduledPoller
 from mediator.runtime.systems import build_connectors
 from mediator.runtime.throughput import FlowThroughput, ThroughputCounter
 from mediator.systems import Command, Connector, ConnectorStatistics, Secret, SystemActor
-from mediator.tomlfile import failing
+from mediator.tomlfile import Fail, failing
 
 __all__ = ["Mediator", "MediatorStatistics"]
 
@@ -129,6 +130,8 @@ class Mediator:
         self._registries: dict[str, EntityRegistry[Envelope]] = {}
         self._pollers: list[ScheduledPoller] = []
         self._poller_tasks: list[asyncio.Task[None]] = []
+        #: whether this mediator ever got to ready (a failed start is reported otherwise)
+        self.was_ready = False
         self._offered: dict[str, Poller] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -146,6 +149,7 @@ class Mediator:
             raise
         self._stack = stack
         self.state = "ready"
+        self.was_ready = True
         return self
 
     async def __aexit__(
@@ -173,13 +177,16 @@ class Mediator:
         flows = build_flows(self.loaded, self._factories, fail)
         check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
         zone = zoneinfo.ZoneInfo(config.time_zone)
-        journal = await stack.enter_async_context(
-            open_journal(
-                self.loaded.journal_path,
-                clock=self.clock,
-                synchronous=config.journal.synchronous,
+        try:
+            journal = await stack.enter_async_context(
+                open_journal(
+                    self.loaded.journal_path,
+                    clock=self.clock,
+                    synchronous=config.journal.synchronous,
+                )
             )
-        )
+        except JournalError as exc:  # the operator fixes it where the file names the journal
+            raise fail("journal.path", str(exc)) from exc
         self._journal = journal
         self._operator = OperatorStore(journal)
         self._reader = await stack.enter_async_context(
@@ -239,13 +246,17 @@ class Mediator:
             from mediator.admin import TokenTable, open_admin_listener  # the edge: imports us
 
             host, port = parse_listen(config.admin.listen)
-            self.admin_address = await stack.enter_async_context(
-                open_admin_listener(self, TokenTable.from_config(self.loaded), host=host, port=port)
-            )
+            with _listening(fail, "admin.listen", config.admin.listen):
+                self.admin_address = await stack.enter_async_context(
+                    open_admin_listener(
+                        self, TokenTable.from_config(self.loaded), host=host, port=port
+                    )
+                )
         if config.ingress.webhooks is not None:  # entered last: it stops first, after the drain
-            self.webhook_address = await stack.enter_async_context(
-                _webhook_listener(self, config.ingress.webhooks, secrets)
-            )
+            with _listening(fail, "ingress.webhooks.listen", config.ingress.webhooks.listen):
+                self.webhook_address = await stack.enter_async_context(
+                    _webhook_listener(self, config.ingress.webhooks, secrets)
+                )
 
     def _spawn_system(
         self, supervisor: Supervisor, name: str, connector: Connector
@@ -451,6 +462,15 @@ class Mediator:
         if self._dispatcher is None:
             raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
         return self._dispatcher
+
+
+@contextlib.contextmanager
+def _listening(fail: Fail, key: str, address: str) -> Iterator[None]:
+    # a listener that cannot bind is the configuration's problem: name its key and line
+    try:
+        yield
+    except OSError as exc:
+        raise fail(key, f"cannot listen on {address}: {exc.strerror or exc}") from exc
 
 
 def _webhook_listener(

@@ -255,3 +255,31 @@ def test_an_unreadable_file_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00")
     _, problems = check_config(tmp_path / "binary.toml")
     assert "not UTF-8" in problems[0].reason
+
+
+def test_files_that_are_no_config_are_one_error_each(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    _, problems = check_config(deep)
+    assert [p.reason for p in problems] == ["not valid TOML: nested too deeply"]
+    _, problems = check_config(Path("/dev/zero"))
+    assert [p.reason for p in problems] == ["not a regular file"]
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b'\xef\xbb\xbftime_zone = "UTC"\n')  # as some editors save it
+    loaded, problems = check_config(bom)
+    assert problems == []
+    assert loaded is not None
+
+
+def test_a_bad_value_in_a_named_table_names_the_table(tmp_path: Path) -> None:
+    problem = only_problem(tmp_path, '[flows.approved_time]\nenabled = "yes"\n')
+    assert (problem.key, problem.line) == ("flows.approved_time.enabled", 2)
+    problem = only_problem(tmp_path, "[ingress.pollers.harvest_time]\ninterval = 0\n")
+    assert (problem.key, problem.line) == ("ingress.pollers.harvest_time.interval", 2)
+
+
+def test_a_listen_address_needs_a_real_host(tmp_path: Path) -> None:
+    for address in ("999.1.1.1:8080", "[::1:8080", "bad_host!:8080"):
+        problem = only_problem(tmp_path, f'[admin]\nlisten = "{address}"\n')
+        assert problem.key == "admin.listen"
+        assert "is not an IP address or a host name" in problem.reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -157,3 +158,28 @@ async def test_a_flow_whose_system_is_not_configured_is_refused(
             pytest.fail("started without the ERP")
     assert caught.value.key == "flows.approved_time"
     assert "needs [systems.tryton]" in caught.value.reason
+
+
+async def test_a_listener_that_cannot_bind_and_a_journal_that_cannot_open_name_their_keys(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        text = config_text(firm_and_boxes[1]).replace(
+            'listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"'
+        )
+        loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
+        with pytest.raises(ConfigError) as caught:
+            async with Mediator(loaded):
+                pytest.fail("started on a port in use")
+    assert caught.value.key == "admin.listen"
+    assert f"cannot listen on 127.0.0.1:{port}" in caught.value.reason
+    assert caught.value.line == text.splitlines().index(f'listen = "127.0.0.1:{port}"') + 1
+    text = config_text(firm_and_boxes[1]).replace('path = "journal.sqlite"', f'path = "{tmp_path}"')
+    loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        async with Mediator(loaded, serve_admin=False):
+            pytest.fail("opened a directory as its journal")
+    assert caught.value.key == "journal.path"
