@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = OneLineParser(prog="mediator", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mediator {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="a month of approved time from the PSA sandbox into the ERP sandbox"
     )
@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
             "print each one's URL and credentials on start.",
         )
     )
+    commands.metavar = "{" + ",".join(commands.choices) + "}"  # every command, in usage
     return parser
 
 

@@ -69,7 +69,7 @@ def test_sandbox_with_an_unknown_product_says_which(capsys: pytest.CaptureFixtur
         (["demo", "--seed", "-1"], "--seed"),
         (["demo", "--state-dir", ""], "--state-dir"),
         (["demo", "--frobnicate"], "--frobnicate"),
-        ([], "demo,sandbox"),
+        ([], "demo,run,check-config"),
         (["sandbox", "--port-harvest", "99999"], "--port-harvest"),
         (["sandbox", "--port-tryton", "-1"], "--port-tryton"),
         (["sandbox", "--base-port", "0"], "--base-port"),
