@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
@@ -36,6 +37,7 @@ from mediator.policies.classify import Verdict
 
 __all__ = ["Dispatcher", "DispatcherStatistics", "Recipient", "open_dispatcher"]
 
+_log = logging.getLogger("mediator.dispatch")
 _T = TypeVar("_T")
 
 
@@ -307,7 +309,13 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - not swallowed: recorded as retry or dead
                 decision = self._decide(exc, attempts, self._clock.time() - began)
                 error = f"{type(exc).__name__}: {exc}"
+                # the log's fields (JSON lines) say which entity and kind, and the span's ids
+                context = {"entity": entry.key, "kind": entry.envelope.kind}
                 if decision.verdict is Verdict.RETRY:
+                    _log.info(
+                        "retry %s %s in %.1f s (attempt %d): %s", entry.key, entry.id,
+                        decision.delay, attempts, error, extra=context,
+                    )  # fmt: skip
                     self._retried += 1
                     at = self._clock.time() + decision.delay
                     await self._journal.mark_retry(
@@ -324,6 +332,10 @@ class Dispatcher:
                     system=system if isinstance(system, str) else None,
                     error=error,
                 )
+                _log.warning(
+                    "dead letter %s %s after %d attempt(s): %s", entry.key, entry.id, attempts,
+                    decision.reason if decision.verdict is Verdict.DEAD else error, extra=context,
+                )  # fmt: skip
                 self._held.add(entry.key)
                 self._dead += 1
                 return

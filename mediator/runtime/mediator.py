@@ -176,6 +176,10 @@ class Mediator:
         secrets = resolve_secrets(self.loaded)  # every reference, before anything opens
         flows = build_flows(self.loaded, self._factories, fail)
         check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
+        # the dispatcher's log lines carry the entity and kind; this adds the flow's name
+        naming = _FlowNames({kind: flow.name for flow in flows for kind in flow.kinds})
+        logging.getLogger("mediator.dispatch").addFilter(naming)
+        stack.callback(logging.getLogger("mediator.dispatch").removeFilter, naming)
         zone = zoneinfo.ZoneInfo(config.time_zone)
         try:
             journal = await stack.enter_async_context(
@@ -462,6 +466,21 @@ class Mediator:
         if self._dispatcher is None:
             raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
         return self._dispatcher
+
+
+class _FlowNames(logging.Filter):
+    """Name the flow of a log record that carries a journal kind (as `flow`, a JSON field)."""
+
+    def __init__(self, flows: Mapping[str, str]) -> None:
+        super().__init__()
+        self._flows = dict(flows)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add `flow` when the record's `kind` is one an enabled flow handles; keep it."""
+        kind = getattr(record, "kind", None)
+        if isinstance(kind, str) and kind in self._flows and not hasattr(record, "flow"):
+            record.flow = self._flows[kind]
+        return True
 
 
 @contextlib.contextmanager

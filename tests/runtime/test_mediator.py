@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import io
+import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +20,7 @@ from mediator.config import parse_config
 from mediator.demo.wiring import record_onboarding
 from mediator.errors import ConfigError
 from mediator.journal import DeadLetterFilter, open_journal
+from mediator.logs import JsonFormatter
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.generator import Firm, generate_firm
@@ -183,3 +187,26 @@ async def test_a_listener_that_cannot_bind_and_a_journal_that_cannot_open_name_t
         async with Mediator(loaded, serve_admin=False):
             pytest.fail("opened a directory as its journal")
     assert caught.value.key == "journal.path"
+
+
+async def test_a_dead_letter_is_a_json_log_line_naming_flow_entity_and_kind(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    dispatch_log = logging.getLogger("mediator.dispatch")
+    dispatch_log.addHandler(handler)
+    try:
+        loaded = parse_config(config_text(firm_and_boxes[1]), file="m.toml", base_dir=tmp_path)
+        async with Mediator(loaded, serve_admin=False) as mediator:  # nothing onboarded
+            await mediator.pollers[0].wait_polls(1)
+            await mediator.wait_idle()
+    finally:
+        dispatch_log.removeHandler(handler)
+    records = [json.loads(line) for line in lines.getvalue().splitlines()]
+    dead = [r for r in records if r["message"].startswith("dead letter")]
+    assert dead
+    assert {r["flow"] for r in dead} == {"approved_time"}
+    assert {r["kind"] for r in dead} == {"psa.time_entry.approved"}
+    assert all(r["entity"].startswith("project:") and r["level"] == "WARNING" for r in dead)
