@@ -69,12 +69,22 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 
 
 _UNREAD = frozenset({408, 413, 415})
+_INTERNAL = Problem(
+    type="about:blank", title="Internal Server Error", status=500, detail="see the daemon's log"
+)
 
 
-def problem_middleware(*, timeout: float, max_body: int) -> Middleware:
-    """The middleware that turns every failure into a problem: a `TimeoutError` is the 504 of
-    `timeout` seconds (the handlers keep the deadline, see app.py); `max_body` is the size
-    limit a 413 names."""
+def problem_middleware(
+    *,
+    max_body: int,
+    timeout: float | None = None,
+    listener: str = "admin API",
+    log: logging.Logger = _log,
+) -> Middleware:
+    """The middleware that turns every failure into a problem: `max_body` is the size limit a
+    413 names; with `timeout`, a `TimeoutError` is the 504 of `timeout` seconds (the admin
+    handlers keep that deadline, see app.py); any other failure is logged on `log` as the
+    `listener`'s and answered 500."""
 
     @web.middleware
     async def problems(request: web.Request, handler: _Handler) -> web.StreamResponse:
@@ -100,6 +110,9 @@ def problem_middleware(*, timeout: float, max_body: int) -> Middleware:
             headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
             return problem_response(problem, headers)
         except TimeoutError:
+            if timeout is None:  # not a deadline of ours: a failure like any other
+                log.exception("%s: %s %s failed", listener, request.method, request.path)
+                return problem_response(_INTERNAL)
             problem = Problem(
                 type="about:blank",
                 title="Gateway Timeout",
@@ -107,15 +120,8 @@ def problem_middleware(*, timeout: float, max_body: int) -> Middleware:
                 detail=f"the request took longer than {timeout:g} s",
             )
             return problem_response(problem)
-        except Exception:  # noqa: BLE001 -- the server supervises its handlers: log, answer 500
-            _log.exception("admin API: %s %s failed", request.method, request.path)
-            return problem_response(
-                Problem(
-                    type="about:blank",
-                    title="Internal Server Error",
-                    status=500,
-                    detail="see the daemon's log",
-                )
-            )
+        except Exception:  # the server supervises its handlers: log, answer 500
+            log.exception("%s: %s %s failed", listener, request.method, request.path)
+            return problem_response(_INTERNAL)
 
     return problems

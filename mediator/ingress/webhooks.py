@@ -25,10 +25,9 @@ from typing import Annotated, Protocol
 
 import msgspec
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from mediator.admin.bodies import read_body
-from mediator.admin.problems import Problem, ProblemError, problem_response
+from mediator.admin.problems import ProblemError, problem_middleware
 from mediator.clock import Clock
 from mediator.codecs import Envelope, new_id
 from mediator.codecs.validation import WireDecoder
@@ -140,7 +139,10 @@ def build_webhook_app(
 ) -> web.Application:
     """The webhook endpoints of `mediator`, checking signatures with `secrets`; a body not
     read within `read_timeout` seconds is a 408."""
-    app = web.Application(middlewares=[_problems(config.max_body)], client_max_size=config.max_body)
+    app = web.Application(
+        middlewares=[problem_middleware(max_body=config.max_body, listener="webhooks", log=_log)],
+        client_max_size=config.max_body,
+    )
     kinds = mediator.handled_kinds
 
     async def stripe(request: web.Request) -> web.Response:
@@ -226,35 +228,3 @@ async def open_webhook_listener(
 
 def _json(struct: msgspec.Struct) -> web.Response:
     return web.Response(body=_encoder.encode(struct), content_type="application/json")
-
-
-def _problems(max_body: int) -> Middleware:
-    # the admin API's shapes (RFC 9457), this listener's words and logger
-    @web.middleware
-    async def problems(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ProblemError as exc:
-            return problem_response(exc.problem, exc.headers)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            detail = None
-            if isinstance(exc, web.HTTPRequestEntityTooLarge):
-                detail = f"the body is larger than the limit of {max_body} bytes"
-            elif isinstance(exc, web.HTTPMethodNotAllowed):
-                allowed = ", ".join(sorted(exc.allowed_methods))
-                detail = f"{request.method} is not allowed here; allowed: {allowed}"
-            elif exc.status == 404:
-                detail = f"no such endpoint: {request.path}"
-            problem = Problem(type="about:blank", title=exc.reason, status=exc.status,
-                              detail=detail)  # fmt: skip
-            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-            return problem_response(problem, headers)
-        except Exception:  # noqa: BLE001 -- the server supervises its handlers: log, answer 500
-            _log.exception("webhooks: %s %s failed", request.method, request.path)
-            problem = Problem(type="about:blank", title="Internal Server Error", status=500,
-                              detail="see the daemon's log")  # fmt: skip
-            return problem_response(problem)
-
-    return problems
