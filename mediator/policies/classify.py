@@ -24,25 +24,9 @@ from mediator.errors import (
     QuotaExhausted,
     RemoteRejected,
 )
-from mediator.outcomes import Classification, Verdict
+from mediator.outcomes import Classification, ErrorCodes, Verdict
 
 __all__ = ["Classification", "Classifier", "ErrorCodes", "Verdict"]
-
-
-class ErrorCodes(msgspec.Struct, frozen=True, kw_only=True):
-    """What one system's own error codes mean: its vendor codec's tables, given by its
-    connector (`PolicyRegistry.register_error_codes`), so that this module knows no vendor.
-
-    `retry`: the system is busy or briefly broken, the same call may succeed later;
-    `system_failure`: retryable codes that also mean the system itself is failing (they trip
-    the breaker); `exhausted`: the period's allowance is spent; `dead`: the message will never
-    succeed as it is.
-    """
-
-    retry: frozenset[str] = frozenset()
-    dead: frozenset[str] = frozenset()
-    system_failure: frozenset[str] = frozenset()
-    exhausted: frozenset[str] = frozenset()
 
 
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})

@@ -69,8 +69,6 @@ class FlowContext:
     systems: Mapping[str, ActorRef[Command]]
     #: the same systems' connectors, for the flow's pollers (reads, not commands)
     connectors: Mapping[str, Connector]
-    #: where the flow's options sit in the configuration file, for its errors
-    options_key: str
 
 
 class Flow(Protocol):

@@ -215,7 +215,6 @@ class Mediator:
                 clock=self.clock,
                 systems={name: actors[name] for name in flow.systems},
                 connectors={name: self._connectors[name] for name in flow.systems},
-                options_key=f"flows.{flow.name}.options",
             )
             contexts[flow.name] = context
             registry = await stack.enter_async_context(
@@ -311,11 +310,6 @@ class Mediator:
             task.cancel()
 
     # -- what a host service and the admin API use -------------------------------------------
-
-    @property
-    def health_address(self) -> tuple[str, int] | None:
-        """The admin API's address (the name from when it served only health)."""
-        return self.admin_address
 
     @property
     def handled_kinds(self) -> frozenset[str]:

@@ -32,11 +32,12 @@ __all__ = ["build_connectors"]
 def build_connectors(
     loaded: LoadedConfig, *, policies: PolicyRegistry, clock: Clock
 ) -> dict[str, Connector]:
-    """One connector per configured system, by name; raises `ConfigError` for a bad secret."""
+    """One connector per configured system, by name; each reads its secret from its reference
+    when it needs it (check them first with `resolve_secrets`)."""
     systems = loaded.config.systems
 
     def source(key: str, ref: str) -> Callable[[], Secret]:
-        load_secret(ref, file=loaded.file, key=key)  # fail at start, not at the first call
+        # read when needed (the Mediator resolved every reference once at start, with lines)
         return lambda: load_secret(ref, file=loaded.file, key=key)
 
     built: dict[str, Connector] = {}

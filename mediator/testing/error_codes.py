@@ -37,11 +37,5 @@ def any_vendors_error_code(status: int, body: bytes) -> str | None:
 def register_vendor_error_codes(registry: PolicyRegistry) -> PolicyRegistry:
     """Register each vendor's tables under its system name, as its connector would."""
     for name, vendor in zip(("harvest", "salesforce", "stripe", "tryton"), _VENDORS, strict=True):
-        codes = ErrorCodes(
-            retry=vendor.RETRY_CODES,
-            dead=vendor.DEAD_CODES,
-            system_failure=vendor.SYSTEM_FAILURE_CODES,
-            exhausted=vendor.EXHAUSTED_CODES,
-        )
-        registry.register_error_codes(name, codes)
+        registry.register_error_codes(name, vendor.ERROR_CODES)
     return registry

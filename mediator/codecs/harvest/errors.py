@@ -11,7 +11,16 @@ import re
 
 import msgspec
 
-__all__ = ["DEAD_CODES", "EXHAUSTED_CODES", "RETRY_CODES", "SYSTEM_FAILURE_CODES", "error_code"]
+from mediator.outcomes import ErrorCodes
+
+__all__ = [
+    "DEAD_CODES",
+    "ERROR_CODES",
+    "EXHAUSTED_CODES",
+    "RETRY_CODES",
+    "SYSTEM_FAILURE_CODES",
+    "error_code",
+]
 
 RETRY_CODES: frozenset[str] = frozenset()
 SYSTEM_FAILURE_CODES: frozenset[str] = frozenset()
@@ -19,6 +28,14 @@ EXHAUSTED_CODES: frozenset[str] = frozenset()
 DEAD_CODES: frozenset[str] = frozenset()
 
 _CODE = re.compile(r"^[a-z_]+$")
+
+ERROR_CODES = ErrorCodes(
+    retry=RETRY_CODES,
+    dead=DEAD_CODES,
+    system_failure=SYSTEM_FAILURE_CODES,
+    exhausted=EXHAUSTED_CODES,
+)
+"""The tables above, as the connector gives them to the policies."""
 
 
 def error_code(status: int, body: bytes) -> str | None:

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["DEAD_CODES", "EXHAUSTED_CODES", "RETRY_CODES", "SYSTEM_FAILURE_CODES", "error_code"]
+from mediator.outcomes import ErrorCodes
+
+__all__ = [
+    "DEAD_CODES",
+    "ERROR_CODES",
+    "EXHAUSTED_CODES",
+    "RETRY_CODES",
+    "SYSTEM_FAILURE_CODES",
+    "error_code",
+]
 
 RETRY_CODES = frozenset(
     {"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "QUERY_TIMEOUT"}
@@ -29,6 +38,14 @@ DEAD_CODES = frozenset(
         "NOT_FOUND",
     }
 )
+
+ERROR_CODES = ErrorCodes(
+    retry=RETRY_CODES,
+    dead=DEAD_CODES,
+    system_failure=SYSTEM_FAILURE_CODES,
+    exhausted=EXHAUSTED_CODES,
+)
+"""The tables above, as the connector gives them to the policies."""
 
 
 def error_code(status: int, body: bytes) -> str | None:

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["DEAD_CODES", "EXHAUSTED_CODES", "RETRY_CODES", "SYSTEM_FAILURE_CODES", "error_code"]
+from mediator.outcomes import ErrorCodes
+
+__all__ = [
+    "DEAD_CODES",
+    "ERROR_CODES",
+    "EXHAUSTED_CODES",
+    "RETRY_CODES",
+    "SYSTEM_FAILURE_CODES",
+    "error_code",
+]
 
 RETRY_CODES = frozenset({"rate_limit_error", "api_error", "lock_timeout"})
 SYSTEM_FAILURE_CODES = frozenset({"api_error"})
@@ -23,6 +32,14 @@ DEAD_CODES = frozenset(
 
 _RETRYABLE = {"rate_limit": "rate_limit_error", "idempotency_key_in_use": "lock_timeout"}
 _DECODE_JSON = msgspec.json.Decoder()
+
+ERROR_CODES = ErrorCodes(
+    retry=RETRY_CODES,
+    dead=DEAD_CODES,
+    system_failure=SYSTEM_FAILURE_CODES,
+    exhausted=EXHAUSTED_CODES,
+)
+"""The tables above, as the connector gives them to the policies."""
 
 
 def error_code(status: int, body: bytes) -> str | None:

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from mediator.codecs.tryton.rpc import decode_response
 from mediator.errors import DecodeError
+from mediator.outcomes import ErrorCodes
 
-__all__ = ["DEAD_CODES", "EXHAUSTED_CODES", "RETRY_CODES", "SYSTEM_FAILURE_CODES", "error_code"]
+__all__ = [
+    "DEAD_CODES",
+    "ERROR_CODES",
+    "EXHAUSTED_CODES",
+    "RETRY_CODES",
+    "SYSTEM_FAILURE_CODES",
+    "error_code",
+]
 
 RETRY_CODES = frozenset({"ConcurrencyException", "RateLimitException"})
 SYSTEM_FAILURE_CODES: frozenset[str] = frozenset()
@@ -19,6 +27,14 @@ EXHAUSTED_CODES: frozenset[str] = frozenset()
 DEAD_CODES = frozenset({"UserError", "UserWarning", "AccessError", "LoginException"})
 
 _HEAD = 64  # the envelope's first keys are within this many bytes: {"id":123,"error":
+
+ERROR_CODES = ErrorCodes(
+    retry=RETRY_CODES,
+    dead=DEAD_CODES,
+    system_failure=SYSTEM_FAILURE_CODES,
+    exhausted=EXHAUSTED_CODES,
+)
+"""The tables above, as the connector gives them to the policies."""
 
 
 def error_code(status: int, body: bytes) -> str | None:

@@ -26,7 +26,7 @@ from mediator.codecs.harvest import wire
 from mediator.codecs.harvest.mapping import decode_harvest, decode_harvest_records
 from mediator.codecs.records import Undecodable
 from mediator.errors import DecodeError, MediatorError
-from mediator.policies import ErrorCodes, PolicyRegistry
+from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.harvest._write_specs import KINDS, Kind, Listing
@@ -50,12 +50,7 @@ class HarvestConnector(Connector):
 
     system = "harvest"
     error_code = staticmethod(harvest_errors.error_code)
-    error_codes = ErrorCodes(
-        retry=harvest_errors.RETRY_CODES,
-        dead=harvest_errors.DEAD_CODES,
-        system_failure=harvest_errors.SYSTEM_FAILURE_CODES,
-        exhausted=harvest_errors.EXHAUSTED_CODES,
-    )
+    error_codes = harvest_errors.ERROR_CODES
 
     def __init__(
         self,

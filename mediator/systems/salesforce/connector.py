@@ -23,7 +23,7 @@ from mediator.codecs.salesforce import errors as salesforce_errors
 from mediator.codecs.salesforce.mapping import decode_salesforce, decode_salesforce_records
 from mediator.codecs.salesforce.wire import SfMilestone, SfOpportunity, SoqlPage
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
-from mediator.policies import ErrorCodes, PolicyRegistry
+from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.http import HttpResponse
@@ -51,12 +51,7 @@ class SalesforceConnector(Connector):
 
     system = "salesforce"
     error_code = staticmethod(salesforce_errors.error_code)
-    error_codes = ErrorCodes(
-        retry=salesforce_errors.RETRY_CODES,
-        dead=salesforce_errors.DEAD_CODES,
-        system_failure=salesforce_errors.SYSTEM_FAILURE_CODES,
-        exhausted=salesforce_errors.EXHAUSTED_CODES,
-    )
+    error_codes = salesforce_errors.ERROR_CODES
 
     def __init__(
         self,

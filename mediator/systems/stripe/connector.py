@@ -22,7 +22,7 @@ from mediator.codecs.stripe import encode_form, wire
 from mediator.codecs.stripe import errors as stripe_errors
 from mediator.codecs.stripe.mapping import decode_stripe
 from mediator.errors import MediatorError
-from mediator.policies import ErrorCodes, PolicyRegistry
+from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.http import HttpResponse
@@ -57,12 +57,7 @@ class StripeConnector(Connector):
 
     system = "stripe"
     error_code = staticmethod(stripe_errors.error_code)
-    error_codes = ErrorCodes(
-        retry=stripe_errors.RETRY_CODES,
-        dead=stripe_errors.DEAD_CODES,
-        system_failure=stripe_errors.SYSTEM_FAILURE_CODES,
-        exhausted=stripe_errors.EXHAUSTED_CODES,
-    )
+    error_codes = stripe_errors.ERROR_CODES
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from mediator.codecs.tryton import RpcValue
 from mediator.codecs.tryton import errors as tryton_errors
 from mediator.codecs.tryton.mapping import ErpSetup
 from mediator.errors import DecodeError, MediatorError
-from mediator.policies import ErrorCodes, PolicyRegistry
+from mediator.policies import PolicyRegistry
 from mediator.systems.connector import Command, Connector
 from mediator.systems.secrets import Secret
 from mediator.systems.tryton.canonical import recorded, timesheet_line_create
@@ -47,12 +47,7 @@ class TrytonConnector(Connector):
 
     system = "tryton"
     error_code = staticmethod(tryton_errors.error_code)
-    error_codes = ErrorCodes(
-        retry=tryton_errors.RETRY_CODES,
-        dead=tryton_errors.DEAD_CODES,
-        system_failure=tryton_errors.SYSTEM_FAILURE_CODES,
-        exhausted=tryton_errors.EXHAUSTED_CODES,
-    )
+    error_codes = tryton_errors.ERROR_CODES
 
     def __init__(
         self,
