@@ -11,32 +11,15 @@ from pathlib import Path
 
 import msgspec
 
-from mediator.codecs.tryton.mapping import ErpSetup
 from mediator.config import LoadedConfig, parse_config
 from mediator.journal import Journal
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.generator import Firm
 
-__all__ = ["POLLER", "demo_config", "erp_setup", "record_onboarding"]
+__all__ = ["POLLER", "demo_config", "record_onboarding"]
 
 #: The approved-time flow's poller: the demo calls it once per simulated day.
 POLLER = "harvest_time"
-
-
-def erp_setup(boxes: Sandboxes) -> ErpSetup:
-    """The ERP's company and accounting ids, as the sandbox created them."""
-    assert boxes.tryton is not None
-    ids = boxes.tryton.setup
-    return ErpSetup(
-        company=ids.company,
-        currency=ids.currency,
-        journal=ids.journal,
-        receivable_account=ids.receivable,
-        revenue_account=ids.revenue,
-        payment_term=ids.payment_term,
-        product=ids.product,
-        unit=ids.unit,
-    )
 
 
 async def record_onboarding(journal: Journal, firm: Firm, boxes: Sandboxes) -> int:
@@ -72,7 +55,8 @@ def demo_config(boxes: Sandboxes, *, journal: Path, secrets: Path) -> LoadedConf
     ):
         (secrets / name).write_text(value, encoding="utf-8")
         refs[name] = f"file:{secrets / name}"
-    erp = msgspec.to_builtins(erp_setup(boxes))
+    assert boxes.tryton is not None
+    erp = msgspec.to_builtins(boxes.tryton.erp_setup())
     erp.pop("employee_by_consultant")
     erp_ids = "\n".join(f"{key} = {value}" for key, value in erp.items())
     text = f"""\

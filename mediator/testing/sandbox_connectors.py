@@ -8,7 +8,6 @@ sandboxes' URLs and credentials, with the Tryton sandbox's company and account i
 from __future__ import annotations
 
 from mediator.clock import Clock
-from mediator.demo.wiring import erp_setup
 from mediator.policies import PolicyRegistry
 from mediator.sandbox import Sandboxes
 from mediator.systems import Secret
@@ -35,6 +34,7 @@ def harvest_connector(boxes: Sandboxes, policies: PolicyRegistry, clock: Clock) 
 def tryton_connector(boxes: Sandboxes, policies: PolicyRegistry, clock: Clock) -> TrytonConnector:
     """A Tryton connector for the sandbox's database and administrator."""
     creds = boxes.credentials()["tryton"]
+    assert boxes.tryton is not None  # the credentials above exist only when it runs
     return TrytonConnector(
         base_url=boxes.urls["tryton"],
         database=creds["database"],
@@ -42,5 +42,5 @@ def tryton_connector(boxes: Sandboxes, policies: PolicyRegistry, clock: Clock) -
         secret=lambda: Secret(creds["password"], source="sandbox"),
         policies=policies,
         clock=clock,
-        setup=erp_setup(boxes),
+        setup=boxes.tryton.erp_setup(),
     )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import msgspec
 
-from mediator.demo.wiring import erp_setup
 from mediator.sandbox import Sandboxes
 
 
 def config_text(boxes: Sandboxes, *, extra: str = "") -> str:
     creds = boxes.credentials()
-    erp = msgspec.to_builtins(erp_setup(boxes))
+    assert boxes.tryton is not None
+    erp = msgspec.to_builtins(boxes.tryton.erp_setup())
     erp.pop("employee_by_consultant")
     erp_lines = "\n".join(f"{key} = {value}" for key, value in erp.items())
     return f"""\

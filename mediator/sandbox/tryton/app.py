@@ -22,6 +22,7 @@ from aiohttp import web
 
 from mediator.clock import Clock
 from mediator.codecs.tryton import RpcValue, TrytonFault
+from mediator.codecs.tryton.mapping import ErpSetup
 from mediator.codecs.tryton.rpc import dumps as tryton_dumps
 from mediator.sandbox.base import Handler, Sandbox
 from mediator.sandbox.faults import FaultPlan
@@ -161,6 +162,21 @@ class TrytonSandbox(Sandbox):
         self.sessions = Sessions(self.clock, timeout=session_timeout, max_attempts=max_attempts)
         self.wizards = {"account.invoice.pay": PayWizard()}
         self.employee: int | None = None
+
+    def erp_setup(self) -> ErpSetup:
+        """The company and accounting ids this database was installed with, as a connector's
+        `[systems.tryton.erp]` names them."""
+        ids = self.setup
+        return ErpSetup(
+            company=ids.company,
+            currency=ids.currency,
+            journal=ids.journal,
+            receivable_account=ids.receivable,
+            revenue_account=ids.revenue,
+            payment_term=ids.payment_term,
+            product=ids.product,
+            unit=ids.unit,
+        )
 
     def state(self) -> dict[str, object]:
         """Return every non-empty table."""
