@@ -15,6 +15,7 @@ from mediator.codecs.canonical.commands import (
     effect_reference,
 )
 from mediator.codecs.canonical.currencies import EXPONENTS, exponent
+from mediator.codecs.canonical.deals import Contract, Deal, StaffingLine
 from mediator.codecs.canonical.engagements import (
     ChangeOrder,
     Engagement,
@@ -41,6 +42,8 @@ __all__ = [
     "Client",
     "Command",
     "Consultant",
+    "Contract",
+    "Deal",
     "Engagement",
     "Entity",
     "Envelope",
@@ -58,6 +61,7 @@ __all__ = [
     "RateCardLine",
     "RateChange",
     "Recorded",
+    "StaffingLine",
     "TaxProfile",
     "TimeEntry",
     "Upcaster",

@@ -14,6 +14,7 @@ decoding.
 from __future__ import annotations
 
 from mediator.codecs.canonical.billing import Invoice, Payment
+from mediator.codecs.canonical.deals import Contract, Deal
 from mediator.codecs.canonical.engagements import ChangeOrder, Engagement, Milestone, Project
 from mediator.codecs.canonical.parties import Client, Consultant
 from mediator.codecs.canonical.payloads import PayloadRegistry, PayloadSchema
@@ -36,6 +37,8 @@ CANONICAL = PayloadRegistry(
         PayloadSchema(kind="change_order", type=ChangeOrder),
         PayloadSchema(kind="invoice", type=Invoice),
         PayloadSchema(kind="payment", type=Payment),
+        PayloadSchema(kind="deal", type=Deal),
+        PayloadSchema(kind="contract", type=Contract),
     ]
 )
 """The registry of the canonical entity kinds (immutable; extend with `with_alias`)."""
