@@ -10,13 +10,13 @@ configuration lists it, and routes each journaled entry to it by kind.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from mediator.actors import Actor, ActorRef
 from mediator.clock import Clock
 from mediator.codecs import Envelope
-from mediator.journal import Dispatcher, Journal
+from mediator.journal import Appended, Dispatcher, Journal
 from mediator.runtime.approvals import FlowApprovals
 from mediator.systems import Command, Connector
 
@@ -73,6 +73,9 @@ class FlowContext:
     #: requests for a person's approval, filed under this flow's name; the decision comes
     #: back as an entry of kind ``decision_kind(flow)``, which the flow lists in its kinds
     approvals: FlowApprovals
+    #: journal an entry and queue it for delivery, as `Mediator.accept` does (a flow that
+    #: wakes other entities: onboarding's rechecks); None outside a running `Mediator`
+    accept: Callable[[Envelope], Awaitable[Appended]] | None = None
 
 
 class Flow(Protocol):

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 
 import msgspec
@@ -222,6 +222,7 @@ class Mediator:
                 systems={name: actors[name] for name in flow.systems},
                 connectors={name: self._connectors[name] for name in flow.systems},
                 approvals=FlowApprovals(self._operator, flow.name),
+                accept=self.accept,
             )
             contexts[flow.name] = context
             registry = await stack.enter_async_context(
@@ -244,6 +245,7 @@ class Mediator:
                 clock=self.clock,
                 timeout=timeout,
                 decide=default_decider(classifier_for=policies.classifier),
+                parks=_parking(flows),
             )
         )
         await self._journal_recent_decisions()
@@ -501,6 +503,14 @@ class _FlowNames(logging.Filter):
         if isinstance(kind, str) and kind in self._flows and not hasattr(record, "flow"):
             record.flow = self._flows[kind]
         return True
+
+
+def _parking(flows: list[Flow]) -> Callable[[str], bool]:
+    # A flow may list kinds that are not held behind its entity's dead letter (its optional
+    # `unparked_kinds`): a corrected deal must be judged again although its rejection is
+    # still a dead letter, while the milestones behind that deal stay parked.
+    free = frozenset(kind for flow in flows for kind in getattr(flow, "unparked_kinds", ()))
+    return lambda kind: kind not in free
 
 
 @contextlib.contextmanager

@@ -52,7 +52,7 @@ _DECODERS: Mapping[type[msgspec.Struct], WireDecoder[msgspec.Struct]] = MappingP
             wire.HvTaskAssignment, wire.HvTimeEntry, wire.HvExpense, wire.HvClientPage,
             wire.HvProjectPage, wire.HvUserPage, wire.HvUserAssignmentPage,
             wire.HvTaskAssignmentPage, wire.HvTimeEntryPage, wire.HvExpensePage,
-            wire.HvRawTimeEntryPage, wire.HvRawExpensePage,
+            wire.HvRawTimeEntryPage, wire.HvRawExpensePage, wire.HvTaskPage,
         )
     }
 )  # fmt: skip

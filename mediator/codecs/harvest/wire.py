@@ -34,8 +34,10 @@ __all__ = [
     "HvRawExpensePage",
     "HvRawTimeEntryPage",
     "HvRef",
+    "HvTask",
     "HvTaskAssignment",
     "HvTaskAssignmentPage",
+    "HvTaskPage",
     "HvTimeEntry",
     "HvTimeEntryPage",
     "HvUser",
@@ -126,6 +128,15 @@ class HvUserAssignment(WireStruct, frozen=True, kw_only=True, gc=False):
     budget: Decimal | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
+
+
+class HvTask(WireStruct, frozen=True, kw_only=True, gc=False):
+    """``GET /v2/tasks`` item: a kind of work the account's projects can be assigned."""
+
+    id: HvId
+    name: Name
+    billable_by_default: bool = True
+    is_active: bool = True
 
 
 class HvTaskAssignment(WireStruct, frozen=True, kw_only=True, gc=False):
@@ -236,6 +247,12 @@ class HvUserAssignmentPage(HvPage, frozen=True, kw_only=True):
     """A page of ``GET /v2/user_assignments``."""
 
     user_assignments: list[HvUserAssignment]
+
+
+class HvTaskPage(HvPage, frozen=True, kw_only=True):
+    """A page of ``GET /v2/tasks``."""
+
+    tasks: list[HvTask]
 
 
 class HvTaskAssignmentPage(HvPage, frozen=True, kw_only=True):

@@ -252,15 +252,32 @@ def payment_from_stripe(invoice: wire.StInvoice, *, path: str = "$") -> Payment:
     )
 
 
-def customer_params(client: Client) -> dict[str, object]:
-    """Return the form parameters that create or update a customer for `client`."""
+def customer_params(
+    client: Client,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    payment_terms_days: int | None = None,
+) -> dict[str, object]:
+    """Return the form parameters that create or update a customer for `client`.
+
+    `metadata` adds to the canonical id (e.g. the ERP and PSA ids of the same client).
+    Stripe customers have no payment terms of their own (``days_until_due`` is set per
+    invoice), so `payment_terms_days` is shown on every invoice as a custom field
+    (``invoice_settings[custom_fields]``) and kept in ``metadata[payment_terms_days]``.
+    """
     address = client.billing_address
+    tags = {"mediator_client": f"{client.source_system}:{client.source_id}", **(metadata or {})}
     params: dict[str, object] = {
         "name": client.name,
         "email": client.email,
         "tax_exempt": client.tax.exempt,
-        "metadata": {"mediator_client": f"{client.source_system}:{client.source_id}"},
+        "metadata": tags,
     }
+    if payment_terms_days is not None:
+        tags["payment_terms_days"] = str(payment_terms_days)
+        params["invoice_settings"] = {
+            "custom_fields": [{"name": "Payment terms", "value": f"Net {payment_terms_days} days"}]
+        }
     if address is not None:
         params["address"] = {
             "line1": address.street,

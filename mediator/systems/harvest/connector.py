@@ -148,6 +148,18 @@ class HarvestConnector(Connector):
             rejected.extend(decoded.rejected)
         return _changed(expenses, rejected, since)
 
+    async def users(self) -> list[wire.HvUser]:
+        """Every user of the account (active or not), reading every page."""
+        return [
+            user async for page in self.pages("/v2/users", wire.HvUserPage) for user in page.users
+        ]
+
+    async def tasks(self) -> list[wire.HvTask]:
+        """Every task of the account (active or not), reading every page."""
+        return [
+            task async for page in self.pages("/v2/tasks", wire.HvTaskPage) for task in page.tasks
+        ]
+
     # -- writes ---------------------------------------------------------------------------------
 
     async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
+import msgspec
+
 from mediator.codecs.canonical.billing import InvoiceLine
 from mediator.codecs.canonical.parties import Client
 from mediator.codecs.stripe.mapping import customer_params, invoice_item_params, invoice_params
@@ -36,13 +38,22 @@ class StripeCommand(Command, frozen=True, kw_only=True):
 
 
 class CreateCustomer(StripeCommand, frozen=True, kw_only=True):
-    """Create the customer for `client` (``POST /v1/customers``); the result is `StCustomer`."""
+    """Create the customer for `client` (``POST /v1/customers``); the result is `StCustomer`.
+
+    `metadata` adds ids of the same client in other systems; `payment_terms_days` is shown
+    on its invoices (see `customer_params`).
+    """
 
     client: Client
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    payment_terms_days: int | None = None
 
     def request(self) -> tuple[str, str, dict[str, object]]:
         """Return the customers POST."""
-        return "/v1/customers", "/v1/customers", customer_params(self.client)
+        params = customer_params(
+            self.client, metadata=self.metadata, payment_terms_days=self.payment_terms_days
+        )
+        return "/v1/customers", "/v1/customers", params
 
 
 class AddInvoiceItem(StripeCommand, frozen=True, kw_only=True):

@@ -1,0 +1,85 @@
+"""The onboarding flow as a `Mediator` plug-in: its kinds, owner, systems, actors and pollers.
+
+Deals (``opportunity:<id>``) get a `DealOnboarding`; accounts and contracts
+(``account:<id>``, ``contract:<id>``) a `RecordWatcher`. The Salesforce pollers that feed it
+(``salesforce_accounts``, ``salesforce_opportunities``, ``salesforce_contracts``) are built
+by `mediator.ingress.salesforce_changes`; the flow runs on whatever is journaled for it
+(those pollers, or a host's `Mediator.accept`, as the tests do).
+
+A deal's won versions and rechecks are not parked behind its dead letter
+(`unparked_kinds`): a rejected deal must be judged again when it is corrected, while the
+milestones and change orders keyed by the same deal stay parked until the rejection is
+closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from mediator.actors import Actor
+from mediator.codecs import Envelope
+from mediator.flows.kinds import (
+    ACCOUNT_CHANGED,
+    CONTRACT_CHANGED,
+    OPPORTUNITY_RECHECK,
+    OPPORTUNITY_WON,
+)
+from mediator.flows.onboarding.actors import DealOnboarding, RecordWatcher
+from mediator.flows.onboarding.context import FLOW
+from mediator.flows.onboarding.options import OnboardingOptions
+from mediator.runtime.flow import FlowContext, Poller
+from mediator.tomlfile import Fail, convert
+
+__all__ = ["POLLERS", "OnboardingFlow"]
+
+#: The Salesforce pollers that feed the flow, by name.
+POLLERS = frozenset({"salesforce_accounts", "salesforce_opportunities", "salesforce_contracts"})
+
+
+class OnboardingFlow:
+    """Deal won → onboarding: the client, the projects, billing terms, the CRM write-back."""
+
+    name = FLOW
+    kinds = frozenset({OPPORTUNITY_WON, OPPORTUNITY_RECHECK, ACCOUNT_CHANGED, CONTRACT_CHANGED})
+    unparked_kinds = frozenset({OPPORTUNITY_WON, OPPORTUNITY_RECHECK})
+    owner = "sales-ops"
+    systems = frozenset({"salesforce", "tryton", "harvest", "stripe"})
+    poller_names = POLLERS
+
+    def __init__(self, options: OnboardingOptions) -> None:
+        self.options = options
+
+    @property
+    def delivery_timeout(self) -> float:
+        """A delivery runs up to a dozen system calls, each within the option's `timeout`."""
+        return self.options.timeout * 12
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, object], fail: Fail) -> OnboardingFlow:
+        """Read `[flows.onboarding.options]`; raise `ConfigError` naming the bad key."""
+        return cls(convert(dict(options), OnboardingOptions, "", fail))
+
+    def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
+        """A `DealOnboarding` for ``opportunity:…`` keys, a `RecordWatcher` for the others."""
+        accept = context.accept
+        if accept is None:
+            raise RuntimeError("the onboarding flow journals rechecks: run it in a Mediator")
+        if key.startswith("opportunity:"):
+            return DealOnboarding(
+                key,
+                journal=context.journal,
+                clock=context.clock,
+                systems=context.systems,
+                connectors=context.connectors,
+                options=self.options,
+                accept=accept,
+            )
+        return RecordWatcher(key, journal=context.journal, clock=context.clock, accept=accept)
+
+    def pollers(self, context: FlowContext) -> Sequence[Poller]:
+        """The Salesforce pollers of accounts, opportunities and contracts.
+
+        None on this branch: `mediator.ingress.salesforce_changes.salesforce_pollers` (the
+        CRM ingress) builds them, and is wired here where both branches meet.
+        """
+        return []
