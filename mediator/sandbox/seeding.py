@@ -2,7 +2,9 @@
 
 - Salesforce: every client as an Account (hierarchy through `ParentId`, tax profile and legal
   entity as custom fields, `External_Id__c` = client key), every deal as an Opportunity
-  (won ones `Closed Won`, with a Contract), fixed-fee milestones as `Milestone__c`.
+  (won ones `Closed Won`, with a Contract and what onboarding judges: the firm's contracting
+  company, payment terms, a retainer's interval, the staffing as ``email=role`` lines),
+  fixed-fee milestones as `Milestone__c`.
 - Harvest: the onboarded projects with their clients, every consultant as a user, rates as
   user assignments, tasks, expense categories, and the month's time entries and expenses;
   those approved on or before `as_of` (all, by default) are approved and locked.
@@ -25,10 +27,22 @@ from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.sandbox.tryton import TrytonSandbox
 
-__all__ = ["SeedIndex", "approve_through", "seed_sandboxes"]
+__all__ = ["FIRM_COMPANIES", "PAYMENT_TERMS_DAYS", "SeedIndex", "approve_through", "seed_sandboxes"]
 
 _TAX_EXEMPT = {"standard": "none", "exempt": "exempt", "reverse_charge": "reverse"}
 _IDENTIFIER = {"US": "us_ein", "GB": "gb_vat", "DE": "de_vat"}
+# the CRM's picklist labels of the tax profiles (standard clients leave the field empty)
+_CRM_EXEMPT = {"exempt": "Exempt", "reverse_charge": "Reverse Charge"}
+
+#: The firm's own companies, by the currency they invoice in: a won deal's contracting
+#: company (``Opportunity.Legal_Entity__c``).
+FIRM_COMPANIES = {
+    "USD": "Meridian Advisory Inc.",
+    "EUR": "Meridian Advisory GmbH",
+    "GBP": "Meridian Advisory Ltd",
+}
+#: The payment terms (net days) of every seeded won deal.
+PAYMENT_TERMS_DAYS = 30
 
 
 class SeedIndex(msgspec.Struct, kw_only=True):
@@ -80,10 +94,16 @@ def _salesforce(firm: Firm, box: SalesforceSandbox, index: SeedIndex) -> None:
                 "Legal_Entity__c": client.legal_entity,
                 "Tax_Id__c": client.tax_id,
                 "Tax_Profile__c": client.tax_profile,
+                "Tax_Exempt__c": _CRM_EXEMPT.get(client.tax_profile),
                 "Billing_Email__c": client.email,
             },
         )
     projects = {p.key: p for p in firm.projects}
+    emails = {c.key: c.email for c in firm.consultants}
+    staffing: dict[str, list[str]] = {}
+    for assignment in firm.assignments:  # one "email=role" line per consultant on the deal
+        line = f"{emails[assignment.consultant]}={assignment.role}"
+        staffing.setdefault(assignment.project, []).append(line)
     for deal in firm.opportunities:
         account = index.salesforce[deal.client]
         project = projects.get(deal.project or "")
@@ -115,7 +135,12 @@ def _salesforce(firm: Firm, box: SalesforceSandbox, index: SeedIndex) -> None:
                 Billing_Model__c=project.billing_model,
                 Service_Line__c=project.service_line,
                 Delivery_Region__c=project.region,
+                Legal_Entity__c=FIRM_COMPANIES[project.currency],
+                Payment_Terms_Days__c=PAYMENT_TERMS_DAYS,
+                Staffing__c="\n".join(staffing.get(project.key, [])),
             )
+            if project.billing_model == "retainer":
+                fields["Retainer_Interval__c"] = "Month"
         index.salesforce[deal.key] = store.create("Opportunity", fields)
     for milestone in firm.milestones:
         deal_key = projects[milestone.project].opportunity

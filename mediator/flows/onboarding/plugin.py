@@ -15,6 +15,7 @@ closed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from mediator.actors import Actor
 from mediator.codecs import Envelope
@@ -27,8 +28,10 @@ from mediator.flows.kinds import (
 from mediator.flows.onboarding.actors import DealOnboarding, RecordWatcher
 from mediator.flows.onboarding.context import FLOW
 from mediator.flows.onboarding.options import OnboardingOptions
-from mediator.runtime.flow import FlowContext, Poller
 from mediator.tomlfile import Fail, convert
+
+if TYPE_CHECKING:  # the runtime imports this plug-in (its catalog): only its types here
+    from mediator.runtime.flow import FlowContext, Poller
 
 __all__ = ["POLLERS", "OnboardingFlow"]
 

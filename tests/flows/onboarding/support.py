@@ -1,0 +1,239 @@
+"""What the onboarding tests share: a firm whose deals are won in Salesforce and onboarded
+nowhere else, a `Mediator` running the flow against the four sandboxes, and the deals as the
+CRM ingress would journal them."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from mediator.clock import SystemClock
+from mediator.codecs import Envelope
+from mediator.codecs.canonical.deals import Deal, StaffingLine
+from mediator.codecs.canonical.money import Money
+from mediator.config import parse_config
+from mediator.flows.kinds import OPPORTUNITY_WON, opportunity_key
+from mediator.flows.onboarding import PAYLOADS
+from mediator.runtime import Mediator
+from mediator.sandbox import Sandboxes, open_sandboxes
+from mediator.sandbox.generator import Firm, generate_firm
+from mediator.sandbox.seeding import FIRM_COMPANIES, SeedIndex, seed_sandboxes
+
+DOWNSTREAM = ("tryton", "harvest", "stripe")
+
+OPTIONS = f"""\
+[flows.onboarding.options]
+legal_entities = {list(FIRM_COMPANIES.values())!r}
+service_lines = ["Strategy", "Technology", "Operations", "Finance Transformation"]
+delivery_regions = ["EMEA", "North America"]
+currencies = ["USD", "EUR", "GBP"]
+payment_terms_days = {{ min = 0, max = 60 }}
+timeout = 20.0
+
+[flows.onboarding.options.tax_profiles]
+US = {{ identifier = "us_ein" }}
+DE = {{ identifier = "de_vat", tax_id_pattern = "DE[0-9]{{9}}" }}
+FR = {{ identifier = "eu_vat" }}
+GB = {{ identifier = "gb_vat" }}
+NL = {{ identifier = "eu_vat" }}
+"""
+
+
+def _rate_cards() -> str:
+    roles = {
+        "Partner": ("420.00", "210.00"),
+        "Principal": ("300.00", "150.00"),
+        "Senior Consultant": ("210.00", "105.00"),
+        "Consultant": ("150.00", "75.00"),
+        "Analyst": ("95.00", "48.00"),
+    }
+    lines = []
+    for currency in ("USD", "EUR", "GBP"):
+        lines.append(f"\n[flows.onboarding.options.rate_cards.{currency}]")
+        lines += [f'"{role}" = {{ bill = "{b}", cost = "{c}" }}' for role, (b, c) in roles.items()]
+    return "\n".join(lines) + "\n"
+
+
+def config_text(boxes: Sandboxes, *, options: str | None = None) -> str:
+    """A `mediator.toml` of the four sandboxes with only the onboarding flow enabled."""
+    creds = boxes.credentials()
+    assert boxes.tryton is not None
+    erp = msgspec.to_builtins(boxes.tryton.erp_setup())
+    erp.pop("employee_by_consultant")
+    erp_lines = "\n".join(f"{key} = {value}" for key, value in erp.items())
+    return f"""\
+[journal]
+path = "journal.sqlite"
+
+[systems.salesforce]
+base_url = "{boxes.urls["salesforce"]}"
+client_id = "{creds["salesforce"]["client_id"]}"
+client_secret = "env:TEST_SALESFORCE_SECRET"
+
+[systems.harvest]
+base_url = "{boxes.urls["harvest"]}"
+account_id = "{creds["harvest"]["account_id"]}"
+token = "env:TEST_HARVEST_TOKEN"
+user_agent = "mediator tests"
+
+[systems.stripe]
+base_url = "{boxes.urls["stripe"]}"
+api_key = "env:TEST_STRIPE_KEY"
+
+[systems.tryton]
+base_url = "{boxes.urls["tryton"]}"
+database = "{creds["tryton"]["database"]}"
+login = "{creds["tryton"]["login"]}"
+password = "env:TEST_TRYTON_PASSWORD"
+
+[systems.tryton.erp]
+{erp_lines}
+
+{options if options is not None else OPTIONS + _rate_cards()}"""
+
+
+@dataclass
+class World:
+    """A firm's deals won in the CRM, its people and tasks in the PSA and ERP, and nothing
+    onboarded yet; `index` says where each firm key went."""
+
+    firm: Firm
+    boxes: Sandboxes
+    index: SeedIndex
+    tmp: Path
+
+    @property
+    def salesforce(self) -> Any:
+        assert self.boxes.salesforce is not None
+        return self.boxes.salesforce.store
+
+    def won(self) -> list[str]:
+        """The won opportunities' ids, oldest first."""
+        return [r["Id"] for r in self.salesforce.records("Opportunity") if r.get("IsWon")]
+
+    def deal(self, opportunity_id: str) -> Deal:
+        """The opportunity as the CRM ingress journals it (a `Deal`, terms unjudged)."""
+        record = self.salesforce.get("Opportunity", opportunity_id)
+        currency = record.get("CurrencyIsoCode")
+        amount = record.get("Amount")
+        terms = record.get("Payment_Terms_Days__c")
+        staffing = tuple(
+            StaffingLine(email=email.strip(), role=role.strip())
+            for email, _, role in (
+                line.partition("=") for line in (record.get("Staffing__c") or "").splitlines()
+            )
+            if email.strip()
+        )
+        return Deal(
+            source_system="salesforce",
+            source_id=record["Id"],
+            name=record["Name"],
+            account_id=record.get("AccountId"),
+            contract_id=record.get("ContractId"),
+            is_won=bool(record.get("IsWon")),
+            close_date=datetime.date.fromisoformat(record["CloseDate"]),
+            amount=None
+            if amount is None or not currency
+            else Money.from_decimal(Decimal(str(amount)), currency),
+            currency=currency,
+            billing_model=record.get("Billing_Model__c"),
+            payment_terms_days=None if terms is None else int(terms),
+            retainer_interval=record.get("Retainer_Interval__c"),
+            service_line=record.get("Service_Line__c"),
+            delivery_region=record.get("Delivery_Region__c"),
+            legal_entity=record.get("Legal_Entity__c"),
+            project_code=record.get("Project_Key__c"),
+            staffing=staffing,
+            updated_at=datetime.datetime.strptime(
+                record["SystemModstamp"], "%Y-%m-%dT%H:%M:%S.%f%z"
+            ),
+        )
+
+    def envelope(self, opportunity_id: str) -> Envelope:
+        """The `crm.opportunity.won` entry of the opportunity's current version."""
+        deal = self.deal(opportunity_id)
+        assert deal.updated_at is not None
+        return PAYLOADS.envelope(
+            OPPORTUNITY_WON,
+            deal,
+            key=opportunity_key(opportunity_id),
+            source="salesforce",
+            idempotency_key=f"salesforce:Opportunity:{opportunity_id}:{deal.updated_at.isoformat()}",
+            occurred_at=deal.updated_at,
+        )
+
+    def downstream_calls(self) -> int:
+        """Requests the ERP, the PSA and billing have answered so far."""
+        return sum(len(getattr(self.boxes, name).requests) for name in DOWNSTREAM)
+
+    def forget_requests(self) -> None:
+        for name in (*DOWNSTREAM, "salesforce"):
+            getattr(self.boxes, name).requests.clear()
+
+    @contextlib.asynccontextmanager
+    async def mediator(self, *, options: str | None = None) -> AsyncIterator[Mediator]:
+        """A running `Mediator` with the onboarding flow over these sandboxes (and its
+        consultants mapped in the xref map, as the firm's HR process would have)."""
+        text = config_text(self.boxes, options=options)
+        loaded = parse_config(text, file="mediator.toml", base_dir=self.tmp)
+        async with Mediator(loaded, serve_admin=False) as running:
+            for person in self.firm.consultants:
+                harvest_id = str(self.index.harvest[person.key])
+                await running.journal.record_xref("consultant", person.key, "harvest", harvest_id)
+            yield running
+
+
+def _nothing_onboarded(firm: Firm) -> Firm:
+    projects = tuple(msgspec.structs.replace(p, onboarded=False) for p in firm.projects)
+    return msgspec.structs.replace(
+        firm, projects=projects, assignments=(), time_entries=(), expenses=()
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_world(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, *, seed: int = 11, size: int = 4
+) -> AsyncIterator[World]:
+    """The four sandboxes: the firm's CRM, its people and tasks in the PSA, its employees in
+    the ERP; no client or project anywhere but the CRM."""
+    firm = generate_firm(seed=seed, size=size)
+    async with open_sandboxes(clock=SystemClock(), seed=seed) as boxes:
+        index = seed_sandboxes(firm, salesforce=boxes.salesforce)
+        rest = seed_sandboxes(
+            _nothing_onboarded(firm), harvest=boxes.harvest, stripe=boxes.stripe, tryton=boxes.tryton
+        )
+        index.harvest, index.tryton, index.stripe = rest.harvest, rest.tryton, rest.stripe
+        creds = boxes.credentials()
+        monkeypatch.setenv("TEST_SALESFORCE_SECRET", creds["salesforce"]["client_secret"])
+        monkeypatch.setenv("TEST_HARVEST_TOKEN", creds["harvest"]["token"])
+        monkeypatch.setenv("TEST_STRIPE_KEY", creds["stripe"]["api_key"])
+        monkeypatch.setenv("TEST_TRYTON_PASSWORD", creds["tryton"]["password"])
+        world = World(firm=firm, boxes=boxes, index=index, tmp=tmp)
+        world.forget_requests()
+        yield world
+
+
+def rows(boxes: Sandboxes, product: str, table: str) -> list[dict[str, Any]]:
+    """The live rows of a product's table (Tryton models, Harvest resources, Stripe objects)."""
+    if product == "tryton":
+        assert boxes.tryton is not None
+        tables = boxes.tryton.state()["tables"]
+        assert isinstance(tables, dict)
+        return list(tables.get(table, []))
+    if product == "harvest":
+        assert boxes.harvest is not None
+        return list(boxes.harvest.store.tables[table].values())
+    assert boxes.stripe is not None
+    state = boxes.stripe.state()
+    found = state.get(table, [])
+    return list(found.values() if isinstance(found, dict) else found)
+
+

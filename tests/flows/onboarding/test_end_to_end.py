@@ -1,0 +1,90 @@
+"""A generated firm's won deals, onboarded through a `Mediator` into the four sandboxes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mediator.flows.kinds import opportunity_key
+from mediator.flows.onboarding import CLIENT_FLOW, FLOW, load_billing_terms, project_id_of
+from mediator.flows.rate_history import load_rates
+from mediator.flows.saga import Saga
+from mediator.journal import DeadLetterFilter
+from tests.flows.onboarding.support import World, open_world, rows
+
+pytestmark = pytest.mark.slow  # four sandboxes, a journal and the whole runtime per test
+
+
+@pytest.fixture
+async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    async with open_world(tmp_path, monkeypatch) as found:
+        yield found
+
+
+async def test_every_won_deal_makes_each_client_and_project_once_everywhere(world: World) -> None:
+    won = world.won()
+    assert len(won) >= 4
+    async with world.mediator() as mediator:
+        for opportunity in won:
+            await mediator.accept(world.envelope(opportunity))
+        await mediator.wait_idle()
+        assert await mediator.dead_letters(DeadLetterFilter()) == []
+        journal = mediator.journal
+        accounts = sorted({world.deal(o).account_id or "" for o in won})
+        for opportunity in won:
+            saga = Saga(journal, FLOW, opportunity_key(opportunity))
+            state = await saga.load()
+            assert state.status == "done", (opportunity, state.note)
+            deal = world.deal(opportunity)
+            project = project_id_of(deal)
+            for system in ("salesforce", "tryton", "harvest"):
+                assert await journal.xref_to("project", project, system) is not None
+            rates = await load_rates(journal, project)
+            assert rates is not None
+            assert set(rates.staffing.values()) == {line.role for line in deal.staffing}
+            terms = await load_billing_terms(journal, project)
+            assert terms is not None
+            assert terms.days_until_due == 30
+            if terms.billing_model == "retainer":
+                assert terms.period_fee is not None
+                assert terms.period_fee.amount * 12 == terms.amount.amount
+            record = world.salesforce.get("Opportunity", opportunity)
+            assert record["Sync_Status__c"] == "Onboarded"
+            assert record["ERP_Project_Id__c"] == state.output("erp_project", "id")
+            assert record["PSA_Project_Id__c"] == state.output("psa_project", "id")
+        for account in accounts:
+            ids = {x.system: x.system_id for x in await journal.xref_all("client", account)}
+            assert set(ids) == {"salesforce", "tryton", "harvest", "stripe"}
+            client = await Saga(journal, CLIENT_FLOW, f"account:{account}").load()
+            assert client.status == "done"
+            record = world.salesforce.get("Account", account)
+            assert record["Sync_Status__c"] == "Onboarded"
+            assert record["ERP_Party_Id__c"] == ids["tryton"]
+            assert record["PSA_Client_Id__c"] == ids["harvest"]
+            assert record["Billing_Customer_Id__c"] == ids["stripe"]
+    boxes = world.boxes
+    parties = Counter(p["code"] for p in rows(boxes, "tryton", "party.party"))
+    assert all(parties[account] == 1 for account in accounts)
+    works = Counter(w["name"] for w in rows(boxes, "tryton", "project.work"))
+    assert len(works) == len(won)
+    assert set(works.values()) == {1}
+    assert Counter(c["name"] for c in rows(boxes, "harvest", "clients")).most_common(1)[0][1] == 1
+    assert len(rows(boxes, "harvest", "clients")) == len(accounts)
+    codes = Counter(p["code"] for p in rows(boxes, "harvest", "projects"))
+    assert sorted(codes) == sorted(project_id_of(world.deal(o)) for o in won)
+    assert set(codes.values()) == {1}
+    customers = Counter(
+        c["metadata"]["mediator_client"] for c in rows(boxes, "stripe", "customers")
+    )
+    assert sorted(customers) == [f"salesforce:{a}" for a in accounts]
+    assert set(customers.values()) == {1}
+    staffed = sum(len(world.deal(o).staffing) for o in won)
+    assert len(rows(boxes, "harvest", "user_assignments")) == staffed
+    # the write-backs went out as sObject Collections calls, never one record at a time
+    assert boxes.salesforce is not None
+    patches = boxes.salesforce.requests.matching("PATCH", "/services/data/v61.0/composite/sobjects")
+    assert patches
+    assert not boxes.salesforce.requests.matching("PATCH", "/services/data/v61.0/sobjects/")
