@@ -76,6 +76,7 @@ class TermsRange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 class OnboardingOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """`[flows.onboarding.options]`: what a deal must be to be onboarded, and how.
 
+    `org_currency` is the CRM org's corporate currency (of amounts read without one);
     `billable_task` and `internal_task` name the Harvest tasks every project gets (billable
     and not); `timeout` bounds one system call of a step (the dispatcher waits longer).
     """
@@ -88,6 +89,7 @@ class OnboardingOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     payment_terms_days: TermsRange = TermsRange()
     tax_profiles: dict[_Country, TaxProfileOption]
     rate_cards: dict[_Code, dict[_Name, RateOption]]
+    org_currency: _Code = "USD"
     billable_task: _Name = "Consulting"
     internal_task: _Name | None = "Internal"
     timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0

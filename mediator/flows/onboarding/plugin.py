@@ -2,14 +2,15 @@
 
 Deals (``opportunity:<id>``) get a `DealOnboarding`; accounts and contracts
 (``account:<id>``, ``contract:<id>``) a `RecordWatcher`. The Salesforce pollers that feed it
-(``salesforce_accounts``, ``salesforce_opportunities``, ``salesforce_contracts``) are built
-by `mediator.ingress.salesforce_changes`; the flow runs on whatever is journaled for it
-(those pollers, or a host's `Mediator.accept`, as the tests do).
+(``salesforce_accounts``, ``salesforce_opportunities``, ``salesforce_contracts``) are
+`mediator.ingress.salesforce_changes`'s, reading amounts without a currency in the org's
+currency (`OnboardingOptions.org_currency`).
 
 A deal's won versions and rechecks are not parked behind its dead letter
-(`unparked_kinds`): a rejected deal must be judged again when it is corrected, while the
-milestones and change orders keyed by the same deal stay parked until the rejection is
-closed.
+(`unparked_kinds`): a rejected deal must be judged again when it is corrected or when its
+account changes, while the milestones and change orders keyed by the same deal stay parked
+until the rejection is closed (the opportunities' poller releases a rejection its newer
+version supersedes).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from mediator.flows.kinds import (
 from mediator.flows.onboarding.actors import DealOnboarding, RecordWatcher
 from mediator.flows.onboarding.context import FLOW
 from mediator.flows.onboarding.options import OnboardingOptions
+from mediator.ingress.salesforce_changes import salesforce_pollers
+from mediator.systems import SalesforceConnector
 from mediator.tomlfile import Fail, convert
 
 if TYPE_CHECKING:  # the runtime imports this plug-in (its catalog): only its types here
@@ -80,9 +83,9 @@ class OnboardingFlow:
         return RecordWatcher(key, journal=context.journal, clock=context.clock, accept=accept)
 
     def pollers(self, context: FlowContext) -> Sequence[Poller]:
-        """The Salesforce pollers of accounts, opportunities and contracts.
-
-        None on this branch: `mediator.ingress.salesforce_changes.salesforce_pollers` (the
-        CRM ingress) builds them, and is wired here where both branches meet.
-        """
-        return []
+        """The Salesforce pollers of accounts, opportunities and contracts."""
+        salesforce = context.connectors["salesforce"]
+        assert isinstance(salesforce, SalesforceConnector)
+        return salesforce_pollers(
+            salesforce, sorted(POLLERS), org_currency=self.options.org_currency
+        )

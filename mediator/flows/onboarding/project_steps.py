@@ -12,7 +12,8 @@ a consultant has none yet).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Iterable, Mapping
 
 from mediator.codecs.harvest.write import task_assignment_to_harvest
 from mediator.errors import BusinessRejected
@@ -106,8 +107,9 @@ class PsaProjectStep:
             HarvestWritten,
         )
         await job.journal.record_xref("project", job.project_id, "harvest", str(project.id))
-        for task, billable in tasks:
-            await job.ask(
+        # all asked at once, so the PSA actor looks each kind up once for the whole project
+        await _together(
+            job.ask(
                 "harvest",
                 AssignTask(
                     idempotency_key=saga.key(self.name, f"task:{task}"),
@@ -116,20 +118,31 @@ class PsaProjectStep:
                 ),
                 HarvestWritten,
             )
-        staffing: dict[str, str] = {}
+            for task, billable in tasks
+        )
+        assignments = []
         for line in job.deal.staffing:
             rate = job.options.bill_rate(terms.currency, line.role)
             assert rate is not None  # validation checked every role is on the card
-            user = people[line.email.lower()]
-            await job.ask(
-                "harvest",
-                AssignUser(
-                    idempotency_key=saga.key(self.name, f"user:{line.email.lower()}"),
-                    project_id=project.id,
-                    fields={"user_id": user, "is_active": True, "hourly_rate": rate.to_decimal()},
-                ),
-                HarvestWritten,
+            assignments.append(
+                job.ask(
+                    "harvest",
+                    AssignUser(
+                        idempotency_key=saga.key(self.name, f"user:{line.email.lower()}"),
+                        project_id=project.id,
+                        fields={
+                            "user_id": people[line.email.lower()],
+                            "is_active": True,
+                            "hourly_rate": rate.to_decimal(),
+                        },
+                    ),
+                    HarvestWritten,
+                )
             )
+        await _together(assignments)
+        staffing: dict[str, str] = {}
+        for line in job.deal.staffing:
+            user = people[line.email.lower()]
             known = await job.journal.xref_from("harvest", "consultant", str(user))
             staffing[line.email.lower() if known is None else known.canonical_id] = line.role
         await update_rates(job.journal, job.project_id, lambda old: self._rates(old, staffing))
@@ -182,3 +195,11 @@ class PsaProjectStep:
                 )
             found.append((task, billable))
         return found
+
+
+async def _together(calls: Iterable[Awaitable[object]]) -> None:
+    # every call runs to its end; the first failure is raised as itself (to be classified)
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

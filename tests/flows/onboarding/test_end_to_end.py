@@ -88,3 +88,22 @@ async def test_every_won_deal_makes_each_client_and_project_once_everywhere(worl
     patches = boxes.salesforce.requests.matching("PATCH", "/services/data/v61.0/composite/sobjects")
     assert patches
     assert not boxes.salesforce.requests.matching("PATCH", "/services/data/v61.0/sobjects/")
+
+
+async def test_the_crm_pollers_feed_the_flow_and_a_second_poll_changes_nothing(
+    world: World,
+) -> None:
+    won = world.won()
+    async with world.mediator(pollers=True) as mediator:
+        for poller in mediator.pollers:
+            await poller.wait_polls(1)
+        await mediator.wait_idle()
+        for opportunity in won:
+            state = await Saga(mediator.journal, FLOW, opportunity_key(opportunity)).load()
+            assert state.status == "done", (opportunity, state.note)
+        made = world.downstream_calls()
+        for name in ("salesforce_accounts", "salesforce_contracts"):
+            await mediator.poll(name)  # the write-backs changed the accounts: polled again
+        await mediator.wait_idle()
+        assert world.downstream_calls() == made
+    assert len(rows(world.boxes, "tryton", "project.work")) == len(won)
