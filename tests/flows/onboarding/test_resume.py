@@ -1,0 +1,146 @@
+"""A saga interrupted between steps resumes where it stopped, and nothing is made twice: a
+finished deal delivered again, a step that fails for good and is replayed after a restart, a
+system that did the work but whose answer was lost."""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mediator.codecs import Envelope
+from mediator.flows.kinds import OPPORTUNITY_RECHECK, opportunity_key
+from mediator.flows.onboarding import PAYLOADS, Recheck
+from mediator.journal import DeadLetterFilter
+from mediator.sandbox.faults import FaultPlan
+from tests.flows.onboarding.support import World, open_world, rows, saga_of
+
+pytestmark = pytest.mark.slow  # four sandboxes, a journal and the whole runtime per test
+
+
+@pytest.fixture
+async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    async with open_world(tmp_path, monkeypatch) as found:
+        yield found
+
+
+def top_level_deal(world: World) -> str:
+    for opportunity in world.won():
+        account = world.salesforce.get("Opportunity", opportunity)["AccountId"]
+        if world.salesforce.get("Account", account).get("ParentId") is None:
+            return opportunity
+    raise AssertionError("no top-level account with a won deal")
+
+
+def made(world: World) -> dict[str, Counter[str]]:
+    """Everything the flow made, counted by its identity in each system."""
+    boxes = world.boxes
+    return {
+        "parties": Counter(p["code"] for p in rows(boxes, "tryton", "party.party")),
+        "works": Counter(w["name"] for w in rows(boxes, "tryton", "project.work")),
+        "clients": Counter(c["name"] for c in rows(boxes, "harvest", "clients")),
+        "projects": Counter(p["code"] for p in rows(boxes, "harvest", "projects")),
+        "assignments": Counter(
+            (a["project_id"], a["user_id"]) for a in rows(boxes, "harvest", "user_assignments")
+        ),
+        "customers": Counter(
+            c["metadata"]["mediator_client"] for c in rows(boxes, "stripe", "customers")
+        ),
+    }
+
+
+def once_each(world: World) -> None:
+    for what, counts in made(world).items():
+        assert counts, what
+        assert set(counts.values()) == {1}, (what, counts)
+
+
+def recheck(opportunity: str, cause: str) -> Envelope:
+    return PAYLOADS.envelope(
+        OPPORTUNITY_RECHECK,
+        Recheck(opportunity_id=opportunity, cause=cause),
+        key=opportunity_key(opportunity),
+        source="mediator",
+        idempotency_key=f"test:recheck:{opportunity}:{cause}",
+        occurred_at=datetime.datetime.now(datetime.UTC),
+    )
+
+
+async def test_a_finished_deal_delivered_again_changes_nothing(world: World) -> None:
+    opportunity = top_level_deal(world)
+    async with world.mediator() as mediator:
+        await mediator.accept(world.envelope(opportunity))
+        await mediator.wait_idle()
+        finished = await saga_of(mediator, opportunity)
+        assert finished.status == "done"
+        before = made(world)
+        world.forget_requests()
+        world.salesforce.update("Opportunity", opportunity, {"Description": "touched"})
+        await mediator.accept(world.envelope(opportunity))  # a later version
+        await mediator.accept(recheck(opportunity, "again"))
+        await mediator.wait_idle()
+        assert await saga_of(mediator, opportunity) == finished
+        assert await mediator.dead_letters(DeadLetterFilter()) == []
+    assert world.downstream_calls() == 0
+    assert made(world) == before
+
+
+async def test_a_step_failing_for_good_is_a_dead_letter_naming_it_and_a_replay_resumes_there(
+    world: World,
+) -> None:
+    opportunity = top_level_deal(world)
+    assert world.boxes.harvest is not None
+    world.boxes.harvest.faults.install(
+        FaultPlan(error_rate=1.0, error_status=422, paths=("/v2/projects",))
+    )
+    async with world.mediator() as mediator:
+        await mediator.accept(world.envelope(opportunity))
+        await mediator.wait_idle()
+        [dead] = await mediator.dead_letters(DeadLetterFilter(entity=f"opportunity:{opportunity}"))
+        assert "onboarding step psa_project" in str(dead.reason)
+        saga = await saga_of(mediator, opportunity)
+        assert saga.status == "failed"
+        assert saga.note.startswith("failed at step psa_project: RemoteRejected")
+        assert sorted(saga.done) == ["client", "erp_project", "validate"]
+    status = world.salesforce.get("Opportunity", opportunity)["Sync_Status__c"]
+    assert status.startswith("Failed at psa_project: ")
+    world.boxes.harvest.faults.install(FaultPlan())  # healed, and the mediator restarted
+    async with world.mediator() as mediator:
+        report = await mediator.replay(
+            DeadLetterFilter(entity=f"opportunity:{opportunity}"), dry_run=False, by="ops"
+        )
+        assert len(report.sent) == 1
+        await mediator.wait_idle()
+        saga = await saga_of(mediator, opportunity)
+        assert saga.status == "done", saga.note
+    once_each(world)
+    assert world.salesforce.get("Opportunity", opportunity)["Sync_Status__c"] == "Onboarded"
+
+
+@pytest.mark.parametrize(
+    ("product", "plan"),
+    [
+        ("tryton", FaultPlan(drop_next=3)),
+        ("harvest", FaultPlan(drop_next=2, paths=("/v2/projects",))),
+        ("harvest", FaultPlan(drop_next=1, paths=("/v2/clients",))),
+        ("stripe", FaultPlan(drop_next=1, paths=("/v1/customers",))),
+        ("salesforce", FaultPlan(drop_next=1, paths=("/services/data/v61.0/composite",))),
+    ],
+    ids=["erp", "psa-project", "psa-client", "billing", "crm-writeback"],
+)
+async def test_a_lost_answer_at_a_step_is_found_again_not_made_twice(
+    world: World, product: str, plan: FaultPlan
+) -> None:
+    opportunity = top_level_deal(world)
+    getattr(world.boxes, product).faults.install(plan)
+    async with world.mediator() as mediator:
+        await mediator.accept(world.envelope(opportunity))
+        await mediator.wait_idle()
+        saga = await saga_of(mediator, opportunity)
+        assert saga.status == "done", saga.note
+        assert await mediator.dead_letters(DeadLetterFilter()) == []
+    assert getattr(world.boxes, product).faults.statistics().drops >= 1
+    once_each(world)
