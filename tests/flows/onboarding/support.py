@@ -261,9 +261,9 @@ def rows(boxes: Sandboxes, product: str, table: str) -> list[dict[str, Any]]:
         assert boxes.harvest is not None
         return list(boxes.harvest.store.tables[table].values())
     assert boxes.stripe is not None
-    state = boxes.stripe.state()
-    found = state.get(table, [])
-    return list(found.values() if isinstance(found, dict) else found)
+    found = boxes.stripe.state().get(table, [])
+    assert isinstance(found, list)
+    return found
 
 
 def account_changed(world: World, account_id: str) -> Envelope:

@@ -33,11 +33,7 @@ def family(world: World) -> tuple[str, list[str], list[str]]:
     assert parents, "the firm has no subsidiary with a won deal"
     parent = sorted(parents.values())[0]
     children = sorted(o for o, p in parents.items() if p == parent)
-    own = [
-        o
-        for o in world.won()
-        if world.salesforce.get("Opportunity", o)["AccountId"] == parent
-    ]
+    own = [o for o in world.won() if world.salesforce.get("Opportunity", o)["AccountId"] == parent]
     assert own, "the parent account has no won deal"
     return parent, own, children
 
