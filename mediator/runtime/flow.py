@@ -96,6 +96,9 @@ class FlowContext:
     #: journal an entry and queue it for delivery, as `Mediator.accept` does (a flow that
     #: wakes other entities: onboarding's rechecks); None outside a running `Mediator`
     accept: Callable[[Envelope], Awaitable[Appended]] | None = None
+    #: close one of the flow's dead letters that it has made obsolete (entry id, reason),
+    #: audited as done by ``flow:<name>``, as `Mediator.release` does; None outside one
+    release: Callable[[str, str], Awaitable[object]] | None = None
 
 
 class Flow(Protocol):

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import zoneinfo
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
 
 import msgspec
@@ -223,6 +223,7 @@ class Mediator:
                 connectors={name: self._connectors[name] for name in flow.systems},
                 approvals=FlowApprovals(self._operator, flow.name),
                 accept=self.accept,
+                release=self._release_for(flow.name),
             )
             contexts[flow.name] = context
             registry = await stack.enter_async_context(
@@ -460,6 +461,12 @@ class Mediator:
                 state=state, decided_since=since, limit=100_000
             ):
                 await self._journal_decision(decided)
+
+    def _release_for(self, flow: str) -> Callable[[str, str], Awaitable[ReleaseReport]]:
+        async def release(entry_id: str, reason: str) -> ReleaseReport:
+            return await self.release(entry_id, reason=reason, by=f"flow:{flow}", role="flow")
+
+        return release
 
     def statistics(self) -> MediatorStatistics:
         """A snapshot of every part (in-memory counters only: cheap to call often)."""

@@ -47,7 +47,7 @@ from mediator.flows.onboarding.options import OnboardingOptions
 from mediator.flows.onboarding.project_steps import ErpProjectStep, PsaProjectStep
 from mediator.flows.onboarding.validation import DealRejected, Terms
 from mediator.flows.saga import Saga, SagaConflict, Step
-from mediator.journal import Appended, Journal
+from mediator.journal import Appended, DeadLetterFilter, EntryState, Journal
 from mediator.policies.classify import Classifier
 from mediator.policies.classify import Verdict as Outcome
 from mediator.systems import (
@@ -87,6 +87,7 @@ class DealOnboarding(Actor[Envelope]):
         connectors: Mapping[str, Connector],
         options: OnboardingOptions,
         accept: Callable[[Envelope], Awaitable[Appended]],
+        release: Callable[[str, str], Awaitable[object]] | None = None,
     ) -> None:
         self.key = key
         self.journal = journal
@@ -95,6 +96,7 @@ class DealOnboarding(Actor[Envelope]):
         self.connectors = connectors
         self.options = options
         self.accept = accept
+        self.release = release
 
     async def receive(self, message: Envelope) -> object:
         """Judge the deal (unless it passed before) and run its unfinished steps."""
@@ -211,16 +213,33 @@ class DealOnboarding(Actor[Envelope]):
             )
         await saga.mark("rejected", reason)
         await self._tell_crm(saga, deal, "rejected", f"Rejected: {reason}")
+        await self._close_rejections(f"superseded by the rejection of {message.idempotency_key}")
         return DealRejected(opportunity, verdict.failures)
 
     async def _passed(self, deal: Deal, verdict: Verdict) -> None:
-        # a rejection of this deal no longer stands for its account's waiters
+        # its earlier rejections no longer stand: closed, the entries parked behind them (the
+        # deal's milestones, change orders) go on, and the account's waiters stop citing them
+        await self._close_rejections(f"deal {deal.source_id} now passes the rules")
         if deal.account_id:
             await update_links(
                 self.journal,
                 account_key(deal.account_id),
                 lambda links: _cleared(links, deal.source_id),
             )
+
+    async def _close_rejections(self, reason: str) -> None:
+        if self.release is None:
+            return
+        open_ones = await self.journal.list_dead(
+            DeadLetterFilter(entity=self.key, error_class=DealRejected.__name__), limit=1_000
+        )
+        for dead in open_ones:
+            if dead.state is not EntryState.DEAD:
+                continue  # quarantined: a person looks at it
+            try:
+                await self.release(dead.id, reason)
+            except LookupError:
+                continue  # closed meanwhile (the CRM poller supersedes rejections too)
 
     async def _tell_crm(self, saga: Saga, deal: Deal, what: str, status: str) -> None:
         text = status if len(status) <= _STATUS_LENGTH else status[: _STATUS_LENGTH - 1] + "…"

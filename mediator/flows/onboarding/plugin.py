@@ -79,6 +79,7 @@ class OnboardingFlow:
                 connectors=context.connectors,
                 options=self.options,
                 accept=accept,
+                release=context.release,
             )
         return RecordWatcher(key, journal=context.journal, clock=context.clock, accept=accept)
 

@@ -106,3 +106,4 @@ async def test_a_rejected_parent_says_so_to_its_children_who_run_once_it_is_fixe
             assert saga.status == "done", (opportunity, saga.note)
         links = await load_links(mediator.journal, account_key(parent))
         assert links.rejections == {}
+        assert await mediator.dead_letters(DeadLetterFilter()) == []  # closed by the flow

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mediator.journal import DeadLetterFilter
+from mediator.journal import DeadLetterFilter, Entry
 from mediator.runtime import Mediator
 from tests.flows.onboarding.support import World, account_changed, open_world, saga_of
 
@@ -97,12 +97,25 @@ def apply(world: World, opportunity: str, changes: list[Change]) -> None:
 
 
 async def rejected(mediator: Mediator, world: World, opportunity: str) -> str:
+    return (await rejection(mediator, world, opportunity)).reason or ""
+
+
+async def rejection(mediator: Mediator, world: World, opportunity: str) -> Entry:
     await mediator.accept(world.envelope(opportunity))
     await mediator.wait_idle()
     [dead] = await mediator.dead_letters(DeadLetterFilter(entity=f"opportunity:{opportunity}"))
     assert dead.error_class == "DealRejected"
     assert dead.reason is not None
-    return dead.reason
+    return dead
+
+
+async def closed_by_the_flow(mediator: Mediator, dead: Entry) -> None:
+    """The rejection's dead letter was released by the flow once the deal passed."""
+    assert await mediator.dead_letters(DeadLetterFilter()) == []
+    closed = await mediator.journal.get(dead.id)
+    assert closed is not None
+    assert closed.released_by == "flow:onboarding"
+    assert "now passes the rules" in str(closed.release_reason)
 
 
 @pytest.mark.parametrize("rule", sorted(BREAKS))
@@ -145,12 +158,13 @@ async def test_a_corrected_opportunity_runs_again_by_itself(world: World) -> Non
     opportunity = target(world)
     apply(world, opportunity, BREAKS["payment terms"][0])
     async with world.mediator() as mediator:
-        await rejected(mediator, world, opportunity)
+        dead = await rejection(mediator, world, opportunity)
         apply(world, opportunity, [("Opportunity", {"Payment_Terms_Days__c": 45})])
         await mediator.accept(world.envelope(opportunity))  # its new version, polled
         await mediator.wait_idle()
         saga = await saga_of(mediator, opportunity)
         assert saga.status == "done", saga.note
+        await closed_by_the_flow(mediator, dead)
     record = world.salesforce.get("Opportunity", opportunity)
     assert record["Sync_Status__c"] == "Onboarded"
     assert world.downstream_calls() > 0
@@ -161,12 +175,13 @@ async def test_a_corrected_account_reruns_the_deals_it_rejected(world: World) ->
     apply(world, opportunity, BREAKS["billing address"][0])
     account = world.salesforce.get("Opportunity", opportunity)["AccountId"]
     async with world.mediator() as mediator:
-        await rejected(mediator, world, opportunity)
+        dead = await rejection(mediator, world, opportunity)
         apply(world, opportunity, [("Account", {"BillingStreet": "1 Main Street"})])
         await mediator.accept(account_changed(world, account))
         await mediator.wait_idle()
         saga = await saga_of(mediator, opportunity)
         assert saga.status == "done", saga.note
+        await closed_by_the_flow(mediator, dead)
         # an account change that concerns no waiting or rejected deal rechecks nothing
         before = mediator.statistics().dispatcher.delivered
         world.salesforce.update("Account", account, {"Phone": "555-0100"})
@@ -174,3 +189,19 @@ async def test_a_corrected_account_reruns_the_deals_it_rejected(world: World) ->
         await mediator.wait_idle()
         assert mediator.statistics().dispatcher.delivered == before + 2  # change + a no-op
     assert world.salesforce.get("Account", account)["Sync_Status__c"] == "Onboarded"
+
+
+async def test_a_deal_rejected_again_keeps_one_open_rejection(world: World) -> None:
+    opportunity = target(world)
+    apply(world, opportunity, BREAKS["billing address"][0])
+    account = world.salesforce.get("Opportunity", opportunity)["AccountId"]
+    async with world.mediator() as mediator:
+        first = await rejection(mediator, world, opportunity)
+        world.salesforce.update("Account", account, {"Phone": "555-0100"})  # not the fix
+        await mediator.accept(account_changed(world, account))
+        await mediator.wait_idle()
+        [dead] = await mediator.dead_letters(DeadLetterFilter())
+        assert dead.id != first.id
+        assert dead.reason == first.reason
+        assert (await saga_of(mediator, opportunity)).status == "rejected"
+    assert world.downstream_calls() == 0
