@@ -28,7 +28,7 @@ from mediator.flows.kinds import (
 )
 from mediator.flows.onboarding.actors import DealOnboarding, RecordWatcher
 from mediator.flows.onboarding.context import FLOW
-from mediator.flows.onboarding.options import OnboardingOptions
+from mediator.flows.onboarding.options import OnboardingOptions, RateOption, TaxProfileOption
 from mediator.ingress.salesforce_changes import salesforce_pollers
 from mediator.systems import SalesforceConnector
 from mediator.tomlfile import Fail, convert
@@ -40,6 +40,9 @@ __all__ = ["POLLERS", "OnboardingFlow"]
 
 #: The Salesforce pollers that feed the flow, by name.
 POLLERS = frozenset({"salesforce_accounts", "salesforce_opportunities", "salesforce_contracts"})
+
+
+_Card = dict[str, RateOption]  # a rate card: role → rates
 
 
 class OnboardingFlow:
@@ -62,7 +65,20 @@ class OnboardingFlow:
 
     @classmethod
     def from_options(cls, options: Mapping[str, object], fail: Fail) -> OnboardingFlow:
-        """Read `[flows.onboarding.options]`; raise `ConfigError` naming the bad key."""
+        """Read `[flows.onboarding.options]`; raise `ConfigError` naming the bad key.
+
+        The tables keyed by country and currency are read entry by entry first: msgspec's
+        error paths leave out mapping keys, and "tax_profiles.identifier" would not say which.
+        """
+        for table, kind in (("tax_profiles", TaxProfileOption), ("rate_cards", _Card)):
+            entries = options.get(table)
+            if isinstance(entries, Mapping):
+                for code, entry in entries.items():
+                    if isinstance(entry, Mapping) and kind is _Card:
+                        for role, rate in entry.items():
+                            convert(rate, RateOption, f"{table}.{code}.{role}", fail)
+                    else:
+                        convert(entry, kind, f"{table}.{code}", fail)
         return cls(convert(dict(options), OnboardingOptions, "", fail))
 
     def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
