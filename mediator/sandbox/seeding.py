@@ -333,6 +333,7 @@ def _stripe(firm: Firm, box: StripeSandbox, index: SeedIndex) -> None:
 def _tryton(firm: Firm, box: TrytonSandbox, index: SeedIndex) -> None:
     db, setup = box.db, box.setup
     clients = {c.key: c for c in firm.clients}
+    countries = {row["code"]: row["id"] for row in db.tables["country.country"].values()}
     with db.transaction():
         for key in _onboarded_clients(firm):
             client = clients[key]
@@ -350,7 +351,7 @@ def _tryton(firm: Firm, box: TrytonSandbox, index: SeedIndex) -> None:
                                         "street": client.street,
                                         "city": client.city,
                                         "postal_code": client.postal_code,
-                                        "country": client.country,
+                                        "country": countries.get(client.country),
                                         "invoice": True,
                                     }
                                 ],

@@ -22,6 +22,7 @@ from mediator.codecs.canonical.parties import Client
 from mediator.codecs.harvest.write import client_to_harvest
 from mediator.codecs.stripe.wire import StCustomer
 from mediator.codecs.tryton import RpcValue
+from mediator.errors import BusinessRejected
 from mediator.flows.kinds import account_key
 from mediator.flows.onboarding.context import FLOW, Onboarding
 from mediator.flows.onboarding.links import recheck_dependents
@@ -36,10 +37,13 @@ __all__ = ["CLIENT_FLOW", "ClientStep", "party_values"]
 CLIENT_FLOW = f"{FLOW}.client"
 
 
-def party_values(client: Client, *, identifier: str) -> dict[str, RpcValue]:
-    """The ``party.party`` create values of `client`: its invoice address, its e-mail and its
-    tax id as an identifier of type `identifier` (the country's tax profile says which)."""
-    values: dict[str, RpcValue] = {"name": client.legal_entity or client.name}
+def party_values(
+    client: Client, *, identifier: str, country: int | None = None
+) -> dict[str, RpcValue]:
+    """The ``party.party`` create values of `client`: its invoice address (in the ERP's
+    `country` record), its e-mail and its tax id as an identifier of type `identifier` (the
+    country's tax profile says which)."""
+    values: dict[str, RpcValue] = {"name": client.name}
     address = client.billing_address
     if address is not None:
         values["addresses"] = [
@@ -50,7 +54,7 @@ def party_values(client: Client, *, identifier: str) -> dict[str, RpcValue]:
                         "street": address.street or "",
                         "city": address.city or "",
                         "postal_code": address.postal_code or "",
-                        "country": address.country or "",
+                        "country": country,
                         "invoice": True,
                     }
                 ],
@@ -100,14 +104,18 @@ class _ErpParty:
 
     async def run(self, saga: Saga) -> Mapping[str, str]:
         job = self.onboarding
-        country = "" if job.account.billing_address is None else job.account.billing_address.country
-        profile = job.options.tax_profiles[country or ""]  # validation made sure it exists
+        address = job.account.billing_address
+        code = "" if address is None else address.country or ""
+        profile = job.options.tax_profiles[code]  # validation made sure it exists
+        values = party_values(
+            job.account, identifier=profile.identifier, country=await self._country(code)
+        )
         made = await job.ask(
             "tryton",
             CreateRecord(
                 idempotency_key=saga.key(self.name),
                 model="party.party",
-                values=party_values(job.account, identifier=profile.identifier),
+                values=values,
                 reference=job.account_id,
             ),
             RecordRef,
@@ -115,6 +123,20 @@ class _ErpParty:
         await job.journal.record_xref("client", job.account_id, "salesforce", job.account_id)
         await job.journal.record_xref("client", job.account_id, "tryton", str(made.id))
         return {"id": str(made.id)}
+
+    async def _country(self, code: str) -> int:
+        # an address's country is a record of the ERP (what trytond_import_countries loads)
+        rows = await self.onboarding.tryton.search_read(
+            "country.country", [["code", "=", code]], ["id"]
+        )
+        found = rows[0]["id"] if rows else None
+        if not isinstance(found, int):
+            raise BusinessRejected(
+                f"ERP country {code}",
+                "the ERP has no country with this code: load the countries "
+                "(trytond_import_countries) or add it, then replay",
+            )
+        return found
 
 
 class _PsaClient:

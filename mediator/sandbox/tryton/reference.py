@@ -14,7 +14,7 @@ import msgspec
 
 from mediator.sandbox.tryton.database import TrytonDatabase
 
-__all__ = ["CompanySetup", "install_company"]
+__all__ = ["COUNTRIES", "CompanySetup", "install_company"]
 
 
 class CompanySetup(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,6 +32,19 @@ class CompanySetup(msgspec.Struct, frozen=True, kw_only=True):
     user: int
 
 
+#: The countries the sandbox's database knows (ISO 3166-1 alpha-2 code, English name).
+COUNTRIES = (
+    ("AT", "Austria"), ("AU", "Australia"), ("BE", "Belgium"), ("BR", "Brazil"),
+    ("CA", "Canada"), ("CH", "Switzerland"), ("CN", "China"), ("CZ", "Czechia"),
+    ("DE", "Germany"), ("DK", "Denmark"), ("ES", "Spain"), ("FI", "Finland"),
+    ("FR", "France"), ("GB", "United Kingdom"), ("IE", "Ireland"), ("IN", "India"),
+    ("IT", "Italy"), ("JP", "Japan"), ("LU", "Luxembourg"), ("MX", "Mexico"),
+    ("NL", "Netherlands"), ("NO", "Norway"), ("NZ", "New Zealand"), ("PL", "Poland"),
+    ("PT", "Portugal"), ("SE", "Sweden"), ("SG", "Singapore"), ("US", "United States"),
+    ("ZA", "South Africa"),
+)  # fmt: skip
+
+
 def install_company(
     db: TrytonDatabase,
     *,
@@ -44,6 +57,8 @@ def install_company(
     [currency_id] = db.create(
         "currency.currency", [{"name": currency, "code": currency, "symbol": currency}]
     )
+    # what `trytond_import_countries` loads into a real database (a subset here)
+    db.create("country.country", [{"code": code, "name": name} for code, name in COUNTRIES])
     [party] = db.create("party.party", [{"name": name}])
     [company] = db.create("company.company", [{"party": party, "currency": currency_id}])
     [user] = db.create(

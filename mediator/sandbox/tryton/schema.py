@@ -103,6 +103,16 @@ _MODELS = (
         },
     ),
     ModelDef(
+        "country.country",
+        "Country",
+        {
+            "name": _f("char", "Name", required=True),
+            "code": _f("char", "Code"),  # ISO 3166-1 alpha-2
+            "active": _f("boolean", "Active", default=True),
+        },
+        order=(("name", "ASC"), ("id", "ASC")),
+    ),
+    ModelDef(
         "party.party",
         "Party",
         {
@@ -139,7 +149,7 @@ _MODELS = (
             "street": _f("text", "Street"),
             "city": _f("char", "City"),
             "postal_code": _f("char", "Postal Code"),
-            "country": _f("char", "Country"),
+            "country": _f("many2one", "Country", relation="country.country"),
             "invoice": _f("boolean", "Invoice", default=False),
             "active": _f("boolean", "Active", default=True),
         },

@@ -68,6 +68,18 @@ async def test_every_won_deal_makes_each_client_and_project_once_everywhere(worl
     boxes = world.boxes
     parties = Counter(p["code"] for p in rows(boxes, "tryton", "party.party"))
     assert all(parties[account] == 1 for account in accounts)
+    # each party's invoice address is in the ERP's record of the account's country
+    countries = {c["id"]: c["code"] for c in rows(boxes, "tryton", "country.country")}
+    party_ids = {
+        p["id"]: p["code"] for p in rows(boxes, "tryton", "party.party") if p["code"] in accounts
+    }
+    for address in rows(boxes, "tryton", "party.address"):
+        if address["party"] in party_ids:
+            account = world.salesforce.get("Account", party_ids[address["party"]])
+            assert countries[address["country"]] == account["BillingCountryCode"]
+            assert address["invoice"]
+    identified = {i["party"] for i in rows(boxes, "tryton", "party.identifier")}
+    assert set(party_ids) <= identified
     works = Counter(w["name"] for w in rows(boxes, "tryton", "project.work"))
     assert len(works) == len(won)
     assert set(works.values()) == {1}
