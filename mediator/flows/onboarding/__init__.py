@@ -9,7 +9,14 @@ waiting for a parent account or rejected are rechecked when what they depend on 
 """
 
 from mediator.flows.onboarding.actors import VALIDATE, DealOnboarding, RecordWatcher
-from mediator.flows.onboarding.client_steps import CLIENT_FLOW, ClientStep
+from mediator.flows.onboarding.client_steps import (
+    CLIENT_FLOW,
+    BillingCustomerStep,
+    ClientStep,
+    ErpPartyStep,
+    PsaClientStep,
+    party_values,
+)
 from mediator.flows.onboarding.closing_steps import (
     BILLING_TERMS,
     ONBOARDED,
@@ -34,16 +41,19 @@ __all__ = [
     "PAYLOADS",
     "POLLERS",
     "VALIDATE",
+    "BillingCustomerStep",
     "BillingStep",
     "BillingTerms",
     "ClientStep",
     "DealOnboarding",
     "DealRejected",
+    "ErpPartyStep",
     "ErpProjectStep",
     "Links",
     "Onboarding",
     "OnboardingFlow",
     "OnboardingOptions",
+    "PsaClientStep",
     "PsaProjectStep",
     "RateOption",
     "Recheck",
@@ -54,5 +64,6 @@ __all__ = [
     "judge",
     "load_billing_terms",
     "load_links",
+    "party_values",
     "project_id_of",
 ]

@@ -31,7 +31,14 @@ from mediator.systems.harvest import CreateClient, HarvestWritten
 from mediator.systems.stripe import CreateCustomer
 from mediator.systems.tryton import CreateRecord, RecordRef
 
-__all__ = ["CLIENT_FLOW", "ClientStep", "party_values"]
+__all__ = [
+    "CLIENT_FLOW",
+    "BillingCustomerStep",
+    "ClientStep",
+    "ErpPartyStep",
+    "PsaClientStep",
+    "party_values",
+]
 
 #: The flow-state name of the clients' sagas, keyed ``account:<id>``.
 CLIENT_FLOW = f"{FLOW}.client"
@@ -80,7 +87,9 @@ class ClientStep:
         job = self.onboarding
         client_saga = Saga(job.journal, CLIENT_FLOW, account_key(job.account_id))
         await client_saga.load()
-        state = await client_saga.run([_ErpParty(job), _PsaClient(job), _BillingCustomer(job)])
+        state = await client_saga.run(
+            [ErpPartyStep(job), PsaClientStep(job), BillingCustomerStep(job)]
+        )
         await recheck_dependents(
             job.journal,
             job.accept,
@@ -96,13 +105,16 @@ class ClientStep:
         }
 
 
-class _ErpParty:
+class ErpPartyStep:
+    """``tryton`` of the client saga: the ERP party, found by its code (the account id)."""
+
     name = "tryton"
 
     def __init__(self, onboarding: Onboarding) -> None:
         self.onboarding = onboarding
 
     async def run(self, saga: Saga) -> Mapping[str, str]:
+        """Create (or find) the party; record it as the account's ERP client."""
         job = self.onboarding
         address = job.account.billing_address
         code = "" if address is None else address.country or ""
@@ -139,13 +151,16 @@ class _ErpParty:
         return found
 
 
-class _PsaClient:
+class PsaClientStep:
+    """``harvest`` of the client saga: the PSA client, found by its name."""
+
     name = "harvest"
 
     def __init__(self, onboarding: Onboarding) -> None:
         self.onboarding = onboarding
 
     async def run(self, saga: Saga) -> Mapping[str, str]:
+        """Create (or find) the PSA client; record it as the account's PSA client."""
         job = self.onboarding
         # Harvest keeps one currency per client: the first deal's
         client = msgspec.structs.replace(job.account, currency=job.terms.currency)
@@ -158,13 +173,16 @@ class _PsaClient:
         return {"id": str(made.id)}
 
 
-class _BillingCustomer:
+class BillingCustomerStep:
+    """``stripe`` of the client saga: the billing customer, once per idempotency key."""
+
     name = "stripe"
 
     def __init__(self, onboarding: Onboarding) -> None:
         self.onboarding = onboarding
 
     async def run(self, saga: Saga) -> Mapping[str, str]:
+        """Create (or find) the customer; record it as the account's billing customer."""
         job = self.onboarding
         ids = {
             "erp_party": saga.state.output("tryton", "id"),
