@@ -30,6 +30,7 @@ from mediator.flows.kinds import (
 )
 from mediator.flows.onboarding import FLOW, PAYLOADS
 from mediator.flows.saga import Saga, SagaState
+from mediator.journal import Journal
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.generator import Firm, generate_firm
@@ -283,3 +284,8 @@ def account_changed(world: World, account_id: str) -> Envelope:
 async def saga_of(mediator: Mediator, opportunity_id: str) -> SagaState:
     """The onboarding saga of the opportunity, as saved."""
     return await Saga(mediator.journal, FLOW, opportunity_key(opportunity_id)).load()
+
+
+async def saga_of_journal(journal: Journal, opportunity_id: str) -> SagaState:
+    """The onboarding saga of the opportunity in `journal`, as saved."""
+    return await Saga(journal, FLOW, opportunity_key(opportunity_id)).load()
