@@ -8,7 +8,7 @@ waiting for a parent account or rejected are rechecked when what they depend on 
 (`links`, `RecordWatcher`). `OnboardingFlow` is the plug-in the `Mediator` runs.
 """
 
-from mediator.flows.onboarding.actors import VALIDATE, DealOnboarding, RecordWatcher
+from mediator.flows.onboarding.actors import VALIDATE, DealOnboarding, RecordWatcher, StepFailed
 from mediator.flows.onboarding.client_steps import (
     CLIENT_FLOW,
     BillingCustomerStep,
@@ -58,6 +58,7 @@ __all__ = [
     "RateOption",
     "Recheck",
     "RecordWatcher",
+    "StepFailed",
     "TaxProfileOption",
     "Terms",
     "WriteBackStep",

@@ -59,7 +59,7 @@ from mediator.systems import (
 )
 from mediator.systems.salesforce import UpdateRecord, Upserted
 
-__all__ = ["VALIDATE", "DealOnboarding", "RecordWatcher"]
+__all__ = ["VALIDATE", "DealOnboarding", "RecordWatcher", "StepFailed"]
 
 #: The first step's name: the deal passed the rules (its outputs: terms and account).
 VALIDATE = "validate"
@@ -72,6 +72,17 @@ _encode = msgspec.json.Encoder().encode
 _deal = msgspec.json.Decoder(Deal).decode
 _terms = msgspec.json.Decoder(Terms).decode
 _client = msgspec.json.Decoder(Client).decode
+
+
+class StepFailed(BusinessRejected):
+    """A step of a deal's onboarding failed for good: a dead letter naming the deal, the step
+    and the system (`system`, as the dead-letter filters read it); a replay resumes there."""
+
+    def __init__(self, deal: str, step: str, why: str, *, system: str | None = None) -> None:
+        self.deal = deal
+        self.step = step
+        self.system = system
+        super().__init__(f"deal {deal} onboarding step {step}", why)
 
 
 class DealOnboarding(Actor[Envelope]):
@@ -184,7 +195,10 @@ class DealOnboarding(Actor[Envelope]):
             reason = f"{type(exc).__name__}: {exc}"
             await saga.mark("failed", f"failed at step {step}: {reason}", failed_step=step)
             await self._tell_crm(saga, deal, f"failed:{step}", f"Failed at {step}: {reason}")
-            raise BusinessRejected(f"deal {deal.source_id} onboarding step {step}", reason) from exc
+            system = getattr(exc, "system", None)
+            raise StepFailed(
+                deal.source_id, step, reason, system=system if isinstance(system, str) else None
+            ) from exc
 
     async def _rejected(
         self, saga: Saga, deal: Deal, verdict: Verdict, message: Envelope

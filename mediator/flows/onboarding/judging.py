@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from mediator.codecs.canonical.deals import Contract, Deal
+from mediator.codecs.canonical.deals import Deal
 from mediator.codecs.canonical.parties import Client
 from mediator.flows.kinds import account_key
 from mediator.flows.onboarding.links import Links, update_links
@@ -39,7 +39,6 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     terms: Terms | None = None
     account: Client | None = None
     chain: tuple[str, ...] = ()
-    contract: Contract | None = None
 
 
 async def reach_verdict(
@@ -60,7 +59,7 @@ async def reach_verdict(
         deal, account=account, hierarchy_problem=problem, contract=contract, options=options
     )
     if failures or account is None or terms is None:
-        return Verdict(failures=failures, chain=tuple(chain), contract=contract)
+        return Verdict(failures=failures, chain=tuple(chain))
     parent = account.parent_id
     if parent is not None and not await _onboarded(journal, parent):
         waiting = await update_links(
@@ -68,12 +67,9 @@ async def reach_verdict(
         )
         if not await _onboarded(journal, parent):  # onboarded meanwhile: see the docstring
             return Verdict(
-                waits_for=parent,
-                note=_waiting_note(parent, waiting),
-                chain=tuple(chain),
-                contract=contract,
+                waits_for=parent, note=_waiting_note(parent, waiting), chain=tuple(chain)
             )
-    return Verdict(terms=terms, account=account, chain=tuple(chain), contract=contract)
+    return Verdict(terms=terms, account=account, chain=tuple(chain))
 
 
 async def _onboarded(journal: Journal, account_id: str) -> bool:

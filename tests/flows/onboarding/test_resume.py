@@ -101,6 +101,7 @@ async def test_a_step_failing_for_good_is_a_dead_letter_naming_it_and_a_replay_r
         await mediator.wait_idle()
         [dead] = await mediator.dead_letters(DeadLetterFilter(entity=f"opportunity:{opportunity}"))
         assert "onboarding step psa_project" in str(dead.reason)
+        assert (dead.error_class, dead.system) == ("StepFailed", "harvest")
         saga = await saga_of(mediator, opportunity)
         assert saga.status == "failed"
         assert saga.note.startswith("failed at step psa_project: RemoteRejected")
