@@ -4,6 +4,7 @@ import asyncio
 import collections
 import contextlib
 from datetime import date
+from typing import Any
 
 import aiohttp
 import pytest
@@ -112,7 +113,7 @@ async def test_a_firm_not_yet_onboarded_has_its_deals_in_the_crm_and_only_people
         assert store.tables["projects"] == {}
         assert store.tables["time_entries"] == {}
         assert len(store.tables["users"]) == len(firm.consultants)
-        states = {name: box.state() for name, box in boxes.all().items()}
+        states: dict[str, Any] = {name: box.state() for name, box in boxes.all().items()}
         assert states["stripe"]["customers"] == []
         parties = states["tryton"]["tables"]["party.party"]
         codes = {p["code"] for p in parties}
