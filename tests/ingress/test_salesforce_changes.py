@@ -13,15 +13,17 @@ from __future__ import annotations
 import datetime
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import aiohttp
 import msgspec
 import pytest
 
+from mediator.actors import Actor
 from mediator.codecs import Envelope
 from mediator.codecs.canonical import (
     ChangeOrder,
@@ -32,6 +34,7 @@ from mediator.codecs.canonical import (
     Money,
     StaffingLine,
 )
+from mediator.config import parse_config
 from mediator.errors import BusinessRejected
 from mediator.flows.kinds import (
     ACCOUNT_CHANGED,
@@ -56,7 +59,12 @@ from mediator.journal import (
     open_dispatcher,
     open_journal,
 )
+from mediator.runtime import FlowContext, Mediator, Poller
+from mediator.sandbox.loopback import open_sandbox
+from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.salesforce.store import SalesforceStore
+from mediator.systems.salesforce import SalesforceConnector
+from mediator.testing import FakeClock
 from tests.systems.harness_salesforce import SalesforceHarness, open_harness
 
 
@@ -411,3 +419,112 @@ async def test_a_crash_around_the_commit_skips_nothing(
         assert mark is None
         assert report.journaled == 8
     assert sorted(set(delivered)) == sorted([*deals, late])
+
+
+# -- a spent allowance, in the running Mediator ----------------------------------------------
+
+
+class Keeper(Actor[Envelope]):
+    """A deal's entity actor that keeps what it was given."""
+
+    def __init__(self, kept: list[Envelope]) -> None:
+        self.kept = kept
+
+    async def receive(self, message: Envelope) -> object:
+        self.kept.append(message)
+        return None
+
+
+class DealWatch:
+    """A flow fed by the opportunities poller alone (what the onboarding flow's ingress is)."""
+
+    name = "deal_watch"
+    kinds = frozenset({OPPORTUNITY_WON})
+    owner = "sales-ops"
+    systems = frozenset({"salesforce"})
+    poller_names = frozenset({"salesforce_opportunities"})
+    delivery_timeout = 5.0
+
+    def __init__(self) -> None:
+        self.kept: list[Envelope] = []
+
+    def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
+        return Keeper(self.kept)
+
+    def pollers(self, context: FlowContext) -> Sequence[Poller]:
+        connector = context.connectors["salesforce"]
+        assert isinstance(connector, SalesforceConnector)
+        return salesforce_pollers(connector, self.poller_names, org_currency="USD")
+
+
+async def test_a_spent_allowance_is_waited_out_shown_on_the_admin_api_and_nothing_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    # 10 calls a day: the pollers' class may spend 80 % of them (8), the token grant counts
+    sandbox = SalesforceSandbox(clock=clock, query_batch_size=5, daily_api_requests=10)
+    account = sandbox.store.create("Account", {"Name": "Acme"})
+    deals = []
+    for i in range(40):  # 8 pages of five: more than one day's share
+        await clock.advance(1.0)
+        deals.append(sandbox.store.create("Opportunity", won(account, f"Deal {i}")))
+    monkeypatch.setenv("TEST_SF_SECRET", "sandbox-secret")
+    flow = DealWatch()
+    async with open_sandbox(sandbox) as url:
+        text = f"""\
+time_zone = "UTC"
+
+[journal]
+path = "journal.sqlite"
+
+[systems.salesforce]
+base_url = "{url}"
+client_id = "mediator"
+client_secret = "env:TEST_SF_SECRET"
+
+[flows.deal_watch]
+
+[ingress.pollers.salesforce_opportunities]
+interval = 300.0
+
+[admin]
+listen = "127.0.0.1:0"
+"""
+        loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
+        async with Mediator(loaded, flows={flow.name: lambda o, f: flow}, clock=clock) as m:
+            (poller,) = m.pollers
+            await poller.wait_polls(1)
+            await m.wait_idle()
+            waiting = poller.status()
+            assert waiting.failures == 0  # no failure: a wait
+            assert waiting.waiting_until is not None
+            assert waiting.waiting_until > clock.time() + 86_000
+            assert waiting.next_poll_at == waiting.waiting_until
+            assert waiting.waiting_reason is not None
+            assert "allowance for crm_poll is spent" in waiting.waiting_reason
+            read_first = [FLOW_PAYLOADS.decode_as(e, Deal).source_id for e in flow.kept]
+            assert 0 < len(read_first) < 40
+            assert read_first == deals[: len(read_first)]  # what was read before is journaled
+            assert m.journal is not None
+            mark = await m.journal.get_watermark("salesforce_opportunities")
+            assert mark is not None  # ...with its watermark
+            assert m.admin_address is not None
+            host, port = m.admin_address
+            async with aiohttp.ClientSession(f"http://{host}:{port}") as http:
+                async with http.get("/healthz") as health:
+                    shown = (await health.json())["parts"]["pollers"]["salesforce_opportunities"]
+                assert shown["status"] == "waiting"
+                assert shown["waiting_until"] == waiting.waiting_until
+                assert shown["detail"] == waiting.waiting_reason
+
+                # nothing polls before the reset; at the reset the poller reads on
+                await clock.advance(waiting.waiting_until - clock.time() - 1.0)
+                assert poller.status().polls == 1
+                await clock.advance(1.0)
+                await poller.wait_polls(2)
+                await m.wait_idle()
+            # (the admin API shows statistics up to 5 s old: the poller's own status is read)
+            done = poller.status()
+    assert (done.waiting_until, done.failures) == (None, 0)
+    kept = [FLOW_PAYLOADS.decode_as(e, Deal).source_id for e in flow.kept]
+    assert kept == deals  # every deal once, in order: none skipped, none twice
