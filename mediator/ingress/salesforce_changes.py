@@ -57,7 +57,7 @@ from mediator.flows.kinds import (
     opportunity_key,
 )
 from mediator.journal import DeadLetterFilter, Dispatcher, Journal, Watermark
-from mediator.systems.salesforce import ChangedRecords, SalesforceConnector
+from mediator.systems.salesforce import CRM_POLL, ChangedRecords, SalesforceConnector
 
 __all__ = [
     "CRM_POLL",
@@ -69,8 +69,6 @@ __all__ = [
     "salesforce_pollers",
 ]
 
-#: The quota priority class the pollers spend (declared in the shipped Salesforce policy).
-CRM_POLL = "crm_poll"
 #: The error class of the onboarding flow's business rejection of a deal.
 DEAL_REJECTED = "DealRejected"
 _SOURCE = "salesforce"
@@ -281,7 +279,7 @@ class SalesforceChangesPoller:
                 key=key,
                 source=_SOURCE,
                 idempotency_key=idempotency_key,
-                occurred_at=stamp or datetime.datetime.now(datetime.UTC),
+                occurred_at=stamp or self._now(),
             )
             for payload, key, idempotency_key, stamp in versions
         ]
@@ -317,6 +315,9 @@ class SalesforceChangesPoller:
             waiting_reason=waiting_reason,
         )
 
+    def _now(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self.connector.clock.time(), datetime.UTC)
+
     async def _reject(self, journal: Journal, rejected: _Rejected) -> None:
         sobject = self._spec.sobject
         source_id = rejected.source_id or "unidentified"
@@ -330,7 +331,7 @@ class SalesforceChangesPoller:
             kind=invalid_kind(sobject),
             source=_SOURCE,
             idempotency_key=f"salesforce:{sobject}:{source_id}:{rejected.version}:invalid",
-            occurred_at=datetime.datetime.now(datetime.UTC),
+            occurred_at=self._now(),
             payload=rejected.payload,
         )
         # appended and dead in one transaction: a crash between the two would leave it open,
