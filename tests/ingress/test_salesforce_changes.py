@@ -108,6 +108,25 @@ async def test_a_won_opportunity_that_does_not_decode_is_rejected_alone(
     )
 
 
+async def test_a_read_stopped_by_the_spent_allowance_returns_what_it_read() -> None:
+    async with open_harness(daily_api_requests=10) as harness:
+        store, clock = harness.sandbox.store, harness.clock
+        account = store.create("Account", {"Name": "Acme"})
+        ids = []
+        for i in range(60):  # 12 pages of five; the pollers' 80 % of 10 calls reads fewer
+            await clock.advance(1.0)
+            values = {"Name": f"Deal {i}", "AccountId": account, "StageName": "Closed Won"}
+            ids.append(store.create("Opportunity", {**values, "CloseDate": "2026-11-01"}))
+        read = await harness.connector.won_opportunities(priority="crm_poll")
+        assert read.resets_at is not None
+        assert read.resets_at > clock.time() + 86_000
+        got = [o.Id for o in read.records]
+        assert 0 < len(got) < 60
+        assert got == ids[: len(got)]
+        assert read.watermark == read.records[-1].SystemModstamp
+        assert harness.sandbox.api_usage() <= 10  # refused before the org had to refuse
+
+
 # -- the pollers: one per object, into the journal ---------------------------------------------
 
 
