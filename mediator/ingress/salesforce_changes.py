@@ -12,11 +12,10 @@ does not decode or map is journaled dead at once with the field path, keyed by i
 id and version, never dropped; the watermark moves past it. Deleted records are logged and
 left out (a query does not return them; ``queryAll`` would).
 
-A corrected opportunity runs by itself: before a version of an opportunity is journaled, the
-dead letters of that opportunity's older versions that the onboarding flow rejected
-(error class ``DealRejected``) are released as superseded by it, so the new version, which
-would otherwise be parked behind them, is delivered. Released first, then journaled: a crash
-in between leaves the watermark where it was, and the next poll reads the version again.
+A corrected opportunity runs by itself: the dead letters of its older versions that the
+onboarding flow rejected (error class ``DealRejected``) are released as superseded by the
+newer version (`mediator.ingress.superseding`), so that version, which would otherwise be
+parked behind them, is delivered without an operator's replay.
 
 The pollers spend the org's daily API allowance in their own priority class (``crm_poll``,
 a lower share than the flows' ``crm_writeback``). When it is spent the poll does not fail:
@@ -30,7 +29,7 @@ import dataclasses
 import datetime
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -56,7 +55,8 @@ from mediator.flows.kinds import (
     contract_key,
     opportunity_key,
 )
-from mediator.journal import DeadLetterFilter, Dispatcher, Journal, Watermark
+from mediator.ingress.superseding import DEAL_REJECTED, release_superseded, remember_versions
+from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.salesforce import CRM_POLL, ChangedRecords, SalesforceConnector
 
 __all__ = [
@@ -69,11 +69,7 @@ __all__ = [
     "salesforce_pollers",
 ]
 
-#: The error class of the onboarding flow's business rejection of a deal.
-DEAL_REJECTED = "DealRejected"
 _SOURCE = "salesforce"
-_BY = "mediator"
-_DEAD_PAGE = 10_000  # open rejections of deals: a few; more is a backlog a person must see
 _raw = msgspec.json.Encoder(decimal_format="number")
 _log = logging.getLogger("mediator.ingress")
 
@@ -284,8 +280,9 @@ class SalesforceChangesPoller:
             for payload, key, idempotency_key, stamp in versions
         ]
         superseded = 0
-        if spec.kind == OPPORTUNITY_WON and envelopes:
-            superseded = await _supersede(journal, dispatcher, envelopes)
+        if spec.kind == OPPORTUNITY_WON:  # remembered, released, then journaled: see there
+            await remember_versions(journal, envelopes)
+            superseded = await release_superseded(journal, dispatcher)
         watermark = (
             None
             if changed.watermark is None
@@ -343,38 +340,6 @@ class SalesforceChangesPoller:
             system=_SOURCE,
             error=rejected.error,
         )
-
-
-async def _supersede(
-    journal: Journal, dispatcher: Dispatcher, envelopes: Sequence[Envelope]
-) -> int:
-    """Release the deal rejections that the versions in `envelopes` supersede; return how many.
-
-    A dead letter is superseded when its key is an opportunity read now in a version other
-    than its own and not older than it (a boundary record read again is its own version and
-    releases nothing).
-    """
-    newest = {e.key: e for e in envelopes}
-    rejections = await journal.list_dead(
-        DeadLetterFilter(error_class=DEAL_REJECTED), limit=_DEAD_PAGE
-    )
-    released = 0
-    for dead in rejections:
-        version = newest.get(dead.key)
-        if version is None or version.idempotency_key == dead.envelope.idempotency_key:
-            continue
-        if version.occurred_at < dead.envelope.occurred_at:
-            continue
-        stamp = version.occurred_at.isoformat()
-        try:
-            await dispatcher.release(
-                dead.id, reason=f"superseded by version {stamp} read from Salesforce", by=_BY
-            )
-        except LookupError:  # an operator closed it meanwhile: nothing left to do
-            continue
-        released += 1
-        _log.info("%s: rejected version %s superseded by %s", dead.key, dead.id, stamp)
-    return released
 
 
 class _Rejected(msgspec.Struct, frozen=True, kw_only=True):

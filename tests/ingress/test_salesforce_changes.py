@@ -10,6 +10,7 @@ deal superseding its rejected version, and a spent allowance waited out.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import urllib.parse
@@ -139,9 +140,13 @@ class Recipient:
 
     def __init__(self) -> None:
         self.delivered: list[Envelope] = []
+        #: while set and not open, deals wait to be judged (a flow busy with a backlog)
+        self.hold: asyncio.Event | None = None
 
     async def ask(self, message: Envelope, *, timeout: float) -> object:
         if message.kind == OPPORTUNITY_WON:
+            if self.hold is not None:
+                await self.hold.wait()
             deal = FLOW_PAYLOADS.decode_as(message, Deal)
             if deal.service_line is None:
                 raise DealRejected(f"deal {deal.source_id}", "no service line")
@@ -373,6 +378,33 @@ async def test_a_corrected_opportunity_supersedes_its_rejected_version_by_itself
     assert crm.recipient.ids(MILESTONE_CHANGED) == [milestone]
     (delivered,) = [e for e in crm.recipient.delivered if e.kind == OPPORTUNITY_WON]
     assert FLOW_PAYLOADS.decode_as(delivered, Deal).service_line == "Advisory"
+
+
+async def test_a_version_read_while_the_older_one_was_judged_is_freed_at_the_next_poll(
+    crm: Crm,
+) -> None:
+    account = await crm.stamped("Account", {"Name": "Acme"})
+    deal = await crm.stamped("Opportunity", won(account, "Platform", Service_Line__c=None))
+    crm.recipient.hold = asyncio.Event()
+    poller = crm.pollers["salesforce_opportunities"]
+    await poller.poll(crm.journal, crm.dispatcher)  # v1 is being judged...
+    await crm.edit("Opportunity", deal, {"Service_Line__c": "Advisory"})
+    await poller.poll(crm.journal, crm.dispatcher)  # ...when v2 is read: it queues behind
+    other = await crm.stamped("Opportunity", won(account, "Other"))
+    await poller.poll(crm.journal, crm.dispatcher)  # the watermark passes the deal
+    crm.recipient.hold.set()
+    await crm.dispatcher.wait_idle()
+    assert crm.recipient.ids(OPPORTUNITY_WON) == [other]  # v1 rejected, v2 parked behind it
+    [rejected] = await crm.journal.list_dead(DeadLetterFilter(entity=f"opportunity:{deal}"))
+
+    report = await crm.poll("salesforce_opportunities")  # reads only the boundary: `other`
+    assert (report.read, report.superseded) == (1, 1)
+    closed = await crm.journal.get(rejected.id)
+    assert closed is not None
+    assert closed.state is EntryState.RELEASED
+    assert crm.recipient.ids(OPPORTUNITY_WON) == [other, deal]
+    delivered = [e for e in crm.recipient.delivered if e.key == f"opportunity:{deal}"]
+    assert FLOW_PAYLOADS.decode_as(delivered[0], Deal).service_line == "Advisory"
 
 
 async def test_a_deleted_record_is_left_out(
