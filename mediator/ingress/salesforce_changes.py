@@ -73,8 +73,8 @@ _SOURCE = "salesforce"
 _raw = msgspec.json.Encoder(decimal_format="number")
 _log = logging.getLogger("mediator.ingress")
 
-Read = Callable[..., Awaitable[ChangedRecords[Any]]]
-Mapped = tuple[str, msgspec.Struct]  # entity key, canonical payload
+_Read = Callable[..., Awaitable[ChangedRecords[Any]]]
+_Mapped = tuple[str, msgspec.Struct]  # entity key, canonical payload
 
 
 class SalesforcePollReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,29 +104,29 @@ class _ObjectSpec:
     name: str
     sobject: str
     kind: str
-    read: Callable[[SalesforceConnector], Read]
-    map: Callable[[Any, str, str], Mapped]
+    read: Callable[[SalesforceConnector], _Read]
+    map: Callable[[Any, str, str], _Mapped]
 
 
-def _account(record: wire.SfAccount, currency: str, path: str) -> Mapped:
+def _account(record: wire.SfAccount, currency: str, path: str) -> _Mapped:
     return account_key(record.Id), client_from_salesforce(record, path=path)
 
 
-def _deal(record: wire.SfOpportunity, currency: str, path: str) -> Mapped:
+def _deal(record: wire.SfOpportunity, currency: str, path: str) -> _Mapped:
     deal = deal_from_salesforce(record, org_currency=currency, path=path)
     return opportunity_key(record.Id), deal
 
 
-def _contract(record: wire.SfContract, currency: str, path: str) -> Mapped:
+def _contract(record: wire.SfContract, currency: str, path: str) -> _Mapped:
     return contract_key(record.Id), contract_from_salesforce(record)
 
 
-def _milestone(record: wire.SfMilestone, currency: str, path: str) -> Mapped:
+def _milestone(record: wire.SfMilestone, currency: str, path: str) -> _Mapped:
     milestone = milestone_from_salesforce(record, org_currency=currency, path=path)
     return opportunity_key(milestone.engagement_id), milestone
 
 
-def _change_order(record: wire.SfChangeOrder, currency: str, path: str) -> Mapped:
+def _change_order(record: wire.SfChangeOrder, currency: str, path: str) -> _Mapped:
     order = change_order_from_salesforce(record, org_currency=currency, path=path)
     return opportunity_key(order.engagement_id), order
 
