@@ -1,4 +1,4 @@
-"""`SalesforceConnector`: SOQL reads to the last page, upserts batched into sObject Collections.
+"""`SalesforceConnector`: SOQL reads to the last page, writes batched into sObject Collections.
 
 Every call carries the OAuth session; a 401 ``INVALID_SESSION_ID`` gets one fresh grant and
 the call once more. Salesforce signals its limits with 403 ``REQUEST_LIMIT_EXCEEDED`` and no
@@ -21,15 +21,28 @@ from mediator.clock import Clock
 from mediator.codecs.records import Undecodable
 from mediator.codecs.salesforce import errors as salesforce_errors
 from mediator.codecs.salesforce.mapping import decode_salesforce, decode_salesforce_records
-from mediator.codecs.salesforce.wire import SfMilestone, SfOpportunity, SoqlPage
+from mediator.codecs.salesforce.wire import (
+    SfAccount,
+    SfChangeOrder,
+    SfContract,
+    SfMilestone,
+    SfOpportunity,
+    SoqlPage,
+)
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
 from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.http import HttpResponse
-from mediator.systems.salesforce._collections import chunk_upserts, collection_body, read_results
+from mediator.systems.salesforce._collections import (
+    chunk_updates,
+    chunk_upserts,
+    collection_body,
+    read_results,
+    update_body,
+)
 from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, SalesforceSession
-from mediator.systems.salesforce.commands import ChangedRecords, UpsertRecord
+from mediator.systems.salesforce.commands import ChangedRecords, UpdateRecord, UpsertRecord
 from mediator.systems.secrets import Secret
 
 __all__ = ["SalesforceConnector", "soql_datetime"]
@@ -41,7 +54,8 @@ COLLECTIONS = "/services/data/composite/sobjects"
 
 
 class SalesforceConnector(Connector):
-    """Reads and writes one Salesforce org over REST; `execute_batch` takes `UpsertRecord`s.
+    """Reads and writes one Salesforce org over REST; `execute_batch` takes `UpsertRecord`s
+    and `UpdateRecord`s.
 
     `secret` returns the connected app's client secret (read at each token grant).
     `external_ids` names the external id field per object (default `default_external_id`).
@@ -144,32 +158,29 @@ class SalesforceConnector(Connector):
             records.extend(page.records)
         return records
 
-    async def won_opportunities(
-        self, *, since: datetime.datetime | None = None, priority: str | None = None
-    ) -> ChangedRecords[SfOpportunity]:
-        """Won Opportunities whose ``SystemModstamp`` is at or after `since` (all, when None).
-
-        Inclusive, as Harvest's ``updated_since`` is: a record stamped in the same millisecond
-        as the last one read, but committed after that read, is not skipped. The boundary
-        records come again; their idempotency keys (id and ``SystemModstamp``) make that a
-        no-op in the journal.
-        """
-        return await self._changed("Opportunity", SfOpportunity, "IsWon = true", since, priority)
-
-    async def milestones(
-        self, *, since: datetime.datetime | None = None, priority: str | None = None
-    ) -> ChangedRecords[SfMilestone]:
-        """``Milestone__c`` records changed at or after `since` (all, when None; inclusive)."""
-        return await self._changed("Milestone__c", SfMilestone, None, since, priority)
-
-    async def _changed(
+    async def changed(
         self,
         sobject: str,
-        record_type: type[Any],
-        where: str | None,
-        since: datetime.datetime | None,
-        priority: str | None,
-    ) -> ChangedRecords[Any]:
+        record_type: type[R],
+        *,
+        where: str | None = None,
+        since: datetime.datetime | None = None,
+        priority: str | None = None,
+    ) -> ChangedRecords[R]:
+        """Records of `sobject` whose ``SystemModstamp`` is at or after `since` (all, when None).
+
+        One SOQL query (``WHERE <where> AND SystemModstamp >= since ORDER BY SystemModstamp,
+        Id``) paged through ``nextRecordsUrl``, selecting the fields of the wire type
+        `record_type`. Inclusive, as Harvest's ``updated_since`` is: a record stamped in the
+        same millisecond as the last one read, but committed after that read, is not skipped;
+        the boundary records come again, and their idempotency keys (id and
+        ``SystemModstamp``) make that a no-op in the journal. Each record is decoded apart: one
+        that does not fit is in `rejected` with its field path, not a failed read.
+
+        When the daily allowance runs out part-way (`QuotaExhausted`), the read stops there
+        and returns what it read, with the watermark of what it read and `resets_at` set: the
+        rest comes in a later read from that watermark, so nothing is skipped.
+        """
         conditions = [where] if where else []
         if since is not None:
             conditions.append(f"SystemModstamp >= {soql_datetime(since)}")
@@ -178,19 +189,57 @@ class SalesforceConnector(Connector):
             soql += " WHERE " + " AND ".join(conditions)
         # oldest change first, so a watermark taken part-way never skips a record
         soql += " ORDER BY SystemModstamp ASC, Id ASC"
-        # Each record decoded apart: one that does not fit is rejected with its field path
-        # (for the caller to dead-letter) instead of failing the read, every read after it too.
-        records: list[Any] = []
+        records: list[R] = []
         rejected: list[Undecodable] = []
-        async for page in self.pages(soql, msgspec.Raw, priority=priority):
-            decoded = decode_salesforce_records(page.records, record_type)
-            records.extend(decoded.records)
-            rejected.extend(decoded.rejected)
-        stamps = [r.SystemModstamp for r in records if r.SystemModstamp is not None]
+        resets_at: float | None = None
+        try:
+            async for page in self.pages(soql, msgspec.Raw, priority=priority):
+                decoded = decode_salesforce_records(page.records, record_type)
+                records.extend(decoded.records)
+                rejected.extend(decoded.rejected)
+        except QuotaExhausted as exc:
+            resets_at = exc.resets_at
+        stamps = [cast(Any, r).SystemModstamp for r in records]
+        stamps = [s for s in stamps if s is not None]
         stamps += [r.updated_at for r in rejected if r.updated_at is not None]
         return ChangedRecords(
-            records=records, watermark=max(stamps, default=since), rejected=rejected
+            records=records,
+            watermark=max(stamps, default=since),
+            rejected=rejected,
+            resets_at=resets_at,
         )
+
+    async def accounts(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfAccount]:
+        """Accounts changed at or after `since` (see `changed`)."""
+        return await self.changed("Account", SfAccount, since=since, priority=priority)
+
+    async def won_opportunities(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfOpportunity]:
+        """Won Opportunities (``IsWon = true``) changed at or after `since` (see `changed`)."""
+        return await self.changed(
+            "Opportunity", SfOpportunity, where="IsWon = true", since=since, priority=priority
+        )
+
+    async def contracts(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfContract]:
+        """Contracts changed at or after `since` (see `changed`)."""
+        return await self.changed("Contract", SfContract, since=since, priority=priority)
+
+    async def milestones(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfMilestone]:
+        """``Milestone__c`` records changed at or after `since` (see `changed`)."""
+        return await self.changed("Milestone__c", SfMilestone, since=since, priority=priority)
+
+    async def change_orders(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfChangeOrder]:
+        """``Change_Order__c`` records changed at or after `since` (see `changed`)."""
+        return await self.changed("Change_Order__c", SfChangeOrder, since=since, priority=priority)
 
     def _select(self, record_type: type[Any]) -> list[str]:
         names = [f.encode_name for f in msgspec.structs.fields(record_type)]
@@ -200,38 +249,47 @@ class SalesforceConnector(Connector):
     # -- writes ---------------------------------------------------------------------------------
 
     async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
-        """Upsert the batch through sObject Collections: one call per object and 200 records.
+        """Send the batch through sObject Collections: one call per object and 200 records.
 
-        Returns, per command, `Upserted` or the error for that command: a record Salesforce
-        refused is a `RemoteRejected` with its status code while the others commit
-        (``allOrNone`` false); a call that failed as a whole fails each of its records.
+        `UpsertRecord`s go to ``PATCH /composite/sobjects/<object>/<external id field>``,
+        `UpdateRecord`s to ``PATCH /composite/sobjects`` by record id. Returns, per command,
+        `Upserted` or the error for that command: a record Salesforce refused is a
+        `RemoteRejected` with its status code while the others commit (``allOrNone`` false);
+        a call that failed as a whole fails each of its records.
         """
         results: list[object] = [None] * len(commands)
-        groups: dict[tuple[str, str, str | None], list[tuple[int, UpsertRecord]]] = {}
+        upserts: dict[tuple[str, str, str | None], list[tuple[int, UpsertRecord]]] = {}
+        updates: dict[tuple[str, str | None], list[tuple[int, UpdateRecord]]] = {}
         for index, command in enumerate(commands):
-            if not isinstance(command, UpsertRecord):
+            if isinstance(command, UpsertRecord):
+                field = command.external_id_field or self.external_id_field(command.sobject)
+                key = (command.sobject, field, command.priority)
+                upserts.setdefault(key, []).append((index, command))
+            elif isinstance(command, UpdateRecord):
+                updates.setdefault((command.sobject, command.priority), []).append((index, command))
+            else:
                 results[index] = TypeError(f"salesforce cannot run {type(command).__name__}")
-                continue
-            field = command.external_id_field or self.external_id_field(command.sobject)
-            key = (command.sobject, field, command.priority)
-            groups.setdefault(key, []).append((index, command))
-        for (sobject, field, priority), items in groups.items():
+        for (sobject, field, priority), items in upserts.items():
+            path = f"{self.data_path}/composite/sobjects/{sobject}/{field}"
             for chunk in chunk_upserts(items):
-                for index, outcome in zip(
-                    (i for i, _ in chunk),
-                    await self._upsert_chunk(sobject, field, priority, [c for _, c in chunk]),
-                    strict=True,
-                ):
-                    results[index] = outcome
+                body = collection_body(sobject, field, [c for _, c in chunk])
+                await self._send_chunk(path, body, priority, chunk, results)
+        for (sobject, priority), changes in updates.items():
+            path = f"{self.data_path}/composite/sobjects"
+            for part in chunk_updates(changes):
+                body = update_body(sobject, [c for _, c in part])
+                await self._send_chunk(path, body, priority, part, results)
         return results
 
-    async def _upsert_chunk(
-        self, sobject: str, field: str, priority: str | None, commands: list[UpsertRecord]
-    ) -> Sequence[object]:
-        body = collection_body(sobject, field, commands)
-        path = f"{self.data_path}/composite/sobjects/{sobject}/{field}"
-
-        async def upsert() -> HttpResponse:
+    async def _send_chunk(
+        self,
+        path: str,
+        body: bytes,
+        priority: str | None,
+        chunk: Sequence[tuple[int, Command]],
+        results: list[object],
+    ) -> None:
+        async def send() -> HttpResponse:
             return await self._call(
                 "PATCH",
                 path,
@@ -241,14 +299,17 @@ class SalesforceConnector(Connector):
                 priority=priority,
             )
 
-        self.count_batch(len(commands))
+        self.count_batch(len(chunk))
+        outcomes: Sequence[object]
         try:
             response = await self.run_with_retries(
-                upsert, endpoint=COLLECTIONS, attempt=min(c.attempt for c in commands)
+                send, endpoint=COLLECTIONS, attempt=min(c.attempt for _, c in chunk)
             )
-            return read_results(self.system, response.body, len(commands))
+            outcomes = read_results(self.system, response.body, len(chunk))
         except MediatorError as exc:
-            return [exc] * len(commands)
+            outcomes = [exc] * len(chunk)
+        for (index, _), outcome in zip(chunk, outcomes, strict=True):
+            results[index] = outcome
 
     # -- one authorized call --------------------------------------------------------------------
 
