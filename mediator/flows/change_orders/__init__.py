@@ -33,6 +33,7 @@ from mediator.flows.change_orders.steps import (
     MarkApplied,
     NoteInErp,
     ResolveProject,
+    change_note,
     project_of,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "UpdatePsaProject",
     "UpdatePsaRates",
     "adjustments_for",
+    "change_note",
     "change_order_source",
     "is_approved",
     "load_pending",

@@ -74,8 +74,8 @@ class ChangeOrders(Actor[Envelope]):
 
     `systems` holds the ``harvest``, ``tryton`` and ``salesforce`` system actors; `reads` the
     Harvest and Tryton connectors. `decision_of` reads a decision envelope (the runtime's
-    `decode_decision`); `journal_entry` journals the approved adjustments (the journal's
-    `append`, or the dispatcher's `accept` to deliver them at once).
+    `decode_decision`); `follow_up` journals the approved adjustments and queues them for
+    delivery (the runtime's `FlowContext.follow_up`).
     """
 
     def __init__(
@@ -89,7 +89,7 @@ class ChangeOrders(Actor[Envelope]):
         tryton_reads: TrytonConnector,
         approvals: ApprovalRequests,
         decision_of: Callable[[Envelope], Approval],
-        journal_entry: Callable[[Envelope], Awaitable[object]],
+        follow_up: Callable[[Sequence[Envelope]], Awaitable[object]],
         timeout: float = 60.0,
         salesforce_priority: str = "crm_writeback",
     ) -> None:
@@ -101,7 +101,7 @@ class ChangeOrders(Actor[Envelope]):
         self.tryton_reads = tryton_reads
         self.approvals = approvals
         self.decision_of = decision_of
-        self.journal_entry = journal_entry
+        self.follow_up = follow_up
         self.timeout = timeout
         self.salesforce_priority = salesforce_priority
 
@@ -149,7 +149,7 @@ class ChangeOrders(Actor[Envelope]):
                 currency=pending.adjustment.amount.currency,
             )
             if approval.state == "approved":
-                await self.journal_entry(self._adjustment_entry(pending, approval))
+                await self.follow_up([self._adjustment_entry(pending, approval)])
             elif approval.state == "pending":
                 waiting.append(f"{pending.adjustment.amount} for {period}")
             outcome[f"adjustment:{period}"] = approval.state

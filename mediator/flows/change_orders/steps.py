@@ -24,6 +24,7 @@ __all__ = [
     "MarkApplied",
     "NoteInErp",
     "ResolveProject",
+    "change_note",
     "project_of",
 ]
 
