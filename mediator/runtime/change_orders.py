@@ -4,7 +4,7 @@ Its entity actor (`mediator.flows.change_orders.ChangeOrders`) is keyed by the d
 (``opportunity:<id>``), so a deal's change orders follow its onboarding and wait behind it;
 decisions on its back-billing adjustments come to the same actor. It needs the CRM (the
 write-back of ``Applied``), the PSA and the ERP. Its poller, ``salesforce_change_orders``,
-reads ``Change_Order__c`` changes; it is built by the CRM ingress.
+reads ``Change_Order__c`` changes (`mediator.ingress.salesforce_changes`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from mediator.actors import Actor
 from mediator.codecs import Envelope
 from mediator.flows.change_orders import DECISIONS, FLOW, ChangeOrders
 from mediator.flows.kinds import CHANGE_ORDER_CHANGED
+from mediator.ingress.salesforce_changes import salesforce_pollers
 from mediator.runtime.approvals import decode_decision
 from mediator.runtime.flow import FlowContext, Poller
-from mediator.systems import HarvestConnector, TrytonConnector
+from mediator.systems import HarvestConnector, SalesforceConnector, TrytonConnector
 from mediator.tomlfile import Fail, convert
 
 __all__ = ["ChangeOrdersFlow", "ChangeOrdersOptions"]
@@ -30,8 +31,11 @@ _CALLING_STEPS = 6
 
 
 class ChangeOrdersOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`[flows.change_orders.options]`: the deadline of each system call, the CRM quota class."""
+    """`[flows.change_orders.options]`: the CRM's corporate currency, the deadline of each
+    system call, the CRM quota class of the write-back."""
 
+    #: the currency of change orders without ``CurrencyIsoCode`` (the org's corporate one)
+    org_currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
     #: how long one call to the PSA, the ERP or the CRM may take before the delivery is retried
     system_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
     #: the Salesforce quota class the ``Applied`` write-back spends
@@ -83,5 +87,9 @@ class ChangeOrdersFlow:
         )
 
     def pollers(self, context: FlowContext) -> Sequence[Poller]:
-        """None yet: the CRM ingress builds ``salesforce_change_orders``."""
-        return ()
+        """The Salesforce poller of ``Change_Order__c`` changes."""
+        salesforce = context.connectors["salesforce"]
+        assert isinstance(salesforce, SalesforceConnector)
+        return salesforce_pollers(
+            salesforce, self.poller_names, org_currency=self.options.org_currency
+        )

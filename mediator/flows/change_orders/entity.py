@@ -65,8 +65,9 @@ def steps(app: Application) -> Sequence[Step]:
 
 
 def is_approved(order: ChangeOrder) -> bool:
-    """Whether `order` is to be applied: approved in the CRM and not applied yet."""
-    return True  # the CRM's status is not read yet: every change order read is approved
+    """Whether `order` is to be applied: approved in the CRM (a draft or a cancelled one is
+    left alone; an applied one was applied, here or by hand)."""
+    return order.status == "approved"
 
 
 class ChangeOrders(Actor[Envelope]):
@@ -117,7 +118,7 @@ class ChangeOrders(Actor[Envelope]):
         saga = Saga(self.journal, FLOW, order.source_id)
         await saga.load()
         if not is_approved(order):
-            return saga.state
+            return saga.state  # nothing to do (an applied one's saga, if any, is as it was)
         await saga.run(steps(self._application(order)))
         return await self._settle(saga)
 
