@@ -256,18 +256,20 @@ class SalesforceChangesPoller:
         versions: list[tuple[msgspec.Struct, str, str, datetime.datetime | None]] = []
         # (payload, entity key, idempotency key, version stamp)
         deleted = 0
-        for i, record in enumerate(changed.records):
+        for record in changed.records:
+            # named by its Id: an index would count in the read, not in the page it came on
+            path = f"$.records[?(@.Id=='{record.Id}')]"
             if record.IsDeleted:
                 deleted += 1
                 _log.info("%s: %s %s is deleted; left out", spec.name, spec.sobject, record.Id)
                 continue
             try:
-                key, payload = spec.map(record, self.org_currency, f"$.records[{i}]")
+                key, payload = spec.map(record, self.org_currency, path)
             # One record's failure, whatever it is, is that record's dead letter: a bug in a
             # mapping must not stop every later poll. Not swallowed: journaled, and logged
             # with its traceback when it is not a DecodeError.
             except Exception as exc:  # noqa: BLE001
-                failed = _Rejected.failed(record, exc, f"$.records[{i}]", spec.sobject)
+                failed = _Rejected.failed(record, exc, path, spec.sobject)
                 await self._reject(journal, failed)
                 continue
             idempotency_key = f"salesforce:{spec.sobject}:{record.Id}:{_version(record)}"
