@@ -123,11 +123,15 @@ async def onboard(journal: Journal, firm: Firm, boxes: Sandboxes) -> None:
     """What onboarding leaves for P-1000: the xref map and the rate card's rate history."""
     index = boxes.index
     project = next(p for p in firm.projects if p.key == PROJECT)
-    await journal.record_xref("project", PROJECT, "salesforce", index.salesforce[project.opportunity])
+    await journal.record_xref(
+        "project", PROJECT, "salesforce", index.salesforce[project.opportunity]
+    )
     for system, ids in (("harvest", index.harvest), ("tryton", index.tryton)):
         await journal.record_xref("project", PROJECT, system, str(ids[PROJECT]))
         for consultant in firm.consultants:
-            await journal.record_xref("consultant", consultant.key, system, str(ids[consultant.key]))
+            await journal.record_xref(
+                "consultant", consultant.key, system, str(ids[consultant.key])
+            )
     account = index.salesforce[project.client]
     await journal.record_xref("client", account, "harvest", str(index.harvest[project.client]))
     staffing = {a.consultant: a.role for a in firm.assignments if a.project == PROJECT}
@@ -176,7 +180,7 @@ password = "env:TEST_TRYTON_PASSWORD"
 {erp_lines}
 
 [flows.change_orders.options]
-org_currency = "USD"
+org_currency = "EUR"  # the connector reads CurrencyIsoCode only when told the org has it
 
 [ingress.pollers.{POLLER}]
 interval = 3600.0
@@ -208,7 +212,8 @@ async def saga_of(world: World, order: str) -> Saga:
 
 def writes(boxes: Sandboxes) -> list[str]:
     """The writing requests the PSA, the ERP and the CRM received (logins and reads left out)."""
-    assert boxes.harvest is not None and boxes.tryton is not None
+    assert boxes.harvest is not None
+    assert boxes.tryton is not None
     assert boxes.salesforce is not None
     found = [
         f"harvest {r.method} {r.path}"
@@ -243,14 +248,15 @@ async def test_a_change_order_mid_month_is_applied_everywhere_and_a_replay_chang
     assert sources == ["rate_card", f"change_order:{order}"]  # both periods, the old kept
     before = history.rate_on(day - datetime.timedelta(days=1), consultant_id="U-303")
     after = history.rate_on(day, consultant_id="U-303")
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     assert (before.bill_rate.amount, after.bill_rate.amount) == (OLD_RATE, NEW_RATE)
     partner = history.rate_on(day, role="Partner")
     assert partner is not None
     assert partner.bill_rate.amount == 42_000  # a role the change order does not touch
     # Harvest: both Senior Consultants at the new rate, the Partner as before; budget moved
     assert world.user_rates() == {"U-303": 240, "U-304": 240, "U-302": 420}
-    assert Decimal(str(world.harvest_project()["budget"])) == budget_before + DELTA / 100
+    assert Decimal(str(world.harvest_project()["budget"])) == budget_before + Decimal(DELTA) / 100
     # Tryton: the project carries the change order; Salesforce: marked applied
     assert world.erp_comment().count(f"[change_order:{order}]") == 1
     assert "Phase 2 scope" in world.erp_comment()
@@ -387,7 +393,7 @@ async def test_a_change_order_of_a_deal_not_onboarded_is_a_dead_letter_naming_it
     world: World,
 ) -> None:
     deal = world.sf("O-2002")  # won, but onboarding has not recorded its project
-    order = world.change_order(Opportunity__c=deal, CurrencyIsoCode="USD")
+    order = world.change_order(Opportunity__c=deal)
 
     await world.poll()
 
