@@ -280,6 +280,26 @@ async def test_a_change_order_mid_month_is_applied_everywhere_and_a_replay_chang
     assert await world.mediator.dead_letters(DeadLetterFilter()) == []
 
 
+async def test_an_applied_change_order_edited_later_is_a_dead_letter_not_a_silent_change(
+    world: World,
+) -> None:
+    order = world.change_order()
+    await world.poll()
+    assert world.crm_status(order) == "Applied"
+    assert world.boxes.salesforce is not None
+    world.boxes.salesforce.store.update(
+        "Change_Order__c", order, {"New_Bill_Rate__c": 250, "Status__c": "Approved"}
+    )
+
+    await world.poll()
+
+    [dead] = await world.mediator.dead_letters(DeadLetterFilter())
+    assert f"change order {order}: its terms changed after" in str(dead.reason)
+    assert "record the difference as a new change order" in str(dead.reason)
+    assert world.user_rates()["U-303"] == NEW_RATE // 100  # as applied, not 250
+    assert world.crm_status(order) == "Approved"  # as the person left it
+
+
 async def _approved_version(world: World, order: str) -> Envelope:
     # the change order as first journaled (status Approved), sent again as a replay sends it
     history = await world.mediator.reader.history(f"opportunity:{world.sf('O-2000')}")

@@ -19,6 +19,7 @@ from mediator.flows.change_orders.context import (
     Application,
     ApprovalRequests,
     change_order_source,
+    terms_of,
 )
 from mediator.flows.change_orders.entity import DECISIONS, ChangeOrders, is_approved, steps
 from mediator.flows.change_orders.psa import (
@@ -63,4 +64,5 @@ __all__ = [
     "project_of",
     "staffed_rates",
     "steps",
+    "terms_of",
 ]

@@ -7,7 +7,10 @@ step; it holds nothing that must survive a crash (the saga's saved outputs do th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Protocol
+
+import msgspec
 
 from mediator.actors import ActorRef
 from mediator.clock import Clock
@@ -16,7 +19,7 @@ from mediator.journal import Journal
 from mediator.journal.operator import Approval
 from mediator.systems import Command, HarvestConnector, TrytonConnector
 
-__all__ = ["FLOW", "Application", "ApprovalRequests", "change_order_source"]
+__all__ = ["FLOW", "Application", "ApprovalRequests", "change_order_source", "terms_of"]
 
 #: The flow's name: its saga's flow-state name, and its approvals' and decisions' flow.
 FLOW = "change_orders"
@@ -65,3 +68,17 @@ class Application:
 def change_order_source(order: ChangeOrder) -> str:
     """What the rate periods and adjustments of `order` name as their source."""
     return f"change_order:{order.source_id}"
+
+
+def terms_of(order: ChangeOrder) -> str:
+    """A digest of what `order` changes (deal, date, value, rates, end date): a later version
+    with other terms is a different change, not a repeat. Its status and wording are left
+    out (the CRM's echo of ``Applied`` is the same change)."""
+    terms = (
+        order.engagement_id,
+        order.effective_on,
+        order.value_delta,
+        order.rate_changes,
+        order.new_ends_on,
+    )
+    return hashlib.sha256(msgspec.json.encode(terms)).hexdigest()[:16]

@@ -5,7 +5,9 @@ id) through the steps, in order: the project (xref), the rate history, the PSA (
 facts, assignment rates, budget), the ERP project, the CRM status, and back-billing. A
 change order that is not approved yet is left alone; one whose saga finished (or that the
 CRM already shows applied) changes nothing when it comes again: a replay, or the CRM's echo
-of the ``Applied`` status written back.
+of the ``Applied`` status written back. A version whose terms (date, value, rates, end date)
+differ from those its saga already applied is a dead letter saying so: an applied change is
+changed by a new change order, never silently.
 
 Decisions on back-billing adjustments come to the same actor (they are keyed by the deal):
 an approved adjustment is journaled for billing (`ADJUSTMENT_APPROVED`, keyed by the client,
@@ -24,7 +26,7 @@ from mediator.codecs import Envelope
 from mediator.codecs.canonical.engagements import ChangeOrder
 from mediator.errors import BusinessRejected
 from mediator.flows.change_orders.back_billing import BackBill, PendingAdjustment, load_pending
-from mediator.flows.change_orders.context import FLOW, Application, ApprovalRequests
+from mediator.flows.change_orders.context import FLOW, Application, ApprovalRequests, terms_of
 from mediator.flows.change_orders.psa import ReadPsaProject, UpdatePsaProject, UpdatePsaRates
 from mediator.flows.change_orders.steps import (
     AddRatePeriods,
@@ -117,6 +119,13 @@ class ChangeOrders(Actor[Envelope]):
     async def _apply(self, order: ChangeOrder) -> SagaState:
         saga = Saga(self.journal, FLOW, order.source_id)
         await saga.load()
+        if saga.finished("project") and saga.state.output("project", "terms") != terms_of(order):
+            applied = ", ".join(saga.state.done)
+            raise BusinessRejected(
+                f"change order {order.source_id}",
+                f"its terms changed after these steps were applied with the earlier ones: "
+                f"{applied}; record the difference as a new change order, then release this",
+            )
         if not is_approved(order):
             return saga.state  # nothing to do (an applied one's saga, if any, is as it was)
         await saga.run(steps(self._application(order)))

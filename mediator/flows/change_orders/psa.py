@@ -16,6 +16,7 @@ again, never the delta twice.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping
 
@@ -104,8 +105,15 @@ class UpdatePsaRates:
             )
         if saga.state.output("harvest_project", "bill_by") == "Tasks":
             commands += await self._task_rates(saga, history, harvest_project)
-        for command in commands:
-            await app.harvest.ask(command, timeout=app.timeout)
+        # asked together, so the system actor sends them as one batch (one listing per project);
+        # every answer is awaited, then the first failure is the step's (retried as a whole:
+        # the assignments already written are found and written again with the same rate)
+        answers = await asyncio.gather(
+            *(app.harvest.ask(c, timeout=app.timeout) for c in commands), return_exceptions=True
+        )
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
         return {"assignments": str(len(commands))}
 
     async def _task_rates(
@@ -116,8 +124,10 @@ class UpdatePsaRates:
         commands: list[Command] = []
         for assignment in await self.app.harvest_reads.task_assignments(harvest_project):
             role = (assignment.task.name or "").casefold()
+            if role not in roles:
+                continue
             rate = history.rate_on(order.effective_on, role=_role_named(history, role))
-            if role in roles and rate is not None:
+            if rate is not None:
                 commands.append(
                     AssignTask(
                         idempotency_key=saga.key(self.name, f"task:{assignment.task.id}"),

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from mediator.errors import BusinessRejected, MissingReference
-from mediator.flows.change_orders.context import Application, change_order_source
+from mediator.flows.change_orders.context import Application, change_order_source, terms_of
 from mediator.flows.rate_history import RateHistory, RatePeriod, update_rates
 from mediator.flows.saga import Saga
 from mediator.systems.salesforce import UpdateRecord
@@ -61,7 +61,7 @@ class ResolveProject:
                 "yet: replay it once the deal is onboarded",
             )
         project = found.canonical_id
-        ids = {"project": project}
+        ids = {"project": project, "terms": terms_of(order)}
         for system in ("harvest", "tryton"):
             target = await journal.xref_to("project", project, system)
             if target is None:
