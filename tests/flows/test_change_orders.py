@@ -280,6 +280,35 @@ async def test_a_change_order_mid_month_is_applied_everywhere_and_a_replay_chang
     assert await world.mediator.dead_letters(DeadLetterFilter()) == []
 
 
+async def test_a_crash_after_the_effects_and_before_their_save_repeats_none_of_them(
+    world: World,
+) -> None:
+    budget_before = Decimal(str(world.harvest_project()["budget"]))
+    order = world.change_order()
+    await world.poll()
+    saga = await saga_of(world, order)
+    # as if the process died after the budget, the ERP note and the CRM status were written
+    # but before the saga saved them: those steps run again on the next delivery
+    lost = ("harvest_budget", "tryton", "salesforce", "back_billing")
+    kept = {step: out for step, out in saga.state.done.items() if step not in lost}
+    await saga.save(msgspec.structs.replace(saga.state, status="running", done=kept))
+    for sandbox in (world.boxes.harvest, world.boxes.tryton, world.boxes.salesforce):
+        assert sandbox is not None
+        sandbox.requests.clear()
+
+    await world.mediator.accept(await _approved_version(world, order))
+    await world.mediator.wait_idle()
+
+    assert Decimal(str(world.harvest_project()["budget"])) == budget_before + Decimal(DELTA) / 100
+    assert world.erp_comment().count(f"[change_order:{order}]") == 1
+    project = world.boxes.index.harvest[PROJECT]
+    assert writes(world.boxes) == [
+        f"harvest PATCH /v2/projects/{project}",  # the same absolute budget again
+        "salesforce PATCH /services/data/v61.0/composite/sobjects",  # Applied again
+    ]
+    assert (await saga_of(world, order)).state.status == "done"
+
+
 async def test_an_applied_change_order_edited_later_is_a_dead_letter_not_a_silent_change(
     world: World,
 ) -> None:
