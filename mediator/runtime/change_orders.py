@@ -79,9 +79,7 @@ class ChangeOrdersFlow:
             tryton_reads=tryton,
             approvals=context.approvals,
             decision_of=decode_decision,
-            # FIXME(lead): context.follow_up once FlowContext has it; appended here, an
-            # approved adjustment is delivered to billing only after the next start
-            follow_up=context.journal.append_many,
+            follow_up=context.follow_up,
             timeout=self.options.system_timeout,
             salesforce_priority=self.options.salesforce_priority,
         )
