@@ -139,6 +139,10 @@ class ChangeOrders(Actor[Envelope]):
             )
         saga = Saga(self.journal, FLOW, pending.change_order)
         await saga.load()
+        if not saga.finished(_BACK_BILLING):
+            # filed by a delivery that failed before saving the step: its retry, queued ahead
+            # of this decision for the same deal, finishes the step and settles it
+            return saga.state
         return await self._settle(saga)
 
     async def _settle(self, saga: Saga) -> SagaState:
@@ -149,7 +153,7 @@ class ChangeOrders(Actor[Envelope]):
         outcome: dict[str, str] = {}
         for period, approval_id in sorted(requested.items()):
             pending = await load_pending(self.journal, approval_id)
-            if pending is None:  # filed, then the save was lost: the step runs it again
+            if pending is None:  # remembered before the step's save: only lost flow state
                 raise BusinessRejected(f"approval {approval_id}", "its adjustment is not on file")
             approval = await self.approvals.request(
                 entity=pending.entity,
@@ -163,7 +167,7 @@ class ChangeOrders(Actor[Envelope]):
             elif approval.state == "pending":
                 waiting.append(f"{pending.adjustment.amount} for {period}")
             outcome[f"adjustment:{period}"] = approval.state
-        note = "applied" if saga.state.done else ""
+        note = "applied"
         if outcome:
             decided = ", ".join(f"{k.split(':', 1)[1]} {v}" for k, v in outcome.items())
             note = f"{note}; back-billing: {decided}"
