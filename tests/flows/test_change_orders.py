@@ -278,6 +278,9 @@ async def test_a_change_order_mid_month_is_applied_everywhere_and_a_replay_chang
     assert world.crm_status(order) == "Applied"
     assert (await saga_of(world, order)).state == saga.state
     assert await world.mediator.dead_letters(DeadLetterFilter()) == []
+    delivered = await world.mediator.reader.history(f"opportunity:{world.sf('O-2000')}")
+    statuses = [FLOW_PAYLOADS.decode_as(e.envelope, ChangeOrder).status for e in delivered.entries]
+    assert statuses == ["approved", "applied", "approved"]  # first, the echo, the replay
 
 
 async def test_a_crash_after_the_effects_and_before_their_save_repeats_none_of_them(
