@@ -21,6 +21,7 @@ from mediator.codecs import Envelope
 from mediator.flows.approved_time import APPROVED_TIME, TimesheetPosting
 from mediator.flows.onboarding import OnboardingFlow
 from mediator.ingress.harvest_time import HarvestTimePoller
+from mediator.runtime.change_orders import ChangeOrdersFlow
 from mediator.runtime.flow import Flow, FlowContext, Poller
 from mediator.systems import HarvestConnector
 from mediator.tomlfile import Fail, convert
@@ -88,6 +89,7 @@ SHIPPED_FLOWS: Mapping[str, FlowFactory] = MappingProxyType(
     {
         ApprovedTimeFlow.name: ApprovedTimeFlow.from_options,
         OnboardingFlow.name: OnboardingFlow.from_options,
+        ChangeOrdersFlow.name: ChangeOrdersFlow.from_options,
     }
 )
 """The flows mediator ships, by name: what `[flows.<name>]` may enable."""

@@ -93,9 +93,10 @@ class FlowContext:
     #: requests for a person's approval, filed under this flow's name; the decision comes
     #: back as an entry of kind ``decision_kind(flow)``, which the flow lists in its kinds
     approvals: FlowApprovals
-    #: journal an entry and queue it for delivery, as `Mediator.accept` does (a flow that
-    #: wakes other entities: onboarding's rechecks); None outside a running `Mediator`
-    accept: Callable[[Envelope], Awaitable[Appended]] | None = None
+    #: journal what a delivery causes (envelopes for this or another flow) and queue it for
+    #: delivery; durable on return, duplicates (by idempotency key) reported, not queued.
+    #: Never append to `journal` directly for that: the entries would wait for a restart.
+    follow_up: Callable[[Sequence[Envelope]], Awaitable[list[Appended]]]
     #: close one of the flow's dead letters that it has made obsolete (entry id, reason),
     #: audited as done by ``flow:<name>``, as `Mediator.release` does; None outside one
     release: Callable[[str, str], Awaitable[object]] | None = None

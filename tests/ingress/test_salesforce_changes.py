@@ -10,18 +10,21 @@ deal superseding its rejected version, and a spent allowance waited out.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import aiohttp
 import msgspec
 import pytest
 
+from mediator.actors import Actor
 from mediator.codecs import Envelope
 from mediator.codecs.canonical import (
     ChangeOrder,
@@ -32,6 +35,7 @@ from mediator.codecs.canonical import (
     Money,
     StaffingLine,
 )
+from mediator.config import parse_config
 from mediator.errors import BusinessRejected
 from mediator.flows.kinds import (
     ACCOUNT_CHANGED,
@@ -56,7 +60,12 @@ from mediator.journal import (
     open_dispatcher,
     open_journal,
 )
+from mediator.runtime import FlowContext, Mediator, Poller
+from mediator.sandbox.loopback import open_sandbox
+from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.salesforce.store import SalesforceStore
+from mediator.systems.salesforce import SalesforceConnector
+from mediator.testing import FakeClock
 from tests.systems.harness_salesforce import SalesforceHarness, open_harness
 
 
@@ -100,6 +109,25 @@ async def test_a_won_opportunity_that_does_not_decode_is_rejected_alone(
     )
 
 
+async def test_a_read_stopped_by_the_spent_allowance_returns_what_it_read() -> None:
+    async with open_harness(daily_api_requests=10) as harness:
+        store, clock = harness.sandbox.store, harness.clock
+        account = store.create("Account", {"Name": "Acme"})
+        ids = []
+        for i in range(60):  # 12 pages of five; the pollers' 80 % of 10 calls reads fewer
+            await clock.advance(1.0)
+            values = {"Name": f"Deal {i}", "AccountId": account, "StageName": "Closed Won"}
+            ids.append(store.create("Opportunity", {**values, "CloseDate": "2026-11-01"}))
+        read = await harness.connector.won_opportunities(priority="crm_poll")
+        assert read.resets_at is not None
+        assert read.resets_at > clock.time() + 86_000
+        got = [o.Id for o in read.records]
+        assert 0 < len(got) < 60
+        assert got == ids[: len(got)]
+        assert read.watermark == read.records[-1].SystemModstamp
+        assert harness.sandbox.api_usage() <= 10  # refused before the org had to refuse
+
+
 # -- the pollers: one per object, into the journal ---------------------------------------------
 
 
@@ -112,9 +140,13 @@ class Recipient:
 
     def __init__(self) -> None:
         self.delivered: list[Envelope] = []
+        #: while set and not open, deals wait to be judged (a flow busy with a backlog)
+        self.hold: asyncio.Event | None = None
 
     async def ask(self, message: Envelope, *, timeout: float) -> object:
         if message.kind == OPPORTUNITY_WON:
+            if self.hold is not None:
+                await self.hold.wait()
             deal = FLOW_PAYLOADS.decode_as(message, Deal)
             if deal.service_line is None:
                 raise DealRejected(f"deal {deal.source_id}", "no service line")
@@ -348,6 +380,33 @@ async def test_a_corrected_opportunity_supersedes_its_rejected_version_by_itself
     assert FLOW_PAYLOADS.decode_as(delivered, Deal).service_line == "Advisory"
 
 
+async def test_a_version_read_while_the_older_one_was_judged_is_freed_at_the_next_poll(
+    crm: Crm,
+) -> None:
+    account = await crm.stamped("Account", {"Name": "Acme"})
+    deal = await crm.stamped("Opportunity", won(account, "Platform", Service_Line__c=None))
+    crm.recipient.hold = asyncio.Event()
+    poller = crm.pollers["salesforce_opportunities"]
+    await poller.poll(crm.journal, crm.dispatcher)  # v1 is being judged...
+    await crm.edit("Opportunity", deal, {"Service_Line__c": "Advisory"})
+    await poller.poll(crm.journal, crm.dispatcher)  # ...when v2 is read: it queues behind
+    other = await crm.stamped("Opportunity", won(account, "Other"))
+    await poller.poll(crm.journal, crm.dispatcher)  # the watermark passes the deal
+    crm.recipient.hold.set()
+    await crm.dispatcher.wait_idle()
+    assert crm.recipient.ids(OPPORTUNITY_WON) == [other]  # v1 rejected, v2 parked behind it
+    [rejected] = await crm.journal.list_dead(DeadLetterFilter(entity=f"opportunity:{deal}"))
+
+    report = await crm.poll("salesforce_opportunities")  # reads only the boundary: `other`
+    assert (report.read, report.superseded) == (1, 1)
+    closed = await crm.journal.get(rejected.id)
+    assert closed is not None
+    assert closed.state is EntryState.RELEASED
+    assert crm.recipient.ids(OPPORTUNITY_WON) == [other, deal]
+    delivered = [e for e in crm.recipient.delivered if e.key == f"opportunity:{deal}"]
+    assert FLOW_PAYLOADS.decode_as(delivered[0], Deal).service_line == "Advisory"
+
+
 async def test_a_deleted_record_is_left_out(
     crm: Crm, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -411,3 +470,112 @@ async def test_a_crash_around_the_commit_skips_nothing(
         assert mark is None
         assert report.journaled == 8
     assert sorted(set(delivered)) == sorted([*deals, late])
+
+
+# -- a spent allowance, in the running Mediator ----------------------------------------------
+
+
+class Keeper(Actor[Envelope]):
+    """A deal's entity actor that keeps what it was given."""
+
+    def __init__(self, kept: list[Envelope]) -> None:
+        self.kept = kept
+
+    async def receive(self, message: Envelope) -> object:
+        self.kept.append(message)
+        return None
+
+
+class DealWatch:
+    """A flow fed by the opportunities poller alone (what the onboarding flow's ingress is)."""
+
+    name = "deal_watch"
+    kinds = frozenset({OPPORTUNITY_WON})
+    owner = "sales-ops"
+    systems = frozenset({"salesforce"})
+    poller_names = frozenset({"salesforce_opportunities"})
+    delivery_timeout = 5.0
+
+    def __init__(self) -> None:
+        self.kept: list[Envelope] = []
+
+    def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
+        return Keeper(self.kept)
+
+    def pollers(self, context: FlowContext) -> Sequence[Poller]:
+        connector = context.connectors["salesforce"]
+        assert isinstance(connector, SalesforceConnector)
+        return salesforce_pollers(connector, self.poller_names, org_currency="USD")
+
+
+async def test_a_spent_allowance_is_waited_out_shown_on_the_admin_api_and_nothing_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    # 10 calls a day: the pollers' class may spend 80 % of them (8), the token grant counts
+    sandbox = SalesforceSandbox(clock=clock, query_batch_size=5, daily_api_requests=10)
+    account = sandbox.store.create("Account", {"Name": "Acme"})
+    deals = []
+    for i in range(40):  # 8 pages of five: more than one day's share
+        await clock.advance(1.0)
+        deals.append(sandbox.store.create("Opportunity", won(account, f"Deal {i}")))
+    monkeypatch.setenv("TEST_SF_SECRET", "sandbox-secret")
+    flow = DealWatch()
+    async with open_sandbox(sandbox) as url:
+        text = f"""\
+time_zone = "UTC"
+
+[journal]
+path = "journal.sqlite"
+
+[systems.salesforce]
+base_url = "{url}"
+client_id = "mediator"
+client_secret = "env:TEST_SF_SECRET"
+
+[flows.deal_watch]
+
+[ingress.pollers.salesforce_opportunities]
+interval = 300.0
+
+[admin]
+listen = "127.0.0.1:0"
+"""
+        loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
+        async with Mediator(loaded, flows={flow.name: lambda o, f: flow}, clock=clock) as m:
+            (poller,) = m.pollers
+            await poller.wait_polls(1)
+            await m.wait_idle()
+            waiting = poller.status()
+            assert waiting.failures == 0  # no failure: a wait
+            assert waiting.waiting_until is not None
+            assert waiting.waiting_until > clock.time() + 86_000
+            assert waiting.next_poll_at == waiting.waiting_until
+            assert waiting.waiting_reason is not None
+            assert "allowance for crm_poll is spent" in waiting.waiting_reason
+            read_first = [FLOW_PAYLOADS.decode_as(e, Deal).source_id for e in flow.kept]
+            assert 0 < len(read_first) < 40
+            assert read_first == deals[: len(read_first)]  # what was read before is journaled
+            assert m.journal is not None
+            mark = await m.journal.get_watermark("salesforce_opportunities")
+            assert mark is not None  # ...with its watermark
+            assert m.admin_address is not None
+            host, port = m.admin_address
+            async with aiohttp.ClientSession(f"http://{host}:{port}") as http:
+                async with http.get("/healthz") as health:
+                    shown = (await health.json())["parts"]["pollers"]["salesforce_opportunities"]
+                assert shown["status"] == "waiting"
+                assert shown["waiting_until"] == waiting.waiting_until
+                assert shown["detail"] == waiting.waiting_reason
+
+                # nothing polls before the reset; at the reset the poller reads on
+                await clock.advance(waiting.waiting_until - clock.time() - 1.0)
+                assert poller.status().polls == 1
+                await clock.advance(1.0)
+                await poller.wait_polls(2)
+                await m.wait_idle()
+            # (the admin API shows statistics up to 5 s old: the poller's own status is read)
+            done = poller.status()
+    assert (done.waiting_until, done.failures) == (None, 0)
+    kept = [FLOW_PAYLOADS.decode_as(e, Deal).source_id for e in flow.kept]
+    assert kept == deals  # every deal once, in order: none skipped, none twice

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -54,8 +54,8 @@ class _Given:
         return self.outputs
 
 
-async def _refuse(envelope: Envelope) -> Appended:
-    raise AssertionError(f"the ERP steps journal nothing, not {envelope.kind}")
+async def _refuse(envelopes: Sequence[Envelope]) -> list[Appended]:
+    raise AssertionError(f"the ERP steps journal nothing, not {envelopes}")
 
 
 def _onboarding(
@@ -117,7 +117,7 @@ def _onboarding(
         systems={"tryton": erp},
         tryton=connector,
         harvest=unused_psa,
-        accept=_refuse,
+        follow_up=_refuse,
         now=lambda: datetime.datetime.now(datetime.UTC),
     )
 

@@ -22,7 +22,7 @@ were rejected for the record that changed.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 import msgspec
@@ -97,7 +97,7 @@ class DealOnboarding(Actor[Envelope]):
         systems: Mapping[str, ActorRef[Command]],
         connectors: Mapping[str, Connector],
         options: OnboardingOptions,
-        accept: Callable[[Envelope], Awaitable[Appended]],
+        follow_up: Callable[[Sequence[Envelope]], Awaitable[list[Appended]]],
         release: Callable[[str, str], Awaitable[object]] | None = None,
     ) -> None:
         self.key = key
@@ -106,7 +106,7 @@ class DealOnboarding(Actor[Envelope]):
         self.systems = systems
         self.connectors = connectors
         self.options = options
-        self.accept = accept
+        self.follow_up = follow_up
         self.release = release
 
     async def receive(self, message: Envelope) -> object:
@@ -172,7 +172,7 @@ class DealOnboarding(Actor[Envelope]):
             systems=self.systems,
             tryton=self._connector("tryton", TrytonConnector),
             harvest=self._connector("harvest", HarvestConnector),
-            accept=self.accept,
+            follow_up=self.follow_up,
             now=self._now,
         )
         steps: list[Step] = [
@@ -219,7 +219,7 @@ class DealOnboarding(Actor[Envelope]):
             # the subsidiaries waiting on this account say so in their notes
             await recheck_dependents(
                 self.journal,
-                self.accept,
+                self.follow_up,
                 account_key(deal.account_id),
                 cause=f"parent-rejected:{message.idempotency_key}",
                 only=("waiting",),
@@ -311,19 +311,19 @@ class RecordWatcher(Actor[Envelope]):
         *,
         journal: Journal,
         clock: Clock,
-        accept: Callable[[Envelope], Awaitable[Appended]],
+        follow_up: Callable[[Sequence[Envelope]], Awaitable[list[Appended]]],
     ) -> None:
         self.key = key
         self.journal = journal
         self.clock = clock
-        self.accept = accept
+        self.follow_up = follow_up
 
     async def receive(self, message: Envelope) -> object:
         """Journal a recheck of every deal waiting on or rejected for this record."""
         now = datetime.datetime.fromtimestamp(self.clock.time(), datetime.UTC)
         return await recheck_dependents(
             self.journal,
-            self.accept,
+            self.follow_up,
             self.key,
             cause=f"changed:{message.idempotency_key}",
             now=now,

@@ -92,7 +92,7 @@ class ClientStep:
         )
         await recheck_dependents(
             job.journal,
-            job.accept,
+            job.follow_up,
             account_key(job.account_id),
             cause=f"client-onboarded:{job.account_id}",
             only=("waiting",),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from mediator.actors import ActorRef
@@ -48,7 +48,7 @@ class Onboarding:
     systems: Mapping[str, ActorRef[Command]]
     tryton: TrytonConnector
     harvest: HarvestConnector
-    accept: Callable[[Envelope], Awaitable[Appended]]
+    follow_up: Callable[[Sequence[Envelope]], Awaitable[list[Appended]]]
     now: Callable[[], datetime.datetime]
 
     @property

@@ -13,7 +13,7 @@ waits on it can say that its parent was rejected.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Literal
 
 import msgspec
@@ -84,7 +84,7 @@ async def update_links(journal: Journal, record: str, change: Callable[[Links], 
 
 async def recheck_dependents(
     journal: Journal,
-    accept: Callable[[Envelope], Awaitable[Appended]],
+    follow_up: Callable[[Sequence[Envelope]], Awaitable[list[Appended]]],
     record: str,
     *,
     cause: str,
@@ -96,15 +96,18 @@ async def recheck_dependents(
     wanted = frozenset(only)
     links = await load_links(journal, record)
     deals = sorted(deal for deal, why in links.dependents.items() if why in wanted)
-    for deal in deals:
-        await accept(
-            PAYLOADS.envelope(
-                OPPORTUNITY_RECHECK,
-                Recheck(opportunity_id=deal, cause=cause),
-                key=opportunity_key(deal),
-                source="mediator",
-                idempotency_key=f"onboarding:recheck:{deal}:{cause}",
-                occurred_at=now,
-            )
+    if deals:
+        await follow_up(
+            [
+                PAYLOADS.envelope(
+                    OPPORTUNITY_RECHECK,
+                    Recheck(opportunity_id=deal, cause=cause),
+                    key=opportunity_key(deal),
+                    source="mediator",
+                    idempotency_key=f"onboarding:recheck:{deal}:{cause}",
+                    occurred_at=now,
+                )
+                for deal in deals
+            ]
         )
     return deals

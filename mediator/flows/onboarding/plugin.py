@@ -83,9 +83,6 @@ class OnboardingFlow:
 
     def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
         """A `DealOnboarding` for ``opportunity:…`` keys, a `RecordWatcher` for the others."""
-        accept = context.accept
-        if accept is None:
-            raise RuntimeError("the onboarding flow journals rechecks: run it in a Mediator")
         if key.startswith("opportunity:"):
             return DealOnboarding(
                 key,
@@ -94,10 +91,12 @@ class OnboardingFlow:
                 systems=context.systems,
                 connectors=context.connectors,
                 options=self.options,
-                accept=accept,
+                follow_up=context.follow_up,
                 release=context.release,
             )
-        return RecordWatcher(key, journal=context.journal, clock=context.clock, accept=accept)
+        return RecordWatcher(
+            key, journal=context.journal, clock=context.clock, follow_up=context.follow_up
+        )
 
     def pollers(self, context: FlowContext) -> Sequence[Poller]:
         """The Salesforce pollers of accounts, opportunities and contracts."""
