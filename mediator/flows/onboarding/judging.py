@@ -85,7 +85,7 @@ def _waiter(links: Links, opportunity_id: str) -> Links:
 
 
 def _waiting_note(parent: str, links: Links) -> str:
-    note = f"waits for its parent account {parent} to be onboarded first"
+    note = f"its parent account {parent} is not onboarded yet"
     if links.rejections:
         deal, reason = sorted(links.rejections.items())[0]
         note += f"; the parent was rejected (deal {deal}: {reason})"

@@ -48,9 +48,9 @@ async def test_children_wait_for_their_parent_then_run_by_themselves(world: Worl
         for opportunity in children:
             saga = await saga_of(mediator, opportunity)
             assert saga.status == "waiting"
-            assert f"waits for its parent account {parent}" in saga.note
+            assert f"its parent account {parent} is not onboarded yet" in saga.note
             status = world.salesforce.get("Opportunity", opportunity)["Sync_Status__c"]
-            assert status.startswith("Waiting: waits for its parent account")
+            assert status.startswith(f"Waiting: its parent account {parent} is not onboarded")
         links = await load_links(mediator.journal, account_key(parent))
         assert {o: links.dependents[o] for o in children} == dict.fromkeys(children, "waiting")
         assert world.downstream_calls() == 0
