@@ -69,6 +69,10 @@ class FlowContext:
     systems: Mapping[str, ActorRef[Command]]
     #: the same systems' connectors, for the flow's pollers (reads, not commands)
     connectors: Mapping[str, Connector]
+    #: the names of every enabled flow (a poller may feed another flow when it is enabled)
+    enabled_flows: frozenset[str] = frozenset()
+    #: the firm's time zone (`time_zone` of the configuration), for schedules of business time
+    time_zone: str = "UTC"
 
 
 class Flow(Protocol):

@@ -215,6 +215,8 @@ class Mediator:
                 clock=self.clock,
                 systems={name: actors[name] for name in flow.systems},
                 connectors={name: self._connectors[name] for name in flow.systems},
+                enabled_flows=frozenset(f.name for f in flows),
+                time_zone=config.time_zone,
             )
             contexts[flow.name] = context
             registry = await stack.enter_async_context(
