@@ -117,8 +117,9 @@ class BillingOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     #: the Harvest account's currency (expenses of clients without their own)
     account_currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
-    #: re-billed expenses: cost plus this fraction (``0.1`` is 10 %)
-    expense_markup: Annotated[Decimal, msgspec.Meta(ge=0, le=10)] = Decimal(0)
+    #: re-billed expenses: cost plus this fraction (``0.1`` is 10 %; read as the decimal it
+    #: is written as, never as a binary float)
+    expense_markup: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.0
     #: days until an invoice is due, unless onboarding recorded the client's own terms
     payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] = 30
     #: the local time (``HH:MM``) on a period's last business day when it is due to close
@@ -167,7 +168,7 @@ class BillingFlow:
             journal=context.journal,
             stripe=context.systems["stripe"],
             clock=context.clock,
-            expense_markup=self.options.expense_markup,
+            expense_markup=Decimal(repr(self.options.expense_markup)),
             payment_terms_days=self.options.payment_terms_days,
             timeout=self.options.stripe_timeout,
         )
