@@ -4,8 +4,8 @@ As the time poller does (`mediator.ingress.harvest_time`): each poll reads the e
 approved and updated since the watermark, maps each to a canonical `Expense`, and journals
 them with the new watermark in one transaction; the idempotency key is the expense's id and
 its `updated_at`, so an edit after approval arrives as a new version (billing corrects it).
-Each version is keyed by its first version's project (``project:<harvest id>``, kept in flow
-state), so versions of one expense are delivered in order.
+Each version is keyed by its first version's project (``billing:project:<harvest id>``, kept
+in flow state), so versions of one expense are delivered in order.
 
 Billing only: billable versions, and a non-billable version of an expense that reached
 billing before (to take it back); the rest never reach billing. A record that does not decode
@@ -139,7 +139,7 @@ async def _route(journal: Journal, expense: Expense) -> str | None:
         return None
     if not billed:
         await journal.save_flow(_BILLED, expense.source_id, b"1", expected_version=0)
-    key = f"project:{expense.project_id}"
+    key = f"billing:project:{expense.project_id}"
     while True:
         saved = await journal.load_flow(_KEYS, expense.source_id)
         if saved is not None:

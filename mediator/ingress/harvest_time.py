@@ -14,10 +14,13 @@ Its key is its id and version (or a digest of its JSON when those cannot be read
 it again in the next poll is a duplicate, not a second dead letter.
 
 With `billing=True` (the billing flow is enabled), each version also goes to billing as a
-`BILLABLE_TIME` envelope in the same transaction (same key, idempotency key suffixed
-``:billing``): billable versions, and a non-billable version of an entry that reached billing
-before (so billing takes it back); an entry never billable never reaches billing. Which
-entries reached billing is remembered in flow state before they are appended.
+`BILLABLE_TIME` envelope in the same transaction (idempotency key suffixed ``:billing``):
+billable versions, and a non-billable version of an entry that reached billing before (so
+billing takes it back); an entry never billable never reaches billing. Which entries reached
+billing is remembered in flow state before they are appended. Its key is the ERP's key with
+``billing:`` in front: the same order per project, but its own parking, so an ERP correction
+waiting for a person (a dead letter of the ERP leg) does not hold back the invoice, nor a
+billing problem the ERP lines.
 
 Every version of a time entry is journaled under the entity key of its first version
 (``project:<id>`` of the project it was first read on), remembered in the journal's flow state
@@ -259,7 +262,7 @@ async def _billing_envelopes(
         BILLING_PAYLOADS.envelope(
             BILLABLE_TIME,
             entry,
-            key=key,
+            key=f"billing:{key}",
             source=_SOURCE,
             idempotency_key=f"harvest:time_entry:{entry.source_id}:{version}:billing",
             occurred_at=entry.updated_at or datetime.datetime.now(datetime.UTC),

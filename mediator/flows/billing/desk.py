@@ -1,6 +1,6 @@
 """The billing flow's entity actor: books entries onto aggregates, flushes and closes invoices.
 
-One `BillingDesk` per entity key. Under a project key (``project:<harvest id>``) it books each
+One `BillingDesk` per entity key. Under a project key (``billing:project:<id>``) it books each
 version of a billable time entry or an approved expense (`book`): a delivery only changes
 the durable aggregates and is acknowledged, no Stripe call is made. Under an invoice key
 (``invoice:<client>:<period>``) it carries out the flush and close requests the schedules

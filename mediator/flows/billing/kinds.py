@@ -2,9 +2,10 @@
 
 Billable time and expenses are delivered to billing under kinds of their own (one kind, one
 flow): the Harvest pollers journal `BILLABLE_TIME` beside the ERP's ``psa.time_entry.approved``
-for the same version of an entry, under the same entity key (``project:<harvest id>``), so
-billing sees every version the ERP sees, in the same order. Flush and close requests are keyed
-by the invoice they are about (`invoice_key`), so one invoice's Stripe writes are serialized.
+for the same version of an entry, under the ERP's key with ``billing:`` in front
+(``billing:project:<harvest id>``): every version in the same order, parked on its own.
+Flush and close requests are keyed by the invoice they are about (`invoice_key`), so one
+invoice's Stripe writes are serialized.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ __all__ = [
     "invoice_key",
 ]
 
-#: A billable approved time entry, one version (payload: `TimeEntry`), key ``project:<id>``.
+#: A billable approved time entry, one version (payload: `TimeEntry`), key
+#: ``billing:project:<harvest id>``.
 BILLABLE_TIME = "psa.time_entry.billable"
-#: An approved expense, one version (payload: `Expense`), key ``project:<id>``.
+#: An approved expense, one version (payload: `Expense`), key ``billing:project:<id>``.
 APPROVED_EXPENSE = "psa.expense.approved"
 #: Push a client's period aggregates to its draft invoice (payload: `InvoiceRequest`).
 FLUSH_INVOICE = "billing.invoice.flush"
