@@ -1,0 +1,159 @@
+"""Period close: an invoice waits for its client's entries still on their way, and one whose
+entries are dead letters is held and flagged to finance instead of going out incomplete."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from mediator.codecs.canonical.money import Money
+from mediator.codecs.canonical.time_and_expenses import TimeEntry
+from mediator.flows.billing import BILLABLE_TIME, CLOSE_PERIOD, PAYLOADS, InvoiceState
+from mediator.flows.rate_history import RateHistory, RatePeriod, update_rates
+from mediator.journal import DeadLetterFilter
+from mediator.sandbox import Sandboxes
+from mediator.sandbox.generator import Firm
+from tests.flows.billing.support import Billing, ShiftedClock, running
+from tests.flows.billing.test_month import AFTER_CLOSE
+
+pytestmark = pytest.mark.slow  # three sandboxes, a journal and the runtime per test
+
+
+def first_billable(billing: Billing) -> dict[str, Any]:
+    return next(e for e in billing.harvest("time_entries") if e["is_closed"] and e["billable"])
+
+
+def client_of(billing: Billing, entry: dict[str, Any]) -> tuple[str, str]:
+    """The firm key and the Stripe customer of an entry's client."""
+    project = billing.boxes.harvest.store.tables["projects"][entry["project_id"]]  # type: ignore[union-attr]
+    key = next(k for k, v in billing.boxes.index.harvest.items() if v == project["client_id"])
+    return key, billing.boxes.index.stripe[key]
+
+
+async def invoice_state(billing: Billing, client: str) -> InvoiceState:
+    saved = await billing.mediator.journal.load_flow("billing.invoice", f"{client}|2026-11")
+    assert saved is not None
+    return msgspec.json.decode(saved.state, type=InvoiceState)
+
+
+async def test_a_close_waits_for_entries_still_in_the_journal(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    firm, boxes = firm_and_boxes
+    clock = ShiftedClock()
+    clock.at(AFTER_CLOSE)
+    async with running(firm, boxes, tmp_path, clock) as billing:
+        late = first_billable(billing)
+        late["is_closed"] = False  # not read by this poll
+        await billing.poll()
+        client, customer = client_of(billing, late)
+        currency = next(c.currency for c in firm.clients if c.key == client)
+        # journaled but not delivered yet (as after a crash, before recovery)
+        entry = TimeEntry(
+            source_system="harvest",
+            source_id=str(late["id"]),
+            project_id=str(late["project_id"]),
+            consultant_id=str(late["user_id"]),
+            client_id=str(
+                billing.boxes.harvest.store.tables["projects"][late["project_id"]]["client_id"]
+            ),  # type: ignore[union-attr]
+            spent_on=datetime.date.fromisoformat(late["spent_date"]),
+            hours=Decimal(str(late["hours"])),
+            billable=True,
+            approved=True,
+            bill_rate=Money(amount=round(late["billable_rate"] * 100), currency=currency),
+            updated_at=datetime.datetime.now(datetime.UTC),
+        )
+        await billing.mediator.journal.append(
+            PAYLOADS.envelope(
+                BILLABLE_TIME,
+                entry,
+                key=f"billing:project:{late['project_id']}",
+                source="harvest",
+                idempotency_key=f"harvest:time_entry:{late['id']}:late:billing",
+                occurred_at=entry.updated_at or datetime.datetime.now(datetime.UTC),
+            )
+        )
+        await billing.close()
+        waiting = await invoice_state(billing, client)
+        assert waiting.status == "draft"
+        assert waiting.note == "waiting for 1 entries still being delivered"
+        others = [i for i in billing.invoices() if i["customer"] != customer]
+        assert others
+        assert {i["status"] for i in others} == {"open"}  # the other clients went out
+    late["is_closed"] = True
+    async with running(firm, boxes, tmp_path, clock) as billing:  # recovery delivers it
+        await billing.mediator.wait_idle()
+        await billing.close()
+        assert (await invoice_state(billing, client)).status == "finalized"
+        assert {i["status"] for i in billing.invoices()} == {"open"}
+        totals = {i["customer"]: i["total"] for i in billing.invoices()}
+        assert totals == billing.expected()
+
+
+async def test_dead_letters_hold_a_close_and_flag_it_until_resolved(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    firm, boxes = firm_and_boxes
+    clock = ShiftedClock()
+    clock.at(AFTER_CLOSE)
+    async with running(firm, boxes, tmp_path, clock) as billing:
+        unpriced = first_billable(billing)
+        unpriced["billable_rate"] = None  # no rate in Harvest, and no rate history yet
+        await billing.poll()
+        [dead] = await billing.mediator.dead_letters(DeadLetterFilter(kind=BILLABLE_TIME))
+        assert "has no rate in force" in str(dead.reason)
+        client, customer = client_of(billing, unpriced)
+        await billing.flush()
+        await billing.close()
+        [held] = await billing.mediator.dead_letters(DeadLetterFilter(kind=CLOSE_PERIOD))
+        assert held.envelope.key == f"invoice:{client}:2026-11"
+        assert dead.id in str(held.reason)
+        assert "dead letters or parked" in str(held.reason)
+        # the dead letter, and the entries of its project parked behind it
+        held_back = (await invoice_state(billing, client)).held
+        assert held_back[0] == dead.id
+        assert len(held_back) == str(held.reason).count("(parked, ") + 1
+        assert [i["status"] for i in billing.invoices(customer)] == ["draft"]  # not sent
+        # finance adds the rate (as onboarding would write it), then replays both
+        project = next(
+            k
+            for k, v in boxes.index.harvest.items()
+            if v == unpriced["project_id"] and k.startswith("P-")
+        )
+        consultant = next(
+            k
+            for k, v in boxes.index.harvest.items()
+            if v == unpriced["user_id"] and k.startswith("U-")
+        )
+        currency = next(c.currency for c in firm.clients if c.key == client)
+        history = RateHistory(
+            project_id=project,
+            currency=currency,
+            staffing={consultant: "Reviewer"},
+            periods=(
+                RatePeriod(
+                    role="Reviewer",
+                    bill_rate=Money(amount=12_300, currency=currency),
+                    effective_from=datetime.date(2026, 11, 1),
+                    source="rate_card",
+                ),
+            ),
+        )
+        await update_rates(billing.mediator.journal, project, lambda _: history)
+        await billing.mediator.replay(DeadLetterFilter(ids=(dead.id,)), dry_run=False)
+        await billing.mediator.wait_idle()
+        await billing.mediator.replay(DeadLetterFilter(ids=(held.id,)), dry_run=False)
+        await billing.mediator.wait_idle()
+        assert await billing.mediator.dead_letters(DeadLetterFilter()) == []
+        [invoice] = billing.invoices(customer)
+        assert invoice["status"] == "open"
+        expected = billing.expected()  # without the unpriced entry, which Harvest gives no rate
+        hours = Decimal(str(unpriced["hours"]))
+        assert invoice["total"] == expected[customer] + int(hours * 12_300)
+        assert any("Reviewer" in line["description"] for line in invoice["lines"]["data"])
