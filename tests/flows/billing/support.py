@@ -56,6 +56,7 @@ time_zone = "Europe/Berlin"
 
 [journal]
 path = "journal.sqlite"
+synchronous = "NORMAL"
 
 [systems.harvest]
 base_url = "{boxes.urls["harvest"]}"
