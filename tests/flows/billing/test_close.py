@@ -30,7 +30,7 @@ def first_billable(billing: Billing) -> dict[str, Any]:
 
 def client_of(billing: Billing, entry: dict[str, Any]) -> tuple[str, str]:
     """The firm key and the Stripe customer of an entry's client."""
-    project = billing.boxes.harvest.store.tables["projects"][entry["project_id"]]  # type: ignore[union-attr]
+    project = next(p for p in billing.harvest("projects") if p["id"] == entry["project_id"])
     key = next(k for k, v in billing.boxes.index.harvest.items() if v == project["client_id"])
     return key, billing.boxes.index.stripe[key]
 
@@ -53,15 +53,14 @@ async def test_a_close_waits_for_entries_still_in_the_journal(
         await billing.poll()
         client, customer = client_of(billing, late)
         currency = next(c.currency for c in firm.clients if c.key == client)
+        projects = {p["id"]: p for p in billing.harvest("projects")}
         # journaled but not delivered yet (as after a crash, before recovery)
         entry = TimeEntry(
             source_system="harvest",
             source_id=str(late["id"]),
             project_id=str(late["project_id"]),
             consultant_id=str(late["user_id"]),
-            client_id=str(
-                billing.boxes.harvest.store.tables["projects"][late["project_id"]]["client_id"]
-            ),  # type: ignore[union-attr]
+            client_id=str(projects[late["project_id"]]["client_id"]),
             spent_on=datetime.date.fromisoformat(late["spent_date"]),
             hours=Decimal(str(late["hours"])),
             billable=True,
