@@ -21,6 +21,7 @@ from decimal import Decimal
 import msgspec
 
 from mediator.errors import ActorError, BusinessRejected
+from mediator.flows.billing.kinds import invoice_key
 from mediator.flows.billing.state import (
     ENTRY,
     INVOICE,
@@ -62,8 +63,9 @@ def next_period(period: str) -> str:
 
 
 def invoice_entity(client_id: str, period: str) -> str:
-    """The flow-state entity of a client's invoice of `period`."""
-    return f"{client_id}|{period}"
+    """The flow-state entity of a client's invoice of `period`: its journal key, so the admin
+    API's history of ``invoice:<client>:<period>`` shows the state with its requests."""
+    return invoice_key(client_id, period)
 
 
 async def book(

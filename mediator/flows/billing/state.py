@@ -6,7 +6,9 @@ invoice period and project (`SHARD`), written by that project's entity actor alo
 delivery rewrites a project's month, not a client's. Each entry's own record (`ENTRY`) lists
 its contributions, so a later version knows what it corrects. The *invoice* state (`INVOICE`)
 is small: the draft's Stripe ids, what was pushed per line, and whether it is dirty. `OPEN`
-lists the invoices not finalized yet, for the flush and close schedules.
+lists the invoices not finalized yet, for the flush and close schedules. The invoice state is
+saved under the flow's name and the invoice's journal key, where the admin API's entity history
+(``GET /entities/invoice:<client>:<period>``) finds it: what holds a close is shown there.
 
 Applying a contribution replaces it by id, so a redelivery, a replay or a crash between two
 saves converges on the same state instead of counting twice. Every save is a compare-and-set
@@ -44,7 +46,7 @@ __all__ = [
 #: flow-state names
 ENTRY = "billing.entry"
 SHARD = "billing.shard"
-INVOICE = "billing.invoice"
+INVOICE = "billing"  # the flow's own name: the admin API shows it for the invoice's key
 OPEN = "billing.open"
 
 InvoiceStatus: TypeAlias = Literal["draft", "closing", "finalized"]
@@ -135,7 +137,7 @@ class InvoiceState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OpenInvoices(msgspec.Struct, frozen=True, kw_only=True):
-    """The invoices (``client|period``) not finalized yet."""
+    """The invoices (their entities, ``invoice:<client>:<period>``) not finalized yet."""
 
     keys: tuple[str, ...] = ()
 

@@ -9,6 +9,7 @@ import pytest
 from mediator.clock import SystemClock
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.generator import Firm, generate_firm
+from tests.flows.billing.support import ADMIN_TOKEN
 
 SEED = 11
 
@@ -28,3 +29,4 @@ def secrets(monkeypatch: pytest.MonkeyPatch, firm_and_boxes: tuple[Firm, Sandbox
     monkeypatch.setenv("TEST_HARVEST_TOKEN", creds["harvest"]["token"])
     monkeypatch.setenv("TEST_TRYTON_PASSWORD", creds["tryton"]["password"])
     monkeypatch.setenv("TEST_STRIPE_KEY", creds["stripe"]["api_key"])
+    monkeypatch.setenv("TEST_ADMIN_TOKEN", ADMIN_TOKEN)

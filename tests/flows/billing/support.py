@@ -22,6 +22,8 @@ from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.generator import Firm
 
+#: the admin API's token in these tests (a viewer, as finance's dashboard would be)
+ADMIN_TOKEN = "finance-viewer-token-7c1e9a3b5d"
 #: the cron-free schedules: the tests poll each by name at the moments they choose
 POLLERS = ("harvest_time", "harvest_expenses", "billing_flush", "billing_close")
 
@@ -89,6 +91,11 @@ cutoff = "18:00"
 {pollers}
 [admin]
 listen = "127.0.0.1:0"
+
+[[admin.tokens]]
+name = "finance"
+role = "viewer"
+token = "env:TEST_ADMIN_TOKEN"
 """
 
 
@@ -169,11 +176,12 @@ class Billing:
 
 @asynccontextmanager
 async def running(
-    firm: Firm, boxes: Sandboxes, tmp_path: Path, clock: ShiftedClock
+    firm: Firm, boxes: Sandboxes, tmp_path: Path, clock: ShiftedClock, *, admin: bool = False
 ) -> AsyncIterator[Billing]:
-    """A Mediator over `boxes` with the xref map written (again: it is idempotent)."""
+    """A Mediator over `boxes` with the xref map written (again: it is idempotent), and its
+    admin API when `admin` (token `ADMIN_TOKEN`, a viewer's)."""
     loaded = parse_config(config_text(boxes), file="mediator.toml", base_dir=tmp_path)
     async with open_journal(loaded.journal_path, clock=clock) as journal:
         await record_clients(journal, firm, boxes)
-    async with Mediator(loaded, clock=clock, serve_admin=False) as mediator:
+    async with Mediator(loaded, clock=clock, serve_admin=admin) as mediator:
         yield Billing(firm, boxes, mediator, clock)

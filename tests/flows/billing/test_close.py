@@ -4,10 +4,12 @@ entries are dead letters is held and flagged to finance instead of going out inc
 from __future__ import annotations
 
 import datetime
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import msgspec
 import pytest
 
@@ -18,7 +20,7 @@ from mediator.flows.rate_history import RateHistory, RatePeriod, update_rates
 from mediator.journal import DeadLetterFilter
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.generator import Firm
-from tests.flows.billing.support import Billing, ShiftedClock, running
+from tests.flows.billing.support import ADMIN_TOKEN, Billing, ShiftedClock, running
 from tests.flows.billing.test_month import AFTER_CLOSE
 
 pytestmark = pytest.mark.slow  # three sandboxes, a journal and the runtime per test
@@ -36,7 +38,7 @@ def client_of(billing: Billing, entry: dict[str, Any]) -> tuple[str, str]:
 
 
 async def invoice_state(billing: Billing, client: str) -> InvoiceState:
-    saved = await billing.mediator.journal.load_flow("billing.invoice", f"{client}|2026-11")
+    saved = await billing.mediator.journal.load_flow("billing", f"invoice:{client}:2026-11")
     assert saved is not None
     return msgspec.json.decode(saved.state, type=InvoiceState)
 
@@ -101,7 +103,7 @@ async def test_dead_letters_hold_a_close_and_flag_it_until_resolved(
     firm, boxes = firm_and_boxes
     clock = ShiftedClock()
     clock.at(AFTER_CLOSE)
-    async with running(firm, boxes, tmp_path, clock) as billing:
+    async with running(firm, boxes, tmp_path, clock, admin=True) as billing:
         unpriced = first_billable(billing)
         unpriced["billable_rate"] = None  # no rate in Harvest, and no rate history yet
         await billing.poll()
@@ -119,6 +121,20 @@ async def test_dead_letters_hold_a_close_and_flag_it_until_resolved(
         assert held_back[0] == dead.id
         assert len(held_back) == str(held.reason).count("(parked, ") + 1
         assert [i["status"] for i in billing.invoices(customer)] == ["draft"]  # not sent
+        # flagged to finance on the admin API: the invoice's history says what holds it
+        assert billing.mediator.admin_address is not None
+        host, port = billing.mediator.admin_address
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with (
+            aiohttp.ClientSession(f"http://{host}:{port}", headers=auth) as http,
+            http.get(f"/entities/invoice:{client}:2026-11") as answer,
+        ):
+            assert answer.status == 200
+            history = await answer.json()
+        assert "open dead letter" in history["summary"]
+        assert dead.id in history["summary"]
+        [state] = [f for f in history["flows"] if f["flow"] == "billing"]
+        assert json.loads(state["state"])["held"][0] == dead.id
         # finance adds the rate (as onboarding would write it), then replays both
         project = next(
             k
