@@ -135,7 +135,9 @@ class Invoicing:
             waiting = await self._waiting(state)
             if waiting:
                 return await self._note(waiting)
-            state = await self._start_closing()
+            # nothing of the client is open in the journal, so no booking is under way: an
+            # entry still marked as being booked was left so by a crash (its delivery ended)
+            state = await self._start_closing(stale=frozenset(state.writing))
             if state.status == "draft":
                 return await self._note(f"entries being booked: {', '.join(state.writing)}")
         state = await self._push(state)
@@ -207,12 +209,14 @@ class Invoicing:
         )
         return state
 
-    async def _start_closing(self) -> InvoiceState:
+    async def _start_closing(self, *, stale: frozenset[str]) -> InvoiceState:
         def change(state: InvoiceState | None) -> InvoiceState:
             state = _present(state)
-            if state.status != "draft" or state.writing:
-                return state
-            return msgspec.structs.replace(state, status="closing", held=(), note="closing")
+            if state.status != "draft" or not stale.issuperset(state.writing):
+                return state  # a booking began since the journal was asked: not now
+            return msgspec.structs.replace(
+                state, status="closing", writing=(), held=(), note="closing"
+            )
 
         _, state = await update(self.journal, INVOICE, self.entity, InvoiceState, change)
         return state

@@ -99,8 +99,18 @@ async def book(
     if {c.id: c for c in wanted} == {c.id: c for c in mutable}:
         return (*frozen, *wanted)  # this version is booked already
     touched = sorted({c.invoice_period for c in (*wanted, *mutable)})
-    for period in touched:
-        await _register(journal, client_id, period, entry_id, currency, delivery_key, clock_time)
+    registered: list[str] = []
+    try:
+        for period in touched:
+            await _register(
+                journal, client_id, period, entry_id, currency, delivery_key, clock_time
+            )
+            registered.append(period)
+    except BookingRaced:
+        # the retry books elsewhere: the invoices it registered with must not wait for it
+        for period in registered:
+            await _release(journal, client_id, period, entry_id, set(), clock_time)
+        raise
     for period in touched:
         by_project: dict[str, tuple[list[Contribution], set[str]]] = {}
         for c in wanted:

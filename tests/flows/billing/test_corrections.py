@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from mediator.flows.billing import load_billed_period
+from mediator.codecs.canonical.money import Money
+from mediator.flows.billing import ADJUSTMENT_APPROVED, PAYLOADS, Adjustment, load_billed_period
 from mediator.journal import DeadLetterFilter
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.generator import Firm
@@ -90,12 +91,42 @@ async def test_an_edit_after_finalization_goes_on_the_next_invoice(
         [line] = december["lines"]["data"]
         assert line["amount"] == round(2 * float(entry["billable_rate"]) * 100)
         assert "correction for 2026-11" in line["description"]
-        totals: dict[str, int] = {}
-        for invoice in invoices:
-            totals[invoice["customer"]] = totals.get(invoice["customer"], 0) + invoice["total"]
-        assert totals == billing.expected()
-        # the entry is on November's invoice with its first hours, December's carries the 2 h
+        # an approved adjustment (a change order's back-billing) for November: on December's
         client = next(c for c, cus in boxes.index.stripe.items() if cus == december["customer"])
+        currency = next(c.currency for c in firm.clients if c.key == client)
+        adjustment = Adjustment(
+            client_id=client,
+            period="2026-11",
+            description="Back-billing of change order CO-7",
+            amount=Money(amount=50_000, currency=currency),
+            source="change_order:CO-7",
+        )
+        for _ in range(2):  # delivered twice (a replay): billed once
+            await billing.mediator.accept(
+                PAYLOADS.envelope(
+                    ADJUSTMENT_APPROVED,
+                    adjustment,
+                    key=f"opportunity:{client}",
+                    source="mediator",
+                    idempotency_key=f"{adjustment.source}:adjustment",
+                    occurred_at=datetime.datetime.now(datetime.UTC),
+                )
+            )
+        await billing.mediator.wait_idle()
+        await billing.flush()
+        [december] = [i for i in billing.invoices() if i["id"] not in sent]
+        [back_billing] = [
+            line for line in december["lines"]["data"] if "CO-7" in line["description"]
+        ]
+        assert back_billing["amount"] == 50_000
+        assert december["total"] == line["amount"] + 50_000
+        totals: dict[str, int] = {}
+        for invoice in billing.invoices():
+            totals[invoice["customer"]] = totals.get(invoice["customer"], 0) + invoice["total"]
+        expected = billing.expected()
+        expected[december["customer"]] += 50_000
+        assert totals == expected
+        # the entry is on November's invoice with its first hours, December's carries the 2 h
         november = await load_billed_period(billing.mediator.journal, client, "2026-11")
         assert november is not None
         assert november.status == "finalized"
