@@ -75,7 +75,6 @@ class BillingDesk(Actor[Envelope]):
             period=request.period,
             payment_terms_days=self.terms,
             timeout=self.timeout,
-            clock_time=self.clock.time(),
         )
         if message.kind == FLUSH_INVOICE:
             return await invoicing.flush()

@@ -11,6 +11,10 @@ number of entries behind it.
 journal is asked for open billing entries under the client's keys (accepted, in flight, due
 for retry: the close waits for the next tick; dead, quarantined or parked: the close itself
 becomes a dead letter for finance naming them, and is replayed once they are dealt with).
+
+The invoice is due `payment_terms_days` after it is finalized, or after the client's own terms
+when the flow state ``billing.terms`` holds them (days, per canonical client id): the seam for
+onboarding to record a deal's payment terms.
 """
 
 from __future__ import annotations
@@ -102,7 +106,6 @@ class Invoicing:
         period: str,
         payment_terms_days: int,
         timeout: float,
-        clock_time: float,
     ) -> None:
         self.journal = journal
         self.stripe = stripe
@@ -111,7 +114,6 @@ class Invoicing:
         self.entity = invoice_entity(client_id, period)
         self.terms = payment_terms_days
         self.timeout = timeout
-        self.now = clock_time
 
     async def flush(self) -> InvoiceState | None:
         """Push the aggregates if they changed since the last flush (a finalized invoice or

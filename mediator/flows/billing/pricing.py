@@ -6,7 +6,8 @@ in force on the day it was spent: the project's `RateHistory` (`rate_on(spent_on
 consultant_id=...)`, the consultant's own rate or their role's). Until onboarding writes a
 project's history, the entry's own Harvest ``billable_rate`` is the rate (the seam: Harvest
 rates are not effective-dated, so a rate changed mid-month re-prices older entries there, but
-not here once a history exists). An entry with neither is a business exception for finance.
+not here once a history exists). An entry with neither, or whose project has a history with
+no rate for it on its day, is a business exception for finance: never a guessed rate.
 """
 
 from __future__ import annotations
@@ -80,11 +81,19 @@ async def price_time(journal: Journal, entry: TimeEntry, ids: Canonical) -> Pric
         period = history.rate_on(entry.spent_on, consultant_id=ids.consultant_id)
         if period is not None:
             return Price(what=period.role, rate=period.bill_rate, source=period.source)
+        # the project's rates are known, and none is this consultant's on this day: billing
+        # Harvest's rate instead would be a guess on a client's invoice
+        raise BusinessRejected(
+            "rate",
+            f"time entry {entry.source_id}: project {ids.project_id}'s rate history has no "
+            f"rate for consultant {ids.consultant_id} on {entry.spent_on} (not staffed, or "
+            "before the first rate): add the staffing or the rate, then replay the entry",
+        )
     if entry.bill_rate is not None:
         return Price(what=entry.task or "Time", rate=entry.bill_rate, source="harvest")
     raise BusinessRejected(
         "rate",
         f"time entry {entry.source_id} ({entry.spent_on}, project {ids.project_id}, "
-        f"consultant {ids.consultant_id}) has no rate in force in the rate history and none "
+        f"consultant {ids.consultant_id}) has no rate in force: no rate history and none "
         "in Harvest: add the rate, then replay the entry",
     )

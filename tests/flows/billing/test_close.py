@@ -135,28 +135,42 @@ async def test_dead_letters_hold_a_close_and_flag_it_until_resolved(
         assert dead.id in history["summary"]
         [state] = [f for f in history["flows"] if f["flow"] == "billing"]
         assert json.loads(state["state"])["held"][0] == dead.id
-        # finance adds the rate (as onboarding would write it), then replays both
+        # finance adds the project's rates (as onboarding would write them: the team at the
+        # rates Harvest has, the unpriced consultant as a reviewer), then replays both
+        users = {v: k for k, v in boxes.index.harvest.items() if k.startswith("U-")}
         project = next(
             k
             for k, v in boxes.index.harvest.items()
             if v == unpriced["project_id"] and k.startswith("P-")
         )
-        consultant = next(
-            k
-            for k, v in boxes.index.harvest.items()
-            if v == unpriced["user_id"] and k.startswith("U-")
-        )
         currency = next(c.currency for c in firm.clients if c.key == client)
+        team = {
+            users[e["user_id"]]: round(e["billable_rate"] * 100)
+            for e in billing.harvest("time_entries")
+            if e["project_id"] == unpriced["project_id"] and e["billable_rate"] is not None
+        }
+        reviewer = users[unpriced["user_id"]]
+        team.pop(reviewer, None)
         history = RateHistory(
             project_id=project,
             currency=currency,
-            staffing={consultant: "Reviewer"},
+            staffing={reviewer: "Reviewer"},
             periods=(
                 RatePeriod(
                     role="Reviewer",
                     bill_rate=Money(amount=12_300, currency=currency),
                     effective_from=datetime.date(2026, 11, 1),
                     source="rate_card",
+                ),
+                *(
+                    RatePeriod(
+                        role="Consultant",
+                        consultant_id=who,
+                        bill_rate=Money(amount=rate, currency=currency),
+                        effective_from=datetime.date(2026, 11, 1),
+                        source="rate_card",
+                    )
+                    for who, rate in team.items()
                 ),
             ),
         )
