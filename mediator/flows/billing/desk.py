@@ -118,6 +118,7 @@ class BillingDesk(Actor[Envelope]):
             currency=currency,
             delivery_key=message.key,
             clock_time=self.clock.time(),
+            version=_version(entry.updated_at),
         )
 
     async def _expense(self, message: Envelope, expense: Expense) -> tuple[Contribution, ...]:
@@ -156,6 +157,7 @@ class BillingDesk(Actor[Envelope]):
             currency=expense.amount.currency,
             delivery_key=message.key,
             clock_time=self.clock.time(),
+            version=_version(expense.updated_at),
         )
 
     async def _adjustment(
@@ -187,6 +189,11 @@ class BillingDesk(Actor[Envelope]):
             delivery_key=message.key,
             clock_time=self.clock.time(),
         )
+
+
+def _version(stamp: datetime.datetime | None) -> str:
+    # comparable as text: every stamp in UTC, in one format
+    return "" if stamp is None else stamp.astimezone(datetime.UTC).isoformat()
 
 
 def _first_day(period: str) -> datetime.date:

@@ -77,62 +77,89 @@ async def book(
     currency: str,
     delivery_key: str,
     clock_time: float,
+    version: str = "",
 ) -> tuple[Contribution, ...]:
     """Make `entry_id`'s contributions add up to `facts`; return what is booked now.
 
     `facts` carry their origin period; their invoice period is chosen here (the origin's
     invoice while it is a draft, else the next open one). `delivery_key` is the journal key
-    the entry's versions arrive under (what a close asks the journal about).
+    the entry's versions arrive under (what a close asks the journal about). `version` (the
+    entry's ``updated_at``) keeps an older version, delivered late, from undoing a newer one.
+    An entry moved to another client is taken back from the first client's invoices.
     """
     record, _ = await load(journal, ENTRY, entry_id, EntryRecord)
-    old = record.contributions if record is not None else ()
-    origins = {c.origin_period for c in facts} | {c.invoice_period for c in old}
-    statuses = {p: await _status(journal, client_id, p) for p in origins}
-    frozen = [c for c in old if statuses[c.invoice_period] != "draft"]
-    mutable = [c for c in old if statuses[c.invoice_period] == "draft"]
+    if record is not None and version and record.version and version < record.version:
+        return record.contributions  # an older version than the one booked: nothing to do
+    old = [_of_client(c, record.client_id) for c in record.contributions] if record else []
+    placed = [msgspec.structs.replace(c, client_id=client_id) for c in facts]
+    invoices = {(c.client_id, c.origin_period) for c in placed}
+    invoices |= {(c.client_id, c.invoice_period) for c in old}
+    statuses = {key: await _status(journal, *key) for key in sorted(invoices)}
+    frozen = [c for c in old if statuses[c.client_id, c.invoice_period] != "draft"]
+    mutable = [c for c in old if statuses[c.client_id, c.invoice_period] == "draft"]
     wanted = [
-        _placed(c, await _open_period(journal, client_id, c.origin_period), c.id) for c in facts
+        _placed(c, await _open_period(journal, c.client_id, c.origin_period), c.id) for c in placed
     ]
-    if frozen:
-        start = min(c.origin_period for c in frozen)
-        wanted += _reversals(entry_id, frozen, await _open_period(journal, client_id, start))
+    for client in sorted({c.client_id for c in frozen}):
+        theirs = [c for c in frozen if c.client_id == client]
+        start = min(c.origin_period for c in theirs)
+        wanted += _reversals(entry_id, theirs, await _open_period(journal, client, start))
+    booked = (*frozen, *wanted)
     if {c.id: c for c in wanted} == {c.id: c for c in mutable}:
-        return (*frozen, *wanted)  # this version is booked already
-    touched = sorted({c.invoice_period for c in (*wanted, *mutable)})
-    registered: list[str] = []
+        if record is not None and version > record.version:
+            await _remember(journal, entry_id, client_id, booked, version)
+        return booked  # this version is booked already
+    touched = sorted({(c.client_id, c.invoice_period) for c in (*wanted, *mutable)})
+    currencies = {(c.client_id, c.invoice_period): c.amount.currency for c in wanted}
+    registered: list[tuple[str, str]] = []
     try:
-        for period in touched:
-            await _register(
-                journal, client_id, period, entry_id, currency, delivery_key, clock_time
-            )
-            registered.append(period)
+        for client, period in touched:
+            here = currencies.get((client, period), currency if client == client_id else "")
+            await _register(journal, client, period, entry_id, here, delivery_key, clock_time)
+            registered.append((client, period))
     except BookingRaced:
         # the retry books elsewhere: the invoices it registered with must not wait for it
-        for period in registered:
-            await _release(journal, client_id, period, entry_id, set(), clock_time)
+        for client, period in registered:
+            await _release(journal, client, period, entry_id, set(), clock_time)
         raise
-    for period in touched:
+    for client, period in touched:
         by_project: dict[str, tuple[list[Contribution], set[str]]] = {}
         for c in wanted:
-            if c.invoice_period == period:
+            if (c.client_id, c.invoice_period) == (client, period):
                 by_project.setdefault(c.project_id, ([], set()))[0].append(c)
         for c in mutable:
-            if c.invoice_period == period:
+            if (c.client_id, c.invoice_period) == (client, period):
                 by_project.setdefault(c.project_id, ([], set()))[1].add(c.id)
         for project, (adds, removes) in by_project.items():
-            await _write_shard(journal, shard_id(client_id, period, project), adds, removes)
-    for period in touched:
-        projects = {c.project_id for c in wanted if c.invoice_period == period}
-        await _release(journal, client_id, period, entry_id, projects, clock_time)
-    booked = (*frozen, *wanted)
+            await _write_shard(journal, shard_id(client, period, project), adds, removes)
+    for client, period in touched:
+        projects = {
+            c.project_id for c in wanted if (c.client_id, c.invoice_period) == (client, period)
+        }
+        await _release(journal, client, period, entry_id, projects, clock_time)
+    await _remember(journal, entry_id, client_id, booked, version)
+    return booked
+
+
+async def _remember(
+    journal: Journal,
+    entry_id: str,
+    client_id: str,
+    booked: tuple[Contribution, ...],
+    version: str,
+) -> None:
     await update(
         journal,
         ENTRY,
         entry_id,
         EntryRecord,
-        lambda _: EntryRecord(client_id=client_id, contributions=booked),
+        lambda _: EntryRecord(client_id=client_id, contributions=booked, version=version),
     )
-    return booked
+
+
+def _of_client(c: Contribution, client_id: str) -> Contribution:
+    # contributions saved before they named their client belong to the entry's
+    return c if c.client_id else msgspec.structs.replace(c, client_id=client_id)
 
 
 def _placed(c: Contribution, period: str, cid: str) -> Contribution:
@@ -155,7 +182,7 @@ def _reversals(entry_id: str, frozen: Sequence[Contribution], target: str) -> li
         out.append(
             msgspec.structs.replace(
                 group[0],
-                id=f"{entry_id}:reversal:{line}",
+                id=f"{entry_id}:reversal:{group[0].client_id}:{line}",
                 invoice_period=target,
                 quantity=-quantity,
                 amount=-amount,

@@ -75,6 +75,8 @@ class Contribution(msgspec.Struct, frozen=True, kw_only=True):
     amount: Money
     spent_on: datetime.date
     description: str = ""
+    #: the client whose invoice carries it (canonical id)
+    client_id: str = ""
 
     @property
     def line(self) -> str:
@@ -88,6 +90,8 @@ class EntryRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     client_id: str
     contributions: tuple[Contribution, ...] = ()
+    #: the version (``updated_at``) booked last: an older one delivered late changes nothing
+    version: str = ""
 
 
 class Shard(msgspec.Struct, frozen=True, kw_only=True):

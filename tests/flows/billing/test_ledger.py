@@ -159,3 +159,37 @@ async def test_an_entry_in_another_currency_is_refused(journal: SqliteJournal) -
             delivery_key="billing:project:7",
             clock_time=0.0,
         )  # fmt: skip
+
+
+async def test_an_older_version_delivered_late_changes_nothing(journal: SqliteJournal) -> None:
+    newer = "2026-11-20T10:00:00+00:00"
+    await book(
+        journal, client_id=CLIENT, entry_id="time:1", facts=[hours("time:1", "3")],
+        currency="EUR", delivery_key="billing:project:7", clock_time=0.0, version=newer,
+    )  # fmt: skip
+    await book(
+        journal, client_id=CLIENT, entry_id="time:1", facts=[hours("time:1", "1")],
+        currency="EUR", delivery_key="billing:project:7", clock_time=0.0,
+        version="2026-11-19T10:00:00+00:00",
+    )  # fmt: skip
+    assert [c.quantity for c in await contributions(journal)] == [Decimal(3)]
+
+
+async def test_an_entry_moved_to_another_client_is_taken_back_from_the_first(
+    journal: SqliteJournal,
+) -> None:
+    await post(journal, "time:1", hours("time:1", "2"))
+    await finalize(journal)
+    await book(
+        journal, client_id="001B", entry_id="time:1", facts=[hours("time:1", "2")],
+        currency="EUR", delivery_key="billing:project:8", clock_time=0.0,
+    )  # fmt: skip
+    # the first client's sent invoice keeps it; its next one takes it back
+    assert [c.quantity for c in await contributions(journal)] == [Decimal(2)]
+    assert [c.quantity for c in await contributions(journal, "2026-12")] == [Decimal(-2)]
+    moved, _ = await load(journal, INVOICE, "invoice:001B:2026-11", InvoiceState)
+    assert moved is not None
+    assert moved.status == "draft"
+    shard, _ = await load(journal, SHARD, "001B|2026-11|P-1", Shard)
+    assert shard is not None
+    assert [c.quantity for c in shard.contributions.values()] == [Decimal(2)]
