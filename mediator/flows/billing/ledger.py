@@ -115,7 +115,7 @@ async def book(
     try:
         for client, period in touched:
             here = currencies.get((client, period), currency if client == client_id else "")
-            await _register(journal, client, period, entry_id, here, delivery_key, clock_time)
+            await _register(journal, client, period, entry_id, here, delivery_key)
             registered.append((client, period))
     except BookingRaced:
         # the retry books elsewhere: the invoices it registered with must not wait for it
@@ -214,7 +214,6 @@ async def _register(
     entry_id: str,
     currency: str,
     delivery_key: str,
-    now: float,
 ) -> None:
     entity = invoice_entity(client_id, period)
 
@@ -235,15 +234,16 @@ async def _register(
             keys=tuple(sorted({*state.keys, delivery_key})),
         )
 
-    before, _ = await update(journal, INVOICE, entity, InvoiceState, change)
-    if before is None:  # a new invoice: the schedules must see it
-        await update(
-            journal,
-            OPEN,
-            "all",
-            OpenInvoices,
-            lambda o: OpenInvoices(keys=tuple(sorted({*(o.keys if o else ()), entity}))),
-        )
+    await update(journal, INVOICE, entity, InvoiceState, change)
+    # listed for the schedules every time, not only when new: a crash right after the invoice
+    # was saved must not leave it unlisted (a listed one is read, not written)
+    await update(
+        journal,
+        OPEN,
+        "all",
+        OpenInvoices,
+        lambda o: OpenInvoices(keys=tuple(sorted({*(o.keys if o else ()), entity}))),
+    )
 
 
 async def _release(
