@@ -226,9 +226,9 @@ class Invoicing:
     async def _push(self, state: InvoiceState) -> InvoiceState:
         revision = state.revision
         contributions: list[Contribution] = []
-        for project in state.projects:
+        for part in state.shards:
             shard, _ = await load(
-                self.journal, SHARD, shard_id(self.client_id, self.period, project), Shard
+                self.journal, SHARD, shard_id(self.client_id, self.period, part), Shard
             )
             if shard is not None:
                 contributions.extend(shard.contributions.values())

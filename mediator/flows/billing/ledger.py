@@ -41,6 +41,7 @@ from mediator.journal import Journal
 __all__ = ["BookingRaced", "book", "invoice_entity", "next_period", "period_of"]
 
 _HORIZON = 36  # months an open invoice is looked for after a finalized one
+_encode = msgspec.json.Encoder().encode
 
 
 class BookingRaced(ActorError):
@@ -87,7 +88,7 @@ async def book(
     entry's ``updated_at``) keeps an older version, delivered late, from undoing a newer one.
     An entry moved to another client is taken back from the first client's invoices.
     """
-    record, _ = await load(journal, ENTRY, entry_id, EntryRecord)
+    record, record_version = await load(journal, ENTRY, entry_id, EntryRecord)
     if record is not None and version and record.version and version < record.version:
         return record.contributions  # an older version than the one booked: nothing to do
     old = [_of_client(c, record.client_id) for c in record.contributions] if record else []
@@ -95,19 +96,22 @@ async def book(
     invoices = {(c.client_id, c.origin_period) for c in placed}
     invoices |= {(c.client_id, c.invoice_period) for c in old}
     statuses = {key: await _status(journal, *key) for key in sorted(invoices)}
+    known = dict(statuses)  # read once per booking: the open period's search starts here
     frozen = [c for c in old if statuses[c.client_id, c.invoice_period] != "draft"]
     mutable = [c for c in old if statuses[c.client_id, c.invoice_period] == "draft"]
     wanted = [
-        _placed(c, await _open_period(journal, c.client_id, c.origin_period), c.id) for c in placed
+        _placed(c, await _open_period(journal, c.client_id, c.origin_period, known), c.id)
+        for c in placed
     ]
     for client in sorted({c.client_id for c in frozen}):
         theirs = [c for c in frozen if c.client_id == client]
         start = min(c.origin_period for c in theirs)
-        wanted += _reversals(entry_id, theirs, await _open_period(journal, client, start))
+        target = await _open_period(journal, client, start, known)
+        wanted += _reversals(entry_id, theirs, target)
     booked = (*frozen, *wanted)
     if {c.id: c for c in wanted} == {c.id: c for c in mutable}:
         if record is not None and version > record.version:
-            await _remember(journal, entry_id, client_id, booked, version)
+            await _remember(journal, entry_id, client_id, booked, version, record_version)
         return booked  # this version is booked already
     touched = sorted({(c.client_id, c.invoice_period) for c in (*wanted, *mutable)})
     currencies = {(c.client_id, c.invoice_period): c.amount.currency for c in wanted}
@@ -123,21 +127,19 @@ async def book(
             await _release(journal, client, period, entry_id, set(), clock_time)
         raise
     for client, period in touched:
-        by_project: dict[str, tuple[list[Contribution], set[str]]] = {}
+        by_shard: dict[str, tuple[list[Contribution], set[str]]] = {}
         for c in wanted:
             if (c.client_id, c.invoice_period) == (client, period):
-                by_project.setdefault(c.project_id, ([], set()))[0].append(c)
+                by_shard.setdefault(c.shard, ([], set()))[0].append(c)
         for c in mutable:
             if (c.client_id, c.invoice_period) == (client, period):
-                by_project.setdefault(c.project_id, ([], set()))[1].add(c.id)
-        for project, (adds, removes) in by_project.items():
-            await _write_shard(journal, shard_id(client, period, project), adds, removes)
+                by_shard.setdefault(c.shard, ([], set()))[1].add(c.id)
+        for part, (adds, removes) in by_shard.items():
+            await _write_shard(journal, shard_id(client, period, part), adds, removes)
     for client, period in touched:
-        projects = {
-            c.project_id for c in wanted if (c.client_id, c.invoice_period) == (client, period)
-        }
-        await _release(journal, client, period, entry_id, projects, clock_time)
-    await _remember(journal, entry_id, client_id, booked, version)
+        parts = {c.shard for c in wanted if (c.client_id, c.invoice_period) == (client, period)}
+        await _release(journal, client, period, entry_id, parts, clock_time)
+    await _remember(journal, entry_id, client_id, booked, version, record_version)
     return booked
 
 
@@ -147,14 +149,16 @@ async def _remember(
     client_id: str,
     booked: tuple[Contribution, ...],
     version: str,
+    expected_version: int,
 ) -> None:
-    await update(
-        journal,
-        ENTRY,
-        entry_id,
-        EntryRecord,
-        lambda _: EntryRecord(client_id=client_id, contributions=booked, version=version),
+    # saved over the version read at the start: only this entry's deliveries write it, and
+    # they are serialized by its journal key, so a conflict is a bug, not a race to retry
+    record = EntryRecord(client_id=client_id, contributions=booked, version=version)
+    saved = await journal.save_flow(
+        ENTRY, entry_id, _encode(record), expected_version=expected_version
     )
+    if saved is None:
+        raise ActorError(f"billing entry {entry_id}", "saved concurrently; retried")
 
 
 def _of_client(c: Contribution, client_id: str) -> Contribution:
@@ -196,10 +200,15 @@ async def _status(journal: Journal, client_id: str, period: str) -> str:
     return "draft" if state is None else state.status
 
 
-async def _open_period(journal: Journal, client_id: str, period: str) -> str:
+async def _open_period(
+    journal: Journal, client_id: str, period: str, known: dict[tuple[str, str], str]
+) -> str:
     candidate = period
     for _ in range(_HORIZON):
-        if await _status(journal, client_id, candidate) == "draft":
+        status = known.get((client_id, candidate))
+        if status is None:
+            status = known[client_id, candidate] = await _status(journal, client_id, candidate)
+        if status == "draft":
             return candidate
         candidate = next_period(candidate)
     raise BusinessRejected(
@@ -247,14 +256,14 @@ async def _register(
 
 
 async def _release(
-    journal: Journal, client_id: str, period: str, entry_id: str, projects: set[str], now: float
+    journal: Journal, client_id: str, period: str, entry_id: str, parts: set[str], now: float
 ) -> None:
     def change(state: InvoiceState | None) -> InvoiceState:
         assert state is not None  # registered above
         return msgspec.structs.replace(
             state,
             writing=tuple(w for w in state.writing if w != entry_id),
-            projects=tuple(sorted({*state.projects, *projects})),
+            shards=tuple(sorted({*state.shards, *parts})),
             revision=state.revision + 1,
             dirty_since=state.dirty_since if state.dirty else now,
         )

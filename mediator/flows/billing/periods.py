@@ -1,7 +1,7 @@
 """The entries billed per client and period: what change orders and reconciliation read.
 
 A compatible stand-in for ``mediator.flows.billed_periods`` (status draft/finalized and the
-entries billed), assembled from the billing flow's own state (the invoice and its project
+entries billed), assembled from the billing flow's own state (the invoice and its
 shards) rather than kept twice. Quantities are hours; a correction of a finalized period
 appears, with negative hours, in the period whose invoice carries it.
 """
@@ -53,8 +53,8 @@ async def load_billed_period(journal: Journal, client_id: str, period: str) -> B
     if state is None:
         return None
     entries: list[BilledEntry] = []
-    for project in state.projects:
-        shard, _ = await load(journal, SHARD, shard_id(client_id, period, project), Shard)
+    for part in state.shards:
+        shard, _ = await load(journal, SHARD, shard_id(client_id, period, part), Shard)
         entries.extend(
             BilledEntry(
                 entry_id=c.entry_id,

@@ -2,13 +2,14 @@
 
 An entry's *contribution* is what it adds to one invoice line: hours (or one expense) at a
 unit price, with the facts it was billed for. Contributions live in *shards*, one per client,
-invoice period and project (`SHARD`), written by that project's entity actor alone, so a
-delivery rewrites a project's month, not a client's. Each entry's own record (`ENTRY`) lists
-its contributions, so a later version knows what it corrects. The *invoice* state (`INVOICE`)
-is small: the draft's Stripe ids, what was pushed per line, and whether it is dirty. `OPEN`
-lists the invoices not finalized yet, for the flush and close schedules. The invoice state is
-saved under the flow's name and the invoice's journal key, where the admin API's entity history
-(``GET /entities/invoice:<client>:<period>``) finds it: what holds a close is shown there.
+invoice period, project and consultant (`SHARD`), written by that project's entity actor
+alone, so a delivery rewrites a consultant's month on a project, not a client's. Each entry's
+own record (`ENTRY`) lists its contributions, so a later version knows what it corrects. The
+*invoice* state (`INVOICE`) is small: the draft's Stripe ids, what was pushed per line, and
+whether it is dirty. `OPEN` lists the invoices not finalized yet, for the flush and close
+schedules. The invoice state is saved under the flow's name and the invoice's journal key,
+where the admin API's entity history (``GET /entities/invoice:<client>:<period>``) finds it:
+what holds a close is shown there.
 
 Applying a contribution replaces it by id, so a redelivery, a replay or a crash between two
 saves converges on the same state instead of counting twice. Every save is a compare-and-set
@@ -79,6 +80,12 @@ class Contribution(msgspec.Struct, frozen=True, kw_only=True):
     client_id: str = ""
 
     @property
+    def shard(self) -> str:
+        """The shard it is kept in: one project's one consultant, a few dozen entries a
+        month, so a booking rewrites little (a project's month would be quadratic)."""
+        return f"{self.project_id}|{self.consultant_id}"
+
+    @property
     def line(self) -> str:
         """The aggregate this adds to: its invoice line's identity on the invoice."""
         rate = f"{self.unit_rate.amount}{self.unit_rate.currency}" if self.unit == "hour" else ""
@@ -119,7 +126,8 @@ class InvoiceState(msgspec.Struct, frozen=True, kw_only=True):
     period: str
     currency: str = ""
     status: InvoiceStatus = "draft"
-    projects: tuple[str, ...] = ()
+    #: its shards' parts (``<project>|<consultant>``, `Contribution.shard`)
+    shards: tuple[str, ...] = ()
     #: the journal keys its entries arrive under (what a close asks the journal about)
     keys: tuple[str, ...] = ()
     #: entries being booked onto it right now (a close waits for them)
@@ -146,9 +154,9 @@ class OpenInvoices(msgspec.Struct, frozen=True, kw_only=True):
     keys: tuple[str, ...] = ()
 
 
-def shard_id(client_id: str, period: str, project_id: str) -> str:
-    """The flow-state entity of a project's shard of a client's invoice for `period`."""
-    return f"{client_id}|{period}|{project_id}"
+def shard_id(client_id: str, period: str, part: str) -> str:
+    """The flow-state entity of one shard (`Contribution.shard`) of a client's invoice."""
+    return f"{client_id}|{period}|{part}"
 
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -70,8 +70,8 @@ async def invoice(journal: SqliteJournal, period: str = "2026-11") -> InvoiceSta
 async def contributions(journal: SqliteJournal, period: str = "2026-11") -> list[Contribution]:
     state = await invoice(journal, period)
     found: list[Contribution] = []
-    for project in state.projects:
-        shard, _ = await load(journal, SHARD, f"{CLIENT}|{period}|{project}", Shard)
+    for part in state.shards:
+        shard, _ = await load(journal, SHARD, f"{CLIENT}|{period}|{part}", Shard)
         found += shard.contributions.values() if shard else []
     return found
 
@@ -190,6 +190,6 @@ async def test_an_entry_moved_to_another_client_is_taken_back_from_the_first(
     moved, _ = await load(journal, INVOICE, "invoice:001B:2026-11", InvoiceState)
     assert moved is not None
     assert moved.status == "draft"
-    shard, _ = await load(journal, SHARD, "001B|2026-11|P-1", Shard)
+    shard, _ = await load(journal, SHARD, "001B|2026-11|P-1|U-1", Shard)
     assert shard is not None
     assert [c.quantity for c in shard.contributions.values()] == [Decimal(2)]
