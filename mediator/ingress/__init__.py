@@ -2,6 +2,13 @@
 webhook listener (`mediator.ingress.webhooks`, opened by the `Mediator` when
 `[ingress.webhooks]` is configured; not imported here, it is an aiohttp edge)."""
 
+from mediator.ingress.harvest_expenses import INVALID_EXPENSE, HarvestExpensesPoller
 from mediator.ingress.harvest_time import INVALID_TIME, HarvestTimePoller, PollReport
 
-__all__ = ["INVALID_TIME", "HarvestTimePoller", "PollReport"]
+__all__ = [
+    "INVALID_EXPENSE",
+    "INVALID_TIME",
+    "HarvestExpensesPoller",
+    "HarvestTimePoller",
+    "PollReport",
+]
