@@ -19,6 +19,7 @@ from mediator.flows.onboarding.client_steps import (
 )
 from mediator.flows.onboarding.closing_steps import (
     BILLING_TERMS,
+    CLIENT_TERMS,
     ONBOARDED,
     BillingStep,
     BillingTerms,
@@ -35,6 +36,7 @@ from mediator.flows.onboarding.validation import DealRejected, Terms, judge
 __all__ = [
     "BILLING_TERMS",
     "CLIENT_FLOW",
+    "CLIENT_TERMS",
     "FLOW",
     "LINKS",
     "ONBOARDED",

@@ -3,7 +3,9 @@
 ``billing``: the customer already carries the canonical ids and the payment terms (made with
 the client). What billing needs per engagement is kept in flow state (`BILLING_TERMS`, keyed
 by the canonical project id): the customer, the currency, ``days_until_due`` for each
-invoice, the billing model, and for a retainer its fee per period and its interval.
+invoice, the billing model, and for a retainer its fee per period and its interval; and the
+client's payment terms where the billing flow reads them when it finalizes an invoice
+(`CLIENT_TERMS`, by canonical client id).
 
 A retainer is billed by the billing flow from these terms, one item per period, alongside
 that period's time and expenses; not by a Stripe price and subscription. Why: Stripe would
@@ -33,6 +35,7 @@ from mediator.systems.salesforce import UpdateRecord, Upserted
 
 __all__ = [
     "BILLING_TERMS",
+    "CLIENT_TERMS",
     "ONBOARDED",
     "WRITEBACK_PRIORITY",
     "BillingStep",
@@ -43,6 +46,9 @@ __all__ = [
 
 #: The flow-state name of each engagement's billing terms, keyed by canonical project id.
 BILLING_TERMS = f"{FLOW}.billing"
+#: The flow state the billing flow reads a client's payment terms from (days, a bare
+#: number, keyed by the canonical client id): `mediator.flows.billing.invoicing`.
+CLIENT_TERMS = "billing.terms"
 #: The integration status an onboarded deal and its account show in the CRM.
 ONBOARDED = "Onboarded"
 #: The quota class of the flow's CRM writes (below nothing: people look at these).
@@ -111,6 +117,16 @@ class BillingStep:
                 BILLING_TERMS, job.project_id, _encode(record), expected_version=version
             ):
                 break
+        # The billing flow invoices a client once per period, all its engagements together,
+        # due after the client's terms (`CLIENT_TERMS`): the first deal's, as its customer
+        # shows them; a later deal with other terms does not move the due date of the others.
+        if await job.journal.load_flow(CLIENT_TERMS, job.account_id) is None:
+            await job.journal.save_flow(
+                CLIENT_TERMS,
+                job.account_id,
+                _encode(terms.payment_terms_days),
+                expected_version=0,  # a concurrent first save wins: the same rule
+            )
         return {"customer": record.customer}
 
 

@@ -48,6 +48,9 @@ async def test_every_won_deal_makes_each_client_and_project_once_everywhere(worl
             terms = await load_billing_terms(journal, project)
             assert terms is not None
             assert terms.days_until_due == 30
+            client_terms = await journal.load_flow("billing.terms", deal.account_id or "")
+            assert client_terms is not None
+            assert client_terms.state == b"30"  # where the billing flow reads them
             if terms.billing_model == "retainer":
                 assert terms.period_fee is not None
                 assert terms.period_fee.amount * 12 == terms.amount.amount
