@@ -130,7 +130,7 @@ class DealOnboarding(Actor[Envelope]):
                 return saga.state
             assert verdict.terms is not None
             assert verdict.account is not None
-            await self._passed(deal, verdict)
+            await self._passed(deal)
             return await self._run(saga, deal, verdict.terms, verdict.account)
         terms = _terms(saga.state.output(VALIDATE, "terms"))
         account = _client(saga.state.output(VALIDATE, "account"))
@@ -230,7 +230,7 @@ class DealOnboarding(Actor[Envelope]):
         await self._close_rejections(f"superseded by the rejection of {message.idempotency_key}")
         return DealRejected(opportunity, verdict.failures)
 
-    async def _passed(self, deal: Deal, verdict: Verdict) -> None:
+    async def _passed(self, deal: Deal) -> None:
         # its earlier rejections no longer stand: closed, the entries parked behind them (the
         # deal's milestones, change orders) go on, and the account's waiters stop citing them
         await self._close_rejections(f"deal {deal.source_id} now passes the rules")
