@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -289,3 +290,36 @@ async def saga_of(mediator: Mediator, opportunity_id: str) -> SagaState:
 async def saga_of_journal(journal: Journal, opportunity_id: str) -> SagaState:
     """The onboarding saga of the opportunity in `journal`, as saved."""
     return await Saga(journal, FLOW, opportunity_key(opportunity_id)).load()
+
+
+def top_level_deal(world: World) -> str:
+    """A won deal of an account without a parent (nothing to wait for)."""
+    for opportunity in world.won():
+        account = world.salesforce.get("Opportunity", opportunity)["AccountId"]
+        if world.salesforce.get("Account", account).get("ParentId") is None:
+            return opportunity
+    raise AssertionError("no top-level account with a won deal")
+
+
+def made(world: World) -> dict[str, Counter[str]]:
+    """Everything the flow made, counted by its identity in each system."""
+    boxes = world.boxes
+    return {
+        "parties": Counter(p["code"] for p in rows(boxes, "tryton", "party.party")),
+        "works": Counter(w["name"] for w in rows(boxes, "tryton", "project.work")),
+        "clients": Counter(c["name"] for c in rows(boxes, "harvest", "clients")),
+        "projects": Counter(p["code"] for p in rows(boxes, "harvest", "projects")),
+        "assignments": Counter(
+            (a["project_id"], a["user_id"]) for a in rows(boxes, "harvest", "user_assignments")
+        ),
+        "customers": Counter(
+            c["metadata"]["mediator_client"] for c in rows(boxes, "stripe", "customers")
+        ),
+    }
+
+
+def once_each(world: World) -> None:
+    """Everything the flow made exists exactly once."""
+    for what, counts in made(world).items():
+        assert counts, what
+        assert set(counts.values()) == {1}, (what, counts)

@@ -21,8 +21,14 @@ import pytest
 from mediator.clock import SystemClock
 from mediator.journal import open_journal
 from mediator.sandbox.faults import FaultPlan
-from tests.flows.onboarding.support import World, config_text, open_world, saga_of_journal
-from tests.flows.onboarding.test_resume import once_each, top_level_deal
+from tests.flows.onboarding.support import (
+    World,
+    config_text,
+    once_each,
+    open_world,
+    saga_of_journal,
+    top_level_deal,
+)
 
 pytestmark = pytest.mark.slow  # real processes
 

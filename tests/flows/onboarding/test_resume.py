@@ -5,7 +5,6 @@ system that did the work but whose answer was lost."""
 from __future__ import annotations
 
 import datetime
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +15,14 @@ from mediator.flows.kinds import OPPORTUNITY_RECHECK, opportunity_key
 from mediator.flows.onboarding import PAYLOADS, Recheck
 from mediator.journal import DeadLetterFilter
 from mediator.sandbox.faults import FaultPlan
-from tests.flows.onboarding.support import World, open_world, rows, saga_of
+from tests.flows.onboarding.support import (
+    World,
+    made,
+    once_each,
+    open_world,
+    saga_of,
+    top_level_deal,
+)
 
 pytestmark = pytest.mark.slow  # four sandboxes, a journal and the whole runtime per test
 
@@ -25,37 +31,6 @@ pytestmark = pytest.mark.slow  # four sandboxes, a journal and the whole runtime
 async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     async with open_world(tmp_path, monkeypatch) as found:
         yield found
-
-
-def top_level_deal(world: World) -> str:
-    for opportunity in world.won():
-        account = world.salesforce.get("Opportunity", opportunity)["AccountId"]
-        if world.salesforce.get("Account", account).get("ParentId") is None:
-            return opportunity
-    raise AssertionError("no top-level account with a won deal")
-
-
-def made(world: World) -> dict[str, Counter[str]]:
-    """Everything the flow made, counted by its identity in each system."""
-    boxes = world.boxes
-    return {
-        "parties": Counter(p["code"] for p in rows(boxes, "tryton", "party.party")),
-        "works": Counter(w["name"] for w in rows(boxes, "tryton", "project.work")),
-        "clients": Counter(c["name"] for c in rows(boxes, "harvest", "clients")),
-        "projects": Counter(p["code"] for p in rows(boxes, "harvest", "projects")),
-        "assignments": Counter(
-            (a["project_id"], a["user_id"]) for a in rows(boxes, "harvest", "user_assignments")
-        ),
-        "customers": Counter(
-            c["metadata"]["mediator_client"] for c in rows(boxes, "stripe", "customers")
-        ),
-    }
-
-
-def once_each(world: World) -> None:
-    for what, counts in made(world).items():
-        assert counts, what
-        assert set(counts.values()) == {1}, (what, counts)
 
 
 def recheck(opportunity: str, cause: str) -> Envelope:

@@ -10,7 +10,13 @@ import pytest
 
 from mediator.journal import DeadLetterFilter, Entry
 from mediator.runtime import Mediator
-from tests.flows.onboarding.support import World, account_changed, open_world, saga_of
+from tests.flows.onboarding.support import (
+    World,
+    account_changed,
+    open_world,
+    saga_of,
+    top_level_deal,
+)
 
 pytestmark = pytest.mark.slow  # four sandboxes, a journal and the whole runtime per test
 
@@ -76,15 +82,6 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         yield found
 
 
-def target(world: World) -> str:
-    """A won deal of a top-level account (no parent to wait for)."""
-    for opportunity in world.won():
-        account = world.salesforce.get("Opportunity", opportunity)["AccountId"]
-        if world.salesforce.get("Account", account).get("ParentId") is None:
-            return opportunity
-    raise AssertionError("the firm has no top-level account with a won deal")
-
-
 def apply(world: World, opportunity: str, changes: list[Change]) -> None:
     record = world.salesforce.get("Opportunity", opportunity)
     ids = {
@@ -122,7 +119,7 @@ async def closed_by_the_flow(mediator: Mediator, dead: Entry) -> None:
 async def test_a_deal_breaking_one_rule_is_rejected_for_it_with_nothing_made(
     world: World, rule: str
 ) -> None:
-    opportunity = target(world)
+    opportunity = top_level_deal(world)
     changes, expected = BREAKS[rule]
     apply(world, opportunity, changes)
     async with world.mediator() as mediator:
@@ -140,7 +137,7 @@ async def test_a_deal_breaking_one_rule_is_rejected_for_it_with_nothing_made(
 
 
 async def test_a_deal_breaking_every_rule_lists_them_all(world: World) -> None:
-    opportunity = target(world)
+    opportunity = top_level_deal(world)
     for rule in ALL_AT_ONCE:
         apply(world, opportunity, BREAKS[rule][0])
     async with world.mediator() as mediator:
@@ -155,7 +152,7 @@ async def test_a_deal_breaking_every_rule_lists_them_all(world: World) -> None:
 
 
 async def test_a_corrected_opportunity_runs_again_by_itself(world: World) -> None:
-    opportunity = target(world)
+    opportunity = top_level_deal(world)
     apply(world, opportunity, BREAKS["payment terms"][0])
     async with world.mediator() as mediator:
         dead = await rejection(mediator, world, opportunity)
@@ -171,7 +168,7 @@ async def test_a_corrected_opportunity_runs_again_by_itself(world: World) -> Non
 
 
 async def test_a_corrected_account_reruns_the_deals_it_rejected(world: World) -> None:
-    opportunity = target(world)
+    opportunity = top_level_deal(world)
     apply(world, opportunity, BREAKS["billing address"][0])
     account = world.salesforce.get("Opportunity", opportunity)["AccountId"]
     async with world.mediator() as mediator:
@@ -192,7 +189,7 @@ async def test_a_corrected_account_reruns_the_deals_it_rejected(world: World) ->
 
 
 async def test_a_deal_rejected_again_keeps_one_open_rejection(world: World) -> None:
-    opportunity = target(world)
+    opportunity = top_level_deal(world)
     apply(world, opportunity, BREAKS["billing address"][0])
     account = world.salesforce.get("Opportunity", opportunity)["AccountId"]
     async with world.mediator() as mediator:
