@@ -86,6 +86,8 @@ def judge(
 ) -> tuple[list[str], Terms | None]:
     """Every rule `deal` breaks (empty when none), and its terms when it breaks none."""
     failures: list[str] = []
+    if not deal.is_won:
+        failures.append("stage: the opportunity is not won (Opportunity.IsWon)")
     failures += _company(deal, options)
     failures += _account(deal, account, hierarchy_problem, options)
     model, model_failures = _billing_model(deal, options)

@@ -102,7 +102,12 @@ def test_a_client_where_no_tax_id_is_required_needs_none() -> None:
 
 def test_every_failure_is_listed_in_the_rejection() -> None:
     deal = msgspec.structs.replace(
-        DEAL, legal_entity=None, payment_terms_days=None, contract_id=None, staffing=()
+        DEAL,
+        is_won=False,
+        legal_entity=None,
+        payment_terms_days=None,
+        contract_id=None,
+        staffing=(),
     )
     account = msgspec.structs.replace(ACCOUNT, tax=TaxProfile())
     failures, terms = judge(
@@ -114,6 +119,7 @@ def test_every_failure_is_listed_in_the_rejection() -> None:
     )
     assert terms is None
     assert [f.split(":")[0] for f in failures] == [
+        "stage",
         "legal entity",
         "account hierarchy",
         "tax id",
