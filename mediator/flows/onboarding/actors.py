@@ -184,7 +184,7 @@ class DealOnboarding(Actor[Envelope]):
             WriteBackStep(onboarding),
         ]
         try:
-            return await saga.run(steps)
+            done = await saga.run(steps)
         except SagaConflict:
             raise  # retried from what the other save holds
         except MediatorError as exc:
@@ -199,6 +199,9 @@ class DealOnboarding(Actor[Envelope]):
             raise StepFailed(
                 deal.source_id, step, reason, system=system if isinstance(system, str) else None
             ) from exc
+        # a failed step that a later delivery finished leaves nothing for people to do
+        await self._close_dead(StepFailed.__name__, f"deal {deal.source_id} is onboarded")
+        return done
 
     async def _rejected(
         self, saga: Saga, deal: Deal, verdict: Verdict, message: Envelope
@@ -227,13 +230,15 @@ class DealOnboarding(Actor[Envelope]):
             )
         await saga.mark("rejected", reason)
         await self._tell_crm(saga, deal, "rejected", f"Rejected: {reason}")
-        await self._close_rejections(f"superseded by the rejection of {message.idempotency_key}")
+        await self._close_dead(
+            DealRejected.__name__, f"superseded by the rejection of {message.idempotency_key}"
+        )
         return DealRejected(opportunity, verdict.failures)
 
     async def _passed(self, deal: Deal) -> None:
         # its earlier rejections no longer stand: closed, the entries parked behind them (the
         # deal's milestones, change orders) go on, and the account's waiters stop citing them
-        await self._close_rejections(f"deal {deal.source_id} now passes the rules")
+        await self._close_dead(DealRejected.__name__, f"deal {deal.source_id} now passes the rules")
         if deal.account_id:
             await update_links(
                 self.journal,
@@ -241,11 +246,11 @@ class DealOnboarding(Actor[Envelope]):
                 lambda links: _cleared(links, deal.source_id),
             )
 
-    async def _close_rejections(self, reason: str) -> None:
+    async def _close_dead(self, error_class: str, reason: str) -> None:
         if self.release is None:
             return
         open_ones = await self.journal.list_dead(
-            DeadLetterFilter(entity=self.key, error_class=DealRejected.__name__), limit=1_000
+            DeadLetterFilter(entity=self.key, error_class=error_class), limit=1_000
         )
         for dead in open_ones:
             if dead.state is not EntryState.DEAD:

@@ -120,3 +120,29 @@ async def test_a_lost_answer_at_a_step_is_found_again_not_made_twice(
         assert await mediator.dead_letters(DeadLetterFilter()) == []
     assert getattr(world.boxes, product).faults.statistics().drops >= 1
     once_each(world)
+
+
+async def test_a_failed_step_finished_by_the_deals_next_version_closes_its_dead_letter(
+    world: World,
+) -> None:
+    opportunity = top_level_deal(world)
+    assert world.boxes.stripe is not None
+    world.boxes.stripe.faults.install(
+        FaultPlan(error_rate=1.0, error_status=400, paths=("/v1/customers",))
+    )
+    async with world.mediator() as mediator:
+        await mediator.accept(world.envelope(opportunity))
+        await mediator.wait_idle()
+        [dead] = await mediator.dead_letters(DeadLetterFilter())
+        assert (dead.error_class, dead.system) == ("StepFailed", "stripe")
+        assert "onboarding step client" in str(dead.reason)
+        world.boxes.stripe.faults.install(FaultPlan())
+        world.salesforce.update("Opportunity", opportunity, {"Description": "signed"})
+        await mediator.accept(world.envelope(opportunity))  # its next version, not a replay
+        await mediator.wait_idle()
+        assert (await saga_of(mediator, opportunity)).status == "done"
+        assert await mediator.dead_letters(DeadLetterFilter()) == []
+        closed = await mediator.journal.get(dead.id)
+        assert closed is not None
+        assert closed.released_by == "flow:onboarding"
+    once_each(world)
