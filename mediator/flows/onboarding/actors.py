@@ -12,8 +12,13 @@ for the rechecks, which carry none.
   (their changes recheck it) and `DealRejected` makes it a dead letter for sales operations.
 - Waiting for its parent account: the saga says ``waiting``, the delivery completes.
 - A step failing for good: the saga says ``failed`` at that step, the Opportunity too, and
-  the dead letter names the step; a replay resumes there. A failure that will be retried
-  leaves the saga ``running`` with a note of what is retried.
+  the dead letter (`StepFailed`) names the step; a replay resumes there. A failure that will
+  be retried leaves the saga ``running`` with a note of what is retried.
+
+A deal's versions and rechecks are delivered even behind its dead letter (the plug-in's
+`unparked_kinds`); when one of them gets the deal past the rules, or finishes it, the flow
+closes the dead letters that made obsolete (released, audited as ``flow:onboarding``), so
+what was parked behind them (the deal's milestones, change orders) goes on.
 
 `RecordWatcher` (keys ``account:<id>``, ``contract:<id>``) rechecks the deals that wait on or
 were rejected for the record that changed.
