@@ -156,19 +156,28 @@ class OperatorStore:
         what: str,
         amount: int | None = None,
         currency: str | None = None,
+        approval_id: str | None = None,
     ) -> Approval:
-        """File a pending approval request of `flow` about `entity` (durable on return)."""
+        """File a pending approval request of `flow` about `entity` (durable on return).
+
+        With `approval_id`, filing is idempotent: a request with that id already filed is
+        returned as it is now (pending or decided) and nothing is written.
+        """
 
         def op(conn: sqlite3.Connection, now: float) -> Approval:
             approval = Approval(
-                id=new_id(), flow=flow, entity=entity, what=what, amount=amount,
-                currency=currency, requested_at=now,
+                id=approval_id or new_id(), flow=flow, entity=entity, what=what,
+                amount=amount, currency=currency, requested_at=now,
             )  # fmt: skip
             conn.execute(
-                f"INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR IGNORE INTO approvals ({APPROVAL_COLUMNS}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 msgspec.structs.astuple(approval),
             )
-            return approval
+            row = conn.execute(
+                f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval.id,)
+            ).fetchone()
+            return approval_of(row)
 
         return cast(Approval, await self._writer.op(op))
 

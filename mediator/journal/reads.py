@@ -283,10 +283,18 @@ class JournalReader:
         return [audit_of(r) for r in rows]
 
     async def approvals(
-        self, *, state: ApprovalState | None = None, entity: str | None = None, limit: int = 100
+        self,
+        *,
+        state: ApprovalState | None = None,
+        entity: str | None = None,
+        decided_since: float | None = None,
+        limit: int = 100,
     ) -> list[Approval]:
-        """Approval requests, oldest first, by state and entity if given."""
+        """Approval requests, oldest first, by state, entity and decision time if given."""
         clauses, params = ["1"], list[object]()
+        if decided_since is not None:
+            clauses.append("decided_at >= ?")
+            params.append(decided_since)
         if state is not None:
             clauses.append("state = ?")
             params.append(state)

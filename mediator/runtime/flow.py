@@ -17,6 +17,7 @@ from mediator.actors import Actor, ActorRef
 from mediator.clock import Clock
 from mediator.codecs import Envelope
 from mediator.journal import Dispatcher, Journal
+from mediator.runtime.approvals import FlowApprovals
 from mediator.systems import Command, Connector
 
 __all__ = ["Flow", "FlowContext", "PollOutcome", "Poller"]
@@ -69,6 +70,9 @@ class FlowContext:
     systems: Mapping[str, ActorRef[Command]]
     #: the same systems' connectors, for the flow's pollers (reads, not commands)
     connectors: Mapping[str, Connector]
+    #: requests for a person's approval, filed under this flow's name; the decision comes
+    #: back as an entry of kind ``decision_kind(flow)``, which the flow lists in its kinds
+    approvals: FlowApprovals
 
 
 class Flow(Protocol):

@@ -62,6 +62,12 @@ from mediator.journal import (
 from mediator.journal.operator import Approval, AuditRecord, OperatorStore
 from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.policies import PolicyRegistry
+from mediator.runtime.approvals import (
+    SWEEP_SECONDS,
+    FlowApprovals,
+    decision_envelope,
+    decision_kind,
+)
 from mediator.runtime.assembly import build_flows, check_pollers
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
@@ -215,6 +221,7 @@ class Mediator:
                 clock=self.clock,
                 systems={name: actors[name] for name in flow.systems},
                 connectors={name: self._connectors[name] for name in flow.systems},
+                approvals=FlowApprovals(self._operator, flow.name),
             )
             contexts[flow.name] = context
             registry = await stack.enter_async_context(
@@ -239,6 +246,7 @@ class Mediator:
                 decide=default_decider(classifier_for=policies.classifier),
             )
         )
+        await self._journal_recent_decisions()
         self._schedule_pollers(flows, contexts, zone)
         group = await stack.enter_async_context(TaskGroup())
         self._poller_tasks = [
@@ -431,7 +439,25 @@ class Mediator:
             approval_id, approve=approve, reason=reason, audit=audit
         )
         _log_action(audit, f"{decided.flow} {decided.entity}")
+        await self._journal_decision(decided)
         return decided
+
+    async def _journal_decision(self, decided: Approval) -> None:
+        # The flow that asked resumes through its entity's order; a flow that is not enabled
+        # (or never lists decisions: an approval filed by a host) has nothing to wake.
+        if decision_kind(decided.flow) in self.handled_kinds:
+            await self._running_dispatcher().accept(decision_envelope(decided))
+
+    async def _journal_recent_decisions(self) -> None:
+        # A crash between a decision and its envelope would leave the flow waiting forever:
+        # decisions of the last SWEEP_SECONDS are journaled again (duplicates are no-ops).
+        assert self._reader is not None
+        since = self.clock.time() - SWEEP_SECONDS
+        for state in ("approved", "rejected"):
+            for decided in await self._reader.approvals(
+                state=state, decided_since=since, limit=100_000
+            ):
+                await self._journal_decision(decided)
 
     def statistics(self) -> MediatorStatistics:
         """A snapshot of every part (in-memory counters only: cheap to call often)."""

@@ -16,7 +16,7 @@ from mediator.sandbox.loopback import open_sandbox
 from mediator.sandbox.recording import RecordedRequest, RequestLog
 from mediator.sandbox.runner import PRODUCTS, Sandboxes, open_sandboxes
 from mediator.sandbox.salesforce import SalesforceSandbox
-from mediator.sandbox.seeding import SeedIndex, approve_through, seed_sandboxes
+from mediator.sandbox.seeding import SeedIndex, approve_through, seed_activity, seed_sandboxes
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.sandbox.tryton import TrytonSandbox
 
@@ -46,6 +46,7 @@ __all__ = [
     "open_sandbox",
     "open_sandboxes",
     "run",
+    "seed_activity",
     "seed_sandboxes",
     "serve_sandboxes",
 ]

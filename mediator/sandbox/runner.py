@@ -86,12 +86,14 @@ async def open_sandboxes(
     webhook_secret: str = "whsec_sandbox",
     prepared: Sandboxes | None = None,
     as_of: date | None = None,
+    onboarded: bool = True,
 ) -> AsyncIterator[Sandboxes]:
     """Start the named products (default all four) and yield them with their URLs.
 
     Each sandbox gets the same `clock` and `seed`, its own entry of `faults` (a plan for a
     product not started here raises `ValueError`), and (if `firm`
-    is given) that firm's data, with the approvals due by `as_of` made (all when None).
+    is given) that firm's data, with the approvals due by `as_of` made (all when None); with
+    `onboarded=False`, only as far as the CRM and the people (see `seed_sandboxes`).
     Stripe signs and posts its events to `webhook_url` if set.
     Sandboxes already built in `prepared` (to set product options such as a Salesforce
     `query_batch_size` or a Harvest `rate_limit`) are served as they are, in place of new ones.
@@ -129,7 +131,13 @@ async def open_sandboxes(
         boxes.tryton = TrytonSandbox(clock=clock, seed=seed, faults=faults.get("tryton"))
     if firm is not None:
         boxes.index = seed_sandboxes(  # prepared sandboxes are seeded too
-            firm, boxes.salesforce, boxes.harvest, boxes.stripe, boxes.tryton, as_of=as_of
+            firm,
+            boxes.salesforce,
+            boxes.harvest,
+            boxes.stripe,
+            boxes.tryton,
+            as_of=as_of,
+            onboarded=onboarded,
         )
     async with AsyncExitStack() as stack:
         for name, box in boxes.all().items():

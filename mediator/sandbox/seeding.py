@@ -14,6 +14,7 @@ Returns a `SeedIndex`: each firm key's id in each product, for tests and the dem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
@@ -25,10 +26,11 @@ from mediator.sandbox.salesforce import SalesforceSandbox
 from mediator.sandbox.stripe import StripeSandbox
 from mediator.sandbox.tryton import TrytonSandbox
 
-__all__ = ["SeedIndex", "approve_through", "seed_sandboxes"]
+__all__ = ["SeedIndex", "approve_through", "seed_activity", "seed_sandboxes"]
 
 _TAX_EXEMPT = {"standard": "none", "exempt": "exempt", "reverse_charge": "reverse"}
 _IDENTIFIER = {"US": "us_ein", "GB": "gb_vat", "DE": "de_vat"}
+_CATEGORIES = ("Travel", "Lodging", "Meals", "Software")
 
 
 class SeedIndex(msgspec.Struct, kw_only=True):
@@ -48,17 +50,27 @@ def seed_sandboxes(
     tryton: TrytonSandbox | None = None,
     *,
     as_of: date | None = None,
+    onboarded: bool = True,
 ) -> SeedIndex:
-    """Load `firm` into whichever sandboxes are given; return where everything went."""
+    """Load `firm` into whichever sandboxes are given; return where everything went.
+
+    `onboarded=False` loads the firm as it is before mediator onboarded its deals: the CRM
+    as always, but only the people (and the PSA's tasks and expense categories) elsewhere,
+    for the onboarding flow to create clients and projects; `seed_activity` then adds the
+    month's time and expenses on the projects it made.
+    """
     index = SeedIndex()
     if salesforce is not None:
         _salesforce(firm, salesforce, index)
     if harvest is not None:
-        _harvest(firm, harvest, index, as_of)
-    if stripe is not None:
+        _harvest_people(firm, harvest, index)
+        if onboarded:
+            _harvest_projects(firm, harvest, index)
+            seed_activity(firm, harvest, index, as_of=as_of)
+    if stripe is not None and onboarded:
         _stripe(firm, stripe, index)
     if tryton is not None:
-        _tryton(firm, tryton, index)
+        _tryton(firm, tryton, index, onboarded=onboarded)
     return index
 
 
@@ -133,14 +145,17 @@ def _salesforce(firm: Firm, box: SalesforceSandbox, index: SeedIndex) -> None:
         )
 
 
-def _harvest(firm: Firm, box: HarvestSandbox, index: SeedIndex, as_of: date | None) -> None:
-    store = box.store
-
+def _adder(box: HarvestSandbox, index: SeedIndex) -> Callable[[str, str, dict[str, object]], int]:
     def add(key: str, resource: str, body: dict[str, object]) -> int:
-        record_id = int(str(store.create(resource, body)["id"]))
+        record_id = int(str(box.store.create(resource, body)["id"]))
         index.harvest[key] = record_id
         return record_id
 
+    return add
+
+
+def _harvest_people(firm: Firm, box: HarvestSandbox, index: SeedIndex) -> None:
+    add = _adder(box, index)
     for person in firm.consultants:
         add(
             person.key,
@@ -155,11 +170,15 @@ def _harvest(firm: Firm, box: HarvestSandbox, index: SeedIndex, as_of: date | No
             },
         )
     box.me = index.harvest[firm.consultants[0].key]
-    consulting = add("task:Consulting", "tasks", {"name": "Consulting"})
-    internal = add("task:Internal", "tasks", {"name": "Internal", "billable_by_default": False})
-    categories = {}
-    for name in ("Travel", "Lodging", "Meals", "Software"):
-        categories[name] = add(f"category:{name}", "expense_categories", {"name": name})
+    add("task:Consulting", "tasks", {"name": "Consulting"})
+    add("task:Internal", "tasks", {"name": "Internal", "billable_by_default": False})
+    for name in _CATEGORIES:
+        add(f"category:{name}", "expense_categories", {"name": name})
+
+
+def _harvest_projects(firm: Firm, box: HarvestSandbox, index: SeedIndex) -> None:
+    store, add = box.store, _adder(box, index)
+    consulting, internal = index.harvest["task:Consulting"], index.harvest["task:Internal"]
     clients = {c.key: c for c in firm.clients}
     for project in (p for p in firm.projects if p.onboarded):
         client = clients[project.client]
@@ -199,6 +218,20 @@ def _harvest(firm: Firm, box: HarvestSandbox, index: SeedIndex, as_of: date | No
                     "hourly_rate": assignment.bill_rate / 100,
                 },
             )
+
+
+def seed_activity(
+    firm: Firm, box: HarvestSandbox, index: SeedIndex, *, as_of: date | None = None
+) -> None:
+    """Log the firm's month of time and expenses in the PSA, on its projects (found by their
+    code when `index` does not know them: the onboarding flow made them); those approved on or
+    before `as_of` (all, by default) are approved and locked."""
+    store, add = box.store, _adder(box, index)
+    for record in store.tables["projects"].values():
+        if record.get("code"):
+            index.harvest.setdefault(str(record["code"]), int(str(record["id"])))
+    consulting, internal = index.harvest["task:Consulting"], index.harvest["task:Internal"]
+    categories = {name: index.harvest[f"category:{name}"] for name in _CATEGORIES}
     for entry in firm.time_entries:
         entry_id = add(
             entry.key,
@@ -305,11 +338,11 @@ def _stripe(firm: Firm, box: StripeSandbox, index: SeedIndex) -> None:
         index.stripe[key] = str(customer["id"])
 
 
-def _tryton(firm: Firm, box: TrytonSandbox, index: SeedIndex) -> None:
+def _tryton(firm: Firm, box: TrytonSandbox, index: SeedIndex, *, onboarded: bool) -> None:
     db, setup = box.db, box.setup
     clients = {c.key: c for c in firm.clients}
     with db.transaction():
-        for key in _onboarded_clients(firm):
+        for key in _onboarded_clients(firm) if onboarded else ():
             client = clients[key]
             [party] = db.create(
                 "party.party",
@@ -359,7 +392,7 @@ def _tryton(firm: Firm, box: TrytonSandbox, index: SeedIndex) -> None:
                 [{"party": party, "company": setup.company, "start_date": date(2020, 1, 1)}],
             )
             index.tryton[person.key] = employee
-        for project in (p for p in firm.projects if p.onboarded):
+        for project in (p for p in firm.projects if p.onboarded and onboarded):
             [work] = db.create(
                 "project.work",
                 [

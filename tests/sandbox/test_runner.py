@@ -4,6 +4,7 @@ import asyncio
 import collections
 import contextlib
 from datetime import date
+from typing import Any
 
 import aiohttp
 import pytest
@@ -17,6 +18,7 @@ from mediator.sandbox import (
     generate_firm,
     main,
     open_sandboxes,
+    seed_activity,
     serve_sandboxes,
 )
 from mediator.testing import FakeClock
@@ -98,6 +100,49 @@ async def test_approvals_play_out_day_by_day(clock: FakeClock) -> None:
     assert 0 < early < surge  # the month-end surge is the larger wave
     credentials = boxes.credentials()
     assert credentials["harvest"]["token"] == "sandbox-token"
+
+
+async def test_a_firm_not_yet_onboarded_has_its_deals_in_the_crm_and_only_people_elsewhere(
+    clock: FakeClock,
+) -> None:
+    firm = generate_firm(seed=4, size=3)
+    async with open_sandboxes(clock=clock, firm=firm, onboarded=False) as boxes:
+        assert boxes.harvest is not None
+        assert boxes.salesforce is not None
+        store = boxes.harvest.store
+        assert store.tables["projects"] == {}
+        assert store.tables["time_entries"] == {}
+        assert len(store.tables["users"]) == len(firm.consultants)
+        states: dict[str, Any] = {name: box.state() for name, box in boxes.all().items()}
+        assert states["stripe"]["customers"] == []
+        parties = states["tryton"]["tables"]["party.party"]
+        codes = {p["code"] for p in parties}
+        assert codes >= {c.key for c in firm.consultants}
+        assert not codes & {c.key for c in firm.clients}  # no client is a party yet
+        won = boxes.salesforce.store.records("Opportunity")
+        deals = [o for o in firm.opportunities if o.project is not None]
+        assert sum(bool(o["IsWon"]) for o in won) == len(deals)
+        # what the onboarding flow would make, then the month's activity on it
+        client = store.create("clients", {"name": "Any", "currency": "USD"})
+        for project in (p for p in firm.projects if p.onboarded):
+            made = store.create(
+                "projects",
+                {"client_id": client["id"], "name": project.name, "code": project.key,
+                 "is_billable": True, "bill_by": "People", "budget_by": "none"},
+            )  # fmt: skip
+            for task in ("task:Consulting", "task:Internal"):
+                store.create(
+                    "task_assignments",
+                    {"project_id": made["id"], "task_id": boxes.index.harvest[task]},
+                )
+            for assignment in (a for a in firm.assignments if a.project == project.key):
+                store.create(
+                    "user_assignments",
+                    {"project_id": made["id"],
+                     "user_id": boxes.index.harvest[assignment.consultant]},
+                )  # fmt: skip
+        seed_activity(firm, boxes.harvest, boxes.index)
+        assert len(store.tables["time_entries"]) == len(firm.time_entries)
 
 
 async def test_serve_sandboxes_runs_until_cancelled(clock: FakeClock) -> None:
