@@ -100,6 +100,14 @@ _STANDARD: dict[str, tuple[str, int, int, int]] = {
     "Billing_Customer_Id__c": _text(255),
     "Sync_Status__c": ("picklist", 255, 0, 0),
     "Project_Key__c": _text(255),
+    "Staffing__c": ("textarea", 32_768, 0, 0),  # a long text area: one email=role a line
+    "ERP_Project_Id__c": _text(255),
+    "PSA_Project_Id__c": _text(255),
+    "Effective_Date__c": ("date", 0, 0, 0),
+    "Amount_Delta__c": ("currency", 0, 16, 2),
+    "Role__c": _text(255),
+    "New_Bill_Rate__c": ("currency", 0, 16, 2),
+    "New_Cost_Rate__c": ("currency", 0, 16, 2),
     "Service_Line__c": ("picklist", 255, 0, 0),
     "Delivery_Region__c": ("picklist", 255, 0, 0),
     "Billing_Model__c": ("picklist", 255, 0, 0),
@@ -119,7 +127,7 @@ _ADDRESS: dict[str, tuple[str, int]] = {
     "Country": ("string", 80),
     "CountryCode": ("picklist", 10),
 }
-_NAME_LENGTH = {"Opportunity": 120, "Milestone__c": 80}
+_NAME_LENGTH = {"Opportunity": 120, "Milestone__c": 80, "Change_Order__c": 80}
 _USERS = {"CreatedById": "CreatedBy", "LastModifiedById": "LastModifiedBy", "OwnerId": "Owner"}
 
 

@@ -95,6 +95,11 @@ _ACCOUNT_CUSTOM = (
 )
 _OPPORTUNITY_CUSTOM = (
     "Project_Key__c",
+    "Staffing__c",
+    "Sync_Status__c",
+    "ERP_Project_Id__c",
+    "PSA_Project_Id__c",
+    "Billing_Customer_Id__c",
     "Service_Line__c",
     "Delivery_Region__c",
     "Legal_Entity__c",
@@ -103,10 +108,20 @@ _OPPORTUNITY_CUSTOM = (
     "Retainer_Interval__c",
 )
 _MILESTONE_CUSTOM = ("Amount__c", "Due_Date__c", "Status__c", "Approved_Date__c", "Description__c")
+_CHANGE_ORDER_CUSTOM = (
+    "Effective_Date__c",
+    "Amount_Delta__c",
+    "Role__c",
+    "New_Bill_Rate__c",
+    "New_Cost_Rate__c",
+    "Description__c",
+    "Status__c",
+)
 
 
 def default_objects() -> dict[str, ObjectSchema]:
-    """Return a services firm's objects: Account, Opportunity, Contract, Milestone__c.
+    """Return a services firm's objects: Account, Opportunity, Contract, Milestone__c and
+    Change_Order__c.
 
     The org is multi-currency, so each object has `CURRENCY_FIELD`.
     """
@@ -189,6 +204,13 @@ def default_objects() -> dict[str, ObjectSchema]:
                 "Contract__c": "Contract",
                 "Account__c": "Account",
             },
+        ),
+        ObjectSchema(
+            name="Change_Order__c",
+            prefix="a0C",
+            fields=("Name", "OwnerId", CURRENCY_FIELD, *_CHANGE_ORDER_CUSTOM),
+            required=("Opportunity__c", "Effective_Date__c"),
+            references={"Opportunity__c": "Opportunity"},
         ),
     )
     return {o.name.lower(): o for o in objects}

@@ -1,7 +1,12 @@
-"""The Salesforce connector: OAuth2 client credentials, SOQL reads, collection upserts."""
+"""The Salesforce connector: OAuth2 client credentials, SOQL reads, collection writes."""
 
 from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, SalesforceSession
-from mediator.systems.salesforce.commands import ChangedRecords, Upserted, UpsertRecord
+from mediator.systems.salesforce.commands import (
+    ChangedRecords,
+    UpdateRecord,
+    Upserted,
+    UpsertRecord,
+)
 from mediator.systems.salesforce.connector import (
     SalesforceConnector,
     soql_datetime,
@@ -13,6 +18,7 @@ __all__ = [
     "SalesforceAuth",
     "SalesforceConnector",
     "SalesforceSession",
+    "UpdateRecord",
     "UpsertRecord",
     "Upserted",
     "soql_datetime",

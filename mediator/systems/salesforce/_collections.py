@@ -1,4 +1,4 @@
-"""sObject Collections upsert bodies and their per-record results.
+"""sObject Collections upsert and update bodies and their per-record results.
 
 Collection results name their error code ``statusCode`` where single-record resources say
 ``errorCode`` (Salesforce REST guide, "sObject Collections"); the codec's `SfSaveResult`
@@ -7,16 +7,26 @@ reads either (`SfSaveError.code`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import msgspec
 
 from mediator.codecs.salesforce.mapping import decode_salesforce
 from mediator.codecs.salesforce.wire import SfSaveError, SfSaveResult
 from mediator.errors import DecodeError, RemoteRejected
-from mediator.systems.salesforce.commands import Upserted, UpsertRecord
+from mediator.systems.salesforce.commands import UpdateRecord, Upserted, UpsertRecord
 
-__all__ = ["MAX_RECORDS", "chunk_upserts", "collection_body", "read_results"]
+__all__ = [
+    "MAX_RECORDS",
+    "chunk_updates",
+    "chunk_upserts",
+    "collection_body",
+    "read_results",
+    "update_body",
+]
+
+C = TypeVar("C")
 
 MAX_RECORDS = 200  # per sObject Collections call
 _NO_ERROR = SfSaveError(message="no error given", errorCode="")
@@ -33,11 +43,30 @@ def chunk_upserts(
     Items are (position in the batch, command). A repeated key starts a new call, so the later
     write lands after the earlier one (Salesforce refuses a collection with a key twice).
     """
-    chunks: list[list[tuple[int, UpsertRecord]]] = []
-    current: list[tuple[int, UpsertRecord]] = []
+    # external ids match case-insensitively
+    return _chunks(items, lambda command: command.idempotency_key.lower())
+
+
+def chunk_updates(
+    items: Sequence[tuple[int, UpdateRecord]],
+) -> list[list[tuple[int, UpdateRecord]]]:
+    """Split one object's updates into calls of at most 200 with no record id twice in one.
+
+    A repeated id starts a new call, so the later update lands after the earlier one
+    (Salesforce refuses a collection that names a record twice).
+    """
+    # 15- and 18-character ids of one record share their first 15 characters
+    return _chunks(items, lambda command: command.id[:15])
+
+
+def _chunks(
+    items: Sequence[tuple[int, C]], key_of: Callable[[C], str]
+) -> list[list[tuple[int, C]]]:
+    chunks: list[list[tuple[int, C]]] = []
+    current: list[tuple[int, C]] = []
     keys: set[str] = set()
     for item in items:
-        key = item[1].idempotency_key.lower()  # external ids match case-insensitively
+        key = key_of(item[1])
         if len(current) >= MAX_RECORDS or key in keys:
             chunks.append(current)
             current, keys = [], set()
@@ -53,6 +82,12 @@ def collection_body(sobject: str, field: str, commands: Sequence[UpsertRecord]) 
     records = [
         {**c.fields, "attributes": {"type": sobject}, field: c.idempotency_key} for c in commands
     ]
+    return _encode({"allOrNone": False, "records": records})
+
+
+def update_body(sobject: str, commands: Sequence[UpdateRecord]) -> bytes:
+    """The JSON body of ``PATCH /composite/sobjects`` (allOrNone false): records by ``id``."""
+    records = [{**c.fields, "attributes": {"type": sobject}, "id": c.id} for c in commands]
     return _encode({"allOrNone": False, "records": records})
 
 

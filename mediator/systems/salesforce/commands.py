@@ -1,4 +1,5 @@
-"""What a flow asks of Salesforce: upserts by external id, and what comes back from reads."""
+"""What a flow asks of Salesforce: upserts by external id, updates by record id, and what comes
+back from reads."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import msgspec
 from mediator.codecs.records import Undecodable
 from mediator.systems.connector import Command
 
-__all__ = ["ChangedRecords", "UpsertRecord", "Upserted"]
+__all__ = ["ChangedRecords", "UpdateRecord", "UpsertRecord", "Upserted"]
 
 R = TypeVar("R")
 
@@ -26,6 +27,21 @@ class UpsertRecord(Command, frozen=True, kw_only=True):
     sobject: str
     fields: dict[str, object]
     external_id_field: str | None = None
+    priority: str | None = None
+
+
+class UpdateRecord(Command, frozen=True, kw_only=True):
+    """Change `fields` of the existing `sobject` record `id` (a write-back to a record read).
+
+    Repeating it is harmless: it sets the same values again. Queued updates of one object are
+    sent together through sObject Collections (``PATCH /composite/sobjects``, 200 records a
+    call, ``allOrNone`` false), so each record's refusal is its own. The result is an
+    `Upserted` with ``created=False``. `priority` is the quota class it spends.
+    """
+
+    sobject: str
+    id: str
+    fields: dict[str, object]
     priority: str | None = None
 
 

@@ -1,4 +1,4 @@
-"""`SalesforceConnector`: SOQL reads to the last page, upserts batched into sObject Collections.
+"""`SalesforceConnector`: SOQL reads to the last page, writes batched into sObject Collections.
 
 Every call carries the OAuth session; a 401 ``INVALID_SESSION_ID`` gets one fresh grant and
 the call once more. Salesforce signals its limits with 403 ``REQUEST_LIMIT_EXCEEDED`` and no
@@ -27,9 +27,15 @@ from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.http import HttpResponse
-from mediator.systems.salesforce._collections import chunk_upserts, collection_body, read_results
+from mediator.systems.salesforce._collections import (
+    chunk_updates,
+    chunk_upserts,
+    collection_body,
+    read_results,
+    update_body,
+)
 from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, SalesforceSession
-from mediator.systems.salesforce.commands import ChangedRecords, UpsertRecord
+from mediator.systems.salesforce.commands import ChangedRecords, UpdateRecord, UpsertRecord
 from mediator.systems.secrets import Secret
 
 __all__ = ["SalesforceConnector", "soql_datetime"]
@@ -41,7 +47,8 @@ COLLECTIONS = "/services/data/composite/sobjects"
 
 
 class SalesforceConnector(Connector):
-    """Reads and writes one Salesforce org over REST; `execute_batch` takes `UpsertRecord`s.
+    """Reads and writes one Salesforce org over REST; `execute_batch` takes `UpsertRecord`s
+    and `UpdateRecord`s.
 
     `secret` returns the connected app's client secret (read at each token grant).
     `external_ids` names the external id field per object (default `default_external_id`).
@@ -200,38 +207,47 @@ class SalesforceConnector(Connector):
     # -- writes ---------------------------------------------------------------------------------
 
     async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
-        """Upsert the batch through sObject Collections: one call per object and 200 records.
+        """Send the batch through sObject Collections: one call per object and 200 records.
 
-        Returns, per command, `Upserted` or the error for that command: a record Salesforce
-        refused is a `RemoteRejected` with its status code while the others commit
-        (``allOrNone`` false); a call that failed as a whole fails each of its records.
+        `UpsertRecord`s go to ``PATCH /composite/sobjects/<object>/<external id field>``,
+        `UpdateRecord`s to ``PATCH /composite/sobjects`` by record id. Returns, per command,
+        `Upserted` or the error for that command: a record Salesforce refused is a
+        `RemoteRejected` with its status code while the others commit (``allOrNone`` false);
+        a call that failed as a whole fails each of its records.
         """
         results: list[object] = [None] * len(commands)
-        groups: dict[tuple[str, str, str | None], list[tuple[int, UpsertRecord]]] = {}
+        upserts: dict[tuple[str, str, str | None], list[tuple[int, UpsertRecord]]] = {}
+        updates: dict[tuple[str, str | None], list[tuple[int, UpdateRecord]]] = {}
         for index, command in enumerate(commands):
-            if not isinstance(command, UpsertRecord):
+            if isinstance(command, UpsertRecord):
+                field = command.external_id_field or self.external_id_field(command.sobject)
+                key = (command.sobject, field, command.priority)
+                upserts.setdefault(key, []).append((index, command))
+            elif isinstance(command, UpdateRecord):
+                updates.setdefault((command.sobject, command.priority), []).append((index, command))
+            else:
                 results[index] = TypeError(f"salesforce cannot run {type(command).__name__}")
-                continue
-            field = command.external_id_field or self.external_id_field(command.sobject)
-            key = (command.sobject, field, command.priority)
-            groups.setdefault(key, []).append((index, command))
-        for (sobject, field, priority), items in groups.items():
+        for (sobject, field, priority), items in upserts.items():
+            path = f"{self.data_path}/composite/sobjects/{sobject}/{field}"
             for chunk in chunk_upserts(items):
-                for index, outcome in zip(
-                    (i for i, _ in chunk),
-                    await self._upsert_chunk(sobject, field, priority, [c for _, c in chunk]),
-                    strict=True,
-                ):
-                    results[index] = outcome
+                body = collection_body(sobject, field, [c for _, c in chunk])
+                await self._send_chunk(path, body, priority, chunk, results)
+        for (sobject, priority), changes in updates.items():
+            path = f"{self.data_path}/composite/sobjects"
+            for part in chunk_updates(changes):
+                body = update_body(sobject, [c for _, c in part])
+                await self._send_chunk(path, body, priority, part, results)
         return results
 
-    async def _upsert_chunk(
-        self, sobject: str, field: str, priority: str | None, commands: list[UpsertRecord]
-    ) -> Sequence[object]:
-        body = collection_body(sobject, field, commands)
-        path = f"{self.data_path}/composite/sobjects/{sobject}/{field}"
-
-        async def upsert() -> HttpResponse:
+    async def _send_chunk(
+        self,
+        path: str,
+        body: bytes,
+        priority: str | None,
+        chunk: Sequence[tuple[int, Command]],
+        results: list[object],
+    ) -> None:
+        async def send() -> HttpResponse:
             return await self._call(
                 "PATCH",
                 path,
@@ -241,14 +257,17 @@ class SalesforceConnector(Connector):
                 priority=priority,
             )
 
-        self.count_batch(len(commands))
+        self.count_batch(len(chunk))
+        outcomes: Sequence[object]
         try:
             response = await self.run_with_retries(
-                upsert, endpoint=COLLECTIONS, attempt=min(c.attempt for c in commands)
+                send, endpoint=COLLECTIONS, attempt=min(c.attempt for _, c in chunk)
             )
-            return read_results(self.system, response.body, len(commands))
+            outcomes = read_results(self.system, response.body, len(chunk))
         except MediatorError as exc:
-            return [exc] * len(commands)
+            outcomes = [exc] * len(chunk)
+        for (index, _), outcome in zip(chunk, outcomes, strict=True):
+            results[index] = outcome
 
     # -- one authorized call --------------------------------------------------------------------
 
