@@ -24,6 +24,9 @@ BillingModel: TypeAlias = Literal["time_and_materials", "fixed_fee", "retainer"]
 MilestoneStatus: TypeAlias = Literal["planned", "approved", "invoiced", "cancelled"]
 """Where a fixed-fee milestone stands; only an approved one becomes an invoice."""
 
+ChangeOrderStatus: TypeAlias = Literal["draft", "approved", "applied", "cancelled"]
+"""Where a change order stands: only an approved one is applied (then marked ``applied``)."""
+
 
 class Engagement(Entity, frozen=True, kw_only=True):
     """A won deal's contract terms: the agreement under which projects are delivered.
@@ -97,7 +100,10 @@ class ChangeOrder(Entity, frozen=True, kw_only=True):
     """A change of scope or rates on an engagement, from `effective_on`.
 
     Time recorded on or after `effective_on` is billed at the new rates; `value_delta` moves
-    the contract value (and a fixed fee) up or down.
+    the contract value (and a fixed fee) up or down. `status` is the CRM's: a flow applies an
+    ``approved`` one and leaves drafts alone. Its default is ``approved`` because change orders
+    journaled before the field existed were all taken as approved (so they need no upcaster);
+    the Salesforce mapping reads a change order without a status as a ``draft``.
     """
 
     engagement_id: str
@@ -106,3 +112,4 @@ class ChangeOrder(Entity, frozen=True, kw_only=True):
     value_delta: Money | None = None
     rate_changes: tuple[RateChange, ...] = ()
     new_ends_on: datetime.date | None = None
+    status: ChangeOrderStatus = "approved"

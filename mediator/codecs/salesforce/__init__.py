@@ -5,6 +5,11 @@ The same verbs as every vendor package: `decode` (bytes to this vendor's wire ty
 only `DecodeError`), `<entity>_from_salesforce` / `<entity>_to_salesforce`, and `error_code`.
 """
 
+from mediator.codecs.salesforce.deals import (
+    contract_from_salesforce,
+    deal_from_salesforce,
+    staffing_from_salesforce,
+)
 from mediator.codecs.salesforce.errors import error_code
 from mediator.codecs.salesforce.mapping import (
     accounts_from_soql,
@@ -23,6 +28,8 @@ __all__ = [
     "accounts_from_soql",
     "change_order_from_salesforce",
     "client_from_salesforce",
+    "contract_from_salesforce",
+    "deal_from_salesforce",
     "decode",
     "decode_salesforce",
     "decode_salesforce_records",
@@ -31,4 +38,5 @@ __all__ = [
     "milestone_from_salesforce",
     "milestones_from_soql",
     "opportunities_from_soql",
+    "staffing_from_salesforce",
 ]

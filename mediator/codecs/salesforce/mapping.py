@@ -17,6 +17,7 @@ import msgspec
 from mediator.codecs.canonical.engagements import (
     BillingModel,
     ChangeOrder,
+    ChangeOrderStatus,
     Engagement,
     Milestone,
     MilestoneStatus,
@@ -68,6 +69,9 @@ _MODELS: Mapping[str, BillingModel] = MappingProxyType(
 )
 _STATUSES: Mapping[str, MilestoneStatus] = MappingProxyType(
     {"planned": "planned", "approved": "approved", "invoiced": "invoiced", "cancelled": "cancelled"}
+)
+_ORDER_STATUSES: Mapping[str, ChangeOrderStatus] = MappingProxyType(
+    {"draft": "draft", "approved": "approved", "applied": "applied", "cancelled": "cancelled"}
 )
 _EXEMPT = MappingProxyType({"exempt": "exempt", "reverse charge": "reverse", "reverse": "reverse"})
 
@@ -224,8 +228,16 @@ def milestone_from_salesforce(
 def change_order_from_salesforce(
     order: wire.SfChangeOrder, *, org_currency: str, path: str = "$"
 ) -> ChangeOrder:
-    """Map a ``Change_Order__c``: a value change and/or a new rate for one role."""
+    """Map a ``Change_Order__c``: a value change and/or a new rate for one role.
+
+    ``Status__c`` (Draft, Approved, Applied, Cancelled) becomes `ChangeOrder.status`; a change
+    order without one is a draft (nothing nobody approved is applied); another label raises
+    `DecodeError` naming ``Status__c``.
+    """
     currency = _currency(order.CurrencyIsoCode, org_currency, path)
+    status = _ORDER_STATUSES.get((order.Status__c or "draft").strip().lower())
+    if status is None:
+        raise _fail(path, "Status__c", f"unknown status {order.Status__c!r:.40}")
     changes: tuple[RateChange, ...] = ()
     if order.New_Bill_Rate__c is not None:
         role: str = _required(order.Role__c, path, "Role__c")
@@ -248,6 +260,7 @@ def change_order_from_salesforce(
         description=order.Description__c or "",
         value_delta=None if delta is None else _money(delta, currency, path, "Amount_Delta__c"),
         rate_changes=changes,
+        status=status,
     )
 
 

@@ -3,14 +3,21 @@
 Field names are the API names, so the Structs read SOQL results and sObject GETs directly.
 Custom fields of this firm's org (``__c``) are declared here and nowhere else:
 
-    Account       Tax_Id__c, Tax_Exempt__c, Legal_Entity__c, ERP_Party_Id__c, PSA_Client_Id__c,
-                  Billing_Customer_Id__c, Sync_Status__c
-    Opportunity   Service_Line__c, Delivery_Region__c, Legal_Entity__c, Billing_Model__c,
-                  Payment_Terms_Days__c, Retainer_Interval__c, CurrencyIsoCode (multi-currency)
+    Account       Tax_Id__c, Tax_Exempt__c, Tax_Profile__c, Legal_Entity__c, Billing_Email__c,
+                  ERP_Party_Id__c, PSA_Client_Id__c, Billing_Customer_Id__c, Sync_Status__c
+    Opportunity   Project_Key__c, Service_Line__c, Delivery_Region__c, Legal_Entity__c,
+                  Billing_Model__c, Payment_Terms_Days__c, Retainer_Interval__c, Staffing__c
+                  (long text: one ``email=role`` a line), CurrencyIsoCode (multi-currency);
+                  written back: Sync_Status__c, ERP_Project_Id__c, PSA_Project_Id__c,
+                  Billing_Customer_Id__c
     Milestone__c  Opportunity__c, Contract__c, Account__c, Amount__c, Due_Date__c, Status__c,
                   Approved_Date__c
     Change_Order__c  Opportunity__c, Effective_Date__c, Amount_Delta__c, Role__c,
-                  New_Bill_Rate__c, New_Cost_Rate__c, Description__c
+                  New_Bill_Rate__c, New_Cost_Rate__c, Description__c, Status__c (Draft,
+                  Approved, Applied, Cancelled)
+
+The ids and status the flows write back (``*_Id__c``, ``Sync_Status__c``) are read too, so a
+poll shows what the CRM holds; nothing reads them as input to a decision.
 
 Amounts (currency fields) are JSON numbers; they decode straight into `Decimal`, checked by
 `WireStruct` (finite, bounded), as is ``SystemModstamp`` (with an offset).
@@ -71,7 +78,13 @@ class SfAccount(_Record, frozen=True, kw_only=True):
     CurrencyIsoCode: Identifier | None = None
     Tax_Id__c: Identifier | None = None
     Tax_Exempt__c: Label | None = None
+    Tax_Profile__c: Label | None = None
     Legal_Entity__c: Label | None = None
+    Billing_Email__c: Label | None = None
+    ERP_Party_Id__c: Identifier | None = None
+    PSA_Client_Id__c: Identifier | None = None
+    Billing_Customer_Id__c: Identifier | None = None
+    Sync_Status__c: Label | None = None
 
 
 class SfOpportunity(_Record, frozen=True, kw_only=True):
@@ -92,6 +105,12 @@ class SfOpportunity(_Record, frozen=True, kw_only=True):
     Billing_Model__c: Label | None = None
     Payment_Terms_Days__c: Decimal | None = None
     Retainer_Interval__c: Label | None = None
+    Project_Key__c: Identifier | None = None
+    Staffing__c: Text | None = None
+    Sync_Status__c: Label | None = None
+    ERP_Project_Id__c: Identifier | None = None
+    PSA_Project_Id__c: Identifier | None = None
+    Billing_Customer_Id__c: Identifier | None = None
 
 
 class SfContract(_Record, frozen=True, kw_only=True):
@@ -130,6 +149,7 @@ class SfChangeOrder(_Record, frozen=True, kw_only=True):
     New_Bill_Rate__c: Decimal | None = None
     New_Cost_Rate__c: Decimal | None = None
     Description__c: Text | None = None
+    Status__c: Label | None = None
     CurrencyIsoCode: Identifier | None = None
 
 

@@ -64,3 +64,6 @@ class ChangedRecords(msgspec.Struct, Generic[R], frozen=True, kw_only=True):
     #: The records that did not decode, each with its error: for the caller to dead-letter.
     #: Their ``SystemModstamp``, when readable, counts toward the watermark like the others'.
     rejected: list[Undecodable] = msgspec.field(default_factory=list)
+    #: Set when the daily allowance ran out part-way: the epoch time it resets. The records
+    #: (and the watermark) are then those read before it; the rest come in a later read.
+    resets_at: float | None = None

@@ -21,7 +21,14 @@ from mediator.clock import Clock
 from mediator.codecs.records import Undecodable
 from mediator.codecs.salesforce import errors as salesforce_errors
 from mediator.codecs.salesforce.mapping import decode_salesforce, decode_salesforce_records
-from mediator.codecs.salesforce.wire import SfMilestone, SfOpportunity, SoqlPage
+from mediator.codecs.salesforce.wire import (
+    SfAccount,
+    SfChangeOrder,
+    SfContract,
+    SfMilestone,
+    SfOpportunity,
+    SoqlPage,
+)
 from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
 from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import send_with_reauth
@@ -151,32 +158,29 @@ class SalesforceConnector(Connector):
             records.extend(page.records)
         return records
 
-    async def won_opportunities(
-        self, *, since: datetime.datetime | None = None, priority: str | None = None
-    ) -> ChangedRecords[SfOpportunity]:
-        """Won Opportunities whose ``SystemModstamp`` is at or after `since` (all, when None).
-
-        Inclusive, as Harvest's ``updated_since`` is: a record stamped in the same millisecond
-        as the last one read, but committed after that read, is not skipped. The boundary
-        records come again; their idempotency keys (id and ``SystemModstamp``) make that a
-        no-op in the journal.
-        """
-        return await self._changed("Opportunity", SfOpportunity, "IsWon = true", since, priority)
-
-    async def milestones(
-        self, *, since: datetime.datetime | None = None, priority: str | None = None
-    ) -> ChangedRecords[SfMilestone]:
-        """``Milestone__c`` records changed at or after `since` (all, when None; inclusive)."""
-        return await self._changed("Milestone__c", SfMilestone, None, since, priority)
-
-    async def _changed(
+    async def changed(
         self,
         sobject: str,
-        record_type: type[Any],
-        where: str | None,
-        since: datetime.datetime | None,
-        priority: str | None,
-    ) -> ChangedRecords[Any]:
+        record_type: type[R],
+        *,
+        where: str | None = None,
+        since: datetime.datetime | None = None,
+        priority: str | None = None,
+    ) -> ChangedRecords[R]:
+        """Records of `sobject` whose ``SystemModstamp`` is at or after `since` (all, when None).
+
+        One SOQL query (``WHERE <where> AND SystemModstamp >= since ORDER BY SystemModstamp,
+        Id``) paged through ``nextRecordsUrl``, selecting the fields of the wire type
+        `record_type`. Inclusive, as Harvest's ``updated_since`` is: a record stamped in the
+        same millisecond as the last one read, but committed after that read, is not skipped;
+        the boundary records come again, and their idempotency keys (id and
+        ``SystemModstamp``) make that a no-op in the journal. Each record is decoded apart: one
+        that does not fit is in `rejected` with its field path, not a failed read.
+
+        When the daily allowance runs out part-way (`QuotaExhausted`), the read stops there
+        and returns what it read, with the watermark of what it read and `resets_at` set: the
+        rest comes in a later read from that watermark, so nothing is skipped.
+        """
         conditions = [where] if where else []
         if since is not None:
             conditions.append(f"SystemModstamp >= {soql_datetime(since)}")
@@ -185,19 +189,57 @@ class SalesforceConnector(Connector):
             soql += " WHERE " + " AND ".join(conditions)
         # oldest change first, so a watermark taken part-way never skips a record
         soql += " ORDER BY SystemModstamp ASC, Id ASC"
-        # Each record decoded apart: one that does not fit is rejected with its field path
-        # (for the caller to dead-letter) instead of failing the read, every read after it too.
-        records: list[Any] = []
+        records: list[R] = []
         rejected: list[Undecodable] = []
-        async for page in self.pages(soql, msgspec.Raw, priority=priority):
-            decoded = decode_salesforce_records(page.records, record_type)
-            records.extend(decoded.records)
-            rejected.extend(decoded.rejected)
-        stamps = [r.SystemModstamp for r in records if r.SystemModstamp is not None]
+        resets_at: float | None = None
+        try:
+            async for page in self.pages(soql, msgspec.Raw, priority=priority):
+                decoded = decode_salesforce_records(page.records, record_type)
+                records.extend(decoded.records)
+                rejected.extend(decoded.rejected)
+        except QuotaExhausted as exc:
+            resets_at = exc.resets_at
+        stamps = [cast(Any, r).SystemModstamp for r in records]
+        stamps = [s for s in stamps if s is not None]
         stamps += [r.updated_at for r in rejected if r.updated_at is not None]
         return ChangedRecords(
-            records=records, watermark=max(stamps, default=since), rejected=rejected
+            records=records,
+            watermark=max(stamps, default=since),
+            rejected=rejected,
+            resets_at=resets_at,
         )
+
+    async def accounts(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfAccount]:
+        """Accounts changed at or after `since` (see `changed`)."""
+        return await self.changed("Account", SfAccount, since=since, priority=priority)
+
+    async def won_opportunities(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfOpportunity]:
+        """Won Opportunities (``IsWon = true``) changed at or after `since` (see `changed`)."""
+        return await self.changed(
+            "Opportunity", SfOpportunity, where="IsWon = true", since=since, priority=priority
+        )
+
+    async def contracts(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfContract]:
+        """Contracts changed at or after `since` (see `changed`)."""
+        return await self.changed("Contract", SfContract, since=since, priority=priority)
+
+    async def milestones(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfMilestone]:
+        """``Milestone__c`` records changed at or after `since` (see `changed`)."""
+        return await self.changed("Milestone__c", SfMilestone, since=since, priority=priority)
+
+    async def change_orders(
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
+    ) -> ChangedRecords[SfChangeOrder]:
+        """``Change_Order__c`` records changed at or after `since` (see `changed`)."""
+        return await self.changed("Change_Order__c", SfChangeOrder, since=since, priority=priority)
 
     def _select(self, record_type: type[Any]) -> list[str]:
         names = [f.encode_name for f in msgspec.structs.fields(record_type)]
