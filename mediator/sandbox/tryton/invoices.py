@@ -51,6 +51,7 @@ def _post(db: TrytonDatabase, invoice: Record) -> None:
     today = dt.datetime.fromtimestamp(db.clock.time(), dt.UTC).date()
     if invoice.get("invoice_date") is None:
         invoice["invoice_date"] = today
+    _check_period(db, invoice["invoice_date"])  # type: ignore[arg-type]  # a date (checked on write)
     if not any(
         line["invoice"] == invoice["id"] for line in db.tables["account.invoice.line"].values()
     ):
@@ -63,6 +64,26 @@ def _post(db: TrytonDatabase, invoice: Record) -> None:
     db.sequences["move"] = db.sequences.get("move", 0) + 1
     invoice["move"] = db.sequences["move"]
     invoice["paid_amount"] = Decimal("0.00")
+
+
+def _check_period(db: TrytonDatabase, day: dt.date) -> None:
+    # The move of a posted invoice needs an open period for its date (trytond's
+    # `account.period.find` searches the open ones only). A database without any period is the
+    # sandbox's default and posts on any date; once periods exist, they rule, as in Tryton.
+    periods = list(db.tables["account.period"].values())
+    if not periods:
+        return
+    if not any(
+        p["start_date"] <= day <= p["end_date"] and p["state"] == "open"  # type: ignore[operator]  # dates
+        for p in periods
+    ):
+        company = next(iter(db.tables["company.company"].values()), None)
+        party = db.tables["party.party"].get(company["party"]) if company else None  # type: ignore[call-overload]  # an id
+        name = party["name"] if party else ""
+        raise user_error(
+            f'To create a move on date "{day.isoformat()}" of company "{name}", '
+            "you must create a period."
+        )
 
 
 class PayWizard:

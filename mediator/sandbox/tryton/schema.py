@@ -243,6 +243,19 @@ _MODELS = (
         },
     ),
     ModelDef(
+        "account.period",
+        "Period",
+        {
+            "name": _f("char", "Name", required=True),
+            "company": _f("many2one", "Company", relation="company.company", required=True),
+            "start_date": _f("date", "Starting Date", required=True),
+            "end_date": _f("date", "Ending Date", required=True),
+            "state": _f(
+                "selection", "State", selection=("open", "close", "locked"), default="open"
+            ),
+        },
+    ),
+    ModelDef(
         "account.configuration",
         "Account Configuration",
         {

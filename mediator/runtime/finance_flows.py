@@ -1,0 +1,169 @@
+"""The finance flows as plug-ins: receivables, cash application and milestones.
+
+Each joins its entity actor (`mediator.flows`) to what feeds it: Stripe's events, from the
+webhook listener and from the catch-up poller ``stripe_events`` (`StripeEventsPoller`), which
+both receivables and cash application offer, so that either one enabled catches up on the
+events of both (an event of a disabled flow's kind then ends as a dead letter saying no flow
+handles it: enable both, as a firm that posts receivables also applies their cash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated
+
+import msgspec
+
+from mediator.actors import Actor
+from mediator.codecs import Envelope
+from mediator.flows.cash_application import (
+    INVOICE_PAID,
+    INVOICE_UPDATED,
+    RECEIVABLE_POSTED,
+    CashApplication,
+    CashOptions,
+    WaitingPayments,
+)
+from mediator.flows.receivables import (
+    APPROVAL_DECIDED,
+    INVOICE_FINALIZED,
+    ReceivableOptions,
+    ReceivablePosting,
+)
+from mediator.ingress.stripe_events import StripeEventsPoller
+from mediator.runtime.flow import FlowContext, Poller
+from mediator.systems.stripe import StripeConnector
+from mediator.systems.tryton import TrytonConnector
+from mediator.tomlfile import Fail, convert
+
+__all__ = [
+    "STRIPE_EVENT_KINDS",
+    "CashApplicationFlow",
+    "CashApplicationOptions",
+    "ReceivablesFlow",
+    "ReceivablesOptions",
+]
+
+#: The Stripe events the finance flows consume: what the events poller journals.
+STRIPE_EVENT_KINDS = frozenset({INVOICE_FINALIZED, INVOICE_PAID, INVOICE_UPDATED})
+_Timeout = Annotated[float, msgspec.Meta(gt=0, le=600)]
+_RecordId = Annotated[int, msgspec.Meta(ge=1)]
+
+
+def _events_poller(context: FlowContext) -> StripeEventsPoller:
+    stripe = context.connectors["stripe"]
+    assert isinstance(stripe, StripeConnector)
+    return StripeEventsPoller(stripe, kinds=STRIPE_EVENT_KINDS, name="stripe_events")
+
+
+class ReceivablesOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[flows.receivables.options]`: the revenue account (a Tryton ``account.account`` id) of
+    each service line (others: `[systems.tryton.erp] revenue_account`), the kind the finance
+    approval rules know customer invoices by, and the ERP call's deadline."""
+
+    revenue_accounts: dict[str, _RecordId] = {}
+    approval_kind: str = "customer_invoice"
+    erp_timeout: _Timeout = 60.0
+
+
+class ReceivablesFlow:
+    """Stripe's finalized invoices → posted Tryton customer invoices, one actor per invoice."""
+
+    name = "receivables"
+    kinds = frozenset({INVOICE_FINALIZED, APPROVAL_DECIDED})
+    owner = "finance"
+    systems = frozenset({"stripe", "tryton"})
+    poller_names = frozenset({"stripe_events"})
+
+    def __init__(self, options: ReceivablesOptions) -> None:
+        self.options = options
+
+    @property
+    def delivery_timeout(self) -> float:
+        """The ERP call's deadline, and as long again for the reads before it."""
+        return 2 * self.options.erp_timeout
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, object], fail: Fail) -> ReceivablesFlow:
+        """Read `[flows.receivables.options]`; raise `ConfigError` naming the bad key."""
+        return cls(convert(dict(options), ReceivablesOptions, "", fail))
+
+    def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
+        """A `ReceivablePosting` for the invoice `key`."""
+        stripe, tryton = context.connectors["stripe"], context.connectors["tryton"]
+        assert isinstance(stripe, StripeConnector)
+        assert isinstance(tryton, TrytonConnector)
+        return ReceivablePosting(
+            key,
+            stripe=stripe,
+            tryton=tryton,
+            erp=context.systems["tryton"],
+            journal=context.journal,
+            clock=context.clock,
+            approvals=context.approvals,
+            options=ReceivableOptions(
+                revenue_accounts=dict(self.options.revenue_accounts),
+                approval_kind=self.options.approval_kind,
+                erp_timeout=self.options.erp_timeout,
+            ),
+        )
+
+    def pollers(self, context: FlowContext) -> Sequence[Poller]:
+        """The Stripe events poller (shared with cash application)."""
+        return [_events_poller(context)]
+
+
+class CashApplicationOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[flows.cash_application.options]`: the Tryton ``account.invoice.payment.method`` id
+    payments are applied with, the Salesforce quota class of the CRM write-backs, and the
+    ERP and CRM calls' deadline."""
+
+    payment_method: _RecordId
+    crm_priority: str = "cash_application"
+    timeout: _Timeout = 60.0
+
+
+class CashApplicationFlow:
+    """Stripe's payments → payments applied to the Tryton receivables, and the CRM told."""
+
+    name = "cash_application"
+    kinds = frozenset({INVOICE_PAID, INVOICE_UPDATED, RECEIVABLE_POSTED})
+    owner = "finance"
+    systems = frozenset({"stripe", "tryton", "salesforce"})
+    poller_names = frozenset({"stripe_events", "cash_application_waiting"})
+
+    def __init__(self, options: CashApplicationOptions) -> None:
+        self.options = options
+
+    @property
+    def delivery_timeout(self) -> float:
+        """The ERP and the CRM calls' deadlines, and one more for the reads."""
+        return 3 * self.options.timeout
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, object], fail: Fail) -> CashApplicationFlow:
+        """Read `[flows.cash_application.options]`; raise `ConfigError` naming the bad key."""
+        return cls(convert(dict(options), CashApplicationOptions, "", fail))
+
+    def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
+        """A `CashApplication` for the invoice `key`."""
+        stripe = context.connectors["stripe"]
+        assert isinstance(stripe, StripeConnector)
+        return CashApplication(
+            key,
+            stripe=stripe,
+            erp=context.systems["tryton"],
+            crm=context.systems["salesforce"],
+            journal=context.journal,
+            clock=context.clock,
+            options=CashOptions(
+                payment_method=self.options.payment_method,
+                crm_priority=self.options.crm_priority,
+                timeout=self.options.timeout,
+            ),
+        )
+
+    def pollers(self, context: FlowContext) -> Sequence[Poller]:
+        """The Stripe events poller (shared with receivables) and the sweep of payments
+        waiting for their receivable."""
+        return [_events_poller(context), WaitingPayments(name="cash_application_waiting")]

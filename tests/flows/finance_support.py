@@ -1,0 +1,220 @@
+"""A running `Mediator` with the finance flows against the Stripe, Tryton and Salesforce
+sandboxes, on one `FakeClock`, with Stripe's webhooks delivered to its listener.
+
+Stripe is changed through its sandbox's store (what a person does in the dashboard), which
+emits events that the sandbox signs and POSTs to the listener. Waiting is always through
+`drive` (`Finance.settle`): time only moves when everything waits on the clock, so a posting
+window's retry falls due when the test lets it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from mediator.config import parse_config
+from mediator.runtime import Mediator
+from mediator.sandbox import Sandboxes, open_sandboxes
+from mediator.testing import FakeClock
+from mediator.testing.clock import drive
+
+#: Monday 2 November 2026, 10:00 UTC: inside the default (always open) window
+MONDAY_10 = 1_793_613_600.0
+SECRET = "whsec_finance_tests_5d1e7a"
+ENV = "TEST_FINANCE"
+
+
+@dataclasses.dataclass
+class Client:
+    """A client as onboarding leaves it: an Account, a Stripe customer, a Tryton party."""
+
+    account: str
+    customer: str
+    party: int
+
+
+@dataclasses.dataclass
+class Finance:
+    """The sandboxes, the running Mediator and the clock they share."""
+
+    clock: FakeClock
+    boxes: Sandboxes
+    mediator: Mediator
+    client: Client
+
+    @property
+    def stripe(self) -> Any:
+        assert self.boxes.stripe is not None
+        return self.boxes.stripe.store
+
+    async def settle(self) -> None:
+        """Let every webhook be delivered and every entry be handled (time moves as needed)."""
+        assert self.boxes.stripe is not None and self.boxes.stripe.webhooks is not None
+        await drive(self.clock, self.boxes.stripe.webhooks.wait_idle())
+        await drive(self.clock, self.mediator.wait_idle())
+
+    async def settle_now(self) -> None:
+        """Let webhooks be delivered and entries handled up to their retries, without moving
+        time on (what a held posting waits in)."""
+        assert self.boxes.stripe is not None and self.boxes.stripe.webhooks is not None
+        await drive(self.clock, self.boxes.stripe.webhooks.wait_idle())
+        await self.mediator._running_dispatcher().wait_settled()
+
+    def invoice(self, cents: list[int], *, engagement: str | None = None) -> str:
+        """A draft Stripe invoice for the client with one item per amount; its id."""
+        fields: dict[str, object] = {
+            "customer": self.client.customer,
+            "currency": "usd",
+            "collection_method": "send_invoice",
+            "days_until_due": 30,
+        }
+        if engagement is not None:
+            fields["metadata"] = {"mediator_engagement": engagement}
+        draft = self.stripe.create_invoice(fields, include_pending=False)
+        for number, amount in enumerate(cents):
+            self.stripe.create_invoiceitem(
+                {
+                    "customer": self.client.customer,
+                    "amount": amount,
+                    "currency": "usd",
+                    "quantity": 1,
+                    "unit_amount": amount,
+                    "description": f"Consulting, part {number + 1}",
+                },
+                str(draft["id"]),
+            )
+        return str(draft["id"])
+
+    def tryton_invoices(self) -> list[dict[str, Any]]:
+        """The Tryton sandbox's customer invoices (live rows)."""
+        assert self.boxes.tryton is not None
+        return list(self.boxes.tryton.db.tables["account.invoice"].values())
+
+    def tryton_total(self, invoice: dict[str, Any]) -> Decimal:
+        """What Tryton computes as the invoice's total."""
+        assert self.boxes.tryton is not None
+        lines = self.boxes.tryton.db.tables["account.invoice.line"].values()
+        return sum(
+            (
+                Decimal(str(line["quantity"])) * line["unit_price"]
+                for line in lines
+                if line["invoice"] == invoice["id"]
+            ),
+            Decimal(0),
+        )
+
+    def account(self) -> dict[str, Any]:
+        """The client's Account as the CRM has it."""
+        assert self.boxes.salesforce is not None
+        return dict(self.boxes.salesforce.store.get("Account", self.client.account))
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def config_text(boxes: Sandboxes, port: int, *, extra: str = "") -> str:
+    creds = boxes.credentials()
+    assert boxes.tryton is not None
+    erp = msgspec.to_builtins(boxes.tryton.erp_setup())
+    erp.pop("employee_by_consultant")
+    erp_lines = "\n".join(f"{key} = {value}" for key, value in erp.items())
+    method = boxes.tryton.setup.payment_method
+    return f"""\
+[journal]
+path = "journal.sqlite"
+
+[systems.salesforce]
+base_url = "{boxes.urls["salesforce"]}"
+client_id = "{creds["salesforce"]["client_id"]}"
+client_secret = "env:{ENV}_SF_SECRET"
+
+[systems.stripe]
+base_url = "{boxes.urls["stripe"]}"
+api_key = "env:{ENV}_STRIPE_KEY"
+
+[systems.tryton]
+base_url = "{boxes.urls["tryton"]}"
+database = "{creds["tryton"]["database"]}"
+login = "{creds["tryton"]["login"]}"
+password = "env:{ENV}_TRYTON_PASSWORD"
+
+[systems.tryton.erp]
+{erp_lines}
+
+[flows.receivables]
+
+[flows.cash_application.options]
+payment_method = {method}
+
+[ingress.pollers.stripe_events]
+interval = 3600.0
+enabled = false
+
+[ingress.pollers.cash_application_waiting]
+interval = 3600.0
+enabled = false
+
+[ingress.webhooks]
+listen = "127.0.0.1:{port}"
+stripe_secrets = ["env:{ENV}_WEBHOOK_SECRET"]
+{extra}"""
+
+
+async def onboard(mediator: Mediator, boxes: Sandboxes) -> Client:
+    """What onboarding leaves: the client in each system and in the xref map."""
+    assert boxes.salesforce is not None and boxes.stripe is not None
+    assert boxes.tryton is not None
+    account = boxes.salesforce.store.create("Account", {"Name": "Acme Consulting Client"})
+    customer = boxes.stripe.store.create_customer(
+        {"name": "Acme Consulting Client", "email": "ap@acme.test"}, announce=False
+    )
+    [party] = boxes.tryton.db.create(
+        "party.party",
+        [{"name": "Acme Consulting Client", "addresses": [["create", [{"street": "1 Main"}]]]}],
+    )
+    journal = mediator.journal
+    await journal.record_xref("client", account, "salesforce", account)
+    await journal.record_xref("client", account, "stripe", str(customer["id"]))
+    await journal.record_xref("client", account, "tryton", str(party))
+    return Client(account=account, customer=str(customer["id"]), party=party)
+
+
+@contextlib.asynccontextmanager
+async def open_finance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, extra: str = "", start: float = MONDAY_10
+) -> AsyncIterator[Finance]:
+    """Sandboxes and a running Mediator with the finance flows, the client onboarded."""
+    clock = FakeClock(wall=start)
+    port = free_port()
+    async with open_sandboxes(
+        products=("salesforce", "stripe", "tryton"),
+        clock=clock,
+        seed=7,
+        webhook_url=f"http://127.0.0.1:{port}/webhooks/stripe",
+        webhook_secret=SECRET,
+    ) as boxes:
+        creds = boxes.credentials()
+        monkeypatch.setenv(f"{ENV}_SF_SECRET", creds["salesforce"]["client_secret"])
+        monkeypatch.setenv(f"{ENV}_STRIPE_KEY", creds["stripe"]["api_key"])
+        monkeypatch.setenv(f"{ENV}_TRYTON_PASSWORD", creds["tryton"]["password"])
+        monkeypatch.setenv(f"{ENV}_WEBHOOK_SECRET", SECRET)
+        text = config_text(boxes, port, extra=extra)
+        loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
+        mediator = Mediator(loaded, clock=clock, serve_admin=False)
+        await drive(clock, mediator.__aenter__())
+        try:
+            client = await onboard(mediator, boxes)
+            yield Finance(clock=clock, boxes=boxes, mediator=mediator, client=client)
+        finally:
+            await drive(clock, mediator.__aexit__(None, None, None))
