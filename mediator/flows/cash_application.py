@@ -8,11 +8,11 @@ connector reads what Tryton has applied already and pays only the difference
 (`ApplyPayment`), so a duplicate, a replay, or ``invoice.paid`` after the partial payment it
 completes applies nothing twice, and a partial payment then the rest are two applications.
 
-Each level of amount paid is a saga of its own (entity ``<invoice id>:<amount paid>``): apply
-the payment, then write the invoice's payment status to the CRM (the Opportunity of the
-invoice's engagement and the client's Account) with Salesforce `UpdateRecord`, which the
-system actor batches. A currency that differs from the receivable's, or more paid than it
-totals, is a `BusinessRejected` for finance.
+The invoice's saga (entity: the Stripe invoice id) has two steps per level of amount paid
+(``apply:<cents>``, ``crm:<cents>``): apply the payment, then write the invoice's payment
+status to the CRM (the Opportunity of the invoice's engagement and the client's Account) with
+Salesforce `UpdateRecord`, which the system actor batches. A currency that differs from the
+receivable's, or more paid than it totals, is a `BusinessRejected` for finance.
 
 Events arrive in any order, and the payment may be made before the receivable is posted: the
 invoice held by the posting window, waiting for an approval, or its ``invoice.finalized``
@@ -112,26 +112,23 @@ class CashApplication(Actor[Envelope]):
         paid = from_stripe_amount(invoice.amount_paid, invoice.currency, field="amount_paid")
         if paid.amount <= 0:
             return None  # an update that paid nothing (a draft edited, a reminder sent)
+        saga = Saga(self.journal, FLOW, invoice.id)
+        await saga.load()
         receivable = await self.journal.xref_to("invoice", invoice.id, "tryton")
         if receivable is None:
             await _update_waiting(self.journal, lambda w: {invoice.id: self.clock.time(), **w})
-            saga = Saga(self.journal, FLOW, f"{invoice.id}:{paid.amount}")
-            await saga.load()
-            if saga.state.status != "done":
+            if not saga.finished(f"apply:{paid.amount}"):
                 await saga.mark(
                     "waiting",
                     f"paid {paid.to_decimal()} {paid.currency}; waiting for the receivable of "
                     f"Stripe invoice {invoice.id} to be posted in Tryton",
                 )
             return saga.state
-        saga = Saga(self.journal, FLOW, f"{invoice.id}:{paid.amount}")
-        await saga.load()
-        if saga.state.status != "done":
-            steps: list[Step] = [
-                _Apply(self, invoice, int(receivable.system_id)),
-                _TellCrm(self, invoice),
-            ]
-            await saga.run(steps)
+        steps: list[Step] = [
+            _Apply(self, invoice, int(receivable.system_id)),
+            _TellCrm(self, invoice),
+        ]
+        await saga.run(steps)
         await _update_waiting(
             self.journal, lambda w: {k: v for k, v in w.items() if k != invoice.id}
         )
@@ -152,7 +149,7 @@ class CashApplication(Actor[Envelope]):
             paid_at if paid_at is not None else self.clock.time(), datetime.UTC
         ).date()
         command = ApplyPayment(
-            idempotency_key=saga.key("apply"),
+            idempotency_key=saga.key("apply", str(invoice.amount_paid)),
             invoice=receivable,
             paid_total=paid.to_decimal(),
             currency=paid.currency,
@@ -185,7 +182,7 @@ class CashApplication(Actor[Envelope]):
         written = []
         for sobject, record, values in updates:
             command = UpdateRecord(
-                idempotency_key=saga.key("crm", sobject),
+                idempotency_key=saga.key("crm", f"{invoice.amount_paid}:{sobject}"),
                 sobject=sobject,
                 id=record,
                 fields=values,
@@ -197,14 +194,13 @@ class CashApplication(Actor[Envelope]):
 
 
 class _Apply:
-    """The payment applied in Tryton (or found applied)."""
-
-    name = "apply"
+    """The payment applied in Tryton (or found applied), for one level of amount paid."""
 
     def __init__(self, actor: CashApplication, invoice: wire.StInvoice, receivable: int) -> None:
         self.actor = actor
         self.invoice = invoice
         self.receivable = receivable
+        self.name = f"apply:{invoice.amount_paid}"
 
     async def run(self, saga: Saga) -> Mapping[str, str]:
         applied = await self.actor.apply(saga, self.invoice, self.receivable)
@@ -217,13 +213,12 @@ class _Apply:
 
 
 class _TellCrm:
-    """The CRM told: the invoice paid, or partially paid."""
-
-    name = "crm"
+    """The CRM told: the invoice paid, or partially paid (at one level of amount paid)."""
 
     def __init__(self, actor: CashApplication, invoice: wire.StInvoice) -> None:
         self.actor = actor
         self.invoice = invoice
+        self.name = f"crm:{invoice.amount_paid}"
 
     async def run(self, saga: Saga) -> Mapping[str, str]:
         full = self.invoice.amount_paid >= self.invoice.total

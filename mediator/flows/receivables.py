@@ -44,7 +44,8 @@ from mediator.codecs import Envelope
 from mediator.codecs.canonical.billing import Invoice
 from mediator.codecs.stripe.mapping import invoice_from_stripe
 from mediator.codecs.tryton.mapping import invoice_to_tryton
-from mediator.errors import BusinessRejected, PostingWindowClosed, RemoteRejected
+from mediator.codecs.tryton.rpc import decode_response
+from mediator.errors import BusinessRejected, DecodeError, PostingWindowClosed, RemoteRejected
 from mediator.flows.saga import Saga
 from mediator.flows.xref_lookup import translate
 from mediator.journal import Journal
@@ -238,7 +239,7 @@ class ReceivablePosting(Actor[Envelope]):
                 raise
             raise BusinessRejected(
                 f"receivable of Stripe invoice {invoice.source_id}",
-                f"Tryton refused to post it: {exc.detail}",
+                f"Tryton refused to post it: {_words(exc.detail)}",
             ) from exc
         if not isinstance(result, PostedInvoice):
             raise TypeError(f"the ERP actor answered {type(result).__name__}, not PostedInvoice")
@@ -287,6 +288,15 @@ class _Post:
             "total": str(total.amount),
             "currency": total.currency,
         }
+
+
+def _words(detail: str) -> str:
+    # the connector keeps Tryton's whole error envelope; finance reads its message
+    try:
+        fault = decode_response(detail.encode()).error
+    except DecodeError:
+        return detail
+    return fault.message if fault is not None and fault.message else detail
 
 
 def _iso(epoch: float | None) -> str:

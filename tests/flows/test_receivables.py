@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mediator.flows.receivables import FLOW
-from mediator.journal import DeadLetterFilter
-from tests.flows.finance_support import Finance, open_finance
+from mediator.journal import DeadLetterFilter, EntryState
+from tests.flows.finance_support import MONDAY_10, Finance, open_finance
 
 pytestmark = pytest.mark.slow  # three sandboxes, a journal and the whole runtime per test
 
@@ -79,3 +80,100 @@ async def test_a_client_not_onboarded_is_a_dead_letter_for_finance_naming_it(
 
 def _event_body(finance: Finance, event_id: str) -> bytes:
     return json.dumps(finance.stripe.events[event_id]).encode()
+
+
+#: the finance window of a firm that posts on weekdays from 09:00 to 17:00 UTC
+OFFICE_HOURS = """
+[policies.windows.finance]
+zone = "UTC"
+opens = "09:00"
+closes = "17:00"
+"""
+
+
+async def test_outside_the_window_it_is_held_then_posted_when_the_window_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monday_18 = MONDAY_10 + 8 * 3600
+    async with open_finance(tmp_path, monkeypatch, extra=OFFICE_HOURS, start=monday_18) as f:
+        invoice = f.invoice([80_000])
+        f.stripe.finalize(invoice)
+        await f.settle_now()
+
+        assert f.tryton_invoices() == []
+        saved = await f.mediator.journal.load_flow(FLOW, invoice)
+        assert saved is not None
+        assert b"held by posting window finance until 2026-11-03T09:00:00+00:00" in saved.state
+        [held] = (await f.mediator.reader.history(f"invoice:{invoice}")).entries
+        assert held.state is EntryState.RETRY
+        assert held.due_at == MONDAY_10 + 23 * 3600  # Tuesday 09:00
+        assert await f.mediator.dead_letters(DeadLetterFilter()) == []
+
+        await f.settle()  # time moves on to Tuesday 09:00, when the retry falls due
+
+        [posted] = f.tryton_invoices()
+        assert posted["state"] == "posted"
+        assert f.clock.time() >= MONDAY_10 + 23 * 3600
+
+
+async def test_above_the_amount_it_waits_for_an_approval_then_posts(finance: Finance) -> None:
+    invoice = finance.invoice([6_000_000])  # 60,000.00: the shipped rule holds 50,000.00 and up
+    finance.stripe.finalize(invoice)
+    await finance.settle()
+
+    assert finance.tryton_invoices() == []
+    [pending] = await finance.mediator.reader.approvals(state="pending")
+    assert (pending.flow, pending.entity) == ("receivables", f"invoice:{invoice}")
+    assert (pending.amount, pending.currency) == (6_000_000, "USD")
+    saved = await finance.mediator.journal.load_flow(FLOW, invoice)
+    assert saved is not None and f"waiting for approval {pending.id}".encode() in saved.state
+
+    await finance.mediator.decide_approval(pending.id, approve=True, reason="checked", by="ana")
+    await finance.settle()
+
+    [posted] = finance.tryton_invoices()
+    assert posted["state"] == "posted"
+    assert finance.tryton_total(posted) == Decimal("60000.00")
+
+
+async def test_a_rejected_approval_posts_nothing_and_says_who(finance: Finance) -> None:
+    invoice = finance.invoice([7_500_000])
+    finance.stripe.finalize(invoice)
+    await finance.settle()
+    [pending] = await finance.mediator.reader.approvals(state="pending")
+    await finance.mediator.decide_approval(pending.id, approve=False, reason="wrong", by="bo")
+    await finance.settle()
+
+    assert finance.tryton_invoices() == []
+    saved = await finance.mediator.journal.load_flow(FLOW, invoice)
+    assert saved is not None
+    assert b'"status":"rejected"' in saved.state
+    assert b"rejected by bo: wrong" in saved.state
+
+
+async def test_a_closed_erp_period_is_an_exception_for_finance(finance: Finance) -> None:
+    assert finance.boxes.tryton is not None
+    db = finance.boxes.tryton.db
+    db.create(
+        "account.period",
+        [
+            {
+                "name": "2026-11",
+                "company": finance.boxes.tryton.setup.company,
+                "start_date": datetime.date(2026, 11, 1),
+                "end_date": datetime.date(2026, 11, 30),
+                "state": "close",
+            }
+        ],
+    )
+    invoice = finance.invoice([25_000])
+    finance.stripe.finalize(invoice)
+    await finance.settle()
+
+    [dead] = await finance.mediator.dead_letters(DeadLetterFilter())
+    assert dead.error_class == "BusinessRejected"
+    assert f"receivable of Stripe invoice {invoice}: Tryton refused to post it" in str(dead.reason)
+    assert 'To create a move on date "2026-11-02"' in str(dead.reason)
+    assert [flow.owner for flow in finance.mediator.flows if FLOW == flow.name] == ["finance"]
+    [draft] = finance.tryton_invoices()
+    assert draft["state"] == "validated"  # nothing posted; finance reopens the period, replays
