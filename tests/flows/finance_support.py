@@ -2,20 +2,21 @@
 sandboxes, on one `FakeClock`, with Stripe's webhooks delivered to its listener.
 
 Stripe is changed through its sandbox's store (what a person does in the dashboard), which
-emits events that the sandbox signs and POSTs to the listener. Waiting is always through
-`drive` (`Finance.settle`): time only moves when everything waits on the clock, so a posting
-window's retry falls due when the test lets it.
+emits events that the sandbox signs and POSTs to the listener. Waiting is through
+`Finance.settle`: time moves only by what the work in hand waits on, so a posting window's
+retry or Stripe's redelivery falls due when the test moves time on (`Finance.advance`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import pytest
@@ -24,8 +25,8 @@ from mediator.config import parse_config
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.testing import FakeClock
-from mediator.testing.clock import drive
 
+T = TypeVar("T")
 #: Monday 2 November 2026, 10:00 UTC: inside the default (always open) window
 MONDAY_10 = 1_793_613_600.0
 SECRET = "whsec_finance_tests_5d1e7a"
@@ -56,17 +57,22 @@ class Finance:
         return self.boxes.stripe.store
 
     async def settle(self) -> None:
-        """Let every webhook be delivered and every entry be handled (time moves as needed)."""
-        assert self.boxes.stripe is not None and self.boxes.stripe.webhooks is not None
-        await drive(self.clock, self.boxes.stripe.webhooks.wait_idle())
-        await drive(self.clock, self.mediator.wait_idle())
+        """Let every webhook be delivered and every entry be handled, up to the retries that
+        wait for later (a held posting): time moves only as far as the work in hand waits
+        on it (a batch's linger, a rate limit), never to a retry's or a timeout's due time."""
+        assert self.boxes.stripe is not None
+        assert self.boxes.stripe.webhooks is not None
+        await self.run(self.boxes.stripe.webhooks.wait_idle())
+        await self.run(self.mediator._running_dispatcher().wait_settled())
 
-    async def settle_now(self) -> None:
-        """Let webhooks be delivered and entries handled up to their retries, without moving
-        time on (what a held posting waits in)."""
-        assert self.boxes.stripe is not None and self.boxes.stripe.webhooks is not None
-        await drive(self.clock, self.boxes.stripe.webhooks.wait_idle())
-        await self.mediator._running_dispatcher().wait_settled()
+    async def advance(self, seconds: float) -> None:
+        """Move time on by `seconds` (retries and redeliveries fall due), then settle."""
+        await self.clock.advance(seconds)
+        await self.settle()
+
+    async def run(self, call: Awaitable[T]) -> T:
+        """Await `call` on this clock (see `run_on`)."""
+        return await run_on(self.clock, call)
 
     def invoice(self, cents: list[int], *, engagement: str | None = None) -> str:
         """A draft Stripe invoice for the client with one item per amount; its id."""
@@ -104,7 +110,7 @@ class Finance:
         lines = self.boxes.tryton.db.tables["account.invoice.line"].values()
         return sum(
             (
-                Decimal(str(line["quantity"])) * line["unit_price"]
+                Decimal(str(line["quantity"])) * Decimal(str(line["unit_price"]))
                 for line in lines
                 if line["invoice"] == invoice["id"]
             ),
@@ -115,6 +121,23 @@ class Finance:
         """The client's Account as the CRM has it."""
         assert self.boxes.salesforce is not None
         return dict(self.boxes.salesforce.store.get("Account", self.client.account))
+
+
+async def run_on(clock: FakeClock, call: Awaitable[T], *, horizon: float = 1.0) -> T:
+    """Await `call`, firing the clock's timers due within `horizon` seconds whenever it waits:
+    unlike `drive`, a call waiting on real I/O never sees a 60 s timeout fire meanwhile."""
+    task = asyncio.ensure_future(call)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60.0
+    while not task.done():
+        if loop.time() > deadline:
+            task.cancel()
+            raise AssertionError("the call did not finish within a minute")
+        await asyncio.wait({task}, timeout=0.005)
+        due = clock.next_deadline()
+        if not task.done() and due is not None and due - clock.monotonic() <= horizon:
+            await clock.advance(max(due - clock.monotonic(), 0.0))
+    return task.result()
 
 
 def free_port() -> int:
@@ -173,7 +196,8 @@ stripe_secrets = ["env:{ENV}_WEBHOOK_SECRET"]
 
 async def onboard(mediator: Mediator, boxes: Sandboxes) -> Client:
     """What onboarding leaves: the client in each system and in the xref map."""
-    assert boxes.salesforce is not None and boxes.stripe is not None
+    assert boxes.salesforce is not None
+    assert boxes.stripe is not None
     assert boxes.tryton is not None
     account = boxes.salesforce.store.create("Account", {"Name": "Acme Consulting Client"})
     customer = boxes.stripe.store.create_customer(
@@ -212,9 +236,9 @@ async def open_finance(
         text = config_text(boxes, port, extra=extra)
         loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
         mediator = Mediator(loaded, clock=clock, serve_admin=False)
-        await drive(clock, mediator.__aenter__())
+        await run_on(clock, mediator.__aenter__())
         try:
             client = await onboard(mediator, boxes)
             yield Finance(clock=clock, boxes=boxes, mediator=mediator, client=client)
         finally:
-            await drive(clock, mediator.__aexit__(None, None, None))
+            await run_on(clock, mediator.__aexit__(None, None, None))

@@ -36,9 +36,11 @@ async def test_a_finalized_invoice_becomes_one_posted_receivable_with_equal_tota
     assert posted["party"] == finance.client.party
     assert finance.tryton_total(posted) == Decimal("1500.50")
     xref = await finance.mediator.journal.xref_to("invoice", invoice, "tryton")
-    assert xref is not None and xref.system_id == str(posted["id"])
+    assert xref is not None
+    assert xref.system_id == str(posted["id"])
     saved = await finance.mediator.journal.load_flow(FLOW, invoice)
-    assert saved is not None and b'"status":"done"' in saved.state
+    assert saved is not None
+    assert b'"status":"done"' in saved.state
 
 
 async def test_a_repeated_or_replayed_event_posts_nothing_twice(finance: Finance) -> None:
@@ -46,11 +48,12 @@ async def test_a_repeated_or_replayed_event_posts_nothing_twice(finance: Finance
     finance.stripe.finalize(invoice)
     await finance.settle()
     [event] = [e for e in finance.stripe.events.values() if e["type"] == "invoice.finalized"]
-    assert finance.boxes.stripe is not None and finance.boxes.stripe.webhooks is not None
+    assert finance.boxes.stripe is not None
+    assert finance.boxes.stripe.webhooks is not None
     body = _event_body(finance, str(event["id"]))
     finance.boxes.stripe.webhooks.enqueue(str(event["id"]), body)  # Stripe delivers it again
     await finance.settle()
-    report = await finance.mediator.poll("stripe_events")  # and the feed has it too
+    report = await finance.run(finance.mediator.poll("stripe_events"))  # and the feed has it too
     await finance.settle()
 
     assert report.duplicates >= 1
@@ -66,7 +69,8 @@ async def test_a_client_not_onboarded_is_a_dead_letter_for_finance_naming_it(
         {"customer": stranger["id"], "currency": "usd"}, include_pending=False
     )
     finance.stripe.create_invoiceitem(
-        {"customer": stranger["id"], "amount": 1000, "currency": "usd", "quantity": 1}, str(draft["id"])
+        {"customer": stranger["id"], "amount": 1000, "currency": "usd", "quantity": 1},
+        str(draft["id"]),
     )
     finance.stripe.finalize(str(draft["id"]))
     await finance.settle()
@@ -98,7 +102,7 @@ async def test_outside_the_window_it_is_held_then_posted_when_the_window_opens(
     async with open_finance(tmp_path, monkeypatch, extra=OFFICE_HOURS, start=monday_18) as f:
         invoice = f.invoice([80_000])
         f.stripe.finalize(invoice)
-        await f.settle_now()
+        await f.settle()
 
         assert f.tryton_invoices() == []
         saved = await f.mediator.journal.load_flow(FLOW, invoice)
@@ -109,7 +113,7 @@ async def test_outside_the_window_it_is_held_then_posted_when_the_window_opens(
         assert held.due_at == MONDAY_10 + 23 * 3600  # Tuesday 09:00
         assert await f.mediator.dead_letters(DeadLetterFilter()) == []
 
-        await f.settle()  # time moves on to Tuesday 09:00, when the retry falls due
+        await f.advance(MONDAY_10 + 23 * 3600 - f.clock.time())  # to Tuesday 09:00
 
         [posted] = f.tryton_invoices()
         assert posted["state"] == "posted"
@@ -126,7 +130,8 @@ async def test_above_the_amount_it_waits_for_an_approval_then_posts(finance: Fin
     assert (pending.flow, pending.entity) == ("receivables", f"invoice:{invoice}")
     assert (pending.amount, pending.currency) == (6_000_000, "USD")
     saved = await finance.mediator.journal.load_flow(FLOW, invoice)
-    assert saved is not None and f"waiting for approval {pending.id}".encode() in saved.state
+    assert saved is not None
+    assert f"waiting for approval {pending.id}".encode() in saved.state
 
     await finance.mediator.decide_approval(pending.id, approve=True, reason="checked", by="ana")
     await finance.settle()
@@ -174,6 +179,6 @@ async def test_a_closed_erp_period_is_an_exception_for_finance(finance: Finance)
     assert dead.error_class == "BusinessRejected"
     assert f"receivable of Stripe invoice {invoice}: Tryton refused to post it" in str(dead.reason)
     assert 'To create a move on date "2026-11-02"' in str(dead.reason)
-    assert [flow.owner for flow in finance.mediator.flows if FLOW == flow.name] == ["finance"]
+    assert [flow.owner for flow in finance.mediator.flows if flow.name == FLOW] == ["finance"]
     [draft] = finance.tryton_invoices()
     assert draft["state"] == "validated"  # nothing posted; finance reopens the period, replays
