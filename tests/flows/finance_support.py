@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -194,8 +194,8 @@ stripe_secrets = ["env:{ENV}_WEBHOOK_SECRET"]
 {extra}"""
 
 
-async def onboard(mediator: Mediator, boxes: Sandboxes) -> Client:
-    """What onboarding leaves: the client in each system and in the xref map."""
+def client_in_systems(boxes: Sandboxes) -> Client:
+    """What onboarding leaves in the systems: the client's Account, customer and party."""
     assert boxes.salesforce is not None
     assert boxes.stripe is not None
     assert boxes.tryton is not None
@@ -207,18 +207,28 @@ async def onboard(mediator: Mediator, boxes: Sandboxes) -> Client:
         "party.party",
         [{"name": "Acme Consulting Client", "addresses": [["create", [{"street": "1 Main"}]]]}],
     )
-    journal = mediator.journal
-    await journal.record_xref("client", account, "salesforce", account)
-    await journal.record_xref("client", account, "stripe", str(customer["id"]))
-    await journal.record_xref("client", account, "tryton", str(party))
     return Client(account=account, customer=str(customer["id"]), party=party)
+
+
+async def record_client(mediator: Mediator, client: Client) -> None:
+    """What onboarding leaves in the xref map: the client's id in each system."""
+    journal = mediator.journal
+    await journal.record_xref("client", client.account, "salesforce", client.account)
+    await journal.record_xref("client", client.account, "stripe", client.customer)
+    await journal.record_xref("client", client.account, "tryton", str(client.party))
 
 
 @contextlib.asynccontextmanager
 async def open_finance(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, extra: str = "", start: float = MONDAY_10
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    extra: str = "",
+    start: float = MONDAY_10,
+    before_start: Callable[[Finance], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Finance]:
-    """Sandboxes and a running Mediator with the finance flows, the client onboarded."""
+    """Sandboxes and a running Mediator with the finance flows, the client onboarded;
+    `before_start` acts on the sandboxes while the Mediator is still down."""
     clock = FakeClock(wall=start)
     port = free_port()
     async with open_sandboxes(
@@ -236,9 +246,14 @@ async def open_finance(
         text = config_text(boxes, port, extra=extra)
         loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
         mediator = Mediator(loaded, clock=clock, serve_admin=False)
+        finance = Finance(
+            clock=clock, boxes=boxes, mediator=mediator, client=client_in_systems(boxes)
+        )
+        if before_start is not None:
+            await before_start(finance)
         await run_on(clock, mediator.__aenter__())
         try:
-            client = await onboard(mediator, boxes)
-            yield Finance(clock=clock, boxes=boxes, mediator=mediator, client=client)
+            await record_client(mediator, finance.client)
+            yield finance
         finally:
             await run_on(clock, mediator.__aexit__(None, None, None))

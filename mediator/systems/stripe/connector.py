@@ -241,7 +241,7 @@ class StripeConnector(Connector):
                     if not more or page.newest is None:
                         return
             except RemoteRejected as exc:
-                if not (exc.code == "resource_missing" and cursor == since):
+                if not (_missing_cursor(exc) and cursor == since):
                     raise
                 _log.warning(
                     "Stripe no longer lists event %s (older than its 30 days): reading every "
@@ -335,6 +335,15 @@ def _event_page(oldest_first: list[msgspec.Raw]) -> EventPage:
         rejected=decoded.rejected,
         newest=newest,
     )
+
+
+def _missing_cursor(exc: RemoteRejected) -> bool:
+    # Stripe names the cursor it does not know: 400, code resource_missing, param ending_before
+    try:
+        body = decode_stripe(exc.detail, wire.StError).error
+    except MediatorError:
+        return False
+    return body.code == "resource_missing" and body.param == "ending_before"
 
 
 class _Identified(msgspec.Struct, frozen=True):
