@@ -75,11 +75,16 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PartStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """One part's state and a counter that shows it moving."""
+    """One part's state and a counter that shows it moving.
+
+    A poller whose system's allowance is spent is ``waiting``: `waiting_until` (epoch
+    seconds) is when it polls again, `detail` says why.
+    """
 
     status: str
     count: int | None = None
     detail: str | None = None
+    waiting_until: float | None = None
 
 
 class HealthParts(msgspec.Struct, frozen=True, kw_only=True):

@@ -57,9 +57,14 @@ async def _healthz(call: Call) -> Health:
             },
             pollers={
                 p.name: PartStatus(
-                    status="failing" if p.last_error else "ok",
+                    status="failing"
+                    if p.last_error
+                    else "waiting"
+                    if p.waiting_until is not None
+                    else "ok",
                     count=p.polls,
-                    detail=p.last_error,
+                    detail=p.last_error or p.waiting_reason,
+                    waiting_until=p.waiting_until,
                 )
                 for p in stats.pollers
             },

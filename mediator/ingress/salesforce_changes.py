@@ -12,11 +12,10 @@ does not decode or map is journaled dead at once with the field path, keyed by i
 id and version, never dropped; the watermark moves past it. Deleted records are logged and
 left out (a query does not return them; ``queryAll`` would).
 
-A corrected opportunity runs by itself: before a version of an opportunity is journaled, the
-dead letters of that opportunity's older versions that the onboarding flow rejected
-(error class ``DealRejected``) are released as superseded by it, so the new version, which
-would otherwise be parked behind them, is delivered. Released first, then journaled: a crash
-in between leaves the watermark where it was, and the next poll reads the version again.
+A corrected opportunity runs by itself: the dead letters of its older versions that the
+onboarding flow rejected (error class ``DealRejected``) are released as superseded by the
+newer version (`mediator.ingress.superseding`), so that version, which would otherwise be
+parked behind them, is delivered without an operator's replay.
 
 The pollers spend the org's daily API allowance in their own priority class (``crm_poll``,
 a lower share than the flows' ``crm_writeback``). When it is spent the poll does not fail:
@@ -30,7 +29,7 @@ import dataclasses
 import datetime
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -56,8 +55,9 @@ from mediator.flows.kinds import (
     contract_key,
     opportunity_key,
 )
-from mediator.journal import DeadLetterFilter, Dispatcher, Journal, Watermark
-from mediator.systems.salesforce import ChangedRecords, SalesforceConnector
+from mediator.ingress.superseding import DEAL_REJECTED, release_superseded, remember_versions
+from mediator.journal import Dispatcher, Journal, Watermark
+from mediator.systems.salesforce import CRM_POLL, ChangedRecords, SalesforceConnector
 
 __all__ = [
     "CRM_POLL",
@@ -69,18 +69,12 @@ __all__ = [
     "salesforce_pollers",
 ]
 
-#: The quota priority class the pollers spend (declared in the shipped Salesforce policy).
-CRM_POLL = "crm_poll"
-#: The error class of the onboarding flow's business rejection of a deal.
-DEAL_REJECTED = "DealRejected"
 _SOURCE = "salesforce"
-_BY = "mediator"
-_DEAD_PAGE = 10_000  # open rejections of deals: a few; more is a backlog a person must see
 _raw = msgspec.json.Encoder(decimal_format="number")
 _log = logging.getLogger("mediator.ingress")
 
-Read = Callable[..., Awaitable[ChangedRecords[Any]]]
-Mapped = tuple[str, msgspec.Struct]  # entity key, canonical payload
+_Read = Callable[..., Awaitable[ChangedRecords[Any]]]
+_Mapped = tuple[str, msgspec.Struct]  # entity key, canonical payload
 
 
 class SalesforcePollReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,29 +104,29 @@ class _ObjectSpec:
     name: str
     sobject: str
     kind: str
-    read: Callable[[SalesforceConnector], Read]
-    map: Callable[[Any, str, str], Mapped]
+    read: Callable[[SalesforceConnector], _Read]
+    map: Callable[[Any, str, str], _Mapped]
 
 
-def _account(record: wire.SfAccount, currency: str, path: str) -> Mapped:
+def _account(record: wire.SfAccount, currency: str, path: str) -> _Mapped:
     return account_key(record.Id), client_from_salesforce(record, path=path)
 
 
-def _deal(record: wire.SfOpportunity, currency: str, path: str) -> Mapped:
+def _deal(record: wire.SfOpportunity, currency: str, path: str) -> _Mapped:
     deal = deal_from_salesforce(record, org_currency=currency, path=path)
     return opportunity_key(record.Id), deal
 
 
-def _contract(record: wire.SfContract, currency: str, path: str) -> Mapped:
+def _contract(record: wire.SfContract, currency: str, path: str) -> _Mapped:
     return contract_key(record.Id), contract_from_salesforce(record)
 
 
-def _milestone(record: wire.SfMilestone, currency: str, path: str) -> Mapped:
+def _milestone(record: wire.SfMilestone, currency: str, path: str) -> _Mapped:
     milestone = milestone_from_salesforce(record, org_currency=currency, path=path)
     return opportunity_key(milestone.engagement_id), milestone
 
 
-def _change_order(record: wire.SfChangeOrder, currency: str, path: str) -> Mapped:
+def _change_order(record: wire.SfChangeOrder, currency: str, path: str) -> _Mapped:
     order = change_order_from_salesforce(record, org_currency=currency, path=path)
     return opportunity_key(order.engagement_id), order
 
@@ -256,18 +250,20 @@ class SalesforceChangesPoller:
         versions: list[tuple[msgspec.Struct, str, str, datetime.datetime | None]] = []
         # (payload, entity key, idempotency key, version stamp)
         deleted = 0
-        for i, record in enumerate(changed.records):
+        for record in changed.records:
+            # named by its Id: an index would count in the read, not in the page it came on
+            path = f"$.records[?(@.Id=='{record.Id}')]"
             if record.IsDeleted:
                 deleted += 1
                 _log.info("%s: %s %s is deleted; left out", spec.name, spec.sobject, record.Id)
                 continue
             try:
-                key, payload = spec.map(record, self.org_currency, f"$.records[{i}]")
+                key, payload = spec.map(record, self.org_currency, path)
             # One record's failure, whatever it is, is that record's dead letter: a bug in a
             # mapping must not stop every later poll. Not swallowed: journaled, and logged
             # with its traceback when it is not a DecodeError.
             except Exception as exc:  # noqa: BLE001
-                failed = _Rejected.failed(record, exc, f"$.records[{i}]", spec.sobject)
+                failed = _Rejected.failed(record, exc, path, spec.sobject)
                 await self._reject(journal, failed)
                 continue
             idempotency_key = f"salesforce:{spec.sobject}:{record.Id}:{_version(record)}"
@@ -279,13 +275,14 @@ class SalesforceChangesPoller:
                 key=key,
                 source=_SOURCE,
                 idempotency_key=idempotency_key,
-                occurred_at=stamp or datetime.datetime.now(datetime.UTC),
+                occurred_at=stamp or self._now(),
             )
             for payload, key, idempotency_key, stamp in versions
         ]
         superseded = 0
-        if spec.kind == OPPORTUNITY_WON and envelopes:
-            superseded = await _supersede(journal, dispatcher, envelopes)
+        if spec.kind == OPPORTUNITY_WON:  # remembered, released, then journaled: see there
+            await remember_versions(journal, envelopes)
+            superseded = await release_superseded(journal, dispatcher)
         watermark = (
             None
             if changed.watermark is None
@@ -315,6 +312,9 @@ class SalesforceChangesPoller:
             waiting_reason=waiting_reason,
         )
 
+    def _now(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self.connector.clock.time(), datetime.UTC)
+
     async def _reject(self, journal: Journal, rejected: _Rejected) -> None:
         sobject = self._spec.sobject
         source_id = rejected.source_id or "unidentified"
@@ -328,7 +328,7 @@ class SalesforceChangesPoller:
             kind=invalid_kind(sobject),
             source=_SOURCE,
             idempotency_key=f"salesforce:{sobject}:{source_id}:{rejected.version}:invalid",
-            occurred_at=datetime.datetime.now(datetime.UTC),
+            occurred_at=self._now(),
             payload=rejected.payload,
         )
         # appended and dead in one transaction: a crash between the two would leave it open,
@@ -340,38 +340,6 @@ class SalesforceChangesPoller:
             system=_SOURCE,
             error=rejected.error,
         )
-
-
-async def _supersede(
-    journal: Journal, dispatcher: Dispatcher, envelopes: Sequence[Envelope]
-) -> int:
-    """Release the deal rejections that the versions in `envelopes` supersede; return how many.
-
-    A dead letter is superseded when its key is an opportunity read now in a version other
-    than its own and not older than it (a boundary record read again is its own version and
-    releases nothing).
-    """
-    newest = {e.key: e for e in envelopes}
-    rejections = await journal.list_dead(
-        DeadLetterFilter(error_class=DEAL_REJECTED), limit=_DEAD_PAGE
-    )
-    released = 0
-    for dead in rejections:
-        version = newest.get(dead.key)
-        if version is None or version.idempotency_key == dead.envelope.idempotency_key:
-            continue
-        if version.occurred_at < dead.envelope.occurred_at:
-            continue
-        stamp = version.occurred_at.isoformat()
-        try:
-            await dispatcher.release(
-                dead.id, reason=f"superseded by version {stamp} read from Salesforce", by=_BY
-            )
-        except LookupError:  # an operator closed it meanwhile: nothing left to do
-            continue
-        released += 1
-        _log.info("%s: rejected version %s superseded by %s", dead.key, dead.id, stamp)
-    return released
 
 
 class _Rejected(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,7 +5,7 @@ through the `Flow` interface.
 """
 
 from mediator.runtime.assembly import build_flows, check_flows
-from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
+from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome, WaitingOutcome
 from mediator.runtime.mediator import Mediator, MediatorStatistics
 from mediator.runtime.routing import KindRouter, NoFlowForKind
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller
@@ -23,6 +23,7 @@ __all__ = [
     "Poller",
     "PollerStatus",
     "ScheduledPoller",
+    "WaitingOutcome",
     "build_flows",
     "check_flows",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from mediator.actors import Actor, ActorRef
 from mediator.clock import Clock
@@ -20,7 +20,7 @@ from mediator.journal import Dispatcher, Journal
 from mediator.runtime.approvals import FlowApprovals
 from mediator.systems import Command, Connector
 
-__all__ = ["Flow", "FlowContext", "PollOutcome", "Poller"]
+__all__ = ["Flow", "FlowContext", "PollOutcome", "Poller", "WaitingOutcome"]
 
 
 class PollOutcome(Protocol):
@@ -44,6 +44,26 @@ class PollOutcome(Protocol):
     @property
     def rejected(self) -> int:
         """Records that did not decode, journaled as dead letters naming the field."""
+        ...
+
+
+@runtime_checkable
+class WaitingOutcome(PollOutcome, Protocol):
+    """A poll report that may say the poller must wait before its next poll.
+
+    A poller whose system refused for a spent allowance reports when it resets
+    (`waiting_until`, epoch seconds on the mediator's clock) and why (`waiting_reason`);
+    `ScheduledPoller` then sleeps until that time instead of its next tick and shows both.
+    """
+
+    @property
+    def waiting_until(self) -> float | None:
+        """When the poller may go on (None: it need not wait)."""
+        ...
+
+    @property
+    def waiting_reason(self) -> str | None:
+        """Why it waits, in words for the admin API."""
         ...
 
 

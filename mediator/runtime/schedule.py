@@ -5,6 +5,10 @@ reached, or a bug) is logged with its poller's name, counted in its `PollerStatu
 again at the next tick, backing off while it keeps failing; only a `JournalError` stops the
 daemon, since nothing can be acknowledged without the journal. Stopping lets a poll under
 way finish (its entries and watermark commit together) and then ends the loop.
+
+A spent allowance is no failure: when a poll reports that it must wait (`WaitingOutcome`, a
+daily quota that resets at a known time) or raises `QuotaExhausted`, the loop sleeps on its
+clock until that time rather than polling on, and its `PollerStatus` says until when and why.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ import msgspec
 
 from mediator.clock import Clock
 from mediator.config import PollerConfig, next_run
-from mediator.errors import JournalError, MediatorError
+from mediator.errors import JournalError, MediatorError, QuotaExhausted
 from mediator.journal import Dispatcher, Journal
-from mediator.runtime.flow import Poller
+from mediator.runtime.flow import Poller, WaitingOutcome
 
 __all__ = ["PollerStatus", "ScheduledPoller"]
 
@@ -40,6 +44,9 @@ class PollerStatus(msgspec.Struct, frozen=True, kw_only=True):
     last_poll_at: float | None
     next_poll_at: float | None
     last_error: str | None
+    #: set while the poller waits for a spent allowance to reset (epoch seconds), and why
+    waiting_until: float | None = None
+    waiting_reason: str | None = None
 
 
 class ScheduledPoller:
@@ -59,6 +66,8 @@ class ScheduledPoller:
         self._last_poll_at: float | None = None
         self._next_poll_at: float | None = None
         self._last_error: str | None = None
+        self._waiting_until: float | None = None
+        self._waiting_reason: str | None = None
 
     def stop(self) -> None:
         """End the loop after the poll under way, if any."""
@@ -69,7 +78,10 @@ class ScheduledPoller:
         delay = 0.0 if self.config.interval is not None else self._until_next_tick()
         while await self._wait(delay):
             await self._poll_once(journal, dispatcher)
-            delay = self._until_next_tick() * min(_MAX_BACKOFF, 2**self._consecutive_failures)
+            if self._waiting_until is not None:
+                delay = max(self._waiting_until - self.clock.time(), 0.0)
+            else:
+                delay = self._until_next_tick() * min(_MAX_BACKOFF, 2**self._consecutive_failures)
 
     async def wait_polls(self, count: int) -> None:
         """Wait until `count` polls have ended (succeeded or failed) since the start."""
@@ -93,6 +105,8 @@ class ScheduledPoller:
             last_poll_at=self._last_poll_at,
             next_poll_at=self._next_poll_at,
             last_error=self._last_error,
+            waiting_until=self._waiting_until,
+            waiting_reason=self._waiting_reason,
         )
 
     async def _poll_once(self, journal: Journal, dispatcher: Dispatcher) -> None:
@@ -109,6 +123,9 @@ class ScheduledPoller:
             report = await self.poller.poll(journal, dispatcher)
         except JournalError:
             raise
+        except QuotaExhausted as exc:  # not a failure: the allowance comes back at a known time
+            self._wait_for(exc.resets_at, str(exc))
+            return
         except Exception as exc:  # noqa: BLE001 -- this loop supervises the poller: log, retry
             self._failures += 1
             self._consecutive_failures += 1
@@ -126,6 +143,15 @@ class ScheduledPoller:
         self._last_error = None
         self._read += report.read
         self._journaled += report.journaled
+        if isinstance(report, WaitingOutcome) and report.waiting_until is not None:
+            self._wait_for(report.waiting_until, report.waiting_reason or "the poller waits")
+        else:
+            self._waiting_until = self._waiting_reason = None
+
+    def _wait_for(self, until: float, reason: str) -> None:
+        self._waiting_until, self._waiting_reason = until, reason
+        at = datetime.datetime.fromtimestamp(until, self.zone).isoformat(timespec="seconds")
+        _log.info("poller %s waits until %s: %s", self.poller.name, at, reason)
 
     def _until_next_tick(self) -> float:
         if self.config.interval is not None:

@@ -37,6 +37,7 @@ from mediator.codecs.harvest.mapping import (
 )
 from mediator.codecs.salesforce import error_code as salesforce_error_code
 from mediator.codecs.salesforce import wire as sf
+from mediator.codecs.salesforce.deals import deal_from_salesforce
 from mediator.codecs.salesforce.mapping import (
     accounts_from_soql,
     change_order_from_salesforce,
@@ -177,6 +178,8 @@ _SF_RECORDS: dict[str, dict[str, object]] = {
         "Billing_Model__c": "Retainer",
         "Payment_Terms_Days__c": 45,
         "Retainer_Interval__c": "Month",
+        "Project_Key__c": "P-1042",
+        "Staffing__c": "ada@firm.example=Architect\nbob@firm.example=Engineer",
         "SystemModstamp": _SF_STAMP,
     },
     "Milestone__c": {
@@ -205,6 +208,7 @@ _SF_RECORDS: dict[str, dict[str, object]] = {
         "Role__c": "Engineer",
         "New_Bill_Rate__c": 200.0,
         "New_Cost_Rate__c": 90.0,
+        "Status__c": "Approved",
         "CurrencyIsoCode": "EUR",
     },
 }
@@ -221,6 +225,7 @@ def _salesforce(kind: str, body: bytes) -> None:
             returns_or_decode_error(
                 partial(engagement_from_salesforce, record, org_currency="USD", contract=contract)
             )
+            returns_or_decode_error(partial(deal_from_salesforce, record, org_currency="USD"))
     elif kind == "Milestone__c":
         returns_or_decode_error(lambda: milestones_from_soql(body, org_currency="USD"))
     elif kind == "Account":

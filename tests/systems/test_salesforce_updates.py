@@ -147,3 +147,26 @@ async def test_a_system_actor_coalesces_queued_updates_into_collection_calls(
         done = await asyncio.gather(*asks)
     assert done == [Upserted(id=i, created=False) for i in ids]
     assert len(harness.sandbox.requests.matching("PATCH", UPDATES)) <= 2
+
+
+async def test_a_misspelt_custom_field_is_refused_for_its_record_in_a_strict_org(
+    harness: SalesforceHarness,
+) -> None:
+    harness.sandbox.store.strict_custom_fields = True  # an org knows only its own fields
+    first, second = opportunities(harness, 2)
+    results = await harness.connector.execute_batch(
+        [
+            UpdateRecord(
+                idempotency_key="typo",
+                sobject="Opportunity",
+                id=first,
+                fields={"Sync_Satus__c": "Onboarded"},
+            ),
+            write_back(second, "Onboarded"),
+        ]
+    )
+    assert isinstance(results[0], RemoteRejected)
+    assert (results[0].status, results[0].code) == (400, "INVALID_FIELD")
+    assert "No such column 'Sync_Satus__c' on sobject of type Opportunity" in str(results[0])
+    assert results[1] == Upserted(id=second, created=False)
+    assert harness.sandbox.store.get("Opportunity", second)["Sync_Status__c"] == "Onboarded"

@@ -43,6 +43,8 @@ class SalesforceSandbox(Sandbox):
     `query_batch_size` caps each SOQL page (the `Sforce-Query-Options` header can only lower
     it, and not below 200, as in Salesforce). The org is multi-currency with `currency` as its
     corporate currency: every record carries `CurrencyIsoCode`, that one unless given.
+    `strict_custom_fields` refuses writes of custom fields the schema does not declare
+    (400 INVALID_FIELD, per record in a collection), as an org does; see `SalesforceStore`.
     """
 
     product: ClassVar[str] = "salesforce"
@@ -59,9 +61,12 @@ class SalesforceSandbox(Sandbox):
         query_batch_size: int = 2000,
         currency: str = "USD",
         max_body: int | None = None,
+        strict_custom_fields: bool = False,
     ) -> None:
         super().__init__(clock=clock, seed=seed, faults=faults, max_body=max_body)
-        self.store = SalesforceStore(self.clock, currency=currency)
+        self.store = SalesforceStore(
+            self.clock, currency=currency, strict_custom_fields=strict_custom_fields
+        )
         self.clients = dict(clients or {"mediator": "sandbox-secret"})
         self.token_ttl = token_ttl
         self.daily_api_requests = daily_api_requests

@@ -61,6 +61,9 @@ class SalesforceStore:
 
     `currency` is the org's corporate currency: a record created without a `CurrencyIsoCode`
     gets it, as in a multi-currency org (the running user's default currency, here the org's).
+    `strict_custom_fields` refuses a custom field (``…__c``) the schema does not declare with
+    400 INVALID_FIELD, as an org does; by default such fields are accepted, untyped, as if the
+    org defined them (what tests of made-up fields use).
     """
 
     def __init__(
@@ -69,9 +72,11 @@ class SalesforceStore:
         objects: dict[str, ObjectSchema] | None = None,
         *,
         currency: str = "USD",
+        strict_custom_fields: bool = False,
     ) -> None:
         self._clock = clock
         self.currency = currency
+        self.strict_custom_fields = strict_custom_fields
         self.objects = objects or default_objects()
         self._records: dict[str, dict[str, Record]] = {name: {} for name in self.objects}
         self._counter = 0
@@ -207,7 +212,7 @@ class SalesforceStore:
             if key == "attributes":
                 continue
             name = schema.canonical(key)
-            if name is None and key.endswith("__c"):
+            if name is None and key.endswith("__c") and not self.strict_custom_fields:
                 name = key
             if name is None:
                 raise ApiError(

@@ -2,6 +2,8 @@
 
 from mediator.systems.salesforce.auth import ClientCredentials, SalesforceAuth, SalesforceSession
 from mediator.systems.salesforce.commands import (
+    CRM_POLL,
+    CRM_WRITEBACK,
     ChangedRecords,
     UpdateRecord,
     Upserted,
@@ -13,6 +15,8 @@ from mediator.systems.salesforce.connector import (
 )
 
 __all__ = [
+    "CRM_POLL",
+    "CRM_WRITEBACK",
     "ChangedRecords",
     "ClientCredentials",
     "SalesforceAuth",

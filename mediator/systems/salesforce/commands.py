@@ -11,7 +11,20 @@ import msgspec
 from mediator.codecs.records import Undecodable
 from mediator.systems.connector import Command
 
-__all__ = ["ChangedRecords", "UpdateRecord", "UpsertRecord", "Upserted"]
+__all__ = [
+    "CRM_POLL",
+    "CRM_WRITEBACK",
+    "ChangedRecords",
+    "UpdateRecord",
+    "UpsertRecord",
+    "Upserted",
+]
+
+#: The quota class of the flows' writes to the CRM (`UpdateRecord`/`UpsertRecord` `priority`).
+CRM_WRITEBACK = "crm_writeback"
+#: The quota class of the CRM pollers' reads: a lower share than `CRM_WRITEBACK` (the shipped
+#: ``salesforce_daily`` policy declares both), so polling stops first when the day runs short.
+CRM_POLL = "crm_poll"
 
 R = TypeVar("R")
 
