@@ -23,10 +23,13 @@ xref conventions (``record_xref(entity_type, canonical_id, system, system_id)``)
 from __future__ import annotations
 
 from mediator.codecs import CANONICAL
+from mediator.codecs.canonical.payloads import PayloadSchema
 from mediator.flows.approved_time import APPROVED_TIME
+from mediator.flows.billed_periods import Adjustment
 
 __all__ = [
     "ACCOUNT_CHANGED",
+    "ADJUSTMENT_APPROVED",
     "CHANGE_ORDER_CHANGED",
     "CONTRACT_CHANGED",
     "FLOW_PAYLOADS",
@@ -34,6 +37,7 @@ __all__ = [
     "OPPORTUNITY_RECHECK",
     "OPPORTUNITY_WON",
     "account_key",
+    "client_key",
     "contract_key",
     "opportunity_key",
 ]
@@ -53,6 +57,10 @@ MILESTONE_CHANGED = "crm.milestone.changed"
 #: ``opportunity:<its deal>``.
 CHANGE_ORDER_CHANGED = "crm.change_order.changed"
 
+#: A person approved a back-billing adjustment for a client's next invoice (payload:
+#: `mediator.flows.billed_periods.Adjustment`), key ``client:<client id>``.
+ADJUSTMENT_APPROVED = "billing.adjustment.approved"
+
 FLOW_PAYLOADS = (
     CANONICAL.with_alias(APPROVED_TIME, like="time_entry")
     .with_alias(ACCOUNT_CHANGED, like="client")
@@ -60,6 +68,7 @@ FLOW_PAYLOADS = (
     .with_alias(CONTRACT_CHANGED, like="contract")
     .with_alias(MILESTONE_CHANGED, like="milestone")
     .with_alias(CHANGE_ORDER_CHANGED, like="change_order")
+    .with_schema(PayloadSchema(kind=ADJUSTMENT_APPROVED, type=Adjustment))
 )
 """The canonical payloads with the flows' kinds as aliases (same versions and upcasters)."""
 
@@ -77,3 +86,9 @@ def opportunity_key(opportunity_id: str) -> str:
 def contract_key(contract_id: str) -> str:
     """The entity key of a CRM contract."""
     return f"contract:{contract_id}"
+
+
+def client_key(client_id: str) -> str:
+    """The entity key of a client's billing (its invoices and adjustments); `client_id` is
+    the canonical id, the CRM Account id."""
+    return f"client:{client_id}"

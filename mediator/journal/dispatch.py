@@ -120,6 +120,17 @@ class Dispatcher:
         write = self._journal.append_many(envelopes, watermark=watermark)
         return await self._journaled(write, lambda a: a)
 
+    async def follow_up(self, envelopes: Sequence[Envelope]) -> list[Appended]:
+        """Journal what a delivery causes (a recheck of a waiting deal, a decision) in one
+        transaction and queue the new entries at once, over `capacity` if need be.
+
+        For flows, from inside a delivery: waiting for room there could wait on the very
+        delivery that holds it. The entries are few per delivery, so the overshoot is bounded.
+        """
+        appended = await self._journal.append_many(envelopes)
+        self._queue_now(appended)
+        return appended
+
     async def submit(self, entries: Iterable[Entry]) -> None:
         """Queue journaled entries for delivery, waiting while `capacity` entries are pending.
 

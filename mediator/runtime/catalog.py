@@ -20,6 +20,7 @@ from mediator.actors import Actor
 from mediator.codecs import Envelope
 from mediator.flows.approved_time import APPROVED_TIME, TimesheetPosting
 from mediator.ingress.harvest_time import HarvestTimePoller
+from mediator.runtime.change_orders import ChangeOrdersFlow
 from mediator.runtime.finance_flows import CashApplicationFlow, ReceivablesFlow
 from mediator.runtime.flow import Flow, FlowContext, Poller
 from mediator.systems import HarvestConnector
@@ -87,6 +88,7 @@ class ApprovedTimeFlow:
 SHIPPED_FLOWS: Mapping[str, FlowFactory] = MappingProxyType(
     {
         ApprovedTimeFlow.name: ApprovedTimeFlow.from_options,
+        ChangeOrdersFlow.name: ChangeOrdersFlow.from_options,
         ReceivablesFlow.name: ReceivablesFlow.from_options,
         CashApplicationFlow.name: CashApplicationFlow.from_options,
     }

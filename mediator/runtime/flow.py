@@ -10,13 +10,13 @@ configuration lists it, and routes each journaled entry to it by kind.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from mediator.actors import Actor, ActorRef
 from mediator.clock import Clock
 from mediator.codecs import Envelope
-from mediator.journal import Dispatcher, Journal
+from mediator.journal import Appended, Dispatcher, Journal
 from mediator.runtime.approvals import FlowApprovals
 from mediator.systems import Command, Connector
 
@@ -93,6 +93,10 @@ class FlowContext:
     #: requests for a person's approval, filed under this flow's name; the decision comes
     #: back as an entry of kind ``decision_kind(flow)``, which the flow lists in its kinds
     approvals: FlowApprovals
+    #: journal what a delivery causes (envelopes for this or another flow) and queue it for
+    #: delivery; durable on return, duplicates (by idempotency key) reported, not queued.
+    #: Never append to `journal` directly for that: the entries would wait for a restart.
+    follow_up: Callable[[Sequence[Envelope]], Awaitable[list[Appended]]]
 
 
 class Flow(Protocol):

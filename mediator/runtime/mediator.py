@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 
 import msgspec
@@ -222,6 +222,7 @@ class Mediator:
                 systems={name: actors[name] for name in flow.systems},
                 connectors={name: self._connectors[name] for name in flow.systems},
                 approvals=FlowApprovals(self._operator, flow.name),
+                follow_up=self._follow_up,
             )
             contexts[flow.name] = context
             registry = await stack.enter_async_context(
@@ -441,6 +442,9 @@ class Mediator:
         _log_action(audit, f"{decided.flow} {decided.entity}")
         await self._journal_decision(decided)
         return decided
+
+    async def _follow_up(self, envelopes: Sequence[Envelope]) -> list[Appended]:
+        return await self._running_dispatcher().follow_up(envelopes)
 
     async def _journal_decision(self, decided: Approval) -> None:
         # The flow that asked resumes through its entity's order; a flow that is not enabled

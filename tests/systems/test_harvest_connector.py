@@ -16,6 +16,7 @@ from mediator.systems.harvest import (
     CreateClient,
     CreateProject,
     HarvestWritten,
+    UpdateProject,
 )
 from mediator.testing import drive
 from tests.systems.harness_harvest import ACCOUNT, HarvestHarness, open_harness
@@ -151,6 +152,30 @@ async def test_set_up_writes_find_what_exists_instead_of_creating_it_twice(
     assert len(tables["projects"]) == 2
     (assignment,) = tables["user_assignments"].values()
     assert assignment["hourly_rate"] == 120  # the second write updated the rate
+
+
+async def test_a_project_update_sets_absolute_values_and_a_repeat_changes_nothing(
+    harness: HarvestHarness,
+) -> None:
+    connector, project = harness.connector, harness.ids["project"]
+    update = UpdateProject(
+        idempotency_key="co1",
+        project_id=project,
+        fields={"budget_by": "project_cost", "cost_budget": Decimal("12500.50")},
+    )
+    for _ in range(2):
+        (result,) = await drive(harness.clock, connector.execute_batch([update]))
+        assert written(result) == HarvestWritten(id=project, created=False)
+        read = await drive(harness.clock, connector.project(project))
+        assert (read.budget_by, read.cost_budget) == ("project_cost", Decimal("12500.5"))
+    (missing,) = await drive(
+        harness.clock,
+        connector.execute_batch([UpdateProject(idempotency_key="co2", project_id=1, fields={})]),
+    )
+    assert isinstance(missing, RemoteRejected)
+    assert missing.status == 404
+    (task,) = await drive(harness.clock, connector.task_assignments(project))
+    assert task.task.id == harness.ids["task"]
 
 
 def _seed_dropping_only_the_second_request() -> int:

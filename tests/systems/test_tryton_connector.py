@@ -23,6 +23,8 @@ from mediator.systems.tryton import (
     PostInvoice,
     RecordRef,
     TrytonConnector,
+    WriteRecord,
+    Written,
 )
 from mediator.testing import drive
 
@@ -128,6 +130,40 @@ async def test_a_malformed_command_is_refused_without_costing_the_others(
     assert isinstance(results[1], RecordRef)
     assert [type(r) for r in (results[0], results[2], results[3])] == [DecodeError] * 3
     assert methods(harness).count("model.timesheet.line.create") == 1
+
+
+async def test_writes_of_one_model_are_one_write_and_a_refused_one_fails_alone(
+    harness: TrytonHarness,
+) -> None:
+    work = harness.work
+    note = WriteRecord(
+        idempotency_key="w1", model="project.work", ids=(work,), values={"comment": "CO-1"}
+    )
+    price = WriteRecord(
+        idempotency_key="w2",
+        model="project.work",
+        ids=(work,),
+        values={"list_price": Decimal("120")},
+    )
+    results = await harness.connector.execute_batch([note, price])
+    assert results == [Written(model="project.work", ids=(work,))] * 2
+    assert methods(harness)[-1:] == ["model.project.work.write"]
+    (row,) = await harness.connector.read("project.work", [work], ["comment", "list_price"])
+    assert (row["comment"], row["list_price"]) == ("CO-1", Decimal("120"))
+
+    gone = WriteRecord(
+        idempotency_key="w3", model="project.work", ids=(999_999,), values={"comment": "x"}
+    )
+    reference = WriteRecord(
+        idempotency_key="w4", model="project.work", ids=(work,), values={"name": "x"}
+    )
+    again = msgspec.structs.replace(note, values={"comment": "CO-2"})
+    results = await harness.connector.execute_batch([gone, reference, again])
+    assert isinstance(results[0], RemoteRejected)
+    assert isinstance(results[1], DecodeError)  # the reference field is never written
+    assert results[2] == Written(model="project.work", ids=(work,))
+    (row,) = await harness.connector.read("project.work", [work], ["comment"])
+    assert row["comment"] == "CO-2"
 
 
 async def test_reads_page_through_search_read_to_the_last_page(harness: TrytonHarness) -> None:

@@ -17,7 +17,14 @@ import msgspec
 import pytest
 
 from mediator.errors import BusinessRejected
-from mediator.systems.tryton import CreateRecord, PostedInvoice, PostInvoice, RecordRef
+from mediator.systems.tryton import (
+    CreateRecord,
+    PostedInvoice,
+    PostInvoice,
+    RecordRef,
+    WriteRecord,
+    Written,
+)
 from mediator.testing.tryton_server import TrytonServer, open_tryton_server
 from tests.systems.harness_tryton import record_ids
 
@@ -172,6 +179,46 @@ async def test_party_project_timesheets_and_posted_invoice_read_back(
         )
         == 1
     )
+
+
+async def test_a_project_written_as_a_change_order_does_reads_back_and_a_bad_write_fails_alone(
+    harness: RealTrytonHarness,
+) -> None:
+    connector = harness.connector
+    (party,) = await connector.execute_batch([_client(harness)])
+    assert isinstance(party, RecordRef)
+    (project,) = await connector.execute_batch([_project(harness, party.id)])
+    assert isinstance(project, RecordRef)
+    note = "Change order CO-1 from 2026-03-16: Senior rate 150.00 USD"
+    writes = [
+        WriteRecord(
+            idempotency_key=f"co:{harness.tag}:note",
+            model="project.work",
+            ids=(project.id,),
+            values={"comment": note},
+        ),
+        WriteRecord(
+            idempotency_key=f"co:{harness.tag}:price",
+            model="project.work",
+            ids=(project.id,),
+            values={"list_price": Decimal("150.00")},
+        ),
+    ]
+    for _ in range(2):  # the values are absolute: written again, the project is the same
+        results = await connector.execute_batch(writes)
+        assert results == [Written(model="project.work", ids=(project.id,))] * 2
+        (row,) = await connector.read("project.work", [project.id], ["comment", "list_price"])
+        assert (row["comment"], row["list_price"]) == (note, Decimal("150.00"))
+
+    readonly = WriteRecord(
+        idempotency_key=f"co:{harness.tag}:bad",
+        model="project.work",
+        ids=(project.id,),
+        values={"number": "X-1"},  # sequence-drawn, read-only over RPC
+    )
+    results = await connector.execute_batch([readonly, writes[0]])
+    assert not isinstance(results[0], Written)
+    assert results[1] == Written(model="project.work", ids=(project.id,))
 
 
 async def test_an_invalid_invoice_is_rejected_with_trytons_message(

@@ -8,6 +8,7 @@ from mediator.systems.harvest.commands import (
     CreateProject,
     CreateTimeEntry,
     HarvestWritten,
+    UpdateProject,
 )
 from mediator.systems.harvest.connector import HarvestConnector
 
@@ -20,4 +21,5 @@ __all__ = [
     "CreateTimeEntry",
     "HarvestConnector",
     "HarvestWritten",
+    "UpdateProject",
 ]

@@ -9,6 +9,9 @@ and the connector looks for it before creating (shared/reference/apis.md §3.1):
   write updates the rate, which is how a change order reaches Harvest);
 - a time entry by ``external_reference.id``, which carries the command's `idempotency_key`
   (Harvest stores the reference as given and filters on ``external_reference_id``).
+
+`UpdateProject` needs no look-up: it names the project by id and sets absolute values, so a
+repeat writes the same values again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "CreateProject",
     "CreateTimeEntry",
     "HarvestWritten",
+    "UpdateProject",
 ]
 
 R = TypeVar("R")
@@ -44,6 +48,17 @@ class CreateProject(Command, frozen=True, kw_only=True):
     """Create a project under `client_id` unless one with its code (or name) exists there."""
 
     client_id: int
+    fields: dict[str, object]
+
+
+class UpdateProject(Command, frozen=True, kw_only=True):
+    """Set `fields` of the existing project `project_id` (``PATCH /v2/projects/{id}``).
+
+    The values are absolute (a budget of 12,000, never "plus 2,000"), so repeating the command
+    after a lost answer changes nothing. The result is a `HarvestWritten` (``created=False``).
+    """
+
+    project_id: int
     fields: dict[str, object]
 
 

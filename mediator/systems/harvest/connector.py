@@ -6,7 +6,8 @@ refresh: on 401 the token is loaded again from its source (an env variable or a 
 operator or a secret manager rotates) and the call is made once more. 429 answers carry
 ``Retry-After``; the transport pauses the shared limiter (100 requests / 15 s by default) and
 `run_with_retries` waits it out. Harvest has no bulk endpoint, so a batch is one look-up per
-scope and then one call per command, `concurrency` at a time.
+scope and then one call per command, `concurrency` at a time; `UpdateProject` is one PATCH of
+a project named by id, with no look-up.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
 from mediator.systems.harvest._write_specs import KINDS, Kind, Listing
-from mediator.systems.harvest.commands import ChangedEntries, HarvestWritten
+from mediator.systems.harvest.commands import ChangedEntries, HarvestWritten, UpdateProject
 from mediator.systems.http import HttpResponse
 from mediator.systems.secrets import Secret
 
@@ -148,6 +149,27 @@ class HarvestConnector(Connector):
             rejected.extend(decoded.rejected)
         return _changed(expenses, rejected, since)
 
+    async def project(self, project_id: int) -> wire.HvProject:
+        """The project `project_id` (``GET /v2/projects/{id}``); `RemoteRejected` (404) when
+        there is none."""
+
+        async def fetch() -> HttpResponse:
+            return await self._call("GET", f"/v2/projects/{project_id}", endpoint="/v2/projects")
+
+        response = await self.run_with_retries(fetch, endpoint="/v2/projects")
+        return decode_harvest(response.body, wire.HvProject)
+
+    async def task_assignments(self, project_id: int) -> list[wire.HvTaskAssignment]:
+        """Every task assignment of the project `project_id`, with its task's id and name."""
+        found: list[wire.HvTaskAssignment] = []
+        path = f"/v2/projects/{project_id}/task_assignments"
+        pages = self.pages(
+            path, wire.HvTaskAssignmentPage, endpoint="/v2/projects/*/task_assignments"
+        )
+        async for page in pages:
+            found.extend(page.task_assignments)
+        return found
+
     # -- writes ---------------------------------------------------------------------------------
 
     async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
@@ -159,7 +181,11 @@ class HarvestConnector(Connector):
         """
         results: list[object] = [None] * len(commands)
         scopes: dict[tuple[type[Command], Hashable], list[int]] = {}
+        updates: list[int] = []
         for index, command in enumerate(commands):
+            if isinstance(command, UpdateProject):
+                updates.append(index)
+                continue
             kind = KINDS.get(type(command))
             if kind is None:
                 results[index] = TypeError(f"harvest cannot run {type(command).__name__}")
@@ -190,10 +216,32 @@ class HarvestConnector(Connector):
                 async with gate:
                     results[i] = await self._write(kind, commands[i], known)
 
+        async def run_update(index: int) -> None:
+            command = commands[index]
+            assert isinstance(command, UpdateProject)
+            async with gate:
+                results[index] = await self._update_project(command)
+
         async with TaskGroup() as group:
             for (command_type, _), indexes in scopes.items():
                 group.create_task(run_scope(KINDS[command_type], indexes))
+            for index in updates:
+                group.create_task(run_update(index))
         return results
+
+    async def _update_project(self, command: UpdateProject) -> object:
+        path = f"/v2/projects/{command.project_id}"
+
+        async def attempt() -> HarvestWritten:
+            await self._call("PATCH", path, endpoint="/v2/projects", body=dict(command.fields))
+            return HarvestWritten(id=command.project_id, created=False)
+
+        try:
+            return await self.run_with_retries(
+                attempt, endpoint="/v2/projects", attempt=command.attempt
+            )
+        except MediatorError as exc:
+            return exc
 
     async def _index(self, kind: Kind, listing: Listing, *, retry: bool = True) -> dict[str, int]:
         known: dict[str, int] = {}

@@ -8,6 +8,8 @@ from mediator.systems.tryton.commands import (
     PostedInvoice,
     PostInvoice,
     RecordRef,
+    WriteRecord,
+    Written,
 )
 from mediator.systems.tryton.connector import TrytonConnector
 from mediator.systems.tryton.session import (
@@ -26,4 +28,6 @@ __all__ = [
     "TrytonConnector",
     "TrytonSession",
     "TrytonSessions",
+    "WriteRecord",
+    "Written",
 ]

@@ -13,6 +13,9 @@ written over RPC ("You are not allowed to modify the field …"):
   description is the reference, with the time entry's key in it
   (`mediator.codecs.tryton.mapping.timesheet_line_to_tryton` writes ``… [mediator <key>]``);
 - ``account.invoice.reference``.
+
+`WriteRecord` changes records named by id with absolute values; repeating it writes the same
+values again, so it needs no reference.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ __all__ = [
     "PostInvoice",
     "PostedInvoice",
     "RecordRef",
+    "WriteRecord",
+    "Written",
 ]
 
 REFERENCE_FIELDS = MappingProxyType(
@@ -58,6 +63,20 @@ class CreateRecord(Command, frozen=True, kw_only=True):
     model: str
     values: dict[str, RpcValue]
     reference: str
+
+
+class WriteRecord(Command, frozen=True, kw_only=True):
+    """Set `values` on the `model` records `ids` (``model.<model>.write``).
+
+    The values are absolute, so a repeat after a lost answer changes nothing. A record's
+    reference field (`REFERENCE_FIELDS`) is never written: it is how creates find it. Queued
+    writes of one model go to Tryton as one ``write`` of id and value pairs; the result is a
+    `Written`.
+    """
+
+    model: str
+    ids: tuple[int, ...]
+    values: dict[str, RpcValue]
 
 
 class PostInvoice(Command, frozen=True, kw_only=True):
@@ -125,3 +144,10 @@ class AppliedPayment(msgspec.Struct, frozen=True, kw_only=True):
     paid_before: Decimal
     applied: Decimal
     state: str
+
+
+class Written(msgspec.Struct, frozen=True, kw_only=True):
+    """The records a `WriteRecord` changed."""
+
+    model: str
+    ids: tuple[int, ...]

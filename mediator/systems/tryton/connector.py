@@ -3,9 +3,10 @@
 Reads are ``search_read`` in pages of `page_size` (offset/limit, ordered by id) until a short
 page; like trytond itself they do not see archived (inactive) records. Writes are
 `CreateRecord` (queued creates of one model coalesced into one list ``create`` after one lookup
-of their references), `PostInvoice` (create, validate, post) and `ApplyPayment` (the pay
-wizard, for what is not paid yet: `mediator.systems.tryton.payments`);
-`mediator.systems.tryton.writes` has the how. The lookup sees archived records too: a party
+of their references), `WriteRecord` (queued writes of one model as one ``write``),
+`PostInvoice` (create, validate, post) and `ApplyPayment` (the pay wizard, for what is not
+paid yet); `mediator.systems.tryton.writes`, `.updates` and `.payments` have the how. The
+lookup sees archived records too: a party
 whose code is the reference but which was archived is refused with `BusinessRejected` naming
 the reference and the record (a dead letter to reactivate and replay), never created twice
 and never reactivated behind the back of whoever archived it. Every call goes through the
@@ -29,9 +30,10 @@ from mediator.policies import PolicyRegistry
 from mediator.systems.connector import Command, Connector
 from mediator.systems.secrets import Secret
 from mediator.systems.tryton.canonical import recorded, timesheet_line_create
-from mediator.systems.tryton.commands import ApplyPayment, CreateRecord, PostInvoice
+from mediator.systems.tryton.commands import ApplyPayment, CreateRecord, PostInvoice, WriteRecord
 from mediator.systems.tryton.payments import apply_payment
 from mediator.systems.tryton.session import TrytonSession, TrytonSessions
+from mediator.systems.tryton.updates import write_records
 from mediator.systems.tryton.writes import create_records, post_invoice
 
 __all__ = ["TrytonConnector"]
@@ -184,11 +186,12 @@ class TrytonConnector(Connector):
     # -- writes -------------------------------------------------------------------------------
 
     async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
-        """Creates of one model as one list create each; invoices and payments one by one.
+        """Creates of one model as one list create each, then writes of one model as one
+        write each; invoices and payments one by one.
 
         Canonical commands are mapped to Tryton's first (`canonical`) and answered in
-        canonical terms. Returns a `RecordRef`, `PostedInvoice` or `Recorded` per command, or
-        the error that command met.
+        canonical terms. Returns a `RecordRef`, `Written`, `PostedInvoice`, `AppliedPayment` or
+        `Recorded` per command, or the error that command met.
         """
         results: list[object] = [None] * len(commands)
         creates: list[tuple[int, CreateRecord]] = []
@@ -207,6 +210,11 @@ class TrytonConnector(Connector):
             creates, await create_records(self, [c for _, c in creates]), strict=True
         ):
             results[index] = recorded(result) if index in canonical else result
+        writes = [(i, c) for i, c in enumerate(commands) if isinstance(c, WriteRecord)]
+        for (index, _), result in zip(
+            writes, await write_records(self, [c for _, c in writes]), strict=True
+        ):
+            results[index] = result
         for index, command in enumerate(commands):
             if isinstance(command, PostInvoice | ApplyPayment):
                 try:
@@ -217,7 +225,7 @@ class TrytonConnector(Connector):
                     )
                 except MediatorError as exc:
                     results[index] = exc
-            elif results[index] is None and not isinstance(command, CreateRecord):
+            elif results[index] is None and not isinstance(command, CreateRecord | WriteRecord):
                 results[index] = TypeError(f"not a Tryton command: {type(command).__name__}")
         return results
 

@@ -1,4 +1,5 @@
-"""Flows' approvals: a request filed twice is one request, and the decision wakes the flow."""
+"""What a flow's context offers: approvals (a request filed twice is one, its decision wakes the
+flow) and follow-ups (what a delivery causes is journaled and delivered at once)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from mediator.runtime.approvals import decision_kind, decode_decision
 from mediator.tomlfile import Fail
 
 ASKED = "test.posting.requested"
+FOLLOWED = "test.posting.followed"
 
 
 @dataclasses.dataclass
@@ -36,7 +38,17 @@ class _Posting(Actor[Envelope]):
         self.context = context
 
     async def receive(self, message: Envelope) -> object:
-        if message.kind == ASKED:
+        if message.kind == ASKED and message.idempotency_key.startswith("follow:"):
+            # what this delivery causes, for another entity: delivered without a restart
+            [appended] = await self.context.follow_up(
+                [msgspec.structs.replace(message, id=new_id(), key="invoice:in_2",
+                                         kind=FOLLOWED, idempotency_key="followed:1")]
+            )  # fmt: skip
+            self.seen.requested.append(appended.envelope.key)
+        elif message.kind == FOLLOWED:
+            self.seen.decided.append((message.key, message.kind))
+            self.seen.woken.set()
+        elif message.kind == ASKED:
             approval = await self.context.approvals.request(
                 entity=message.key, key=f"post:{message.key}", what="post the invoice",
                 amount=250_000, currency="EUR",
@@ -53,7 +65,7 @@ class _Posting(Actor[Envelope]):
 class _PostingFlow:
     seen: Seen
     name: str = "posting"
-    kinds: frozenset[str] = frozenset({ASKED, decision_kind("posting")})
+    kinds: frozenset[str] = frozenset({ASKED, FOLLOWED, decision_kind("posting")})
     owner: str = "finance"
     systems: frozenset[str] = frozenset()
     poller_names: frozenset[str] = frozenset()
@@ -66,10 +78,10 @@ class _PostingFlow:
         return ()
 
 
-def _asked(number: int) -> Envelope:
+def _asked(number: int, *, prefix: str = "asked") -> Envelope:
     return Envelope(
         id=new_id(), key="invoice:in_1", kind=ASKED, source="test",
-        idempotency_key=f"asked:{number}", occurred_at=datetime.datetime.now(datetime.UTC),
+        idempotency_key=f"{prefix}:{number}", occurred_at=datetime.datetime.now(datetime.UTC),
         payload=msgspec.Raw(b"{}"),
     )  # fmt: skip
 
@@ -126,3 +138,15 @@ async def test_a_decision_whose_envelope_was_lost_is_journaled_again_on_start(
 
 def _audit(target: str) -> AuditRecord:
     return AuditRecord(who="ana", role="operator", action="reject", target=target, reason="x")
+
+
+async def test_what_a_delivery_follows_up_with_is_delivered_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    seen = Seen()
+    async with _mediator(tmp_path, seen) as mediator:
+        await mediator.accept(_asked(1, prefix="follow"))
+        await seen.woken.wait()
+        await mediator.wait_idle()
+    assert seen.requested == ["invoice:in_2"]
+    assert seen.decided == [("invoice:in_2", FOLLOWED)]
