@@ -79,7 +79,7 @@ class CashOptions(msgspec.Struct, frozen=True, kw_only=True):
     ERP and CRM calls' deadline."""
 
     payment_method: int
-    crm_priority: str = "cash_application"
+    crm_priority: str = "crm_writeback"
     timeout: float = 60.0
 
 

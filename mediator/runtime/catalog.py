@@ -21,7 +21,7 @@ from mediator.codecs import Envelope
 from mediator.flows.approved_time import APPROVED_TIME, TimesheetPosting
 from mediator.ingress.harvest_time import HarvestTimePoller
 from mediator.runtime.change_orders import ChangeOrdersFlow
-from mediator.runtime.finance_flows import CashApplicationFlow, ReceivablesFlow
+from mediator.runtime.finance_flows import CashApplicationFlow, MilestonesFlow, ReceivablesFlow
 from mediator.runtime.flow import Flow, FlowContext, Poller
 from mediator.systems import HarvestConnector
 from mediator.tomlfile import Fail, convert
@@ -91,6 +91,7 @@ SHIPPED_FLOWS: Mapping[str, FlowFactory] = MappingProxyType(
         ChangeOrdersFlow.name: ChangeOrdersFlow.from_options,
         ReceivablesFlow.name: ReceivablesFlow.from_options,
         CashApplicationFlow.name: CashApplicationFlow.from_options,
+        MilestonesFlow.name: MilestonesFlow.from_options,
     }
 )
 """The flows mediator ships, by name: what `[flows.<name>]` may enable."""

@@ -24,14 +24,18 @@ from mediator.flows.cash_application import (
     CashOptions,
     WaitingPayments,
 )
+from mediator.flows.kinds import MILESTONE_CHANGED
+from mediator.flows.milestones import MilestoneInvoicing, MilestoneOptions
 from mediator.flows.receivables import (
     APPROVAL_DECIDED,
     INVOICE_FINALIZED,
     ReceivableOptions,
     ReceivablePosting,
 )
+from mediator.ingress.salesforce_changes import salesforce_pollers
 from mediator.ingress.stripe_events import StripeEventsPoller
 from mediator.runtime.flow import FlowContext, Poller
+from mediator.systems.salesforce import SalesforceConnector
 from mediator.systems.stripe import StripeConnector
 from mediator.systems.tryton import TrytonConnector
 from mediator.tomlfile import Fail, convert
@@ -40,6 +44,8 @@ __all__ = [
     "STRIPE_EVENT_KINDS",
     "CashApplicationFlow",
     "CashApplicationOptions",
+    "MilestonesFlow",
+    "MilestonesOptions",
     "ReceivablesFlow",
     "ReceivablesOptions",
 ]
@@ -48,6 +54,7 @@ __all__ = [
 STRIPE_EVENT_KINDS = frozenset({INVOICE_FINALIZED, INVOICE_PAID, INVOICE_UPDATED})
 _Timeout = Annotated[float, msgspec.Meta(gt=0, le=600)]
 _RecordId = Annotated[int, msgspec.Meta(ge=1)]
+_Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
 
 
 def _events_poller(context: FlowContext) -> StripeEventsPoller:
@@ -119,7 +126,7 @@ class CashApplicationOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_u
     ERP and CRM calls' deadline."""
 
     payment_method: _RecordId
-    crm_priority: str = "cash_application"
+    crm_priority: str = "crm_writeback"
     timeout: _Timeout = 60.0
 
 
@@ -167,3 +174,63 @@ class CashApplicationFlow:
         """The Stripe events poller (shared with receivables) and the sweep of payments
         waiting for their receivable."""
         return [_events_poller(context), WaitingPayments(name="cash_application_waiting")]
+
+
+class MilestonesOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[flows.milestones.options]`: the CRM org's corporate currency (of milestones without
+    ``CurrencyIsoCode``), the payment terms of deals that name none, the Salesforce quota class
+    of its reads and write-backs, and the Stripe and CRM calls' deadline."""
+
+    org_currency: _Currency
+    payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] = 30
+    crm_priority: str = "crm_writeback"
+    timeout: _Timeout = 60.0
+
+
+class MilestonesFlow:
+    """Approved fixed-fee milestones → one finalized Stripe invoice each, marked invoiced in
+    the CRM; one actor per deal (the milestones wait behind its onboarding)."""
+
+    name = "milestones"
+    kinds = frozenset({MILESTONE_CHANGED})
+    owner = "finance"
+    systems = frozenset({"stripe", "salesforce"})
+    poller_names = frozenset({"salesforce_milestones"})
+
+    def __init__(self, options: MilestonesOptions) -> None:
+        self.options = options
+
+    @property
+    def delivery_timeout(self) -> float:
+        """One deal read, three Stripe calls and one CRM write, each within the deadline."""
+        return 5 * self.options.timeout
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, object], fail: Fail) -> MilestonesFlow:
+        """Read `[flows.milestones.options]`; raise `ConfigError` naming the bad key."""
+        return cls(convert(dict(options), MilestonesOptions, "", fail))
+
+    def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
+        """A `MilestoneInvoicing` for the deal `key`."""
+        salesforce = context.connectors["salesforce"]
+        assert isinstance(salesforce, SalesforceConnector)
+        return MilestoneInvoicing(
+            key,
+            salesforce=salesforce,
+            billing=context.systems["stripe"],
+            crm=context.systems["salesforce"],
+            journal=context.journal,
+            options=MilestoneOptions(
+                payment_terms_days=self.options.payment_terms_days,
+                crm_priority=self.options.crm_priority,
+                timeout=self.options.timeout,
+            ),
+        )
+
+    def pollers(self, context: FlowContext) -> Sequence[Poller]:
+        """The CRM's milestones poller (`mediator.ingress.salesforce_changes`)."""
+        salesforce = context.connectors["salesforce"]
+        assert isinstance(salesforce, SalesforceConnector)
+        return salesforce_pollers(
+            salesforce, ["salesforce_milestones"], org_currency=self.options.org_currency
+        )

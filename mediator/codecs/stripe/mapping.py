@@ -316,9 +316,20 @@ def invoice_params(
     currency: str,
     days_until_due: int,
     engagement_id: str | None = None,
+    service_line: str | None = None,
 ) -> dict[str, object]:
     """Return the form parameters of a draft invoice in `currency` (ISO, any case), due in
-    `days_until_due` days; items are attached explicitly, never swept in from pending ones."""
+    `days_until_due` days; items are attached explicitly, never swept in from pending ones.
+    The engagement and its service line travel in metadata (the ERP's revenue account
+    follows the service line)."""
+    metadata = {
+        key: value
+        for key, value in (
+            ("mediator_engagement", engagement_id),
+            ("mediator_service_line", service_line),
+        )
+        if value is not None
+    }
     return {
         "customer": customer,
         "currency": currency.lower(),
@@ -326,7 +337,7 @@ def invoice_params(
         "days_until_due": days_until_due,
         "auto_advance": False,
         "pending_invoice_items_behavior": "exclude",
-        "metadata": None if engagement_id is None else {"mediator_engagement": engagement_id},
+        "metadata": metadata or None,
     }
 
 

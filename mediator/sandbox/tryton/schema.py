@@ -409,6 +409,7 @@ _MODELS = (
             ),
             "product": _f("many2one", "Product", relation="product.product"),
             "description": _f("text", "Description"),
+            "note": _f("text", "Note"),
             "quantity": _f("float", "Quantity", default=0.0),
             "unit": _f("many2one", "Unit", relation="product.uom"),
             "unit_price": _f("numeric", "Unit Price"),

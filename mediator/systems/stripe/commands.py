@@ -69,6 +69,7 @@ class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
     currency: str
     days_until_due: int = 30
     engagement_id: str | None = None
+    service_line: str | None = None
 
     def request(self) -> tuple[str, str, dict[str, object]]:
         """Return the invoices POST."""
@@ -77,6 +78,7 @@ class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
             currency=self.currency,
             days_until_due=self.days_until_due,
             engagement_id=self.engagement_id,
+            service_line=self.service_line,
         )
         return "/v1/invoices", "/v1/invoices", params
 
