@@ -21,7 +21,9 @@ Then one `PostInvoice` (looked up by ``reference`` = the Stripe invoice id, so a
 the invoice it made and continues it from draft or validated). Tryton refusing to post it
 (a closed period, a missing sequence) is a `BusinessRejected` for finance naming Tryton's
 words. The xref map then holds ``invoice``: canonical id = the Stripe invoice id, ``stripe``
-and ``tryton`` (the ``account.invoice`` id), which cash application reads.
+and ``tryton`` (the ``account.invoice`` id), which cash application reads. An invoice billed
+in another currency than the ERP company's is refused for finance (a currency mismatch is
+never posted at the wrong amount).
 
 Revenue accounts come from the flow's options by service line (the invoice's
 ``metadata[mediator_service_line]``), else the ERP setup's revenue account. Taxes are not
@@ -139,6 +141,7 @@ class ReceivablePosting(Actor[Envelope]):
         self.clock = clock
         self.approvals = approvals
         self.options = options
+        self._currency: str | None = None  # the ERP's books currency, read once
 
     async def receive(self, message: Envelope) -> object:
         """Post the invoice (finalized, or an approval decided); reply with the saga's state."""
@@ -157,6 +160,13 @@ class ReceivablePosting(Actor[Envelope]):
                 f"invoice {found.id}",
                 f"Stripe added tax of {invoice.tax.to_decimal()} {invoice.currency}; receivables "
                 "are posted without taxes ([systems.tryton.erp] names no tax): post it by hand",
+            )
+        books = await self._books_currency()
+        if invoice.currency != books:
+            raise BusinessRejected(
+                f"invoice {found.id}",
+                f"billed in {invoice.currency}; the ERP company keeps its books in {books}, "
+                "and receivables in another currency are not posted automatically",
             )
         _, party = await translate(
             self.journal, "client", "stripe", found.customer, "tryton",
@@ -244,6 +254,20 @@ class ReceivablePosting(Actor[Envelope]):
         if not isinstance(result, PostedInvoice):
             raise TypeError(f"the ERP actor answered {type(result).__name__}, not PostedInvoice")
         return result
+
+    async def _books_currency(self) -> str:
+        setup = self.tryton.setup
+        if setup is None:
+            raise ValueError("the receivables flow needs TrytonConnector(setup=)")
+        if self._currency is None:
+            rows = await self.tryton.read("currency.currency", [setup.currency], ["code"])
+            code = rows[0].get("code") if rows else None
+            if not isinstance(code, str):
+                raise BusinessRejected(
+                    f"Tryton currency {setup.currency}", "not found ([systems.tryton.erp])"
+                )
+            self._currency = code
+        return self._currency
 
     async def _address(self, party: int) -> int:
         rows = await self.tryton.read("party.party", [party], ["addresses"])

@@ -182,3 +182,22 @@ async def test_a_closed_erp_period_is_an_exception_for_finance(finance: Finance)
     assert [flow.owner for flow in finance.mediator.flows if flow.name == FLOW] == ["finance"]
     [draft] = finance.tryton_invoices()
     assert draft["state"] == "validated"  # nothing posted; finance reopens the period, replays
+
+
+async def test_an_invoice_in_another_currency_than_the_books_is_refused_for_finance(
+    finance: Finance,
+) -> None:
+    draft = finance.stripe.create_invoice(
+        {"customer": finance.client.customer, "currency": "eur"}, include_pending=False
+    )
+    finance.stripe.create_invoiceitem(
+        {"customer": finance.client.customer, "amount": 9_900, "currency": "eur", "quantity": 1},
+        str(draft["id"]),
+    )
+    finance.stripe.finalize(str(draft["id"]))
+    await finance.settle()
+
+    [dead] = await finance.mediator.dead_letters(DeadLetterFilter())
+    assert dead.error_class == "BusinessRejected"
+    assert "billed in EUR; the ERP company keeps its books in USD" in str(dead.reason)
+    assert finance.tryton_invoices() == []
