@@ -178,7 +178,10 @@ async def test_a_closed_erp_period_is_an_exception_for_finance(finance: Finance)
     [dead] = await finance.mediator.dead_letters(DeadLetterFilter())
     assert dead.error_class == "BusinessRejected"
     assert f"receivable of Stripe invoice {invoice}: Tryton refused to post it" in str(dead.reason)
-    assert 'To create a move on date "2026-11-02"' in str(dead.reason)
+    assert (
+        'you must reopen the period "2026-11" of company "Sandbox Consulting" for the date '
+        '"11/02/2026".' in str(dead.reason)
+    )
     assert [flow.owner for flow in finance.mediator.flows if flow.name == FLOW] == ["finance"]
     [draft] = finance.tryton_invoices()
     assert draft["state"] == "validated"  # nothing posted; finance reopens the period, replays

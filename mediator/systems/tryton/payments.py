@@ -41,7 +41,7 @@ async def apply_payment(connector: TrytonConnector, command: ApplyPayment) -> Ap
 
 
 async def _apply(connector: TrytonConnector, command: ApplyPayment) -> AppliedPayment:
-    total, paid, state, currency = await _paid(connector, command.invoice)
+    total, paid, state, (currency_id, currency) = await _paid(connector, command.invoice)
     if currency != command.currency:
         raise BusinessRejected(
             f"account.invoice {command.invoice}",
@@ -61,14 +61,16 @@ async def _apply(connector: TrytonConnector, command: ApplyPayment) -> AppliedPa
         return AppliedPayment(
             invoice=command.invoice, total=total, paid_before=paid, applied=Decimal(0), state=state
         )
-    await _pay(connector, command, due)
+    await _pay(connector, command, due, currency_id)
     _, _, after, _ = await _paid(connector, command.invoice)
     return AppliedPayment(
         invoice=command.invoice, total=total, paid_before=paid, applied=due, state=after
     )
 
 
-async def _paid(connector: TrytonConnector, invoice: int) -> tuple[Decimal, Decimal, str, str]:
+async def _paid(
+    connector: TrytonConnector, invoice: int
+) -> tuple[Decimal, Decimal, str, tuple[int, str]]:
     answer = await connector.call_once("model.account.invoice.read", [invoice], list(_FIELDS))
     if not (isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], dict)):
         raise DecodeError("tryton", "$.result", f"account.invoice {invoice}: no such invoice")
@@ -76,16 +78,21 @@ async def _paid(connector: TrytonConnector, invoice: int) -> tuple[Decimal, Deci
     total, to_pay, state = row.get("total_amount"), row.get("amount_to_pay"), row.get("state")
     ref = row.get("currency.")
     code = ref.get("code") if isinstance(ref, dict) else None
+    currency = ref.get("id") if isinstance(ref, dict) else None
     if not (isinstance(total, Decimal) and isinstance(state, str) and isinstance(code, str)):
         raise DecodeError("tryton", "$.result[0]", "total_amount, state or currency.code missing")
+    if not isinstance(currency, int):
+        raise DecodeError("tryton", "$.result[0].currency.", "no currency id")
     if state == "paid":
-        return total, total, state, code
+        return total, total, state, (currency, code)
     if state != "posted" or not isinstance(to_pay, Decimal):
-        return total, Decimal(0), state, code
-    return total, total - to_pay, state, code
+        return total, Decimal(0), state, (currency, code)
+    return total, total - to_pay, state, (currency, code)
 
 
-async def _pay(connector: TrytonConnector, command: ApplyPayment, amount: Decimal) -> None:
+async def _pay(
+    connector: TrytonConnector, command: ApplyPayment, amount: Decimal, currency: int
+) -> None:
     context: dict[str, RpcValue] = {
         "active_id": command.invoice,
         "active_ids": [command.invoice],
@@ -98,6 +105,7 @@ async def _pay(connector: TrytonConnector, command: ApplyPayment, amount: Decima
     form: dict[str, RpcValue] = {
         "start": {
             "amount": amount,
+            "currency": currency,  # trytond asserts it is the invoice's or the company's
             "date": command.received_on,
             "description": command.description,
             "payment_method": command.payment_method,
