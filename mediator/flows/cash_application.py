@@ -108,6 +108,8 @@ class CashApplication(Actor[Envelope]):
 
     async def receive(self, message: Envelope) -> object:
         """Apply what Stripe says is paid on the invoice now (or remember it as waiting)."""
+        if message.kind == INVOICE_UPDATED and not _pays(message):
+            return None  # most updates are drafts being edited: not worth a read of Stripe
         invoice = await self.stripe.get_invoice(self.invoice_id)
         paid = from_stripe_amount(invoice.amount_paid, invoice.currency, field="amount_paid")
         if paid.amount <= 0:
@@ -191,6 +193,30 @@ class CashApplication(Actor[Envelope]):
             await self.crm.ask(command, timeout=self.options.timeout)
             written.append(f"{sobject}:{record}")
         return written
+
+
+class _Snapshot(msgspec.Struct, frozen=True):
+    amount_paid: int = 0
+
+
+class _SnapshotData(msgspec.Struct, frozen=True):
+    object: _Snapshot = _Snapshot()
+
+
+class _Event(msgspec.Struct, frozen=True):
+    data: _SnapshotData = _SnapshotData()
+
+
+_event = msgspec.json.Decoder(_Event)
+
+
+def _pays(message: Envelope) -> bool:
+    # The event's snapshot of the invoice: an update with nothing paid needs no application.
+    # Undecodable, it is read from Stripe as any other event (the snapshot is only a filter).
+    try:
+        return _event.decode(message.payload).data.object.amount_paid > 0
+    except msgspec.DecodeError:
+        return True
 
 
 class _Apply:

@@ -2,13 +2,13 @@
 
 Each joins its entity actor (`mediator.flows`) to what feeds it: Stripe's events, from the
 webhook listener and from the catch-up poller ``stripe_events`` (`StripeEventsPoller`), which
-both receivables and cash application offer, so that either one enabled catches up on the
-events of both (an event of a disabled flow's kind then ends as a dead letter saying no flow
-handles it: enable both, as a firm that posts receivables also applies their cash).
+both receivables and cash application offer: one poller, journaling the kinds of whichever
+of them are enabled.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Annotated
 
@@ -50,17 +50,33 @@ __all__ = [
     "ReceivablesOptions",
 ]
 
-#: The Stripe events the finance flows consume: what the events poller journals.
+#: The Stripe events the finance flows consume (the events poller journals those of the
+#: enabled flows).
 STRIPE_EVENT_KINDS = frozenset({INVOICE_FINALIZED, INVOICE_PAID, INVOICE_UPDATED})
 _Timeout = Annotated[float, msgspec.Meta(gt=0, le=600)]
 _RecordId = Annotated[int, msgspec.Meta(ge=1)]
 _Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
 
 
-def _events_poller(context: FlowContext) -> StripeEventsPoller:
+#: one events poller per Stripe connector, shared by the flows that consume its events
+_EVENT_POLLERS: weakref.WeakKeyDictionary[StripeConnector, StripeEventsPoller] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _events_poller(context: FlowContext, kinds: frozenset[str]) -> StripeEventsPoller:
+    # Both Stripe flows offer `stripe_events`, and the Mediator runs one poller of a name: the
+    # first flow built makes it, each adds the kinds it handles, so the poller journals the
+    # events of the enabled flows only (another kind would be a dead letter parking its
+    # invoice's later events), exactly what the webhook listener journals.
     stripe = context.connectors["stripe"]
     assert isinstance(stripe, StripeConnector)
-    return StripeEventsPoller(stripe, kinds=STRIPE_EVENT_KINDS, name="stripe_events")
+    poller = _EVENT_POLLERS.get(stripe)
+    if poller is None:
+        poller = StripeEventsPoller(stripe, kinds=frozenset(), name="stripe_events")
+        _EVENT_POLLERS[stripe] = poller
+    poller.kinds = poller.kinds | kinds
+    return poller
 
 
 class ReceivablesOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -117,7 +133,7 @@ class ReceivablesFlow:
 
     def pollers(self, context: FlowContext) -> Sequence[Poller]:
         """The Stripe events poller (shared with cash application)."""
-        return [_events_poller(context)]
+        return [_events_poller(context, self.kinds & STRIPE_EVENT_KINDS)]
 
 
 class CashApplicationOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -173,7 +189,10 @@ class CashApplicationFlow:
     def pollers(self, context: FlowContext) -> Sequence[Poller]:
         """The Stripe events poller (shared with receivables) and the sweep of payments
         waiting for their receivable."""
-        return [_events_poller(context), WaitingPayments(name="cash_application_waiting")]
+        return [
+            _events_poller(context, self.kinds & STRIPE_EVENT_KINDS),
+            WaitingPayments(name="cash_application_waiting"),
+        ]
 
 
 class MilestonesOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -146,7 +146,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def config_text(boxes: Sandboxes, port: int, *, extra: str = "") -> str:
+_CASH = """
+[flows.cash_application.options]
+payment_method = {method}
+
+[ingress.pollers.cash_application_waiting]
+interval = 3600.0
+enabled = false
+"""
+
+
+def config_text(boxes: Sandboxes, port: int, *, extra: str = "", cash: bool = True) -> str:
     creds = boxes.credentials()
     assert boxes.tryton is not None
     erp = msgspec.to_builtins(boxes.tryton.erp_setup())
@@ -177,14 +187,8 @@ password = "env:{ENV}_TRYTON_PASSWORD"
 
 [flows.receivables]
 
-[flows.cash_application.options]
-payment_method = {method}
-
+{_CASH.format(method=method) if cash else ""}
 [ingress.pollers.stripe_events]
-interval = 3600.0
-enabled = false
-
-[ingress.pollers.cash_application_waiting]
 interval = 3600.0
 enabled = false
 
@@ -226,9 +230,11 @@ async def open_finance(
     extra: str = "",
     start: float = MONDAY_10,
     before_start: Callable[[Finance], Awaitable[None]] | None = None,
+    cash: bool = True,
 ) -> AsyncIterator[Finance]:
     """Sandboxes and a running Mediator with the finance flows, the client onboarded;
-    `before_start` acts on the sandboxes while the Mediator is still down."""
+    `before_start` acts on the sandboxes while the Mediator is still down; `cash` enables
+    cash application too."""
     clock = FakeClock(wall=start)
     port = free_port()
     async with open_sandboxes(
@@ -243,7 +249,7 @@ async def open_finance(
         monkeypatch.setenv(f"{ENV}_STRIPE_KEY", creds["stripe"]["api_key"])
         monkeypatch.setenv(f"{ENV}_TRYTON_PASSWORD", creds["tryton"]["password"])
         monkeypatch.setenv(f"{ENV}_WEBHOOK_SECRET", SECRET)
-        text = config_text(boxes, port, extra=extra)
+        text = config_text(boxes, port, extra=extra, cash=cash)
         loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
         mediator = Mediator(loaded, clock=clock, serve_admin=False)
         finance = Finance(

@@ -167,3 +167,22 @@ async def test_a_watermark_stripe_no_longer_keeps_reads_all_it_keeps(finance: Fi
         assert report.read == len(finance.stripe.events)
         assert report.journaled == 0  # all journaled before: duplicates, not repeats
         assert report.watermark == list(finance.stripe.events)[-1]
+
+
+async def test_only_the_kinds_of_enabled_flows_are_journaled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_finance(tmp_path, monkeypatch, cash=False) as finance:
+        invoice = finance.invoice([7_000])
+        finance.stripe.finalize(invoice)
+        finance.stripe.pay(invoice, out_of_band=True)
+        await finance.settle()
+        report = await finance.run(finance.mediator.poll("stripe_events"))
+        await finance.settle()
+
+        assert report.duplicates == 1  # invoice.finalized, journaled by the webhook before
+        assert report.journaled == 0
+        assert report.ignored == report.read - 1  # invoice.paid among them: no flow takes it
+        assert await finance.mediator.dead_letters(DeadLetterFilter()) == []
+        [posted] = finance.tryton_invoices()
+        assert posted["state"] == "posted"
