@@ -180,6 +180,7 @@ async def test_only_the_kinds_of_enabled_flows_are_journaled(
         report = await finance.run(finance.mediator.poll("stripe_events"))
         await finance.settle()
 
+        assert isinstance(report, StripePollReport)
         assert report.duplicates == 1  # invoice.finalized, journaled by the webhook before
         assert report.journaled == 0
         assert report.ignored == report.read - 1  # invoice.paid among them: no flow takes it
