@@ -74,7 +74,9 @@ class Finance:
         """Await `call` on this clock (see `run_on`)."""
         return await run_on(self.clock, call)
 
-    def invoice(self, cents: list[int], *, engagement: str | None = None) -> str:
+    def invoice(
+        self, cents: list[int], *, engagement: str | None = None, service_line: str | None = None
+    ) -> str:
         """A draft Stripe invoice for the client with one item per amount; its id."""
         fields: dict[str, object] = {
             "customer": self.client.customer,
@@ -82,8 +84,8 @@ class Finance:
             "collection_method": "send_invoice",
             "days_until_due": 30,
         }
-        if engagement is not None:
-            fields["metadata"] = {"mediator_engagement": engagement}
+        metadata = {"mediator_engagement": engagement, "mediator_service_line": service_line}
+        fields["metadata"] = {key: value for key, value in metadata.items() if value is not None}
         draft = self.stripe.create_invoice(fields, include_pending=False)
         for number, amount in enumerate(cents):
             self.stripe.create_invoiceitem(

@@ -204,3 +204,30 @@ async def test_an_invoice_in_another_currency_than_the_books_is_refused_for_fina
     assert dead.error_class == "BusinessRejected"
     assert "billed in EUR; the ERP company keeps its books in USD" in str(dead.reason)
     assert finance.tryton_invoices() == []
+
+
+async def test_the_revenue_account_follows_the_invoices_service_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = "\n[flows.receivables.options]\nrevenue_accounts = { Cloud = 3 }\n"
+    async with open_finance(tmp_path, monkeypatch, extra=options) as f:
+        assert f.boxes.tryton is not None
+        db = f.boxes.tryton.db
+        [cloud] = db.create(
+            "account.account",
+            [{"name": "Cloud Revenue", "code": "4100", "type": 2, "company": 1}],
+        )
+        assert cloud == 3  # the id the options name: the sandbox's accounts are 1 and 2
+        cloudy = f.invoice([10_000], service_line="Cloud")
+        plain = f.invoice([20_000], service_line="Advisory")
+        f.stripe.finalize(cloudy)
+        f.stripe.finalize(plain)
+        await f.settle()
+
+        lines = db.tables["account.invoice.line"].values()
+        by_invoice = {r["reference"]: r["id"] for r in f.tryton_invoices()}
+        accounts = {
+            reference: {line["account"] for line in lines if line["invoice"] == invoice}
+            for reference, invoice in by_invoice.items()
+        }
+        assert accounts == {cloudy: {cloud}, plain: {f.boxes.tryton.setup.revenue}}
