@@ -215,7 +215,7 @@ async def test_the_revenue_account_follows_the_invoices_service_line(
         db = f.boxes.tryton.db
         [cloud] = db.create(
             "account.account",
-            [{"name": "Cloud Revenue", "code": "4100", "type": 2, "company": 1}],
+            [{"name": "Cloud Revenue", "code": "4100", "type": 2, "company": 1}],  # type 2: Revenue
         )
         assert cloud == 3  # the id the options name: the sandbox's accounts are 1 and 2
         cloudy = f.invoice([10_000], service_line="Cloud")
