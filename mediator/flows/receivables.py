@@ -28,8 +28,8 @@ never posted at the wrong amount).
 Revenue accounts come from the flow's options by service line (the invoice's
 ``metadata[mediator_service_line]``), else the ERP setup's revenue account. Taxes are not
 posted: the ERP setup names no tax records and the sandbox computes none, so an invoice whose
-Stripe total differs from its subtotal (Stripe computed a tax) is refused for finance rather
-than posted without it.
+Stripe total differs from its lines' subtotal (a tax or a discount Stripe applied) is refused
+for finance rather than posted at another amount.
 """
 
 from __future__ import annotations
@@ -150,16 +150,18 @@ class ReceivablePosting(Actor[Envelope]):
         if state.status in ("done", "rejected"):
             return state  # posted (or refused by a person) before: a duplicate or a replay
         found = await self.stripe.get_invoice_with_lines(self.invoice_id)
-        if found.status == "draft":  # an event older than the invoice's undoing: nothing yet
-            return await saga.mark("waiting", f"Stripe invoice {found.id} is a draft again")
+        if found.status == "draft":  # Stripe never unfinalizes: an event that is not Stripe's
+            return await saga.mark("waiting", f"Stripe invoice {found.id} is not finalized")
         if found.status == "void" and not saga.finished("post"):
             return await saga.mark("done", "voided in Stripe before it was posted: no receivable")
         invoice = invoice_from_stripe(found)
         if invoice.tax is not None and invoice.tax.amount:
             raise BusinessRejected(
                 f"invoice {found.id}",
-                f"Stripe added tax of {invoice.tax.to_decimal()} {invoice.currency}; receivables "
-                "are posted without taxes ([systems.tryton.erp] names no tax): post it by hand",
+                f"its total differs from its lines by {invoice.tax.to_decimal()} "
+                f"{invoice.currency} (a tax or a discount Stripe applied); receivables are "
+                "posted as their lines, without taxes ([systems.tryton.erp] names none): post "
+                "it by hand",
             )
         books = await self._books_currency()
         if invoice.currency != books:

@@ -231,3 +231,17 @@ async def test_the_revenue_account_follows_the_invoices_service_line(
             for reference, invoice in by_invoice.items()
         }
         assert accounts == {cloudy: {cloud}, plain: {f.boxes.tryton.setup.revenue}}
+
+
+async def test_an_invoice_whose_total_is_not_its_lines_is_refused_not_posted_short(
+    finance: Finance,
+) -> None:
+    invoice = finance.invoice([10_000])
+    finance.stripe.invoices[invoice]["total"] = 11_900  # Stripe Tax added 19 %
+    finance.stripe.finalize(invoice)
+    await finance.settle()
+
+    [dead] = await finance.mediator.dead_letters(DeadLetterFilter())
+    assert dead.error_class == "BusinessRejected"
+    assert "its total differs from its lines by 19.00 USD" in str(dead.reason)
+    assert finance.tryton_invoices() == []
