@@ -24,7 +24,7 @@ xref map has its Tryton invoice, which applies it. Nothing fails for ordering.
 
 Refunds and credit notes (``charge.refunded``, ``credit_note.created``) are not handled: the
 Stripe sandbox emits neither (it has no charges or credit notes), and applying them needs a
-Tryton credit note for the receivable, which is the corrections flow's business.
+Tryton credit note against the receivable, which is not automated here.
 """
 
 from __future__ import annotations
