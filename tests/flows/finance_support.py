@@ -56,23 +56,24 @@ class Finance:
         assert self.boxes.stripe is not None
         return self.boxes.stripe.store
 
-    async def settle(self) -> None:
+    async def settle(self, *, horizon: float = 1.0) -> None:
         """Let every webhook be delivered and every entry be handled, up to the retries that
         wait for later (a held posting): time moves only as far as the work in hand waits
-        on it (a batch's linger, a rate limit), never to a retry's or a timeout's due time."""
+        on it (a batch's linger, a rate limit: `horizon` seconds at once, more for a
+        connector's backoff between attempts), never to a retry's or a timeout's due time."""
         assert self.boxes.stripe is not None
         assert self.boxes.stripe.webhooks is not None
-        await self.run(self.boxes.stripe.webhooks.wait_idle())
-        await self.run(self.mediator._running_dispatcher().wait_settled())
+        await self.run(self.boxes.stripe.webhooks.wait_idle(), horizon=horizon)
+        await self.run(self.mediator._running_dispatcher().wait_settled(), horizon=horizon)
 
     async def advance(self, seconds: float) -> None:
         """Move time on by `seconds` (retries and redeliveries fall due), then settle."""
         await self.clock.advance(seconds)
         await self.settle()
 
-    async def run(self, call: Awaitable[T]) -> T:
+    async def run(self, call: Awaitable[T], *, horizon: float = 1.0) -> T:
         """Await `call` on this clock (see `run_on`)."""
-        return await run_on(self.clock, call)
+        return await run_on(self.clock, call, horizon=horizon)
 
     def invoice(
         self, cents: list[int], *, engagement: str | None = None, service_line: str | None = None

@@ -13,6 +13,7 @@ import pytest
 
 from mediator.flows.cash_application import FLOW
 from mediator.journal import DeadLetterFilter
+from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.stripe.webhooks import sign
 from tests.flows.finance_support import SECRET, Finance, free_port, open_finance
 
@@ -161,3 +162,20 @@ async def deliver(finance: Finance, event: dict[str, Any]) -> None:
         http.post(f"http://{host}:{port}/webhooks/stripe", data=body, headers=headers) as answer,
     ):
         assert answer.status == 200, await answer.text()
+
+
+async def test_answers_tryton_loses_after_paying_apply_the_payment_once(
+    finance: Finance,
+) -> None:
+    invoice = finance.invoice([64_000])
+    finance.stripe.finalize(invoice)
+    await finance.settle()
+    assert finance.boxes.tryton is not None
+    finance.boxes.tryton.faults.install(FaultPlan(drop_next=4))  # done, the answer lost
+    finance.stripe.pay(invoice, out_of_band=True)
+    await finance.settle(horizon=10.0)  # the connector's backoff between its attempts
+
+    assert finance.boxes.tryton.faults.statistics().drops == 4
+    posted = receivable(finance, invoice)
+    assert (posted["state"], posted["paid_amount"]) == ("paid", Decimal("640.00"))
+    assert await finance.mediator.dead_letters(DeadLetterFilter()) == []

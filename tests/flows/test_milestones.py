@@ -11,6 +11,7 @@ import pytest
 
 from mediator.flows.milestones import FLOW
 from mediator.journal import DeadLetterFilter
+from mediator.sandbox.faults import FaultPlan
 from tests.flows.finance_support import Finance, open_finance
 
 pytestmark = pytest.mark.slow  # three sandboxes, a journal and the whole runtime per test
@@ -154,3 +155,20 @@ async def test_a_client_not_onboarded_is_a_missing_reference_naming_the_account(
     assert dead.error_class == "MissingReference"
     assert f"client {stranger}: no stripe id in the xref map" in str(dead.reason)
     assert finance.stripe.invoices == {}
+
+
+async def test_answers_stripe_loses_after_acting_make_nothing_twice(finance: Finance) -> None:
+    opportunity = deal(finance)
+    approved = milestone(finance, opportunity)
+    assert finance.boxes.stripe is not None
+    finance.boxes.stripe.faults.install(FaultPlan(drop_next=3))  # acted on, answer lost
+    await finance.run(finance.mediator.poll("salesforce_milestones"))
+    await finance.settle(horizon=10.0)  # the connector's backoff between its attempts
+
+    assert finance.boxes.stripe.faults.statistics().drops == 3
+    assert len(stripe_invoices(finance)) == 1
+    assert len(finance.stripe.invoiceitems) == 1
+    assert stripe_invoices(finance)[0]["status"] == "open"
+    assert finance.boxes.salesforce is not None
+    assert finance.boxes.salesforce.store.get("Milestone__c", approved)["Status__c"] == "Invoiced"
+    assert await finance.mediator.dead_letters(DeadLetterFilter()) == []
