@@ -13,6 +13,15 @@ otherwise), never dropped; the other records are journaled and the watermark mov
 Its key is its id and version (or a digest of its JSON when those cannot be read), so reading
 it again in the next poll is a duplicate, not a second dead letter.
 
+With `billing=True` (the billing flow is enabled), each version also goes to billing as a
+`BILLABLE_TIME` envelope in the same transaction (idempotency key suffixed ``:billing``):
+billable versions, and a non-billable version of an entry that reached billing before (so
+billing takes it back); an entry never billable never reaches billing. Which entries reached
+billing is remembered in flow state before they are appended. Its key is the ERP's key with
+``billing:`` in front: the same order per project, but its own parking, so an ERP correction
+waiting for a person (a dead letter of the ERP leg) does not hold back the invoice, nor a
+billing problem the ERP lines.
+
 Every version of a time entry is journaled under the entity key of its first version
 (``project:<id>`` of the project it was first read on), remembered in the journal's flow state
 before that version is appended. The dispatcher orders and parks by key, so an edit that moves
@@ -36,6 +45,8 @@ from mediator.codecs.harvest.mapping import time_entry_from_harvest
 from mediator.codecs.records import Undecodable
 from mediator.errors import DecodeError
 from mediator.flows.approved_time import APPROVED_TIME, PAYLOADS
+from mediator.flows.billing.kinds import BILLABLE_TIME
+from mediator.flows.billing.kinds import PAYLOADS as BILLING_PAYLOADS
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.harvest import HarvestConnector
 
@@ -46,6 +57,8 @@ INVALID_TIME = "psa.time_entry.invalid"
 _SOURCE = "harvest"
 #: The flow-state name under which the entity key of each time entry's versions is kept.
 _KEYS = "harvest_time.key"
+#: The flow-state name under which the entries that reached billing are marked.
+_BILLED = "harvest_time.billing"
 _raw = msgspec.json.Encoder()
 _log = logging.getLogger("mediator.ingress")
 
@@ -69,10 +82,13 @@ class HarvestTimePoller:
         *,
         account_currency: str,
         name: str = "harvest.time_entries.approved",
+        billing: bool = False,
     ) -> None:
         self.harvest = harvest
         self.account_currency = account_currency
         self.name = name
+        #: whether each version also goes to the billing flow (`BILLABLE_TIME`)
+        self.billing = billing
 
     async def poll(self, journal: Journal, dispatcher: Dispatcher) -> PollReport:
         """Run one poll; return once everything it read is durable (and queued for delivery).
@@ -110,17 +126,21 @@ class HarvestTimePoller:
             )
             for (entry, version), key in zip(entries, keys, strict=True)
         ]
+        if self.billing:
+            envelopes += await _billing_envelopes(journal, entries, keys)
         watermark = (
             None
             if changed.watermark is None
             else Watermark(name=self.name, value=changed.watermark.isoformat())
         )
         appended = await dispatcher.accept_many(envelopes, watermark=watermark)
-        duplicates = sum(a.duplicate for a in appended)
+        # the report counts entries read, not envelopes: billing's copies are not counted
+        counted = appended[: len(entries)]
+        duplicates = sum(a.duplicate for a in counted)
         read = len(changed.records) + len(changed.rejected)
         return PollReport(
             read=read,
-            journaled=len(appended) - duplicates,
+            journaled=len(counted) - duplicates,
             duplicates=duplicates,
             rejected=read - len(entries),
             watermark=None if watermark is None else watermark.value,
@@ -228,3 +248,34 @@ async def _key_of(journal: Journal, entry: TimeEntry) -> str:
             return saved.state.decode()
         if await journal.save_flow(_KEYS, entry.source_id, key.encode(), expected_version=0):
             return key
+
+
+async def _billing_envelopes(
+    journal: Journal, entries: list[tuple[TimeEntry, str]], keys: list[str]
+) -> list[Envelope]:
+    # Billable versions are marked before they are appended (a crash in between leaves a mark
+    # and no envelope: the next poll reads the same versions and appends them). A version that
+    # is not billable goes to billing only when an older one did: billing takes it back.
+    async with TaskGroup() as group:
+        tasks = [group.create_task(_to_billing(journal, entry)) for entry, _ in entries]
+    return [
+        BILLING_PAYLOADS.envelope(
+            BILLABLE_TIME,
+            entry,
+            key=f"billing:{key}",
+            source=_SOURCE,
+            idempotency_key=f"harvest:time_entry:{entry.source_id}:{version}:billing",
+            occurred_at=entry.updated_at or datetime.datetime.now(datetime.UTC),
+        )
+        for (entry, version), key, task in zip(entries, keys, tasks, strict=True)
+        if task.result()
+    ]
+
+
+async def _to_billing(journal: Journal, entry: TimeEntry) -> bool:
+    if entry.billable:
+        if await journal.load_flow(_BILLED, entry.source_id) is None:
+            # a conflict is another save of the same mark: marked either way
+            await journal.save_flow(_BILLED, entry.source_id, b"1", expected_version=0)
+        return True
+    return await journal.load_flow(_BILLED, entry.source_id) is not None

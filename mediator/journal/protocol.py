@@ -107,6 +107,12 @@ class Journal(Protocol):
         an open replay, or parked entries."""
         ...
 
+    async def open_entries(self, keys: Sequence[str], kinds: Sequence[str]) -> list[Entry]:
+        """Return the open entries (accepted, in flight, due for retry, parked, dead or
+        quarantined) of these entity keys and kinds, oldest first: what has not reached its
+        flow yet (a period close asks this before it finalizes an invoice)."""
+        ...
+
     # -- dead letters ------------------------------------------------------------------------
 
     async def list_dead(self, where: DeadLetterFilter, *, limit: int = 100) -> list[Entry]:

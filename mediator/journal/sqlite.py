@@ -284,6 +284,16 @@ class SqliteJournal:
 
         return await self._writer.read(keys)
 
+    async def open_entries(self, keys: Sequence[str], kinds: Sequence[str]) -> list[Entry]:
+        """Return the open entries of these keys and kinds, oldest first."""
+        if not keys or not kinds:
+            return []
+        key_marks, kind_marks = ",".join("?" * len(keys)), ",".join("?" * len(kinds))
+        # "state < 6" is the partial index's condition: only open entries are scanned
+        where = f"state < 6 AND key IN ({key_marks}) AND kind IN ({kind_marks}) ORDER BY id"
+        query = partial(select_entries, where=where, params=[*keys, *kinds])
+        return await self._writer.read(query)
+
     # -- dead letters ------------------------------------------------------------------------
 
     async def list_dead(self, where: DeadLetterFilter, *, limit: int = 100) -> list[Entry]:

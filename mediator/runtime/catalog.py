@@ -10,15 +10,29 @@ passes its own mapping to `Mediator(flows=...)` to add or replace flows.
 
 from __future__ import annotations
 
+import datetime
+import zoneinfo
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from types import MappingProxyType
-from typing import Annotated, Protocol
+from typing import Annotated, Literal, Protocol
 
 import msgspec
 
 from mediator.actors import Actor
 from mediator.codecs import Envelope
 from mediator.flows.approved_time import APPROVED_TIME, TimesheetPosting
+from mediator.flows.billing import (
+    ADJUSTMENT_APPROVED,
+    APPROVED_EXPENSE,
+    BILLABLE_TIME,
+    CLOSE_PERIOD,
+    FLUSH_INVOICE,
+    BillingDesk,
+    CloseSchedule,
+    FlushSchedule,
+)
+from mediator.ingress.harvest_expenses import HarvestExpensesPoller
 from mediator.ingress.harvest_time import HarvestTimePoller
 from mediator.runtime.change_orders import ChangeOrdersFlow
 from mediator.runtime.finance_flows import CashApplicationFlow, MilestonesFlow, ReceivablesFlow
@@ -26,7 +40,14 @@ from mediator.runtime.flow import Flow, FlowContext, Poller
 from mediator.systems import HarvestConnector
 from mediator.tomlfile import Fail, convert
 
-__all__ = ["SHIPPED_FLOWS", "ApprovedTimeFlow", "ApprovedTimeOptions", "FlowFactory"]
+__all__ = [
+    "SHIPPED_FLOWS",
+    "ApprovedTimeFlow",
+    "ApprovedTimeOptions",
+    "BillingFlow",
+    "BillingOptions",
+    "FlowFactory",
+]
 
 
 class FlowFactory(Protocol):
@@ -80,8 +101,93 @@ class ApprovedTimeFlow:
         assert isinstance(harvest, HarvestConnector)
         return [
             HarvestTimePoller(
-                harvest, account_currency=self.options.account_currency, name="harvest_time"
+                harvest,
+                account_currency=self.options.account_currency,
+                name="harvest_time",
+                billing=BillingFlow.name in context.enabled_flows,
             )
+        ]
+
+
+class BillingOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[flows.billing.options]`: expenses' currency and markup, terms, the close's cut-off.
+
+    The flush and close run on `[ingress.pollers.billing_flush]` (an interval: how long an
+    aggregate may stay dirty) and `[ingress.pollers.billing_close]` (e.g. a cron on business
+    days); `cutoff` is the local time on a period's last business day from which it closes.
+    """
+
+    #: the Harvest account's currency (expenses of clients without their own)
+    account_currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+    #: re-billed expenses: cost plus this fraction (``0.1`` is 10 %; read as the decimal it
+    #: is written as, never as a binary float)
+    expense_markup: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.0
+    #: days until an invoice is due, unless onboarding recorded the client's own terms
+    payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] = 30
+    #: the local time (``HH:MM``) on a period's last business day when it is due to close
+    cutoff: Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "18:00"
+    #: corrections of a finalized invoice: on the next invoice (credit notes are not supported)
+    corrections: Literal["next_invoice", "credit_note"] = "next_invoice"
+    #: how long one Stripe call may take before the delivery is retried by the journal
+    stripe_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
+
+
+class BillingFlow:
+    """Approved time and expenses → aggregated Stripe invoice items, flushed and closed."""
+
+    name = "billing"
+    kinds = frozenset(
+        {BILLABLE_TIME, APPROVED_EXPENSE, FLUSH_INVOICE, CLOSE_PERIOD, ADJUSTMENT_APPROVED}
+    )
+    owner = "finance"
+    systems = frozenset({"harvest", "stripe"})
+    poller_names = frozenset({"harvest_expenses", "billing_flush", "billing_close"})
+
+    def __init__(self, options: BillingOptions) -> None:
+        self.options = options
+
+    @property
+    def delivery_timeout(self) -> float:
+        """A flush makes a few Stripe calls one after the other: their deadlines, summed."""
+        return self.options.stripe_timeout * 3
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, object], fail: Fail) -> BillingFlow:
+        """Read `[flows.billing.options]`; raise `ConfigError` naming the bad key."""
+        parsed = convert(dict(options), BillingOptions, "", fail)
+        if parsed.corrections == "credit_note":
+            raise fail(
+                "corrections",
+                "credit notes are not supported yet (the Stripe sandbox has no /v1/credit_notes):"
+                ' use "next_invoice"',
+            )
+        return cls(parsed)
+
+    def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
+        """A `BillingDesk` for a project's entries or an invoice's flushes and close."""
+        return BillingDesk(
+            key,
+            journal=context.journal,
+            stripe=context.systems["stripe"],
+            clock=context.clock,
+            expense_markup=Decimal(repr(self.options.expense_markup)),
+            payment_terms_days=self.options.payment_terms_days,
+            timeout=self.options.stripe_timeout,
+        )
+
+    def pollers(self, context: FlowContext) -> Sequence[Poller]:
+        """The Harvest expenses poller, and the flush and close schedules."""
+        harvest = context.connectors["harvest"]
+        assert isinstance(harvest, HarvestConnector)
+        hours, minutes = (int(part) for part in self.options.cutoff.split(":"))
+        return [
+            HarvestExpensesPoller(harvest, account_currency=self.options.account_currency),
+            FlushSchedule(clock=context.clock),
+            CloseSchedule(
+                clock=context.clock,
+                zone=zoneinfo.ZoneInfo(context.time_zone),
+                cutoff=datetime.time(hours, minutes),
+            ),
         ]
 
 
@@ -89,6 +195,7 @@ SHIPPED_FLOWS: Mapping[str, FlowFactory] = MappingProxyType(
     {
         ApprovedTimeFlow.name: ApprovedTimeFlow.from_options,
         ChangeOrdersFlow.name: ChangeOrdersFlow.from_options,
+        BillingFlow.name: BillingFlow.from_options,
         ReceivablesFlow.name: ReceivablesFlow.from_options,
         CashApplicationFlow.name: CashApplicationFlow.from_options,
         MilestonesFlow.name: MilestonesFlow.from_options,

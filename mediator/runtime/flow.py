@@ -97,6 +97,10 @@ class FlowContext:
     #: delivery; durable on return, duplicates (by idempotency key) reported, not queued.
     #: Never append to `journal` directly for that: the entries would wait for a restart.
     follow_up: Callable[[Sequence[Envelope]], Awaitable[list[Appended]]]
+    #: the names of every enabled flow (a poller may feed another flow when it is enabled)
+    enabled_flows: frozenset[str] = frozenset()
+    #: the firm's time zone (`time_zone` of the configuration), for schedules of business time
+    time_zone: str = "UTC"
 
 
 class Flow(Protocol):

@@ -223,6 +223,8 @@ class Mediator:
                 connectors={name: self._connectors[name] for name in flow.systems},
                 approvals=FlowApprovals(self._operator, flow.name),
                 follow_up=self._follow_up,
+                enabled_flows=frozenset(f.name for f in flows),
+                time_zone=config.time_zone,
             )
             contexts[flow.name] = context
             registry = await stack.enter_async_context(

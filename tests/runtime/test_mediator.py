@@ -111,10 +111,10 @@ async def test_an_entry_no_enabled_flow_handles_is_a_dead_letter_saying_so(
     ("extra", "key", "reason"),
     [
         (
-            "[flows.billing]\nenabled = true\n",
-            "flows.billing",
-            "no such flow (known: approved_time, cash_application, change_orders, milestones, "
-            "receivables)",
+            "[flows.payroll]\nenabled = true\n",
+            "flows.payroll",
+            "no such flow (known: approved_time, billing, cash_application, change_orders, "
+            "milestones, receivables)",
         ),
         (
             "[ingress.pollers.stripe_events]\ninterval = 5.0\n",

@@ -37,6 +37,7 @@ __all__ = [
     "from_stripe_amount",
     "invoice_from_stripe",
     "invoice_item_params",
+    "invoice_item_update_params",
     "invoice_params",
     "payment_from_stripe",
     "to_stripe_amount",
@@ -310,22 +311,32 @@ def invoice_item_params(
     }
 
 
+def invoice_item_update_params(line: InvoiceLine) -> dict[str, object]:
+    """Return the form parameters of ``POST /v1/invoiceitems/{id}`` that make an item say
+    `line`: its exact amount, description and metadata (quantity and unit price as text, as
+    `invoice_item_params` sends them); customer, currency and invoice do not change."""
+    params = invoice_item_params(line, customer="")
+    return {key: params[key] for key in ("amount", "description", "metadata", "period")}
+
+
 def invoice_params(
     *,
     customer: str,
     currency: str,
     days_until_due: int,
     engagement_id: str | None = None,
+    period: str | None = None,
     service_line: str | None = None,
 ) -> dict[str, object]:
     """Return the form parameters of a draft invoice in `currency` (ISO, any case), due in
     `days_until_due` days; items are attached explicitly, never swept in from pending ones.
-    The engagement and its service line travel in metadata (the ERP's revenue account
-    follows the service line)."""
+    The engagement, the billing `period` (``YYYY-MM``) and the service line (the ERP's
+    revenue account follows it) ride in the metadata."""
     metadata = {
         key: value
         for key, value in (
             ("mediator_engagement", engagement_id),
+            ("mediator_period", period),
             ("mediator_service_line", service_line),
         )
         if value is not None

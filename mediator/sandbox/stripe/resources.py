@@ -8,7 +8,7 @@ validates `expand` before it changes anything; lengths are those of Stripe's API
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import ROUND_HALF_UP
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -232,6 +232,70 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         p = params_of(request).only(())
         paths = expansions(p, "invoiceitem")
         return answer(store.invoiceitem(request.match_info["id"]), "invoiceitem", paths)
+
+    @route("POST", "/v1/invoiceitems/{id}")
+    async def update_item(request: web.Request) -> web.Response:
+        # Stripe: amount, description, quantity, unit_amount(_decimal), metadata, period and
+        # the tax and discount fields may change while the item's invoice is a draft.
+        p = params_of(request).only(
+            (
+                "amount",
+                "description",
+                "quantity",
+                "unit_amount",
+                "metadata",
+                "period",
+                *(n for n in ITEM_EXTRAS if n not in ("subscription", "price")),
+            )
+        )
+        paths = expansions(p, "invoiceitem")
+        extras = item_extras(p)
+        decimal_unit = unit_amount_decimal(p)
+        if decimal_unit is not None and p.has("unit_amount"):
+            raise invalid(
+                "unit_amount_decimal",
+                "You may only specify one of these parameters: unit_amount, unit_amount_decimal.",
+            )
+        amount = p.amount("amount")
+        quantity = p.integer("quantity", minimum=0, maximum=MAX_AMOUNT)
+        unit = p.amount("unit_amount")
+        description = p.text("description", max_length=5000)
+        period = p.timestamps("period", ("start", "end"))
+        if period is not None and period["end"] < period["start"]:
+            raise invalid("period[end]", "The period end must be on or after its start.")
+        item = store.invoiceitem(request.match_info["id"])
+        fields: StripeObject = dict(extras)
+        fields.pop("unit_amount_decimal", None)
+        if amount is not None:  # an amount makes the item one unit of that amount
+            fields.update(amount=amount, quantity=1, unit_amount=amount)
+            fields["unit_amount_decimal"] = str(amount)
+        elif unit is not None or decimal_unit is not None or quantity is not None:
+            units = quantity if quantity is not None else int(str(item["quantity"]))
+            if decimal_unit is not None:
+                price = decimal_unit
+                fields["unit_amount_decimal"] = str(decimal_unit)
+                fields["unit_amount"] = None
+            else:
+                whole = unit if unit is not None else int(str(item["unit_amount"]))
+                price = Decimal(whole)
+                fields["unit_amount"] = whole
+                fields["unit_amount_decimal"] = str(whole)
+            total = int((price * Decimal(str(units))).to_integral_value(ROUND_HALF_UP))
+            if abs(total) > MAX_AMOUNT:
+                raise invalid(
+                    "quantity",
+                    f"The amount (unit_amount × quantity) must be at most {MAX_AMOUNT}.",
+                    "amount_too_large",
+                )
+            fields.update(amount=total, quantity=units)
+        if p.has("description"):
+            fields["description"] = description
+        if period is not None:
+            fields["period"] = period
+        merged = _merged_metadata(item, p.metadata())
+        if merged is not None:
+            fields["metadata"] = merged
+        return answer(store.update_invoiceitem(str(item["id"]), fields), "invoiceitem", paths)
 
     # -- invoices ---------------------------------------------------------------------------
 

@@ -180,6 +180,28 @@ class StripeStore:
             self._recompute(invoice)
         return item
 
+    def update_invoiceitem(self, item_id: str, fields: StripeObject) -> StripeObject:
+        """Change an item (`invoiceitem.updated`); its invoice's totals follow.
+
+        Stripe edits an item only while the invoice it is on is a draft: on any other invoice
+        the item is part of a sent document, and the update is refused with
+        `invoice_not_editable` (corrections go on a later invoice or a credit note).
+        """
+        item = self.invoiceitem(item_id)
+        invoice = self.invoices.get(str(item["invoice"])) if item["invoice"] else None
+        if invoice is not None and invoice["status"] != "draft":
+            raise StripeError(
+                400,
+                f"The invoice item {item_id} is on invoice {invoice['id']}, which is "
+                f"{invoice['status']}; only items of a draft invoice (or pending items) can be "
+                "updated.",
+                code="invoice_not_editable",
+            )
+        self.update(item, fields, "invoiceitem")
+        if invoice is not None:
+            self._recompute(invoice)
+        return item
+
     def invoiceitem(self, item_id: str) -> StripeObject:
         """Return an invoice item or raise 404."""
         found = self.invoiceitems.get(item_id)

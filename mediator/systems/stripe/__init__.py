@@ -7,6 +7,7 @@ from mediator.systems.stripe.commands import (
     FinalizeInvoice,
     PayInvoice,
     StripeCommand,
+    UpdateInvoiceItem,
     VoidInvoice,
     idempotency_header,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "PayInvoice",
     "StripeCommand",
     "StripeConnector",
+    "UpdateInvoiceItem",
     "VoidInvoice",
     "idempotency_header",
 ]

@@ -12,7 +12,12 @@ import hashlib
 
 from mediator.codecs.canonical.billing import InvoiceLine
 from mediator.codecs.canonical.parties import Client
-from mediator.codecs.stripe.mapping import customer_params, invoice_item_params, invoice_params
+from mediator.codecs.stripe.mapping import (
+    customer_params,
+    invoice_item_params,
+    invoice_item_update_params,
+    invoice_params,
+)
 from mediator.systems.connector import Command
 
 __all__ = [
@@ -22,6 +27,7 @@ __all__ = [
     "FinalizeInvoice",
     "PayInvoice",
     "StripeCommand",
+    "UpdateInvoiceItem",
     "VoidInvoice",
     "idempotency_header",
 ]
@@ -61,6 +67,25 @@ class AddInvoiceItem(StripeCommand, frozen=True, kw_only=True):
         return "/v1/invoiceitems", "/v1/invoiceitems", params
 
 
+class UpdateInvoiceItem(StripeCommand, frozen=True, kw_only=True):
+    """Set the item `item` to what `line` now says (``POST /v1/invoiceitems/{id}``); the result
+    is `StInvoiceItem`.
+
+    Stripe allows it while the item's invoice is a draft and refuses it (400
+    `invoice_not_editable`) once that invoice is finalized: a sent invoice is corrected on a
+    later one, never changed. The `idempotency_key` names the new content (an aggregate's
+    revision), so a retry of this update is Stripe's replay and a later update is a new key.
+    """
+
+    item: str
+    line: InvoiceLine
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return the invoice item update POST."""
+        path = f"/v1/invoiceitems/{self.item}"
+        return path, "/v1/invoiceitems/{id}", invoice_item_update_params(self.line)
+
+
 class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
     """Open a draft invoice for `customer` in `currency` (ISO), due `days_until_due` after
     finalizing; the result is `StInvoice`."""
@@ -69,6 +94,9 @@ class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
     currency: str
     days_until_due: int = 30
     engagement_id: str | None = None
+    #: the billing period (``YYYY-MM``) the invoice is for, kept in its metadata
+    period: str | None = None
+    #: the engagement's service line, kept in its metadata (the ERP's revenue account)
     service_line: str | None = None
 
     def request(self) -> tuple[str, str, dict[str, object]]:
@@ -78,6 +106,7 @@ class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
             currency=self.currency,
             days_until_due=self.days_until_due,
             engagement_id=self.engagement_id,
+            period=self.period,
             service_line=self.service_line,
         )
         return "/v1/invoices", "/v1/invoices", params

@@ -34,6 +34,7 @@ from mediator.systems.stripe.commands import (
     AddInvoiceItem,
     CreateCustomer,
     StripeCommand,
+    UpdateInvoiceItem,
     idempotency_header,
 )
 
@@ -134,7 +135,7 @@ class StripeConnector(Connector):
         self.count_batch(1)  # no bulk endpoint: every command is its own call
         if isinstance(command, CreateCustomer):
             return decode_stripe(response.body, wire.StCustomer)
-        if isinstance(command, AddInvoiceItem):
+        if isinstance(command, AddInvoiceItem | UpdateInvoiceItem):
             return decode_stripe(response.body, wire.StInvoiceItem)
         return decode_stripe(response.body, wire.StInvoice)
 
