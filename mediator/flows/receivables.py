@@ -25,6 +25,9 @@ and ``tryton`` (the ``account.invoice`` id), which cash application reads. An in
 in another currency than the ERP company's is refused for finance (a currency mismatch is
 never posted at the wrong amount).
 
+``invoice.voided`` ends a receivable not posted yet (nothing is posted); one posted already is
+a `BusinessRejected` for finance asking for a credit note in Tryton, never a deletion.
+
 Revenue accounts come from the flow's options by service line (the invoice's
 ``metadata[mediator_service_line]``), else the ERP setup's revenue account. Taxes are not
 posted: the ERP setup names no tax records and the sandbox computes none, so an invoice whose
@@ -61,6 +64,7 @@ __all__ = [
     "APPROVAL_DECIDED",
     "FLOW",
     "INVOICE_FINALIZED",
+    "INVOICE_VOIDED",
     "POST_ENDPOINT",
     "SERVICE_LINE_KEY",
     "ApprovalDesk",
@@ -73,6 +77,8 @@ __all__ = [
 FLOW = "receivables"
 #: The kind Stripe's ``invoice.finalized`` is journaled under.
 INVOICE_FINALIZED = "stripe.event.invoice.finalized"
+#: The kind Stripe's ``invoice.voided`` is journaled under.
+INVOICE_VOIDED = "stripe.event.invoice.voided"
 #: The kind a decision on this flow's approval requests is journaled under.
 APPROVAL_DECIDED = f"{FLOW}.approval.decided"
 #: The Tryton endpoint the finance window and approval rules are bound to.
@@ -147,6 +153,12 @@ class ReceivablePosting(Actor[Envelope]):
         """Post the invoice (finalized, or an approval decided); reply with the saga's state."""
         saga = Saga(self.journal, FLOW, self.invoice_id)
         state = await saga.load()
+        if message.kind == INVOICE_VOIDED and saga.finished("post"):
+            raise BusinessRejected(
+                f"receivable {state.output('post', 'number')} of Stripe invoice {self.invoice_id}",
+                "voided in Stripe after it was posted: credit it in Tryton (a posted invoice is "
+                "corrected by a credit note, never deleted), then release this entry",
+            )
         if state.status in ("done", "rejected"):
             return state  # posted (or refused by a person) before: a duplicate or a replay
         found = await self.stripe.get_invoice_with_lines(self.invoice_id)

@@ -29,6 +29,7 @@ from mediator.flows.milestones import MilestoneInvoicing, MilestoneOptions
 from mediator.flows.receivables import (
     APPROVAL_DECIDED,
     INVOICE_FINALIZED,
+    INVOICE_VOIDED,
     ReceivableOptions,
     ReceivablePosting,
 )
@@ -52,7 +53,7 @@ __all__ = [
 
 #: The Stripe events the finance flows consume (the events poller journals those of the
 #: enabled flows).
-STRIPE_EVENT_KINDS = frozenset({INVOICE_FINALIZED, INVOICE_PAID, INVOICE_UPDATED})
+STRIPE_EVENT_KINDS = frozenset({INVOICE_FINALIZED, INVOICE_VOIDED, INVOICE_PAID, INVOICE_UPDATED})
 _Timeout = Annotated[float, msgspec.Meta(gt=0, le=600)]
 _RecordId = Annotated[int, msgspec.Meta(ge=1)]
 _Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
@@ -93,7 +94,7 @@ class ReceivablesFlow:
     """Stripe's finalized invoices → posted Tryton customer invoices, one actor per invoice."""
 
     name = "receivables"
-    kinds = frozenset({INVOICE_FINALIZED, APPROVAL_DECIDED})
+    kinds = frozenset({INVOICE_FINALIZED, INVOICE_VOIDED, APPROVAL_DECIDED})
     owner = "finance"
     systems = frozenset({"stripe", "tryton"})
     poller_names = frozenset({"stripe_events"})

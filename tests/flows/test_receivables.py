@@ -245,3 +245,28 @@ async def test_an_invoice_whose_total_is_not_its_lines_is_refused_not_posted_sho
     assert dead.error_class == "BusinessRejected"
     assert "its total differs from its lines by 19.00 USD" in str(dead.reason)
     assert finance.tryton_invoices() == []
+
+
+async def test_voided_before_posting_posts_nothing_after_posting_asks_for_a_credit_note(
+    finance: Finance,
+) -> None:
+    held = finance.invoice([5_500_000])  # waits for an approval
+    finance.stripe.finalize(held)
+    posted = finance.invoice([12_000])
+    finance.stripe.finalize(posted)
+    await finance.settle()
+    finance.stripe.void(held)
+    finance.stripe.void(posted)
+    await finance.settle()
+    [pending] = await finance.mediator.reader.approvals(state="pending")
+    await finance.mediator.decide_approval(pending.id, approve=True, reason="late", by="ana")
+    await finance.settle()
+
+    assert [r["reference"] for r in finance.tryton_invoices()] == [posted]
+    [dead] = await finance.mediator.dead_letters(DeadLetterFilter())
+    assert dead.envelope.key == f"invoice:{posted}"
+    assert dead.error_class == "BusinessRejected"
+    assert "voided in Stripe after it was posted: credit it in Tryton" in str(dead.reason)
+    saved = await finance.mediator.journal.load_flow(FLOW, held)
+    assert saved is not None
+    assert b"voided in Stripe before it was posted" in saved.state
