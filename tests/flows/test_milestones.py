@@ -71,7 +71,7 @@ async def poll(finance: Finance) -> None:
     await finance.settle()
 
 
-async def test_an_approved_milestone_becomes_one_invoice_and_the_crm_says_invoiced(
+async def test_an_approved_milestone_is_invoiced_posted_paid_and_the_crm_told(
     finance: Finance,
 ) -> None:
     opportunity = deal(finance)
@@ -99,6 +99,13 @@ async def test_an_approved_milestone_becomes_one_invoice_and_the_crm_says_invoic
     [receivable] = finance.tryton_invoices()  # its invoice.finalized became the receivable
     assert receivable["reference"] == invoice["id"]
     assert finance.tryton_total(receivable) == Decimal("12500.00")
+
+    finance.stripe.pay(invoice["id"], out_of_band=True)  # the client pays: flow 6 closes it
+    await finance.settle()
+
+    assert receivable["state"] == "paid"
+    assert sf.get("Opportunity", opportunity)["Invoice_Status__c"] == "paid"
+    assert sf.get("Opportunity", opportunity)["Invoice_Number__c"] == invoice["number"]
 
 
 async def test_the_echo_a_replay_and_a_second_approval_change_nothing(finance: Finance) -> None:
