@@ -50,6 +50,7 @@ __all__ = [
     "WebhookTarget",
     "build_webhook_app",
     "open_webhook_listener",
+    "stripe_event_envelope",
 ]
 
 _MISSING = re.compile(r"missing required field `([^`]*)`")
@@ -130,6 +131,22 @@ class Ignored(msgspec.Struct, frozen=True, kw_only=True):
     ignored: bool = True
 
 
+def stripe_event_envelope(head: StripeEventHead, body: bytes) -> Envelope:
+    """The journal entry of a Stripe event, however it arrived (webhook or ``/v1/events``):
+    kind ``stripe.event.<type>``, key ``<object>:<id>`` of its object, idempotency key
+    ``stripe:event:<event id>`` (so the two paths deduplicate), the raw event as payload."""
+    obj = head.data.object
+    return Envelope(
+        id=new_id(),
+        key=f"{obj.object}:{obj.id}",
+        kind=STRIPE_EVENT_KIND.format(type=head.type),
+        source="stripe",
+        idempotency_key=f"stripe:event:{head.id}",
+        occurred_at=datetime.datetime.fromtimestamp(head.created, datetime.UTC),
+        payload=msgspec.Raw(body),
+    )
+
+
 def build_webhook_app(
     mediator: WebhookTarget,
     config: WebhookConfig,
@@ -176,16 +193,7 @@ def build_webhook_app(
         if kind not in kinds:
             _log.debug("ignored Stripe event %s of type %s: no flow handles it", head.id, head.type)
             return _json(Ignored())
-        obj = head.data.object
-        envelope = Envelope(
-            id=new_id(),
-            key=f"{obj.object}:{obj.id}",
-            kind=kind,
-            source="stripe",
-            idempotency_key=f"stripe:event:{head.id}",
-            occurred_at=datetime.datetime.fromtimestamp(head.created, datetime.UTC),
-            payload=msgspec.Raw(body),
-        )
+        envelope = stripe_event_envelope(head, body)
         try:
             appended = await mediator.accept(envelope)
         except JournalError as exc:

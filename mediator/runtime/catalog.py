@@ -36,6 +36,7 @@ from mediator.flows.onboarding import OnboardingFlow
 from mediator.ingress.harvest_expenses import HarvestExpensesPoller
 from mediator.ingress.harvest_time import HarvestTimePoller
 from mediator.runtime.change_orders import ChangeOrdersFlow
+from mediator.runtime.finance_flows import CashApplicationFlow, MilestonesFlow, ReceivablesFlow
 from mediator.runtime.flow import Flow, FlowContext, Poller
 from mediator.systems import HarvestConnector
 from mediator.tomlfile import Fail, convert
@@ -197,6 +198,9 @@ SHIPPED_FLOWS: Mapping[str, FlowFactory] = MappingProxyType(
         OnboardingFlow.name: OnboardingFlow.from_options,
         ChangeOrdersFlow.name: ChangeOrdersFlow.from_options,
         BillingFlow.name: BillingFlow.from_options,
+        ReceivablesFlow.name: ReceivablesFlow.from_options,
+        CashApplicationFlow.name: CashApplicationFlow.from_options,
+        MilestonesFlow.name: MilestonesFlow.from_options,
     }
 )
 """The flows mediator ships, by name: what `[flows.<name>]` may enable."""

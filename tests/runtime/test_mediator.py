@@ -113,7 +113,8 @@ async def test_an_entry_no_enabled_flow_handles_is_a_dead_letter_saying_so(
         (
             "[flows.payroll]\nenabled = true\n",
             "flows.payroll",
-            "no such flow (known: approved_time, billing, change_orders, onboarding)",
+            "no such flow (known: approved_time, billing, cash_application, change_orders, "
+            "milestones, onboarding, receivables)",
         ),
         (
             "[ingress.pollers.stripe_events]\ninterval = 5.0\n",

@@ -251,6 +251,7 @@ async def test_business_flow_party_project_timesheets_invoice(
                     "amount": Decimal("550.00"),
                     "date": dt.date(2026, 12, 5),
                     "payment_method": setup.payment_method,
+                    "currency": setup.currency,
                 }
             },
             "choice",

@@ -10,15 +10,18 @@ What each item bills travels in ``metadata[mediator_origin]`` so reconciliation 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, TypeVar
+
+import msgspec
 
 from mediator.codecs.canonical.billing import Invoice, InvoiceLine, InvoiceStatus, Payment
 from mediator.codecs.canonical.currencies import EXPONENTS
 from mediator.codecs.canonical.money import MAX_MINOR_UNITS, Money
 from mediator.codecs.canonical.parties import Address, Client, TaxProfile
+from mediator.codecs.records import Decoded, decode_each
 from mediator.codecs.scalars import decimal_at
 from mediator.codecs.stripe import wire
 from mediator.codecs.validation import WireDecoder
@@ -30,6 +33,7 @@ __all__ = [
     "customer_params",
     "decode_event_object",
     "decode_stripe",
+    "decode_stripe_records",
     "from_stripe_amount",
     "invoice_from_stripe",
     "invoice_item_params",
@@ -51,7 +55,7 @@ _STATUSES: Mapping[str, InvoiceStatus] = MappingProxyType(
 _WIRE_TYPES: tuple[object, ...] = (
     wire.StCustomer, wire.StInvoiceItem, wire.StInvoice, wire.StEvent, wire.StError,
     wire.StList[wire.StCustomer], wire.StList[wire.StInvoiceItem], wire.StList[wire.StInvoice],
-    wire.StList[wire.StEvent], wire.StList[wire.StLineItem],
+    wire.StList[wire.StEvent], wire.StList[wire.StLineItem], wire.StList[msgspec.Raw],
 )  # fmt: skip
 _DECODERS: Mapping[object, WireDecoder[object]] = MappingProxyType(
     {kind: WireDecoder(SYSTEM, kind) for kind in _WIRE_TYPES}  # type: ignore[arg-type]  # aliases
@@ -67,6 +71,15 @@ def decode_stripe(body: bytes | str, type: type[T]) -> T:
     if decoder is None:
         raise TypeError(f"{type!r} is not a Stripe wire type")
     return decoder.decode(body)  # type: ignore[return-value]  # keyed by the same type
+
+
+def decode_stripe_records(raws: Sequence[msgspec.Raw], type: type[T], path: str) -> Decoded[T]:
+    """Decode each raw record of the list at `path` (``$.data``) into `type`, apart: one bad
+    record is an `Undecodable` naming its field (``$.data[3].created``), not a failed page."""
+    decoder = _DECODERS.get(type)
+    if decoder is None:
+        raise TypeError(f"{type!r} is not a Stripe wire type")
+    return decode_each(decoder, raws, path, stamp_field="created")  # type: ignore[arg-type]  # keyed by `type`
 
 
 def decode_event_object(
@@ -330,10 +343,21 @@ def invoice_params(
     days_until_due: int,
     engagement_id: str | None = None,
     period: str | None = None,
+    service_line: str | None = None,
 ) -> dict[str, object]:
     """Return the form parameters of a draft invoice in `currency` (ISO, any case), due in
     `days_until_due` days; items are attached explicitly, never swept in from pending ones.
-    The engagement and the billing `period` (``YYYY-MM``) ride in the metadata."""
+    The engagement, the billing `period` (``YYYY-MM``) and the service line (the ERP's
+    revenue account follows it) ride in the metadata."""
+    metadata = {
+        key: value
+        for key, value in (
+            ("mediator_engagement", engagement_id),
+            ("mediator_period", period),
+            ("mediator_service_line", service_line),
+        )
+        if value is not None
+    }
     return {
         "customer": customer,
         "currency": currency.lower(),
@@ -341,12 +365,7 @@ def invoice_params(
         "days_until_due": days_until_due,
         "auto_advance": False,
         "pending_invoice_items_behavior": "exclude",
-        "metadata": {
-            key: value
-            for key, value in (("mediator_engagement", engagement_id), ("mediator_period", period))
-            if value is not None
-        }
-        or None,
+        "metadata": metadata or None,
     }
 
 

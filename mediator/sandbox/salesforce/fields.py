@@ -118,6 +118,10 @@ _STANDARD: dict[str, tuple[str, int, int, int]] = {
     "Status__c": ("picklist", 255, 0, 0),
     "Approved_Date__c": ("date", 0, 0, 0),
     "Description__c": ("textarea", 32_000, 0, 0),
+    "Invoice_Number__c": _text(255),
+    "Invoice_Status__c": ("picklist", 255, 0, 0),
+    "Amount_Paid__c": ("currency", 0, 16, 2),
+    "Last_Payment_Date__c": ("date", 0, 0, 0),
 }
 _ADDRESS: dict[str, tuple[str, int]] = {
     "Street": ("textarea", 255),

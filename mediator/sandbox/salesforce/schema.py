@@ -82,6 +82,8 @@ class ObjectSchema(msgspec.Struct, frozen=True, kw_only=True):
 
 # The firm's own custom fields (their types: `fields.py`), as codecs/salesforce/wire.py reads
 # them and the seeding writes them; other `…__c` names are still accepted, untyped.
+# what cash application writes back: the latest invoice's number, status and amount paid
+_PAYMENT_STATUS = ("Invoice_Number__c", "Invoice_Status__c", "Amount_Paid__c")
 _ACCOUNT_CUSTOM = (
     "Tax_Id__c",
     "Tax_Exempt__c",
@@ -92,6 +94,8 @@ _ACCOUNT_CUSTOM = (
     "PSA_Client_Id__c",
     "Billing_Customer_Id__c",
     "Sync_Status__c",
+    *_PAYMENT_STATUS,
+    "Last_Payment_Date__c",
 )
 _OPPORTUNITY_CUSTOM = (
     "Project_Key__c",
@@ -106,6 +110,7 @@ _OPPORTUNITY_CUSTOM = (
     "Billing_Model__c",
     "Payment_Terms_Days__c",
     "Retainer_Interval__c",
+    *_PAYMENT_STATUS,
 )
 _MILESTONE_CUSTOM = ("Amount__c", "Due_Date__c", "Status__c", "Approved_Date__c", "Description__c")
 _CHANGE_ORDER_CUSTOM = (

@@ -308,6 +308,25 @@ class StripeStore:
         self._mark_paid(invoice, out_of_band=out_of_band)
         return invoice
 
+    def receive_transfer(self, invoice_id: str, amount: int) -> StripeObject:
+        """A bank transfer of `amount` funds part of an open invoice (Stripe's customer balance
+        transfers do so): `amount_paid` grows and `invoice.updated` says so; the transfer that
+        funds the rest pays it (`invoice.paid`). More than is due is refused (Stripe keeps an
+        excess on the customer's cash balance, not on the invoice)."""
+        invoice = self._in_state(invoice_id, ("open", "uncollectible"), "pay")
+        remaining = int(invoice["amount_remaining"])  # type: ignore[call-overload]  # an int
+        if not 0 < amount <= remaining:
+            raise StripeError(400, f"A transfer must fund 1 to {remaining} of this invoice.")
+        if amount == remaining:
+            self._mark_paid(invoice, out_of_band=False)
+            return invoice
+        paid = int(invoice["amount_paid"])  # type: ignore[call-overload]  # an int
+        return self.update(
+            invoice,
+            {"amount_paid": paid + amount, "amount_remaining": remaining - amount},
+            "invoice",
+        )
+
     def void(self, invoice_id: str) -> StripeObject:
         """open/uncollectible → void."""
         invoice = self._in_state(invoice_id, ("open", "uncollectible"), "void")

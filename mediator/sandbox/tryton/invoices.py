@@ -51,6 +51,7 @@ def _post(db: TrytonDatabase, invoice: Record) -> None:
     today = dt.datetime.fromtimestamp(db.clock.time(), dt.UTC).date()
     if invoice.get("invoice_date") is None:
         invoice["invoice_date"] = today
+    _check_period(db, invoice["invoice_date"])  # type: ignore[arg-type]  # a date (checked on write)
     if not any(
         line["invoice"] == invoice["id"] for line in db.tables["account.invoice.line"].values()
     ):
@@ -63,6 +64,35 @@ def _post(db: TrytonDatabase, invoice: Record) -> None:
     db.sequences["move"] = db.sequences.get("move", 0) + 1
     invoice["move"] = db.sequences["move"]
     invoice["paid_amount"] = Decimal("0.00")
+
+
+def _check_period(db: TrytonDatabase, day: dt.date) -> None:
+    # The move of a posted invoice needs an open period for its date (trytond's
+    # `account.period.find`). A database without any period is the sandbox's default and posts
+    # on any date; once periods exist, they rule, as in Tryton.
+    periods = list(db.tables["account.period"].values())
+    if not periods:
+        return
+    covering = [p for p in periods if p["start_date"] <= day <= p["end_date"]]  # type: ignore[operator]  # dates
+    if any(p["state"] == "open" for p in covering):
+        return
+    company = next(iter(db.tables["company.company"].values()), None)
+    party = db.tables["party.party"].get(company["party"]) if company else None  # type: ignore[call-overload]  # an id
+    name = party["name"] if party else ""
+    if covering:  # worded as trytond 8.2 words it (tests/tryton_real/test_receivable_paid.py)
+        raise user_error(
+            f'To continue, you must reopen the period "{covering[0]["name"]}" of company '
+            f'"{name}" for the date "{day.strftime("%m/%d/%Y")}".'
+        )
+    raise user_error(
+        f'To create a move on date "{day.isoformat()}" of company "{name}", '
+        "you must create a period."
+    )
+
+
+def _company_currency(db: TrytonDatabase) -> object:
+    company = next(iter(db.tables["company.company"].values()), None)
+    return None if company is None else company["currency"]
 
 
 class PayWizard:
@@ -117,6 +147,9 @@ class PayWizard:
             raise user_error('A value is required for field "Amount" in "Pay Invoice".')
         if method not in db.tables["account.invoice.payment.method"]:
             raise user_error('A value is required for field "Payment Method" in "Pay Invoice".')
+        if form.get("currency") not in (invoice["currency"], _company_currency(db)):  # type: ignore[union-attr]  # a dict: checked with the amount
+            # trytond asserts it (get_reconcile_lines_for_amount): a bare AssertionError
+            raise RpcFault(TrytonFault.server_error(""))
         db.remember(invoice)
         invoice["paid_amount"] = (invoice.get("paid_amount") or Decimal(0)) + amount  # type: ignore[operator]  # paid_amount is a Decimal; rows hold objects
         if amount >= due:

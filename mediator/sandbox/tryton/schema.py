@@ -253,6 +253,19 @@ _MODELS = (
         },
     ),
     ModelDef(
+        "account.period",
+        "Period",
+        {
+            "name": _f("char", "Name", required=True),
+            "company": _f("many2one", "Company", relation="company.company", required=True),
+            "start_date": _f("date", "Starting Date", required=True),
+            "end_date": _f("date", "Ending Date", required=True),
+            "state": _f(
+                "selection", "State", selection=("open", "close", "locked"), default="open"
+            ),
+        },
+    ),
+    ModelDef(
         "account.configuration",
         "Account Configuration",
         {
@@ -406,6 +419,7 @@ _MODELS = (
             ),
             "product": _f("many2one", "Product", relation="product.product"),
             "description": _f("text", "Description"),
+            "note": _f("text", "Note"),
             "quantity": _f("float", "Quantity", default=0.0),
             "unit": _f("many2one", "Unit", relation="product.uom"),
             "unit_price": _f("numeric", "Unit Price"),

@@ -107,6 +107,8 @@ class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
     engagement_id: str | None = None
     #: the billing period (``YYYY-MM``) the invoice is for, kept in its metadata
     period: str | None = None
+    #: the engagement's service line, kept in its metadata (the ERP's revenue account)
+    service_line: str | None = None
 
     def request(self) -> tuple[str, str, dict[str, object]]:
         """Return the invoices POST."""
@@ -116,6 +118,7 @@ class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
             days_until_due=self.days_until_due,
             engagement_id=self.engagement_id,
             period=self.period,
+            service_line=self.service_line,
         )
         return "/v1/invoices", "/v1/invoices", params
 

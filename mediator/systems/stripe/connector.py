@@ -10,7 +10,9 @@ up with `AuthenticationFailed`. Lists are read with ``starting_after`` while ``h
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 import aiohttp
@@ -18,10 +20,11 @@ import msgspec
 
 from mediator._task_group import TaskGroup
 from mediator.clock import Clock
+from mediator.codecs.records import Decoded, Undecodable
 from mediator.codecs.stripe import encode_form, wire
 from mediator.codecs.stripe import errors as stripe_errors
-from mediator.codecs.stripe.mapping import decode_stripe
-from mediator.errors import MediatorError
+from mediator.codecs.stripe.mapping import decode_stripe, decode_stripe_records
+from mediator.errors import MediatorError, RemoteRejected
 from mediator.policies import PolicyRegistry
 from mediator.systems._reauth import ReloadedSecret, send_with_reauth
 from mediator.systems.connector import Command, Connector
@@ -35,7 +38,7 @@ from mediator.systems.stripe.commands import (
     idempotency_header,
 )
 
-__all__ = ["API_VERSION", "StripeConnector"]
+__all__ = ["API_VERSION", "EventPage", "StripeConnector"]
 
 API_VERSION = "2026-10-28.endive"  # what the stripe 16.1 SDK pins (tryton/REPORT.md §7)
 
@@ -48,6 +51,23 @@ class _Listed(Protocol):
 T = TypeVar("T", bound=_Listed)
 _FORM = "application/x-www-form-urlencoded"
 _DECODE_JSON = msgspec.json.Decoder()
+_log = logging.getLogger("mediator.systems.stripe")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventPage:
+    """A page of the events feed, oldest first: each event that decoded with its raw JSON (what
+    a webhook would have delivered), those that did not, and the id of the newest event on
+    the page (decoded or not: the cursor and watermark the next page starts after)."""
+
+    events: list[tuple[wire.StEvent, msgspec.Raw]]
+    rejected: list[Undecodable]
+    newest: str | None
+
+    @property
+    def records(self) -> list[wire.StEvent]:
+        """The events that decoded, oldest first."""
+        return [event for event, _ in self.events]
 
 
 class StripeConnector(Connector):
@@ -134,6 +154,18 @@ class StripeConnector(Connector):
         response = await self._get(f"/v1/invoices/{invoice}", "/v1/invoices/{id}", {})
         return decode_stripe(response.body, wire.StInvoice)
 
+    async def get_invoice_with_lines(self, invoice: str) -> wire.StInvoice:
+        """Read one invoice with every line: Stripe embeds the first lines only (``has_more``
+        says there are others), which are then read from ``/v1/invoices/{id}/lines``."""
+        found = await self.get_invoice(invoice)
+        if found.lines is None or found.lines.has_more:
+            path = f"/v1/invoices/{invoice}/lines"
+            lines = await self._list(path, wire.StList[wire.StLineItem], {}, 100)
+            found = msgspec.structs.replace(
+                found, lines=wire.StList[wire.StLineItem](data=lines, has_more=False)
+            )
+        return found
+
     async def list_customers(
         self, *, email: str | None = None, page_size: int = 100
     ) -> list[wire.StCustomer]:
@@ -166,17 +198,78 @@ class StripeConnector(Connector):
 
     async def list_events(
         self, *, event_type: str | None = None, since: str | None = None, page_size: int = 100
-    ) -> list[wire.StEvent]:
+    ) -> Decoded[wire.StEvent]:
         """Events newer than the event `since` (all when None), oldest first: a change feed.
 
-        Stripe lists newest first, so pages are read until `since` appears; `event_type` may end in
-        ``.*`` (``invoice.*``).
+        Each event is decoded on its own: one that does not decode is `rejected` (an
+        `Undecodable` naming its field, ``$.data[3].created``) and the others are kept.
+        `event_type` may end in ``.*`` (``invoice.*``).
         """
-        kind = wire.StList[wire.StEvent]
-        newest_first = await self._list(
-            "/v1/events", kind, {"type": event_type}, page_size, until=since
-        )
-        return newest_first[::-1]
+        records: list[wire.StEvent] = []
+        rejected: list[Undecodable] = []
+        async for page in self.event_pages(since=since, event_type=event_type, page_size=page_size):
+            records.extend(page.records)
+            rejected.extend(page.rejected)
+        return Decoded(records=records, rejected=rejected)
+
+    async def event_pages(
+        self, *, since: str | None, event_type: str | None = None, page_size: int = 100
+    ) -> AsyncIterator[EventPage]:
+        """The events after the event `since`, a page at a time, oldest first.
+
+        Stripe lists newest first. From a known event the feed walks towards the newest with
+        ``ending_before`` (each page holds the events just newer than the cursor, and the
+        cursor moves to the newest of them), so an event created while it reads lands on a
+        later page instead of shifting one: nothing is skipped, nothing read twice. Without
+        `since` (the first poll), or when Stripe no longer has that event (it keeps 30 days),
+        every event it has is read newest first with ``starting_after`` and handed out oldest
+        first, `page_size` at a time.
+        """
+        query = {"limit": str(page_size)}
+        if event_type is not None:
+            query["type"] = event_type
+        if since is not None:
+            cursor = since
+            try:
+                while True:
+                    raws, more = await self._raw_page(
+                        "/v1/events", {**query, "ending_before": cursor}
+                    )
+                    page = _event_page(raws[::-1])
+                    if page.newest is not None:
+                        yield page
+                        cursor = page.newest
+                    if not more or page.newest is None:
+                        return
+            except RemoteRejected as exc:
+                if not (_missing_cursor(exc) and cursor == since):
+                    raise
+                _log.warning(
+                    "Stripe no longer lists event %s (older than its 30 days): reading every "
+                    "event it keeps", since,
+                )  # fmt: skip
+        everything: list[msgspec.Raw] = []
+        after: str | None = None
+        while True:
+            params = query if after is None else {**query, "starting_after": after}
+            raws, more = await self._raw_page("/v1/events", params)
+            everything.extend(raws)
+            last = _event_id(raws[-1]) if raws else None
+            if not more or last is None:
+                break
+            after = last
+        oldest_first = everything[::-1]
+        for start in range(0, len(oldest_first), page_size):
+            page = _event_page(oldest_first[start : start + page_size])
+            if page.newest is not None:
+                yield page
+
+    async def _raw_page(
+        self, path: str, query: Mapping[str, str]
+    ) -> tuple[list[msgspec.Raw], bool]:
+        response = await self._get(path, path, query)
+        page = decode_stripe(response.body, wire.StList[msgspec.Raw])
+        return page.data, page.has_more
 
     async def _list(
         self,
@@ -184,20 +277,15 @@ class StripeConnector(Connector):
         kind: type[wire.StList[T]],
         params: Mapping[str, str | None],
         page_size: int,
-        *,
-        until: str | None = None,
     ) -> list[T]:
-        """Every row of every page (``starting_after`` the last row), stopping before `until`."""
+        """Every row of every page (``starting_after`` the last row)."""
         rows: list[T] = []
         query = {k: v for k, v in params.items() if v is not None}
         query["limit"] = str(page_size)
         while True:
             response = await self._get(path, path, query)
             page = decode_stripe(response.body, kind)
-            for row in page.data:
-                if row.id == until:
-                    return rows
-                rows.append(row)
+            rows.extend(page.data)
             if not page.has_more or not page.data:
                 return rows
             query = {**query, "starting_after": page.data[-1].id}
@@ -236,3 +324,40 @@ class StripeConnector(Connector):
             self._key.reload,
             refused="a reloaded key was refused too",
         )
+
+
+def _event_page(oldest_first: list[msgspec.Raw]) -> EventPage:
+    decoded = decode_stripe_records(oldest_first, wire.StEvent, "$.data")
+    bad = {u.raw for u in decoded.rejected}
+    good = [raw for raw in oldest_first if bytes(raw) not in bad]
+    newest = next((i for i in map(_event_id, reversed(oldest_first)) if i is not None), None)
+    return EventPage(
+        events=list(zip(decoded.records, good, strict=True)),
+        rejected=decoded.rejected,
+        newest=newest,
+    )
+
+
+def _missing_cursor(exc: RemoteRejected) -> bool:
+    # Stripe names the cursor it does not know: 400, code resource_missing, param ending_before
+    try:
+        body = decode_stripe(exc.detail, wire.StError).error
+    except MediatorError:
+        return False
+    return body.code == "resource_missing" and body.param == "ending_before"
+
+
+class _Identified(msgspec.Struct, frozen=True):
+    id: object = None
+
+
+_identify = msgspec.json.Decoder(_Identified)
+
+
+def _event_id(raw: msgspec.Raw) -> str | None:
+    # the cursor of a page is the id of its last row, whatever else is wrong with that row
+    try:
+        found = _identify.decode(raw).id
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return found if isinstance(found, str) and 0 < len(found) <= 255 else None

@@ -2,6 +2,8 @@
 
 from mediator.systems.tryton.commands import (
     REFERENCE_FIELDS,
+    AppliedPayment,
+    ApplyPayment,
     CreateRecord,
     PostedInvoice,
     PostInvoice,
@@ -17,6 +19,8 @@ from mediator.systems.tryton.session import (
 
 __all__ = [
     "REFERENCE_FIELDS",
+    "AppliedPayment",
+    "ApplyPayment",
     "CreateRecord",
     "PostInvoice",
     "PostedInvoice",

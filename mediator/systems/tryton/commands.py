@@ -31,6 +31,8 @@ from mediator.systems.connector import Command
 
 __all__ = [
     "REFERENCE_FIELDS",
+    "AppliedPayment",
+    "ApplyPayment",
     "CreateRecord",
     "PostInvoice",
     "PostedInvoice",
@@ -112,6 +114,36 @@ class PostedInvoice(msgspec.Struct, frozen=True, kw_only=True):
     invoice_date: dt.date | None
     total_amount: Decimal
     existed: bool
+
+
+class ApplyPayment(Command, frozen=True, kw_only=True):
+    """Bring what is paid on the posted customer invoice `invoice` up to `paid_total`, through
+    the ``account.invoice.pay`` wizard with `payment_method`.
+
+    `paid_total` is everything the customer has paid on it so far (billing's amount paid), in
+    the invoice's `currency` (ISO code). The connector reads what the invoice already has paid
+    first and pays only the difference, so a retry, a replay or a second event for the same
+    payment applies nothing twice; a partial payment is paid as partial. The result is an
+    `AppliedPayment`.
+    """
+
+    invoice: int
+    paid_total: Decimal
+    currency: str
+    payment_method: int
+    received_on: dt.date
+    description: str
+
+
+class AppliedPayment(msgspec.Struct, frozen=True, kw_only=True):
+    """What an `ApplyPayment` found and did: the invoice's total, what was paid before and by
+    this command (0 when it was applied already), and its state after."""
+
+    invoice: int
+    total: Decimal
+    paid_before: Decimal
+    applied: Decimal
+    state: str
 
 
 class Written(msgspec.Struct, frozen=True, kw_only=True):

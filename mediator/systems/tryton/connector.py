@@ -3,9 +3,10 @@
 Reads are ``search_read`` in pages of `page_size` (offset/limit, ordered by id) until a short
 page; like trytond itself they do not see archived (inactive) records. Writes are
 `CreateRecord` (queued creates of one model coalesced into one list ``create`` after one lookup
-of their references), `WriteRecord` (queued writes of one model as one ``write``) and
-`PostInvoice` (create, validate, post); `mediator.systems.tryton.writes` and `.updates` have
-the how. The lookup sees archived records too: a party
+of their references), `WriteRecord` (queued writes of one model as one ``write``),
+`PostInvoice` (create, validate, post) and `ApplyPayment` (the pay wizard, for what is not
+paid yet); `mediator.systems.tryton.writes`, `.updates` and `.payments` have the how. The
+lookup sees archived records too: a party
 whose code is the reference but which was archived is refused with `BusinessRejected` naming
 the reference and the record (a dead letter to reactivate and replay), never created twice
 and never reactivated behind the back of whoever archived it. Every call goes through the
@@ -29,7 +30,8 @@ from mediator.policies import PolicyRegistry
 from mediator.systems.connector import Command, Connector
 from mediator.systems.secrets import Secret
 from mediator.systems.tryton.canonical import recorded, timesheet_line_create
-from mediator.systems.tryton.commands import CreateRecord, PostInvoice, WriteRecord
+from mediator.systems.tryton.commands import ApplyPayment, CreateRecord, PostInvoice, WriteRecord
+from mediator.systems.tryton.payments import apply_payment
 from mediator.systems.tryton.session import TrytonSession, TrytonSessions
 from mediator.systems.tryton.updates import write_records
 from mediator.systems.tryton.writes import create_records, post_invoice
@@ -185,11 +187,11 @@ class TrytonConnector(Connector):
 
     async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
         """Creates of one model as one list create each, then writes of one model as one
-        write each; invoices one by one.
+        write each; invoices and payments one by one.
 
         Canonical commands are mapped to Tryton's first (`canonical`) and answered in
-        canonical terms. Returns a `RecordRef`, `Written`, `PostedInvoice` or `Recorded` per
-        command, or the error that command met.
+        canonical terms. Returns a `RecordRef`, `Written`, `PostedInvoice`, `AppliedPayment` or
+        `Recorded` per command, or the error that command met.
         """
         results: list[object] = [None] * len(commands)
         creates: list[tuple[int, CreateRecord]] = []
@@ -214,9 +216,13 @@ class TrytonConnector(Connector):
         ):
             results[index] = result
         for index, command in enumerate(commands):
-            if isinstance(command, PostInvoice):
+            if isinstance(command, PostInvoice | ApplyPayment):
                 try:
-                    results[index] = await post_invoice(self, command)
+                    results[index] = await (
+                        post_invoice(self, command)
+                        if isinstance(command, PostInvoice)
+                        else apply_payment(self, command)
+                    )
                 except MediatorError as exc:
                     results[index] = exc
             elif results[index] is None and not isinstance(command, CreateRecord | WriteRecord):
