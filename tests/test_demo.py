@@ -13,6 +13,7 @@ import pytest
 
 from mediator.cli import main
 from mediator.demo import DemoReport, DemoStateError, check_erp, run_demo
+from mediator.demo.checks import Check
 from mediator.demo.report import summary
 from mediator.sandbox.faults import FaultPlan
 
@@ -34,6 +35,16 @@ async def test_a_month_of_approved_time_lands_in_the_erp_exactly_once(tmp_path: 
     assert report.erp_missing_lines == 0
     assert report.ok
     assert report.journal_path == str(tmp_path / "journal.sqlite")
+    # every flow of the month, checked in the systems themselves
+    assert [c.name for c in report.checks] == [
+        "onboarding",
+        "billing",
+        "receivables",
+        "cash application",
+    ]
+    assert all(c.ok for c in report.checks), [c.problems for c in report.checks]
+    assert report.payments > 0
+    assert 0 < report.item_writes < report.billable_entries / 2  # aggregated, never per entry
 
 
 def test_demo_command_rejects_a_bad_size(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,12 +121,23 @@ def test_the_erp_check_counts_missing_duplicated_and_stray_lines() -> None:
 
 def test_a_summary_with_missing_lines_says_failed() -> None:
     zeros: dict[str, Any] = dict.fromkeys(DemoReport.__struct_fields__, 0)  # every field, any type
-    report = DemoReport(**{**zeros, "erp_missing_lines": 295, "journal_path": None})
+    report = DemoReport(**{**zeros, "erp_missing_lines": 295, "journal_path": None, "checks": ()})
     assert not report.ok
     lines = list(summary(report, "November 2026"))
     assert lines[-1].startswith("  FAILED")
     assert "295 missing" in lines[-1]
     assert not any("OK" in line for line in lines)
+
+
+def test_a_flow_check_that_fails_is_named_with_its_problems() -> None:
+    zeros: dict[str, Any] = dict.fromkeys(DemoReport.__struct_fields__, 0)
+    broken = Check(name="receivables", figures="3 invoices", problems=("in_1 posted twice",))
+    report = DemoReport(**{**zeros, "journal_path": None, "checks": (broken,)})
+    assert not report.ok
+    lines = list(summary(report, "November 2026"))
+    assert "  receivables: 3 invoices — FAILED" in lines
+    assert "    in_1 posted twice" in lines
+    assert lines[-1] == "  FAILED: receivables (see above)"
 
 
 def test_ctrl_c_exits_130_without_a_warning_or_a_traceback() -> None:

@@ -57,6 +57,9 @@ class SalesforceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     client_secret: SecretRef
     api_version: Annotated[str, msgspec.Meta(pattern=r"^\d{2,3}\.0$")] = "61.0"
     time_zone: str | None = None
+    #: the org has multi-currency on: records carry ``CurrencyIsoCode`` (read and honoured);
+    #: off, every amount is in the org's corporate currency (the flows' ``org_currency``)
+    multi_currency: bool = False
 
 
 class HarvestConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

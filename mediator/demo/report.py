@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 
 import msgspec
 
+from mediator.demo.checks import Check
+
 __all__ = ["DemoReport", "ErpCheck", "check_erp", "summary"]
 
 #: The marker `timesheet_line_to_tryton` puts at the end of a line's description.
@@ -72,6 +74,16 @@ class DemoReport(msgspec.Struct, frozen=True, kw_only=True):
     erp_duplicate_lines: int
     erp_unexpected_lines: int
     journal_path: str | None
+    #: each flow's own check, read off the sandboxes (onboarding, billing, receivables, cash)
+    checks: tuple[Check, ...] = ()
+    #: invoices a person approved before they were posted (above the approval amount)
+    approvals: int = 0
+    #: invoices the customers paid (the first of them in part)
+    payments: int = 0
+    #: Stripe invoice-item writes (creates and updates) for the month's billable entries
+    item_writes: int = 0
+    #: approved billable time entries
+    billable_entries: int = 0
     # timing-dependent
     retried: int
     erp_batches: int
@@ -83,8 +95,12 @@ class DemoReport(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def ok(self) -> bool:
-        """True when the ERP holds one line for each journaled entry and nothing else."""
-        return not (self.erp_missing_lines or self.erp_duplicate_lines or self.erp_unexpected_lines)
+        """True when the ERP holds one line for each journaled entry and nothing else, and
+        every flow's check passed."""
+        lines = not (
+            self.erp_missing_lines or self.erp_duplicate_lines or self.erp_unexpected_lines
+        )
+        return lines and all(check.ok for check in self.checks)
 
 
 def summary(report: DemoReport, month: str) -> Iterator[str]:
@@ -113,6 +129,20 @@ def summary(report: DemoReport, month: str) -> Iterator[str]:
         f"entries: {r.erp_missing_lines} missing, {r.erp_duplicate_lines} duplicates"
         + (f", {r.erp_unexpected_lines} for no journaled entry" if r.erp_unexpected_lines else "")
     )
+    for check in r.checks:
+        yield f"  {check.name}: {check.figures}" + ("" if check.ok else " — FAILED")
+        for problem in check.problems[:5]:
+            yield f"    {problem}"
+    if r.checks:
+        yield (
+            f"  billing: {r.item_writes} Stripe invoice-item writes for {r.billable_entries} "
+            "billable entries (one item per invoice line, created once, updated at each weekly "
+            "flush: never one call per entry)"
+        )
+        yield (
+            f"  {r.approvals} invoices approved by a person before posting (above the amount "
+            f"that needs one); {r.payments} invoices paid by the customers"
+        )
     yield (
         "  timing-dependent, so different on every run (the ERP actor batches what arrives "
         "within 10 ms; the ERP sandbox draws its faults call by call, in arrival order):"
@@ -127,7 +157,13 @@ def summary(report: DemoReport, month: str) -> Iterator[str]:
         f"done in {r.seconds:.1f} s"
     )
     if r.ok:
-        yield "  OK: every journaled entry is in the ERP exactly once"
+        yield (
+            "  OK: every journaled entry is in the ERP exactly once"
+            + (", and every flow's check passed" if r.checks else "")
+        )
+    elif not all(check.ok for check in r.checks):
+        failed = ", ".join(check.name for check in r.checks if not check.ok)
+        yield f"  FAILED: {failed} (see above)"
     else:
         yield (
             f"  FAILED: the ERP does not hold one line per journaled entry "

@@ -1,12 +1,15 @@
-"""Pointing the demo's `Mediator` at its sandboxes: the configuration, ERP ids, the xref map.
+"""Pointing the demo's `Mediator` at its sandboxes: the configuration, and what HR keeps.
 
 The demo runs the same `Mediator` as `mediator run`, from a configuration built here for the
-sandboxes it started (their URLs, and their credentials as `file:` secrets in a scratch
-folder), with the approved-time flow's poller left to the demo's own calendar.
+four sandboxes it started (their URLs, and their credentials as `file:` secrets in a scratch
+folder), with every flow enabled and every poller left to the demo's own calendar. The
+onboarding rules are the firm's: its companies, service lines, regions, the tax profile of
+each country it bills, and its rate card per currency (`mediator.sandbox.generator`).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -14,34 +17,59 @@ import msgspec
 from mediator.config import LoadedConfig, parse_config
 from mediator.journal import Journal
 from mediator.sandbox import Sandboxes
-from mediator.sandbox.generator import Firm
+from mediator.sandbox.generator import LINES, REGIONS, ROLES, Firm
+from mediator.sandbox.seeding import FIRM_COMPANIES, TAX_IDENTIFIERS
 
-__all__ = ["POLLER", "demo_config", "record_onboarding"]
+__all__ = ["POLLER", "POLLERS", "demo_config", "record_people"]
 
-#: The approved-time flow's poller: the demo calls it once per simulated day.
+#: The approved-time flow's poller: the demo runs it once per simulated day.
 POLLER = "harvest_time"
+#: Every poller of the enabled flows: the demo runs them itself, at its simulated times.
+POLLERS = (
+    "salesforce_accounts",
+    "salesforce_contracts",
+    "salesforce_opportunities",
+    "salesforce_milestones",
+    "salesforce_change_orders",
+    "harvest_time",
+    "harvest_expenses",
+    "billing_flush",
+    "billing_close",
+    "stripe_events",
+    "cash_application_waiting",
+)
 
 
-async def record_onboarding(journal: Journal, firm: Firm, boxes: Sandboxes) -> int:
-    """Write the xref map that onboarding would have: each project and consultant's PSA and ERP
-    ids under its canonical (firm) key. Returns the number of mappings written."""
+async def record_people(journal: Journal, firm: Firm, boxes: Sandboxes) -> int:
+    """Write what the firm's HR process keeps: each consultant's PSA user and ERP employee
+    under the consultant's canonical (firm) key. People are not onboarded by a deal.
+    Returns the number of mappings written."""
     index = boxes.index
     written = 0
-    for entity_type, keys in (
-        ("project", [p.key for p in firm.projects if p.onboarded]),
-        ("consultant", [c.key for c in firm.consultants]),
-    ):
-        for key in keys:
-            for system, ids in (("harvest", index.harvest), ("tryton", index.tryton)):
-                if key in ids:
-                    await journal.record_xref(entity_type, key, system, str(ids[key]))
-                    written += 1
+    for person in firm.consultants:
+        for system, ids in (("harvest", index.harvest), ("tryton", index.tryton)):
+            if person.key in ids:
+                await journal.record_xref("consultant", person.key, system, str(ids[person.key]))
+                written += 1
     return written
 
 
-def demo_config(boxes: Sandboxes, *, journal: Path, secrets: Path) -> LoadedConfig:
-    """The `mediator.toml` of the demo: the Harvest and Tryton sandboxes, the approved-time
-    flow, its poller switched off (the demo polls once per simulated day), no admin listener.
+def _rate_cards(currencies: set[str]) -> str:
+    lines = []
+    for currency in sorted(currencies):
+        lines.append(f"[flows.onboarding.options.rate_cards.{currency}]")
+        lines += [
+            f'"{role}" = {{ bill = "{Decimal(bill) / 100}", cost = "{Decimal(cost) / 100}" }}'
+            for role, bill, cost in ROLES
+        ]
+    return "\n".join(lines)
+
+
+def demo_config(
+    boxes: Sandboxes, firm: Firm, *, journal: Path, secrets: Path, time_zone: str = "UTC"
+) -> LoadedConfig:
+    """The `mediator.toml` of the demo: the four sandboxes, every flow, the pollers switched
+    off (the demo runs them on its calendar), no admin listener.
 
     The sandboxes' credentials are written to files in `secrets` and referenced as
     ``file:`` secrets, as a deployment would hold real ones.
@@ -50,24 +78,47 @@ def demo_config(boxes: Sandboxes, *, journal: Path, secrets: Path) -> LoadedConf
     secrets.mkdir(parents=True, exist_ok=True)
     refs = {}
     for name, value in (
+        ("salesforce-secret", creds["salesforce"]["client_secret"]),
         ("harvest-token", creds["harvest"]["token"]),
+        ("stripe-key", creds["stripe"]["api_key"]),
         ("tryton-password", creds["tryton"]["password"]),
     ):
         (secrets / name).write_text(value, encoding="utf-8")
         refs[name] = f"file:{secrets / name}"
     assert boxes.tryton is not None
     erp = msgspec.to_builtins(boxes.tryton.erp_setup())
-    erp.pop("employee_by_consultant")
+    erp.pop("employee_by_consultant", None)
     erp_ids = "\n".join(f"{key} = {value}" for key, value in erp.items())
+    currencies = {c.currency for c in firm.clients}
+    countries = sorted({c.country for c in firm.clients})
+    tax_profiles = "\n".join(
+        f'{country} = {{ identifier = "{TAX_IDENTIFIERS.get(country, "eu_vat")}" }}'
+        for country in countries
+    )
+    pollers = "\n".join(
+        f"[ingress.pollers.{name}]\ninterval = 86400.0\nenabled = false\n" for name in POLLERS
+    )
     text = f"""\
+time_zone = "{time_zone}"
+
 [journal]
 path = "{journal}"
+
+[systems.salesforce]
+base_url = "{boxes.urls["salesforce"]}"
+client_id = "{creds["salesforce"]["client_id"]}"
+client_secret = "{refs["salesforce-secret"]}"
+multi_currency = true
 
 [systems.harvest]
 base_url = "{boxes.urls["harvest"]}"
 account_id = "{creds["harvest"]["account_id"]}"
 token = "{refs["harvest-token"]}"
 user_agent = "mediator demo (integration-team@example.com)"
+
+[systems.stripe]
+base_url = "{boxes.urls["stripe"]}"
+api_key = "{refs["stripe-key"]}"
 
 [systems.tryton]
 base_url = "{boxes.urls["tryton"]}"
@@ -78,11 +129,38 @@ password = "{refs["tryton-password"]}"
 [systems.tryton.erp]
 {erp_ids}
 
+[flows.onboarding.options]
+legal_entities = {sorted(FIRM_COMPANIES[c] for c in currencies)!r}
+service_lines = {list(LINES)!r}
+delivery_regions = {list(REGIONS)!r}
+currencies = {sorted(currencies)!r}
+org_currency = "USD"
+
+[flows.onboarding.options.tax_profiles]
+{tax_profiles}
+
+{_rate_cards(currencies)}
+
+[flows.change_orders.options]
+org_currency = "USD"
+
 [flows.approved_time.options]
 account_currency = "USD"
 
-[ingress.pollers.{POLLER}]
-interval = 86400.0
-enabled = false
+[flows.billing.options]
+account_currency = "USD"
+expense_markup = 0.1
+payment_terms_days = 30
+cutoff = "18:00"
+
+[flows.milestones.options]
+org_currency = "USD"
+
+[flows.receivables]
+
+[flows.cash_application.options]
+payment_method = {boxes.tryton.setup.payment_method}
+
+{pollers}
 """
     return parse_config(text, file="<demo>")

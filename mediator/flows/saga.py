@@ -71,6 +71,8 @@ class Step(Protocol):
         ...
 
 
+#: How often a run reads the state again after another save came first, before giving up.
+_CONFLICTS = 5
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(SagaState).decode
 
@@ -109,7 +111,19 @@ class Saga:
 
         A step's exception leaves the steps before it saved and propagates (the dispatcher
         retries the delivery or dead-letters it; the next delivery resumes at this step).
+        A saga shared by several entities (one client's, for each of its deals) may be saved
+        by another of them meanwhile: the saved state is read again and the run goes on from
+        there (a step both ran is found, not made twice, by its idempotency key), a few
+        times before `SagaConflict` is left to the dispatcher's retry.
         """
+        for _ in range(_CONFLICTS - 1):
+            try:
+                return await self._run(steps)
+            except SagaConflict:
+                await self.load()
+        return await self._run(steps)
+
+    async def _run(self, steps: Sequence[Step]) -> SagaState:
         for step in steps:
             if step.name in self.state.done:
                 continue

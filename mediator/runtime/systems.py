@@ -50,6 +50,7 @@ def build_connectors(
             credentials=ClientCredentials(login_url=sf.base_url, client_id=sf.client_id),
             secret=source("systems.salesforce.client_secret", sf.client_secret),
             api_version=sf.api_version,
+            multi_currency=sf.multi_currency,
         )
     if systems.harvest is not None:
         hv = systems.harvest

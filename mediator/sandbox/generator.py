@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import calendar
 import random
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import msgspec
 
 __all__ = [
+    "LINES",
+    "REGIONS",
+    "ROLES",
     "Assignment",
     "Client",
     "Consultant",
@@ -217,28 +221,42 @@ _LAST = (
     "Torvalds",
     "Goldwasser",
 )
-_ROLES = (
+#: The firm's roles with their standard bill and cost rates (minor units per hour): its rate
+#: card, the same in every currency it bills.
+ROLES = (
     ("Partner", 42000, 21000),
     ("Principal", 30000, 15000),
     ("Senior Consultant", 21000, 10500),
     ("Consultant", 15000, 7500),
     ("Analyst", 9500, 4800),
 )
-_LINES = ("Strategy", "Technology", "Operations", "Finance Transformation")
-_REGIONS = ("EMEA", "North America")
+#: The firm's service lines.
+LINES = ("Strategy", "Technology", "Operations", "Finance Transformation")
+#: The firm's delivery regions.
+REGIONS = ("EMEA", "North America")
 _MODELS = ("time_and_materials", "fixed_fee", "retainer")
 _TASKS = ("Workshop", "Analysis", "Design", "Build", "Review", "Stakeholder meeting", "Report")
 _CATEGORIES = (("Travel", 28000), ("Lodging", 16000), ("Meals", 4500), ("Software", 9900))
 _OPEN_STAGES = ("Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review")
 
 
-def generate_firm(*, seed: int = 0, size: int = 10, month: date = date(2026, 11, 1)) -> Firm:
-    """Generate a firm with `size` clients and a month (`month`'s) of activity."""
+def generate_firm(
+    *,
+    seed: int = 0,
+    size: int = 10,
+    month: date = date(2026, 11, 1),
+    currencies: Sequence[str] | None = None,
+) -> Firm:
+    """Generate a firm with `size` clients and a month (`month`'s) of activity; with
+    `currencies`, only clients billed in those (of USD, EUR, GBP)."""
     if size < 1:
         raise ValueError("size must be at least 1")
+    countries = [c for c in _COUNTRIES if currencies is None or c[1] in currencies]
+    if not countries:
+        raise ValueError(f"no clients are billed in {list(currencies or ())}: USD, EUR or GBP")
     rng = random.Random(seed)
     month = month.replace(day=1)
-    clients = _clients(rng, size)
+    clients = _clients(rng, size, countries)
     consultants = _consultants(rng, max(3, 2 * size))
     projects: list[Project] = []
     opportunities: list[Opportunity] = []
@@ -265,14 +283,14 @@ def generate_firm(*, seed: int = 0, size: int = 10, month: date = date(2026, 11,
                     key=key,
                     client=client.key,
                     name=f"{client.name.split()[0]} "
-                    f"{rng.choice(_LINES)} {('Programme', 'Review', 'Rollout')[n % 3]}",
+                    f"{rng.choice(LINES)} {('Programme', 'Review', 'Rollout')[n % 3]}",
                     billing_model=model,
                     currency=client.currency,
                     starts_on=close,
                     ends_on=close + timedelta(days=rng.randint(120, 420)),
                     budget=budget,
-                    service_line=rng.choice(_LINES),
-                    region=rng.choice(_REGIONS),
+                    service_line=rng.choice(LINES),
+                    region=rng.choice(REGIONS),
                     opportunity=opportunity,
                     onboarded=onboarded,
                 )
@@ -344,11 +362,13 @@ def generate_firm(*, seed: int = 0, size: int = 10, month: date = date(2026, 11,
     )
 
 
-def _clients(rng: random.Random, size: int) -> list[Client]:
+def _clients(
+    rng: random.Random, size: int, countries: Sequence[tuple[str, str, str, str, str]]
+) -> list[Client]:
     clients: list[Client] = []
     head: Client | None = None
     for index in range(size):
-        country, currency, prefix, city, postal = rng.choice(_COUNTRIES)
+        country, currency, prefix, city, postal = rng.choice(countries)
         subsidiary = head is not None and rng.random() < 0.35
         stem = head.name.split()[0] if subsidiary and head else _STEMS[index % len(_STEMS)]
         name = (
@@ -383,7 +403,7 @@ def _clients(rng: random.Random, size: int) -> list[Client]:
 def _consultants(rng: random.Random, count: int) -> list[Consultant]:
     people = []
     for index in range(count):
-        role, bill, cost = _ROLES[min(len(_ROLES) - 1, int(rng.triangular(0, 5, 3.5)))]
+        role, bill, cost = ROLES[min(len(ROLES) - 1, int(rng.triangular(0, 5, 3.5)))]
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         people.append(
             Consultant(

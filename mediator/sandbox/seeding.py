@@ -31,6 +31,7 @@ from mediator.sandbox.tryton import TrytonSandbox
 __all__ = [
     "FIRM_COMPANIES",
     "PAYMENT_TERMS_DAYS",
+    "TAX_IDENTIFIERS",
     "SeedIndex",
     "approve_through",
     "seed_activity",
@@ -38,7 +39,8 @@ __all__ = [
 ]
 
 _TAX_EXEMPT = {"standard": "none", "exempt": "exempt", "reverse_charge": "reverse"}
-_IDENTIFIER = {"US": "us_ein", "GB": "gb_vat", "DE": "de_vat"}
+#: The ERP tax identifier type of a client's tax id, by country (others: ``eu_vat``).
+TAX_IDENTIFIERS = {"US": "us_ein", "GB": "gb_vat", "DE": "de_vat"}
 _CATEGORIES = ("Travel", "Lodging", "Meals", "Software")
 # the CRM's picklist labels of the tax profiles (standard clients leave the field empty)
 _CRM_EXEMPT = {"exempt": "Exempt", "reverse_charge": "Reverse Charge"}
@@ -254,17 +256,22 @@ def _harvest_projects(firm: Firm, box: HarvestSandbox, index: SeedIndex) -> None
 
 def seed_activity(
     firm: Firm, box: HarvestSandbox, index: SeedIndex, *, as_of: date | None = None
-) -> None:
+) -> int:
     """Log the firm's month of time and expenses in the PSA, on its projects (found by their
     code when `index` does not know them: the onboarding flow made them); those approved on or
-    before `as_of` (all, by default) are approved and locked."""
+    before `as_of` (all, by default) are approved and locked. Returns how many could not be
+    logged because their project is not in the PSA (not onboarded)."""
     store, add = box.store, _adder(box, index)
     for record in store.tables["projects"].values():
         if record.get("code"):
             index.harvest.setdefault(str(record["code"]), int(str(record["id"])))
     consulting, internal = index.harvest["task:Consulting"], index.harvest["task:Internal"]
     categories = {name: index.harvest[f"category:{name}"] for name in _CATEGORIES}
+    skipped = 0
     for entry in firm.time_entries:
+        if entry.project not in index.harvest:
+            skipped += 1
+            continue
         entry_id = add(
             entry.key,
             "time_entries",
@@ -281,6 +288,9 @@ def seed_activity(
         if entry.approved_on is not None and (as_of is None or entry.approved_on <= as_of):
             store.approve("time_entries", entry_id)
     for expense in firm.expenses:
+        if expense.project not in index.harvest:
+            skipped += 1
+            continue
         expense_id = add(
             expense.key,
             "expenses",
@@ -296,6 +306,7 @@ def seed_activity(
         )
         if expense.approved_on is not None and (as_of is None or expense.approved_on <= as_of):
             store.approve("expenses", expense_id)
+    return skipped
 
 
 def approve_through(firm: Firm, harvest: HarvestSandbox, index: SeedIndex, day: date) -> int:
@@ -402,7 +413,7 @@ def _tryton(firm: Firm, box: TrytonSandbox, index: SeedIndex, *, onboarded: bool
                                 "create",
                                 [
                                     {
-                                        "type": _IDENTIFIER.get(client.country, "eu_vat"),
+                                        "type": TAX_IDENTIFIERS.get(client.country, "eu_vat"),
                                         "code": client.tax_id,
                                     }
                                 ],

@@ -177,6 +177,7 @@ class DealOnboarding(Actor[Envelope]):
             systems=self.systems,
             tryton=self._connector("tryton", TrytonConnector),
             harvest=self._connector("harvest", HarvestConnector),
+            salesforce=self._salesforce(),
             follow_up=self.follow_up,
             now=self._now,
         )

@@ -28,6 +28,7 @@ from mediator.flows.onboarding.context import FLOW, Onboarding
 from mediator.flows.onboarding.links import recheck_dependents
 from mediator.flows.saga import Saga
 from mediator.systems.harvest import CreateClient, HarvestWritten
+from mediator.systems.salesforce.by_id import accounts_named
 from mediator.systems.stripe import CreateCustomer
 from mediator.systems.tryton import CreateRecord, RecordRef
 
@@ -152,7 +153,8 @@ class ErpPartyStep:
 
 
 class PsaClientStep:
-    """``harvest`` of the client saga: the PSA client, found by its name."""
+    """``harvest`` of the client saga: the PSA client, found by its name (the account's, or
+    with the account id when another Account has the same name)."""
 
     name = "harvest"
 
@@ -162,8 +164,14 @@ class PsaClientStep:
     async def run(self, saga: Saga) -> Mapping[str, str]:
         """Create (or find) the PSA client; record it as the account's PSA client."""
         job = self.onboarding
-        # Harvest keeps one currency per client: the first deal's
-        client = msgspec.structs.replace(job.account, currency=job.terms.currency)
+        # Harvest keeps one currency per client: the first deal's. It also keeps client names
+        # unique, and finds ours by name: an account sharing its name with another (two
+        # subsidiaries "Contoso Retail US") is named with its id there, or both would be one
+        # client and one's time billed to the other. The CRM is asked (not the xref map),
+        # so two namesakes onboarded at once both see each other.
+        namesakes = await accounts_named(job.salesforce, job.account.name)
+        name = job.account.name if len(namesakes) <= 1 else f"{job.account.name} ({job.account_id})"
+        client = msgspec.structs.replace(job.account, name=name, currency=job.terms.currency)
         made = await job.ask(
             "harvest",
             CreateClient(idempotency_key=saga.key(self.name), fields=client_to_harvest(client)),

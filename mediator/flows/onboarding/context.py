@@ -21,7 +21,7 @@ from mediator.codecs.canonical.parties import Client
 from mediator.flows.onboarding.options import OnboardingOptions
 from mediator.flows.onboarding.validation import Terms
 from mediator.journal import Appended, Journal
-from mediator.systems import Command, HarvestConnector, TrytonConnector
+from mediator.systems import Command, HarvestConnector, SalesforceConnector, TrytonConnector
 
 __all__ = ["FLOW", "Onboarding", "project_id_of"]
 
@@ -48,6 +48,7 @@ class Onboarding:
     systems: Mapping[str, ActorRef[Command]]
     tryton: TrytonConnector
     harvest: HarvestConnector
+    salesforce: SalesforceConnector
     follow_up: Callable[[Sequence[Envelope]], Awaitable[list[Appended]]]
     now: Callable[[], datetime.datetime]
 

@@ -18,7 +18,7 @@ from mediator.codecs.salesforce.wire import SfAccount, SfContract
 from mediator.errors import DecodeError
 from mediator.systems.salesforce.connector import SalesforceConnector
 
-__all__ = ["read_account", "read_contract"]
+__all__ = ["accounts_named", "read_account", "read_contract", "soql_string"]
 
 _ID = re.compile(r"\A[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?\Z")
 # CurrencyIsoCode exists only in multi-currency orgs: the deal carries its own currency
@@ -66,3 +66,17 @@ async def read_contract(
         ends_on=record.EndDate,
         updated_at=record.SystemModstamp,
     )
+
+
+def soql_string(value: str) -> str:
+    """`value` as a SOQL string literal: quoted, its backslashes and quotes escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def accounts_named(
+    connector: SalesforceConnector, name: str, *, priority: str | None = None
+) -> list[str]:
+    """The ids of every Account named exactly `name` (a client's namesakes, with itself)."""
+    soql = f"SELECT Id, Name FROM Account WHERE Name = {soql_string(name)} ORDER BY Id"
+    found = await connector.query_all(soql, SfAccount, priority=priority)
+    return [record.Id for record in found]

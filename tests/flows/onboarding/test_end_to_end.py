@@ -122,3 +122,27 @@ async def test_the_crm_pollers_feed_the_flow_and_a_second_poll_changes_nothing(
         await mediator.wait_idle()
         assert world.downstream_calls() == made
     assert len(rows(world.boxes, "tryton", "project.work")) == len(won)
+
+
+async def test_two_accounts_of_one_name_are_two_clients_in_the_psa(world: World) -> None:
+    # Harvest keeps client names unique and is searched by name: namesakes must not merge
+    won = world.won()
+    accounts = sorted({world.deal(o).account_id or "" for o in won})
+    first, second = accounts[:2]
+    name = world.salesforce.get("Account", first)["Name"]
+    world.salesforce.update("Account", second, {"Name": name})
+    async with world.mediator() as mediator:
+        for opportunity in won:
+            await mediator.accept(world.envelope(opportunity))
+        await mediator.wait_idle()
+        assert await mediator.dead_letters(DeadLetterFilter()) == []
+        clients = {
+            account: await mediator.journal.xref_to("client", account, "harvest")
+            for account in (first, second)
+        }
+    ids = {account: found.system_id for account, found in clients.items() if found is not None}
+    assert len(set(ids.values())) == 2  # two PSA clients, each the xref of its own account
+    names = {str(c["id"]): c["name"] for c in rows(world.boxes, "harvest", "clients")}
+    assert sorted(names[ids[a]] for a in (first, second)) == sorted(
+        [f"{name} ({first})", f"{name} ({second})"]
+    )
