@@ -14,7 +14,6 @@ from mediator.actors import EntityRef, EntityRegistry, open_entity_registry, ope
 from mediator.clock import SystemClock
 from mediator.codecs import Envelope
 from mediator.codecs.canonical import commands
-from mediator.demo.wiring import record_onboarding
 from mediator.errors import JournalError
 from mediator.flows import FLOW, TimesheetPosting
 from mediator.ingress import INVALID_TIME, HarvestTimePoller
@@ -29,6 +28,7 @@ from mediator.policies import PolicyRegistry, default_policy_config
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.generator import Firm, generate_firm
 from mediator.systems import SystemActor
+from mediator.testing.onboarded import record_onboarding
 from mediator.testing.sandbox_connectors import harvest_connector, tryton_connector
 
 pytestmark = pytest.mark.slow  # each test runs two sandboxes, a journal and the runtime

@@ -19,13 +19,13 @@ import aiohttp
 import pytest
 
 from mediator.clock import SystemClock
-from mediator.demo.wiring import record_onboarding
 from mediator.journal import open_journal
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.faults import FaultPlan
 from mediator.sandbox.generator import generate_firm
 from mediator.sandbox.seeding import approve_through
 from mediator.sandbox.stripe.webhooks import sign
+from mediator.testing.onboarded import record_onboarding
 from tests.runtime.support import config_text, erp_lines
 
 pytestmark = pytest.mark.slow  # real processes

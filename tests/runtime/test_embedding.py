@@ -13,11 +13,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from mediator.clock import SystemClock
 from mediator.codecs.harvest.mapping import time_entries_from_harvest
-from mediator.demo.wiring import record_onboarding
 from mediator.journal import open_journal
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.generator import Firm, generate_firm
 from mediator.sandbox.harvest.listing import render
+from mediator.testing.onboarded import record_onboarding
 from tests.runtime.support import config_text, erp_lines
 
 pytestmark = pytest.mark.slow  # two sandboxes and the runtime inside a host app

@@ -17,13 +17,13 @@ import pytest
 from mediator.clock import SystemClock
 from mediator.codecs import Envelope, new_id
 from mediator.config import parse_config
-from mediator.demo.wiring import record_onboarding
 from mediator.errors import ConfigError
 from mediator.journal import DeadLetterFilter, open_journal
 from mediator.logs import JsonFormatter
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.generator import Firm, generate_firm
+from mediator.testing.onboarded import record_onboarding
 from tests.runtime.support import config_text, erp_lines
 
 pytestmark = pytest.mark.slow  # two sandboxes, a journal and the whole runtime per test

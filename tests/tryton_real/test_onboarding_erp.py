@@ -31,7 +31,15 @@ from mediator.flows.onboarding import (
 from mediator.flows.saga import Saga
 from mediator.journal import Appended, Journal, open_journal
 from mediator.policies import PolicyRegistry, default_policy_config
-from mediator.systems import Command, HarvestConnector, Secret, SystemActor, TrytonConnector
+from mediator.systems import (
+    Command,
+    HarvestConnector,
+    SalesforceConnector,
+    Secret,
+    SystemActor,
+    TrytonConnector,
+)
+from mediator.systems.salesforce import ClientCredentials
 from mediator.testing.tryton_server import TrytonServer
 from tests.systems.harness_tryton import record_ids
 
@@ -108,6 +116,13 @@ def _onboarding(
         secret=lambda: Secret("unused", source="test"),
         user_agent="tests",
     )
+    unused_crm = SalesforceConnector(
+        base_url="http://127.0.0.1:9",
+        policies=policies,
+        clock=SystemClock(),
+        credentials=ClientCredentials(login_url="http://127.0.0.1:9", client_id="tests"),
+        secret=lambda: Secret("unused", source="test"),
+    )
     return Onboarding(
         deal=deal,
         terms=terms,
@@ -117,6 +132,7 @@ def _onboarding(
         systems={"tryton": erp},
         tryton=connector,
         harvest=unused_psa,
+        salesforce=unused_crm,
         follow_up=_refuse,
         now=lambda: datetime.datetime.now(datetime.UTC),
     )

@@ -16,11 +16,11 @@ import msgspec
 
 from mediator.clock import SystemClock
 from mediator.config import parse_config
-from mediator.demo.wiring import record_onboarding
 from mediator.journal import Journal, open_journal
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.generator import Firm
+from mediator.testing.onboarded import record_onboarding
 
 #: the admin API's token in these tests (a viewer, as finance's dashboard would be)
 ADMIN_TOKEN = "finance-viewer-token-7c1e9a3b5d"
