@@ -1,4 +1,4 @@
-"""The finance flows from a configuration file: the example's block, and their options."""
+"""The flows from a configuration file: the example's commented blocks, and their options."""
 
 from __future__ import annotations
 
@@ -63,3 +63,20 @@ def test_a_bad_finance_option_names_its_key_and_line(
     [problem] = problems
     assert problem.key == "flows.cash_application.options.payment_method"
     assert problem.line == at + 1
+
+
+def test_the_examples_crm_and_billing_block_checks_once_uncommented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = _uncommented("# [flows.onboarding.options]", 19)
+    path = tmp_path / "mediator.toml"
+    path.write_text("\n".join(lines) + "\n")
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+
+    loaded, problems = check_daemon_config(path)
+
+    assert problems == []
+    assert loaded is not None
+    assert {"onboarding", "change_orders", "billing", "approved_time"} <= set(loaded.config.flows)
+    assert loaded.config.ingress.pollers["billing_close"].schedule == "5 18 * * 1-5"
