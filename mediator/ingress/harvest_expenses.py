@@ -21,13 +21,11 @@ import logging
 import msgspec
 
 from mediator._task_group import TaskGroup
-from mediator.codecs import Envelope, new_id
 from mediator.codecs.canonical.time_and_expenses import Expense
 from mediator.codecs.harvest.mapping import expense_from_harvest
-from mediator.codecs.records import Undecodable
-from mediator.errors import DecodeError
 from mediator.flows.billing.kinds import APPROVED_EXPENSE, PAYLOADS
 from mediator.ingress.harvest_time import PollReport
+from mediator.ingress.rejected import Rejected, content_version
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.harvest import HarvestConnector
 
@@ -58,7 +56,7 @@ class HarvestExpensesPoller:
         since = datetime.datetime.fromisoformat(mark.value) if mark is not None else None
         changed = await self.harvest.approved_expenses(since=since)
         for bad in changed.rejected:
-            await self._reject(journal, bad.source_id, bad.version(), str(bad.error), bad)
+            await self._reject(journal, Rejected.of(bad))
         expenses: list[Expense] = []
         for i, raw in enumerate(changed.records):
             path = f"$.expenses[{i}]"
@@ -68,11 +66,12 @@ class HarvestExpensesPoller:
                 )
             # one record's failure is that record's dead letter, as for time entries (#13)
             except Exception as exc:  # noqa: BLE001
-                if not isinstance(exc, DecodeError):
-                    _log.error("mapping Harvest expense %s failed", raw.id, exc_info=exc)
-                stamp = raw.updated_at.isoformat() if raw.updated_at else "unstamped"
-                reason = str(exc) if isinstance(exc, DecodeError) else f"{path}: {exc!r}"
-                await self._reject(journal, str(raw.id), stamp, reason[:2000], raw)
+                stamp = raw.updated_at.isoformat() if raw.updated_at else content_version(raw)
+                failed = Rejected.failed(
+                    raw, exc, path=path, source_id=str(raw.id), version=stamp,
+                    what="Harvest expense",
+                )  # fmt: skip
+                await self._reject(journal, failed)
         async with TaskGroup() as group:
             tasks = [group.create_task(_route(journal, expense)) for expense in expenses]
         envelopes = [
@@ -103,28 +102,14 @@ class HarvestExpensesPoller:
             watermark=None if watermark is None else watermark.value,
         )
 
-    async def _reject(
-        self,
-        journal: Journal,
-        source_id: str | None,
-        version: str,
-        reason: str,
-        record: Undecodable | object,
-    ) -> None:
-        payload = (record.raw if isinstance(record, Undecodable) else _raw.encode(record)).decode(
-            "utf-8", "backslashreplace"
-        )
-        envelope = Envelope(
-            id=new_id(),
-            key=f"expense:{source_id or 'unidentified'}",
+    async def _reject(self, journal: Journal, rejected: Rejected) -> None:
+        source_id = rejected.source_id or "unidentified"
+        await rejected.dead_letter(
+            journal,
+            key=f"expense:{source_id}",
             kind=INVALID_EXPENSE,
             source=_SOURCE,
-            idempotency_key=f"harvest:expense:{source_id or 'unidentified'}:{version}:invalid",
-            occurred_at=datetime.datetime.now(datetime.UTC),
-            payload=msgspec.Raw(_raw.encode(payload)),
-        )
-        await journal.append_dead(
-            envelope, reason=reason, error_class="DecodeError", system=_SOURCE
+            idempotency_key=f"harvest:expense:{source_id}:{rejected.version}:invalid",
         )
 
 

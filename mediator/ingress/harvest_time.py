@@ -32,21 +32,18 @@ new project's actor (which would post both, or judge the older one against the n
 from __future__ import annotations
 
 import datetime
-import hashlib
-import logging
 
 import msgspec
 
 from mediator._task_group import TaskGroup
-from mediator.codecs import Envelope, new_id
+from mediator.codecs import Envelope
 from mediator.codecs.canonical.time_and_expenses import TimeEntry
 from mediator.codecs.harvest import wire
 from mediator.codecs.harvest.mapping import time_entry_from_harvest
-from mediator.codecs.records import Undecodable
-from mediator.errors import DecodeError
 from mediator.flows.approved_time import APPROVED_TIME, PAYLOADS
 from mediator.flows.billing.kinds import BILLABLE_TIME
 from mediator.flows.billing.kinds import PAYLOADS as BILLING_PAYLOADS
+from mediator.ingress.rejected import Rejected, content_version
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.harvest import HarvestConnector
 
@@ -59,8 +56,6 @@ _SOURCE = "harvest"
 _KEYS = "harvest_time.key"
 #: The flow-state name under which the entries that reached billing are marked.
 _BILLED = "harvest_time.billing"
-_raw = msgspec.json.Encoder()
-_log = logging.getLogger("mediator.ingress")
 
 
 class PollReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,7 +95,7 @@ class HarvestTimePoller:
         since = datetime.datetime.fromisoformat(mark.value) if mark is not None else None
         changed = await self.harvest.approved_time_entries(since=since)
         for bad in changed.rejected:
-            await self._reject(journal, _Rejected.of(bad))
+            await self._reject(journal, Rejected.of(bad))
         entries: list[tuple[TimeEntry, str]] = []
         for i, raw in enumerate(changed.records):
             try:
@@ -111,7 +106,11 @@ class HarvestTimePoller:
             # mapping must not stop every later poll (issue #13). Not swallowed: journaled,
             # and logged with its traceback when it is not a DecodeError.
             except Exception as exc:  # noqa: BLE001
-                await self._reject(journal, _Rejected.failed(raw, exc, f"$.time_entries[{i}]"))
+                failed = Rejected.failed(
+                    raw, exc, path=f"$.time_entries[{i}]", source_id=str(raw.id),
+                    version=_version(raw.updated_at, raw), what="Harvest time entry",
+                )  # fmt: skip
+                await self._reject(journal, failed)
                 continue
             entries.append((entry, _version(entry.updated_at, raw)))
         keys = await _keys_of(journal, [entry for entry, _ in entries])
@@ -146,86 +145,23 @@ class HarvestTimePoller:
             watermark=None if watermark is None else watermark.value,
         )
 
-    async def _reject(self, journal: Journal, rejected: _Rejected) -> None:
+    async def _reject(self, journal: Journal, rejected: Rejected) -> None:
         source_id = rejected.source_id or "unidentified"
         # Keyed by the record's version, not by its place in this poll's page: the record at
         # the watermark is read again by the next poll, maybe at another index.
-        envelope = Envelope(
-            id=new_id(),
+        await rejected.dead_letter(
+            journal,
             key=f"time_entry:{source_id}",
             kind=INVALID_TIME,
             source=_SOURCE,
             idempotency_key=f"harvest:time_entry:{source_id}:{rejected.version}:invalid",
-            occurred_at=datetime.datetime.now(datetime.UTC),
-            payload=rejected.payload,
-        )
-        # appended and dead in one transaction: a crash between the two would leave it open,
-        # to be delivered, and a second poll would find it a duplicate and leave it so
-        await journal.append_dead(
-            envelope,
-            reason=rejected.reason,
-            error_class=rejected.error_class,
-            system=_SOURCE,
-            error=rejected.error,
-        )
-
-
-class _Rejected(msgspec.Struct, frozen=True, kw_only=True):
-    """A record to dead-letter: its JSON, identity, and why."""
-
-    payload: msgspec.Raw
-    source_id: str | None
-    version: str
-    reason: str
-    error_class: str
-    error: str | None = None
-
-    @classmethod
-    def of(cls, bad: Undecodable) -> _Rejected:
-        # Without an id, only the record's own bytes tell it apart from another such record.
-        version = bad.version() if bad.source_id is not None else f"sha256:{bad.fingerprint}"
-        return cls(
-            payload=_as_json(bad.raw),
-            source_id=bad.source_id,
-            version=version,
-            reason=str(bad.error),
-            error_class="DecodeError",
-        )
-
-    @classmethod
-    def failed(cls, raw: wire.HvTimeEntry, exc: Exception, path: str) -> _Rejected:
-        if isinstance(exc, DecodeError):
-            reason, error = str(exc), None
-        else:
-            _log.error("mapping Harvest time entry %s failed", raw.id, exc_info=exc)
-            error = f"{type(exc).__name__}: {exc}"
-            reason = f"{path}: could not be mapped ({error}); a fault in mediator, see its log"
-        return cls(
-            payload=msgspec.Raw(_raw.encode(raw)),
-            source_id=str(raw.id),
-            version=_version(raw.updated_at, raw),
-            reason=reason[:2000],
-            error_class=type(exc).__name__,
-            error=error,
         )
 
 
 def _version(stamp: datetime.datetime | None, raw: wire.HvTimeEntry) -> str:
     # Harvest stamps every record; one without `updated_at` is named by its content, so that
     # reading it again is a duplicate rather than a new fact (the clock would differ each poll)
-    if stamp is not None:
-        return stamp.isoformat()
-    return "sha256:" + hashlib.sha256(_raw.encode(raw)).hexdigest()[:32]
-
-
-def _as_json(raw: bytes) -> msgspec.Raw:
-    # The record came out of a page that parsed as JSON, so it is JSON; its bytes may still be
-    # invalid UTF-8 inside a string, which the journal must not choke on: kept as a string then
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return msgspec.Raw(_raw.encode(raw.decode("utf-8", "backslashreplace")))
-    return msgspec.Raw(raw)
+    return stamp.isoformat() if stamp is not None else content_version(raw)
 
 
 async def _keys_of(journal: Journal, entries: list[TimeEntry]) -> list[str]:

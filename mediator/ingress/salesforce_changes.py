@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import msgspec
 
-from mediator.codecs import Envelope, new_id
-from mediator.codecs.records import Undecodable
 from mediator.codecs.salesforce import wire
 from mediator.codecs.salesforce.deals import contract_from_salesforce, deal_from_salesforce
 from mediator.codecs.salesforce.mapping import (
@@ -43,7 +40,6 @@ from mediator.codecs.salesforce.mapping import (
     client_from_salesforce,
     milestone_from_salesforce,
 )
-from mediator.errors import DecodeError
 from mediator.flows.kinds import (
     ACCOUNT_CHANGED,
     CHANGE_ORDER_CHANGED,
@@ -55,6 +51,7 @@ from mediator.flows.kinds import (
     contract_key,
     opportunity_key,
 )
+from mediator.ingress.rejected import Rejected, content_version
 from mediator.ingress.superseding import DEAL_REJECTED, release_superseded, remember_versions
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.salesforce import CRM_POLL, ChangedRecords, SalesforceConnector
@@ -246,7 +243,7 @@ class SalesforceChangesPoller:
         since = datetime.datetime.fromisoformat(mark.value) if mark is not None else None
         changed = await spec.read(self.connector)(since=since, priority=self.priority)
         for bad in changed.rejected:
-            await self._reject(journal, _Rejected.of(bad))
+            await self._reject(journal, Rejected.of(bad))
         versions: list[tuple[msgspec.Struct, str, str, datetime.datetime | None]] = []
         # (payload, entity key, idempotency key, version stamp)
         deleted = 0
@@ -263,7 +260,10 @@ class SalesforceChangesPoller:
             # mapping must not stop every later poll. Not swallowed: journaled, and logged
             # with its traceback when it is not a DecodeError.
             except Exception as exc:  # noqa: BLE001
-                failed = _Rejected.failed(record, exc, path, spec.sobject)
+                failed = Rejected.failed(
+                    record, exc, path=path, source_id=str(record.Id), version=_version(record),
+                    what=f"Salesforce {spec.sobject}",
+                )  # fmt: skip
                 await self._reject(journal, failed)
                 continue
             idempotency_key = f"salesforce:{spec.sobject}:{record.Id}:{_version(record)}"
@@ -315,70 +315,20 @@ class SalesforceChangesPoller:
     def _now(self) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self.connector.clock.time(), datetime.UTC)
 
-    async def _reject(self, journal: Journal, rejected: _Rejected) -> None:
+    async def _reject(self, journal: Journal, rejected: Rejected) -> None:
         sobject = self._spec.sobject
         source_id = rejected.source_id or "unidentified"
         # Keyed by the record's version, not by its place in this poll's page: the record at
         # the watermark is read again by the next poll, maybe at another index. The entity
         # key is the record's own, not the flows' (``opportunity:``), so that a bad version
         # parks nothing: its corrected version runs when it comes.
-        envelope = Envelope(
-            id=new_id(),
+        await rejected.dead_letter(
+            journal,
             key=f"salesforce:{sobject}:{source_id}",
             kind=invalid_kind(sobject),
             source=_SOURCE,
             idempotency_key=f"salesforce:{sobject}:{source_id}:{rejected.version}:invalid",
             occurred_at=self._now(),
-            payload=rejected.payload,
-        )
-        # appended and dead in one transaction: a crash between the two would leave it open,
-        # to be delivered, and a second poll would find it a duplicate and leave it so
-        await journal.append_dead(
-            envelope,
-            reason=rejected.reason,
-            error_class=rejected.error_class,
-            system=_SOURCE,
-            error=rejected.error,
-        )
-
-
-class _Rejected(msgspec.Struct, frozen=True, kw_only=True):
-    """A record to dead-letter: its JSON, identity, and why."""
-
-    payload: msgspec.Raw
-    source_id: str | None
-    version: str
-    reason: str
-    error_class: str
-    error: str | None = None
-
-    @classmethod
-    def of(cls, bad: Undecodable) -> _Rejected:
-        # Without an id, only the record's own bytes tell it apart from another such record.
-        version = bad.version() if bad.source_id is not None else f"sha256:{bad.fingerprint}"
-        return cls(
-            payload=_as_json(bad.raw),
-            source_id=bad.source_id,
-            version=version,
-            reason=str(bad.error),
-            error_class="DecodeError",
-        )
-
-    @classmethod
-    def failed(cls, record: Any, exc: Exception, path: str, sobject: str) -> _Rejected:
-        if isinstance(exc, DecodeError):
-            reason, error = str(exc), None
-        else:
-            _log.error("mapping Salesforce %s %s failed", sobject, record.Id, exc_info=exc)
-            error = f"{type(exc).__name__}: {exc}"
-            reason = f"{path}: could not be mapped ({error}); a fault in mediator, see its log"
-        return cls(
-            payload=msgspec.Raw(_raw.encode(record)),
-            source_id=str(record.Id),
-            version=_version(record),
-            reason=reason[:2000],
-            error_class=type(exc).__name__,
-            error=error,
         )
 
 
@@ -386,16 +336,4 @@ def _version(record: Any) -> str:
     # SOQL returns every record's SystemModstamp (the reader selects it); one without is named
     # by its content, so that reading it again is a duplicate rather than a new fact
     stamp: datetime.datetime | None = record.SystemModstamp
-    if stamp is not None:
-        return stamp.isoformat()
-    return "sha256:" + hashlib.sha256(_raw.encode(record)).hexdigest()[:32]
-
-
-def _as_json(raw: bytes) -> msgspec.Raw:
-    # The record came out of a page that parsed as JSON, so it is JSON; its bytes may still be
-    # invalid UTF-8 inside a string, which the journal must not choke on: kept as a string then
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return msgspec.Raw(_raw.encode(raw.decode("utf-8", "backslashreplace")))
-    return msgspec.Raw(raw)
+    return stamp.isoformat() if stamp is not None else content_version(record)

@@ -19,16 +19,15 @@ the head the listener reads (an object without an id), is journaled as a dead le
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import logging
 
 import msgspec
 
-from mediator.codecs import Envelope, new_id
-from mediator.codecs.records import Undecodable
+from mediator.codecs import Envelope
 from mediator.codecs.validation import WireDecoder
 from mediator.errors import DecodeError
+from mediator.ingress.rejected import Rejected, as_json
 from mediator.ingress.webhooks import StripeEventHead, stripe_event_envelope
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.stripe import StripeConnector
@@ -83,13 +82,13 @@ class StripeEventsPoller:
         read = journaled = duplicates = ignored = rejected = 0
         async for page in self.stripe.event_pages(since=since, page_size=self.page_size):
             read += len(page.events) + len(page.rejected)
-            bad = [_Rejected.of(undecodable) for undecodable in page.rejected]
+            bad = [Rejected.of(undecodable) for undecodable in page.rejected]
             envelopes: list[Envelope] = []
             for event, raw in page.events:
                 try:
                     head = _heads.decode(raw)
                 except DecodeError as exc:
-                    bad.append(_Rejected.head(event.id, raw, exc))
+                    bad.append(_head(event.id, raw, exc))
                     continue
                 envelope = stripe_event_envelope(head, bytes(raw))
                 if envelope.kind in self.kinds:
@@ -116,54 +115,24 @@ class StripeEventsPoller:
             watermark=since,
         )
 
-    async def _reject(self, journal: Journal, rejected: _Rejected) -> None:
-        envelope = Envelope(
-            id=new_id(),
+    async def _reject(self, journal: Journal, rejected: Rejected) -> None:
+        _log.warning("Stripe event %s not journaled: %s", rejected.source_id, rejected.reason)
+        # without an id, its bytes' digest (its version) tells the event apart
+        await rejected.dead_letter(
+            journal,
             key=f"event:{rejected.source_id or 'unidentified'}",
             kind=INVALID_EVENT,
             source=_SOURCE,
-            idempotency_key=f"stripe:event:{rejected.source_id or rejected.fingerprint}:invalid",
-            occurred_at=datetime.datetime.now(datetime.UTC),
-            payload=rejected.payload,
-        )
-        _log.warning("Stripe event %s not journaled: %s", rejected.source_id, rejected.reason)
-        await journal.append_dead(
-            envelope, reason=rejected.reason, error_class="DecodeError", system=_SOURCE
+            idempotency_key=f"stripe:event:{rejected.source_id or rejected.version}:invalid",
         )
 
 
-class _Rejected(msgspec.Struct, frozen=True, kw_only=True):
-    """An event to dead-letter: its JSON, its id if readable, a digest, and why."""
-
-    payload: msgspec.Raw
-    source_id: str | None
-    fingerprint: str
-    reason: str
-
-    @classmethod
-    def of(cls, bad: Undecodable) -> _Rejected:
-        return cls(
-            payload=_as_json(bad.raw),
-            source_id=bad.source_id,
-            fingerprint=f"sha256:{bad.fingerprint}",
-            reason=str(bad.error)[:2000],
-        )
-
-    @classmethod
-    def head(cls, event_id: str, raw: msgspec.Raw, exc: DecodeError) -> _Rejected:
-        body = bytes(raw)
-        return cls(
-            payload=_as_json(body),
-            source_id=event_id,
-            fingerprint="sha256:" + hashlib.sha256(body).hexdigest()[:32],
-            reason=f"event {event_id}: {exc}"[:2000],
-        )
-
-
-def _as_json(raw: bytes) -> msgspec.Raw:
-    # From a page that parsed as JSON, so JSON; bytes that are no UTF-8 are kept as a string
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return msgspec.Raw(_raw.encode(raw.decode("utf-8", "backslashreplace")))
-    return msgspec.Raw(raw)
+def _head(event_id: str, raw: msgspec.Raw, exc: DecodeError) -> Rejected:
+    # an event whose envelope (id, type, object) decoded but whose head did not
+    body = bytes(raw)
+    return Rejected(
+        payload=as_json(body),
+        source_id=event_id,
+        version="sha256:" + hashlib.sha256(body).hexdigest()[:32],
+        reason=f"event {event_id}: {exc}"[:2000],
+    )
