@@ -16,9 +16,6 @@ are not journaled here yet.
 from __future__ import annotations
 
 import datetime
-import logging
-
-import msgspec
 
 from mediator._task_group import TaskGroup
 from mediator.codecs.canonical.time_and_expenses import Expense
@@ -36,8 +33,6 @@ INVALID_EXPENSE = "psa.expense.invalid"
 _SOURCE = "harvest"
 _KEYS = "harvest_expenses.key"
 _BILLED = "harvest_expenses.billing"
-_raw = msgspec.json.Encoder()
-_log = logging.getLogger("mediator.ingress")
 
 
 class HarvestExpensesPoller:

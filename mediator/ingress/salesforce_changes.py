@@ -67,7 +67,6 @@ __all__ = [
 ]
 
 _SOURCE = "salesforce"
-_raw = msgspec.json.Encoder(decimal_format="number")
 _log = logging.getLogger("mediator.ingress")
 
 _Read = Callable[..., Awaitable[ChangedRecords[Any]]]

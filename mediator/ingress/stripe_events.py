@@ -38,7 +38,6 @@ __all__ = ["INVALID_EVENT", "StripeEventsPoller", "StripePollReport"]
 INVALID_EVENT = "stripe.event.invalid"
 _SOURCE = "stripe"
 _heads = WireDecoder("stripe", StripeEventHead)
-_raw = msgspec.json.Encoder()
 _log = logging.getLogger("mediator.ingress")
 
 
