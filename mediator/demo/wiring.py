@@ -12,11 +12,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import msgspec
-
 from mediator.config import LoadedConfig, parse_config
 from mediator.journal import Journal
 from mediator.sandbox import Sandboxes
+from mediator.sandbox.config_tables import CREDENTIALS, systems_toml
 from mediator.sandbox.generator import LINES, REGIONS, ROLES, Firm
 from mediator.sandbox.seeding import FIRM_COMPANIES, TAX_IDENTIFIERS
 
@@ -74,21 +73,17 @@ def demo_config(
     The sandboxes' credentials are written to files in `secrets` and referenced as
     ``file:`` secrets, as a deployment would hold real ones.
     """
+    assert boxes.tryton is not None
     creds = boxes.credentials()
     secrets.mkdir(parents=True, exist_ok=True)
-    refs = {}
-    for name, value in (
-        ("salesforce-secret", creds["salesforce"]["client_secret"]),
-        ("harvest-token", creds["harvest"]["token"]),
-        ("stripe-key", creds["stripe"]["api_key"]),
-        ("tryton-password", creds["tryton"]["password"]),
-    ):
-        (secrets / name).write_text(value, encoding="utf-8")
-        refs[name] = f"file:{secrets / name}"
-    assert boxes.tryton is not None
-    erp = msgspec.to_builtins(boxes.tryton.erp_setup())
-    erp.pop("employee_by_consultant", None)
-    erp_ids = "\n".join(f"{key} = {value}" for key, value in erp.items())
+    for product, (credential, _) in CREDENTIALS.items():
+        (secrets / product).write_text(creds[product][credential], encoding="utf-8")
+    systems = systems_toml(
+        boxes,
+        lambda product: f"file:{secrets / product}",
+        user_agent="mediator demo (integration-team@example.com)",
+        multi_currency=True,
+    )
     currencies = {c.currency for c in firm.clients}
     countries = sorted({c.country for c in firm.clients})
     tax_profiles = "\n".join(
@@ -104,31 +99,7 @@ time_zone = "{time_zone}"
 [journal]
 path = "{journal}"
 
-[systems.salesforce]
-base_url = "{boxes.urls["salesforce"]}"
-client_id = "{creds["salesforce"]["client_id"]}"
-client_secret = "{refs["salesforce-secret"]}"
-multi_currency = true
-
-[systems.harvest]
-base_url = "{boxes.urls["harvest"]}"
-account_id = "{creds["harvest"]["account_id"]}"
-token = "{refs["harvest-token"]}"
-user_agent = "mediator demo (integration-team@example.com)"
-
-[systems.stripe]
-base_url = "{boxes.urls["stripe"]}"
-api_key = "{refs["stripe-key"]}"
-
-[systems.tryton]
-base_url = "{boxes.urls["tryton"]}"
-database = "{creds["tryton"]["database"]}"
-login = "{creds["tryton"]["login"]}"
-password = "{refs["tryton-password"]}"
-
-[systems.tryton.erp]
-{erp_ids}
-
+{systems}
 [flows.onboarding.options]
 legal_entities = {sorted(FIRM_COMPANIES[c] for c in currencies)!r}
 service_lines = {list(LINES)!r}

@@ -37,7 +37,9 @@ from mediator.journal import DeadLetterFilter, Journal
 from mediator.runtime import Mediator
 from mediator.runtime.approvals import decision_kind
 from mediator.sandbox import Sandboxes, open_sandboxes
+from mediator.sandbox.config_tables import env_secrets, sandbox_env, systems_toml
 from mediator.sandbox.generator import Firm, generate_firm
+from tests.runtime.support import SECRETS
 
 pytestmark = pytest.mark.slow  # three sandboxes, a journal and the whole runtime per test
 
@@ -150,35 +152,11 @@ async def onboard(journal: Journal, firm: Firm, boxes: Sandboxes) -> None:
 
 
 def config(boxes: Sandboxes, folder: Path) -> str:
-    creds = boxes.credentials()
-    assert boxes.tryton is not None
-    erp = msgspec.to_builtins(boxes.tryton.erp_setup())
-    erp.pop("employee_by_consultant")
-    erp_lines = "\n".join(f"{key} = {value}" for key, value in erp.items())
     return f"""\
 [journal]
 path = "{folder / "journal.sqlite"}"
 
-[systems.salesforce]
-base_url = "{boxes.urls["salesforce"]}"
-client_id = "{creds["salesforce"]["client_id"]}"
-client_secret = "env:TEST_SF_SECRET"
-
-[systems.harvest]
-base_url = "{boxes.urls["harvest"]}"
-account_id = "{creds["harvest"]["account_id"]}"
-token = "env:TEST_HARVEST_TOKEN"
-user_agent = "mediator tests"
-
-[systems.tryton]
-base_url = "{boxes.urls["tryton"]}"
-database = "{creds["tryton"]["database"]}"
-login = "{creds["tryton"]["login"]}"
-password = "env:TEST_TRYTON_PASSWORD"
-
-[systems.tryton.erp]
-{erp_lines}
-
+{systems_toml(boxes, env_secrets(SECRETS))}
 [flows.change_orders.options]
 org_currency = "EUR"  # the connector reads CurrencyIsoCode only when told the org has it
 
@@ -194,10 +172,8 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     async with open_sandboxes(
         products=("salesforce", "harvest", "tryton"), clock=SystemClock(), seed=SEED, firm=firm
     ) as boxes:
-        creds = boxes.credentials()
-        monkeypatch.setenv("TEST_SF_SECRET", creds["salesforce"]["client_secret"])
-        monkeypatch.setenv("TEST_HARVEST_TOKEN", creds["harvest"]["token"])
-        monkeypatch.setenv("TEST_TRYTON_PASSWORD", creds["tryton"]["password"])
+        for name, value in sandbox_env(boxes, SECRETS).items():
+            monkeypatch.setenv(name, value)
         loaded = parse_config(config(boxes, tmp_path), file="mediator.toml", base_dir=tmp_path)
         async with Mediator(loaded, serve_admin=False) as mediator:
             await onboard(mediator.journal, firm, boxes)

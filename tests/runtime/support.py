@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from mediator.sandbox import Sandboxes
+from mediator.sandbox.config_tables import env_secrets, systems_toml
+
+#: the environment variables the tests' configurations read the sandboxes' credentials from
+SECRETS = {
+    "salesforce": "TEST_SALESFORCE_SECRET",
+    "harvest": "TEST_HARVEST_TOKEN",
+    "stripe": "TEST_STRIPE_KEY",
+    "tryton": "TEST_TRYTON_PASSWORD",
+}
 
 
 def config_text(boxes: Sandboxes, *, extra: str = "") -> str:
-    creds = boxes.credentials()
-    assert boxes.tryton is not None
-    erp = msgspec.to_builtins(boxes.tryton.erp_setup())
-    erp.pop("employee_by_consultant")
-    erp_lines = "\n".join(f"{key} = {value}" for key, value in erp.items())
     return f"""\
 time_zone = "Europe/Berlin"
 
 [journal]
 path = "journal.sqlite"
 
-[systems.harvest]
-base_url = "{boxes.urls["harvest"]}"
-account_id = "{creds["harvest"]["account_id"]}"
-token = "env:TEST_HARVEST_TOKEN"
-user_agent = "mediator tests"
-
-[systems.tryton]
-base_url = "{boxes.urls["tryton"]}"
-database = "{creds["tryton"]["database"]}"
-login = "{creds["tryton"]["login"]}"
-password = "env:TEST_TRYTON_PASSWORD"
-
-[systems.tryton.erp]
-{erp_lines}
-
+{systems_toml(boxes, env_secrets(SECRETS))}
 [flows.approved_time.options]
 account_currency = "USD"
 

@@ -34,9 +34,11 @@ from mediator.flows.saga import Saga, SagaState
 from mediator.journal import Journal
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, open_sandboxes
+from mediator.sandbox.config_tables import env_secrets, sandbox_env, systems_toml
 from mediator.sandbox.generator import Firm, generate_firm
 from mediator.sandbox.harvest import HarvestSandbox
 from mediator.sandbox.seeding import FIRM_COMPANIES, SeedIndex, seed_sandboxes
+from tests.runtime.support import SECRETS
 
 DOWNSTREAM = ("tryton", "harvest", "stripe")
 
@@ -82,39 +84,11 @@ POLLERS_OFF = "".join(
 def config_text(boxes: Sandboxes, *, options: str | None = None, pollers: bool = False) -> str:
     """A `mediator.toml` of the four sandboxes with only the onboarding flow enabled (its
     CRM pollers switched off unless `pollers`: the tests journal what they mean to send)."""
-    creds = boxes.credentials()
-    assert boxes.tryton is not None
-    erp = msgspec.to_builtins(boxes.tryton.erp_setup())
-    erp.pop("employee_by_consultant")
-    erp_lines = "\n".join(f"{key} = {value}" for key, value in erp.items())
     return f"""\
 [journal]
 path = "journal.sqlite"
 
-[systems.salesforce]
-base_url = "{boxes.urls["salesforce"]}"
-client_id = "{creds["salesforce"]["client_id"]}"
-client_secret = "env:TEST_SALESFORCE_SECRET"
-
-[systems.harvest]
-base_url = "{boxes.urls["harvest"]}"
-account_id = "{creds["harvest"]["account_id"]}"
-token = "env:TEST_HARVEST_TOKEN"
-user_agent = "mediator tests"
-
-[systems.stripe]
-base_url = "{boxes.urls["stripe"]}"
-api_key = "env:TEST_STRIPE_KEY"
-
-[systems.tryton]
-base_url = "{boxes.urls["tryton"]}"
-database = "{creds["tryton"]["database"]}"
-login = "{creds["tryton"]["login"]}"
-password = "env:TEST_TRYTON_PASSWORD"
-
-[systems.tryton.erp]
-{erp_lines}
-
+{systems_toml(boxes, env_secrets(SECRETS))}
 {options if options is not None else OPTIONS + _rate_cards()}
 [policies.ratelimits.harvest]
 rate = 1000.0
@@ -242,11 +216,8 @@ async def open_world(
             tryton=boxes.tryton,
         )
         index.harvest, index.tryton, index.stripe = rest.harvest, rest.tryton, rest.stripe
-        creds = boxes.credentials()
-        monkeypatch.setenv("TEST_SALESFORCE_SECRET", creds["salesforce"]["client_secret"])
-        monkeypatch.setenv("TEST_HARVEST_TOKEN", creds["harvest"]["token"])
-        monkeypatch.setenv("TEST_STRIPE_KEY", creds["stripe"]["api_key"])
-        monkeypatch.setenv("TEST_TRYTON_PASSWORD", creds["tryton"]["password"])
+        for name, value in sandbox_env(boxes, SECRETS).items():
+            monkeypatch.setenv(name, value)
         world = World(firm=firm, boxes=boxes, index=index, tmp=tmp)
         world.forget_requests()
         yield world
