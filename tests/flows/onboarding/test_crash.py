@@ -124,3 +124,56 @@ async def test_a_daemon_killed_inside_a_step_resumes_there_without_doubles(
     async with open_journal(world.tmp / "journal.sqlite", clock=SystemClock()) as journal:
         saga = await saga_of_journal(journal, opportunity)
         assert saga.status == "done", saga.note
+
+
+# Every step boundary of a deal's sagas, in the order they are reached: the client's saga (its
+# ERP party, PSA client, billing customer), then the deal's own steps.
+BOUNDARIES = (
+    "onboarding.client:tryton",
+    "onboarding.client:harvest",
+    "onboarding.client:stripe",
+    "onboarding:client",
+    "onboarding:erp_project",
+    "onboarding:psa_project",
+    "onboarding:billing",
+    "onboarding:writeback",
+)
+
+
+async def run_child(config: Path, *crash: str) -> int:
+    """`tests.flows.saga_crash_child`: a Mediator that recovers the journal's open entries
+    and, with `crash`, SIGKILLs itself at that step boundary; its exit status."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.flows.saga_crash_child", str(config), *crash,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        return await asyncio.wait_for(child.wait(), timeout=120)
+    finally:
+        if child.returncode is None:
+            child.kill()
+
+
+async def test_killed_after_each_step_s_effect_before_its_save_nothing_is_made_twice(
+    world: World,
+) -> None:
+    # The harshest moment: the step's effect exists in its system, the journal does not know.
+    # One process per boundary, each killed at the next one, resuming where the last died.
+    opportunity = top_level_deal(world)
+    config = world.tmp / "mediator.toml"
+    config.write_text(config_text(world.boxes), encoding="utf-8")
+    async with open_journal(world.tmp / "journal.sqlite", clock=SystemClock()) as journal:
+        for person in world.firm.consultants:
+            harvest_id = str(world.index.harvest[person.key])
+            await journal.record_xref("consultant", person.key, "harvest", harvest_id)
+        await journal.append(world.envelope(opportunity))  # recovered by each child at start
+    for boundary in BOUNDARIES:
+        status = await run_child(config, "--crash", f"{boundary}:effect")
+        assert status == -signal.SIGKILL, f"the daemon was not killed at {boundary}"
+    assert await run_child(config) == 0
+    once_each(world)
+    assert world.salesforce.get("Opportunity", opportunity)["Sync_Status__c"] == "Onboarded"
+    async with open_journal(world.tmp / "journal.sqlite", clock=SystemClock()) as journal:
+        saga = await saga_of_journal(journal, opportunity)
+        assert saga.status == "done", saga.note
