@@ -185,12 +185,17 @@ class BulkheadFull(PolicyError):
 
 
 class PostingWindowClosed(PolicyError):
-    """The finance calendar does not allow this posting now; it opens at `opens_at` (epoch s)."""
+    """The finance calendar does not allow this posting now; it opens at `opens_at` (epoch s),
+    `retry_after` seconds from when it was refused (None: it never opens), so the delivery is
+    retried when it opens rather than on the usual backoff."""
 
-    def __init__(self, window: str, opens_at: float | None) -> None:
+    def __init__(
+        self, window: str, opens_at: float | None, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(window, opens_at)
         self.window = window
         self.opens_at = opens_at
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         when = f"opens at epoch {self.opens_at:.0f}" if self.opens_at is not None else "never opens"

@@ -116,8 +116,7 @@ class PostingHeld(PostingWindowClosed):
     """The posting window is closed now: retry when it opens (`retry_after` seconds)."""
 
     def __init__(self, window: str, opens_at: float, now: float) -> None:
-        super().__init__(window, opens_at)
-        self.retry_after = max(opens_at - now, 0.0)
+        super().__init__(window, opens_at, retry_after=max(opens_at - now, 0.0))
 
     def __str__(self) -> str:
         return f"held by posting window {self.window} until {_iso(self.opens_at)}"

@@ -101,7 +101,8 @@ class PostingWindow:
         """Raise `PostingWindowClosed` (with the next opening) unless postings may go at `t`."""
         opens_at = self.next_open(t)
         if opens_at != t:
-            raise PostingWindowClosed(self.name, opens_at)
+            wait = None if opens_at is None else max(opens_at - t, 0.0)
+            raise PostingWindowClosed(self.name, opens_at, retry_after=wait)
 
     def _day_bounds(self, day: _dt.date) -> tuple[float, float]:
         opens = _dt.datetime.combine(day, self._opens, tzinfo=self.zone).timestamp()

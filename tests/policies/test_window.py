@@ -5,6 +5,8 @@ import datetime as dt
 import pytest
 
 from mediator.errors import PostingWindowClosed
+from mediator.journal.retry_or_dead import default_decider
+from mediator.outcomes import Verdict
 from mediator.policies import ApprovalRule, ApprovalRules, PostingWindow
 
 PARIS = dt.timezone(dt.timedelta(hours=1))  # CET, for readable expectations in winter
@@ -45,6 +47,11 @@ def test_blackout_for_period_close_moves_the_next_opening_past_it() -> None:
     with pytest.raises(PostingWindowClosed) as caught:
         window.check(_t(2026, 2, 2, 10, 0))
     assert caught.value.opens_at == _t(2026, 2, 3, 12, 0)
+    # the delivery is retried when the window opens, not on the usual backoff
+    assert caught.value.retry_after == _t(2026, 2, 3, 12, 0) - _t(2026, 2, 2, 10, 0)
+    decision = default_decider()(caught.value, 1, 0.0)
+    assert decision.verdict is Verdict.RETRY
+    assert decision.delay == caught.value.retry_after
     window.check(_t(2026, 2, 3, 12, 0))
 
 
