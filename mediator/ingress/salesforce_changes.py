@@ -12,10 +12,10 @@ does not decode or map is journaled dead at once with the field path, keyed by i
 id and version, never dropped; the watermark moves past it. Deleted records are logged and
 left out (a query does not return them; ``queryAll`` would).
 
-A corrected opportunity runs by itself: the dead letters of its older versions that the
-onboarding flow rejected (error class ``DealRejected``) are released as superseded by the
-newer version (`mediator.ingress.superseding`), so that version, which would otherwise be
-parked behind them, is delivered without an operator's replay.
+A corrected opportunity runs by itself: the onboarding flow's won versions are not parked
+behind the rejection of an older one (its `unparked_kinds`), and the flow closes that
+rejection once the new version passes, so what waited behind it (the deal's milestones and
+change orders) goes on after the deal, never before it is judged.
 
 The pollers spend the org's daily API allowance in their own priority class (``crm_poll``,
 a lower share than the flows' ``crm_writeback``). When it is spent the poll does not fail:
@@ -52,13 +52,11 @@ from mediator.flows.kinds import (
     opportunity_key,
 )
 from mediator.ingress.rejected import Rejected, content_version
-from mediator.ingress.superseding import DEAL_REJECTED, release_superseded, remember_versions
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.salesforce import CRM_POLL, ChangedRecords, SalesforceConnector
 
 __all__ = [
     "CRM_POLL",
-    "DEAL_REJECTED",
     "SALESFORCE_POLLERS",
     "SalesforceChangesPoller",
     "SalesforcePollReport",
@@ -75,7 +73,7 @@ _Mapped = tuple[str, msgspec.Struct]  # entity key, canonical payload
 
 class SalesforcePollReport(msgspec.Struct, frozen=True, kw_only=True):
     """What one poll found: records read, newly journaled, already known, rejected, deleted
-    (left out), dead letters superseded, the watermark, and whether it now waits.
+    (left out), the watermark, and whether it now waits.
 
     `waiting_until` (epoch seconds) is set when the daily allowance ran out during the poll:
     what was read before is journaled, the rest is read after the reset; `waiting_reason`
@@ -87,7 +85,6 @@ class SalesforcePollReport(msgspec.Struct, frozen=True, kw_only=True):
     duplicates: int
     rejected: int
     deleted: int = 0
-    superseded: int = 0
     watermark: str | None
     waiting_until: float | None = None
     waiting_reason: str | None = None
@@ -278,10 +275,6 @@ class SalesforceChangesPoller:
             )
             for payload, key, idempotency_key, stamp in versions
         ]
-        superseded = 0
-        if spec.kind == OPPORTUNITY_WON:  # remembered, released, then journaled: see there
-            await remember_versions(journal, envelopes)
-            superseded = await release_superseded(journal, dispatcher)
         watermark = (
             None
             if changed.watermark is None
@@ -305,7 +298,6 @@ class SalesforceChangesPoller:
             duplicates=duplicates,
             rejected=read - len(envelopes) - deleted,
             deleted=deleted,
-            superseded=superseded,
             watermark=None if watermark is None else watermark.value,
             waiting_until=changed.resets_at,
             waiting_reason=waiting_reason,

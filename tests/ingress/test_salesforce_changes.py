@@ -4,8 +4,8 @@ The connector's watermark reads: a record whose value does not decode
 (``"Payment_Terms_Days__c": "NaN"``) comes back in `rejected` with its path and identity, and
 the others and the watermark as if it were not there (issue #13). The pollers: one query per
 object paged through ``nextRecordsUrl``, the watermark committed with the entries, boundary
-records read again as duplicates, bad records as dead letters naming the field, a corrected
-deal superseding its rejected version, and a spent allowance waited out.
+records read again as duplicates, bad records as dead letters naming the field, and a spent
+allowance waited out.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ from mediator.ingress.salesforce_changes import (
 from mediator.journal import (
     DeadLetterFilter,
     Dispatcher,
-    EntryState,
     Journal,
     open_dispatcher,
     open_journal,
@@ -340,71 +339,6 @@ async def test_a_record_that_does_not_decode_or_map_is_a_dead_letter_naming_its_
     again = await crm.poll("salesforce_opportunities")
     assert (again.read, again.rejected, again.journaled) == (1, 1, 0)
     assert len(await crm.journal.list_dead(DeadLetterFilter(), limit=10)) == 2
-
-
-async def test_a_corrected_opportunity_supersedes_its_rejected_version_by_itself(
-    crm: Crm,
-) -> None:
-    account = await crm.stamped("Account", {"Name": "Acme"})
-    deal = await crm.stamped("Opportunity", won(account, "Platform", Service_Line__c=None))
-    first = await crm.poll("salesforce_opportunities")
-    assert first.journaled == 1
-    [rejected] = await crm.journal.list_dead(DeadLetterFilter(entity=f"opportunity:{deal}"))
-    assert rejected.error_class == "DealRejected"
-    milestone = await crm.stamped(
-        "Milestone__c", {"Name": "Design", "Opportunity__c": deal, "Amount__c": 5000}
-    )
-    await crm.poll("salesforce_milestones")  # parked behind the rejected deal
-    assert crm.recipient.delivered == []
-    again = await crm.poll("salesforce_opportunities")  # the same version: nothing changes
-    assert (again.duplicates, again.superseded) == (1, 0)
-    assert len(await crm.journal.list_dead(DeadLetterFilter())) == 1
-
-    await crm.edit("Opportunity", deal, {"Service_Line__c": "Advisory"})
-    corrected = await crm.poll("salesforce_opportunities")
-    assert (corrected.journaled, corrected.superseded) == (1, 1)
-    assert await crm.journal.list_dead(DeadLetterFilter()) == []
-    closed = await crm.journal.get(rejected.id)
-    assert closed is not None
-    assert closed.state is EntryState.RELEASED
-    stamp = crm.store.get("Opportunity", deal)["SystemModstamp"]
-    moment = datetime.datetime.fromisoformat(str(stamp).replace("+0000", "+00:00"))
-    assert closed.released_by == "mediator"
-    assert closed.release_reason == (
-        f"superseded by version {moment.isoformat()} read from Salesforce"
-    )
-    # what waited behind the rejection goes first, then the corrected deal
-    assert [e.kind for e in crm.recipient.delivered] == [MILESTONE_CHANGED, OPPORTUNITY_WON]
-    assert crm.recipient.ids(MILESTONE_CHANGED) == [milestone]
-    (delivered,) = [e for e in crm.recipient.delivered if e.kind == OPPORTUNITY_WON]
-    assert FLOW_PAYLOADS.decode_as(delivered, Deal).service_line == "Advisory"
-
-
-async def test_a_version_read_while_the_older_one_was_judged_is_freed_at_the_next_poll(
-    crm: Crm,
-) -> None:
-    account = await crm.stamped("Account", {"Name": "Acme"})
-    deal = await crm.stamped("Opportunity", won(account, "Platform", Service_Line__c=None))
-    crm.recipient.hold = asyncio.Event()
-    poller = crm.pollers["salesforce_opportunities"]
-    await poller.poll(crm.journal, crm.dispatcher)  # v1 is being judged...
-    await crm.edit("Opportunity", deal, {"Service_Line__c": "Advisory"})
-    await poller.poll(crm.journal, crm.dispatcher)  # ...when v2 is read: it queues behind
-    other = await crm.stamped("Opportunity", won(account, "Other"))
-    await poller.poll(crm.journal, crm.dispatcher)  # the watermark passes the deal
-    crm.recipient.hold.set()
-    await crm.dispatcher.wait_idle()
-    assert crm.recipient.ids(OPPORTUNITY_WON) == [other]  # v1 rejected, v2 parked behind it
-    [rejected] = await crm.journal.list_dead(DeadLetterFilter(entity=f"opportunity:{deal}"))
-
-    report = await crm.poll("salesforce_opportunities")  # reads only the boundary: `other`
-    assert (report.read, report.superseded) == (1, 1)
-    closed = await crm.journal.get(rejected.id)
-    assert closed is not None
-    assert closed.state is EntryState.RELEASED
-    assert crm.recipient.ids(OPPORTUNITY_WON) == [other, deal]
-    delivered = [e for e in crm.recipient.delivered if e.key == f"opportunity:{deal}"]
-    assert FLOW_PAYLOADS.decode_as(delivered[0], Deal).service_line == "Advisory"
 
 
 async def test_a_deleted_record_is_left_out(
