@@ -17,7 +17,7 @@ on the admin API and write back to the CRM.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Literal, Protocol, TypeAlias
 
 import msgspec
@@ -136,6 +136,18 @@ class Saga:
         if self.state.status != "done":
             await self.save(msgspec.structs.replace(self.state, status="done", note=""))
         return self.state
+
+    async def settle(self, name: str, choose: Callable[[], Awaitable[str]]) -> str:
+        """A value an effect is looked up by (a name, a reference), chosen once and kept in
+        the saga's detail: a retry after a lost answer must look for what the first attempt
+        made, even if what it was chosen from changed meanwhile (the deal renamed, a namesake
+        account added)."""
+        kept = self.state.detail.get(name)
+        if kept is not None:
+            return kept
+        chosen = await choose()
+        await self.mark(self.state.status, self.state.note, **{name: chosen})
+        return chosen
 
     async def mark(self, status: SagaStatus, note: str = "", **detail: str) -> SagaState:
         """Save a new status and note (and detail entries), keeping the finished steps."""

@@ -66,3 +66,20 @@ async def test_a_save_over_a_stale_version_is_a_conflict(tmp_path: Path) -> None
         await other.mark("waiting", "for the parent")
         with pytest.raises(SagaConflict):
             await one.mark("running")
+
+
+async def test_a_settled_name_is_kept_though_what_it_was_chosen_from_changed(
+    tmp_path: Path,
+) -> None:
+    async with open_journal(tmp_path / "j.sqlite", clock=SystemClock()) as journal:
+        names = iter(["P-1 Website", "P-1 Website relaunch (renamed)"])
+
+        async def choose() -> str:
+            return next(names)
+
+        first = Saga(journal, "onboarding", "opportunity:1")
+        await first.load()
+        assert await first.settle("project_name", choose) == "P-1 Website"
+        retry = Saga(journal, "onboarding", "opportunity:1")  # after a lost answer
+        await retry.load()
+        assert await retry.settle("project_name", choose) == "P-1 Website"

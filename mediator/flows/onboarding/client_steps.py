@@ -164,13 +164,19 @@ class PsaClientStep:
     async def run(self, saga: Saga) -> Mapping[str, str]:
         """Create (or find) the PSA client; record it as the account's PSA client."""
         job = self.onboarding
+
         # Harvest keeps one currency per client: the first deal's. It also keeps client names
         # unique, and finds ours by name: an account sharing its name with another (two
         # subsidiaries "Contoso Retail US") is named with its id there, or both would be one
         # client and one's time billed to the other. The CRM is asked (not the xref map),
         # so two namesakes onboarded at once both see each other.
-        namesakes = await accounts_named(job.salesforce, job.account.name)
-        name = job.account.name if len(namesakes) <= 1 else f"{job.account.name} ({job.account_id})"
+        # The name is settled once: a retry looks for what the first attempt made.
+        async def choose() -> str:
+            namesakes = await accounts_named(job.salesforce, job.account.name)
+            alone = len(namesakes) <= 1
+            return job.account.name if alone else f"{job.account.name} ({job.account_id})"
+
+        name = await saga.settle("psa_name", choose)
         client = msgspec.structs.replace(job.account, name=name, currency=job.terms.currency)
         made = await job.ask(
             "harvest",

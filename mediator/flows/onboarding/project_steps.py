@@ -13,7 +13,7 @@ a consultant has none yet).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from mediator.codecs.harvest.write import task_assignment_to_harvest
 from mediator.errors import BusinessRejected
@@ -41,6 +41,7 @@ class ErpProjectStep:
         if setup is None:  # a wiring bug: the Mediator always gives the connector its setup
             raise RuntimeError("the Tryton connector has no ERP setup ([systems.tryton.erp])")
         t_and_m = job.terms.billing_model == "time_and_materials"
+        reference = await saga.settle("project_name", _constant(job.project_name))
         made = await job.ask(
             "tryton",
             CreateRecord(
@@ -54,7 +55,7 @@ class ErpProjectStep:
                     "project_invoice_method": "timesheet" if t_and_m else "manual",
                     "product": setup.product,
                 },
-                reference=job.project_name,
+                reference=reference,
             ),
             RecordRef,
         )
@@ -203,3 +204,10 @@ async def _together(calls: Iterable[Awaitable[object]]) -> None:
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+def _constant(value: str) -> Callable[[], Awaitable[str]]:
+    async def chosen() -> str:
+        return value
+
+    return chosen
