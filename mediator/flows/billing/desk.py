@@ -163,7 +163,8 @@ class BillingDesk(Actor[Envelope]):
     async def _adjustment(
         self, message: Envelope, adjustment: Adjustment
     ) -> tuple[Contribution, ...]:
-        entry_id = f"adjustment:{adjustment.source}"
+        # one per source and period: a change order back-bills each invoiced month apart
+        entry_id = f"adjustment:{adjustment.source}:{adjustment.period}"
         day = _first_day(adjustment.period)
         fact = Contribution(
             id=entry_id,

@@ -7,6 +7,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from mediator.codecs.canonical.money import Money
@@ -120,11 +121,25 @@ async def test_an_edit_after_finalization_goes_on_the_next_invoice(
         ]
         assert back_billing["amount"] == 50_000
         assert december["total"] == line["amount"] + 50_000
+        # the same change order adjusts another month too: both stand, neither replaces
+        thirty = Money(amount=30_000, currency=currency)
+        october = msgspec.structs.replace(adjustment, period="2026-12", amount=thirty)
+        await billing.mediator.accept(
+            PAYLOADS.envelope(
+                ADJUSTMENT_APPROVED, october, key=f"opportunity:{client}", source="mediator",
+                idempotency_key=f"{october.source}:{october.period}:adjustment",
+                occurred_at=datetime.datetime.now(datetime.UTC),
+            )
+        )  # fmt: skip
+        await billing.mediator.wait_idle()
+        await billing.flush()
+        [december] = [i for i in billing.invoices() if i["id"] not in sent]
+        assert december["total"] == line["amount"] + 50_000 + 30_000
         totals: dict[str, int] = {}
         for invoice in billing.invoices():
             totals[invoice["customer"]] = totals.get(invoice["customer"], 0) + invoice["total"]
         expected = billing.expected()
-        expected[december["customer"]] += 50_000
+        expected[december["customer"]] += 50_000 + 30_000
         assert totals == expected
         # the entry is on November's invoice with its first hours, December's carries the 2 h
         november = await read_billed_period(billing.mediator.journal, client, "2026-11")
