@@ -1,0 +1,95 @@
+"""Corrections as credit notes (``corrections = "credit_note"``): an entry lowered after its
+invoice was finalized becomes one Stripe credit note on that invoice (the sent invoice itself
+never changes); a raise still goes on the next invoice; nothing is credited twice."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediator.flows.billing.credit_notes import CREDIT_NOTES
+from mediator.journal import DeadLetterFilter
+from mediator.sandbox import Sandboxes
+from mediator.sandbox.generator import Firm
+from tests.flows.billing.support import Billing, ShiftedClock, running
+from tests.flows.billing.test_corrections import billable, edit, item_posts
+from tests.flows.billing.test_month import AFTER_CLOSE
+
+#: billing's dead letters (the ERP's approved-time flow refuses corrections of posted lines)
+BILLING = DeadLetterFilter(kind="psa.time_entry.billable")
+pytestmark = pytest.mark.slow  # three sandboxes, a journal and the runtime per test
+
+
+def notes(billing: Billing) -> list[dict[str, Any]]:
+    assert billing.boxes.stripe is not None
+    return list(billing.boxes.stripe.credit_notes.notes.values())
+
+
+def cents(hours: Decimal, rate: object) -> int:
+    return int((hours * Decimal(str(rate)) * 100).to_integral_value())
+
+
+async def test_a_lowered_entry_is_credited_on_its_finalized_invoice_once(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    firm, boxes = firm_and_boxes
+    clock = ShiftedClock()
+    clock.at(AFTER_CLOSE)
+    async with running(firm, boxes, tmp_path, clock, corrections="credit_note") as billing:
+        await billing.poll()
+        await billing.close()
+        sent = {i["id"]: i for i in billing.invoices()}
+        assert {i["status"] for i in sent.values()} == {"open"}
+        entry = next(e for e in billable(billing) if float(e["hours"]) >= 3)
+        hours = Decimal(str(entry["hours"]))
+        posts = len(item_posts(billing))
+        edit(entry, 1, hours=float(hours - 2))
+        await billing.poll()
+        await billing.flush()
+        assert await billing.mediator.dead_letters(BILLING) == []
+        [note] = notes(billing)
+        invoice = sent[note["invoice"]]
+        assert note["total"] == cents(Decimal(2), entry["billable_rate"])
+        assert note["metadata"]["mediator_origin"].startswith(f"time:{entry['id']}:credit:")
+        assert "correction" in note["memo"].lower()
+        # the sent invoice keeps its lines and total; what is left to pay is lower
+        after = {i["id"]: i for i in billing.invoices()}
+        assert after[invoice["id"]]["total"] == invoice["total"]
+        assert after[invoice["id"]]["lines"] == invoice["lines"]
+        assert after[invoice["id"]]["amount_remaining"] == invoice["total"] - note["total"]
+        assert after[invoice["id"]]["pre_payment_credit_notes_amount"] == note["total"]
+        assert set(after) == set(sent)  # no draft of the next period for it
+        assert len(item_posts(billing)) == posts
+        # read again (a poll that finds the same version), and a newer version with the same
+        # hours: no second credit note
+        await billing.poll()
+        edit(entry, 2, notes="same hours, new version")
+        await billing.poll()
+        await billing.flush()
+        assert len(notes(billing)) == 1
+        saga = await billing.mediator.journal.load_flow(
+            CREDIT_NOTES, note["metadata"]["mediator_origin"]
+        )
+        assert saga is not None
+        # lowered again: a second credit note, for the new difference only
+        edit(entry, 3, hours=float(hours - 3))
+        await billing.poll()
+        first, second = notes(billing)
+        assert second["total"] == cents(Decimal(1), entry["billable_rate"])
+        assert second["invoice"] == invoice["id"]
+        # raised above what was billed: a credit note cannot add; the next invoice carries it
+        edit(entry, 4, hours=float(hours + 1))
+        await billing.poll()
+        await billing.flush()
+        assert len(notes(billing)) == 2
+        [december] = [i for i in billing.invoices() if i["id"] not in sent]
+        assert december["metadata"]["mediator_period"] == "2026-12"
+        # what the finalized invoice still bills (hours − 3 after its credit notes) is reversed
+        # and the new hours added: 4 h more, and the entry is billed hours + 1 in all
+        assert december["total"] == cents(Decimal(4), entry["billable_rate"])
+        billed = invoice["total"] - first["total"] - second["total"] + december["total"]
+        assert billed == invoice["total"] + cents(Decimal(1), entry["billable_rate"])
+        assert await billing.mediator.dead_letters(BILLING) == []
