@@ -127,6 +127,7 @@ class StInvoice(_Object, frozen=True, kw_only=True):
     id: Identifier
     object: Identifier = "invoice"
     customer: Identifier
+    customer_name: Name | None = None
     status: Identifier | None = None
     number: Identifier | None = None
     currency: Identifier

@@ -16,7 +16,8 @@ stays booked, so replaying the entry once it is sorted issues it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Protocol
 
 from mediator.actors import ActorRef
 from mediator.codecs.canonical.billing import InvoiceLine
@@ -36,8 +37,13 @@ __all__ = ["CREDIT_NOTES", "CreditNoteLookup", "issue_credit_notes"]
 #: The saga flow of the credits: one entity per credit (its contribution id).
 CREDIT_NOTES = "billing.credit_note"
 
-CreditNoteLookup = Callable[[str], Awaitable[Sequence[wire.StCreditNote]]]
-"""The credit notes Stripe has on an invoice (`StripeConnector.list_credit_notes`)."""
+
+class CreditNoteLookup(Protocol):
+    """Reads the credit notes Stripe has on an invoice (`StripeConnector.list_credit_notes`)."""
+
+    def __call__(self, invoice: str) -> Awaitable[Sequence[wire.StCreditNote]]:
+        """The credit notes of `invoice`."""
+        ...
 
 
 async def issue_credit_notes(
