@@ -74,8 +74,8 @@ class ReceivableNotPosted(ActorError):
 
     def __init__(self, credit_note: str, invoice: str) -> None:
         super().__init__(
-            f"credit note {credit_note}",
-            f"the receivable of Stripe invoice {invoice} is not posted in Tryton yet; retried",
+            f"credit note {credit_note}: the receivable of Stripe invoice {invoice} is not "
+            "posted in Tryton yet; retried"
         )
 
 

@@ -120,3 +120,19 @@ async def test_a_credit_note_after_payment_is_a_refund_for_finance(finance: Fina
     await finance.settle()
     assert await finance.mediator.dead_letters(DeadLetterFilter()) == []
     assert len(tryton(finance, note)) == 1
+
+
+async def test_a_credit_note_before_its_receivable_is_posted_waits_for_it(
+    finance: Finance,
+) -> None:
+    invoice = finance.invoice([100_000])
+    finance.stripe.finalize(invoice)
+    note = credit(finance, invoice)  # its event may well be handled before the invoice's
+    await finance.settle()
+    await finance.advance(120)  # a retry of the credit note falls due
+    await finance.advance(600)
+    [posted] = tryton(finance, note)
+    [receivable] = tryton(finance, invoice)
+    assert (posted["state"], posted["paid_amount"]) == ("paid", Decimal("-300.00"))
+    assert (receivable["state"], receivable["paid_amount"]) == ("posted", Decimal("300.00"))
+    assert await finance.mediator.dead_letters(DeadLetterFilter()) == []
