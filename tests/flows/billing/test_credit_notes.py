@@ -8,9 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from mediator.flows.billing.credit_notes import CREDIT_NOTES
+from mediator.flows.saga import SagaState
 from mediator.journal import DeadLetterFilter
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.generator import Firm
@@ -70,18 +72,33 @@ async def test_a_lowered_entry_is_credited_on_its_finalized_invoice_once(
         await billing.poll()
         await billing.flush()
         assert len(notes(billing)) == 1
-        saga = await billing.mediator.journal.load_flow(
-            CREDIT_NOTES, note["metadata"]["mediator_origin"]
-        )
+        # the credit's saga forgotten (a crash after Stripe answered, before it was saved): the
+        # next delivery finds the credit note on the invoice by its origin instead of a second
+        journal = billing.mediator.journal
+        origin = note["metadata"]["mediator_origin"]
+        saga = await journal.load_flow(CREDIT_NOTES, origin)
         assert saga is not None
+        fresh = msgspec.json.encode(SagaState())
+        assert await journal.save_flow(CREDIT_NOTES, origin, fresh, expected_version=saga.version)
+        assert billing.boxes.stripe is not None
+        requests = billing.boxes.stripe.requests
+        posts = len(requests.matching("POST", "/v1/credit_notes"))
+        edit(entry, 3, notes="and once more")
+        await billing.poll()
+        assert len(notes(billing)) == 1
+        assert len(requests.matching("POST", "/v1/credit_notes")) == posts  # found, not re-sent
+        assert requests.matching("GET", "/v1/credit_notes")
+        found = await journal.load_flow(CREDIT_NOTES, origin)
+        assert found is not None
+        assert note["id"] in found.state.decode()
         # lowered again: a second credit note, for the new difference only
-        edit(entry, 3, hours=float(hours - 3))
+        edit(entry, 4, hours=float(hours - 3))
         await billing.poll()
         first, second = notes(billing)
         assert second["total"] == cents(Decimal(1), entry["billable_rate"])
         assert second["invoice"] == invoice["id"]
         # raised above what was billed: a credit note cannot add; the next invoice carries it
-        edit(entry, 4, hours=float(hours + 1))
+        edit(entry, 5, hours=float(hours + 1))
         await billing.poll()
         await billing.flush()
         assert len(notes(billing)) == 2
