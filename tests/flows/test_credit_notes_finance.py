@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from mediator.flows.receivable_credits import CREDIT_NOTES
-from mediator.journal import DeadLetterFilter
-from tests.flows.finance_support import Finance, open_finance
+from mediator.journal import DeadLetterFilter, EntryState
+from tests.flows.finance_support import MONDAY_10, Finance, open_finance
+from tests.flows.test_receivables import OFFICE_HOURS
 
 pytestmark = pytest.mark.slow  # three sandboxes, a journal and the whole runtime per test
 
@@ -136,3 +137,24 @@ async def test_a_credit_note_before_its_receivable_is_posted_waits_for_it(
     assert (posted["state"], posted["paid_amount"]) == ("paid", Decimal("-300.00"))
     assert (receivable["state"], receivable["paid_amount"]) == ("posted", Decimal("300.00"))
     assert await finance.mediator.dead_letters(DeadLetterFilter()) == []
+
+
+async def test_outside_the_window_a_credit_note_is_held_then_posted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_finance(tmp_path, monkeypatch, extra=OFFICE_HOURS) as f:  # Monday 10:00
+        invoice = await posted_invoice(f, [100_000])
+        await f.advance(8 * 3600)  # Monday 18:00: the finance window is closed
+        note = credit(f, invoice)
+        await f.settle()
+        assert tryton(f, note) == []
+        saved = await f.mediator.journal.load_flow(CREDIT_NOTES, note)
+        assert saved is not None
+        assert b"held by posting window finance until 2026-11-03T09:00:00+00:00" in saved.state
+        [held] = (await f.mediator.reader.history(f"credit_note:{note}")).entries
+        assert held.state is EntryState.RETRY
+        assert await f.mediator.dead_letters(DeadLetterFilter()) == []
+        await f.advance(MONDAY_10 + 23 * 3600 - f.clock.time())  # to Tuesday 09:00
+        [posted] = tryton(f, note)
+        assert posted["state"] == "paid"  # posted, and settled against its receivable
+        assert tryton(f, invoice)[0]["paid_amount"] == Decimal("300.00")
