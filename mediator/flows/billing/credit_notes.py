@@ -26,6 +26,7 @@ from mediator.codecs.stripe.mapping import ORIGIN_KEY
 from mediator.errors import BusinessRejected, RemoteRejected
 from mediator.flows.billing.invoicing import invoice_lines
 from mediator.flows.billing.ledger import invoice_entity, is_credit
+from mediator.flows.billing.periods import record_finalized
 from mediator.flows.billing.state import INVOICE, Contribution, InvoiceState, load
 from mediator.flows.saga import Saga
 from mediator.journal import Journal
@@ -65,6 +66,8 @@ async def issue_credit_notes(
         step = _Issue(journal, credit, stripe=stripe, lookup=lookup, timeout=timeout)
         state = await saga.run([step])
         issued.append(state.output("issue", "credit_note"))
+        # what other flows read of the finalized period (back-billing) is net of the credit
+        await record_finalized(journal, credit.client_id, credit.invoice_period)
     return issued
 
 

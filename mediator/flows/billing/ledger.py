@@ -9,9 +9,10 @@ so the difference goes out as an adjustment line, never as a change to a sent in
 With `credit_notes` (``corrections = "credit_note"``), a correction that LOWERS what a line of
 a finalized invoice carries for the entry is booked instead as a *credit* (`is_credit`): a
 contribution with the negative difference, kept on the finalized invoice's period in the
-entry's record only (the sent invoice's shards never change), which `credit_notes` issues as a
-Stripe credit note on that invoice. A credit note cannot add, so a correction that raises a
-line still goes on the next open invoice (the finalized amount reversed, the new one added).
+entry's record and that invoice's shard (so the hours it bills are net of it; the sent
+invoice is never pushed again), which `credit_notes` issues as a Stripe credit note on it.
+A credit note cannot add, so a correction that raises a line still goes on the next open
+invoice (the finalized amount reversed, the new one added).
 
 A delivery and a period close meet at the invoice state: a booking first registers itself
 there (`writing`, allowed only while the invoice is a draft), then writes the shards, then
@@ -155,6 +156,12 @@ async def book(
     for client, period in touched:
         parts = {c.shard for c in wanted if (c.client_id, c.invoice_period) == (client, period)}
         await _release(journal, client, period, entry_id, parts, clock_time)
+    for c in credits:
+        # kept with what the finalized invoice bills, so the hours billed for its period
+        # (`read_billed_period`, change orders' back-billing) are net of the credit; a
+        # finalized invoice's shards are never pushed again, and only this project's
+        # deliveries, one at a time, write this shard
+        await _write_shard(journal, shard_id(c.client_id, c.invoice_period, c.shard), [c], set())
     await _remember(journal, entry_id, client_id, booked, version, record_version)
     return booked
 
@@ -188,7 +195,7 @@ def _placed(c: Contribution, period: str, cid: str) -> Contribution:
 
 def is_credit(c: Contribution) -> bool:
     """Whether `c` is a credit of a finalized invoice (a credit note), not an invoice line."""
-    return ":credit:" in c.id
+    return c.id.startswith(f"{c.entry_id}:credit:")
 
 
 async def _credited(

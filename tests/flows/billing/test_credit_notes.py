@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from mediator.flows.billed_periods import load_billed_period
+from mediator.flows.billing import read_billed_period
 from mediator.flows.billing.credit_notes import CREDIT_NOTES
 from mediator.flows.saga import SagaState
 from mediator.journal import DeadLetterFilter
@@ -64,6 +66,17 @@ async def test_a_lowered_entry_is_credited_on_its_finalized_invoice_once(
         assert after[invoice["id"]]["amount_remaining"] == invoice["total"] - note["total"]
         assert after[invoice["id"]]["pre_payment_credit_notes_amount"] == note["total"]
         assert set(after) == set(sent)  # no draft of the next period for it
+        # the hours billed for November (what change orders back-bill) are net of the credit
+        client = next(c for c, cus in boxes.index.stripe.items() if cus == invoice["customer"])
+        november = await read_billed_period(billing.mediator.journal, client, "2026-11")
+        assert november is not None
+        mine = [e.hours for e in november.entries if e.entry_id == f"time:{entry['id']}"]
+        assert sum(mine) == hours - 2
+        shared = await load_billed_period(billing.mediator.journal, client, "2026-11")
+        assert shared is not None
+        assert sum(e.hours for e in shared.entries if e.entry_id == f"time:{entry['id']}") == (
+            hours - 2
+        )
         assert len(item_posts(billing)) == posts
         # read again (a poll that finds the same version), and a newer version with the same
         # hours: no second credit note
