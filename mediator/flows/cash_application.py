@@ -22,9 +22,20 @@ state `PENDING`), the delivery ends, and the flow's sweep (`WaitingPayments`, a 
 ``cash_application_waiting``) journals a `RECEIVABLE_POSTED` entry for the invoice once the
 xref map has its Tryton invoice, which applies it. Nothing fails for ordering.
 
-Refunds and credit notes (``charge.refunded``, ``credit_note.created``) are not handled: the
-Stripe sandbox emits neither (it has no charges or credit notes), and applying them needs a
-Tryton credit note against the receivable, which is not automated here.
+Credit notes count against what is due. Stripe's credit note issued before payment lowers
+the invoice's amount due (`pre_payment_credit_notes_amount`); the receivables flow posts it as
+a Tryton credit note and tells this flow (`CREDIT_NOTE_POSTED` on the invoice's key). Each
+such credit note posted in Tryton is settled against the receivable with the payment method:
+the Tryton credit note paid with its (negative) amount (step ``settle:<credit note>``) and the
+receivable paid the same amount on top of the cash (``apply:<cash>+<credited>``), which nets to
+nothing in the payment journal and leaves both paid once the rest of the cash is in. A credit
+note issued after payment is a refund owed to the client: the receivables flow posts it and
+hands it to finance (`mediator.flows.receivable_credits`).
+
+Refunds (``charge.refunded``) are not consumed: the Stripe sandbox has no charges, so it can
+emit none, and the flows never refund. A refund made in Stripe's dashboard reaches the books
+only as finance records it; a credit note with `refund_amount` comes as the post-payment
+credit note above, an exception for finance, never silent.
 """
 
 from __future__ import annotations
@@ -112,7 +123,7 @@ class CashApplication(Actor[Envelope]):
             return None  # most updates are drafts being edited: not worth a read of Stripe
         invoice = await self.stripe.get_invoice(self.invoice_id)
         paid = from_stripe_amount(invoice.amount_paid, invoice.currency, field="amount_paid")
-        if paid.amount <= 0:
+        if paid.amount <= 0 and not invoice.pre_payment_credit_notes_amount:
             return None  # an update that paid nothing (a draft edited, a reminder sent)
         saga = Saga(self.journal, FLOW, invoice.id)
         await saga.load()
@@ -126,19 +137,61 @@ class CashApplication(Actor[Envelope]):
                     f"Stripe invoice {invoice.id} to be posted in Tryton",
                 )
             return saga.state
-        steps: list[Step] = [
-            _Apply(self, invoice, int(receivable.system_id)),
-            _TellCrm(self, invoice),
-        ]
+        credits = await self._posted_credits(invoice)
+        credited = sum(amount for _, _, amount in credits)
+        steps: list[Step] = [_Settle(self, invoice, *credit) for credit in credits]
+        if paid.amount > 0 or credited:
+            steps.append(_Apply(self, invoice, int(receivable.system_id), credited))
+        if paid.amount > 0:
+            steps.append(_TellCrm(self, invoice, credited))
         await saga.run(steps)
         await _update_waiting(
             self.journal, lambda w: {k: v for k, v in w.items() if k != invoice.id}
         )
         return saga.state
 
-    async def apply(self, saga: Saga, invoice: wire.StInvoice, receivable: int) -> AppliedPayment:
-        """Bring Tryton's paid amount on `receivable` up to what Stripe says is paid."""
-        paid = from_stripe_amount(invoice.amount_paid, invoice.currency, field="amount_paid")
+    async def _posted_credits(self, invoice: wire.StInvoice) -> list[tuple[str, int, int]]:
+        # the invoice's credit notes issued before payment and posted in Tryton: (Stripe id,
+        # Tryton id, the amount they lowered what is due by), oldest first
+        if not invoice.pre_payment_credit_notes_amount:
+            return []
+        found = []
+        for note in reversed(await self.stripe.list_credit_notes(invoice=invoice.id)):
+            if note.status == "void" or not note.pre_payment_amount:
+                continue
+            posted = await self.journal.xref_to("credit_note", note.id, "tryton")
+            if posted is not None:
+                found.append((note.id, int(posted.system_id), note.pre_payment_amount))
+        return found
+
+    async def settle(
+        self, saga: Saga, invoice: wire.StInvoice, note: str, credit: int, amount: int
+    ) -> AppliedPayment:
+        """Settle the Tryton credit note `credit` (of Stripe's `note`) for `amount`, what it
+        took off the receivable: it is paid with that negative amount."""
+        settled = from_stripe_amount(-amount, invoice.currency, field="pre_payment_amount")
+        command = ApplyPayment(
+            idempotency_key=saga.key("settle", note),
+            invoice=credit,
+            paid_total=settled.to_decimal(),
+            currency=settled.currency,
+            payment_method=self.options.payment_method,
+            received_on=datetime.datetime.fromtimestamp(self.clock.time(), datetime.UTC).date(),
+            description=f"Stripe credit note {note} against {invoice.number or invoice.id}",
+        )
+        result = await self.erp.ask(command, timeout=self.options.timeout)
+        if not isinstance(result, AppliedPayment):
+            raise TypeError(f"the ERP actor answered {type(result).__name__}, not AppliedPayment")
+        return result
+
+    async def apply(
+        self, saga: Saga, invoice: wire.StInvoice, receivable: int, credited: int = 0
+    ) -> AppliedPayment:
+        """Bring Tryton's paid amount on `receivable` up to what Stripe says is paid, plus
+        what credit notes settled in Tryton took off it (`credited`, Stripe's units)."""
+        paid = from_stripe_amount(
+            invoice.amount_paid + credited, invoice.currency, field="amount_paid"
+        )
         total = from_stripe_amount(invoice.total, invoice.currency, field="total")
         if paid > total:
             raise BusinessRejected(
@@ -151,7 +204,7 @@ class CashApplication(Actor[Envelope]):
             paid_at if paid_at is not None else self.clock.time(), datetime.UTC
         ).date()
         command = ApplyPayment(
-            idempotency_key=saga.key("apply", str(invoice.amount_paid)),
+            idempotency_key=saga.key("apply", _level(invoice.amount_paid, credited)),
             invoice=receivable,
             paid_total=paid.to_decimal(),
             currency=paid.currency,
@@ -219,17 +272,49 @@ def _pays(message: Envelope) -> bool:
         return True
 
 
-class _Apply:
-    """The payment applied in Tryton (or found applied), for one level of amount paid."""
+def _level(paid: int, credited: int) -> str:
+    # a step's level: the amount paid, and what credit notes settled (named only when any, so
+    # the steps of invoices without credit notes keep their names)
+    return f"{paid}+{credited}" if credited else str(paid)
 
-    def __init__(self, actor: CashApplication, invoice: wire.StInvoice, receivable: int) -> None:
+
+class _Settle:
+    """A credit note issued before payment, settled against the receivable in Tryton."""
+
+    def __init__(
+        self, actor: CashApplication, invoice: wire.StInvoice, note: str, credit: int, amount: int
+    ) -> None:
+        self.actor = actor
+        self.invoice = invoice
+        self.note = note
+        self.credit = credit
+        self.amount = amount
+        self.name = f"settle:{note}"
+
+    async def run(self, saga: Saga) -> Mapping[str, str]:
+        settled = await self.actor.settle(saga, self.invoice, self.note, self.credit, self.amount)
+        return {
+            "tryton_credit_note": str(settled.invoice),
+            "applied": str(settled.applied),
+            "state": settled.state,
+        }
+
+
+class _Apply:
+    """The payment applied in Tryton (or found applied), for one level of amount paid (and of
+    credit notes settled)."""
+
+    def __init__(
+        self, actor: CashApplication, invoice: wire.StInvoice, receivable: int, credited: int = 0
+    ) -> None:
         self.actor = actor
         self.invoice = invoice
         self.receivable = receivable
-        self.name = f"apply:{invoice.amount_paid}"
+        self.credited = credited
+        self.name = f"apply:{_level(invoice.amount_paid, credited)}"
 
     async def run(self, saga: Saga) -> Mapping[str, str]:
-        applied = await self.actor.apply(saga, self.invoice, self.receivable)
+        applied = await self.actor.apply(saga, self.invoice, self.receivable, self.credited)
         return {
             "tryton_invoice": str(applied.invoice),
             "applied": str(applied.applied),
@@ -241,13 +326,15 @@ class _Apply:
 class _TellCrm:
     """The CRM told: the invoice paid, or partially paid (at one level of amount paid)."""
 
-    def __init__(self, actor: CashApplication, invoice: wire.StInvoice) -> None:
+    def __init__(self, actor: CashApplication, invoice: wire.StInvoice, credited: int = 0) -> None:
         self.actor = actor
         self.invoice = invoice
-        self.name = f"crm:{invoice.amount_paid}"
+        self.credited = credited
+        self.name = f"crm:{_level(invoice.amount_paid, credited)}"
 
     async def run(self, saga: Saga) -> Mapping[str, str]:
-        full = self.invoice.amount_paid >= self.invoice.total
+        credited = self.invoice.pre_payment_credit_notes_amount
+        full = self.invoice.amount_paid + credited >= self.invoice.total
         status = "paid" if full else "partially paid"
         written = await self.actor.tell_crm(saga, self.invoice, status)
         return {"status": status, "records": ",".join(written)}

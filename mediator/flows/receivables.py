@@ -25,6 +25,9 @@ and ``tryton`` (the ``account.invoice`` id), which cash application reads. An in
 in another currency than the ERP company's is refused for finance (a currency mismatch is
 never posted at the wrong amount).
 
+Stripe's credit notes (``credit_note.created``, keyed ``credit_note:<id>``) are this flow's
+too: `mediator.flows.receivable_credits` posts each as a Tryton credit note.
+
 ``invoice.voided`` ends a receivable not posted yet (nothing is posted); one posted already is
 a `BusinessRejected` for finance asking for a credit note in Tryton, never a deletion.
 

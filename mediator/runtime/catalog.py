@@ -21,6 +21,7 @@ import msgspec
 
 from mediator.actors import Actor
 from mediator.codecs import Envelope
+from mediator.codecs.stripe.wire import StCreditNote
 from mediator.flows.approved_time import APPROVED_TIME, TimesheetPosting
 from mediator.flows.billing import (
     ADJUSTMENT_APPROVED,
@@ -32,6 +33,7 @@ from mediator.flows.billing import (
     CloseSchedule,
     FlushSchedule,
 )
+from mediator.flows.billing.credit_notes import CreditNoteLookup
 from mediator.flows.onboarding import OnboardingFlow
 from mediator.ingress.harvest_expenses import HarvestExpensesPoller
 from mediator.ingress.harvest_time import HarvestTimePoller
@@ -39,6 +41,7 @@ from mediator.runtime.change_orders import ChangeOrdersFlow
 from mediator.runtime.finance_flows import CashApplicationFlow, MilestonesFlow, ReceivablesFlow
 from mediator.runtime.flow import Flow, FlowContext, Poller
 from mediator.systems import HarvestConnector
+from mediator.systems.stripe import StripeConnector
 from mediator.tomlfile import Fail, convert
 
 __all__ = [
@@ -127,7 +130,8 @@ class BillingOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] = 30
     #: the local time (``HH:MM``) on a period's last business day when it is due to close
     cutoff: Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "18:00"
-    #: corrections of a finalized invoice: on the next invoice (credit notes are not supported)
+    #: corrections of a finalized invoice: on the next invoice, or (``credit_note``) those that
+    #: lower it as a Stripe credit note on it (a raise still goes on the next invoice)
     corrections: Literal["next_invoice", "credit_note"] = "next_invoice"
     #: how long one Stripe call may take before the delivery is retried by the journal
     stripe_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
@@ -155,14 +159,7 @@ class BillingFlow:
     @classmethod
     def from_options(cls, options: Mapping[str, object], fail: Fail) -> BillingFlow:
         """Read `[flows.billing.options]`; raise `ConfigError` naming the bad key."""
-        parsed = convert(dict(options), BillingOptions, "", fail)
-        if parsed.corrections == "credit_note":
-            raise fail(
-                "corrections",
-                "credit notes are not supported yet (the Stripe sandbox has no /v1/credit_notes):"
-                ' use "next_invoice"',
-            )
-        return cls(parsed)
+        return cls(convert(dict(options), BillingOptions, "", fail))
 
     def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
         """A `BillingDesk` for a project's entries or an invoice's flushes and close."""
@@ -174,6 +171,8 @@ class BillingFlow:
             expense_markup=Decimal(repr(self.options.expense_markup)),
             payment_terms_days=self.options.payment_terms_days,
             timeout=self.options.stripe_timeout,
+            credit_notes=self.options.corrections == "credit_note",
+            credit_note_lookup=_credit_note_lookup(context),
         )
 
     def pollers(self, context: FlowContext) -> Sequence[Poller]:
@@ -190,6 +189,19 @@ class BillingFlow:
                 cutoff=datetime.time(hours, minutes),
             ),
         ]
+
+
+def _credit_note_lookup(context: FlowContext) -> CreditNoteLookup | None:
+    # credit notes are looked for on their invoice before one is issued (a read, so through
+    # the connector; absent in contexts that give no Stripe connector)
+    stripe = context.connectors.get("stripe")
+    if not isinstance(stripe, StripeConnector):
+        return None
+
+    async def lookup(invoice: str) -> list[StCreditNote]:
+        return await stripe.list_credit_notes(invoice=invoice)
+
+    return lookup
 
 
 SHIPPED_FLOWS: Mapping[str, FlowFactory] = MappingProxyType(

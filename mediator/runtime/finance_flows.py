@@ -26,6 +26,11 @@ from mediator.flows.cash_application import (
 )
 from mediator.flows.kinds import MILESTONE_CHANGED
 from mediator.flows.milestones import MilestoneInvoicing, MilestoneOptions
+from mediator.flows.receivable_credits import (
+    CREDIT_NOTE_CREATED,
+    CREDIT_NOTE_POSTED,
+    CreditNotePosting,
+)
 from mediator.flows.receivables import (
     APPROVAL_DECIDED,
     INVOICE_FINALIZED,
@@ -53,7 +58,9 @@ __all__ = [
 
 #: The Stripe events the finance flows consume (the events poller journals those of the
 #: enabled flows).
-STRIPE_EVENT_KINDS = frozenset({INVOICE_FINALIZED, INVOICE_VOIDED, INVOICE_PAID, INVOICE_UPDATED})
+STRIPE_EVENT_KINDS = frozenset(
+    {INVOICE_FINALIZED, INVOICE_VOIDED, INVOICE_PAID, INVOICE_UPDATED, CREDIT_NOTE_CREATED}
+)
 _Timeout = Annotated[float, msgspec.Meta(gt=0, le=600)]
 _RecordId = Annotated[int, msgspec.Meta(ge=1)]
 _Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
@@ -91,10 +98,11 @@ class ReceivablesOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 
 
 class ReceivablesFlow:
-    """Stripe's finalized invoices → posted Tryton customer invoices, one actor per invoice."""
+    """Stripe's finalized invoices → posted Tryton customer invoices, one actor per invoice;
+    Stripe's credit notes → posted Tryton credit notes, one actor per credit note."""
 
     name = "receivables"
-    kinds = frozenset({INVOICE_FINALIZED, INVOICE_VOIDED, APPROVAL_DECIDED})
+    kinds = frozenset({INVOICE_FINALIZED, INVOICE_VOIDED, APPROVAL_DECIDED, CREDIT_NOTE_CREATED})
     owner = "finance"
     systems = frozenset({"stripe", "tryton"})
     poller_names = frozenset({"stripe_events"})
@@ -113,11 +121,12 @@ class ReceivablesFlow:
         return cls(convert(dict(options), ReceivablesOptions, "", fail))
 
     def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
-        """A `ReceivablePosting` for the invoice `key`."""
+        """A `ReceivablePosting` for the invoice `key`, a `CreditNotePosting` for the credit
+        note `key` (``credit_note:<id>``), which tells cash application when it is enabled."""
         stripe, tryton = context.connectors["stripe"], context.connectors["tryton"]
         assert isinstance(stripe, StripeConnector)
         assert isinstance(tryton, TrytonConnector)
-        return ReceivablePosting(
+        posting = ReceivablePosting(
             key,
             stripe=stripe,
             tryton=tryton,
@@ -130,6 +139,19 @@ class ReceivablesFlow:
                 approval_kind=self.options.approval_kind,
                 erp_timeout=self.options.erp_timeout,
             ),
+        )
+        if not key.startswith("credit_note:"):
+            return posting
+        cash = CashApplicationFlow.name in context.enabled_flows
+        return CreditNotePosting(
+            key,
+            posting=posting,
+            stripe=stripe,
+            tryton=tryton,
+            erp=context.systems["tryton"],
+            journal=context.journal,
+            clock=context.clock,
+            follow_up=context.follow_up if cash else None,
         )
 
     def pollers(self, context: FlowContext) -> Sequence[Poller]:
@@ -151,7 +173,7 @@ class CashApplicationFlow:
     """Stripe's payments → payments applied to the Tryton receivables, and the CRM told."""
 
     name = "cash_application"
-    kinds = frozenset({INVOICE_PAID, INVOICE_UPDATED, RECEIVABLE_POSTED})
+    kinds = frozenset({INVOICE_PAID, INVOICE_UPDATED, RECEIVABLE_POSTED, CREDIT_NOTE_POSTED})
     owner = "finance"
     systems = frozenset({"stripe", "tryton", "salesforce"})
     poller_names = frozenset({"stripe_events", "cash_application_waiting"})

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from mediator.codecs.tryton import RpcValue
 from mediator.codecs.tryton.rpc import decode_response
 from mediator.errors import BusinessRejected, RemoteRejected
 from mediator.systems.tryton import (
@@ -177,3 +178,50 @@ async def test_posting_into_a_closed_period_is_refused_in_trytons_words(
         f'To continue, you must reopen the period "{day:%Y-%m}" of company '
         f'"Mediator Consulting Ltd" for the date "{day:%m/%d/%Y}".'
     )
+
+
+def _credit_note(harness: RealTrytonHarness, party: int, address: int) -> PostInvoice:
+    # what the receivables flow posts for a Stripe credit note: a customer invoice whose line
+    # has a negative quantity (2 h less at 150.00), referenced by the credit note's id
+    setup, reference = harness.server.setup, f"cn_{harness.tag}"
+    line: dict[str, RpcValue] = {
+        "product": setup.product,
+        "description": "P-1 · Analyst · 2 h less",
+        "quantity": -2.0,
+        "unit": setup.uom_hour,
+        "unit_price": Decimal("150.00"),
+        "account": setup.revenue_account,
+    }
+    values: dict[str, RpcValue] = {
+        **_invoice(harness, party, address, dt.date.today()).values,
+        "reference": reference,
+        "lines": [["create", [line]]],
+    }
+    return PostInvoice(
+        idempotency_key=f"receivables:{reference}:post", reference=reference, values=values
+    )
+
+
+async def test_a_credit_note_is_posted_and_settled_against_its_receivable(
+    harness: RealTrytonHarness,
+) -> None:
+    connector = harness.connector
+    party, address = await _party(harness)
+    method = await _payment_method(harness)
+    (posted,) = await connector.execute_batch([_invoice(harness, party, address, dt.date.today())])
+    (credit,) = await connector.execute_batch([_credit_note(harness, party, address)])
+    assert isinstance(posted, PostedInvoice), posted
+    assert isinstance(credit, PostedInvoice), credit
+    assert (credit.state, credit.total_amount) == ("posted", Decimal("-300.00"))
+
+    # as cash application settles it: the credit note paid with its negative amount, the
+    # receivable paid that much on top of the cash (950.00 of 1250.00 paid in Stripe)
+    (settled,) = await connector.execute_batch([_pay(credit.id, method, "-300.00")])
+    (again,) = await connector.execute_batch([_pay(credit.id, method, "-300.00")])
+    (paid,) = await connector.execute_batch([_pay(posted.id, method, "1250.00")])
+    assert isinstance(settled, AppliedPayment), settled
+    assert (settled.applied, settled.state) == (Decimal("-300.00"), "paid")
+    assert isinstance(again, AppliedPayment), again
+    assert again.applied == Decimal(0)
+    assert isinstance(paid, AppliedPayment), paid
+    assert paid.state == "paid"

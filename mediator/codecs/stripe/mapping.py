@@ -29,6 +29,7 @@ from mediator.errors import AmountOutOfRange, DecodeError
 
 __all__ = [
     "ORIGIN_KEY",
+    "credit_note_params",
     "customer_from_stripe",
     "customer_params",
     "decode_event_object",
@@ -56,12 +57,18 @@ _WIRE_TYPES: tuple[object, ...] = (
     wire.StCustomer, wire.StInvoiceItem, wire.StInvoice, wire.StEvent, wire.StError,
     wire.StList[wire.StCustomer], wire.StList[wire.StInvoiceItem], wire.StList[wire.StInvoice],
     wire.StList[wire.StEvent], wire.StList[wire.StLineItem], wire.StList[msgspec.Raw],
+    wire.StCreditNote, wire.StList[wire.StCreditNote],
 )  # fmt: skip
 _DECODERS: Mapping[object, WireDecoder[object]] = MappingProxyType(
     {kind: WireDecoder(SYSTEM, kind) for kind in _WIRE_TYPES}  # type: ignore[arg-type]  # aliases
 )
 _EVENT_OBJECTS: Mapping[str, type] = MappingProxyType(
-    {"invoice": wire.StInvoice, "invoiceitem": wire.StInvoiceItem, "customer": wire.StCustomer}
+    {
+        "invoice": wire.StInvoice,
+        "invoiceitem": wire.StInvoiceItem,
+        "customer": wire.StCustomer,
+        "credit_note": wire.StCreditNote,
+    }
 )
 
 
@@ -84,7 +91,7 @@ def decode_stripe_records(raws: Sequence[msgspec.Raw], type: type[T], path: str)
 
 def decode_event_object(
     event: wire.StEvent,
-) -> wire.StInvoice | wire.StInvoiceItem | wire.StCustomer:
+) -> wire.StInvoice | wire.StInvoiceItem | wire.StCustomer | wire.StCreditNote:
     """Decode ``data.object`` of an event by its type (``invoice.paid`` → `StInvoice`).
 
     Raises `DecodeError` at ``$.type`` for an event this mediator does not consume.
@@ -371,3 +378,29 @@ def invoice_params(
 
 def _epoch(day: datetime.date) -> int:
     return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp())
+
+
+def credit_note_params(
+    *, invoice: str, lines: Sequence[InvoiceLine], memo: str, origin: str
+) -> dict[str, object]:
+    """Return the form parameters of ``POST /v1/credit_notes`` crediting `lines` on the
+    finalized `invoice`: one ``custom_line_item`` per line (each line's amount is positive,
+    what is taken back). Stripe's quantities are whole numbers: a line of whole hours is sent as
+    hours × unit price, any other as one unit of its exact amount (the hours in its
+    description). `origin` (the correction's key) rides in ``metadata[mediator_origin]``, which
+    is how the flow finds a credit note it issued before."""
+    sent = []
+    for line in lines:
+        whole = line.quantity == line.quantity.to_integral_value() and line.quantity > 0
+        exact = whole and line.unit_amount.scale(line.quantity) == line.amount
+        quantity = int(line.quantity) if exact else 1
+        unit = line.unit_amount if exact else line.amount
+        sent.append(
+            {
+                "type": "custom_line_item",
+                "description": line.description,
+                "quantity": quantity,
+                "unit_amount": to_stripe_amount(unit),
+            }
+        )
+    return {"invoice": invoice, "lines": sent, "memo": memo, "metadata": {ORIGIN_KEY: origin}}

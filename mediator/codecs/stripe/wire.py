@@ -14,6 +14,8 @@ from mediator.codecs.validation import Identifier, Name, Text
 
 __all__ = [
     "StAddress",
+    "StCreditNote",
+    "StCreditNoteLine",
     "StCustomer",
     "StError",
     "StErrorBody",
@@ -125,6 +127,7 @@ class StInvoice(_Object, frozen=True, kw_only=True):
     id: Identifier
     object: Identifier = "invoice"
     customer: Identifier
+    customer_name: Name | None = None
     status: Identifier | None = None
     number: Identifier | None = None
     currency: Identifier
@@ -140,6 +143,43 @@ class StInvoice(_Object, frozen=True, kw_only=True):
     payment_intent: Identifier | None = None
     charge: Identifier | None = None
     paid_out_of_band: bool = False
+    metadata: Metadata = {}
+    #: credit notes issued while something was left to pay (they lowered what is due)
+    pre_payment_credit_notes_amount: Amount = 0
+    #: credit notes issued beyond what was left to pay (a refund or a customer credit)
+    post_payment_credit_notes_amount: Amount = 0
+
+
+class StCreditNoteLine(_Object, frozen=True, kw_only=True):
+    """A line of a credit note: a ``custom_line_item`` (`unit_amount` × `quantity`) or an
+    ``invoice_line_item`` crediting a line of the invoice."""
+
+    id: Identifier
+    type: Identifier
+    amount: Amount
+    description: Text | None = None
+    quantity: int | None = None
+    unit_amount: Amount | None = None
+
+
+class StCreditNote(_Object, frozen=True, kw_only=True):
+    """A ``credit_note`` (``cn_…``): a finalized invoice credited, before payment
+    (`pre_payment_amount`, lowering what is due) or after it (`post_payment_amount`)."""
+
+    id: Identifier
+    object: Identifier = "credit_note"
+    invoice: Identifier
+    customer: Identifier
+    currency: Identifier
+    number: Identifier | None = None
+    status: Identifier = "issued"
+    total: Amount
+    pre_payment_amount: Amount = 0
+    post_payment_amount: Amount = 0
+    out_of_band_amount: Amount | None = None
+    memo: Text | None = None
+    created: Epoch
+    lines: StList[StCreditNoteLine] | None = None
     metadata: Metadata = {}
 
 

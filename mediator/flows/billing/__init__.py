@@ -5,8 +5,10 @@ booked onto durable aggregates per client, period, project, role and rate (`ledg
 a delivery writes no Stripe call. The flush schedule pushes changed aggregates to the client's
 draft invoice, each item created once and then updated (`invoicing`); the close schedule
 finalizes it once everything of the client has been delivered (`schedules`). Corrections of a
-finalized invoice go on the next one, never onto the sent one. `BillingDesk` is the entity
-actor; the plug-in that joins it to the Harvest pollers is `mediator.runtime.catalog`.
+finalized invoice go on the next one, never onto the sent one; with ``corrections =
+"credit_note"`` those that lower it are Stripe credit notes on it (`credit_notes`).
+`BillingDesk` is the entity actor; the plug-in that joins it to the Harvest pollers is
+`mediator.runtime.catalog`.
 """
 
 from mediator.flows.billing.desk import BillingDesk

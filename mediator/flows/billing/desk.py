@@ -4,7 +4,9 @@ One `BillingDesk` per entity key. Under a project key (``billing:project:<id>``)
 version of a billable time entry or an approved expense (`book`): a delivery only changes
 the durable aggregates and is acknowledged, no Stripe call is made. Under an invoice key
 (``invoice:<client>:<period>``) it carries out the flush and close requests the schedules
-journal (`Invoicing`), which are what write to Stripe.
+journal (`Invoicing`), which are what write to Stripe. With `credit_notes` (the option
+``corrections = "credit_note"``), a correction that lowers a finalized invoice is booked as a
+credit and issued at once as a Stripe credit note on that invoice (`issue_credit_notes`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from mediator.actors import Actor, ActorRef
 from mediator.clock import Clock
 from mediator.codecs import Envelope
 from mediator.codecs.canonical.time_and_expenses import Expense, TimeEntry
+from mediator.flows.billing.credit_notes import CreditNoteLookup, issue_credit_notes
 from mediator.flows.billing.invoicing import Invoicing
 from mediator.flows.billing.kinds import (
     ADJUSTMENT_APPROVED,
@@ -49,8 +52,12 @@ class BillingDesk(Actor[Envelope]):
         expense_markup: Decimal = Decimal(0),
         payment_terms_days: int = 30,
         timeout: float = 60.0,
+        credit_notes: bool = False,
+        credit_note_lookup: CreditNoteLookup | None = None,
     ) -> None:
         self.key = key
+        self.credit_notes = credit_notes
+        self.lookup = credit_note_lookup
         self.journal = journal
         self.stripe = stripe
         self.clock = clock
@@ -110,7 +117,7 @@ class BillingDesk(Actor[Envelope]):
                     spent_on=entry.spent_on,
                 )
             )
-        return await book(
+        booked = await book(
             self.journal,
             client_id=ids.client_id,
             entry_id=entry_id,
@@ -119,7 +126,9 @@ class BillingDesk(Actor[Envelope]):
             delivery_key=message.key,
             clock_time=self.clock.time(),
             version=_version(entry.updated_at),
+            credit_notes=self.credit_notes,
         )
+        return await self._credit(booked)
 
     async def _expense(self, message: Envelope, expense: Expense) -> tuple[Contribution, ...]:
         ids = await self.resolver.canonical(
@@ -149,7 +158,7 @@ class BillingDesk(Actor[Envelope]):
                     description=f"{expense.category} expenses",
                 )
             )
-        return await book(
+        booked = await book(
             self.journal,
             client_id=ids.client_id,
             entry_id=entry_id,
@@ -158,7 +167,17 @@ class BillingDesk(Actor[Envelope]):
             delivery_key=message.key,
             clock_time=self.clock.time(),
             version=_version(expense.updated_at),
+            credit_notes=self.credit_notes,
         )
+        return await self._credit(booked)
+
+    async def _credit(self, booked: tuple[Contribution, ...]) -> tuple[Contribution, ...]:
+        # the credits booked (now or by a delivery that failed before issuing them) go out
+        if self.credit_notes:
+            await issue_credit_notes(
+                self.journal, booked, stripe=self.stripe, lookup=self.lookup, timeout=self.timeout
+            )
+        return booked
 
     async def _adjustment(
         self, message: Envelope, adjustment: Adjustment

@@ -6,6 +6,14 @@ contributed to invoices still in draft is replaced; what it contributed to final
 stays, and is reversed on the client's first open invoice (from the entry's own period on),
 so the difference goes out as an adjustment line, never as a change to a sent invoice.
 
+With `credit_notes` (``corrections = "credit_note"``), a correction that LOWERS what a line of
+a finalized invoice carries for the entry is booked instead as a *credit* (`is_credit`): a
+contribution with the negative difference, kept on the finalized invoice's period in the
+entry's record and that invoice's shard (so the hours it bills are net of it; the sent
+invoice is never pushed again), which `credit_notes` issues as a Stripe credit note on it.
+A credit note cannot add, so a correction that raises a line still goes on the next open
+invoice (the finalized amount reversed, the new one added).
+
 A delivery and a period close meet at the invoice state: a booking first registers itself
 there (`writing`, allowed only while the invoice is a draft), then writes the shards, then
 clears itself and bumps the revision. A close turns the invoice to ``closing`` only when no
@@ -20,6 +28,7 @@ from decimal import Decimal
 
 import msgspec
 
+from mediator.codecs.canonical.money import Money
 from mediator.errors import ActorError, BusinessRejected
 from mediator.flows.billing.kinds import invoice_key
 from mediator.flows.billing.state import (
@@ -38,7 +47,7 @@ from mediator.flows.billing.state import (
 )
 from mediator.journal import Journal
 
-__all__ = ["BookingRaced", "book", "invoice_entity", "next_period", "period_of"]
+__all__ = ["BookingRaced", "book", "invoice_entity", "is_credit", "next_period", "period_of"]
 
 _HORIZON = 36  # months an open invoice is looked for after a finalized one
 _encode = msgspec.json.Encoder().encode
@@ -79,6 +88,7 @@ async def book(
     delivery_key: str,
     clock_time: float,
     version: str = "",
+    credit_notes: bool = False,
 ) -> tuple[Contribution, ...]:
     """Make `entry_id`'s contributions add up to `facts`; return what is booked now.
 
@@ -87,6 +97,7 @@ async def book(
     the entry's versions arrive under (what a close asks the journal about). `version` (the
     entry's ``updated_at``) keeps an older version, delivered late, from undoing a newer one.
     An entry moved to another client is taken back from the first client's invoices.
+    With `credit_notes`, lowering a finalized line is booked as a credit on its invoice.
     """
     record, record_version = await load(journal, ENTRY, entry_id, EntryRecord)
     if record is not None and version and record.version and version < record.version:
@@ -99,17 +110,23 @@ async def book(
     known = dict(statuses)  # read once per booking: the open period's search starts here
     frozen = [c for c in old if statuses[c.client_id, c.invoice_period] != "draft"]
     mutable = [c for c in old if statuses[c.client_id, c.invoice_period] == "draft"]
+    credits: list[Contribution] = []
+    if credit_notes:
+        placed, credits = await _credited(journal, entry_id, frozen, placed)
+    credited = {(c.client_id, c.line) for c in credits}
     wanted = [
         _placed(c, await _open_period(journal, c.client_id, c.origin_period, known), c.id)
         for c in placed
     ]
     for client in sorted({c.client_id for c in frozen}):
-        theirs = [c for c in frozen if c.client_id == client]
+        theirs = [c for c in frozen if c.client_id == client and (client, c.line) not in credited]
+        if not theirs:
+            continue
         start = min(c.origin_period for c in theirs)
         target = await _open_period(journal, client, start, known)
         wanted += _reversals(entry_id, theirs, target)
-    booked = (*frozen, *wanted)
-    if {c.id: c for c in wanted} == {c.id: c for c in mutable}:
+    booked = (*frozen, *credits, *wanted)
+    if not credits and {c.id: c for c in wanted} == {c.id: c for c in mutable}:
         if record is not None and version > record.version:
             await _remember(journal, entry_id, client_id, booked, version, record_version)
         return booked  # this version is booked already
@@ -139,6 +156,12 @@ async def book(
     for client, period in touched:
         parts = {c.shard for c in wanted if (c.client_id, c.invoice_period) == (client, period)}
         await _release(journal, client, period, entry_id, parts, clock_time)
+    for c in credits:
+        # kept with what the finalized invoice bills, so the hours billed for its period
+        # (`read_billed_period`, change orders' back-billing) are net of the credit; a
+        # finalized invoice's shards are never pushed again, and only this project's
+        # deliveries, one at a time, write this shard
+        await _write_shard(journal, shard_id(c.client_id, c.invoice_period, c.shard), [c], set())
     await _remember(journal, entry_id, client_id, booked, version, record_version)
     return booked
 
@@ -168,6 +191,78 @@ def _of_client(c: Contribution, client_id: str) -> Contribution:
 
 def _placed(c: Contribution, period: str, cid: str) -> Contribution:
     return msgspec.structs.replace(c, invoice_period=period, id=cid)
+
+
+def is_credit(c: Contribution) -> bool:
+    """Whether `c` is a credit of a finalized invoice (a credit note), not an invoice line."""
+    return c.id.startswith(f"{c.entry_id}:credit:")
+
+
+async def _credited(
+    journal: Journal,
+    entry_id: str,
+    frozen: Sequence[Contribution],
+    placed: list[Contribution],
+) -> tuple[list[Contribution], list[Contribution]]:
+    # Per line a finalized invoice carries for the entry: what the new version puts on that
+    # line, less what is carried. Lowered: a credit on the finalized invoice that carries
+    # enough of the line (the latest such), and the new version's part of that line is
+    # already there. Raised, unchanged, or no single invoice to credit: the next invoice.
+    lines: dict[tuple[str, str], list[Contribution]] = {}
+    for c in frozen:
+        lines.setdefault((c.client_id, c.line), []).append(c)
+    credits: list[Contribution] = []
+    kept = list(placed)
+    for (client, line), group in sorted(lines.items()):
+        new = [c for c in kept if c.client_id == client and c.line == line]
+        carried = _sum(group)
+        if carried is None:
+            continue
+        now = _sum(new)
+        amount = carried[1] if now is None else now[1] - carried[1]
+        quantity = -carried[0] if now is None else now[0] - carried[0]
+        if amount.amount >= 0:
+            continue
+        target = await _creditable(journal, client, group, -amount.amount)
+        if target is None:
+            continue
+        sequence = sum(1 for c in group if is_credit(c))
+        credits.append(
+            msgspec.structs.replace(
+                group[0],
+                id=f"{entry_id}:credit:{client}:{line}:{sequence}",
+                invoice_period=target,
+                quantity=quantity,
+                amount=amount,
+            )
+        )
+        kept = [c for c in kept if not (c.client_id == client and c.line == line)]
+    return kept, credits
+
+
+def _sum(group: Sequence[Contribution]) -> tuple[Decimal, Money] | None:
+    if not group:
+        return None
+    amount = group[0].amount
+    for c in group[1:]:
+        amount = amount + c.amount
+    return sum((c.quantity for c in group), Decimal(0)), amount
+
+
+async def _creditable(
+    journal: Journal, client: str, group: Sequence[Contribution], needed: int
+) -> str | None:
+    # the latest finalized invoice, sent to Stripe, whose part of this line covers the credit
+    by_period: dict[str, int] = {}
+    for c in group:
+        by_period[c.invoice_period] = by_period.get(c.invoice_period, 0) + c.amount.amount
+    for period in sorted(by_period, reverse=True):
+        if by_period[period] < needed:
+            continue
+        state, _ = await load(journal, INVOICE, invoice_entity(client, period), InvoiceState)
+        if state is not None and state.status == "finalized" and state.invoice_id:
+            return period
+    return None
 
 
 def _reversals(entry_id: str, frozen: Sequence[Contribution], target: str) -> list[Contribution]:

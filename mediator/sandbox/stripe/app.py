@@ -20,6 +20,7 @@ from mediator.codecs.stripe import decode_form
 from mediator.errors import DecodeError
 from mediator.sandbox.base import Handler, Sandbox, json_response
 from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.stripe.credit_notes import CreditNotes, add_credit_note_routes
 from mediator.sandbox.stripe.errors import StripeError
 from mediator.sandbox.stripe.idempotency import IdempotencyCache, StoredResponse, fingerprint
 from mediator.sandbox.stripe.params import PARAMS_KEY, Params
@@ -64,6 +65,7 @@ class StripeSandbox(Sandbox):
     ) -> None:
         super().__init__(clock=clock, seed=seed, faults=faults, max_body=max_body)
         self.store = StripeStore(self.clock, seed=seed)
+        self.credit_notes = CreditNotes(self.store)
         self.api_keys = set(api_keys)
         self.rate_limit = rate_limit
         self.processing_time = processing_time
@@ -99,12 +101,13 @@ class StripeSandbox(Sandbox):
                 task.cancel()
 
     def state(self) -> dict[str, object]:
-        """Return customers, invoice items, invoices and events."""
+        """Return customers, invoice items, invoices, events and credit notes."""
         return {
             "customers": list(self.store.customers.values()),
             "invoiceitems": list(self.store.invoiceitems.values()),
             "invoices": [self.render_invoice(i) for i in self.store.invoices.values()],
             "events": list(self.store.events.values()),
+            "credit_notes": list(self.credit_notes.notes.values()),
         }
 
     def render_invoice(self, invoice: StripeObject) -> StripeObject:
@@ -145,6 +148,7 @@ class StripeSandbox(Sandbox):
         """Add customers, invoice items, invoices and events under `/v1/`."""
         app.middlewares.append(self._api)
         add_resource_routes(app, self)
+        add_credit_note_routes(app, self)
 
     def _record_event(self, kind: str, obj: StripeObject, previous: StripeObject | None) -> None:
         if obj.get("object") == "invoice" and obj["id"] in self.store.invoices:

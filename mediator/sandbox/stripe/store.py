@@ -242,6 +242,8 @@ class StripeStore:
             "number": None,
             "paid": False,
             "paid_out_of_band": False,
+            "post_payment_credit_notes_amount": 0,
+            "pre_payment_credit_notes_amount": 0,
             "period_end": now,
             "period_start": now,
             "status": "draft",
@@ -326,6 +328,13 @@ class StripeStore:
             {"amount_paid": paid + amount, "amount_remaining": remaining - amount},
             "invoice",
         )
+
+    def settle(self, invoice_id: str) -> StripeObject:
+        """open → paid with nothing more to pay: credit notes brought its amount remaining to
+        zero (its `amount_due` is now what was paid), and Stripe marks such an invoice paid."""
+        invoice = self._in_state(invoice_id, ("open",), "settle")
+        self._mark_paid(invoice, out_of_band=False)
+        return invoice
 
     def void(self, invoice_id: str) -> StripeObject:
         """open/uncollectible → void."""

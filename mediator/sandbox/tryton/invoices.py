@@ -4,7 +4,9 @@ Buttons act as trytond's `@Workflow.transition` does: records not in a state the
 starts from are skipped silently. draft → validate_invoice → validated → post → posted (number
 `INV<year>-<n>`, invoice date defaulted, a move created); draft/validated → cancel →
 cancelled; validated/cancelled → draft. Payment goes through `wizard.account.invoice.pay`
-(create, execute with the amount, delete); a posted invoice paid in full becomes `paid`.
+(create, execute with the amount, delete); a posted invoice paid in full becomes `paid`. A
+customer invoice with a negative total (a credit note, negative quantities) posts like any
+other and is paid with negative amounts, as trytond's `pay_invoice` books them.
 """
 
 from __future__ import annotations
@@ -143,8 +145,13 @@ class PayWizard:
         form = data.get("start") if isinstance(data, dict) else None
         amount = form.get("amount") if isinstance(form, dict) else None
         method = form.get("payment_method") if isinstance(form, dict) else None
-        if not isinstance(amount, Decimal) or amount <= 0:
+        if not isinstance(amount, Decimal) or amount == 0:
             raise user_error('A value is required for field "Amount" in "Pay Invoice".')
+        if (amount < 0) != (due < 0):  # trytond: more than is due is an overpayment to ask about
+            label = invoice.get("number") or f"({invoice['id']})"
+            raise user_error(
+                f'You cannot pay "{amount}" on invoice "{label}": its amount to pay is "{due}".'
+            )
         if method not in db.tables["account.invoice.payment.method"]:
             raise user_error('A value is required for field "Payment Method" in "Pay Invoice".')
         if form.get("currency") not in (invoice["currency"], _company_currency(db)):  # type: ignore[union-attr]  # a dict: checked with the amount
@@ -152,6 +159,6 @@ class PayWizard:
             raise RpcFault(TrytonFault.server_error(""))
         db.remember(invoice)
         invoice["paid_amount"] = (invoice.get("paid_amount") or Decimal(0)) + amount  # type: ignore[operator]  # paid_amount is a Decimal; rows hold objects
-        if amount >= due:
+        if abs(amount) >= abs(due):  # a credit note's amounts are negative
             invoice["state"] = "paid"
         return {"actions": []}

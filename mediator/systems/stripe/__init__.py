@@ -2,6 +2,7 @@
 
 from mediator.systems.stripe.commands import (
     AddInvoiceItem,
+    CreateCreditNote,
     CreateCustomer,
     CreateDraftInvoice,
     FinalizeInvoice,
@@ -16,6 +17,7 @@ from mediator.systems.stripe.connector import API_VERSION, StripeConnector
 __all__ = [
     "API_VERSION",
     "AddInvoiceItem",
+    "CreateCreditNote",
     "CreateCustomer",
     "CreateDraftInvoice",
     "FinalizeInvoice",

@@ -15,6 +15,7 @@ import msgspec
 from mediator.codecs.canonical.billing import InvoiceLine
 from mediator.codecs.canonical.parties import Client
 from mediator.codecs.stripe.mapping import (
+    credit_note_params,
     customer_params,
     invoice_item_params,
     invoice_item_update_params,
@@ -24,6 +25,7 @@ from mediator.systems.connector import Command
 
 __all__ = [
     "AddInvoiceItem",
+    "CreateCreditNote",
     "CreateCustomer",
     "CreateDraftInvoice",
     "FinalizeInvoice",
@@ -154,6 +156,29 @@ class VoidInvoice(StripeCommand, frozen=True, kw_only=True):
     def request(self) -> tuple[str, str, dict[str, object]]:
         """Return the void POST."""
         return f"/v1/invoices/{self.invoice}/void", "/v1/invoices/{id}/void", {}
+
+
+class CreateCreditNote(StripeCommand, frozen=True, kw_only=True):
+    """Credit `lines` (positive amounts: what is taken back) on the finalized `invoice`
+    (``POST /v1/credit_notes``); the result is `StCreditNote`.
+
+    Stripe allows it on an open or paid invoice, up to what the invoice can still be credited;
+    on an open one it lowers what is left to pay. `origin` (the correction it issues) rides in
+    ``metadata[mediator_origin]``: the flow looks for it there before it issues one again, and
+    the `idempotency_key` (the correction's) makes a retry Stripe's replay.
+    """
+
+    invoice: str
+    lines: tuple[InvoiceLine, ...]
+    memo: str
+    origin: str
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return the credit notes POST."""
+        params = credit_note_params(
+            invoice=self.invoice, lines=self.lines, memo=self.memo, origin=self.origin
+        )
+        return "/v1/credit_notes", "/v1/credit_notes", params
 
 
 def idempotency_header(command: StripeCommand) -> str:

@@ -32,6 +32,7 @@ from mediator.systems.http import HttpResponse
 from mediator.systems.secrets import Secret
 from mediator.systems.stripe.commands import (
     AddInvoiceItem,
+    CreateCreditNote,
     CreateCustomer,
     StripeCommand,
     UpdateInvoiceItem,
@@ -137,6 +138,8 @@ class StripeConnector(Connector):
             return decode_stripe(response.body, wire.StCustomer)
         if isinstance(command, AddInvoiceItem | UpdateInvoiceItem):
             return decode_stripe(response.body, wire.StInvoiceItem)
+        if isinstance(command, CreateCreditNote):
+            return decode_stripe(response.body, wire.StCreditNote)
         return decode_stripe(response.body, wire.StInvoice)
 
     async def _outcome(self, command: Command) -> object:
@@ -195,6 +198,20 @@ class StripeConnector(Connector):
         """Every invoice matching the filters, newest first."""
         params = {"customer": customer, "status": status}
         return await self._list("/v1/invoices", wire.StList[wire.StInvoice], params, page_size)
+
+    async def get_credit_note(self, credit_note: str) -> wire.StCreditNote:
+        """Read one credit note with its lines."""
+        path = f"/v1/credit_notes/{credit_note}"
+        response = await self._get(path, "/v1/credit_notes/{id}", {})
+        return decode_stripe(response.body, wire.StCreditNote)
+
+    async def list_credit_notes(
+        self, *, invoice: str, page_size: int = 100
+    ) -> list[wire.StCreditNote]:
+        """Every credit note of `invoice`, newest first."""
+        return await self._list(
+            "/v1/credit_notes", wire.StList[wire.StCreditNote], {"invoice": invoice}, page_size
+        )
 
     async def list_events(
         self, *, event_type: str | None = None, since: str | None = None, page_size: int = 100

@@ -11,6 +11,8 @@ form with the amount, date, description and payment method and the ``choice`` tr
 ``delete`` the session. A real trytond asks, for an amount below what is due, whether the rest
 stays open or is written off (the ``ask`` state): the connector answers ``partial``, so the
 rest stays due. The invoice is addressed by the context's ``active_id``, as the client does.
+A credit note (a customer invoice with a negative total) is settled the same way with negative
+amounts, as trytond's ``pay_invoice`` takes them (the payment line goes to the debit side).
 """
 
 from __future__ import annotations
@@ -51,13 +53,14 @@ async def _apply(connector: TrytonConnector, command: ApplyPayment) -> AppliedPa
         raise BusinessRejected(
             f"account.invoice {command.invoice}", f"the invoice is {state}, not posted"
         )
-    if command.paid_total > total:
+    sign = -1 if total < 0 else 1  # a credit note (a negative total) is paid out, not in
+    if sign * command.paid_total > sign * total:
         raise BusinessRejected(
             f"account.invoice {command.invoice}",
             f"overpaid: {command.paid_total} {currency} paid on a total of {total} {currency}",
         )
     due = command.paid_total - paid
-    if due <= 0:  # applied before (a retry, a replay, a second event of the same payment)
+    if sign * due <= 0:  # applied before (a retry, a replay, a second event of the same payment)
         return AppliedPayment(
             invoice=command.invoice, total=total, paid_before=paid, applied=Decimal(0), state=state
         )

@@ -45,7 +45,7 @@ class ShiftedClock(SystemClock):
         self.offset = moment.timestamp() - time.time()
 
 
-def config_text(boxes: Sandboxes, *, markup: str = "0.1") -> str:
+def config_text(boxes: Sandboxes, *, markup: str = "0.1", corrections: str = "next_invoice") -> str:
     creds = boxes.credentials()
     assert boxes.tryton is not None
     erp = msgspec.to_builtins(boxes.tryton.erp_setup())
@@ -87,6 +87,7 @@ account_currency = "USD"
 expense_markup = {markup}
 payment_terms_days = 45
 cutoff = "18:00"
+corrections = "{corrections}"
 
 {pollers}
 [admin]
@@ -176,11 +177,18 @@ class Billing:
 
 @asynccontextmanager
 async def running(
-    firm: Firm, boxes: Sandboxes, tmp_path: Path, clock: ShiftedClock, *, admin: bool = False
+    firm: Firm,
+    boxes: Sandboxes,
+    tmp_path: Path,
+    clock: ShiftedClock,
+    *,
+    admin: bool = False,
+    corrections: str = "next_invoice",
 ) -> AsyncIterator[Billing]:
     """A Mediator over `boxes` with the xref map written (again: it is idempotent), and its
-    admin API when `admin` (token `ADMIN_TOKEN`, a viewer's)."""
-    loaded = parse_config(config_text(boxes), file="mediator.toml", base_dir=tmp_path)
+    admin API when `admin` (token `ADMIN_TOKEN`, a viewer's); `corrections` is the option."""
+    text = config_text(boxes, corrections=corrections)
+    loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
     async with open_journal(loaded.journal_path, clock=clock) as journal:
         await record_clients(journal, firm, boxes)
     async with Mediator(loaded, clock=clock, serve_admin=admin) as mediator:

@@ -38,18 +38,8 @@ def test_the_defaults_and_a_full_set_are_accepted() -> None:
     assert problems(full + 'corrections = "next_invoice"\nstripe_timeout = 20.0\n') == []
 
 
-def test_credit_notes_are_refused_with_what_to_use_instead() -> None:
-    [(key, reason, line)] = problems('corrections = "credit_note"\n')
-    assert key == "flows.billing.options.corrections"
-    assert "credit notes are not supported yet" in reason
-    assert '"next_invoice"' in reason
-    assert (
-        line
-        == (BASE + 'corrections = "credit_note"\n')
-        .splitlines()
-        .index('corrections = "credit_note"')
-        + 1
-    )
+def test_credit_notes_are_accepted() -> None:
+    assert problems('corrections = "credit_note"\n') == []
 
 
 @pytest.mark.parametrize(
