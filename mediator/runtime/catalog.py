@@ -21,7 +21,7 @@ import msgspec
 
 from mediator.actors import Actor
 from mediator.codecs import Envelope
-from mediator.codecs.stripe.wire import StCreditNote
+from mediator.codecs.stripe.wire import StCreditNote, StInvoiceItem
 from mediator.flows.approved_time import APPROVED_TIME, TimesheetPosting
 from mediator.flows.billing import (
     ADJUSTMENT_APPROVED,
@@ -34,6 +34,7 @@ from mediator.flows.billing import (
     FlushSchedule,
 )
 from mediator.flows.billing.credit_notes import CreditNoteLookup
+from mediator.flows.billing.invoicing import ItemLookup
 from mediator.flows.onboarding import OnboardingFlow
 from mediator.ingress.harvest_expenses import HarvestExpensesPoller
 from mediator.ingress.harvest_time import HarvestTimePoller
@@ -173,6 +174,7 @@ class BillingFlow:
             timeout=self.options.stripe_timeout,
             credit_notes=self.options.corrections == "credit_note",
             credit_note_lookup=_credit_note_lookup(context),
+            item_lookup=_item_lookup(context),
         )
 
     def pollers(self, context: FlowContext) -> Sequence[Poller]:
@@ -200,6 +202,18 @@ def _credit_note_lookup(context: FlowContext) -> CreditNoteLookup | None:
 
     async def lookup(invoice: str) -> list[StCreditNote]:
         return await stripe.list_credit_notes(invoice=invoice)
+
+    return lookup
+
+
+def _item_lookup(context: FlowContext) -> ItemLookup | None:
+    # a draft's items are looked for before one is made (a read: through the connector)
+    stripe = context.connectors.get("stripe")
+    if not isinstance(stripe, StripeConnector):
+        return None
+
+    async def lookup(invoice: str) -> list[StInvoiceItem]:
+        return await stripe.list_invoice_items(invoice=invoice)
 
     return lookup
 

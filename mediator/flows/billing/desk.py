@@ -19,7 +19,7 @@ from mediator.clock import Clock
 from mediator.codecs import Envelope
 from mediator.codecs.canonical.time_and_expenses import Expense, TimeEntry
 from mediator.flows.billing.credit_notes import CreditNoteLookup, issue_credit_notes
-from mediator.flows.billing.invoicing import Invoicing
+from mediator.flows.billing.invoicing import Invoicing, ItemLookup
 from mediator.flows.billing.kinds import (
     ADJUSTMENT_APPROVED,
     APPROVED_EXPENSE,
@@ -54,8 +54,10 @@ class BillingDesk(Actor[Envelope]):
         timeout: float = 60.0,
         credit_notes: bool = False,
         credit_note_lookup: CreditNoteLookup | None = None,
+        item_lookup: ItemLookup | None = None,
     ) -> None:
         self.key = key
+        self.item_lookup = item_lookup
         self.credit_notes = credit_notes
         self.lookup = credit_note_lookup
         self.journal = journal
@@ -82,6 +84,7 @@ class BillingDesk(Actor[Envelope]):
             period=request.period,
             payment_terms_days=self.terms,
             timeout=self.timeout,
+            item_lookup=self.item_lookup,
         )
         if message.kind == FLUSH_INVOICE:
             return await invoicing.flush()

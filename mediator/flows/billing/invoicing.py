@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -30,7 +30,7 @@ from mediator.actors import ActorRef
 from mediator.codecs.canonical.billing import InvoiceLine
 from mediator.codecs.canonical.money import Money
 from mediator.codecs.stripe import wire
-from mediator.codecs.stripe.mapping import to_stripe_amount
+from mediator.codecs.stripe.mapping import ORIGIN_KEY, to_stripe_amount
 from mediator.errors import BusinessRejected, MissingReference
 from mediator.flows.billing.kinds import APPROVED_EXPENSE, BILLABLE_TIME
 from mediator.flows.billing.ledger import invoice_entity
@@ -57,7 +57,7 @@ from mediator.systems.stripe import (
     UpdateInvoiceItem,
 )
 
-__all__ = ["Invoicing", "invoice_lines"]
+__all__ = ["Invoicing", "ItemLookup", "invoice_lines"]
 
 T = TypeVar("T", wire.StInvoice, wire.StInvoiceItem)
 _STUCK = frozenset({EntryState.DEAD, EntryState.QUARANTINED, EntryState.PARKED})
@@ -107,9 +107,11 @@ class Invoicing:
         period: str,
         payment_terms_days: int,
         timeout: float,
+        item_lookup: ItemLookup | None = None,
     ) -> None:
         self.journal = journal
         self.stripe = stripe
+        self.item_lookup = item_lookup
         self.client_id = client_id
         self.period = period
         self.entity = invoice_entity(client_id, period)
@@ -264,22 +266,57 @@ class Invoicing:
             else:
                 continue
             pushed[line_id] = PushedItem(item_id="", amount=amount, quantity=quantity)
-        results = await self._ask_all(commands)
-        for line_id, made in results.items():
-            pushed[line_id] = msgspec.structs.replace(pushed[line_id], item_id=made.id)
+        adopted = await self._adopt(state, commands, revision)
+        results, failure = await self._ask_all(commands)
+        made = {line_id: item.id for line_id, item in results.items()}
+        pushed = {
+            line_id: msgspec.structs.replace(item, item_id=made.get(line_id) or adopted[line_id])
+            for line_id, item in pushed.items()
+            if line_id in made or line_id in adopted
+        }
 
         def change(current: InvoiceState | None) -> InvoiceState:
             current = _present(current)
-            done = current.revision == revision
+            done = current.revision == revision and failure is None
             return msgspec.structs.replace(
                 current,
                 items={**current.items, **pushed},
-                flushed=revision,
+                flushed=revision if failure is None else current.flushed,
                 dirty_since=None if done else current.dirty_since,
             )
 
+        # what was made is saved even when another line failed: its answer is not lost
         _, state = await update(self.journal, INVOICE, self.entity, InvoiceState, change)
+        if failure is not None:
+            raise failure
         return state
+
+    async def _adopt(
+        self, state: InvoiceState, commands: dict[str, Command], revision: int
+    ) -> dict[str, str]:
+        """Find on the draft the items this invoice made but never learnt of (an answer lost,
+        a flush that failed part-way), by their line (``metadata[mediator_origin]``): each is
+        updated to the line's amount instead of made twice. Returns their ids by line."""
+        creates = [line for line, c in commands.items() if isinstance(c, AddInvoiceItem)]
+        if not creates or self.item_lookup is None or not state.invoice_id:
+            return {}
+        on_draft = {
+            item.metadata.get(ORIGIN_KEY): item for item in await self.item_lookup(state.invoice_id)
+        }
+        adopted: dict[str, str] = {}
+        for line_id in creates:
+            item = on_draft.get(line_id)
+            if item is None:
+                continue
+            command = commands.pop(line_id)
+            assert isinstance(command, AddInvoiceItem)
+            adopted[line_id] = item.id
+            if item.amount != to_stripe_amount(command.line.amount):
+                key = command.idempotency_key
+                commands[line_id] = UpdateInvoiceItem(
+                    idempotency_key=f"{key}:r{revision}:adopted", item=item.id, line=command.line
+                )
+        return adopted
 
     async def _draft(self, state: InvoiceState) -> InvoiceState:
         xref = await self.journal.xref_to("client", self.client_id, "stripe")
@@ -309,20 +346,38 @@ class Invoicing:
         )
         return state
 
-    async def _ask_all(self, commands: Mapping[str, Command]) -> dict[str, wire.StInvoiceItem]:
-        # sent together: the Stripe actor batches them under its own concurrency and limits
-        async with asyncio.TaskGroup() as group:
-            tasks = {
-                line: group.create_task(self._ask(command, wire.StInvoiceItem))
-                for line, command in commands.items()
-            }
-        return {line: task.result() for line, task in tasks.items()}
+    async def _ask_all(
+        self, commands: Mapping[str, Command]
+    ) -> tuple[dict[str, wire.StInvoiceItem], BaseException | None]:
+        # Sent together (the Stripe actor batches them under its own concurrency and limits),
+        # and each to its end: one refused must not cancel the others, whose effects would
+        # be made but their answers lost. Returns what was made, and the first failure.
+        lines = list(commands)
+        outcomes = await asyncio.gather(
+            *(self._ask(commands[line], wire.StInvoiceItem) for line in lines),
+            return_exceptions=True,
+        )
+        made = {
+            line: outcome
+            for line, outcome in zip(lines, outcomes, strict=True)
+            if isinstance(outcome, wire.StInvoiceItem)
+        }
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        return made, failure
 
     async def _ask(self, command: Command, kind: type[T]) -> T:
         result = await self.stripe.ask(command, timeout=self.timeout)
         if not isinstance(result, kind):
             raise TypeError(f"Stripe answered {type(result).__name__}, not {kind.__name__}")
         return result
+
+
+class ItemLookup(Protocol):
+    """Reads the items on a Stripe invoice (`StripeConnector.list_invoice_items`)."""
+
+    async def __call__(self, invoice: str) -> list[wire.StInvoiceItem]:
+        """Every item on `invoice`."""
+        ...
 
 
 def _present(state: InvoiceState | None) -> InvoiceState:

@@ -12,6 +12,8 @@ import pytest
 
 from mediator.codecs.canonical.money import Money
 from mediator.flows.billing import ADJUSTMENT_APPROVED, PAYLOADS, Adjustment, read_billed_period
+from mediator.flows.billing.ledger import invoice_entity
+from mediator.flows.billing.state import INVOICE, InvoiceState
 from mediator.journal import DeadLetterFilter
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.generator import Firm
@@ -152,3 +154,40 @@ async def test_an_edit_after_finalization_goes_on_the_next_invoice(
         assert sorted(float(e.hours) for e in later.entries) == sorted(
             [float(entry["hours"]), -(float(entry["hours"]) - 2)]
         )
+
+
+async def test_an_item_made_but_never_learnt_of_is_found_on_the_draft_not_made_twice(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    # A flush whose answers were lost (or whose other line failed): the invoice's state does
+    # not know the items Stripe made. The next flush, with more hours on them, finds them on
+    # the draft by their line and updates them: no second item, no refused idempotency key.
+    firm, boxes = firm_and_boxes
+    clock = ShiftedClock()
+    clock.at(BEFORE_CLOSE)
+    async with running(firm, boxes, tmp_path, clock) as billing:
+        await billing.poll()
+        await billing.flush()
+        journal = billing.mediator.journal
+        drafts = {i["id"]: len(i["lines"]["data"]) for i in billing.invoices()}
+        for client in {c.key for c in firm.clients}:
+            for period in ("2026-11",):
+                entity = invoice_entity(client, period)
+                saved = await journal.load_flow(INVOICE, entity)
+                if saved is None:
+                    continue
+                state = msgspec.json.decode(saved.state, type=InvoiceState)
+                forgot = msgspec.structs.replace(state, items={})  # as if never saved
+                assert await journal.save_flow(
+                    INVOICE, entity, msgspec.json.encode(forgot), expected_version=saved.version
+                )
+        longer = billable(billing)[0]
+        edit(longer, 1, hours=float(longer["hours"]) + 2)
+        await billing.poll()
+        await billing.flush()
+        dead = await billing.mediator.dead_letters(DeadLetterFilter())
+        assert [d for d in dead if d.envelope.kind != "psa.time_entry.approved"] == []  # the
+        # ERP's correction waits for a person (approved_time), billing's went through
+        after = billing.invoices()
+        assert {i["id"]: len(i["lines"]["data"]) for i in after} == drafts  # none made twice
+        assert {i["customer"]: i["total"] for i in after} == billing.expected()
