@@ -55,7 +55,8 @@ async def test_a_tax_rate_is_created_and_read_back(account: Account) -> None:
     _, listed, _ = await account.call("GET", "/v1/tax_rates")
     assert [r["id"] for r in listed["data"]] == [rate["id"]]
     again = await tax_rate(account, "20.0")  # the same idempotency key: Stripe's replay
-    assert again == rate and len(account.box.store.tax_rates) == 1
+    assert again == rate
+    assert len(account.box.store.tax_rates) == 1
 
 
 async def test_a_rate_needs_its_required_parameters_and_a_sane_percentage(

@@ -5,9 +5,9 @@ Hashes and arrays (`invoice_settings[custom_fields][0][name]`, `shipping[address
 connectors do not send but the API reference lists. Each is read with Stripe's checks, so a
 client that sends one gets what Stripe would answer rather than `parameter_unknown`:
 custom fields at most 4, names up to 40 and values up to 140 characters; a statement
-descriptor up to 22; ids of kinds this sandbox holds none of (tax rates, coupons, payment
-methods, prices, test clocks) and of unknown tax rates are a 400 `resource_missing` naming the parameter, which is
-what Stripe answers for an id it does not know.
+descriptor up to 22; ids of kinds this sandbox holds none of (coupons, payment methods,
+prices, test clocks), and of tax rates it does not hold, are a 400 `resource_missing` naming
+the parameter, which is what Stripe answers for an id it does not know.
 """
 
 from __future__ import annotations

@@ -40,9 +40,9 @@ TAX_RATE_PARAMS = (
 StripeObject = dict[str, object]
 
 _TAX_TYPES = (
-    "amusement_tax communications_tax gst hst igst jct lease_tax pst qst retail_delivery_fee "
-    "rst sales_tax service_tax vat"
-).split()
+    "amusement_tax", "communications_tax", "gst", "hst", "igst", "jct", "lease_tax", "pst",
+    "qst", "retail_delivery_fee", "rst", "sales_tax", "service_tax", "vat",
+)  # fmt: skip
 _REASONS = {"exempt": "customer_exempt", "reverse": "reverse_charge"}
 
 
@@ -70,7 +70,7 @@ def tax_rate_fields(p: Params) -> StripeObject:
         "jurisdiction": p.text("jurisdiction", max_length=50),
         "jurisdiction_level": None,
         "state": p.text("state", max_length=2),
-        "tax_type": p.choice("tax_type", tuple(_TAX_TYPES)),
+        "tax_type": p.choice("tax_type", _TAX_TYPES),
         "metadata": {k: v for k, v in metadata.items() if v != ""},
     }
 
