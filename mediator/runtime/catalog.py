@@ -32,13 +32,15 @@ from mediator.flows.billing import (
     CloseSchedule,
     FlushSchedule,
 )
+from mediator.flows.billing.taxes import TaxRates
 from mediator.flows.onboarding import OnboardingFlow
+from mediator.flows.tax_treatment import TREATMENTS, Treatment, tax_percentage
 from mediator.ingress.harvest_expenses import HarvestExpensesPoller
 from mediator.ingress.harvest_time import HarvestTimePoller
 from mediator.runtime.change_orders import ChangeOrdersFlow
 from mediator.runtime.finance_flows import CashApplicationFlow, MilestonesFlow, ReceivablesFlow
 from mediator.runtime.flow import Flow, FlowContext, Poller
-from mediator.systems import HarvestConnector
+from mediator.systems import HarvestConnector, StripeConnector
 from mediator.tomlfile import Fail, convert
 
 __all__ = [
@@ -131,6 +133,9 @@ class BillingOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     corrections: Literal["next_invoice", "credit_note"] = "next_invoice"
     #: how long one Stripe call may take before the delivery is retried by the journal
     stripe_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
+    #: the tax percentage (``"20.0"``) of each client tax treatment (``standard``,
+    #: ``reverse``, ``exempt``: the Stripe customer's `tax_exempt`); one not named is untaxed
+    tax_rates: dict[str, str] = {}
 
 
 class BillingFlow:
@@ -162,10 +167,32 @@ class BillingFlow:
                 "credit notes are not supported yet (the Stripe sandbox has no /v1/credit_notes):"
                 ' use "next_invoice"',
             )
+        for treatment, text in parsed.tax_rates.items():
+            if treatment not in TREATMENTS:
+                raise fail(f"tax_rates.{treatment}", f"not a treatment: {', '.join(TREATMENTS)}")
+            if tax_percentage(text) is None:
+                raise fail(
+                    f"tax_rates.{treatment}",
+                    f"{text!r:.40} is not a percentage from 0 to 100 with at most 4 decimals",
+                )
         return cls(parsed)
 
     def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
         """A `BillingDesk` for a project's entries or an invoice's flushes and close."""
+        stripe = context.connectors["stripe"]
+        assert isinstance(stripe, StripeConnector)
+        percentages: dict[Treatment, Decimal] = {}
+        for treatment in TREATMENTS:
+            found = tax_percentage(self.options.tax_rates.get(treatment, ""))
+            if found is not None:
+                percentages[treatment] = found
+        taxes = TaxRates(
+            context.journal,
+            stripe=context.systems["stripe"],
+            reader=stripe,
+            percentages=percentages,
+            timeout=self.options.stripe_timeout,
+        )
         return BillingDesk(
             key,
             journal=context.journal,
@@ -174,6 +201,7 @@ class BillingFlow:
             expense_markup=Decimal(repr(self.options.expense_markup)),
             payment_terms_days=self.options.payment_terms_days,
             timeout=self.options.stripe_timeout,
+            taxes=taxes,
         )
 
     def pollers(self, context: FlowContext) -> Sequence[Poller]:

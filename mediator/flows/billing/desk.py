@@ -30,6 +30,7 @@ from mediator.flows.billing.kinds import (
 from mediator.flows.billing.ledger import book, period_of
 from mediator.flows.billing.pricing import Resolver, price_time
 from mediator.flows.billing.state import Contribution
+from mediator.flows.billing.taxes import TaxRates
 from mediator.journal import Journal
 from mediator.systems import Command
 
@@ -49,6 +50,7 @@ class BillingDesk(Actor[Envelope]):
         expense_markup: Decimal = Decimal(0),
         payment_terms_days: int = 30,
         timeout: float = 60.0,
+        taxes: TaxRates | None = None,
     ) -> None:
         self.key = key
         self.journal = journal
@@ -57,6 +59,7 @@ class BillingDesk(Actor[Envelope]):
         self.markup = expense_markup
         self.terms = payment_terms_days
         self.timeout = timeout
+        self.taxes = taxes
         self.resolver = Resolver(journal)
 
     async def receive(self, message: Envelope) -> object:
@@ -75,6 +78,7 @@ class BillingDesk(Actor[Envelope]):
             period=request.period,
             payment_terms_days=self.terms,
             timeout=self.timeout,
+            taxes=self.taxes,
         )
         if message.kind == FLUSH_INVOICE:
             return await invoicing.flush()

@@ -14,7 +14,8 @@ becomes a dead letter for finance naming them, and is replayed once they are dea
 
 The invoice is due `payment_terms_days` after it is finalized, or after the client's own terms
 when the flow state ``billing.terms`` holds them (days, per canonical client id): the seam for
-onboarding to record a deal's payment terms.
+onboarding to record a deal's payment terms. The draft carries the tax rate of the client's
+treatment (`TaxRates`), so Stripe computes each line's tax and the invoice's total with it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from mediator.flows.billing.state import (
     shard_id,
     update,
 )
+from mediator.flows.billing.taxes import TaxRates
 from mediator.journal import EntryState, Journal
 from mediator.systems import Command
 from mediator.systems.stripe import (
@@ -107,8 +109,10 @@ class Invoicing:
         period: str,
         payment_terms_days: int,
         timeout: float,
+        taxes: TaxRates | None = None,
     ) -> None:
         self.journal = journal
+        self.taxes = taxes
         self.stripe = stripe
         self.client_id = client_id
         self.period = period
@@ -288,6 +292,7 @@ class Invoicing:
                 "client", f"client {self.client_id} has no Stripe customer (not onboarded)"
             )
         terms, _ = await load(self.journal, _TERMS, self.client_id, int)  # type: ignore[type-var]  # a bare int state
+        rates = await self.taxes.for_customer(xref.system_id) if self.taxes else ()
         draft = await self._ask(
             CreateDraftInvoice(
                 idempotency_key=f"billing:invoice:{self.client_id}:{self.period}",
@@ -295,6 +300,7 @@ class Invoicing:
                 currency=state.currency,
                 days_until_due=self.terms if terms is None else terms,
                 period=self.period,
+                tax_rates=rates,
             ),
             wire.StInvoice,
         )
