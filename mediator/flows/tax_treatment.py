@@ -12,7 +12,7 @@ from typing import Literal
 
 from mediator.errors import BusinessRejected
 
-__all__ = ["TREATMENTS", "Treatment", "tax_percentage", "treatment_of"]
+__all__ = ["TREATMENTS", "tax_percentage", "treatment_of"]  # and the alias `Treatment`
 
 Treatment = Literal["standard", "reverse", "exempt"]
 """How a client is taxed: at the standard rate, by reverse charge, or not at all."""
