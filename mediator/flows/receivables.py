@@ -33,9 +33,11 @@ Revenue accounts come from the flow's options by service line (the invoice's
 the client's tax treatment (its Stripe customer's `tax_exempt`: ``standard``, ``reverse``,
 ``exempt``): every line carries the Tryton ``account.tax`` the options name for it
 (`[flows.receivables.options.taxes]`), so Tryton computes the tax Stripe charged, and the
-posted total is checked against Stripe's total with its tax. An invoice Stripe taxed whose
-treatment names no Tryton tax is refused for finance (never posted without its tax); a total
-that still differs (a rate that is not Stripe's, rounding per document rather than per line)
+posted total is checked against Stripe's total with its tax (an invoice Stripe did not tax
+for a ``standard`` client, billed without a rate, is posted as sent, untaxed; the ``reverse``
+and ``exempt`` taxes, zero-rate records for the tax report, always apply). An invoice Stripe
+taxed whose treatment names no Tryton tax is refused for finance (never posted without its
+tax); a total that still differs (a rate that is not Stripe's, rounding per document rather than per line)
 is finance's to correct in Tryton.
 """
 
@@ -210,6 +212,8 @@ class ReceivablePosting(Actor[Envelope]):
             return ()
         found = await self.stripe.get_customer(customer)
         treatment = treatment_of(found.tax_exempt, who=f"Stripe customer {customer}")
+        if treatment == "standard" and not taxed:
+            return ()  # billed without a rate (a milestone's invoice): posted as it was sent
         tax = self.options.taxes.get(treatment)
         if tax is None and taxed:
             assert invoice.tax is not None

@@ -81,6 +81,21 @@ async def test_a_reverse_charge_clients_invoice_posts_without_tax(
         assert line["taxes"] == []
 
 
+async def test_an_invoice_stripe_did_not_tax_posts_as_it_was_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_finance(tmp_path, monkeypatch, extra=OPTIONS) as finance:
+        tryton = finance.boxes.tryton
+        assert tryton is not None
+        invoice = finance.invoice([40_000])  # a standard client billed without a rate
+        finance.stripe.finalize(invoice)
+        await finance.settle()
+
+        assert await finance.mediator.dead_letters(DeadLetterFilter()) == []
+        [posted] = finance.tryton_invoices()
+        assert invoice_total(tryton.db, posted) == Decimal("400.00")
+
+
 async def test_a_tax_tryton_computes_otherwise_is_finances_to_correct(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
