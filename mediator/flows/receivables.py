@@ -37,8 +37,8 @@ posted total is checked against Stripe's total with its tax (an invoice Stripe d
 for a ``standard`` client, billed without a rate, is posted as sent, untaxed; the ``reverse``
 and ``exempt`` taxes, zero-rate records for the tax report, always apply). An invoice Stripe
 taxed whose treatment names no Tryton tax is refused for finance (never posted without its
-tax); a total that still differs (a rate that is not Stripe's, rounding per document rather than per line)
-is finance's to correct in Tryton.
+tax); a total that still differs (a rate that is not Stripe's, rounding per document rather
+than per line) is finance's to correct in Tryton.
 """
 
 from __future__ import annotations

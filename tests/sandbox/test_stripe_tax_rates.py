@@ -18,7 +18,7 @@ async def tax_rate(account: Account, percentage: str) -> dict[str, Any]:
         key=f"rate-{percentage}",
     )
     assert status == 200, rate
-    return rate
+    return dict(rate)
 
 
 async def invoice_of(
@@ -43,7 +43,7 @@ async def invoice_of(
         )  # fmt: skip
         assert status == 200, item
     _, read, _ = await account.call("GET", f"/v1/invoices/{draft['id']}")
-    return read
+    return dict(read)
 
 
 async def test_a_tax_rate_is_created_and_read_back(account: Account) -> None:
