@@ -145,3 +145,30 @@ async def test_changing_a_drafts_default_rates_recomputes_it(account: Account) -
     assert (updated["total"], updated["amount_due"]) == (11_000, 11_000)
     status, paid, _ = await account.call("POST", f"/v1/invoices/{invoice['id']}/finalize")
     assert (status, paid["amount_due"]) == (200, 11_000)
+
+
+async def test_a_customers_exemption_retaxes_its_drafts_but_not_its_sent_invoices(
+    account: Account,
+) -> None:
+    rate = await tax_rate(account, "20.0")
+    sent = await invoice_of(account, [10_000], default_tax_rates=[rate["id"]])
+    customer = sent["customer"]
+    await account.call("POST", f"/v1/invoices/{sent['id']}/finalize")
+    _, draft, _ = await account.call(
+        "POST",
+        "/v1/invoices",
+        {"customer": customer, "collection_method": "send_invoice", "days_until_due": 30,
+         "default_tax_rates": [rate["id"]]},
+    )  # fmt: skip
+    await account.call(
+        "POST", "/v1/invoiceitems",
+        {"customer": customer, "invoice": draft["id"], "amount": 5_000, "currency": "usd"},
+    )  # fmt: skip
+    status, _, _ = await account.call("POST", f"/v1/customers/{customer}", {"tax_exempt": "exempt"})
+    assert status == 200
+    _, draft_now, _ = await account.call("GET", f"/v1/invoices/{draft['id']}")
+    assert draft_now["total"] == 5_000  # re-taxed: exempt now
+    _, sent_now, _ = await account.call("GET", f"/v1/invoices/{sent['id']}")
+    assert sent_now["total"] == 12_000  # as it was sent
+    [line] = sent_now["lines"]["data"]
+    assert [t["amount"] for t in line["taxes"]] == [2_000]

@@ -126,7 +126,10 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         merged = _merged_metadata(customer, p.metadata())
         if merged is not None:
             fields["metadata"] = merged
-        return answer(store.update(customer, fields, "customer"), "customer", paths)
+        store.update(customer, fields, "customer")
+        if "tax_exempt" in fields:
+            store.recompute_drafts(str(customer["id"]))
+        return answer(customer, "customer", paths)
 
     @route("DELETE", "/v1/customers/{id}")
     async def delete_customer(request: web.Request) -> web.Response:

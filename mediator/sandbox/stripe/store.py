@@ -38,6 +38,7 @@ class StripeStore:
         self.invoiceitems: dict[str, StripeObject] = {}
         self.invoices: dict[str, StripeObject] = {}
         self.tax_rates: dict[str, StripeObject] = {}
+        self._frozen_taxes: dict[str, list[StripeObject]] = {}  # by item, once finalized
         self.events: dict[str, StripeObject] = {}
         self.deleted_customers: set[str] = set()  # retrieving one answers its stub
         self.tax_ids: dict[str, list[StripeObject]] = {}  # by customer; `expand[]=tax_ids`
@@ -301,6 +302,10 @@ class StripeStore:
     def finalize(self, invoice_id: str) -> StripeObject:
         """draft → open: assign the number and hosted URL; a zero total is paid at once."""
         invoice = self._in_state(invoice_id, ("draft",), "finalize")
+        self.recompute(invoice)  # a sent invoice's taxes are those of its finalization
+        for item in self.invoiceitems.values():
+            if item["invoice"] == invoice_id:
+                self._frozen_taxes[str(item["id"])] = self._item_taxes(item, invoice)
         customer = self.customers.get(str(invoice["customer"]))
         prefix = str(customer["invoice_prefix"]) if customer else "SANDBOX0"
         self._invoice_numbers[prefix] = self._invoice_numbers.get(prefix, 0) + 1
@@ -450,8 +455,18 @@ class StripeStore:
             amount_remaining=total,
         )
 
+    def recompute_drafts(self, customer_id: str) -> None:
+        """Recompute the customer's drafts (its `tax_exempt` changed: Stripe re-taxes them)."""
+        for invoice in self.invoices.values():
+            if invoice["customer"] == customer_id and invoice["status"] == "draft":
+                self.recompute(invoice)
+
     def _item_taxes(self, item: StripeObject, invoice: StripeObject) -> list[StripeObject]:
-        # an item's own rates, else the invoice's defaults (Stripe's precedence)
+        # an item's own rates, else the invoice's defaults (Stripe's precedence); once the
+        # invoice is finalized, the taxes it was sent with
+        frozen = self._frozen_taxes.get(str(item["id"]))
+        if frozen is not None and invoice["status"] != "draft":
+            return frozen
         own = item.get("tax_rates")
         rates = own if isinstance(own, list) and own else invoice.get("default_tax_rates")
         if not isinstance(rates, list) or not rates:
