@@ -302,7 +302,7 @@ class StripeStore:
     def finalize(self, invoice_id: str) -> StripeObject:
         """draft → open: assign the number and hosted URL; a zero total is paid at once."""
         invoice = self._in_state(invoice_id, ("draft",), "finalize")
-        self.recompute(invoice)  # a sent invoice's taxes are those of its finalization
+        # a sent invoice's line taxes are those of its finalization, whatever changes later
         for item in self.invoiceitems.values():
             if item["invoice"] == invoice_id:
                 self._frozen_taxes[str(item["id"])] = self._item_taxes(item, invoice)
