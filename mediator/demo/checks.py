@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 from mediator.sandbox import Sandboxes
+from mediator.sandbox.tryton.computed import invoice_total
 
 __all__ = ["Check", "check_billing", "check_cash", "check_onboarding", "check_receivables"]
 
@@ -95,14 +95,15 @@ def check_onboarding(boxes: Sandboxes, *, clients: set[str], projects: set[str])
 
 def check_billing(boxes: Sandboxes, *, billable: dict[str, int]) -> Check:
     """Each approved billable hour is on exactly one finalized invoice: the invoices' item
-    totals per customer equal `billable` (minor units per Stripe customer id)."""
+    totals (subtotals, before tax) per customer equal `billable` (minor units per Stripe
+    customer id)."""
     assert boxes.stripe is not None
     invoices = [i for i in _stripe(boxes, "invoices") if i.get("status") != "void"]
     billed: collections.Counter[str] = collections.Counter()
     for invoice in invoices:
         if not (invoice.get("metadata") or {}).get("mediator_period"):
             continue  # a milestone's invoice
-        billed[str(invoice["customer"])] += int(invoice["total"])
+        billed[str(invoice["customer"])] += int(invoice["subtotal"])  # before its tax
     problems = [
         f"customer {customer} billed {billed.get(customer, 0)}, approved work worth {amount}"
         for customer, amount in sorted(billable.items())
@@ -121,7 +122,8 @@ def check_billing(boxes: Sandboxes, *, billable: dict[str, int]) -> Check:
 
 
 def check_receivables(boxes: Sandboxes) -> Check:
-    """Each finalized Stripe invoice is one posted ERP customer invoice with the same total."""
+    """Each finalized Stripe invoice is one posted ERP customer invoice with the same total,
+    tax included."""
     assert boxes.stripe is not None
     finalized = {
         str(i["id"]): int(i["total"])
@@ -131,21 +133,14 @@ def check_receivables(boxes: Sandboxes) -> Check:
     invoices = [i for i in _rows(boxes, "account.invoice") if i.get("type") == "out"]
     by_reference = collections.Counter(str(i.get("reference") or "") for i in invoices)
     problems = _once("ERP invoice for", (r for r in by_reference.elements() if r), set(finalized))
-    lines = _rows(boxes, "account.invoice.line")
+    assert boxes.tryton is not None
     for invoice in invoices:
         reference = str(invoice.get("reference") or "")
         if reference not in finalized:
             continue
         if invoice.get("state") not in ("posted", "paid"):
             problems.append(f"ERP invoice for {reference} is {invoice.get('state')}")
-        total = sum(
-            (
-                Decimal(str(line["quantity"])) * Decimal(str(line["unit_price"]))
-                for line in lines
-                if line.get("invoice") == invoice["id"]
-            ),
-            Decimal(0),
-        )
+        total = invoice_total(boxes.tryton.db, invoice)  # Tryton's own, tax included
         if int(total * 100) != finalized[reference]:
             problems.append(f"ERP invoice for {reference} totals {total}, Stripe's {reference}")
     return Check(

@@ -124,10 +124,14 @@ expense_markup = 0.1
 payment_terms_days = 30
 cutoff = "18:00"
 
+[flows.billing.options.tax_rates]
+standard = "20.0"
+
 [flows.milestones.options]
 org_currency = "USD"
 
-[flows.receivables]
+[flows.receivables.options]
+taxes = {{ standard = {boxes.tryton.setup.taxes["20.0"]} }}
 
 [flows.cash_application.options]
 payment_method = {boxes.tryton.setup.payment_method}

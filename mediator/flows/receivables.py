@@ -32,10 +32,16 @@ too: `mediator.flows.receivable_credits` posts each as a Tryton credit note.
 a `BusinessRejected` for finance asking for a credit note in Tryton, never a deletion.
 
 Revenue accounts come from the flow's options by service line (the invoice's
-``metadata[mediator_service_line]``), else the ERP setup's revenue account. Taxes are not
-posted: the ERP setup names no tax records and the sandbox computes none, so an invoice whose
-Stripe total differs from its lines' subtotal (a tax or a discount Stripe applied) is refused
-for finance rather than posted at another amount.
+``metadata[mediator_service_line]``), else the ERP setup's revenue account. Taxes come from
+the client's tax treatment (its Stripe customer's `tax_exempt`: ``standard``, ``reverse``,
+``exempt``): every line carries the Tryton ``account.tax`` the options name for it
+(`[flows.receivables.options.taxes]`), so Tryton computes the tax Stripe charged, and the
+posted total is checked against Stripe's total with its tax (an invoice Stripe did not tax
+for a ``standard`` client, billed without a rate, is posted as sent, untaxed; the ``reverse``
+and ``exempt`` taxes, zero-rate records for the tax report, always apply). An invoice Stripe
+taxed whose treatment names no Tryton tax is refused for finance (never posted without its
+tax); a total that still differs (a rate that is not Stripe's, rounding per document rather
+than per line) is finance's to correct in Tryton.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from mediator.codecs.tryton.mapping import invoice_to_tryton
 from mediator.codecs.tryton.rpc import decode_response
 from mediator.errors import BusinessRejected, DecodeError, PostingWindowClosed, RemoteRejected
 from mediator.flows.saga import Saga
+from mediator.flows.tax_treatment import treatment_of
 from mediator.flows.xref_lookup import translate
 from mediator.journal import Journal
 from mediator.journal.operator import Approval
@@ -108,11 +115,14 @@ class ApprovalDesk(Protocol):
 
 class ReceivableOptions(msgspec.Struct, frozen=True, kw_only=True):
     """How receivables are posted: revenue accounts by service line, the approval kind the
-    finance rules know these postings by, and the ERP call's deadline."""
+    finance rules know these postings by, the ERP call's deadline and the taxes by
+    treatment."""
 
     revenue_accounts: dict[str, int] = {}
     approval_kind: str = "customer_invoice"
     erp_timeout: float = 60.0
+    #: the Tryton ``account.tax`` id of each tax treatment (`mediator.flows.tax_treatment`)
+    taxes: dict[str, int] = {}
 
 
 class PostingHeld(PostingWindowClosed):
@@ -169,14 +179,7 @@ class ReceivablePosting(Actor[Envelope]):
         if found.status == "void" and not saga.finished("post"):
             return await saga.mark("done", "voided in Stripe before it was posted: no receivable")
         invoice = invoice_from_stripe(found)
-        if invoice.tax is not None and invoice.tax.amount:
-            raise BusinessRejected(
-                f"invoice {found.id}",
-                f"its total differs from its lines by {invoice.tax.to_decimal()} "
-                f"{invoice.currency} (a tax or a discount Stripe applied); receivables are "
-                "posted as their lines, without taxes ([systems.tryton.erp] names none): post "
-                "it by hand",
-            )
+        taxes = await self._taxes(invoice, found.customer)
         books = await self._books_currency()
         if invoice.currency != books:
             raise BusinessRejected(
@@ -201,8 +204,29 @@ class ReceivablePosting(Actor[Envelope]):
                 await saga.mark("waiting", note)
                 raise held or PostingWindowClosed(window.name, None)
         line = found.metadata.get(SERVICE_LINE_KEY)
-        await saga.run([_Post(self, invoice, int(party), line)])
+        await saga.run([_Post(self, invoice, int(party), line, taxes)])
         return saga.state
+
+    async def _taxes(self, invoice: Invoice, customer: str) -> tuple[int, ...]:
+        """The Tryton taxes of the invoice's lines: its client's treatment's, from the options."""
+        taxed = invoice.tax is not None and invoice.tax.amount != 0
+        if not self.options.taxes and not taxed:
+            return ()
+        found = await self.stripe.get_customer(customer)
+        treatment = treatment_of(found.tax_exempt, who=f"Stripe customer {customer}")
+        if treatment == "standard" and not taxed:
+            return ()  # billed without a rate (a milestone's invoice): posted as it was sent
+        tax = self.options.taxes.get(treatment)
+        if tax is None and taxed:
+            assert invoice.tax is not None
+            raise BusinessRejected(
+                f"invoice {invoice.source_id}",
+                f"Stripe taxed it {invoice.tax.to_decimal()} {invoice.currency}, and "
+                f"[flows.receivables.options.taxes] names no Tryton tax for its client's "
+                f"treatment {treatment!r}: name one, then release this entry (a receivable is "
+                "never posted without the tax Stripe charged)",
+            )
+        return () if tax is None else (tax,)
 
     async def _approved(self, saga: Saga, policy: PolicySet, invoice: Invoice) -> bool:
         rules = policy.approvals
@@ -240,7 +264,12 @@ class ReceivablePosting(Actor[Envelope]):
         return False
 
     async def post(
-        self, saga: Saga, invoice: Invoice, party: int, service_line: str | None
+        self,
+        saga: Saga,
+        invoice: Invoice,
+        party: int,
+        service_line: str | None,
+        taxes: tuple[int, ...] = (),
     ) -> PostedInvoice:
         """Create, validate and post the Tryton invoice; Tryton's refusal is finance's."""
         address = await self._address(party)
@@ -253,6 +282,7 @@ class ReceivablePosting(Actor[Envelope]):
             party=party,
             invoice_address=address,
             setup=msgspec.structs.replace(setup, revenue_account=account),
+            taxes=taxes,
         )
         values = {**values, "reference": invoice.source_id, "description": invoice.number}
         command = PostInvoice(
@@ -301,21 +331,30 @@ class _Post:
     name = "post"
 
     def __init__(
-        self, actor: ReceivablePosting, invoice: Invoice, party: int, service_line: str | None
+        self,
+        actor: ReceivablePosting,
+        invoice: Invoice,
+        party: int,
+        service_line: str | None,
+        taxes: tuple[int, ...],
     ) -> None:
         self.actor = actor
         self.invoice = invoice
         self.party = party
         self.service_line = service_line
+        self.taxes = taxes
 
     async def run(self, saga: Saga) -> Mapping[str, str]:
-        posted = await self.actor.post(saga, self.invoice, self.party, self.service_line)
+        posted = await self.actor.post(
+            saga, self.invoice, self.party, self.service_line, self.taxes
+        )
         total = self.invoice.total
         if posted.total_amount != total.to_decimal():
             raise BusinessRejected(
                 f"receivable {posted.number} of Stripe invoice {self.invoice.source_id}",
                 f"Tryton totals {posted.total_amount}, Stripe {total.to_decimal()} "
-                f"{total.currency}: correct it in Tryton, then release this entry",
+                f"{total.currency} (tax included): correct it in Tryton, then release this "
+                "entry",
             )
         journal = self.actor.journal
         await journal.record_xref(

@@ -35,7 +35,9 @@ from mediator.flows.billing import (
 )
 from mediator.flows.billing.credit_notes import CreditNoteLookup
 from mediator.flows.billing.invoicing import ItemLookup
+from mediator.flows.billing.taxes import TaxRates
 from mediator.flows.onboarding import OnboardingFlow
+from mediator.flows.tax_treatment import TREATMENTS, Treatment, tax_percentage
 from mediator.ingress.harvest_expenses import HarvestExpensesPoller
 from mediator.ingress.harvest_time import HarvestTimePoller
 from mediator.runtime.change_orders import ChangeOrdersFlow
@@ -136,6 +138,9 @@ class BillingOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     corrections: Literal["next_invoice", "credit_note"] = "next_invoice"
     #: how long one Stripe call may take before the delivery is retried by the journal
     stripe_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
+    #: the tax percentage (``"20.0"``) of each client tax treatment (``standard``,
+    #: ``reverse``, ``exempt``: the Stripe customer's `tax_exempt`); one not named is untaxed
+    tax_rates: dict[str, str] = {}
 
 
 class BillingFlow:
@@ -160,10 +165,33 @@ class BillingFlow:
     @classmethod
     def from_options(cls, options: Mapping[str, object], fail: Fail) -> BillingFlow:
         """Read `[flows.billing.options]`; raise `ConfigError` naming the bad key."""
-        return cls(convert(dict(options), BillingOptions, "", fail))
+        parsed = convert(dict(options), BillingOptions, "", fail)
+        for treatment, text in parsed.tax_rates.items():
+            if treatment not in TREATMENTS:
+                raise fail(f"tax_rates.{treatment}", f"not a treatment: {', '.join(TREATMENTS)}")
+            if tax_percentage(text) is None:
+                raise fail(
+                    f"tax_rates.{treatment}",
+                    f"{text!r:.40} is not a percentage from 0 to 100 with at most 4 decimals",
+                )
+        return cls(parsed)
 
     def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
         """A `BillingDesk` for a project's entries or an invoice's flushes and close."""
+        stripe = context.connectors["stripe"]
+        assert isinstance(stripe, StripeConnector)
+        percentages: dict[Treatment, Decimal] = {}
+        for treatment in TREATMENTS:
+            found = tax_percentage(self.options.tax_rates.get(treatment, ""))
+            if found is not None:
+                percentages[treatment] = found
+        taxes = TaxRates(
+            context.journal,
+            stripe=context.systems["stripe"],
+            reader=stripe,
+            percentages=percentages,
+            timeout=self.options.stripe_timeout,
+        )
         return BillingDesk(
             key,
             journal=context.journal,
@@ -175,6 +203,7 @@ class BillingFlow:
             credit_notes=self.options.corrections == "credit_note",
             credit_note_lookup=_credit_note_lookup(context),
             item_lookup=_item_lookup(context),
+            taxes=taxes,
         )
 
     def pollers(self, context: FlowContext) -> Sequence[Poller]:

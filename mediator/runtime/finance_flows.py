@@ -38,6 +38,7 @@ from mediator.flows.receivables import (
     ReceivableOptions,
     ReceivablePosting,
 )
+from mediator.flows.tax_treatment import TREATMENTS
 from mediator.ingress.salesforce_changes import salesforce_pollers
 from mediator.ingress.stripe_events import StripeEventsPoller
 from mediator.runtime.flow import FlowContext, Poller
@@ -95,6 +96,9 @@ class ReceivablesOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     revenue_accounts: dict[str, _RecordId] = {}
     approval_kind: str = "customer_invoice"
     erp_timeout: _Timeout = 60.0
+    #: the Tryton ``account.tax`` id of each client tax treatment (``standard``, ``reverse``,
+    #: ``exempt``: the Stripe customer's `tax_exempt`); one not named carries no tax
+    taxes: dict[str, _RecordId] = {}
 
 
 class ReceivablesFlow:
@@ -118,7 +122,11 @@ class ReceivablesFlow:
     @classmethod
     def from_options(cls, options: Mapping[str, object], fail: Fail) -> ReceivablesFlow:
         """Read `[flows.receivables.options]`; raise `ConfigError` naming the bad key."""
-        return cls(convert(dict(options), ReceivablesOptions, "", fail))
+        parsed = convert(dict(options), ReceivablesOptions, "", fail)
+        for treatment in parsed.taxes:
+            if treatment not in TREATMENTS:
+                raise fail(f"taxes.{treatment}", f"not a treatment: {', '.join(TREATMENTS)}")
+        return cls(parsed)
 
     def entity(self, key: str, context: FlowContext) -> Actor[Envelope]:
         """A `ReceivablePosting` for the invoice `key`, a `CreditNotePosting` for the credit
@@ -138,6 +146,7 @@ class ReceivablesFlow:
                 revenue_accounts=dict(self.options.revenue_accounts),
                 approval_kind=self.options.approval_kind,
                 erp_timeout=self.options.erp_timeout,
+                taxes=dict(self.options.taxes),
             ),
         )
         if not key.startswith("credit_note:"):

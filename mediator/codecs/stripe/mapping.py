@@ -58,6 +58,7 @@ _WIRE_TYPES: tuple[object, ...] = (
     wire.StList[wire.StCustomer], wire.StList[wire.StInvoiceItem], wire.StList[wire.StInvoice],
     wire.StList[wire.StEvent], wire.StList[wire.StLineItem], wire.StList[msgspec.Raw],
     wire.StCreditNote, wire.StList[wire.StCreditNote],
+    wire.StTaxRate,
 )  # fmt: skip
 _DECODERS: Mapping[object, WireDecoder[object]] = MappingProxyType(
     {kind: WireDecoder(SYSTEM, kind) for kind in _WIRE_TYPES}  # type: ignore[arg-type]  # aliases
@@ -351,11 +352,13 @@ def invoice_params(
     engagement_id: str | None = None,
     period: str | None = None,
     service_line: str | None = None,
+    tax_rates: tuple[str, ...] = (),
 ) -> dict[str, object]:
     """Return the form parameters of a draft invoice in `currency` (ISO, any case), due in
     `days_until_due` days; items are attached explicitly, never swept in from pending ones.
     The engagement, the billing `period` (``YYYY-MM``) and the service line (the ERP's
-    revenue account follows it) ride in the metadata."""
+    revenue account follows it) ride in the metadata; `tax_rates` (``txr_…`` ids) become
+    its `default_tax_rates`, which Stripe applies to every line without rates of its own."""
     metadata = {
         key: value
         for key, value in (
@@ -365,7 +368,7 @@ def invoice_params(
         )
         if value is not None
     }
-    return {
+    params: dict[str, object] = {
         "customer": customer,
         "currency": currency.lower(),
         "collection_method": "send_invoice",
@@ -374,6 +377,9 @@ def invoice_params(
         "pending_invoice_items_behavior": "exclude",
         "metadata": metadata or None,
     }
+    if tax_rates:
+        params["default_tax_rates"] = list(tax_rates)
+    return params
 
 
 def _epoch(day: datetime.date) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "StList",
     "StPeriod",
     "StStatusTransitions",
+    "StTaxRate",
 ]
 
 T = TypeVar("T")
@@ -65,6 +66,17 @@ class StCustomer(_Object, frozen=True, kw_only=True):
     tax_exempt: Identifier = "none"
     metadata: Metadata = {}
     deleted: bool = False
+
+
+class StTaxRate(_Object, frozen=True, kw_only=True):
+    """A ``tax_rate`` (``txr_…``): a percentage Stripe applies to invoice lines."""
+
+    id: Identifier
+    object: Identifier = "tax_rate"
+    display_name: Name
+    percentage: Annotated[float, msgspec.Meta(ge=0, le=100)]
+    inclusive: bool = False
+    active: bool = True
 
 
 class StPeriod(_Object, frozen=True, kw_only=True):

@@ -139,13 +139,19 @@ def timesheet_line_to_tryton(
 
 
 def invoice_to_tryton(
-    invoice: Invoice, *, party: int, invoice_address: int, setup: ErpSetup
+    invoice: Invoice,
+    *,
+    party: int,
+    invoice_address: int,
+    setup: ErpSetup,
+    taxes: tuple[int, ...] = (),
 ) -> dict[str, RpcValue]:
     """Return ``account.invoice`` create values for a customer invoice and its lines.
 
     The billing invoice's number travels as `reference`, which reconciliation matches on.
+    Each line carries the ``account.tax`` ids `taxes` (Tryton computes the tax from them).
     """
-    lines: list[RpcValue] = [_invoice_line(line, setup) for line in invoice.lines]
+    lines: list[RpcValue] = [_invoice_line(line, setup, taxes) for line in invoice.lines]
     return {
         "type": "out",
         "company": setup.company,
@@ -162,7 +168,9 @@ def invoice_to_tryton(
     }
 
 
-def _invoice_line(line: InvoiceLine, setup: ErpSetup) -> dict[str, RpcValue]:
+def _invoice_line(
+    line: InvoiceLine, setup: ErpSetup, taxes: tuple[int, ...] = ()
+) -> dict[str, RpcValue]:
     # Tryton computes the amount itself: round(Decimal(str(quantity)) × unit_price), half even.
     # When that would not give the line's amount (a price with more digits than the currency),
     # bill one unit at the amount, so the ERP's receivable equals what billing charged.
@@ -181,6 +189,8 @@ def _invoice_line(line: InvoiceLine, setup: ErpSetup) -> dict[str, RpcValue]:
     }
     if line.origin_id is not None:
         values["note"] = line.origin_id
+    if taxes:
+        values["taxes"] = [["add", list(taxes)]]
     return values
 
 

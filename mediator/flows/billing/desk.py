@@ -33,6 +33,7 @@ from mediator.flows.billing.kinds import (
 from mediator.flows.billing.ledger import book, period_of
 from mediator.flows.billing.pricing import Resolver, price_time
 from mediator.flows.billing.state import Contribution
+from mediator.flows.billing.taxes import TaxRates
 from mediator.journal import Journal
 from mediator.systems import Command
 
@@ -55,6 +56,7 @@ class BillingDesk(Actor[Envelope]):
         credit_notes: bool = False,
         credit_note_lookup: CreditNoteLookup | None = None,
         item_lookup: ItemLookup | None = None,
+        taxes: TaxRates | None = None,
     ) -> None:
         self.key = key
         self.item_lookup = item_lookup
@@ -66,6 +68,7 @@ class BillingDesk(Actor[Envelope]):
         self.markup = expense_markup
         self.terms = payment_terms_days
         self.timeout = timeout
+        self.taxes = taxes
         self.resolver = Resolver(journal)
 
     async def receive(self, message: Envelope) -> object:
@@ -85,6 +88,7 @@ class BillingDesk(Actor[Envelope]):
             payment_terms_days=self.terms,
             timeout=self.timeout,
             item_lookup=self.item_lookup,
+            taxes=self.taxes,
         )
         if message.kind == FLUSH_INVOICE:
             return await invoicing.flush()

@@ -14,7 +14,8 @@ becomes a dead letter for finance naming them, and is replayed once they are dea
 
 The invoice is due `payment_terms_days` after it is finalized, or after the client's own terms
 when the flow state ``billing.terms`` holds them (days, per canonical client id): the seam for
-onboarding to record a deal's payment terms.
+onboarding to record a deal's payment terms. The draft carries the tax rate of the client's
+treatment (`TaxRates`), so Stripe computes each line's tax and the invoice's total with it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from mediator.flows.billing.state import (
     shard_id,
     update,
 )
+from mediator.flows.billing.taxes import TaxRates
 from mediator.journal import EntryState, Journal
 from mediator.systems import Command
 from mediator.systems.stripe import (
@@ -108,8 +110,10 @@ class Invoicing:
         payment_terms_days: int,
         timeout: float,
         item_lookup: ItemLookup | None = None,
+        taxes: TaxRates | None = None,
     ) -> None:
         self.journal = journal
+        self.taxes = taxes
         self.stripe = stripe
         self.item_lookup = item_lookup
         self.client_id = client_id
@@ -325,6 +329,7 @@ class Invoicing:
                 "client", f"client {self.client_id} has no Stripe customer (not onboarded)"
             )
         terms, _ = await load(self.journal, _TERMS, self.client_id, int)  # type: ignore[type-var]  # a bare int state
+        rates = await self.taxes.for_customer(xref.system_id) if self.taxes else ()
         draft = await self._ask(
             CreateDraftInvoice(
                 idempotency_key=f"billing:invoice:{self.client_id}:{self.period}",
@@ -332,6 +337,7 @@ class Invoicing:
                 currency=state.currency,
                 days_until_due=self.terms if terms is None else terms,
                 period=self.period,
+                tax_rates=rates,
             ),
             wire.StInvoice,
         )

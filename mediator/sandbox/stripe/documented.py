@@ -5,13 +5,14 @@ Hashes and arrays (`invoice_settings[custom_fields][0][name]`, `shipping[address
 connectors do not send but the API reference lists. Each is read with Stripe's checks, so a
 client that sends one gets what Stripe would answer rather than `parameter_unknown`:
 custom fields at most 4, names up to 40 and values up to 140 characters; a statement
-descriptor up to 22; ids of kinds this sandbox holds none of (tax rates, coupons, payment
-methods, prices, test clocks) are a 400 `resource_missing` naming the parameter, which is
-what Stripe answers for an id it does not know.
+descriptor up to 22; ids of kinds this sandbox holds none of (coupons, payment methods,
+prices, test clocks), and of tax rates it does not hold, are a 400 `resource_missing` naming
+the parameter, which is what Stripe answers for an id it does not know.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal, InvalidOperation
 
 from mediator.sandbox.stripe.params import MAX_AMOUNT, Params, invalid
@@ -182,12 +183,15 @@ def customer_extras(p: Params, current: StripeObject | None) -> StripeObject:
     return fields
 
 
-def invoice_extras(p: Params) -> StripeObject:
-    """Read the documented invoice parameters beyond the basic ones."""
+def invoice_extras(p: Params, tax_rates: Collection[str] = ()) -> StripeObject:
+    """Read the documented invoice parameters beyond the basic ones (`tax_rates`: the ids of
+    the account's tax rates, which `default_tax_rates[]` may name)."""
     fields: StripeObject = {}
     p.references("account_tax_ids", "tax_id")
     if p.has("default_tax_rates"):
-        fields["default_tax_rates"] = p.references("default_tax_rates", "tax_rate")
+        fields["default_tax_rates"] = (
+            p.references("default_tax_rates", "tax_rate", known=tax_rates) or []
+        )
     if p.has("custom_fields"):
         fields["custom_fields"] = _custom_fields(p) or None
     if p.has("discounts"):
@@ -216,11 +220,12 @@ def invoice_extras(p: Params) -> StripeObject:
     return fields
 
 
-def item_extras(p: Params) -> StripeObject:
-    """Read the documented invoice item parameters beyond the basic ones."""
+def item_extras(p: Params, tax_rates: Collection[str] = ()) -> StripeObject:
+    """Read the documented invoice item parameters beyond the basic ones (`tax_rates`: the
+    ids of the account's tax rates, which `tax_rates[]` may name)."""
     fields: StripeObject = {}
     if p.has("tax_rates"):
-        fields["tax_rates"] = p.references("tax_rates", "tax_rate")
+        fields["tax_rates"] = p.references("tax_rates", "tax_rate", known=tax_rates) or []
     if p.has("discounts"):
         fields["discounts"] = _discounts(p)
     if p.has("discountable"):

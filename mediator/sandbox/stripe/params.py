@@ -10,7 +10,7 @@ within 5,000 characters unless a field says less; integers within int64.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from aiohttp import web
 
@@ -86,11 +86,16 @@ class Params:
             out.append(Params(item, prefix=param))
         return out
 
-    def references(self, name: str, kind: str, *, max_items: int = 100) -> list[str] | None:
-        """Return an array of ids of `kind` objects; the sandbox holds none of these kinds, so
-        any id is a 400 `resource_missing` naming its index (an empty array is fine)."""
+    def references(
+        self, name: str, kind: str, *, max_items: int = 100, known: Collection[str] = ()
+    ) -> list[str] | None:
+        """Return an array of ids of `kind` objects; an id not in `known` (the sandbox holds
+        none of most kinds) is a 400 `resource_missing` naming its index (an empty array is
+        fine)."""
         ids = self.strings(name, max_items=max_items, max_length=255)
         for index, object_id in enumerate(ids or []):
+            if object_id in known:
+                continue
             raise StripeError(
                 400,
                 f"No such {kind}: '{object_id}'",

@@ -29,6 +29,7 @@ from mediator.sandbox.stripe.expand import expand, expansions
 from mediator.sandbox.stripe.listing import LIST_PARAMS, list_objects
 from mediator.sandbox.stripe.params import MAX_AMOUNT, invalid, params_of
 from mediator.sandbox.stripe.store import StripeObject
+from mediator.sandbox.stripe.taxes import tax_rate_fields
 
 if TYPE_CHECKING:
     from mediator.sandbox.stripe.app import StripeSandbox
@@ -125,12 +126,41 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         merged = _merged_metadata(customer, p.metadata())
         if merged is not None:
             fields["metadata"] = merged
-        return answer(store.update(customer, fields, "customer"), "customer", paths)
+        store.update(customer, fields, "customer")
+        if "tax_exempt" in fields:
+            store.recompute_drafts(str(customer["id"]))
+        return answer(customer, "customer", paths)
 
     @route("DELETE", "/v1/customers/{id}")
     async def delete_customer(request: web.Request) -> web.Response:
         params_of(request).only(())
         return json_response(store.delete_customer(request.match_info["id"]))
+
+    # -- tax rates --------------------------------------------------------------------------
+
+    @route("POST", "/v1/tax_rates")
+    async def create_tax_rate(request: web.Request) -> web.Response:
+        p = params_of(request)
+        fields = tax_rate_fields(p)
+        return json_response(store.create_tax_rate(fields))
+
+    @route("GET", "/v1/tax_rates")
+    async def list_tax_rates(request: web.Request) -> web.Response:
+        p = params_of(request).only((*LIST_PARAMS, "active", "inclusive"))
+        active = p.boolean("active")
+        inclusive = p.boolean("inclusive")
+        rows = [
+            r
+            for r in store.tax_rates.values()
+            if (active is None or r["active"] == active)
+            and (inclusive is None or r["inclusive"] == inclusive)
+        ]
+        return json_response(list_objects(rows, p, "/v1/tax_rates", "tax_rate"))
+
+    @route("GET", "/v1/tax_rates/{id}")
+    async def get_tax_rate(request: web.Request) -> web.Response:
+        params_of(request).only(())
+        return json_response(store.tax_rate(request.match_info["id"]))
 
     # -- invoice items ----------------------------------------------------------------------
 
@@ -151,7 +181,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             )
         )
         paths = expansions(p, "invoiceitem")
-        extras = item_extras(p)
+        extras = item_extras(p, store.tax_rates)
         decimal_unit = unit_amount_decimal(p)
         if decimal_unit is not None and p.has("unit_amount"):
             raise invalid(
@@ -249,7 +279,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             )
         )
         paths = expansions(p, "invoiceitem")
-        extras = item_extras(p)
+        extras = item_extras(p, store.tax_rates)
         decimal_unit = unit_amount_decimal(p)
         if decimal_unit is not None and p.has("unit_amount"):
             raise invalid(
@@ -315,7 +345,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             )
         )
         paths = expansions(p, "invoice")
-        extras = invoice_extras(p)
+        extras = invoice_extras(p, store.tax_rates)
         metadata = p.metadata() or {}
         fields: StripeObject = {
             "customer": p.text("customer", required=True, max_length=255),
@@ -388,7 +418,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             )
         )
         paths = expansions(p, "invoice")
-        extras = invoice_extras(p)
+        extras = invoice_extras(p, store.tax_rates)
         metadata = p.metadata()
         description = p.text("description", max_length=1500)
         auto_advance = p.boolean("auto_advance")
@@ -415,6 +445,8 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
                     raise invalid(name, f"You can only update {name} on a draft invoice.")
                 fields[name] = value
         store.update(invoice, fields, "invoice")
+        if "default_tax_rates" in fields:
+            store.recompute(invoice)
         return answer(box.render_invoice(invoice), "invoice", paths)
 
     @route("DELETE", "/v1/invoices/{id}")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from mediator.clock import Clock
 from mediator.sandbox.stripe.errors import StripeError, missing
+from mediator.sandbox.stripe.taxes import line_taxes, total_taxes
 
 __all__ = ["StripeObject", "StripeStore"]
 
@@ -36,6 +37,8 @@ class StripeStore:
         self.customers: dict[str, StripeObject] = {}
         self.invoiceitems: dict[str, StripeObject] = {}
         self.invoices: dict[str, StripeObject] = {}
+        self.tax_rates: dict[str, StripeObject] = {}
+        self._frozen_taxes: dict[str, list[StripeObject]] = {}  # by item, once finalized
         self.events: dict[str, StripeObject] = {}
         self.deleted_customers: set[str] = set()  # retrieving one answers its stub
         self.tax_ids: dict[str, list[StripeObject]] = {}  # by customer; `expand[]=tax_ids`
@@ -144,6 +147,28 @@ class StripeStore:
         self.emit("customer.deleted", customer)
         return {"id": customer_id, "object": "customer", "deleted": True}
 
+    # -- tax rates --------------------------------------------------------------------------
+
+    def create_tax_rate(self, fields: StripeObject) -> StripeObject:
+        """Create a tax rate (`tax_rate.created`)."""
+        rate: StripeObject = {
+            "id": self.new_id("txr"),
+            "object": "tax_rate",
+            "created": self.now(),
+            "livemode": False,
+        }
+        rate.update(fields)
+        self.tax_rates[str(rate["id"])] = rate
+        self.emit("tax_rate.created", rate)
+        return rate
+
+    def tax_rate(self, rate_id: str) -> StripeObject:
+        """Return a tax rate or raise 404."""
+        found = self.tax_rates.get(rate_id)
+        if found is None:
+            raise missing("tax_rate", rate_id)
+        return found
+
     # -- invoice items ----------------------------------------------------------------------
 
     def create_invoiceitem(self, fields: StripeObject, invoice_id: str | None) -> StripeObject:
@@ -177,7 +202,7 @@ class StripeStore:
         self.invoiceitems[item_id] = item
         self.emit("invoiceitem.created", item)
         if invoice is not None:
-            self._recompute(invoice)
+            self.recompute(invoice)
         return item
 
     def update_invoiceitem(self, item_id: str, fields: StripeObject) -> StripeObject:
@@ -199,7 +224,7 @@ class StripeStore:
             )
         self.update(item, fields, "invoiceitem")
         if invoice is not None:
-            self._recompute(invoice)
+            self.recompute(invoice)
         return item
 
     def invoiceitem(self, item_id: str) -> StripeObject:
@@ -249,6 +274,9 @@ class StripeStore:
             "status": "draft",
             "subtotal": 0,
             "total": 0,
+            "total_excluding_tax": 0,
+            "total_taxes": [],
+            "default_tax_rates": [],
             "status_transitions": {
                 "finalized_at": None,
                 "marked_uncollectible_at": None,
@@ -262,7 +290,7 @@ class StripeStore:
             for item in self.invoiceitems.values():
                 if item["customer"] == customer["id"] and item["invoice"] is None:
                     item["invoice"] = invoice_id
-        self._recompute(invoice)
+        self.recompute(invoice)
         self.emit("invoice.created", invoice)
         return invoice
 
@@ -276,6 +304,10 @@ class StripeStore:
     def finalize(self, invoice_id: str) -> StripeObject:
         """draft → open: assign the number and hosted URL; a zero total is paid at once."""
         invoice = self._in_state(invoice_id, ("draft",), "finalize")
+        # a sent invoice's line taxes are those of its finalization, whatever changes later
+        for item in self.invoiceitems.values():
+            if item["invoice"] == invoice_id:
+                self._frozen_taxes[str(item["id"])] = self._item_taxes(item, invoice)
         customer = self.customers.get(str(invoice["customer"]))
         prefix = str(customer["invoice_prefix"]) if customer else "SANDBOX0"
         self._invoice_numbers[prefix] = self._invoice_numbers.get(prefix, 0) + 1
@@ -378,6 +410,7 @@ class StripeStore:
                 "metadata": item["metadata"],
                 "period": item["period"],
                 "quantity": item["quantity"],
+                "taxes": self._item_taxes(item, invoice),
                 "type": "invoiceitem",
             }
             for item in self.invoiceitems.values()
@@ -413,10 +446,40 @@ class StripeStore:
         transitions[name] = at
         invoice["status_transitions"] = transitions
 
-    def _recompute(self, invoice: StripeObject) -> None:
-        total = sum(
-            int(str(i["amount"]))
-            for i in self.invoiceitems.values()
-            if i["invoice"] == invoice["id"]
+    def recompute(self, invoice: StripeObject) -> None:
+        """Bring a draft's amounts in line with its items and tax rates: `subtotal` is the sum
+        of the lines, `total_taxes` their taxes (rounded per line), `total = subtotal + tax`."""
+        items = [i for i in self.invoiceitems.values() if i["invoice"] == invoice["id"]]
+        subtotal = sum(int(str(i["amount"])) for i in items)
+        taxes = total_taxes([self._item_taxes(i, invoice) for i in items])
+        tax = sum(int(str(t["amount"])) for t in taxes)
+        total = subtotal + tax
+        invoice.update(
+            subtotal=subtotal,
+            subtotal_excluding_tax=subtotal,
+            total_excluding_tax=subtotal,
+            total_taxes=taxes,
+            total=total,
+            amount_due=total,
+            amount_remaining=total,
         )
-        invoice.update(subtotal=total, total=total, amount_due=total, amount_remaining=total)
+
+    def recompute_drafts(self, customer_id: str) -> None:
+        """Recompute the customer's drafts (its `tax_exempt` changed: Stripe re-taxes them)."""
+        for invoice in self.invoices.values():
+            if invoice["customer"] == customer_id and invoice["status"] == "draft":
+                self.recompute(invoice)
+
+    def _item_taxes(self, item: StripeObject, invoice: StripeObject) -> list[StripeObject]:
+        # an item's own rates, else the invoice's defaults (Stripe's precedence); once the
+        # invoice is finalized, the taxes it was sent with
+        frozen = self._frozen_taxes.get(str(item["id"]))
+        if frozen is not None and invoice["status"] != "draft":
+            return frozen
+        own = item.get("tax_rates")
+        rates = own if isinstance(own, list) and own else invoice.get("default_tax_rates")
+        if not isinstance(rates, list) or not rates:
+            return []
+        customer = self.customers.get(str(invoice["customer"])) or {}
+        exempt = str(customer.get("tax_exempt") or "none")
+        return line_taxes(int(str(item["amount"])), [str(r) for r in rates], self.tax_rates, exempt)

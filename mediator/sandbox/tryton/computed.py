@@ -5,15 +5,15 @@
   (origin `project.work,<id>`);
 - timesheet.line: a unique `uuid` (null unless given: RPC cannot set it, only the timesheet
   routes and the seeding do), and a duration within its domain (not negative);
-- account.invoice: amounts from the lines; anything but a draft is read-only, and so are
-  its lines, with trytond's own message.
+- account.invoice: amounts from the lines and their taxes (`invoice_tax`); anything but a
+  draft is read-only, and so are its lines, with trytond's own message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
 from mediator.codecs.tryton import RpcValue
@@ -22,7 +22,14 @@ from mediator.sandbox.tryton.errors import user_error
 if TYPE_CHECKING:
     from mediator.sandbox.tryton.database import Record, TrytonDatabase
 
-__all__ = ["COMPUTED", "check_write", "invoice_total", "on_create"]
+__all__ = [
+    "COMPUTED",
+    "check_write",
+    "invoice_tax",
+    "invoice_total",
+    "invoice_untaxed",
+    "on_create",
+]
 
 _CENT = Decimal("0.01")
 
@@ -54,20 +61,67 @@ def _timesheet_works(db: TrytonDatabase, work: Record) -> object:
 
 
 def _line_amount(db: TrytonDatabase, line: Record) -> Decimal:
-    """Return quantity × unit price, rounded to the cent (no taxes in the sandbox)."""
+    """Return quantity × unit price, rounded to the cent."""
     price = line.get("unit_price") or Decimal(0)
     quantity = Decimal(str(line.get("quantity") or 0))
     return (quantity * price).quantize(_CENT)  # type: ignore[operator]  # numeric is Decimal
 
 
-def invoice_total(db: TrytonDatabase, invoice: Record) -> Decimal:
-    """Return the sum of the invoice's line amounts."""
-    lines = [
+def _lines(db: TrytonDatabase, invoice: Record) -> list[Record]:
+    return [
         line
         for line in db.tables["account.invoice.line"].values()
         if line["invoice"] == invoice["id"]
     ]
-    return sum((_line_amount(db, line) for line in lines), Decimal("0.00"))
+
+
+def invoice_untaxed(db: TrytonDatabase, invoice: Record) -> Decimal:
+    """Return the sum of the invoice's line amounts (`untaxed_amount`)."""
+    return sum((_line_amount(db, line) for line in _lines(db, invoice)), Decimal("0.00"))
+
+
+def invoice_tax(db: TrytonDatabase, invoice: Record) -> Decimal:
+    """Return the invoice's `tax_amount`, as account_invoice's `_compute_taxes` makes it.
+
+    Each line's taxes (`account.tax` of type ``percentage``: quantity × unit price × `rate`, a
+    fraction; ``fixed``: quantity × `amount`; ``none``: nothing) are summed per tax, and
+    rounded with the currency's digits (half even, as `currency.round` does) after each line
+    when `account.configuration.tax_rounding` is ``line``, or once per tax on the whole
+    document when it is ``document`` (trytond's default).
+    """
+    config = next(iter(db.tables["account.configuration"].values()), {})
+    per_line = config.get("tax_rounding") == "line"
+    unit = _currency_unit(db, invoice)
+    taxes: dict[int, Decimal] = {}
+    for line in _lines(db, invoice):
+        price = line.get("unit_price") or Decimal(0)
+        quantity = Decimal(str(line.get("quantity") or 0))
+        touched = []
+        for tax_id in line.get("taxes") or []:  # type: ignore[attr-defined]  # a list of ids
+            tax = db.tables["account.tax"][tax_id]
+            if tax["type"] == "percentage":
+                amount = price * (tax.get("rate") or Decimal(0)) * quantity  # type: ignore[operator]  # numeric is Decimal
+            elif tax["type"] == "fixed":
+                amount = (tax.get("amount") or Decimal(0)) * quantity  # type: ignore[operator]  # numeric is Decimal
+            else:
+                continue
+            taxes[tax_id] = taxes.get(tax_id, Decimal(0)) + amount
+            touched.append(tax_id)
+        if per_line:
+            for tax_id in touched:
+                taxes[tax_id] = taxes[tax_id].quantize(unit, ROUND_HALF_EVEN)
+    return sum((t.quantize(unit, ROUND_HALF_EVEN) for t in taxes.values()), Decimal("0.00"))
+
+
+def invoice_total(db: TrytonDatabase, invoice: Record) -> Decimal:
+    """Return the invoice's `total_amount`: its untaxed amount plus its tax."""
+    return invoice_untaxed(db, invoice) + invoice_tax(db, invoice)
+
+
+def _currency_unit(db: TrytonDatabase, invoice: Record) -> Decimal:
+    currency = db.tables["currency.currency"].get(invoice.get("currency"))  # type: ignore[call-overload]  # an id
+    digits = currency.get("digits") if currency else None
+    return Decimal(1).scaleb(-(digits if isinstance(digits, int) else 2))
 
 
 def _timesheet_lines(db: TrytonDatabase, work: Record) -> list[Record]:
@@ -113,8 +167,8 @@ COMPUTED: dict[tuple[str, str], Callable[[TrytonDatabase, Record], object]] = {
     ("project.work", "timesheet_works"): _timesheet_works,
     ("project.work", "timesheet_duration"): _timesheet_duration,
     ("project.work", "amount_to_invoice"): _amount_to_invoice,
-    ("account.invoice", "untaxed_amount"): invoice_total,
-    ("account.invoice", "tax_amount"): lambda db, invoice: Decimal("0.00"),
+    ("account.invoice", "untaxed_amount"): invoice_untaxed,
+    ("account.invoice", "tax_amount"): invoice_tax,
     ("account.invoice", "total_amount"): invoice_total,
     ("account.invoice", "amount_to_pay"): _amount_to_pay,
     ("account.invoice.line", "amount"): _line_amount,

@@ -91,6 +91,8 @@ class TrytonDatabase:
                 for r in self.tables[spec.relation].values()
                 if r.get(spec.inverse) == record["id"]
             ]
+        if spec.kind == "many2many":
+            return list(record.get(name) or [])  # type: ignore[call-overload]  # a list of ids
         if spec.kind == "function":
             return COMPUTED[(model, name)](self, record)
         if spec.kind == "password":
@@ -163,7 +165,9 @@ class TrytonDatabase:
                 "write_uid": None,
             }
             for name, spec in definition.fields.items():
-                if spec.kind not in ("one2many", "function"):
+                if spec.kind == "many2many":
+                    record[name] = []
+                elif spec.kind not in ("one2many", "function"):
                     record[name] = spec.default
             table = self.tables[model]
             table[record["id"]] = record  # type: ignore[index]  # id is an int
@@ -309,6 +313,9 @@ class TrytonDatabase:
                     raise RpcFault(TrytonFault.server_error(f"Invalid one2many value: {name}"))
                 actions.append((spec, value))
                 continue
+            if spec.kind == "many2many":
+                record[name] = self._links(spec, record.get(name), value, name)
+                continue
             record[name] = self._coerce(model, definition, record, name, spec, value)
         return actions
 
@@ -339,6 +346,29 @@ class TrytonDatabase:
                         self.write(spec.relation, [ids, {spec.inverse: link}], {})
                 else:
                     raise RpcFault(TrytonFault.server_error(f"Invalid action {verb!r:.40}"))
+
+    def _links(self, spec: Field, current: object, value: object, name: str) -> list[int]:
+        # trytond's many2many actions: ["add", ids], ["remove", ids], ["set", ids] (a new
+        # list, so a rolled-back transaction's restored record keeps its own)
+        links = list(current) if isinstance(current, list) else []
+        assert spec.relation is not None
+        if not isinstance(value, list):
+            raise RpcFault(TrytonFault.server_error(f"Invalid many2many value: {name}"))
+        for command in value:
+            if not (isinstance(command, list) and len(command) == 2):
+                raise RpcFault(TrytonFault.server_error(f"Invalid action {command!r:.60}"))
+            verb, ids = command
+            if verb not in ("add", "remove", "set") or not isinstance(ids, list):
+                raise RpcFault(TrytonFault.server_error(f"Invalid action {verb!r:.40}"))
+            for link in ids:
+                self.record(spec.relation, link)  # an unknown id: trytond's missing record
+            if verb == "set":
+                links = []
+            if verb == "remove":
+                links = [i for i in links if i not in ids]
+            else:
+                links += [i for i in ids if i not in links]
+        return links
 
     def _coerce(
         self,

@@ -30,6 +30,8 @@ class CompanySetup(msgspec.Struct, frozen=True, kw_only=True):
     product: int
     unit: int
     user: int
+    #: the sales taxes (``account.tax``, type percentage) by percentage: ``"20.0"``, ``"7.25"``
+    taxes: dict[str, int] = {}
 
 
 #: The countries the sandbox's database knows (ISO 3166-1 alpha-2 code, English name).
@@ -90,9 +92,29 @@ def install_company(
             {"name": "Main Revenue", "code": "4000", "type": revenue_type, "company": company},
         ],
     )
+    [tax_type] = db.create("account.account.type", [{"name": "Tax"}])
+    [tax_account] = db.create(
+        "account.account",
+        [{"name": "Sales Tax Payable", "code": "2400", "type": tax_type, "company": company}],
+    )
+    standard, reduced = db.create(
+        "account.tax",
+        [
+            {"name": name, "description": name, "company": company, "type": "percentage",
+             "rate": rate, "invoice_account": tax_account, "credit_note_account": tax_account}
+            for name, rate in (("VAT 20%", Decimal("0.2")), ("Sales tax 7.25%", Decimal("0.0725")))
+        ],
+    )  # fmt: skip
     db.create(
         "account.configuration",
-        [{"default_account_receivable": receivable, "default_account_revenue": revenue}],
+        [
+            {
+                "default_account_receivable": receivable,
+                "default_account_revenue": revenue,
+                # Stripe rounds each line's tax: so does the ERP, or totals drift by cents
+                "tax_rounding": "line",
+            }
+        ],
     )
     [journal] = db.create("account.journal", [{"name": "Revenue", "type": "revenue"}])
     [cash] = db.create("account.journal", [{"name": "Cash", "type": "cash"}])
@@ -131,4 +153,5 @@ def install_company(
         product=product,
         unit=unit,
         user=user,
+        taxes={"20.0": standard, "7.25": reduced},
     )

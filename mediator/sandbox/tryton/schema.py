@@ -1,9 +1,9 @@
 """The Tryton models the sandbox serves, as field definitions (the `__rpc__` of each model).
 
-A small, faithful slice of trytond 8.2 with the modules party, company, project, timesheet and
-account_invoice: the fields a connector writes and reads, their types, labels (used in error
-messages exactly as trytond words them), required and read-only flags (as its `fields_get`
-reports them), relations and selections.
+A small, faithful slice of trytond 8.2 with the modules party, company, project, timesheet,
+account (its taxes) and account_invoice: the fields a connector writes and reads, their types,
+labels (used in error messages exactly as trytond words them), required and read-only flags
+(as its `fields_get` reports them), relations and selections.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ class Field:
     """One field: its type, label, and constraints."""
 
     kind: str  # char text password integer float numeric boolean date datetime timedelta
-    # selection many2one one2many reference function
+    # selection many2one one2many many2many reference function
     string: str
     relation: str | None = None
     inverse: str | None = None  # one2many: the many2one on `relation` pointing back
@@ -99,6 +99,7 @@ _MODELS = (
             "name": _f("char", "Name", required=True),
             "code": _f("char", "Code", required=True),
             "symbol": _f("char", "Symbol"),
+            "digits": _f("integer", "Digits", default=2),
             "active": _f("boolean", "Active", default=True),
         },
     ),
@@ -275,8 +276,34 @@ _MODELS = (
             "default_account_revenue": _f(
                 "many2one", "Default Account Revenue", relation="account.account"
             ),
+            "tax_rounding": _f(
+                "selection", "Tax Rounding", selection=("document", "line"), default="document"
+            ),
         },
         rec_name=None,
+    ),
+    ModelDef(
+        "account.tax",
+        "Tax",
+        {
+            "name": _f("char", "Name", required=True),
+            "description": _f("char", "Description"),
+            "company": _f("many2one", "Company", relation="company.company", required=True),
+            "type": _f(
+                "selection",
+                "Type",
+                selection=("percentage", "fixed", "none"),
+                default="percentage",
+                required=True,
+            ),
+            "rate": _f("numeric", "Rate"),
+            "amount": _f("numeric", "Amount"),
+            "invoice_account": _f("many2one", "Invoice Account", relation="account.account"),
+            "credit_note_account": _f(
+                "many2one", "Credit Note Account", relation="account.account"
+            ),
+            "active": _f("boolean", "Active", default=True),
+        },
     ),
     ModelDef(
         "account.invoice.payment.method",
@@ -426,6 +453,7 @@ _MODELS = (
             "account": _f("many2one", "Account", relation="account.account", required=True),
             "amount": _f("function", "Amount", readonly=True),
             "origin": _f("reference", "Origin"),
+            "taxes": _f("many2many", "Taxes", relation="account.tax"),
         },
         rec_name="description",
     ),

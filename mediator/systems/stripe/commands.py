@@ -9,6 +9,7 @@ replays the first answer instead of acting twice; two different commands of one 
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 
 import msgspec
 
@@ -28,6 +29,7 @@ __all__ = [
     "CreateCreditNote",
     "CreateCustomer",
     "CreateDraftInvoice",
+    "CreateTaxRate",
     "FinalizeInvoice",
     "PayInvoice",
     "StripeCommand",
@@ -111,6 +113,8 @@ class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
     period: str | None = None
     #: the engagement's service line, kept in its metadata (the ERP's revenue account)
     service_line: str | None = None
+    #: the invoice's `default_tax_rates` (``txr_…``): Stripe taxes every line with them
+    tax_rates: tuple[str, ...] = ()
 
     def request(self) -> tuple[str, str, dict[str, object]]:
         """Return the invoices POST."""
@@ -121,8 +125,27 @@ class CreateDraftInvoice(StripeCommand, frozen=True, kw_only=True):
             engagement_id=self.engagement_id,
             period=self.period,
             service_line=self.service_line,
+            tax_rates=self.tax_rates,
         )
         return "/v1/invoices", "/v1/invoices", params
+
+
+class CreateTaxRate(StripeCommand, frozen=True, kw_only=True):
+    """Create an exclusive tax rate of `percentage` % (``POST /v1/tax_rates``); the result is
+    `StTaxRate`. Stripe keeps tax rates for good (they can only be archived), so a flow
+    creates each rate once and remembers its id."""
+
+    percentage: Decimal
+    display_name: str
+
+    def request(self) -> tuple[str, str, dict[str, object]]:
+        """Return the tax rates POST."""
+        params: dict[str, object] = {
+            "display_name": self.display_name,
+            "percentage": str(self.percentage),
+            "inclusive": False,
+        }
+        return "/v1/tax_rates", "/v1/tax_rates", params
 
 
 class FinalizeInvoice(StripeCommand, frozen=True, kw_only=True):

@@ -34,6 +34,7 @@ from mediator.systems.stripe.commands import (
     AddInvoiceItem,
     CreateCreditNote,
     CreateCustomer,
+    CreateTaxRate,
     StripeCommand,
     UpdateInvoiceItem,
     idempotency_header,
@@ -140,6 +141,8 @@ class StripeConnector(Connector):
             return decode_stripe(response.body, wire.StInvoiceItem)
         if isinstance(command, CreateCreditNote):
             return decode_stripe(response.body, wire.StCreditNote)
+        if isinstance(command, CreateTaxRate):
+            return decode_stripe(response.body, wire.StTaxRate)
         return decode_stripe(response.body, wire.StInvoice)
 
     async def _outcome(self, command: Command) -> object:
@@ -151,6 +154,11 @@ class StripeConnector(Connector):
             return exc
 
     # -- reads --------------------------------------------------------------------------------
+
+    async def get_customer(self, customer: str) -> wire.StCustomer:
+        """Read one customer (its `tax_exempt` says how its invoices are taxed)."""
+        response = await self._get(f"/v1/customers/{customer}", "/v1/customers/{id}", {})
+        return decode_stripe(response.body, wire.StCustomer)
 
     async def get_invoice(self, invoice: str) -> wire.StInvoice:
         """Read one invoice with its lines."""

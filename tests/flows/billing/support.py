@@ -45,12 +45,20 @@ class ShiftedClock(SystemClock):
         self.offset = moment.timestamp() - time.time()
 
 
-def config_text(boxes: Sandboxes, *, markup: str = "0.1", corrections: str = "next_invoice") -> str:
+def config_text(
+    boxes: Sandboxes,
+    *,
+    markup: str = "0.1",
+    corrections: str = "next_invoice",
+    tax_rates: dict[str, str] | None = None,
+) -> str:
     creds = boxes.credentials()
     assert boxes.tryton is not None
     erp = msgspec.to_builtins(boxes.tryton.erp_setup())
     erp.pop("employee_by_consultant")
     erp_lines = "\n".join(f"{key} = {value}" for key, value in erp.items())
+    taxes = "".join(f'{t} = "{p}"\n' for t, p in (tax_rates or {}).items())
+    taxes = f"\n[flows.billing.options.tax_rates]\n{taxes}" if taxes else ""
     pollers = "\n".join(f"[ingress.pollers.{name}]\ninterval = 3600.0\nenabled = false\n"
                         for name in POLLERS)  # fmt: skip
     return f"""\
@@ -89,6 +97,7 @@ payment_terms_days = 45
 cutoff = "18:00"
 corrections = "{corrections}"
 
+{taxes}
 {pollers}
 [admin]
 listen = "127.0.0.1:0"
@@ -184,10 +193,12 @@ async def running(
     *,
     admin: bool = False,
     corrections: str = "next_invoice",
+    tax_rates: dict[str, str] | None = None,
 ) -> AsyncIterator[Billing]:
     """A Mediator over `boxes` with the xref map written (again: it is idempotent), and its
-    admin API when `admin` (token `ADMIN_TOKEN`, a viewer's); `corrections` is the option."""
-    text = config_text(boxes, corrections=corrections)
+    admin API when `admin` (token `ADMIN_TOKEN`, a viewer's); `corrections` and `tax_rates`
+    are the options of `[flows.billing.options]`."""
+    text = config_text(boxes, corrections=corrections, tax_rates=tax_rates)
     loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
     async with open_journal(loaded.journal_path, clock=clock) as journal:
         await record_clients(journal, firm, boxes)
