@@ -30,7 +30,7 @@ from mediator.flows.billing.kinds import (
     Adjustment,
     InvoiceRequest,
 )
-from mediator.flows.billing.ledger import book, period_of
+from mediator.flows.billing.ledger import book, note_key, period_of
 from mediator.flows.billing.pricing import Resolver, price_time
 from mediator.flows.billing.state import Contribution
 from mediator.flows.billing.taxes import TaxRates
@@ -106,7 +106,12 @@ class BillingDesk(Actor[Envelope]):
         facts: list[Contribution] = []
         currency = entry.bill_rate.currency if entry.bill_rate is not None else ""
         if entry.billable and entry.approved and entry.hours > 0:
-            price = await price_time(self.journal, entry, ids)
+            try:
+                price = await price_time(self.journal, entry, ids)
+            except Exception:
+                # its invoice must not close without it: the close sees this key's dead letter
+                await note_key(self.journal, ids.client_id, period_of(entry.spent_on), message.key)
+                raise
             currency = price.rate.currency
             facts.append(
                 Contribution(

@@ -47,7 +47,15 @@ from mediator.flows.billing.state import (
 )
 from mediator.journal import Journal
 
-__all__ = ["BookingRaced", "book", "invoice_entity", "is_credit", "next_period", "period_of"]
+__all__ = [
+    "BookingRaced",
+    "book",
+    "invoice_entity",
+    "is_credit",
+    "next_period",
+    "note_key",
+    "period_of",
+]
 
 _HORIZON = 36  # months an open invoice is looked for after a finalized one
 _encode = msgspec.json.Encoder().encode
@@ -348,6 +356,22 @@ async def _register(
         OpenInvoices,
         lambda o: OpenInvoices(keys=tuple(sorted({*(o.keys if o else ()), entity}))),
     )
+
+
+async def note_key(journal: Journal, client_id: str, period: str, delivery_key: str) -> None:
+    """Tell the client's draft for `period` that entries of `delivery_key` are on their way,
+    though none could be booked (the first of a project's month failed before booking): its
+    close then finds that key's dead letter or retries and waits, instead of going out
+    without the project. A finalized invoice is left alone (corrections find the next)."""
+    entity = invoice_entity(client_id, period)
+
+    def change(state: InvoiceState | None) -> InvoiceState:
+        state = state or InvoiceState(client_id=client_id, period=period, currency="")
+        if state.status != "draft" or delivery_key in state.keys:
+            return state
+        return msgspec.structs.replace(state, keys=tuple(sorted({*state.keys, delivery_key})))
+
+    await update(journal, INVOICE, entity, InvoiceState, change)
 
 
 async def _release(

@@ -186,3 +186,32 @@ async def test_dead_letters_hold_a_close_and_flag_it_until_resolved(
         hours = Decimal(str(unpriced["hours"]))
         assert invoice["total"] == expected[customer] + int(hours * 12_300)
         assert any("Reviewer" in line["description"] for line in invoice["lines"]["data"])
+
+
+async def test_a_project_whose_first_entry_died_holds_the_close_though_none_was_booked(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes]
+) -> None:
+    # Nothing of the project reached the invoice (its first entry died, the rest are parked
+    # behind it, it has no expense): the close must still see it, not send the invoice short.
+    firm, boxes = firm_and_boxes
+    clock = ShiftedClock()
+    clock.at(AFTER_CLOSE)
+    async with running(firm, boxes, tmp_path, clock) as billing:
+        unpriced = first_billable(billing)
+        for entry in billing.harvest("time_entries"):  # whichever of them comes first
+            if entry["project_id"] == unpriced["project_id"]:
+                entry["billable_rate"] = None
+        for expense in billing.harvest("expenses"):
+            if expense["project_id"] == unpriced["project_id"]:
+                expense.update(is_closed=False, approval_status="unsubmitted")
+        await billing.poll()
+        [dead] = await billing.mediator.dead_letters(DeadLetterFilter(kind=BILLABLE_TIME))
+        client, customer = client_of(billing, unpriced)
+        state = await invoice_state(billing, client)
+        assert dead.envelope.key in state.keys
+        assert not [i for i in state.items if f"|{unpriced['project_id']}|" in i]
+        await billing.flush()
+        await billing.close()
+        [held] = await billing.mediator.dead_letters(DeadLetterFilter(kind=CLOSE_PERIOD))
+        assert dead.id in str(held.reason)
+        assert [i["status"] for i in billing.invoices(customer)] == ["draft"]  # not sent short
