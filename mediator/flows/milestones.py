@@ -82,7 +82,9 @@ class MilestoneInvoicing(Actor[Envelope]):
         milestone = FLOW_PAYLOADS.decode_as(message, Milestone)
         saga = Saga(self.journal, FLOW, milestone.source_id)
         state = await saga.load()
-        invoiced = state.detail.get("amount")
+        # Its amount counts once it is on an invoice (the item made): before that, a corrected
+        # amount is simply the one invoiced.
+        invoiced = state.detail.get("amount") if saga.finished("item") else None
         if invoiced is not None and invoiced != _amount(milestone):
             raise BusinessRejected(
                 f"milestone {milestone.source_id}",

@@ -179,3 +179,29 @@ async def test_answers_stripe_loses_after_acting_make_nothing_twice(finance: Fin
     assert finance.boxes.salesforce is not None
     assert finance.boxes.salesforce.store.get("Milestone__c", approved)["Status__c"] == "Invoiced"
     assert await finance.mediator.dead_letters(DeadLetterFilter()) == []
+
+
+async def test_an_amount_corrected_before_the_item_was_made_is_invoiced_as_corrected(
+    finance: Finance,
+) -> None:
+    opportunity = deal(finance)
+    approved = milestone(finance, opportunity)
+    assert finance.boxes.stripe is not None
+    assert finance.boxes.salesforce is not None
+    refused = FaultPlan(error_rate=1.0, error_status=400, paths=("/v1/invoiceitems",))
+    finance.boxes.stripe.faults.install(refused)  # the item refused for good: a dead letter
+    await poll(finance)
+    [dead] = await finance.mediator.dead_letters(DeadLetterFilter())
+    finance.boxes.stripe.faults.install(FaultPlan())
+    finance.boxes.salesforce.store.update("Milestone__c", approved, {"Amount__c": 15000.00})
+    await poll(finance)  # the corrected version waits behind the dead letter...
+    await finance.run(
+        finance.mediator.release(dead.id, reason="amount corrected in the CRM", by="finance")
+    )
+    await finance.settle()  # ...and, released, is invoiced at its corrected amount
+
+    assert await finance.mediator.dead_letters(DeadLetterFilter()) == []
+    [invoice] = stripe_invoices(finance)
+    assert invoice["total"] == 1_500_000
+    assert invoice["status"] == "open"
+    assert finance.boxes.salesforce.store.get("Milestone__c", approved)["Status__c"] == "Invoiced"
