@@ -123,6 +123,16 @@ def test_a_draft_period_and_a_period_billed_at_the_new_rate_need_no_adjustment()
     assert adjustments_for(change, "P-1", history(change), [draft, repriced]) == []
 
 
+def test_a_draft_s_entries_priced_before_the_change_order_are_repriced_on_the_draft() -> None:
+    # booked before the order was applied, at the rates of then: due as they are, no approval
+    change = order()
+    draft = period(3, entry("d", "ana", 20, "8", 21_000), status="draft")
+
+    [repriced] = adjustments_for(change, "P-1", history(change), [draft], status="draft")
+
+    assert (repriced.period, repriced.amount) == ("2026-03", usd(24_000))  # 8 h × 30.00
+
+
 def test_a_rate_cut_is_a_credit_rounded_half_even_per_entry() -> None:
     change = order(rate_changes=(RateChange(role="Senior", bill_rate=usd(20_950)),))
     march = period(3, entry("a", "ana", 17, "0.25", 21_000), entry("b", "ana", 18, "0.75", 21_000))

@@ -29,6 +29,8 @@ from mediator.flows.billed_periods import (
     period_of,
     save_billed_period,
 )
+from mediator.flows.billing.ledger import book
+from mediator.flows.billing.state import Contribution
 from mediator.flows.change_orders import DECISIONS, FLOW
 from mediator.flows.kinds import ADJUSTMENT_APPROVED, FLOW_PAYLOADS, client_key
 from mediator.flows.rate_history import RateHistory, RatePeriod, load_rates, update_rates
@@ -414,6 +416,33 @@ async def test_a_draft_period_or_a_draft_change_order_needs_no_approval(world: W
     order = world.change_order()
     await world.poll()
     assert await world.mediator.reader.approvals(state="pending") == []
+    assert (await saga_of(world, order)).state.status == "done"
+
+
+async def test_entries_already_on_a_draft_are_repriced_there_without_approval(
+    world: World,
+) -> None:
+    # booked before the change order was applied (at the old rate), dated after it takes effect
+    day = effective_day()
+    account = world.sf("C-100")
+    old = Money(amount=OLD_RATE, currency="EUR")
+    hours = Decimal("10")
+    booked = Contribution(
+        id="time:e1", entry_id="time:e1", invoice_period=period_of(day),
+        origin_period=period_of(day), project_id=PROJECT, consultant_id="U-304", what=ROLE,
+        unit="hour", unit_rate=old, quantity=hours, amount=old.scale(hours), spent_on=day,
+    )  # fmt: skip
+    await book(
+        world.journal, client_id=account, entry_id="time:e1", facts=[booked], currency="EUR",
+        delivery_key="billing:project:1", clock_time=0.0, version="v1",
+    )  # fmt: skip
+    order = world.change_order()
+    await world.poll()
+
+    assert await world.mediator.reader.approvals(state="pending") == []  # nothing was sent
+    [adjustment] = await _adjustments(world, account)
+    assert adjustment.period == period_of(day)
+    assert adjustment.amount == Money(amount=10 * (NEW_RATE - OLD_RATE), currency="EUR")
     assert (await saga_of(world, order)).state.status == "done"
 
 

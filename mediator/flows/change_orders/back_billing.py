@@ -20,24 +20,28 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
+from mediator.codecs import Envelope
 from mediator.codecs.canonical.engagements import ChangeOrder
 from mediator.codecs.canonical.money import Money
 from mediator.errors import BusinessRejected, MissingReference
 from mediator.flows.billed_periods import (
     Adjustment,
+    BilledEntry,
     BilledPeriod,
     load_billed_period,
     period_of,
 )
-from mediator.flows.change_orders.context import Application, change_order_source
+from mediator.flows.billing.periods import read_billed_period
+from mediator.flows.change_orders.context import FLOW, Application, change_order_source
 from mediator.flows.change_orders.steps import project_of
-from mediator.flows.kinds import opportunity_key
+from mediator.flows.kinds import ADJUSTMENT_APPROVED, FLOW_PAYLOADS, client_key, opportunity_key
 from mediator.flows.rate_history import RateHistory, load_rates
 from mediator.flows.saga import Saga
 from mediator.journal import Journal
 
 __all__ = [
     "PENDING",
+    "REPRICED",
     "BackBill",
     "PendingAdjustment",
     "adjustments_for",
@@ -47,6 +51,8 @@ __all__ = [
 
 #: The flow-state name of the adjustments awaiting a decision, keyed by approval id.
 PENDING = "change_orders.adjustment"
+#: The prefix of the back-billing step's outputs for drafts repriced (no approval needed).
+REPRICED = "reprice:"
 
 
 class PendingAdjustment(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,15 +87,20 @@ def periods_since(first: datetime.date, today: datetime.date) -> list[str]:
 
 
 def adjustments_for(
-    order: ChangeOrder, project_id: str, history: RateHistory, billed: Sequence[BilledPeriod]
+    order: ChangeOrder,
+    project_id: str,
+    history: RateHistory,
+    billed: Sequence[BilledPeriod],
+    *,
+    status: str = "finalized",
 ) -> list[Adjustment]:
-    """One adjustment per finalized period that billed `project_id`'s entries on or after the
+    """One adjustment per period of `status` that billed `project_id`'s entries on or after the
     effective date at rates this change order now replaces (zero-sum periods left out)."""
     source = change_order_source(order)
     found: list[Adjustment] = []
     for period in billed:
-        if period.status != "finalized":
-            continue  # a draft invoice is priced at close, from the rate history
+        if period.status != status:
+            continue
         total = Money.zero(period.currency)
         count = 0
         for entry in period.entries:
@@ -159,6 +170,16 @@ class BackBill:
             if (found := await load_billed_period(app.journal, client.canonical_id, period))
         ]
         requested: dict[str, str] = {}
+        # Entries already on a draft were priced when they were booked, at the rates of then:
+        # the difference is due as it is (nothing was sent), journaled for the draft at once.
+        drafts = [
+            found
+            for period in periods_since(order.effective_on, today)
+            if (found := await _draft(app.journal, client.canonical_id, period)) is not None
+        ]
+        for adjustment in adjustments_for(order, project, history, drafts, status="draft"):
+            await app.follow_up([_repricing(order, adjustment, app.clock.time())])
+            requested[f"{REPRICED}{adjustment.period}"] = str(adjustment.amount)
         for adjustment in adjustments_for(order, project, history, billed):
             pending = PendingAdjustment(
                 change_order=order.source_id,
@@ -181,6 +202,38 @@ class BackBill:
             await _remember(app.journal, approval.id, pending)
             requested[adjustment.period] = approval.id
         return requested
+
+
+async def _draft(journal: Journal, client_id: str, period: str) -> BilledPeriod | None:
+    # the client's draft for `period` as billing keeps it (None: none, or no longer a draft)
+    view = await read_billed_period(journal, client_id, period)
+    if view is None or view.status != "draft":
+        return None
+    own = [e for e in view.entries if e.origin_period == period]
+    return BilledPeriod(
+        client_id=client_id,
+        period=period,
+        currency=own[0].unit_rate.currency if own else "",
+        status="draft",
+        entries=tuple(
+            BilledEntry(
+                entry_id=e.entry_id, project_id=e.project_id, consultant_id=e.consultant_id,
+                role=e.role, spent_on=e.spent_on, hours=e.hours, unit_rate=e.unit_rate.amount,
+            )
+            for e in own
+        ),
+    )  # fmt: skip
+
+
+def _repricing(order: ChangeOrder, adjustment: Adjustment, now: float) -> Envelope:
+    return FLOW_PAYLOADS.envelope(
+        ADJUSTMENT_APPROVED,
+        adjustment,
+        key=client_key(adjustment.client_id),
+        source="mediator",
+        idempotency_key=f"{FLOW}:{order.source_id}:reprice:{adjustment.period}",
+        occurred_at=datetime.datetime.fromtimestamp(now, datetime.UTC),
+    )
 
 
 async def _remember(journal: Journal, approval_id: str, pending: PendingAdjustment) -> None:

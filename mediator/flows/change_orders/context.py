@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import msgspec
 
 from mediator.actors import ActorRef
 from mediator.clock import Clock
+from mediator.codecs import Envelope
 from mediator.codecs.canonical.engagements import ChangeOrder
 from mediator.journal import Journal
 from mediator.journal.operator import Approval
@@ -63,6 +65,8 @@ class Application:
     timeout: float
     #: the Salesforce quota class the write-back spends
     salesforce_priority: str
+    #: journals what the application causes (a draft's repricing) and queues it
+    follow_up: Callable[[Sequence[Envelope]], Awaitable[object]]
 
 
 def change_order_source(order: ChangeOrder) -> str:

@@ -25,7 +25,12 @@ from mediator.clock import Clock
 from mediator.codecs import Envelope
 from mediator.codecs.canonical.engagements import ChangeOrder
 from mediator.errors import BusinessRejected
-from mediator.flows.change_orders.back_billing import BackBill, PendingAdjustment, load_pending
+from mediator.flows.change_orders.back_billing import (
+    REPRICED,
+    BackBill,
+    PendingAdjustment,
+    load_pending,
+)
 from mediator.flows.change_orders.context import FLOW, Application, ApprovalRequests, terms_of
 from mediator.flows.change_orders.psa import ReadPsaProject, UpdatePsaProject, UpdatePsaRates
 from mediator.flows.change_orders.steps import (
@@ -152,6 +157,8 @@ class ChangeOrders(Actor[Envelope]):
         waiting: list[str] = []
         outcome: dict[str, str] = {}
         for period, approval_id in sorted(requested.items()):
+            if period.startswith(REPRICED):
+                continue  # a draft repriced: nothing for a person to decide
             pending = await load_pending(self.journal, approval_id)
             if pending is None:  # remembered before the step's save: only lost flow state
                 raise BusinessRejected(f"approval {approval_id}", "its adjustment is not on file")
@@ -204,4 +211,5 @@ class ChangeOrders(Actor[Envelope]):
             approvals=self.approvals,
             timeout=self.timeout,
             salesforce_priority=self.salesforce_priority,
+            follow_up=self.follow_up,
         )
