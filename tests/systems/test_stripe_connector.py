@@ -52,7 +52,10 @@ async def test_every_post_is_form_encoded_with_a_stable_idempotency_key(
     (customer,) = await run(harness, [command])
 
     assert isinstance(customer, stripe_wire.StCustomer)
-    assert customer.metadata == {"mediator_client": "salesforce:C-1"}
+    assert customer.metadata == {
+        "mediator_client": "salesforce:C-1",
+        "mediator_key": idempotency_header(command),  # what it is found by again
+    }
     (request,) = harness.sandbox.requests.matching("POST", "/v1/customers")
     assert request.header("Idempotency-Key") == idempotency_header(command)
     assert request.header("Authorization") == "Bearer sk_test_harness"
@@ -204,3 +207,29 @@ async def test_a_key_still_in_flight_is_retried_until_stripe_replays_it(
     assert await harness.count_written("racing") == 1
     statuses = [r.status for r in harness.sandbox.requests.matching("POST", "/v1/invoiceitems")]
     assert 409 in statuses
+
+
+async def test_a_create_replayed_after_stripe_forgot_its_key_finds_the_first_object(
+    harness: StripeHarness,
+) -> None:
+    # Stripe keeps an Idempotency-Key 24 hours: a replay days after a lost answer must find
+    # what the first attempt made (its key in metadata), never make a second one.
+    customer = CreateCustomer(idempotency_key="onboarding:account:1:stripe", client=client("C-9"))
+    (first,) = await run(harness, [customer])
+    draft = CreateDraftInvoice(idempotency_key="milestone:a0B1:draft", customer=harness.customer,
+                               currency="USD")  # fmt: skip
+    (invoice,) = await run(harness, [draft])
+    assert isinstance(first, stripe_wire.StCustomer)
+    assert isinstance(invoice, stripe_wire.StInvoice)
+    fee = msgspec.structs.replace(item("m-1", customer=harness.customer, cents=500_000),
+                                  invoice=invoice.id)  # fmt: skip
+    (line,) = await run(harness, [fee])
+    assert isinstance(line, stripe_wire.StInvoiceItem)
+    await harness.clock.advance(3 * 86_400.0)  # Stripe has forgotten the keys
+    posts = len(harness.sandbox.requests.matching("POST", "/v1/"))
+
+    again = await run(harness, [customer, draft, fee])
+
+    assert [getattr(made, "id", None) for made in again] == [first.id, invoice.id, line.id]
+    assert len(harness.sandbox.requests.matching("POST", "/v1/")) == posts  # nothing sent
+    assert len(harness.sandbox.store.customers) == 2  # the harness's and C-9's

@@ -34,6 +34,7 @@ from mediator.systems.stripe.commands import (
     AddInvoiceItem,
     CreateCreditNote,
     CreateCustomer,
+    CreateDraftInvoice,
     CreateTaxRate,
     StripeCommand,
     UpdateInvoiceItem,
@@ -50,8 +51,17 @@ class _Listed(Protocol):
     def id(self) -> str: ...
 
 
+class _Tagged(Protocol):
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+
+
 T = TypeVar("T", bound=_Listed)
 _FORM = "application/x-www-form-urlencoded"
+#: the metadata key under which a created object carries the Idempotency-Key that made it
+_KEY = "mediator_key"
+#: the creates looked for before they are made (the others are updates or transitions)
+_CREATES = (CreateCustomer, CreateDraftInvoice, AddInvoiceItem, CreateCreditNote)
 _DECODE_JSON = msgspec.json.Decoder()
 _log = logging.getLogger("mediator.systems.stripe")
 
@@ -125,10 +135,22 @@ class StripeConnector(Connector):
         return results
 
     async def execute(self, command: StripeCommand) -> object:
-        """Carry out one command; return its decoded object or raise its error."""
+        """Carry out one command; return its decoded object or raise its error.
+
+        An object a create makes carries its Idempotency-Key in ``metadata[mediator_key]``,
+        and is looked for by it first: Stripe forgets a key after 24 hours, so a replay days
+        after an answer was lost finds the first object instead of making a second.
+        """
         path, endpoint, params = command.request()
+        key = idempotency_header(command)
+        if isinstance(command, _CREATES):
+            made = await self._made_before(command, key)
+            if made is not None:
+                return made
+            metadata = params.get("metadata")
+            params["metadata"] = {**(metadata if isinstance(metadata, dict) else {}), _KEY: key}
         body = encode_form(params).encode()
-        headers = {"Idempotency-Key": idempotency_header(command), "Content-Type": _FORM}
+        headers = {"Idempotency-Key": key, "Content-Type": _FORM}
         response = await self.run_with_retries(
             lambda: self._send("POST", path, endpoint, body=body, headers=headers),
             endpoint=endpoint,
@@ -144,6 +166,23 @@ class StripeConnector(Connector):
         if isinstance(command, CreateTaxRate):
             return decode_stripe(response.body, wire.StTaxRate)
         return decode_stripe(response.body, wire.StInvoice)
+
+    async def _made_before(self, command: StripeCommand, key: str) -> object | None:
+        # the objects a create of this kind could have made, narrowed as far as Stripe lists
+        found: Sequence[_Tagged]
+        if isinstance(command, CreateCustomer):
+            found = await self.list_customers()
+        elif isinstance(command, CreateDraftInvoice):
+            found = await self.list_invoices(customer=command.customer, status="draft")
+        elif isinstance(command, AddInvoiceItem):
+            if command.invoice is None:
+                return None  # a pending item: nothing narrows the search (Stripe's key only)
+            found = await self.list_invoice_items(invoice=command.invoice)
+        elif isinstance(command, CreateCreditNote):
+            found = await self.list_credit_notes(invoice=command.invoice)
+        else:
+            return None
+        return next((made for made in found if made.metadata.get(_KEY) == key), None)
 
     async def _outcome(self, command: Command) -> object:
         if not isinstance(command, StripeCommand):
