@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from mediator.codecs.tryton import RpcValue
 from mediator.codecs.tryton.rpc import dumps as tryton_dumps
 from mediator.errors import DecodeError, MediatorError, RemoteRejected
+from mediator.systems.tryton.chunks import by_model
 from mediator.systems.tryton.commands import REFERENCE_FIELDS, WriteRecord, Written
 
 if TYPE_CHECKING:
@@ -31,23 +32,11 @@ async def write_records(
     connector: TrytonConnector, commands: Sequence[WriteRecord]
 ) -> list[object]:
     """Carry out `commands`; a `Written` or an error per command, in order."""
-    results: list[object] = [None] * len(commands)
-    groups: dict[str, list[int]] = {}
-    for index, command in enumerate(commands):
-        problem = _check(command)
-        if problem is not None:
-            results[index] = problem
-        else:
-            groups.setdefault(command.model, []).append(index)
-    for model, indexes in groups.items():
-        for start in range(0, len(indexes), connector.max_create):
-            chunk = [commands[i] for i in indexes[start : start + connector.max_create]]
-            for index, outcome in zip(
-                indexes[start : start + connector.max_create],
-                await _write_chunk(connector, model, chunk),
-                strict=True,
-            ):
-                results[index] = outcome
+    results, chunks = by_model(commands, _check, connector.max_create)
+    for model, chunk in chunks:
+        outcomes = await _write_chunk(connector, model, [commands[i] for i in chunk])
+        for index, outcome in zip(chunk, outcomes, strict=True):
+            results[index] = outcome
     return results
 
 

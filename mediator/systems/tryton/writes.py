@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from mediator.codecs.tryton import RpcValue
 from mediator.codecs.tryton.rpc import dumps as tryton_dumps
 from mediator.errors import BusinessRejected, DecodeError, MediatorError, RemoteRejected
+from mediator.systems.tryton.chunks import by_model
 from mediator.systems.tryton.commands import (
     REFERENCE_FIELDS,
     CreateRecord,
@@ -61,28 +62,19 @@ async def create_records(
     connector: TrytonConnector, commands: Sequence[CreateRecord]
 ) -> list[object]:
     """Carry out `commands`; a `RecordRef` or an error per command, in order."""
-    results: list[object] = [None] * len(commands)
-    groups: dict[str, list[int]] = {}
-    for index, command in enumerate(commands):
-        problem = _check(command)
-        if problem is not None:
-            results[index] = problem
-        else:
-            groups.setdefault(command.model, []).append(index)
-    for model, indexes in groups.items():
-        for start in range(0, len(indexes), connector.max_create):
-            chunk = indexes[start : start + connector.max_create]
-            found = await _create_chunk(connector, model, [commands[i] for i in chunk])
-            for index in chunk:
-                command = commands[index]
-                outcome = found[command.reference]
-                results[index] = (
-                    outcome
-                    if isinstance(outcome, BaseException)
-                    else RecordRef(
-                        model=model, id=outcome[0], reference=command.reference, existed=outcome[1]
-                    )
+    results, chunks = by_model(commands, _check, connector.max_create)
+    for model, chunk in chunks:
+        found = await _create_chunk(connector, model, [commands[i] for i in chunk])
+        for index in chunk:
+            command = commands[index]
+            outcome = found[command.reference]
+            results[index] = (
+                outcome
+                if isinstance(outcome, BaseException)
+                else RecordRef(
+                    model=model, id=outcome[0], reference=command.reference, existed=outcome[1]
                 )
+            )
     return results
 
 
