@@ -27,7 +27,7 @@ from mediator.sandbox.stripe.documented import (
 from mediator.sandbox.stripe.errors import StripeError, missing
 from mediator.sandbox.stripe.expand import expand, expansions
 from mediator.sandbox.stripe.listing import LIST_PARAMS, list_objects
-from mediator.sandbox.stripe.params import MAX_AMOUNT, invalid, params_of
+from mediator.sandbox.stripe.params import MAX_AMOUNT, Params, invalid, params_of
 from mediator.sandbox.stripe.store import StripeObject
 from mediator.sandbox.stripe.taxes import tax_rate_fields
 
@@ -182,12 +182,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         )
         paths = expansions(p, "invoiceitem")
         extras = item_extras(p, store.tax_rates)
-        decimal_unit = unit_amount_decimal(p)
-        if decimal_unit is not None and p.has("unit_amount"):
-            raise invalid(
-                "unit_amount_decimal",
-                "You may only specify one of these parameters: unit_amount, unit_amount_decimal.",
-            )
+        decimal_unit = _decimal_unit(p)
         customer_id = p.text("customer", required=True, max_length=255) or ""
         amount = p.amount("amount")
         quantity = p.integer("quantity", 1, minimum=0, maximum=MAX_AMOUNT)
@@ -196,7 +191,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         currency = p.currency()
         description = p.text("description", max_length=5000)
         metadata = p.metadata() or {}
-        period = p.timestamps("period", ("start", "end"))
+        period = _period(p)
         invoice_id = p.text("invoice", max_length=255)
         if decimal_unit is not None and amount is None:
             unit = int((decimal_unit * quantity).to_integral_value(ROUND_HALF_UP))
@@ -206,13 +201,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         if amount is None and unit is None:
             raise invalid("amount", "You must specify either `amount` or `unit_amount`.")
         if amount is None and abs((unit or 0) * quantity) > MAX_AMOUNT:
-            raise invalid(
-                "quantity",
-                f"The amount (unit_amount × quantity) must be at most {MAX_AMOUNT}.",
-                "amount_too_large",
-            )
-        if period is not None and period["end"] < period["start"]:
-            raise invalid("period[end]", "The period end must be on or after its start.")
+            raise _too_large()
         customer = store.customer(customer_id, "customer")
         currency = currency or _text(customer.get("currency"))
         if currency is None:
@@ -280,19 +269,12 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         )
         paths = expansions(p, "invoiceitem")
         extras = item_extras(p, store.tax_rates)
-        decimal_unit = unit_amount_decimal(p)
-        if decimal_unit is not None and p.has("unit_amount"):
-            raise invalid(
-                "unit_amount_decimal",
-                "You may only specify one of these parameters: unit_amount, unit_amount_decimal.",
-            )
+        decimal_unit = _decimal_unit(p)
         amount = p.amount("amount")
         quantity = p.integer("quantity", minimum=0, maximum=MAX_AMOUNT)
         unit = p.amount("unit_amount")
         description = p.text("description", max_length=5000)
-        period = p.timestamps("period", ("start", "end"))
-        if period is not None and period["end"] < period["start"]:
-            raise invalid("period[end]", "The period end must be on or after its start.")
+        period = _period(p)
         item = store.invoiceitem(request.match_info["id"])
         fields: StripeObject = dict(extras)
         fields.pop("unit_amount_decimal", None)
@@ -312,11 +294,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
                 fields["unit_amount_decimal"] = str(whole)
             total = int((price * Decimal(str(units))).to_integral_value(ROUND_HALF_UP))
             if abs(total) > MAX_AMOUNT:
-                raise invalid(
-                    "quantity",
-                    f"The amount (unit_amount × quantity) must be at most {MAX_AMOUNT}.",
-                    "amount_too_large",
-                )
+                raise _too_large()
             fields.update(amount=total, quantity=units)
         if p.has("description"):
             fields["description"] = description
@@ -569,3 +547,30 @@ def _type_matches(kind: str, pattern: str) -> bool:
     if pattern.endswith(".*"):
         return kind.startswith(pattern[:-1])
     return kind == pattern
+
+
+def _decimal_unit(p: Params) -> Decimal | None:
+    # an item's `unit_amount_decimal`, which Stripe takes only instead of `unit_amount`
+    decimal_unit = unit_amount_decimal(p)
+    if decimal_unit is not None and p.has("unit_amount"):
+        raise invalid(
+            "unit_amount_decimal",
+            "You may only specify one of these parameters: unit_amount, unit_amount_decimal.",
+        )
+    return decimal_unit
+
+
+def _period(p: Params) -> dict[str, int] | None:
+    # an item's service period, whose end may not come before its start
+    period = p.timestamps("period", ("start", "end"))
+    if period is not None and period["end"] < period["start"]:
+        raise invalid("period[end]", "The period end must be on or after its start.")
+    return period
+
+
+def _too_large() -> StripeError:
+    return invalid(
+        "quantity",
+        f"The amount (unit_amount × quantity) must be at most {MAX_AMOUNT}.",
+        "amount_too_large",
+    )
