@@ -127,7 +127,7 @@ async def _systems(call: Call) -> SystemsAnswer:
                 failures=sum(s.transport.errors.values()),
                 errors=dict(s.transport.errors),
                 retries=s.retries,
-                breakers=[b for b in s.policies.breakers if b.system == name],
+                breakers=_breakers(s, name),
                 limiters=[r for r in s.policies.limiters if r.system == name],
                 quotas=[q for q in s.policies.quotas if q.system == name],
                 last_error=error[0] if error else None,

@@ -21,7 +21,6 @@ import msgspec
 
 from mediator.actors import Actor
 from mediator.codecs import Envelope
-from mediator.codecs.stripe.wire import StCreditNote, StInvoiceItem
 from mediator.flows.approved_time import APPROVED_TIME, TimesheetPosting
 from mediator.flows.billing import (
     ADJUSTMENT_APPROVED,
@@ -33,8 +32,6 @@ from mediator.flows.billing import (
     CloseSchedule,
     FlushSchedule,
 )
-from mediator.flows.billing.credit_notes import CreditNoteLookup
-from mediator.flows.billing.invoicing import ItemLookup
 from mediator.flows.billing.taxes import TaxRates
 from mediator.flows.onboarding import OnboardingFlow
 from mediator.flows.tax_treatment import TREATMENTS, Treatment, tax_percentage
@@ -156,6 +153,13 @@ class BillingFlow:
 
     def __init__(self, options: BillingOptions) -> None:
         self.options = options
+        # read once (checked by `from_options`), not for each entity actor
+        self.markup = Decimal(repr(options.expense_markup))
+        self.percentages: dict[Treatment, Decimal] = {
+            treatment: found
+            for treatment in TREATMENTS
+            if (found := tax_percentage(options.tax_rates.get(treatment, ""))) is not None
+        }
 
     @property
     def delivery_timeout(self) -> float:
@@ -180,16 +184,11 @@ class BillingFlow:
         """A `BillingDesk` for a project's entries or an invoice's flushes and close."""
         stripe = context.connectors["stripe"]
         assert isinstance(stripe, StripeConnector)
-        percentages: dict[Treatment, Decimal] = {}
-        for treatment in TREATMENTS:
-            found = tax_percentage(self.options.tax_rates.get(treatment, ""))
-            if found is not None:
-                percentages[treatment] = found
         taxes = TaxRates(
             context.journal,
             stripe=context.systems["stripe"],
             reader=stripe,
-            percentages=percentages,
+            percentages=self.percentages,
             timeout=self.options.stripe_timeout,
         )
         return BillingDesk(
@@ -197,12 +196,13 @@ class BillingFlow:
             journal=context.journal,
             stripe=context.systems["stripe"],
             clock=context.clock,
-            expense_markup=Decimal(repr(self.options.expense_markup)),
+            expense_markup=self.markup,
             payment_terms_days=self.options.payment_terms_days,
             timeout=self.options.stripe_timeout,
             credit_notes=self.options.corrections == "credit_note",
-            credit_note_lookup=_credit_note_lookup(context),
-            item_lookup=_item_lookup(context),
+            # what a create may have made already is looked for first: reads, so the connector
+            credit_note_lookup=lambda invoice: stripe.list_credit_notes(invoice=invoice),
+            item_lookup=lambda invoice: stripe.list_invoice_items(invoice=invoice),
             taxes=taxes,
         )
 
@@ -220,31 +220,6 @@ class BillingFlow:
                 cutoff=datetime.time(hours, minutes),
             ),
         ]
-
-
-def _credit_note_lookup(context: FlowContext) -> CreditNoteLookup | None:
-    # credit notes are looked for on their invoice before one is issued (a read, so through
-    # the connector; absent in contexts that give no Stripe connector)
-    stripe = context.connectors.get("stripe")
-    if not isinstance(stripe, StripeConnector):
-        return None
-
-    async def lookup(invoice: str) -> list[StCreditNote]:
-        return await stripe.list_credit_notes(invoice=invoice)
-
-    return lookup
-
-
-def _item_lookup(context: FlowContext) -> ItemLookup | None:
-    # a draft's items are looked for before one is made (a read: through the connector)
-    stripe = context.connectors.get("stripe")
-    if not isinstance(stripe, StripeConnector):
-        return None
-
-    async def lookup(invoice: str) -> list[StInvoiceItem]:
-        return await stripe.list_invoice_items(invoice=invoice)
-
-    return lookup
 
 
 SHIPPED_FLOWS: Mapping[str, FlowFactory] = MappingProxyType(

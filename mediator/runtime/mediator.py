@@ -461,11 +461,17 @@ class Mediator:
         # decisions of the last SWEEP_SECONDS are journaled again (duplicates are no-ops).
         assert self._reader is not None
         since = self.clock.time() - SWEEP_SECONDS
-        for state in ("approved", "rejected"):
+        kinds = self.handled_kinds
+        decisions = [
+            decision_envelope(decided)
+            for state in ("approved", "rejected")
             for decided in await self._reader.approvals(
                 state=state, decided_since=since, limit=100_000
-            ):
-                await self._journal_decision(decided)
+            )
+            if decision_kind(decided.flow) in kinds
+        ]
+        if decisions:  # one transaction; those journaled before are duplicates
+            await self._running_dispatcher().accept_many(decisions)
 
     def _release_for(self, flow: str) -> Callable[[str, str], Awaitable[ReleaseReport]]:
         async def release(entry_id: str, reason: str) -> ReleaseReport:

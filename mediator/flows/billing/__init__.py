@@ -11,6 +11,7 @@ finalized invoice go on the next one, never onto the sent one; with ``correction
 `mediator.runtime.catalog`.
 """
 
+from mediator.flows.billed_periods import period_of
 from mediator.flows.billing.desk import BillingDesk
 from mediator.flows.billing.invoicing import Invoicing, invoice_lines
 from mediator.flows.billing.kinds import (
@@ -24,7 +25,7 @@ from mediator.flows.billing.kinds import (
     InvoiceRequest,
     invoice_key,
 )
-from mediator.flows.billing.ledger import book, invoice_entity, next_period, period_of
+from mediator.flows.billing.ledger import book, invoice_entity, next_period
 from mediator.flows.billing.periods import BilledEntry, BilledPeriod, read_billed_period
 from mediator.flows.billing.schedules import CloseSchedule, FlushSchedule, period_cutoff
 from mediator.flows.billing.state import Contribution, InvoiceState

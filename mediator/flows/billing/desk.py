@@ -18,6 +18,7 @@ from mediator.actors import Actor, ActorRef
 from mediator.clock import Clock
 from mediator.codecs import Envelope
 from mediator.codecs.canonical.time_and_expenses import Expense, TimeEntry
+from mediator.flows.billed_periods import period_of
 from mediator.flows.billing.credit_notes import CreditNoteLookup, issue_credit_notes
 from mediator.flows.billing.invoicing import Invoicing, ItemLookup
 from mediator.flows.billing.kinds import (
@@ -30,7 +31,7 @@ from mediator.flows.billing.kinds import (
     Adjustment,
     InvoiceRequest,
 )
-from mediator.flows.billing.ledger import book, note_key, period_of
+from mediator.flows.billing.ledger import book, note_key
 from mediator.flows.billing.pricing import Resolver, price_time
 from mediator.flows.billing.state import Contribution
 from mediator.flows.billing.taxes import TaxRates

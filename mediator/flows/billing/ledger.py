@@ -22,7 +22,6 @@ booking is registered, so the shards it finalizes from cannot change under it.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -30,6 +29,7 @@ import msgspec
 
 from mediator.codecs.canonical.money import Money
 from mediator.errors import ActorError, BusinessRejected
+from mediator.flows.billed_periods import period_of
 from mediator.flows.billing.kinds import invoice_key
 from mediator.flows.billing.state import (
     ENTRY,
@@ -67,11 +67,6 @@ class BookingRaced(ActorError):
 
     def __init__(self, invoice: str) -> None:
         super().__init__(f"invoice {invoice}", "closed while an entry was booked; retried")
-
-
-def period_of(day: datetime.date) -> str:
-    """The billing period (``YYYY-MM``) of a day."""
-    return f"{day.year:04d}-{day.month:02d}"
 
 
 def next_period(period: str) -> str:
