@@ -191,7 +191,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         currency = p.currency()
         description = p.text("description", max_length=5000)
         metadata = p.metadata() or {}
-        period = _period(p)
+        period = p.timestamps("period", ("start", "end"))
         invoice_id = p.text("invoice", max_length=255)
         if decimal_unit is not None and amount is None:
             unit = int((decimal_unit * quantity).to_integral_value(ROUND_HALF_UP))
@@ -202,6 +202,7 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
             raise invalid("amount", "You must specify either `amount` or `unit_amount`.")
         if amount is None and abs((unit or 0) * quantity) > MAX_AMOUNT:
             raise _too_large()
+        _check_period(period)
         customer = store.customer(customer_id, "customer")
         currency = currency or _text(customer.get("currency"))
         if currency is None:
@@ -274,7 +275,8 @@ def add_resource_routes(app: web.Application, box: StripeSandbox) -> None:
         quantity = p.integer("quantity", minimum=0, maximum=MAX_AMOUNT)
         unit = p.amount("unit_amount")
         description = p.text("description", max_length=5000)
-        period = _period(p)
+        period = p.timestamps("period", ("start", "end"))
+        _check_period(period)
         item = store.invoiceitem(request.match_info["id"])
         fields: StripeObject = dict(extras)
         fields.pop("unit_amount_decimal", None)
@@ -560,12 +562,10 @@ def _decimal_unit(p: Params) -> Decimal | None:
     return decimal_unit
 
 
-def _period(p: Params) -> dict[str, int] | None:
+def _check_period(period: dict[str, int] | None) -> None:
     # an item's service period, whose end may not come before its start
-    period = p.timestamps("period", ("start", "end"))
     if period is not None and period["end"] < period["start"]:
         raise invalid("period[end]", "The period end must be on or after its start.")
-    return period
 
 
 def _too_large() -> StripeError:

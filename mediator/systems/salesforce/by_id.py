@@ -13,6 +13,7 @@ import msgspec
 
 from mediator.codecs.canonical.deals import Contract
 from mediator.codecs.canonical.parties import Client
+from mediator.codecs.salesforce.deals import contract_from_salesforce
 from mediator.codecs.salesforce.mapping import client_from_salesforce
 from mediator.codecs.salesforce.wire import SfAccount, SfContract
 from mediator.errors import DecodeError
@@ -53,19 +54,7 @@ async def read_contract(
     checked = _checked("Contract", contract_id)
     soql = f"SELECT {_fields(SfContract)} FROM Contract WHERE Id = '{checked}'"
     found = await connector.query_all(soql, SfContract, priority=priority)
-    if not found:
-        return None
-    record = found[0]
-    return Contract(
-        source_system="salesforce",
-        source_id=record.Id,
-        account_id=record.AccountId,
-        number=record.ContractNumber,
-        status=record.Status,
-        starts_on=record.StartDate,
-        ends_on=record.EndDate,
-        updated_at=record.SystemModstamp,
-    )
+    return contract_from_salesforce(found[0]) if found else None
 
 
 def soql_string(value: str) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
-from mediator.errors import MediatorError
+from mediator.codecs.tryton.errors import RETRY_CODES
+from mediator.errors import MediatorError, RemoteRejected
 
-__all__ = ["by_model"]
+__all__ = ["by_model", "item_error"]
 
 
 class _OfModel(Protocol):
@@ -42,3 +43,9 @@ def by_model(
         for start in range(0, len(indexes), size)
     ]
     return results, chunks
+
+
+def item_error(exc: MediatorError) -> bool:
+    """Whether Tryton read a chunk and refused one of its records (an error envelope, not a
+    failure or a transient refusal): each record is then tried alone."""
+    return isinstance(exc, RemoteRejected) and exc.status == 200 and exc.code not in RETRY_CODES

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from mediator.codecs.tryton import RpcValue
 from mediator.codecs.tryton.rpc import dumps as tryton_dumps
-from mediator.errors import DecodeError, MediatorError, RemoteRejected
-from mediator.systems.tryton.chunks import by_model
+from mediator.errors import DecodeError, MediatorError
+from mediator.systems.tryton.chunks import by_model, item_error
 from mediator.systems.tryton.commands import REFERENCE_FIELDS, WriteRecord, Written
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["write_records"]
 
 _MODEL = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-_TRANSIENT = frozenset({"ConcurrencyException", "RateLimitException"})
 
 
 async def write_records(
@@ -47,7 +46,7 @@ async def _write_chunk(
         await _write(connector, model, commands)
         return [Written(model=model, ids=c.ids) for c in commands]
     except MediatorError as exc:
-        if not (_item_error(exc) and len(commands) > 1):
+        if not (item_error(exc) and len(commands) > 1):
             return [exc] * len(commands)
     outcomes: list[object] = []
     for command in commands:
@@ -85,8 +84,3 @@ def _check(command: WriteRecord) -> MediatorError | None:
     except (TypeError, ValueError) as exc:
         return DecodeError("tryton", "$.values", str(exc))
     return None
-
-
-def _item_error(exc: MediatorError) -> bool:
-    # The server read the records and refused one of them (an error envelope, not a failure).
-    return isinstance(exc, RemoteRejected) and exc.status == 200 and exc.code not in _TRANSIENT

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from mediator.codecs.tryton import RpcValue
 from mediator.codecs.tryton.rpc import dumps as tryton_dumps
 from mediator.errors import BusinessRejected, DecodeError, MediatorError, RemoteRejected
-from mediator.systems.tryton.chunks import by_model
+from mediator.systems.tryton.chunks import by_model, item_error
 from mediator.systems.tryton.commands import (
     REFERENCE_FIELDS,
     CreateRecord,
@@ -52,7 +52,6 @@ Values = dict[str, RpcValue]
 Found = dict[str, tuple[int, bool] | MediatorError]
 
 _MAX_REFERENCE = 255
-_TRANSIENT = frozenset({"ConcurrencyException", "RateLimitException"})
 _INVOICE_FIELDS = ("reference", "number", "state", "invoice_date", "total_amount")
 # models of REFERENCE_FIELDS that archive records (trytond's DeactivableMixin: an `active`)
 _DEACTIVABLE = frozenset({"party.party"})
@@ -95,7 +94,7 @@ async def _create_chunk(
         )
         return dict(found)
     except MediatorError as exc:
-        if not (_item_error(exc) and len(wanted) > 1):
+        if not (item_error(exc) and len(wanted) > 1):
             return dict.fromkeys(wanted, exc)
     outcomes: dict[str, tuple[int, bool] | MediatorError] = {}
     for reference, values in wanted.items():
@@ -175,11 +174,6 @@ def _check(command: CreateRecord) -> MediatorError | None:
     except (TypeError, ValueError) as exc:
         return DecodeError("tryton", "$.values", str(exc))
     return None
-
-
-def _item_error(exc: MediatorError) -> bool:
-    # The server read the records and refused one of them (an error envelope, not a failure).
-    return isinstance(exc, RemoteRejected) and exc.status == 200 and exc.code not in _TRANSIENT
 
 
 async def post_invoice(connector: TrytonConnector, command: PostInvoice) -> PostedInvoice:
