@@ -26,12 +26,13 @@ from mediator.admin.snapshots import Snapshots
 if TYPE_CHECKING:
     from mediator.runtime import Mediator
 
-__all__ = ["Call", "Endpoint", "decode_body", "decode_query"]
+__all__ = ["MISSING_FIELD", "Call", "Endpoint", "decode_body", "decode_query"]
 
 T = TypeVar("T")
 _AT = re.compile(r" - at `\$((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)`$")
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
-_MISSING = re.compile(r"missing required field `([^`]*)`")
+#: msgspec's words for a required field left out: the field is its group
+MISSING_FIELD = re.compile(r"missing required field `([^`]*)`")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -78,7 +79,7 @@ class Endpoint:
 
 def _field(where: str, exc: msgspec.MsgspecError) -> str:
     text = str(exc)
-    for pattern in (_UNKNOWN, _MISSING):
+    for pattern in (_UNKNOWN, MISSING_FIELD):
         found = pattern.search(text)
         if found:
             return f"{where}.{found.group(1)}"

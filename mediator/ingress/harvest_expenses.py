@@ -22,7 +22,7 @@ from mediator.codecs.canonical.time_and_expenses import Expense
 from mediator.codecs.harvest.mapping import expense_from_harvest
 from mediator.flows.billing.kinds import APPROVED_EXPENSE, PAYLOADS
 from mediator.ingress.harvest_time import PollReport
-from mediator.ingress.rejected import Rejected, content_version
+from mediator.ingress.rejected import Rejected, record_version
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.harvest import HarvestConnector
 
@@ -61,7 +61,7 @@ class HarvestExpensesPoller:
                 )
             # one record's failure is that record's dead letter, as for time entries (#13)
             except Exception as exc:  # noqa: BLE001
-                stamp = raw.updated_at.isoformat() if raw.updated_at else content_version(raw)
+                stamp = record_version(raw.updated_at, raw)
                 failed = Rejected.failed(
                     raw, exc, path=path, source_id=str(raw.id), version=stamp,
                     what="Harvest expense",

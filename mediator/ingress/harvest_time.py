@@ -38,12 +38,11 @@ import msgspec
 from mediator._task_group import TaskGroup
 from mediator.codecs import Envelope
 from mediator.codecs.canonical.time_and_expenses import TimeEntry
-from mediator.codecs.harvest import wire
 from mediator.codecs.harvest.mapping import time_entry_from_harvest
 from mediator.flows.approved_time import APPROVED_TIME, PAYLOADS
 from mediator.flows.billing.kinds import BILLABLE_TIME
 from mediator.flows.billing.kinds import PAYLOADS as BILLING_PAYLOADS
-from mediator.ingress.rejected import Rejected, content_version
+from mediator.ingress.rejected import Rejected, record_version
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.harvest import HarvestConnector
 
@@ -108,11 +107,11 @@ class HarvestTimePoller:
             except Exception as exc:  # noqa: BLE001
                 failed = Rejected.failed(
                     raw, exc, path=f"$.time_entries[{i}]", source_id=str(raw.id),
-                    version=_version(raw.updated_at, raw), what="Harvest time entry",
+                    version=record_version(raw.updated_at, raw), what="Harvest time entry",
                 )  # fmt: skip
                 await self._reject(journal, failed)
                 continue
-            entries.append((entry, _version(entry.updated_at, raw)))
+            entries.append((entry, record_version(entry.updated_at, raw)))
         keys = await _keys_of(journal, [entry for entry, _ in entries])
         envelopes = [
             PAYLOADS.envelope(
@@ -156,12 +155,6 @@ class HarvestTimePoller:
             source=_SOURCE,
             idempotency_key=f"harvest:time_entry:{source_id}:{rejected.version}:invalid",
         )
-
-
-def _version(stamp: datetime.datetime | None, raw: wire.HvTimeEntry) -> str:
-    # Harvest stamps every record; one without `updated_at` is named by its content, so that
-    # reading it again is a duplicate rather than a new fact (the clock would differ each poll)
-    return stamp.isoformat() if stamp is not None else content_version(raw)
 
 
 async def _keys_of(journal: Journal, entries: list[TimeEntry]) -> list[str]:

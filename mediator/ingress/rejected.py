@@ -21,7 +21,7 @@ from mediator.codecs.records import Undecodable
 from mediator.errors import DecodeError
 from mediator.journal import Journal
 
-__all__ = ["Rejected", "as_json", "content_version"]
+__all__ = ["Rejected", "as_json", "record_version"]
 
 # a record as its vendor sent it: amounts stay JSON numbers
 _raw = msgspec.json.Encoder(decimal_format="number")
@@ -116,7 +116,10 @@ def as_json(raw: bytes) -> msgspec.Raw:
     return msgspec.Raw(raw)
 
 
-def content_version(record: object) -> str:
-    """The version of a record that carries no stamp: a digest of its content, so that reading
-    it again is a duplicate rather than a new fact (the clock would differ at each poll)."""
+def record_version(stamp: datetime.datetime | None, record: object) -> str:
+    """A record's version: its stamp (``updated_at``, ``SystemModstamp``), or, for a record that
+    carries none, a digest of its content, so that reading it again is a duplicate rather than
+    a new fact (the clock would differ at each poll)."""
+    if stamp is not None:
+        return stamp.isoformat()
     return "sha256:" + hashlib.sha256(_raw.encode(record)).hexdigest()[:32]

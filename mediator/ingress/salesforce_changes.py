@@ -51,7 +51,7 @@ from mediator.flows.kinds import (
     contract_key,
     opportunity_key,
 )
-from mediator.ingress.rejected import Rejected, content_version
+from mediator.ingress.rejected import Rejected, record_version
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.salesforce import CRM_POLL, ChangedRecords, SalesforceConnector
 
@@ -250,6 +250,7 @@ class SalesforceChangesPoller:
                 deleted += 1
                 _log.info("%s: %s %s is deleted; left out", spec.name, spec.sobject, record.Id)
                 continue
+            version = record_version(record.SystemModstamp, record)
             try:
                 key, payload = spec.map(record, self.org_currency, path)
             # One record's failure, whatever it is, is that record's dead letter: a bug in a
@@ -257,12 +258,12 @@ class SalesforceChangesPoller:
             # with its traceback when it is not a DecodeError.
             except Exception as exc:  # noqa: BLE001
                 failed = Rejected.failed(
-                    record, exc, path=path, source_id=str(record.Id), version=_version(record),
+                    record, exc, path=path, source_id=str(record.Id), version=version,
                     what=f"Salesforce {spec.sobject}",
                 )  # fmt: skip
                 await self._reject(journal, failed)
                 continue
-            idempotency_key = f"salesforce:{spec.sobject}:{record.Id}:{_version(record)}"
+            idempotency_key = f"salesforce:{spec.sobject}:{record.Id}:{version}"
             versions.append((payload, key, idempotency_key, record.SystemModstamp))
         envelopes = [
             FLOW_PAYLOADS.envelope(
@@ -321,10 +322,3 @@ class SalesforceChangesPoller:
             idempotency_key=f"salesforce:{sobject}:{source_id}:{rejected.version}:invalid",
             occurred_at=self._now(),
         )
-
-
-def _version(record: Any) -> str:
-    # SOQL returns every record's SystemModstamp (the reader selects it); one without is named
-    # by its content, so that reading it again is a duplicate rather than a new fact
-    stamp: datetime.datetime | None = record.SystemModstamp
-    return stamp.isoformat() if stamp is not None else content_version(record)

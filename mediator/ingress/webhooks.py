@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Protocol
 
@@ -27,6 +26,7 @@ import msgspec
 from aiohttp import web
 
 from mediator.admin.bodies import read_body
+from mediator.admin.endpoint import MISSING_FIELD
 from mediator.admin.problems import ProblemError, problem_middleware
 from mediator.clock import Clock
 from mediator.codecs import Envelope, new_id
@@ -53,7 +53,6 @@ __all__ = [
     "stripe_event_envelope",
 ]
 
-_MISSING = re.compile(r"missing required field `([^`]*)`")
 _log = logging.getLogger("mediator.ingress.webhooks")
 _encoder = msgspec.json.Encoder()
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -185,7 +184,7 @@ def build_webhook_app(
             head = _decoder.decode(body)
         except DecodeError as exc:
             field = "body" + exc.path[1:]
-            missing = _MISSING.search(exc.reason)
+            missing = MISSING_FIELD.search(exc.reason)
             if missing:  # msgspec names a missing field in its message, not in the path
                 field = f"{field}.{missing.group(1)}"
             raise ProblemError(400, "Bad Request", exc.reason, field=field) from None

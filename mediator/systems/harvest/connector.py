@@ -131,7 +131,7 @@ class HarvestConnector(Connector):
         params = _approved_since(since)
         async for page in self.pages("/v2/time_entries", wire.HvRawTimeEntryPage, params):
             decoded = decode_harvest_records(page.time_entries, wire.HvTimeEntry, "$.time_entries")
-            entries.extend(e for e in decoded.records if _approved(e.is_closed, e))
+            entries.extend(e for e in decoded.records if _approved(e))
             rejected.extend(decoded.rejected)
         return _changed(entries, rejected, since)
 
@@ -145,7 +145,7 @@ class HarvestConnector(Connector):
         params = _approved_since(since)
         async for page in self.pages("/v2/expenses", wire.HvRawExpensePage, params):
             decoded = decode_harvest_records(page.expenses, wire.HvExpense, "$.expenses")
-            expenses.extend(e for e in decoded.records if _approved(e.is_closed, e))
+            expenses.extend(e for e in decoded.records if _approved(e))
             rejected.extend(decoded.rejected)
         return _changed(expenses, rejected, since)
 
@@ -349,8 +349,8 @@ def _approved_since(since: datetime.datetime | None) -> dict[str, str]:
     return params
 
 
-def _approved(closed: bool, entry: wire.HvTimeEntry | wire.HvExpense) -> bool:
-    return closed or entry.approval_status == "approved"
+def _approved(entry: wire.HvTimeEntry | wire.HvExpense) -> bool:
+    return entry.is_closed or entry.approval_status == "approved"
 
 
 R = TypeVar("R", wire.HvTimeEntry, wire.HvExpense)
