@@ -21,6 +21,7 @@ from typing import Annotated, Literal, TypeAlias
 import msgspec
 
 from mediator.codecs.canonical.money import Money
+from mediator.flows.flow_state import load, update
 from mediator.journal import Journal
 
 __all__ = [
@@ -93,24 +94,13 @@ def _entity(client_id: str, period: str) -> str:
     return f"{client_id}/{period}"
 
 
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder(BilledPeriod).decode
-
-
 async def load_billed_period(journal: Journal, client_id: str, period: str) -> BilledPeriod | None:
     """What `client_id` was billed in `period` (``YYYY-MM``), or None if nothing yet."""
-    saved = await journal.load_flow(FLOW, _entity(client_id, period))
-    return None if saved is None else _decode(saved.state)
+    return (await load(journal, FLOW, _entity(client_id, period), BilledPeriod))[0]
 
 
 async def save_billed_period(journal: Journal, billed: BilledPeriod) -> BilledPeriod:
     """Store `billed` as its client's period, replacing what was stored (the billing flow is
     its only writer, one delivery per client at a time; a concurrent save is retried)."""
     entity = _entity(billed.client_id, billed.period)
-    while True:
-        saved = await journal.load_flow(FLOW, entity)
-        if saved is not None and _decode(saved.state) == billed:
-            return billed
-        version = 0 if saved is None else saved.version
-        if await journal.save_flow(FLOW, entity, _encode(billed), expected_version=version):
-            return billed
+    return (await update(journal, FLOW, entity, BilledPeriod, lambda _: billed))[1]

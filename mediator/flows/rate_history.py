@@ -18,6 +18,7 @@ from collections.abc import Callable
 import msgspec
 
 from mediator.codecs.canonical.money import Money
+from mediator.flows.flow_state import load, update
 from mediator.journal import Journal
 
 __all__ = ["FLOW", "RateHistory", "RatePeriod", "load_rates", "update_rates"]
@@ -79,26 +80,13 @@ def _order(period: RatePeriod) -> tuple[datetime.date, str]:
     return period.effective_from, period.source
 
 
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder(RateHistory).decode
-
-
 async def load_rates(journal: Journal, project_id: str) -> RateHistory | None:
     """The rate history of the project `project_id` (canonical id), or None."""
-    saved = await journal.load_flow(FLOW, project_id)
-    return None if saved is None else _decode(saved.state)
+    return (await load(journal, FLOW, project_id, RateHistory))[0]
 
 
 async def update_rates(
     journal: Journal, project_id: str, change: Callable[[RateHistory | None], RateHistory]
 ) -> RateHistory:
     """Apply `change` to the saved history and save it (again on a concurrent save)."""
-    while True:
-        saved = await journal.load_flow(FLOW, project_id)
-        current = None if saved is None else _decode(saved.state)
-        updated = change(current)
-        if updated == current:
-            return updated
-        version = 0 if saved is None else saved.version
-        if await journal.save_flow(FLOW, project_id, _encode(updated), expected_version=version):
-            return updated
+    return (await update(journal, FLOW, project_id, RateHistory, change))[1]

@@ -19,14 +19,13 @@ saves converges on the same state instead of counting twice. Every save is a com
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Literal, TypeAlias, TypeVar
+from typing import Literal, TypeAlias
 
 import msgspec
 
 from mediator.codecs.canonical.money import Money
-from mediator.journal import Journal
+from mediator.flows.flow_state import load, update
 
 __all__ = [
     "ENTRY",
@@ -157,33 +156,3 @@ class OpenInvoices(msgspec.Struct, frozen=True, kw_only=True):
 def shard_id(client_id: str, period: str, part: str) -> str:
     """The flow-state entity of one shard (`Contribution.shard`) of a client's invoice."""
     return f"{client_id}|{period}|{part}"
-
-
-S = TypeVar("S", bound=msgspec.Struct)
-_encode = msgspec.json.Encoder().encode
-
-
-async def load(journal: Journal, flow: str, entity: str, kind: type[S]) -> tuple[S | None, int]:
-    """The saved state of `flow` for `entity` (None when there is none) and its version."""
-    saved = await journal.load_flow(flow, entity)
-    if saved is None:
-        return None, 0
-    return msgspec.json.decode(saved.state, type=kind), saved.version
-
-
-async def update(
-    journal: Journal,
-    flow: str,
-    entity: str,
-    kind: type[S],
-    change: Callable[[S | None], S],
-) -> tuple[S | None, S]:
-    """Apply `change` to the saved state and save it, again after a concurrent save; return
-    the state before and after (nothing is written when `change` changes nothing)."""
-    while True:
-        current, version = await load(journal, flow, entity, kind)
-        updated = change(current)
-        if updated == current:
-            return current, updated
-        if await journal.save_flow(flow, entity, _encode(updated), expected_version=version):
-            return current, updated
