@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_daemon(args.config, log_format=args.log_format)
         if args.command == "check-config":
             return _check_config(args.file)
-        if args.command in ("dlq", "approvals", "entity", "status"):
+        if args.command in ("dlq", "approvals", "entity", "status", "reconcile"):
             from mediator.admin.cli import run as run_operator_command
 
             return run_operator_command(args)

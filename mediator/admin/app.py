@@ -29,6 +29,7 @@ from mediator.admin.endpoint import Call, Endpoint, decode_body, decode_query
 from mediator.admin.entity_routes import ENTITY_ENDPOINTS
 from mediator.admin.openapi import openapi_document
 from mediator.admin.problems import ProblemError, problem_middleware
+from mediator.admin.reconciliation_routes import RECONCILIATION_ENDPOINTS
 from mediator.admin.snapshots import Snapshots
 from mediator.admin.status_routes import STATUS_ENDPOINTS
 from mediator.errors import JournalError
@@ -44,6 +45,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *DEAD_LETTER_ENDPOINTS,
     *ENTITY_ENDPOINTS,
     *APPROVAL_ENDPOINTS,
+    *RECONCILIATION_ENDPOINTS,
 )
 _encoder = msgspec.json.Encoder()
 _log = logging.getLogger("mediator.admin")

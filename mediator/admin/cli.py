@@ -1,4 +1,5 @@
-"""The operator's command line: `mediator dlq|approvals|entity|status`, a client of the admin API.
+"""The operator's command line: `mediator dlq|approvals|entity|status|reconcile`, a client of the
+admin API.
 
 The API's address is ``--url`` (default ``$MEDIATOR_URL``, else http://127.0.0.1:8080) and
 the bearer token ``$MEDIATOR_TOKEN`` (never an argument: arguments show in `ps` and shell
@@ -11,6 +12,7 @@ shows its status, title, detail and field; an unreachable API names the URL.
     mediator dlq release 0193... --reason "posted by hand"
     mediator approvals approve 0193... --reason "checked with finance"
     mediator entity time_entry:42    mediator status
+    mediator reconcile --period 2026-11     (see `mediator.admin.reconcile_cli`)
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from mediator.admin.reconcile_cli import add_reconcile_parser, reconcile_command
+
 __all__ = ["COMMANDS", "configure_parser", "run"]
 
-COMMANDS = frozenset({"dlq", "approvals", "entity", "status"})
+COMMANDS = frozenset({"dlq", "approvals", "entity", "status", "reconcile"})
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
@@ -99,6 +103,7 @@ def configure_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     entity.add_argument("key", help="the entity key, e.g. time_entry:42")
     _one_line(commands.add_parser("status", parents=[common], help="flows and systems at a glance"))
+    add_reconcile_parser(commands, common, _one_line)
 
 
 def _one_line(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -135,6 +140,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
 
 async def _command(args: argparse.Namespace, client: _Client) -> tuple[Any, Any]:
     command = args.command
+    if command == "reconcile":
+        return await reconcile_command(args, client.get, client.post, _segment, _CliError)
     if command == "status":
         flows = await client.get("/flows")
         systems = await client.get("/systems")

@@ -169,6 +169,24 @@ class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     format: Literal["auto", "human", "json"] = "auto"
 
 
+Amount = Annotated[str, msgspec.Meta(pattern=r"^\d{1,9}(\.\d{1,4})?$")]
+
+
+class ReconciliationConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[reconciliation]`: how runs judge (see `mediator.reconciliation.Options`).
+
+    `lag`: a source change younger than this is in flight, not a break; `tolerance`: the
+    largest amount difference that still matches, by currency (``USD = "0.05"``), and
+    `default_tolerance` for the others. Scheduled runs are the poller ``reconciliation``
+    (`[ingress.pollers.reconciliation]`, off unless configured), each reconciling the
+    previous and the current month.
+    """
+
+    lag: Seconds = 900.0
+    tolerance: dict[Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")], Amount] = {}
+    default_tolerance: Amount = "0.05"
+
+
 class MediatorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole of `mediator.toml`, validated; `policies` is layered over the defaults."""
 
@@ -179,5 +197,6 @@ class MediatorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ingress: IngressConfig = IngressConfig()
     admin: AdminConfig = AdminConfig()
     logging: LoggingConfig = LoggingConfig()
+    reconciliation: ReconciliationConfig = ReconciliationConfig()
     #: `[policies.<kind>.<name>]` and `[[policies.targets]]`, as in a policies file.
     policies: dict[str, Any] = {}

@@ -14,10 +14,18 @@ from typing import Any
 
 import msgspec
 
+from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes
 from mediator.sandbox.tryton.computed import invoice_total
 
-__all__ = ["Check", "check_billing", "check_cash", "check_onboarding", "check_receivables"]
+__all__ = [
+    "Check",
+    "check_billing",
+    "check_cash",
+    "check_onboarding",
+    "check_receivables",
+    "reconciliation",
+]
 
 
 class Check(msgspec.Struct, frozen=True, kw_only=True):
@@ -174,4 +182,20 @@ def check_cash(boxes: Sandboxes) -> Check:
         name="cash application",
         figures=f"{paid} invoices paid and {partial} paid in part, each applied once in the ERP",
         problems=tuple(problems),
+    )
+
+
+async def reconciliation(mediator: Mediator, period: str) -> Check:
+    """mediator's own reconciliation of the month, through the vendors' APIs: every break it
+    finds is a problem (the checks above read the sandboxes instead)."""
+    report = await mediator.reconciliation.reconcile(period)
+    counts: collections.Counter[str] = collections.Counter()
+    for by_class in report.counts.values():
+        counts.update(by_class)
+    classes = ", ".join(f"{n:,} {match.replace('_', ' ')}" for match, n in sorted(counts.items()))
+    calls = sum(report.calls.values())
+    return Check(
+        name="reconciliation",
+        figures=f"{report.compared:,} records compared in {calls} API calls ({classes})",
+        problems=tuple(f"{b.match} in {b.system}: {b.entity}: {b.detail}" for b in report.breaks),
     )

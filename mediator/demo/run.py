@@ -17,14 +17,20 @@ import collections
 import datetime
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 from mediator.clock import SystemClock
 from mediator.demo.calendar import BusinessClock
-from mediator.demo.checks import check_billing, check_cash, check_onboarding, check_receivables
+from mediator.demo.checks import (
+    check_billing,
+    check_cash,
+    check_onboarding,
+    check_receivables,
+    reconciliation,
+)
 from mediator.demo.report import DemoReport, check_erp, summary
 from mediator.demo.wiring import POLLER, demo_config, record_people
 from mediator.errors import MediatorError
@@ -56,6 +62,18 @@ class DemoStateError(MediatorError):
         return f"--state-dir {self.path}: {self.reason}"
 
 
+#: What a caller runs inside the demo once its month is done, with the Mediator still running.
+Then = Callable[[Mediator, Sandboxes, Firm], Awaitable[object]]
+#: Vendor limits a test lifts (the sandbox's and mediator's own): the demo keeps Harvest's
+#: real 100 requests / 15 s, which makes onboarding take seconds of waiting.
+_LIFTED = """
+[policies.ratelimits.harvest]
+rate = 1000.0
+burst = 100
+max_wait = 60.0
+"""
+
+
 async def run_demo(
     *,
     seed: int = 42,
@@ -63,12 +81,16 @@ async def run_demo(
     state_dir: Path | None = None,
     faults: FaultPlan | None = ERP_FAULTS,
     say: Callable[[str], object] = print,
+    then: Then | None = None,
+    lift_limits: bool = False,
 ) -> DemoReport:
     """Run the demo and return its report; `say` receives the progress lines.
 
     `faults` is injected into the ERP sandbox (`None`: none). Raises `DemoStateError` if
     `state_dir` cannot be created or holds an earlier run's journal, `JournalError` if the
     journal there cannot be used. Lines missing in the ERP are in the report (`ok`).
+    `then` runs after the month (and its reconciliation) with the Mediator still running;
+    `lift_limits` raises Harvest's rate limit in its sandbox and in mediator (for tests).
     """
     with tempfile.TemporaryDirectory(prefix="mediator-demo-") as scratch:
         if state_dir is not None:
@@ -85,6 +107,8 @@ async def run_demo(
             kept=state_dir is not None,
             faults=faults,
             say=say,
+            then=then,
+            lift_limits=lift_limits,
         )
 
 
@@ -97,6 +121,8 @@ async def _run(
     kept: bool,
     faults: FaultPlan | None,
     say: Callable[[str], object],
+    then: Then | None,
+    lift_limits: bool,
 ) -> DemoReport:
     clock = SystemClock()
     # the demo's ERP books in USD: a client billed in another currency would be finance's
@@ -114,7 +140,11 @@ async def _run(
         faults=None if faults is None else {"tryton": faults},
         as_of=eve,
         onboarded=False,
-        prepared=Sandboxes(harvest=HarvestSandbox(clock=business, seed=seed)),
+        prepared=Sandboxes(
+            harvest=HarvestSandbox(
+                clock=business, seed=seed, rate_limit=100_000 if lift_limits else 100
+            )
+        ),
     ) as boxes:
         assert boxes.harvest is not None
         assert boxes.tryton is not None
@@ -136,7 +166,13 @@ async def _run(
         )
         async with open_journal(path, clock=clock) as journal:
             await record_people(journal, firm, boxes)  # HR's part: people are not onboarded
-        loaded = demo_config(boxes, firm, journal=path, secrets=scratch / "secrets")
+        loaded = demo_config(
+            boxes,
+            firm,
+            journal=path,
+            secrets=scratch / "secrets",
+            extra=_LIFTED if lift_limits else "",
+        )
         read = journaled = read_again = rejected = days = 0
         async with Mediator(loaded, clock=clock, serve_admin=False) as mediator:
             # 1. deals won in the CRM → onboarded in the ERP, the PSA and billing
@@ -188,8 +224,12 @@ async def _run(
             await _events(mediator)
             await mediator.poll("cash_application_waiting")
             await mediator.wait_idle()
+            # 4. the systems reconciled: every record once in every system, nothing else
+            reconciled = await reconciliation(mediator, f"{month:%Y-%m}")
             stats = mediator.statistics()
             dead = await mediator.dead_letters(DeadLetterFilter(), limit=1_000)
+            if then is not None:
+                await then(mediator, boxes, firm)
         connector = stats.systems["tryton"]
         injected = boxes.tryton.faults.statistics()
         checks = (
@@ -197,6 +237,7 @@ async def _run(
             check_billing(boxes, billable=_billable(firm, boxes)),
             check_receivables(boxes),
             check_cash(boxes),
+            reconciled,
         )
     approved_ids = [
         str(record["id"])

@@ -65,10 +65,16 @@ def _rate_cards(currencies: set[str]) -> str:
 
 
 def demo_config(
-    boxes: Sandboxes, firm: Firm, *, journal: Path, secrets: Path, time_zone: str = "UTC"
+    boxes: Sandboxes,
+    firm: Firm,
+    *,
+    journal: Path,
+    secrets: Path,
+    time_zone: str = "UTC",
+    extra: str = "",
 ) -> LoadedConfig:
     """The `mediator.toml` of the demo: the four sandboxes, every flow, the pollers switched
-    off (the demo runs them on its calendar), no admin listener.
+    off (the demo runs them on its calendar), no admin listener; `extra` is appended.
 
     The sandboxes' credentials are written to files in `secrets` and referenced as
     ``file:`` secrets, as a deployment would hold real ones.
@@ -137,5 +143,6 @@ taxes = {{ standard = {boxes.tryton.setup.taxes["20.0"]} }}
 payment_method = {boxes.tryton.setup.payment_method}
 
 {pollers}
+{extra}
 """
     return parse_config(text, file="<demo>")

@@ -31,7 +31,14 @@ from mediator.codecs.canonical.time_and_expenses import TimeEntry
 from mediator.errors import BusinessRejected, MissingReference
 from mediator.journal import Journal
 
-__all__ = ["APPROVED_TIME", "FLOW", "PAYLOADS", "MissingReference", "TimesheetPosting"]
+__all__ = [
+    "APPROVED_TIME",
+    "FLOW",
+    "PAYLOADS",
+    "MissingReference",
+    "TimesheetPosting",
+    "forget_line",
+]
 
 #: The kind under which approved time entries are journaled.
 APPROVED_TIME = "psa.time_entry.approved"
@@ -79,8 +86,12 @@ class TimesheetPosting(Actor[Envelope]):
             consultant=entry.consultant_id,
             project=entry.project_id,
         )
+        forgotten = 0  # the version of a memory a repair cleared (see `forget_line`)
         while (saved := await self.journal.load_flow(FLOW, entry.source_id)) is not None:
             known = _decode_posted(saved.state)
+            if known.line == _FORGOTTEN:
+                forgotten = saved.version
+                break  # the line went missing in the ERP: find it by its key or make it again
             posted = await self._corrected(known)
             changed = msgspec.structs.replace(posted, line=0, correction=None) != facts
             if changed:
@@ -118,7 +129,9 @@ class TimesheetPosting(Actor[Envelope]):
         await self.journal.record_xref("time_entry", entry.source_id, _ERP, result.id)
         # the flow state keeps the line as a number: the ERP it was written for numbers them
         posted = msgspec.structs.replace(facts, line=int(result.id))
-        await self.journal.save_flow(FLOW, entry.source_id, _encode(posted), expected_version=0)
+        await self.journal.save_flow(
+            FLOW, entry.source_id, _encode(posted), expected_version=forgotten
+        )
         return result
 
     async def _corrected(self, posted: _Posted) -> _Posted:
@@ -149,6 +162,27 @@ class TimesheetPosting(Actor[Envelope]):
             )
         erp_id = self._ids[(entity_type, system_id)] = int(target.system_id)
         return erp_id
+
+
+async def forget_line(journal: Journal, entry_id: str) -> bool:
+    """Make the next delivery of PSA time entry `entry_id` ask the ERP for its line again
+    instead of trusting what it remembers: a reconciliation found the line gone from the ERP,
+    and re-drives the entry with its original idempotency key, so the line is looked up by that
+    key and made again only if it is absent (never twice). False if nothing was remembered."""
+    while (saved := await journal.load_flow(FLOW, entry_id)) is not None:
+        known = _decode_posted(saved.state)
+        if known.line == _FORGOTTEN:
+            return True
+        cleared = msgspec.structs.replace(known, line=_FORGOTTEN, correction=None)
+        if await journal.save_flow(
+            FLOW, entry_id, _encode(cleared), expected_version=saved.version
+        ):
+            return True
+    return False
+
+
+#: the line number of a memory cleared by `forget_line` (ERP ids start at 1)
+_FORGOTTEN = 0
 
 
 class _Posted(msgspec.Struct, frozen=True, kw_only=True):

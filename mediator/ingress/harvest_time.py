@@ -46,7 +46,7 @@ from mediator.ingress.rejected import Rejected, record_version
 from mediator.journal import Dispatcher, Journal, Watermark
 from mediator.systems.harvest import HarvestConnector
 
-__all__ = ["INVALID_TIME", "HarvestTimePoller", "PollReport"]
+__all__ = ["INVALID_TIME", "POLLER_NAME", "HarvestTimePoller", "PollReport"]
 
 #: The kind under which time entries that could not be decoded are dead-lettered.
 INVALID_TIME = "psa.time_entry.invalid"
@@ -65,6 +65,10 @@ class PollReport(msgspec.Struct, frozen=True, kw_only=True):
     duplicates: int
     rejected: int
     watermark: str | None
+
+
+#: the name `Mediator` runs the approved-time poller under (its watermark's name)
+POLLER_NAME = "harvest_time"
 
 
 class HarvestTimePoller:

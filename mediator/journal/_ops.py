@@ -225,6 +225,37 @@ def replay(
     return ReplayReport(dry_run=dry_run, sent=tuple(sent), quarantined=tuple(quarantined))
 
 
+def redrive(conn: sqlite3.Connection, now: float, entry_id: str) -> Entry | None:
+    """Deliver a delivered entry again as a new entry with its original idempotency key (a
+    repair: its effect went missing in the target); None if `entry_id` is no DONE entry.
+
+    The new entry links to the original by `replay_of`, as a replay does, so it is delivered
+    ahead of the entity's parked entries and its lineage shows the repair.
+    """
+    found = select_entries(
+        conn, f"id = ? AND state = {EntryState.DONE:d}", (bytes.fromhex(entry_id),)
+    )
+    if not found:
+        return None
+    done = found[0]
+    env = msgspec.structs.replace(done.envelope, id=new_id(), attempt=0)
+    fresh = Entry(
+        envelope=env,
+        state=EntryState.ACCEPTED,
+        accepted_at=now,
+        updated_at=now,
+        replay_of=done.id,
+        replay_count=done.replay_count + 1,
+    )
+    conn.execute(
+        INSERT_REPLAY,
+        (bytes.fromhex(env.id), env.idempotency_key, env.key, env.kind, env.source,
+         stored_time(env.occurred_at), env.schema_version, env.traceparent, 0, bytes(env.payload),
+         now, now, bytes.fromhex(done.id), fresh.replay_count),
+    )  # fmt: skip
+    return fresh
+
+
 def release(
     conn: sqlite3.Connection, now: float, entry_id: str, reason: str, by: str
 ) -> ReleaseReport | None:

@@ -23,6 +23,7 @@ from mediator.codecs import new_id
 from mediator.journal import _ops
 from mediator.journal.records import (
     DeadLetterFilter,
+    Entry,
     EntryState,
     ReleaseReport,
     ReplayReport,
@@ -122,6 +123,28 @@ class OperatorStore:
             return report
 
         return cast(ReplayReport, await self._writer.op(op))
+
+    async def redrive(self, entry_id: str, *, audit: AuditRecord) -> Entry:
+        """Deliver a delivered entry again with its original idempotency key (see
+        `_ops.redrive`), audited; raise `LookupError` if `entry_id` is no delivered entry. The
+        caller queues the returned entry for delivery."""
+
+        def op(conn: sqlite3.Connection, now: float) -> Entry | None:
+            fresh = _ops.redrive(conn, now, entry_id)
+            if fresh is not None:
+                detail = f"sent {fresh.id}"
+                _insert_audit(conn, now, msgspec.structs.replace(audit, detail=detail))
+            return fresh
+
+        fresh = await self._writer.op(op)
+        if fresh is None:
+            raise LookupError(f"no delivered entry with id {entry_id}")
+        return cast(Entry, fresh)
+
+    async def note(self, audit: AuditRecord) -> None:
+        """Write an audit record of an action kept outside the entries (a reconciliation
+        break accepted, a period signed off), in its own transaction."""
+        await self._writer.op(lambda conn, now: _insert_audit(conn, now, audit))
 
     async def release(self, entry_id: str, *, reason: str, audit: AuditRecord) -> ReleaseReport:
         """Close a dead letter without sending it (see `Journal.release`), audited; raise

@@ -45,6 +45,7 @@ from mediator.journal.records import (
 
 __all__ = ["History", "JournalReader", "OpenCounts", "Page", "open_journal_reader"]
 
+_CHUNK = 500  # parameters per IN (...): well below SQLite's limit
 _MAX_GENERATIONS = 64  # replays of replays followed down (max_replays keeps it to a few)
 
 
@@ -208,6 +209,70 @@ class JournalReader:
         )
         names = ("entity_type", "canonical_id", "system", "system_id", "recorded_at")
         return [msgspec.convert(dict(zip(names, r, strict=True)), XrefRecord) for r in rows]
+
+    async def xrefs_of_type(self, entity_type: str) -> list[XrefRecord]:
+        """Every xref of `entity_type` (each entity's id in each system), by primary key."""
+        rows = await self._rows(
+            "SELECT entity_type, canonical_id, system, system_id, recorded_at FROM xref "
+            "WHERE entity_type = ? ORDER BY canonical_id, system",
+            (entity_type,),
+        )
+        names = ("entity_type", "canonical_id", "system", "system_id", "recorded_at")
+        return [msgspec.convert(dict(zip(names, r, strict=True)), XrefRecord) for r in rows]
+
+    async def replays_of(self, ids: Collection[str]) -> dict[str, list[Entry]]:
+        """The replays (and re-drives) of each of these entries, one generation down, through
+        the index of replays."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, list[Entry]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = [bytes.fromhex(i) for i in wanted[start : start + _CHUNK]]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._entries(
+                f"replay_of IN ({marks}) AND replay_of IS NOT NULL ORDER BY seq", chunk
+            )
+            for _, entry in rows:
+                assert entry.replay_of is not None
+                found.setdefault(entry.replay_of, []).append(entry)
+        return found
+
+    async def open_by_keys(self, keys: Collection[str]) -> dict[str, list[Entry]]:
+        """The open entries (not done: queued, in delivery, retrying, parked, dead) of these
+        entity keys, oldest first, through the index of open states."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, list[Entry]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._entries(f"state < 6 AND key IN ({marks}) ORDER BY seq", chunk)
+            for _, entry in rows:
+                found.setdefault(entry.key, []).append(entry)
+        return found
+
+    async def watermark(self, name: str) -> str | None:
+        """The value of a named cursor (a poller's), or None if it was never set."""
+        rows = await self._rows("SELECT value FROM watermarks WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
+
+    async def originals(self, idempotency_keys: Collection[str]) -> dict[str, Entry]:
+        """The original entry (never a replay) of each of these idempotency keys that the
+        journal holds: merged keys through their index, the latest ones (not merged yet) by a
+        scan bounded by sequence above the last merge. Compacted keys are not found."""
+        wanted = list(dict.fromkeys(idempotency_keys))
+        merged = await self._rows("SELECT value FROM meta WHERE name = 'keys_merged_through'")
+        through = int(str(merged[0][0])) if merged else 0
+        found: dict[str, Entry] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._entries(
+                f"seq IN (SELECT seq FROM idem_keys WHERE idem IN ({marks}))", chunk
+            )
+            rows += await self._entries(
+                f"seq > ? AND replay_of IS NULL AND idem IN ({marks})", [through, *chunk]
+            )
+            found.update((e.envelope.idempotency_key, e) for _, e in rows)
+        return found
 
     async def flow_states(
         self, flows: Collection[str], entities: Collection[str]

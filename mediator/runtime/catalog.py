@@ -36,7 +36,7 @@ from mediator.flows.billing.taxes import TaxRates
 from mediator.flows.onboarding import OnboardingFlow
 from mediator.flows.tax_treatment import TREATMENTS, Treatment, tax_percentage
 from mediator.ingress.harvest_expenses import HarvestExpensesPoller
-from mediator.ingress.harvest_time import HarvestTimePoller
+from mediator.ingress.harvest_time import POLLER_NAME, HarvestTimePoller
 from mediator.runtime.change_orders import ChangeOrdersFlow
 from mediator.runtime.finance_flows import CashApplicationFlow, MilestonesFlow, ReceivablesFlow
 from mediator.runtime.flow import Flow, FlowContext, Poller
@@ -75,7 +75,7 @@ class ApprovedTimeFlow:
     kinds = frozenset({APPROVED_TIME})
     owner = "delivery"
     systems = frozenset({"harvest", "tryton"})
-    poller_names = frozenset({"harvest_time"})
+    poller_names = frozenset({POLLER_NAME})
 
     def __init__(self, options: ApprovedTimeOptions) -> None:
         self.options = options
@@ -107,7 +107,7 @@ class ApprovedTimeFlow:
             HarvestTimePoller(
                 harvest,
                 account_currency=self.options.account_currency,
-                name="harvest_time",
+                name=POLLER_NAME,
                 billing=BillingFlow.name in context.enabled_flows,
             )
         ]

@@ -62,6 +62,9 @@ from mediator.journal import (
 from mediator.journal.operator import Approval, AuditRecord, OperatorStore
 from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.policies import PolicyRegistry
+from mediator.reconciliation import POLLER as RECONCILIATION
+from mediator.reconciliation import Options as ReconciliationOptions
+from mediator.reconciliation import Reconciler, ScheduledReconciliation
 from mediator.runtime.approvals import (
     SWEEP_SECONDS,
     FlowApprovals,
@@ -139,6 +142,7 @@ class Mediator:
         #: whether this mediator ever got to ready (a failed start is reported otherwise)
         self.was_ready = False
         self._offered: dict[str, Poller] = {}
+        self._reconciler: Reconciler | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -181,7 +185,7 @@ class Mediator:
         fail = failing(self.loaded.text, file=self.loaded.file)
         secrets = resolve_secrets(self.loaded)  # every reference, before anything opens
         flows = build_flows(self.loaded, self._factories, fail)
-        check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
+        check_pollers(flows, set(self.loaded.config.ingress.pollers) - {RECONCILIATION}, fail)
         # the dispatcher's log lines carry the entity and kind; this adds the flow's name
         naming = _FlowNames({kind: flow.name for flow in flows for kind in flow.kinds})
         logging.getLogger("mediator.dispatch").addFilter(naming)
@@ -252,6 +256,7 @@ class Mediator:
             )
         )
         await self._journal_recent_decisions()
+        self._reconciler = self._build_reconciler(journal)
         self._schedule_pollers(flows, contexts, zone)
         group = await stack.enter_async_context(TaskGroup())
         self._poller_tasks = [
@@ -291,12 +296,67 @@ class Mediator:
         zone: zoneinfo.ZoneInfo,
     ) -> None:
         configured = self.loaded.config.ingress.pollers
-        offered = {p.name: p for flow in flows for p in flow.pollers(contexts[flow.name])}
+        offered: dict[str, Poller] = {
+            p.name: p for flow in flows for p in flow.pollers(contexts[flow.name])
+        }
+        offered[RECONCILIATION] = ScheduledReconciliation(
+            self.reconciliation, clock=self.clock, zone=zone
+        )
         self._offered = offered
         for name, poller in offered.items():
-            schedule = configured.get(name, PollerConfig(interval=DEFAULT_POLL_INTERVAL))
-            if schedule.enabled:
+            default = (
+                None if name == RECONCILIATION else PollerConfig(interval=DEFAULT_POLL_INTERVAL)
+            )
+            schedule = configured.get(name, default)  # the reconciliation: off unless configured
+            if schedule is not None and schedule.enabled:
                 self._pollers.append(ScheduledPoller(poller, schedule, zone=zone, clock=self.clock))
+
+    def _build_reconciler(self, journal: Journal) -> Reconciler:
+        settings = self.loaded.config.reconciliation
+
+        async def replay(ids: Sequence[str], by: str, role: str, reason: str | None) -> object:
+            where = DeadLetterFilter(ids=tuple(ids))
+            return await self.replay(where, dry_run=False, by=by, role=role, reason=reason)
+
+        async def note(
+            action: str, target: str, by: str, role: str, reason: str | None, detail: str | None
+        ) -> None:
+            audit = AuditRecord(
+                who=by, role=role, action=action, target=target, reason=reason, detail=detail
+            )
+            await self._running_operator().note(audit)
+            _log_action(audit, detail or "")
+
+        return Reconciler(
+            journal=journal,
+            reader=self.reader,
+            connectors=self._connectors,
+            clock=self.clock,
+            replay=replay,
+            redrive=self._redrive,
+            note=note,
+            options=ReconciliationOptions(
+                lag=settings.lag,
+                tolerance=dict(settings.tolerance),
+                default_tolerance=settings.default_tolerance,
+            ),
+        )
+
+    async def _redrive(self, entry_id: str, by: str, role: str, reason: str | None) -> Entry:
+        """Deliver a delivered entry again with its original idempotency key (a repair),
+        audited, and queue it."""
+        audit = AuditRecord(who=by, role=role, action="redrive", target=entry_id, reason=reason)
+        entry = await self._running_operator().redrive(entry_id, audit=audit)
+        _log_action(audit, f"sent {entry.id}")
+        await self._running_dispatcher().submit([entry])
+        return entry
+
+    @property
+    def reconciliation(self) -> Reconciler:
+        """The reconciliation of this mediator's systems (runs, repairs, sign-offs)."""
+        if self._reconciler is None:
+            raise RuntimeError("the Mediator is not running: use `async with Mediator(...)`")
+        return self._reconciler
 
     async def _drain(self) -> None:
         for poller in self._pollers:
