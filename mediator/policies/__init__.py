@@ -18,7 +18,7 @@ from mediator.policies.config import (
 from mediator.policies.headers import LimitHint, parse_limit_headers
 from mediator.policies.periods import DailyPeriod, RollingPeriod
 from mediator.policies.quota import QuotaBudget, QuotaSnapshot, QuotaStatistics
-from mediator.policies.ratelimit import RateLimiter, RateLimiterStatistics
+from mediator.policies.ratelimit import DEFAULT_CLASS, RateLimiter, RateLimiterStatistics
 from mediator.policies.registry import PolicyRegistry, PolicySet, PolicyStatistics
 from mediator.policies.retry import RetryDecision, RetrySchedule
 from mediator.policies.specs import (
@@ -34,6 +34,7 @@ from mediator.policies.timeouts import Timeouts
 from mediator.policies.window import ApprovalRule, ApprovalRules, PostingWindow
 
 __all__ = [
+    "DEFAULT_CLASS",
     "ApprovalRule",
     "ApprovalRules",
     "BreakerSpec",

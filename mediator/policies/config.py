@@ -221,6 +221,9 @@ def _check_values(config: PolicyConfig, fail: Fail) -> None:
             DailyPeriod(reset_at=quota.reset_at, zone=quota.zone)
         except ValueError as exc:
             raise fail(f"{key}.reset_at", str(exc)) from exc
+    for kind in ("ratelimits", "bulkheads"):
+        for name, spec in getattr(config, kind).items():
+            _check_shares(spec.shares, f"policies.{kind}.{name}.shares", fail)
     for name, window in config.windows.items():
         key = f"policies.windows.{name}"
         _check_zone(window.zone, f"{key}.zone", fail)
@@ -237,6 +240,14 @@ def _check_values(config: PolicyConfig, fail: Fail) -> None:
     for index, target in enumerate(config.targets):
         if not target.system:
             raise fail(f"targets[{index}].system", "must not be empty")
+
+
+def _check_shares(shares: dict[str, float], key: str, fail: Fail) -> None:
+    for priority, share in shares.items():
+        if not priority.strip():
+            raise fail(key, "a priority class name must not be empty")
+        if not 0 < share <= 1:
+            raise fail(f"{key}.{priority}", f"must be in (0, 1], not {share!r}")
 
 
 def _check_references(layered: PolicyConfig, own: PolicyConfig, fail: Fail) -> None:

@@ -4,27 +4,46 @@ Callers that cannot be admitted at once reserve their tokens (the bucket goes in
 sleep until their turn, so waiters are served in arrival order and wake once, without polling.
 The server's word only ever slows the bucket down: `Retry-After` or ``remaining=0`` pauses it,
 a lower ``remaining`` drains it, and a lower advertised limit lowers the rate.
+
+Background classes (a reconciliation reading flat out) never reserve: reserved tokens are a
+debt a live caller arriving later would wait behind. A background call is admitted only when
+no live caller waits and the shared bucket is full, taking tokens that are there now, and
+within its class's `share` of the rate (a bucket of its own at ``rate * share``, drawn on
+too). So a background class uses only what live callers leave over, at most its share, and a
+live caller waits at most one background call's cost (one token interval) longer than alone.
+Background waiters queue per class in arrival order, and one timer wakes the head of each
+class when it could go.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 import math
 from collections.abc import Mapping
 
 import msgspec
 
-from mediator.clock import Clock
+from mediator.clock import Clock, Timer
 from mediator.errors import RateLimited
 from mediator.policies.headers import LimitHint, parse_limit_headers
 
-__all__ = ["RateLimiter", "RateLimiterStatistics"]
+__all__ = ["DEFAULT_CLASS", "RateLimiter", "RateLimiterStatistics"]
+
+#: The statistics' name for calls that name no priority class.
+DEFAULT_CLASS = "default"
 
 _log = logging.getLogger("mediator.policies")
 
 # A policy over a longer window is a quota (a daily allowance), not a rate: spreading it evenly
 # would crawl. Harvest's slowest documented window is 15 minutes (its Reports API).
 _RATE_WINDOW = 900.0
+# "The bucket is full" and "the class has its tokens", up to the rounding of a refill computed
+# for exactly the moment they would be (otherwise a timer could fire a hair early forever).
+_EPSILON = 1e-9
+# The least delay of the background timer, so that it can never spin at one instant.
+_MIN_DELAY = 1e-3
 
 
 class RateLimiterStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,6 +63,30 @@ class RateLimiterStatistics(msgspec.Struct, frozen=True, kw_only=True):
     over_cap: int
     server_limit: int | None
     server_remaining: int | None
+    shares: dict[str, float]
+    admitted_by_class: dict[str, int]
+    waiting_by_class: dict[str, int]
+
+
+class _Share:
+    """A background class's own pacing: a bucket at ``rate * share`` it draws on as well."""
+
+    __slots__ = ("as_of", "share", "tokens")
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.tokens = math.inf  # capped to the class's burst at the first refill
+        self.as_of = -math.inf
+
+
+class _Waiter:
+    __slots__ = ("cost", "future", "name", "share")
+
+    def __init__(self, name: str, share: _Share, cost: float, future: asyncio.Future[bool]):
+        self.name = name
+        self.share = share
+        self.cost = cost
+        self.future = future
 
 
 class RateLimiter:
@@ -53,6 +96,13 @@ class RateLimiter:
     server-suggested wait above it is counted in `over_cap` (the caller opens its breaker), so a
     10-hour `Retry-After` is reported instead of silently stalling a flow. With `adapt`, an
     advertised limit per window lower than the configured rate lowers the rate.
+
+    `shares` names the background priority classes and the share (0, 1] of the rate each may
+    use when live callers leave it over; a class may burst ``max(1, burst * share)``. Every
+    other priority (None, or a class the quota of the same target knows, like ``posting``) is
+    live: unlike `QuotaBudget`, whose classes list every caller and which refuses a name it
+    does not know, a limiter lists only what runs below the live flows, and one priority name
+    travels through every policy of a call.
     """
 
     def __init__(
@@ -64,6 +114,7 @@ class RateLimiter:
         clock: Clock,
         max_wait: float = 60.0,
         adapt: bool = True,
+        shares: Mapping[str, float] | None = None,
     ) -> None:
         if not (rate > 0 and math.isfinite(rate)):
             raise ValueError(f"rate must be a positive number, not {rate!r}")
@@ -71,6 +122,11 @@ class RateLimiter:
             raise ValueError(f"burst must be at least 1, not {burst!r}")
         if max_wait < 0:
             raise ValueError("max_wait must not be negative")
+        for name, share in (shares or {}).items():
+            if not name:
+                raise ValueError("a priority class name must not be empty")
+            if not 0 < share <= 1:
+                raise ValueError(f"share of {name!r} must be in (0, 1], not {share!r}")
         self.system = system
         self.max_wait = max_wait
         self._rate = rate
@@ -93,6 +149,10 @@ class RateLimiter:
         self._over_cap = 0
         self._server_limit: int | None = None
         self._server_remaining: int | None = None
+        self._shares = {name: _Share(share) for name, share in (shares or {}).items()}
+        self._by_class: collections.Counter[str] = collections.Counter()
+        self._background: collections.deque[_Waiter] = collections.deque()
+        self._timer: Timer | None = None
 
     @property
     def rate(self) -> float:
@@ -101,37 +161,48 @@ class RateLimiter:
 
     # -- admission ----------------------------------------------------------------------------
 
-    def try_acquire(self, cost: float = 1.0) -> float:
+    def try_acquire(self, cost: float = 1.0, *, priority: str | None = None) -> float:
         """Take `cost` tokens if they are there now and return 0.0; else take nothing and return
-        the seconds until they would be (counting the waiters ahead)."""
-        self._check(cost)
+        the seconds until they would be (counting the waiters ahead).
+
+        For a background `priority` the seconds are a lower bound: live callers go first.
+        """
+        share = self._class_of(priority)
+        self._check(cost, share)
         now = self._refill()
+        if share is not None:
+            return self._try_background(share, priority or DEFAULT_CLASS, cost, now)
         if now >= self._as_of and self._tokens >= cost:
             self._tokens -= cost
-            self._admitted += 1
+            self._count(priority)
             return 0.0
         return self._ready_at(self._tokens - cost) - now
 
-    def acquire_nowait(self, cost: float = 1.0) -> None:
+    def acquire_nowait(self, cost: float = 1.0, *, priority: str | None = None) -> None:
         """Take `cost` tokens now or raise `RateLimited` with the wait that would be needed."""
-        wait = self.try_acquire(cost)
+        wait = self.try_acquire(cost, priority=priority)
         if wait > 0:
             self._rejected += 1
             raise RateLimited(self.system, wait)
 
-    async def acquire(self, cost: float = 1.0) -> float:
+    async def acquire(self, cost: float = 1.0, *, priority: str | None = None) -> float:
         """Wait until `cost` tokens are available, take them and return the seconds waited.
 
         Raises `RateLimited` at once, taking nothing, if the wait would exceed `max_wait`.
-        Waiters are admitted in arrival order. If cancelled while waiting, the reserved tokens
-        are not given back: returning them could admit a newcomer into a slot already promised
-        to a later waiter.
+        Live waiters are admitted in arrival order. If cancelled while waiting, the reserved
+        tokens are not given back: returning them could admit a newcomer into a slot already
+        promised to a later waiter. A background `priority` reserves nothing: it waits until
+        no live caller waits and its tokens are there (see the module docstring), for at most
+        `max_wait`, then raises `RateLimited`.
         """
-        self._check(cost)
+        share = self._class_of(priority)
+        self._check(cost, share)
+        if share is not None:
+            return await self._acquire_background(share, priority or DEFAULT_CLASS, cost)
         started = self._clock.monotonic()
         waited_once = False
         while True:
-            wait = self.try_acquire(cost)
+            wait = self.try_acquire(cost, priority=priority)
             if wait == 0.0:
                 break
             if wait > self.max_wait:
@@ -146,7 +217,7 @@ class RateLimiter:
             finally:
                 self._waiting -= 1
             if generation == self._generation:
-                self._admitted += 1
+                self._count(priority)
                 break
             # the server paused the bucket while we slept; the pause voided our reservation
         waited = self._clock.monotonic() - started
@@ -218,7 +289,7 @@ class RateLimiter:
             rate=self._rate,
             burst=self._burst,
             tokens=self._tokens,
-            waiting=self._waiting,
+            waiting=self._waiting + sum(1 for w in self._background if not w.future.done()),
             admitted=self._admitted,
             waits=self._waits,
             waited=self._waited,
@@ -228,13 +299,34 @@ class RateLimiter:
             over_cap=self._over_cap,
             server_limit=self._server_limit,
             server_remaining=self._server_remaining,
+            shares={name: share.share for name, share in self._shares.items()},
+            admitted_by_class={
+                DEFAULT_CLASS: 0,
+                **dict.fromkeys(self._shares, 0),
+                **self._by_class,
+            },
+            waiting_by_class={
+                DEFAULT_CLASS: self._waiting,
+                **{
+                    name: sum(1 for w in self._background if w.name == name and not w.future.done())
+                    for name in self._shares
+                },
+            },
         )
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _check(self, cost: float) -> None:
-        if not (0 < cost <= self._burst):
-            raise ValueError(f"cost must be in (0, burst={self._burst:g}], not {cost!r}")
+    def _check(self, cost: float, share: _Share | None = None) -> None:
+        burst = self._burst if share is None else self._class_burst(share)
+        if not (0 < cost <= burst):
+            raise ValueError(f"cost must be in (0, burst={burst:g}], not {cost!r}")
+
+    def _class_of(self, priority: str | None) -> _Share | None:
+        return self._shares.get(priority) if priority is not None else None
+
+    def _count(self, priority: str | None) -> None:
+        self._admitted += 1
+        self._by_class[priority or DEFAULT_CLASS] += 1
 
     def _refill(self) -> float:
         now = self._clock.monotonic()
@@ -249,9 +341,120 @@ class RateLimiter:
 
     def _lower_rate(self, rate: float, burst: float) -> None:
         if rate < self._rate:
-            self._refill()
+            now = self._refill()
+            for share in self._shares.values():
+                self._refill_class(share, now)  # what was earned at the old rate
             _log.info("%s advertises %.3g requests/s; lowering the rate", self.system, rate)
             self._rate = rate
         if burst < self._burst:
             self._burst = max(burst, 1.0)
             self._tokens = min(self._tokens, self._burst)
+
+    # -- background classes -------------------------------------------------------------------
+
+    def _class_burst(self, share: _Share) -> float:
+        return max(1.0, self._burst * share.share)
+
+    def _refill_class(self, share: _Share, now: float) -> None:
+        if now > share.as_of:
+            earned = (now - share.as_of) * self._rate * share.share
+            share.tokens = min(self._class_burst(share), share.tokens + earned)
+            share.as_of = now
+        share.tokens = min(share.tokens, self._class_burst(share))
+
+    def _background_ready_at(self, share: _Share, cost: float, now: float) -> float:
+        # when the shared bucket is full and the class has `cost`, if no live caller comes first
+        self._refill_class(share, now)
+        full = self._as_of + max(self._burst - self._tokens, 0.0) / self._rate
+        own = share.as_of + max(cost - share.tokens, 0.0) / (self._rate * share.share)
+        return max(full, own, now)
+
+    def _background_may(self, share: _Share, cost: float, now: float) -> bool:
+        self._refill_class(share, now)
+        return (
+            self._waiting == 0
+            and now >= self._as_of
+            and self._tokens >= self._burst - _EPSILON
+            and share.tokens >= cost - _EPSILON
+        )
+
+    def _take_background(self, share: _Share, name: str, cost: float) -> None:
+        self._tokens -= cost
+        share.tokens -= cost
+        self._count(name)
+
+    def _try_background(self, share: _Share, name: str, cost: float, now: float) -> float:
+        queued = any(w.name == name and not w.future.done() for w in self._background)
+        if not queued and self._background_may(share, cost, now):
+            self._take_background(share, name, cost)
+            return 0.0
+        wait = self._background_ready_at(share, cost, now) - now
+        # behind its own class's queue: at least one more of the class's token intervals
+        return max(wait, cost / (self._rate * share.share)) if queued else max(wait, _EPSILON)
+
+    async def _acquire_background(self, share: _Share, name: str, cost: float) -> float:
+        started = self._clock.monotonic()
+        wait = self.try_acquire(cost, priority=name)
+        if wait == 0.0:
+            return 0.0
+        if wait > self.max_wait:
+            self._rejected += 1
+            raise RateLimited(self.system, wait)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(name, share, cost, future)
+        self._background.append(waiter)
+
+        def expire() -> None:
+            if not future.done():
+                future.set_result(False)
+
+        expiry = self._clock.call_later(self.max_wait, expire)
+        self._schedule()
+        try:
+            # tokens handed over in the instant of a cancellation stay spent, as a live
+            # caller's reservation does
+            granted = await future
+        finally:
+            expiry.cancel()
+            if waiter in self._background:
+                self._background.remove(waiter)
+            self._schedule()
+        waited = self._clock.monotonic() - started
+        self._waits += 1
+        self._waited += waited
+        if not granted:
+            self._rejected += 1
+            now = self._refill()
+            raise RateLimited(self.system, self._background_ready_at(share, cost, now) - now)
+        return waited
+
+    def _schedule(self) -> None:
+        # one timer, at the moment the first class head could go (a lower bound: live callers
+        # and server pauses only ever push it later, and the timer then looks again)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        heads: dict[str, _Waiter] = {}
+        for waiter in self._background:
+            if not waiter.future.done():
+                heads.setdefault(waiter.name, waiter)
+        if not heads:
+            return
+        now = self._refill()
+        at = min(self._background_ready_at(w.share, w.cost, now) for w in heads.values())
+        self._timer = self._clock.call_later(max(at - now, _MIN_DELAY), self._pump)
+
+    def _pump(self) -> None:
+        self._timer = None
+        now = self._refill()
+        blocked: set[str] = set()
+        for waiter in list(self._background):
+            if waiter.future.done() or waiter.name in blocked:
+                continue
+            if self._background_may(waiter.share, waiter.cost, now):
+                self._take_background(waiter.share, waiter.name, waiter.cost)
+                self._background.remove(waiter)
+                waiter.future.set_result(True)
+            else:
+                blocked.add(waiter.name)  # its class goes in arrival order
+        self._schedule()

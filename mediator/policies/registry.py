@@ -8,7 +8,7 @@ A connector call then reads::
 
     policies = registry.resolve("salesforce", "/services/data/v61.0/sobjects/Account")
     await policies.admit(priority="posting")      # CircuitOpen, QuotaExhausted, RateLimited
-    async with policies.slot():                    # the bulkhead (BulkheadFull)
+    async with policies.slot(priority="posting"):  # the bulkhead (BulkheadFull)
         response = await send(timeout=policies.timeouts)
     outcome = policies.observe(status=response.status, headers=response.headers, code=code)
     decision = policies.decide(outcome, attempt=attempt, elapsed=elapsed)
@@ -84,26 +84,33 @@ class PolicySet:
 
         May wait for rate tokens (up to the limiter's `max_wait`). Raises `CircuitOpen`,
         `QuotaExhausted` or `RateLimited`; quota is spent before the rate wait (a refused wait
-        leaves it spent: counting high is the safe side of a daily allowance).
+        leaves it spent: counting high is the safe side of a daily allowance). `priority` is
+        the call's class in every policy: the quota's share, and a background class of the
+        limiter (see `RateLimiter`) when its `shares` name it.
         """
         if self.breaker is not None:
             self.breaker.allow()
         try:
             if self.quota is not None:
                 self.quota.spend(cost, priority=priority)
-            return await self.limiter.acquire(cost) if self.limiter is not None else 0.0
+            if self.limiter is None:
+                return 0.0
+            return await self.limiter.acquire(cost, priority=priority)
         except BaseException:
             if self.breaker is not None:
                 self.breaker.release()  # the call never went out: free its probe slot
             raise
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a bulkhead slot for the call (a no-op without one); may raise `BulkheadFull`."""
+    async def slot(self, priority: str | None = None) -> AsyncIterator[None]:
+        """Hold a bulkhead slot for the call (a no-op without one); may raise `BulkheadFull`.
+
+        A background `priority` (one the bulkhead's `shares` name) holds one of its class's.
+        """
         if self.bulkhead is None:
             yield
             return
-        async with self.bulkhead:
+        async with self.bulkhead.slot(priority):
             yield
 
     def observe(
@@ -277,6 +284,7 @@ class PolicyRegistry:
                 clock=self._clock,
                 max_wait=spec.max_wait,
                 adapt=spec.adapt,
+                shares=spec.shares,
             )
         return self._limiters[name, system]
 
@@ -324,5 +332,6 @@ class PolicyRegistry:
                 clock=self._clock,
                 max_wait=spec.max_wait,
                 max_waiting=spec.max_waiting,
+                shares=spec.shares,
             )
         return self._bulkheads[name, system]

@@ -38,13 +38,16 @@ class RateLimitSpec(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True
     """A token bucket: `rate` tokens per second, `burst` at most, waits capped at `max_wait`.
 
     A bucket admits at most ``burst + rate * w`` in any `w` seconds: to respect "L requests per
-    W seconds", choose ``burst + rate * W <= L``.
+    W seconds", choose ``burst + rate * W <= L``. `shares` names the background priority
+    classes (``reconciliation = 0.5``) and the share (0, 1] of the rate each may use of what
+    live callers leave over (checked by the config loader, which names the class).
     """
 
     rate: Positive
     burst: Annotated[float, msgspec.Meta(ge=1)]
     max_wait: NonNegative = 60.0
     adapt: bool = True
+    shares: dict[str, float] = {}
 
 
 class QuotaSpec(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -96,11 +99,16 @@ class RetrySpec(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class BulkheadSpec(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """At most `limit` calls in flight; callers wait up to `max_wait` s, at most `max_waiting`."""
+    """At most `limit` calls in flight; callers wait up to `max_wait` s, at most `max_waiting`.
+
+    `shares` names the background priority classes and their share (0, 1] of the slots: a
+    class holds at most ``max(1, floor(limit * share))``.
+    """
 
     limit: Count
     max_wait: NonNegative = 30.0
     max_waiting: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    shares: dict[str, float] = {}
 
 
 class WindowSpec(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -106,14 +106,15 @@ class HttpTransport:
         """Send one request and return the response, or raise what the outcome means.
 
         `path` is relative to the base URL, or absolute (a next-page link). `endpoint` names the
-        policy target (defaults to the path). Raises `CircuitOpen`, `QuotaExhausted`,
-        `RateLimited` or `BulkheadFull` before sending; `ConnectorTimeout`,
-        `ConnectorUnavailable` or `RemoteRejected` after.
+        policy target (defaults to the path). `priority` is the call's class in the quota, the
+        rate limiter and the bulkhead (``reconciliation`` runs below the live flows). Raises
+        `CircuitOpen`, `QuotaExhausted`, `RateLimited` or `BulkheadFull` before sending;
+        `ConnectorTimeout`, `ConnectorUnavailable` or `RemoteRejected` after.
         """
         policy = self.policy_for(endpoint or path)
         try:
             await policy.admit(cost=cost, priority=priority)
-            async with policy.slot():
+            async with policy.slot(priority):
                 response = await self._exchange(method, path, policy, params, body, headers)
         except MediatorError as exc:
             self._errors[type(exc).__name__] += 1

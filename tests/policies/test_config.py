@@ -32,6 +32,13 @@ def test_shipped_defaults_cover_the_four_systems(defaults: PolicyConfig) -> None
     assert defaults.bulkheads[defaults.resolve("tryton").bulkhead or ""].limit == 4
 
 
+def test_shipped_defaults_put_reconciliation_below_the_live_flows(defaults: PolicyConfig) -> None:
+    for name in ("harvest", "harvest_reports", "stripe"):
+        assert defaults.ratelimits[name].shares == {"reconciliation": 0.5}
+    assert defaults.bulkheads["tryton"].shares == {"reconciliation": 0.5}
+    assert defaults.quotas["salesforce_daily"].stop_at["reconciliation"] == 0.5
+
+
 def test_endpoint_targets_override_the_system_target(defaults: PolicyConfig) -> None:
     assert defaults.resolve("harvest", "/v2/reports/time/clients").ratelimit == "harvest_reports"
     assert defaults.resolve("harvest", "/v2/clients").ratelimit == "harvest"
@@ -84,6 +91,31 @@ retry = "patient"
             "unknown",
         ),
         ("[policies.bulkheads.t]\nlimit = 'four'\n", "policies.bulkheads.t.limit", 2, "int"),
+        (
+            "[policies.ratelimits.h]\nrate = 1\nburst = 2\n\n"
+            "[policies.ratelimits.h.shares]\nreconciliation = 1.5\n",
+            "policies.ratelimits.h.shares.reconciliation",
+            6,
+            "(0, 1]",
+        ),
+        (
+            "[policies.ratelimits.h]\nrate = 1\nburst = 2\nshares = { reconciliation = 0 }\n",
+            "policies.ratelimits.h.shares.reconciliation",
+            4,
+            "(0, 1]",
+        ),
+        (
+            '[policies.bulkheads.t]\nlimit = 4\nshares = { "" = 0.5 }\n',
+            "policies.bulkheads.t.shares",
+            3,
+            "empty",
+        ),
+        (
+            "[policies.bulkheads.t]\nlimit = 4\nshares = { backfill = 'half' }\n",
+            "policies.bulkheads.t.shares",  # msgspec names the table, as for stop_at
+            3,
+            "float",
+        ),
         (
             "[policies.quotas.q]\nallowance = 10\nzone = 'Mars/Olympus'\n",
             "policies.quotas.q.zone",

@@ -6,7 +6,13 @@ import random
 import msgspec
 import pytest
 
-from mediator.errors import CircuitOpen, PostingWindowClosed, QuotaExhausted, RateLimited
+from mediator.errors import (
+    BulkheadFull,
+    CircuitOpen,
+    PostingWindowClosed,
+    QuotaExhausted,
+    RateLimited,
+)
 from mediator.policies import (
     BreakerState,
     PolicyRegistry,
@@ -184,6 +190,33 @@ async def test_the_bulkhead_slot_bounds_tryton_calls() -> None:
         assert tryton.bulkhead.statistics().active == 1
     async with _registry(clock).resolve("stripe").slot():
         pass  # no bulkhead: a no-op
+
+
+async def test_the_priority_reaches_the_limiter_and_the_bulkhead() -> None:
+    clock = FakeClock()
+    registry = _registry(clock)
+    stripe = registry.resolve("stripe", "/v1/invoices")
+    assert stripe.limiter is not None
+    await stripe.admit(priority="reconciliation")  # the bucket was full: taken at once
+    waited = asyncio.create_task(stripe.admit())
+    background = asyncio.create_task(stripe.admit(priority="reconciliation"))
+    await clock.wait_for_timers(2)
+    await clock.advance(1 / stripe.limiter.rate)
+    assert waited.done()  # the live caller went first
+    assert not background.done()  # the bucket must be full again
+    await clock.advance(1 / stripe.limiter.rate)
+    await background
+    counts = stripe.limiter.statistics().admitted_by_class
+    assert counts == {"default": 1, "reconciliation": 2}
+    tryton = registry.resolve("tryton", "model.party.party.read")
+    assert tryton.bulkhead is not None
+    async with tryton.slot("reconciliation"), tryton.slot("reconciliation"):
+        with pytest.raises(BulkheadFull):
+            tryton.bulkhead.acquire_nowait(priority="reconciliation")
+        async with tryton.slot(), tryton.slot():
+            assert tryton.bulkhead.statistics().active == 4
+    stats = registry.statistics()
+    assert stats.bulkheads[0].admitted_by_class == {"default": 2, "reconciliation": 2}
 
 
 async def test_postings_respect_the_window_and_approvals() -> None:

@@ -7,7 +7,8 @@ operator or a secret manager rotates) and the call is made once more. 429 answer
 ``Retry-After``; the transport pauses the shared limiter (100 requests / 15 s by default) and
 `run_with_retries` waits it out. Harvest has no bulk endpoint, so a batch is one look-up per
 scope and then one call per command, `concurrency` at a time; `UpdateProject` is one PATCH of
-a project named by id, with no look-up.
+a project named by id, with no look-up. Every read takes a `priority`, the class its calls
+are admitted in (``reconciliation`` reads below the live flows: the limiter's `shares`).
 """
 
 from __future__ import annotations
@@ -97,13 +98,15 @@ class HarvestConnector(Connector):
         *,
         endpoint: str | None = None,
         retry: bool = True,
+        priority: str | None = None,
     ) -> AsyncIterator[P]:
         """Yield every page of a list, following ``links.next`` until it is null.
 
         The first request carries `params` and ``per_page``; the next ones are exactly the
         links Harvest gave (opaque cursors, never built here). `endpoint` names the policy
         target (default `path`). Each page is retried in process while transient, unless
-        `retry` is false (a caller that owns the retries itself).
+        `retry` is false (a caller that owns the retries itself). `priority` is the class
+        every page is admitted in (None: the live flows').
         """
         target = endpoint or path
         url: str | None = path
@@ -111,7 +114,9 @@ class HarvestConnector(Connector):
         while url is not None:
 
             async def fetch(url: str = url, query: dict[str, str] | None = query) -> HttpResponse:
-                return await self._call("GET", url, endpoint=target, params=query)
+                return await self._call(
+                    "GET", url, endpoint=target, params=query, priority=priority
+                )
 
             response = await (self.run_with_retries(fetch, endpoint=target) if retry else fetch())
             page = decode_harvest(response.body, page_type)
@@ -119,7 +124,7 @@ class HarvestConnector(Connector):
             url, query = page.links.next, None
 
     async def approved_time_entries(
-        self, *, since: datetime.datetime | None = None
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
     ) -> ChangedEntries[wire.HvTimeEntry]:
         """Approved time entries updated at or after `since` (all, when None).
 
@@ -129,54 +134,60 @@ class HarvestConnector(Connector):
         entries: list[wire.HvTimeEntry] = []
         rejected: list[Undecodable] = []
         params = _approved_since(since)
-        async for page in self.pages("/v2/time_entries", wire.HvRawTimeEntryPage, params):
+        pages = self.pages("/v2/time_entries", wire.HvRawTimeEntryPage, params, priority=priority)
+        async for page in pages:
             decoded = decode_harvest_records(page.time_entries, wire.HvTimeEntry, "$.time_entries")
             entries.extend(e for e in decoded.records if _approved(e))
             rejected.extend(decoded.rejected)
         return _changed(entries, rejected, since)
 
     async def approved_expenses(
-        self, *, since: datetime.datetime | None = None
+        self, *, since: datetime.datetime | None = None, priority: str | None = None
     ) -> ChangedEntries[wire.HvExpense]:
         """Approved expenses updated at or after `since` (all, when None); decoded apart, as
         `approved_time_entries` decodes entries."""
         expenses: list[wire.HvExpense] = []
         rejected: list[Undecodable] = []
         params = _approved_since(since)
-        async for page in self.pages("/v2/expenses", wire.HvRawExpensePage, params):
+        pages = self.pages("/v2/expenses", wire.HvRawExpensePage, params, priority=priority)
+        async for page in pages:
             decoded = decode_harvest_records(page.expenses, wire.HvExpense, "$.expenses")
             expenses.extend(e for e in decoded.records if _approved(e))
             rejected.extend(decoded.rejected)
         return _changed(expenses, rejected, since)
 
-    async def users(self) -> list[wire.HvUser]:
+    async def users(self, *, priority: str | None = None) -> list[wire.HvUser]:
         """Every user of the account (active or not), reading every page."""
-        return [
-            user async for page in self.pages("/v2/users", wire.HvUserPage) for user in page.users
-        ]
+        pages = self.pages("/v2/users", wire.HvUserPage, priority=priority)
+        return [user async for page in pages for user in page.users]
 
-    async def tasks(self) -> list[wire.HvTask]:
+    async def tasks(self, *, priority: str | None = None) -> list[wire.HvTask]:
         """Every task of the account (active or not), reading every page."""
-        return [
-            task async for page in self.pages("/v2/tasks", wire.HvTaskPage) for task in page.tasks
-        ]
+        pages = self.pages("/v2/tasks", wire.HvTaskPage, priority=priority)
+        return [task async for page in pages for task in page.tasks]
 
-    async def project(self, project_id: int) -> wire.HvProject:
+    async def project(self, project_id: int, *, priority: str | None = None) -> wire.HvProject:
         """The project `project_id` (``GET /v2/projects/{id}``); `RemoteRejected` (404) when
         there is none."""
 
         async def fetch() -> HttpResponse:
-            return await self._call("GET", f"/v2/projects/{project_id}", endpoint="/v2/projects")
+            path = f"/v2/projects/{project_id}"
+            return await self._call("GET", path, endpoint="/v2/projects", priority=priority)
 
         response = await self.run_with_retries(fetch, endpoint="/v2/projects")
         return decode_harvest(response.body, wire.HvProject)
 
-    async def task_assignments(self, project_id: int) -> list[wire.HvTaskAssignment]:
+    async def task_assignments(
+        self, project_id: int, *, priority: str | None = None
+    ) -> list[wire.HvTaskAssignment]:
         """Every task assignment of the project `project_id`, with its task's id and name."""
         found: list[wire.HvTaskAssignment] = []
         path = f"/v2/projects/{project_id}/task_assignments"
         pages = self.pages(
-            path, wire.HvTaskAssignmentPage, endpoint="/v2/projects/*/task_assignments"
+            path,
+            wire.HvTaskAssignmentPage,
+            endpoint="/v2/projects/*/task_assignments",
+            priority=priority,
         )
         async for page in pages:
             found.extend(page.task_assignments)
@@ -305,6 +316,7 @@ class HarvestConnector(Connector):
         endpoint: str,
         params: Mapping[str, str] | None = None,
         body: dict[str, object] | None = None,
+        priority: str | None = None,
     ) -> HttpResponse:
         headers = {"Harvest-Account-Id": self.account_id, "User-Agent": self._user_agent}
         if body is not None:
@@ -319,6 +331,7 @@ class HarvestConnector(Connector):
                 params=params,
                 body=sent,
                 headers={**headers, "Authorization": f"Bearer {token.reveal()}"},
+                priority=priority,
             )
 
         return await send_with_reauth(

@@ -5,6 +5,8 @@ Stripe has no bulk endpoint, so a batch runs command by command, a few at a time
 command's `Idempotency-Key`, so a retry after a lost answer gets Stripe's stored first answer.
 A 401 re-reads the key once from `secret` (a rotated key file or variable) before giving
 up with `AuthenticationFailed`. Lists are read with ``starting_after`` while ``has_more``.
+Every read takes a `priority`, the class its calls are admitted in (``reconciliation`` reads
+below the live flows: the limiter's `shares`).
 """
 
 from __future__ import annotations
@@ -194,34 +196,39 @@ class StripeConnector(Connector):
 
     # -- reads --------------------------------------------------------------------------------
 
-    async def get_customer(self, customer: str) -> wire.StCustomer:
+    async def get_customer(self, customer: str, *, priority: str | None = None) -> wire.StCustomer:
         """Read one customer (its `tax_exempt` says how its invoices are taxed)."""
-        response = await self._get(f"/v1/customers/{customer}", "/v1/customers/{id}", {})
+        path = f"/v1/customers/{customer}"
+        response = await self._get(path, "/v1/customers/{id}", {}, priority)
         return decode_stripe(response.body, wire.StCustomer)
 
-    async def get_invoice(self, invoice: str) -> wire.StInvoice:
+    async def get_invoice(self, invoice: str, *, priority: str | None = None) -> wire.StInvoice:
         """Read one invoice with its lines."""
-        response = await self._get(f"/v1/invoices/{invoice}", "/v1/invoices/{id}", {})
+        path = f"/v1/invoices/{invoice}"
+        response = await self._get(path, "/v1/invoices/{id}", {}, priority)
         return decode_stripe(response.body, wire.StInvoice)
 
-    async def get_invoice_with_lines(self, invoice: str) -> wire.StInvoice:
+    async def get_invoice_with_lines(
+        self, invoice: str, *, priority: str | None = None
+    ) -> wire.StInvoice:
         """Read one invoice with every line: Stripe embeds the first lines only (``has_more``
         says there are others), which are then read from ``/v1/invoices/{id}/lines``."""
-        found = await self.get_invoice(invoice)
+        found = await self.get_invoice(invoice, priority=priority)
         if found.lines is None or found.lines.has_more:
             path = f"/v1/invoices/{invoice}/lines"
-            lines = await self._list(path, wire.StList[wire.StLineItem], {}, 100)
+            lines = await self._list(path, wire.StList[wire.StLineItem], {}, 100, priority)
             found = msgspec.structs.replace(
                 found, lines=wire.StList[wire.StLineItem](data=lines, has_more=False)
             )
         return found
 
     async def list_customers(
-        self, *, email: str | None = None, page_size: int = 100
+        self, *, email: str | None = None, page_size: int = 100, priority: str | None = None
     ) -> list[wire.StCustomer]:
         """Every customer (with `email`, if given), newest first, reading every page."""
         params = {"email": email} if email else {}
-        return await self._list("/v1/customers", wire.StList[wire.StCustomer], params, page_size)
+        kind = wire.StList[wire.StCustomer]
+        return await self._list("/v1/customers", kind, params, page_size, priority)
 
     async def list_invoice_items(
         self,
@@ -230,38 +237,51 @@ class StripeConnector(Connector):
         invoice: str | None = None,
         pending: bool | None = None,
         page_size: int = 100,
+        priority: str | None = None,
     ) -> list[wire.StInvoiceItem]:
         """Every invoice item matching the filters, newest first."""
         params = {"customer": customer, "invoice": invoice}
         if pending is not None:
             params["pending"] = "true" if pending else "false"
-        return await self._list(
-            "/v1/invoiceitems", wire.StList[wire.StInvoiceItem], params, page_size
-        )
+        kind = wire.StList[wire.StInvoiceItem]
+        return await self._list("/v1/invoiceitems", kind, params, page_size, priority)
 
     async def list_invoices(
-        self, *, customer: str | None = None, status: str | None = None, page_size: int = 100
+        self,
+        *,
+        customer: str | None = None,
+        status: str | None = None,
+        page_size: int = 100,
+        priority: str | None = None,
     ) -> list[wire.StInvoice]:
         """Every invoice matching the filters, newest first."""
         params = {"customer": customer, "status": status}
-        return await self._list("/v1/invoices", wire.StList[wire.StInvoice], params, page_size)
+        kind = wire.StList[wire.StInvoice]
+        return await self._list("/v1/invoices", kind, params, page_size, priority)
 
-    async def get_credit_note(self, credit_note: str) -> wire.StCreditNote:
+    async def get_credit_note(
+        self, credit_note: str, *, priority: str | None = None
+    ) -> wire.StCreditNote:
         """Read one credit note with its lines."""
         path = f"/v1/credit_notes/{credit_note}"
-        response = await self._get(path, "/v1/credit_notes/{id}", {})
+        response = await self._get(path, "/v1/credit_notes/{id}", {}, priority)
         return decode_stripe(response.body, wire.StCreditNote)
 
     async def list_credit_notes(
-        self, *, invoice: str, page_size: int = 100
+        self, *, invoice: str, page_size: int = 100, priority: str | None = None
     ) -> list[wire.StCreditNote]:
         """Every credit note of `invoice`, newest first."""
-        return await self._list(
-            "/v1/credit_notes", wire.StList[wire.StCreditNote], {"invoice": invoice}, page_size
-        )
+        kind = wire.StList[wire.StCreditNote]
+        params = {"invoice": invoice}
+        return await self._list("/v1/credit_notes", kind, params, page_size, priority)
 
     async def list_events(
-        self, *, event_type: str | None = None, since: str | None = None, page_size: int = 100
+        self,
+        *,
+        event_type: str | None = None,
+        since: str | None = None,
+        page_size: int = 100,
+        priority: str | None = None,
     ) -> Decoded[wire.StEvent]:
         """Events newer than the event `since` (all when None), oldest first: a change feed.
 
@@ -271,13 +291,21 @@ class StripeConnector(Connector):
         """
         records: list[wire.StEvent] = []
         rejected: list[Undecodable] = []
-        async for page in self.event_pages(since=since, event_type=event_type, page_size=page_size):
+        pages = self.event_pages(
+            since=since, event_type=event_type, page_size=page_size, priority=priority
+        )
+        async for page in pages:
             records.extend(page.records)
             rejected.extend(page.rejected)
         return Decoded(records=records, rejected=rejected)
 
     async def event_pages(
-        self, *, since: str | None, event_type: str | None = None, page_size: int = 100
+        self,
+        *,
+        since: str | None,
+        event_type: str | None = None,
+        page_size: int = 100,
+        priority: str | None = None,
     ) -> AsyncIterator[EventPage]:
         """The events after the event `since`, a page at a time, oldest first.
 
@@ -297,7 +325,7 @@ class StripeConnector(Connector):
             try:
                 while True:
                     raws, more = await self._raw_page(
-                        "/v1/events", {**query, "ending_before": cursor}
+                        "/v1/events", {**query, "ending_before": cursor}, priority
                     )
                     page = _event_page(raws[::-1])
                     if page.newest is not None:
@@ -316,7 +344,7 @@ class StripeConnector(Connector):
         after: str | None = None
         while True:
             params = query if after is None else {**query, "starting_after": after}
-            raws, more = await self._raw_page("/v1/events", params)
+            raws, more = await self._raw_page("/v1/events", params, priority)
             everything.extend(raws)
             last = _event_id(raws[-1]) if raws else None
             if not more or last is None:
@@ -329,9 +357,9 @@ class StripeConnector(Connector):
                 yield page
 
     async def _raw_page(
-        self, path: str, query: Mapping[str, str]
+        self, path: str, query: Mapping[str, str], priority: str | None
     ) -> tuple[list[msgspec.Raw], bool]:
-        response = await self._get(path, path, query)
+        response = await self._get(path, path, query, priority)
         page = decode_stripe(response.body, wire.StList[msgspec.Raw])
         return page.data, page.has_more
 
@@ -341,22 +369,30 @@ class StripeConnector(Connector):
         kind: type[wire.StList[T]],
         params: Mapping[str, str | None],
         page_size: int,
+        priority: str | None = None,
     ) -> list[T]:
-        """Every row of every page (``starting_after`` the last row)."""
+        """Every row of every page (``starting_after`` the last row), in class `priority`."""
         rows: list[T] = []
         query = {k: v for k, v in params.items() if v is not None}
         query["limit"] = str(page_size)
         while True:
-            response = await self._get(path, path, query)
+            response = await self._get(path, path, query, priority)
             page = decode_stripe(response.body, kind)
             rows.extend(page.data)
             if not page.has_more or not page.data:
                 return rows
             query = {**query, "starting_after": page.data[-1].id}
 
-    async def _get(self, path: str, endpoint: str, query: Mapping[str, str]) -> HttpResponse:
+    async def _get(
+        self,
+        path: str,
+        endpoint: str,
+        query: Mapping[str, str],
+        priority: str | None = None,
+    ) -> HttpResponse:
         return await self.run_with_retries(
-            lambda: self._send("GET", path, endpoint, params=query), endpoint=endpoint
+            lambda: self._send("GET", path, endpoint, params=query, priority=priority),
+            endpoint=endpoint,
         )
 
     # -- auth ---------------------------------------------------------------------------------
@@ -370,6 +406,7 @@ class StripeConnector(Connector):
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: str | None = None,
     ) -> HttpResponse:
         async def send(key: Secret) -> HttpResponse:
             sent = {
@@ -378,7 +415,13 @@ class StripeConnector(Connector):
                 "Stripe-Version": API_VERSION,
             }
             return await self.transport.send(
-                method, path, endpoint=endpoint, params=params, body=body, headers=sent
+                method,
+                path,
+                endpoint=endpoint,
+                params=params,
+                body=body,
+                headers=sent,
+                priority=priority,
             )
 
         return await send_with_reauth(

@@ -11,6 +11,8 @@ whose code is the reference but which was archived is refused with `BusinessReje
 the reference and the record (a dead letter to reactivate and replay), never created twice
 and never reactivated behind the back of whoever archived it. Every call goes through the
 shared policies (bulkhead: trytond serves SQLite with one worker) and `run_with_retries`.
+Every read takes a `priority`, the class its calls are admitted in (``reconciliation`` reads
+below the live flows: the bulkhead's `shares`).
 """
 
 from __future__ import annotations
@@ -104,28 +106,33 @@ class TrytonConnector(Connector):
         *args: RpcValue,
         attempt: int = 1,
         context: Mapping[str, RpcValue] | None = None,
+        priority: str | None = None,
     ) -> RpcValue:
         """Call `method` (``model.party.party.read``) with `args`; the context is appended.
 
         `context` adds to the session's context for this call (``{"active_test": False}``).
         Transient failures are retried on the clock (`run_with_retries`); a lost session is
         replaced once per call. Raises `RemoteRejected` with the exception name as `code`
-        (``UserError``) when Tryton refuses.
+        (``UserError``) when Tryton refuses. `priority` is the class the call is admitted in.
         """
         return await self.run_with_retries(
-            lambda: self.call_once(method, *args, context=context),
+            lambda: self.call_once(method, *args, context=context, priority=priority),
             endpoint=method,
             attempt=attempt,
         )
 
     async def call_once(
-        self, method: str, *args: RpcValue, context: Mapping[str, RpcValue] | None = None
+        self,
+        method: str,
+        *args: RpcValue,
+        context: Mapping[str, RpcValue] | None = None,
+        priority: str | None = None,
     ) -> RpcValue:
         """Call `method` once, without retries (for steps retried as a unit).
 
         `context` adds to the session's context for this call (``{"active_test": False}``).
         """
-        return await self.sessions.call(method, list(args), context)
+        return await self.sessions.call(method, list(args), context, priority=priority)
 
     async def search_read(
         self,
@@ -135,6 +142,7 @@ class TrytonConnector(Connector):
         *,
         page_size: int | None = None,
         archived: bool = False,
+        priority: str | None = None,
     ) -> list[Row]:
         """Every `model` record matching `domain`, by id, reading page after page to the end.
 
@@ -152,6 +160,7 @@ class TrytonConnector(Connector):
                 [["id", "ASC"]],
                 list(fields),
                 context=context,
+                priority=priority,
             )
             found = _rows(page, model)
             rows.extend(found)
@@ -166,6 +175,7 @@ class TrytonConnector(Connector):
         *,
         domain: Sequence[RpcValue] = (),
         page_size: int | None = None,
+        priority: str | None = None,
     ) -> list[Row]:
         """Records of `model` created or written at or after `since`: an incremental read.
 
@@ -176,12 +186,25 @@ class TrytonConnector(Connector):
         """
         window: list[RpcValue] = ["OR", ["create_date", ">=", since], ["write_date", ">=", since]]
         return await self.search_read(
-            model, [window, *domain], fields, page_size=page_size, archived=True
+            model,
+            [window, *domain],
+            fields,
+            page_size=page_size,
+            archived=True,
+            priority=priority,
         )
 
-    async def read(self, model: str, ids: Sequence[int], fields: Sequence[str]) -> list[Row]:
+    async def read(
+        self,
+        model: str,
+        ids: Sequence[int],
+        fields: Sequence[str],
+        *,
+        priority: str | None = None,
+    ) -> list[Row]:
         """Read `fields` of the `model` records `ids`, in that order."""
-        return _rows(await self.call(f"model.{model}.read", list(ids), list(fields)), model)
+        answer = await self.call(f"model.{model}.read", list(ids), list(fields), priority=priority)
+        return _rows(answer, model)
 
     # -- writes -------------------------------------------------------------------------------
 

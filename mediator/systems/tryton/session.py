@@ -77,16 +77,23 @@ class TrytonSessions:
         self.logins = 0
 
     async def call(
-        self, method: str, params: list[RpcValue], context: Mapping[str, RpcValue] | None = None
+        self,
+        method: str,
+        params: list[RpcValue],
+        context: Mapping[str, RpcValue] | None = None,
+        *,
+        priority: str | None = None,
     ) -> RpcValue:
         """Call `method` with `params` in a live session; the user's context goes last.
 
         `context` adds to (or overrides) the user's context for this call only, such as
-        ``{"active_test": False}`` to see archived records.
+        ``{"active_test": False}`` to see archived records. `priority` is the class the call
+        is admitted in; a login it needs is admitted as live (it serves every caller).
         """
 
         async def send(session: TrytonSession) -> RpcValue:
-            return await self._post(method, [*params, {**self.context, **(context or {})}], session)
+            sent = [*params, {**self.context, **(context or {})}]
+            return await self._post(method, sent, session, priority=priority)
 
         return await send_with_reauth(
             "tryton",
@@ -135,7 +142,12 @@ class TrytonSessions:
             return session
 
     async def _post(
-        self, method: str, params: list[RpcValue], session: TrytonSession | None
+        self,
+        method: str,
+        params: list[RpcValue],
+        session: TrytonSession | None,
+        *,
+        priority: str | None = None,
     ) -> RpcValue:
         body = encode_tryton_request(
             TrytonRequest(id=next(self._ids), method=method, params=params)
@@ -144,7 +156,7 @@ class TrytonSessions:
         if session is not None:
             headers["Authorization"] = session.authorization()
         response = await self._transport.send(
-            "POST", self.path, endpoint=method, body=body, headers=headers
+            "POST", self.path, endpoint=method, body=body, headers=headers, priority=priority
         )
         answer = decode_tryton_response(response.body)
         if answer.error is not None:  # an error the classifier took for success: still one
