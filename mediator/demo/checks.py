@@ -109,8 +109,9 @@ def check_billing(boxes: Sandboxes, *, billable: dict[str, int]) -> Check:
     invoices = [i for i in _stripe(boxes, "invoices") if i.get("status") != "void"]
     billed: collections.Counter[str] = collections.Counter()
     for invoice in invoices:
-        if not (invoice.get("metadata") or {}).get("mediator_period"):
-            continue  # a milestone's invoice
+        tags = invoice.get("metadata") or {}
+        if not tags.get("mediator_period") or tags.get("mediator_engagement"):
+            continue  # a milestone's invoice (an engagement's, not a client's month)
         billed[str(invoice["customer"])] += int(invoice["subtotal"])  # before its tax
     problems = [
         f"customer {customer} billed {billed.get(customer, 0)}, approved work worth {amount}"

@@ -228,23 +228,24 @@ async def _run(
             reconciled = await reconciliation(mediator, f"{month:%Y-%m}")
             stats = mediator.statistics()
             dead = await mediator.dead_letters(DeadLetterFilter(), limit=1_000)
+            # each flow's own check, read off the sandboxes as the month left them
+            checks = (
+                onboarded,
+                check_billing(boxes, billable=_billable(firm, boxes)),
+                check_receivables(boxes),
+                check_cash(boxes),
+                reconciled,
+            )
+            approved_ids = [
+                str(record["id"])
+                for record in boxes.harvest.store.tables["time_entries"].values()
+                if record["approval_status"] == "approved"
+            ]
+            lines = check_erp(approved_ids, _timesheet_lines(boxes.tryton.state()))
             if then is not None:
                 await then(mediator, boxes, firm)
         connector = stats.systems["tryton"]
         injected = boxes.tryton.faults.statistics()
-        checks = (
-            onboarded,
-            check_billing(boxes, billable=_billable(firm, boxes)),
-            check_receivables(boxes),
-            check_cash(boxes),
-            reconciled,
-        )
-    approved_ids = [
-        str(record["id"])
-        for record in boxes.harvest.store.tables["time_entries"].values()
-        if record["approval_status"] == "approved"
-    ]
-    lines = check_erp(approved_ids, _timesheet_lines(boxes.tryton.state()))
     report = DemoReport(
         seed=seed,
         clients=firm.size,

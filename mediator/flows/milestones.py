@@ -8,7 +8,8 @@ marked ``Status__c = Invoiced`` in Salesforce.
 The saga (entity: the milestone's id) has four steps, each with its own idempotency key
 (`Saga.key`), which the Stripe connector sends as the ``Idempotency-Key``: a draft invoice for
 the client's Stripe customer, due after the engagement's payment terms (the Opportunity's
-``Payment_Terms_Days__c``) and carrying its service line; the milestone's item on it; the
+``Payment_Terms_Days__c``) and carrying its service line and its period (the month it was
+approved in, ``metadata[mediator_period]``); the milestone's item on it; the
 invoice finalized (Stripe numbers it, and its ``invoice.finalized`` starts the receivable);
 the milestone marked invoiced. A crash resumes at the first unfinished step; a replay, or the
 milestone read again (its own ``Invoiced`` echo included), changes nothing.
@@ -160,10 +161,18 @@ class _Draft:
                 currency=self.milestone.amount.currency,
                 days_until_due=days,
                 engagement_id=self.milestone.engagement_id,
+                period=_period(self.milestone),
                 service_line=self.deal.Service_Line__c,
             )
         )
         return {"invoice": draft.id}
+
+
+def _period(milestone: Milestone) -> str | None:
+    # the month the milestone was approved (earned) in: its invoice is that month's, for the
+    # reconciliation and the month-end close, whenever the draft is made
+    day = milestone.approved_on or milestone.due_on
+    return None if day is None else f"{day:%Y-%m}"
 
 
 class _Item:

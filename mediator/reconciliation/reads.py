@@ -23,12 +23,14 @@ import msgspec
 
 from mediator.codecs.harvest import wire as hv
 from mediator.codecs.harvest.mapping import decode_harvest_records
+from mediator.codecs.salesforce.wire import SfInvoiceStatus, SfRecordId
 from mediator.codecs.stripe import wire as st
 from mediator.codecs.tryton import RpcValue
 from mediator.systems import Connector, HarvestConnector
 from mediator.systems.salesforce import SalesforceConnector
 from mediator.systems.stripe import StripeConnector
 from mediator.systems.tryton import TrytonConnector
+from mediator.systems.tryton.connector import Row
 
 __all__ = [
     "PRIORITY",
@@ -43,14 +45,15 @@ __all__ = [
 PRIORITY: Final = "reconciliation"
 
 T = TypeVar("T")
-_TAG = re.compile(r"\[mediator harvest:time_entry:(\d+):([^\]]*)\]")
+_TAG = re.compile(r"\[mediator harvest:(\d+):r(\d+)\]$")
 
 
-def harvest_entry_of_line(description: str) -> tuple[str, str] | None:
-    """The Harvest entry id and version an ERP timesheet line was posted for (its
-    ``[mediator <idempotency key>]`` tag), or None for a line mediator did not make."""
+def harvest_entry_of_line(description: str) -> tuple[str, int] | None:
+    """The Harvest entry id and revision an ERP timesheet line was posted for (its
+    ``[mediator harvest:<id>:r<revision>]`` tag, `effect_reference`), or None for a line
+    mediator did not make."""
     found = _TAG.search(description)
-    return None if found is None else (found.group(1), found.group(2))
+    return None if found is None else (found.group(1), int(found.group(2)))
 
 
 def period_bounds(period: str) -> tuple[datetime.date, datetime.date]:
@@ -70,7 +73,7 @@ class ErpLine(msgspec.Struct, frozen=True, kw_only=True):
     date: datetime.date
     hours: Decimal
     entry_id: str
-    version: str
+    revision: int
 
 
 class ErpInvoice(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,24 +84,11 @@ class ErpInvoice(msgspec.Struct, frozen=True, kw_only=True):
     reference: str
     state: str
     total: Decimal
-    to_pay: Decimal
+    #: what has been paid on it (settled, for a credit note): all of it once ``paid``, the
+    #: total less what is still to pay while ``posted``, nothing before
+    paid: Decimal
     currency: str
     party: int | None
-
-    @property
-    def paid(self) -> Decimal:
-        """What has been paid on it (or settled, for a credit note)."""
-        return self.total - self.to_pay
-
-
-class _Record(msgspec.Struct, frozen=True, kw_only=True):
-    Id: str
-
-
-class _Opportunity(_Record, frozen=True, kw_only=True):
-    Invoice_Number__c: str | None = None
-    Invoice_Status__c: str | None = None
-    Amount_Paid__c: float | None = None
 
 
 class SystemReads:
@@ -211,7 +201,7 @@ class SystemReads:
         domain: list[RpcValue] = [
             ["date", ">=", first],
             ["date", "<=", last],
-            ["description", "like", "%[mediator harvest:time_entry:%"],
+            ["description", "like", "%[mediator harvest:%"],
         ]
         rows = await self.tryton.search_read(
             "timesheet.line", domain, ("id", "date", "duration", "description"), priority=PRIORITY
@@ -227,7 +217,7 @@ class SystemReads:
                     date=_day(row.get("date")),
                     hours=_hours(row.get("duration")),
                     entry_id=tag[0],
-                    version=tag[1],
+                    revision=tag[1],
                 )
             )
         return lines
@@ -250,11 +240,12 @@ class SystemReads:
                 reference=str(row.get("reference") or ""),
                 state=str(row.get("state") or ""),
                 total=_decimal(row.get("total_amount")),
-                to_pay=_decimal(row.get("amount_to_pay")),
-                currency=str(row.get("currency.code") or ""),
+                paid=_paid(row),
+                currency=_code(row.get("currency.")),
                 party=_int_or_none(row.get("party")),
             )
             for row in rows
+            if str(row.get("reference") or "").startswith("in_")  # `_` is LIKE's wildcard
         ]
 
     async def erp_ids(self, model: str, ids: list[int]) -> set[int]:
@@ -274,17 +265,17 @@ class SystemReads:
         for start in range(0, len(ids), 200):
             chunk = ", ".join(_soql_string(i) for i in ids[start : start + 200])
             soql = f"SELECT Id FROM {sobject} WHERE Id IN ({chunk})"
-            records = await self.salesforce.query_all(soql, _Record, priority=PRIORITY)
+            records = await self.salesforce.query_all(soql, SfRecordId, priority=PRIORITY)
             found.update(r.Id for r in records)
         return found
 
-    async def crm_invoice_statuses(self) -> list[_Opportunity]:
+    async def crm_invoice_statuses(self) -> list[SfInvoiceStatus]:
         """The Opportunities whose invoice status mediator wrote (cash application)."""
         soql = (
             "SELECT Id, Invoice_Number__c, Invoice_Status__c, Amount_Paid__c FROM Opportunity "
             "WHERE Invoice_Number__c != null"
         )
-        return await self.salesforce.query_all(soql, _Opportunity, priority=PRIORITY)
+        return await self.salesforce.query_all(soql, SfInvoiceStatus, priority=PRIORITY)
 
 
 def _calls(connector: Connector) -> int:
@@ -310,6 +301,20 @@ def _hours(value: object) -> Decimal:
     else:
         seconds = Decimal(str(value or 0))
     return (seconds / 3600).quantize(Decimal("0.01"))
+
+
+def _paid(row: Row) -> Decimal:
+    total, state = _decimal(row.get("total_amount")), row.get("state")
+    if state == "paid":
+        return total
+    if state == "posted":
+        return total - _decimal(row.get("amount_to_pay"))
+    return Decimal(0)
+
+
+def _code(ref: object) -> str:
+    # Tryton answers a dotted field (``currency.code``) as the record under ``currency.``
+    return str(ref.get("code") or "") if isinstance(ref, dict) else ""
 
 
 def _decimal(value: object) -> Decimal:

@@ -127,7 +127,9 @@ class Run:
             if fate.dead:
                 dead_letters = (*dead_letters, fate.latest.id)
         facts = tuple(f"{d.field}={d.expected}/{d.found}" for d in diffs)
-        chosen: RepairAction = "replay" if dead_letters else (repair or "accept")
+        # a change after delivery is a person's: replaying its dead letter would refuse again
+        replayable = bool(dead_letters) and match != "changed_after_delivery"
+        chosen: RepairAction = "replay" if replayable else (repair or "accept")
         if chosen == "redrive" and fate is None:
             chosen = "accept"  # nothing delivered to send again
         start = since if since is not None else self.now

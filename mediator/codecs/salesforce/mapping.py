@@ -52,6 +52,7 @@ _WIRE_TYPES: tuple[object, ...] = (
     wire.SoqlPage[wire.SfContract], wire.SoqlPage[wire.SfMilestone],
     wire.SoqlPage[wire.SfChangeOrder], list[wire.SfError], wire.SfSaveResult,
     list[wire.SfSaveResult], wire.SoqlPage[msgspec.Raw],
+    wire.SoqlPage[wire.SfRecordId], wire.SoqlPage[wire.SfInvoiceStatus],
 )  # fmt: skip
 _DECODERS: Mapping[object, WireDecoder[object]] = MappingProxyType(
     {kind: WireDecoder(SYSTEM, kind) for kind in _WIRE_TYPES}  # type: ignore[arg-type]  # aliases

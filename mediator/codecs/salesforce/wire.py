@@ -40,8 +40,10 @@ __all__ = [
     "SfChangeOrder",
     "SfContract",
     "SfError",
+    "SfInvoiceStatus",
     "SfMilestone",
     "SfOpportunity",
+    "SfRecordId",
     "SfSaveError",
     "SfSaveResult",
     "SoqlPage",
@@ -151,6 +153,18 @@ class SfChangeOrder(_Record, frozen=True, kw_only=True):
     Description__c: Text | None = None
     Status__c: Label | None = None
     CurrencyIsoCode: Identifier | None = None
+
+
+class SfRecordId(_Record, frozen=True, kw_only=True):
+    """Any record read for its ``Id`` only (does it exist?)."""
+
+
+class SfInvoiceStatus(_Record, frozen=True, kw_only=True):
+    """An Opportunity or Account as cash application writes it: the last invoice's status."""
+
+    Invoice_Number__c: Identifier | None = None
+    Invoice_Status__c: Label | None = None
+    Amount_Paid__c: Decimal | None = None
 
 
 class SoqlPage(msgspec.Struct, Generic[R], frozen=True, kw_only=True, gc=False):

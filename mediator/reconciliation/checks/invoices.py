@@ -1,7 +1,7 @@
 """The invoice check: each finalized Stripe invoice of the period ↔ its posted Tryton receivable.
 
 A Stripe invoice belongs to the period its ``metadata[mediator_period]`` names (billing sets
-it). Its receivable is the Tryton customer invoice whose ``reference`` is the Stripe id (the
+it), or, without one (a milestone's), to the month it was finalized in. Its receivable is the Tryton customer invoice whose ``reference`` is the Stripe id (the
 receivables flow sets it): one, posted or paid, with Stripe's total (tax included) and
 currency. None is *missing* unless the invoice's messages are still open (in flight: held by
 the posting window, retrying) or an approval is pending; two or more are a *duplicate*; a
@@ -10,6 +10,7 @@ Tryton invoice referring to a Stripe invoice that does not exist is an *orphan*.
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from decimal import Decimal
 from typing import Final
@@ -27,12 +28,19 @@ _POSTED: Final = frozenset({"posted", "paid"})
 
 
 def period_invoices(invoices: list[st.StInvoice], period: str) -> list[st.StInvoice]:
-    """The finalized invoices billing made for `period`."""
+    """The finalized invoices of `period`: those billing made for it (its
+    ``metadata[mediator_period]``), and the others (a milestone's) finalized in it (UTC)."""
     return [
         i
         for i in invoices
-        if i.metadata.get("mediator_period") == period and (i.status or "") in FINALIZED
+        if (i.status or "") in FINALIZED
+        and i.metadata.get("mediator_period", _finalized_in(i)) == period
     ]
+
+
+def _finalized_in(invoice: st.StInvoice) -> str:
+    moment = invoice.status_transitions.finalized_at or invoice.created
+    return f"{datetime.datetime.fromtimestamp(moment, datetime.UTC):%Y-%m}"
 
 
 def receivables_by_reference(erp: list[ErpInvoice]) -> dict[str, list[ErpInvoice]]:

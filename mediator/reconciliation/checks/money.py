@@ -52,7 +52,7 @@ async def check_money(run: Run) -> None:
     }
     fates = await run.known.fates(billing_keys.values())
     expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    unsure: dict[tuple[str, str], list[str]] = defaultdict(list)  # entries not booked yet
+    unsure: dict[tuple[str, str], Decimal] = defaultdict(Decimal)  # not booked yet: in flight
     dead: dict[tuple[str, str], list[str]] = defaultdict(list)
     unpriced = 0
     for entry in entries:
@@ -68,7 +68,7 @@ async def check_money(run: Run) -> None:
         fate = fates.get(billing_keys[str(entry.id)])
         changed = None if entry.updated_at is None else entry.updated_at.timestamp()
         if fate is None or fate.open or run.recent(changed):
-            unsure[at].append(str(entry.id))
+            unsure[at] += entry.hours * rate
         elif fate.dead:
             dead[at].append(fate.latest.id)
     billed, items = _billed(await run.reads.invoice_items(), by_customer, run.period)
@@ -83,13 +83,15 @@ async def check_money(run: Run) -> None:
         want = _cents(expected.get(at, Decimal(0)))
         have = billed.get(at, Decimal(0))
         delta = have - want
+        tolerance = run.options.tolerance_of(currency)
+        settled = _cents(expected.get(at, Decimal(0)) - unsure.get(at, Decimal(0)))
         entity = f"client:{client}"
         if delta == 0:
             run.count("money", "matched")
-        elif abs(delta) <= run.options.tolerance_of(currency):
+        elif abs(delta) <= tolerance:
             run.tolerate("money", entity, currency, delta)
-        elif unsure.get(at):
-            run.count("money", "in_flight")
+        elif at in unsure and abs(have - settled) <= tolerance:
+            run.count("money", "in_flight")  # what is billed is all but what is on its way
         else:
             tampered = tuple(
                 FieldDiff(
@@ -104,8 +106,9 @@ async def check_money(run: Run) -> None:
                 "money", "missing" if at not in billed else "divergent",
                 entity=entity, system="stripe", source="harvest", key=f"client:{client}",
                 detail=f"Stripe bills {have} {currency} for {run.period}'s time; the approved "
-                f"billable hours at the rates in force come to {want} {currency}",
-                diffs=tampered, delta=delta, currency=currency,
+                f"billable hours at the rates in force come to {settled} {currency}"
+                + (f" (and {_cents(unsure[at])} more on its way)" if at in unsure else ""),
+                diffs=tampered, delta=have - settled, currency=currency,
                 dead_letters=tuple(dead.get(at, ())),
             )  # fmt: skip
     if unpriced:

@@ -94,7 +94,7 @@ async def _crm(run: Run, ours: list[st.StInvoice]) -> None:
         if invoice is None:
             continue  # another period's invoice
         want = Decimal(invoice.amount_paid) / 100
-        have = Decimal(str(opportunity.Amount_Paid__c or 0)).quantize(Decimal("0.01"))
+        have = (opportunity.Amount_Paid__c or Decimal(0)).quantize(Decimal("0.01"))
         if have == want:
             run.count("payments", "matched")
             continue

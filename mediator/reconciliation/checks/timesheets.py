@@ -1,11 +1,12 @@
 """The time check: each approved Harvest time entry of the period ↔ its Tryton timesheet line.
 
-A line mediator posted carries its entry's idempotency key (``[mediator harvest:time_entry:
-<id>:<version>]``), so lines are matched to entries by that tag, not by the xref map alone: a
-line deleted, doubled or edited in the ERP, or made for an entry since unapproved, is found
-whatever the map says. Hours and day are compared. An entry whose line carries an older
-version than Harvest's, with other hours or day, *changed after delivery* (the flow refuses
-to correct a posted line by itself: its later version is a dead letter to see to).
+A line mediator posted carries its entry's reference (``[mediator harvest:<id>:r<revision>]``),
+so lines are matched to entries by that tag, not by the xref map alone: a line deleted,
+doubled or edited in the ERP, or made for an entry since unapproved, is found whatever the map
+says. Hours and day are compared. When they differ, the journal says who changed: if Harvest's
+current version of the entry was delivered, the line was edited in the ERP (*divergent*); if
+that version is a dead letter (the flow refuses to correct a posted line by itself) or was
+never delivered, the entry *changed after delivery*, a person's to settle.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ async def check_time(run: Run) -> None:
     for line in lines:
         by_entry.setdefault(line.entry_id, []).append(line)
     current = {str(e.id): time_entry_key(str(e.id), entry_version(e)) for e in approved}
-    posted = {time_entry_key(line.entry_id, line.version) for line in lines}
-    fates = await run.known.fates({*current.values(), *posted})
+    fates = await run.known.fates(current.values())
     read_up_to = await run.known.read_up_to(POLLER)
     run.total(
         "harvest", "approved time entries", len(approved), sum_hours(e.hours for e in approved)
@@ -89,7 +89,7 @@ async def check_time(run: Run) -> None:
         diffs = _diffs(entry, line)
         if not diffs:
             run.count("time", "matched")
-        elif line.version != entry_version(entry):
+        elif fate is None or not fate.delivered:
             if (fate is not None and fate.open) or run.recent(changed_at) or unread:
                 run.count("time", "in_flight")
                 continue
@@ -108,13 +108,11 @@ async def check_time(run: Run) -> None:
             )  # fmt: skip
     for entry_id, theirs in by_entry.items():
         for line in theirs:
-            fate = fates.get(time_entry_key(entry_id, line.version))
             run.found(
                 "time", "orphan", entity=f"time_entry:{entry_id}", system="tryton",
-                source="harvest", key=None if fate is None else fate.latest.key,
+                source="harvest",
                 detail=f"ERP line {line.id} ({line.hours} h on {line.date}) is for a time entry "
                 f"Harvest has not approved in {run.period}",
-                journal=() if fate is None else fate.ids,
             )  # fmt: skip
 
 
