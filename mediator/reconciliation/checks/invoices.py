@@ -1,7 +1,8 @@
 """The invoice check: each finalized Stripe invoice of the period ↔ its posted Tryton receivable.
 
-A Stripe invoice belongs to the period its ``metadata[mediator_period]`` names (billing sets
-it), or, without one (a milestone's), to the month it was finalized in. Its receivable is the Tryton customer invoice whose ``reference`` is the Stripe id (the
+A Stripe invoice belongs to the period its ``metadata[mediator_period]`` names (billing and
+the milestones flow set it), or, without one, to the month it was finalized in. Its
+receivable is the Tryton customer invoice whose ``reference`` is the Stripe id (the
 receivables flow sets it): one, posted or paid, with Stripe's total (tax included) and
 currency. None is *missing* unless the invoice's messages are still open (in flight: held by
 the posting window, retrying) or an approval is pending; two or more are a *duplicate*; a
