@@ -41,6 +41,7 @@ async def test_a_month_of_approved_time_lands_in_the_erp_exactly_once(tmp_path: 
         "billing",
         "receivables",
         "cash application",
+        "reconciliation",
     ]
     assert all(c.ok for c in report.checks), [c.problems for c in report.checks]
     assert report.payments > 0

@@ -96,6 +96,8 @@ async def _start(call: Call) -> Report:
         return await call.mediator.reconciliation.reconcile(call.body.period, call.body.scope)
     except LookupError as exc:  # a system the check reads is not configured
         raise ProblemError(409, "Conflict", str(exc), field="body.scope") from None
+    except ValueError as exc:
+        raise ProblemError(400, "Bad Request", str(exc), field="body.period") from None
 
 
 async def _runs(call: Call) -> RunList:

@@ -62,6 +62,8 @@ def period_bounds(period: str) -> tuple[datetime.date, datetime.date]:
         first = datetime.date.fromisoformat(f"{period}-01")
     except ValueError:
         raise ValueError(f"period {period!r} is not a month (YYYY-MM)") from None
+    if first.year >= datetime.MAXYEAR:
+        raise ValueError(f"period {period!r} is beyond the calendar")
     following = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
     return first, following - datetime.timedelta(days=1)
 
