@@ -26,7 +26,9 @@ from mediator.admin.models import (
     SystemsAnswer,
     WindowsAnswer,
 )
+from mediator.admin.reconciliation_routes import RunList
 from mediator.journal.operator import Approval
+from mediator.reconciliation import Report
 from tests.admin.conftest import REQUEST_TIMEOUT, Admin
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -66,6 +68,12 @@ def problem(body: bytes) -> dict[str, Any]:
 
 
 def concrete(path: str, admin: Admin) -> str:
+    if path.startswith("/reconciliation/"):  # a run, a break and a period of the right shapes
+        return (
+            path.replace("{id}", "rec_20261201T000000_00000000")
+            .replace("{break}", "brk_" + "0" * 20)
+            .replace("{period}", "2026-11")
+        )
     return path.replace("{id}", admin.dead[-1].id).replace("{key}", admin.dead[-1].key)
 
 
@@ -137,9 +145,26 @@ async def test_both_roles_read_every_read_endpoint(admin: Admin, role: str) -> N
         f"/entities/{admin.dead[-1].key}": EntityHistory,
         "/approvals": ApprovalList,
         "/audit": AuditPage,
+        "/reconciliation/runs": RunList,
     }
+    # a run to read (its breaks: the fixture's entries died for want of xrefs), no sign-off
+    status, _, _, body = await call(
+        admin,
+        "POST",
+        "/reconciliation/runs",
+        role="operator",
+        json={"period": "2026-11", "scope": ["time"]},
+    )
+    assert status == 200, body
+    run = msgspec.json.decode(body, type=Report)
+    answers[f"/reconciliation/runs/{run.run_id}"] = Report
     reads = {e.path for e in ENDPOINTS if e.method == "GET" and e.role == "viewer"}
-    assert len(reads) == len(answers)
+    assert len(reads) == len(answers) + 1  # and the sign-off, which a period has not yet:
+    status, _, _, body = await call(
+        admin, "GET", "/reconciliation/periods/2026-11/sign-off", role=role
+    )
+    assert status == 404
+    assert problem(body)["field"] == "path.period"
     for path, kind in answers.items():
         status, content, _, body = await call(admin, "GET", path, role=role)
         assert (status, content) == (200, "application/json"), (path, body)
