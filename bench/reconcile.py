@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import cProfile
 import datetime as dt
 import json
 import math
@@ -548,7 +549,7 @@ async def sandboxes(
         yield {name: box["url"] for name, box in found.items()}, found
 
 
-async def run(sizes: Sizes, folder: Path) -> dict[str, object]:
+async def run(sizes: Sizes, folder: Path, profile: Path | None) -> dict[str, object]:
     month = plan(sizes)
     approved = sum(e.approved for e in month.entries)
     say(
@@ -568,7 +569,13 @@ async def run(sizes: Sizes, folder: Path) -> dict[str, object]:
         async with Mediator(loaded, serve_admin=False) as mediator:
             cpu = time.process_time()
             began = time.perf_counter()
+            profiler = cProfile.Profile() if profile else None
+            if profiler is not None:
+                profiler.enable()
             report = await mediator.reconciliation.reconcile(PERIOD)
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(str(profile))
             seconds = time.perf_counter() - began
             cpu = time.process_time() - cpu
             say(
@@ -626,10 +633,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the timed run here")
     args = parser.parse_args()
     sizes = msgspec.structs.replace(_QUICK if args.quick else _FULL, seed=args.seed)
     with tempfile.TemporaryDirectory() as folder:
-        report = asyncio.run(run(sizes, Path(folder)))
+        report = asyncio.run(run(sizes, Path(folder), args.profile))
     json.dump({"machine": machine(), "quick": args.quick, **report}, sys.stdout, indent=2)
     print()
 

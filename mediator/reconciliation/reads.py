@@ -8,6 +8,10 @@ Lists are read in the largest pages each API gives: Harvest 2,000 a page (``from
 the period), Stripe 100, Tryton ``search_read`` in batches of the connector's page size,
 Salesforce SOQL with ``nextRecordsUrl``. Nothing is read from a sandbox's memory: what a run
 sees is what the vendor's API says.
+
+A run starts reading each system's lists at once (`prefetch`): one system's pages after
+another, but the four systems side by side, so a run waits for its slowest vendor rather than
+for the sum of them (bench/reconcile.py). Each list is read once a run, whichever check asks.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
@@ -107,12 +111,50 @@ class SystemReads:
         self._calls_at_start = {name: _calls(c) for name, c in connectors.items()}
         # a list several checks need is read once a run
         self._read: dict[str, asyncio.Task[Any]] = {}
+        # the reads `prefetch` started, one chain per system; `aclose` ends them
+        self._chains: list[asyncio.Task[None]] = []
 
     def _once(self, name: str, read: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         task = self._read.get(name)
         if task is None or (task.done() and task.exception() is not None):
             task = self._read[name] = asyncio.ensure_future(read())
         return task
+
+    def prefetch(self, period: str, checks: Collection[str]) -> None:
+        """Start reading the lists `checks` will compare, in the background: each system's
+        one after another (in the order the checks ask for them), the systems side by side.
+
+        A check asking for a list meets the same read (it waits for it, or has it at once); a
+        read that fails is read again by the check that asks, which sees the error. Call
+        `aclose` when the run ends, whatever happens."""
+        wanted: dict[str, list[Callable[[], Awaitable[object]]]] = {
+            "harvest": [], "stripe": [], "tryton": [], "salesforce": [],
+        }  # fmt: skip
+        if "presence" in checks:
+            wanted["harvest"] += [self.harvest_clients, self.harvest_projects]
+            wanted["stripe"].append(self.customers)
+        if "time" in checks or "money" in checks:
+            wanted["harvest"].append(lambda: self.time_entries(period))
+        if "time" in checks:
+            wanted["tryton"].append(lambda: self.erp_lines(period))
+        if "money" in checks:
+            wanted["stripe"].append(self.invoice_items)
+        if "invoices" in checks or "payments" in checks:
+            wanted["stripe"].append(self.invoices)
+            wanted["tryton"].append(self.erp_invoices)
+        if "payments" in checks:
+            wanted["salesforce"].append(self.crm_invoice_statuses)
+        for system, reads in wanted.items():
+            if reads and system in self.connectors:
+                self._chains.append(asyncio.ensure_future(_in_turn(reads)))
+
+    async def aclose(self) -> None:
+        """End the run's reads: those no check waited for are cancelled."""
+        pending = [*self._chains, *self._read.values()]
+        for task in pending:
+            task.cancel()
+        # their errors were the checks' to see (or nobody's, once cancelled)
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def calls(self) -> dict[str, int]:
         """API calls made by each connector since these reads began."""
@@ -171,6 +213,9 @@ class SystemReads:
 
     async def harvest_projects(self) -> list[hv.HvProject]:
         """Every Harvest project (active or not)."""
+        return await self._once("harvest_projects", self._harvest_projects)
+
+    async def _harvest_projects(self) -> list[hv.HvProject]:
         return [
             project
             async for page in self.harvest.pages(
@@ -181,6 +226,9 @@ class SystemReads:
 
     async def harvest_clients(self) -> list[hv.HvClient]:
         """Every Harvest client (active or not)."""
+        return await self._once("harvest_clients", self._harvest_clients)
+
+    async def _harvest_clients(self) -> list[hv.HvClient]:
         return [
             client
             async for page in self.harvest.pages("/v2/clients", hv.HvClientPage, priority=PRIORITY)
@@ -195,16 +243,21 @@ class SystemReads:
 
     async def invoice_items(self) -> list[st.StInvoiceItem]:
         """Every Stripe invoice item, 100 a page (one list, not one per invoice)."""
-        return await self.stripe.list_invoice_items(priority=PRIORITY)
+        return await self._once(
+            "invoice_items", lambda: self.stripe.list_invoice_items(priority=PRIORITY)
+        )
 
     async def customers(self) -> list[st.StCustomer]:
         """Every Stripe customer, 100 a page."""
-        return await self.stripe.list_customers(priority=PRIORITY)
+        return await self._once("customers", lambda: self.stripe.list_customers(priority=PRIORITY))
 
     # -- Tryton -------------------------------------------------------------------------------
 
     async def erp_lines(self, period: str) -> list[ErpLine]:
         """The timesheet lines of `period` that mediator posted (tagged with their entry)."""
+        return await self._once(f"erp_lines:{period}", lambda: self._erp_lines(period))
+
+    async def _erp_lines(self, period: str) -> list[ErpLine]:
         first, last = period_bounds(period)
         domain: list[RpcValue] = [
             ["date", ">=", first],
@@ -285,11 +338,19 @@ class SystemReads:
 
     async def crm_invoice_statuses(self) -> list[SfInvoiceStatus]:
         """The Opportunities whose invoice status mediator wrote (cash application)."""
+        return await self._once("crm_invoice_statuses", self._crm_invoice_statuses)
+
+    async def _crm_invoice_statuses(self) -> list[SfInvoiceStatus]:
         soql = (
             "SELECT Id, Invoice_Number__c, Invoice_Status__c, Amount_Paid__c FROM Opportunity "
             "WHERE Invoice_Number__c != null"
         )
         return await self.salesforce.query_all(soql, SfInvoiceStatus, priority=PRIORITY)
+
+
+async def _in_turn(reads: list[Callable[[], Awaitable[object]]]) -> None:
+    for read in reads:
+        await read()  # a failure ends the chain: the check that asks reads again, and sees it
 
 
 def _calls(connector: Connector) -> int:

@@ -150,8 +150,12 @@ class Reconciler:
             options=self.options,
             now=started,
         )
-        for check in checks:
-            await CHECK_RUNNERS[check](run)
+        run.reads.prefetch(period, checks)
+        try:
+            for check in checks:
+                await CHECK_RUNNERS[check](run)
+        finally:
+            await run.reads.aclose()
         open_: list[Break] = []
         accepted: list[Break] = []
         for found in run.breaks:
