@@ -39,7 +39,12 @@ ERROR_CODES = ErrorCodes(
 
 
 def error_code(status: int, body: bytes) -> str | None:
-    """Read Harvest's OAuth-style ``error`` code (``invalid_token``...), if the body has one."""
+    """Read Harvest's OAuth-style ``error`` code (``invalid_token``...), if the body has one.
+
+    Success answers are not parsed: Harvest sends its errors with a 4xx or 5xx, and a page of
+    2,000 time entries is 2 MB of JSON to decode for nothing (bench/reconcile.py)."""
+    if status < 400:
+        return None
     try:
         decoded = msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
