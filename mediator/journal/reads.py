@@ -268,10 +268,25 @@ class JournalReader:
             rows = await self._entries(
                 f"seq IN (SELECT seq FROM idem_keys WHERE idem IN ({marks}))", chunk
             )
-            rows += await self._entries(
-                f"seq > ? AND replay_of IS NULL AND idem IN ({marks})", [through, *chunk]
-            )
+            if len(wanted) <= _CHUNK:
+                rows += await self._entries(
+                    f"seq > ? AND replay_of IS NULL AND idem IN ({marks})", [through, *chunk]
+                )
             found.update((e.envelope.idempotency_key, e) for _, e in rows)
+        if len(wanted) > _CHUNK:
+            # Many keys: the entries above the last merge are scanned once, not once a chunk.
+            # Up to `memory_keys` (250,000) of them are unmerged, and a month-end's are all
+            # recent: a scan a chunk made 100,000 keys cost 200 scans (bench/reconcile.py).
+            asked = set(wanted)
+            recent = await self._rows(
+                "SELECT seq, idem FROM entries WHERE seq > ? AND replay_of IS NULL", (through,)
+            )
+            seqs = [seq for seq, idem in recent if idem in asked]
+            for start in range(0, len(seqs), _CHUNK):
+                chunk_seqs = seqs[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk_seqs))
+                rows = await self._entries(f"seq IN ({marks})", chunk_seqs)
+                found.update((e.envelope.idempotency_key, e) for _, e in rows)
         return found
 
     async def flow_states(
