@@ -362,7 +362,7 @@ async def baseline(
                 ("party.party", tryton["parties"]),
                 ("project.work", tryton["works"]),
             ):
-                await pages(model, [["id", "in", wanted]], ["id"], 100)
+                await pages(model, [["id", "in", wanted]], ["id"], len(wanted) + 1)
 
         async def crm() -> None:
             sf = ids["salesforce"]
@@ -503,7 +503,7 @@ def minimum_calls(month: Plan, page: int) -> dict[str, int]:
     """The fewest list pages the reconciliation's reads of this month can take, by system:
     Harvest 2,000 a page (the period's time entries, all projects, all clients), Stripe 100
     (invoices, items, customers), Tryton's `search_read` at `page` for the period's lines and
-    the receivables and 100 for the id look-ups, Salesforce 2,000 a page with ids 200 a query."""
+    the receivables and the id look-ups, Salesforce 2,000 a page with ids 200 a query."""
     sizes = month.sizes
     items = sum(len(b.lines) for b in month.bills)
     lines = sum(e.approved for e in month.entries)
@@ -521,8 +521,8 @@ def minimum_calls(month: Plan, page: int) -> dict[str, int]:
         + pages(sizes.clients, _STRIPE_PAGE),
         "tryton": pages(lines, page)
         + pages(len(month.bills), page)
-        + pages(sizes.clients, 100)
-        + pages(sizes.projects, 100),
+        + pages(sizes.clients, page)
+        + pages(sizes.projects, page),
         "salesforce": pages(sizes.clients, _SOQL_IDS)
         + pages(sizes.projects, _SOQL_IDS)
         + pages(told, _SOQL_PAGE),

@@ -316,13 +316,17 @@ class SystemReads:
         ]
 
     async def erp_ids(self, model: str, ids: list[int]) -> set[int]:
-        """Which of `ids` exist in `model` (archived ones included)."""
-        if not ids:
-            return set()
-        rows = await self.tryton.search_read(
-            model, [["id", "in", list(ids)]], ("id",), archived=True, priority=PRIORITY
-        )
-        return {int(str(row["id"])) for row in rows}
+        """Which of `ids` exist in `model` (archived ones included), `ERP_PAGE` ids a call."""
+        found: set[int] = set()
+        for start in range(0, len(ids), ERP_PAGE):
+            chunk = ids[start : start + ERP_PAGE]
+            # no more rows than ids can match: a page one longer is one call, no empty page
+            rows = await self.tryton.search_read(
+                model, [["id", "in", list(chunk)]], ("id",), page_size=len(chunk) + 1,
+                archived=True, priority=PRIORITY,
+            )  # fmt: skip
+            found.update(int(str(row["id"])) for row in rows)
+        return found
 
     # -- Salesforce ---------------------------------------------------------------------------
 
