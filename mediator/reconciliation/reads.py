@@ -5,7 +5,7 @@ Every read goes through the same connector (auth, retries, breaker, rate limit, 
 live flows, in the priority class ``reconciliation``, whose share of each vendor's limits is
 below the flows' (see `mediator/policies/defaults.toml`), so a run never starves a posting.
 Lists are read in the largest pages each API gives: Harvest 2,000 a page (``from``/``to`` to
-the period), Stripe 100, Tryton ``search_read`` in batches of the connector's page size,
+the period), Stripe 100, Tryton ``search_read`` in pages of `ERP_PAGE` (10,000) rows,
 Salesforce SOQL with ``nextRecordsUrl``. Nothing is read from a sandbox's memory: what a run
 sees is what the vendor's API says.
 
