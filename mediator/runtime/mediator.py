@@ -185,7 +185,7 @@ class Mediator:
         fail = failing(self.loaded.text, file=self.loaded.file)
         secrets = resolve_secrets(self.loaded)  # every reference, before anything opens
         flows = build_flows(self.loaded, self._factories, fail)
-        check_pollers(flows, set(self.loaded.config.ingress.pollers) - {RECONCILIATION}, fail)
+        check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
         # the dispatcher's log lines carry the entity and kind; this adds the flow's name
         naming = _FlowNames({kind: flow.name for flow in flows for kind in flow.kinds})
         logging.getLogger("mediator.dispatch").addFilter(naming)
