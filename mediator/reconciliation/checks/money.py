@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import msgspec
 
 from mediator.codecs.harvest import wire as hv
+from mediator.codecs.harvest.mapping import is_approved
 from mediator.codecs.stripe import wire as st
 from mediator.flows.rate_history import FLOW as RATES
 from mediator.flows.rate_history import RateHistory
@@ -34,11 +35,7 @@ _CENT = Decimal("0.01")
 
 async def check_money(run: Run) -> None:
     """Compare each client's billed time of the period with its approved hours × rates."""
-    entries = [
-        e
-        for e in await run.reads.time_entries(run.period)
-        if e.approval_status == "approved" and e.billable
-    ]
+    entries = [e for e in await run.reads.time_entries(run.period) if is_approved(e) and e.billable]
     clients = await run.known.xrefs("client")
     by_harvest = {ids["harvest"]: c for c, ids in clients.items() if "harvest" in ids}
     by_customer = {ids["stripe"]: c for c, ids in clients.items() if "stripe" in ids}

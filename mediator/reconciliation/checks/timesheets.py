@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from mediator.codecs.harvest import wire as hv
+from mediator.codecs.harvest.mapping import is_approved
 from mediator.ingress.harvest_time import POLLER_NAME as POLLER
 from mediator.reconciliation.model import FieldDiff
 from mediator.reconciliation.reads import ErpLine
@@ -37,7 +38,7 @@ def time_entry_key(entry_id: str, version: str) -> str:
 async def check_time(run: Run) -> None:
     """Match the period's approved entries with the ERP's lines; record what differs."""
     entries = await run.reads.time_entries(run.period)
-    approved = [e for e in entries if e.approval_status == "approved"]
+    approved = [e for e in entries if is_approved(e)]
     lines = await run.reads.erp_lines(run.period)
     by_entry: dict[str, list[ErpLine]] = {}
     for line in lines:
