@@ -22,7 +22,7 @@ from mediator.admin.problems import ProblemError
 from mediator.config import LoadedConfig, resolve_secrets
 from mediator.tomlfile import failing
 
-__all__ = ["Principal", "Role", "TokenTable", "allows"]
+__all__ = ["Principal", "TokenTable", "allows"]
 
 Role = Literal["viewer", "operator"]
 _RANK = {"viewer": 0, "operator": 1}

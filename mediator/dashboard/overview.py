@@ -27,7 +27,7 @@ from mediator.dashboard.html import age, attrs, esc, money, when
 from mediator.dashboard.site import Page, Route, View, html_response
 from mediator.journal.operator import Approval
 
-__all__ = ["OWNER_TEAMS", "PAGE", "drain_eta"]
+__all__ = ["OWNER_TEAMS", "PAGE", "backlog", "drain_eta"]
 
 #: the teams that own flows' exceptions, always listed (others appear when a flow names them)
 OWNER_TEAMS = ("sales-ops", "finance", "delivery")

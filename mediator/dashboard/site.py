@@ -36,6 +36,7 @@ __all__ = [
     "Page",
     "Route",
     "View",
+    "html_response",
     "same_origin",
     "secure_headers",
 ]

@@ -19,7 +19,9 @@ from mediator.admin.models import (
 )
 from mediator.journal import Entry
 from mediator.sandbox.generator import generate_firm
+from tests.admin.conftest import OPERATOR_TOKEN as OPERATOR
 from tests.admin.conftest import SEED, Admin
+from tests.admin.conftest import VIEWER_TOKEN as VIEWER
 from tests.dashboard.conftest import Site, Tab
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -288,3 +290,112 @@ async def _fixable(site: Site) -> Entry:
                 await journal.record_xref(kind, key, "tryton", str(index.tryton[key]))
             return entry
     raise AssertionError("no dead letter of an onboarded project and a known consultant")
+
+
+# -- the same rules over plain HTTP ---------------------------------------------------------
+
+
+async def _http_login(
+    site: Site,
+    http: aiohttp.ClientSession,
+    token: str,
+    *,
+    next_page: str = "/ui/",
+    origin: str | None = None,
+) -> aiohttp.ClientResponse:
+    async with http.get("/ui/login") as form:
+        assert form.status == 200
+        text = await form.text()
+    csrf = text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    response = await http.post(
+        "/ui/login", data={"token": token, "csrf": csrf, "next": next_page},
+        headers={"Origin": origin or site.url}, allow_redirects=False,
+    )  # fmt: skip
+    response.release()
+    return response
+
+
+def _jar() -> aiohttp.CookieJar:
+    return aiohttp.CookieJar(unsafe=True)  # the daemon is on 127.0.0.1, an IP address
+
+
+async def test_pages_need_a_session_and_carry_strict_headers(site: Site) -> None:
+    async with aiohttp.ClientSession(site.url, cookie_jar=_jar()) as http:
+        async with http.get("/", allow_redirects=False) as home:
+            assert (home.status, home.headers["Location"]) == (302, "/ui/")
+        async with http.get("/ui/approvals?state=pending", allow_redirects=False) as page:
+            assert page.status == 303
+            assert page.headers["Location"] == "/ui/login?next=%2Fui%2Fapprovals%3Fstate%3Dpending"
+        async with http.get("/ui/fragments/overview") as fragment:
+            assert fragment.status == 401
+        async with http.post(f"/ui/dead-letters/{'0' * 32}/release", data={"reason": "x"},
+                             headers={"Origin": site.url}) as action:  # fmt: skip
+            assert action.status == 401
+        async with http.get("/ui/login") as login:
+            csp = login.headers["Content-Security-Policy"]
+            assert "default-src 'none'" in csp
+            assert "script-src 'self'" in csp
+            assert "frame-ancestors 'none'" in csp
+            assert login.headers["X-Frame-Options"] == "DENY"
+            assert login.headers["X-Content-Type-Options"] == "nosniff"
+            assert login.headers["Cache-Control"] == "no-store"
+            cookie = login.cookies["mediator_login"]
+            assert cookie["httponly"] is True
+            assert cookie["samesite"] == "Strict"
+        for name, kind in (("dashboard.css", "text/css"), ("dashboard.js", "text/javascript")):
+            async with http.get(f"/ui/static/{name}") as static:
+                assert (static.status, static.content_type) == (200, kind)
+                etag = static.headers["ETag"]
+            async with http.get(f"/ui/static/{name}", headers={"If-None-Match": etag}) as again:
+                assert again.status == 304
+
+
+async def test_the_login_refuses_forged_forms_and_leads_only_to_dashboard_pages(
+    site: Site,
+) -> None:
+    async with (
+        aiohttp.ClientSession(site.url, cookie_jar=_jar()) as http,  # no login cookie
+        http.post(
+            "/ui/login", data={"token": OPERATOR, "csrf": "x"}, headers={"Origin": site.url}
+        ) as forged,
+    ):
+        assert forged.status == 403
+    async with aiohttp.ClientSession(site.url, cookie_jar=_jar()) as http:
+        elsewhere = await _http_login(site, http, OPERATOR, origin="http://evil.example")
+        assert elsewhere.status == 403
+        wrong = await _http_login(site, http, "a-guess")
+        assert wrong.status == 401
+        for asked, landed in (
+            ("/ui/approvals", "/ui/approvals"),
+            ("//evil.example/ui/", "/ui/"),
+            ("https://evil.example/", "/ui/"),
+            ("/flows", "/ui/"),
+        ):
+            answer = await _http_login(site, http, OPERATOR, next_page=asked)
+            assert (answer.status, answer.headers["Location"]) == (303, landed)
+
+
+async def test_a_session_cookie_opens_no_admin_api_path(site: Site) -> None:
+    async with aiohttp.ClientSession(site.url, cookie_jar=_jar()) as http:
+        assert (await _http_login(site, http, OPERATOR)).status == 303
+        async with http.get("/flows") as api_answer:
+            assert api_answer.status == 401  # the API wants its bearer token, cookie or not
+        async with http.get("/ui/") as overview:
+            assert overview.status == 200
+
+
+async def test_a_bad_filter_or_an_unknown_entity_is_a_page_naming_it(site: Site) -> None:
+    async with aiohttp.ClientSession(site.url, cookie_jar=_jar()) as http:
+        assert (await _http_login(site, http, VIEWER)).status == 303
+        async with http.get("/ui/dead-letters", params={"flow": "nope"}) as bad:
+            assert bad.status == 400
+            assert "query.flow" in await bad.text()
+        async with http.get("/ui/entities", params={"key": "invoice:never"}) as unknown:
+            assert unknown.status == 404
+            assert "knows nothing of" in await unknown.text()
+        key = site.admin.dead[0].key
+        async with http.get("/ui/entities", params={"key": key}) as known:
+            assert known.status == 200
+            page = await known.text()
+            assert "open dead letter" in page
+            assert site.admin.dead[0].id in page
