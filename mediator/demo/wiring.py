@@ -9,6 +9,7 @@ each country it bills, and its rate card per currency (`mediator.sandbox.generat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -65,13 +66,21 @@ def _rate_cards(currencies: set[str]) -> str:
 
 
 def demo_config(
-    boxes: Sandboxes, firm: Firm, *, journal: Path, secrets: Path, time_zone: str = "UTC"
+    boxes: Sandboxes,
+    firm: Firm,
+    *,
+    journal: Path,
+    secrets: Path,
+    time_zone: str = "UTC",
+    admin_listen: str | None = None,
+    admin_tokens: Mapping[str, str] | None = None,
 ) -> LoadedConfig:
     """The `mediator.toml` of the demo: the four sandboxes, every flow, the pollers switched
-    off (the demo runs them on its calendar), no admin listener.
+    off (the demo runs them on its calendar), and the admin listener (API and dashboard) on
+    `admin_listen` with `admin_tokens` (role → token) when given (`mediator demo --serve`).
 
-    The sandboxes' credentials are written to files in `secrets` and referenced as
-    ``file:`` secrets, as a deployment would hold real ones.
+    The sandboxes' credentials and the admin tokens are written to files in `secrets` and
+    referenced as ``file:`` secrets, as a deployment would hold real ones.
     """
     assert boxes.tryton is not None
     creds = boxes.credentials()
@@ -90,6 +99,15 @@ def demo_config(
         f'{country} = {{ identifier = "{TAX_IDENTIFIERS.get(country, "eu_vat")}" }}'
         for country in countries
     )
+    admin = ""
+    if admin_listen is not None:
+        admin = f'[admin]\nlisten = "{admin_listen}"\n'
+        for role, token in sorted((admin_tokens or {}).items()):
+            (secrets / f"admin-{role}").write_text(token, encoding="utf-8")
+            admin += (
+                f'\n[[admin.tokens]]\nname = "demo-{role}"\nrole = "{role}"\n'
+                f'token = "file:{secrets / f"admin-{role}"}"\n'
+            )
     pollers = "\n".join(
         f"[ingress.pollers.{name}]\ninterval = 86400.0\nenabled = false\n" for name in POLLERS
     )
@@ -137,5 +155,5 @@ taxes = {{ standard = {boxes.tryton.setup.taxes["20.0"]} }}
 payment_method = {boxes.tryton.setup.payment_method}
 
 {pollers}
-"""
+{admin}"""
     return parse_config(text, file="<demo>")
