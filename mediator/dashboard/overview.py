@@ -191,8 +191,8 @@ def _systems(systems: list[SystemStatus], now: float) -> str:
             or "—"
         )
         quotas = "".join(
-            f'<div class="quota">{q.left:,} of {q.allowance:,} left ({esc(q.period)}), resets in '
-            f"{age(q.resets_at - now)}"
+            f'<div class="quota">{q.left:,} of {q.allowance:,} left ({esc(q.period)})'
+            + (f", spends again in {age(q.resets_at - now)}" if q.resets_at > now else "")
             + burn_down(used=q.used, allowance=q.allowance, shares=q.shares,
                         label=f"{s.name} quota: {q.used} of {q.allowance} used")
             + '<ul class="shares">'
