@@ -65,6 +65,8 @@ class Tab:
     page: Page
     requests: list[str]
     site: Site
+    #: console errors and uncaught exceptions of the pages (a CSP violation is one)
+    errors: list[str]
 
     async def log_in(self, role: str) -> None:
         token = {"viewer": VIEWER_TOKEN, "operator": OPERATOR_TOKEN}[role]
@@ -116,7 +118,10 @@ async def context(browser: Browser, site: Site) -> AsyncIterator[Tab]:
         requests.append(request.url)
 
     made.on("request", record)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        yield Tab(page=page, requests=requests, site=site)
+        yield Tab(page=page, requests=requests, site=site, errors=errors)
     finally:
         await made.close()
