@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Literal, TypeVar
 
 import msgspec
@@ -101,25 +101,33 @@ class View:
         """The hidden CSRF field every form of this session carries."""
         return hidden("csrf", self.session.csrf)
 
-    async def get(self, answer: type[S], path: str, **kwargs: object) -> S:
+    async def get(
+        self,
+        answer: type[S],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        query: Mapping[str, object] | None = None,
+    ) -> S:
         """``GET path`` of the admin API as this session's principal (see `AdminCalls.get`)."""
         return await self.site.calls.get(
-            answer,
-            path,
-            request=self.request,
-            principal=self.principal,
-            **kwargs,  # type: ignore[arg-type]  # the keywords of AdminCalls.get
-        )
+            answer, path, request=self.request, principal=self.principal, params=params,
+            query=query,
+        )  # fmt: skip
 
-    async def post(self, answer: type[S], path: str, **kwargs: object) -> S:
+    async def post(
+        self,
+        answer: type[S],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, object] | None = None,
+    ) -> S:
         """``POST path`` of the admin API as this session's principal (see `AdminCalls.post`)."""
         return await self.site.calls.post(
-            answer,
-            path,
-            request=self.request,
-            principal=self.principal,
-            **kwargs,  # type: ignore[arg-type]  # the keywords of AdminCalls.post
-        )
+            answer, path, request=self.request, principal=self.principal, params=params,
+            body=body,
+        )  # fmt: skip
 
     def page(self, title: str, body: str, *, status: int = 200, current: str = "") -> web.Response:
         """The HTML page `title` around `body` (the session's messages shown first)."""
