@@ -195,6 +195,13 @@ class Dashboard:
             response = await route.handler(view)
         except ProblemError as exc:
             response = self.problem_page(exc.problem, session, fragment=route.fragment)
+        except web.HTTPException as exc:  # a form over `[admin] max_body`: 413
+            if exc.status < 400:
+                raise
+            detail = "the form is too large" if exc.status == 413 else exc.text
+            problem = Problem(type="about:blank", title=exc.reason, status=exc.status,
+                              detail=detail)  # fmt: skip
+            response = self.problem_page(problem, session, fragment=route.fragment)
         except TimeoutError:
             problem = Problem(type="about:blank", title="Gateway Timeout", status=504,
                               detail="the daemon took too long to answer")  # fmt: skip

@@ -419,6 +419,11 @@ async def test_a_bad_filter_or_an_unknown_entity_is_a_page_naming_it(site: Site)
         async with http.get("/ui/entities", params={"key": "invoice:never"}) as unknown:
             assert unknown.status == 404
             assert "knows nothing of" in await unknown.text()
+        release = f"/ui/dead-letters/{site.admin.dead[0].id}/release"
+        async with http.post(release, data={"reason": "x" * 4096},
+                             headers={"Origin": site.url}) as large:  # fmt: skip
+            assert (large.status, large.content_type) == (413, "text/html")
+            assert "the form is too large" in await large.text()
         key = site.admin.dead[0].key
         async with http.get("/ui/entities", params={"key": key}) as known:
             assert known.status == 200
