@@ -13,7 +13,7 @@ from aiohttp import web
 from mediator.admin.auth import TokenTable
 from mediator.admin.endpoint import Endpoint
 from mediator.admin.snapshots import Snapshots
-from mediator.dashboard import approvals, dead_letters, entities, overview
+from mediator.dashboard import approvals, audit, dead_letters, entities, overview
 from mediator.dashboard.calls import AdminCalls
 from mediator.dashboard.login import Login, logout_route
 from mediator.dashboard.sessions import SessionStore
@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 __all__ = ["PAGES", "mount_dashboard"]
 
 #: the dashboard's pages, in the navigation's order
-PAGES: tuple[Page, ...] = (overview.PAGE, dead_letters.PAGE, approvals.PAGE, entities.PAGE)
+PAGES: tuple[Page, ...] = (
+    overview.PAGE,
+    dead_letters.PAGE,
+    approvals.PAGE,
+    entities.PAGE,
+    audit.PAGE,
+)
 _ACCOUNT = Page(title="", path="", routes=(logout_route,))  # routes only: not in the navigation
 
 

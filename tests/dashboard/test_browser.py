@@ -127,7 +127,7 @@ async def test_the_live_refresh_pauses_resumes_and_asks_only_this_origin(context
         await resume.click()  # resuming refreshes at once
     assert (await got.value).status == 200
     await page.get_by_role("status").filter(has_text="Refreshed at").wait_for()
-    for link in ("Dead letters", "Approvals", "Entity"):
+    for link in ("Dead letters", "Approvals", "Entity", "Audit log"):
         await page.get_by_role("navigation", name="Pages").get_by_role("link", name=link).click()
         await page.get_by_role("heading", level=1).filter(has_text=link).wait_for()
     await page.goto(f"{context.site.url}/ui/dead-letters/{context.site.admin.dead[0].id}")
@@ -157,7 +157,7 @@ async def test_the_pages_work_from_the_keyboard_and_label_every_control(context:
         .filter((e) => e.tagName === "BUTTON" ? !e.textContent.trim() : e.labels.length === 0)
         .map((e) => e.outerHTML)"""
     for path in ("/ui/", "/ui/dead-letters", f"/ui/dead-letters/{context.site.admin.dead[-1].id}",
-                 "/ui/approvals", "/ui/entities"):  # fmt: skip
+                 "/ui/approvals", "/ui/entities", "/ui/audit"):  # fmt: skip
         await page.goto(context.site.url + path)
         assert await page.evaluate(unlabelled) == [], path
         assert await page.locator("main h1").count() == 1
@@ -183,11 +183,12 @@ async def test_replaying_a_dead_letter_from_the_page_delivers_it(context: Tab) -
     assert states == ["replayed", "done"]
     await context.shot("dead-letter-replayed")
     audit = msgspec.json.decode(await api(admin, "/audit", limit="500"), type=AuditPage).items
-    assert any(
-        r.action == "replay" and r.who == "alice" and r.target == entry.id
-        and r.reason == "ERP project and employee mapped"
-        for r in audit
-    )  # fmt: skip
+    [record] = [r for r in audit if r.action == "replay" and r.target == entry.id]
+    assert (record.who, record.reason) == ("alice", "ERP project and employee mapped")
+    await page.get_by_role("link", name="Audit log").click()
+    shown = await page.locator(f"tr[data-seq='{record.seq}']").inner_text()
+    assert "ERP project and employee mapped" in shown
+    assert "alice" in shown
 
 
 async def test_releasing_a_dead_letter_records_the_reason(context: Tab) -> None:
@@ -233,7 +234,8 @@ async def test_a_viewer_sees_no_action_and_a_forged_action_is_refused(context: T
     page = context.page
     await context.log_in("viewer")
     pending = site.admin.approvals[1]
-    for path in ("/ui/", "/ui/dead-letters", f"/ui/dead-letters/{entry.id}", "/ui/approvals"):
+    for path in ("/ui/", "/ui/dead-letters", f"/ui/dead-letters/{entry.id}", "/ui/approvals",
+                 "/ui/audit"):  # fmt: skip
         await page.goto(site.url + path)
         assert await page.locator("main form[method=post]").count() == 0, path
         buttons = set(await page.locator("main button").all_inner_texts())
