@@ -184,7 +184,12 @@ def _systems(systems: list[SystemStatus], now: float) -> str:
         breakers = ", ".join(b.state for b in s.breakers) or "—"
         limiter = (
             "; ".join(
-                f"{lim.tokens:,.1f} of {lim.burst:,.0f} tokens at {lim.rate:g}/s"
+                (
+                    f"{lim.tokens:,.1f} of {lim.burst:,.0f} tokens"
+                    if lim.tokens >= 0  # below zero: calls admitted ahead of their tokens
+                    else f"no token of {lim.burst:,.0f} ({-lim.tokens:,.1f} owed)"
+                )
+                + f" at {lim.rate:g}/s"
                 + (f", {lim.waiting} waiting" if lim.waiting else "")
                 for lim in s.limiters
             )
