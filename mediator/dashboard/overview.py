@@ -186,8 +186,8 @@ def _systems(systems: list[SystemStatus], now: float) -> str:
             "; ".join(
                 (
                     f"{lim.tokens:,.1f} of {lim.burst:,.0f} tokens"
-                    if lim.tokens >= 0  # below zero: calls admitted ahead of their tokens
-                    else f"no token of {lim.burst:,.0f} ({-lim.tokens:,.1f} owed)"
+                    if lim.tokens >= 0  # below zero: tokens reserved by waiting callers (debt)
+                    else f"no token of {lim.burst:,.0f} ({-lim.tokens:,.1f} reserved ahead)"
                 )
                 + f" at {lim.rate:g}/s"
                 + (f", {lim.waiting} waiting" if lim.waiting else "")
