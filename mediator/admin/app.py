@@ -1,4 +1,5 @@
-"""The admin API's aiohttp application and its listener on `[admin] listen`.
+"""The admin API's aiohttp application and its listener on `[admin] listen`, with the
+operator's dashboard (`mediator.dashboard`) beside it.
 
 One table of endpoints (status, dead letters, entities, approvals and audit) drives the
 routes and `/openapi.json`. Each request passes, in order: the problem middleware (every
@@ -72,6 +73,10 @@ def build_admin_app(mediator: Mediator, tokens: TokenTable) -> web.Application:
         return web.Response(body=document, content_type="application/json")
 
     app.router.add_get("/openapi.json", openapi)
+    from mediator.dashboard import mount_dashboard  # the dashboard is a client of this table
+
+    mount_dashboard(app, mediator=mediator, tokens=tokens, snapshots=snapshots,
+                    endpoints=ENDPOINTS)  # fmt: skip
     return app
 
 
@@ -103,7 +108,7 @@ async def _run(
             )
         )
     call = Call(request=request, mediator=mediator, snapshots=snapshots, principal=principal,
-                query=query, body=body)  # fmt: skip
+                query=query, body=body, params=request.match_info)  # fmt: skip
     try:
         if endpoint.role == "operator":
             # An action runs to its end: cut short after its journal write, a replay's new
