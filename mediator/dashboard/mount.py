@@ -1,6 +1,6 @@
 """Mounting the dashboard on the admin API's application: pages, login, static files.
 
-`PAGES` is the navigation, in order; a new page (reconciliation) is one more `Page` in it.
+`PAGES` is the navigation, in order; a new page is one more `Page` in it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from aiohttp import web
 from mediator.admin.auth import TokenTable
 from mediator.admin.endpoint import Endpoint
 from mediator.admin.snapshots import Snapshots
-from mediator.dashboard import approvals, audit, dead_letters, entities, overview
+from mediator.dashboard import (
+    approvals,
+    audit,
+    dead_letters,
+    entities,
+    overview,
+    reconciliation,
+)
 from mediator.dashboard.calls import AdminCalls
 from mediator.dashboard.login import Login, logout_route
 from mediator.dashboard.sessions import SessionStore
@@ -30,6 +37,7 @@ PAGES: tuple[Page, ...] = (
     overview.PAGE,
     dead_letters.PAGE,
     approvals.PAGE,
+    reconciliation.PAGE,
     entities.PAGE,
     audit.PAGE,
 )

@@ -18,6 +18,7 @@ from decimal import Decimal
 from mediator.codecs.harvest import wire as hv
 from mediator.codecs.harvest.mapping import is_approved
 from mediator.ingress.harvest_time import POLLER_NAME as POLLER
+from mediator.reconciliation.known import Fate
 from mediator.reconciliation.model import FieldDiff
 from mediator.reconciliation.reads import ErpLine
 from mediator.reconciliation.run import Run
@@ -56,7 +57,7 @@ async def check_time(run: Run) -> None:
         fate = fates.get(key)
         theirs = by_entry.pop(entry_id, [])
         changed_at = None if entry.updated_at is None else entry.updated_at.timestamp()
-        unread = _unread(entry, read_up_to)
+        unread = fate is None and _unread(entry, read_up_to)  # journaled: read, whatever the mark
         entity = f"time_entry:{entry_id}"
         if len(theirs) > 1:
             run.found(
@@ -81,9 +82,8 @@ async def check_time(run: Run) -> None:
                     "time", "missing", entity=entity, system="tryton", source="harvest",
                     key=fate.latest.key,
                     detail=f"no ERP timesheet line for {entry.hours} h on {entry.spent_date}"
-                    + (" (its delivery is a dead letter)" if fate.dead else
-                       " (delivered, then gone from the ERP)"),
-                    since=changed_at, fate=fate, repair="redrive" if fate.delivered else None,
+                    + _why_missing(fate),
+                    since=changed_at, fate=fate, repair="redrive" if fate.done else None,
                 )  # fmt: skip
             continue
         line = theirs[0]
@@ -115,6 +115,14 @@ async def check_time(run: Run) -> None:
                 detail=f"ERP line {line.id} ({line.hours} h on {line.date}) is for a time entry "
                 f"Harvest has not approved in {run.period}",
             )  # fmt: skip
+
+
+def _why_missing(fate: Fate) -> str:
+    if fate.dead:
+        return " (its delivery is a dead letter)"
+    if fate.done:
+        return " (delivered, then gone from the ERP)"
+    return f" (released by {fate.latest.released_by}: settled by hand, but with no tagged line)"
 
 
 def _unread(entry: hv.HvTimeEntry, read_up_to: datetime.datetime | None) -> bool:
