@@ -160,6 +160,9 @@ class AdminConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     tokens: list[AdminToken] = []
     request_timeout: Seconds = 30.0
     max_body: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
+    #: who may read `/metrics`: ``token`` (any admin token, as for `/flows`) or ``none`` (a
+    #: scraper without credentials: counts and names of flows and systems, nothing else)
+    metrics_auth: Literal["token", "none"] = "token"
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

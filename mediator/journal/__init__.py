@@ -1,7 +1,13 @@
 """The durable log: group-committed appends, idempotency, retries, dead letters and replay,
 the xref map, watermarks and flow state."""
 
-from mediator.journal.dispatch import Dispatcher, DispatcherStatistics, Recipient, open_dispatcher
+from mediator.journal.dispatch import (
+    Dispatcher,
+    DispatcherStatistics,
+    KindOutcomes,
+    Recipient,
+    open_dispatcher,
+)
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
     OPEN_STATES,
@@ -33,6 +39,7 @@ __all__ = [
     "FlowState",
     "Journal",
     "JournalStatistics",
+    "KindOutcomes",
     "Recipient",
     "ReleaseReport",
     "ReplayReport",

@@ -22,6 +22,7 @@ import msgspec
 from mediator._task_group import TaskGroup
 from mediator.clock import Clock
 from mediator.codecs.canonical.envelope import Envelope
+from mediator.histogram import DELIVERY_BUCKETS, HistogramSnapshot, LatencyHistogram
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
     Appended,
@@ -35,7 +36,13 @@ from mediator.journal.records import (
 from mediator.journal.retry_or_dead import Decide, default_decider
 from mediator.policies.classify import Verdict
 
-__all__ = ["Dispatcher", "DispatcherStatistics", "Recipient", "open_dispatcher"]
+__all__ = [
+    "Dispatcher",
+    "DispatcherStatistics",
+    "KindOutcomes",
+    "Recipient",
+    "open_dispatcher",
+]
 
 _log = logging.getLogger("mediator.dispatch")
 _T = TypeVar("_T")
@@ -57,6 +64,32 @@ class DispatcherStatistics(msgspec.Struct, frozen=True, kw_only=True):
     retried: int
     dead: int
     parked: int
+
+
+class KindOutcomes(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of the entries of one kind since the dispatcher opened: `accepted` newly
+    journaled through it, `delivered`, `retried` and `dead` by the system that failed (``""``
+    when no system did), and the time from acceptance to done of the delivered ones."""
+
+    kind: str
+    accepted: int
+    delivered: int
+    retried: dict[str, int]
+    dead: dict[str, int]
+    latency: HistogramSnapshot
+
+
+class _KindCounts:
+    """The mutable counters behind a `KindOutcomes` (the hot path adds to plain ints)."""
+
+    __slots__ = ("accepted", "dead", "delivered", "latency", "retried")
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.delivered = 0
+        self.retried: dict[str, int] = {}
+        self.dead: dict[str, int] = {}
+        self.latency = LatencyHistogram(DELIVERY_BUCKETS)
 
 
 class Dispatcher:
@@ -102,6 +135,7 @@ class Dispatcher:
         self._releasing = 0
         self._closed = False  # a late write's entries are then left to the next open's recovery
         self._pending = self._delivered = self._retried = self._dead = self._parked = 0
+        self._kinds: dict[str, _KindCounts] = {}
 
     async def accept(self, envelope: Envelope) -> Appended:
         """Journal the envelope (durably) and queue it for delivery unless it is a duplicate.
@@ -172,11 +206,20 @@ class Dispatcher:
 
     def _new_entries(self, appended: list[Appended]) -> list[Entry]:
         now = self._clock.time()
-        return [
+        entries = [
             Entry(envelope=a.envelope, state=EntryState.ACCEPTED, accepted_at=now, updated_at=now)
             for a in appended
             if not a.duplicate
         ]
+        for entry in entries:
+            self._counts(entry.envelope.kind).accepted += 1
+        return entries
+
+    def _counts(self, kind: str) -> _KindCounts:
+        counts = self._kinds.get(kind)
+        if counts is None:
+            counts = self._kinds[kind] = _KindCounts()
+        return counts
 
     def _queue_now(self, appended: list[Appended]) -> None:
         if self._closed:
@@ -234,6 +277,20 @@ class Dispatcher:
             dead=self._dead,
             parked=self._parked,
         )
+
+    def outcomes(self) -> list[KindOutcomes]:
+        """Return what became of each kind's entries (for metrics: read when scraped)."""
+        return [
+            KindOutcomes(
+                kind=kind,
+                accepted=c.accepted,
+                delivered=c.delivered,
+                retried=dict(c.retried),
+                dead=dict(c.dead),
+                latency=c.latency.snapshot(),
+            )
+            for kind, c in sorted(self._kinds.items())
+        ]
 
     # -- per-key delivery ---------------------------------------------------------------------
 
@@ -306,6 +363,7 @@ class Dispatcher:
             )
             self._held.add(entry.key)
             self._dead += 1
+            _failed(self._counts(entry.envelope.kind).dead, "")
             return
         if entry.state is EntryState.RETRY and entry.due_at is not None:
             await self._sleep_until(entry.due_at)
@@ -322,25 +380,27 @@ class Dispatcher:
                 error = f"{type(exc).__name__}: {exc}"
                 # the log's fields (JSON lines) say which entity and kind, and the span's ids
                 context = {"entity": entry.key, "kind": entry.envelope.kind}
+                named = getattr(exc, "system", None)
+                system = named if isinstance(named, str) else None
                 if decision.verdict is Verdict.RETRY:
                     _log.info(
                         "retry %s %s in %.1f s (attempt %d): %s", entry.key, entry.id,
                         decision.delay, attempts, error, extra=context,
                     )  # fmt: skip
                     self._retried += 1
+                    _failed(self._counts(entry.envelope.kind).retried, system or "")
                     at = self._clock.time() + decision.delay
                     await self._journal.mark_retry(
                         entry.id, at=at, error=error, error_class=type(exc).__name__
                     )
                     await self._sleep_until(at)
                     continue
-                system = getattr(exc, "system", None)
                 await self._journal.mark_dead(
                     entry.id,
                     # a classifier that calls an exception a success still leaves it unhandled
                     reason=decision.reason if decision.verdict is Verdict.DEAD else error,
                     error_class=type(exc).__name__,
-                    system=system if isinstance(system, str) else None,
+                    system=system,
                     error=error,
                 )
                 _log.warning(
@@ -349,12 +409,20 @@ class Dispatcher:
                 )  # fmt: skip
                 self._held.add(entry.key)
                 self._dead += 1
+                _failed(self._counts(entry.envelope.kind).dead, system or "")
                 return
             self._delivered += 1
+            counts = self._counts(entry.envelope.kind)
+            counts.delivered += 1
+            counts.latency.observe(self._clock.time() - entry.accepted_at)
             unparked = await self._journal.mark_done([entry.id])
             if entry.replay_of is not None:
                 await self._resume(entry.key, unparked)
             return
+
+
+def _failed(counts: dict[str, int], system: str) -> None:
+    counts[system] = counts.get(system, 0) + 1
 
 
 @contextlib.asynccontextmanager

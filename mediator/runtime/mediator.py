@@ -53,6 +53,7 @@ from mediator.journal import (
     Entry,
     Journal,
     JournalStatistics,
+    KindOutcomes,
     ReleaseReport,
     ReplayReport,
     default_decider,
@@ -98,6 +99,8 @@ class MediatorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     pollers: list[PollerStatus]
     #: deliveries per flow, in total and over the last minute and 15 minutes
     throughput: dict[str, FlowThroughput] = {}
+    #: what became of the entries of each kind (accepted, delivered, retried, dead, latency)
+    deliveries: list[KindOutcomes] = []
 
 
 class Mediator:
@@ -482,14 +485,16 @@ class Mediator:
     def statistics(self) -> MediatorStatistics:
         """A snapshot of every part (in-memory counters only: cheap to call often)."""
         journal = self._running_journal()
+        dispatcher = self._running_dispatcher()
         return MediatorStatistics(
             state=self.state,
             journal=journal.statistics(),
-            dispatcher=self._running_dispatcher().statistics(),
+            dispatcher=dispatcher.statistics(),
             flows={name: r.statistics() for name, r in self._registries.items()},
             systems={name: c.statistics() for name, c in self._connectors.items()},
             pollers=[p.status() for p in self._pollers],
             throughput={name: c.statistics() for name, c in self._counters.items()},
+            deliveries=dispatcher.outcomes(),
         )
 
     def _running_journal(self) -> Journal:
