@@ -36,6 +36,9 @@ class HistogramSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     counts: tuple[int, ...]
     total: int
     sum: float
+    #: the least and the greatest value observed (0.0 before the first)
+    min: float = 0.0
+    max: float = 0.0
 
     def cumulative(self) -> list[tuple[float, int]]:
         """(upper bound, observations at most it) for every bound and +Inf, as Prometheus
@@ -51,7 +54,7 @@ class HistogramSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 class LatencyHistogram:
     """Durations in seconds counted into the buckets of `bounds` (ascending)."""
 
-    __slots__ = ("_bounds", "_counts", "_sum", "_total")
+    __slots__ = ("_bounds", "_counts", "_max", "_min", "_sum", "_total")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         if list(bounds) != sorted(set(bounds)) or not bounds:
@@ -60,6 +63,8 @@ class LatencyHistogram:
         self._counts = [0] * (len(self._bounds) + 1)
         self._sum = 0.0
         self._total = 0
+        self._min = float("inf")
+        self._max = 0.0
 
     def observe(self, seconds: float) -> None:
         """Count one duration (a negative one, from a clock stepped back, as zero)."""
@@ -68,9 +73,18 @@ class LatencyHistogram:
         self._counts[bisect.bisect_left(self._bounds, seconds)] += 1
         self._sum += seconds
         self._total += 1
+        if seconds < self._min:
+            self._min = seconds
+        if seconds > self._max:
+            self._max = seconds
 
     def snapshot(self) -> HistogramSnapshot:
         """The counts so far."""
         return HistogramSnapshot(
-            bounds=self._bounds, counts=tuple(self._counts), total=self._total, sum=self._sum
+            bounds=self._bounds,
+            counts=tuple(self._counts),
+            total=self._total,
+            sum=self._sum,
+            min=self._min if self._total else 0.0,
+            max=self._max,
         )

@@ -28,6 +28,7 @@ __all__ = [
     "SecretRef",
     "StripeConfig",
     "SystemsConfig",
+    "TelemetryConfig",
     "TrytonConfig",
     "TrytonErpConfig",
     "WebhookConfig",
@@ -165,6 +166,20 @@ class AdminConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     metrics_auth: Literal["token", "none"] = "token"
 
 
+class TelemetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[telemetry]`: OTLP export of traces and metrics over HTTP (needs the `otlp` extra).
+
+    `otlp_endpoint` is the collector's base URL (``http://127.0.0.1:4318``); traces go to
+    its ``/v1/traces`` and metrics, every `export_interval` seconds, to ``/v1/metrics``.
+    Without it nothing is exported (`/metrics` still answers)."""
+
+    otlp_endpoint: str | None = None
+    service_name: Name = "mediator"
+    export_interval: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 15.0
+    traces: bool = True
+    metrics: bool = True
+
+
 class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """`[logging]`: level and format (`auto` is human lines on a terminal, JSON otherwise)."""
 
@@ -181,6 +196,7 @@ class MediatorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     flows: dict[str, FlowConfig] = {}
     ingress: IngressConfig = IngressConfig()
     admin: AdminConfig = AdminConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     logging: LoggingConfig = LoggingConfig()
     #: `[policies.<kind>.<name>]` and `[[policies.targets]]`, as in a policies file.
     policies: dict[str, Any] = {}

@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from typing import Protocol, TypeVar
 
 import msgspec
+from opentelemetry.trace import SpanKind
 
 from mediator._task_group import TaskGroup
+from mediator.actors.tracing import Tracing, current_span_context, format_traceparent
 from mediator.clock import Clock
 from mediator.codecs.canonical.envelope import Envelope
 from mediator.histogram import DELIVERY_BUCKETS, HistogramSnapshot, LatencyHistogram
@@ -108,6 +110,7 @@ class Dispatcher:
         capacity: int,
         held: set[str],
         poison_after: int = 10,
+        tracing: Tracing | None = None,
     ) -> None:
         self._journal = journal
         self._route = route
@@ -136,6 +139,7 @@ class Dispatcher:
         self._closed = False  # a late write's entries are then left to the next open's recovery
         self._pending = self._delivered = self._retried = self._dead = self._parked = 0
         self._kinds: dict[str, _KindCounts] = {}
+        self._tracing = tracing if tracing is not None and tracing.enabled else None
 
     async def accept(self, envelope: Envelope) -> Appended:
         """Journal the envelope (durably) and queue it for delivery unless it is a duplicate.
@@ -144,6 +148,8 @@ class Dispatcher:
         dispatcher runs: an entry appended to the journal directly is delivered only at the
         next open, by recovery.
         """
+        if self._tracing is not None:
+            envelope = self._stamped([envelope])[0]
         return (await self._journaled(self._journal.append(envelope), lambda a: [a]))[0]
 
     async def accept_many(
@@ -151,6 +157,8 @@ class Dispatcher:
     ) -> list[Appended]:
         """Journal a batch in one transaction (advancing a poller's `watermark` with it) and
         queue what was new for delivery; duplicates are reported, not queued."""
+        if self._tracing is not None:
+            envelopes = self._stamped(envelopes)
         write = self._journal.append_many(envelopes, watermark=watermark)
         return await self._journaled(write, lambda a: a)
 
@@ -161,9 +169,23 @@ class Dispatcher:
         For flows, from inside a delivery: waiting for room there could wait on the very
         delivery that holds it. The entries are few per delivery, so the overshoot is bounded.
         """
+        if self._tracing is not None:
+            envelopes = self._stamped(envelopes)
         appended = await self._journal.append_many(envelopes)
         self._queue_now(appended)
         return appended
+
+    def _stamped(self, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
+        # The caller's span (a poll, a delivery that follows up) becomes the envelopes'
+        # parent, journaled with them: their deliveries continue its trace, after a restart too.
+        current = current_span_context()
+        if current is None:
+            return envelopes
+        parent = format_traceparent(current)
+        return [
+            e if e.traceparent else msgspec.structs.replace(e, traceparent=parent)
+            for e in envelopes
+        ]
 
     async def submit(self, entries: Iterable[Entry]) -> None:
         """Queue journaled entries for delivery, waiting while `capacity` entries are pending.
@@ -374,7 +396,10 @@ class Dispatcher:
             attempts += 1
             envelope = msgspec.structs.replace(entry.envelope, attempt=attempts)
             try:
-                await self._route(entry.key).ask(envelope, timeout=self._timeout)
+                if self._tracing is None:
+                    await self._route(entry.key).ask(envelope, timeout=self._timeout)
+                else:
+                    await self._traced_ask(entry, envelope, self._tracing)
             except Exception as exc:  # noqa: BLE001 - not swallowed: recorded as retry or dead
                 decision = self._decide(exc, attempts, self._clock.time() - began)
                 error = f"{type(exc).__name__}: {exc}"
@@ -420,6 +445,20 @@ class Dispatcher:
                 await self._resume(entry.key, unparked)
             return
 
+    async def _traced_ask(self, entry: Entry, envelope: Envelope, tracing: Tracing) -> None:
+        with tracing.span(
+            f"deliver {envelope.kind}",
+            traceparent=envelope.traceparent,  # as journaled: the trace survives a restart
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "mediator.entity": entry.key,
+                "mediator.kind": envelope.kind,
+                "mediator.entry": entry.id,
+                "mediator.attempt": envelope.attempt,
+            },
+        ):
+            await self._route(entry.key).ask(envelope, timeout=self._timeout)
+
 
 def _failed(counts: dict[str, int], system: str) -> None:
     counts[system] = counts.get(system, 0) + 1
@@ -436,6 +475,7 @@ async def open_dispatcher(
     timeout: float = 30.0,
     capacity: int = 10_000,
     poison_after: int = 10,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Dispatcher]:
     """Run a dispatcher over `journal` for the block, starting with what the journal recovers.
 
@@ -447,6 +487,8 @@ async def open_dispatcher(
     until the recovered backlog fits in `capacity`, so that it is queued before anything new.
     An entry recovered in flight after `poison_after` deliveries that never ended becomes a
     dead letter instead of being delivered again (a message that crashes the process).
+    With `tracing` on, each delivery is a span continuing its envelope's `traceparent`, and
+    envelopes journaled without one get the caller's current span.
     An exception raised in the block, or one failure inside, leaves the block as itself;
     an `ExceptionGroup` only when several things failed at once (see `mediator._task_group`).
     """
@@ -462,6 +504,7 @@ async def open_dispatcher(
             capacity=capacity,
             held=await journal.held_keys(),
             poison_after=poison_after,
+            tracing=tracing,
         )
         await dispatcher.submit(await journal.recover())
         try:

@@ -203,9 +203,7 @@ def _gauge(
                         samples=_samples(labels, values))  # fmt: skip
 
 
-def _samples(
-    labels: tuple[str, ...], values: Mapping[_Key, float]
-) -> list[tuple[Labels, float]]:
+def _samples(labels: tuple[str, ...], values: Mapping[_Key, float]) -> list[tuple[Labels, float]]:
     return [
         (tuple(zip(labels, key, strict=True)), float(value))
         for key, value in sorted(values.items())
@@ -220,6 +218,8 @@ def _merged(parts: list[HistogramSnapshot]) -> HistogramSnapshot:
         counts=tuple(counts),
         total=sum(p.total for p in parts),
         sum=sum(p.sum for p in parts),
+        min=min((p.min for p in parts if p.total), default=0.0),
+        max=max(p.max for p in parts),
     )
 
 
