@@ -177,6 +177,9 @@ class TelemetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     service_name: Name = "mediator"
     export_interval: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 15.0
     traces: bool = True
+    #: the share of traces recorded, decided where a trace starts (a poll, a webhook) and
+    #: followed by every span of it: each recorded delivery costs a few spans of CPU
+    trace_sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
     metrics: bool = True
 
 

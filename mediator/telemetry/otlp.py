@@ -68,13 +68,18 @@ def _url(config: TelemetryConfig, signal: str) -> str:
 
 @contextlib.asynccontextmanager
 async def open_otlp_traces(config: TelemetryConfig) -> AsyncIterator[TracerProvider]:
-    """A tracer provider exporting to `config.otlp_endpoint` for the block; its spans are
-    flushed (for at most a few seconds, in a thread) when the block ends."""
+    """A tracer provider exporting to `config.otlp_endpoint` for the block, recording
+    `config.trace_sample_ratio` of the traces; its spans are flushed (for at most a few
+    seconds, in a thread) when the block ends."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-    provider = TracerProvider(resource=_resource(config))
+    # decided once per trace, where it starts; every later span (after a restart too, through
+    # the journaled traceparent's sampled flag) follows that decision
+    sampler = ParentBased(TraceIdRatioBased(config.trace_sample_ratio))
+    provider = TracerProvider(resource=_resource(config), sampler=sampler)
     exporter = OTLPSpanExporter(endpoint=_url(config, "traces"), timeout=_SHUTDOWN)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     try:

@@ -262,6 +262,19 @@ async def test_traces_and_metrics_are_exported_over_otlp_when_configured(
     assert len(latency.bucket_counts) == len(latency.explicit_bounds) + 1
 
 
+async def test_a_sample_ratio_of_zero_records_no_trace_but_still_exports_metrics(
+    tmp_path: Path, collector: tuple[_Collector, str]
+) -> None:
+    received, url = collector
+    telemetry = f'\n[telemetry]\notlp_endpoint = "{url}"\ntrace_sample_ratio = 0.0\n'
+    loaded = parse_config(_config(tmp_path, telemetry), file="mediator.toml", base_dir=tmp_path)
+    async with Mediator(loaded, flows=_flows([False]), serve_admin=False) as mediator:
+        await mediator.accept(_envelope(1))
+        await mediator.wait_idle()
+    assert received.traces == []
+    assert received.metrics
+
+
 async def test_an_otlp_endpoint_without_the_extra_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -283,6 +296,9 @@ def test_a_bad_otlp_endpoint_is_a_config_error_naming_the_key(tmp_path: Path) ->
         )
     assert "telemetry.otlp_endpoint" in str(caught.value)
     assert "http://" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        parse_config("[telemetry]\ntrace_sample_ratio = 1.5\n", file="m.toml", base_dir=tmp_path)
+    assert "telemetry.trace_sample_ratio" in str(caught.value)
 
 
 def _attr(span: ReadableSpan, key: str) -> object:
