@@ -311,7 +311,7 @@ class Mediator:
         except ImportError as exc:
             raise fail("telemetry.otlp_endpoint", str(exc)) from None
         if telemetry.traces and self._tracer_provider is None:
-            # entered right after the journal: left last, so every span is flushed
+            # entered right after the journal: left after every part that makes spans
             self._tracer_provider = await stack.enter_async_context(open_otlp_traces(telemetry))
             self._tracing = Tracing(self._tracer_provider)
 
