@@ -301,5 +301,18 @@ def test_a_bad_otlp_endpoint_is_a_config_error_naming_the_key(tmp_path: Path) ->
     assert "telemetry.trace_sample_ratio" in str(caught.value)
 
 
+def test_the_examples_telemetry_lines_parse_once_uncommented(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "examples" / "mediator.toml"
+    lines = example.read_text().splitlines()
+    for start, count in (("# [telemetry]", 4), ('# metrics_auth = "none"', 1)):
+        index = lines.index(start)
+        for i in range(index, index + count):
+            lines[i] = lines[i].removeprefix("# ")
+    loaded = parse_config("\n".join(lines) + "\n", file="mediator.toml", base_dir=tmp_path)
+    assert loaded.config.telemetry.otlp_endpoint == "http://127.0.0.1:4318"
+    assert loaded.config.telemetry.trace_sample_ratio == 1.0
+    assert loaded.config.admin.metrics_auth == "none"
+
+
 def _attr(span: ReadableSpan, key: str) -> object:
     return (span.attributes or {}).get(key)
