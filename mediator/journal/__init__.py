@@ -1,13 +1,8 @@
 """The durable log: group-committed appends, idempotency, retries, dead letters and replay,
 the xref map, watermarks and flow state."""
 
-from mediator.journal.dispatch import (
-    Dispatcher,
-    DispatcherStatistics,
-    KindOutcomes,
-    Recipient,
-    open_dispatcher,
-)
+from mediator.journal.delivery_counts import DeliveryCounts, KindOutcomes
+from mediator.journal.dispatch import Dispatcher, DispatcherStatistics, Recipient, open_dispatcher
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
     OPEN_STATES,
@@ -32,6 +27,7 @@ __all__ = [
     "Appended",
     "CompactionReport",
     "DeadLetterFilter",
+    "DeliveryCounts",
     "Dispatcher",
     "DispatcherStatistics",
     "Entry",

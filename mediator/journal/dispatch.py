@@ -24,7 +24,7 @@ from mediator._task_group import TaskGroup
 from mediator.actors.tracing import Tracing, current_span_context, format_traceparent
 from mediator.clock import Clock
 from mediator.codecs.canonical.envelope import Envelope
-from mediator.histogram import DELIVERY_BUCKETS, HistogramSnapshot, LatencyHistogram
+from mediator.journal.delivery_counts import DeliveryCounts, KindOutcomes
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
     Appended,
@@ -38,13 +38,7 @@ from mediator.journal.records import (
 from mediator.journal.retry_or_dead import Decide, default_decider
 from mediator.policies.classify import Verdict
 
-__all__ = [
-    "Dispatcher",
-    "DispatcherStatistics",
-    "KindOutcomes",
-    "Recipient",
-    "open_dispatcher",
-]
+__all__ = ["Dispatcher", "DispatcherStatistics", "Recipient", "open_dispatcher"]
 
 _log = logging.getLogger("mediator.dispatch")
 _T = TypeVar("_T")
@@ -66,32 +60,6 @@ class DispatcherStatistics(msgspec.Struct, frozen=True, kw_only=True):
     retried: int
     dead: int
     parked: int
-
-
-class KindOutcomes(msgspec.Struct, frozen=True, kw_only=True):
-    """What became of the entries of one kind since the dispatcher opened: `accepted` newly
-    journaled through it, `delivered`, `retried` and `dead` by the system that failed (``""``
-    when no system did), and the time from acceptance to done of the delivered ones."""
-
-    kind: str
-    accepted: int
-    delivered: int
-    retried: dict[str, int]
-    dead: dict[str, int]
-    latency: HistogramSnapshot
-
-
-class _KindCounts:
-    """The mutable counters behind a `KindOutcomes` (the hot path adds to plain ints)."""
-
-    __slots__ = ("accepted", "dead", "delivered", "latency", "retried")
-
-    def __init__(self) -> None:
-        self.accepted = 0
-        self.delivered = 0
-        self.retried: dict[str, int] = {}
-        self.dead: dict[str, int] = {}
-        self.latency = LatencyHistogram(DELIVERY_BUCKETS)
 
 
 class Dispatcher:
@@ -138,7 +106,7 @@ class Dispatcher:
         self._releasing = 0
         self._closed = False  # a late write's entries are then left to the next open's recovery
         self._pending = self._delivered = self._retried = self._dead = self._parked = 0
-        self._kinds: dict[str, _KindCounts] = {}
+        self._counts = DeliveryCounts()
         self._tracing = tracing if tracing is not None and tracing.enabled else None
 
     async def accept(self, envelope: Envelope) -> Appended:
@@ -234,14 +202,8 @@ class Dispatcher:
             if not a.duplicate
         ]
         for entry in entries:
-            self._counts(entry.envelope.kind).accepted += 1
+            self._counts.accepted(entry.envelope.kind)
         return entries
-
-    def _counts(self, kind: str) -> _KindCounts:
-        counts = self._kinds.get(kind)
-        if counts is None:
-            counts = self._kinds[kind] = _KindCounts()
-        return counts
 
     def _queue_now(self, appended: list[Appended]) -> None:
         if self._closed:
@@ -302,17 +264,7 @@ class Dispatcher:
 
     def outcomes(self) -> list[KindOutcomes]:
         """Return what became of each kind's entries (for metrics: read when scraped)."""
-        return [
-            KindOutcomes(
-                kind=kind,
-                accepted=c.accepted,
-                delivered=c.delivered,
-                retried=dict(c.retried),
-                dead=dict(c.dead),
-                latency=c.latency.snapshot(),
-            )
-            for kind, c in sorted(self._kinds.items())
-        ]
+        return self._counts.outcomes()
 
     # -- per-key delivery ---------------------------------------------------------------------
 
@@ -385,7 +337,7 @@ class Dispatcher:
             )
             self._held.add(entry.key)
             self._dead += 1
-            _failed(self._counts(entry.envelope.kind).dead, "")
+            self._counts.dead(entry.envelope.kind, None)
             return
         if entry.state is EntryState.RETRY and entry.due_at is not None:
             await self._sleep_until(entry.due_at)
@@ -413,7 +365,7 @@ class Dispatcher:
                         decision.delay, attempts, error, extra=context,
                     )  # fmt: skip
                     self._retried += 1
-                    _failed(self._counts(entry.envelope.kind).retried, system or "")
+                    self._counts.retried(entry.envelope.kind, system)
                     at = self._clock.time() + decision.delay
                     await self._journal.mark_retry(
                         entry.id, at=at, error=error, error_class=type(exc).__name__
@@ -434,12 +386,10 @@ class Dispatcher:
                 )  # fmt: skip
                 self._held.add(entry.key)
                 self._dead += 1
-                _failed(self._counts(entry.envelope.kind).dead, system or "")
+                self._counts.dead(entry.envelope.kind, system)
                 return
             self._delivered += 1
-            counts = self._counts(entry.envelope.kind)
-            counts.delivered += 1
-            counts.latency.observe(self._clock.time() - entry.accepted_at)
+            self._counts.delivered(entry.envelope.kind, self._clock.time() - entry.accepted_at)
             unparked = await self._journal.mark_done([entry.id])
             if entry.replay_of is not None:
                 await self._resume(entry.key, unparked)
@@ -458,10 +408,6 @@ class Dispatcher:
             },
         ):
             await self._route(entry.key).ask(envelope, timeout=self._timeout)
-
-
-def _failed(counts: dict[str, int], system: str) -> None:
-    counts[system] = counts.get(system, 0) + 1
 
 
 @contextlib.asynccontextmanager
