@@ -35,6 +35,7 @@ from mediator.admin.snapshots import Snapshots
 from mediator.admin.status_routes import STATUS_ENDPOINTS
 from mediator.errors import JournalError
 from mediator.ingress.problem_runner import ProblemAppRunner
+from mediator.telemetry import collect, render_prometheus
 
 if TYPE_CHECKING:
     from mediator.runtime import Mediator
@@ -73,6 +74,21 @@ def build_admin_app(mediator: Mediator, tokens: TokenTable) -> web.Application:
         return web.Response(body=document, content_type="application/json")
 
     app.router.add_get("/openapi.json", openapi)
+
+    async def metrics(request: web.Request) -> web.Response:
+        if admin.metrics_auth == "token":
+            tokens.identify(request, needs="viewer")
+        async with asyncio.timeout(admin.request_timeout):
+            try:
+                found = await collect(mediator, snapshots.statistics())
+            except JournalError as exc:
+                detail = f"the journal: {exc.reason}"
+                raise ProblemError(503, "Service Unavailable", detail) from None
+        body, content_type = render_prometheus(found, accept=request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    app.router.add_get("/metrics", metrics)
+
     from mediator.dashboard import mount_dashboard  # the dashboard is a client of this table
 
     mount_dashboard(app, mediator=mediator, tokens=tokens, snapshots=snapshots,
