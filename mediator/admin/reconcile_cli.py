@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["add_reconcile_parser", "reconcile_command"]
+__all__ = ["add_reconcile_parser", "reconcile_command", "show_report"]
 
 Show = Callable[[Console, Any], None]
 

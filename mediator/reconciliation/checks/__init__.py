@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING
 
 from mediator.reconciliation.checks.invoices import check_invoices
 from mediator.reconciliation.checks.money import check_money
 from mediator.reconciliation.checks.payments import check_payments
 from mediator.reconciliation.checks.presence import check_presence
 from mediator.reconciliation.checks.timesheets import check_time
-from mediator.reconciliation.run import Run
 
-__all__ = ["CHECK_RUNNERS"]
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+    from typing import Final
+
+    from mediator.reconciliation.run import Run
+
+__all__ = [
+    "CHECK_RUNNERS",
+    "check_invoices",
+    "check_money",
+    "check_payments",
+    "check_presence",
+    "check_time",
+]
 
 #: each check by its name in a scope
 CHECK_RUNNERS: Final[Mapping[str, Callable[[Run], Awaitable[None]]]] = {
