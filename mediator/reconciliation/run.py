@@ -127,6 +127,8 @@ class Run:
             if fate.dead:
                 dead_letters = (*dead_letters, fate.latest.id)
         facts = tuple(f"{d.field}={d.expected}/{d.found}" for d in diffs)
+        if delta is not None:  # a shortfall that grows is not the one an operator accepted
+            facts = (*facts, f"delta={delta} {currency or ''}")
         # a change after delivery is a person's: replaying its dead letter would refuse again
         replayable = bool(dead_letters) and match != "changed_after_delivery"
         chosen: RepairAction = "replay" if replayable else (repair or "accept")
