@@ -9,6 +9,7 @@ module: the scenarios do not touch each other's entities.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -18,6 +19,7 @@ import pytest
 import pytest_asyncio
 
 from mediator.demo.wiring import POLLER
+from mediator.journal import DeadLetterFilter, EntryState
 from mediator.reconciliation import Break, Options, Report
 from tests.reconciliation.support import Month, live_month
 
@@ -191,3 +193,212 @@ async def test_an_entry_edited_after_its_line_was_posted_changed_after_delivery(
     assert str(line["id"]) in changed.detail
     repair = await mediator.reconciliation.repair(report.run_id, breaks=[changed.id])
     assert (repair.steps, repair.skipped) == ((), (changed.id,))
+
+
+async def _quiet_project(month: Month) -> int:
+    """A project of the month with no dead letter (whose entries are not parked)."""
+    for project in sorted(_harvest(month).tables["projects"]):
+        if not _entries(month, project_id=project, approval_status="approved"):
+            continue
+        where = DeadLetterFilter(entity=f"project:{project}")
+        if not await month.mediator.dead_letters(where):
+            return int(project)
+    raise AssertionError("every project of the month has a dead letter")
+
+
+def _log_time(month: Month, project: int, user: int, day: str, hours: float) -> int:
+    store = _harvest(month)
+    [internal] = store.find("tasks", name="Internal")  # not billable: billing leaves it be
+    entry = store.create(
+        "time_entries",
+        {
+            "project_id": project,
+            "task_id": internal["id"],
+            "user_id": user,
+            "spent_date": f"{month.period}-{day}",
+            "hours": hours,
+        },
+    )
+    store.approve("time_entries", entry["id"])
+    return int(entry["id"])
+
+
+async def test_a_dead_letter_is_replayed_once_its_cause_is_fixed_and_parked_time_is_in_flight(
+    month: Month,
+) -> None:
+    mediator, reconciliation = month.mediator, month.mediator.reconciliation
+    store = _harvest(month)
+    project = await _quiet_project(month)
+    # a consultant HR has not recorded yet: no ERP employee, so the line's post dies
+    hire = store.create(
+        "users", {"first_name": "Late", "last_name": "Hire", "email": "late.hire@example.com"}
+    )
+    store.create("user_assignments", {"project_id": project, "user_id": hire["id"]})
+    late = _log_time(month, project, hire["id"], "09", 3.0)
+    await mediator.poll(POLLER)
+    await mediator.wait_idle()
+    # the project's next entry waits behind that dead letter (parked): in flight, no break
+    people = {
+        int(x.system_id)
+        for x in await mediator.reader.xrefs_of_type("consultant")
+        if x.system == "harvest"
+    }
+    colleague = next(
+        a["user_id"]
+        for a in store.find("user_assignments", project_id=project)
+        if a["user_id"] in people
+    )
+    parked = _log_time(month, project, colleague, "10", 1.25)
+    await mediator.poll(POLLER)
+    await mediator.wait_idle()
+    report = await reconciliation.reconcile(month.period, ["time"])
+    [missing] = _of(report, f"time_entry:{late}")
+    assert _of(report, f"time_entry:{parked}") == []
+    waiting = (await mediator.reader.open_by_keys([f"project:{project}"]))[f"project:{project}"]
+    assert {
+        e.state
+        for e in waiting
+        if e.envelope.idempotency_key.startswith(f"harvest:time_entry:{parked}:")
+    } == {EntryState.PARKED}
+    assert report.counts["time"]["in_flight"] >= 1
+    assert (missing.match, missing.repair, missing.system) == ("missing", "replay", "tryton")
+    [letter] = missing.dead_letters
+    dead = await mediator.reader.entry(letter)
+    assert dead is not None
+    assert "has no ERP record" in str(dead.reason)
+    assert letter in missing.journal
+    dry = await reconciliation.repair(report.run_id, breaks=[missing.id])
+    [step] = dry.steps
+    assert step.action == "replay"
+    assert step.calls[0].startswith(f"journal: replay dead letter {letter}")
+    assert f"harvest:time_entry:{late}:" in step.calls[0]
+    # HR records the hire; the replay posts the line and lets the parked entry go on
+    db = _tryton(month)
+    [party] = db.create("party.party", [{"name": "Late Hire", "code": "late-hire"}])
+    company = month.boxes.tryton.setup.company  # type: ignore[union-attr]  # started above
+    [employee] = db.create(
+        "company.employee",
+        [{"party": party, "company": company, "start_date": datetime.date(2020, 1, 1)}],
+    )
+    await mediator.journal.record_xref("consultant", "late-hire", "harvest", str(hire["id"]))
+    await mediator.journal.record_xref("consultant", "late-hire", "tryton", str(employee))
+    done = await reconciliation.repair(
+        report.run_id, breaks=[missing.id], dry_run=False, by="test:ops", reason="HR caught up"
+    )
+    assert done.steps[0].outcome == "replayed 1 dead letter(s)"
+    await mediator.wait_idle()
+    assert _line_of(month, late)["id"]
+    assert _line_of(month, parked)["id"]
+    after = await reconciliation.reconcile(month.period, ["time"])
+    assert _of(after, f"time_entry:{late}") == []
+    assert _of(after, f"time_entry:{parked}") == []
+    status, page = await month.call("GET", "/audit", role="viewer", params={"limit": "500"})
+    assert status == 200
+    replays = [a for a in page["items"] if a["action"] == "replay" and a["who"] == "test:ops"]
+    assert [a["reason"] for a in replays] == ["HR caught up"]
+
+
+async def test_a_doubled_erp_line_is_a_duplicate_and_one_for_an_unapproved_entry_an_orphan(
+    month: Month,
+) -> None:
+    reconciliation = month.mediator.reconciliation
+    lines: dict[int, Record] = _tryton(month).tables["timesheet.line"]
+    project = await _quiet_project(month)
+    doubled_entry, other = _entries(month, project_id=project, approval_status="approved")[:2]
+    unapproved = next(e for e in _entries(month) if e["approval_status"] != "approved")
+    original = _line_of(month, doubled_entry["id"])
+    before = _counted(await reconciliation.reconcile(month.period, ["time"]))
+    copy_id, orphan_id = max(lines) + 1, max(lines) + 2
+    lines[copy_id] = {**original, "id": copy_id}
+    source = _line_of(month, other["id"])
+    lines[orphan_id] = {
+        **source,
+        "id": orphan_id,
+        "description": re.sub(
+            r"harvest:\d+:", f"harvest:{unapproved['id']}:", str(source["description"])
+        ),
+    }
+    try:
+        report = await reconciliation.reconcile(month.period, ["time"])
+        [duplicate] = _of(report, f"time_entry:{doubled_entry['id']}")
+        assert (duplicate.match, duplicate.system, duplicate.repair) == (
+            "duplicate",
+            "tryton",
+            "accept",
+        )
+        assert f"{original['id']}, {copy_id}" in duplicate.detail
+        [orphan] = _of(report, f"time_entry:{unapproved['id']}")
+        assert (orphan.match, orphan.repair) == ("orphan", "accept")
+        assert f"ERP line {orphan_id}" in orphan.detail
+        assert _of(report, f"time_entry:{other['id']}") == []  # its own line still matches
+        counted = _counted(report)
+        assert counted[("tryton", "timesheet lines")] == before[("tryton", "timesheet lines")] + 2
+        assert (
+            counted[("harvest", "approved time entries")]
+            == before[("harvest", "approved time entries")]
+        )
+    finally:
+        del lines[copy_id], lines[orphan_id]
+    after = await reconciliation.reconcile(month.period, ["time"])
+    assert not {b.match for b in after.breaks} & {"duplicate", "orphan"}
+
+
+def _counted(report: Report) -> dict[tuple[str, str], int]:
+    return {(t.system, t.what): t.count for t in report.totals}
+
+
+# -- invoices: pending approval is in flight ----------------------------------------------------
+
+
+async def test_an_invoice_waiting_for_approval_is_in_flight_not_missing(month: Month) -> None:
+    mediator, reconciliation = month.mediator, month.mediator.reconciliation
+    receivables: dict[int, Record] = _tryton(month).tables["account.invoice"]
+    receivable = next(
+        r for r in receivables.values() if str(r.get("reference", "")).startswith("in_")
+    )
+    stripe_id, state = str(receivable["reference"]), receivable["state"]
+    entity = f"invoice:{stripe_id}"
+    receivable["state"] = "cancelled"  # as good as gone: no receivable for the invoice
+    try:
+        report = await reconciliation.reconcile(month.period, ["invoices"])
+        [missing] = _of(report, entity)
+        assert (missing.match, missing.system) == ("missing", "tryton")
+        waiting = report.counts["invoices"].get("in_flight", 0)
+        await mediator.request_approval(
+            flow="receivables", entity=entity, what=f"post {stripe_id} to the ledger"
+        )
+        pending = await reconciliation.reconcile(month.period, ["invoices"])
+        assert _of(pending, entity) == []
+        assert pending.counts["invoices"]["in_flight"] == waiting + 1
+    finally:
+        receivable["state"] = state
+    assert _of(await reconciliation.reconcile(month.period, ["invoices"]), entity) == []
+
+
+# -- presence: a customer deleted, another tagged with the same account ------------------------
+
+
+async def test_a_deleted_stripe_customer_is_missing_and_a_second_one_a_duplicate(
+    month: Month,
+) -> None:
+    reconciliation = month.mediator.reconciliation
+    stripe = _stripe(month)
+    clients: dict[str, dict[str, str]] = {}
+    for xref in await month.mediator.reader.xrefs_of_type("client"):
+        clients.setdefault(xref.canonical_id, {})[xref.system] = xref.system_id
+    (gone, gone_ids), (doubled, doubled_ids) = sorted(clients.items())[:2]
+    stripe.delete_customer(gone_ids["stripe"])
+    tag = stripe.customers[doubled_ids["stripe"]]["metadata"]["mediator_client"]
+    second = stripe.create_customer(
+        {"name": "Same account again", "metadata": {"mediator_client": tag}}, announce=False
+    )
+    report = await reconciliation.reconcile(month.period, ["presence"])
+    [missing] = _of(report, f"client:{gone}")
+    assert (missing.match, missing.system, missing.repair) == ("missing", "stripe", "accept")
+    assert gone_ids["stripe"] in missing.detail
+    [duplicate] = _of(report, f"client:{doubled}")
+    assert (duplicate.match, duplicate.system) == ("duplicate", "stripe")
+    assert second["id"] in duplicate.detail
+    assert len(report.breaks) == 2, [b.detail for b in report.breaks]
+    totals = {(t.system, t.what): t.count for t in report.totals}
+    assert totals[("stripe", "clients")] == len(clients)  # what the xref map says it has
