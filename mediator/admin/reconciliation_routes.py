@@ -2,9 +2,10 @@
 
 A run reads every system through its connectors, so it is an operator's action (it spends
 the vendors' allowances, in the ``reconciliation`` priority class). Repairs are a dry run
-unless ``dry_run`` is false; every repair, acceptance and sign-off is audited. A bad period
-or check is a 400 naming the field, an unknown run or break a 404, a sign-off of a run with
-open breaks a 409.
+unless ``dry_run`` is false (then it needs a reason); every repair, acceptance and sign-off is
+audited. A bad period or check is a 400 naming the field, an unknown run (``path.id``) or
+break a 404, a sign-off of a run with open breaks, or of one that did not make every check, a
+409.
 """
 
 from __future__ import annotations
@@ -113,12 +114,26 @@ async def _run(call: Call) -> Report:
         raise ProblemError(404, "Not Found", exc.what, field="path.id") from None
 
 
+async def _stored(call: Call) -> str:
+    """The path's run id, once it is known to be a stored run (else a 404 naming path.id)."""
+    run_id = _run_id(call)
+    try:
+        await call.mediator.reconciliation.run(run_id)
+    except NotFound as exc:
+        raise ProblemError(404, "Not Found", exc.what, field="path.id") from None
+    return run_id
+
+
 async def _repair(call: Call) -> RepairReport:
     assert isinstance(call.body, RepairRequest)
     assert call.principal is not None
+    if not call.body.dry_run and call.body.reason is None:
+        raise ProblemError(400, "Bad Request", "a repair that acts needs a reason",
+                           field="body.reason")  # fmt: skip
+    run_id = await _stored(call)
     try:
         return await call.mediator.reconciliation.repair(
-            _run_id(call), breaks=call.body.breaks, dry_run=call.body.dry_run,
+            run_id, breaks=call.body.breaks, dry_run=call.body.dry_run,
             by=call.principal.name, role=call.principal.role, reason=call.body.reason,
         )  # fmt: skip
     except NotFound as exc:
@@ -129,9 +144,10 @@ async def _accept(call: Call) -> Acceptance:
     assert isinstance(call.body, AcceptRequest)
     assert call.principal is not None
     break_id = call.path("break")
+    run_id = await _stored(call)
     try:
         return await call.mediator.reconciliation.accept(
-            _run_id(call), break_id, reason=call.body.reason,
+            run_id, break_id, reason=call.body.reason,
             by=call.principal.name, role=call.principal.role,
         )  # fmt: skip
     except NotFound as exc:

@@ -72,7 +72,8 @@ class NotFound(LookupError):
 
 
 class Unsettled(ValueError):
-    """A period cannot be signed off: its run still has open breaks."""
+    """A period cannot be signed off on a run: it has open breaks, or it did not make every
+    check (a month closed on its time alone would say nothing of its invoices)."""
 
 
 class RepairStep(msgspec.Struct, frozen=True, kw_only=True):
@@ -243,23 +244,29 @@ class Reconciler:
         self, period: str, *, run_id: str | None = None, by: str = "host", role: str = "host",
         reason: str | None = None,
     ) -> SignOff:  # fmt: skip
-        """Sign `period` off on its latest run (or `run_id`), freezing that report; the run
-        must have no open break (`Unsettled`). A period is signed once: the first holds."""
+        """Sign `period` off on its latest run of every check (or `run_id`), freezing that
+        report; the run must have made every check and have no open break (`Unsettled`).
+        A period is signed once: the first holds, and only it is audited."""
         period_bounds(period)
         if run_id is None:
-            latest = await self.store.runs(period=period)
-            if not latest:
-                raise NotFound(f"no reconciliation run of {period} to sign off")
-            run_id = latest[0].run_id
+            complete = [r for r in await self.store.runs(period=period) if r.scope == CHECKS]
+            if not complete:
+                raise NotFound(f"no reconciliation run of every check of {period} to sign off")
+            run_id = complete[0].run_id
         report = await self.run(run_id)
         if report.period != period:
             raise ValueError(f"run {run_id} is of {report.period}, not {period}")
+        if report.scope != CHECKS:
+            raise Unsettled(
+                f"run {run_id} made only the {', '.join(report.scope)} check(s): sign {period} "
+                f"off on a run of every check ({', '.join(CHECKS)})"
+            )
         if report.breaks:
             raise Unsettled(
                 f"run {run_id} has {len(report.breaks)} open break(s): repair or accept them, "
                 "run again, then sign off"
             )
-        signed = await self.store.sign_off(
+        signed, first = await self.store.sign_off(
             SignOff(
                 period=period,
                 run_id=run_id,
@@ -269,7 +276,7 @@ class Reconciler:
                 report=report,
             )
         )
-        if signed.run_id == run_id and signed.by == by:
+        if first:
             await self._note("reconciliation.sign_off", period, by, role, reason, f"run {run_id}")
         return signed
 

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from mediator.cli import main
+from mediator.reconciliation import CHECKS
 from tests.reconciliation.support import OPERATOR_TOKEN, VIEWER_TOKEN, Month, live_month
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -158,6 +159,12 @@ async def test_a_repair_is_a_dry_run_unless_asked_and_then_redrives_with_the_ori
         "POST", path, json={"breaks": ["brk_" + "0" * 20], "dry_run": False, "reason": "x"}
     )
     assert (status, problem["field"]) == (404, "body.breaks")
+    status, problem = await month.call("POST", path, json={"dry_run": False})
+    assert (status, problem["field"]) == (400, "body.reason")  # an action says why
+    status, problem = await month.call(
+        "POST", "/reconciliation/runs/rec_20010101T000000_deadbeef/repair", json={}
+    )
+    assert (status, problem["field"]) == (404, "path.id")
     status, done = await month.call(
         "POST", path, json={"dry_run": False, "reason": "the ERP lost a line"}
     )
@@ -200,7 +207,7 @@ async def test_accepting_a_break_needs_a_reason_and_an_open_break_and_is_audited
         "POST", "/reconciliation/runs/rec_20010101T000000_deadbeef/breaks/"
         f"{divergent['id']}/accept", json={"reason": "fine"},
     )  # fmt: skip
-    assert status == 404, problem
+    assert (status, problem["field"]) == (404, "path.id")
     status, accepted = await month.call("POST", path, json={"reason": "a goodwill discount"})
     assert status == 200, accepted
     assert (accepted["break_id"], accepted["by"]) == (divergent["id"], "alice")
@@ -217,7 +224,7 @@ async def test_accepting_a_break_needs_a_reason_and_an_open_break_and_is_audited
     )
 
 
-async def test_a_period_is_signed_off_once_and_only_on_a_run_without_open_breaks(
+async def test_a_period_is_signed_off_once_on_a_run_of_every_check_without_open_breaks(
     month: Month,
 ) -> None:
     # a run with an open break cannot be signed: the ERP line of another entry deleted
@@ -225,50 +232,65 @@ async def test_a_period_is_signed_off_once_and_only_on_a_run_without_open_breaks
     db = month.boxes.tryton.db
     line = list(db.tables["timesheet.line"].values())[-1]
     db.delete("timesheet.line", [line["id"]], {})
-    broken = await _run(month, scope=["time"])
-    assert len(broken["breaks"]) == 1
+    broken = await _run(month, scope=list(CHECKS))
+    assert any(b["check"] == "time" for b in broken["breaks"])
     sign = f"/reconciliation/periods/{month.period}/sign-off"
     status, problem = await month.call("GET", sign, role="viewer")
     assert (status, problem["field"]) == (404, "path.period")
     status, problem = await month.call("POST", sign, json={"run_id": broken["run_id"]})
     assert (status, problem["field"]) == (409, "body.run_id")
-    assert "1 open break" in problem["detail"]
+    assert "open break" in problem["detail"]
     status, problem = await month.call("POST", sign, json={})  # the latest run: the same
     assert status == 409, problem
+    # nor on a run that did not make every check, however clean
+    partial = await _run(month, scope=["presence"])
+    assert partial["clean"] is True
+    status, problem = await month.call("POST", sign, json={"run_id": partial["run_id"]})
+    assert (status, problem["field"]) == (409, "body.run_id")
+    assert "every check" in problem["detail"]
     status, problem = await month.call("POST", "/reconciliation/periods/2001-01/sign-off", json={})
     assert (status, problem["field"]) == (404, "body.run_id")  # no run of that month
-    # repaired, run again: clean, signed off
-    status, _ = await month.call(
+    # the close: repair what can be, accept what a person settles, run every check again
+    status, repaired = await month.call(
         "POST", f"/reconciliation/runs/{broken['run_id']}/repair",
-        json={"dry_run": False, "reason": "restore the line"},
+        json={"dry_run": False, "reason": "month-end close"},
     )  # fmt: skip
-    assert status == 200
+    assert status == 200, repaired
+    for skipped in repaired["skipped"]:
+        status, _ = await month.call(
+            "POST", f"/reconciliation/runs/{broken['run_id']}/breaks/{skipped}/accept",
+            json={"reason": "settled in the vendor's screens"},
+        )  # fmt: skip
+        assert status == 200
     await month.mediator.wait_idle()
-    clean = await _run(month, scope=["time"])
-    assert clean["clean"] is True
+    clean = await _run(month, scope=list(CHECKS))
+    assert clean["clean"] is True, clean["breaks"]
+    await _run(month, scope=["presence"])  # a later partial run is not what is signed
     status, problem = await month.call(
         "POST", sign, json={"run_id": broken["run_id"], "reason": "wrong run"}
     )
     assert status == 409, problem  # naming the run with breaks still refuses
-    status, signed = await month.call("POST", sign, json={"reason": "November closed"})
+    status, signed = await month.call("POST", sign, json={"reason": "the month is closed"})
     assert status == 200, signed
     assert (signed["run_id"], signed["by"], signed["reason"]) == (
         clean["run_id"],
         "alice",
-        "November closed",
+        "the month is closed",
     )
     assert signed["report"] == clean
     status, read = await month.call("GET", sign, role="viewer")
     assert (status, read) == (200, signed)
-    # a second sign-off, on a newer clean run, keeps the first
-    newer = await _run(month, scope=["time"])
+    # signing again, on the same run or a newer clean one, keeps the first, audited once
+    status, again = await month.call("POST", sign, json={"run_id": clean["run_id"]})
+    assert (status, again) == (200, signed)
+    newer = await _run(month, scope=list(CHECKS))
     status, second = await month.call(
         "POST", sign, json={"run_id": newer["run_id"], "reason": "again"}
     )
     assert (status, second) == (200, signed)
     signs = [a for a in await _audit(month) if a["action"] == "reconciliation.sign_off"]
     assert [(a["who"], a["target"], a["reason"]) for a in signs] == [
-        ("alice", month.period, "November closed")
+        ("alice", month.period, "the month is closed")
     ]
 
 
@@ -413,7 +435,7 @@ async def test_cli_accept_and_sign_off_and_their_errors(month: Month, cli: Cli) 
     status, out, err = await cli("--period", "2026-13")
     assert "body.period" in _one_line_error(status, out, err)
     # a month with nothing in it reconciles clean and is signed off
-    status, out, _ = await cli("--period", "2001-01", "--scope", "time")
+    status, out, _ = await cli("--period", "2001-01")
     assert "clean" in out
     status, out, err = await cli("sign-off", "2001-01", "--reason", "nothing then")
     assert (status, err) == (0, "")
