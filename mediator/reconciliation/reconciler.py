@@ -30,7 +30,7 @@ import msgspec
 from mediator.clock import Clock
 from mediator.codecs import new_id
 from mediator.flows.approved_time import APPROVED_TIME, forget_line
-from mediator.journal import Entry, Journal
+from mediator.journal import Entry, Journal, ReplayReport
 from mediator.journal.reads import JournalReader
 from mediator.reconciliation.checks import CHECK_RUNNERS
 from mediator.reconciliation.known import Known
@@ -77,7 +77,8 @@ class Unsettled(ValueError):
 
 
 class RepairStep(msgspec.Struct, frozen=True, kw_only=True):
-    """One break's repair: the action, the calls it makes (or would), and what came of it."""
+    """One break's repair: the action, the calls it makes (or would), and what came of it
+    (`done` is False in a dry run, and when a replay found nothing left to send)."""
 
     break_id: str
     action: str
@@ -96,7 +97,7 @@ class RepairReport(msgspec.Struct, frozen=True, kw_only=True):
     skipped: tuple[str, ...] = ()
 
 
-Replay = Callable[[Sequence[str], str, str, str | None], Awaitable[object]]
+Replay = Callable[[Sequence[str], str, str, str | None], Awaitable[ReplayReport]]
 Redrive = Callable[[str, str, str, str | None], Awaitable[Entry]]
 Note = Callable[[str, str, str, str, str | None, str | None], Awaitable[None]]
 
@@ -216,10 +217,10 @@ class Reconciler:
                     RepairStep(break_id=found.id, action=found.repair, calls=calls, done=False)
                 )
                 continue
-            outcome = await self._apply(found, by=by, role=role, reason=reason)
+            done, outcome = await self._apply(found, by=by, role=role, reason=reason)
             steps.append(
                 RepairStep(
-                    break_id=found.id, action=found.repair, calls=calls, done=True, outcome=outcome
+                    break_id=found.id, action=found.repair, calls=calls, done=done, outcome=outcome
                 )
             )
         return RepairReport(
@@ -313,11 +314,18 @@ class Reconciler:
         calls.append(f"{found.system}: look the effect up by that key; create it only if absent")
         return tuple(calls)
 
-    async def _apply(self, found: Break, *, by: str, role: str, reason: str | None) -> str:
+    async def _apply(
+        self, found: Break, *, by: str, role: str, reason: str | None
+    ) -> tuple[bool, str]:
         why = reason or f"reconciliation repair of {found.id}"
         if found.repair == "replay":
-            await self._replay(found.dead_letters, by, role, why)
-            return f"replayed {len(found.dead_letters)} dead letter(s)"
+            # what the replay did, not what was asked: a dead letter replayed already (this
+            # run repaired twice) is not sent again, one replayed too often is quarantined
+            replayed = await self._replay(found.dead_letters, by, role, why)
+            outcome = f"replayed {len(replayed.sent)} of {len(found.dead_letters)} dead letter(s)"
+            if replayed.quarantined:
+                outcome += f", {len(replayed.quarantined)} quarantined (replayed too often)"
+            return bool(replayed.sent), outcome
         entry = await self.reader.entry(found.redrive_of or "")
         if entry is None:
             raise NotFound(f"entry {found.redrive_of} of break {found.id} is gone")
@@ -325,7 +333,7 @@ class Reconciler:
         if prepare is not None:
             await prepare(self.journal, entry)
         fresh = await self._redrive(entry.id, by, role, why)
-        return f"re-driven as entry {fresh.id}"
+        return True, f"re-driven as entry {fresh.id}"
 
 
 def _chosen(report: Report, breaks: Sequence[str]) -> list[Break]:

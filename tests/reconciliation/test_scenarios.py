@@ -193,6 +193,18 @@ async def test_an_entry_edited_after_its_line_was_posted_changed_after_delivery(
     assert str(line["id"]) in changed.detail
     repair = await mediator.reconciliation.repair(report.run_id, breaks=[changed.id])
     assert (repair.steps, repair.skipped) == ((), (changed.id,))
+    # its line doubled in the ERP too: a duplicate, which no replay of that correction undoes
+    lines: dict[int, Record] = _tryton(month).tables["timesheet.line"]
+    copy_id = max(lines) + 1
+    lines[copy_id] = {**line, "id": copy_id}
+    try:
+        doubled = await mediator.reconciliation.reconcile(month.period, ["time"])
+        [duplicate] = _of(doubled, f"time_entry:{entry['id']}")
+        assert duplicate.match == "duplicate"
+        assert duplicate.dead_letters == (letter,)  # linked, for the person who settles it
+        assert duplicate.repair == "accept"
+    finally:
+        del lines[copy_id]
 
 
 async def _quiet_project(month: Month) -> int:
@@ -285,8 +297,16 @@ async def test_a_dead_letter_is_replayed_once_its_cause_is_fixed_and_parked_time
     done = await reconciliation.repair(
         report.run_id, breaks=[missing.id], dry_run=False, by="test:ops", reason="HR caught up"
     )
-    assert done.steps[0].outcome == "replayed 1 dead letter(s)"
+    assert (done.steps[0].done, done.steps[0].outcome) == (True, "replayed 1 of 1 dead letter(s)")
     await mediator.wait_idle()
+    # repairing the same run again sends nothing, and says so
+    twice = await reconciliation.repair(
+        report.run_id, breaks=[missing.id], dry_run=False, by="test:ops", reason="HR caught up"
+    )
+    assert (twice.steps[0].done, twice.steps[0].outcome) == (
+        False,
+        "replayed 0 of 1 dead letter(s)",
+    )
     assert _line_of(month, late)["id"]
     assert _line_of(month, parked)["id"]
     after = await reconciliation.reconcile(month.period, ["time"])
@@ -295,7 +315,8 @@ async def test_a_dead_letter_is_replayed_once_its_cause_is_fixed_and_parked_time
     status, page = await month.call("GET", "/audit", role="viewer", params={"limit": "500"})
     assert status == 200
     replays = [a for a in page["items"] if a["action"] == "replay" and a["who"] == "test:ops"]
-    assert [a["reason"] for a in replays] == ["HR caught up"]
+    assert replays
+    assert {(a["reason"], a["target"]) for a in replays} == {("HR caught up", letter)}
 
 
 async def test_a_doubled_erp_line_is_a_duplicate_and_one_for_an_unapproved_entry_an_orphan(
