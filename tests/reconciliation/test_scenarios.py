@@ -423,3 +423,71 @@ async def test_a_deleted_stripe_customer_is_missing_and_a_second_one_a_duplicate
     assert len(report.breaks) == 2, [b.detail for b in report.breaks]
     totals = {(t.system, t.what): t.count for t in report.totals}
     assert totals[("stripe", "clients")] == len(clients)  # what the xref map says it has
+
+
+async def test_a_receivable_whose_post_was_refused_links_its_dead_letter_and_is_replayed(
+    month: Month,
+) -> None:
+    mediator, reconciliation = month.mediator, month.mediator.reconciliation
+    stripe, db = _stripe(month), _tryton(month)
+    [customer] = [
+        x.system_id
+        for x in await mediator.reader.xrefs_of_type("client")
+        if x.system == "stripe" and x.system_id in stripe.customers
+    ][:1]
+    invoice = stripe.create_invoice(
+        {"customer": customer, "metadata": {"mediator_period": month.period}},
+        include_pending=False,
+    )
+    stripe.create_invoiceitem(
+        {
+            "customer": customer,
+            "currency": "usd",
+            "amount": 12_500,
+            "quantity": 1,
+            "unit_amount": 12_500,
+            "unit_amount_decimal": "12500",
+            "description": "Workshop",
+        },
+        invoice["id"],
+    )
+    # finance closed the ERP's period of today: Tryton refuses to post the receivable
+    today = datetime.datetime.now(datetime.UTC).date()
+    company = next(iter(db.tables["company.company"]))
+    [closed] = db.create(
+        "account.period",
+        [
+            {
+                "name": "Closed for the audit",
+                "company": company,
+                "start_date": today - datetime.timedelta(days=1),
+                "end_date": today + datetime.timedelta(days=1),
+                "state": "close",
+            }
+        ],
+    )
+    stripe.finalize(invoice["id"])
+    await mediator.poll("stripe_events")
+    await mediator.wait_idle()
+    entity = f"invoice:{invoice['id']}"
+    [letter] = await mediator.dead_letters(DeadLetterFilter(entity=entity))
+    assert "reopen the period" in str(letter.reason)
+    report = await reconciliation.reconcile(month.period, ["invoices"])
+    [broken] = _of(report, entity)
+    assert broken.match == "divergent"
+    assert [(d.field, d.expected) for d in broken.diffs] == [("state", "posted")]
+    assert broken.dead_letters == (letter.id,)
+    assert broken.repair == "replay"
+    # finance reopens it; the replay posts the receivable the first attempt left in draft
+    db.tables["account.period"][closed]["state"] = "open"
+    done = await reconciliation.repair(
+        report.run_id, breaks=[broken.id], dry_run=False, by="test:ops", reason="reopened"
+    )
+    assert done.steps[0].done
+    await mediator.wait_idle()
+    after = await reconciliation.reconcile(month.period, ["invoices"])
+    assert _of(after, entity) == []
+    receivables = [
+        r for r in db.tables["account.invoice"].values() if r.get("reference") == invoice["id"]
+    ]
+    assert [r["state"] for r in receivables] == ["posted"]
