@@ -12,13 +12,14 @@ import datetime
 import time
 import zoneinfo
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from mediator.config import parse_config
-from mediator.reconciliation import CHECKS, POLLER
+from mediator.reconciliation import CHECKS, POLLER, Options
 from mediator.reconciliation.scheduled import periods_due
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, open_sandboxes
@@ -70,7 +71,18 @@ path = "journal.sqlite"
 """
     if scheduled:
         text += "[ingress.pollers.reconciliation]\ninterval = 3600.0\n"
-    return text
+    return text + _JUDGING
+
+
+_JUDGING = """
+[reconciliation]
+lag = 60.0
+default_tolerance = "0.10"
+
+[reconciliation.tolerance]
+USD = "0"
+JPY = "1"
+"""
 
 
 @pytest.mark.slow
@@ -81,6 +93,12 @@ async def test_a_scheduled_mediator_reconciles_both_months_and_the_runs_outlive_
     before = periods_due(time.time(), UTC)
     loaded = parse_config(text, file="m.toml", base_dir=tmp_path)
     async with Mediator(loaded, serve_admin=False) as mediator:
+        # `[reconciliation]` is how every run judges, the scheduled ones included
+        assert mediator.reconciliation.options == Options(
+            lag=60.0, tolerance={"USD": "0", "JPY": "1"}, default_tolerance="0.10"
+        )
+        assert mediator.reconciliation.options.tolerance_of("usd") == 0
+        assert mediator.reconciliation.options.tolerance_of("EUR") == Decimal("0.10")
         [poller] = [p for p in mediator.pollers if p.poller.name == POLLER]
         await poller.wait_polls(1)
         status = poller.status()
