@@ -120,6 +120,10 @@ async def test_an_unknown_run_is_a_404_and_a_malformed_one_a_400_naming_path_id(
     assert "rec_20010101T000000_deadbeef" in problem["detail"]
     status, problem = await month.call("GET", "/reconciliation/runs/nope", role="viewer")
     assert (status, problem["field"]) == (400, "path.id")
+    status, problem = await month.call(
+        "GET", "/reconciliation/runs", role="viewer", params={"period": "2026-13"}
+    )
+    assert (status, problem["field"]) == (400, "query.period")
 
 
 @pytest.mark.parametrize("period", ["2026-13", "0000-01", "9999-12", "2026-1", "november"])
