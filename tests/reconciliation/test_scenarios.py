@@ -491,3 +491,45 @@ async def test_a_receivable_whose_post_was_refused_links_its_dead_letter_and_is_
         r for r in db.tables["account.invoice"].values() if r.get("reference") == invoice["id"]
     ]
     assert [r["state"] for r in receivables] == ["posted"]
+
+
+# -- payments: the CRM told another amount, a payment gone from the ERP -------------------------
+
+
+async def test_a_crm_paid_amount_that_differs_and_an_erp_payment_gone_are_breaks(
+    month: Month,
+) -> None:
+    reconciliation = month.mediator.reconciliation
+    assert month.boxes.salesforce is not None
+    crm = month.boxes.salesforce.store
+    told = next(o for o in crm.records("Opportunity") if o.get("Invoice_Number__c"))
+    paid = Decimal(str(told["Amount_Paid__c"]))
+    stripe_id = next(
+        i["id"]
+        for i in _stripe(month).invoices.values()
+        if i["number"] == told["Invoice_Number__c"]
+    )
+    opportunity = str(told["Id"])
+    crm.update("Opportunity", opportunity, {"Amount_Paid__c": float(paid + 10)})
+    receivables: dict[int, Record] = _tryton(month).tables["account.invoice"]
+    settled = next(
+        r for r in receivables.values() if r["state"] == "paid" and r["reference"] != stripe_id
+    )
+    saved = dict(settled)
+    settled.update(state="posted", paid_amount=Decimal("0.00"))
+    try:
+        report = await reconciliation.reconcile(month.period, ["payments"])
+        [divergent] = _of(report, f"invoice:{stripe_id}")
+        assert (divergent.match, divergent.system) == ("divergent", "salesforce")
+        assert [d.field for d in divergent.diffs] == ["Amount_Paid__c"]
+        assert Decimal(str(divergent.delta)) == 10
+        [gone] = _of(report, f"invoice:{settled['reference']}")
+        assert (gone.match, gone.system) == ("missing", "tryton")
+        assert [(d.field, d.found) for d in gone.diffs] == [("paid", "0.00")]
+        assert report.totals
+    finally:
+        crm.update("Opportunity", opportunity, {"Amount_Paid__c": float(paid)})
+        settled.clear()
+        settled.update(saved)
+    after = await reconciliation.reconcile(month.period, ["payments"])
+    assert after.breaks == ()
