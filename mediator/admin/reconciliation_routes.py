@@ -5,11 +5,13 @@ the vendors' allowances, in the ``reconciliation`` priority class). Repairs are 
 unless ``dry_run`` is false (then it needs a reason); every repair, acceptance and sign-off is
 audited. A bad period or check is a 400 naming the field, an unknown run (``path.id``) or
 break a 404, a sign-off of a run with open breaks, or of one that did not make every check, a
-409.
+409; a run that a system fails (down, refusing, a limit or allowance spent) a 503 naming it,
+with ``Retry-After`` when the wait is known: the vendor's state, not a bug of ours.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 import msgspec
@@ -17,6 +19,7 @@ import msgspec
 from mediator.admin.endpoint import Call, Endpoint
 from mediator.admin.models import Reason
 from mediator.admin.problems import ProblemError
+from mediator.errors import JournalError, MediatorError, QuotaExhausted
 from mediator.reconciliation import (
     CHECKS,
     Acceptance,
@@ -99,6 +102,24 @@ async def _start(call: Call) -> Report:
         raise ProblemError(409, "Conflict", str(exc), field="body.scope") from None
     except ValueError as exc:
         raise ProblemError(400, "Bad Request", str(exc), field="body.period") from None
+    except JournalError:
+        raise  # the app's 503 for the journal
+    except MediatorError as exc:  # a system down or refusing, a limit or an allowance spent
+        raise ProblemError(
+            503,
+            "Service Unavailable",
+            f"the reconciliation could not read the systems: {exc}",
+            headers=_retry_after(exc, call.mediator.clock.time()),
+        ) from None
+
+
+def _retry_after(exc: MediatorError, now: float) -> dict[str, str]:
+    wait = (
+        exc.resets_at - now
+        if isinstance(exc, QuotaExhausted)
+        else getattr(exc, "retry_after", None)
+    )
+    return {} if wait is None else {"Retry-After": str(max(1, math.ceil(wait)))}
 
 
 async def _runs(call: Call) -> RunList:

@@ -21,6 +21,7 @@ import pytest_asyncio
 from mediator.demo.wiring import POLLER
 from mediator.journal import DeadLetterFilter, EntryState
 from mediator.reconciliation import Break, Options, Report
+from mediator.sandbox.faults import FaultPlan
 from tests.reconciliation.support import Month, live_month
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -533,3 +534,24 @@ async def test_a_crm_paid_amount_that_differs_and_an_erp_payment_gone_are_breaks
         settled.update(saved)
     after = await reconciliation.reconcile(month.period, ["payments"])
     assert after.breaks == ()
+
+
+# -- a system that fails the reads --------------------------------------------------------------
+
+
+async def test_a_system_that_refuses_the_reads_is_a_503_naming_it_not_a_500(month: Month) -> None:
+    assert month.boxes.harvest is not None
+    faults = month.boxes.harvest.faults
+    faults.install(FaultPlan(error_rate=1.0, error_status=400, paths=("/v2/clients",)))
+    try:
+        status, problem = await month.call(
+            "POST", "/reconciliation/runs", json={"period": month.period, "scope": ["presence"]}
+        )
+    finally:
+        faults.install(FaultPlan())
+    assert status == 503, problem
+    assert "harvest" in problem["detail"]
+    status, report = await month.call(
+        "POST", "/reconciliation/runs", json={"period": month.period, "scope": ["presence"]}
+    )
+    assert status == 200, report
