@@ -444,3 +444,25 @@ async def test_cli_accept_and_sign_off_and_their_errors(month: Month, cli: Cli) 
     status, out, err = await cli("sign-off", "2001-01", "--reason", "nothing then")
     assert (status, err) == (0, "")
     assert "2001-01 signed off by alice on run rec_" in out
+
+
+async def test_cli_prints_vendor_and_operator_text_as_it_is_never_as_markup(
+    month: Month, cli: Cli
+) -> None:
+    # a project named in Harvest's screens with brackets, under an onboarded client: an orphan
+    assert month.boxes.harvest is not None
+    store = month.boxes.harvest.store
+    client = next(iter(store.tables["clients"].values()))
+    name = "Side job [/b] for [bold]ACME"
+    store.create("projects", {"client_id": client["id"], "name": name})
+    status, out, err = await cli("--period", month.period, "--scope", "presence")
+    assert (status, err) == (0, "")
+    assert name in out.replace("\n", "")
+    report = await month.mediator.reconciliation.run(
+        (await month.mediator.reconciliation.runs())[0].run_id
+    )
+    [orphan] = [b for b in report.breaks if b.match == "orphan"]
+    reason = "a side job [/i] per [bold]FIN-12"
+    status, out, err = await cli("accept", report.run_id, orphan.id, "--reason", reason)
+    assert (status, err) == (0, "")
+    assert reason in out
