@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["add_reconcile_parser", "reconcile_command"]
+__all__ = ["add_reconcile_parser", "reconcile_command", "show_report"]
 
 Show = Callable[[Console, Any], None]
 

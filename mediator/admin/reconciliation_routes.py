@@ -31,7 +31,15 @@ from mediator.reconciliation import (
     Unsettled,
 )
 
-__all__ = ["RECONCILIATION_ENDPOINTS"]
+__all__ = [
+    "RECONCILIATION_ENDPOINTS",
+    "AcceptRequest",
+    "RepairRequest",
+    "RunList",
+    "RunQuery",
+    "RunRequest",
+    "SignOffRequest",
+]
 
 Period = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 CheckName = Literal["presence", "time", "money", "invoices", "payments"]

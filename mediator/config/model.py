@@ -24,6 +24,7 @@ __all__ = [
     "LoggingConfig",
     "MediatorConfig",
     "PollerConfig",
+    "ReconciliationConfig",
     "SalesforceConfig",
     "SecretRef",
     "StripeConfig",

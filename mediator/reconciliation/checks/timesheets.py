@@ -21,7 +21,7 @@ from mediator.reconciliation.model import FieldDiff
 from mediator.reconciliation.reads import ErpLine
 from mediator.reconciliation.run import Run
 
-__all__ = ["check_time", "entry_version", "time_entry_key"]
+__all__ = ["check_time", "entry_version", "sum_hours", "time_entry_key"]
 
 
 def entry_version(entry: hv.HvTimeEntry) -> str:
