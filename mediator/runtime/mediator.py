@@ -359,7 +359,9 @@ class Mediator:
     def _build_reconciler(self, journal: Journal) -> Reconciler:
         settings = self.loaded.config.reconciliation
 
-        async def replay(ids: Sequence[str], by: str, role: str, reason: str | None) -> object:
+        async def replay(
+            ids: Sequence[str], by: str, role: str, reason: str | None
+        ) -> ReplayReport:
             where = DeadLetterFilter(ids=tuple(ids))
             return await self.replay(where, dry_run=False, by=by, role=role, reason=reason)
 
