@@ -21,7 +21,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 __all__ = ["add_reconcile_parser", "reconcile_command", "show_report"]
 
@@ -101,25 +100,19 @@ async def reconcile_command(
     return await post(path, body), _show_sign_off
 
 
-def _row(table: Table, *cells: str) -> None:
-    # as written: a "[/b]" in a project's name would be a rich markup error, "[bold]" vanish
-    table.add_row(*(Text(cell) for cell in cells))
-
-
 def show_report(console: Console, report: dict[str, Any]) -> None:
     """Print a report: control totals, match classes per check, open and accepted breaks."""
     console.print(
         f"reconciliation {report['run_id']} of {report['period']} "
         f"({', '.join(report['scope'])}): {report['compared']:,} records compared, "
         + ("clean" if report.get("clean") else f"{len(report['breaks'])} open break(s)"),
-        markup=False,
     )
     totals = Table(title="control totals")
     for column in ("system", "what", "count", "amount", "currency"):
         totals.add_column(column, justify="right" if column in ("count", "amount") else "left")
     for t in report["totals"]:
-        _row(
-            totals, t["system"], t["what"], f"{t['count']:,}", t["amount"], t.get("currency") or ""
+        totals.add_row(
+            t["system"], t["what"], f"{t['count']:,}", t["amount"], t.get("currency") or ""
         )
     console.print(totals)
     classes = sorted({m for counts in report["counts"].values() for m in counts})
@@ -128,14 +121,14 @@ def show_report(console: Console, report: dict[str, Any]) -> None:
     for name in classes:
         matches.add_column(name.replace("_", " "), justify="right")
     for check, counts in report["counts"].items():
-        _row(matches, check, *(str(counts.get(name, 0)) for name in classes))
+        matches.add_row(check, *(str(counts.get(name, 0)) for name in classes))
     console.print(matches)
     for title, breaks in (("open breaks", report["breaks"]), ("accepted", report["accepted"])):
         if breaks:
             console.print(_breaks_table(title, breaks))
     calls = ", ".join(f"{system} {n}" for system, n in sorted(report.get("calls", {}).items()))
     if calls:
-        console.print(f"API calls: {calls}", markup=False)
+        console.print(f"API calls: {calls}")
 
 
 def _breaks_table(title: str, breaks: list[dict[str, Any]]) -> Table:
@@ -147,8 +140,8 @@ def _breaks_table(title: str, breaks: list[dict[str, Any]]) -> Table:
         if b.get("delta"):
             detail += f" (delta {b['delta']} {b.get('currency') or ''})"
         age = b.get("age")
-        _row(
-            table, b["id"], b["check"], b["match"].replace("_", " "), b["system"], b["entity"],
+        table.add_row(
+            b["id"], b["check"], b["match"].replace("_", " "), b["system"], b["entity"],
             detail, b["repair"], "-" if age is None else f"{age / 3600:.1f} h",
         )  # fmt: skip
     return table
@@ -159,8 +152,8 @@ def _show_runs(console: Console, answer: dict[str, Any]) -> None:
     for column in ("run", "period", "scope", "compared", "breaks", "accepted"):
         table.add_column(column)
     for run in answer["items"]:
-        _row(
-            table, run["run_id"], run["period"], ",".join(run["scope"]), f"{run['compared']:,}",
+        table.add_row(
+            run["run_id"], run["period"], ",".join(run["scope"]), f"{run['compared']:,}",
             str(run["breaks"]), str(run["accepted"]),
         )  # fmt: skip
     console.print(table)
@@ -170,26 +163,22 @@ def _show_repair(console: Console, answer: dict[str, Any]) -> None:
     verb = "would" if answer["dry_run"] else "did"
     for step in answer["steps"]:
         console.print(f"{step['break_id']}: {step['action']} ({verb})" + (
-            f": {step['outcome']}" if step.get("outcome") else ""), markup=False)  # fmt: skip
+            f": {step['outcome']}" if step.get("outcome") else ""))  # fmt: skip
         for call in step["calls"]:
-            console.print(f"  {call}", markup=False)
+            console.print(f"  {call}")
     if answer["skipped"]:
         console.print(
             f"{len(answer['skipped'])} break(s) need a person (accept them with a reason): "
             + ", ".join(answer["skipped"]),
-            markup=False,
         )
 
 
 def _show_accept(console: Console, answer: dict[str, Any]) -> None:
-    console.print(
-        f"{answer['break_id']} accepted by {answer['by']}: {answer['reason']}", markup=False
-    )
+    console.print(f"{answer['break_id']} accepted by {answer['by']}: {answer['reason']}")
 
 
 def _show_sign_off(console: Console, answer: dict[str, Any]) -> None:
     console.print(
         f"{answer['period']} signed off by {answer['by']} on run {answer['run_id']} "
         f"({answer['report']['compared']:,} records compared)",
-        markup=False,
     )
