@@ -82,6 +82,9 @@ async def test_dlq_show_replay_and_release(admin: Admin, run: Run) -> None:
     status, out, err = await run(admin, "dlq", "release", target.id, "--reason", reason)
     assert (status, err) == (0, "")
     assert f"released by alice: {reason}" in out
+    status, out, err = await run(admin, "dlq", "show", target.id)  # a table of its fields
+    assert (status, err) == (0, "")
+    assert reason in out
     other = admin.dead[3]
     status, out, _ = await run(admin, "dlq", "discard", other.id, "--reason", "a test record")
     assert status == 0
