@@ -57,6 +57,19 @@ def _parser() -> argparse.ArgumentParser:
         "discarded at exit)",
     )
     demo.add_argument("--no-faults", action="store_true", help="no injected ERP failures")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the admin API and the dashboard during the month and after it, until "
+        "Ctrl-C (the URL and tokens to log in with are printed)",
+    )
+    demo.add_argument(
+        "--port",
+        metavar="N",
+        type=int_in(0, 65_535),
+        default=8780,
+        help="with --serve: the dashboard's port on 127.0.0.1 (0: any free one; default 8780)",
+    )
     daemon = commands.add_parser("run", help="run the daemon of a configuration file")
     daemon.add_argument("--config", type=Path, required=True, help="the mediator.toml to run")
     daemon.add_argument(
@@ -147,6 +160,7 @@ def _demo(args: argparse.Namespace) -> int:
             size=args.size,
             state_dir=args.state_dir,
             faults=None if args.no_faults else ERP_FAULTS,
+            serve=args.port if args.serve else None,
         )
     )
     return 0 if report.ok else 1

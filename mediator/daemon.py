@@ -87,7 +87,10 @@ async def _serve(mediator: Mediator) -> None:
             async with mediator:
                 address = mediator.admin_address
                 where = (
-                    f" admin API and health on http://{address[0]}:{address[1]}" if address else ""
+                    f" admin API and health on http://{address[0]}:{address[1]}, dashboard at "
+                    f"http://{address[0]}:{address[1]}/ui/"
+                    if address
+                    else ""
                 )
                 hooks = mediator.webhook_address
                 if hooks is not None:

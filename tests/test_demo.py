@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from mediator.cli import main
@@ -155,3 +157,44 @@ def test_ctrl_c_exits_130_without_a_warning_or_a_traceback() -> None:
     assert proc.returncode == 130, out + err
     assert "OK:" not in out  # interrupted before the end, not after it
     assert err == ""  # no "Unclosed client session", no traceback (-X dev shows warnings)
+
+
+@pytest.mark.slow
+async def test_serve_keeps_the_dashboard_up_after_the_month_until_ctrl_c() -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    argv = ["-m", "mediator.cli", "demo", "--size", "1", "--no-faults", "--serve", "--port", "0"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None
+    try:
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("  serving the dashboard"):
+            line = (await proc.stdout.readline()).decode()
+            assert line, "\n".join(lines)
+            lines.append(line.rstrip("\n"))
+        [shown] = [line for line in lines if line.startswith("  dashboard: ")]
+        url = shown.split()[1].removesuffix("/ui/")
+        token = shown.split("operator token: ")[1].split(",")[0]
+        assert any(line.startswith("  OK:") for line in lines)  # the summary came first
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(url, cookie_jar=jar) as http:
+            async with http.get("/flows", headers={"Authorization": f"Bearer {token}"}) as api:
+                assert api.status == 200
+                flows = {f["name"] for f in (await api.json())["flows"]}
+            async with http.get("/ui/login") as form:
+                csrf = (await form.text()).split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            async with http.post(
+                "/ui/login", data={"token": token, "csrf": csrf}, headers={"Origin": url}
+            ) as overview:
+                assert overview.status == 200
+                page = await overview.text()
+        assert all(f'data-flow="{name}"' in page for name in flows)
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert "stopped serving" in out.decode()

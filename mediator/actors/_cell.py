@@ -247,13 +247,17 @@ class ActorCell:
             if sender is not None and sender.is_valid:
                 senders.setdefault((sender.trace_id, sender.span_id), sender)
         # One sender: parented on it, like a message's span. Several: linked to each, as an
-        # OpenTelemetry messaging consumer does with a batch (a span has only one parent).
-        parent = next(iter(senders.values())) if len(senders) == 1 else None
+        # OpenTelemetry messaging consumer does with a batch (a span has only one parent);
+        # and parented on the first when all are of one trace (one poll's entries), so that
+        # the trace goes on to the vendor call.
+        parent = None
+        if senders and len({s.trace_id for s in senders.values()}) == 1:
+            parent = next(iter(senders.values()))
         with self.tracing.tracer.start_as_current_span(
             f"{self.name} receive_batch",
             context=self.tracing.parent_context(parent),
             kind=SpanKind.CONSUMER,
-            links=[Link(sender) for sender in senders.values()] if parent is None else None,
+            links=[Link(sender) for sender in senders.values()] if len(senders) > 1 else None,
             attributes={"mediator.actor": self.name, "mediator.batch_size": len(batch)},
         ) as span:
             results = await _receive_batch(instance, messages)

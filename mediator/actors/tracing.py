@@ -8,13 +8,16 @@ runtime skips span work entirely (`Tracing.enabled` is false).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator, Mapping
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
+    SpanKind,
     TraceFlags,
     Tracer,
     TracerProvider,
@@ -47,6 +50,29 @@ class Tracing:
         self.enabled = not isinstance(
             provider, trace.NoOpTracerProvider | trace.ProxyTracerProvider
         )
+
+    @contextlib.contextmanager
+    def span(
+        self,
+        name: str,
+        *,
+        traceparent: str | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Mapping[str, str | int] | None = None,
+    ) -> Iterator[None]:
+        """A span for the block, current inside it: the child of the span `traceparent`
+        names, or the root of a new trace without one (never of whatever span the calling
+        task happened to inherit). Nothing at all when tracing is off."""
+        if not self.enabled:
+            yield
+            return
+        with self.tracer.start_as_current_span(
+            name,
+            context=context_from_traceparent(traceparent) or Context(),
+            kind=kind,
+            attributes=attributes,
+        ):
+            yield
 
     def parent_context(self, parent: SpanContext | None) -> Context | None:
         """The context to start a handler's span in, given the sender's span context."""

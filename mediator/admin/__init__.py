@@ -4,7 +4,8 @@
 flows, systems, posting windows, dead letters (list, one, replay, release, discard), an
 entity's history, approvals and the audit log (bearer tokens: ``viewer`` reads, ``operator``
 acts), and `/openapi.json` generated from the same msgspec types. `mediator.admin.cli` is
-the operator's CLI, a client of this API.
+the operator's CLI, a client of this API; `mediator.dashboard`, served beside it under
+``/ui/``, is its other client, in process.
 """
 
 from mediator.admin.app import ENDPOINTS, build_admin_app, open_admin_listener

@@ -1,4 +1,5 @@
-"""The admin API's aiohttp application and its listener on `[admin] listen`.
+"""The admin API's aiohttp application and its listener on `[admin] listen`, with the
+operator's dashboard (`mediator.dashboard`) beside it.
 
 One table of endpoints (status, dead letters, entities, approvals and audit) drives the
 routes and `/openapi.json`. Each request passes, in order: the problem middleware (every
@@ -34,6 +35,7 @@ from mediator.admin.snapshots import Snapshots
 from mediator.admin.status_routes import STATUS_ENDPOINTS
 from mediator.errors import JournalError
 from mediator.ingress.problem_runner import ProblemAppRunner
+from mediator.telemetry import collect, render_prometheus
 
 if TYPE_CHECKING:
     from mediator.runtime import Mediator
@@ -72,6 +74,25 @@ def build_admin_app(mediator: Mediator, tokens: TokenTable) -> web.Application:
         return web.Response(body=document, content_type="application/json")
 
     app.router.add_get("/openapi.json", openapi)
+
+    async def metrics(request: web.Request) -> web.Response:
+        if admin.metrics_auth == "token":
+            tokens.identify(request, needs="viewer")
+        async with asyncio.timeout(admin.request_timeout):
+            try:
+                found = await collect(mediator, snapshots.statistics())
+            except JournalError as exc:
+                detail = f"the journal: {exc.reason}"
+                raise ProblemError(503, "Service Unavailable", detail) from None
+        body, content_type = render_prometheus(found, accept=request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    app.router.add_get("/metrics", metrics)
+
+    from mediator.dashboard import mount_dashboard  # the dashboard is a client of this table
+
+    mount_dashboard(app, mediator=mediator, tokens=tokens, snapshots=snapshots,
+                    endpoints=ENDPOINTS)  # fmt: skip
     return app
 
 
@@ -103,7 +124,7 @@ async def _run(
             )
         )
     call = Call(request=request, mediator=mediator, snapshots=snapshots, principal=principal,
-                query=query, body=body)  # fmt: skip
+                query=query, body=body, params=request.match_info)  # fmt: skip
     try:
         if endpoint.role == "operator":
             # An action runs to its end: cut short after its journal write, a replay's new

@@ -22,7 +22,7 @@ from mediator.admin.problems import ProblemError
 from mediator.config import LoadedConfig, resolve_secrets
 from mediator.tomlfile import failing
 
-__all__ = ["Principal", "TokenTable"]
+__all__ = ["Principal", "TokenTable", "allows"]
 
 Role = Literal["viewer", "operator"]
 _RANK = {"viewer": 0, "operator": 1}
@@ -67,20 +67,31 @@ class TokenTable:
             raise _unauthorized(
                 "the Authorization header is not 'Bearer <token>'", "invalid_request"
             )
-        given = _digest(presented.strip().encode("utf-8", "surrogateescape"))
-        found: Principal | None = None
-        for token, principal in self._tokens:  # every one, so that timing tells nothing
-            if hmac.compare_digest(given, token) and found is None:
-                found = principal
+        found = self.principal_of(presented)
         if found is None:
             raise _unauthorized("the token is not valid", "invalid_token")
-        if _RANK[found.role] < _RANK[needs]:
+        if not allows(found.role, needs):
             raise ProblemError(
                 403,
                 "Forbidden",
                 f"the token {found.name!r} has the {found.role} role; this needs {needs}",
             )
         return found
+
+    def principal_of(self, presented: str) -> Principal | None:
+        """Whom the token `presented` names (None: no configured token), found in constant
+        time: every configured token is compared, whatever matched before."""
+        given = _digest(presented.strip().encode("utf-8", "surrogateescape"))
+        found: Principal | None = None
+        for token, principal in self._tokens:  # every one, so that timing tells nothing
+            if hmac.compare_digest(given, token) and found is None:
+                found = principal
+        return found
+
+
+def allows(role: Role, needs: Role) -> bool:
+    """Whether `role` may do what needs `needs` (an operator may do what a viewer may)."""
+    return _RANK[role] >= _RANK[needs]
 
 
 def _digest(token: bytes) -> bytes:

@@ -118,7 +118,9 @@ def _one_line(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run one operator command against the admin API; return the exit status."""
-    console = Console(highlight=False, soft_wrap=False)
+    # markup off: what the API answers (a reason, an entity key, a project's name) is printed as
+    # written; rich would read "[bold]" as a style and fail on "[/b]"
+    console = Console(highlight=False, soft_wrap=False, markup=False)
     try:
         return asyncio.run(_run(args, console))
     except _CliError as exc:
@@ -294,7 +296,7 @@ def _show_entry(console: Console, answer: dict[str, Any]) -> None:
     )
     console.print(table)
     console.print(_entries_table("lineage", answer["lineage"]))
-    console.print("payload:", msgspec.json.encode(answer["payload"]).decode(), markup=False)
+    console.print("payload:", msgspec.json.encode(answer["payload"]).decode())
 
 
 def _show_replay(console: Console, answer: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Dead letters: list (filtered, paged), one with its lineage, replay, release and discard.
+"""Dead letters: list (filtered, paged), counts by cause, one with its lineage, replay,
+release and discard.
 
 Reads go through the journal's read-only connection. Actions go through the `Mediator` (the
 dispatcher and the journal's one writer) and are written with their audit record in the same
@@ -16,6 +17,8 @@ from mediator.admin.endpoint import Call, Endpoint
 from mediator.admin.models import (
     CloseResult,
     DeadLetterDetail,
+    DeadLetterGroup,
+    DeadLetterGroups,
     DeadLetterPage,
     DeadLetterQuery,
     ReasonRequest,
@@ -78,6 +81,21 @@ async def _list(call: Call) -> DeadLetterPage:
         after=query.cursor, limit=query.limit,
     )  # fmt: skip
     return DeadLetterPage(items=[entry_view(e) for e in page.entries], next_cursor=page.next_cursor)
+
+
+async def _groups(call: Call) -> DeadLetterGroups:
+    causes = await call.mediator.reader.dead_letter_causes()
+    groups = []
+    for cause in causes:
+        flow, owner = flow_of(call, cause.kind)
+        groups.append(
+            DeadLetterGroup(
+                kind=cause.kind, system=cause.system, error_class=cause.error_class,
+                flow=flow, owner=owner, count=cause.count, oldest_at=cause.oldest_at,
+                reason=cause.reason,
+            )
+        )  # fmt: skip
+    return DeadLetterGroups(groups=groups)
 
 
 async def _one(call: Call) -> DeadLetterDetail:
@@ -185,6 +203,10 @@ DEAD_LETTER_ENDPOINTS = (
              summary="Replay dead letters by ids or filters (a dry run unless dry_run=false)",
              role="operator", response=ReplayResult, body=ReplayRequest,
              handler=_replay_filtered),
+    # before /dead-letters/{id}: the router tries routes in this order
+    Endpoint(method="GET", path="/dead-letters/groups",
+             summary="Open dead letters counted by cause (kind, system, error class)",
+             role="viewer", response=DeadLetterGroups, handler=_groups),
     Endpoint(method="GET", path="/dead-letters/{id}",
              summary="One entry: envelope, error, attempts, lineage", role="viewer",
              response=DeadLetterDetail, handler=_one, path_params=_P),

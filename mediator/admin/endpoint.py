@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
@@ -26,7 +26,7 @@ from mediator.admin.snapshots import Snapshots
 if TYPE_CHECKING:
     from mediator.runtime import Mediator
 
-__all__ = ["MISSING_FIELD", "Call", "Endpoint", "decode_body", "decode_query"]
+__all__ = ["MISSING_FIELD", "Call", "Endpoint", "convert_fields", "decode_body", "decode_query"]
 
 T = TypeVar("T")
 _AT = re.compile(r" - at `\$((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)`$")
@@ -46,10 +46,12 @@ class Call:
     principal: Principal | None
     query: object
     body: object
+    #: the path parameters (the route's match info; the dashboard passes its own)
+    params: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def path(self, name: str) -> str:
         """A path parameter's value."""
-        return self.request.match_info[name]
+        return self.params[name]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -95,10 +97,16 @@ def decode_query(request: web.Request, kind: type[T]) -> T:
         if len(given) > 1:
             raise ProblemError(400, "Bad Request", "given more than once", field=f"query.{name}")
         values[name] = given[0]
+    return convert_fields(values, kind, where="query")
+
+
+def convert_fields(values: Mapping[str, object], kind: type[T], *, where: str) -> T:
+    """`values` (strings as a query or a form gives them) as a `kind`; 400 naming the field
+    (``<where>.<name>``) that does not fit."""
     try:
         return msgspec.convert(values, kind, strict=False)
     except msgspec.ValidationError as exc:
-        raise ProblemError(400, "Bad Request", str(exc), field=_field("query", exc)) from None
+        raise ProblemError(400, "Bad Request", str(exc), field=_field(where, exc)) from None
 
 
 async def decode_body(request: web.Request, kind: type[T], *, max_body: int, timeout: float) -> T:

@@ -25,6 +25,8 @@ __all__ = [
     "AuditQuery",
     "CloseResult",
     "DeadLetterDetail",
+    "DeadLetterGroup",
+    "DeadLetterGroups",
     "DeadLetterPage",
     "DeadLetterQuery",
     "DecisionRequest",
@@ -169,6 +171,26 @@ class DeadLetterPage(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: int | None
 
 
+class DeadLetterGroup(msgspec.Struct, frozen=True, kw_only=True):
+    """Open dead letters of one cause: kind, failing system and error class, with the flow
+    and owner team of the kind, how many, the oldest's death and the latest reason."""
+
+    kind: str
+    system: str | None
+    error_class: str | None
+    flow: str | None
+    owner: str | None
+    count: int
+    oldest_at: float
+    reason: str | None
+
+
+class DeadLetterGroups(msgspec.Struct, frozen=True, kw_only=True):
+    """Every open dead letter counted by cause, the largest groups first."""
+
+    groups: list[DeadLetterGroup]
+
+
 class DeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):
     """One entry with its payload, its flow and owner, and its lineage (original and replays)."""
 
@@ -273,6 +295,8 @@ class FlowStatus(msgspec.Struct, frozen=True, kw_only=True):
     failed: int
     last_minute: int
     last_15_minutes: int
+    #: deliveries in each of the last 60 clock minutes, oldest first (the last is partial)
+    per_minute: list[int] = []
 
 
 class FlowsAnswer(msgspec.Struct, frozen=True, kw_only=True):

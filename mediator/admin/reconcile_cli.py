@@ -9,7 +9,8 @@
 
 A repair is a dry run (the calls it would make) unless ``--send``. The report prints as the
 control totals, the match classes per check and the open breaks; ``--json`` prints the API's
-answer. Errors are one line (see `mediator.admin.cli`).
+answer. Errors are one line (see `mediator.admin.cli`). What vendors and operators wrote (a
+project's name in a break, a reason) is printed as it is, never read as rich markup.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["add_reconcile_parser", "reconcile_command"]
+__all__ = ["add_reconcile_parser", "reconcile_command", "show_report"]
 
 Show = Callable[[Console, Any], None]
 
@@ -104,7 +105,7 @@ def show_report(console: Console, report: dict[str, Any]) -> None:
     console.print(
         f"reconciliation {report['run_id']} of {report['period']} "
         f"({', '.join(report['scope'])}): {report['compared']:,} records compared, "
-        + ("clean" if report.get("clean") else f"{len(report['breaks'])} open break(s)")
+        + ("clean" if report.get("clean") else f"{len(report['breaks'])} open break(s)"),
     )
     totals = Table(title="control totals")
     for column in ("system", "what", "count", "amount", "currency"):
@@ -140,8 +141,8 @@ def _breaks_table(title: str, breaks: list[dict[str, Any]]) -> Table:
             detail += f" (delta {b['delta']} {b.get('currency') or ''})"
         age = b.get("age")
         table.add_row(
-            b["id"], b["check"], b["match"].replace("_", " "), b["system"], b["entity"], detail,
-            b["repair"], "-" if age is None else f"{age / 3600:.1f} h",
+            b["id"], b["check"], b["match"].replace("_", " "), b["system"], b["entity"],
+            detail, b["repair"], "-" if age is None else f"{age / 3600:.1f} h",
         )  # fmt: skip
     return table
 
@@ -168,7 +169,7 @@ def _show_repair(console: Console, answer: dict[str, Any]) -> None:
     if answer["skipped"]:
         console.print(
             f"{len(answer['skipped'])} break(s) need a person (accept them with a reason): "
-            + ", ".join(answer["skipped"])
+            + ", ".join(answer["skipped"]),
         )
 
 
@@ -179,5 +180,5 @@ def _show_accept(console: Console, answer: dict[str, Any]) -> None:
 def _show_sign_off(console: Console, answer: dict[str, Any]) -> None:
     console.print(
         f"{answer['period']} signed off by {answer['by']} on run {answer['run_id']} "
-        f"({answer['report']['compared']:,} records compared)"
+        f"({answer['report']['compared']:,} records compared)",
     )

@@ -2,13 +2,16 @@
 
 A run reads every system through its connectors, so it is an operator's action (it spends
 the vendors' allowances, in the ``reconciliation`` priority class). Repairs are a dry run
-unless ``dry_run`` is false; every repair, acceptance and sign-off is audited. A bad period
-or check is a 400 naming the field, an unknown run or break a 404, a sign-off of a run with
-open breaks a 409.
+unless ``dry_run`` is false (then it needs a reason); every repair, acceptance and sign-off is
+audited. A bad period or check is a 400 naming the field, an unknown run (``path.id``) or
+break a 404, a sign-off of a run with open breaks, or of one that did not make every check, a
+409; a run that a system fails (down, refusing, a limit or allowance spent) a 503 naming it,
+with ``Retry-After`` when the wait is known: the vendor's state, not a bug of ours.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 import msgspec
@@ -16,6 +19,7 @@ import msgspec
 from mediator.admin.endpoint import Call, Endpoint
 from mediator.admin.models import Reason
 from mediator.admin.problems import ProblemError
+from mediator.errors import JournalError, MediatorError, QuotaExhausted
 from mediator.reconciliation import (
     CHECKS,
     Acceptance,
@@ -27,7 +31,15 @@ from mediator.reconciliation import (
     Unsettled,
 )
 
-__all__ = ["RECONCILIATION_ENDPOINTS"]
+__all__ = [
+    "RECONCILIATION_ENDPOINTS",
+    "AcceptRequest",
+    "RepairRequest",
+    "RunList",
+    "RunQuery",
+    "RunRequest",
+    "SignOffRequest",
+]
 
 Period = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 CheckName = Literal["presence", "time", "money", "invoices", "payments"]
@@ -98,6 +110,24 @@ async def _start(call: Call) -> Report:
         raise ProblemError(409, "Conflict", str(exc), field="body.scope") from None
     except ValueError as exc:
         raise ProblemError(400, "Bad Request", str(exc), field="body.period") from None
+    except JournalError:
+        raise  # the app's 503 for the journal
+    except MediatorError as exc:  # a system down or refusing, a limit or an allowance spent
+        raise ProblemError(
+            503,
+            "Service Unavailable",
+            f"the reconciliation could not read the systems: {exc}",
+            headers=_retry_after(exc, call.mediator.clock.time()),
+        ) from None
+
+
+def _retry_after(exc: MediatorError, now: float) -> dict[str, str]:
+    wait = (
+        exc.resets_at - now
+        if isinstance(exc, QuotaExhausted)
+        else getattr(exc, "retry_after", None)
+    )
+    return {} if wait is None else {"Retry-After": str(max(1, math.ceil(wait)))}
 
 
 async def _runs(call: Call) -> RunList:
@@ -113,12 +143,26 @@ async def _run(call: Call) -> Report:
         raise ProblemError(404, "Not Found", exc.what, field="path.id") from None
 
 
+async def _stored(call: Call) -> str:
+    """The path's run id, once it is known to be a stored run (else a 404 naming path.id)."""
+    run_id = _run_id(call)
+    try:
+        await call.mediator.reconciliation.run(run_id)
+    except NotFound as exc:
+        raise ProblemError(404, "Not Found", exc.what, field="path.id") from None
+    return run_id
+
+
 async def _repair(call: Call) -> RepairReport:
     assert isinstance(call.body, RepairRequest)
     assert call.principal is not None
+    if not call.body.dry_run and call.body.reason is None:
+        raise ProblemError(400, "Bad Request", "a repair that acts needs a reason",
+                           field="body.reason")  # fmt: skip
+    run_id = await _stored(call)
     try:
         return await call.mediator.reconciliation.repair(
-            _run_id(call), breaks=call.body.breaks, dry_run=call.body.dry_run,
+            run_id, breaks=call.body.breaks, dry_run=call.body.dry_run,
             by=call.principal.name, role=call.principal.role, reason=call.body.reason,
         )  # fmt: skip
     except NotFound as exc:
@@ -129,9 +173,10 @@ async def _accept(call: Call) -> Acceptance:
     assert isinstance(call.body, AcceptRequest)
     assert call.principal is not None
     break_id = call.path("break")
+    run_id = await _stored(call)
     try:
         return await call.mediator.reconciliation.accept(
-            _run_id(call), break_id, reason=call.body.reason,
+            run_id, break_id, reason=call.body.reason,
             by=call.principal.name, role=call.principal.role,
         )  # fmt: skip
     except NotFound as exc:

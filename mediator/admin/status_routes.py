@@ -108,6 +108,7 @@ async def _flows(call: Call) -> FlowsAnswer:
                 failed=throughput.failed if throughput else 0,
                 last_minute=throughput.last_minute if throughput else 0,
                 last_15_minutes=throughput.last_15_minutes if throughput else 0,
+                per_minute=throughput.per_minute if throughput else [0] * 60,
             )
         )
     return FlowsAnswer(flows=answer)

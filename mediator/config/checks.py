@@ -60,6 +60,8 @@ def check_values(config: MediatorConfig, fail: Fail) -> list[ConfigError]:
             problems.append(
                 fail("ingress.webhooks.stripe_secrets", "the same secret is given twice")
             )
+    if config.telemetry.otlp_endpoint is not None:
+        _check_url(config.telemetry.otlp_endpoint, "telemetry.otlp_endpoint", fail, problems)
     admin = config.admin
     host = _check_listen(admin.listen, "admin.listen", fail, problems)
     if host is not None and not admin.tokens and not _is_loopback(host):

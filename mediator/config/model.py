@@ -24,10 +24,12 @@ __all__ = [
     "LoggingConfig",
     "MediatorConfig",
     "PollerConfig",
+    "ReconciliationConfig",
     "SalesforceConfig",
     "SecretRef",
     "StripeConfig",
     "SystemsConfig",
+    "TelemetryConfig",
     "TrytonConfig",
     "TrytonErpConfig",
     "WebhookConfig",
@@ -160,6 +162,26 @@ class AdminConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     tokens: list[AdminToken] = []
     request_timeout: Seconds = 30.0
     max_body: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
+    #: who may read `/metrics`: ``token`` (any admin token, as for `/flows`) or ``none`` (a
+    #: scraper without credentials: counts and names of flows and systems, nothing else)
+    metrics_auth: Literal["token", "none"] = "token"
+
+
+class TelemetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[telemetry]`: OTLP export of traces and metrics over HTTP (needs the `otlp` extra).
+
+    `otlp_endpoint` is the collector's base URL (``http://127.0.0.1:4318``); traces go to
+    its ``/v1/traces`` and metrics, every `export_interval` seconds, to ``/v1/metrics``.
+    Without it nothing is exported (`/metrics` still answers)."""
+
+    otlp_endpoint: str | None = None
+    service_name: Name = "mediator"
+    export_interval: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 15.0
+    traces: bool = True
+    #: the share of traces recorded, decided where a trace starts (a poll, a webhook) and
+    #: followed by every span of it: each recorded delivery costs a few spans of CPU
+    trace_sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    metrics: bool = True
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -196,6 +218,7 @@ class MediatorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     flows: dict[str, FlowConfig] = {}
     ingress: IngressConfig = IngressConfig()
     admin: AdminConfig = AdminConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     logging: LoggingConfig = LoggingConfig()
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     #: `[policies.<kind>.<name>]` and `[[policies.targets]]`, as in a policies file.

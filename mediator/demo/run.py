@@ -8,6 +8,10 @@ outlive a run (`--state-dir`). A journal that already holds a run's entries woul
 rerun post nothing to the new ERP sandbox, and look like success, so such a state dir is
 refused before anything starts (`DemoStateError`). The connectors are closed on every way
 out (the `Mediator` closes them), Ctrl-C included, so no "Unclosed client session" follows.
+
+With `serve` (``mediator demo --serve``), the month's `Mediator` also serves its admin API
+and dashboard, and once the summary is printed it keeps serving them (the sandboxes too)
+until SIGINT or SIGTERM, with a fresh operator and viewer token printed to log in with.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime
+import secrets
+import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from mediator.clock import SystemClock
 from mediator.demo.calendar import BusinessClock
@@ -81,16 +89,19 @@ async def run_demo(
     state_dir: Path | None = None,
     faults: FaultPlan | None = ERP_FAULTS,
     say: Callable[[str], object] = print,
+    serve: int | None = None,
     then: Then | None = None,
     lift_limits: bool = False,
 ) -> DemoReport:
     """Run the demo and return its report; `say` receives the progress lines.
 
-    `faults` is injected into the ERP sandbox (`None`: none). Raises `DemoStateError` if
+    `faults` is injected into the ERP sandbox (`None`: none). With `serve` (a port on
+    127.0.0.1, 0 for any free one), the admin API and dashboard are served during the month
+    and, after the summary, until SIGINT or SIGTERM. Raises `DemoStateError` if
     `state_dir` cannot be created or holds an earlier run's journal, `JournalError` if the
     journal there cannot be used. Lines missing in the ERP are in the report (`ok`).
-    `then` runs after the month (and its reconciliation) with the Mediator still running;
-    `lift_limits` raises Harvest's rate limit in its sandbox and in mediator (for tests).
+    `then` runs after the month (its checks and reconciliation done) with the Mediator still
+    running; `lift_limits` raises Harvest's rate limit in its sandbox and in mediator (tests).
     """
     with tempfile.TemporaryDirectory(prefix="mediator-demo-") as scratch:
         if state_dir is not None:
@@ -107,6 +118,7 @@ async def run_demo(
             kept=state_dir is not None,
             faults=faults,
             say=say,
+            serve=serve,
             then=then,
             lift_limits=lift_limits,
         )
@@ -121,8 +133,9 @@ async def _run(
     kept: bool,
     faults: FaultPlan | None,
     say: Callable[[str], object],
-    then: Then | None,
-    lift_limits: bool,
+    serve: int | None = None,
+    then: Then | None = None,
+    lift_limits: bool = False,
 ) -> DemoReport:
     clock = SystemClock()
     # the demo's ERP books in USD: a client billed in another currency would be finance's
@@ -132,6 +145,66 @@ async def _run(
     eve = month - datetime.timedelta(days=1)
     business = BusinessClock(clock, day=eve)
     started = time.perf_counter()
+
+    def finish() -> DemoReport:
+        """Check every system against what the month should have left, and summarise."""
+        assert boxes.harvest is not None
+        assert boxes.tryton is not None
+        connector = stats.systems["tryton"]
+        injected = boxes.tryton.faults.statistics()
+        checks = (
+            onboarded,
+            check_billing(boxes, billable=_billable(firm, boxes)),
+            check_receivables(boxes),
+            check_cash(boxes),
+            reconciled,
+        )
+        approved_ids = [
+            str(record["id"])
+            for record in boxes.harvest.store.tables["time_entries"].values()
+            if record["approval_status"] == "approved"
+        ]
+        lines = check_erp(approved_ids, _timesheet_lines(boxes.tryton.state()))
+        report = DemoReport(
+            seed=seed,
+            clients=firm.size,
+            entries=len(firm.time_entries),
+            never_approved=sum(e.approved_on is None for e in firm.time_entries),
+            days=days,
+            approved_read=read,
+            journaled=journaled,
+            read_again=read_again,
+            rejected=rejected,
+            duplicates_on_replay=replay.duplicates,
+            new_on_replay=replay.journaled,
+            delivered=stats.dispatcher.delivered,
+            dead=len(dead),
+            erp_lines=lines.lines,
+            erp_missing_lines=lines.missing,
+            erp_duplicate_lines=lines.duplicates,
+            erp_unexpected_lines=lines.unexpected,
+            journal_path=str(path) if kept else None,
+            checks=checks,
+            approvals=approved,
+            payments=paid,
+            item_writes=_item_writes(boxes),
+            billable_entries=sum(
+                e.approved_on is not None and e.billable for e in firm.time_entries
+            ),
+            retried=stats.dispatcher.retried,
+            erp_batches=connector.batches,
+            average_batch=connector.average_batch,
+            injected_errors=injected.errors,
+            injected_drops=injected.drops,
+            connector_retries=connector.retries,
+            seconds=time.perf_counter() - started,
+        )
+        for line in summary(report, f"{month:%B %Y}"):
+            say(line)
+        for entry in dead[:5]:
+            say(f"  dead letter {entry.envelope.key} {entry.envelope.kind}: {entry.reason}")
+        return report
+
     await _refuse_an_earlier_run(path, clock)
     async with open_sandboxes(
         clock=clock,
@@ -166,15 +239,18 @@ async def _run(
         )
         async with open_journal(path, clock=clock) as journal:
             await record_people(journal, firm, boxes)  # HR's part: people are not onboarded
+        tokens = {role: secrets.token_urlsafe(24) for role in ("operator", "viewer")}
         loaded = demo_config(
-            boxes,
-            firm,
-            journal=path,
-            secrets=scratch / "secrets",
+            boxes, firm, journal=path, secrets=scratch / "secrets",
+            admin_listen=None if serve is None else f"127.0.0.1:{serve}", admin_tokens=tokens,
             extra=_LIFTED if lift_limits else "",
-        )
+        )  # fmt: skip
         read = journaled = read_again = rejected = days = 0
-        async with Mediator(loaded, clock=clock, serve_admin=False) as mediator:
+        async with Mediator(loaded, clock=clock, serve_admin=serve is not None) as mediator:
+            if mediator.admin_address is not None:
+                host, port = mediator.admin_address
+                say(f"  dashboard: http://{host}:{port}/ui/ (operator token: "
+                    f"{tokens['operator']}, viewer token: {tokens['viewer']})")  # fmt: skip
             # 1. deals won in the CRM → onboarded in the ERP, the PSA and billing
             for name in ("salesforce_accounts", "salesforce_contracts", "salesforce_opportunities"):
                 await mediator.poll(name)
@@ -228,60 +304,11 @@ async def _run(
             reconciled = await reconciliation(mediator, f"{month:%Y-%m}")
             stats = mediator.statistics()
             dead = await mediator.dead_letters(DeadLetterFilter(), limit=1_000)
-            # each flow's own check, read off the sandboxes as the month left them
-            checks = (
-                onboarded,
-                check_billing(boxes, billable=_billable(firm, boxes)),
-                check_receivables(boxes),
-                check_cash(boxes),
-                reconciled,
-            )
-            approved_ids = [
-                str(record["id"])
-                for record in boxes.harvest.store.tables["time_entries"].values()
-                if record["approval_status"] == "approved"
-            ]
-            lines = check_erp(approved_ids, _timesheet_lines(boxes.tryton.state()))
+            report = finish()  # the systems as the month left them
             if then is not None:
                 await then(mediator, boxes, firm)
-        connector = stats.systems["tryton"]
-        injected = boxes.tryton.faults.statistics()
-    report = DemoReport(
-        seed=seed,
-        clients=firm.size,
-        entries=len(firm.time_entries),
-        never_approved=sum(e.approved_on is None for e in firm.time_entries),
-        days=days,
-        approved_read=read,
-        journaled=journaled,
-        read_again=read_again,
-        rejected=rejected,
-        duplicates_on_replay=replay.duplicates,
-        new_on_replay=replay.journaled,
-        delivered=stats.dispatcher.delivered,
-        dead=len(dead),
-        erp_lines=lines.lines,
-        erp_missing_lines=lines.missing,
-        erp_duplicate_lines=lines.duplicates,
-        erp_unexpected_lines=lines.unexpected,
-        journal_path=str(path) if kept else None,
-        checks=checks,
-        approvals=approved,
-        payments=paid,
-        item_writes=_item_writes(boxes),
-        billable_entries=sum(e.approved_on is not None and e.billable for e in firm.time_entries),
-        retried=stats.dispatcher.retried,
-        erp_batches=connector.batches,
-        average_batch=connector.average_batch,
-        injected_errors=injected.errors,
-        injected_drops=injected.drops,
-        connector_retries=connector.retries,
-        seconds=time.perf_counter() - started,
-    )
-    for line in summary(report, f"{month:%B %Y}"):
-        say(line)
-    for entry in dead[:5]:
-        say(f"  dead letter {entry.envelope.key} {entry.envelope.kind}: {entry.reason}")
+            if serve is not None:  # the summary first, then serving until a signal
+                await _serve_until_signalled(say)
     return report
 
 
@@ -362,6 +389,15 @@ async def _refuse_an_earlier_run(path: Path, clock: SystemClock) -> None:
             "sandboxes lived in its memory and are gone, and a rerun would post nothing to "
             "the new ERP sandbox: use a new or empty --state-dir",
         )
+
+
+async def _serve_until_signalled(say: Callable[[str], object]) -> None:
+    """Wait for SIGINT or SIGTERM (the dashboard and the sandboxes serve meanwhile)."""
+    say("  serving the dashboard and the sandboxes until Ctrl-C")
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            break
+    say("  stopped serving")
 
 
 def _timesheet_lines(state: dict[str, object]) -> list[str]:

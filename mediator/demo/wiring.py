@@ -9,6 +9,7 @@ each country it bills, and its rate card per currency (`mediator.sandbox.generat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -71,13 +72,17 @@ def demo_config(
     journal: Path,
     secrets: Path,
     time_zone: str = "UTC",
+    admin_listen: str | None = None,
+    admin_tokens: Mapping[str, str] | None = None,
     extra: str = "",
 ) -> LoadedConfig:
     """The `mediator.toml` of the demo: the four sandboxes, every flow, the pollers switched
-    off (the demo runs them on its calendar), no admin listener; `extra` is appended.
+    off (the demo runs them on its calendar), and the admin listener (API and dashboard) on
+    `admin_listen` with `admin_tokens` (role → token) when given (`mediator demo --serve`);
+    `extra` is appended.
 
-    The sandboxes' credentials are written to files in `secrets` and referenced as
-    ``file:`` secrets, as a deployment would hold real ones.
+    The sandboxes' credentials and the admin tokens are written to files in `secrets` and
+    referenced as ``file:`` secrets, as a deployment would hold real ones.
     """
     assert boxes.tryton is not None
     creds = boxes.credentials()
@@ -96,6 +101,15 @@ def demo_config(
         f'{country} = {{ identifier = "{TAX_IDENTIFIERS.get(country, "eu_vat")}" }}'
         for country in countries
     )
+    admin = ""
+    if admin_listen is not None:
+        admin = f'[admin]\nlisten = "{admin_listen}"\n'
+        for role, token in sorted((admin_tokens or {}).items()):
+            (secrets / f"admin-{role}").write_text(token, encoding="utf-8")
+            admin += (
+                f'\n[[admin.tokens]]\nname = "demo-{role}"\nrole = "{role}"\n'
+                f'token = "file:{secrets / f"admin-{role}"}"\n'
+            )
     pollers = "\n".join(
         f"[ingress.pollers.{name}]\ninterval = 86400.0\nenabled = false\n" for name in POLLERS
     )
@@ -143,6 +157,7 @@ taxes = {{ standard = {boxes.tryton.setup.taxes["20.0"]} }}
 payment_method = {boxes.tryton.setup.payment_method}
 
 {pollers}
+{admin}
 {extra}
 """
     return parse_config(text, file="<demo>")

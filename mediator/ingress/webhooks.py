@@ -25,6 +25,7 @@ from typing import Annotated, Protocol
 import msgspec
 from aiohttp import web
 
+from mediator.actors.tracing import format_traceparent, parse_traceparent
 from mediator.admin.bodies import read_body
 from mediator.admin.endpoint import MISSING_FIELD
 from mediator.admin.problems import ProblemError, problem_middleware
@@ -193,6 +194,9 @@ def build_webhook_app(
             _log.debug("ignored Stripe event %s of type %s: no flow handles it", head.id, head.type)
             return _json(Ignored())
         envelope = stripe_event_envelope(head, body)
+        upstream = parse_traceparent(request.headers.get("traceparent"))
+        if upstream is not None:  # a traced sender (a relay in front): its trace goes on
+            envelope = msgspec.structs.replace(envelope, traceparent=format_traceparent(upstream))
         try:
             appended = await mediator.accept(envelope)
         except JournalError as exc:

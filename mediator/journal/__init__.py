@@ -1,6 +1,7 @@
 """The durable log: group-committed appends, idempotency, retries, dead letters and replay,
 the xref map, watermarks and flow state."""
 
+from mediator.journal.delivery_counts import DeliveryCounts, KindOutcomes
 from mediator.journal.dispatch import Dispatcher, DispatcherStatistics, Recipient, open_dispatcher
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
@@ -26,6 +27,7 @@ __all__ = [
     "Appended",
     "CompactionReport",
     "DeadLetterFilter",
+    "DeliveryCounts",
     "Dispatcher",
     "DispatcherStatistics",
     "Entry",
@@ -33,6 +35,7 @@ __all__ = [
     "FlowState",
     "Journal",
     "JournalStatistics",
+    "KindOutcomes",
     "Recipient",
     "ReleaseReport",
     "ReplayReport",

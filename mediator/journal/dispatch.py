@@ -18,10 +18,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from typing import Protocol, TypeVar
 
 import msgspec
+from opentelemetry.trace import SpanKind
 
 from mediator._task_group import TaskGroup
+from mediator.actors.tracing import Tracing, current_span_context, format_traceparent
 from mediator.clock import Clock
 from mediator.codecs.canonical.envelope import Envelope
+from mediator.journal.delivery_counts import DeliveryCounts, KindOutcomes
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
     Appended,
@@ -75,6 +78,7 @@ class Dispatcher:
         capacity: int,
         held: set[str],
         poison_after: int = 10,
+        tracing: Tracing | None = None,
     ) -> None:
         self._journal = journal
         self._route = route
@@ -102,6 +106,8 @@ class Dispatcher:
         self._releasing = 0
         self._closed = False  # a late write's entries are then left to the next open's recovery
         self._pending = self._delivered = self._retried = self._dead = self._parked = 0
+        self._counts = DeliveryCounts()
+        self._tracing = tracing if tracing is not None and tracing.enabled else None
 
     async def accept(self, envelope: Envelope) -> Appended:
         """Journal the envelope (durably) and queue it for delivery unless it is a duplicate.
@@ -110,6 +116,8 @@ class Dispatcher:
         dispatcher runs: an entry appended to the journal directly is delivered only at the
         next open, by recovery.
         """
+        if self._tracing is not None:
+            envelope = self._stamped([envelope])[0]
         return (await self._journaled(self._journal.append(envelope), lambda a: [a]))[0]
 
     async def accept_many(
@@ -117,6 +125,8 @@ class Dispatcher:
     ) -> list[Appended]:
         """Journal a batch in one transaction (advancing a poller's `watermark` with it) and
         queue what was new for delivery; duplicates are reported, not queued."""
+        if self._tracing is not None:
+            envelopes = self._stamped(envelopes)
         write = self._journal.append_many(envelopes, watermark=watermark)
         return await self._journaled(write, lambda a: a)
 
@@ -127,9 +137,23 @@ class Dispatcher:
         For flows, from inside a delivery: waiting for room there could wait on the very
         delivery that holds it. The entries are few per delivery, so the overshoot is bounded.
         """
+        if self._tracing is not None:
+            envelopes = self._stamped(envelopes)
         appended = await self._journal.append_many(envelopes)
         self._queue_now(appended)
         return appended
+
+    def _stamped(self, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
+        # The caller's span (a poll, a delivery that follows up) becomes the envelopes'
+        # parent, journaled with them: their deliveries continue its trace, after a restart too.
+        current = current_span_context()
+        if current is None:
+            return envelopes
+        parent = format_traceparent(current)
+        return [
+            e if e.traceparent else msgspec.structs.replace(e, traceparent=parent)
+            for e in envelopes
+        ]
 
     async def submit(self, entries: Iterable[Entry]) -> None:
         """Queue journaled entries for delivery, waiting while `capacity` entries are pending.
@@ -172,11 +196,14 @@ class Dispatcher:
 
     def _new_entries(self, appended: list[Appended]) -> list[Entry]:
         now = self._clock.time()
-        return [
+        entries = [
             Entry(envelope=a.envelope, state=EntryState.ACCEPTED, accepted_at=now, updated_at=now)
             for a in appended
             if not a.duplicate
         ]
+        for entry in entries:
+            self._counts.accepted(entry.envelope.kind)
+        return entries
 
     def _queue_now(self, appended: list[Appended]) -> None:
         if self._closed:
@@ -234,6 +261,10 @@ class Dispatcher:
             dead=self._dead,
             parked=self._parked,
         )
+
+    def outcomes(self) -> list[KindOutcomes]:
+        """Return what became of each kind's entries (for metrics: read when scraped)."""
+        return self._counts.outcomes()
 
     # -- per-key delivery ---------------------------------------------------------------------
 
@@ -306,6 +337,7 @@ class Dispatcher:
             )
             self._held.add(entry.key)
             self._dead += 1
+            self._counts.dead(entry.envelope.kind, None)
             return
         if entry.state is EntryState.RETRY and entry.due_at is not None:
             await self._sleep_until(entry.due_at)
@@ -316,31 +348,36 @@ class Dispatcher:
             attempts += 1
             envelope = msgspec.structs.replace(entry.envelope, attempt=attempts)
             try:
-                await self._route(entry.key).ask(envelope, timeout=self._timeout)
+                if self._tracing is None:
+                    await self._route(entry.key).ask(envelope, timeout=self._timeout)
+                else:
+                    await self._traced_ask(entry, envelope, self._tracing)
             except Exception as exc:  # noqa: BLE001 - not swallowed: recorded as retry or dead
                 decision = self._decide(exc, attempts, self._clock.time() - began)
                 error = f"{type(exc).__name__}: {exc}"
                 # the log's fields (JSON lines) say which entity and kind, and the span's ids
                 context = {"entity": entry.key, "kind": entry.envelope.kind}
+                named = getattr(exc, "system", None)
+                system = named if isinstance(named, str) else None
                 if decision.verdict is Verdict.RETRY:
                     _log.info(
                         "retry %s %s in %.1f s (attempt %d): %s", entry.key, entry.id,
                         decision.delay, attempts, error, extra=context,
                     )  # fmt: skip
                     self._retried += 1
+                    self._counts.retried(entry.envelope.kind, system)
                     at = self._clock.time() + decision.delay
                     await self._journal.mark_retry(
                         entry.id, at=at, error=error, error_class=type(exc).__name__
                     )
                     await self._sleep_until(at)
                     continue
-                system = getattr(exc, "system", None)
                 await self._journal.mark_dead(
                     entry.id,
                     # a classifier that calls an exception a success still leaves it unhandled
                     reason=decision.reason if decision.verdict is Verdict.DEAD else error,
                     error_class=type(exc).__name__,
-                    system=system if isinstance(system, str) else None,
+                    system=system,
                     error=error,
                 )
                 _log.warning(
@@ -349,12 +386,28 @@ class Dispatcher:
                 )  # fmt: skip
                 self._held.add(entry.key)
                 self._dead += 1
+                self._counts.dead(entry.envelope.kind, system)
                 return
             self._delivered += 1
+            self._counts.delivered(entry.envelope.kind, self._clock.time() - entry.accepted_at)
             unparked = await self._journal.mark_done([entry.id])
             if entry.replay_of is not None:
                 await self._resume(entry.key, unparked)
             return
+
+    async def _traced_ask(self, entry: Entry, envelope: Envelope, tracing: Tracing) -> None:
+        with tracing.span(
+            f"deliver {envelope.kind}",
+            traceparent=envelope.traceparent,  # as journaled: the trace survives a restart
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "mediator.entity": entry.key,
+                "mediator.kind": envelope.kind,
+                "mediator.entry": entry.id,
+                "mediator.attempt": envelope.attempt,
+            },
+        ):
+            await self._route(entry.key).ask(envelope, timeout=self._timeout)
 
 
 @contextlib.asynccontextmanager
@@ -368,6 +421,7 @@ async def open_dispatcher(
     timeout: float = 30.0,
     capacity: int = 10_000,
     poison_after: int = 10,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Dispatcher]:
     """Run a dispatcher over `journal` for the block, starting with what the journal recovers.
 
@@ -379,6 +433,8 @@ async def open_dispatcher(
     until the recovered backlog fits in `capacity`, so that it is queued before anything new.
     An entry recovered in flight after `poison_after` deliveries that never ended becomes a
     dead letter instead of being delivered again (a message that crashes the process).
+    With `tracing` on, each delivery is a span continuing its envelope's `traceparent`, and
+    envelopes journaled without one get the caller's current span.
     An exception raised in the block, or one failure inside, leaves the block as itself;
     an `ExceptionGroup` only when several things failed at once (see `mediator._task_group`).
     """
@@ -394,6 +450,7 @@ async def open_dispatcher(
             capacity=capacity,
             held=await journal.held_keys(),
             poison_after=poison_after,
+            tracing=tracing,
         )
         await dispatcher.submit(await journal.recover())
         try:

@@ -43,7 +43,14 @@ from mediator.journal.records import (
     XrefRecord,
 )
 
-__all__ = ["History", "JournalReader", "OpenCounts", "Page", "open_journal_reader"]
+__all__ = [
+    "DeadLetterCause",
+    "History",
+    "JournalReader",
+    "OpenCounts",
+    "Page",
+    "open_journal_reader",
+]
 
 _CHUNK = 500  # parameters per IN (...): well below SQLite's limit
 _MAX_GENERATIONS = 64  # replays of replays followed down (max_replays keeps it to a few)
@@ -72,6 +79,18 @@ class OpenCounts(msgspec.Struct, frozen=True, kw_only=True):
     by_state: dict[str, int]
     due_retries: int
     oldest_accepted_at: float | None
+
+
+class DeadLetterCause(msgspec.Struct, frozen=True, kw_only=True):
+    """The open dead letters of one kind, failing system and error class: how many, when the
+    oldest died, and the reason of one of them."""
+
+    kind: str
+    system: str | None
+    error_class: str | None
+    count: int
+    oldest_at: float
+    reason: str | None
 
 
 @contextlib.asynccontextmanager
@@ -344,6 +363,28 @@ class JournalReader:
                 oldest_accepted_at=oldest_at,
             )
         return list(counts.values())
+
+    async def dead_letter_causes(self) -> list[DeadLetterCause]:
+        """The open dead letters counted by kind, system and error class (through the partial
+        index of open states: closed entries are never read), the largest groups first."""
+        clause, params = dead_letter_query(DeadLetterFilter(), 0.0)
+        rows = await self._rows(
+            "SELECT kind, system, error_class, count(*), min(updated_at), max(reason) "
+            f"FROM entries WHERE {clause} GROUP BY kind, system, error_class "
+            "ORDER BY count(*) DESC, kind, system, error_class",
+            params,
+        )
+        return [
+            DeadLetterCause(
+                kind=str(kind),
+                system=None if system is None else str(system),
+                error_class=None if error is None else str(error),
+                count=int(str(count)),
+                oldest_at=float(str(oldest)),
+                reason=None if reason is None else str(reason),
+            )
+            for kind, system, error, count, oldest, reason in rows
+        ]
 
     async def last_errors(self) -> dict[str, tuple[str, float]]:
         """The latest error of an open entry by the system that failed, with its time."""

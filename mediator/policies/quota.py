@@ -48,6 +48,8 @@ class QuotaStatistics(msgspec.Struct, frozen=True, kw_only=True):
     resets_at: float
     spent: int
     refused: int
+    #: each priority class's `stop_at` share of the allowance (the burn-down's marks)
+    shares: dict[str, float] = {}
 
 
 class QuotaBudget:
@@ -206,6 +208,7 @@ class QuotaBudget:
             resets_at=self.resets_at(priority=self._default),
             spent=self._spent,
             refused=self._refused,
+            shares=dict(self._shares),
         )
 
     # -- internals ----------------------------------------------------------------------------

@@ -42,6 +42,11 @@ class Fate(msgspec.Struct, frozen=True, kw_only=True):
         return self.latest.state in DEAD_STATES
 
     @property
+    def done(self) -> bool:
+        """Delivered by its flow (not settled by hand): what a re-drive can send again."""
+        return self.latest.state is EntryState.DONE
+
+    @property
     def delivered(self) -> bool:
         """Delivered (or released by an operator who settled it by hand)."""
         return self.latest.state in (EntryState.DONE, EntryState.RELEASED)

@@ -30,7 +30,7 @@ import msgspec
 from mediator.clock import Clock
 from mediator.codecs import new_id
 from mediator.flows.approved_time import APPROVED_TIME, forget_line
-from mediator.journal import Entry, Journal
+from mediator.journal import Entry, Journal, ReplayReport
 from mediator.journal.reads import JournalReader
 from mediator.reconciliation.checks import CHECK_RUNNERS
 from mediator.reconciliation.known import Known
@@ -72,11 +72,13 @@ class NotFound(LookupError):
 
 
 class Unsettled(ValueError):
-    """A period cannot be signed off: its run still has open breaks."""
+    """A period cannot be signed off on a run: it has open breaks, or it did not make every
+    check (a month closed on its time alone would say nothing of its invoices)."""
 
 
 class RepairStep(msgspec.Struct, frozen=True, kw_only=True):
-    """One break's repair: the action, the calls it makes (or would), and what came of it."""
+    """One break's repair: the action, the calls it makes (or would), and what came of it
+    (`done` is False in a dry run, and when a replay found nothing left to send)."""
 
     break_id: str
     action: str
@@ -95,7 +97,7 @@ class RepairReport(msgspec.Struct, frozen=True, kw_only=True):
     skipped: tuple[str, ...] = ()
 
 
-Replay = Callable[[Sequence[str], str, str, str | None], Awaitable[object]]
+Replay = Callable[[Sequence[str], str, str, str | None], Awaitable[ReplayReport]]
 Redrive = Callable[[str, str, str, str | None], Awaitable[Entry]]
 Note = Callable[[str, str, str, str, str | None, str | None], Awaitable[None]]
 
@@ -219,10 +221,10 @@ class Reconciler:
                     RepairStep(break_id=found.id, action=found.repair, calls=calls, done=False)
                 )
                 continue
-            outcome = await self._apply(found, by=by, role=role, reason=reason)
+            done, outcome = await self._apply(found, by=by, role=role, reason=reason)
             steps.append(
                 RepairStep(
-                    break_id=found.id, action=found.repair, calls=calls, done=True, outcome=outcome
+                    break_id=found.id, action=found.repair, calls=calls, done=done, outcome=outcome
                 )
             )
         return RepairReport(
@@ -247,23 +249,29 @@ class Reconciler:
         self, period: str, *, run_id: str | None = None, by: str = "host", role: str = "host",
         reason: str | None = None,
     ) -> SignOff:  # fmt: skip
-        """Sign `period` off on its latest run (or `run_id`), freezing that report; the run
-        must have no open break (`Unsettled`). A period is signed once: the first holds."""
+        """Sign `period` off on its latest run of every check (or `run_id`), freezing that
+        report; the run must have made every check and have no open break (`Unsettled`).
+        A period is signed once: the first holds, and only it is audited."""
         period_bounds(period)
         if run_id is None:
-            latest = await self.store.runs(period=period)
-            if not latest:
-                raise NotFound(f"no reconciliation run of {period} to sign off")
-            run_id = latest[0].run_id
+            complete = [r for r in await self.store.runs(period=period) if r.scope == CHECKS]
+            if not complete:
+                raise NotFound(f"no reconciliation run of every check of {period} to sign off")
+            run_id = complete[0].run_id
         report = await self.run(run_id)
         if report.period != period:
             raise ValueError(f"run {run_id} is of {report.period}, not {period}")
+        if report.scope != CHECKS:
+            raise Unsettled(
+                f"run {run_id} made only the {', '.join(report.scope)} check(s): sign {period} "
+                f"off on a run of every check ({', '.join(CHECKS)})"
+            )
         if report.breaks:
             raise Unsettled(
                 f"run {run_id} has {len(report.breaks)} open break(s): repair or accept them, "
                 "run again, then sign off"
             )
-        signed = await self.store.sign_off(
+        signed, first = await self.store.sign_off(
             SignOff(
                 period=period,
                 run_id=run_id,
@@ -273,7 +281,7 @@ class Reconciler:
                 report=report,
             )
         )
-        if signed.run_id == run_id and signed.by == by:
+        if first:
             await self._note("reconciliation.sign_off", period, by, role, reason, f"run {run_id}")
         return signed
 
@@ -310,11 +318,18 @@ class Reconciler:
         calls.append(f"{found.system}: look the effect up by that key; create it only if absent")
         return tuple(calls)
 
-    async def _apply(self, found: Break, *, by: str, role: str, reason: str | None) -> str:
+    async def _apply(
+        self, found: Break, *, by: str, role: str, reason: str | None
+    ) -> tuple[bool, str]:
         why = reason or f"reconciliation repair of {found.id}"
         if found.repair == "replay":
-            await self._replay(found.dead_letters, by, role, why)
-            return f"replayed {len(found.dead_letters)} dead letter(s)"
+            # what the replay did, not what was asked: a dead letter replayed already (this
+            # run repaired twice) is not sent again, one replayed too often is quarantined
+            replayed = await self._replay(found.dead_letters, by, role, why)
+            outcome = f"replayed {len(replayed.sent)} of {len(found.dead_letters)} dead letter(s)"
+            if replayed.quarantined:
+                outcome += f", {len(replayed.quarantined)} quarantined (replayed too often)"
+            return bool(replayed.sent), outcome
         entry = await self.reader.entry(found.redrive_of or "")
         if entry is None:
             raise NotFound(f"entry {found.redrive_of} of break {found.id} is gone")
@@ -322,7 +337,7 @@ class Reconciler:
         if prepare is not None:
             await prepare(self.journal, entry)
         fresh = await self._redrive(entry.id, by, role, why)
-        return f"re-driven as entry {fresh.id}"
+        return True, f"re-driven as entry {fresh.id}"
 
 
 def _chosen(report: Report, breaks: Sequence[str]) -> list[Break]:

@@ -119,16 +119,21 @@ class Run:
         dead_letters: tuple[str, ...] = (),
         repair: RepairAction | None = None,
     ) -> None:
-        """Record a break; its repair is a replay when it has dead letters, a re-drive when
-        `repair` says so (a delivered message whose effect is gone), an acceptance else."""
+        """Record a break; its repair is a replay when it is missing or divergent and has dead
+        letters, a re-drive when `repair` says so (a delivered message whose effect is gone),
+        an acceptance else."""
         assert match in BREAKS
         if fate is not None:
             journal = (*journal, *fate.ids)
             if fate.dead:
                 dead_letters = (*dead_letters, fate.latest.id)
         facts = tuple(f"{d.field}={d.expected}/{d.found}" for d in diffs)
-        # a change after delivery is a person's: replaying its dead letter would refuse again
-        replayable = bool(dead_letters) and match != "changed_after_delivery"
+        if delta is not None:  # a shortfall that grows is not the one an operator accepted
+            facts = (*facts, f"delta={delta} {currency or ''}")
+        # Only an effect that is absent (or short) is what a replay makes. A change after
+        # delivery is a person's (replaying its dead letter would refuse again), and no replay
+        # undoes a duplicate or an orphan: their dead letters are linked, not replayed.
+        replayable = bool(dead_letters) and match in ("missing", "divergent")
         chosen: RepairAction = "replay" if replayable else (repair or "accept")
         if chosen == "redrive" and fate is None:
             chosen = "accept"  # nothing delivered to send again

@@ -75,12 +75,13 @@ class RunStore:
         """The acceptance of a break, if any."""
         return (await load(self.journal, _ACCEPTED, break_id, Acceptance))[0]
 
-    async def sign_off(self, signed: SignOff) -> SignOff:
-        """Record a period's sign-off, unless it was signed already (the first one holds)."""
-        _, kept = await update(
+    async def sign_off(self, signed: SignOff) -> tuple[SignOff, bool]:
+        """Record a period's sign-off, unless it was signed already (the first one holds);
+        return the one kept and whether it is this one."""
+        before, kept = await update(
             self.journal, _SIGNOFF, signed.period, SignOff, lambda old: old or signed
         )
-        return kept
+        return kept, before is None
 
     async def signed_off(self, period: str) -> SignOff | None:
         """The period's sign-off, if any."""

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from mediator.config import LoadedConfig
 from mediator.errors import ConfigError
+from mediator.reconciliation.scheduled import POLLER as RECONCILIATION
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.runtime.flow import Flow
 from mediator.tomlfile import Fail, failing
@@ -56,8 +57,9 @@ def check_flows(
 
 
 def check_pollers(flows: list[Flow], configured: Iterable[str], fail: Fail) -> None:
-    """Raise the `ConfigError` of the first `[ingress.pollers.<name>]` no enabled flow has."""
-    offered = {name for flow in flows for name in flow.poller_names}
+    """Raise the `ConfigError` of the first `[ingress.pollers.<name>]` no enabled flow has
+    (the scheduled reconciliation's, ``reconciliation``, is the runtime's own)."""
+    offered = {name for flow in flows for name in flow.poller_names} | {RECONCILIATION}
     for name in configured:
         if name not in offered:
             known = ", ".join(sorted(offered)) or "none (no enabled flow polls)"

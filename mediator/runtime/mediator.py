@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 
 import msgspec
+from opentelemetry.trace import TracerProvider
 
 from mediator._task_group import TaskGroup
 from mediator.actors import (
@@ -32,6 +33,7 @@ from mediator.actors import (
     RegistryStatistics,
     RestartWithBackoff,
     Supervisor,
+    Tracing,
     open_entity_registry,
     open_supervisor,
 )
@@ -53,6 +55,7 @@ from mediator.journal import (
     Entry,
     Journal,
     JournalStatistics,
+    KindOutcomes,
     ReleaseReport,
     ReplayReport,
     default_decider,
@@ -75,7 +78,7 @@ from mediator.runtime.assembly import build_flows, check_pollers
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
 from mediator.runtime.routing import KindRouter
-from mediator.runtime.schedule import PollerStatus, ScheduledPoller
+from mediator.runtime.schedule import PollerStatus, ScheduledPoller, traced_poll
 from mediator.runtime.systems import build_connectors
 from mediator.runtime.throughput import FlowThroughput, ThroughputCounter
 from mediator.systems import Command, Connector, ConnectorStatistics, Secret, SystemActor
@@ -101,6 +104,8 @@ class MediatorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     pollers: list[PollerStatus]
     #: deliveries per flow, in total and over the last minute and 15 minutes
     throughput: dict[str, FlowThroughput] = {}
+    #: what became of the entries of each kind (accepted, delivered, retried, dead, latency)
+    deliveries: list[KindOutcomes] = []
 
 
 class Mediator:
@@ -109,6 +114,9 @@ class Mediator:
     `flows` maps flow names to their factories (the shipped ones by default): a host service
     adds its own. `clock` is the runtime's time (a `FakeClock` in tests). `serve_admin`
     starts the admin API (with `/healthz` and `/readyz`) on `[admin] listen`.
+    `tracer_provider` is where spans go (a host's own pipeline, a test's in-memory
+    exporter); by default the `[telemetry]` OTLP exporter when configured, else the
+    process-global provider (a no-op unless the host installed an SDK).
     """
 
     def __init__(
@@ -118,8 +126,12 @@ class Mediator:
         flows: Mapping[str, FlowFactory] = SHIPPED_FLOWS,
         clock: Clock | None = None,
         serve_admin: bool = True,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.loaded = loaded
+        self._given_provider = tracer_provider
+        self._tracer_provider = tracer_provider
+        self._tracing = Tracing(tracer_provider)
         self.clock: Clock = clock or SystemClock()
         self.state = "stopped"
         #: the address the admin API is bound to (its port when `listen` gave 0)
@@ -185,7 +197,7 @@ class Mediator:
         fail = failing(self.loaded.text, file=self.loaded.file)
         secrets = resolve_secrets(self.loaded)  # every reference, before anything opens
         flows = build_flows(self.loaded, self._factories, fail)
-        check_pollers(flows, set(self.loaded.config.ingress.pollers) - {RECONCILIATION}, fail)
+        check_pollers(flows, self.loaded.config.ingress.pollers.keys(), fail)
         # the dispatcher's log lines carry the entity and kind; this adds the flow's name
         naming = _FlowNames({kind: flow.name for flow in flows for kind in flow.kinds})
         logging.getLogger("mediator.dispatch").addFilter(naming)
@@ -202,6 +214,7 @@ class Mediator:
         except JournalError as exc:  # the operator fixes it where the file names the journal
             raise fail("journal.path", str(exc)) from exc
         self._journal = journal
+        await self._open_traces(stack, fail)
         self._operator = OperatorStore(journal)
         self._reader = await stack.enter_async_context(
             open_journal_reader(self.loaded.journal_path)
@@ -209,9 +222,13 @@ class Mediator:
         self._flows = flows
         policies = PolicyRegistry(self.loaded.policies, clock=self.clock)
         supervisor = await stack.enter_async_context(
-            open_supervisor(name="mediator", clock=self.clock)
+            open_supervisor(
+                name="mediator", clock=self.clock, tracer_provider=self._tracer_provider
+            )
         )
         self._connectors = build_connectors(self.loaded, policies=policies, clock=self.clock)
+        for connector in self._connectors.values():
+            connector.transport.tracing = self._tracing
         actors = {
             name: self._spawn_system(supervisor, name, connector)
             for name, connector in self._connectors.items()
@@ -253,6 +270,7 @@ class Mediator:
                 timeout=timeout,
                 decide=default_decider(classifier_for=policies.classifier),
                 parks=_parking(flows),
+                tracing=self._tracing,
             )
         )
         await self._journal_recent_decisions()
@@ -273,11 +291,34 @@ class Mediator:
                         self, TokenTable.from_config(self.loaded), host=host, port=port
                     )
                 )
+        if config.telemetry.otlp_endpoint is not None and config.telemetry.metrics:
+            from mediator.telemetry import collect, open_otlp_metrics  # the edge: imports us
+
+            await stack.enter_async_context(
+                open_otlp_metrics(config.telemetry, lambda: collect(self), clock=self.clock)
+            )
         if config.ingress.webhooks is not None:  # entered last: it stops first, after the drain
             with _listening(fail, "ingress.webhooks.listen", config.ingress.webhooks.listen):
                 self.webhook_address = await stack.enter_async_context(
                     _webhook_listener(self, config.ingress.webhooks, secrets)
                 )
+
+    async def _open_traces(self, stack: contextlib.AsyncExitStack, fail: Fail) -> None:
+        telemetry = self.loaded.config.telemetry
+        self._tracer_provider = self._given_provider
+        self._tracing = Tracing(self._tracer_provider)
+        if telemetry.otlp_endpoint is None:
+            return
+        from mediator.telemetry import check_otlp_extra, open_otlp_traces  # the edge: imports us
+
+        try:
+            check_otlp_extra()
+        except ImportError as exc:
+            raise fail("telemetry.otlp_endpoint", str(exc)) from None
+        if telemetry.traces and self._tracer_provider is None:
+            # entered right after the journal: left after every part that makes spans
+            self._tracer_provider = await stack.enter_async_context(open_otlp_traces(telemetry))
+            self._tracing = Tracing(self._tracer_provider)
 
     def _spawn_system(
         self, supervisor: Supervisor, name: str, connector: Connector
@@ -309,12 +350,18 @@ class Mediator:
             )
             schedule = configured.get(name, default)  # the reconciliation: off unless configured
             if schedule is not None and schedule.enabled:
-                self._pollers.append(ScheduledPoller(poller, schedule, zone=zone, clock=self.clock))
+                self._pollers.append(
+                    ScheduledPoller(
+                        poller, schedule, zone=zone, clock=self.clock, tracing=self._tracing
+                    )
+                )
 
     def _build_reconciler(self, journal: Journal) -> Reconciler:
         settings = self.loaded.config.reconciliation
 
-        async def replay(ids: Sequence[str], by: str, role: str, reason: str | None) -> object:
+        async def replay(
+            ids: Sequence[str], by: str, role: str, reason: str | None
+        ) -> ReplayReport:
             where = DeadLetterFilter(ids=tuple(ids))
             return await self.replay(where, dry_run=False, by=by, role=role, reason=reason)
 
@@ -412,7 +459,9 @@ class Mediator:
 
         Raises `KeyError` when no enabled flow has a poller of that name.
         """
-        return await self._offered[name].poll(self._running_journal(), self._running_dispatcher())
+        return await traced_poll(
+            self._offered[name], self._running_journal(), self._running_dispatcher(), self._tracing
+        )
 
     @property
     def pollers(self) -> tuple[ScheduledPoller, ...]:
@@ -542,14 +591,16 @@ class Mediator:
     def statistics(self) -> MediatorStatistics:
         """A snapshot of every part (in-memory counters only: cheap to call often)."""
         journal = self._running_journal()
+        dispatcher = self._running_dispatcher()
         return MediatorStatistics(
             state=self.state,
             journal=journal.statistics(),
-            dispatcher=self._running_dispatcher().statistics(),
+            dispatcher=dispatcher.statistics(),
             flows={name: r.statistics() for name, r in self._registries.items()},
             systems={name: c.statistics() for name, c in self._connectors.items()},
             pollers=[p.status() for p in self._pollers],
             throughput={name: c.statistics() for name, c in self._counters.items()},
+            deliveries=dispatcher.outcomes(),
         )
 
     def _running_journal(self) -> Journal:

@@ -19,14 +19,16 @@ import logging
 import zoneinfo
 
 import msgspec
+from opentelemetry.trace import SpanKind
 
+from mediator.actors import Tracing
 from mediator.clock import Clock
 from mediator.config import PollerConfig, next_run
 from mediator.errors import JournalError, MediatorError, QuotaExhausted
 from mediator.journal import Dispatcher, Journal
-from mediator.runtime.flow import Poller, WaitingOutcome
+from mediator.runtime.flow import Poller, PollOutcome, WaitingOutcome
 
-__all__ = ["PollerStatus", "ScheduledPoller"]
+__all__ = ["PollerStatus", "ScheduledPoller", "traced_poll"]
 
 _log = logging.getLogger("mediator.ingress")
 _MAX_BACKOFF = 8  # a failing poller waits at most 8 ticks between tries
@@ -53,9 +55,17 @@ class ScheduledPoller:
     """One poller and its schedule; `run` loops until `stop` is called."""
 
     def __init__(
-        self, poller: Poller, config: PollerConfig, *, zone: zoneinfo.ZoneInfo, clock: Clock
+        self,
+        poller: Poller,
+        config: PollerConfig,
+        *,
+        zone: zoneinfo.ZoneInfo,
+        clock: Clock,
+        tracing: Tracing | None = None,
     ) -> None:
         self.poller = poller
+        #: each poll the root span of a trace that its entries' deliveries continue
+        self.tracing = tracing
         self.config = config
         self.zone = zone
         self.clock = clock
@@ -120,7 +130,7 @@ class ScheduledPoller:
 
     async def _poll(self, journal: Journal, dispatcher: Dispatcher) -> None:
         try:
-            report = await self.poller.poll(journal, dispatcher)
+            report = await traced_poll(self.poller, journal, dispatcher, self.tracing)
         except JournalError:
             raise
         except QuotaExhausted as exc:  # not a failure: the allowance comes back at a known time
@@ -175,3 +185,16 @@ class ScheduledPoller:
             sleeper.cancel()
             stopper.cancel()
         return not self._stopping.is_set()
+
+
+async def traced_poll(
+    poller: Poller, journal: Journal, dispatcher: Dispatcher, tracing: Tracing | None
+) -> PollOutcome:
+    """Run one poll of `poller`, as the root span of a trace when `tracing` is on: the
+    entries it journals carry that span as their `traceparent`."""
+    if tracing is None or not tracing.enabled:
+        return await poller.poll(journal, dispatcher)
+    with tracing.span(
+        f"poll {poller.name}", kind=SpanKind.PRODUCER, attributes={"mediator.poller": poller.name}
+    ):
+        return await poller.poll(journal, dispatcher)

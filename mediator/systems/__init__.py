@@ -3,7 +3,7 @@
 from mediator.systems.actor import SystemActor
 from mediator.systems.connector import Command, Connector, ConnectorStatistics
 from mediator.systems.harvest import HarvestConnector
-from mediator.systems.http import HttpResponse, HttpTransport, TransportStatistics
+from mediator.systems.http import EndpointCalls, HttpResponse, HttpTransport, TransportStatistics
 from mediator.systems.salesforce import SalesforceConnector
 from mediator.systems.secrets import Secret, load_secret
 from mediator.systems.stripe import StripeConnector
@@ -13,6 +13,7 @@ __all__ = [
     "Command",
     "Connector",
     "ConnectorStatistics",
+    "EndpointCalls",
     "HarvestConnector",
     "HttpResponse",
     "HttpTransport",

@@ -5,17 +5,22 @@ bulkhead slot, runs under the endpoint's connect/read/total timeouts, and feeds 
 status, limit headers and error code back to the policies. Foreign errors are translated here,
 once: aiohttp timeouts become `ConnectorTimeout`, refused or reset connections
 `ConnectorUnavailable`, and an error answer `RemoteRejected(status, code)`. Nothing is retried
-here; `Connector.run_with_retries` owns that.
+here; `Connector.run_with_retries` owns that. Every exchange is counted by endpoint and
+status and timed (for `/metrics`); with `tracing` on, it is a client span whose context
+travels to the vendor in a W3C `traceparent` header.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Mapping
 
 import aiohttp
 import msgspec
+from opentelemetry.trace import SpanKind
 
+from mediator.actors.tracing import Tracing, format_traceparent
 from mediator.clock import Clock
 from mediator.errors import (
     ConnectorError,
@@ -24,9 +29,10 @@ from mediator.errors import (
     MediatorError,
     RemoteRejected,
 )
+from mediator.histogram import CALL_BUCKETS, HistogramSnapshot, LatencyHistogram
 from mediator.policies import PolicyRegistry, PolicySet, Verdict
 
-__all__ = ["HttpResponse", "HttpTransport", "TransportStatistics"]
+__all__ = ["EndpointCalls", "HttpResponse", "HttpTransport", "TransportStatistics"]
 
 ErrorCodeReader = Callable[[int, bytes], str | None]
 
@@ -46,13 +52,25 @@ class HttpResponse(msgspec.Struct, frozen=True, kw_only=True):
         return self.headers.get(name.lower())
 
 
+class EndpointCalls(msgspec.Struct, frozen=True, kw_only=True):
+    """Exchanges with one endpoint that ended one way: an HTTP `status` (``"200"``), or
+    ``"timeout"`` or ``"unavailable"`` when no answer came."""
+
+    endpoint: str
+    status: str
+    calls: int
+
+
 class TransportStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """Calls made through one transport and how they ended, by error class."""
+    """Calls made through one transport and how they ended, by error class; exchanges by
+    endpoint and status, and how long they took."""
 
     system: str
     calls: int
     errors: dict[str, int]
     bytes_received: int
+    by_endpoint: tuple[EndpointCalls, ...] = ()
+    latency: HistogramSnapshot | None = None
 
 
 class HttpTransport:
@@ -86,6 +104,10 @@ class HttpTransport:
         self._calls = 0
         self._errors: Counter[str] = Counter()
         self._bytes = 0
+        self._exchanges: dict[tuple[str, str], int] = {}
+        self._latency = LatencyHistogram(CALL_BUCKETS)
+        #: the runtime's tracing: each exchange a client span, its context sent along
+        self.tracing: Tracing | None = None
 
     def policy_for(self, endpoint: str) -> PolicySet:
         """The policies bound to `endpoint` of this system."""
@@ -115,7 +137,9 @@ class HttpTransport:
         try:
             await policy.admit(cost=cost, priority=priority)
             async with policy.slot(priority):
-                response = await self._exchange(method, path, policy, params, body, headers)
+                response = await self._timed(
+                    method, path, endpoint or path.partition("?")[0], policy, params, body, headers
+                )
         except MediatorError as exc:
             self._errors[type(exc).__name__] += 1
             raise
@@ -134,6 +158,51 @@ class HttpTransport:
             retry_after=outcome.retry_after,
             outcome=outcome,
         )
+
+    async def _timed(
+        self,
+        method: str,
+        path: str,
+        target: str,
+        policy: PolicySet,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> HttpResponse:
+        tracing = self.tracing
+        started = self.clock.monotonic()
+        status = "unavailable"
+        try:
+            if tracing is None or not tracing.enabled:
+                response = await self._exchange(method, path, policy, params, body, headers)
+            else:
+                with tracing.tracer.start_as_current_span(
+                    f"{self.system} {method} {target}",
+                    kind=SpanKind.CLIENT,
+                    attributes={
+                        "http.request.method": method,
+                        "mediator.system": self.system,
+                        "mediator.endpoint": target,
+                    },
+                ) as span:
+                    sent = {
+                        **(headers or {}),
+                        "traceparent": format_traceparent(span.get_span_context()),
+                    }
+                    response = await self._exchange(method, path, policy, params, body, sent)
+                    span.set_attribute("http.response.status_code", response.status)
+            status = str(response.status)
+            return response
+        except ConnectorTimeout:
+            status = "timeout"
+            raise
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
+        finally:
+            self._latency.observe(self.clock.monotonic() - started)
+            key = (target, status)
+            self._exchanges[key] = self._exchanges.get(key, 0) + 1
 
     async def _exchange(
         self,
@@ -175,6 +244,11 @@ class HttpTransport:
             calls=self._calls,
             errors=dict(self._errors),
             bytes_received=self._bytes,
+            by_endpoint=tuple(
+                EndpointCalls(endpoint=endpoint, status=status, calls=calls)
+                for (endpoint, status), calls in sorted(self._exchanges.items())
+            ),
+            latency=self._latency.snapshot(),
         )
 
     async def aclose(self) -> None:

@@ -17,6 +17,7 @@ from mediator.admin.models import (
     AuditPage,
     CloseResult,
     DeadLetterDetail,
+    DeadLetterGroups,
     DeadLetterPage,
     EntityHistory,
     FlowsAnswer,
@@ -141,6 +142,7 @@ async def test_both_roles_read_every_read_endpoint(admin: Admin, role: str) -> N
         "/systems": SystemsAnswer,
         "/posting-windows": WindowsAnswer,
         "/dead-letters": DeadLetterPage,
+        "/dead-letters/groups": DeadLetterGroups,
         f"/dead-letters/{admin.dead[-1].id}": DeadLetterDetail,
         f"/entities/{admin.dead[-1].key}": EntityHistory,
         "/approvals": ApprovalList,
@@ -230,6 +232,23 @@ async def test_dead_letters_page_through_every_one_once_and_filter(admin: Admin)
             admin, "GET", "/dead-letters", role="viewer", params={**params, "limit": "500"}
         )
         assert len(msgspec.json.decode(body, type=DeadLetterPage).items) == expected, params
+
+
+async def test_dead_letters_are_counted_by_cause_with_their_flow_and_owner(admin: Admin) -> None:
+    _, _, _, body = await call(admin, "GET", "/dead-letters/groups", role="viewer")
+    groups = msgspec.json.decode(body, type=DeadLetterGroups).groups
+    everything = await admin.mediator.dead_letters(_all(), limit=10_000)
+    assert sum(g.count for g in groups) == len(everything)
+    causes = {(e.envelope.kind, e.system, e.error_class) for e in everything}
+    assert {(g.kind, g.system, g.error_class) for g in groups} == causes
+    assert [g.count for g in groups] == sorted((g.count for g in groups), reverse=True)
+    for g in groups:
+        assert (g.flow, g.owner) == ("approved_time", "delivery")
+        assert g.oldest_at == min(
+            e.updated_at
+            for e in everything
+            if (e.envelope.kind, e.system, e.error_class) == (g.kind, g.system, g.error_class)
+        )
 
 
 async def test_one_dead_letter_shows_envelope_error_attempts_and_lineage_after_a_replay(

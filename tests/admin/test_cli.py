@@ -77,9 +77,14 @@ async def test_dlq_show_replay_and_release(admin: Admin, run: Run) -> None:
     assert out == ""
     assert err.count("\n") == 1
     assert "--reason" in err
-    status, out, _ = await run(admin, "dlq", "release", target.id, "--reason", "posted by hand")
-    assert status == 0
-    assert "released by alice: posted by hand" in out
+    # what an operator typed is printed as written, never read as rich's markup
+    reason = "posted by hand [/b] in [bold]the ERP[/bold]"
+    status, out, err = await run(admin, "dlq", "release", target.id, "--reason", reason)
+    assert (status, err) == (0, "")
+    assert f"released by alice: {reason}" in out
+    status, out, err = await run(admin, "dlq", "show", target.id)  # a table of its fields
+    assert (status, err) == (0, "")
+    assert reason in out
     other = admin.dead[3]
     status, out, _ = await run(admin, "dlq", "discard", other.id, "--reason", "a test record")
     assert status == 0

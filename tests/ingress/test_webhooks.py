@@ -81,6 +81,22 @@ async def test_a_signed_event_is_journaled_once_and_delivered(
     assert len(running.deliveries.seen) == 1
 
 
+async def test_a_traced_sender_s_traceparent_is_journaled_with_the_event(
+    running: Running, http: aiohttp.ClientSession
+) -> None:
+    traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    body = event("evt_traced", object_id="in_7")
+    status, _, _ = await _post(http, running.url, body, {**signed(body), "traceparent": traced})
+    assert status == 200
+    malformed = event("evt_untraced", object_id="in_8")
+    headers = {**signed(malformed), "traceparent": "00-not-a-trace-01"}
+    status, _, _ = await _post(http, running.url, malformed, headers)
+    assert status == 200  # a malformed traceparent is ignored, never an error
+    await running.mediator.wait_idle()
+    by_key = {d.key: d.traceparent for d in running.deliveries.seen}
+    assert by_key == {"invoice:in_7": traced, "invoice:in_8": None}
+
+
 async def test_either_secret_signs_during_rotation(
     running: Running, http: aiohttp.ClientSession
 ) -> None:

@@ -33,6 +33,7 @@ async def test_low_priority_stops_at_its_share_while_high_priority_continues() -
     stats = quota.statistics()
     assert (stats.used, stats.left, stats.refused) == (100, 0, 3)
     assert stats.left_by_priority == {"cash_application": 0, "posting": 0, "backfill": 0}
+    assert stats.shares == SHARES  # the burn-down's marks on a status page
 
 
 async def test_rolling_window_frees_usage_as_it_ages_out() -> None:

@@ -119,7 +119,7 @@ async def test_an_entry_no_enabled_flow_handles_is_a_dead_letter_saying_so(
         (
             "[ingress.pollers.stripe_events]\ninterval = 5.0\n",
             "ingress.pollers.stripe_events",
-            "no enabled flow has this poller: harvest_time",
+            "no enabled flow has this poller: harvest_time, reconciliation",
         ),
     ],
 )

@@ -35,6 +35,7 @@ __all__ = [
     "decode_harvest_records",
     "expense_from_harvest",
     "expenses_from_harvest",
+    "is_approved",
     "project_from_harvest",
     "time_entries_from_harvest",
     "time_entry_from_harvest",
@@ -187,6 +188,11 @@ def assignment_from_harvest(
     )
 
 
+def is_approved(entry: wire.HvTimeEntry | wire.HvExpense) -> bool:
+    """Whether Harvest approved the entry: ``is_closed`` (or ``approval_status``)."""
+    return entry.is_closed or entry.approval_status == "approved"
+
+
 def time_entry_from_harvest(
     entry: wire.HvTimeEntry, *, account_currency: str, path: str = "$", _memo: _Memo | None = None
 ) -> TimeEntry:
@@ -207,7 +213,7 @@ def time_entry_from_harvest(
         hours=entry.hours,
         notes=entry.notes or "",
         billable=entry.billable,
-        approved=entry.is_closed or entry.approval_status == "approved",
+        approved=is_approved(entry),
         locked=entry.is_locked,
         billed=entry.is_billed,
         bill_rate=_money(entry.billable_rate, currency, path, "billable_rate", _memo),
@@ -239,7 +245,7 @@ def expense_from_harvest(
         amount=amount,
         notes=expense.notes or "",
         billable=expense.billable,
-        approved=expense.is_closed or expense.approval_status == "approved",
+        approved=is_approved(expense),
         locked=expense.is_locked,
         billed=expense.is_billed,
         updated_at=expense.updated_at,

@@ -5,8 +5,10 @@ the milestones flow set it), or, without one, to the month it was finalized in. 
 receivable is the Tryton customer invoice whose ``reference`` is the Stripe id (the
 receivables flow sets it): one, posted or paid, with Stripe's total (tax included) and
 currency. None is *missing* unless the invoice's messages are still open (in flight: held by
-the posting window, retrying) or an approval is pending; two or more are a *duplicate*; a
-Tryton invoice referring to a Stripe invoice that does not exist is an *orphan*.
+the posting window, retrying) or an approval is pending; one that differs (a draft its post
+left) is *divergent* unless those messages are open, and linked to their dead letter when the
+post died; two or more are a *duplicate*; a Tryton invoice referring to a Stripe invoice that
+does not exist is an *orphan*.
 """
 
 from __future__ import annotations
@@ -102,13 +104,17 @@ async def check_invoices(run: Run) -> None:
             )  # fmt: skip
             continue
         diffs = _diffs(invoice, found[0])
-        if diffs:
+        if diffs and entries and not dead:
+            run.count("invoices", "in_flight")  # a post under way (retrying): still a draft
+        elif diffs:
+            # a post that died leaves its draft: the dead letter is what a replay posts
             run.found(
                 "invoices", "divergent", entity=key, system="tryton", source="stripe", key=key,
                 detail=f"Tryton receivable {found[0].number or found[0].id} differs from Stripe "
                 f"invoice {invoice.number or invoice.id}",
                 diffs=diffs, since=since, delta=found[0].total - _major(invoice.total),
-                currency=invoice.currency.upper(),
+                currency=invoice.currency.upper(), journal=tuple(e.id for e in entries),
+                dead_letters=dead,
             )  # fmt: skip
         else:
             run.count("invoices", "matched")

@@ -6,10 +6,10 @@ approved billable Harvest entry of the period, priced at its project's rate hist
 (the consultant's own rate, else their role's; Harvest's own rate before a history exists, as
 billing prices it), summed per client and currency. What Stripe bills is the sum of the time
 items (``metadata[mediator_origin]`` ``hour|<period>|…``) of that client's invoices, whatever
-invoice they landed on (a late correction lands on a later one). Billing rounds once per line,
-this sum once per client, so a few cents' difference is *within tolerance* (shown with its
-delta); more is *divergent*, with each item whose amount no longer equals its quantity × unit
-price named (an amount changed in Stripe by hand).
+invoice they landed on (a late correction lands on a later one), but a voided one. Billing
+rounds once per line, this sum once per client, so a few cents' difference is *within
+tolerance* (shown with its delta); more is *divergent*, with each item whose amount no longer
+equals its quantity × unit price named (an amount changed in Stripe by hand).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import msgspec
 
 from mediator.codecs.harvest import wire as hv
+from mediator.codecs.harvest.mapping import is_approved
 from mediator.codecs.stripe import wire as st
 from mediator.flows.rate_history import FLOW as RATES
 from mediator.flows.rate_history import RateHistory
@@ -34,11 +35,7 @@ _CENT = Decimal("0.01")
 
 async def check_money(run: Run) -> None:
     """Compare each client's billed time of the period with its approved hours × rates."""
-    entries = [
-        e
-        for e in await run.reads.time_entries(run.period)
-        if e.approval_status == "approved" and e.billable
-    ]
+    entries = [e for e in await run.reads.time_entries(run.period) if is_approved(e) and e.billable]
     clients = await run.known.xrefs("client")
     by_harvest = {ids["harvest"]: c for c, ids in clients.items() if "harvest" in ids}
     by_customer = {ids["stripe"]: c for c, ids in clients.items() if "stripe" in ids}
@@ -71,7 +68,9 @@ async def check_money(run: Run) -> None:
             unsure[at] += entry.hours * rate
         elif fate.dead:
             dead[at].append(fate.latest.id)
-    billed, items = _billed(await run.reads.invoice_items(), by_customer, run.period)
+    voided = {i.id for i in await run.reads.invoices() if i.status == "void"}
+    kept = [i for i in await run.reads.invoice_items() if i.invoice not in voided]
+    billed, items = _billed(kept, by_customer, run.period)
     currencies = {c for _, c in expected} | {c for _, c in billed}
     for currency in sorted(currencies):
         sums = [v for (_, c), v in expected.items() if c == currency]

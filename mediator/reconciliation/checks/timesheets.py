@@ -16,12 +16,14 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from mediator.codecs.harvest import wire as hv
+from mediator.codecs.harvest.mapping import is_approved
 from mediator.ingress.harvest_time import POLLER_NAME as POLLER
+from mediator.reconciliation.known import Fate
 from mediator.reconciliation.model import FieldDiff
 from mediator.reconciliation.reads import ErpLine
 from mediator.reconciliation.run import Run
 
-__all__ = ["check_time", "entry_version", "time_entry_key"]
+__all__ = ["check_time", "entry_version", "sum_hours", "time_entry_key"]
 
 
 def entry_version(entry: hv.HvTimeEntry) -> str:
@@ -37,7 +39,7 @@ def time_entry_key(entry_id: str, version: str) -> str:
 async def check_time(run: Run) -> None:
     """Match the period's approved entries with the ERP's lines; record what differs."""
     entries = await run.reads.time_entries(run.period)
-    approved = [e for e in entries if e.approval_status == "approved"]
+    approved = [e for e in entries if is_approved(e)]
     lines = await run.reads.erp_lines(run.period)
     by_entry: dict[str, list[ErpLine]] = {}
     for line in lines:
@@ -55,7 +57,7 @@ async def check_time(run: Run) -> None:
         fate = fates.get(key)
         theirs = by_entry.pop(entry_id, [])
         changed_at = None if entry.updated_at is None else entry.updated_at.timestamp()
-        unread = _unread(entry, read_up_to)
+        unread = fate is None and _unread(entry, read_up_to)  # journaled: read, whatever the mark
         entity = f"time_entry:{entry_id}"
         if len(theirs) > 1:
             run.found(
@@ -80,9 +82,8 @@ async def check_time(run: Run) -> None:
                     "time", "missing", entity=entity, system="tryton", source="harvest",
                     key=fate.latest.key,
                     detail=f"no ERP timesheet line for {entry.hours} h on {entry.spent_date}"
-                    + (" (its delivery is a dead letter)" if fate.dead else
-                       " (delivered, then gone from the ERP)"),
-                    since=changed_at, fate=fate, repair="redrive" if fate.delivered else None,
+                    + _why_missing(fate),
+                    since=changed_at, fate=fate, repair="redrive" if fate.done else None,
                 )  # fmt: skip
             continue
         line = theirs[0]
@@ -114,6 +115,14 @@ async def check_time(run: Run) -> None:
                 detail=f"ERP line {line.id} ({line.hours} h on {line.date}) is for a time entry "
                 f"Harvest has not approved in {run.period}",
             )  # fmt: skip
+
+
+def _why_missing(fate: Fate) -> str:
+    if fate.dead:
+        return " (its delivery is a dead letter)"
+    if fate.done:
+        return " (delivered, then gone from the ERP)"
+    return f" (released by {fate.latest.released_by}: settled by hand, but with no tagged line)"
 
 
 def _unread(entry: hv.HvTimeEntry, read_up_to: datetime.datetime | None) -> bool:

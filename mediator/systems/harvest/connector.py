@@ -25,7 +25,11 @@ from mediator._task_group import TaskGroup
 from mediator.clock import Clock
 from mediator.codecs.harvest import errors as harvest_errors
 from mediator.codecs.harvest import wire
-from mediator.codecs.harvest.mapping import decode_harvest, decode_harvest_records
+from mediator.codecs.harvest.mapping import (
+    decode_harvest,
+    decode_harvest_records,
+    is_approved,
+)
 from mediator.codecs.records import Undecodable
 from mediator.errors import DecodeError, MediatorError
 from mediator.policies import PolicyRegistry
@@ -137,7 +141,7 @@ class HarvestConnector(Connector):
         pages = self.pages("/v2/time_entries", wire.HvRawTimeEntryPage, params, priority=priority)
         async for page in pages:
             decoded = decode_harvest_records(page.time_entries, wire.HvTimeEntry, "$.time_entries")
-            entries.extend(e for e in decoded.records if _approved(e))
+            entries.extend(e for e in decoded.records if is_approved(e))
             rejected.extend(decoded.rejected)
         return _changed(entries, rejected, since)
 
@@ -152,7 +156,7 @@ class HarvestConnector(Connector):
         pages = self.pages("/v2/expenses", wire.HvRawExpensePage, params, priority=priority)
         async for page in pages:
             decoded = decode_harvest_records(page.expenses, wire.HvExpense, "$.expenses")
-            expenses.extend(e for e in decoded.records if _approved(e))
+            expenses.extend(e for e in decoded.records if is_approved(e))
             rejected.extend(decoded.rejected)
         return _changed(expenses, rejected, since)
 
@@ -360,10 +364,6 @@ def _approved_since(since: datetime.datetime | None) -> dict[str, str]:
         utc = since.astimezone(datetime.UTC) if since.tzinfo else since
         params["updated_since"] = utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     return params
-
-
-def _approved(entry: wire.HvTimeEntry | wire.HvExpense) -> bool:
-    return entry.is_closed or entry.approval_status == "approved"
 
 
 R = TypeVar("R", wire.HvTimeEntry, wire.HvExpense)
