@@ -15,7 +15,8 @@ applied twice) and the run must find exactly those.
 Baseline, in the same run: a bare aiohttp client paging the same lists the same way (same
 page sizes, lists of different systems at once, as the reconciliation reads them), parsing
 each page's JSON only to follow it: no connector, no decoding into types, no journal, no
-matching. ``overhead`` = reconciliation seconds / baseline seconds.
+matching. It runs before the reconciliation and again after it (the machine's load moves);
+``overhead`` = reconciliation seconds / the faster baseline's.
 
 ``calls`` are every API call the run made, logins included (Tryton's login and preferences,
 Salesforce's token: three calls a run, which a 10× smaller month feels); ``minimum_calls``
@@ -590,6 +591,9 @@ async def run(sizes: Sizes, folder: Path, profile: Path | None) -> dict[str, obj
                 f"{len(report.breaks)} breaks"
             )
             clean = _clean(report)
+            # the baseline again, after: the machine's load moves, and the faster one counts
+            again, _ = await baseline(urls, ids, first, last)
+            say(f"baseline again: {again:.1f} s")
             expected = await inject(urls, ids)
             drifted = await mediator.reconciliation.reconcile(PERIOD)
             found = {(b.check, b.match, b.system) for b in drifted.breaks}
@@ -623,9 +627,10 @@ async def run(sizes: Sizes, folder: Path, profile: Path | None) -> dict[str, obj
         "meets_calls_target": sum(calls.values()) <= _TARGET_RATIO * sum(minimum.values()),
         "target_seconds": _TARGET_SECONDS,
         "meets_seconds_target": seconds <= _TARGET_SECONDS,
-        "baseline_seconds": round(base_seconds, 2),
+        "baseline_seconds": round(min(base_seconds, again), 2),
+        "baseline_seconds_before_and_after": [round(base_seconds, 2), round(again, 2)],
         "baseline_calls": base_calls,
-        "overhead": round(seconds / base_seconds, 3),
+        "overhead": round(seconds / min(base_seconds, again), 3),
         "injected_breaks": sorted("/".join(b) for b in expected),
         "injected_found": sorted("/".join(b) for b in found),
         "recall_and_precision_100": found == expected and len(drifted.breaks) == len(expected),
