@@ -23,6 +23,8 @@ from mediator.errors import JournalError, MediatorError, QuotaExhausted
 from mediator.reconciliation import (
     CHECKS,
     Acceptance,
+    InvalidRun,
+    NotConfigured,
     NotFound,
     RepairReport,
     Report,
@@ -106,10 +108,10 @@ async def _start(call: Call) -> Report:
         raise ProblemError(400, "Bad Request", "name at least one check", field="body.scope")
     try:
         return await call.mediator.reconciliation.reconcile(call.body.period, call.body.scope)
-    except LookupError as exc:  # a system the check reads is not configured
+    except InvalidRun as exc:
+        raise ProblemError(400, "Bad Request", str(exc), field=f"body.{exc.field}") from None
+    except NotConfigured as exc:
         raise ProblemError(409, "Conflict", str(exc), field="body.scope") from None
-    except ValueError as exc:
-        raise ProblemError(400, "Bad Request", str(exc), field="body.period") from None
     except JournalError:
         raise  # the app's 503 for the journal
     except MediatorError as exc:  # a system down or refusing, a limit or an allowance spent

@@ -21,7 +21,9 @@ from mediator.reconciliation.model import (
     SignOff,
     Tolerated,
 )
+from mediator.reconciliation.reads import NotConfigured
 from mediator.reconciliation.reconciler import (
+    InvalidRun,
     NotFound,
     Reconciler,
     RepairReport,
@@ -39,6 +41,8 @@ __all__ = [
     "Break",
     "ControlTotal",
     "FieldDiff",
+    "InvalidRun",
+    "NotConfigured",
     "NotFound",
     "Options",
     "Reconciler",

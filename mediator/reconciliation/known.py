@@ -10,7 +10,7 @@ and the target lost it since. All reads go through the journal's read-only conne
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Final
 
 import msgspec
@@ -18,10 +18,15 @@ import msgspec
 from mediator.journal import Entry, EntryState
 from mediator.journal.reads import JournalReader
 
-__all__ = ["DEAD_STATES", "Fate", "Known"]
+__all__ = ["DEAD_STATES", "Fate", "Known", "dead_letters_among"]
 
 #: the states of a dead letter (an operator's to replay or release)
 DEAD_STATES: Final = frozenset({EntryState.DEAD, EntryState.QUARANTINED})
+
+
+def dead_letters_among(entries: Iterable[Entry]) -> tuple[str, ...]:
+    """The ids of the dead letters among `entries` (an entity's open entries)."""
+    return tuple(e.id for e in entries if e.state in DEAD_STATES)
 
 
 class Fate(msgspec.Struct, frozen=True, kw_only=True):

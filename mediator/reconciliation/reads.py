@@ -41,6 +41,7 @@ __all__ = [
     "PRIORITY",
     "ErpInvoice",
     "ErpLine",
+    "NotConfigured",
     "SystemReads",
     "harvest_entry_of_line",
     "period_bounds",
@@ -76,6 +77,14 @@ def period_bounds(period: str) -> tuple[datetime.date, datetime.date]:
         raise ValueError(f"period {period!r} is beyond the calendar")
     following = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
     return first, following - datetime.timedelta(days=1)
+
+
+class NotConfigured(LookupError):
+    """A check reads a system this mediator has no `[systems.<name>]` for."""
+
+    def __init__(self, system: str) -> None:
+        super().__init__(f"the reconciliation needs the {system} system, which is not set up")
+        self.system = system
 
 
 class ErpLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -163,7 +172,7 @@ class SystemReads:
     def _get(self, name: str, kind: type[Connector]) -> Connector:
         connector = self.connectors.get(name)
         if not isinstance(connector, kind):
-            raise LookupError(f"the reconciliation needs the {name} system, which is not set up")
+            raise NotConfigured(name)
         return connector
 
     @property

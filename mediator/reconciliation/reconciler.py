@@ -50,6 +50,7 @@ from mediator.systems import Connector
 
 __all__ = [
     "PREPARE_REDRIVE",
+    "InvalidRun",
     "NotFound",
     "Reconciler",
     "RepairReport",
@@ -69,6 +70,14 @@ class NotFound(LookupError):
     def __init__(self, what: str) -> None:
         super().__init__(what)
         self.what = what
+
+
+class InvalidRun(ValueError):
+    """A run asked for with a bad `field` (``period``, ``scope``): `reason` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
 
 
 class Unsettled(ValueError):
@@ -134,14 +143,19 @@ class Reconciler:
     async def reconcile(self, period: str, scope: Sequence[str] = CHECKS) -> Report:
         """Run the checks of `scope` over `period` (``YYYY-MM``), store and return the report.
 
-        `ValueError` names a bad period or an unknown check."""
-        period_bounds(period)
+        `InvalidRun` names a bad period or an unknown check (before anything is read);
+        `NotConfigured` a system a check needs and this mediator does not have."""
+        try:
+            period_bounds(period)
+        except ValueError as exc:
+            raise InvalidRun("period", str(exc)) from None
         unknown = [c for c in scope if c not in CHECK_RUNNERS]
         if unknown or not scope:
-            raise ValueError(
+            raise InvalidRun(
+                "scope",
                 f"unknown check(s) {', '.join(unknown)}: choose from {', '.join(CHECKS)}"
                 if unknown
-                else "the scope names no check"
+                else "the scope names no check",
             )
         checks: tuple[Check, ...] = tuple(c for c in CHECKS if c in scope)
         started = self.clock.time()

@@ -128,11 +128,20 @@ async def _settle(rounds: int = 20) -> None:
         await asyncio.sleep(0)
 
 
-async def drive(clock: FakeClock, call: Awaitable[T]) -> T:
+async def drive(
+    clock: FakeClock,
+    call: Awaitable[T],
+    *,
+    horizon: float | None = None,
+    idle: Callable[[], bool] | None = None,
+) -> T:
     """Await `call`, advancing `clock` whenever it waits on it (backoff, Retry-After, limiter).
 
     Real I/O on loopback gets real time; a call that neither finishes nor waits on the clock
-    within a minute fails the test instead of hanging it.
+    within a minute fails the test instead of hanging it. With `horizon`, time moves only to
+    timers due within that many seconds (a 60 s timeout never fires while a call waits on real
+    I/O); with `idle`, only while it says nothing is on its way (a request sent but not yet
+    received would otherwise arrive later in virtual time than it left).
     """
     task = asyncio.ensure_future(call)
     loop = asyncio.get_running_loop()
@@ -142,6 +151,11 @@ async def drive(clock: FakeClock, call: Awaitable[T]) -> T:
             task.cancel()
             raise AssertionError("the call neither finished nor waited on the clock")
         await asyncio.wait({task}, timeout=0.002)
-        if not task.done() and clock.next_deadline() is not None:
+        due = clock.next_deadline()
+        if task.done() or due is None or (idle is not None and not idle()):
+            continue
+        if horizon is None:
             await clock.advance_to_next()
+        elif due - clock.monotonic() <= horizon:
+            await clock.advance(max(due - clock.monotonic(), 0.0))
     return task.result()

@@ -19,6 +19,7 @@ from mediator.sandbox.base import Sandbox
 from mediator.systems.connector import Connector
 from mediator.systems.harvest import HarvestWritten
 from mediator.testing import FakeClock
+from mediator.testing.clock import drive
 from tests.systems import harness_harvest, harness_stripe, harness_tryton
 
 BG = "reconciliation"
@@ -26,23 +27,14 @@ T = TypeVar("T")
 
 
 async def _drive(clock: FakeClock, sandbox: Sandbox, connector: Connector, call: Awaitable[T]) -> T:
-    task = asyncio.ensure_future(call)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60.0
-    while not task.done():
-        if loop.time() > deadline:
-            task.cancel()
-            raise AssertionError("the scenario neither finished nor waited on the clock")
-        await asyncio.wait({task}, timeout=0.002)
-        stats = connector.statistics()
+    def idle() -> bool:
         # a call is on its way from its admission until the sandbox recorded it, and holds
         # its bulkhead slot until its answer is read
-        busy = stats.transport.calls > len(sandbox.requests) or any(
-            b.active for b in stats.policies.bulkheads
-        )
-        if not task.done() and not busy and clock.next_deadline() is not None:
-            await clock.advance_to_next()
-    return task.result()
+        stats = connector.statistics()
+        on_its_way = stats.transport.calls > len(sandbox.requests)
+        return not on_its_way and not any(b.active for b in stats.policies.bulkheads)
+
+    return await drive(clock, call, idle=idle)
 
 
 def _limiter(connector: Connector) -> RateLimiterStatistics:

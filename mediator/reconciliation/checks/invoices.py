@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Final
 
 from mediator.codecs.stripe import wire as st
+from mediator.reconciliation.known import dead_letters_among
 from mediator.reconciliation.model import FieldDiff
 from mediator.reconciliation.reads import ErpInvoice
 from mediator.reconciliation.run import Run
@@ -81,7 +82,7 @@ async def check_invoices(run: Run) -> None:
         key = f"invoice:{invoice.id}"
         found = by_reference.get(invoice.id, [])
         entries = open_.get(key, [])
-        dead = tuple(e.id for e in entries if e.state.name in ("DEAD", "QUARANTINED"))
+        dead = dead_letters_among(entries)
         since = invoice.status_transitions.finalized_at or invoice.created
         if len(found) > 1:
             run.found(

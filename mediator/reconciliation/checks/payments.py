@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from mediator.codecs.stripe import wire as st
 from mediator.reconciliation.checks.invoices import period_invoices, receivables_by_reference
+from mediator.reconciliation.known import dead_letters_among
 from mediator.reconciliation.model import FieldDiff
 from mediator.reconciliation.run import Run
 
@@ -45,7 +46,7 @@ async def check_payments(run: Run) -> None:
         receivable = found[0]
         key = f"invoice:{invoice.id}"
         entries = open_.get(key, [])
-        dead = tuple(e.id for e in entries if e.state.name in ("DEAD", "QUARANTINED"))
+        dead = dead_letters_among(entries)
         want = Decimal(invoice.amount_paid + invoice.pre_payment_credit_notes_amount) / 100
         have = receivable.paid
         since = invoice.status_transitions.paid_at or invoice.created

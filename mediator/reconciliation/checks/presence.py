@@ -18,6 +18,7 @@ from typing import Final
 from mediator.codecs.harvest import wire as hv
 from mediator.codecs.stripe import wire as st
 from mediator.journal import Entry
+from mediator.reconciliation.known import dead_letters_among
 from mediator.reconciliation.run import Run
 
 __all__ = ["check_presence"]
@@ -77,7 +78,7 @@ def _present(
     entries: list[Entry],
 ) -> None:
     entity = f"{what}:{canonical}"
-    dead = tuple(e.id for e in entries if e.state.name in ("DEAD", "QUARANTINED"))
+    dead = dead_letters_among(entries)
     journal = tuple(e.id for e in entries)
     for system in systems:
         system_id = ids.get(system)
