@@ -13,7 +13,10 @@ would be) does the measuring:
     200 entries in the big journal, approvals, the audit log, `/metrics`, and `/` when the
     dashboard is there), with the data path idle; p50/p99 per endpoint against the 50 ms
     target. Baseline: `/healthz`, the HTTP stack's own floor.
-(b) the data path with a dashboard polling every endpoint once per second, against none;
+(b) the data path with a dashboard polling every endpoint once per second, against none (a
+    harsh load: two entity histories a second); and with ten operators' overview pages open,
+    each refreshed by the page's own live refresh (the overview's fragment every 5 s, with a
+    session cookie as a browser has it), against none;
 (c) the data path with `/metrics` scraped once per second (Prometheus' default is 15 s),
     against none; the CPU time one scrape costs the daemon (in process: steadier than a
     throughput ratio on a shared machine); and what the metrics' counting on the hot path
@@ -65,6 +68,8 @@ _CLIENT = r"""
 import asyncio, json, sys, time
 import aiohttp
 
+DASHBOARDS = 10
+
 async def main(url, token, dashboard, scrape):
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -97,20 +102,40 @@ async def main(url, token, dashboard, scrape):
                     answer[path] = {"status": status, "seconds": times}
                 print(json.dumps(answer), flush=True)
                 continue
-            paths = {"dashboard": dashboard, "scrape": scrape}.get(command, [])
+            paths = {"dashboard": dashboard, "scrape": scrape, "live": "live"}.get(command, [])
             print("ok", flush=True)
 
     async def poll(http):
         while True:
             started = time.monotonic()
-            for path in paths:
+            for path in paths if isinstance(paths, list) else ():
                 await get(http, path)
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
 
+    async def browse(index):
+        # one operator's open overview, as its page refreshes it: logged in with the token,
+        # then the overview's fragment every 5 s (staggered across the open dashboards)
+        async with aiohttp.ClientSession(url) as page:
+            async with page.get("/ui/login") as response:
+                form = await response.text()
+            nonce = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            login = {"csrf": nonce, "next": "/ui/", "token": token}
+            async with page.post("/ui/login", data=login, headers={"Origin": url}) as response:
+                await response.read()
+            await asyncio.sleep(index * 5.0 / DASHBOARDS)
+            while True:
+                started = time.monotonic()
+                if paths == "live":
+                    await get(page, "/ui/fragments/overview")
+                await asyncio.sleep(max(0.0, 5.0 - (time.monotonic() - started)))
+
     async with aiohttp.ClientSession(url, headers={"Authorization": f"Bearer {token}"}) as http:
         poller = asyncio.ensure_future(poll(http))
+        browsers = [asyncio.ensure_future(browse(i)) for i in range(DASHBOARDS)]
         await commands(http)
         poller.cancel()
+        for browser in browsers:
+            browser.cancel()
     print(json.dumps({"requests": requests, "errors": errors}), flush=True)
 
 asyncio.run(main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])))
@@ -369,6 +394,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             dashboard, counter = await _pairs(
                 mediator, client, on="dashboard", args=args, start=counter
             )
+            live, counter = await _pairs(mediator, client, on="live", args=args, start=counter)
             scrape, counter = await _pairs(mediator, client, on="scrape", args=args, start=counter)
             polled = await client.stop()
     counting = _counting_cost_us()
@@ -377,6 +403,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     result["seconds_per_segment"] = args.seconds
     result["rounds"] = args.rounds
     result["data_path_with_dashboard_polling_every_endpoint_each_second"] = dashboard
+    result["data_path_with_ten_dashboards_open_refreshing_every_5_s"] = live
     result["data_path_with_metrics_scraped_each_second"] = scrape
     result["metrics_hot_path"] = {
         "us_per_delivery": round(counting, 3),
