@@ -69,6 +69,7 @@ import asyncio, json, sys, time
 import aiohttp
 
 DASHBOARDS = 10
+PAGES = ["/ui/", "/ui/fragments/overview", "/ui/dead-letters", "/ui/reconciliation"]
 
 async def main(url, token, dashboard, scrape):
     loop = asyncio.get_running_loop()
@@ -91,15 +92,17 @@ async def main(url, token, dashboard, scrape):
             command, _, argument = line.decode().partition(" ")
             if command == "latency":  # n GETs of each path, one after another
                 answer = {}
-                for path in dashboard:
+                page = await logged_in()
+                for session, path in [*((http, p) for p in dashboard), *((page, p) for p in PAGES)]:
                     for _ in range(5):
-                        await get(http, path)
+                        await get(session, path)
                     times = []
                     for _ in range(int(argument)):
                         started = time.perf_counter()
-                        status = await get(http, path)
+                        status = await get(session, path)
                         times.append(time.perf_counter() - started)
                     answer[path] = {"status": status, "seconds": times}
+                await page.close()
                 print(json.dumps(answer), flush=True)
                 continue
             paths = {"dashboard": dashboard, "scrape": scrape, "live": "live"}.get(command, [])
@@ -112,16 +115,23 @@ async def main(url, token, dashboard, scrape):
                 await get(http, path)
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
 
+    async def logged_in():
+        # a browser's session: logged in with the token, its cookie kept (unsafe: from an IP
+        # address, 127.0.0.1, as a browser keeps it)
+        page = aiohttp.ClientSession(url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+        async with page.get("/ui/login") as response:
+            form = await response.text()
+        nonce = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        login = {"csrf": nonce, "next": "/ui/", "token": token}
+        async with page.post("/ui/login", data=login, headers={"Origin": url}) as response:
+            await response.read()
+            assert str(response.url).endswith("/ui/"), f"login failed: {response.url}"
+        return page
+
     async def browse(index):
-        # one operator's open overview, as its page refreshes it: logged in with the token,
-        # then the overview's fragment every 5 s (staggered across the open dashboards)
-        async with aiohttp.ClientSession(url) as page:
-            async with page.get("/ui/login") as response:
-                form = await response.text()
-            nonce = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-            login = {"csrf": nonce, "next": "/ui/", "token": token}
-            async with page.post("/ui/login", data=login, headers={"Origin": url}) as response:
-                await response.read()
+        # one operator's open overview, as its page refreshes it: the overview's fragment
+        # every 5 s (staggered across the open dashboards)
+        async with await logged_in() as page:
             await asyncio.sleep(index * 5.0 / DASHBOARDS)
             while True:
                 started = time.monotonic()
@@ -223,7 +233,8 @@ async def _segment(
     elapsed = asyncio.get_running_loop().time() - began
     after = mediator.statistics().dispatcher
     settled = (after.delivered - before.delivered) + (after.dead - before.dead)
-    return settled / elapsed, cpu / settled, end
+    # a segment in which nothing settled (the data path stalled: reported, not divided by)
+    return settled / elapsed, cpu / settled if settled else float("inf"), end
 
 
 class _Client:
@@ -253,6 +264,7 @@ async def _pairs(
     costs: dict[bool, list[float]] = {False: [], True: []}
     ratios: list[float] = []
     cost_ratios: list[float] = []
+    stalled = 0
     counter = start
     for index in range(args.rounds):
         pair: dict[bool, float] = {}
@@ -264,9 +276,14 @@ async def _pairs(
             )
             rates[switched].append(pair[switched])
             costs[switched].append(cost[switched])
+        if not (pair[True] and pair[False]):
+            stalled += 1  # a segment settled nothing: no ratio to take (counted below)
+            continue
         ratios.append(pair[True] / pair[False])
         cost_ratios.append(cost[True] / cost[False])
     await client.send("off")
+    if not ratios:
+        raise RuntimeError(f"the data path settled nothing in every round of {on!r}")
     without = statistics.median(rates[False])
     with_it = statistics.median(rates[True])
     return {
@@ -278,6 +295,7 @@ async def _pairs(
         "cpu_us_per_entry_off": round(1e6 * statistics.median(costs[False]), 1),
         "cpu_us_per_entry_on": round(1e6 * statistics.median(costs[True]), 1),
         "cpu_per_entry_increase_percent": round(100.0 * (statistics.median(cost_ratios) - 1), 2),
+        "stalled_rounds": stalled,
         "every_round": {
             "off": [round(r, 1) for r in rates[False]],
             "on": [round(r, 1) for r in rates[True]],
