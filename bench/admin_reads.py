@@ -391,6 +391,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 sys.executable, "-c", _CLIENT, url, TOKEN, json.dumps(paths),
                 json.dumps(["/metrics"]),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                limit=16 * 1024 * 1024,  # the latencies' line: every request's time, as JSON
             )  # fmt: skip
             client = _Client(process)
             measured = json.loads(await client.send(f"latency {args.requests}"))
