@@ -75,9 +75,9 @@ def _decide_form(view: View, a: Approval) -> str:
 
 async def _decide(view: View, verb: str) -> web.StreamResponse:
     approval_id = view.request.match_info["id"]
-    if not view.field("reason"):
-        return view.redirect(_HOME, say="Say why: a reason is required (the audit log keeps it).",
-                             error=True)  # fmt: skip
+    refused = view.reason_missing(_HOME)
+    if refused is not None:
+        return refused
     decided = await view.post(
         Approval, f"/approvals/{{id}}/{verb}", params={"id": approval_id},
         body={"reason": view.field("reason")},

@@ -254,18 +254,10 @@ def _actions(view: View, e: EntryView) -> str:
     )
 
 
-def _reason_missing(view: View, back: str) -> web.StreamResponse | None:
-    if view.field("reason"):
-        return None
-    return view.redirect(
-        back, say="Say why: a reason is required (the audit log keeps it).", error=True
-    )
-
-
 async def _replay_one(view: View) -> web.StreamResponse:
     entry_id = view.request.match_info["id"]
     back = f"{_HOME}/{entry_id}"
-    refused = _reason_missing(view, back)
+    refused = view.reason_missing(back)
     if refused is not None:
         return refused
     reason = view.field("reason")
@@ -285,7 +277,7 @@ async def _replay_one(view: View) -> web.StreamResponse:
 async def _replay_many(view: View) -> web.StreamResponse:
     cause = _filters(view, _CAUSE)
     back = _link(cause)
-    refused = _reason_missing(view, back)
+    refused = view.reason_missing(back)
     if refused is not None:
         return refused
     reason = view.field("reason")
@@ -342,7 +334,7 @@ def _preview(
 async def _close(view: View, action: str) -> web.StreamResponse:
     entry_id = view.request.match_info["id"]
     back = f"{_HOME}/{entry_id}"
-    refused = _reason_missing(view, back)
+    refused = view.reason_missing(back)
     if refused is not None:
         return refused
     result = await view.post(

@@ -223,10 +223,9 @@ async def _repair(view: View) -> web.StreamResponse:
     back = f"{_HOME}/{run_id}"
     confirmed = view.field("confirm") == "yes"
     reason = view.field("reason")
-    if confirmed and not reason:
-        return view.redirect(
-            back, say="Say why: a reason is required (the audit log keeps it).", error=True
-        )
+    refused = view.reason_missing(back) if confirmed else None
+    if refused is not None:
+        return refused
     assert view.form is not None
     chosen = [v for v in view.form.getall("break", []) if isinstance(v, str)]
     body: dict[str, object] = {"dry_run": not confirmed, "breaks": chosen}
@@ -263,10 +262,9 @@ async def _repair(view: View) -> web.StreamResponse:
 async def _accept(view: View) -> web.StreamResponse:
     run_id, break_id = view.request.match_info["id"], view.request.match_info["break"]
     back = f"{_HOME}/{run_id}"
-    if not view.field("reason"):
-        return view.redirect(
-            back, say="Say why: a reason is required (the audit log keeps it).", error=True
-        )
+    refused = view.reason_missing(back)
+    if refused is not None:
+        return refused
     accepted = await view.post(
         Acceptance, "/reconciliation/runs/{id}/breaks/{break}/accept",
         params={"id": run_id, "break": break_id}, body={"reason": view.field("reason")},

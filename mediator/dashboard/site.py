@@ -136,6 +136,15 @@ class View:
             status=status,
         )
 
+    def reason_missing(self, back: str) -> web.Response | None:
+        """The redirect to `back` saying a reason is required when the form gave none (an act
+        the audit log keeps must say why); None when it gave one."""
+        if self.field("reason"):
+            return None
+        return self.redirect(
+            back, say="Say why: a reason is required (the audit log keeps it).", error=True
+        )
+
     def redirect(
         self, location: str, *, say: str | None = None, error: bool = False
     ) -> web.Response:

@@ -174,8 +174,9 @@ class Reconciler:
             await run.reads.aclose()
         open_: list[Break] = []
         accepted: list[Break] = []
+        acceptances = await self.store.acceptances(self.reader, [b.id for b in run.breaks])
         for found in run.breaks:
-            acceptance = await self.store.acceptance(found.id)
+            acceptance = acceptances.get(found.id)
             if acceptance is None:
                 open_.append(found)
             else:
