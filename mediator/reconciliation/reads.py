@@ -56,6 +56,7 @@ PRIORITY: Final = "reconciliation"
 ERP_PAGE: Final = 10_000
 
 T = TypeVar("T")
+C = TypeVar("C", bound=Connector)
 _TAG = re.compile(r"\[mediator harvest:(\d+):r(\d+)\]$")
 
 
@@ -169,7 +170,7 @@ class SystemReads:
         """API calls made by each connector since these reads began."""
         return {name: _calls(c) - self._calls_at_start[name] for name, c in self.connectors.items()}
 
-    def _get(self, name: str, kind: type[Connector]) -> Connector:
+    def _get(self, name: str, kind: type[C]) -> C:
         connector = self.connectors.get(name)
         if not isinstance(connector, kind):
             raise NotConfigured(name)
@@ -178,30 +179,22 @@ class SystemReads:
     @property
     def harvest(self) -> HarvestConnector:
         """The PSA."""
-        found = self._get("harvest", HarvestConnector)
-        assert isinstance(found, HarvestConnector)
-        return found
+        return self._get("harvest", HarvestConnector)
 
     @property
     def stripe(self) -> StripeConnector:
         """Billing."""
-        found = self._get("stripe", StripeConnector)
-        assert isinstance(found, StripeConnector)
-        return found
+        return self._get("stripe", StripeConnector)
 
     @property
     def tryton(self) -> TrytonConnector:
         """The ERP."""
-        found = self._get("tryton", TrytonConnector)
-        assert isinstance(found, TrytonConnector)
-        return found
+        return self._get("tryton", TrytonConnector)
 
     @property
     def salesforce(self) -> SalesforceConnector:
         """The CRM."""
-        found = self._get("salesforce", SalesforceConnector)
-        assert isinstance(found, SalesforceConnector)
-        return found
+        return self._get("salesforce", SalesforceConnector)
 
     # -- Harvest ------------------------------------------------------------------------------
 
