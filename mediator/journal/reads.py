@@ -221,23 +221,22 @@ class JournalReader:
 
     async def xrefs(self, entity_type: str, canonical_id: str) -> list[XrefRecord]:
         """The entity's ids in every system."""
+        return await self._xrefs(
+            "entity_type = ? AND canonical_id = ? ORDER BY system", (entity_type, canonical_id)
+        )
+
+    async def _xrefs(self, where: str, params: Sequence[object]) -> list[XrefRecord]:
         rows = await self._rows(
             "SELECT entity_type, canonical_id, system, system_id, recorded_at FROM xref "
-            "WHERE entity_type = ? AND canonical_id = ? ORDER BY system",
-            (entity_type, canonical_id),
+            f"WHERE {where}",
+            params,
         )
         names = ("entity_type", "canonical_id", "system", "system_id", "recorded_at")
         return [msgspec.convert(dict(zip(names, r, strict=True)), XrefRecord) for r in rows]
 
     async def xrefs_of_type(self, entity_type: str) -> list[XrefRecord]:
         """Every xref of `entity_type` (each entity's id in each system), by primary key."""
-        rows = await self._rows(
-            "SELECT entity_type, canonical_id, system, system_id, recorded_at FROM xref "
-            "WHERE entity_type = ? ORDER BY canonical_id, system",
-            (entity_type,),
-        )
-        names = ("entity_type", "canonical_id", "system", "system_id", "recorded_at")
-        return [msgspec.convert(dict(zip(names, r, strict=True)), XrefRecord) for r in rows]
+        return await self._xrefs("entity_type = ? ORDER BY canonical_id, system", (entity_type,))
 
     async def replays_of(self, ids: Collection[str]) -> dict[str, list[Entry]]:
         """The replays (and re-drives) of each of these entries, one generation down, through
