@@ -25,6 +25,11 @@ PARTITIONS = 256
 #   B-tree pages are written to the WAL once per checkpoint, not once per commit, so the
 #   two-level key table SQLite needs (_keys) buys nothing here, and a unique index is what
 #   makes a key appended by two daemons at once one entry.
+# - `txid`: the transaction that last made the entry accepted (its append, or a release or
+#   replay that unparked it: such ops set it again). Daemons pick up the accepted entries of
+#   their partitions in (txid, seq) order, reading only transactions older than the oldest
+#   still running (`pg_snapshot_xmin`): a seq is drawn before its transaction commits, so
+#   reading by seq alone would skip a row whose transaction commits after a later one's.
 # - `leases` (partitions and singletons, see mediator.cluster.leases), `members` (the daemons
 #   alive, for rebalancing) and `buckets` (vendor rate limits shared by the cluster).
 _V1 = [
@@ -53,12 +58,14 @@ _V1 = [
         replay_of BYTEA,
         replay_count INTEGER NOT NULL DEFAULT 0,
         released_by TEXT,
-        release_reason TEXT
+        release_reason TEXT,
+        txid BIGINT NOT NULL DEFAULT pg_current_xact_id()::text::bigint
     )""",
     "CREATE UNIQUE INDEX entries_id ON entries(id)",
     "CREATE UNIQUE INDEX entries_idem ON entries(idem) WHERE replay_of IS NULL",
     "CREATE INDEX entries_open ON entries(state, due_at) WHERE state < 6",
     "CREATE INDEX entries_open_partition ON entries(partition, seq) WHERE state < 6",
+    "CREATE INDEX entries_intake ON entries(txid, seq) WHERE state = 0",
     "CREATE INDEX entries_replays ON entries(replay_of) WHERE replay_of IS NOT NULL",
     """CREATE TABLE watermarks (
         name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL
