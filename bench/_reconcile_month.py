@@ -262,10 +262,11 @@ def build_harvest(*, sizes: Sizes) -> tuple[Sandbox, dict[str, Any]]:
 # -- Stripe -------------------------------------------------------------------------------------
 
 
-def build_stripe(*, sizes: Sizes) -> tuple[Sandbox, dict[str, Any]]:
+def build_stripe(*, sizes: Sizes, bills: bool = True) -> tuple[Sandbox, dict[str, Any]]:
     """Billing: a customer per client, the month's invoices finalized with their items, and
-    the customers' payments. Reports the customer ids and each invoice's id and number."""
-    month = plan(sizes)
+    the customers' payments (`bills`; without, the customers alone, as the month begins).
+    Reports the customer ids and each invoice's id and number."""
+    month = plan(sizes) if bills else plan(sizes)._replace(bills=[])
     box = StripeSandbox(api_keys=(STRIPE_KEY,), rate_limit=_UNLIMITED)
     store = box.store
     customers = [
@@ -351,7 +352,8 @@ def build_tryton(
     """The ERP: a party per client, an employee per consultant, a project per project with
     its timesheet work, a line per approved entry (`entries`: Harvest's ids in plan order)
     tagged as the approved-time flow tags it, and a receivable per Stripe invoice (`invoices`)
-    with its reference, total and payment, as the receivables and cash flows leave it."""
+    with its reference, total and payment, as the receivables and cash flows leave it. With
+    neither (`entries` and `invoices` empty), the ERP as the month begins: no line, no invoice."""
     month = plan(sizes)
     box = TrytonSandbox()
     db, setup = box.db, box.setup
@@ -401,10 +403,11 @@ def build_tryton(
         }
         for e, entry_id in zip(month.entries, entries, strict=True)
         if e.approved
-    ]
+    ] if entries else []  # fmt: skip
     for start in range(0, len(values), 5_000):
         db.create("timesheet.line", values[start : start + 5_000])
-    for number, (bill, (stripe_id, _)) in enumerate(zip(month.bills, invoices, strict=True), 1):
+    billed = month.bills if invoices else []
+    for number, (bill, (stripe_id, _)) in enumerate(zip(billed, invoices, strict=True), 1):
         [invoice] = db.create(
             "account.invoice",
             [
@@ -447,6 +450,7 @@ def build_tryton(
         "addresses": addresses,
         "employees": employees,
         "works": works,
+        "timesheet_works": timesheet_works,
         "erp": {
             k: v
             for k, v in msgspec.to_builtins(box.erp_setup()).items()
