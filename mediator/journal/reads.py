@@ -447,11 +447,22 @@ class JournalReader:
 
     async def last_errors(self) -> dict[str, tuple[str, float]]:
         """The latest error of an open entry by the system that failed, with its time."""
-        rows = await self._rows(
-            "SELECT system, error, max(updated_at) FROM entries "
-            "WHERE state < 6 AND system IS NOT NULL AND error IS NOT NULL GROUP BY system"
+        # in two steps: PostgreSQL has no row "of the max" in a GROUP BY (SQLite's bare
+        # columns); there are a few systems, each then one read of the open entries
+        failing = "state < 6 AND system IS NOT NULL AND error IS NOT NULL"
+        latest = await self._rows(
+            f"SELECT system, max(updated_at) FROM entries WHERE {failing} GROUP BY system"
         )
-        return {str(s): (str(e), float(str(t))) for s, e, t in rows}
+        errors: dict[str, tuple[str, float]] = {}
+        for system, at in latest:
+            rows = await self._rows(
+                f"SELECT error FROM entries WHERE {failing} AND system = ? AND updated_at = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (system, at),
+            )
+            if rows:  # (gone if closed between the two reads)
+                errors[str(system)] = (str(rows[0][0]), float(str(at)))
+        return errors
 
     async def audit(self, *, after: int | None = None, limit: int = 50) -> list[AuditRecord]:
         """The audit log in order from the cursor `after` (a record's `seq`)."""
