@@ -71,12 +71,12 @@ def stored_time(moment: datetime) -> int | str:
 
 
 def loaded_time(value: object) -> datetime:
-    """Invert `stored_time`; microseconds may also come as digits (PostgreSQL keeps the
-    column as text, see postgres/_schema)."""
+    """Invert `stored_time`; digits in text are microseconds too (PostgreSQL keeps the column
+    as text: see postgres/_schema)."""
     if isinstance(value, int):
         return _EPOCH + timedelta(microseconds=value)
     text = str(value)
-    if text.lstrip("-").isdigit():
+    if text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())):
         return _EPOCH + timedelta(microseconds=int(text))
     return datetime.fromisoformat(text)
 
