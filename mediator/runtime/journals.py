@@ -63,7 +63,7 @@ async def open_journals(
                 f"a PostgreSQL journal needs asyncpg: install mediator[postgres] ({exc})",
             ) from exc
         password = secrets.get("journal.password")
-        dsn = config.dsn if password is None else with_password(config.dsn, password.reveal())
+        dsn = config.dsn if password is None else _with_password(config.dsn, password.reveal())
         try:
             pg = await stack.enter_async_context(
                 postgres.open_postgres_journal(dsn, clock=clock, schema=config.schema)
@@ -76,7 +76,7 @@ async def open_journals(
         yield Journals(pg, reader, postgres.PostgresOperatorStore(pg))
 
 
-def with_password(dsn: str, password: str) -> str:
+def _with_password(dsn: str, password: str) -> str:
     """Return `dsn` with `password` in it (for the driver only: never shown)."""
     parts = urlsplit(dsn)
     user = quote(parts.username or "", safe="")
