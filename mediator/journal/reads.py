@@ -207,6 +207,8 @@ class JournalReader:
     ) -> Page:
         """Open dead letters (dead and quarantined) matching `where` and, if given, of one of
         `kinds`, in journal order from the cursor `after`; ages are measured from `now`."""
+        if kinds is not None and not kinds:
+            return Page(entries=[], next_cursor=None)  # (PostgreSQL refuses an empty IN ())
         clause, params = dead_letter_query(where, now)
         if kinds is not None:
             clause += f" AND kind IN ({','.join('?' * len(kinds))})"
