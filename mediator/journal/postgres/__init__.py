@@ -7,7 +7,7 @@ partition count), and must neither import asyncpg nor cycle back through the jou
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mediator.journal.postgres.journal import PostgresJournal, open_postgres_journal
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresJournal", "open_postgres_journal"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in __all__:
         from mediator.journal.postgres import journal
 
