@@ -199,14 +199,51 @@ async def test_accepted_after_returns_an_unparked_entry_again(schema: str) -> No
     assert [e.id for e in seen] == [parked.id]
 
 
-async def test_an_unreachable_server_is_a_journal_error_without_the_password() -> None:
-    dsn = "postgresql://mediator:s3cret@127.0.0.1:1/nowhere"
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://mediator:s3cret@127.0.0.1:1/nowhere", "127.0.0.1:1"),  # refused
+        ("postgresql://nobody:s3cret@127.0.0.1:5432/test", 'role "nobody"'),
+        ("postgresql://u:s3cret@[bad/test", "cannot connect"),  # a dsn that cannot be read
+    ],
+)
+async def test_a_server_that_cannot_be_used_is_a_journal_error_without_the_password(
+    dsn: str, shown: str
+) -> None:
     with pytest.raises(JournalError) as caught:
         async with open_postgres_journal(dsn, clock=FakeClock(), schema="x"):
             pass
     assert "s3cret" not in str(caught.value)
     assert "cannot connect" in str(caught.value)
-    assert "127.0.0.1:1" in str(caught.value)
+    assert shown in str(caught.value)
+
+
+async def test_a_failed_transaction_fails_every_caller_of_its_batch_and_no_other(
+    schema: str,
+) -> None:
+    async def broken(conn: Any, now: float) -> None:
+        await conn.execute("SELECT * FROM no_such_table")
+
+    started, go = asyncio.Event(), asyncio.Event()
+
+    async def gate(conn: Any, now: float) -> None:
+        started.set()
+        await go.wait()
+
+    async with open_postgres_journal(TEST_DSN, clock=FakeClock(), schema=schema) as j:
+        first = asyncio.ensure_future(j.run_op(gate))  # holds the writer in a transaction
+        await started.wait()
+        appended = asyncio.ensure_future(j.append(envelope("evt_1")))
+        failing = asyncio.ensure_future(j.run_op(broken))
+        await asyncio.sleep(0)  # both joined the next batch
+        go.set()
+        await first
+        with pytest.raises(JournalError, match="no_such_table"):
+            await failing
+        with pytest.raises(JournalError, match="no_such_table"):
+            await appended  # gathered into the same transaction: rolled back with it
+        assert await j.recover() == []
+        assert not (await j.append(envelope("evt_1"))).duplicate  # the writer goes on
 
 
 async def test_a_newer_schema_is_refused(schema: str) -> None:
