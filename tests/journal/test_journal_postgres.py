@@ -119,6 +119,49 @@ async def test_a_stale_fence_cannot_mark_done_while_the_current_owner_can(schema
         assert (done.state, done.attempts) == (EntryState.DONE, 1)
 
 
+async def test_a_takeover_committing_during_a_mark_done_fences_it(schema: str) -> None:
+    # The lease row is read FOR SHARE: the state change waits for the takeover's transaction
+    # and then sees its epoch (reading the row as of its snapshot, it would mark done).
+    clock = FakeClock()
+    key, _ = _keys_in_two_partitions()
+    p = partition_of(key)
+    fence = StaticFence("daemon-a", {p: 1})
+    async with open_postgres_journal(TEST_DSN, clock=clock, schema=schema, fence=fence) as a:
+        await _lease(schema, p, "daemon-a", 1)
+        entry = (await a.append(envelope("evt_1", key=key))).envelope
+        takeover = await asyncpg.connect(TEST_DSN)
+        try:
+            async with takeover.transaction():
+                await takeover.execute(
+                    f"UPDATE {schema}.leases SET owner = 'daemon-b', epoch = 2 WHERE name = $1",
+                    partition_lease(p),
+                )
+                marking = asyncio.ensure_future(a.mark_done([entry.id]))
+                await _until_waiting_for_a_lock(takeover, marking)
+            with pytest.raises(Fenced):
+                await marking
+        finally:
+            await takeover.close()
+        stored = await a.get(entry.id)
+        assert stored is not None
+        assert stored.state is EntryState.ACCEPTED
+
+
+async def _until_waiting_for_a_lock(conn: Any, task: asyncio.Future[Any]) -> None:
+    # Until a session waits for `conn`'s locks (sessions of a real server: polled, with a
+    # deadline), or `task` ended without waiting.
+    blocker = conn.get_server_pid()
+    async with asyncio.timeout(10):
+        while not task.done():
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                blocker,
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.01)
+
+
 async def test_refused_ids_do_not_abort_the_rest_of_the_batch(schema: str) -> None:
     clock = FakeClock()
     kept_key, lost_key = _keys_in_two_partitions()
