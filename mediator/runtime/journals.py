@@ -56,12 +56,14 @@ async def open_journals(
             yield Journals(journal, reader, SqliteOperatorStore(journal))
             return
         try:
-            from mediator.journal import postgres
+            import asyncpg  # noqa: F401  (the `postgres` extra; the backend's names load lazily)
         except ImportError as exc:
             raise fail(
                 "journal.dsn",
                 f"a PostgreSQL journal needs asyncpg: install mediator[postgres] ({exc})",
             ) from exc
+        from mediator.journal import postgres
+
         password = secrets.get("journal.password")
         dsn = config.dsn if password is None else _with_password(config.dsn, password.reveal())
         try:

@@ -5,6 +5,7 @@ from PostgreSQL, and the configuration errors of a dsn."""
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,19 @@ async def test_a_journal_that_cannot_be_reached_names_journal_dsn(
     assert caught.value.key == "journal.dsn"
     assert f"127.0.0.1:{port}" in caught.value.reason
     assert "s3cret-journal-pw" not in str(caught.value)
+
+
+async def test_a_dsn_without_asyncpg_installed_says_to_install_the_extra(
+    tmp_path: Path, firm_and_boxes: tuple[Firm, Sandboxes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, boxes = firm_and_boxes
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # as if not installed
+    text = config_text(boxes).replace(
+        '[journal]\npath = "journal.sqlite"\n', f'[journal]\ndsn = "{TEST_DSN}"\n'
+    )
+    loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        async with Mediator(loaded):
+            pass
+    assert caught.value.key == "journal.dsn"
+    assert "mediator[postgres]" in caught.value.reason
