@@ -5,6 +5,7 @@ failures to open."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from mediator.cluster import PARTITIONS, partition_lease, partition_of
 from mediator.errors import Fenced, JournalError
-from mediator.journal import EntryState
+from mediator.journal import EntryState, Journal
 from mediator.journal.postgres import PostgresJournal, open_postgres_journal
 from mediator.journal.postgres._rows import pg_row
 from mediator.journal.postgres._writer import insert_envelopes
@@ -303,6 +304,27 @@ async def test_a_newer_schema_is_refused(schema: str) -> None:
     assert schema in str(caught.value)
 
 
+async def test_after_the_server_drops_the_writers_connection_it_connects_again(
+    schema: str,
+) -> None:
+    async def backend_pid(conn: Any, now: float) -> int:
+        return int(await conn.fetchval("SELECT pg_backend_pid()"))
+
+    async with open_postgres_journal(TEST_DSN, clock=FakeClock(), schema=schema) as j:
+        first = await j.append(envelope("evt_1"))
+        admin = await asyncpg.connect(TEST_DSN)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", await j.run_op(backend_pid))
+        finally:
+            await admin.close()
+        second = envelope("evt_2")
+        with contextlib.suppress(JournalError):  # the batch that found it gone, if one did
+            await j.append(second)
+        assert (await j.append(envelope("evt_1"))).envelope == first.envelope
+        assert {e.id for e in await j.recover()} <= {first.envelope.id, second.id}
+        assert not (await j.append(envelope("evt_3"))).duplicate  # the writer goes on
+
+
 @pytest.mark.parametrize("name", ["Mixed", "a;drop", "", "1abc"])
 async def test_a_schema_name_that_is_no_plain_identifier_is_refused(name: str) -> None:
     with pytest.raises(ValueError, match="schema"):
@@ -325,3 +347,7 @@ async def test_an_entitys_entries_of_one_batch_keep_their_order(schema: str) -> 
         seen, _ = await _read_until(j, (0, 0), 3)
         in_order = [e.id for e in await j.open_in(ALL)]
     assert [e.id for e in seen] == in_order == [e.id for e in batch]
+
+
+def _is_a_journal(journal: PostgresJournal) -> Journal:
+    return journal  # (checked by mypy: PostgresJournal implements every op of Journal)
