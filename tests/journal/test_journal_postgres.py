@@ -189,6 +189,27 @@ async def test_refused_ids_do_not_abort_the_rest_of_the_batch(schema: str) -> No
         assert await a.recover() == []
 
 
+async def test_a_fenced_daemon_reads_only_the_partitions_it_holds(schema: str) -> None:
+    clock = FakeClock()
+    kept_key, lost_key = _keys_in_two_partitions()
+    kept, lost = partition_of(kept_key), partition_of(lost_key)
+    fence = StaticFence("daemon-a", {kept: 1, lost: 1})
+    async with open_postgres_journal(TEST_DSN, clock=clock, schema=schema, fence=fence) as a:
+        await _lease(schema, kept, "daemon-a", 1)
+        await _lease(schema, lost, "daemon-a", 1)
+        for key in (kept_key, lost_key):
+            dead, retried = [(await a.append(envelope(f"{key}/{n}", key=key))).envelope
+                             for n in range(2)]  # fmt: skip
+            await a.mark_dead(dead.id, reason="no rate", error_class="DecodeError")
+            await a.mark_retry(retried.id, at=clock.time(), error="503", error_class="X")
+        assert await a.held_keys() == {kept_key, lost_key}
+        assert {e.key for e in await a.due(clock.time())} == {kept_key, lost_key}
+        fence.held.pop(lost)  # taken over by another daemon
+        assert await a.held_keys() == {kept_key}
+        assert {e.key for e in await a.due(clock.time())} == {kept_key}
+        assert {e.key for e in await a.recover()} == {kept_key}
+
+
 async def test_accepted_after_is_gap_free_behind_a_slower_transaction(schema: str) -> None:
     clock = FakeClock()
     inserted, go = asyncio.Event(), asyncio.Event()
