@@ -5,6 +5,7 @@ failures to open."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from mediator.cluster import PARTITIONS, partition_lease, partition_of
 from mediator.errors import Fenced, JournalError
-from mediator.journal import EntryState
+from mediator.journal import EntryState, Journal
 from mediator.journal.postgres import PostgresJournal, open_postgres_journal
 from mediator.journal.postgres._rows import pg_row
 from mediator.journal.postgres._writer import insert_envelopes
@@ -188,6 +189,27 @@ async def test_refused_ids_do_not_abort_the_rest_of_the_batch(schema: str) -> No
         assert await a.recover() == []
 
 
+async def test_a_fenced_daemon_reads_only_the_partitions_it_holds(schema: str) -> None:
+    clock = FakeClock()
+    kept_key, lost_key = _keys_in_two_partitions()
+    kept, lost = partition_of(kept_key), partition_of(lost_key)
+    fence = StaticFence("daemon-a", {kept: 1, lost: 1})
+    async with open_postgres_journal(TEST_DSN, clock=clock, schema=schema, fence=fence) as a:
+        await _lease(schema, kept, "daemon-a", 1)
+        await _lease(schema, lost, "daemon-a", 1)
+        for key in (kept_key, lost_key):
+            dead, retried = [(await a.append(envelope(f"{key}/{n}", key=key))).envelope
+                             for n in range(2)]  # fmt: skip
+            await a.mark_dead(dead.id, reason="no rate", error_class="DecodeError")
+            await a.mark_retry(retried.id, at=clock.time(), error="503", error_class="X")
+        assert await a.held_keys() == {kept_key, lost_key}
+        assert {e.key for e in await a.due(clock.time())} == {kept_key, lost_key}
+        fence.held.pop(lost)  # taken over by another daemon
+        assert await a.held_keys() == {kept_key}
+        assert {e.key for e in await a.due(clock.time())} == {kept_key}
+        assert {e.key for e in await a.recover()} == {kept_key}
+
+
 async def test_accepted_after_is_gap_free_behind_a_slower_transaction(schema: str) -> None:
     clock = FakeClock()
     inserted, go = asyncio.Event(), asyncio.Event()
@@ -303,6 +325,27 @@ async def test_a_newer_schema_is_refused(schema: str) -> None:
     assert schema in str(caught.value)
 
 
+async def test_after_the_server_drops_the_writers_connection_it_connects_again(
+    schema: str,
+) -> None:
+    async def backend_pid(conn: Any, now: float) -> int:
+        return int(await conn.fetchval("SELECT pg_backend_pid()"))
+
+    async with open_postgres_journal(TEST_DSN, clock=FakeClock(), schema=schema) as j:
+        first = await j.append(envelope("evt_1"))
+        admin = await asyncpg.connect(TEST_DSN)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", await j.run_op(backend_pid))
+        finally:
+            await admin.close()
+        second = envelope("evt_2")
+        with contextlib.suppress(JournalError):  # the batch that found it gone, if one did
+            await j.append(second)
+        assert (await j.append(envelope("evt_1"))).envelope == first.envelope
+        assert {e.id for e in await j.recover()} <= {first.envelope.id, second.id}
+        assert not (await j.append(envelope("evt_3"))).duplicate  # the writer goes on
+
+
 @pytest.mark.parametrize("name", ["Mixed", "a;drop", "", "1abc"])
 async def test_a_schema_name_that_is_no_plain_identifier_is_refused(name: str) -> None:
     with pytest.raises(ValueError, match="schema"):
@@ -325,3 +368,7 @@ async def test_an_entitys_entries_of_one_batch_keep_their_order(schema: str) -> 
         seen, _ = await _read_until(j, (0, 0), 3)
         in_order = [e.id for e in await j.open_in(ALL)]
     assert [e.id for e in seen] == in_order == [e.id for e in batch]
+
+
+def _is_a_journal(journal: PostgresJournal) -> Journal:
+    return journal  # (checked by mypy: PostgresJournal implements every op of Journal)

@@ -87,6 +87,7 @@ def translate(place: str, doing: str, exc: BaseException) -> JournalError:
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a statement sent while the server was dropping us
     OSError,
     TimeoutError,
 )
