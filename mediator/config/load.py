@@ -37,6 +37,15 @@ class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
     journal_path: Path
     text: str
 
+    @property
+    def journal_where(self) -> str:
+        """The journal as logs name it: the SQLite file, or the dsn (never with a password:
+        see checks) and schema."""
+        journal = self.config.journal
+        if journal.dsn is None:
+            return str(self.journal_path)
+        return f"{journal.dsn} schema {journal.schema}"
+
     def secret_refs(self) -> dict[str, str]:
         """Every secret reference by key path (``systems.harvest.token``)."""
         refs: dict[str, str] = {}
@@ -56,6 +65,8 @@ class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
                 refs[f"ingress.webhooks.stripe_secrets[{index}]"] = ref
         for index, token in enumerate(self.config.admin.tokens):
             refs[f"admin.tokens[{index}].token"] = token.token
+        if self.config.journal.password is not None:
+            refs["journal.password"] = self.config.journal.password
         return refs
 
 

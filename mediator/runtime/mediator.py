@@ -46,7 +46,6 @@ from mediator.config import (
     parse_listen,
     resolve_secrets,
 )
-from mediator.errors import JournalError
 from mediator.journal import (
     Appended,
     DeadLetterFilter,
@@ -60,10 +59,9 @@ from mediator.journal import (
     ReplayReport,
     default_decider,
     open_dispatcher,
-    open_journal,
 )
 from mediator.journal.operator import Approval, AuditRecord, OperatorStore
-from mediator.journal.reads import JournalReader, open_journal_reader
+from mediator.journal.reads import JournalReader
 from mediator.policies import PolicyRegistry
 from mediator.reconciliation import POLLER as RECONCILIATION
 from mediator.reconciliation import Options as ReconciliationOptions
@@ -77,6 +75,7 @@ from mediator.runtime.approvals import (
 from mediator.runtime.assembly import build_flows, check_pollers
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
+from mediator.runtime.journals import open_journals
 from mediator.runtime.routing import KindRouter
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller, traced_poll
 from mediator.runtime.systems import build_connectors
@@ -203,22 +202,11 @@ class Mediator:
         logging.getLogger("mediator.dispatch").addFilter(naming)
         stack.callback(logging.getLogger("mediator.dispatch").removeFilter, naming)
         zone = zoneinfo.ZoneInfo(config.time_zone)
-        try:
-            journal = await stack.enter_async_context(
-                open_journal(
-                    self.loaded.journal_path,
-                    clock=self.clock,
-                    synchronous=config.journal.synchronous,
-                )
-            )
-        except JournalError as exc:  # the operator fixes it where the file names the journal
-            raise fail("journal.path", str(exc)) from exc
-        self._journal = journal
-        await self._open_traces(stack, fail)
-        self._operator = OperatorStore(journal)
-        self._reader = await stack.enter_async_context(
-            open_journal_reader(self.loaded.journal_path)
+        journal, self._reader, operator = await stack.enter_async_context(
+            open_journals(self.loaded, clock=self.clock, secrets=secrets, fail=fail)
         )
+        self._journal, self._operator = journal, operator
+        await self._open_traces(stack, fail)
         self._flows = flows
         policies = PolicyRegistry(self.loaded.policies, clock=self.clock)
         supervisor = await stack.enter_async_context(
@@ -242,7 +230,7 @@ class Mediator:
                 clock=self.clock,
                 systems={name: actors[name] for name in flow.systems},
                 connectors={name: self._connectors[name] for name in flow.systems},
-                approvals=FlowApprovals(self._operator, flow.name),
+                approvals=FlowApprovals(operator, flow.name),
                 follow_up=self._follow_up,
                 enabled_flows=frozenset(f.name for f in flows),
                 time_zone=config.time_zone,
