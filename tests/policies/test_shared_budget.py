@@ -1,0 +1,154 @@
+"""A vendor's limits shared by several daemons through PostgreSQL: never over, pauses shared.
+
+Each "daemon" is its own limiter, `SharedBudgets` and connection pool on one scratch schema, as
+separate processes would be. Time is the real time (the shared bucket refills by the
+database's clock); the bounds asserted carry the margin of a burst and a held lease, so they
+hold on a loaded machine, yet fail if the daemons did not share (each would admit its own
+rate: three times the bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from mediator.clock import SystemClock
+from mediator.errors import RateLimited
+from mediator.journal.postgres._schema import MIGRATIONS
+from mediator.journal.postgres.budgets import PostgresBuckets
+from mediator.policies import LimitHint, RateLimiter
+from mediator.policies.shared_budget import SharedBudgets, open_shared_budgets
+from mediator.testing.postgres import TEST_DSN, scratch_schema
+
+RATE = 20.0
+BURST = 4.0
+
+
+@contextlib.asynccontextmanager
+async def open_tables() -> AsyncIterator[str]:
+    async with scratch_schema() as schema:
+        conn = await asyncpg.connect(TEST_DSN)
+        try:
+            await conn.execute(f"SET search_path TO {schema}")
+            for statement in MIGRATIONS[0]:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+        yield schema
+
+
+@contextlib.asynccontextmanager
+async def open_daemon(schema: str) -> AsyncIterator[SharedBudgets]:
+    """One daemon's shared budgets: a pool of its own on `schema`."""
+    pool = await asyncpg.create_pool(TEST_DSN, min_size=1, max_size=2)
+    try:
+        store = PostgresBuckets(pool, schema=schema)
+        async with open_shared_budgets(store, clock=SystemClock()) as budgets:
+            yield budgets
+    finally:
+        await pool.close()
+
+
+def limiter_of(budgets: SharedBudgets, *, max_wait: float = 10.0) -> RateLimiter:
+    return RateLimiter(
+        "stripe",
+        rate=RATE,
+        burst=BURST,
+        clock=SystemClock(),
+        max_wait=max_wait,
+        shared=budgets.bucket("rate/stripe@stripe", system="stripe"),
+    )
+
+
+def most_in_any_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while times[start] <= at - window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def test_three_daemons_together_stay_within_the_limit_in_every_window() -> None:
+    run = 2.0
+    admitted: list[float] = []
+    async with (
+        open_tables() as schema,
+        open_daemon(schema) as a,
+        open_daemon(schema) as b,
+        open_daemon(schema) as c,
+    ):
+        limiters = [limiter_of(x) for x in (a, b, c)]
+        stop = time.monotonic() + run
+
+        async def caller(limiter: RateLimiter) -> None:
+            while time.monotonic() < stop:
+                await limiter.acquire()
+                admitted.append(time.monotonic())
+
+        async with asyncio.TaskGroup() as tg:
+            for limiter in limiters:
+                for _ in range(4):  # four callers per daemon, each flat out
+                    tg.create_task(caller(limiter))
+        held = [x.bucket("rate/stripe@stripe", system="stripe").statistics() for x in (a, b, c)]
+    hold = 0.1
+    for window in (0.5, 1.0):
+        # a burst, the rate over the window, and the tokens a daemon may hold (rate * hold)
+        bound = BURST + RATE * (window + hold) + 2
+        assert most_in_any_window(admitted, window) <= bound, (window, sorted(admitted))
+    # and the daemons did use the limit (it is shared, not starved), each some of it
+    assert len(admitted) >= RATE * run * 0.7
+    assert all(stats.granted > 0 for stats in held), held
+
+
+async def test_a_retry_after_seen_by_one_daemon_pauses_the_others() -> None:
+    async with open_tables() as schema, open_daemon(schema) as a, open_daemon(schema) as b:
+        first, second = limiter_of(a), limiter_of(b, max_wait=0.2)
+        await first.acquire()
+        await second.acquire()
+        first.observe(LimitHint(retry_after=3.0))
+        await a.flush()
+        with pytest.raises(RateLimited) as caught:
+            await second.acquire()
+        assert 2.5 < caught.value.retry_after <= 3.0 + 1 / RATE
+
+
+async def test_remaining_seen_by_one_daemon_drains_the_others() -> None:
+    async with open_tables() as schema, open_daemon(schema) as a, open_daemon(schema) as b:
+        first, second = limiter_of(a), limiter_of(b, max_wait=0.01)
+        await first.acquire()
+        first.observe(LimitHint(remaining=0))
+        await a.flush()
+        with pytest.raises(RateLimited):
+            await second.acquire()
+
+
+async def test_the_hint_writer_shares_a_pause_without_being_asked() -> None:
+    async with open_tables() as schema, open_daemon(schema) as a, open_daemon(schema) as b:
+        first, second = limiter_of(a), limiter_of(b, max_wait=0.2)
+        await first.acquire()
+        first.observe(LimitHint(retry_after=5.0))
+        deadline = time.monotonic() + 5.0
+        refused: RateLimited | None = None
+        while refused is None:  # the writer runs in its own task: poll with a deadline
+            try:
+                await second.acquire()
+            except RateLimited as exc:
+                refused = exc
+            assert time.monotonic() < deadline, "the pause never reached the other daemon"
+            await asyncio.sleep(0.01)
+        assert refused.retry_after > 4.0
+
+
+async def test_nowait_admits_only_on_tokens_already_held() -> None:
+    async with open_tables() as schema, open_daemon(schema) as a:
+        limiter = limiter_of(a)
+        with pytest.raises(RateLimited):
+            limiter.acquire_nowait()
+        assert limiter.statistics().tokens == BURST  # the local bucket gave nothing away
