@@ -37,6 +37,7 @@ __all__ = [
     "SharedBucket",
     "SharedBucketStatistics",
     "SharedBudgets",
+    "SharedQuota",
     "open_shared_budgets",
 ]
 
@@ -211,6 +212,22 @@ class SharedBucket:
         self._held = 0.0
 
 
+class SharedQuota:
+    """One daemon's handle on a quota whose usage the whole cluster counts (see `QuotaBudget`).
+
+    Every spend is one transaction in the store (a lock and a conditional insert, ~4 round
+    trips on loopback): a daily allowance is spent at most a few times a second.
+    """
+
+    def __init__(self, store: BucketStore, name: str) -> None:
+        self.name = name
+        self._store = store
+
+    async def spend(self, cost: int, *, ceiling: int, since: float, now: float) -> QuotaSpend:
+        """Spend `cost` if the cluster's usage since `since` plus `cost` stays within `ceiling`."""
+        return await self._store.spend(self.name, cost=cost, ceiling=ceiling, since=since, now=now)
+
+
 class SharedBudgets:
     """The cluster's shared buckets over one `BucketStore`; open with `open_shared_budgets`.
 
@@ -238,6 +255,10 @@ class SharedBudgets:
                 self, name, system=system, clock=self._clock, hold=self._hold
             )
         return found
+
+    def quota(self, name: str) -> SharedQuota:
+        """The shared counter of quota `name`."""
+        return SharedQuota(self.store, name)
 
     def note_pause(self, name: str, delay: float) -> None:
         """Note a pause of `name` for `delay` seconds from now, for the hint writer."""

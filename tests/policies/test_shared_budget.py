@@ -10,48 +10,17 @@ rate: three times the bound).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
 from mediator.clock import SystemClock
 from mediator.errors import RateLimited
-from mediator.journal.postgres._schema import MIGRATIONS
-from mediator.journal.postgres.budgets import PostgresBuckets
-from mediator.policies import LimitHint, RateLimiter
-from mediator.policies.shared_budget import SharedBudgets, open_shared_budgets
-from mediator.testing.postgres import TEST_DSN, scratch_schema
+from mediator.policies import LimitHint, RateLimiter, SharedBudgets
+from tests.policies.shared_support import open_daemon, open_tables
 
 RATE = 20.0
 BURST = 4.0
-
-
-@contextlib.asynccontextmanager
-async def open_tables() -> AsyncIterator[str]:
-    async with scratch_schema() as schema:
-        conn = await asyncpg.connect(TEST_DSN)
-        try:
-            await conn.execute(f"SET search_path TO {schema}")
-            for statement in MIGRATIONS[0]:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
-        yield schema
-
-
-@contextlib.asynccontextmanager
-async def open_daemon(schema: str) -> AsyncIterator[SharedBudgets]:
-    """One daemon's shared budgets: a pool of its own on `schema`."""
-    pool = await asyncpg.create_pool(TEST_DSN, min_size=1, max_size=2)
-    try:
-        store = PostgresBuckets(pool, schema=schema)
-        async with open_shared_budgets(store, clock=SystemClock()) as budgets:
-            yield budgets
-    finally:
-        await pool.close()
 
 
 def limiter_of(budgets: SharedBudgets, *, max_wait: float = 10.0) -> RateLimiter:
