@@ -10,13 +10,17 @@ rate: three times the bound).
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 
+import aiohttp
 import pytest
 
 from mediator.clock import SystemClock
 from mediator.errors import RateLimited
 from mediator.policies import LimitHint, RateLimiter, SharedBudgets
+from mediator.sandbox.loopback import open_sandbox
+from mediator.sandbox.stripe import StripeSandbox
 from tests.policies.shared_support import open_daemon, open_tables
 
 RATE = 20.0
@@ -44,6 +48,7 @@ def most_in_any_window(times: list[float], window: float) -> int:
     return most
 
 
+@pytest.mark.slow
 async def test_three_daemons_together_stay_within_the_limit_in_every_window() -> None:
     run = 2.0
     admitted: list[float] = []
@@ -121,3 +126,43 @@ async def test_nowait_admits_only_on_tokens_already_held() -> None:
         with pytest.raises(RateLimited):
             limiter.acquire_nowait()
         assert limiter.statistics().tokens == BURST  # the local bucket gave nothing away
+
+
+@pytest.mark.slow
+async def test_three_daemons_calling_the_stripe_sandbox_flat_out_get_no_429() -> None:
+    # the shipped Stripe policy (24/s, burst 1) against the sandbox's 25 per sliding second
+    box = StripeSandbox(rate_limit=25)
+    run = 1.5
+    async with (
+        open_sandbox(box) as url,
+        aiohttp.ClientSession(headers={"Authorization": "Bearer sk_test_sandbox"}) as http,
+        open_tables() as schema,
+        open_daemon(schema) as a,
+        open_daemon(schema) as b,
+        open_daemon(schema) as c,
+    ):
+        limiters = [
+            RateLimiter(
+                "stripe",
+                rate=24.0,
+                burst=1,
+                clock=SystemClock(),
+                shared=x.bucket("rate/stripe@stripe", system="stripe"),
+            )
+            for x in (a, b, c)
+        ]
+        stop = time.monotonic() + run
+
+        async def caller(limiter: RateLimiter) -> None:
+            while time.monotonic() < stop:
+                await limiter.acquire()
+                async with http.get(f"{url}/v1/customers") as response:
+                    await response.read()
+
+        async with asyncio.TaskGroup() as tg:
+            for limiter in limiters:
+                for _ in range(3):
+                    tg.create_task(caller(limiter))
+    statuses = collections.Counter(entry.status for entry in box.requests)
+    assert statuses[429] == 0, statuses
+    assert statuses[200] >= 24 * run * 0.7, statuses
