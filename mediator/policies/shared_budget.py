@@ -168,9 +168,10 @@ class SharedBucket:
                 self._takes += 1
                 if grant.granted > 0:
                     self._granted += grant.granted
-                    self._held = grant.granted
+                    self._drop_held()  # what is left of an earlier take is past its time
+                    self._held = grant.granted - cost  # this caller's share is spent now
                     self._held_until = self._clock.monotonic() + self._hold
-                    continue
+                    break
                 self._refused += 1
                 waited = self._clock.monotonic() - started
                 if waited + grant.wait > max_wait:
