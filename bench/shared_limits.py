@@ -7,7 +7,9 @@
     for one row; each without held tokens (`hold` 0: one round trip per call) and with
     (`hold` 0.1 s: a round trip takes tokens for the callers queued behind it), and the round
     trips per admission
-(c) the same limiter with no shared bucket (the single daemon's path), for scale
+(c) the same limiter with no shared bucket (the single daemon's path), the baseline: what
+    one daemon admits when nothing is shared; `ratio_held_to_not_shared` is (b) with held
+    tokens, one daemon, 50 callers, over it
 (d) one shared quota spend (a transaction: lock, conditional insert): p50/p99
 
 The loopback PostgreSQL of this project (`MEDIATOR_TEST_DSN`), in a scratch schema.
@@ -27,6 +29,7 @@ import time
 from collections.abc import AsyncIterator
 
 import asyncpg
+from _machine import machine  # a bench/ sibling
 
 from mediator.clock import SystemClock
 from mediator.journal.postgres._schema import MIGRATIONS
@@ -131,7 +134,8 @@ async def _spend_latency(seconds: float) -> dict[str, float]:
         return _percentiles(samples)
 
 
-async def _run(seconds: float) -> dict[str, object]:
+async def _run(seconds: float, quick: bool) -> dict[str, object]:
+    report: dict[str, object] = {"machine": machine(), "quick": quick}
     admissions: dict[str, object] = {}
     for daemons, callers in ((1, 1), (1, 50), (3, 50)):
         for hold in (0.0, 0.1):
@@ -142,20 +146,31 @@ async def _run(seconds: float) -> dict[str, object]:
     admissions["1_daemon_50_callers_not_shared"] = await _admissions(
         seconds, daemons=1, callers=50, hold=None
     )
-    return {
+    return report | {
         "take": await _take_latency(seconds),
         "admissions": admissions,
+        "ratio_held_to_not_shared": round(
+            _rate(admissions, "1_daemons_50_callers_hold_0.1")
+            / _rate(admissions, "1_daemon_50_callers_not_shared"),
+            3,
+        ),
         "quota_spend": await _spend_latency(seconds),
         "postgres": TEST_DSN.rsplit("@", 1)[-1],
         "seconds_per_figure": seconds,
     }
 
 
+def _rate(admissions: dict[str, object], key: str) -> float:
+    figures = admissions[key]
+    assert isinstance(figures, dict)
+    return float(figures["admissions_per_s"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="0.5 s per figure")
     args = parser.parse_args()
-    result = asyncio.run(_run(0.5 if args.quick else 2.0))
+    result = asyncio.run(_run(0.5 if args.quick else 2.0, args.quick))
     json.dump(result, sys.stdout, indent=2)
     print()
 

@@ -28,7 +28,7 @@ import msgspec
 from mediator.clock import Clock, Timer
 from mediator.errors import RateLimited
 from mediator.policies.headers import LimitHint, parse_limit_headers
-from mediator.policies.shared_budget import SharedBucket
+from mediator.policies.shared_budget import SharedBucket, SharedBucketStatistics
 
 __all__ = ["DEFAULT_CLASS", "RateLimiter", "RateLimiterStatistics"]
 
@@ -67,6 +67,8 @@ class RateLimiterStatistics(msgspec.Struct, frozen=True, kw_only=True):
     shares: dict[str, float]
     admitted_by_class: dict[str, int]
     waiting_by_class: dict[str, int]
+    #: in a cluster, this daemon's use of the bucket every daemon shares
+    shared: SharedBucketStatistics | None = None
 
 
 class _Share:
@@ -355,6 +357,7 @@ class RateLimiter:
                     for name in self._shares
                 },
             },
+            shared=self._shared.statistics() if self._shared is not None else None,
         )
 
     # -- internals ----------------------------------------------------------------------------

@@ -146,3 +146,14 @@ async def test_a_pause_is_written_for_every_daemon_by_flush() -> None:
 def test_a_hold_beyond_a_second_is_refused() -> None:
     with pytest.raises(ValueError, match="hold"):
         SharedBudgets(MemoryStore(FakeClock()), clock=FakeClock(), hold=5.0)
+
+
+async def test_the_limiters_statistics_show_its_use_of_the_shared_bucket() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    limiter = limiter_of(SharedBudgets(store, clock=clock), clock)
+    await limiter.acquire()
+    shared = limiter.statistics().shared
+    assert shared is not None
+    assert (shared.name, shared.takes, shared.granted) == ("rate/stripe@stripe", 1, 1.0)
+    assert RateLimiter("x", rate=1, burst=1, clock=clock).statistics().shared is None
