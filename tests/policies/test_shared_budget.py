@@ -96,8 +96,7 @@ async def test_a_retry_after_seen_by_one_daemon_pauses_the_others() -> None:
 async def test_remaining_seen_by_one_daemon_drains_the_others() -> None:
     async with open_tables() as schema, open_daemon(schema) as a, open_daemon(schema) as b:
         first, second = limiter_of(a), limiter_of(b, max_wait=0.01)
-        await first.acquire()
-        first.observe(LimitHint(remaining=0))
+        first.observe(LimitHint(remaining=0))  # before either took from the bucket
         await a.flush()
         with pytest.raises(RateLimited):
             await second.acquire()

@@ -71,14 +71,15 @@ SET tokens = 0, updated_at = GREATEST(b.updated_at, EXCLUDED.updated_at)
 """
 
 # $1 name, $2 level, $3 rate, $4 burst: refill to now, then lower to the server's remaining
+# (a bucket not seen before is full until now, so it becomes `level`)
 _DRAIN = """
-UPDATE {s}.buckets AS b SET
-    tokens = LEAST($2::float8, CASE WHEN c.t >= b.updated_at
-        THEN LEAST($4::float8, b.tokens + (c.t - b.updated_at) * $3::float8)
+INSERT INTO {s}.buckets AS b (name, tokens, updated_at)
+VALUES ($1, LEAST($2::float8, $4::float8), extract(epoch FROM clock_timestamp()))
+ON CONFLICT (name) DO UPDATE SET
+    tokens = LEAST($2::float8, CASE WHEN EXCLUDED.updated_at >= b.updated_at
+        THEN LEAST($4::float8, b.tokens + (EXCLUDED.updated_at - b.updated_at) * $3::float8)
         ELSE b.tokens END),
-    updated_at = GREATEST(c.t, b.updated_at)
-FROM (SELECT extract(epoch FROM clock_timestamp())::float8 AS t) AS c
-WHERE b.name = $1
+    updated_at = GREATEST(EXCLUDED.updated_at, b.updated_at)
 """
 
 _LOCK_QUOTA = """
