@@ -3,7 +3,8 @@
 Pure, clock-injected decision objects (`mediator.clock.Clock`); only waiting is async
 (`await limiter.acquire()`, `await bulkhead.acquire()`, `await quota.wait_available()`).
 Named policies come from TOML (`load_policy_config`), and a `PolicyRegistry` owned by the
-`Mediator` hands each connector call its shared `PolicySet`.
+`Mediator` hands each connector call its shared `PolicySet`; in a cluster, its rate limits and
+quotas draw on `SharedBudgets` every daemon shares (`shared_budget`).
 """
 
 from mediator.policies.breaker import BreakerState, BreakerStatistics, CircuitBreaker
@@ -21,6 +22,16 @@ from mediator.policies.quota import QuotaBudget, QuotaSnapshot, QuotaStatistics
 from mediator.policies.ratelimit import DEFAULT_CLASS, RateLimiter, RateLimiterStatistics
 from mediator.policies.registry import PolicyRegistry, PolicySet, PolicyStatistics
 from mediator.policies.retry import RetryDecision, RetrySchedule
+from mediator.policies.shared_budget import (
+    BucketStore,
+    Grant,
+    QuotaSpend,
+    SharedBucket,
+    SharedBucketStatistics,
+    SharedBudgets,
+    SharedQuota,
+    open_shared_budgets,
+)
 from mediator.policies.specs import (
     BreakerSpec,
     BulkheadSpec,
@@ -40,6 +51,7 @@ __all__ = [
     "BreakerSpec",
     "BreakerState",
     "BreakerStatistics",
+    "BucketStore",
     "Bulkhead",
     "BulkheadSpec",
     "BulkheadStatistics",
@@ -48,6 +60,7 @@ __all__ = [
     "Classifier",
     "DailyPeriod",
     "ErrorCodes",
+    "Grant",
     "LimitHint",
     "PolicyConfig",
     "PolicyRegistry",
@@ -57,6 +70,7 @@ __all__ = [
     "QuotaBudget",
     "QuotaSnapshot",
     "QuotaSpec",
+    "QuotaSpend",
     "QuotaStatistics",
     "RateLimitSpec",
     "RateLimiter",
@@ -65,12 +79,17 @@ __all__ = [
     "RetrySchedule",
     "RetrySpec",
     "RollingPeriod",
+    "SharedBucket",
+    "SharedBucketStatistics",
+    "SharedBudgets",
+    "SharedQuota",
     "TargetSpec",
     "Timeouts",
     "Verdict",
     "WindowSpec",
     "default_policy_config",
     "load_policy_config",
+    "open_shared_budgets",
     "parse_limit_headers",
     "parse_policy_config",
 ]

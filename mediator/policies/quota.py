@@ -7,6 +7,10 @@ back-fill stops at 60 % and leaves the rest to postings and cash application, wh
 a 2 % margin for whatever else uses the account. Usage is counted in one-minute buckets
 (at most 1,440 a day) and corrected by the server's own count (``Sforce-Limit-Info``), which
 includes other applications' calls.
+
+In a cluster the quota is given a `SharedQuota`: `acquire` then spends against the usage of
+every daemon, counted in the store, and keeps the other daemons' part (as of its last spend)
+so that `available` and the statistics speak for the cluster.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from mediator.clock import Clock
 from mediator.errors import QuotaExhausted
 from mediator.policies.headers import LimitHint
 from mediator.policies.periods import DailyPeriod, RollingPeriod
+from mediator.policies.shared_budget import SharedQuota
 
 __all__ = ["QuotaBudget", "QuotaSnapshot", "QuotaStatistics"]
 
@@ -68,6 +73,7 @@ class QuotaBudget:
         period: DailyPeriod | RollingPeriod | None = None,
         stop_at: Mapping[str, float] | None = None,
         default_priority: str | None = None,
+        shared: SharedQuota | None = None,
     ) -> None:
         shares = dict(stop_at or {"default": 1.0})
         if allowance < 1:
@@ -90,6 +96,10 @@ class QuotaBudget:
         self._external_at: float | None = None
         self._spent = 0
         self._refused = 0
+        self._shared = shared
+        # Other daemons' usage in the period, as the store said at this daemon's last spend.
+        self._others = 0
+        self._others_at: float | None = None
 
     # -- spending -----------------------------------------------------------------------------
 
@@ -111,6 +121,32 @@ class QuotaBudget:
         if not self.try_spend(cost, priority=priority):
             when = self.resets_at(cost, priority=priority)
             raise QuotaExhausted(self.system, when, priority=priority or self._default)
+
+    async def acquire(self, cost: int = 1, *, priority: str | None = None) -> None:
+        """Spend `cost` for `priority` or raise `QuotaExhausted`; in a cluster, for all daemons.
+
+        Without a `SharedQuota` this is `spend`. With one it waits for one store transaction
+        (a `JournalError` if the store fails) and spends only if the cluster's usage, plus the
+        other applications' the server reported, leaves `cost` within `priority`'s share.
+        """
+        if self._shared is None:
+            self.spend(cost, priority=priority)
+            return
+        if cost < 1:
+            raise ValueError("cost must be at least 1")
+        ceiling = int(self._share(priority) * self._allowance)
+        now = self._clock.time()
+        self._used()  # forget what has left the period
+        answer = await self._shared.spend(
+            cost, ceiling=ceiling - self._external, since=self._period.start(now), now=now
+        )
+        self._others = max(answer.used - self._local(now), 0)
+        self._others_at = now
+        if not answer.spent:
+            self._refused += 1
+            when = self.resets_at(cost, priority=priority)
+            raise QuotaExhausted(self.system, when, priority=priority or self._default)
+        self.record(cost)
 
     def record(self, cost: int = 1) -> None:
         """Count `cost` units already spent, whatever the shares say (a call that went out)."""
@@ -163,13 +199,15 @@ class QuotaBudget:
         if hint.usage_max:
             self._allowance = hint.usage_max
         now = self._clock.time()
-        self._external = max(hint.usage_used - self._local(now), 0)
+        self._used()
+        self._external = max(hint.usage_used - self._local(now) - self._others, 0)
         self._external_at = now
 
     def mark_exhausted(self) -> None:
         """The server refused for the allowance (Salesforce 403 ``REQUEST_LIMIT_EXCEEDED``)."""
         now = self._clock.time()
-        self._external = max(self._allowance - self._local(now), self._external, 0)
+        self._used()
+        self._external = max(self._allowance - self._local(now) - self._others, self._external, 0)
         self._external_at = now
 
     # -- persistence and status ---------------------------------------------------------------
@@ -223,10 +261,13 @@ class QuotaBudget:
     def _used(self) -> int:
         now = self._clock.time()
         local = self._local(now)
+        start = self._period.start(now)
         seen = self._external_at
-        if seen is None or seen < self._period.start(now):
+        if seen is None or seen < start:
             self._external, self._external_at = 0, None
-        return local + self._external
+        if self._others_at is None or self._others_at < start:
+            self._others, self._others_at = 0, None
+        return local + self._others + self._external
 
     def _local(self, now: float) -> int:
         start = self._period.start(now)

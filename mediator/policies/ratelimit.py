@@ -28,6 +28,7 @@ import msgspec
 from mediator.clock import Clock, Timer
 from mediator.errors import RateLimited
 from mediator.policies.headers import LimitHint, parse_limit_headers
+from mediator.policies.shared_budget import SharedBucket, SharedBucketStatistics
 
 __all__ = ["DEFAULT_CLASS", "RateLimiter", "RateLimiterStatistics"]
 
@@ -66,6 +67,8 @@ class RateLimiterStatistics(msgspec.Struct, frozen=True, kw_only=True):
     shares: dict[str, float]
     admitted_by_class: dict[str, int]
     waiting_by_class: dict[str, int]
+    #: in a cluster, this daemon's use of the bucket every daemon shares
+    shared: SharedBucketStatistics | None = None
 
 
 class _Share:
@@ -103,6 +106,10 @@ class RateLimiter:
     live: unlike `QuotaBudget`, whose classes list every caller and which refuses a name it
     does not know, a limiter lists only what runs below the live flows, and one priority name
     travels through every policy of a call.
+
+    `shared`, in a cluster, is the bucket all daemons draw from (see the module docstring):
+    `acquire` then also waits for its tokens, within the same `max_wait`, and the synchronous
+    `try_acquire`/`acquire_nowait` admit only on tokens this daemon already holds from it.
     """
 
     def __init__(
@@ -115,6 +122,7 @@ class RateLimiter:
         max_wait: float = 60.0,
         adapt: bool = True,
         shares: Mapping[str, float] | None = None,
+        shared: SharedBucket | None = None,
     ) -> None:
         if not (rate > 0 and math.isfinite(rate)):
             raise ValueError(f"rate must be a positive number, not {rate!r}")
@@ -153,6 +161,7 @@ class RateLimiter:
         self._by_class: collections.Counter[str] = collections.Counter()
         self._background: collections.deque[_Waiter] = collections.deque()
         self._timer: Timer | None = None
+        self._shared = shared
 
     @property
     def rate(self) -> float:
@@ -169,6 +178,15 @@ class RateLimiter:
         """
         share = self._class_of(priority)
         self._check(cost, share)
+        if self._shared is not None and not self._shared.take_held(cost):
+            return cost / self._rate  # the cluster's tokens need a round trip: `acquire`
+        wait = self._try_local(cost, priority)
+        if wait > 0 and self._shared is not None:
+            self._shared.give_back(cost)
+        return wait
+
+    def _try_local(self, cost: float, priority: str | None) -> float:
+        share = self._class_of(priority)
         now = self._refill()
         if share is not None:
             return self._try_background(share, priority or DEFAULT_CLASS, cost, now)
@@ -188,7 +206,8 @@ class RateLimiter:
     async def acquire(self, cost: float = 1.0, *, priority: str | None = None) -> float:
         """Wait until `cost` tokens are available, take them and return the seconds waited.
 
-        Raises `RateLimited` at once, taking nothing, if the wait would exceed `max_wait`.
+        Raises `RateLimited` at once, taking nothing, if the wait would exceed `max_wait` (with
+        a shared bucket, one that refuses after the local admission leaves its tokens spent).
         Live waiters are admitted in arrival order. If cancelled while waiting, the reserved
         tokens are not given back: returning them could admit a newcomer into a slot already
         promised to a later waiter. A background `priority` reserves nothing: it waits until
@@ -198,11 +217,33 @@ class RateLimiter:
         share = self._class_of(priority)
         self._check(cost, share)
         if share is not None:
-            return await self._acquire_background(share, priority or DEFAULT_CLASS, cost)
+            waited = await self._acquire_background(share, priority or DEFAULT_CLASS, cost)
+            return waited + await self._take_shared(cost, waited)
+        waited = await self._acquire_local(cost, priority)
+        return waited + await self._take_shared(cost, waited)
+
+    async def _take_shared(self, cost: float, waited: float) -> float:
+        # after the local admission (which keeps the arrival order and the classes), the
+        # cluster's bucket; a refusal leaves the local tokens spent, as a cancelled wait does
+        if self._shared is None:
+            return 0.0
+        try:
+            shared_wait = await self._shared.take(
+                cost, rate=self._rate, burst=self._burst, max_wait=self.max_wait - waited
+            )
+        except RateLimited:
+            self._rejected += 1
+            raise
+        if shared_wait > 0:
+            self._waits += 1
+            self._waited += shared_wait
+        return shared_wait
+
+    async def _acquire_local(self, cost: float, priority: str | None) -> float:
         started = self._clock.monotonic()
         waited_once = False
         while True:
-            wait = self.try_acquire(cost, priority=priority)
+            wait = self._try_local(cost, priority)
             if wait == 0.0:
                 break
             if wait > self.max_wait:
@@ -255,6 +296,8 @@ class RateLimiter:
             self._refill()
             if self._tokens > hint.remaining:
                 self._tokens = float(hint.remaining)
+            if self._shared is not None:  # the server counts every daemon's calls
+                self._shared.drain_soon(hint.remaining, rate=self._rate, burst=self._burst)
 
     def pause(self, delay: float) -> None:
         """Admit nothing for `delay` seconds, then refill from empty (the server's own pause).
@@ -280,6 +323,8 @@ class RateLimiter:
         self._tokens = 0.0
         self._as_of = max(until, self._as_of)
         self._generation += 1
+        if self._shared is not None:  # every daemon pauses, not only the one told
+            self._shared.pause_soon(delay)
 
     def statistics(self) -> RateLimiterStatistics:
         """Return the bucket's current level, its waiters and its history."""
@@ -312,6 +357,7 @@ class RateLimiter:
                     for name in self._shares
                 },
             },
+            shared=self._shared.statistics() if self._shared is not None else None,
         )
 
     # -- internals ----------------------------------------------------------------------------
@@ -394,7 +440,7 @@ class RateLimiter:
 
     async def _acquire_background(self, share: _Share, name: str, cost: float) -> float:
         started = self._clock.monotonic()
-        wait = self.try_acquire(cost, priority=name)
+        wait = self._try_local(cost, name)
         if wait == 0.0:
             return 0.0
         if wait > self.max_wait:

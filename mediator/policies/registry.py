@@ -32,6 +32,7 @@ from mediator.policies.periods import DailyPeriod, RollingPeriod
 from mediator.policies.quota import QuotaBudget, QuotaSnapshot, QuotaStatistics
 from mediator.policies.ratelimit import RateLimiter, RateLimiterStatistics
 from mediator.policies.retry import RetryDecision, RetrySchedule
+from mediator.policies.shared_budget import SharedBudgets
 from mediator.policies.timeouts import Timeouts
 from mediator.policies.window import ApprovalRules, PostingWindow
 
@@ -92,7 +93,7 @@ class PolicySet:
             self.breaker.allow()
         try:
             if self.quota is not None:
-                self.quota.spend(cost, priority=priority)
+                await self.quota.acquire(cost, priority=priority)
             if self.limiter is None:
                 return 0.0
             return await self.limiter.acquire(cost, priority=priority)
@@ -175,7 +176,10 @@ def _allowance_left(hint: LimitHint) -> bool:
 class PolicyRegistry:
     """Build and share the live policies of a `PolicyConfig`; owned by the `Mediator`.
 
-    `random` feeds the retry jitter (inject a seeded one in tests).
+    `random` feeds the retry jitter (inject a seeded one in tests). `shared`, when several
+    daemons share a PostgreSQL journal, makes every rate limit and quota one budget for the
+    cluster (rows ``rate/<policy>@<system>`` and ``quota/<policy>@<system>`` of its store);
+    breakers and bulkheads stay each daemon's own (they guard this process's calls).
     """
 
     def __init__(
@@ -184,9 +188,11 @@ class PolicyRegistry:
         *,
         clock: Clock,
         random: Callable[[], float] = _random.random,
+        shared: SharedBudgets | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
+        self._shared = shared
         self._random = random
         self._limiters: dict[tuple[str, str], RateLimiter] = {}
         self._quotas: dict[tuple[str, str], QuotaBudget] = {}
@@ -285,6 +291,11 @@ class PolicyRegistry:
                 max_wait=spec.max_wait,
                 adapt=spec.adapt,
                 shares=spec.shares,
+                shared=(
+                    self._shared.bucket(f"rate/{name}@{system}", system=system)
+                    if self._shared is not None
+                    else None
+                ),
             )
         return self._limiters[name, system]
 
@@ -303,6 +314,11 @@ class PolicyRegistry:
                 period=period,
                 stop_at=spec.stop_at,
                 default_priority=spec.default_priority,
+                shared=(
+                    self._shared.quota(f"quota/{name}@{system}")
+                    if self._shared is not None
+                    else None
+                ),
             )
         return self._quotas[name, system]
 

@@ -62,7 +62,7 @@ from mediator.journal import (
 )
 from mediator.journal.operator import Approval, AuditRecord, OperatorStore
 from mediator.journal.reads import JournalReader
-from mediator.policies import PolicyRegistry
+from mediator.policies import PolicyRegistry, SharedBudgets
 from mediator.reconciliation import POLLER as RECONCILIATION
 from mediator.reconciliation import Options as ReconciliationOptions
 from mediator.reconciliation import Reconciler, ScheduledReconciliation
@@ -115,7 +115,9 @@ class Mediator:
     starts the admin API (with `/healthz` and `/readyz`) on `[admin] listen`.
     `tracer_provider` is where spans go (a host's own pipeline, a test's in-memory
     exporter); by default the `[telemetry]` OTLP exporter when configured, else the
-    process-global provider (a no-op unless the host installed an SDK).
+    process-global provider (a no-op unless the host installed an SDK). `shared_budgets`,
+    given by the cluster's wiring when `[cluster]` is on (`open_shared_budgets` over the
+    PostgreSQL journal's `PostgresBuckets`), makes every rate limit and quota the cluster's.
     """
 
     def __init__(
@@ -126,8 +128,10 @@ class Mediator:
         clock: Clock | None = None,
         serve_admin: bool = True,
         tracer_provider: TracerProvider | None = None,
+        shared_budgets: SharedBudgets | None = None,
     ) -> None:
         self.loaded = loaded
+        self._shared_budgets = shared_budgets
         self._given_provider = tracer_provider
         self._tracer_provider = tracer_provider
         self._tracing = Tracing(tracer_provider)
@@ -208,7 +212,9 @@ class Mediator:
         self._journal, self._operator = journal, operator
         await self._open_traces(stack, fail)
         self._flows = flows
-        policies = PolicyRegistry(self.loaded.policies, clock=self.clock)
+        policies = PolicyRegistry(
+            self.loaded.policies, clock=self.clock, shared=self._shared_budgets
+        )
         supervisor = await stack.enter_async_context(
             open_supervisor(
                 name="mediator", clock=self.clock, tracer_provider=self._tracer_provider
