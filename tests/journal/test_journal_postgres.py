@@ -8,12 +8,15 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 
 from mediator.cluster import PARTITIONS, partition_lease, partition_of
+from mediator.codecs.canonical.envelope import new_id
 from mediator.errors import Fenced, JournalError
 from mediator.journal import EntryState, Journal
 from mediator.journal.postgres import PostgresJournal, open_postgres_journal
@@ -372,3 +375,27 @@ async def test_an_entitys_entries_of_one_batch_keep_their_order(schema: str) -> 
 
 def _is_a_journal(journal: PostgresJournal) -> Journal:
     return journal  # (checked by mypy: PostgresJournal implements every op of Journal)
+
+
+async def test_text_an_array_literal_would_misread_is_stored_as_it_is(schema: str) -> None:
+    # The appends' columns travel as array literals (see _rows.arrays): quotes, backslashes,
+    # commas, braces, blanks, the word NULL and non-ASCII text must come back unchanged.
+    odd = ['a"b', "c\\d", 'e\\"f', "g,h", "{i}", "NULL", " j ", "é€", "k l"]
+    batch = [
+        msgspec.structs.replace(
+            envelope(f"{text}#{n}", key=f"project:{text}", kind=f"kind {text}"),
+            source=text,
+            traceparent=None if n % 2 else text,
+            occurred_at=datetime(2026, 11, 2, 9, 30, tzinfo=timezone(timedelta(hours=1))),
+        )
+        for n, text in enumerate(odd)
+    ]
+    async with open_postgres_journal(TEST_DSN, clock=FakeClock(), schema=schema) as j:
+        await j.append_many(batch)
+        one = msgspec.structs.replace(batch[0], id=new_id().upper(), idempotency_key='"alone"')
+        await j.append(one)
+        stored = [await j.get(e.id) for e in [*batch, one]]
+    assert [s.envelope if s else None for s in stored] == [
+        *batch,
+        msgspec.structs.replace(one, id=one.id.lower()),
+    ]

@@ -30,7 +30,7 @@ from mediator.journal.postgres._rows import (
     ENVELOPE_COLUMNS,
     INSERT_ACCEPTED,
     PgRow,
-    columns,
+    arrays,
     envelope_of,
 )
 from mediator.journal.records import Appended, JournalStatistics
@@ -252,7 +252,7 @@ async def insert_envelopes(
     fresh = rows
     if len(set(idems)) < len(idems) or len({row[0] for row in rows}) < len(rows):
         seen_idems: set[str] = set()
-        seen_ids: set[bytes] = set()
+        seen_ids: set[str] = set()
         fresh = []
         for row in rows:
             if row[1] in seen_idems or row[0] in seen_ids:
@@ -260,10 +260,10 @@ async def insert_envelopes(
             seen_idems.add(row[1])
             seen_ids.add(row[0])
             fresh.append(row)
-    inserted = await conn.fetch(INSERT_ACCEPTED, *columns(fresh), now)
+    inserted = await conn.fetch(INSERT_ACCEPTED, *arrays(fresh), now)
     if len(inserted) == len(envelopes):
         return None
-    mine = {record[0]: bytes(record[1]) for record in inserted}
+    mine = {record[0]: bytes(record[1]).hex() for record in inserted}
     by_idem = {
         r[1]: envelope_of(tuple(r))
         for r in await conn.fetch(
@@ -277,7 +277,7 @@ async def insert_envelopes(
         there = by_idem.get(env.idempotency_key)
         if there is None:  # not inserted: its id is taken (by an entry under another key)
             found = await conn.fetchrow(
-                f"SELECT {ENVELOPE_COLUMNS} FROM entries WHERE id = $1", row[0]
+                f"SELECT {ENVELOPE_COLUMNS} FROM entries WHERE id = $1", bytes.fromhex(row[0])
             )
             there = envelope_of(tuple(found)) if found is not None else env
             results.append(Appended(envelope=there, duplicate=True))
