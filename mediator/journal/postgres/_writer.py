@@ -29,6 +29,7 @@ from mediator.journal.postgres._connect import DRIVER_ERRORS, STATEMENT_ERRORS, 
 from mediator.journal.postgres._rows import (
     ENVELOPE_COLUMNS,
     INSERT_ACCEPTED,
+    INSERT_NEW,
     PgRow,
     arrays,
     envelope_of,
@@ -85,6 +86,9 @@ class PgWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._transactions = self._appends = self._duplicates = self._largest = 0
+        # Whether the last batch's appends were all new: then the next batch's insert goes
+        # without ON CONFLICT first (see _transaction_retried).
+        self._all_new = True
 
     # -- the callers' side ---------------------------------------------------------------------
 
@@ -191,7 +195,7 @@ class PgWriter:
             if conn is None or conn.is_closed():
                 self._conn = None
                 conn = self._conn = await self._reconnect()
-            outcome = await _transaction_retried(conn, batch, now)
+            outcome = await _transaction_retried(conn, batch, now, optimistic=self._all_new)
         except JournalError as exc:
             batch.future.set_exception(exc)
             return
@@ -210,6 +214,7 @@ class PgWriter:
             raise
         self._transactions += 1
         self._appends += len(batch.envelopes)
+        self._all_new = outcome[0] is None
         if outcome[0] is not None:
             self._duplicates += sum(1 for a in outcome[0] if a.duplicate)
         self._largest = max(self._largest, batch.size)
@@ -224,28 +229,57 @@ _ATTEMPTS = 3
 _RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
-async def _transaction_retried(conn: Connection, batch: _Batch, now: float) -> _Outcome:
-    for _ in range(_ATTEMPTS - 1):
+class _KnownKey(Exception):
+    # The optimistic insert met a known id or idempotency key: its transaction is rolled back.
+    pass
+
+
+async def _transaction_retried(
+    conn: Connection, batch: _Batch, now: float, *, optimistic: bool
+) -> _Outcome:
+    # Optimistic: the appends go in without ON CONFLICT (INSERT_NEW), as the first statement of
+    # the transaction; a known key fails it, and the transaction, which did nothing else yet,
+    # runs again with ON CONFLICT. The writer tries so only after a batch of new appends only,
+    # so that a run of duplicates (a vendor retrying its webhooks) costs one failed insert.
+    attempts = 1
+    while True:
         try:
-            return await _transaction(conn, batch, now)
+            return await _transaction(conn, batch, now, optimistic=optimistic)
+        except _KnownKey:
+            optimistic = False
         except _RETRIED:
-            continue
-    return await _transaction(conn, batch, now)
+            if attempts == _ATTEMPTS:
+                raise
+            attempts += 1
 
 
-async def _transaction(conn: Connection, batch: _Batch, now: float) -> _Outcome:
+async def _transaction(
+    conn: Connection, batch: _Batch, now: float, *, optimistic: bool
+) -> _Outcome:
     async with conn.transaction():
-        appended = await insert_envelopes(conn, now, batch.envelopes, batch.rows)
+        appended = await insert_envelopes(
+            conn, now, batch.envelopes, batch.rows, optimistic=optimistic
+        )
         results = [await op(conn, now) for op in batch.ops]
     return appended, results
 
 
 async def insert_envelopes(
-    conn: Connection, now: float, envelopes: list[Envelope], rows: list[PgRow]
+    conn: Connection,
+    now: float,
+    envelopes: list[Envelope],
+    rows: list[PgRow],
+    *,
+    optimistic: bool = False,
 ) -> list[Appended] | None:
     """Insert new envelopes; a known idempotency key (stored, or earlier in the batch) or a
     known id yields the entry there, marked duplicate. None when every one was stored as new
-    (the common case: each appender makes its own receipt)."""
+    (the common case: each appender makes its own receipt).
+
+    `optimistic`: insert without ON CONFLICT, unless the batch repeats a key or an id; raise
+    `_KnownKey` if a stored one fails it (the transaction is then aborted: it must be the
+    first statement of its transaction, which the caller runs again without `optimistic`).
+    """
     if not envelopes:
         return None
     idems = [row[1] for row in rows]
@@ -260,6 +294,12 @@ async def insert_envelopes(
             seen_idems.add(row[1])
             seen_ids.add(row[0])
             fresh.append(row)
+    elif optimistic:
+        try:
+            await conn.execute(INSERT_NEW, *arrays(rows), now)
+        except asyncpg.UniqueViolationError as exc:
+            raise _KnownKey from exc
+        return None
     inserted = await conn.fetch(INSERT_ACCEPTED, *arrays(fresh), now)
     if len(inserted) == len(envelopes):
         return None
