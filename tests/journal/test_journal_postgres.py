@@ -399,3 +399,31 @@ async def test_text_an_array_literal_would_misread_is_stored_as_it_is(schema: st
         *batch,
         msgspec.structs.replace(one, id=one.id.lower()),
     ]
+
+
+async def test_two_lanes_commit_appends_at_once_and_ops_alone(schema: str) -> None:
+    # Ops read and then write (unparking, replays), so a batch with ops has the journal to
+    # itself, as on one connection; batches of appends only may overlap.
+    others = (
+        "SELECT count(*) FROM pg_locks "
+        "WHERE relation = 'entries'::regclass AND pid <> pg_backend_pid()"
+    )
+
+    async def look(conn: asyncpg.Connection[Any], now: float) -> int:
+        return int(await conn.fetchval(others))
+
+    async with open_postgres_journal(
+        TEST_DSN, clock=FakeClock(), schema=schema, lanes=2, max_batch=50
+    ) as j:
+
+        async def produce(n: int) -> None:
+            for k in range(20):
+                await j.append(envelope(f"evt_{n}_{k}"))
+
+        async with asyncio.TaskGroup() as tg:
+            for n in range(200):
+                tg.create_task(produce(n))
+            seen = [tg.create_task(j.run_op(look)) for _ in range(30)]
+        stats = j.statistics()
+    assert [t.result() for t in seen] == [0] * 30
+    assert (stats.appends, stats.duplicates) == (4000, 0)

@@ -1,13 +1,22 @@
-"""Group commit on PostgreSQL: one writer connection, one transaction per gathered batch.
+"""Group commit on PostgreSQL: a batch of writes per transaction, on a few connections (lanes).
 
 Appenders and ops join the batch being gathered; the writer task takes it (at most `max_batch`
-appends and ops) the moment the transaction before ends, runs it as ONE transaction (the
-appends coalesced into one unnest insert, then each op in order), commits, and settles one
+appends and ops) the moment a lane (a connection) is free, runs it there as ONE transaction
+(the appends coalesced into one unnest insert, then each op in order), commits, and settles one
 future shared by every caller of the batch. That future ignores cancellation: a cancelled
 appender's write still commits with the others, and no caller can cancel another's commit.
 An op must not raise for a business reason; if the transaction fails, every caller of the
 batch gets the `JournalError`, and the writer goes on with the next batch (on a new connection
 if the old one broke). `synchronous_commit` stays on: a write is acknowledged once durable.
+
+With two lanes (the default), two batches of appends commit at once, so that the loop's work
+for one batch (waking its callers, building the next rows and arrays: about 8 ms per 1,000
+appends) runs while the server inserts the other's; on one lane it ran between transactions,
+the server idle (figures in docs/journal.md). Their callers have not seen each other's commit,
+so no order between them is lost (an entity's next append waits for the last one), and
+concurrent appends are what the idempotency index and the key order are for (several daemons
+append at once). A batch with ops runs alone, as on one connection: ops read and then write
+(unparking, replays), as the SQLite journal's single writer lets them.
 
 Unlike SQLite's writer this needs no thread: the driver awaits the server, so the loop stays
 free, and reads go to their own connections (see `journal`) instead of queueing here.
@@ -22,6 +31,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
+from mediator._task_group import TaskGroup
 from mediator.clock import Clock
 from mediator.codecs.canonical.envelope import Envelope
 from mediator.errors import JournalError
@@ -62,7 +72,8 @@ class _Batch:
 
 
 class PgWriter:
-    """Owns the writer connection; gathers writes into batches and commits them in order."""
+    """Owns the writer's connections (`lanes` of them); gathers writes into batches and
+    commits them, a batch with ops alone."""
 
     def __init__(
         self,
@@ -72,11 +83,18 @@ class PgWriter:
         where: str,
         clock: Clock,
         max_batch: int,
+        lanes: int = 1,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch!r}")
+        if lanes < 1:
+            raise ValueError(f"lanes must be at least 1, not {lanes!r}")
         self.where = where
-        self._conn: Connection | None = conn
+        # One connection a lane, the first given, the others connected on first use.
+        self._conns: list[Connection | None] = [conn, *([None] * (lanes - 1))]
+        self._idle = list(range(lanes))
+        self._alone = False  # a batch with ops is in flight: it runs alone
+        self._settled = asyncio.Event()
         self._reconnect = reconnect
         self._clock = clock
         self._max_batch = max_batch
@@ -151,8 +169,16 @@ class PgWriter:
     async def run(self) -> None:
         """Commit batches until closed; what is pending when closed is committed first."""
         try:
-            while (batch := await self._next()) is not None:
-                await self._commit(batch)
+            async with TaskGroup() as lanes:
+                while True:
+                    await self._until(lambda: bool(self._idle) and not self._alone)
+                    if (batch := await self._next()) is None:
+                        break
+                    if batch.ops:  # ops run alone, as on one connection (see _transaction)
+                        await self._until(lambda: len(self._idle) == len(self._conns))
+                    self._alone = bool(batch.ops)
+                    lane = self._idle.pop()
+                    lanes.create_task(self._commit(lane, batch))
         finally:
             self._closing = True
             left, self._sealed = [*self._sealed, self._current], collections.deque()
@@ -161,10 +187,17 @@ class PgWriter:
                 if batch.size and not batch.future.done():
                     batch.future.set_exception(gone)
 
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        while not condition():
+            self._settled.clear()
+            await self._settled.wait()
+
     async def aclose(self) -> None:
-        """Close the writer's connection (after `run` returned)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
+        """Close the writer's connections (after `run` returned)."""
+        conns, self._conns = self._conns, [None] * len(self._conns)
+        for conn in conns:
+            if conn is None:
+                continue
             try:
                 async with asyncio.timeout(10.0):
                     await conn.close()
@@ -188,13 +221,21 @@ class PgWriter:
             self._wake.clear()
             await self._wake.wait()
 
-    async def _commit(self, batch: _Batch) -> None:
+    async def _commit(self, lane: int, batch: _Batch) -> None:
+        try:
+            await self._commit_on(lane, batch)
+        finally:
+            self._idle.append(lane)
+            self._alone = self._alone and not batch.ops
+            self._settled.set()
+
+    async def _commit_on(self, lane: int, batch: _Batch) -> None:
         now = self._clock.time()
         try:
-            conn = self._conn
+            conn = self._conns[lane]
             if conn is None or conn.is_closed():
-                self._conn = None
-                conn = self._conn = await self._reconnect()
+                self._conns[lane] = None
+                conn = self._conns[lane] = await self._reconnect()
             outcome = await _transaction_retried(conn, batch, now, optimistic=self._all_new)
         except JournalError as exc:
             batch.future.set_exception(exc)
