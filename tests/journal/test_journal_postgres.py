@@ -427,3 +427,9 @@ async def test_two_lanes_commit_appends_at_once_and_ops_alone(schema: str) -> No
         stats = j.statistics()
     assert [t.result() for t in seen] == [0] * 30
     assert (stats.appends, stats.duplicates) == (4000, 0)
+
+
+async def test_a_writer_without_a_lane_is_refused(schema: str) -> None:
+    with pytest.raises(ValueError, match="lanes must be at least 1, not 0"):
+        async with open_postgres_journal(TEST_DSN, clock=FakeClock(), schema=schema, lanes=0):
+            pass

@@ -79,21 +79,21 @@ async def open_postgres_journal(
     _connect.check_schema_name(schema)
     if readers < 1:
         raise ValueError(f"readers must be at least 1, not {readers!r}")
+    if lanes < 1:
+        raise ValueError(f"lanes must be at least 1, not {lanes!r}")
     place = _connect.where(dsn, schema)
-    conn = await _connect.connect(dsn, schema)
+    conns = [await _connect.connect(dsn, schema)]
     try:
-        await _connect.migrate(conn, place, schema)
+        await _connect.migrate(conns[0], place, schema)
+        while len(conns) < lanes:
+            conns.append(await _connect.connect(dsn, schema))
         pool = await _connect.create_pool(dsn, schema, size=readers)
     except BaseException:
-        await _connect.close_quietly(conn.close)
+        for conn in conns:
+            await _connect.close_quietly(conn.close)
         raise
     writer = PgWriter(
-        conn,
-        partial(_connect.connect, dsn, schema),
-        where=place,
-        clock=clock,
-        max_batch=max_batch,
-        lanes=lanes,
+        conns, partial(_connect.connect, dsn, schema), where=place, clock=clock, max_batch=max_batch
     )
     try:
         async with TaskGroup() as tg:
