@@ -306,6 +306,14 @@ async def _transaction(
     return appended, results
 
 
+async def prepare_appends(conn: Connection) -> None:
+    """Prepare the append statements on `conn` (asyncpg caches them by their text), inserting
+    nothing: a connection's first one waits about 8 ms for the driver to look up the arrays'
+    types, which would otherwise fall on the first batch's appenders."""
+    await conn.execute(INSERT_NEW, *arrays([]), 0.0)
+    await conn.fetch(INSERT_ACCEPTED, *arrays([]), 0.0)
+
+
 async def insert_envelopes(
     conn: Connection,
     now: float,

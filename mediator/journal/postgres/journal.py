@@ -27,7 +27,7 @@ from mediator.errors import Fenced
 from mediator.journal._rows import ENTRY_COLUMNS, dead_letter_query, entry_of
 from mediator.journal.postgres import _connect, _ops
 from mediator.journal.postgres._rows import numbered, pg_row, select_entries
-from mediator.journal.postgres._writer import Op, PgWriter
+from mediator.journal.postgres._writer import Op, PgWriter, prepare_appends
 from mediator.journal.records import (
     Appended,
     CompactionReport,
@@ -87,6 +87,11 @@ async def open_postgres_journal(
         await _connect.migrate(conns[0], place, schema)
         while len(conns) < lanes:
             conns.append(await _connect.connect(dsn, schema))
+        for conn in conns:
+            try:
+                await prepare_appends(conn)
+            except _connect.DRIVER_ERRORS as exc:
+                raise _connect.translate(place, "cannot prepare the appends", exc) from exc
         pool = await _connect.create_pool(dsn, schema, size=readers)
     except BaseException:
         for conn in conns:
