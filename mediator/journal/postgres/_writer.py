@@ -13,10 +13,11 @@ With two lanes (the default), two batches of appends commit at once, so that the
 for one batch (waking its callers, building the next rows and arrays: about 8 ms per 1,000
 appends) runs while the server inserts the other's; on one lane it ran between transactions,
 the server idle (figures in docs/journal.md). Their callers have not seen each other's commit,
-so no order between them is lost (an entity's next append waits for the last one), and
-concurrent appends are what the idempotency index and the key order are for (several daemons
-append at once). A batch with ops runs alone, as on one connection: ops read and then write
-(unparking, replays), as the SQLite journal's single writer lets them.
+so no order between them is lost (an append made after another's commit is in a later
+transaction, with a later txid), and concurrent appends are what the idempotency index and the
+key order are for (several daemons append at once). A batch with ops runs alone, as on one
+connection: ops read and then write (unparking, replays), as the SQLite journal's single
+writer lets them.
 
 Unlike SQLite's writer this needs no thread: the driver awaits the server, so the loop stays
 free, and reads go to their own connections (see `journal`) instead of queueing here.
