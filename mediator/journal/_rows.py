@@ -111,7 +111,7 @@ def envelope_row(envelope: Envelope) -> EnvelopeRow:
     except AttributeError:
         plain = False
     if not plain:
-        _check_text(envelope)
+        check_text(envelope)
     try:
         raw_id = bytearray.fromhex(entry_id)
     except (TypeError, ValueError):
@@ -126,8 +126,9 @@ def envelope_row(envelope: Envelope) -> EnvelopeRow:
     )  # fmt: skip
 
 
-def _check_text(envelope: Envelope) -> None:
-    # Raise ValueError naming the first field that SQLite (and the key filter) cannot take.
+def check_text(envelope: Envelope) -> None:
+    """Raise `ValueError` naming the first text field that is no text UTF-8 can hold (the
+    slow check, for envelopes whose fields are not all ASCII)."""
     for field in ("idempotency_key", "key", "kind", "source", "traceparent"):
         value = getattr(envelope, field)
         if value is None and field == "traceparent":

@@ -8,12 +8,15 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 
 from mediator.cluster import PARTITIONS, partition_lease, partition_of
+from mediator.codecs.canonical.envelope import new_id
 from mediator.errors import Fenced, JournalError
 from mediator.journal import EntryState, Journal
 from mediator.journal.postgres import PostgresJournal, open_postgres_journal
@@ -372,3 +375,61 @@ async def test_an_entitys_entries_of_one_batch_keep_their_order(schema: str) -> 
 
 def _is_a_journal(journal: PostgresJournal) -> Journal:
     return journal  # (checked by mypy: PostgresJournal implements every op of Journal)
+
+
+async def test_text_an_array_literal_would_misread_is_stored_as_it_is(schema: str) -> None:
+    # The appends' columns travel as array literals (see _rows.arrays): quotes, backslashes,
+    # commas, braces, blanks, the word NULL and non-ASCII text must come back unchanged.
+    odd = ['a"b', "c\\d", 'e\\"f', "g,h", "{i}", "NULL", " j ", "é€", "k l"]
+    batch = [
+        msgspec.structs.replace(
+            envelope(f"{text}#{n}", key=f"project:{text}", kind=f"kind {text}"),
+            source=text,
+            traceparent=None if n % 2 else text,
+            occurred_at=datetime(2026, 11, 2, 9, 30, tzinfo=timezone(timedelta(hours=1))),
+        )
+        for n, text in enumerate(odd)
+    ]
+    async with open_postgres_journal(TEST_DSN, clock=FakeClock(), schema=schema) as j:
+        await j.append_many(batch)
+        one = msgspec.structs.replace(batch[0], id=new_id().upper(), idempotency_key='"alone"')
+        await j.append(one)
+        stored = [await j.get(e.id) for e in [*batch, one]]
+    assert [s.envelope if s else None for s in stored] == [
+        *batch,
+        msgspec.structs.replace(one, id=one.id.lower()),
+    ]
+
+
+async def test_two_lanes_commit_appends_at_once_and_ops_alone(schema: str) -> None:
+    # Ops read and then write (unparking, replays), so a batch with ops has the journal to
+    # itself, as on one connection; batches of appends only may overlap.
+    others = (
+        "SELECT count(*) FROM pg_locks "
+        "WHERE relation = 'entries'::regclass AND pid <> pg_backend_pid()"
+    )
+
+    async def look(conn: asyncpg.Connection[Any], now: float) -> int:
+        return int(await conn.fetchval(others))
+
+    async with open_postgres_journal(
+        TEST_DSN, clock=FakeClock(), schema=schema, lanes=2, max_batch=50
+    ) as j:
+
+        async def produce(n: int) -> None:
+            for k in range(20):
+                await j.append(envelope(f"evt_{n}_{k}"))
+
+        async with asyncio.TaskGroup() as tg:
+            for n in range(200):
+                tg.create_task(produce(n))
+            seen = [tg.create_task(j.run_op(look)) for _ in range(30)]
+        stats = j.statistics()
+    assert [t.result() for t in seen] == [0] * 30
+    assert (stats.appends, stats.duplicates) == (4000, 0)
+
+
+async def test_a_writer_without_a_lane_is_refused(schema: str) -> None:
+    with pytest.raises(ValueError, match="lanes must be at least 1, not 0"):
+        async with open_postgres_journal(TEST_DSN, clock=FakeClock(), schema=schema, lanes=0):
+            pass

@@ -27,7 +27,7 @@ from mediator.errors import Fenced
 from mediator.journal._rows import ENTRY_COLUMNS, dead_letter_query, entry_of
 from mediator.journal.postgres import _connect, _ops
 from mediator.journal.postgres._rows import numbered, pg_row, select_entries
-from mediator.journal.postgres._writer import Op, PgWriter
+from mediator.journal.postgres._writer import Op, PgWriter, prepare_appends
 from mediator.journal.records import (
     Appended,
     CompactionReport,
@@ -58,34 +58,47 @@ async def open_postgres_journal(
     *,
     clock: Clock,
     schema: str = "mediator",
-    max_batch: int = 1000,
+    max_batch: int = 334,
     fence: Fence | None = None,
     readers: int = 2,
+    lanes: int = 2,
 ) -> AsyncIterator[PostgresJournal]:
     """Open the journal in `schema` of the database at `dsn` for the duration of the block.
 
     Creates the schema's tables (or migrates them) in one transaction under an advisory lock.
     Raises `JournalError` naming the server (without its password) and the schema if it cannot
     connect, if the schema was written by a newer version, or if a read or write fails later.
-    Writes are group-committed on one connection (each transaction takes what was written while
-    the one before it committed, at most `max_batch` writes); reads use a pool of `readers`
-    connections, so they never wait behind writes. Given a `fence`, state changes apply only to
-    entries of partitions it holds (else they raise `Fenced`), and `recover`, `due` and
-    `held_keys` cover only those partitions.
+    Writes are group-committed on `lanes` connections (each transaction takes what was written
+    while a connection was busy, at most `max_batch` writes; `lanes` batches of appends may
+    commit at once, a batch with other writes runs alone: see `_writer`); reads use a pool of
+    `readers` connections, so they never wait behind writes. The defaults keep three batches
+    going at 1,000 producers, one gathering while two commit (docs/journal.md). Given a
+    `fence`, state changes apply only to entries of partitions it holds (else they raise
+    `Fenced`), and `recover`, `due` and `held_keys` cover only those partitions.
     """
     _connect.check_schema_name(schema)
     if readers < 1:
         raise ValueError(f"readers must be at least 1, not {readers!r}")
+    if lanes < 1:
+        raise ValueError(f"lanes must be at least 1, not {lanes!r}")
     place = _connect.where(dsn, schema)
-    conn = await _connect.connect(dsn, schema)
+    conns = [await _connect.connect(dsn, schema)]
     try:
-        await _connect.migrate(conn, place, schema)
+        await _connect.migrate(conns[0], place, schema)
+        while len(conns) < lanes:
+            conns.append(await _connect.connect(dsn, schema))
+        for conn in conns:
+            try:
+                await prepare_appends(conn)
+            except _connect.DRIVER_ERRORS as exc:
+                raise _connect.translate(place, "cannot prepare the appends", exc) from exc
         pool = await _connect.create_pool(dsn, schema, size=readers)
     except BaseException:
-        await _connect.close_quietly(conn.close)
+        for conn in conns:
+            await _connect.close_quietly(conn.close)
         raise
     writer = PgWriter(
-        conn, partial(_connect.connect, dsn, schema), where=place, clock=clock, max_batch=max_batch
+        conns, partial(_connect.connect, dsn, schema), where=place, clock=clock, max_batch=max_batch
     )
     try:
         async with TaskGroup() as tg:
