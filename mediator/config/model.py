@@ -44,11 +44,21 @@ RecordId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
 class JournalConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`[journal]`: the SQLite file (relative to the config file's folder)."""
+    """`[journal]`: the SQLite file (relative to the config file's folder), the embedded
+    default; or, with `dsn`, a PostgreSQL database shared by several daemons.
+
+    With `dsn` set, `path` and `synchronous` are not used: the journal lives in the schema
+    `schema` of that database (created on first start). The dsn carries no password (it is
+    printed and logged): give `password` as a secret reference, or use PGPASSWORD or a
+    ~/.pgpass file as libpq does.
+    """
 
     path: Name = "mediator.db"
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     drain_timeout: Seconds = 30.0
+    dsn: str | None = None
+    schema: Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "mediator"
+    password: SecretRef | None = None
 
 
 class SalesforceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

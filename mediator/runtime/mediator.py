@@ -62,7 +62,7 @@ from mediator.journal import (
     open_dispatcher,
     open_journal,
 )
-from mediator.journal.operator import Approval, AuditRecord, OperatorStore
+from mediator.journal.operator import Approval, AuditRecord, OperatorStore, SqliteOperatorStore
 from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.policies import PolicyRegistry
 from mediator.reconciliation import POLLER as RECONCILIATION
@@ -215,7 +215,7 @@ class Mediator:
             raise fail("journal.path", str(exc)) from exc
         self._journal = journal
         await self._open_traces(stack, fail)
-        self._operator = OperatorStore(journal)
+        self._operator = SqliteOperatorStore(journal)
         self._reader = await stack.enter_async_context(
             open_journal_reader(self.loaded.journal_path)
         )
