@@ -158,6 +158,16 @@ class LeaseKeeper:
             and name not in self._draining
         )
 
+    def holds(self, partition: int) -> bool:
+        """Whether this daemon delivers `partition` now (as `partitions()`, for one: cheap)."""
+        name = _PARTITION_NAMES[partition]
+        lease = self._held.get(name)
+        return (
+            lease is not None
+            and self._clock.monotonic() < lease.valid_until
+            and name not in self._draining
+        )
+
     def holds_singleton(self, name: str) -> bool:
         """Whether this daemon runs singleton `name` now."""
         lease = self._held.get(singleton_lease(name))
@@ -229,9 +239,13 @@ class LeaseKeeper:
             self._conn = await self._connect()
         return self._conn
 
-    async def prepare(self) -> None:
-        """Write the lease rows this daemon may take, once per journal (others' are kept)."""
+    async def prepare(self, schema: str) -> None:
+        """Create or migrate the journal's `schema` (the keeper opens before the journal, which
+        needs it as its fence) and write the lease rows this daemon may take."""
+        from mediator.journal.postgres import _connect  # the journal's own migration
+
         conn = await self._connection()
+        await _connect.migrate(conn, schema, schema)
         await conn.execute(
             "INSERT INTO leases (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
             [*_PARTITION_NAMES, *self._singletons],
@@ -464,7 +478,7 @@ async def open_lease_keeper(
         clock=clock,
     )
     try:
-        await keeper.prepare()
+        await keeper.prepare(schema)
         await keeper.heartbeat()
         async with TaskGroup() as group:
             beating = group.create_task(keeper.run(), name=f"leases:{owner}") if run else None

@@ -1,4 +1,4 @@
-"""Fixtures of the cluster tests: a scratch PostgreSQL schema holding the journal's tables."""
+"""Fixtures of the cluster tests: a scratch PostgreSQL schema (the keeper creates the tables)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from mediator.journal.postgres._schema import MIGRATIONS
 from mediator.testing.postgres import TEST_DSN, scratch_schema
 
 
 @pytest.fixture
 async def schema() -> AsyncIterator[str]:
     async with scratch_schema() as name:
-        conn = await asyncpg.connect(TEST_DSN, server_settings={"search_path": name})
-        try:
-            for statement in MIGRATIONS[0]:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
         yield name
 
 
