@@ -7,23 +7,28 @@ following a release; redrives; approvals; the operator's overviews.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
+import asyncpg
 import pytest
 
 from mediator.codecs.canonical.envelope import Envelope
 from mediator.errors import JournalError
 from mediator.journal import DeadLetterFilter, EntryState, open_journal
 from mediator.journal.operator import AuditRecord, OperatorStore, SqliteOperatorStore
-from mediator.journal.postgres import PostgresOperatorStore, open_postgres_reader
+from mediator.journal.postgres import (
+    PostgresOperatorStore,
+    open_postgres_journal,
+    open_postgres_reader,
+)
 from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.journal.records import Appended, Entry
 from mediator.testing import FakeClock
 from mediator.testing.postgres import TEST_DSN, scratch_schema
-from tests.journal.pg_standin import open_standin
 from tests.journal.support import envelope
 
 AUDIT = AuditRecord(who="alice", role="operator", action="replay", target="dead letters")
@@ -70,10 +75,10 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     else:
         async with (
             scratch_schema() as schema,
-            open_standin(TEST_DSN, schema, clock) as standin,
+            open_postgres_journal(TEST_DSN, clock=clock, schema=schema) as journal,
             open_postgres_reader(TEST_DSN, schema) as reader,
         ):
-            yield Backend("postgres", standin, PostgresOperatorStore(standin), reader, clock)
+            yield Backend("postgres", journal, PostgresOperatorStore(journal), reader, clock)
 
 
 async def test_dead_letters_are_previewed_then_replayed_with_their_audit_record(
@@ -236,11 +241,20 @@ async def test_the_overviews_count_open_entries_and_dead_letter_causes(backend: 
     assert {k: [e.id for e in v] for k, v in by_key.items()} == {"project:A": [ids[0]]}
 
 
+async def _txids(schema: str) -> dict[str, int]:
+    conn = await asyncpg.connect(TEST_DSN, server_settings={"search_path": schema})
+    try:
+        return {bytes(r["id"]).hex(): int(r["txid"]) for r in await conn.fetch(
+            "SELECT id, txid FROM entries")}  # fmt: skip
+    finally:
+        await conn.close()
+
+
 async def test_replays_and_unparked_entries_carry_the_transaction_that_accepted_them() -> None:
     clock = FakeClock()
     async with (
         scratch_schema() as schema,
-        open_standin(TEST_DSN, schema, clock) as journal,
+        open_postgres_journal(TEST_DSN, clock=clock, schema=schema) as journal,
     ):
         operator = PostgresOperatorStore(journal)
         dead, parked = [
@@ -248,15 +262,31 @@ async def test_replays_and_unparked_entries_carry_the_transaction_that_accepted_
         ]
         await journal.mark_dead(dead, reason="no project", error_class="RemoteRejected")
         await journal.park([parked])
-        before = await journal.txids()
+        before = await _txids(schema)
         audit = AuditRecord(who="alice", role="operator", action="release", target=dead)
         await operator.release(dead, reason="fixed by hand", audit=audit)
-        after = await journal.txids()
+        after = await _txids(schema)
         assert after[parked] > before[parked], "an unparked entry is picked up anew"
         assert after[dead] == before[dead]
         await journal.mark_dead(parked, reason="no project", error_class="RemoteRejected")
         report = await operator.replay(DeadLetterFilter(), audit=audit)
-        assert (await journal.txids())[report.sent[0].id] > after[parked]
+        assert (await _txids(schema))[report.sent[0].id] > after[parked]
+
+
+async def test_two_operators_replaying_one_dead_letter_at_once_send_it_once() -> None:
+    clock = FakeClock()
+    async with (
+        scratch_schema() as schema,
+        open_postgres_journal(TEST_DSN, clock=clock, schema=schema) as one,
+        open_postgres_journal(TEST_DSN, clock=clock, schema=schema) as other,
+    ):
+        (dead,) = [a.envelope.id for a in await one.append_many([envelope("a")])]
+        await one.mark_dead(dead, reason="no project", error_class="RemoteRejected")
+        reports = await asyncio.gather(
+            PostgresOperatorStore(one).replay(DeadLetterFilter(), audit=AUDIT),
+            PostgresOperatorStore(other).replay(DeadLetterFilter(), audit=AUDIT),
+        )
+        assert sorted(len(r.sent) for r in reports) == [0, 1]
 
 
 async def test_a_postgres_reader_names_the_journal_without_its_password() -> None:
@@ -271,6 +301,6 @@ async def test_a_postgres_reader_names_the_journal_without_its_password() -> Non
 
 
 async def test_a_postgres_reader_refuses_a_schema_name_that_needs_quoting() -> None:
-    with pytest.raises(ValueError, match="journal schema"):
+    with pytest.raises(ValueError, match="schema must be a lower-case"):
         async with open_postgres_reader(TEST_DSN, 'x"; DROP'):
             pass

@@ -1,10 +1,11 @@
 """The operator's actions on the PostgreSQL journal, each written with its audit record.
 
 The same actions and semantics as `SqliteOperatorStore` (mediator/journal/operator.py), run
-as ops of the journal's group-commit transactions (`PostgresJournal.run_op`): an action that
-is durable is audited, in the same transaction. Replays, redrives and the entries a release
-unparks carry that transaction's id (`txid`), so whichever daemon holds their partition
-delivers them (see _operator_ops).
+as ops of the journal's group-commit transactions (`PostgresJournal.run_op`) with the
+journal's own replay, redrive and release ops (_ops): an action that is durable is audited,
+in the same transaction. Replays, redrives and the entries a release unparks carry that
+transaction's id (`txid`), so whichever daemon holds their partition delivers them; the dead
+letter acted on is locked, so two daemons' operators acting on it at once act once.
 """
 
 from __future__ import annotations
@@ -15,21 +16,27 @@ from typing import Protocol, TypeVar
 import msgspec
 
 from mediator.codecs import new_id
-from mediator.journal.operator import (
-    APPROVAL_COLUMNS,
-    Approval,
-    AuditRecord,
-    approval_of,
+from mediator.journal.operator import APPROVAL_COLUMNS, Approval, AuditRecord, approval_of
+from mediator.journal.postgres import _ops
+from mediator.journal.postgres._ops import Connection
+from mediator.journal.postgres._rows import numbered
+from mediator.journal.records import (
+    DeadLetterFilter,
+    Entry,
+    EntryState,
+    ReleaseReport,
+    ReplayReport,
 )
-from mediator.journal.postgres import _operator_ops as ops
-from mediator.journal.postgres._operator_ops import Connection
-from mediator.journal.records import DeadLetterFilter, Entry, ReleaseReport, ReplayReport
 
 __all__ = ["OpRunner", "PostgresOperatorStore"]
 
 T = TypeVar("T")
 
-_SELECT_APPROVAL = f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?"
+_SELECT_APPROVAL = f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1"
+_INSERT_APPROVAL = numbered(
+    f"INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (id) DO NOTHING"
+)
 
 
 class OpRunner(Protocol):
@@ -41,10 +48,7 @@ class OpRunner(Protocol):
 
 
 class PostgresOperatorStore:
-    """The operator's actions on one PostgreSQL journal, each written with its audit record.
-
-    Safe across daemons: the dead letter acted on is locked in the transaction, so two
-    operators releasing or replaying it at once act once (the second finds none)."""
+    """The operator's actions on one PostgreSQL journal, each written with its audit record."""
 
     def __init__(self, journal: OpRunner) -> None:
         self._journal = journal
@@ -56,9 +60,9 @@ class PostgresOperatorStore:
         `report.sent` for delivery."""
 
         async def op(conn: Connection, now: float) -> ReplayReport:
-            report = await ops.replay(conn, now, where, False, max_replays)
+            report = await _ops.replay(conn, now, where, False, max_replays)
             detail = f"sent {len(report.sent)}, quarantined {len(report.quarantined)}"
-            await ops.insert_audit(conn, now, _with_detail(audit, detail))
+            await _insert_audit(conn, now, msgspec.structs.replace(audit, detail=detail))
             return report
 
         return await self._journal.run_op(op)
@@ -68,9 +72,10 @@ class PostgresOperatorStore:
         `LookupError` if `entry_id` is no delivered entry."""
 
         async def op(conn: Connection, now: float) -> Entry | None:
-            fresh = await ops.redrive(conn, now, entry_id)
+            fresh = await _ops.redrive(conn, now, entry_id)
             if fresh is not None:
-                await ops.insert_audit(conn, now, _with_detail(audit, f"sent {fresh.id}"))
+                detail = f"sent {fresh.id}"
+                await _insert_audit(conn, now, msgspec.structs.replace(audit, detail=detail))
             return fresh
 
         fresh = await self._journal.run_op(op)
@@ -82,7 +87,7 @@ class PostgresOperatorStore:
         """Write an audit record of an action kept outside the entries."""
 
         async def op(conn: Connection, now: float) -> None:
-            await ops.insert_audit(conn, now, audit)
+            await _insert_audit(conn, now, audit)
 
         await self._journal.run_op(op)
 
@@ -100,9 +105,17 @@ class PostgresOperatorStore:
         self, entry_id: str, reason: str, audit: AuditRecord, *, discard: bool
     ) -> ReleaseReport:
         async def op(conn: Connection, now: float) -> ReleaseReport | None:
-            report = await ops.release(conn, now, entry_id, reason, audit.who, discard=discard)
-            if report is not None:
-                await ops.insert_audit(conn, now, audit)
+            report = await _ops.release(conn, now, entry_id, reason, audit.who)
+            if report is None:
+                return None
+            if discard:
+                await conn.execute(
+                    "UPDATE entries SET state = $1 WHERE id = $2",
+                    int(EntryState.DISCARDED), bytes.fromhex(entry_id),
+                )  # fmt: skip
+                released = msgspec.structs.replace(report.released, state=EntryState.DISCARDED)
+                report = ReleaseReport(released=released, unparked=report.unparked)
+            await _insert_audit(conn, now, audit)
             return report
 
         report = await self._journal.run_op(op)
@@ -128,14 +141,8 @@ class PostgresOperatorStore:
                 id=approval_id or new_id(), flow=flow, entity=entity, what=what,
                 amount=amount, currency=currency, requested_at=now,
             )  # fmt: skip
-            await ops.execute(
-                conn,
-                f"INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (id) DO NOTHING",
-                (approval.id, flow, entity, what, amount, currency, now, approval.state,
-                 None, None, None),
-            )  # fmt: skip
-            return approval_of((await ops.rows(conn, _SELECT_APPROVAL, (approval.id,)))[0])
+            await conn.execute(_INSERT_APPROVAL, *msgspec.structs.astuple(approval))
+            return approval_of(tuple(await conn.fetchrow(_SELECT_APPROVAL, approval.id) or ()))
 
         return await self._journal.run_op(op)
 
@@ -146,16 +153,15 @@ class PostgresOperatorStore:
         pending request with that id (a decision is made once)."""
 
         async def op(conn: Connection, now: float) -> Approval | None:
-            changed = await ops.execute(
-                conn,
-                "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, reason = ? "
-                "WHERE id = ? AND state = 'pending'",
-                ("approved" if approve else "rejected", audit.who, now, reason, approval_id),
-            )
-            if not changed:
+            row = await conn.fetchrow(
+                "UPDATE approvals SET state = $1, decided_by = $2, decided_at = $3, reason = $4 "
+                f"WHERE id = $5 AND state = 'pending' RETURNING {APPROVAL_COLUMNS}",
+                "approved" if approve else "rejected", audit.who, now, reason, approval_id,
+            )  # fmt: skip
+            if row is None:
                 return None
-            await ops.insert_audit(conn, now, audit)
-            return approval_of((await ops.rows(conn, _SELECT_APPROVAL, (approval_id,)))[0])
+            await _insert_audit(conn, now, audit)
+            return approval_of(tuple(row))
 
         decided = await self._journal.run_op(op)
         if decided is None:
@@ -163,5 +169,9 @@ class PostgresOperatorStore:
         return decided
 
 
-def _with_detail(audit: AuditRecord, detail: str) -> AuditRecord:
-    return msgspec.structs.replace(audit, detail=detail)
+async def _insert_audit(conn: Connection, now: float, audit: AuditRecord) -> None:
+    await conn.execute(
+        "INSERT INTO audit (at, who, role, action, target, reason, detail) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        now, audit.who, audit.role, audit.action, audit.target, audit.reason, audit.detail,
+    )  # fmt: skip

@@ -4,7 +4,7 @@ The reads are `JournalReader`'s own (mediator/journal/reads.py), written once fo
 backends: the tables and columns are the same (see _schema), so only the placeholders are
 translated. The pool's connections are read-only (``default_transaction_read_only``), in the
 journal's schema, and apart from the writer's: an operator's questions never wait behind a
-batch of appends. `preview_replay` runs the operator ops' own replay as a dry run in a
+batch of appends. `preview_replay` runs the journal's own replay op as a dry run in a
 read-only transaction.
 """
 
@@ -12,50 +12,53 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
-from mediator.errors import JournalError
-from mediator.journal.postgres import _operator_ops as ops
-from mediator.journal.postgres._sql import checked_schema, redacted
+import asyncpg
+
+from mediator.journal.postgres import _connect, _ops
+from mediator.journal.postgres._rows import numbered
 from mediator.journal.reads import JournalReader
 from mediator.journal.records import DeadLetterFilter, ReplayReport
 
 __all__ = ["open_postgres_reader"]
 
-_CONNECT_TIMEOUT = 10.0  # seconds to reach the server at start
-_QUERY_TIMEOUT = 30.0  # seconds a read may take: the admin API's requests wait on it
 _POOL_SIZE = 4  # the admin API, the dashboard and the reconciliation read at once
+_OPEN_ERRORS: tuple[type[BaseException], ...] = (*_connect.DRIVER_ERRORS, ValueError)  # (a bad dsn)
 
 
 @contextlib.asynccontextmanager
 async def open_postgres_reader(dsn: str, schema: str = "mediator") -> AsyncIterator[JournalReader]:
     """Open a reader of the journal in `schema` of `dsn`'s database for the block; raise
-    `JournalError` naming the dsn (without its password) if it cannot be reached.
+    `JournalError` naming the server (without its password) and the schema if it cannot be
+    reached or holds no journal, `ValueError` if `schema` is no plain identifier.
 
-    The schema must exist (the journal creates and migrates it); nothing here can write.
+    The journal must exist (`open_postgres_journal` creates and migrates it); nothing here
+    can write to it.
     """
-    import asyncpg  # the `postgres` extra: imported only when a dsn is configured
-
-    name = f"{redacted(dsn)} (schema {schema})"
+    _connect.check_schema_name(schema)
+    place = _connect.where(dsn, schema)
     try:
-        pool = await asyncpg.create_pool(
+        pool: asyncpg.Pool[Any] = await asyncpg.create_pool(
             dsn,
             min_size=1,
             max_size=_POOL_SIZE,
-            timeout=_CONNECT_TIMEOUT,
-            command_timeout=_QUERY_TIMEOUT,
+            timeout=_connect.CONNECT_TIMEOUT,
+            command_timeout=_connect.COMMAND_TIMEOUT,
             server_settings={
-                "search_path": checked_schema(schema),
+                "search_path": schema,
+                "application_name": "mediator-operator-reads",
                 "default_transaction_read_only": "on",
             },
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        raise JournalError(name, f"cannot open for reading: {exc}") from exc
+    except _OPEN_ERRORS as exc:
+        raise _connect.translate(place, "cannot open for reading", exc) from exc
     try:
-        source = _PostgresRows(pool, name)
-        await source.rows("SELECT 1 FROM meta LIMIT 1")  # the journal is there
+        source = _PostgresRows(pool, place)
+        await source.rows("SELECT value FROM meta WHERE name = 'schema_version'")  # a journal?
         yield JournalReader(source)
     finally:
-        await pool.close()
+        await _connect.close_quietly(pool.close)
 
 
 class _PostgresRows:
@@ -63,29 +66,23 @@ class _PostgresRows:
 
     unique_idem = True
 
-    def __init__(self, pool: object, name: str) -> None:
-        import asyncpg
-
-        assert isinstance(pool, asyncpg.Pool)
-        self._pool: asyncpg.Pool[asyncpg.Record] = pool
-        self.name = name
+    def __init__(self, pool: asyncpg.Pool[Any], place: str) -> None:
+        self._pool = pool
+        self.name = place
 
     async def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        import asyncpg
-
         try:
             async with self._pool.acquire() as conn:
-                return await ops.rows(conn, sql, params)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            raise JournalError(self.name, f"read failed: {exc}") from exc
+                return [tuple(r) for r in await conn.fetch(numbered(sql), *params)]
+        except _connect.DRIVER_ERRORS as exc:
+            raise _connect.translate(self.name, "read failed", exc) from exc
 
     async def preview_replay(
         self, where: DeadLetterFilter, now: float, max_replays: int
     ) -> ReplayReport:
-        import asyncpg
-
         try:
             async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-                return await ops.replay(conn, now, where, True, max_replays)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            raise JournalError(self.name, f"read failed: {exc}") from exc
+                # (a pool's proxy of a connection: the op reads through it as through one)
+                return await _ops.replay(conn, now, where, True, max_replays)  # type: ignore[arg-type]
+        except _connect.STATEMENT_ERRORS as exc:
+            raise _connect.translate(self.name, "read failed", exc) from exc
