@@ -112,6 +112,7 @@ class LeaseKeeper:
         self._owner = owner
         self._channel = channel
         self._singletons = [singleton_lease(s) for s in dict.fromkeys(singletons)]
+        self._unwritten: list[str] = []  # singleton rows added since `prepare`
         self._ttl = lease_ttl
         self._renew_every = renew_every
         # a lease is let go locally this long before the database lets it go, so that rates
@@ -172,6 +173,15 @@ class LeaseKeeper:
         """Whether this daemon runs singleton `name` now."""
         lease = self._held.get(singleton_lease(name))
         return lease is not None and self._clock.monotonic() < lease.valid_until
+
+    def add_singletons(self, names: Iterable[str]) -> None:
+        """Take part in spreading these singletons too (a daemon knows its pollers only once
+        its flows are built); their lease rows are written at the next beat."""
+        for name in names:
+            lease = singleton_lease(name)
+            if lease not in self._singletons:
+                self._singletons.append(lease)
+                self._unwritten.append(lease)
 
     def subscribe(self, listener: Callable[[LeaseChange], None]) -> None:
         """Call `listener` with every change from now on (read `partitions()` for the state)."""
@@ -246,9 +256,12 @@ class LeaseKeeper:
 
         conn = await self._connection()
         await _connect.migrate(conn, schema, schema)
+        await self._write_rows(conn, [*_PARTITION_NAMES, *self._singletons])
+        self._unwritten = []
+
+    async def _write_rows(self, conn: Connection, names: list[str]) -> None:
         await conn.execute(
-            "INSERT INTO leases (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-            [*_PARTITION_NAMES, *self._singletons],
+            "INSERT INTO leases (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", names
         )
 
     async def disconnect(self) -> None:
@@ -270,6 +283,9 @@ class LeaseKeeper:
         )
         if joined:
             await conn.execute(f"NOTIFY {self._channel}")
+        if self._unwritten:
+            await self._write_rows(conn, self._unwritten)
+            self._unwritten = []
         valid_until = began + self._ttl - self._margin
         if self._held:
             names = list(self._held)
@@ -449,7 +465,8 @@ async def open_lease_keeper(
     Opening writes the lease rows (once per journal) and beats once, so the block starts with
     this daemon's first share; with `run` the heartbeat then loops in a task of the block's
     own. Leaving releases every lease and the membership, bounded by `renew_every`: a clean
-    shutdown hands its partitions over at once rather than after `lease_ttl`.
+    shutdown hands its partitions over at once rather than after `lease_ttl`. Raises
+    `JournalError` (naming the server without its password) if the database cannot be used.
     """
     import asyncpg  # the `postgres` extra
 
@@ -477,9 +494,15 @@ async def open_lease_keeper(
         margin=margin,
         clock=clock,
     )
+    from mediator.journal.postgres import _connect  # the journal's names for its failures
+
     try:
-        await keeper.prepare(schema)
-        await keeper.heartbeat()
+        try:
+            await keeper.prepare(schema)
+            await keeper.heartbeat()
+        except _connect.DRIVER_ERRORS as exc:
+            place = _connect.where(dsn, schema)
+            raise _connect.translate(place, "cannot take partition leases", exc) from exc
         async with TaskGroup() as group:
             beating = group.create_task(keeper.run(), name=f"leases:{owner}") if run else None
             try:
