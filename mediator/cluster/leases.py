@@ -113,6 +113,7 @@ class LeaseKeeper:
         self._channel = channel
         self._singletons = [singleton_lease(s) for s in dict.fromkeys(singletons)]
         self._unwritten: list[str] = []  # singleton rows added since `prepare`
+        self._fresh_until = -math.inf
         self._ttl = lease_ttl
         self._renew_every = renew_every
         # a lease is let go locally this long before the database lets it go, so that rates
@@ -158,6 +159,17 @@ class LeaseKeeper:
             and now < lease.valid_until
             and name not in self._draining
         )
+
+    def fresh(self) -> bool:
+        """Whether the last successful beat is recent enough that this daemon's leases still
+        count (False at once when it wakes from a pause past them, before any beat runs)."""
+        return self._clock.monotonic() < self._fresh_until
+
+    def valid(self, partition: int) -> bool:
+        """Whether this daemon still holds `partition` at its epoch, handed over or not (what
+        its journal marks are fenced by)."""
+        lease = self._held.get(_PARTITION_NAMES[partition])
+        return lease is not None and self._clock.monotonic() < lease.valid_until
 
     def holds(self, partition: int) -> bool:
         """Whether this daemon delivers `partition` now (as `partitions()`, for one: cheap)."""
@@ -242,6 +254,7 @@ class LeaseKeeper:
             self._announce(change)
         self._heartbeats += 1
         self._last_error = None
+        self._fresh_until = began + self._ttl - self._margin
         return change.freeze()
 
     async def _connection(self) -> Connection:

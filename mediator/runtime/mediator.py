@@ -273,6 +273,9 @@ class Mediator:
             self._cluster.intake = await stack.enter_async_context(
                 self._cluster.intake_for(cast("PostgresJournal", journal), self._dispatcher)
             )
+            guard = self._cluster.guard(self._dispatcher)
+            for connector in self._connectors.values():
+                connector.transport.guard = guard
         await self._journal_recent_decisions()
         self._reconciler = self._build_reconciler(journal)
         self._schedule_pollers(flows, contexts, zone)
