@@ -69,6 +69,10 @@ class PartitionOwnership:
         p = partition_of(key)
         return p in self._opened and self._keeper.holds(p)
 
+    def epoch(self, key: str) -> int:
+        """The epoch of the lease on `key`'s partition, or -1 where it is not held."""
+        return self._keeper.epoch(partition_of(key))
+
     def appended(self, keys: Sequence[str]) -> None:
         """Entries of others' keys were journaled: their daemons are told (coalesced)."""
         self._hint.set()

@@ -171,6 +171,13 @@ class LeaseKeeper:
         lease = self._held.get(_PARTITION_NAMES[partition])
         return lease is not None and self._clock.monotonic() < lease.valid_until
 
+    def epoch(self, partition: int) -> int:
+        """The epoch this daemon holds `partition` at (handed over or not), or -1."""
+        lease = self._held.get(_PARTITION_NAMES[partition])
+        if lease is None or self._clock.monotonic() >= lease.valid_until:
+            return -1
+        return lease.epoch
+
     def holds(self, partition: int) -> bool:
         """Whether this daemon delivers `partition` now (as `partitions()`, for one: cheap)."""
         name = _PARTITION_NAMES[partition]
@@ -313,12 +320,14 @@ class LeaseKeeper:
                 self._owner,
             )
             renewed = {r["name"] for r in rows}
-            for name in names:
-                if name in renewed:
-                    self._held[name].valid_until = valid_until
-                else:
-                    _log.warning("%s lost lease %s: another daemon took it", self._owner, name)
-                    self._drop(name, change)
+            taken = [name for name in names if name not in renewed]
+            for name in renewed:
+                self._held[name].valid_until = valid_until
+            for name in taken:
+                self._drop(name, change)
+            if taken:
+                _log.warning("%s lost %d leases, another daemon took them: %s",
+                             self._owner, len(taken), _names(taken))  # fmt: skip
         self._members = await conn.fetchval(
             f"SELECT count(*) FROM members WHERE seen_at > {_NOW} - $1", self._ttl
         )
@@ -383,10 +392,12 @@ class LeaseKeeper:
         await conn.execute(f"NOTIFY {self._channel}")
 
     def _lapse(self, now: float, change: _Change) -> None:
-        for name, lease in list(self._held.items()):
-            if now >= lease.valid_until:
-                _log.warning("%s let lease %s lapse: no renew in time", self._owner, name)
-                self._drop(name, change)
+        lapsed = [name for name, lease in self._held.items() if now >= lease.valid_until]
+        for name in lapsed:
+            self._drop(name, change)
+        if lapsed:
+            _log.warning("%s let %d leases lapse, no renew in time (a pause?): %s",
+                         self._owner, len(lapsed), _names(lapsed))  # fmt: skip
 
     def _drop(self, name: str, change: _Change) -> None:
         del self._held[name]
@@ -453,6 +464,12 @@ class _Change:
             singletons_gained=frozenset(self.singletons_gained - self.singletons_lost),
             singletons_lost=frozenset(self.singletons_lost - self.singletons_gained),
         )
+
+
+def _names(leases: Sequence[str]) -> str:
+    # a log line's list: partitions as numbers, singletons by name, the first 20
+    shown = [n.removeprefix("partition/") for n in sorted(leases)[:20]]
+    return ", ".join(shown) + (" ..." if len(leases) > 20 else "")
 
 
 def _partition_of_lease(name: str) -> int:

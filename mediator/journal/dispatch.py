@@ -67,6 +67,11 @@ class Ownership(Protocol):
         """Whether entries of `key` are delivered here now."""
         ...
 
+    def epoch(self, key: str) -> int:
+        """The epoch of the lease `key` is delivered under here now (-1: none): a delivery
+        whose epoch moved on while it ran was superseded by another daemon's."""
+        ...
+
     def appended(self, keys: Sequence[str]) -> None:
         """Entries of these keys, not this daemon's, were journaled: a hint to their owner."""
         ...
@@ -75,6 +80,10 @@ class Ownership(Protocol):
 #: entries finished here are remembered this long (in number) so that an intake read begun
 #: before they finished does not queue them again
 _RECENT = 50_000
+
+
+class _Superseded(Exception):
+    """A delivery failed after its partition's lease moved on: nothing is recorded here."""
 
 
 class DispatcherStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,6 +151,7 @@ class Dispatcher:
         self._live: set[str] = set()
         self._recent: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._asking: collections.Counter[str] = collections.Counter()
+        self._began: dict[str, int] = {}  # key -> the epoch its delivery under way began in
         self._fenced = 0
 
     async def accept(self, envelope: Envelope) -> Appended:
@@ -350,6 +360,16 @@ class Dispatcher:
         )
         return dropped
 
+    def superseded(self) -> list[str]:
+        """The keys whose delivery under way began under a lease epoch that moved on since
+        (this daemon was paused, or cut off, and the partition went elsewhere)."""
+        # a retry asleep is left out: it checks when it wakes, and must not hold calls up
+        return [key for key in self._began if self._asking.get(key) and self._superseded(key)]
+
+    def _superseded(self, key: str) -> bool:
+        assert self._ownership is not None
+        return self._ownership.epoch(key) != self._began.get(key)
+
     def in_use(self) -> set[str]:
         """The keys whose delivery is under way here (an `ask` or a journal mark)."""
         return {key for key, n in self._asking.items() if n}
@@ -425,14 +445,22 @@ class Dispatcher:
             self._awake(+1)
             if self._ownership is not None:
                 self._asking[key] += 1
-        return self._ownership is None or self._ownership.owns(key)
+        return self._ownership is None or not self._superseded(key)
 
     async def _deliver_owned(self, entry: Entry) -> None:
         assert self._ownership is not None
         self._asking[entry.key] += 1
+        self._began[entry.key] = self._ownership.epoch(entry.key)
         try:
             if self._ownership.owns(entry.key):
                 await self._deliver(entry)
+        except _Superseded as exc:
+            self._fenced += 1
+            _log.warning(
+                "fenced: %s %s: its partition moved on while it was delivered here (%s); "
+                "left to the new owner", entry.key, entry.id, exc.__cause__,
+                extra={"entity": entry.key, "kind": entry.envelope.kind},
+            )  # fmt: skip
         except Fenced as exc:
             # the partition moved on while this delivery ran (a pause, a lost connection):
             # the new owner delivers the entry again; effects are idempotent by key
@@ -445,6 +473,7 @@ class Dispatcher:
             self._asking[entry.key] -= 1
             if not self._asking[entry.key]:
                 del self._asking[entry.key]
+                self._began.pop(entry.key, None)
             self._live.discard(entry.id)
             self._recent[entry.id] = entry.key
             if len(self._recent) > _RECENT:
@@ -487,7 +516,9 @@ class Dispatcher:
                     await self._route(entry.key).ask(envelope, timeout=self._timeout)
                 else:
                     await self._traced_ask(entry, envelope, self._tracing)
-            except Exception as exc:  # noqa: BLE001 - not swallowed: recorded as retry or dead
+            except Exception as exc:  # not swallowed: recorded as retry or dead
+                if self._ownership is not None and self._superseded(entry.key):
+                    raise _Superseded from exc  # its failure is no one's to record here
                 decision = self._decide(exc, attempts, self._clock.time() - began)
                 error = f"{type(exc).__name__}: {exc}"
                 # the log's fields (JSON lines) say which entity and kind, and the span's ids

@@ -19,9 +19,9 @@ import msgspec
 from mediator.clock import Clock
 from mediator.cluster.intake import ClusterIntake, PartitionOwnership, open_cluster_intake
 from mediator.cluster.leases import LeaseKeeper, open_lease_keeper
-from mediator.cluster.partitions import PARTITIONS, partition_of
+from mediator.cluster.partitions import PARTITIONS
 from mediator.config import ClusterConfig, LoadedConfig
-from mediator.errors import ConnectorUnavailable
+from mediator.errors import HeldBack
 from mediator.journal import Dispatcher
 
 if TYPE_CHECKING:
@@ -82,22 +82,19 @@ class ClusterMember:
 
     def guard(self, dispatcher: Dispatcher) -> Callable[[str], None]:
         """What each system's transport calls right before a request (`HttpTransport.guard`):
-        it refuses while this daemon's leases may have lapsed unnoticed (a pause) and while a
-        delivery of a partition it lost is still running, so that a daemon waking from a
-        pause cannot post what the partition's new owner already posted; the refused
-        deliveries fail, their marks are fenced, and the calls go out again once they ended."""
+        it raises `HeldBack` while this daemon's leases may have lapsed unnoticed (a pause)
+        and while a delivery begun under a lease epoch that moved on is still running, so that
+        a daemon waking from a pause cannot post what the partition's new owner already
+        posted; those deliveries end at once (fenced), and the calls go out again."""
         keeper = self.keeper
 
         def guard(system: str) -> None:
             if not keeper.fresh():
-                raise ConnectorUnavailable(
-                    system, "held back: this daemon's leases may have lapsed"
-                )
-            stale = [k for k in dispatcher.in_use() if not keeper.valid(partition_of(k))]
+                raise HeldBack(system, "this daemon's leases may have lapsed (a pause?)")
+            stale = dispatcher.superseded()
             if stale:
-                raise ConnectorUnavailable(
-                    system,
-                    f"held back: {len(stale)} deliveries of partitions this daemon lost still end",
+                raise HeldBack(
+                    system, f"{len(stale)} deliveries of partitions this daemon lost still end"
                 )
 
         return guard

@@ -108,7 +108,7 @@ class HttpTransport:
         self._latency = LatencyHistogram(CALL_BUCKETS)
         #: the runtime's tracing: each exchange a client span, its context sent along
         self.tracing: Tracing | None = None
-        #: in a cluster: raises (`ConnectorUnavailable`) right before a request while this
+        #: in a cluster: raises (`HeldBack`) right before a request while this
         #: daemon may act on partitions it lost (it was paused past its leases)
         self.guard: Callable[[str], None] | None = None
 

@@ -36,13 +36,15 @@ class Daemon(msgspec.Struct, kw_only=True):
 
 
 class Recorder:
-    """Every delivery: (daemon, idempotency key); `gate` holds deliveries when cleared."""
+    """Every delivery: (daemon, idempotency key); `gate` holds deliveries when cleared (those
+    of the daemons in `held`, when that is not empty)."""
 
     def __init__(self) -> None:
         self.deliveries: list[tuple[str, str]] = []
         self.gate = asyncio.Event()
         self.gate.set()
         self.waiting = asyncio.Event()
+        self.held: set[str] = set()
 
     def route(self, owner: str) -> Callable[[str], Recorder.Ask]:
         return lambda key: Recorder.Ask(self, owner)
@@ -52,7 +54,8 @@ class Recorder:
             self.recorder, self.owner = recorder, owner
 
         async def ask(self, message: Envelope, *, timeout: float) -> object:
-            if not self.recorder.gate.is_set():
+            held = self.recorder.held
+            if not self.recorder.gate.is_set() and (not held or self.owner in held):
                 self.recorder.waiting.set()
                 await self.recorder.gate.wait()
             self.recorder.deliveries.append((self.owner, message.idempotency_key))
@@ -185,6 +188,32 @@ async def test_a_paused_daemons_late_marks_are_refused(schema: str) -> None:
         entry = await b.journal.get(late.id)
         assert entry is not None
         assert entry.state is EntryState.DONE
+
+
+async def test_a_late_mark_on_an_entry_the_new_owner_closed_is_refused(schema: str) -> None:
+    recorder, clock = Recorder(), FakeClock()
+    async with daemon(schema, "a", recorder, clock) as a, daemon(schema, "b", recorder, clock) as b:
+        await settle(a, b)
+        [key] = keys_in(a.keeper.partitions(), 1)
+        recorder.held = {"a"}
+        recorder.gate.clear()
+        late = envelope("late", key=key)
+        await a.dispatcher.accept(late)
+        await recorder.waiting.wait()
+        # the database lets "a" go while its own clock has not noticed (a long GC pause, a
+        # clock running slow): only the lease table's epoch tells, and it moved on
+        await _expire(schema, "a")
+        await b.keeper.heartbeat()
+        await until(lambda: ("b", "late") in recorder.deliveries)
+        await b.dispatcher.wait_idle()
+        assert a.keeper.valid(partition_of(key))  # "a" still thinks it holds the partition
+        recorder.gate.set()
+        await a.dispatcher.wait_idle()
+        assert a.dispatcher.statistics().fenced == 1
+        entry = await b.journal.get(late.id)
+        assert entry is not None
+        assert entry.state is EntryState.DONE
+        assert entry.attempts == 2
 
 
 async def _expire(schema: str, owner: str) -> None:

@@ -165,16 +165,18 @@ listen = "127.0.0.1:0"
         return sum(1 for r in table.values() if r["is_closed"])
 
     def check_effects(self) -> None:
-        """Every approved entry has exactly one ERP line: nothing doubled, nothing lost."""
+        """Every approved entry has exactly one ERP line: nothing doubled, nothing lost; and
+        no daemon logged a traceback."""
+        for daemon in self.daemons.values():
+            assert not daemon.logged("Traceback"), daemon.logged("Traceback")
+            assert not [r for r in daemon.records if r.get("exc_info") or r.get("exception")]
         descriptions = Counter(str(row["description"]) for row in erp_lines(self.boxes))
         doubled = {d: n for d, n in descriptions.items() if n > 1}
         assert not doubled, doubled
         assert len(descriptions) == self.approved()
 
 
-async def until(
-    condition: Callable[[], bool | Awaitable[bool]], *, timeout: float = 30.0
-) -> float:
+async def until(condition: Callable[[], bool | Awaitable[bool]], *, timeout: float = 30.0) -> float:
     """Poll `condition` (other processes' doing) every 50 ms up to `timeout`; the time taken."""
     began = time.monotonic()
     async with asyncio.timeout(timeout):
@@ -218,7 +220,7 @@ async def cluster(tmp_path: Path, schema: str) -> AsyncIterator[Cluster]:
         firm=firm,
         as_of=firm.month,
         # slow ERP answers: deliveries are under way when a daemon is killed or paused
-        faults={"tryton": FaultPlan(latency=0.1)},
+        faults={"tryton": FaultPlan(latency=0.05)},
     ) as boxes:
         async with open_postgres_journal(TEST_DSN, clock=SystemClock(), schema=schema) as journal:
             await record_onboarding(journal, firm, boxes)
@@ -237,8 +239,8 @@ def near(count: int, daemons: int) -> bool:
 async def test_a_killed_daemon_is_replaced_and_a_joiner_gets_its_share(cluster: Cluster) -> None:
     for name in ("d1", "d2", "d3"):
         await cluster.start(name, lease_ttl=6.0, renew_every=2.0)  # the defaults
-    async with approving(cluster, every=0.4) as approvals:
-        await until(lambda: len(erp_lines(cluster.boxes)) > 20)  # work is under way
+    async with approving(cluster, every=0.2) as approvals:
+        await until(lambda: len(erp_lines(cluster.boxes)) > 0)  # work is under way
         await until(lambda: _spread(cluster, 3), timeout=15)
         # a fourth joins mid-run: each holds about a quarter
         await cluster.start("d4", lease_ttl=6.0, renew_every=2.0)
@@ -260,18 +262,26 @@ async def test_a_paused_daemons_late_marks_are_refused(cluster: Cluster) -> None
     for name in ("d1", "d2", "d3"):
         await cluster.start(name, lease_ttl=3.0, renew_every=1.0)
     paused = cluster.daemons["d2"]
-    async with approving(cluster, every=0.3) as approvals:
+    async with approving(cluster, every=0.2) as approvals:
         await until(lambda: _spread(cluster, 3), timeout=15)
-        await until(lambda: _in_flight(cluster, "d2"))  # so that marks come late
-        paused.process.send_signal(signal.SIGSTOP)
+
+        async def stopped_with_deliveries_under_way() -> bool:
+            # stopped while some of its entries are in flight: their marks will come late
+            paused.process.send_signal(signal.SIGSTOP)
+            if await _in_flight(cluster, "d2"):
+                return True
+            paused.process.send_signal(signal.SIGCONT)
+            return False
+
+        await until(stopped_with_deliveries_under_way)
         # past its leases: the others take its partitions over and deliver its entries
         await until(lambda: _all_held_by(cluster, {"d1", "d3"}), timeout=15)
         paused.process.send_signal(signal.SIGCONT)
         await until(lambda: _spread(cluster, 3), timeout=15)
         await approvals
         await until(lambda: len(erp_lines(cluster.boxes)) >= cluster.approved(), timeout=60)
-    import pathlib
-    pathlib.Path("/tmp/cluster_paused.log").write_text("\n".join(f"{r.get('levelname', r.get('level'))} {r.get('message')}" for r in paused.records))
+    # what it delivered late was refused: its marks by the journal's fence, or (once it holds
+    # the partition again under a new epoch) by its own dispatcher
     await until(lambda: bool(paused.logged("fenced:")), timeout=10)
     cluster.check_effects()
 
