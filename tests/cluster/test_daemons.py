@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -58,6 +59,14 @@ class Daemon:
                 self.records.append(json.loads(raw))
             except ValueError:
                 self.records.append({"message": raw.decode(errors="replace")})
+
+    async def cluster_health(self) -> dict[str, object]:
+        """The cluster part of this daemon's `/healthz`."""
+        ready = str(self.logged("ready:")[0]["message"])
+        url = ready.split("health on ")[1].split(",")[0] + "/healthz"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            body = await response.json()
+        return dict(body["parts"]["cluster"])
 
     def logged(self, fragment: str) -> list[dict[str, object]]:
         return [r for r in self.records if fragment in str(r.get("message"))]
@@ -256,6 +265,11 @@ async def test_a_killed_daemon_is_replaced_and_a_joiner_gets_its_share(cluster: 
     await until(lambda: _spread(cluster, 3), timeout=15)
     cluster.check_effects()
     assert sum(len(d.logged("took over")) for d in cluster.daemons.values()) >= 3
+    # each daemon's /healthz says what it holds; the poller runs on exactly one of them
+    held = await cluster.holdings()
+    parts = {name: await cluster.daemons[name].cluster_health() for name in ("d1", "d3", "d4")}
+    assert {name: part["count"] for name, part in parts.items()} == dict(held)
+    assert sum("harvest_time" in str(part["detail"]) for part in parts.values()) == 1
 
 
 async def test_a_paused_daemons_late_marks_are_refused(cluster: Cluster) -> None:
