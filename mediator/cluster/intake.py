@@ -113,6 +113,7 @@ class ClusterIntake:
         self._gained: set[int] = set()
         self._wake = asyncio.Event()
         self._wake.set()  # the first round opens what the keeper holds already
+        self.rounds = 0  # rounds read to the end so far
         self.picked_up = 0  # entries others appended that this daemon queued
         self.taken_over = 0  # open entries of gained partitions queued
 
@@ -163,6 +164,7 @@ class ClusterIntake:
             )
             self.picked_up += self._dispatcher.admit(entries)
             if len(entries) < self._limit:
+                self.rounds += 1
                 return
 
 

@@ -64,7 +64,7 @@ class Recorder:
 
 @contextlib.asynccontextmanager
 async def daemon(
-    schema: str, owner: str, recorder: Recorder, clock: FakeClock
+    schema: str, owner: str, recorder: Recorder, clock: FakeClock, *, interval: float = 0.05
 ) -> AsyncIterator[Daemon]:
     async with (
         open_lease_keeper(TEST_DSN, schema=schema, owner=owner, clock=clock, run=False) as keeper,
@@ -78,7 +78,13 @@ async def daemon(
                 journal, recorder.route(owner), clock=SystemClock(), ownership=ownership
             ) as dispatcher,
             open_cluster_intake(
-                journal, dispatcher, keeper, ownership, dsn=TEST_DSN, schema=schema, interval=0.05
+                journal,
+                dispatcher,
+                keeper,
+                ownership,
+                dsn=TEST_DSN,
+                schema=schema,
+                interval=interval,
             ) as intake,
         ):
             yield Daemon(
@@ -127,6 +133,20 @@ async def test_each_entry_is_delivered_once_by_its_partitions_daemon(schema: str
             key = next(e.key for e in sent if e.idempotency_key == idem)
             held = (a if owner == "a" else b).keeper.partitions()
             assert partition_of(key) in held
+
+
+async def test_a_notify_from_the_appender_wakes_the_owners_intake(schema: str) -> None:
+    recorder, clock = Recorder(), FakeClock()
+    hour = 3600.0  # the intake's timer never fires within the test: only the NOTIFY wakes it
+    async with (
+        daemon(schema, "a", recorder, clock, interval=hour) as a,
+        daemon(schema, "b", recorder, clock, interval=hour) as b,
+    ):
+        await settle(a, b)
+        await until(lambda: bool(a.intake.rounds and b.intake.rounds))  # the first rounds
+        [key] = keys_in(b.keeper.partitions(), 1)
+        await a.dispatcher.accept(envelope("hinted", key=key))
+        await until(lambda: ("b", "hinted") in recorder.deliveries)
 
 
 async def test_per_key_order_holds_across_daemons(schema: str) -> None:
