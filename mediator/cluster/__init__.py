@@ -1,4 +1,7 @@
-"""Several daemons on one PostgreSQL journal: the entity space in partitions, held by leases."""
+"""Several daemons on one PostgreSQL journal: the entity space in partitions, held by leases.
+
+See docs/cluster.md: leases and rebalancing, the intake, fencing, and the figures.
+"""
 
 from mediator.cluster.leases import (
     LeaseChange,

@@ -253,7 +253,8 @@ async def test_a_killed_daemon_is_replaced_and_a_joiner_gets_its_share(cluster: 
         await until(lambda: _spread(cluster, 3), timeout=15)
         # a fourth joins mid-run: each holds about a quarter
         await cluster.start("d4", lease_ttl=6.0, renew_every=2.0)
-        await until(lambda: _spread(cluster, 4), timeout=15)
+        joined = await until(lambda: _spread(cluster, 4), timeout=15)
+        print(f"rebalance after a fourth joined: {joined:.1f} s")
         # one is killed mid-run: its partitions are taken within the lease time
         killed = cluster.daemons["d2"]
         killed.process.kill()
