@@ -162,6 +162,10 @@ class ClusterIntake:
             entries, self._cursor = await self._journal.accepted_after(
                 self._cursor, partitions, limit=self._limit
             )
+            if self._dispatcher.holding(e.key for e in entries):
+                # accepted again while held here: a dead letter of theirs was closed elsewhere
+                before = self._dispatcher.held_snapshot()
+                self._dispatcher.resync_held(before, await self._journal.held_keys())
             self.picked_up += self._dispatcher.admit(entries)
             if len(entries) < self._limit:
                 self.rounds += 1

@@ -340,6 +340,20 @@ class Dispatcher:
         read when this daemon gains it)."""
         self._held.update(keys)
 
+    def holding(self, keys: Iterable[str]) -> bool:
+        """Whether any of these keys' new entries are held here behind a dead letter."""
+        return not self._held.isdisjoint(keys)
+
+    def held_snapshot(self) -> frozenset[str]:
+        """The keys held now (what `resync_held` is given back with a fresh read)."""
+        return frozenset(self._held)
+
+    def resync_held(self, before: frozenset[str], fresh: set[str]) -> None:
+        """Replace the held keys with `fresh` (the journal's `held_keys`, read after
+        `held_snapshot` returned `before`), keeping those held here since: another daemon may
+        have closed a dead letter (an operator's release there), which this one cannot see."""
+        self._held = fresh | (self._held - before)
+
     def drop(self, owns: Callable[[str], bool]) -> int:
         """Drop the queued entries of keys this daemon no longer `owns` (a lost partition);
         deliveries under way finish. Return how many were dropped."""
@@ -451,6 +465,10 @@ class Dispatcher:
         assert self._ownership is not None
         self._asking[entry.key] += 1
         self._began[entry.key] = self._ownership.epoch(entry.key)
+        # what `_deliver` decides first, with no wait in between: a parked entry is not
+        # remembered as finished, since a release (here or elsewhere) makes it accepted again
+        parks = entry.key in self._held and entry.replay_of is None
+        parks = parks and self._parks(entry.envelope.kind)
         try:
             if self._ownership.owns(entry.key):
                 await self._deliver(entry)
@@ -475,9 +493,10 @@ class Dispatcher:
                 del self._asking[entry.key]
                 self._began.pop(entry.key, None)
             self._live.discard(entry.id)
-            self._recent[entry.id] = entry.key
-            if len(self._recent) > _RECENT:
-                self._recent.popitem(last=False)
+            if not parks:
+                self._recent[entry.id] = entry.key
+                if len(self._recent) > _RECENT:
+                    self._recent.popitem(last=False)
 
     async def _deliver(self, entry: Entry) -> None:
         if entry.key in self._held and entry.replay_of is None and self._parks(entry.envelope.kind):

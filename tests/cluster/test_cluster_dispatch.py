@@ -20,6 +20,7 @@ from mediator.clock import SystemClock
 from mediator.cluster import PARTITIONS, LeaseKeeper, open_lease_keeper, partition_of
 from mediator.cluster.intake import ClusterIntake, PartitionOwnership, open_cluster_intake
 from mediator.codecs.canonical.envelope import Envelope
+from mediator.errors import BusinessRejected
 from mediator.journal import Dispatcher, EntryState, open_dispatcher
 from mediator.journal.postgres import PostgresJournal, open_postgres_journal
 from mediator.testing import FakeClock
@@ -45,6 +46,7 @@ class Recorder:
         self.gate.set()
         self.waiting = asyncio.Event()
         self.held: set[str] = set()
+        self.rejected: set[str] = set()  # idempotency keys whose delivery is refused
 
     def route(self, owner: str) -> Callable[[str], Recorder.Ask]:
         return lambda key: Recorder.Ask(self, owner)
@@ -58,6 +60,8 @@ class Recorder:
             if not self.recorder.gate.is_set() and (not held or self.owner in held):
                 self.recorder.waiting.set()
                 await self.recorder.gate.wait()
+            if message.idempotency_key in self.recorder.rejected:
+                raise BusinessRejected(message.idempotency_key, "refused by the test")
             self.recorder.deliveries.append((self.owner, message.idempotency_key))
             return None
 
@@ -147,6 +151,26 @@ async def test_a_notify_from_the_appender_wakes_the_owners_intake(schema: str) -
         [key] = keys_in(b.keeper.partitions(), 1)
         await a.dispatcher.accept(envelope("hinted", key=key))
         await until(lambda: ("b", "hinted") in recorder.deliveries)
+
+
+async def test_a_dead_letter_released_on_another_daemon_unparks_on_the_owner(
+    schema: str,
+) -> None:
+    recorder, clock = Recorder(), FakeClock()
+    async with daemon(schema, "a", recorder, clock) as a, daemon(schema, "b", recorder, clock) as b:
+        await settle(a, b)
+        [key] = keys_in(b.keeper.partitions(), 1)
+        recorder.rejected = {"bad"}
+        bad, later = envelope("bad", key=key), envelope("later", key=key)
+        await b.dispatcher.accept(bad)
+        await b.dispatcher.wait_idle()
+        await b.dispatcher.accept(later)  # parked behind the dead letter, on "b"
+        await b.dispatcher.wait_idle()
+        assert recorder.deliveries == []
+        # an operator on "a" releases it: "b" must deliver what it unparks, not park it again
+        report = await a.dispatcher.release(bad.id, reason="fixed by hand", by="ops")
+        assert [e.id for e in report.unparked] == [later.id]
+        await until(lambda: ("b", "later") in recorder.deliveries)
 
 
 async def test_per_key_order_holds_across_daemons(schema: str) -> None:
