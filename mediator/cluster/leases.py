@@ -533,18 +533,20 @@ async def open_lease_keeper(
         except _connect.DRIVER_ERRORS as exc:
             place = _connect.where(dsn, schema)
             raise _connect.translate(place, "cannot take partition leases", exc) from exc
-        async with TaskGroup() as group:
-            beating = group.create_task(keeper.run(), name=f"leases:{owner}") if run else None
-            try:
-                yield keeper
-            finally:
-                if beating is not None:
-                    beating.cancel()
         try:
-            async with asyncio.timeout(renew_every):
-                await keeper.leave()
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            # the leases lapse by themselves after lease_ttl: slower, as after a crash
-            _log.warning("%s could not hand its leases over: %s", owner, exc)
+            async with TaskGroup() as group:
+                beating = group.create_task(keeper.run(), name=f"leases:{owner}") if run else None
+                try:
+                    yield keeper
+                finally:
+                    if beating is not None:
+                        beating.cancel()
+        finally:  # an error in the block hands over too: the others need not wait lease_ttl
+            try:
+                async with asyncio.timeout(renew_every):
+                    await keeper.leave()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # the leases lapse by themselves after lease_ttl: slower, as after a crash
+                _log.warning("%s could not hand its leases over: %s", owner, exc)
     finally:
         await keeper.disconnect()
