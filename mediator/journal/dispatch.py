@@ -476,7 +476,7 @@ class Dispatcher:
             self._fenced += 1
             _log.warning(
                 "fenced: %s %s: its partition moved on while it was delivered here (%s); "
-                "left to the new owner", entry.key, entry.id, exc.__cause__,
+                "left to the new owner", entry.key, entry.id, exc.__cause__ or exc,
                 extra={"entity": entry.key, "kind": entry.envelope.kind},
             )  # fmt: skip
         except Fenced as exc:
@@ -574,6 +574,10 @@ class Dispatcher:
                 self._dead += 1
                 self._counts.dead(entry.envelope.kind, system)
                 return
+            if self._ownership is not None and self._superseded(entry.key):
+                # answered after its lease moved on (the calls were made before a pause): the
+                # entry is the new owner's, even where this daemon holds the partition again
+                raise _Superseded("answered late")
             self._delivered += 1
             self._counts.delivered(entry.envelope.kind, self._clock.time() - entry.accepted_at)
             unparked = await self._journal.mark_done([entry.id])
