@@ -11,7 +11,8 @@
     │   ├── RateLimited                over the rate: retry after `retry_after`
     │   ├── QuotaExhausted             the period's allowance is spent: resumes at `resets_at`
     │   ├── BulkheadFull               too many concurrent calls and the wait ran out
-    │   └── PostingWindowClosed        finance calendar closed: opens at `opens_at`
+    │   ├── PostingWindowClosed        finance calendar closed: opens at `opens_at`
+    │   └── HeldBack                   a cluster's daemon holds calls back: it lost partitions
     ├── ConnectorError                 talking to an external system failed
     │   ├── ConnectorTimeout           a deadline passed (connect, read or total)
     │   ├── ConnectorUnavailable       refused, reset, 5xx: the system is not there now
@@ -56,6 +57,7 @@ __all__ = [
     "CurrencyMismatch",
     "DecodeError",
     "Fenced",
+    "HeldBack",
     "JournalError",
     "MailboxFull",
     "MediatorError",
@@ -174,6 +176,21 @@ class QuotaExhausted(PolicyError):
     def __str__(self) -> str:
         who = f" for {self.priority} work" if self.priority else ""
         return f"quota of {self.system} exhausted{who}; resets at epoch {self.resets_at:.0f}"
+
+
+class HeldBack(PolicyError):
+    """This daemon refuses a call to `system` for now: it woke from a pause (or a lost
+    connection) past its partition leases and a delivery of a partition another daemon has
+    taken over is still ending; its effects are the new owner's to make. Not retried inline:
+    the delivery it belongs to ends (or is retried later, from the journal)."""
+
+    def __init__(self, system: str, reason: str) -> None:
+        super().__init__(system, reason)
+        self.system = system
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.system}: held back: {self.reason}"
 
 
 class BulkheadFull(PolicyError):

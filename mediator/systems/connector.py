@@ -17,7 +17,7 @@ import msgspec
 
 from mediator.clock import Clock
 from mediator.codecs.canonical.commands import Command
-from mediator.errors import MediatorError, QuotaExhausted, RemoteRejected
+from mediator.errors import HeldBack, MediatorError, QuotaExhausted, RemoteRejected
 from mediator.policies import (
     Classification,
     ErrorCodes,
@@ -114,6 +114,8 @@ class Connector:
             try:
                 return await call()
             except MediatorError as exc:
+                if isinstance(exc, HeldBack):
+                    raise  # retried inline it would hold every other call of this daemon back
                 outcome = self._classify(policy, exc)
                 decision = policy.decide(
                     outcome, attempt=attempt, elapsed=self.clock.monotonic() - started

@@ -51,7 +51,7 @@ _OPEN_DEAD = f"state IN ({EntryState.DEAD:d}, {EntryState.QUARANTINED:d}) AND st
 # the SET clause's own parameters from $5.
 _FENCED_UPDATE = """
 WITH target AS (
-    SELECT id, partition FROM entries WHERE id = ANY($1::bytea[]) AND state < {done}
+    SELECT id, partition FROM entries WHERE id = ANY($1::bytea[])
 ), held AS (
     SELECT l.name FROM leases l
     JOIN unnest($3::text[], $4::int8[]) AS f(name, epoch) ON l.name = f.name AND l.epoch = f.epoch
@@ -64,7 +64,9 @@ WITH target AS (
       AND ($2::text IS NULL OR 'partition/' || t.partition IN (SELECT name FROM held))
     RETURNING e.id, e.key, e.replay_of IS NOT NULL AS replayed
 )
-SELECT t.id, t.partition, c.key, c.replayed FROM target t LEFT JOIN changed c ON c.id = t.id
+SELECT t.id, t.partition, c.key, c.replayed,
+    $2::text IS NULL OR 'partition/' || t.partition IN (SELECT name FROM held) AS allowed
+FROM target t LEFT JOIN changed c ON c.id = t.id
 """
 
 
@@ -84,16 +86,18 @@ async def _update_open(
     conn: Connection, ids: Sequence[str], fence: Fence | None, set_clause: str, *params: object
 ) -> tuple[Refused, list[str]]:
     # Apply `set_clause` to the open entries among `ids` that the fence allows; return the
-    # refused (id, partition) pairs and the keys of changed replays.
+    # refused (id, partition) pairs and the keys of changed replays. A change to an entry of a
+    # partition the fence does not hold is refused even when the entry is closed already (its
+    # new owner delivered it): a daemon waking from a pause learns that it lost the partition.
     statement = _FENCED_UPDATE.format(done=_DONE, set=set_clause)
     rows = await conn.fetch(
         statement, [bytes.fromhex(i) for i in ids], *_fence_params(fence), *params
     )
     refused: Refused = []
     replayed: list[str] = []
-    for raw_id, partition, key, was_replay in rows:
+    for raw_id, partition, key, was_replay, allowed in rows:
         if key is None:
-            if fence is not None:
+            if not allowed:
                 refused.append((bytes(raw_id).hex(), int(partition)))
         elif was_replay:
             replayed.append(str(key))
