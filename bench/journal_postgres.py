@@ -311,10 +311,39 @@ async def procrastinate_peer(
 # -- (e) several daemons --------------------------------------------------------------------------
 
 
-async def daemons(count: int) -> dict[str, object]:
-    """Delivered-and-done entries/s with 1, 2 and 3 daemons on one journal."""
-    del count
-    return {"measured": False, "why": "the cluster's dispatcher is not merged yet"}
+class _Returns:
+    """The trivial entity actor: every delivery returns at once."""
+
+    async def ask(self, message: Envelope, *, timeout: float) -> object:
+        return None
+
+
+async def delivered(batch: Sequence[Envelope], daemons: int) -> dict[str, float]:
+    """Delivered-and-done entries/s: 1,000 producers accept `batch` through the daemons (spread
+    over them: any daemon accepts), each daemon delivering its partitions' entries to an actor
+    that returns at once; timed until every entry is done in the journal."""
+    from mediator.journal.dispatch import open_dispatcher
+    from mediator.journal.postgres import open_postgres_journal
+
+    if daemons != 1:
+        raise NotImplementedError("several daemons: the cluster's dispatcher is not merged yet")
+    recipient = _Returns()
+    async with (
+        scratch_schema() as schema,
+        open_postgres_journal(TEST_DSN, clock=SystemClock(), schema=schema) as journal,
+        open_dispatcher(journal, lambda key: recipient, clock=SystemClock()) as dispatcher,
+    ):
+        conn = await asyncpg.connect(TEST_DSN, server_settings={"search_path": schema})
+        try:
+            start = time.perf_counter()
+            accepted = await drive(batch, 1000, dispatcher.accept)
+            await wait_count(
+                conn, "SELECT count(*) FROM entries WHERE state = 6", len(batch), timeout=600
+            )
+            elapsed = time.perf_counter() - start
+        finally:
+            await conn.close()
+    return {"done_per_s": round(len(batch) / elapsed), "accepted_per_s": accepted["per_s"]}
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -369,6 +398,7 @@ def main() -> None:
         1: 300, 100: 3_000, 1000: 10_000}  # fmt: skip
     complete_volume = {1: 20, 100: 200, 1000: 1_000} if quick else {
         1: 100, 100: 1_000, 1000: 5_000}  # fmt: skip
+    done_volume = 10_000 if quick else 100_000
     rounds = 1 if quick else 3
     loop_name, run = _runner()
     keys = Keys(seed=20261207)
@@ -427,7 +457,15 @@ def main() -> None:
         procrastinate = run(procrastinate_peer(batches(accept_volume), batches(complete_volume)))
     result["dbos"] = dbos
     result["procrastinate"] = procrastinate
-    result["daemons"] = run(daemons(3))
+    done: dict[str, Any] = {}
+    result["delivered_and_done"] = done
+    for n in (1, 2, 3):
+        batch = envelopes(keys(done_volume))
+        try:
+            with quiet_harness():
+                done[f"{n}_daemons"] = run(delivered(batch, n))
+        except NotImplementedError as exc:
+            done[f"{n}_daemons"] = {"measured": False, "why": str(exc)}
     result["ratios"] = {
         "ours_to_ceiling_at_1000": _ratio(best, top),
         **{
