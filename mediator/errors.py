@@ -25,6 +25,7 @@
     │   ├── MissingReference           it names a record the target does not know (yet)
     │   └── NoFlowForKind              no enabled flow handles its kind
     ├── JournalError                   the durable log cannot be used (file and reason)
+    │   └── Fenced                     a daemon's lease on the entries' partitions moved on
     └── ConfigError                    a configuration file is wrong (file, key, line)
 
 Context lives in attributes and is rendered by ``__str__``; nobody needs to parse a message.
@@ -33,6 +34,8 @@ Foreign exceptions (aiohttp, sqlite3, msgspec) are translated once, at the edge,
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from mediator.outcomes import Classification
 
@@ -52,6 +55,7 @@ __all__ = [
     "ConnectorUnavailable",
     "CurrencyMismatch",
     "DecodeError",
+    "Fenced",
     "JournalError",
     "MailboxFull",
     "MediatorError",
@@ -353,6 +357,23 @@ class JournalError(MediatorError):
 
     def __str__(self) -> str:
         return f"journal {self.path}: {self.reason}"
+
+
+class Fenced(JournalError):
+    """State changes of `ids` (in `partitions`) were refused: `owner` no longer holds those
+    partitions at the epoch it carried (another daemon took them over). The rest of the call,
+    and every other write committed with it, went through; the refused entries are the new
+    owner's to deliver, so the caller drops them rather than retrying."""
+
+    def __init__(
+        self, journal: str, *, owner: str, ids: Sequence[str], partitions: Sequence[int]
+    ) -> None:
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        held = ", ".join(str(p) for p in sorted(set(partitions)))
+        super().__init__(journal, f"{owner} no longer holds partition(s) {held}: refused {shown}")
+        self.owner = owner
+        self.ids = tuple(ids)
+        self.partitions = tuple(sorted(set(partitions)))
 
 
 class ConfigError(MediatorError):

@@ -71,10 +71,14 @@ def stored_time(moment: datetime) -> int | str:
 
 
 def loaded_time(value: object) -> datetime:
-    """Invert `stored_time`."""
+    """Invert `stored_time`; digits in text are microseconds too (PostgreSQL keeps the column
+    as text: see postgres/_schema)."""
     if isinstance(value, int):
         return _EPOCH + timedelta(microseconds=value)
-    return datetime.fromisoformat(str(value))
+    text = str(value)
+    if text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())):
+        return _EPOCH + timedelta(microseconds=int(text))
+    return datetime.fromisoformat(text)
 
 
 def envelope_row(envelope: Envelope) -> EnvelopeRow:
