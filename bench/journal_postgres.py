@@ -48,6 +48,8 @@ import msgspec
 from _machine import machine  # a bench/ sibling
 from journal import Keys, envelopes  # bench/journal's rows: the same envelopes
 
+# first: mediator.cluster imported before it is a circular import on the pg-journal branch
+import mediator.journal.postgres  # noqa: F401
 from mediator.clock import SystemClock
 from mediator.cluster.partitions import partition_of
 from mediator.codecs.canonical.envelope import Envelope
