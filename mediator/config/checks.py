@@ -4,7 +4,8 @@ URLs are http(s) with a host and carry no credentials (a token in a URL ends up 
 listen addresses are ``host:port``; time zones exist; a poller runs on an interval or a cron
 schedule (parsed by cronsim in the firm's time zone), not both; admin tokens have distinct
 names and references; an admin API listening beyond loopback needs tokens; a webhook
-listener has at least one signing secret.
+listener has at least one signing secret; a journal dsn is postgresql:// and carries no
+password.
 """
 
 from __future__ import annotations
@@ -49,6 +50,21 @@ def check_values(config: MediatorConfig, fail: Fail) -> list[ConfigError]:
                 next_run(poller.schedule, datetime.datetime.now(zone))
             except ValueError as exc:
                 problems.append(fail(f"{key}.schedule", str(exc)))
+    if config.journal.dsn is not None:
+        _check_dsn(config.journal.dsn, "journal.dsn", fail, problems)
+    cluster = config.cluster
+    if cluster is not None:
+        if config.journal.dsn is None:
+            problems.append(
+                fail("cluster", "needs [journal] dsn: daemons share a PostgreSQL journal")
+            )
+        if cluster.renew_every * 2 > cluster.lease_ttl:
+            problems.append(
+                fail(
+                    "cluster.renew_every",
+                    "at most half of lease_ttl: a late renew must not lose the lease",
+                )
+            )
     webhooks = config.ingress.webhooks
     if webhooks is not None:
         _check_listen(webhooks.listen, "ingress.webhooks.listen", fail, problems)
@@ -137,6 +153,21 @@ def _check_url(url: str, key: str, fail: Fail, problems: list[ConfigError]) -> N
         problems.append(fail(key, "must not carry credentials; use the secret keys instead"))
     elif parts.query or parts.fragment:
         problems.append(fail(key, "must not have a query or a fragment"))
+
+
+def _check_dsn(dsn: str, key: str, fail: Fail, problems: list[ConfigError]) -> None:
+    try:
+        parts = urllib.parse.urlsplit(dsn)
+        parts.port  # noqa: B018  (raises on a port that is no number)
+    except ValueError as exc:
+        problems.append(fail(key, f"not a dsn: {exc}"))
+        return
+    if parts.scheme not in ("postgresql", "postgres"):
+        problems.append(fail(key, "must be a postgresql:// (or postgres://) URL"))
+    elif parts.password is not None or "password=" in parts.query.lower():
+        problems.append(
+            fail(key, "must not carry a password; give journal.password (env: or file:)")
+        )
 
 
 def _check_listen(address: str, key: str, fail: Fail, problems: list[ConfigError]) -> str | None:

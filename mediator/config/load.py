@@ -56,6 +56,8 @@ class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
                 refs[f"ingress.webhooks.stripe_secrets[{index}]"] = ref
         for index, token in enumerate(self.config.admin.tokens):
             refs[f"admin.tokens[{index}].token"] = token.token
+        if self.config.journal.password is not None:
+            refs["journal.password"] = self.config.journal.password
         return refs
 
 

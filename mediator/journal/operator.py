@@ -3,8 +3,9 @@
 Every action an operator takes through the admin API is written together with its audit
 record (who, role, when, what, on what, why) in one journal transaction: an action that is
 durable is audited, and an audit record never names an action that did not happen. The
-writes go through the journal's one writer like every other write; reads of the audit log
-and the approvals go through `JournalReader` (reads.py), never the writer.
+writes go through the journal's one writer like every other write (on PostgreSQL, its
+group-commit transactions: postgres/operator.py); reads of the audit log and the approvals
+go through `JournalReader` (reads.py), never the writer.
 
 Approvals are generic: a flow that must hold a posting for a person (see
 `mediator.policies.ApprovalRules`) files a request with `request_approval`; an operator
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from functools import partial
-from typing import Literal, cast
+from typing import Literal, Protocol, cast
 
 import msgspec
 
@@ -30,7 +31,15 @@ from mediator.journal.records import (
 )
 from mediator.journal.sqlite import SqliteJournal
 
-__all__ = ["Approval", "AuditRecord", "OperatorStore", "approval_of", "audit_of"]
+__all__ = [
+    "APPROVAL_COLUMNS",
+    "Approval",
+    "AuditRecord",
+    "OperatorStore",
+    "SqliteOperatorStore",
+    "approval_of",
+    "audit_of",
+]
 
 ApprovalState = Literal["pending", "approved", "rejected"]
 
@@ -99,7 +108,58 @@ def audit_of(row: tuple[object, ...]) -> AuditRecord:
     )
 
 
-class OperatorStore:
+class OperatorStore(Protocol):
+    """The operator's actions on a journal, each written with its audit record in one
+    transaction: `SqliteOperatorStore` here, `PostgresOperatorStore` on PostgreSQL."""
+
+    async def replay(
+        self, where: DeadLetterFilter, *, audit: AuditRecord, max_replays: int = 3
+    ) -> ReplayReport:
+        """Replay the matching dead letters as new entries, audited; the caller queues
+        `report.sent` for delivery."""
+        ...
+
+    async def redrive(self, entry_id: str, *, audit: AuditRecord) -> Entry:
+        """Deliver a delivered entry again with its original idempotency key, audited; raise
+        `LookupError` if `entry_id` is no delivered entry."""
+        ...
+
+    async def note(self, audit: AuditRecord) -> None:
+        """Write an audit record of an action kept outside the entries."""
+        ...
+
+    async def release(self, entry_id: str, *, reason: str, audit: AuditRecord) -> ReleaseReport:
+        """Close a dead letter without sending it, audited; raise `LookupError` if `entry_id`
+        is no open dead letter."""
+        ...
+
+    async def discard(self, entry_id: str, *, reason: str, audit: AuditRecord) -> ReleaseReport:
+        """Close a dead letter for good as `DISCARDED`, audited; raise `LookupError` if
+        `entry_id` is no open dead letter."""
+        ...
+
+    async def request_approval(
+        self,
+        *,
+        flow: str,
+        entity: str,
+        what: str,
+        amount: int | None = None,
+        currency: str | None = None,
+        approval_id: str | None = None,
+    ) -> Approval:
+        """File a pending approval request (idempotent by `approval_id`)."""
+        ...
+
+    async def decide(
+        self, approval_id: str, *, approve: bool, reason: str, audit: AuditRecord
+    ) -> Approval:
+        """Approve or reject a pending request, audited; raise `LookupError` if there is no
+        pending request with that id."""
+        ...
+
+
+class SqliteOperatorStore:
     """The operator's actions on one `SqliteJournal`, each written with its audit record."""
 
     def __init__(self, journal: SqliteJournal) -> None:

@@ -19,6 +19,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Collection, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import aiosqlite
 import msgspec
@@ -49,6 +50,7 @@ __all__ = [
     "JournalReader",
     "OpenCounts",
     "Page",
+    "RowSource",
     "open_journal_reader",
 ]
 
@@ -93,6 +95,35 @@ class DeadLetterCause(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None
 
 
+class RowSource(Protocol):
+    """Where a `JournalReader`'s SQL runs: one backend's read-only connection(s).
+
+    The SQL is SQLite's dialect with ``?`` placeholders, over the tables both backends share
+    (mediator/journal/postgres/_schema.py mirrors them); a source translates what it must.
+    """
+
+    @property
+    def name(self) -> str:
+        """What errors name: the file, or the dsn without its password."""
+        ...
+
+    @property
+    def unique_idem(self) -> bool:
+        """Whether `entries.idem` has a unique index of originals (PostgreSQL), rather than
+        SQLite's two-level key table (_keys)."""
+        ...
+
+    async def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """The rows of one query; raise `JournalError` naming the source if it fails."""
+        ...
+
+    async def preview_replay(
+        self, where: DeadLetterFilter, now: float, max_replays: int
+    ) -> ReplayReport:
+        """The backend's own replay, as a dry run that writes nothing."""
+        ...
+
+
 @contextlib.asynccontextmanager
 async def open_journal_reader(path: str | Path) -> AsyncIterator[JournalReader]:
     """Open the journal at `path` read-only for the block; raise `JournalError` if unusable.
@@ -105,7 +136,7 @@ async def open_journal_reader(path: str | Path) -> AsyncIterator[JournalReader]:
         raise JournalError(str(path), f"cannot open for reading: {exc}") from exc
     try:
         await conn.execute("PRAGMA query_only=1")
-        yield JournalReader(conn, str(path))
+        yield JournalReader(_SqliteRows(conn, str(path)))
     finally:
         await conn.close()
 
@@ -129,19 +160,37 @@ def _read_only_uri(path: str | Path) -> str:
     return f"{Path(os.path.abspath(path)).as_uri()}?mode=ro"
 
 
-class JournalReader:
-    """Indexed reads of the journal on a read-only connection; each raises `JournalError`."""
+class _SqliteRows:
+    """The SQLite journal's rows, through a read-only aiosqlite connection."""
+
+    unique_idem = False
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn = conn
-        self._path = path
+        self.name = path
 
-    async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    async def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         try:
             async with self._conn.execute(sql, params) as cursor:
                 return [tuple(row) for row in await cursor.fetchall()]
         except sqlite3.Error as exc:
-            raise JournalError(self._path, f"read failed: {exc}") from exc
+            raise JournalError(self.name, f"read failed: {exc}") from exc
+
+    async def preview_replay(
+        self, where: DeadLetterFilter, now: float, max_replays: int
+    ) -> ReplayReport:
+        # the journal's own replay code on a read-only connection of its own, in a worker
+        # thread: never the writer's
+        return await asyncio.to_thread(_preview, self.name, where, now, max_replays)
+
+
+class JournalReader:
+    """Indexed reads of the journal through a read-only `RowSource` (SQLite's or
+    PostgreSQL's); each raises `JournalError` naming the journal."""
+
+    def __init__(self, source: RowSource) -> None:
+        self._source = source
+        self._rows = source.rows
 
     async def _entries(self, where: str, params: Sequence[object]) -> list[tuple[int, Entry]]:
         rows = await self._rows(f"SELECT seq, {ENTRY_COLUMNS} FROM entries WHERE {where}", params)
@@ -277,6 +326,8 @@ class JournalReader:
         journal holds: merged keys through their index, the latest ones (not merged yet) by a
         scan bounded by sequence above the last merge. Compacted keys are not found."""
         wanted = list(dict.fromkeys(idempotency_keys))
+        if self._source.unique_idem:
+            return await self._originals_by_index(wanted)
         merged = await self._rows("SELECT value FROM meta WHERE name = 'keys_merged_through'")
         through = int(str(merged[0][0])) if merged else 0
         found: dict[str, Entry] = {}
@@ -307,6 +358,16 @@ class JournalReader:
                 found.update((e.envelope.idempotency_key, e) for _, e in rows)
         return found
 
+    async def _originals_by_index(self, wanted: list[str]) -> dict[str, Entry]:
+        # PostgreSQL: every original's key is in the unique partial index on `idem`
+        found: dict[str, Entry] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._entries(f"idem IN ({marks}) AND replay_of IS NULL", chunk)
+            found.update((e.envelope.idempotency_key, e) for _, e in rows)
+        return found
+
     async def flow_states(
         self, flows: Collection[str], entities: Collection[str]
     ) -> list[FlowState]:
@@ -335,15 +396,14 @@ class JournalReader:
         self, where: DeadLetterFilter, *, now: float, max_replays: int = 3
     ) -> ReplayReport:
         """What `Journal.replay` would do (a dry run), computed by the journal's own replay
-        code on a read-only connection opened for it in a worker thread: never the writer's.
-        """
-        return await asyncio.to_thread(_preview, self._path, where, now, max_replays)
+        code, on a read-only connection: never the writer's."""
+        return await self._source.preview_replay(where, now, max_replays)
 
     async def open_counts(self, now: float) -> list[OpenCounts]:
         """The open entries by kind and state (through the partial index of open states)."""
         rows = await self._rows(
             "SELECT kind, state, count(*), min(accepted_at), "
-            f"sum(state = {EntryState.RETRY:d} AND due_at <= ?) "
+            f"sum(CASE WHEN state = {EntryState.RETRY:d} AND due_at <= ? THEN 1 ELSE 0 END) "
             "FROM entries WHERE state < 6 GROUP BY kind, state",
             (now,),
         )
@@ -387,11 +447,22 @@ class JournalReader:
 
     async def last_errors(self) -> dict[str, tuple[str, float]]:
         """The latest error of an open entry by the system that failed, with its time."""
-        rows = await self._rows(
-            "SELECT system, error, max(updated_at) FROM entries "
-            "WHERE state < 6 AND system IS NOT NULL AND error IS NOT NULL GROUP BY system"
+        # in two steps: PostgreSQL has no row "of the max" in a GROUP BY (SQLite's bare
+        # columns); there are a few systems, each then one read of the open entries
+        failing = "state < 6 AND system IS NOT NULL AND error IS NOT NULL"
+        latest = await self._rows(
+            f"SELECT system, max(updated_at) FROM entries WHERE {failing} GROUP BY system"
         )
-        return {str(s): (str(e), float(str(t))) for s, e, t in rows}
+        errors: dict[str, tuple[str, float]] = {}
+        for system, at in latest:
+            rows = await self._rows(
+                f"SELECT error FROM entries WHERE {failing} AND system = ? AND updated_at = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (system, at),
+            )
+            if rows:  # (gone if closed between the two reads)
+                errors[str(system)] = (str(rows[0][0]), float(str(at)))
+        return errors
 
     async def audit(self, *, after: int | None = None, limit: int = 50) -> list[AuditRecord]:
         """The audit log in order from the cursor `after` (a record's `seq`)."""
@@ -411,7 +482,7 @@ class JournalReader:
         limit: int = 100,
     ) -> list[Approval]:
         """Approval requests, oldest first, by state, entity and decision time if given."""
-        clauses, params = ["1"], list[object]()
+        clauses, params = ["1 = 1"], list[object]()
         if decided_since is not None:
             clauses.append("decided_at >= ?")
             params.append(decided_since)

@@ -22,6 +22,7 @@ import logging
 import zoneinfo
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 from opentelemetry.trace import TracerProvider
@@ -62,7 +63,7 @@ from mediator.journal import (
     open_dispatcher,
     open_journal,
 )
-from mediator.journal.operator import Approval, AuditRecord, OperatorStore
+from mediator.journal.operator import Approval, AuditRecord, OperatorStore, SqliteOperatorStore
 from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.policies import PolicyRegistry
 from mediator.reconciliation import POLLER as RECONCILIATION
@@ -76,6 +77,7 @@ from mediator.runtime.approvals import (
 )
 from mediator.runtime.assembly import build_flows, check_pollers
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
+from mediator.runtime.cluster import ClusterMember, ClusterStatus
 from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
 from mediator.runtime.routing import KindRouter
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller, traced_poll
@@ -83,6 +85,9 @@ from mediator.runtime.systems import build_connectors
 from mediator.runtime.throughput import FlowThroughput, ThroughputCounter
 from mediator.systems import Command, Connector, ConnectorStatistics, Secret, SystemActor
 from mediator.tomlfile import Fail, failing
+
+if TYPE_CHECKING:
+    from mediator.journal.postgres import PostgresJournal
 
 __all__ = ["Mediator", "MediatorStatistics"]
 
@@ -106,6 +111,8 @@ class MediatorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     throughput: dict[str, FlowThroughput] = {}
     #: what became of the entries of each kind (accepted, delivered, retried, dead, latency)
     deliveries: list[KindOutcomes] = []
+    #: in a cluster: this daemon, its partitions and singletons
+    cluster: ClusterStatus | None = None
 
 
 class Mediator:
@@ -155,6 +162,7 @@ class Mediator:
         self.was_ready = False
         self._offered: dict[str, Poller] = {}
         self._reconciler: Reconciler | None = None
+        self._cluster: ClusterMember | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -203,22 +211,9 @@ class Mediator:
         logging.getLogger("mediator.dispatch").addFilter(naming)
         stack.callback(logging.getLogger("mediator.dispatch").removeFilter, naming)
         zone = zoneinfo.ZoneInfo(config.time_zone)
-        try:
-            journal = await stack.enter_async_context(
-                open_journal(
-                    self.loaded.journal_path,
-                    clock=self.clock,
-                    synchronous=config.journal.synchronous,
-                )
-            )
-        except JournalError as exc:  # the operator fixes it where the file names the journal
-            raise fail("journal.path", str(exc)) from exc
+        journal = await self._open_journal(stack, fail)
         self._journal = journal
         await self._open_traces(stack, fail)
-        self._operator = OperatorStore(journal)
-        self._reader = await stack.enter_async_context(
-            open_journal_reader(self.loaded.journal_path)
-        )
         self._flows = flows
         policies = PolicyRegistry(self.loaded.policies, clock=self.clock)
         supervisor = await stack.enter_async_context(
@@ -242,7 +237,7 @@ class Mediator:
                 clock=self.clock,
                 systems={name: actors[name] for name in flow.systems},
                 connectors={name: self._connectors[name] for name in flow.systems},
-                approvals=FlowApprovals(self._operator, flow.name),
+                approvals=FlowApprovals(self._running_operator(), flow.name),
                 follow_up=self._follow_up,
                 enabled_flows=frozenset(f.name for f in flows),
                 time_zone=config.time_zone,
@@ -271,8 +266,16 @@ class Mediator:
                 decide=default_decider(classifier_for=policies.classifier),
                 parks=_parking(flows),
                 tracing=self._tracing,
+                ownership=self._cluster.ownership if self._cluster is not None else None,
             )
         )
+        if self._cluster is not None:
+            self._cluster.intake = await stack.enter_async_context(
+                self._cluster.intake_for(cast("PostgresJournal", journal), self._dispatcher)
+            )
+            guard = self._cluster.guard(self._dispatcher)
+            for connector in self._connectors.values():
+                connector.transport.guard = guard
         await self._journal_recent_decisions()
         self._reconciler = self._build_reconciler(journal)
         self._schedule_pollers(flows, contexts, zone)
@@ -302,6 +305,46 @@ class Mediator:
                 self.webhook_address = await stack.enter_async_context(
                     _webhook_listener(self, config.ingress.webhooks, secrets)
                 )
+
+    async def _open_journal(self, stack: contextlib.AsyncExitStack, fail: Fail) -> Journal:
+        # the journal, its operator store and reader: SQLite, or PostgreSQL with `dsn` (and,
+        # in a cluster, this daemon's leases first: they are the journal's fence)
+        config = self.loaded.config.journal
+        try:
+            if config.dsn is None:
+                sqlite = await stack.enter_async_context(
+                    open_journal(
+                        self.loaded.journal_path, clock=self.clock, synchronous=config.synchronous
+                    )
+                )
+                self._operator = SqliteOperatorStore(sqlite)
+                self._reader = await stack.enter_async_context(
+                    open_journal_reader(self.loaded.journal_path)
+                )
+                return sqlite
+            from mediator.journal.postgres import (  # the `postgres` extra
+                PostgresOperatorStore,
+                open_postgres_journal,
+                open_postgres_reader,
+            )
+            from mediator.runtime.cluster import open_cluster_member
+
+            self._cluster = await stack.enter_async_context(
+                open_cluster_member(self.loaded, clock=self.clock)
+            )
+            fence = self._cluster.keeper if self._cluster is not None else None
+            pg = await stack.enter_async_context(
+                open_postgres_journal(
+                    config.dsn, clock=self.clock, schema=config.schema, fence=fence
+                )
+            )
+            self._operator = PostgresOperatorStore(pg)
+            self._reader = await stack.enter_async_context(
+                open_postgres_reader(config.dsn, config.schema)
+            )
+            return pg
+        except JournalError as exc:  # the operator fixes it where the file names the journal
+            raise fail("journal.dsn" if config.dsn else "journal.path", str(exc)) from exc
 
     async def _open_traces(self, stack: contextlib.AsyncExitStack, fail: Fail) -> None:
         telemetry = self.loaded.config.telemetry
@@ -352,9 +395,21 @@ class Mediator:
             if schedule is not None and schedule.enabled:
                 self._pollers.append(
                     ScheduledPoller(
-                        poller, schedule, zone=zone, clock=self.clock, tracing=self._tracing
+                        poller,
+                        schedule,
+                        zone=zone,
+                        clock=self.clock,
+                        tracing=self._tracing,
+                        runs_here=self._singleton(name),
                     )
                 )
+        if self._cluster is not None:
+            self._cluster.run_singletons([p.poller.name for p in self._pollers])
+
+    def _singleton(self, name: str) -> Callable[[], bool] | None:
+        # in a cluster a poller (a schedule) runs only where its singleton lease is held
+        cluster = self._cluster
+        return None if cluster is None else lambda: cluster.keeper.holds_singleton(name)
 
     def _build_reconciler(self, journal: Journal) -> Reconciler:
         settings = self.loaded.config.reconciliation
@@ -601,6 +656,7 @@ class Mediator:
             pollers=[p.status() for p in self._pollers],
             throughput={name: c.statistics() for name, c in self._counters.items()},
             deliveries=dispatcher.outcomes(),
+            cluster=self._cluster.status() if self._cluster is not None else None,
         )
 
     def _running_journal(self) -> Journal:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from mediator.codecs.canonical.envelope import Envelope, new_id
-from mediator.journal import SqliteJournal
+from mediator.journal import Journal
 
 
 def envelope(
@@ -25,7 +25,7 @@ def envelope(
     )
 
 
-async def append_all(journal: SqliteJournal, keys: list[str]) -> dict[str, str]:
+async def append_all(journal: Journal, keys: list[str]) -> dict[str, str]:
     """Append one envelope per key, ten per transaction; return key → stored id."""
     ids: dict[str, str] = {}
     for start in range(0, len(keys), 10):
@@ -34,7 +34,7 @@ async def append_all(journal: SqliteJournal, keys: list[str]) -> dict[str, str]:
     return ids
 
 
-async def all_duplicates(journal: SqliteJournal, ids: dict[str, str]) -> bool:
+async def all_duplicates(journal: Journal, ids: dict[str, str]) -> bool:
     """Whether appending each key again returns its stored entry as a duplicate."""
     results = await journal.append_many([envelope(k) for k in ids])
     return all(r.duplicate and r.envelope.id == ids[r.envelope.idempotency_key] for r in results)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from pathlib import Path
 
 import msgspec
 import pytest
 
-from mediator.journal import EntryState, SqliteJournal, Watermark, open_journal
-from mediator.testing import FakeClock
+from mediator.journal import EntryState, Journal, Watermark
+from tests.journal.conftest import Opener
 from tests.journal.support import envelope
 
 
-async def test_append_then_duplicate_returns_first_entry(journal: SqliteJournal) -> None:
+async def test_append_then_duplicate_returns_first_entry(journal: Journal) -> None:
     first = await journal.append(envelope("harvest:time_entry:1", n=1))
     again = await journal.append(envelope("harvest:time_entry:1", n=2))
     assert not first.duplicate
@@ -26,15 +25,15 @@ async def test_append_then_duplicate_returns_first_entry(journal: SqliteJournal)
     assert stored.state is EntryState.ACCEPTED
 
 
-async def test_entries_survive_reopen(path: Path, clock: FakeClock) -> None:
-    async with open_journal(path, clock=clock) as journal:
+async def test_entries_survive_reopen(opener: Opener) -> None:
+    async with opener() as journal:
         sent = [await journal.append(envelope(f"evt_{i}", n=i)) for i in range(3)]
-    async with open_journal(path, clock=clock) as journal:
+    async with opener() as journal:
         recovered = await journal.recover()
     assert [e.envelope for e in recovered] == [a.envelope for a in sent]
 
 
-async def test_thousand_concurrent_appenders_one_entry_per_key(journal: SqliteJournal) -> None:
+async def test_thousand_concurrent_appenders_one_entry_per_key(journal: Journal) -> None:
     seed = random.randrange(1 << 30)
     print(f"seed={seed}")
     rng = random.Random(seed)
@@ -55,7 +54,7 @@ async def test_thousand_concurrent_appenders_one_entry_per_key(journal: SqliteJo
     assert stats.transactions < 100  # they were gathered, not committed one by one
 
 
-async def test_batch_with_watermark_is_one_transaction(journal: SqliteJournal) -> None:
+async def test_batch_with_watermark_is_one_transaction(journal: Journal) -> None:
     await journal.append(envelope("harvest:time_entry:1"))
     batch = [envelope(f"harvest:time_entry:{i}") for i in (1, 2, 3, 2)]
     mark = Watermark(name="harvest:time_entries", value="2026-11-02T10:00:00Z")
@@ -68,8 +67,8 @@ async def test_batch_with_watermark_is_one_transaction(journal: SqliteJournal) -
     assert journal.statistics().transactions == 2
 
 
-async def test_malformed_envelope_fails_alone(path: Path, clock: FakeClock) -> None:
-    async with open_journal(path, clock=clock) as journal:
+async def test_malformed_envelope_fails_alone(opener: Opener) -> None:
+    async with opener() as journal:
         await journal.set_watermark(Watermark(name="w", value="1"))
         bad = msgspec.structs.replace(envelope("evt_bad"), id="not-a-uuid")
         other = asyncio.ensure_future(journal.append(envelope("evt_other")))
@@ -78,7 +77,7 @@ async def test_malformed_envelope_fails_alone(path: Path, clock: FakeClock) -> N
                 [envelope("evt_ok"), bad], watermark=Watermark(name="w", value="2")
             )
         assert not (await other).duplicate
-    async with open_journal(path, clock=clock) as journal:
+    async with opener() as journal:
         assert await journal.get_watermark("w") == Watermark(name="w", value="1")
         assert [e.envelope.idempotency_key for e in await journal.recover()] == ["evt_other"]
 
@@ -93,7 +92,7 @@ async def test_malformed_envelope_fails_alone(path: Path, clock: FakeClock) -> N
     ],
 )
 async def test_an_envelope_whose_text_sqlite_cannot_take_fails_alone(
-    journal: SqliteJournal, field: str, value: object, reason: str
+    journal: Journal, field: str, value: object, reason: str
 ) -> None:
     bad = msgspec.structs.replace(envelope("evt_bad"), **{field: value})
     other = asyncio.ensure_future(journal.append(envelope("evt_other")))
@@ -104,7 +103,7 @@ async def test_an_envelope_whose_text_sqlite_cannot_take_fails_alone(
     assert not (await journal.append(envelope("Zürich: non-ASCII text is fine"))).duplicate
 
 
-async def test_cancelling_one_appender_does_not_cancel_its_batch(journal: SqliteJournal) -> None:
+async def test_cancelling_one_appender_does_not_cancel_its_batch(journal: Journal) -> None:
     first = asyncio.ensure_future(journal.append(envelope("evt_1")))
     second = asyncio.ensure_future(journal.append(envelope("evt_2")))
     await asyncio.sleep(0)  # both joined the batch

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TypedDict, Unpack
 
 import msgspec
@@ -18,14 +17,14 @@ from mediator.journal import (
     DeadLetterFilter,
     Dispatcher,
     EntryState,
-    SqliteJournal,
+    Journal,
     default_decider,
     open_dispatcher,
-    open_journal,
 )
 from mediator.journal.retry_or_dead import Decide
 from mediator.policies.retry import RetrySchedule
 from mediator.testing import FakeClock
+from tests.journal.conftest import Opener
 from tests.journal.support import envelope
 
 # Half of each backoff ceiling, every time: 0.25 s, then 0.5 s, 1 s, ...
@@ -61,7 +60,7 @@ class _Options(TypedDict, total=False):
 
 @asynccontextmanager
 async def running(
-    journal: SqliteJournal, clock: FakeClock, script: Script, **options: Unpack[_Options]
+    journal: Journal, clock: FakeClock, script: Script, **options: Unpack[_Options]
 ) -> AsyncIterator[Dispatcher]:
     options.setdefault("decide", default_decider(schedule=SCHEDULE))
     async with (
@@ -75,7 +74,7 @@ async def running(
         yield dispatcher
 
 
-async def test_delivered_entries_are_done(journal: SqliteJournal, clock: FakeClock) -> None:
+async def test_delivered_entries_are_done(journal: Journal, clock: FakeClock) -> None:
     script = Script()
     async with running(journal, clock, script) as dispatcher:
         first = await dispatcher.accept(envelope("evt_1"))
@@ -91,7 +90,7 @@ async def test_delivered_entries_are_done(journal: SqliteJournal, clock: FakeClo
 
 
 async def test_transient_failure_is_retried_after_backoff(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     script = Script()
     script.failures["evt_1"] = [ConnectorUnavailable("tryton", "503")]
@@ -115,7 +114,7 @@ async def test_transient_failure_is_retried_after_backoff(
             if e] == [EntryState.DONE, EntryState.DONE]  # fmt: skip
 
 
-async def test_retries_run_out_into_a_dead_letter(journal: SqliteJournal, clock: FakeClock) -> None:
+async def test_retries_run_out_into_a_dead_letter(journal: Journal, clock: FakeClock) -> None:
     script = Script()
     script.failures["evt_1"] = [ConnectorUnavailable("tryton", "503") for _ in range(3)]
     async with running(journal, clock, script) as dispatcher:
@@ -131,9 +130,7 @@ async def test_retries_run_out_into_a_dead_letter(journal: SqliteJournal, clock:
     assert dead.reason.startswith("gave up after 3 attempts")
 
 
-async def test_rejection_parks_the_entity_until_release(
-    journal: SqliteJournal, clock: FakeClock
-) -> None:
+async def test_rejection_parks_the_entity_until_release(journal: Journal, clock: FakeClock) -> None:
     script = Script()
     script.failures["evt_1"] = [DecodeError("harvest", "$.hours", "not a number")]
     async with running(journal, clock, script) as dispatcher:
@@ -157,7 +154,7 @@ async def test_rejection_parks_the_entity_until_release(
 
 
 async def test_replay_goes_first_then_the_parked_entries(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     script = Script()
     script.failures["evt_1"] = [RemoteRejected("stripe", 400, "invalid_request_error")]
@@ -178,7 +175,7 @@ async def test_replay_goes_first_then_the_parked_entries(
 
 
 async def test_kinds_that_need_not_wait_pass_a_dead_letter(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     script = Script()
     script.failures["evt_1"] = [DecodeError("harvest", "$.hours", "not a number")]
@@ -191,13 +188,13 @@ async def test_kinds_that_need_not_wait_pass_a_dead_letter(
     assert script.handled == [("evt_2", 1)]
 
 
-async def test_open_delivers_what_a_crashed_run_left(path: Path, clock: FakeClock) -> None:
-    async with open_journal(path, clock=clock) as journal:
+async def test_open_delivers_what_a_crashed_run_left(opener: Opener, clock: FakeClock) -> None:
+    async with opener() as journal:
         stuck = (await journal.append(envelope("evt_1"))).envelope.id
         await journal.mark_in_flight([stuck])
         await journal.append(envelope("evt_2"))
     script = Script()
-    async with open_journal(path, clock=clock) as journal:
+    async with opener() as journal:
         async with running(journal, clock, script) as dispatcher:
             await dispatcher.wait_idle()
         assert await journal.recover() == []
@@ -205,9 +202,7 @@ async def test_open_delivers_what_a_crashed_run_left(path: Path, clock: FakeCloc
 
 
 @pytest.mark.parametrize("capacity", [1, 3])
-async def test_submit_waits_for_room(
-    journal: SqliteJournal, clock: FakeClock, capacity: int
-) -> None:
+async def test_submit_waits_for_room(journal: Journal, clock: FakeClock, capacity: int) -> None:
     script = Script()
     async with running(journal, clock, script, capacity=capacity) as dispatcher:
         for i in range(6):
@@ -218,7 +213,7 @@ async def test_submit_waits_for_room(
 
 
 async def test_an_entry_arriving_during_a_release_is_not_parked_for_good(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     script = Script()
     script.failures["evt_1"] = [DecodeError("harvest", "$.hours", "not a number")]
@@ -238,7 +233,7 @@ async def test_an_entry_arriving_during_a_release_is_not_parked_for_good(
 
 @pytest.mark.parametrize("journaled_first", [False, True])
 async def test_an_accept_cancelled_after_journaling_still_delivers_in_order(
-    journal: SqliteJournal, clock: FakeClock, journaled_first: bool
+    journal: Journal, clock: FakeClock, journaled_first: bool
 ) -> None:
     script = Script()
     script.failures["evt_0"] = [ConnectorUnavailable("tryton", "503")]
@@ -265,7 +260,7 @@ async def test_an_accept_cancelled_after_journaling_still_delivers_in_order(
 
 
 async def test_a_dead_letter_says_what_failed_last_not_what_was_retried(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     script = Script()
     script.failures["evt_1"] = [
@@ -286,7 +281,7 @@ async def test_a_dead_letter_says_what_failed_last_not_what_was_retried(
 
 
 async def test_an_envelope_reusing_a_journaled_id_does_not_deliver_that_entry_again(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     script = Script()
     async with running(journal, clock, script) as dispatcher:
@@ -302,7 +297,7 @@ async def test_an_envelope_reusing_a_journaled_id_does_not_deliver_that_entry_ag
 
 
 async def test_accepting_the_same_envelope_again_delivers_it_once(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     script = Script()
     async with running(journal, clock, script) as dispatcher:
@@ -317,7 +312,7 @@ async def test_accepting_the_same_envelope_again_delivers_it_once(
 
 
 async def test_a_retry_deadline_ends_retries_that_attempts_do_not_bound(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     script = Script()
     script.failures["evt_1"] = [ConnectorUnavailable("tryton", "503") for _ in range(100)]
@@ -342,7 +337,7 @@ async def test_a_retry_deadline_ends_retries_that_attempts_do_not_bound(
 
 
 async def test_an_entry_that_never_finishes_delivering_becomes_a_dead_letter(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     # As after crashes during delivery: the entry is journaled and was marked in flight again
     # and again, and no delivery ever ended.
@@ -361,7 +356,7 @@ async def test_an_entry_that_never_finishes_delivering_becomes_a_dead_letter(
 
 
 async def test_an_entry_recovered_in_flight_below_the_limit_is_delivered(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     appended = await journal.append(envelope("evt_once"))
     await journal.mark_in_flight([appended.envelope.id])

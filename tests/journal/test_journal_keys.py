@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mediator.journal import DeadLetterFilter, SqliteJournal, _keys, _schema, open_journal
+from mediator.journal import DeadLetterFilter, Journal, _keys, _schema, open_journal
 from mediator.journal._keys import KeyIndex
 from mediator.testing import FakeClock
 from tests.journal.support import all_duplicates, append_all, envelope
@@ -82,7 +82,7 @@ async def test_the_entry_appended_last_is_never_forgotten(path: Path, clock: Fak
         assert (await journal.append(envelope("evt_only"))).duplicate
 
 
-async def test_replays_share_their_original_key_without_taking_it(journal: SqliteJournal) -> None:
+async def test_replays_share_their_original_key_without_taking_it(journal: Journal) -> None:
     dead = (await journal.append(envelope("evt_dead"))).envelope
     await journal.mark_dead(dead.id, reason="rate missing", error_class="DecodeError")
     report = await journal.replay(DeadLetterFilter(), dry_run=False)

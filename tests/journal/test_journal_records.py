@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediator.journal import EntryState, SqliteJournal
+from mediator.journal import EntryState, Journal
 from mediator.testing import FakeClock
 from tests.journal.support import envelope
 
@@ -10,7 +10,7 @@ DAY = 86_400.0
 
 
 async def test_retention_drops_payloads_but_keeps_keys_for_the_window(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     old = (await journal.append(envelope("evt_old"))).envelope
     open_one = (await journal.append(envelope("evt_open"))).envelope
@@ -42,7 +42,7 @@ async def test_retention_drops_payloads_but_keeps_keys_for_the_window(
     assert (await journal.get(open_one.id)) is not None  # open entries are never compacted
 
 
-async def test_xref_both_ways_with_time(journal: SqliteJournal, clock: FakeClock) -> None:
+async def test_xref_both_ways_with_time(journal: Journal, clock: FakeClock) -> None:
     first = await journal.record_xref("client", "C-1", "salesforce", "001A")
     await journal.record_xref("client", "C-1", "tryton", "42")
     await journal.record_xref("client", "C-2", "tryton", "43")
@@ -62,7 +62,7 @@ async def test_xref_both_ways_with_time(journal: SqliteJournal, clock: FakeClock
     assert await journal.xref_from("salesforce", "client", "001A") is None
 
 
-async def test_flow_state_with_optimistic_versions(journal: SqliteJournal) -> None:
+async def test_flow_state_with_optimistic_versions(journal: Journal) -> None:
     assert await journal.load_flow("billing", "project:P-1") is None
     created = await journal.save_flow("billing", "project:P-1", b'{"step":1}', expected_version=0)
     assert created is not None

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mediator.journal import DeadLetterFilter, Entry, EntryState, SqliteJournal, open_journal
+from mediator.journal import DeadLetterFilter, Entry, EntryState, Journal
 from mediator.testing import FakeClock
+from tests.journal.conftest import Opener
 from tests.journal.support import envelope
 
 
-async def test_in_flight_entries_are_recovered_after_a_crash(path: Path, clock: FakeClock) -> None:
-    async with open_journal(path, clock=clock) as journal:
+async def test_in_flight_entries_are_recovered_after_a_crash(opener: Opener) -> None:
+    async with opener() as journal:
         a, b, c = [(await journal.append(envelope(f"evt_{i}"))).envelope for i in range(3)]
         await journal.mark_in_flight([a.id, b.id])
         await journal.mark_done([b.id])
-    async with open_journal(path, clock=clock) as journal:
+    async with opener() as journal:
         recovered = await journal.recover()
     assert [(e.id, e.state, e.attempts) for e in recovered] == [
         (a.id, EntryState.IN_FLIGHT, 1),
@@ -22,9 +21,7 @@ async def test_in_flight_entries_are_recovered_after_a_crash(path: Path, clock: 
     ]
 
 
-async def test_due_returns_retries_whose_time_has_come(
-    journal: SqliteJournal, clock: FakeClock
-) -> None:
+async def test_due_returns_retries_whose_time_has_come(journal: Journal, clock: FakeClock) -> None:
     now = clock.time()
     soon, later = [(await journal.append(envelope(f"evt_{i}"))).envelope for i in range(2)]
     await journal.mark_retry(later.id, at=now + 60, error="503 from crm", error_class="X")
@@ -40,7 +37,7 @@ async def test_due_returns_retries_whose_time_has_come(
     assert [e.id for e in await journal.due(now + 60)] == [later.id]
 
 
-async def _dead(journal: SqliteJournal, idem: str, **where: str) -> str:
+async def _dead(journal: Journal, idem: str, **where: str) -> str:
     env = await journal.append(
         envelope(
             idem,
@@ -60,7 +57,7 @@ async def _dead(journal: SqliteJournal, idem: str, **where: str) -> str:
 
 
 async def test_dead_letters_filter_by_entity_kind_system_class_and_age(
-    journal: SqliteJournal, clock: FakeClock
+    journal: Journal, clock: FakeClock
 ) -> None:
     old = await _dead(journal, "evt_1", key="invoice:I-1", system="tryton")
     await clock.advance(3600)
@@ -85,7 +82,7 @@ async def test_dead_letters_filter_by_entity_kind_system_class_and_age(
 
 
 async def test_replay_dry_run_changes_nothing_and_real_run_links_lineage(
-    journal: SqliteJournal,
+    journal: Journal,
 ) -> None:
     dead_id = await _dead(journal, "evt_1")
     original = await journal.get(dead_id)
@@ -112,7 +109,7 @@ async def test_replay_dry_run_changes_nothing_and_real_run_links_lineage(
     assert await journal.list_dead(DeadLetterFilter()) == []
 
 
-async def test_loop_guard_quarantines_after_max_replays(journal: SqliteJournal) -> None:
+async def test_loop_guard_quarantines_after_max_replays(journal: Journal) -> None:
     entry_id = await _dead(journal, "evt_1")
     for round_ in range(1, 3):
         (sent,) = (await journal.replay(DeadLetterFilter(), dry_run=False, max_replays=2)).sent
@@ -136,7 +133,7 @@ async def test_loop_guard_quarantines_after_max_replays(journal: SqliteJournal) 
     assert released.released.released_by == "ops:anna"
 
 
-async def test_parked_entries_wait_until_release(journal: SqliteJournal) -> None:
+async def test_parked_entries_wait_until_release(journal: Journal) -> None:
     dead_id = await _dead(journal, "evt_1", key="invoice:I-9")
     later = [(await journal.append(envelope(f"evt_{i}", key="invoice:I-9"))).envelope.id
              for i in (2, 3)]  # fmt: skip
@@ -153,7 +150,7 @@ async def test_parked_entries_wait_until_release(journal: SqliteJournal) -> None
     assert [e.id for e in await journal.recover()] == [*later, other]
 
 
-async def test_parked_entries_follow_the_replay_once_it_is_done(journal: SqliteJournal) -> None:
+async def test_parked_entries_follow_the_replay_once_it_is_done(journal: Journal) -> None:
     first = await _dead(journal, "evt_1", key="invoice:I-9")
     await _dead(journal, "evt_2", key="invoice:I-9")
     parked = (await journal.append(envelope("evt_3", key="invoice:I-9"))).envelope.id
@@ -174,7 +171,7 @@ async def test_parked_entries_follow_the_replay_once_it_is_done(journal: SqliteJ
 
 
 async def test_an_envelope_journaled_dead_is_a_dead_letter_from_its_one_transaction(
-    journal: SqliteJournal,
+    journal: Journal,
 ) -> None:
     undecodable = envelope("harvest:time_entry:7:invalid", key="time_entry:7")
     before = journal.statistics().transactions
@@ -203,7 +200,7 @@ async def test_an_envelope_journaled_dead_is_a_dead_letter_from_its_one_transact
 
 
 async def test_journaling_dead_a_known_key_leaves_its_open_entry_alone(
-    journal: SqliteJournal,
+    journal: Journal,
 ) -> None:
     open_entry = (await journal.append(envelope("evt_1"))).envelope
     for reused in (envelope("evt_1"), open_entry):  # another envelope, and the same one again

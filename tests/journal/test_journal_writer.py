@@ -11,12 +11,12 @@ import msgspec
 import pytest
 
 from mediator.errors import JournalError
-from mediator.journal import DeadLetterFilter, SqliteJournal, open_journal
+from mediator.journal import DeadLetterFilter, Journal, open_journal
 from mediator.testing import FakeClock
 from tests.journal.support import envelope
 
 
-async def test_malformed_ids_fail_their_caller_and_nothing_else(journal: SqliteJournal) -> None:
+async def test_malformed_ids_fail_their_caller_and_nothing_else(journal: Journal) -> None:
     sent = (await journal.append(envelope("evt_1"))).envelope
     for call in (
         journal.mark_in_flight(["not-an-id"]),

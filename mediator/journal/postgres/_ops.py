@@ -196,9 +196,12 @@ async def replay(
 ) -> ReplayReport:
     """Replay the matching dead letters as new entries (or say what would happen)."""
     clause, params = dead_letter_query(where, now)
+    # locked when acting: a dead letter another daemon's operator replays meanwhile is
+    # skipped (READ COMMITTED re-checks the clause on the row it waited for)
+    lock = "" if dry_run else " FOR UPDATE"
     sent: list[Entry] = []
     quarantined: list[Entry] = []
-    for dead in await select_entries(conn, numbered(clause) + " ORDER BY id", *params):
+    for dead in await select_entries(conn, numbered(clause) + f" ORDER BY id{lock}", *params):
         if dead.state is EntryState.QUARANTINED:
             continue  # only a release closes a quarantined entry
         if dead.replay_count >= max_replays:
@@ -256,7 +259,9 @@ async def release(
     conn: Connection, now: float, entry_id: str, reason: str, by: str
 ) -> ReleaseReport | None:
     """Close an open dead letter without sending it; None if there is no such dead letter."""
-    found = await select_entries(conn, f"id = $1 AND {_OPEN_DEAD}", bytes.fromhex(entry_id))
+    found = await select_entries(  # locked: released once, however many daemons try
+        conn, f"id = $1 AND {_OPEN_DEAD} FOR UPDATE", bytes.fromhex(entry_id)
+    )
     if not found:
         return None
     await conn.execute(
