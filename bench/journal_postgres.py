@@ -388,17 +388,58 @@ async def _member(schema: str, owner: str) -> AsyncIterator[tuple[LeaseKeeper, D
             yield keeper, dispatcher
 
 
-async def _balanced(keepers: Sequence[LeaseKeeper], *, timeout: float) -> None:
-    """Wait (polling to a deadline) until the keepers hold every partition, each its share."""
-    share = -(-PARTITIONS // len(keepers))
+async def _balanced(keepers: Sequence[LeaseKeeper], *, timeout: float, elsewhere: int = 0) -> None:
+    """Wait (polling to a deadline) until the keepers hold every partition between them but the
+    shares of `elsewhere` other members, each keeper no more than its own share."""
+    share = -(-PARTITIONS // (len(keepers) + elsewhere))
     deadline = time.perf_counter() + timeout
     while True:
         held = [len(keeper.partitions()) for keeper in keepers]
-        if sum(held) == PARTITIONS and max(held) <= share:
+        if sum(held) >= PARTITIONS - elsewhere * share and max(held) <= share:
             return
         if time.perf_counter() > deadline:
             raise TimeoutError(f"leases not balanced after {timeout} s: {held}")
         await asyncio.sleep(0.05)
+
+
+# -- (f) takeover after SIGKILL ------------------------------------------------------------------
+
+
+async def takeover() -> dict[str, float]:
+    """Seconds from SIGKILL of one of three daemons' lease keepers (a child process holding its
+    third of the partitions) until the two others, in this process, hold every partition:
+    lease_ttl and renew_every at their defaults (6 s and 2 s)."""
+    async with scratch_schema() as schema, contextlib.AsyncExitStack() as stack:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--keep-leases", schema, stdout=asyncio.subprocess.PIPE
+        )
+        try:
+            assert child.stdout is not None
+            async with asyncio.timeout(30):
+                await child.stdout.readline()  # its first share taken
+            keepers = [
+                await stack.enter_async_context(
+                    open_lease_keeper(TEST_DSN, schema=schema, owner=f"bench-{n}")
+                )
+                for n in range(2)
+            ]
+            await _balanced(keepers, timeout=60, elsewhere=1)
+            child.kill()
+            killed = time.perf_counter()
+            await _balanced(keepers, timeout=60)
+            return {"seconds": round(time.perf_counter() - killed, 2)}
+        finally:
+            if child.returncode is None:
+                child.kill()
+            await child.wait()
+
+
+async def keep_leases(schema: str) -> None:
+    """The child of `takeover`: one daemon's lease keeper; says when it holds its first share,
+    then keeps its leases until killed."""
+    async with open_lease_keeper(TEST_DSN, schema=schema, owner="victim"):
+        print("holding", flush=True)
+        await asyncio.Event().wait()
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -444,7 +485,11 @@ def _ratio(a: float, b: float, digits: int = 2) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller run")
+    parser.add_argument("--keep-leases", metavar="SCHEMA", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.keep_leases:  # the child of `takeover`
+        asyncio.run(keep_leases(args.keep_leases))
+        return
     quick = args.quick
     ours_volume = {1: 300, 100: 10_000, 1000: 20_000} if quick else {
         1: 1_000, 100: 50_000, 1000: 200_000}  # fmt: skip
@@ -518,6 +563,7 @@ def main() -> None:
         batch = envelopes(keys(done_volume))
         with quiet_harness():
             done[f"{n}_daemons"] = run(delivered(batch, n))
+    result["takeover_after_sigkill"] = run(takeover())
     result["ratios"] = {
         "ours_to_ceiling_at_1000": _ratio(best, top),
         **{
