@@ -496,9 +496,9 @@ def main() -> None:
     ceiling_rows = 20_000 if quick else 200_000
     accept_volume = {1: 100, 100: 1_000, 1000: 2_000} if quick else {
         1: 300, 100: 3_000, 1000: 10_000}  # fmt: skip
-    complete_volume = {1: 100, 100: 300, 1000: 1_000} if quick else {
+    complete_volume = {1: 50, 100: 300, 1000: 1_000} if quick else {
         1: 100, 100: 1_000, 1000: 5_000}  # fmt: skip
-    done_volume = 5_000 if quick else 50_000
+    done_volume = 2_000 if quick else 20_000
     rounds = 1 if quick else 3
     loop_name, run = _runner()
     keys = Keys(seed=20261207)
