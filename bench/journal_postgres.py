@@ -21,10 +21,21 @@ half increasing, half random), one after another in the same run:
 (c') DBOS enqueue-and-complete: the same onto a queue this process works, the step returning at
     once; timed until every workflow is SUCCESS in DBOS's own table (polled every 20 ms)
 (d) Procrastinate, durable accept: `await task.defer_async(envelope=...)` per entry (one job
-    each; procrastinate has no idempotency key at insert), psycopg pool at its defaults
+    each; procrastinate has no idempotency key at insert), psycopg pool at its defaults (pools
+    of 10 and 20 measured no faster here)
 (d') Procrastinate defer-and-run: the same with a worker (`run_worker_async`, concurrency 20,
     async no-op task) running alongside, timed until every job is `succeeded`
-(e) delivered-and-done entries/s with 1, 2 and 3 daemons sharing one journal: see `daemons`
+(e) delivered-and-done entries/s with 1, 2 and 3 daemons sharing one journal, 1,000 producers
+    accepting through any daemon, an entity actor that returns at once, timed until every entry
+    is done in the journal: one daemon is the single-daemon path (no leases); several are each a
+    lease keeper, a journal it fences, a dispatcher with its ownership and intake, in this one
+    process (see `delivered`)
+(f) takeover: seconds from SIGKILL of one of three daemons' lease keepers (a child process)
+    until the two others hold every partition, lease_ttl 6 s and renew_every 2 s (defaults)
+
+The peers' setup needs only the local server: DBOS creates its system tables in the scratch
+schema at launch (`dbos_system_schema`), Procrastinate its schema through `apply_schema_async`
+on connections whose search_path is the scratch schema.
 
   python bench/journal_postgres.py            # full run
   python bench/journal_postgres.py --quick    # fewer entries (about a minute)
@@ -37,6 +48,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import statistics
 import sys
 import time
@@ -249,6 +261,9 @@ async def procrastinate_peer(
     schema applied in a scratch schema (the connections' search_path)."""
     import procrastinate
 
+    # its worker runs in this process, so its warning that a worker elsewhere could not import
+    # an App made in __main__ does not apply
+    logging.getLogger("procrastinate.blueprints").setLevel(logging.ERROR)
     figures: dict[str, dict[str, float]] = {}
     async with scratch_schema() as schema:
         app = procrastinate.App(
