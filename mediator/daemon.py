@@ -95,7 +95,7 @@ async def _serve(mediator: Mediator) -> None:
                 hooks = mediator.webhook_address
                 if hooks is not None:
                     where += f"; webhooks on http://{hooks[0]}:{hooks[1]}/webhooks/stripe"
-                _log.info("ready:%s (journal %s)", where, mediator.loaded.journal_path)
+                _log.info("ready:%s (journal %s)", where, mediator.loaded.journal_where)
                 await stopping.wait()
         except asyncio.CancelledError:
             _log.info("stopped at once")

@@ -37,6 +37,15 @@ class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
     journal_path: Path
     text: str
 
+    @property
+    def journal_where(self) -> str:
+        """The journal as logs name it: the SQLite file, or the dsn (never with a password:
+        see checks) and schema."""
+        journal = self.config.journal
+        if journal.dsn is None:
+            return str(self.journal_path)
+        return f"{journal.dsn} schema {journal.schema}"
+
     def secret_refs(self) -> dict[str, str]:
         """Every secret reference by key path (``systems.harvest.token``)."""
         refs: dict[str, str] = {}

@@ -9,6 +9,11 @@ primary keys, the audit log by its sequence; an entity's history is its open ent
 (indexed) and a scan of the latest entries bounded by sequence (see `history`). Lists are
 paged by a cursor (the last row's sequence number), so a page costs the same however deep
 the operator has gone.
+
+The reads are written once, in the SQL both backends speak, over a `RowSource`: SQLite's
+here, PostgreSQL's (a pool of read-only connections, placeholders numbered) in
+`mediator.journal.postgres.reads`, whose tables mirror SQLite's. Where the two differ (the
+look-up of originals: SQLite's key table, PostgreSQL's unique index) the source says which.
 """
 
 from __future__ import annotations
@@ -207,6 +212,8 @@ class JournalReader:
     ) -> Page:
         """Open dead letters (dead and quarantined) matching `where` and, if given, of one of
         `kinds`, in journal order from the cursor `after`; ages are measured from `now`."""
+        if kinds is not None and not kinds:
+            return Page(entries=[], next_cursor=None)  # (PostgreSQL refuses an empty IN ())
         clause, params = dead_letter_query(where, now)
         if kinds is not None:
             clause += f" AND kind IN ({','.join('?' * len(kinds))})"

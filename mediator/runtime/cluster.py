@@ -120,16 +120,16 @@ class ClusterMember:
 
 @contextlib.asynccontextmanager
 async def open_cluster_member(
-    loaded: LoadedConfig, *, clock: Clock
+    loaded: LoadedConfig, *, dsn: str, clock: Clock
 ) -> AsyncIterator[ClusterMember | None]:
     """Keep this daemon's leases for the block if `[cluster]` is configured (else None).
 
-    Opening migrates the journal's schema and takes a first share of the partitions; leaving
-    hands every lease over. Raises `JournalError` if the database cannot be reached.
+    `dsn` is the journal's (with its password, if configured). Opening migrates the journal's
+    schema and takes a first share of the partitions; leaving hands every lease over. Raises
+    `JournalError` if the database cannot be reached.
     """
     config = loaded.config.cluster
-    dsn = loaded.config.journal.dsn
-    if config is None or dsn is None:
+    if config is None:
         yield None
         return
     schema = loaded.config.journal.schema

@@ -47,7 +47,6 @@ from mediator.config import (
     parse_listen,
     resolve_secrets,
 )
-from mediator.errors import JournalError
 from mediator.journal import (
     Appended,
     DeadLetterFilter,
@@ -61,10 +60,9 @@ from mediator.journal import (
     ReplayReport,
     default_decider,
     open_dispatcher,
-    open_journal,
 )
-from mediator.journal.operator import Approval, AuditRecord, OperatorStore, SqliteOperatorStore
-from mediator.journal.reads import JournalReader, open_journal_reader
+from mediator.journal.operator import Approval, AuditRecord, OperatorStore
+from mediator.journal.reads import JournalReader
 from mediator.policies import PolicyRegistry
 from mediator.reconciliation import POLLER as RECONCILIATION
 from mediator.reconciliation import Options as ReconciliationOptions
@@ -79,6 +77,7 @@ from mediator.runtime.assembly import build_flows, check_pollers
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
 from mediator.runtime.cluster import ClusterMember, ClusterStatus
 from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
+from mediator.runtime.journals import open_journals
 from mediator.runtime.routing import KindRouter
 from mediator.runtime.schedule import PollerStatus, ScheduledPoller, traced_poll
 from mediator.runtime.systems import build_connectors
@@ -211,8 +210,11 @@ class Mediator:
         logging.getLogger("mediator.dispatch").addFilter(naming)
         stack.callback(logging.getLogger("mediator.dispatch").removeFilter, naming)
         zone = zoneinfo.ZoneInfo(config.time_zone)
-        journal = await self._open_journal(stack, fail)
-        self._journal = journal
+        journals = await stack.enter_async_context(
+            open_journals(self.loaded, clock=self.clock, secrets=secrets, fail=fail)
+        )
+        journal, self._reader, operator = journals.journal, journals.reader, journals.operator
+        self._journal, self._operator, self._cluster = journal, operator, journals.cluster
         await self._open_traces(stack, fail)
         self._flows = flows
         policies = PolicyRegistry(self.loaded.policies, clock=self.clock)
@@ -237,7 +239,7 @@ class Mediator:
                 clock=self.clock,
                 systems={name: actors[name] for name in flow.systems},
                 connectors={name: self._connectors[name] for name in flow.systems},
-                approvals=FlowApprovals(self._running_operator(), flow.name),
+                approvals=FlowApprovals(operator, flow.name),
                 follow_up=self._follow_up,
                 enabled_flows=frozenset(f.name for f in flows),
                 time_zone=config.time_zone,
@@ -305,46 +307,6 @@ class Mediator:
                 self.webhook_address = await stack.enter_async_context(
                     _webhook_listener(self, config.ingress.webhooks, secrets)
                 )
-
-    async def _open_journal(self, stack: contextlib.AsyncExitStack, fail: Fail) -> Journal:
-        # the journal, its operator store and reader: SQLite, or PostgreSQL with `dsn` (and,
-        # in a cluster, this daemon's leases first: they are the journal's fence)
-        config = self.loaded.config.journal
-        try:
-            if config.dsn is None:
-                sqlite = await stack.enter_async_context(
-                    open_journal(
-                        self.loaded.journal_path, clock=self.clock, synchronous=config.synchronous
-                    )
-                )
-                self._operator = SqliteOperatorStore(sqlite)
-                self._reader = await stack.enter_async_context(
-                    open_journal_reader(self.loaded.journal_path)
-                )
-                return sqlite
-            from mediator.journal.postgres import (  # the `postgres` extra
-                PostgresOperatorStore,
-                open_postgres_journal,
-                open_postgres_reader,
-            )
-            from mediator.runtime.cluster import open_cluster_member
-
-            self._cluster = await stack.enter_async_context(
-                open_cluster_member(self.loaded, clock=self.clock)
-            )
-            fence = self._cluster.keeper if self._cluster is not None else None
-            pg = await stack.enter_async_context(
-                open_postgres_journal(
-                    config.dsn, clock=self.clock, schema=config.schema, fence=fence
-                )
-            )
-            self._operator = PostgresOperatorStore(pg)
-            self._reader = await stack.enter_async_context(
-                open_postgres_reader(config.dsn, config.schema)
-            )
-            return pg
-        except JournalError as exc:  # the operator fixes it where the file names the journal
-            raise fail("journal.dsn" if config.dsn else "journal.path", str(exc)) from exc
 
     async def _open_traces(self, stack: contextlib.AsyncExitStack, fail: Fail) -> None:
         telemetry = self.loaded.config.telemetry

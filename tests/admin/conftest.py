@@ -9,6 +9,7 @@ take their own. Every log record of the daemon's loggers is kept, for the secret
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -25,6 +26,7 @@ from mediator.journal.operator import Approval
 from mediator.runtime import Mediator
 from mediator.sandbox import Sandboxes, TrytonSandbox, open_sandboxes
 from mediator.sandbox.generator import generate_firm
+from mediator.testing.postgres import TEST_DSN, scratch_schema
 from tests.runtime.support import config_text
 
 SEED = 11
@@ -75,8 +77,28 @@ class Admin:
         return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.fixture(scope="module")
+def journal_backend() -> str:
+    """The journal the module's mediator runs on: SQLite here; a module that tests behaviour
+    on both overrides it with params ``sqlite`` and ``postgres`` (test_api does)."""
+    return "sqlite"
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def admin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Admin]:
+async def admin(
+    tmp_path_factory: pytest.TempPathFactory, journal_backend: str
+) -> AsyncIterator[Admin]:
+    async with contextlib.AsyncExitStack() as stack:
+        schema = None
+        if journal_backend == "postgres":
+            schema = await stack.enter_async_context(scratch_schema())
+        async for running in _admin(tmp_path_factory, schema):
+            yield running
+
+
+async def _admin(
+    tmp_path_factory: pytest.TempPathFactory, schema: str | None
+) -> AsyncIterator[Admin]:
     tmp_path: Path = tmp_path_factory.mktemp("admin")
     firm = generate_firm(seed=SEED, size=8)
     kept = _Kept()
@@ -107,6 +129,11 @@ async def admin(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Admin
             }
             os.environ.update(secrets)
             text = config_text(boxes, extra=ADMIN_EXTRA)
+            if schema is not None:  # the same mediator on a PostgreSQL journal
+                text = text.replace(
+                    '[journal]\npath = "journal.sqlite"\n',
+                    f'[journal]\ndsn = "{TEST_DSN}"\nschema = "{schema}"\n',
+                )
             loaded = parse_config(text, file="mediator.toml", base_dir=tmp_path)
             async with Mediator(loaded) as mediator:
                 await mediator.pollers[0].wait_polls(1)

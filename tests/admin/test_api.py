@@ -37,6 +37,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 NO_ID = "0" * 32
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def journal_backend(request: pytest.FixtureRequest) -> str:
+    """Every endpoint on both journals: the reads and the operator's actions must agree."""
+    return str(request.param)
+
+
 async def call(
     admin: Admin,
     method: str,

@@ -22,9 +22,9 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Request, async_playwright
 
 from mediator.journal.operator import Approval
-from tests.admin.conftest import OPERATOR_TOKEN, VIEWER_TOKEN, Admin, admin
+from tests.admin.conftest import OPERATOR_TOKEN, VIEWER_TOKEN, Admin, admin, journal_backend
 
-__all__ = ["Site", "admin", "browser", "context", "site"]
+__all__ = ["Site", "admin", "browser", "context", "journal_backend", "site"]
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -304,3 +304,19 @@ async def test_a_postgres_reader_refuses_a_schema_name_that_needs_quoting() -> N
     with pytest.raises(ValueError, match="schema must be a lower-case"):
         async with open_postgres_reader(TEST_DSN, 'x"; DROP'):
             pass
+
+
+async def test_a_postgres_read_that_fails_is_a_journal_error_naming_the_journal() -> None:
+    async with (
+        scratch_schema() as schema,
+        open_postgres_journal(TEST_DSN, clock=FakeClock(), schema=schema),
+        open_postgres_reader(TEST_DSN, schema) as reader,
+    ):
+        conn = await asyncpg.connect(TEST_DSN, server_settings={"search_path": schema})
+        try:
+            await conn.execute("DROP TABLE audit")
+        finally:
+            await conn.close()
+        with pytest.raises(JournalError, match=f"schema {schema}: read failed") as caught:
+            await reader.audit()
+    assert "audit" in caught.value.reason

@@ -49,6 +49,20 @@ def _without_password(dsn: str) -> str:
         return "(a dsn that cannot be read)"
 
 
+def _scrubbed(error: JournalError, dsn: str) -> JournalError:
+    # A driver's message may quote the dsn it could not read, password and all.
+    secrets: list[str] = []
+    with contextlib.suppress(ValueError):
+        if (password := urlsplit(dsn).password) is not None:
+            secrets.append(password)
+    secrets += re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)", dsn)
+    reason = error.reason
+    for secret in secrets:
+        if secret:
+            reason = reason.replace(secret, "***")
+    return JournalError(error.path, reason)
+
+
 def check_schema_name(schema: str) -> None:
     """Raise `ValueError` unless `schema` is a plain lower-case SQL identifier (it is spliced
     into statements as one: a schema is no parameter)."""
@@ -73,6 +87,7 @@ def translate(place: str, doing: str, exc: BaseException) -> JournalError:
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a statement sent while the server was dropping us
     OSError,
     TimeoutError,
 )
@@ -92,7 +107,7 @@ async def connect(dsn: str, schema: str) -> asyncpg.Connection[Any]:
             server_settings={"search_path": schema, "application_name": "mediator"},
         )
     except _OPEN_ERRORS as exc:
-        raise translate(where(dsn, schema), "cannot connect", exc) from exc
+        raise _scrubbed(translate(where(dsn, schema), "cannot connect", exc), dsn) from exc
 
 
 async def create_pool(dsn: str, schema: str, *, size: int) -> asyncpg.Pool[Any]:
@@ -107,7 +122,7 @@ async def create_pool(dsn: str, schema: str, *, size: int) -> asyncpg.Pool[Any]:
             server_settings={"search_path": schema, "application_name": "mediator-reads"},
         )
     except _OPEN_ERRORS as exc:
-        raise translate(where(dsn, schema), "cannot connect", exc) from exc
+        raise _scrubbed(translate(where(dsn, schema), "cannot connect", exc), dsn) from exc
     return pool
 
 

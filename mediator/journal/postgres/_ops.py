@@ -5,8 +5,9 @@ for a business reason (an unknown id is a no-op, a version conflict a None resul
 exception rolls back every write gathered into its transaction. Two things are PostgreSQL's:
 
 - Fencing: given a `Fence`, a state change applies only to entries whose partition's lease
-  row is held by the fence's owner at the epoch it carries (the lease row is read FOR SHARE,
-  so a takeover waits for this transaction, and one committed meanwhile is seen). Refused ids
+  row is held by the fence's owner at the epoch it carries. The lease rows of the partitions
+  touched are read FOR SHARE, so a takeover (or a renewal: any UPDATE of the row) waits for
+  this transaction, and one committed meanwhile is seen. Refused ids
   do not abort the batch: the op returns them, and the caller raises `Fenced` after the commit.
 - An op that makes an entry ACCEPTED again (unparking, a replay's or redrive's new entry) sets
   its `txid` to this transaction, so the partition's daemon picks it up (see `_schema`).
@@ -54,7 +55,7 @@ WITH target AS (
 ), held AS (
     SELECT l.name FROM leases l
     JOIN unnest($3::text[], $4::int8[]) AS f(name, epoch) ON l.name = f.name AND l.epoch = f.epoch
-    WHERE l.owner = $2::text
+    WHERE l.owner = $2::text AND l.name IN (SELECT 'partition/' || partition FROM target)
     FOR SHARE OF l
 ), changed AS (
     UPDATE entries e SET {set}

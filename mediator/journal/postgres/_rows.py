@@ -47,12 +47,17 @@ _ROW_COLUMNS = (
 # whatever the batch's size (42-44k rows/s in 1,000-row transactions against 36k for psycopg 3's
 # pipeline, measured when the driver was chosen). ON CONFLICT DO NOTHING skips a known id or
 # idempotency key (the unique index on originals' `idem`), waiting for a concurrent transaction
-# that inserted the same key to end: two daemons appending one key make one entry.
+# that inserted the same key to end: two daemons appending one key make one entry. Rows go in
+# in key order, so that two daemons appending overlapping keys wait for each other in the same
+# order (in arrival order they deadlocked: tests/journal/test_journal_postgres.py), while their
+# seqs are drawn in arrival order first, so that an entity's entries keep theirs.
 INSERT_ACCEPTED = (
-    f"INSERT INTO entries ({_ROW_COLUMNS}, accepted_at, state, updated_at) "
-    f"SELECT {_ROW_COLUMNS}, $12, 0, $12 FROM unnest($1::bytea[], $2::text[], $3::text[], "
-    "$4::int2[], $5::text[], $6::text[], $7::text[], $8::int4[], $9::text[], $10::int4[], "
-    f"$11::bytea[]) AS u({_ROW_COLUMNS}) "
+    f"INSERT INTO entries (seq, {_ROW_COLUMNS}, accepted_at, state, updated_at) "
+    f"SELECT seq, {_ROW_COLUMNS}, $12, 0, $12 FROM ("
+    f"SELECT nextval('entries_seq_seq') AS seq, {_ROW_COLUMNS} FROM unnest($1::bytea[], "
+    "$2::text[], $3::text[], $4::int2[], $5::text[], $6::text[], $7::text[], $8::int4[], "
+    f"$9::text[], $10::int4[], $11::bytea[]) WITH ORDINALITY AS u({_ROW_COLUMNS}, n) "
+    "ORDER BY n) AS drawn ORDER BY idem, id "
     "ON CONFLICT DO NOTHING RETURNING idem, id"
 )
 

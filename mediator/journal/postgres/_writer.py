@@ -191,7 +191,7 @@ class PgWriter:
             if conn is None or conn.is_closed():
                 self._conn = None
                 conn = self._conn = await self._reconnect()
-            outcome = await _transaction(conn, batch, now)
+            outcome = await _transaction_retried(conn, batch, now)
         except JournalError as exc:
             batch.future.set_exception(exc)
             return
@@ -214,6 +214,23 @@ class PgWriter:
             self._duplicates += sum(1 for a in outcome[0] if a.duplicate)
         self._largest = max(self._largest, batch.size)
         batch.future.set_result(outcome)
+
+
+# A transaction that PostgreSQL rolled back to break a deadlock (or a serialization conflict)
+# did nothing: it is run again, whole, rather than failing every caller of its batch. Appends
+# are ordered to avoid deadlocks (see _rows.INSERT_ACCEPTED); this covers what is left, e.g.
+# two daemons' state changes of one entry in different orders during a lease's handover.
+_ATTEMPTS = 3
+_RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+async def _transaction_retried(conn: Connection, batch: _Batch, now: float) -> _Outcome:
+    for _ in range(_ATTEMPTS - 1):
+        try:
+            return await _transaction(conn, batch, now)
+        except _RETRIED:
+            continue
+    return await _transaction(conn, batch, now)
 
 
 async def _transaction(conn: Connection, batch: _Batch, now: float) -> _Outcome:

@@ -143,7 +143,7 @@ class PostgresJournal:
 
     async def _read(self, fn: Callable[[_Reader], Awaitable[T]]) -> T:
         try:
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire(timeout=_connect.COMMAND_TIMEOUT) as conn:
                 return await fn(conn)
         except _connect.STATEMENT_ERRORS as exc:
             raise _connect.translate(self.where, "read failed", exc) from exc

@@ -72,7 +72,7 @@ class _PostgresRows:
 
     async def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         try:
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire(timeout=_connect.COMMAND_TIMEOUT) as conn:
                 return [tuple(r) for r in await conn.fetch(numbered(sql), *params)]
         except _connect.DRIVER_ERRORS as exc:
             raise _connect.translate(self.name, "read failed", exc) from exc
@@ -81,7 +81,10 @@ class _PostgresRows:
         self, where: DeadLetterFilter, now: float, max_replays: int
     ) -> ReplayReport:
         try:
-            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            async with (
+                self._pool.acquire(timeout=_connect.COMMAND_TIMEOUT) as conn,
+                conn.transaction(readonly=True),
+            ):
                 # (a pool's proxy of a connection: the op reads through it as through one)
                 return await _ops.replay(conn, now, where, True, max_replays)  # type: ignore[arg-type]
         except _connect.STATEMENT_ERRORS as exc:
