@@ -163,8 +163,9 @@ async def ceiling(batch: Sequence[Envelope]) -> float:
     async with scratch_schema() as schema:
         conn = await asyncpg.connect(TEST_DSN, server_settings={"search_path": schema})
         try:
-            for statement in MIGRATIONS[0]:
-                await conn.execute(statement)
+            for migration in MIGRATIONS:  # the journal's tables and indexes, as it makes them
+                for statement in migration:
+                    await conn.execute(statement)
             insert = await conn.prepare(_CEILING_INSERT)
             start = time.perf_counter()
             for columns in chunks:
