@@ -21,6 +21,7 @@ from mediator.errors import JournalError
 from mediator.journal import Journal, open_journal
 from mediator.journal.operator import OperatorStore, SqliteOperatorStore
 from mediator.journal.reads import JournalReader, open_journal_reader
+from mediator.policies import SharedBudgets, open_shared_budgets
 from mediator.systems.secrets import Secret
 from mediator.tomlfile import Fail
 
@@ -38,6 +39,8 @@ class Journals(NamedTuple):
     operator: OperatorStore
     #: with `[cluster]`: this daemon's leases (the journal's fence) and its cluster parts
     cluster: ClusterMember | None = None
+    #: with `[cluster]`: the vendors' rate limits and quotas, one budget for the cluster
+    shared: SharedBudgets | None = None
 
 
 @contextlib.asynccontextmanager
@@ -89,9 +92,29 @@ async def open_journals(
             reader = await stack.enter_async_context(
                 postgres.open_postgres_reader(dsn, config.schema)
             )
+            shared = (
+                None
+                if cluster is None
+                else await stack.enter_async_context(_shared_budgets(dsn, config.schema, clock))
+            )
         except JournalError as exc:
             raise fail("journal.dsn", str(exc)) from exc
-        yield Journals(pg, reader, postgres.PostgresOperatorStore(pg), cluster)
+        yield Journals(pg, reader, postgres.PostgresOperatorStore(pg), cluster, shared)
+
+
+@contextlib.asynccontextmanager
+async def _shared_budgets(dsn: str, schema: str, clock: Clock) -> AsyncIterator[SharedBudgets]:
+    # A cluster's daemons draw every vendor limit from one budget in the journal's database
+    # (docs/cluster-limits.md: why a shared row, not a slice of the limit per daemon).
+    from mediator.journal.postgres import _connect
+    from mediator.journal.postgres.budgets import PostgresBuckets
+
+    pool = await _connect.create_pool(dsn, schema, size=2)
+    try:
+        async with open_shared_budgets(PostgresBuckets(pool, schema=schema), clock=clock) as shared:
+            yield shared
+    finally:
+        await pool.close()
 
 
 def _with_password(dsn: str, password: str) -> str:

@@ -122,9 +122,9 @@ class Mediator:
     starts the admin API (with `/healthz` and `/readyz`) on `[admin] listen`.
     `tracer_provider` is where spans go (a host's own pipeline, a test's in-memory
     exporter); by default the `[telemetry]` OTLP exporter when configured, else the
-    process-global provider (a no-op unless the host installed an SDK). `shared_budgets`,
-    given by the cluster's wiring when `[cluster]` is on (`open_shared_budgets` over the
-    PostgreSQL journal's `PostgresBuckets`), makes every rate limit and quota the cluster's.
+    process-global provider (a no-op unless the host installed an SDK). With `[cluster]`,
+    every rate limit and quota is the cluster's (`open_shared_budgets` over the PostgreSQL
+    journal's `PostgresBuckets`); `shared_budgets` gives a host's own instead.
     """
 
     def __init__(
@@ -221,9 +221,8 @@ class Mediator:
         self._journal, self._operator, self._cluster = journal, operator, journals.cluster
         await self._open_traces(stack, fail)
         self._flows = flows
-        policies = PolicyRegistry(
-            self.loaded.policies, clock=self.clock, shared=self._shared_budgets
-        )
+        shared = self._shared_budgets or journals.shared  # a host's own, or the cluster's
+        policies = PolicyRegistry(self.loaded.policies, clock=self.clock, shared=shared)
         supervisor = await stack.enter_async_context(
             open_supervisor(
                 name="mediator", clock=self.clock, tracer_provider=self._tracer_provider
