@@ -18,6 +18,7 @@ import datetime as dt
 import random
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
@@ -506,3 +507,56 @@ def build_salesforce(
         "opportunities": opportunities,
         "credentials": {"client_id": client_id, "client_secret": secret},
     }
+
+
+# -- the mediator's configuration of these sandboxes ---------------------------------------------
+
+
+def systems_config(urls: dict[str, str], ids: dict[str, dict[str, Any]], folder: Path) -> str:
+    """The `[systems.*]` tables of the sandboxes in `urls` (their credentials written as
+    ``file:`` secrets in `folder`), and Harvest's and Stripe's rate limits lifted."""
+    tables: list[str] = []
+    if "salesforce" in urls:
+        sf = ids["salesforce"]["credentials"]
+        (folder / "salesforce").write_text(sf["client_secret"], encoding="utf-8")
+        tables.append(f"""\
+[systems.salesforce]
+base_url = "{urls["salesforce"]}"
+client_id = "{sf["client_id"]}"
+client_secret = "file:{folder / "salesforce"}"
+""")
+    if "harvest" in urls:
+        (folder / "harvest").write_text(HARVEST_TOKEN, encoding="utf-8")
+        tables.append(f"""\
+[systems.harvest]
+base_url = "{urls["harvest"]}"
+account_id = "{HARVEST_ACCOUNT}"
+token = "file:{folder / "harvest"}"
+user_agent = "mediator bench (integration-team@example.com)"
+""")
+    if "stripe" in urls:
+        (folder / "stripe").write_text(STRIPE_KEY, encoding="utf-8")
+        tables.append(f"""\
+[systems.stripe]
+base_url = "{urls["stripe"]}"
+api_key = "file:{folder / "stripe"}"
+""")
+    if "tryton" in urls:
+        tryton = ids["tryton"]
+        (folder / "tryton").write_text(tryton["credentials"]["password"], encoding="utf-8")
+        erp = "\n".join(f"{k} = {v}" for k, v in tryton["erp"].items())
+        tables.append(f"""\
+[systems.tryton]
+base_url = "{urls["tryton"]}"
+database = "{tryton["credentials"]["database"]}"
+login = "{tryton["credentials"]["login"]}"
+password = "file:{folder / "tryton"}"
+
+[systems.tryton.erp]
+{erp}
+""")
+    lifted = "".join(
+        f"\n[policies.ratelimits.{name}]\nrate = 1000000.0\nburst = 1000000\nmax_wait = 60.0\n"
+        for name in ("harvest", "stripe")
+    )
+    return "\n".join(tables) + lifted

@@ -53,15 +53,13 @@ import msgspec
 from _connectors_common import served  # bench/ siblings
 from _machine import machine
 from _reconcile_month import (
-    HARVEST_ACCOUNT,
-    HARVEST_TOKEN,
-    STRIPE_KEY,
     Plan,
     Sizes,
     build_harvest,
     build_stripe,
     build_tryton,
     plan,
+    systems_config,
 )
 
 from mediator.clock import SystemClock
@@ -126,37 +124,11 @@ async def seed_journal(path: Path, month: Plan, ids: dict[str, dict[str, Any]]) 
 def config_text(urls: dict[str, str], ids: dict[str, dict[str, Any]], folder: Path) -> str:
     """The `mediator.toml`: Harvest, Tryton and Stripe, the approved-time and billing flows,
     the Harvest poller once a day (the bench polls it itself), every rate limit lifted."""
-    tryton = ids["tryton"]
-    for name, value in (
-        ("harvest", HARVEST_TOKEN),
-        ("stripe", STRIPE_KEY),
-        ("tryton", tryton["credentials"]["password"]),
-    ):
-        (folder / name).write_text(value, encoding="utf-8")
-    erp = "\n".join(f"{k} = {v}" for k, v in tryton["erp"].items())
     return f"""\
 [journal]
 path = "{folder / "journal.sqlite"}"
 
-[systems.harvest]
-base_url = "{urls["harvest"]}"
-account_id = "{HARVEST_ACCOUNT}"
-token = "file:{folder / "harvest"}"
-user_agent = "mediator bench (integration-team@example.com)"
-
-[systems.stripe]
-base_url = "{urls["stripe"]}"
-api_key = "file:{folder / "stripe"}"
-
-[systems.tryton]
-base_url = "{urls["tryton"]}"
-database = "{tryton["credentials"]["database"]}"
-login = "{tryton["credentials"]["login"]}"
-password = "file:{folder / "tryton"}"
-
-[systems.tryton.erp]
-{erp}
-
+{systems_config(urls, ids, folder)}
 [flows.approved_time.options]
 account_currency = "USD"
 
@@ -166,16 +138,6 @@ payment_terms_days = 30
 
 [ingress.pollers.harvest_time]
 interval = 86400.0
-
-[policies.ratelimits.harvest]
-rate = 1000000.0
-burst = 1000000
-max_wait = 60.0
-
-[policies.ratelimits.stripe]
-rate = 1000000.0
-burst = 1000000
-max_wait = 60.0
 """
 
 

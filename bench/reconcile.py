@@ -68,6 +68,7 @@ from _reconcile_month import (
     client_of,
     plan,
     role_of,
+    systems_config,
 )
 
 from mediator.clock import SystemClock
@@ -205,55 +206,11 @@ async def _append_done(journal: Journal, batch: list[Envelope]) -> int:
 def config_text(urls: dict[str, str], ids: dict[str, dict[str, Any]], folder: Path) -> str:
     """The `mediator.toml`: the four sandboxes (their credentials as ``file:`` secrets in
     `folder`), no flows, every rate limit lifted."""
-    tryton, sf = ids["tryton"], ids["salesforce"]
-    secrets = {
-        "salesforce": sf["credentials"]["client_secret"],
-        "harvest": HARVEST_TOKEN,
-        "stripe": STRIPE_KEY,
-        "tryton": tryton["credentials"]["password"],
-    }
-    for name, value in secrets.items():
-        (folder / name).write_text(value, encoding="utf-8")
-    journal = folder / "journal.sqlite"
-    erp = "\n".join(f"{k} = {v}" for k, v in tryton["erp"].items())
     return f"""\
 [journal]
-path = "{journal}"
+path = "{folder / "journal.sqlite"}"
 
-[systems.salesforce]
-base_url = "{urls["salesforce"]}"
-client_id = "{sf["credentials"]["client_id"]}"
-client_secret = "file:{folder / "salesforce"}"
-
-[systems.harvest]
-base_url = "{urls["harvest"]}"
-account_id = "{HARVEST_ACCOUNT}"
-token = "file:{folder / "harvest"}"
-user_agent = "mediator bench (integration-team@example.com)"
-
-[systems.stripe]
-base_url = "{urls["stripe"]}"
-api_key = "file:{folder / "stripe"}"
-
-[systems.tryton]
-base_url = "{urls["tryton"]}"
-database = "{tryton["credentials"]["database"]}"
-login = "{tryton["credentials"]["login"]}"
-password = "file:{folder / "tryton"}"
-
-[systems.tryton.erp]
-{erp}
-
-[policies.ratelimits.harvest]
-rate = 1000000.0
-burst = 1000000
-max_wait = 60.0
-
-[policies.ratelimits.stripe]
-rate = 1000000.0
-burst = 1000000
-max_wait = 60.0
-"""
+{systems_config(urls, ids, folder)}"""
 
 
 # -- the baseline: the same lists paged by a bare client ----------------------------------------
