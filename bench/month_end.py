@@ -252,6 +252,7 @@ async def run(sizes: Sizes, folder: Path, profile: Path | None) -> dict[str, obj
         "erp_lines": lines,
         "one_line_per_entry": lines == approved,
         "dead": stats.dispatcher.dead,
+        "retried": stats.dispatcher.retried,
         "seconds": round(seconds, 2),
         "entries_per_s": round(entries_per_s, 1),
         "deliveries_per_s": round(expected / seconds, 1),
