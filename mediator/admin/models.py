@@ -97,6 +97,8 @@ class HealthParts(msgspec.Struct, frozen=True, kw_only=True):
     flows: dict[str, PartStatus]
     systems: dict[str, PartStatus]
     pollers: dict[str, PartStatus]
+    #: in a cluster: this daemon, the partitions (count) and singletons it holds now
+    cluster: PartStatus | None = None
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):

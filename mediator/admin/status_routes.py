@@ -24,6 +24,7 @@ from mediator.admin.models import (
 from mediator.admin.problems import ProblemError
 from mediator.journal.reads import OpenCounts
 from mediator.policies.breaker import BreakerStatistics
+from mediator.runtime.cluster import ClusterStatus
 from mediator.systems import ConnectorStatistics
 
 __all__ = ["STATUS_ENDPOINTS"]
@@ -61,6 +62,8 @@ async def _healthz(call: Call) -> Health:
                     if p.last_error
                     else "waiting"
                     if p.waiting_until is not None
+                    else "standby"
+                    if p.standby
                     else "ok",
                     count=p.polls,
                     detail=p.last_error or p.waiting_reason,
@@ -68,6 +71,20 @@ async def _healthz(call: Call) -> Health:
                 )
                 for p in stats.pollers
             },
+            cluster=None if stats.cluster is None else _cluster_part(stats.cluster),
+        ),
+    )
+
+
+def _cluster_part(cluster: ClusterStatus) -> PartStatus:
+    singletons = ", ".join(cluster.singletons) or "none"
+    return PartStatus(
+        status="failing" if cluster.last_error else "ok",
+        count=len(cluster.partitions),
+        detail=(
+            f"daemon {cluster.daemon}: {len(cluster.partitions)} of {cluster.of} partitions, "
+            f"{cluster.members} members; singletons: {singletons}"
+            + (f"; {cluster.last_error}" if cluster.last_error else "")
         ),
     )
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 import hashlib
 from typing import Protocol
 
-from mediator.journal.postgres._schema import PARTITIONS
+#: The number of partitions the entity space is hashed into: fixed for the life of a journal,
+#: since each entry's partition is stored with it. (Defined here, not in the journal's schema,
+#: which imports it: the journal imports this module for `Fence`.)
+PARTITIONS = 256
 
 __all__ = ["PARTITIONS", "Fence", "partition_lease", "partition_of"]
 

@@ -18,6 +18,7 @@ from mediator.config.load import (
 from mediator.config.model import (
     AdminConfig,
     AdminToken,
+    ClusterConfig,
     FlowConfig,
     HarvestConfig,
     IngressConfig,
@@ -38,6 +39,7 @@ from mediator.config.render import render_effective
 __all__ = [
     "AdminConfig",
     "AdminToken",
+    "ClusterConfig",
     "FlowConfig",
     "HarvestConfig",
     "IngressConfig",

@@ -52,6 +52,19 @@ def check_values(config: MediatorConfig, fail: Fail) -> list[ConfigError]:
                 problems.append(fail(f"{key}.schedule", str(exc)))
     if config.journal.dsn is not None:
         _check_dsn(config.journal.dsn, "journal.dsn", fail, problems)
+    cluster = config.cluster
+    if cluster is not None:
+        if config.journal.dsn is None:
+            problems.append(
+                fail("cluster", "needs [journal] dsn: daemons share a PostgreSQL journal")
+            )
+        if cluster.renew_every * 2 > cluster.lease_ttl:
+            problems.append(
+                fail(
+                    "cluster.renew_every",
+                    "at most half of lease_ttl: a late renew must not lose the lease",
+                )
+            )
     webhooks = config.ingress.webhooks
     if webhooks is not None:
         _check_listen(webhooks.listen, "ingress.webhooks.listen", fail, problems)

@@ -17,6 +17,7 @@ import msgspec
 __all__ = [
     "AdminConfig",
     "AdminToken",
+    "ClusterConfig",
     "FlowConfig",
     "HarvestConfig",
     "IngressConfig",
@@ -59,6 +60,20 @@ class JournalConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     dsn: str | None = None
     schema: Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "mediator"
     password: SecretRef | None = None
+
+
+class ClusterConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[cluster]`: this daemon is one of several on the `[journal] dsn` database (present:
+    on; it needs the dsn). They share the entity space by partition leases (see
+    `mediator.cluster`): a daemon's partitions are taken over `lease_ttl` (at most plus
+    `renew_every`) after it stops renewing them, so a daemon that dies is replaced in about
+    8 s by default. `daemon_id` names it in the lease table (default: host name and pid)."""
+
+    daemon_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:@-]{1,100}$")] | None = None
+    lease_ttl: Annotated[float, msgspec.Meta(ge=1, le=600)] = 6.0
+    renew_every: Annotated[float, msgspec.Meta(ge=0.1, le=300)] = 2.0
+    #: how often the intake reads others' appends when no NOTIFY woke it
+    intake_interval: Annotated[float, msgspec.Meta(ge=0.01, le=60)] = 0.5
 
 
 class SalesforceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -224,6 +239,7 @@ class MediatorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     time_zone: str = "UTC"
     journal: JournalConfig = JournalConfig()
+    cluster: ClusterConfig | None = None
     systems: SystemsConfig = SystemsConfig()
     flows: dict[str, FlowConfig] = {}
     ingress: IngressConfig = IngressConfig()

@@ -6,6 +6,13 @@ actor; its reply is success, its exception goes through `decide`. While a retry 
 entity's later entries wait behind it; while an entity has a dead letter (or a replay of one
 is still open), its later entries are parked in the journal, unless `parks(kind)` says that kind
 need not wait.
+
+In a cluster (several daemons on one PostgreSQL journal) an `Ownership` says which keys this
+daemon delivers: the entries of other keys are journaled (an append is global) but left to the
+daemon that holds their partition, whose intake picks them up (see `mediator.cluster.intake`).
+Entries of a partition lost are dropped from the queues; a delivery under way finishes, but the
+journal refuses its marks (`Fenced`): that is no delivery failure, the entry is the new
+owner's. Without an ownership (SQLite, or PostgreSQL without `[cluster]`) nothing of this runs.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from mediator._task_group import TaskGroup
 from mediator.actors.tracing import Tracing, current_span_context, format_traceparent
 from mediator.clock import Clock
 from mediator.codecs.canonical.envelope import Envelope
+from mediator.errors import Fenced
 from mediator.journal.delivery_counts import DeliveryCounts, KindOutcomes
 from mediator.journal.protocol import Journal
 from mediator.journal.records import (
@@ -38,7 +46,7 @@ from mediator.journal.records import (
 from mediator.journal.retry_or_dead import Decide, default_decider
 from mediator.policies.classify import Verdict
 
-__all__ = ["Dispatcher", "DispatcherStatistics", "Recipient", "open_dispatcher"]
+__all__ = ["Dispatcher", "DispatcherStatistics", "Ownership", "Recipient", "open_dispatcher"]
 
 _log = logging.getLogger("mediator.dispatch")
 _T = TypeVar("_T")
@@ -52,6 +60,23 @@ class Recipient(Protocol):
         ...
 
 
+class Ownership(Protocol):
+    """Which entity keys this daemon delivers (a cluster's partition leases); see the module."""
+
+    def owns(self, key: str) -> bool:
+        """Whether entries of `key` are delivered here now."""
+        ...
+
+    def appended(self, keys: Sequence[str]) -> None:
+        """Entries of these keys, not this daemon's, were journaled: a hint to their owner."""
+        ...
+
+
+#: entries finished here are remembered this long (in number) so that an intake read begun
+#: before they finished does not queue them again
+_RECENT = 50_000
+
+
 class DispatcherStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Counters of a dispatcher: entries queued now and what became of the others."""
 
@@ -60,6 +85,8 @@ class DispatcherStatistics(msgspec.Struct, frozen=True, kw_only=True):
     retried: int
     dead: int
     parked: int
+    #: deliveries whose marks the journal refused: their partition had moved on (a cluster)
+    fenced: int = 0
 
 
 class Dispatcher:
@@ -79,6 +106,7 @@ class Dispatcher:
         held: set[str],
         poison_after: int = 10,
         tracing: Tracing | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         self._journal = journal
         self._route = route
@@ -108,6 +136,13 @@ class Dispatcher:
         self._pending = self._delivered = self._retried = self._dead = self._parked = 0
         self._counts = DeliveryCounts()
         self._tracing = tracing if tracing is not None and tracing.enabled else None
+        self._ownership = ownership
+        # in a cluster: ids queued or being delivered here, ids finished lately, and the keys
+        # whose delivery is under way (what a partition being handed over waits for)
+        self._live: set[str] = set()
+        self._recent: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._asking: collections.Counter[str] = collections.Counter()
+        self._fenced = 0
 
     async def accept(self, envelope: Envelope) -> Appended:
         """Journal the envelope (durably) and queue it for delivery unless it is a duplicate.
@@ -141,6 +176,7 @@ class Dispatcher:
             envelopes = self._stamped(envelopes)
         appended = await self._journal.append_many(envelopes)
         self._queue_now(appended)
+        self._hint(appended)
         return appended
 
     def _stamped(self, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
@@ -192,7 +228,19 @@ class Dispatcher:
             )
             raise
         await self.submit(self._new_entries(result))
+        self._hint(result)
         return result
+
+    def _hint(self, appended: list[Appended]) -> None:
+        if self._ownership is None:
+            return
+        others = [
+            a.envelope.key
+            for a in appended
+            if not a.duplicate and not self._ownership.owns(a.envelope.key)
+        ]
+        if others:
+            self._ownership.appended(others)
 
     def _new_entries(self, appended: list[Appended]) -> list[Entry]:
         now = self._clock.time()
@@ -260,7 +308,51 @@ class Dispatcher:
             retried=self._retried,
             dead=self._dead,
             parked=self._parked,
+            fenced=self._fenced,
         )
+
+    # -- in a cluster --------------------------------------------------------------------------
+
+    def admit(self, entries: Iterable[Entry]) -> int:
+        """Queue journaled entries another daemon appended (or a lost daemon left open) that
+        are not queued here already, over `capacity` if need be (an intake must not wait on
+        the deliveries it feeds); return how many were queued."""
+        queued = 0
+        for entry in entries:
+            if entry.id in self._live or entry.id in self._recent:
+                continue
+            if self._enqueue(entry, front=False):
+                queued += 1
+        return queued
+
+    def hold(self, keys: Iterable[str]) -> None:
+        """Hold these keys' new entries behind their dead letters (a partition's `held_keys`,
+        read when this daemon gains it)."""
+        self._held.update(keys)
+
+    def drop(self, owns: Callable[[str], bool]) -> int:
+        """Drop the queued entries of keys this daemon no longer `owns` (a lost partition);
+        deliveries under way finish. Return how many were dropped."""
+        dropped = 0
+        for key, queue in self._queues.items():
+            if queue and not owns(key):
+                dropped += len(queue)
+                for entry in queue:
+                    self._live.discard(entry.id)
+                queue.clear()
+        self._pending -= dropped
+        if dropped:
+            self._room.set()
+        # forget what finished here of those keys: if the partition comes back, its open
+        # entries (read again) are queued again
+        self._recent = collections.OrderedDict(
+            (entry_id, key) for entry_id, key in self._recent.items() if owns(key)
+        )
+        return dropped
+
+    def in_use(self) -> set[str]:
+        """The keys whose delivery is under way here (an `ask` or a journal mark)."""
+        return {key for key, n in self._asking.items() if n}
 
     def outcomes(self) -> list[KindOutcomes]:
         """Return what became of each kind's entries (for metrics: read when scraped)."""
@@ -268,7 +360,11 @@ class Dispatcher:
 
     # -- per-key delivery ---------------------------------------------------------------------
 
-    def _enqueue(self, entry: Entry, *, front: bool) -> None:
+    def _enqueue(self, entry: Entry, *, front: bool) -> bool:
+        if self._ownership is not None:
+            if not self._ownership.owns(entry.key):
+                return False  # journaled; the daemon holding its partition delivers it
+            self._live.add(entry.id)
         self._pending += 1
         self._idle.clear()
         queue = self._queues.get(entry.key)
@@ -282,6 +378,7 @@ class Dispatcher:
             queue.appendleft(entry)
         else:
             queue.append(entry)
+        return True
 
     async def _resume(self, key: str, unparked: Iterable[Entry]) -> None:
         if key not in await self._journal.held_keys():
@@ -294,9 +391,14 @@ class Dispatcher:
     async def _drain(self, key: str, queue: collections.deque[Entry]) -> None:
         while queue:
             await self._steady.wait()  # before taking one: a release may put older ones first
+            if not queue:
+                break  # dropped meanwhile: its partition was lost
             entry = queue.popleft()
             try:
-                await self._deliver(entry)
+                if self._ownership is None:
+                    await self._deliver(entry)
+                else:
+                    await self._deliver_owned(entry)
             finally:
                 self._pending -= 1
                 self._room.set()
@@ -312,12 +414,41 @@ class Dispatcher:
         else:
             self._settled.set()
 
-    async def _sleep_until(self, due: float) -> None:
+    async def _sleep_until(self, due: float, key: str) -> bool:
+        # False when, in a cluster, the key is no longer this daemon's once the wait is over
         self._awake(-1)
+        if self._ownership is not None:
+            self._asking[key] -= 1  # a retry asleep does not hold a hand-over up
         try:
             await self._clock.sleep(due - self._clock.time())
         finally:
             self._awake(+1)
+            if self._ownership is not None:
+                self._asking[key] += 1
+        return self._ownership is None or self._ownership.owns(key)
+
+    async def _deliver_owned(self, entry: Entry) -> None:
+        assert self._ownership is not None
+        self._asking[entry.key] += 1
+        try:
+            if self._ownership.owns(entry.key):
+                await self._deliver(entry)
+        except Fenced as exc:
+            # the partition moved on while this delivery ran (a pause, a lost connection):
+            # the new owner delivers the entry again; effects are idempotent by key
+            self._fenced += 1
+            _log.warning(
+                "fenced: %s %s is no longer this daemon's: %s", entry.key, entry.id, exc,
+                extra={"entity": entry.key, "kind": entry.envelope.kind},
+            )  # fmt: skip
+        finally:
+            self._asking[entry.key] -= 1
+            if not self._asking[entry.key]:
+                del self._asking[entry.key]
+            self._live.discard(entry.id)
+            self._recent[entry.id] = entry.key
+            if len(self._recent) > _RECENT:
+                self._recent.popitem(last=False)
 
     async def _deliver(self, entry: Entry) -> None:
         if entry.key in self._held and entry.replay_of is None and self._parks(entry.envelope.kind):
@@ -339,8 +470,12 @@ class Dispatcher:
             self._dead += 1
             self._counts.dead(entry.envelope.kind, None)
             return
-        if entry.state is EntryState.RETRY and entry.due_at is not None:
-            await self._sleep_until(entry.due_at)
+        if (
+            entry.state is EntryState.RETRY
+            and entry.due_at is not None
+            and not await self._sleep_until(entry.due_at, entry.key)
+        ):
+            return  # the key's partition went to another daemon while the retry waited
         attempts = entry.attempts
         began = self._clock.time()  # what a schedule's deadline counts from
         while True:
@@ -370,7 +505,8 @@ class Dispatcher:
                     await self._journal.mark_retry(
                         entry.id, at=at, error=error, error_class=type(exc).__name__
                     )
-                    await self._sleep_until(at)
+                    if not await self._sleep_until(at, entry.key):
+                        return
                     continue
                 await self._journal.mark_dead(
                     entry.id,
@@ -422,6 +558,7 @@ async def open_dispatcher(
     capacity: int = 10_000,
     poison_after: int = 10,
     tracing: Tracing | None = None,
+    ownership: Ownership | None = None,
 ) -> AsyncIterator[Dispatcher]:
     """Run a dispatcher over `journal` for the block, starting with what the journal recovers.
 
@@ -435,6 +572,7 @@ async def open_dispatcher(
     dead letter instead of being delivered again (a message that crashes the process).
     With `tracing` on, each delivery is a span continuing its envelope's `traceparent`, and
     envelopes journaled without one get the caller's current span.
+    With an `ownership` (a cluster) only the keys it owns are delivered here; see the module.
     An exception raised in the block, or one failure inside, leaves the block as itself;
     an `ExceptionGroup` only when several things failed at once (see `mediator._task_group`).
     """
@@ -451,6 +589,7 @@ async def open_dispatcher(
             held=await journal.held_keys(),
             poison_after=poison_after,
             tracing=tracing,
+            ownership=ownership,
         )
         await dispatcher.submit(await journal.recover())
         try:

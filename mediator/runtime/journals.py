@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from mediator.clock import Clock
@@ -24,6 +24,9 @@ from mediator.journal.reads import JournalReader, open_journal_reader
 from mediator.systems.secrets import Secret
 from mediator.tomlfile import Fail
 
+if TYPE_CHECKING:
+    from mediator.runtime.cluster import ClusterMember
+
 __all__ = ["Journals", "open_journals"]
 
 
@@ -33,6 +36,8 @@ class Journals(NamedTuple):
     journal: Journal
     reader: JournalReader
     operator: OperatorStore
+    #: with `[cluster]`: this daemon's leases (the journal's fence) and its cluster parts
+    cluster: ClusterMember | None = None
 
 
 @contextlib.asynccontextmanager
@@ -66,16 +71,27 @@ async def open_journals(
 
         password = secrets.get("journal.password")
         dsn = config.dsn if password is None else _with_password(config.dsn, password.reveal())
+        from mediator.runtime.cluster import open_cluster_member
+
         try:
+            # in a cluster the leases come first: they are the journal's fence
+            cluster = await stack.enter_async_context(
+                open_cluster_member(loaded, dsn=dsn, clock=clock)
+            )
             pg = await stack.enter_async_context(
-                postgres.open_postgres_journal(dsn, clock=clock, schema=config.schema)
+                postgres.open_postgres_journal(
+                    dsn,
+                    clock=clock,
+                    schema=config.schema,
+                    fence=cluster.keeper if cluster is not None else None,
+                )
             )
             reader = await stack.enter_async_context(
                 postgres.open_postgres_reader(dsn, config.schema)
             )
         except JournalError as exc:
             raise fail("journal.dsn", str(exc)) from exc
-        yield Journals(pg, reader, postgres.PostgresOperatorStore(pg))
+        yield Journals(pg, reader, postgres.PostgresOperatorStore(pg), cluster)
 
 
 def _with_password(dsn: str, password: str) -> str:

@@ -22,6 +22,7 @@ import logging
 import zoneinfo
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 from opentelemetry.trace import TracerProvider
@@ -74,6 +75,7 @@ from mediator.runtime.approvals import (
 )
 from mediator.runtime.assembly import build_flows, check_pollers
 from mediator.runtime.catalog import SHIPPED_FLOWS, FlowFactory
+from mediator.runtime.cluster import ClusterMember, ClusterStatus
 from mediator.runtime.flow import Flow, FlowContext, Poller, PollOutcome
 from mediator.runtime.journals import open_journals
 from mediator.runtime.routing import KindRouter
@@ -82,6 +84,9 @@ from mediator.runtime.systems import build_connectors
 from mediator.runtime.throughput import FlowThroughput, ThroughputCounter
 from mediator.systems import Command, Connector, ConnectorStatistics, Secret, SystemActor
 from mediator.tomlfile import Fail, failing
+
+if TYPE_CHECKING:
+    from mediator.journal.postgres import PostgresJournal
 
 __all__ = ["Mediator", "MediatorStatistics"]
 
@@ -105,6 +110,8 @@ class MediatorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     throughput: dict[str, FlowThroughput] = {}
     #: what became of the entries of each kind (accepted, delivered, retried, dead, latency)
     deliveries: list[KindOutcomes] = []
+    #: in a cluster: this daemon, its partitions and singletons
+    cluster: ClusterStatus | None = None
 
 
 class Mediator:
@@ -158,6 +165,7 @@ class Mediator:
         self.was_ready = False
         self._offered: dict[str, Poller] = {}
         self._reconciler: Reconciler | None = None
+        self._cluster: ClusterMember | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -206,10 +214,11 @@ class Mediator:
         logging.getLogger("mediator.dispatch").addFilter(naming)
         stack.callback(logging.getLogger("mediator.dispatch").removeFilter, naming)
         zone = zoneinfo.ZoneInfo(config.time_zone)
-        journal, self._reader, operator = await stack.enter_async_context(
+        journals = await stack.enter_async_context(
             open_journals(self.loaded, clock=self.clock, secrets=secrets, fail=fail)
         )
-        self._journal, self._operator = journal, operator
+        journal, self._reader, operator = journals.journal, journals.reader, journals.operator
+        self._journal, self._operator, self._cluster = journal, operator, journals.cluster
         await self._open_traces(stack, fail)
         self._flows = flows
         policies = PolicyRegistry(
@@ -265,8 +274,16 @@ class Mediator:
                 decide=default_decider(classifier_for=policies.classifier),
                 parks=_parking(flows),
                 tracing=self._tracing,
+                ownership=self._cluster.ownership if self._cluster is not None else None,
             )
         )
+        if self._cluster is not None:
+            self._cluster.intake = await stack.enter_async_context(
+                self._cluster.intake_for(cast("PostgresJournal", journal), self._dispatcher)
+            )
+            guard = self._cluster.guard(self._dispatcher)
+            for connector in self._connectors.values():
+                connector.transport.guard = guard
         await self._journal_recent_decisions()
         self._reconciler = self._build_reconciler(journal)
         self._schedule_pollers(flows, contexts, zone)
@@ -346,9 +363,21 @@ class Mediator:
             if schedule is not None and schedule.enabled:
                 self._pollers.append(
                     ScheduledPoller(
-                        poller, schedule, zone=zone, clock=self.clock, tracing=self._tracing
+                        poller,
+                        schedule,
+                        zone=zone,
+                        clock=self.clock,
+                        tracing=self._tracing,
+                        runs_here=self._singleton(name),
                     )
                 )
+        if self._cluster is not None:
+            self._cluster.run_singletons([p.poller.name for p in self._pollers])
+
+    def _singleton(self, name: str) -> Callable[[], bool] | None:
+        # in a cluster a poller (a schedule) runs only where its singleton lease is held
+        cluster = self._cluster
+        return None if cluster is None else lambda: cluster.keeper.holds_singleton(name)
 
     def _build_reconciler(self, journal: Journal) -> Reconciler:
         settings = self.loaded.config.reconciliation
@@ -595,6 +624,7 @@ class Mediator:
             pollers=[p.status() for p in self._pollers],
             throughput={name: c.statistics() for name, c in self._counters.items()},
             deliveries=dispatcher.outcomes(),
+            cluster=self._cluster.status() if self._cluster is not None else None,
         )
 
     def _running_journal(self) -> Journal:

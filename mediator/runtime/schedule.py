@@ -9,6 +9,10 @@ way finish (its entries and watermark commit together) and then ends the loop.
 A spent allowance is no failure: when a poll reports that it must wait (`WaitingOutcome`, a
 daily quota that resets at a known time) or raises `QuotaExhausted`, the loop sleeps on its
 clock until that time rather than polling on, and its `PollerStatus` says until when and why.
+
+In a cluster every daemon schedules every poller, but a poller polls only on the daemon that
+holds its singleton lease (`runs_here`); elsewhere its ticks pass in standby, so that the
+daemon taking the lease over polls from its next tick on.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import datetime
 import logging
 import zoneinfo
+from collections.abc import Callable
 
 import msgspec
 from opentelemetry.trace import SpanKind
@@ -49,6 +54,8 @@ class PollerStatus(msgspec.Struct, frozen=True, kw_only=True):
     #: set while the poller waits for a spent allowance to reset (epoch seconds), and why
     waiting_until: float | None = None
     waiting_reason: str | None = None
+    #: in a cluster: another daemon holds this poller's lease and polls it
+    standby: bool = False
 
 
 class ScheduledPoller:
@@ -62,8 +69,11 @@ class ScheduledPoller:
         zone: zoneinfo.ZoneInfo,
         clock: Clock,
         tracing: Tracing | None = None,
+        runs_here: Callable[[], bool] | None = None,
     ) -> None:
         self.poller = poller
+        #: in a cluster, whether this daemon holds the poller's singleton lease now
+        self.runs_here = runs_here
         #: each poll the root span of a trace that its entries' deliveries continue
         self.tracing = tracing
         self.config = config
@@ -87,6 +97,9 @@ class ScheduledPoller:
         """Poll on schedule until stopped (an interval poller polls at once when it starts)."""
         delay = 0.0 if self.config.interval is not None else self._until_next_tick()
         while await self._wait(delay):
+            if self.runs_here is not None and not self.runs_here():
+                delay = self._until_next_tick()  # another daemon polls it; check again then
+                continue
             await self._poll_once(journal, dispatcher)
             if self._waiting_until is not None:
                 delay = max(self._waiting_until - self.clock.time(), 0.0)
@@ -117,6 +130,7 @@ class ScheduledPoller:
             last_error=self._last_error,
             waiting_until=self._waiting_until,
             waiting_reason=self._waiting_reason,
+            standby=self.runs_here is not None and not self.runs_here(),
         )
 
     async def _poll_once(self, journal: Journal, dispatcher: Dispatcher) -> None:

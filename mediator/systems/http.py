@@ -108,6 +108,9 @@ class HttpTransport:
         self._latency = LatencyHistogram(CALL_BUCKETS)
         #: the runtime's tracing: each exchange a client span, its context sent along
         self.tracing: Tracing | None = None
+        #: in a cluster: raises (`ConnectorUnavailable`) right before a request while this
+        #: daemon may act on partitions it lost (it was paused past its leases)
+        self.guard: Callable[[str], None] | None = None
 
     def policy_for(self, endpoint: str) -> PolicySet:
         """The policies bound to `endpoint` of this system."""
@@ -214,6 +217,8 @@ class HttpTransport:
         headers: Mapping[str, str] | None,
     ) -> HttpResponse:
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        if self.guard is not None:
+            self.guard(self.system)  # as late as can be, right before the request goes out
         t = policy.timeouts
         timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
         sent_headers = {"User-Agent": self._user_agent, **(headers or {})}

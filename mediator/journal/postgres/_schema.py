@@ -12,9 +12,7 @@ newer version is refused.
 
 from __future__ import annotations
 
-#: The number of partitions the entity space is hashed into (see mediator.cluster): fixed for
-#: the life of a journal, since each entry's partition is stored with it.
-PARTITIONS = 256
+from mediator.cluster.partitions import PARTITIONS  # noqa: F401 - the schema's, named here too
 
 # v1. Differences from SQLite's v5:
 # - `occurred_at` is text: integer microseconds since the epoch for UTC times (digits), ISO
