@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -45,12 +45,10 @@ from mediator.journal.postgres._rows import (
     arrays,
     envelope_of,
 )
+from mediator.journal.postgres._stages import Connection, Op, run_ops
 from mediator.journal.records import Appended, JournalStatistics
 
 T = TypeVar("T")
-Connection: TypeAlias = "asyncpg.Connection[Any]"
-#: An op: run inside the group-commit transaction with the batch's time.
-Op = Callable[[Connection, float], Awaitable[Any]]
 # (each envelope's receipt, or None when all were stored as new; each op's result)
 _Outcome = tuple[list[Appended] | None, list[object]]
 
@@ -303,7 +301,7 @@ async def _transaction(
         appended = await insert_envelopes(
             conn, now, batch.envelopes, batch.rows, optimistic=optimistic
         )
-        results = [await op(conn, now) for op in batch.ops]
+        results = await run_ops(conn, now, batch.ops)
     return appended, results
 
 
