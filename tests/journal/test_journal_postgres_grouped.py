@@ -146,6 +146,29 @@ async def test_the_parked_entries_go_to_the_caller_whose_done_freed_their_key(
     assert stored.state is EntryState.ACCEPTED
 
 
+async def test_retries_and_dead_letters_of_one_batch_keep_each_its_own_values(
+    journal: PostgresJournal,
+) -> None:
+    j = journal
+    ids = [(await j.append(envelope(f"evt_{n}"))).envelope.id for n in range(4)]
+    await _in_one_transaction(
+        j,
+        j.mark_retry(ids[0], at=5.0, error="timeout", error_class="ConnectorTimeout"),
+        j.mark_dead(ids[1], reason="no rate", error_class="DecodeError", system="tryton"),
+        j.mark_retry(ids[2], at=9.0, error="503", error_class="ConnectorUnavailable"),
+        j.mark_dead(ids[3], reason="gone", error_class="RemoteRejected", error="404 body"),
+    )
+    stored = [await j.get(i) for i in ids]
+    assert [
+        (e.state, e.due_at, e.error, e.error_class, e.reason, e.system) for e in stored if e
+    ] == [
+        (EntryState.RETRY, 5.0, "timeout", "ConnectorTimeout", None, None),
+        (EntryState.DEAD, None, "no rate", "DecodeError", "no rate", "tryton"),
+        (EntryState.RETRY, 9.0, "503", "ConnectorUnavailable", None, None),
+        (EntryState.DEAD, None, "404 body", "RemoteRejected", "gone", None),
+    ]
+
+
 class _Recorded(GroupedOp):
     """A grouped op that records which ops ran together."""
 

@@ -135,6 +135,73 @@ class SetDone(_EntryOp):
 _DONE = int(EntryState.DONE)
 
 
+def _each(n: int, cast: str) -> str:
+    # the value of parameter $n (an array in the ops' order, one id each) for the row changed
+    return f"(${n}::{cast}[])[array_position($1::bytea[], e.id)]"
+
+
+class SetRetry(_EntryOp):
+    """Schedule an open entry's next attempt at `at`; result: the refused ids."""
+
+    __slots__ = ("at", "error", "error_class")
+    family = "retry"
+
+    def __init__(
+        self, entry_id: str, at: float, error: str, error_class: str, fence: Fence | None
+    ) -> None:
+        super().__init__([entry_id], fence)
+        self.at, self.error, self.error_class = at, error, error_class
+
+    def group(self) -> Hashable:
+        return self._group()
+
+    @classmethod
+    async def run_group(cls, conn: Connection, now: float, ops: Sequence[SetRetry]) -> list[object]:
+        refused, _ = await _update_open(
+            conn, ops,
+            f"state = $5, updated_at = $6, due_at = {_each(7, 'float8')}, "
+            f"error = {_each(8, 'text')}, error_class = {_each(9, 'text')}",
+            int(EntryState.RETRY), now,
+            [o.at for o in ops], [o.error for o in ops], [o.error_class for o in ops],
+        )  # fmt: skip
+        return list(refused)
+
+
+class SetDead(_EntryOp):
+    """Make an open entry a dead letter; result: the refused ids."""
+
+    __slots__ = ("error", "error_class", "reason", "system")
+    family = "dead"
+    excludes = frozenset({"done"})  # a dead letter holds its key: see SetDone
+
+    def __init__(
+        self,
+        entry_id: str,
+        reason: str,
+        error_class: str,
+        system: str | None,
+        error: str,
+        fence: Fence | None,
+    ) -> None:
+        super().__init__([entry_id], fence)
+        self.reason, self.error_class, self.system, self.error = reason, error_class, system, error
+
+    def group(self) -> Hashable:
+        return self._group()
+
+    @classmethod
+    async def run_group(cls, conn: Connection, now: float, ops: Sequence[SetDead]) -> list[object]:
+        refused, _ = await _update_open(
+            conn, ops,
+            f"state = $5, updated_at = $6, due_at = NULL, reason = {_each(7, 'text')}, "
+            f"error = {_each(8, 'text')}, error_class = {_each(9, 'text')}, "
+            f"system = {_each(10, 'text')}",
+            int(EntryState.DEAD), now, [o.reason for o in ops], [o.error for o in ops],
+            [o.error_class for o in ops], [o.system for o in ops],
+        )  # fmt: skip
+        return list(refused)
+
+
 class SaveFlow(GroupedOp):
     """Write a flow's state if its stored version is `expected` (0: absent); result: the
     `FlowState` written, or None."""

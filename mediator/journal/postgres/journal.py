@@ -30,7 +30,9 @@ from mediator.journal.postgres._grouped import (
     Park,
     RecordXref,
     SaveFlow,
+    SetDead,
     SetDone,
+    SetRetry,
     SetState,
     SetWatermark,
 )
@@ -257,8 +259,7 @@ class PostgresJournal:
     async def mark_retry(self, entry_id: str, *, at: float, error: str, error_class: str) -> None:
         """Record a failed attempt to be retried at epoch time `at`."""
         _check_ids([entry_id])
-        op = partial(_ops.set_retry, entry_id=entry_id, at=at, error=error,
-                     error_class=error_class, fence=self._fence)  # fmt: skip
+        op = SetRetry(entry_id, at, error, error_class, self._fence)
         self._fenced(await self._writer.op(op))
 
     async def mark_dead(
@@ -273,8 +274,7 @@ class PostgresJournal:
         """Make the entry a dead letter with a readable `reason`; `error` is the failure's own
         text (the reason when None)."""
         _check_ids([entry_id])
-        op = partial(_ops.set_dead, entry_id=entry_id, reason=reason, error_class=error_class,
-                     system=system, error=error or reason, fence=self._fence)  # fmt: skip
+        op = SetDead(entry_id, reason, error_class, system, error or reason, self._fence)
         self._fenced(await self._writer.op(op))
 
     async def get(self, entry_id: str) -> Entry | None:
