@@ -3,9 +3,9 @@
 Appenders and ops join the batch being gathered; the writer task takes it (at most `max_batch`
 appends and ops) the moment a lane (a connection) is free, runs it there as ONE transaction
 (the appends coalesced into one unnest insert, then the ops, those of one kind from many
-callers coalesced too: see `_stages`), commits, and settles one
-future shared by every caller of the batch. That future ignores cancellation: a cancelled
-appender's write still commits with the others, and no caller can cancel another's commit.
+callers coalesced too: see `_stages`), commits, and settles one future shared by every caller
+of the batch. That future ignores cancellation: a cancelled appender's write still commits
+with the others, and no caller can cancel another's commit.
 An op must not raise for a business reason; if the transaction fails, every caller of the
 batch gets the `JournalError`, and the writer goes on with the next batch (on a new connection
 if the old one broke). `synchronous_commit` stays on: a write is acknowledged once durable.
