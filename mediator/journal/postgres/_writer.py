@@ -2,9 +2,10 @@
 
 Appenders and ops join the batch being gathered; the writer task takes it (at most `max_batch`
 appends and ops) the moment a lane (a connection) is free, runs it there as ONE transaction
-(the appends coalesced into one unnest insert, then each op in order), commits, and settles one
-future shared by every caller of the batch. That future ignores cancellation: a cancelled
-appender's write still commits with the others, and no caller can cancel another's commit.
+(the appends coalesced into one unnest insert, then the ops, those of one kind from many
+callers coalesced too: see `_stages`), commits, and settles one future shared by every caller
+of the batch. That future ignores cancellation: a cancelled appender's write still commits
+with the others, and no caller can cancel another's commit.
 An op must not raise for a business reason; if the transaction fails, every caller of the
 batch gets the `JournalError`, and the writer goes on with the next batch (on a new connection
 if the old one broke). `synchronous_commit` stays on: a write is acknowledged once durable.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -45,12 +46,10 @@ from mediator.journal.postgres._rows import (
     arrays,
     envelope_of,
 )
+from mediator.journal.postgres._stages import Connection, Op, run_ops
 from mediator.journal.records import Appended, JournalStatistics
 
 T = TypeVar("T")
-Connection: TypeAlias = "asyncpg.Connection[Any]"
-#: An op: run inside the group-commit transaction with the batch's time.
-Op = Callable[[Connection, float], Awaitable[Any]]
 # (each envelope's receipt, or None when all were stored as new; each op's result)
 _Outcome = tuple[list[Appended] | None, list[object]]
 
@@ -303,7 +302,7 @@ async def _transaction(
         appended = await insert_envelopes(
             conn, now, batch.envelopes, batch.rows, optimistic=optimistic
         )
-        results = [await op(conn, now) for op in batch.ops]
+        results = await run_ops(conn, now, batch.ops)
     return appended, results
 
 

@@ -26,8 +26,19 @@ from mediator.codecs.canonical.envelope import Envelope
 from mediator.errors import Fenced
 from mediator.journal._rows import ENTRY_COLUMNS, dead_letter_query, entry_of
 from mediator.journal.postgres import _connect, _ops
+from mediator.journal.postgres._grouped import (
+    Park,
+    RecordXref,
+    SaveFlow,
+    SetDead,
+    SetDone,
+    SetRetry,
+    SetState,
+    SetWatermark,
+)
 from mediator.journal.postgres._rows import numbered, pg_row, select_entries
-from mediator.journal.postgres._writer import Op, PgWriter, prepare_appends
+from mediator.journal.postgres._stages import Op
+from mediator.journal.postgres._writer import PgWriter, prepare_appends
 from mediator.journal.records import (
     Appended,
     CompactionReport,
@@ -189,7 +200,7 @@ class PostgresJournal:
     ) -> list[Appended]:
         """Journal a batch in one transaction, advancing `watermark` in that same transaction."""
         rows = [pg_row(envelope) for envelope in envelopes]
-        ops: list[Op] = [] if watermark is None else [partial(_ops.set_watermark, mark=watermark)]
+        ops: list[Op] = [] if watermark is None else [SetWatermark(watermark)]
         if not envelopes and not ops:
             return []
         appended, _ = await self._writer.append(list(envelopes), rows, ops)
@@ -226,7 +237,7 @@ class PostgresJournal:
             return []
         unparked, refused = cast(
             tuple[tuple[Entry, ...], list[tuple[str, int]]],
-            await self._writer.op(partial(_ops.set_done, ids=list(ids), fence=self._fence)),
+            await self._writer.op(SetDone(ids, self._fence)),
         )
         self._fenced(refused)
         return list(unparked)
@@ -238,14 +249,17 @@ class PostgresJournal:
     async def _set_state(self, ids: Sequence[str], state: EntryState) -> None:
         _check_ids(ids)
         if ids:
-            op = partial(_ops.set_state, ids=list(ids), state=state, fence=self._fence)
+            op = (
+                Park(ids, self._fence)
+                if state is EntryState.PARKED
+                else SetState(ids, state, self._fence)
+            )
             self._fenced(await self._writer.op(op))
 
     async def mark_retry(self, entry_id: str, *, at: float, error: str, error_class: str) -> None:
         """Record a failed attempt to be retried at epoch time `at`."""
         _check_ids([entry_id])
-        op = partial(_ops.set_retry, entry_id=entry_id, at=at, error=error,
-                     error_class=error_class, fence=self._fence)  # fmt: skip
+        op = SetRetry(entry_id, at, error, error_class, self._fence)
         self._fenced(await self._writer.op(op))
 
     async def mark_dead(
@@ -260,8 +274,7 @@ class PostgresJournal:
         """Make the entry a dead letter with a readable `reason`; `error` is the failure's own
         text (the reason when None)."""
         _check_ids([entry_id])
-        op = partial(_ops.set_dead, entry_id=entry_id, reason=reason, error_class=error_class,
-                     system=system, error=error or reason, fence=self._fence)  # fmt: skip
+        op = SetDead(entry_id, reason, error_class, system, error or reason, self._fence)
         self._fenced(await self._writer.op(op))
 
     async def get(self, entry_id: str) -> Entry | None:
@@ -377,7 +390,7 @@ class PostgresJournal:
         """Record that the entity is `system_id` in `system`, replacing an older mapping."""
         record = XrefRecord(entity_type=entity_type, canonical_id=canonical_id, system=system,
                             system_id=system_id, recorded_at=0.0)  # fmt: skip
-        return cast(XrefRecord, await self._writer.op(partial(_ops.record_xref, record=record)))
+        return cast(XrefRecord, await self._writer.op(RecordXref(record)))
 
     async def xref_to(self, entity_type: str, canonical_id: str, system: str) -> XrefRecord | None:
         """Look up the entity's id in `system`."""
@@ -413,7 +426,7 @@ class PostgresJournal:
 
     async def set_watermark(self, watermark: Watermark) -> None:
         """Advance a named cursor on its own."""
-        await self._writer.op(partial(_ops.set_watermark, mark=watermark))
+        await self._writer.op(SetWatermark(watermark))
 
     async def get_watermark(self, name: str) -> Watermark | None:
         """Return a named cursor, or None if it was never set."""
@@ -443,8 +456,7 @@ class PostgresJournal:
         self, flow: str, entity: str, state: bytes, *, expected_version: int
     ) -> FlowState | None:
         """Save if the stored version is `expected_version` (0: none yet); None on a conflict."""
-        op = partial(_ops.save_flow, flow=flow, entity=entity, state=bytes(state),
-                     expected=expected_version)  # fmt: skip
+        op = SaveFlow(flow, entity, bytes(state), expected_version)
         return cast(FlowState | None, await self._writer.op(op))
 
     # -- housekeeping ------------------------------------------------------------------------
