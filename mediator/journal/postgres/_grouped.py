@@ -21,27 +21,28 @@ from mediator.journal.records import Entry, EntryState, FlowState, Watermark, Xr
 Refused = _ops.Refused
 
 
-async def _update_open(
+async def update_open(
     conn: Connection,
     ops: Sequence[_EntryOp],
     set_clause: str,
     *params: object,
 ) -> tuple[list[Refused], list[list[str]]]:
-    # `_ops._update_open` over every op's ids at once, its outcome split back per op: each op's
+    # `_ops.update_open` over every op's ids at once, its outcome split back per op: each op's
     # refused (id, partition) pairs and the keys of the replays it changed.
     owner: dict[bytes, int] = {}
     for index, op in enumerate(ops):
         for entry_id in op.ids:
             owner[bytes.fromhex(entry_id)] = index
     fence = ops[0].fence
-    statement = _ops._FENCED_UPDATE.format(done=_ops._DONE, set=set_clause)
-    rows = await conn.fetch(statement, list(owner), *_ops._fence_params(fence), *params)
+    statement = _ops.FENCED_UPDATE.format(done=_ops.DONE, set=set_clause)
+    rows = await conn.fetch(statement, list(owner), *_ops.fence_params(fence), *params)
     refused: list[Refused] = [[] for _ in ops]
     replayed: list[list[str]] = [[] for _ in ops]
-    for raw_id, partition, key, was_replay in rows:
+    for raw_id, partition, key, was_replay, allowed in rows:
         index = owner[bytes(raw_id)]
         if key is None:
-            if fence is not None:
+            # (refused even when closed already: see `_ops.update_open`)
+            if not allowed:
                 refused[index].append((bytes(raw_id).hex(), int(partition)))
         elif was_replay:
             replayed[index].append(str(key))
@@ -82,7 +83,7 @@ class SetState(_EntryOp):
     async def run_group(cls, conn: Connection, now: float, ops: Sequence[SetState]) -> list[object]:
         state = ops[0].state
         bump = 1 if state is EntryState.IN_FLIGHT else 0
-        refused, _ = await _update_open(
+        refused, _ = await update_open(
             conn, ops,
             "state = $5, updated_at = $6, attempts = e.attempts + $7, due_at = NULL",
             int(state), now, bump,
@@ -116,8 +117,8 @@ class SetDone(_EntryOp):
 
     @classmethod
     async def run_group(cls, conn: Connection, now: float, ops: Sequence[SetDone]) -> list[object]:
-        refused, replayed = await _update_open(
-            conn, ops, "state = $5, updated_at = $6, due_at = NULL", _DONE, now
+        refused, replayed = await update_open(
+            conn, ops, "state = $5, updated_at = $6, due_at = NULL", DONE, now
         )
         # A key's parked entries go to the last caller (in batch order) that closed a replay of
         # it: run one by one, every earlier one found the key still held by that replay.
@@ -127,12 +128,12 @@ class SetDone(_EntryOp):
                 last[key] = index
         unparked: list[list[Entry]] = [[] for _ in ops]
         if last:
-            for entry in await _ops._unpark(conn, now, list(last)):
+            for entry in await _ops.unpark(conn, now, list(last)):
                 unparked[last[entry.key]].append(entry)
         return [(tuple(u), r) for u, r in zip(unparked, refused, strict=True)]
 
 
-_DONE = int(EntryState.DONE)
+DONE = int(EntryState.DONE)
 
 
 def _each(n: int, cast: str) -> str:
@@ -157,7 +158,7 @@ class SetRetry(_EntryOp):
 
     @classmethod
     async def run_group(cls, conn: Connection, now: float, ops: Sequence[SetRetry]) -> list[object]:
-        refused, _ = await _update_open(
+        refused, _ = await update_open(
             conn, ops,
             f"state = $5, updated_at = $6, due_at = {_each(7, 'float8')}, "
             f"error = {_each(8, 'text')}, error_class = {_each(9, 'text')}",
@@ -191,7 +192,7 @@ class SetDead(_EntryOp):
 
     @classmethod
     async def run_group(cls, conn: Connection, now: float, ops: Sequence[SetDead]) -> list[object]:
-        refused, _ = await _update_open(
+        refused, _ = await update_open(
             conn, ops,
             f"state = $5, updated_at = $6, due_at = NULL, reason = {_each(7, 'text')}, "
             f"error = {_each(8, 'text')}, error_class = {_each(9, 'text')}, "

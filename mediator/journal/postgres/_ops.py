@@ -32,11 +32,8 @@ from mediator.journal.records import (
     DeadLetterFilter,
     Entry,
     EntryState,
-    FlowState,
     ReleaseReport,
     ReplayReport,
-    Watermark,
-    XrefRecord,
 )
 
 Connection: TypeAlias = "asyncpg.Connection[Any]"
@@ -44,12 +41,12 @@ Connection: TypeAlias = "asyncpg.Connection[Any]"
 Refused = list[tuple[str, int]]
 
 _TXID = "pg_current_xact_id()::text::bigint"
-_DONE = int(EntryState.DONE)
+DONE = int(EntryState.DONE)
 _OPEN_DEAD = f"state IN ({EntryState.DEAD:d}, {EntryState.QUARANTINED:d}) AND state < 6"
 
 # $1 ids; $2 the fence's owner (NULL: no fence), $3/$4 the lease names and epochs it holds;
 # the SET clause's own parameters from $5.
-_FENCED_UPDATE = """
+FENCED_UPDATE = """
 WITH target AS (
     SELECT id, partition FROM entries WHERE id = ANY($1::bytea[])
 ), held AS (
@@ -70,7 +67,7 @@ FROM target t LEFT JOIN changed c ON c.id = t.id
 """
 
 
-def _fence_params(fence: Fence | None) -> tuple[str | None, list[str], list[int]]:
+def fence_params(fence: Fence | None) -> tuple[str | None, list[str], list[int]]:
     if fence is None:
         return None, [], []
     held = [(p, e) for p, e in enumerate(fence.epochs()) if e >= 0]
@@ -82,16 +79,16 @@ def held_partitions(fence: Fence) -> list[int]:
     return [p for p, epoch in enumerate(fence.epochs()) if epoch >= 0]
 
 
-async def _update_open(
+async def update_open(
     conn: Connection, ids: Sequence[str], fence: Fence | None, set_clause: str, *params: object
 ) -> tuple[Refused, list[str]]:
     # Apply `set_clause` to the open entries among `ids` that the fence allows; return the
     # refused (id, partition) pairs and the keys of changed replays. A change to an entry of a
     # partition the fence does not hold is refused even when the entry is closed already (its
     # new owner delivered it): a daemon waking from a pause learns that it lost the partition.
-    statement = _FENCED_UPDATE.format(done=_DONE, set=set_clause)
+    statement = FENCED_UPDATE.format(done=DONE, set=set_clause)
     rows = await conn.fetch(
-        statement, [bytes.fromhex(i) for i in ids], *_fence_params(fence), *params
+        statement, [bytes.fromhex(i) for i in ids], *fence_params(fence), *params
     )
     refused: Refused = []
     replayed: list[str] = []
@@ -102,48 +99,6 @@ async def _update_open(
         elif was_replay:
             replayed.append(str(key))
     return refused, replayed
-
-
-async def set_state(
-    conn: Connection, now: float, ids: Sequence[str], state: EntryState, fence: Fence | None
-) -> Refused:
-    """Move open entries to `state`; entering IN_FLIGHT counts an attempt."""
-    bump = 1 if state is EntryState.IN_FLIGHT else 0
-    refused, _ = await _update_open(
-        conn, ids, fence,
-        "state = $5, updated_at = $6, attempts = e.attempts + $7, due_at = NULL",
-        int(state), now, bump,
-    )  # fmt: skip
-    return refused
-
-
-async def set_done(
-    conn: Connection, now: float, ids: Sequence[str], fence: Fence | None
-) -> tuple[tuple[Entry, ...], Refused]:
-    """Close entries as delivered; return the entries unparked because a replay among them was
-    the last thing their entity waited for, and the refused ids."""
-    refused, keys = await _update_open(
-        conn, ids, fence, "state = $5, updated_at = $6, due_at = NULL", _DONE, now
-    )
-    return (await _unpark(conn, now, keys) if keys else ()), refused
-
-
-async def set_retry(
-    conn: Connection,
-    now: float,
-    entry_id: str,
-    at: float,
-    error: str,
-    error_class: str,
-    fence: Fence | None,
-) -> Refused:
-    """Schedule an open entry's next attempt at `at`."""
-    refused, _ = await _update_open(
-        conn, [entry_id], fence,
-        "state = $5, updated_at = $6, due_at = $7, error = $8, error_class = $9",
-        int(EntryState.RETRY), now, at, error, error_class,
-    )  # fmt: skip
-    return refused
 
 
 async def set_dead(
@@ -157,7 +112,7 @@ async def set_dead(
     fence: Fence | None,
 ) -> Refused:
     """Make an open entry a dead letter; `error` replaces that of an earlier, retried attempt."""
-    refused, _ = await _update_open(
+    refused, _ = await update_open(
         conn, [entry_id], fence,
         "state = $5, updated_at = $6, due_at = NULL, reason = $7, error = $8, "
         "error_class = $9, system = $10",
@@ -277,10 +232,10 @@ async def release(
     released = msgspec.structs.replace(
         found[0], state=EntryState.RELEASED, updated_at=now, released_by=by, release_reason=reason
     )
-    return ReleaseReport(released=released, unparked=await _unpark(conn, now, [released.key]))
+    return ReleaseReport(released=released, unparked=await unpark(conn, now, [released.key]))
 
 
-async def _unpark(conn: Connection, now: float, keys: list[str]) -> tuple[Entry, ...]:
+async def unpark(conn: Connection, now: float, keys: list[str]) -> tuple[Entry, ...]:
     # A key is free once it has no open dead letter and no open replay: its parked entries then
     # follow the corrections, in their original order, accepted by this transaction.
     ready: list[Entry] = []
@@ -310,52 +265,6 @@ async def held_keys(conn: Connection, partitions: list[int] | None) -> set[str]:
         return {r[0] for r in await conn.fetch(HELD_KEYS)}
     rows = await conn.fetch(HELD_KEYS + " AND partition = ANY($1::int2[])", partitions)
     return {r[0] for r in rows}
-
-
-async def set_watermark(conn: Connection, now: float, mark: Watermark) -> None:
-    """Advance a named cursor."""
-    await conn.execute(
-        "INSERT INTO watermarks (name, value, updated_at) VALUES ($1, $2, $3) "
-        "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        mark.name, mark.value, now,
-    )  # fmt: skip
-
-
-async def record_xref(conn: Connection, now: float, record: XrefRecord) -> XrefRecord:
-    """Record a mapping, replacing this entity's older id in that system and any other entity
-    that held this system id."""
-    await conn.execute(
-        "DELETE FROM xref WHERE system = $1 AND entity_type = $2 AND system_id = $3",
-        record.system, record.entity_type, record.system_id,
-    )  # fmt: skip
-    await conn.execute(
-        "INSERT INTO xref (entity_type, canonical_id, system, system_id, recorded_at) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entity_type, canonical_id, system) "
-        "DO UPDATE SET system_id = excluded.system_id, recorded_at = excluded.recorded_at",
-        record.entity_type, record.canonical_id, record.system, record.system_id, now,
-    )  # fmt: skip
-    return msgspec.structs.replace(record, recorded_at=now)
-
-
-async def save_flow(
-    conn: Connection, now: float, flow: str, entity: str, state: bytes, expected: int
-) -> FlowState | None:
-    """Write the flow state if its stored version is `expected` (0: absent); None otherwise."""
-    if expected == 0:
-        status = await conn.execute(
-            "INSERT INTO flows (flow, entity, state, version, updated_at) "
-            "VALUES ($1, $2, $3, 1, $4) ON CONFLICT DO NOTHING",
-            flow, entity, state, now,
-        )  # fmt: skip
-    else:
-        status = await conn.execute(
-            "UPDATE flows SET state = $1, version = version + 1, updated_at = $2 "
-            "WHERE flow = $3 AND entity = $4 AND version = $5",
-            state, now, flow, entity, expected,
-        )  # fmt: skip
-    if not status.endswith(" 1"):
-        return None
-    return FlowState(flow=flow, entity=entity, state=state, version=expected + 1, updated_at=now)
 
 
 async def compact_chunk(
