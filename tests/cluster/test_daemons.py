@@ -30,7 +30,7 @@ from mediator.journal import EntryState
 from mediator.journal.postgres import open_postgres_journal
 from mediator.sandbox import Sandboxes, open_sandboxes
 from mediator.sandbox.config_tables import env_secrets, systems_toml
-from mediator.sandbox.faults import FaultPlan
+from mediator.sandbox.faults import FaultPlan, Outage
 from mediator.sandbox.generator import Firm, generate_firm
 from mediator.sandbox.seeding import approve_through
 from mediator.testing.onboarded import record_onboarding
@@ -245,7 +245,9 @@ def near(count: int, daemons: int) -> bool:
     return share - 3 <= count <= share + 3
 
 
-async def test_a_killed_daemon_is_replaced_and_a_joiner_gets_its_share(cluster: Cluster) -> None:
+async def test_a_killed_daemon_is_replaced_an_outage_ridden_and_a_joiner_gets_its_share(
+    cluster: Cluster,
+) -> None:
     for name in ("d1", "d2", "d3"):
         await cluster.start(name, lease_ttl=6.0, renew_every=2.0)  # the defaults
     async with approving(cluster, every=0.2) as approvals:
@@ -261,10 +263,18 @@ async def test_a_killed_daemon_is_replaced_and_a_joiner_gets_its_share(cluster: 
         took = await until(lambda: _all_held_by(cluster, {"d1", "d3", "d4"}), timeout=15)
         print(f"takeover after SIGKILL: {took:.1f} s (lease_ttl 6 s, renew_every 2 s)")
         assert took <= 10.0
+        # then the ERP goes down for 3 s (503s) and loses one answer in twenty after it has
+        # committed: the survivors retry, and find by its key what a lost answer made
+        assert cluster.boxes.tryton is not None
+        cluster.boxes.tryton.faults.install(
+            FaultPlan(latency=0.05, outages=(Outage(start=0.0, end=3.0),), drop_rate=0.05)
+        )
         await approvals
         await until(lambda: len(erp_lines(cluster.boxes)) >= cluster.approved(), timeout=60)
     await until(lambda: _spread(cluster, 3), timeout=15)
     cluster.check_effects()
+    faults = cluster.boxes.tryton.faults.statistics()
+    assert faults.outages > 0 and faults.drops > 0, faults  # the ERP was down, answers lost
     assert sum(len(d.logged("took over")) for d in cluster.daemons.values()) >= 3
     # each daemon's /healthz says what it holds; the poller runs on exactly one of them
     held = await cluster.holdings()
