@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger("mediator.cluster")
+#: Beats run again at once after a deadlock with the journal's transaction (see `run`).
+_DEADLOCK_RETRIES = 3
 _NOW = "extract(epoch from clock_timestamp())"
 _PARTITION_NAMES = [partition_lease(p) for p in range(PARTITIONS)]
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -229,9 +231,24 @@ class LeaseKeeper:
         that fails is logged and counted, and leases lapse locally when their time is up."""
         import asyncpg  # the `postgres` extra
 
+        deadlocks = 0
         while True:
             try:
                 await self.heartbeat()
+                deadlocks = 0
+            except asyncpg.DeadlockDetectedError:
+                # The journal's transaction reads this daemon's lease rows FOR SHARE (fencing)
+                # in several statements, so a renewal of many rows can close a cycle with it;
+                # PostgreSQL broke it by failing the beat. That transaction is over by now:
+                # beat again at once (a few times), rather than a beat later, nearer expiry.
+                deadlocks += 1
+                if deadlocks <= _DEADLOCK_RETRIES:
+                    _log.info("lease heartbeat of %s met a deadlock: beating again", self._owner)
+                    continue
+                self._failures += 1
+                self._last_error = "DeadlockDetectedError: again and again"
+                _log.warning("lease heartbeat of %s failed: %s", self._owner, self._last_error)
+                deadlocks = 0
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._failures += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"

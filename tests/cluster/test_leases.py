@@ -7,6 +7,7 @@ a `FakeClock`, so nothing sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -175,3 +176,36 @@ async def test_bad_settings_are_refused_by_name(schema: str) -> None:
     with pytest.raises(ValueError, match="schema"):
         async with open_lease_keeper(TEST_DSN, schema="x; drop", owner="a"):
             pass
+
+
+async def test_a_beat_failed_by_a_deadlock_beats_again_at_once(schema: str) -> None:
+    # A renewal can close a cycle with the journal's transaction, which reads this daemon's
+    # lease rows FOR SHARE; PostgreSQL fails one side. The keeper must not wait a whole
+    # `renew_every` (a minute here) nearer expiry before it renews again.
+    async with open_lease_keeper(
+        TEST_DSN, schema=schema, owner="a", clock=FakeClock(), run=False,
+        lease_ttl=120.0, renew_every=60.0,
+    ) as a:  # fmt: skip
+        again = asyncio.Event()
+        calls = 0
+
+        async def beat() -> LeaseChange:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise asyncpg.DeadlockDetectedError("deadlock detected")
+            again.set()
+            await asyncio.Event().wait()  # (the test ends here)
+            raise AssertionError("unreachable")
+
+        a.heartbeat = beat  # type: ignore[method-assign]  # one beat failed, then watched
+        running = asyncio.ensure_future(a.run())
+        try:
+            async with asyncio.timeout(5):
+                await again.wait()
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        assert calls == 2
+        assert a.statistics().failures == 0  # a deadlock retried is no failure
