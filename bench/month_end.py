@@ -52,6 +52,7 @@ import aiohttp
 import msgspec
 from _connectors_common import served  # bench/ siblings
 from _machine import machine
+from _month_end_dbos import run_part_d
 from _reconcile_month import (
     Plan,
     Sizes,
@@ -291,8 +292,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="a 10x smaller firm")
     parser.add_argument("--profile", type=Path, help="save a pyinstrument profile (HTML) here")
+    parser.add_argument("--part", choices=("a", "d"), default="a", help="d: against DBOS")
     args = parser.parse_args()
     sizes = _QUICK if args.quick else _FULL
+    if args.part == "d":
+        with tempfile.TemporaryDirectory() as folder:
+            peer = run_part_d(sizes, Path(folder), sandboxes=sandboxes, seed_journal=seed_journal)
+            result = asyncio.run(peer)
+        print(json.dumps({"machine": machine(), "quick": args.quick, **result}, indent=2))
+        return
     with tempfile.TemporaryDirectory() as folder:
         result = asyncio.run(run(sizes, Path(folder), args.profile))
         journal = sum(f.stat().st_size for f in Path(folder).glob("journal.sqlite*"))
