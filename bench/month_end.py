@@ -24,10 +24,14 @@ by a bare aiohttp client in Tryton's batched `create` calls of 1,000, straight f
 (no journal, no poll, no idempotency look-up): the floor the sandbox itself sets.
 ``ratio_to_bare_erp_client`` = our entries/s over its lines/s.
 
-Not yet here (issue #20 B-E): the vendors' limits on, chaos, the DBOS peer, the real trytond,
+Not yet here (issue #20 B-E): the vendors' limits on, chaos, the real trytond,
 three consecutive months for RSS growth.
 
     .venv/bin/python bench/month_end.py [--quick] [--profile FILE.html]
+    .venv/bin/python bench/month_end.py [--quick] --part d   # D: against DBOS Transact
+
+`--part d` runs part D instead (bench/_month_end_dbos.py): the approved-time path alone,
+ours against DBOS Transact's idiom for it, on the same entries and sandboxes.
 
 `--quick` is 10× smaller. Prints one JSON object; progress goes to stderr.
 """
@@ -297,7 +301,13 @@ def main() -> None:
     sizes = _QUICK if args.quick else _FULL
     if args.part == "d":
         with tempfile.TemporaryDirectory() as folder:
-            peer = run_part_d(sizes, Path(folder), sandboxes=sandboxes, seed_journal=seed_journal)
+            peer = run_part_d(
+                sizes,
+                Path(folder),
+                quick=args.quick,
+                sandboxes=sandboxes,
+                seed_journal=seed_journal,
+            )
             result = asyncio.run(peer)
         print(json.dumps({"machine": machine(), "quick": args.quick, **result}, indent=2))
         return
