@@ -52,6 +52,7 @@ import aiohttp
 import msgspec
 from _connectors_common import served  # bench/ siblings
 from _machine import machine
+from _month_end_real_erp import real_erp
 from _reconcile_month import (
     Plan,
     Sizes,
@@ -291,7 +292,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="a 10x smaller firm")
     parser.add_argument("--profile", type=Path, help="save a pyinstrument profile (HTML) here")
+    parser.add_argument(
+        "--part", choices=("a", "e"), default="a", help="e: the ERP half against a real trytond"
+    )
     args = parser.parse_args()
+    if args.part == "e":
+        with tempfile.TemporaryDirectory() as folder:
+            erp = asyncio.run(real_erp(Path(folder), quick=args.quick))
+        print(json.dumps({"machine": machine(), "quick": args.quick, "part_e": erp}, indent=2))
+        return
     sizes = _QUICK if args.quick else _FULL
     with tempfile.TemporaryDirectory() as folder:
         result = asyncio.run(run(sizes, Path(folder), args.profile))
