@@ -29,13 +29,14 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from _connectors_common import served  # bench/ siblings
 from _reconcile_month import Plan, Sizes, build_harvest, client_of, plan, systems_config
 
 from mediator.clock import SystemClock
+from mediator.codecs.tryton import RpcValue
 from mediator.config import parse_config
 from mediator.journal import Watermark, open_journal
 from mediator.policies import PolicyRegistry
@@ -241,7 +242,7 @@ async def _mediator_invoices(config: str, invoices: list[dict[str, object]]) -> 
         PostInvoice(
             idempotency_key=f"bench-e-invoice-{n}",
             attempt=1,
-            values=values,
+            values=cast("dict[str, RpcValue]", values),  # invoice_values: the server's JSON
             reference=f"mediator invoice {n}",
         )
         for n, values in enumerate(invoices)

@@ -24,8 +24,9 @@ by a bare aiohttp client in Tryton's batched `create` calls of 1,000, straight f
 (no journal, no poll, no idempotency look-up): the floor the sandbox itself sets.
 ``ratio_to_bare_erp_client`` = our entries/s over its lines/s.
 
-Not yet here (issue #20 B-E): the vendors' limits on, chaos, the DBOS peer, the real trytond,
-three consecutive months for RSS growth.
+`--part e` runs part E instead: the ERP half against a real trytond, against a bare client on
+the same server (`_month_end_real_erp`). Not yet here (issue #20 B-D): the vendors' limits on,
+chaos, the DBOS peer, three consecutive months for RSS growth.
 
     .venv/bin/python bench/month_end.py [--quick] [--profile FILE.html]
 
