@@ -49,8 +49,11 @@ from tests.tryton_real.scenario import Run, invoice_values, references
 
 __all__ = ["QUICK", "SIZES", "real_erp"]
 
-#: ~10,700 approved entries (part A's quick firm); --quick: ~1,100
-SIZES = Sizes(consultants=150, clients=40, projects=80, milestones=0)
+#: ~10,700 approved entries (part A's quick firm's people) over the full firm's 400 clients and
+#: 800 projects: entries are delivered one at a time per project (their key), so the projects
+#: bound how many lines one ERP create can carry (80 projects: batches of ~65, 0.34 of the
+#: floor). --quick: ~1,100 entries over 8 projects.
+SIZES = Sizes(consultants=150, clients=400, projects=800, milestones=0)
 QUICK = Sizes(consultants=15, clients=4, projects=8, milestones=0)
 _INVOICES, _QUICK_INVOICES = 200, 20
 _RAW_BATCH = 1_000
@@ -209,11 +212,12 @@ async def _raw_floor(
     return lines_per_s, invoices_per_s
 
 
-async def _mediator_lines(config: str, expected: int) -> tuple[float, int, int]:
+async def _mediator_lines(config: str, expected: int) -> dict[str, Any]:
     """Poll Harvest once and wait until every approved entry is delivered; return the seconds,
-    and the dead and retried deliveries."""
+    mediator's CPU, the dead and retried deliveries, and the ERP connector's batches."""
     loaded = parse_config(config, file="<bench part e>")
     async with Mediator(loaded, serve_admin=False) as mediator:
+        cpu = time.process_time()
         began = time.perf_counter()
         outcome = await mediator.poll("harvest_time")
         _say(f"polled: {outcome.journaled:,} journaled")
@@ -227,7 +231,16 @@ async def _mediator_lines(config: str, expected: int) -> tuple[float, int, int]:
                 _say(f"{finished:,} of {expected:,} lines")
             last = finished
             await asyncio.sleep(0.2)
-        return time.perf_counter() - began, stats.dead, stats.retried
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+        erp = mediator.statistics().systems["tryton"]
+        return {
+            "seconds": seconds,
+            "cpu": cpu,
+            "dead": stats.dead,
+            "retried": stats.retried,
+            "batches": erp.batches,
+            "average_batch": erp.average_batch,
+        }
 
 
 async def _mediator_invoices(config: str, invoices: list[dict[str, object]]) -> float:
@@ -305,7 +318,8 @@ async def real_erp(folder: Path, *, quick: bool) -> dict[str, object]:
         _say(f"floor: {raw_lines_per_s:,.0f} lines/s, {raw_invoices_per_s:,.1f} invoices/s")
         await _seed_journal(folder / "journal.sqlite", sizes, hv, erp)
         config = _config(server, hv["url"], folder)
-        seconds, dead, retried = await _mediator_lines(config, approved)
+        timed = await _mediator_lines(config, approved)
+        seconds = timed["seconds"]
         invoices_per_s = await _mediator_invoices(config, invoices)
         keys = await _mediator_line_keys(client)
     wanted = {
@@ -318,11 +332,15 @@ async def real_erp(folder: Path, *, quick: bool) -> dict[str, object]:
     return {
         "server": f"trytond {server.version}, one gunicorn sync worker, SQLite",
         "approved_entries": approved,
+        "projects": sizes.projects,
         "erp_lines": sum(keys.values()),
         "one_line_per_entry": one_each,
-        "dead": dead,
-        "retried": retried,
+        "dead": timed["dead"],
+        "retried": timed["retried"],
         "lines_seconds": round(seconds, 2),
+        "mediator_cpu_us_per_line": round(1e6 * timed["cpu"] / approved, 1),
+        "erp_create_batches": timed["batches"],
+        "erp_average_batch": round(timed["average_batch"], 1),
         "lines_per_s": round(lines_per_s, 1),
         "raw_lines_per_s": round(raw_lines_per_s, 1),
         "lines_ratio": round(lines_per_s / raw_lines_per_s, 3),
