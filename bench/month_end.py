@@ -24,11 +24,13 @@ by a bare aiohttp client in Tryton's batched `create` calls of 1,000, straight f
 (no journal, no poll, no idempotency look-up): the floor the sandbox itself sets.
 ``ratio_to_bare_erp_client`` = our entries/s over its lines/s.
 
-Not yet here (issue #20 B-E): the vendors' limits on, chaos, the real trytond,
-three consecutive months for RSS growth.
+`--part e` runs part E instead: the ERP half against a real trytond, against a bare client on
+the same server (`_month_end_real_erp`). Not yet here (issue #20 B, C): the vendors' limits
+on, chaos, three consecutive months for RSS growth.
 
     .venv/bin/python bench/month_end.py [--quick] [--profile FILE.html]
     .venv/bin/python bench/month_end.py [--quick] --part d   # D: against DBOS Transact
+    .venv/bin/python bench/month_end.py [--quick] --part e   # E: a real trytond
 
 `--part d` runs part D instead (bench/_month_end_dbos.py): the approved-time path alone,
 ours against DBOS Transact's idiom for it, on the same entries and sandboxes.
@@ -57,6 +59,7 @@ import msgspec
 from _connectors_common import served  # bench/ siblings
 from _machine import machine
 from _month_end_dbos import run_part_d
+from _month_end_real_erp import real_erp
 from _reconcile_month import (
     Plan,
     Sizes,
@@ -296,8 +299,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="a 10x smaller firm")
     parser.add_argument("--profile", type=Path, help="save a pyinstrument profile (HTML) here")
-    parser.add_argument("--part", choices=("a", "d"), default="a", help="d: against DBOS")
+    parser.add_argument(
+        "--part",
+        choices=("a", "d", "e"),
+        default="a",
+        help="d: against DBOS Transact; e: the ERP half against a real trytond",
+    )
     args = parser.parse_args()
+    if args.part == "e":
+        with tempfile.TemporaryDirectory() as folder:
+            erp = asyncio.run(real_erp(Path(folder), quick=args.quick))
+        print(json.dumps({"machine": machine(), "quick": args.quick, "part_e": erp}, indent=2))
+        return
     sizes = _QUICK if args.quick else _FULL
     if args.part == "d":
         with tempfile.TemporaryDirectory() as folder:
