@@ -59,7 +59,6 @@ import msgspec
 from _connectors_common import served  # bench/ siblings
 from _machine import machine
 from _month_end_dbos import run_part_d
-from _month_end_real_erp import real_erp
 from _reconcile_month import (
     Plan,
     Sizes,
@@ -307,6 +306,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.part == "e":
+        # part E reuses the real-trytond tests' client and seeding (the repository's `tests`)
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from _month_end_real_erp import real_erp
+
         with tempfile.TemporaryDirectory() as folder:
             erp = asyncio.run(real_erp(Path(folder), quick=args.quick))
         print(json.dumps({"machine": machine(), "quick": args.quick, "part_e": erp}, indent=2))
