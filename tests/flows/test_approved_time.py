@@ -307,3 +307,31 @@ async def test_a_released_correction_is_the_baseline_of_later_edits(pipeline: Pi
     [dead] = await pipeline.journal.list_dead(DeadLetterFilter(), limit=10)
     assert dead.reason is not None
     assert f"time entry {entry['id']} changed after ERP line {line['id']}" in dead.reason
+
+
+async def test_lines_are_booked_on_the_projects_timesheet_work_not_on_the_project(
+    pipeline: Pipeline,
+) -> None:
+    # In Tryton a line's `work` is a timesheet.work: the one Tryton made for the project.work
+    # (the id onboarding records). Their ids coincide in a fresh database; here each project's
+    # timesheet work is made again, so that they do not, as in a database with history.
+    tryton = pipeline.boxes.tryton
+    assert tryton is not None
+    db = tryton.db
+    remade: dict[int, int] = {}
+    for work in list(db.tables["timesheet.work"].values()):
+        origin = str(work.get("origin") or "")
+        if origin.startswith("project.work,"):
+            [fresh] = db.create(
+                "timesheet.work",
+                [{"name": work["name"], "origin": origin, "company": work["company"]}],
+            )
+            db.tables["timesheet.work"].pop(int(str(work["id"])))
+            remade[int(origin.split(",")[1])] = fresh
+    assert remade
+    assert all(project != fresh for project, fresh in remade.items())
+    await record_onboarding(pipeline.journal, pipeline.firm, pipeline.boxes)
+    await pipeline.poll()
+    lines = pipeline.erp_lines()
+    assert lines
+    assert {line["work"] for line in lines} <= set(remade.values())

@@ -20,14 +20,17 @@ __all__ = ["CANONICAL_COMMANDS", "recorded", "timesheet_line_create"]
 CANONICAL_COMMANDS = (PostTimesheetLine,)
 
 
-def timesheet_line_create(command: PostTimesheetLine, setup: ErpSetup) -> CreateRecord:
-    """The ``timesheet.line`` create of `command`, looked up by the entry's reference first."""
+def timesheet_line_create(
+    command: PostTimesheetLine, setup: ErpSetup, *, work: int
+) -> CreateRecord:
+    """The ``timesheet.line`` create of `command` on `work` (the ``timesheet.work`` of its
+    ``project.work``, `command.project`), looked up by the entry's reference first."""
     employee = int(command.employee)
     line_setup = msgspec.structs.replace(
         setup, employee_by_consultant={command.entry.consultant_id: employee}
     )
     values = timesheet_line_to_tryton(
-        command.entry, work=int(command.project), setup=line_setup, revision=command.revision
+        command.entry, work=work, setup=line_setup, revision=command.revision
     )
     return CreateRecord(
         idempotency_key=command.idempotency_key,

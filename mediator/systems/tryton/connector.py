@@ -27,7 +27,7 @@ from mediator.codecs.canonical.commands import PostTimesheetLine
 from mediator.codecs.tryton import RpcValue
 from mediator.codecs.tryton import errors as tryton_errors
 from mediator.codecs.tryton.mapping import ErpSetup
-from mediator.errors import DecodeError, MediatorError
+from mediator.errors import DecodeError, MediatorError, MissingReference
 from mediator.policies import PolicyRegistry
 from mediator.systems.connector import Command, Connector
 from mediator.systems.secrets import Secret
@@ -87,6 +87,9 @@ class TrytonConnector(Connector):
         self.max_create = max_create
         #: the company and accounting ids canonical commands are filled in with
         self.setup = setup
+        # project.work id → the timesheet.work its lines are booked on (a project's never
+        # changes once it is available on timesheets: learnt once per connector)
+        self._timesheet_works: dict[int, int] = {}
 
     @property
     def credential_loads(self) -> int:
@@ -208,6 +211,20 @@ class TrytonConnector(Connector):
 
     # -- writes -------------------------------------------------------------------------------
 
+    async def _timesheet_works_of(self, lines: Sequence[PostTimesheetLine]) -> dict[int, int]:
+        """The timesheet work of each line's project (``project.work`` → the
+        ``timesheet.work`` a line's `work` must name: Tryton makes one for a project available
+        on timesheets); those not learnt before read in one call. A project with none is left
+        out (its lines are refused by name, not booked on another record)."""
+        wanted = {int(line.project) for line in lines} - self._timesheet_works.keys()
+        if wanted:
+            rows = await self.read("project.work", sorted(wanted), ["timesheet_works"])
+            for row in rows:
+                found = row.get("timesheet_works")
+                if isinstance(found, list) and found and isinstance(found[0], int):
+                    self._timesheet_works[int(str(row["id"]))] = found[0]
+        return self._timesheet_works
+
     async def execute_batch(self, commands: Sequence[Command]) -> Sequence[object]:
         """Creates of one model as one list create each, then writes of one model as one
         write each; invoices and payments one by one.
@@ -219,6 +236,8 @@ class TrytonConnector(Connector):
         results: list[object] = [None] * len(commands)
         creates: list[tuple[int, CreateRecord]] = []
         canonical: set[int] = set()
+        lines = [c for c in commands if isinstance(c, PostTimesheetLine)]
+        works = await self._timesheet_works_of(lines) if lines and self.setup else {}
         for index, command in enumerate(commands):
             if isinstance(command, CreateRecord):
                 creates.append((index, command))
@@ -227,7 +246,15 @@ class TrytonConnector(Connector):
                     # a wiring bug, not a bad message: the Mediator always passes the setup
                     results[index] = ValueError("PostTimesheetLine needs TrytonConnector(setup=)")
                     continue
-                creates.append((index, timesheet_line_create(command, self.setup)))
+                work = works.get(int(command.project))
+                if work is None:
+                    results[index] = MissingReference(
+                        "project",
+                        f"ERP project (project.work {command.project}) has no timesheet work: "
+                        "make it available on timesheets in Tryton, then replay the entry",
+                    )
+                    continue
+                creates.append((index, timesheet_line_create(command, self.setup, work=work)))
                 canonical.add(index)
         for (index, _), result in zip(
             creates, await create_records(self, [c for _, c in creates]), strict=True
