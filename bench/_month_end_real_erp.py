@@ -123,16 +123,23 @@ async def _seed(client: TrytonClient, sizes: Sizes) -> dict[str, list[int]]:
     )
     rows = await client.model("project.work", "read", projects, ["timesheet_works"])
     works = [row["timesheet_works"][0] for row in rows]
-    return {"parties": parties, "addresses": addresses, "employees": employees, "works": works}
+    return {
+        "parties": parties,
+        "addresses": addresses,
+        "employees": employees,
+        "projects": projects,
+        "works": works,
+    }
 
 
 async def _seed_journal(path: Path, sizes: Sizes, hv: dict[str, Any], erp: dict[str, Any]) -> None:
-    """The xref map onboarding and HR keep (a project maps to its Tryton timesheet work, the
-    record a line books on), and the poller's watermark before the month."""
+    """The xref map onboarding and HR keep (a project maps to its ``project.work``, as
+    onboarding records it; the connector books its lines on that project's timesheet work),
+    and the poller's watermark before the month."""
     xrefs = [
         ("project", f"P-{p:04d}", system, str(ids[p]))
         for p in range(sizes.projects)
-        for system, ids in (("harvest", hv["projects"]), ("tryton", erp["works"]))
+        for system, ids in (("harvest", hv["projects"]), ("tryton", erp["projects"]))
     ] + [
         ("consultant", f"U-{c:04d}", system, str(ids[c]))
         for c in range(sizes.consultants)
