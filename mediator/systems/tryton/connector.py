@@ -218,7 +218,12 @@ class TrytonConnector(Connector):
         out (its lines are refused by name, not booked on another record)."""
         wanted = {int(line.project) for line in lines} - self._timesheet_works.keys()
         if wanted:
-            rows = await self.read("project.work", sorted(wanted), ["timesheet_works"])
+            # a search, not a read: an id that is no project (a wrong xref) must refuse its
+            # own lines, not fail the batch with every other project's
+            ids: list[RpcValue] = [*sorted(wanted)]
+            rows = await self.search_read(
+                "project.work", [["id", "in", ids]], ["timesheet_works"], archived=True
+            )
             for row in rows:
                 found = row.get("timesheet_works")
                 if isinstance(found, list) and found and isinstance(found[0], int):
