@@ -35,12 +35,13 @@ from mediator.journal.records import Appended, JournalStatistics
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection, float], object]
 # (each envelope's receipt, or None when all were stored as new; each op's result)
-_Outcome = tuple[list[Appended] | None, list[object]]
+Outcome = tuple[list[Appended] | None, list[object]]
 _Read = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 
 
-class _SharedFuture(asyncio.Future[_Outcome]):
-    # Shared by every writer of a batch: see the module docstring.
+class SharedFuture(asyncio.Future[Outcome]):
+    # Shared by every writer of a batch (one caller's cancellation must not cancel the others':
+    # see the module docstring); the PostgreSQL writer's batches use it too.
     def cancel(self, msg: object | None = None) -> bool:
         return False
 
@@ -52,7 +53,7 @@ class _Batch:
         self.envelopes: list[Envelope] = []
         self.rows: list[EnvelopeRow] = []  # the envelopes' own columns, built by the appenders
         self.ops: list[Op] = []
-        self.future = _SharedFuture(loop=loop)
+        self.future = SharedFuture(loop=loop)
         self.size = 0  # envelopes and ops (an attribute, not __len__: read on every append)
 
     def __len__(self) -> int:
@@ -118,7 +119,7 @@ class GroupCommitWriter:
         )
         return mine, results[first_op : first_op + len(ops)]
 
-    def enqueue_one(self, envelope: Envelope, row: EnvelopeRow) -> tuple[_SharedFuture, int]:
+    def enqueue_one(self, envelope: Envelope, row: EnvelopeRow) -> tuple[SharedFuture, int]:
         """The fast path of `append` for one envelope: add it to the batch being gathered and
         return that batch's future with the envelope's place in its outcome (awaited by the
         caller: one coroutine per append rather than two)."""
@@ -308,7 +309,7 @@ class GroupCommitWriter:
             raise
         self._handoff.committed(self._committed, (batch, outcome), batch.future)
 
-    def _committed(self, batch: _Batch, outcome: _Outcome) -> None:
+    def _committed(self, batch: _Batch, outcome: Outcome) -> None:
         # (on the loop's thread)
         self._checkpointer.committed(len(batch))
         self._transactions += 1
@@ -328,7 +329,7 @@ def _settle(future: asyncio.Future[Any], result: object, error: BaseException | 
         future.set_result(result)
 
 
-def _transaction(conn: sqlite3.Connection, keys: KeyIndex, batch: _Batch, now: float) -> _Outcome:
+def _transaction(conn: sqlite3.Connection, keys: KeyIndex, batch: _Batch, now: float) -> Outcome:
     envelopes = batch.envelopes
     conn.execute("BEGIN IMMEDIATE")
     try:

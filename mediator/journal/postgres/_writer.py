@@ -37,6 +37,7 @@ from mediator._task_group import TaskGroup
 from mediator.clock import Clock
 from mediator.codecs.canonical.envelope import Envelope
 from mediator.errors import JournalError
+from mediator.journal._writer import Outcome, SharedFuture
 from mediator.journal.postgres._connect import DRIVER_ERRORS, STATEMENT_ERRORS, translate
 from mediator.journal.postgres._rows import (
     ENVELOPE_COLUMNS,
@@ -50,14 +51,6 @@ from mediator.journal.postgres._stages import Connection, Op, run_ops
 from mediator.journal.records import Appended, JournalStatistics
 
 T = TypeVar("T")
-# (each envelope's receipt, or None when all were stored as new; each op's result)
-_Outcome = tuple[list[Appended] | None, list[object]]
-
-
-class _SharedFuture(asyncio.Future[_Outcome]):
-    # Shared by every writer of a batch: see the module docstring.
-    def cancel(self, msg: object | None = None) -> bool:
-        return False
 
 
 class _Batch:
@@ -67,7 +60,7 @@ class _Batch:
         self.envelopes: list[Envelope] = []
         self.rows: list[PgRow] = []
         self.ops: list[Op] = []
-        self.future = _SharedFuture(loop=loop)
+        self.future = SharedFuture(loop=loop)
         self.size = 0
 
 
@@ -111,7 +104,7 @@ class PgWriter:
 
     # -- the callers' side ---------------------------------------------------------------------
 
-    def enqueue_one(self, envelope: Envelope, row: PgRow) -> tuple[_SharedFuture, int]:
+    def enqueue_one(self, envelope: Envelope, row: PgRow) -> tuple[SharedFuture, int]:
         """Add one append to the batch; return its future and the envelope's index in it."""
         batch = self._room(1)
         batch.envelopes.append(envelope)
@@ -278,7 +271,7 @@ class _KnownKey(Exception):
 
 async def _transaction_retried(
     conn: Connection, batch: _Batch, now: float, *, optimistic: bool
-) -> _Outcome:
+) -> Outcome:
     # Optimistic: the appends go in without ON CONFLICT (INSERT_NEW), as the first statement of
     # the transaction; a known key fails it, and the transaction, which did nothing else yet,
     # runs again with ON CONFLICT. The writer tries so only after a batch of new appends only,
@@ -295,9 +288,7 @@ async def _transaction_retried(
             attempts += 1
 
 
-async def _transaction(
-    conn: Connection, batch: _Batch, now: float, *, optimistic: bool
-) -> _Outcome:
+async def _transaction(conn: Connection, batch: _Batch, now: float, *, optimistic: bool) -> Outcome:
     async with conn.transaction():
         appended = await insert_envelopes(
             conn, now, batch.envelopes, batch.rows, optimistic=optimistic
